@@ -1,0 +1,32 @@
+/**
+ * mLSTM (xLSTM) sequence kernels on WebGPU, with float64 CPU references of every form.
+ *
+ * Kernels are found by name through the registry (`getMlstmKernel`), with the names of the
+ * `mlstm_kernels` Python package; each takes `{ q, k, v, i, f, cInitial?, nInitial?, mInitial? }`
+ * and resolves to `{ h, last? }`.
+ *
+ * @example Run a float64 reference by name
+ * ```ts
+ * import * as mlstm from "./mod.ts";
+ * const rng = new mlstm.Random(0);
+ * const x = mlstm.randomMlstmInputs({ B: 1, NH: 2, S: 9, DQK: 4, DHV: 8 }, rng);
+ * const { h } = await mlstm.getMlstmKernel("reference--chunkwise").forward(x, { chunkSize: 4 });
+ * console.assert(h.shape.join() === "1,2,9,8");
+ * ```
+ *
+ * @module
+ */
+
+import { registerMlstmKernels } from "./core/registry.ts";
+import { referenceKernels } from "./reference/kernels.ts";
+
+registerMlstmKernels(referenceKernels);
+
+export * from "./core/tensor.ts";
+export * from "./core/random.ts";
+export * from "./core/types.ts";
+export * from "./core/validate.ts";
+export * from "./core/metrics.ts";
+export * from "./core/inputs.ts";
+export { getAvailableMlstmKernels, getMlstmKernel, registerMlstmKernels } from "./core/registry.ts";
+export * from "./reference/mod.ts";
