@@ -30,3 +30,4 @@ export * from "./core/metrics.ts";
 export * from "./core/inputs.ts";
 export { getAvailableMlstmKernels, getMlstmKernel, registerMlstmKernels } from "./core/registry.ts";
 export * from "./reference/mod.ts";
+export * from "./kernels/backend.ts";

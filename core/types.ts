@@ -64,6 +64,8 @@ export interface MlstmOptions {
   checkFinite?: boolean;
   /** Backward only: the gradient convention. @default {"exact"} */
   gradient?: GradientConvention;
+  /** WebGPU kernels: storage type of inputs and outputs (f32 accumulation, f32 states). @default {"f32"} */
+  dtype?: "f32" | "f16";
 }
 
 /** The last states of a sequence, in the stabilized convention; they seed the next call. */
