@@ -8,6 +8,7 @@
  */
 
 import { getAvailableMlstmKernels, getMlstmKernel, type Tensor } from "../mod.ts";
+import { flushDisplay } from "./_plot.ts";
 
 /** Problem sizes: `small` for CI on lavapipe (the default), `full` for a real GPU. */
 export type NbSize = "small" | "full";
@@ -184,6 +185,7 @@ export async function showTable(
     .map((line) => line.map((s, j) => s.padEnd(widths[j])).join("  ")).join("\n");
   if (typeof (Deno as { jupyter?: unknown }).jupyter === "object") {
     await Deno.jupyter.display({ "text/html": html, "text/plain": text }, { raw: true });
+    await flushDisplay();
   } else {
     console.log(text);
   }

@@ -7,7 +7,8 @@
  * `text/html` (a `<div>` plus a script that draws it; the plotly.js bundle from `node_modules` is
  * inlined once per kernel session, so the executed notebook works offline), and `text/plain`.
  * With `MLSTM_NB_PNG=1` (or `{ png: true }`) an `image/png` rendered by headless Chromium is added,
- * for viewers that show static images only (GitHub).
+ * for viewers that show static images only (GitHub). With `MLSTM_NB_SAVE_DIR=<dir>` every figure is
+ * also written there as standalone HTML and PNG.
  *
  * Every shown figure is counted ({@linkcode shownFigures}) so that a notebook's last cell can
  * assert that its plots were produced: a cell whose `npm:` import cannot be resolved fails
@@ -238,6 +239,16 @@ export async function savePng(fig: Figure, path: string): Promise<boolean> {
 }
 
 /**
+ * Lets the kernel send what `Deno.jupyter.display` queued. Deno 2.9's kernel resolves `display`
+ * before a large message (the inlined plotly.js bundle, ~5 MB) is written; when the cell ends at once
+ * the message arrives after the kernel's "idle" status and nbconvert drops it. Yielding to the event
+ * loop a few times lets it go out first.
+ */
+export async function flushDisplay(): Promise<void> {
+  for (let j = 0; j < 3; j++) await new Promise((r) => setTimeout(r, 20));
+}
+
+/**
  * Displays a figure in the notebook (see the module doc for the bundle) and counts it.
  * Outside Jupyter it only counts the figure and prints its title.
  *
@@ -249,6 +260,15 @@ export async function show(fig: Figure, options: ShowOptions = {}): Promise<void
   shown.push(title);
   if (options.saveHtml) await saveHtml(fig, options.saveHtml);
   if (options.savePng) await savePng(fig, options.savePng);
+  const dir = env("MLSTM_NB_SAVE_DIR");
+  if (dir) {
+    // Every figure also as <dir>/<notebook-run counter>_<title slug>.{html,png}.
+    await Deno.mkdir(dir, { recursive: true });
+    const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, "_").replace(/^_|_$/g, "").slice(0, 60);
+    const stem = `${dir}/${String(shown.length).padStart(2, "0")}_${slug}`;
+    await saveHtml(fig, `${stem}.html`);
+    await savePng(fig, `${stem}.png`);
+  }
   const bundle: Record<string, unknown> = {
     "application/vnd.plotly.v1+json": { data: fig.data, layout: fig.layout ?? {}, config: fig.config ?? {} },
     "text/plain": `Plotly figure "${title}" (${fig.data.length} trace${fig.data.length === 1 ? "" : "s"})`,
@@ -272,6 +292,7 @@ export async function show(fig: Figure, options: ShowOptions = {}): Promise<void
   }
   if (inJupyter) {
     await Deno.jupyter.display(bundle, { raw: true });
+    await flushDisplay();
   } else {
     console.log(bundle["text/plain"]);
   }
@@ -296,31 +317,52 @@ export function line(
   return { type: "scatter", mode: "lines+markers", x: [...x], y: [...y], name, ...extra };
 }
 
-/** Layout of a grid of subplots with independent axes (`rows` × `cols`). */
+/** Plotly's colour scale resembling ColorBrewer's PiYG (pink below the middle, green above). */
+export const PIYG: [number, string][] = [
+  [0, "#8e0152"],
+  [0.125, "#c51b7d"],
+  [0.25, "#de77ae"],
+  [0.375, "#f1b6da"],
+  [0.5, "#f7f7f7"],
+  [0.625, "#b8e186"],
+  [0.75, "#7fbc41"],
+  [0.875, "#4d9221"],
+  [1, "#276419"],
+];
+
+/**
+ * Layout of a grid of subplots with independent axes (`rows` × `cols`), a title above each panel,
+ * x titles on the bottom row and y titles on the left column only.
+ */
 export function gridLayout(
   rows: number,
   cols: number,
   titles: string[],
   extra: Record<string, unknown> = {},
+  axisTitles: { x?: string; y?: string } = {},
 ): Record<string, unknown> {
-  const annotations = titles.map((text, j) => {
-    const r = Math.floor(j / cols), c = j % cols;
-    return {
+  const annotations = titles.map((text, j) => ({
       text,
       showarrow: false,
-      xref: "paper",
-      yref: "paper",
-      x: (c + 0.5) / cols,
-      y: 1 - r / rows,
+      xref: `x${axisSuffix(j)} domain`,
+      yref: `y${axisSuffix(j)} domain`,
+      x: 0.5,
+      y: 1.0,
       xanchor: "center",
       yanchor: "bottom",
-      font: { size: 12 },
-    };
-  });
+      font: { size: 11 },
+    }));
+  const axes: Record<string, unknown> = {};
+  for (let j = 0; j < rows * cols; j++) {
+    const r = Math.floor(j / cols), c = j % cols;
+    axes[`xaxis${axisSuffix(j)}`] = r === rows - 1 && axisTitles.x ? { title: { text: axisTitles.x } } : {};
+    axes[`yaxis${axisSuffix(j)}`] = c === 0 && axisTitles.y ? { title: { text: axisTitles.y } } : {};
+  }
   return {
-    grid: { rows, columns: cols, pattern: "independent", ygap: 0.3, xgap: 0.12 },
+    grid: { rows, columns: cols, pattern: "independent", ygap: 0.25, xgap: 0.1 },
     annotations,
-    margin: { t: 60, l: 60, r: 30, b: 50 },
+    margin: { t: 70, l: 70, r: 30, b: 60 },
+    ...axes,
     ...extra,
   };
 }

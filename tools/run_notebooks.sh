@@ -58,9 +58,9 @@ for nb in "${nbs[@]}"; do
     --ExecutePreprocessor.kernel_name=deno \
     --output-dir "$out" --output "$name.out.ipynb" "$nb" >"$out/$name.log" 2>&1; then
     verdict=$(/usr/bin/python3 - "$out/$name.out.ipynb" <<'EOF'
-import json, sys
+import json, re, sys
 nb = json.load(open(sys.argv[1]))
-errors, plots, cells = [], 0, 0
+errors, plots, cells, claimed = [], 0, 0, None
 for c in nb["cells"]:
     if c["cell_type"] != "code":
         continue
@@ -70,12 +70,19 @@ for c in nb["cells"]:
             errors.append(f'{o.get("ename")}: {o.get("evalue")}'[:200])
         if "application/vnd.plotly.v1+json" in o.get("data", {}):
             plots += 1
+        m = re.search(r"OK: (\d+) figure", "".join(o.get("text", "")))
+        if m:
+            claimed = int(m.group(1))
         if o.get("name") == "stderr" and "error" in "".join(o.get("text", "")).lower():
             errors.append("stderr: " + "".join(o["text"])[:200].replace("\n", " "))
 if errors:
     print("FAIL " + " | ".join(errors))
 elif plots == 0:
     print(f"FAIL no plotly output in {cells} code cells (a silent npm import failure?)")
+elif claimed is None:
+    print("FAIL the closing guard cell printed no 'OK: N figure(s)' line")
+elif plots < claimed:
+    print(f"FAIL {claimed} figures shown but only {plots} plotly outputs saved")
 else:
     print(f"ok {plots} plot(s), {cells} code cells")
 EOF
