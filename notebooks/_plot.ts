@@ -5,7 +5,8 @@
  * plotly.js into Deno (it needs a `window`). {@linkcode show} sends one display bundle with three
  * alternatives: `application/vnd.plotly.v1+json` (interactive in JupyterLab and VS Code),
  * `text/html` (a `<div>` plus a script that draws it; the plotly.js bundle from `node_modules` is
- * inlined once per kernel session, so the executed notebook works offline), and `text/plain`.
+ * inlined once per kernel session, in a display of its own before the first figure, so the executed
+ * notebook works offline; `MLSTM_NB_HTML=none` leaves the HTML alternative out), and `text/plain`.
  * With `MLSTM_NB_PNG=1` (or `{ png: true }`) an `image/png` rendered by headless Chromium is added,
  * for viewers that show static images only (GitHub). With `MLSTM_NB_SAVE_DIR=<dir>` every figure is
  * also written there as standalone HTML and PNG.
@@ -244,8 +245,9 @@ export async function savePng(fig: Figure, path: string): Promise<boolean> {
  * the message arrives after the kernel's "idle" status and nbconvert drops it. Yielding to the event
  * loop a few times lets it go out first.
  */
-export async function flushDisplay(): Promise<void> {
-  for (let j = 0; j < 3; j++) await new Promise((r) => setTimeout(r, 20));
+export async function flushDisplay(ms = 60): Promise<void> {
+  const steps = Math.max(1, Math.ceil(ms / 20));
+  for (let j = 0; j < steps; j++) await new Promise((r) => setTimeout(r, 20));
 }
 
 /**
@@ -275,8 +277,18 @@ export async function show(fig: Figure, options: ShowOptions = {}): Promise<void
   };
   const inJupyter = typeof (Deno as { jupyter?: unknown }).jupyter === "object";
   if (inJupyter) {
-    bundle["text/html"] = htmlFragment(fig, !bundleSent);
-    bundleSent = true;
+    const inline = env("MLSTM_NB_HTML") !== "none";
+    if (inline && !bundleSent) {
+      // The ~5 MB library goes out once, in a message of its own, so that a late or lost library
+      // message never takes a figure with it (see flushDisplay).
+      await Deno.jupyter.display({
+        "text/html": `<script type="text/javascript">if (!window.Plotly) {${plotlyBundle()}\n}</script>`,
+        "text/plain": "(plotly.js for the HTML views of this notebook's figures)",
+      }, { raw: true });
+      await flushDisplay(500);
+      bundleSent = true;
+    }
+    if (inline) bundle["text/html"] = htmlFragment(fig, false);
   }
   if (options.png ?? env("MLSTM_NB_PNG") === "1") {
     try {
