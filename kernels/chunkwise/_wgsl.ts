@@ -129,21 +129,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   workgroupBarrier();
   if (lid == 0u) {
+    // Compensated (Kahan) sums: b and a are differenced later, so their rounding must not grow
+    // with the chunk length.
     var acc = 0.0;
+    var comp = 0.0;
     for (var j = 0u; j < lc; j++) {
-      acc += lfs[j];
+      let y = lfs[j] - comp;
+      let t = acc + y;
+      comp = (t - acc) - y;
+      acc = t;
       bs[j] = acc;
       gates[base + j] = acc;
       gates[N + base + j] = igs[j];
     }
     var suf = 0.0;
+    var sc = 0.0;
     var amax = -3.0e38;
     for (var jj = 0u; jj < lc; jj++) {
       let j = lc - 1u - jj;
       let a = suf + igs[j];
       gates[2u * N + base + j] = a;
       amax = max(amax, a);
-      suf += lfs[j];
+      let y = lfs[j] - sc;
+      let t = suf + y;
+      sc = (t - suf) - y;
+      suf = t;
     }
     let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
     gates[ci] = acc;
