@@ -17,9 +17,9 @@ import {
   type Tensor,
 } from "../mod.ts";
 import {
-  type ChunkwiseOptions,
   chunkwiseForwardWebgpu,
   chunkwiseKernels,
+  type ChunkwiseOptions,
   XL_CHUNK,
 } from "../kernels/chunkwise/mod.ts";
 import { GpuTensor } from "../kernels/runtime.ts";
@@ -111,8 +111,18 @@ async function check(c: Case): Promise<Out> {
 }
 
 const variants = [
-  { name: "chunkwise--limit_chunk", gate: "exp" as const, chunks: [64, 32], normalize: [undefined] },
-  { name: "chunkwise--xl_chunk", gate: "exp" as const, chunks: [64, 128, 256], normalize: [undefined] },
+  {
+    name: "chunkwise--limit_chunk",
+    gate: "exp" as const,
+    chunks: [64, 32],
+    normalize: [undefined],
+  },
+  {
+    name: "chunkwise--xl_chunk",
+    gate: "exp" as const,
+    chunks: [64, 128, 256],
+    normalize: [undefined],
+  },
   {
     name: "chunkwise--xl_chunk_siging",
     gate: "sig" as const,
@@ -196,7 +206,12 @@ Deno.test({
           };
           assert.ok(zm.h.data.every(Number.isFinite), "h is not finite");
           logDeviation(
-            { ...base, test: `${base.test} (h logged, not asserted)`, baseline: refName(v.gate), output: "h" },
+            {
+              ...base,
+              test: `${base.test} (h logged, not asserted)`,
+              baseline: refName(v.gate),
+              output: "h",
+            },
             zm.h.data,
             ref.h.data,
           );
@@ -222,7 +237,13 @@ Deno.test({
             for (let j = 0; j < q.data.length; j++) (q.data as Float64Array)[j]! += 1;
           }
           for (const L of v.chunks.slice(0, 2)) {
-            await check({ test: `hot gates ${h.tag}, q/k mean 1`, name: v.name, gate: v.gate, x, L });
+            await check({
+              test: `hot gates ${h.tag}, q/k mean 1`,
+              name: v.name,
+              gate: v.gate,
+              x,
+              L,
+            });
           }
         });
       }
@@ -352,7 +373,10 @@ Deno.test({
       assert.ok(r.h instanceof GpuTensor && r.last!.c instanceof GpuTensor);
       assert.equal(r.h.dtype, dtype);
       assert.equal(r.last!.c.dtype, "f32");
-      const ref = await getMlstmKernel("reference--chunkwise").forward(asStored(x, dtype), o) as Out;
+      const ref = await getMlstmKernel("reference--chunkwise").forward(
+        asStored(x, dtype),
+        o,
+      ) as Out;
       const base = {
         test: "GpuTensor in, GpuTensor out",
         kernel: "chunkwise--xl_chunk",
@@ -361,7 +385,11 @@ Deno.test({
         chunkSize: 128,
         dtype,
       };
-      assertDeviation({ ...base, output: "h", tolerance: TOL[dtype] }, (await r.h.read()).data, ref.h.data);
+      assertDeviation(
+        { ...base, output: "h", tolerance: TOL[dtype] },
+        (await r.h.read()).data,
+        ref.h.data,
+      );
       assertDeviation(
         { ...base, output: "last c", tolerance: TOL.f32 },
         (await r.last!.c.read()).data,
@@ -376,7 +404,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "chunkwiseForwardWebgpu() keeps the chunk-boundary states and the stabilizer for a backward",
+  name:
+    "chunkwiseForwardWebgpu() keeps the chunk-boundary states and the stabilizer for a backward",
   ignore,
   fn: async () => {
     const gpu = await needGpu();
@@ -413,11 +442,13 @@ Deno.test({
     await assert.rejects(
       () => kernel("chunkwise--limit_chunk").forward(x, { chunkSize: 128 }),
       (e: unknown) =>
-        e instanceof RangeError && /chunkSize of chunkwise--limit_chunk must be at most 64/.test(e.message),
+        e instanceof RangeError &&
+        /chunkSize of chunkwise--limit_chunk must be at most 64/.test(e.message),
     );
     await assert.rejects(
       () => kernel("chunkwise--xl_chunk").forward(x, { chunkSize: 1 << 20 }),
-      (e: unknown) => e instanceof RangeError && /chunkSize 1048576 .* workgroup storage/.test(e.message),
+      (e: unknown) =>
+        e instanceof RangeError && /chunkSize 1048576 .* workgroup storage/.test(e.message),
     );
     await assert.rejects(
       () => kernel("chunkwise--xl_chunk").forward(x, { chunkSize: 0 }),

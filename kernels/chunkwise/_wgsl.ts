@@ -332,7 +332,9 @@ function stageTransposed(
       const { value, ok } = elem(`(rr + ${r}u)`, "cc");
       comps.push(`select(0.0, ${value}, ${ok})`);
     }
-    body += `${indent}  ${arr}[cc * ${r4}u + rr / 4u] = vec4<f32>(${comps.join(", ")});\n${indent}}\n`;
+    body += `${indent}  ${arr}[cc * ${r4}u + rr / 4u] = vec4<f32>(${
+      comps.join(", ")
+    });\n${indent}}\n`;
     s += guard ? `${indent}if (${idx} < ${total}u) ${body.trimStart()}` : body;
   }
   return s;
@@ -366,9 +368,9 @@ export function stateWgsl(p: StateParams): string {
       );
       load += `  var c${i}_${j} = vec4<f32>(${comps.join(", ")});\n`;
       for (let c = 0; c < 4; c++) {
-        store += `    if (${rowOf(i)} < DQK && ${colOf(j, c)} < DHV) { sc[slot + ${rowOf(i)} * DHV + ${
-          colOf(j, c)
-        }] = c${i}_${j}.${XYZW[c]}; }\n`;
+        store += `    if (${rowOf(i)} < DQK && ${colOf(j, c)} < DHV) { sc[slot + ${
+          rowOf(i)
+        } * DHV + ${colOf(j, c)}] = c${i}_${j}.${XYZW[c]}; }\n`;
       }
       decay += `    c${i}_${j} *= decay;\n`;
     }
@@ -384,7 +386,8 @@ export function stateWgsl(p: StateParams): string {
     fma += `      }\n`;
   }
   const stageK = stageRowMajor("ks", p.BJ, BK, threads, (r, c) => ({
-    value: `f32(kin[(rowBase + j0 + ${r}) * DQK + a0 + ${c}]) * exp(gates[2u * N + rowBase + j0 + ${r}] - mNew)`,
+    value:
+      `f32(kin[(rowBase + j0 + ${r}) * DQK + a0 + ${c}]) * exp(gates[2u * N + rowBase + j0 + ${r}] - mNew)`,
     ok: `j0 + ${r} < lc && a0 + ${c} < DQK`,
   }), "      ");
   const stageV = stageRowMajor("vs", p.BJ, BV, threads, (r, c) => ({
@@ -505,10 +508,14 @@ export function parallelWgsl(p: ParallelParams): string {
   if (TNG !== 4) throw new RangeError("parallelWgsl needs 4·TY = 4·TX (square gate blocks)");
   const Q4 = BQ / 4, V4 = BV / 4;
   let zero = "", inter = "", intra = "", pv = "", fin = "";
-  for (let i = 0; i < 4; i++) for (let j = 0; j < TN4; j++) zero += `  var h${i}_${j} = vec4<f32>(0.0);\n`;
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < TN4; j++) zero += `  var h${i}_${j} = vec4<f32>(0.0);\n`;
+  }
   for (let d = 0; d < p.BD; d++) {
     inter += `      {\n        let a = qs[${d * Q4}u + ty];\n`;
-    for (let j = 0; j < TN4; j++) inter += `        let c${j} = st[${d * V4}u + tx * ${TN4}u + ${j}u];\n`;
+    for (let j = 0; j < TN4; j++) {
+      inter += `        let c${j} = st[${d * V4}u + tx * ${TN4}u + ${j}u];\n`;
+    }
     for (let i = 0; i < 4; i++) {
       for (let j = 0; j < TN4; j++) inter += `        h${i}_${j} += a.${XYZW[i]} * c${j};\n`;
     }
@@ -521,7 +528,9 @@ export function parallelWgsl(p: ParallelParams): string {
   }
   for (let j = 0; j < p.BD; j++) {
     pv += `        {\n          let a = ps[(j0 + ${j}u) * ${Q4}u + ty];\n`;
-    for (let jv = 0; jv < TN4; jv++) pv += `          let v${jv} = st[${j * V4}u + tx * ${TN4}u + ${jv}u];\n`;
+    for (let jv = 0; jv < TN4; jv++) {
+      pv += `          let v${jv} = st[${j * V4}u + tx * ${TN4}u + ${jv}u];\n`;
+    }
     for (let i = 0; i < 4; i++) {
       for (let jv = 0; jv < TN4; jv++) pv += `          h${i}_${jv} += a.${XYZW[i]} * v${jv};\n`;
     }
@@ -545,18 +554,22 @@ export function parallelWgsl(p: ParallelParams): string {
     ok: `kr0 + j0 + ${r} < lc && c0 + ${c} < DHV`,
   }), "        ");
   // Gate weights of this thread's 4 × 4 block of the BQ × BKV gate block, stored transposed.
-  let gate = `      let kb4 = vec4<f32>(kbs[tx * 4u], kbs[tx * 4u + 1u], kbs[tx * 4u + 2u], kbs[tx * 4u + 3u]);
+  let gate =
+    `      let kb4 = vec4<f32>(kbs[tx * 4u], kbs[tx * 4u + 1u], kbs[tx * 4u + 2u], kbs[tx * 4u + 3u]);
       let ki4 = vec4<f32>(kis[tx * 4u], kis[tx * 4u + 1u], kis[tx * 4u + 2u], kis[tx * 4u + 3u]);
       let key = vec4<u32>(kr0 + tx * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
 `;
   for (let i = 0; i < 4; i++) {
-    const w = exp ? `exp(((bq.${XYZW[i]} - kb4) + ki4) - mc.${XYZW[i]})` : `exp((bq.${XYZW[i]} - kb4) + ki4)`;
-    gate += `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), key <= vec4<u32>(qr0 + ty * 4u + ${i}u) & key < vec4<u32>(lc));\n`;
+    const w = exp
+      ? `exp(((bq.${XYZW[i]} - kb4) + ki4) - mc.${XYZW[i]})`
+      : `exp((bq.${XYZW[i]} - kb4) + ki4)`;
+    gate +=
+      `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), key <= vec4<u32>(qr0 + ty * 4u + ${i}u) & key < vec4<u32>(lc));\n`;
   }
   for (let jj = 0; jj < 4; jj++) {
-    gate += `      ps[(tx * 4u + ${jj}u) * ${Q4}u + ty] = vec4<f32>(p0.${XYZW[jj]}, p1.${XYZW[jj]}, p2.${
+    gate += `      ps[(tx * 4u + ${jj}u) * ${Q4}u + ty] = vec4<f32>(p0.${XYZW[jj]}, p1.${
       XYZW[jj]
-    }, p3.${XYZW[jj]});\n`;
+    }, p2.${XYZW[jj]}, p3.${XYZW[jj]});\n`;
   }
   const nrm = exp
     ? "max(abs(den), exp(-mc))"
@@ -568,17 +581,18 @@ export function parallelWgsl(p: ParallelParams): string {
     for (let j = 0; j < TN4; j++) {
       for (let c = 0; c < 4; c++) {
         const col = `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
-        fin += `  if (r${i} < lc && ${col} < DHV) { hout[(rowBase + r${i}) * DHV + ${col}] = T(h${i}_${j}.${
-          XYZW[c]
-        } * inv.${XYZW[i]}); }\n`;
+        fin +=
+          `  if (r${i} < lc && ${col} < DHV) { hout[(rowBase + r${i}) * DHV + ${col}] = T(h${i}_${j}.${
+            XYZW[c]
+          } * inv.${XYZW[i]}); }\n`;
       }
     }
   }
   let keep = "";
   for (let i = 0; i < 4; i++) {
-    keep += `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = mc.${XYZW[i]}; gates[5u * N + rowBase + r${i}] = nrm.${
+    keep += `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = mc.${
       XYZW[i]
-    }; }\n`;
+    }; gates[5u * N + rowBase + r${i}] = nrm.${XYZW[i]}; }\n`;
   }
   return `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> qin: array<T>;
@@ -626,7 +640,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 ${
     exp
       ? `  let mi = vec4<f32>(${
-        [0, 1, 2, 3].map((i) => `select(0.0, gates[3u * N + rowBase + r${i}], r${i} < lc)`).join(", ")
+        [0, 1, 2, 3].map((i) => `select(0.0, gates[3u * N + rowBase + r${i}], r${i} < lc)`).join(
+          ", ",
+        )
       });
   let mPrev = snm[slotNM + DQK];
   let mc = max(bq + vec4<f32>(mPrev), mi);
@@ -650,11 +666,15 @@ ${
       kbs[lid] = select(0.0, gates[rowBase + kr0 + lid], kr0 + lid < lc);
       kis[lid] = select(0.0, gates[N + rowBase + kr0 + lid], kr0 + lid < lc);
     }
-${[0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")}    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+${
+    [0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")
+  }    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
 ${stageQi}${stageK}        workgroupBarrier();
 ${intra}        workgroupBarrier();
     }
-${gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")}    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
+${
+    gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")
+  }    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
 ${stageV}        workgroupBarrier();
 ${pv}        workgroupBarrier();
     }

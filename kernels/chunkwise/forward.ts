@@ -24,7 +24,6 @@ import {
   DispatchBatch,
   getGpu,
   getPipeline,
-  type Gpu,
   GpuError,
   GpuTensor,
   readTensors,
@@ -43,10 +42,10 @@ import {
   parallelWgsl,
   STATE_TILES,
   type StateParams,
+  statesCopyWgsl,
   stateStorageBytes,
   stateTile,
   stateWgsl,
-  statesCopyWgsl,
   type StorageDtype,
   type UniformValues,
 } from "./_wgsl.ts";
@@ -276,7 +275,9 @@ export async function chunkwiseForwardWebgpu(
   );
   if (bhg < 1) {
     throw new GpuError(
-      `${label}: the ${NC + 1} chunk-boundary states of one head need ${perHead} bytes, above maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}: use a larger chunkSize or a shorter sequence per call`,
+      `${label}: the ${
+        NC + 1
+      } chunk-boundary states of one head need ${perHead} bytes, above maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}: use a larger chunkSize or a shorter sequence per call`,
     );
   }
   if (options.keepForBackward && bhg < BH) {
@@ -307,9 +308,7 @@ export async function chunkwiseForwardWebgpu(
   try {
     const qg = up(q, dtype), kg = up(k, dtype), vg = up(v, dtype);
     const ig = up(i, gateDtype), fg = up(f, gateDtype);
-    const init = hasInitialStates
-      ? stateNames.map((n) => up(inputs[n]!, stateDtype))
-      : undefined;
+    const init = hasInitialStates ? stateNames.map((n) => up(inputs[n]!, stateDtype)) : undefined;
     const h = GpuTensor.empty(gpu, [B, NH, S, DHV], dtype, poison);
     const gates = GpuTensor.empty(gpu, [gatesLen], "f32");
     const statesC = GpuTensor.empty(gpu, [bhg, NC + 1, DQK, DHV], "f32");
@@ -422,7 +421,9 @@ export async function chunkwiseForwardWebgpu(
     if (last) out.last = { c: cpu[1]!, n: cpu[2]!, m: cpu[3]! };
     if (result.saved) out.saved = result.saved;
     if (options.checkFinite) {
-      for (const [name, t] of [["h", cpu[0]], ["c", cpu[1]], ["n", cpu[2]], ["m", cpu[3]]] as const) {
+      for (
+        const [name, t] of [["h", cpu[0]], ["c", cpu[1]], ["n", cpu[2]], ["m", cpu[3]]] as const
+      ) {
         if (t) assertOutputFinite(t, name);
       }
     }

@@ -6,7 +6,7 @@
  */
 
 import type { MlstmKernel } from "../../core/types.ts";
-import { type ChunkwiseOptions, chunkwiseForwardWebgpu, type ChunkwiseVariant } from "./forward.ts";
+import { chunkwiseForwardWebgpu, type ChunkwiseOptions, type ChunkwiseVariant } from "./forward.ts";
 
 /** The variant: exponential gate, one chunk (chunkSize ≤ 64) per workgroup. */
 export const LIMIT_CHUNK: ChunkwiseVariant = {

@@ -7,7 +7,7 @@
  */
 
 import type { MlstmKernel } from "../../core/types.ts";
-import { type ChunkwiseOptions, chunkwiseForwardWebgpu, type ChunkwiseVariant } from "./forward.ts";
+import { chunkwiseForwardWebgpu, type ChunkwiseOptions, type ChunkwiseVariant } from "./forward.ts";
 
 /** The variant: exponential gate, tiled chunks. */
 export const XL_CHUNK: ChunkwiseVariant = {
@@ -35,5 +35,6 @@ export const xlChunkKernel: MlstmKernel = {
   form: "chunkwise",
   inputGate: "exp",
   supportsStates: true,
-  forward: (inputs, options?: ChunkwiseOptions) => chunkwiseForwardWebgpu(XL_CHUNK, inputs, options),
+  forward: (inputs, options?: ChunkwiseOptions) =>
+    chunkwiseForwardWebgpu(XL_CHUNK, inputs, options),
 };

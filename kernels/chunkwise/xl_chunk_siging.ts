@@ -6,7 +6,7 @@
  */
 
 import type { MlstmKernel } from "../../core/types.ts";
-import { type ChunkwiseOptions, chunkwiseForwardWebgpu, type ChunkwiseVariant } from "./forward.ts";
+import { chunkwiseForwardWebgpu, type ChunkwiseOptions, type ChunkwiseVariant } from "./forward.ts";
 
 /** The variant: sigmoid input gate, tiled chunks. */
 export const XL_CHUNK_SIGING: ChunkwiseVariant = {
