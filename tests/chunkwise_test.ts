@@ -252,6 +252,60 @@ Deno.test({
 });
 
 Deno.test({
+  name: "chunkwise kernels: other head dims and tile shapes (TN 8, BD 32, small tiles) match (f32)",
+  ignore,
+  fn: async (t) => {
+    const cases: { tag: string; DQK: number; DHV: number; tiles?: ChunkwiseOptions["tiles"] }[] = [
+      { tag: "DQK 32, DHV 128 (default TN 8)", DQK: 32, DHV: 128 },
+      { tag: "DQK 17, DHV 36 (ragged tiles)", DQK: 17, DHV: 36 },
+      {
+        tag: "parallel 8x8 threads TN 8 BD 32, state 8x8 TN 8 BJ 8",
+        DQK: 48,
+        DHV: 80,
+        tiles: { parallel: { TX: 8, TY: 8, TN: 8, BD: 32 }, state: { TX: 8, TY: 8, TN: 8, BJ: 8 } },
+      },
+      {
+        tag: "parallel 8x8 threads TN 4 BD 8, state 4x16 TN 4 BJ 5",
+        DQK: 16,
+        DHV: 24,
+        tiles: { parallel: { TX: 8, TY: 8, TN: 4, BD: 8 }, state: { TX: 4, TY: 16, TN: 4, BJ: 5 } },
+      },
+    ];
+    let seed = 2000;
+    for (const c of cases) {
+      for (const v of variants) {
+        await t.step(`${v.name} ${c.tag}`, async () => {
+          const gpu = await needGpu();
+          const x = randomMlstmInputs(
+            { B: 1, NH: 2, S: 150, DQK: c.DQK, DHV: c.DHV, withInitialStates: true },
+            new Random(seed++),
+          );
+          const L = v.chunks[v.chunks.length - 1]! > 64 ? 128 : 64;
+          const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true };
+          if (c.tiles) o.tiles = c.tiles;
+          const out = await run(v.name, x, o);
+          const ref = await getMlstmKernel(refName(v.gate)).forward(x, o) as Out;
+          const base = {
+            test: `tiles: ${c.tag}`,
+            kernel: v.name,
+            baseline: refName(v.gate),
+            dims: dimsOf(x),
+            chunkSize: L,
+            dtype: "f32",
+            tolerance: TOL.f32,
+          };
+          assertDeviation({ ...base, output: "h" }, out.h.data, ref.h.data);
+          for (const s of ["c", "n", "m"] as const) {
+            assertDeviation({ ...base, output: `last ${s}` }, out.last![s].data, ref.last![s].data);
+          }
+          assertNoUncapturedErrors(gpu);
+        });
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "chunkwise kernels with f16 storage match the reference on f16-rounded inputs",
   ignore,
   fn: async (t) => {
@@ -457,6 +511,13 @@ Deno.test({
     await assert.rejects(
       () => kernel("chunkwise--xl_chunk").forward({ ...x, k: slice(x.k, 0, 4) }),
       /Argument k must have shape \(B, NH, S, DQK\) = \(1, 1, 5, 16\), received \(1, 1, 4, 16\)/,
+    );
+    await assert.rejects(
+      () =>
+        kernel("chunkwise--xl_chunk").forward(x, {
+          tiles: { parallel: { TX: 16, TY: 8 } },
+        } as MlstmOptions),
+      /Option tiles: parallel TX must equal TY \(square gate blocks\), received 16, 8/,
     );
     await assert.rejects(
       () => kernel("chunkwise--xl_chunk").forward(x, { dtype: "f64" as "f32" }),

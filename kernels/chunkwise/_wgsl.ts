@@ -263,8 +263,19 @@ export interface StateParams {
   BJ: number;
 }
 
-/** Default tiles of the state kernel: a 64 × 64 tile of C per workgroup of 256 threads. */
-export const STATE_TILES = { TX: 16, TY: 16, TN: 4, BJ: 16 } as const;
+/** Tile sizes of the state kernel (see {@linkcode StateParams}). */
+export type StateTiles = Pick<StateParams, "TX" | "TY" | "TN" | "BJ">;
+
+/**
+ * Default tiles of the state kernel: a 64 × 64 (DHV ≤ 64) or 64 × 128 tile of C per workgroup of
+ * 256 threads (4 × 4 or 4 × 8 per thread), 32 keys staged at a time where the workgroup storage
+ * allows, else 16.
+ */
+export function stateTiles(DHV: number, workgroupStorage: number): StateTiles {
+  const t = { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BJ: 32 };
+  if (stateStorageBytes({ gate: "exp", dtype: "f32", ...t }) > workgroupStorage) t.BJ = 16;
+  return t;
+}
 
 /** Rows (BK) and columns (BV) of C held by one workgroup of the state kernel. */
 export function stateTile(p: StateParams): { BK: number; BV: number; threads: number } {
@@ -473,9 +484,38 @@ export interface ParallelParams {
   BD: number;
 }
 
-/** Tiles of the parallel kernel: a 64 × (16·TN) output tile per workgroup of 256 threads. */
-export function parallelTiles(DHV: number): Omit<ParallelParams, "gate" | "normalize" | "dtype"> {
-  return { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BD: 16 };
+/** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
+export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD">;
+
+/**
+ * Default tiles of the parallel kernel: 64 query rows × 64 (DHV ≤ 64) or 128 output columns per
+ * workgroup of 256 threads (4 × 4 or 4 × 8 per thread), 64 × 64 gate blocks, DQK staged 32 at a
+ * time where the workgroup storage allows (48 KiB on NVIDIA), else 16 (32 KiB on lavapipe).
+ */
+export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
+  const t = { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BD: 32 };
+  const need = parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t });
+  if (need > workgroupStorage) t.BD = 16;
+  return t;
+}
+
+/**
+ * Checks tile sizes: the gate block must be square (TX = TY), TN a multiple of 4, BD dividing the
+ * key block (4·TY), and the state kernel needs TX ≥ 4.
+ */
+export function checkTiles(p: ParallelTiles, s: StateTiles): void {
+  const bad = (what: string) => {
+    throw new RangeError(`Option tiles: ${what}`);
+  };
+  for (const [k, v] of Object.entries({ ...p, ...s })) {
+    if (!Number.isInteger(v) || v < 1) bad(`${k} must be a positive integer, received ${v}`);
+  }
+  if (p.TX !== p.TY) {
+    bad(`parallel TX must equal TY (square gate blocks), received ${p.TX}, ${p.TY}`);
+  }
+  if (p.TN % 4 || s.TN % 4) bad(`TN must be a multiple of 4, received ${p.TN}, ${s.TN}`);
+  if ((4 * p.TY) % p.BD) bad(`parallel BD must divide 4·TY = ${4 * p.TY}, received ${p.BD}`);
+  if (s.TX < 4) bad(`state TX must be at least 4, received ${s.TX}`);
 }
 
 /** Query rows (BQ = key block), output columns (BV) and threads of the parallel kernel. */

@@ -29,6 +29,7 @@ import {
   readTensors,
 } from "../runtime.ts";
 import {
+  checkTiles,
   COPY_WG,
   GATE_STEP_SECTIONS,
   GATES_WG,
@@ -38,13 +39,15 @@ import {
   type ParallelParams,
   parallelStorageBytes,
   parallelTile,
+  type ParallelTiles,
   parallelTiles,
   parallelWgsl,
-  STATE_TILES,
   type StateParams,
   statesCopyWgsl,
   stateStorageBytes,
   stateTile,
+  type StateTiles,
+  stateTiles,
   stateWgsl,
   type StorageDtype,
   type UniformValues,
@@ -72,6 +75,12 @@ export interface ChunkwiseOptions extends MlstmOptions {
    * boundary and the per-step stabilizer and normalizer. @default {false}
    */
   keepForBackward?: boolean;
+  /**
+   * Tuning knob: override tile sizes of the parallel kernel (TX = TY threads, TN output columns
+   * per thread, BD staged DQK sub-block) and of the state kernel (TX, TY threads, TN columns of C
+   * per thread, BJ staged keys). @default {chosen from DHV and the device's workgroup storage}
+   */
+  tiles?: { parallel?: Partial<ParallelTiles>; state?: Partial<StateTiles> };
 }
 
 /**
@@ -242,8 +251,12 @@ export async function chunkwiseForwardWebgpu(
   const label = `${variant.name} L=${L} DQK=${DQK} DHV=${DHV} ${dtype}`;
 
   // Kernel parameters and their limits.
-  const stateP: StateParams = { gate, dtype, ...STATE_TILES };
-  const parP: ParallelParams = { gate, normalize, dtype, ...parallelTiles(DHV) };
+  const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
+  const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
+  const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
+  checkTiles(pTiles, sTiles);
+  const stateP: StateParams = { gate, dtype, ...sTiles };
+  const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
     storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L }),
@@ -268,11 +281,13 @@ export async function chunkwiseForwardWebgpu(
   // Heads per group: the per-chunk-boundary states of a group must fit one binding, and the
   // parallel kernel's grid z (NC · heads) one dispatch dimension.
   const perHead = (NC + 1) * CQ * 4;
-  const bhg = Math.min(
+  const bhgMax = Math.min(
     BH,
     Math.floor(gpu.limits.maxStorageBufferBindingSize / perHead),
     Math.floor(maxDim / NC),
   );
+  // Balanced groups (the state kernel's time does not shrink with fewer heads).
+  const bhg = bhgMax < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / bhgMax));
   if (bhg < 1) {
     throw new GpuError(
       `${label}: the ${
