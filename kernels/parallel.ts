@@ -38,6 +38,7 @@ import {
   getPipeline,
   type Gpu,
   GpuTensor,
+  poisonOutputsEnabled,
 } from "./runtime.ts";
 
 /** Parameters of one parallel-kernel variant (everything that changes the WGSL). */
@@ -303,7 +304,7 @@ export async function mlstmParallelWebGpu(
     options.normalize ?? true,
   );
   const pipeline = await parallelPipeline(gpu, p);
-  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype);
+  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype, { poison: poisonOutputsEnabled() });
   const u = new ArrayBuffer(16);
   new DataView(u).setUint32(0, S, true);
   new DataView(u).setFloat32(4, options.eps ?? 1e-6, true);

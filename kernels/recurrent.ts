@@ -42,6 +42,7 @@ import {
   getPipeline,
   type Gpu,
   GpuTensor,
+  poisonOutputsEnabled,
 } from "./runtime.ts";
 
 /** Parameters of one step-kernel variant (everything that changes the WGSL). */
@@ -406,12 +407,15 @@ async function runRecurrent(
     inPlace,
   );
   const pipeline = await stepPipeline(gpu, p);
-  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype);
-  const c = GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32");
-  const nA = GpuTensor.empty(gpu, [B, NH, DQK], "f32");
-  const nB = GpuTensor.empty(gpu, [B, NH, DQK], "f32");
-  const mA = GpuTensor.empty(gpu, [B, NH], "f32");
-  const mB = GpuTensor.empty(gpu, [B, NH], "f32");
+  // Outputs and buffers every element of which is written are poisoned in tests; the buffers
+  // that stand for zero initial states are not.
+  const poison = { poison: poisonOutputsEnabled() };
+  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype, poison);
+  const c = GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32", !inPlace || x.c ? poison : {});
+  const nA = GpuTensor.empty(gpu, [B, NH, DQK], "f32", x.n ? poison : {});
+  const nB = GpuTensor.empty(gpu, [B, NH, DQK], "f32", poison);
+  const mA = GpuTensor.empty(gpu, [B, NH], "f32", x.m ? poison : {});
+  const mB = GpuTensor.empty(gpu, [B, NH], "f32", poison);
   const batch = new DispatchBatch(gpu);
   // Initial states (zeros when not given, as allocated); copied so that the caller's stay intact.
   const zeros = !inPlace && !x.c ? GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32") : undefined;

@@ -596,6 +596,41 @@ export async function readTensors(tensors: readonly GpuTensor[]): Promise<Tensor
   });
 }
 
+let poisonOutputs = false;
+
+/**
+ * Makes every kernel fill its output buffers with NaN before it runs (tests use it so that elements
+ * a kernel fails to write show up as NaN). Off by default: it costs an upload per output.
+ *
+ * @example
+ * ```ts
+ * import { poisonOutputsEnabled, setPoisonOutputs } from "./runtime.ts";
+ * setPoisonOutputs(true);
+ * console.assert(poisonOutputsEnabled());
+ * setPoisonOutputs(false);
+ * ```
+ *
+ * @param on Whether to poison.
+ */
+export function setPoisonOutputs(on: boolean): void {
+  poisonOutputs = on;
+}
+
+/**
+ * Whether kernels poison their outputs (see {@linkcode setPoisonOutputs}).
+ *
+ * @example
+ * ```ts
+ * import { poisonOutputsEnabled } from "./runtime.ts";
+ * console.assert(typeof poisonOutputsEnabled() === "boolean");
+ * ```
+ *
+ * @returns The flag.
+ */
+export function poisonOutputsEnabled(): boolean {
+  return poisonOutputs;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pipelines
 
