@@ -23,15 +23,7 @@ import type {
   MlstmOptions,
 } from "../core/types.ts";
 import { validateMlstmInputs } from "../core/validate.ts";
-import {
-  checkStorageBuffers,
-  type Dtype,
-  enableF16,
-  f32Lit,
-  finish,
-  toDevice,
-  WGSL_GATES,
-} from "./_common.ts";
+import { checkStorageBuffers, enableF16, f32Lit, finish, toDevice, WGSL_GATES } from "./_common.ts";
 import {
   checkWorkgroupLimits,
   DispatchBatch,
@@ -39,6 +31,7 @@ import {
   type Gpu,
   GpuTensor,
   poisonOutputsEnabled,
+  type StorageDtype,
 } from "./runtime.ts";
 
 /** Parameters of one parallel-kernel variant (everything that changes the WGSL). */
@@ -48,9 +41,9 @@ export interface ParallelKernelParams {
   /** Value head dimension. */
   DHV: number;
   /** Storage of q, k, v and h. */
-  dtype: Dtype;
+  dtype: StorageDtype;
   /** Storage of i and f. */
-  gateDtype: Dtype;
+  gateDtype: StorageDtype;
   /** Input gate. */
   gate: InputGate;
   /** Divide by the normalizer (always true for the exponential gate). */
@@ -81,8 +74,8 @@ export function parallelKernelParams(
   DQK: number,
   DHV: number,
   S: number,
-  dtype: Dtype,
-  gateDtype: Dtype,
+  dtype: StorageDtype,
+  gateDtype: StorageDtype,
   gate: InputGate,
   normalize: boolean,
 ): ParallelKernelParams {
@@ -271,7 +264,7 @@ function rejectStates(inputs: MlstmInputs, options: MlstmOptions): void {
  * `options.dtype` (f32 default); arithmetic is f32.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { mlstmParallelWebGpu } from "./parallel.ts";
  * import { Random, randomMlstmInputs } from "../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 16, DHV: 32 }, new Random(1));

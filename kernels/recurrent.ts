@@ -27,7 +27,6 @@ import { validateMlstmInputs, validateOptions } from "../core/validate.ts";
 import {
   checkStorageBuffers,
   type DeviceInputs,
-  type Dtype,
   enableF16,
   f32Lit,
   finish,
@@ -43,6 +42,7 @@ import {
   type Gpu,
   GpuTensor,
   poisonOutputsEnabled,
+  type StorageDtype,
 } from "./runtime.ts";
 
 /** Parameters of one step-kernel variant (everything that changes the WGSL). */
@@ -52,9 +52,9 @@ export interface StepKernelParams {
   /** Value head dimension. */
   DHV: number;
   /** Storage of q, k, v and h. */
-  dtype: Dtype;
+  dtype: StorageDtype;
   /** Storage of i and f. */
-  gateDtype: Dtype;
+  gateDtype: StorageDtype;
   /** Input gate. */
   gate: InputGate;
   /** Divide by the normalizer (always true for the exponential gate). */
@@ -92,8 +92,8 @@ export interface StepKernelParams {
 export function stepKernelParams(
   DQK: number,
   DHV: number,
-  dtype: Dtype,
-  gateDtype: Dtype,
+  dtype: StorageDtype,
+  gateDtype: StorageDtype,
   gate: InputGate,
   normalize: boolean,
   inPlace: boolean,
@@ -310,7 +310,7 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
  * k, v, h follows `options.dtype` (f32 default); states are f32.
  *
  * @example One step on the GPU
- * ```ts ignore
+ * ```ts no-eval
  * import { mlstmStepWebGpu } from "./recurrent.ts";
  * const z = (...s: number[]) => ({ shape: s, data: new Float32Array(s.reduce((a, b) => a * b, 1)) });
  * const out = await mlstmStepWebGpu({
@@ -358,7 +358,7 @@ export async function mlstmStepWebGpu(
  * states in (zeros if not given), last states out with `returnLastStates`.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { mlstmRecurrentWebGpu } from "./recurrent.ts";
  * import { Random, randomMlstmInputs } from "../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 16, DHV: 32 }, new Random(1));
