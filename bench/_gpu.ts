@@ -54,9 +54,9 @@ export function getBenchGpu(): Promise<BenchGpu | null> {
       },
     });
     const errors: string[] = [];
-    device.onuncapturederror = (e) => {
-      errors.push(e.error.message);
-    };
+    device.addEventListener("uncapturederror", (e) => {
+      errors.push((e as GPUUncapturedErrorEvent).error.message);
+    });
     const gpu: BenchGpu = { device, adapterInfo: adapter.info, errors };
     return gpu;
   })();
