@@ -64,6 +64,12 @@ export interface MlstmOptions {
   checkFinite?: boolean;
   /** Backward only: the gradient convention. @default {"exact"} */
   gradient?: GradientConvention;
+  /**
+   * WebGPU kernels only: storage type of q, k, v and h on the device. `"f16"` halves their memory
+   * traffic (needs `shader-f16`); arithmetic, accumulation, gates and states stay f32. Ignored for
+   * device-tensor inputs, whose own dtype decides (a mismatch is an error). @default {"f32"}
+   */
+  dtype?: "f32" | "f16";
 }
 
 /** The last states of a sequence, in the stabilized convention; they seed the next call. */
