@@ -1,155 +1,28 @@
-// GPU plumbing for benchmarks and sweeps: a device with timestamp queries, a tiny observable
-// dispatcher that follows the runtime's dispatch-observer protocol (profiling/observer.ts), and a
-// toy WebGPU "kernel" (h = v) so that the tooling's GPU path can be exercised before, and
-// independently of, the real kernels.
+// GPU plumbing for benchmarks, sweeps and tooling tests: the runtime's device (null without an
+// adapter unless REQUIRE_GPU=1), and a toy WebGPU "kernel" (h = v through one copy dispatch of
+// the runtime's DispatchBatch) so that the tooling's GPU path can be tested independently of the
+// real kernels.
 
-import type { Tensor } from "../core/tensor.ts";
 import { sizeOf } from "../core/tensor.ts";
-import type {
-  DeviceTensor,
-  MlstmForwardResult,
-  MlstmGradients,
-  MlstmInputs,
-  MlstmKernel,
-} from "../core/types.ts";
-import type { DispatchInfo, ObservableGpu } from "../profiling/observer.ts";
+import type { MlstmForwardResult, MlstmGradients, MlstmInputs, MlstmKernel } from "../core/types.ts";
+import {
+  DispatchBatch,
+  getGpu,
+  getPipeline,
+  type Gpu,
+  GpuTensor,
+  NoAdapterError,
+} from "../kernels/runtime.ts";
 
-/** A GPU context for the tooling: a device plus the observer slot. */
-export interface BenchGpu extends ObservableGpu {
-  readonly device: GPUDevice;
-  readonly adapterInfo: GPUAdapterInfo;
-  /** GPU errors caught by `onuncapturederror` (tests fail on any). */
-  readonly errors: string[];
-}
+let cached: Promise<Gpu | null> | undefined;
 
-let cached: Promise<BenchGpu | null> | undefined;
-
-/**
- * The shared tooling device (timestamp-query and shader-f16 when offered, the adapter's limits),
- * or null without an adapter. With REQUIRE_GPU=1 a missing adapter throws.
- */
-export function getBenchGpu(): Promise<BenchGpu | null> {
-  cached ??= (async () => {
-    const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
-    if (!adapter) {
-      if (Deno.env.get("REQUIRE_GPU") === "1") {
-        throw new Error(
-          "REQUIRE_GPU=1 but no WebGPU adapter was found; install mesa-vulkan-drivers and set " +
-            "XDG_RUNTIME_DIR=/tmp DENO_WEBGPU_BACKEND=vulkan",
-        );
-      }
-      return null;
-    }
-    const want = (["timestamp-query", "shader-f16"] as const).filter((f) => adapter.features.has(f));
-    const l = adapter.limits;
-    const device = await adapter.requestDevice({
-      requiredFeatures: want,
-      requiredLimits: {
-        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-        maxBufferSize: l.maxBufferSize,
-        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-      },
-    });
-    const errors: string[] = [];
-    device.addEventListener("uncapturederror", (e) => {
-      errors.push((e as GPUUncapturedErrorEvent).error.message);
-    });
-    const gpu: BenchGpu = { device, adapterInfo: adapter.info, errors };
-    return gpu;
-  })();
-  return cached;
-}
-
-const pipelines = new Map<string, GPUComputePipeline>();
-
-/** A cached compute pipeline for WGSL `code` (entry point `main`). */
-export function pipelineFor(device: GPUDevice, code: string, label: string): GPUComputePipeline {
-  let p = pipelines.get(code);
-  if (!p) {
-    p = device.createComputePipeline({
-      layout: "auto",
-      compute: { module: device.createShaderModule({ code, label }), entryPoint: "main" },
-      label,
-    });
-    pipelines.set(code, p);
-  }
-  return p;
-}
-
-/**
- * Encodes one dispatch the way the runtime does: its own compute pass with the observer's
- * timestampWrites when a profiler is attached, the shared encoder's pass otherwise.
- */
-export function observedDispatch(
-  gpu: ObservableGpu,
-  encoder: GPUCommandEncoder,
-  pipeline: GPUComputePipeline,
-  buffers: GPUBuffer[],
-  info: DispatchInfo,
-): void {
-  const bind = gpu.device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+/** The runtime's device, or null without an adapter (REQUIRE_GPU=1 makes that an error). */
+export function getBenchGpu(): Promise<Gpu | null> {
+  cached ??= getGpu().catch((e) => {
+    if (e instanceof NoAdapterError && Deno.env.get("REQUIRE_GPU") !== "1") return null;
+    throw e;
   });
-  const obs = gpu.dispatchObserver;
-  const tw = obs?.beginDispatch(info);
-  const pass = encoder.beginComputePass(tw ? { timestampWrites: tw } : {});
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bind);
-  const [x = 1, y = 1, z = 1] = info.workgroups;
-  pass.dispatchWorkgroups(x, y, z);
-  pass.end();
-  obs?.endDispatch();
-}
-
-/** Submits an encoder, telling the observer. */
-export function observedSubmit(gpu: ObservableGpu, encoder: GPUCommandEncoder): void {
-  const obs = gpu.dispatchObserver;
-  obs?.beforeSubmit?.();
-  gpu.device.queue.submit([encoder.finish()]);
-  obs?.afterSubmit?.();
-}
-
-/** A minimal device tensor for the toy kernel (f32, one storage buffer). */
-export class ToyTensor implements DeviceTensor {
-  readonly shape: readonly number[];
-  readonly dtype = "f32" as const;
-  readonly buffer: GPUBuffer;
-  readonly #gpu: BenchGpu;
-
-  constructor(gpu: BenchGpu, shape: readonly number[], data?: ArrayLike<number>) {
-    this.#gpu = gpu;
-    this.shape = [...shape];
-    this.buffer = gpu.device.createBuffer({
-      size: Math.max(16, Math.ceil((sizeOf(shape) * 4) / 16) * 16),
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      label: "toy tensor",
-    });
-    if (data) gpu.device.queue.writeBuffer(this.buffer, 0, Float32Array.from(data));
-  }
-
-  async read(): Promise<Tensor> {
-    const n = sizeOf(this.shape);
-    const rb = this.#gpu.device.createBuffer({
-      size: this.buffer.size,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    const enc = this.#gpu.device.createCommandEncoder();
-    enc.copyBufferToBuffer(this.buffer, 0, rb, 0, this.buffer.size);
-    this.#gpu.device.queue.submit([enc.finish()]);
-    await rb.mapAsync(GPUMapMode.READ);
-    const data = new Float32Array(rb.getMappedRange().slice(0, n * 4));
-    rb.unmap();
-    rb.destroy();
-    return { shape: [...this.shape], data };
-  }
-
-  dispose(): void {
-    this.buffer.destroy();
-  }
+  return cached;
 }
 
 const COPY_WGSL = `
@@ -161,51 +34,62 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>, @builtin(num_workgroups) n:
   if (i < arrayLength(&dst)) { dst[i] = src[i]; }
 }`;
 
-function copyDispatch(gpu: BenchGpu, enc: GPUCommandEncoder, src: ToyTensor, dst: ToyTensor, label: string) {
+/** Records one copy dispatch (dst = src, f32) in a batch. */
+export async function copyDispatch(
+  batch: DispatchBatch,
+  src: GpuTensor,
+  dst: GpuTensor,
+  label: string,
+): Promise<void> {
+  const pipeline = await getPipeline(batch.gpu, "toy-copy", () => COPY_WGSL);
   const n = sizeOf(dst.shape);
   const wgs = Math.max(1, Math.ceil(n / 64));
   const x = Math.min(wgs, 32768);
-  observedDispatch(gpu, enc, pipelineFor(gpu.device, COPY_WGSL, "toy copy"), [src.buffer, dst.buffer], {
+  batch.dispatch({
     label,
+    pipeline,
+    buffers: [src, dst],
     workgroups: [x, Math.ceil(wgs / x), 1],
-    meta: { elements: n },
     bytes: 8 * n,
+    meta: { elements: n },
   });
 }
 
-const asToy = (t: unknown, name: string): ToyTensor => {
-  if (!(t instanceof ToyTensor)) throw new TypeError(`toy--copy_v needs ToyTensor inputs (${name})`);
+const asGpu = (t: unknown, name: string): GpuTensor => {
+  if (!(t instanceof GpuTensor) || t.dtype !== "f32") {
+    throw new TypeError(`toy--copy_v needs f32 GpuTensor inputs (${name})`);
+  }
   return t;
 };
 
 /**
- * The toy WebGPU kernel `toy--copy_v`: h = v through one copy dispatch (forward), dv = dh and
- * zero-sized work for the rest (backward). Not an mLSTM: it exists to test the tooling's GPU
- * path (profiling, timing, memory, plots).
+ * The toy WebGPU kernel `toy--copy_v`: h = v through one copy dispatch (forward); dv = dh and
+ * zero tensors for the rest (backward). Not an mLSTM: it exercises the tooling's GPU path
+ * (profiling, timing, memory, plots) with a kernel whose cost is known.
  */
-export function toyKernel(gpu: BenchGpu): MlstmKernel {
+export function toyKernel(gpu: Gpu): MlstmKernel {
   return {
     name: "toy--copy_v",
     backend: "webgpu",
     form: "parallel",
     inputGate: "exp",
     supportsStates: false,
-    forward(x: MlstmInputs): Promise<MlstmForwardResult> {
-      const v = asToy(x.v, "v");
-      const h = new ToyTensor(gpu, v.shape);
-      const enc = gpu.device.createCommandEncoder();
-      copyDispatch(gpu, enc, v, h, "toy--copy_v/fw");
-      observedSubmit(gpu, enc);
-      return Promise.resolve({ h });
+    async forward(x: MlstmInputs): Promise<MlstmForwardResult> {
+      const v = asGpu(x.v, "v");
+      const h = GpuTensor.empty(gpu, v.shape);
+      const batch = new DispatchBatch(gpu);
+      await copyDispatch(batch, v, h, "toy--copy_v/fw");
+      await batch.submit();
+      return { h };
     },
-    backward(x: MlstmInputs, dh): Promise<MlstmGradients> {
-      const d = asToy(dh, "dh");
-      const z = (t: unknown) => new ToyTensor(gpu, (t as DeviceTensor).shape);
-      const dv = new ToyTensor(gpu, d.shape);
-      const enc = gpu.device.createCommandEncoder();
-      copyDispatch(gpu, enc, d, dv, "toy--copy_v/bw");
-      observedSubmit(gpu, enc);
-      return Promise.resolve({ dq: z(x.q), dk: z(x.k), dv, di: z(x.i), df: z(x.f) });
+    async backward(x: MlstmInputs, dh): Promise<MlstmGradients> {
+      const d = asGpu(dh, "dh");
+      const z = (t: unknown) => GpuTensor.empty(gpu, asGpu(t, "input").shape);
+      const dv = GpuTensor.empty(gpu, d.shape);
+      const batch = new DispatchBatch(gpu);
+      await copyDispatch(batch, d, dv, "toy--copy_v/bw");
+      await batch.submit();
+      return { dq: z(x.q), dk: z(x.k), dv, di: z(x.i), df: z(x.f) };
     },
   };
 }

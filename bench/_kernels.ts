@@ -7,31 +7,23 @@ import { randomMlstmInputs } from "../core/inputs.ts";
 import { Random } from "../core/random.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { MlstmInputs, MlstmKernel, TensorLike } from "../core/types.ts";
-import type { ObservableGpu } from "../profiling/observer.ts";
-import { type BenchGpu, getBenchGpu, toyKernel, ToyTensor } from "./_gpu.ts";
+import { type Gpu, GpuTensor } from "../kernels/runtime.ts";
+import { getBenchGpu, toyKernel } from "./_gpu.ts";
 
 /** How a benchmark drives one kernel. */
 export interface KernelTarget {
   readonly kernel: MlstmKernel;
-  /** The GPU context the kernel dispatches on (for the profiler), or null for CPU kernels. */
-  readonly gpu: ObservableGpu | null;
+  /** The device the kernel dispatches on (for the profiler), or null for CPU kernels. */
+  readonly gpu: Gpu | null;
   /** Puts CPU inputs where the kernel wants them (untimed). */
-  upload(x: MlstmInputs<Tensor>, dtype: "f32" | "f16"): Promise<MlstmInputs>;
+  upload(x: MlstmInputs<Tensor>, dtype: "f32" | "f16"): MlstmInputs;
   /** Puts one CPU tensor where the kernel wants it (dh for backward). */
-  uploadTensor(t: Tensor, dtype: "f32" | "f16"): Promise<TensorLike>;
+  uploadTensor(t: Tensor, dtype: "f32" | "f16"): TensorLike;
   /** Waits until all submitted GPU work is done (no-op for CPU kernels). */
   sync(): Promise<void>;
 }
 
-interface RuntimeModule {
-  getGpu?: () => Promise<ObservableGpu>;
-  GpuTensor?: {
-    fromTensor?: (gpu: ObservableGpu, t: Tensor, dtype?: "f32" | "f16") => TensorLike;
-    upload?: (gpu: ObservableGpu, t: Tensor, dtype?: "f32" | "f16") => TensorLike;
-  };
-}
-
-let loaded: Promise<{ gpu: BenchGpu | null; runtime: RuntimeModule | null }> | undefined;
+let loaded: Promise<{ gpu: Gpu | null }> | undefined;
 
 async function tryImport<T>(path: string): Promise<T | null> {
   const url = new URL(path, import.meta.url);
@@ -45,23 +37,22 @@ async function tryImport<T>(path: string): Promise<T | null> {
 
 /**
  * Registers the kernels this checkout has, once: float64 references (imported with mod.ts),
- * `webgpuKernels` from kernels/mod.ts when present, and `toy--copy_v` when a GPU is present.
+ * `webgpuKernels` of kernels/mod.ts, `chunkwiseKernels` of kernels/chunkwise/mod.ts (until the
+ * lead wires them into kernels/mod.ts), and `toy--copy_v` when a GPU is present.
  */
-export function loadKernels(): Promise<{ gpu: BenchGpu | null; runtime: RuntimeModule | null }> {
+export function loadKernels(): Promise<{ gpu: Gpu | null }> {
   loaded ??= (async () => {
-    const kernelsMod = await tryImport<{ webgpuKernels?: readonly MlstmKernel[] }>(
-      "../kernels/mod.ts",
+    const fresh = (list: readonly MlstmKernel[] | undefined) =>
+      (list ?? []).filter((k) => !getAvailableMlstmKernels().includes(k.name));
+    const all = await tryImport<{ webgpuKernels?: readonly MlstmKernel[] }>("../kernels/mod.ts");
+    registerMlstmKernels(fresh(all?.webgpuKernels));
+    const cw = await tryImport<{ chunkwiseKernels?: readonly MlstmKernel[] }>(
+      "../kernels/chunkwise/mod.ts",
     );
-    if (kernelsMod?.webgpuKernels) {
-      const fresh = kernelsMod.webgpuKernels.filter((k) =>
-        !getAvailableMlstmKernels().includes(k.name)
-      );
-      registerMlstmKernels(fresh);
-    }
-    const runtime = await tryImport<RuntimeModule>("../kernels/runtime.ts");
+    registerMlstmKernels(fresh(cw?.chunkwiseKernels));
     const gpu = await getBenchGpu();
-    if (gpu) registerMlstmKernels([toyKernel(gpu)]);
-    return { gpu, runtime };
+    if (gpu) registerMlstmKernels(fresh([toyKernel(gpu)]));
+    return { gpu };
   })();
   return loaded;
 }
@@ -69,69 +60,55 @@ export function loadKernels(): Promise<{ gpu: BenchGpu | null; runtime: RuntimeM
 const dispose = (t: unknown) => {
   const o = t as { dispose?: () => void; destroy?: () => void } | null;
   if (o && typeof o === "object") {
-    if (typeof o.dispose === "function") o.dispose();
-    else if (typeof o.destroy === "function") o.destroy();
+    if (typeof o.destroy === "function") o.destroy();
+    else if (typeof o.dispose === "function") o.dispose();
   }
 };
 
-/** Disposes every device tensor in a kernel result (h, last states, gradients). */
+/** Destroys every device tensor in a kernel result (h, last states, gradients). */
 export function disposeResult(r: unknown): void {
   if (!r || typeof r !== "object") return;
+  if (r instanceof GpuTensor) return r.destroy();
   for (const v of Object.values(r)) {
-    if (v && typeof v === "object" && "shape" in v) dispose(v);
-    else if (v && typeof v === "object") disposeResult(v);
+    if (v instanceof GpuTensor) v.destroy();
+    else if (v && typeof v === "object" && !("data" in v)) disposeResult(v);
+    else dispose(v);
   }
 }
 
-/** Disposes uploaded inputs. */
+/** Destroys uploaded inputs. */
 export const disposeInputs: (x: MlstmInputs) => void = disposeResult;
 
 /** The target for a registered kernel name. */
 export async function kernelTarget(name: string): Promise<KernelTarget> {
-  const { gpu, runtime } = await loadKernels();
+  const { gpu } = await loadKernels();
   const kernel = getMlstmKernel(name);
   if (kernel.backend === "cpu-float64") {
     return {
       kernel,
       gpu: null,
-      upload: (x) => Promise.resolve(x),
-      uploadTensor: (t) => Promise.resolve(t),
+      upload: (x) => x,
+      uploadTensor: (t) => t,
       sync: () => Promise.resolve(),
     };
   }
-  if (kernel.name.startsWith("toy--")) {
-    if (!gpu) throw new Error("toy--copy_v needs a GPU");
-    const up = (t: Tensor) => new ToyTensor(gpu, t.shape, t.data);
-    return {
-      kernel,
-      gpu,
-      upload: (x) => Promise.resolve(mapInputs(x, up)),
-      uploadTensor: (t) => Promise.resolve(up(t)),
-      sync: () => gpu.device.queue.onSubmittedWorkDone(),
-    };
-  }
-  // A runtime kernel: the runtime owns its device and tensors.
-  const rgpu = runtime?.getGpu ? await runtime.getGpu() : null;
-  const make = runtime?.GpuTensor?.fromTensor ?? runtime?.GpuTensor?.upload;
-  if (!rgpu || !make) {
-    throw new Error(
-      `Kernel ${name} is a WebGPU kernel but kernels/runtime.ts exports no getGpu/GpuTensor.fromTensor`,
-    );
-  }
-  const up = (t: Tensor, dtype: "f32" | "f16") => make(rgpu, t, dtype);
+  if (!gpu) throw new Error(`Kernel ${name} needs a WebGPU adapter`);
+  const up = (t: Tensor, dtype: "f32" | "f16") => GpuTensor.fromTensor(gpu, t, dtype);
   return {
     kernel,
-    gpu: rgpu,
-    upload: (x, dtype) => Promise.resolve(mapInputs(x, (t) => up(t, dtype))),
-    uploadTensor: (t, dtype) => Promise.resolve(up(t, dtype)),
-    sync: () => rgpu.device.queue.onSubmittedWorkDone(),
+    gpu,
+    upload: (x, dtype) => mapInputs(x, (t, key) => up(t, isGate(key) ? "f32" : dtype)),
+    uploadTensor: (t, dtype) => up(t, dtype),
+    sync: () => gpu.device.queue.onSubmittedWorkDone(),
   };
 }
 
-function mapInputs<T>(x: MlstmInputs<Tensor>, f: (t: Tensor) => T): MlstmInputs<T> {
+const isGate = (key: string) => key === "i" || key === "f" || key.endsWith("Initial");
+
+function mapInputs<T>(x: MlstmInputs<Tensor>, f: (t: Tensor, key: string) => T): MlstmInputs<T> {
   const out: Partial<MlstmInputs<T>> = {};
   for (const [k, v] of Object.entries(x) as [keyof MlstmInputs, Tensor | undefined][]) {
-    if (v !== undefined) out[k] = f(v);
+    if (v !== undefined) out[k] = f(v, k);
   }
   return out as MlstmInputs<T>;
 }

@@ -220,18 +220,19 @@ function grid(workgroups: number): [number, number, number] {
  * }
  * ```
  *
- * @param gpu Anything with a `device` (the runtime's GPU object).
+ * @param gpu The runtime's GPU object (`getGpu()`), or anything with a `device`.
  * @param options Sizes and repetitions.
  * @returns The ceilings and the raw times.
  * @throws {RangeError} If `matmulSize` is not a positive multiple of 64.
  */
 export async function measureCeilings(
-  gpu: { readonly device: GPUDevice },
+  gpu: { readonly device: GPUDevice; readonly adapter?: GPUAdapter },
   options: CeilingOptions = {},
 ): Promise<MeasuredCeilings> {
   const { device } = gpu;
-  const small = ((device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo
-    ?.isFallbackAdapter) ?? false;
+  const small = gpu.adapter?.info?.isFallbackAdapter ??
+    (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo?.isFallbackAdapter ??
+    false;
   const maxBind = device.limits.maxStorageBufferBindingSize;
   const copyBytes = Math.min(
     options.copyBytes ?? (small ? 16 << 20 : 256 << 20),

@@ -6,7 +6,7 @@
  *
  * @example Profile, then print a per-kernel table against measured ceilings
  * ```ts ignore
- * import { getGpu } from "../kernels/runtime.ts";
+ * import { getGpu } from "../kernels/mod.ts";
  * import { measureCeilings, startProfiling } from "./mod.ts";
  * const gpu = await getGpu();
  * const ceilings = await measureCeilings(gpu);
@@ -20,7 +20,6 @@
  * @module
  */
 
-export * from "./observer.ts";
 export * from "./profiler.ts";
 export * from "./report.ts";
 export * from "./ceilings.ts";

@@ -3,7 +3,8 @@
 // adapter, and fail under REQUIRE_GPU=1 (getBenchGpu throws).
 
 import assert from "node:assert/strict";
-import { getBenchGpu, observedDispatch, observedSubmit, pipelineFor } from "../bench/_gpu.ts";
+import { getBenchGpu } from "../bench/_gpu.ts";
+import { DispatchBatch, getDispatchObserver, getPipeline } from "../kernels/runtime.ts";
 import {
   measureCeilings,
   mlstmFlops,
@@ -28,21 +29,23 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   }
 }`;
 
-function encodeBatch(labels: string[], n = 4096) {
+async function encodeBatch(labels: string[], n = 4096) {
   const g = gpu!;
   const buf = g.device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE });
-  const pipe = pipelineFor(g.device, SHADER, "profiler test");
-  const enc = g.device.createCommandEncoder();
+  const pipeline = await getPipeline(g, "profiler-test", () => SHADER);
+  const batch = new DispatchBatch(g);
   for (const label of labels) {
-    observedDispatch(g, enc, pipe, [buf], {
+    batch.dispatch({
       label,
+      pipeline,
+      buffers: [buf],
       workgroups: [n / 64, 1, 1],
       meta: { n },
       flops: 128 * n,
       bytes: 8 * n,
     });
   }
-  observedSubmit(g, enc);
+  await batch.submit();
   buf.destroy();
 }
 
@@ -51,10 +54,10 @@ Deno.test({
   ignore,
   async fn() {
     const p = startProfiling(gpu!);
-    encodeBatch(["a", "a", "a"]);
-    encodeBatch(["b", "b"]);
+    await encodeBatch(["a", "a", "a"]);
+    await encodeBatch(["b", "b"]);
     const report = await p.stop();
-    assert.equal(gpu!.dispatchObserver, undefined, "the observer is detached after stop()");
+    assert.equal(getDispatchObserver(), null, "the observer is detached after stop()");
     assert.equal(report.records.length, 5);
     assert.equal(report.batches.length, 2);
     assert.deepEqual(report.records.map((r) => r.label), ["a", "a", "a", "b", "b"]);
@@ -74,7 +77,7 @@ Deno.test({
     assert.ok(s.every((r) => r.flopsPerSecond > 0 && r.flopsFraction > 0));
     const table = report.formatSummary();
     assert.match(table, /5 dispatches in 2 batches/);
-    assert.deepEqual(gpu!.errors, []);
+    assert.deepEqual(gpu!.uncapturedErrors, []);
   },
 });
 
@@ -82,9 +85,9 @@ Deno.test({
   name: "ProfileReport.toChromeTrace() writes valid trace JSON with one X event per dispatch",
   ignore,
   async fn() {
-    const { report } = await withProfiling(gpu!, () => {
-      encodeBatch(["k1", "k2"]);
-      encodeBatch(["k1"]);
+    const { report } = await withProfiling(gpu!, async () => {
+      await encodeBatch(["k1", "k2"]);
+      await encodeBatch(["k1"]);
     });
     const path = await Deno.makeTempFile({ suffix: ".json" });
     await Deno.writeTextFile(path, JSON.stringify(report.toChromeTrace()));
@@ -117,7 +120,7 @@ Deno.test({
   ignore,
   async fn() {
     const p = startProfiling(gpu!);
-    encodeBatch(Array.from({ length: 2050 }, (_, j) => `d${j % 3}`), 64);
+    await encodeBatch(Array.from({ length: 2050 }, (_, j) => `d${j % 3}`), 64);
     const report = await p.stop();
     assert.equal(report.records.length, 2050);
     assert.ok(report.records.every((r) => r.gpuMs > 0), "every dispatch has a duration");
@@ -130,7 +133,7 @@ Deno.test({
   async fn() {
     const p = startProfiling(gpu!, { timestamps: false });
     assert.equal(p.usesTimestamps, false);
-    encodeBatch(["w", "w"]);
+    await encodeBatch(["w", "w"]);
     const report = await p.stop();
     assert.equal(report.timing, "wall");
     assert.match(report.note, /No timestamp-query/);
@@ -154,7 +157,7 @@ Deno.test({
       }),
       /boom/,
     );
-    assert.equal(gpu!.dispatchObserver, undefined);
+    assert.equal(getDispatchObserver(), null);
   },
 });
 
@@ -198,7 +201,7 @@ Deno.test({
     assert.ok(c.bytesPerSecond > 0 && Number.isFinite(c.bytesPerSecond));
     assert.ok(c.flopsPerSecond > 0 && Number.isFinite(c.flopsPerSecond));
     assert.ok(c.matmulMaxRelError < 1e-5, `matmul rel error ${c.matmulMaxRelError}`);
-    assert.deepEqual(gpu!.errors, []);
+    assert.deepEqual(gpu!.uncapturedErrors, []);
   },
 });
 

@@ -118,7 +118,7 @@ export async function runSweep(
         }
       }
       const device = t.gpu
-        ? describe(t.gpu.device)
+        ? t.gpu.adapterName
         : `CPU float64 (${Deno.build.os} ${Deno.build.arch})`;
       rows.push(
         await measureCase({ config, memory, ceilings: options.ceilings }, c, t, device),
@@ -134,9 +134,4 @@ export async function runSweep(
   for (const extra of options.compare ?? []) plotted.push(...await readResultsCsv(extra));
   const { htmlPath, pngPath } = await writePlots(outDir, plotted, config, options.png ?? true);
   return { outDir, rows, csvPath, htmlPath, ...(pngPath ? { pngPath } : {}) };
-}
-
-function describe(device: GPUDevice): string {
-  const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-  return info?.description || info?.vendor || "WebGPU device";
 }
