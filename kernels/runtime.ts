@@ -743,6 +743,8 @@ export interface DispatchInfo {
   readonly bytes?: number;
   /** Index of the dispatch within its batch. */
   readonly index: number;
+  /** Shape constants and other metadata, when the kernel reports them (for the profiler). */
+  readonly meta?: Readonly<Record<string, number | string | boolean>>;
 }
 
 /**
@@ -813,6 +815,8 @@ export interface DispatchSpec {
   flops?: number;
   /** Bytes of minimum memory traffic (for the profiler). */
   bytes?: number;
+  /** Shape constants and other metadata (for the profiler). */
+  meta?: Readonly<Record<string, number | string | boolean>>;
 }
 
 type Op =
@@ -1029,6 +1033,7 @@ export class DispatchBatch {
             index: index,
             ...(spec.flops !== undefined ? { flops: spec.flops } : {}),
             ...(spec.bytes !== undefined ? { bytes: spec.bytes } : {}),
+            ...(spec.meta !== undefined ? { meta: spec.meta } : {}),
           };
           const tw = obs.timestampWrites(info);
           pass = enc.beginComputePass(
