@@ -24,6 +24,9 @@ const dims = size === "full"
   : { B: 1, NH: 2, S: 64, DQK: 16, DHV: 16 };
 const chunkSize = envNumber("MLSTM_NB_CHUNK", size === "full" ? 64 : 16);
 console.log(`size=${size}`, dims, `chunkSize=${chunkSize}`);
+// The GPU runtime and the WebGPU kernels, when this checkout and machine have them:
+const gpu = await loadGpu();
+console.log(gpu.gpu ? `WebGPU adapter: ${gpu.adapter}` : `No GPU route: ${gpu.reason}`);
 console.log("registered kernels:", mlstm.getAvailableMlstmKernels().join(", "));
 // %% [markdown]
 // ## Inputs
@@ -74,8 +77,6 @@ console.log(chunkwiseRef.name, chunkwiseRef.backend, chunkwiseRef.form, chunkwis
 // sequence kernel (GPU kernels included, when present) and compares each with the float64 reference of
 // its form.
 // %%
-const gpu = await loadGpu();
-console.log(gpu.gpu ? `WebGPU adapter: ${gpu.adapter}` : `No GPU route: ${gpu.reason}`);
 const rows: Record<string, unknown>[] = [];
 const hs = new Map<string, ArrayLike<number>>();
 for (const name of mlstm.getAvailableMlstmKernels()) {

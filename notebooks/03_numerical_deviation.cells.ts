@@ -140,14 +140,13 @@ panels.forEach((p, j) => {
   }
 });
 const layout: Record<string, unknown> = {
-  ...gridLayout(2, 2, panels.map((p) => p.title)),
+  ...gridLayout(2, 2, panels.map((p) => p.title), {}, { y: "rel L2" }, { x: { type: "log" }, y: { type: "log", exponentformat: "power" } }),
   title: { text: `Relative L2 error vs float64 (${csvPath!.replace(REPO_ROOT + "/", "")})` },
   shapes,
   height: 760,
 };
 for (let j = 0; j < 4; j++) {
-  layout[`yaxis${axisSuffix(j)}`] = { type: "log", exponentformat: "power", title: { text: j % 2 === 0 ? "rel L2" : "" } };
-  layout[`xaxis${axisSuffix(j)}`] = { type: "log", title: { text: panels[j].x === "S" ? "S" : "chunk size" } };
+  (layout[`xaxis${axisSuffix(j)}`] as Record<string, unknown>).title = { text: panels[j].x === "S" ? "S" : "chunk size" };
 }
 await show({ data: traces, layout });
 // %% [markdown]
@@ -162,7 +161,6 @@ const boxes = [...groupBy(rows, (r) => `${r.kernel}|${r.dtype}`)].flatMap(([key,
     x: g.map(() => key.replace("|", " ")),
     y: g.map((r) => Math.max(Number(r[p]), 1e-18)),
     legendgroup: p,
-    showlegend: !j ? false : false,
     marker: { color: ["#1f77b4", "#ff7f0e", "#d62728"][j] },
     offsetgroup: p,
   }))

@@ -7,7 +7,13 @@
  * @module
  */
 
-import { getAvailableMlstmKernels, getMlstmKernel, type Tensor } from "../mod.ts";
+import {
+  getAvailableMlstmKernels,
+  getMlstmKernel,
+  type MlstmKernel,
+  registerMlstmKernels,
+  type Tensor,
+} from "../mod.ts";
 import { flushDisplay } from "./_plot.ts";
 
 /** Problem sizes: `small` for CI on lavapipe (the default), `full` for a real GPU. */
@@ -77,7 +83,7 @@ export async function optionalModule(path: string): Promise<any | undefined> {
   return await import(`${REPO_ROOT}/${path}`);
 }
 
-/** Registry names of the WebGPU kernels (everything not named `reference--*`). */
+/** Registry names of the WebGPU kernels (everything not named `reference--*`; call {@linkcode loadGpu} first). */
 export function gpuKernelNames(): string[] {
   return getAvailableMlstmKernels().filter((n) => !n.startsWith("reference"));
 }
@@ -112,13 +118,16 @@ export interface GpuSupport {
 let gpuSupport: Promise<GpuSupport> | undefined;
 
 /**
- * Loads the GPU runtime when this checkout has one and asks it for a device. Never throws: a
- * missing runtime or adapter is reported in `reason`.
+ * Loads the GPU runtime when this checkout has one, asks it for a device and, when there is an
+ * adapter, registers the WebGPU kernels (`webgpuKernels` of `kernels/mod.ts`, `chunkwiseKernels` of
+ * `kernels/chunkwise/mod.ts`) that the registry does not have yet. Never throws: a missing runtime
+ * or adapter is reported in `reason`. Call it before {@linkcode gpuKernelNames}.
  *
  * @returns The runtime, GPU handle and adapter description, or a reason.
  */
 export function loadGpu(): Promise<GpuSupport> {
   gpuSupport ??= (async (): Promise<GpuSupport> => {
+    if (env("MLSTM_NB_GPU") === "0") return { reason: "GPU disabled (MLSTM_NB_GPU=0)" };
     let runtime;
     try {
       runtime = await optionalModule("kernels/runtime.ts");
@@ -127,16 +136,19 @@ export function loadGpu(): Promise<GpuSupport> {
     }
     if (!runtime) return { reason: "no GPU runtime in this checkout (kernels/runtime.ts)" };
     if (typeof runtime.getGpu !== "function") return { runtime, reason: "runtime has no getGpu()" };
+    let gpu;
     try {
-      const gpu = await runtime.getGpu();
-      const info = gpu?.adapterInfo ?? gpu?.adapter?.info ?? gpu?.info;
-      const adapter = info
-        ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ")
-        : "unknown adapter";
-      return { runtime, gpu, adapter };
+      gpu = await runtime.getGpu();
     } catch (e) {
       return { runtime, reason: `no WebGPU adapter: ${e instanceof Error ? e.message : e}` };
     }
+    const fresh = (list: readonly MlstmKernel[] | undefined) =>
+      (list ?? []).filter((k) => !getAvailableMlstmKernels().includes(k.name));
+    const all = await optionalModule("kernels/mod.ts");
+    registerMlstmKernels(fresh(all?.webgpuKernels));
+    const cw = await optionalModule("kernels/chunkwise/mod.ts");
+    registerMlstmKernels(fresh(cw?.chunkwiseKernels));
+    return { runtime, gpu, adapter: gpu.adapterName ?? "unknown adapter" };
   })();
   return gpuSupport;
 }

@@ -343,8 +343,17 @@ export const PIYG: [number, string][] = [
 ];
 
 /**
- * Layout of a grid of subplots with independent axes (`rows` × `cols`), a title above each panel,
- * x titles on the bottom row and y titles on the left column only.
+ * Layout of a grid of subplots (`rows` × `cols`, filled row by row) with explicit axis domains, a
+ * title above each panel, x titles on the bottom row and y titles on the left column. Panels
+ * without traces keep their place.
+ *
+ * @param rows Rows of panels.
+ * @param cols Columns of panels.
+ * @param titles Panel titles, row by row.
+ * @param extra Further layout fields (title, height, coloraxis, ...).
+ * @param axisTitles Titles of the outer axes.
+ * @param axisProps Properties of every x axis and every y axis (e.g. `{ type: "log" }`).
+ * @returns The layout.
  */
 export function gridLayout(
   rows: number,
@@ -352,31 +361,42 @@ export function gridLayout(
   titles: string[],
   extra: Record<string, unknown> = {},
   axisTitles: { x?: string; y?: string } = {},
+  axisProps: { x?: Record<string, unknown>; y?: Record<string, unknown> } = {},
 ): Record<string, unknown> {
-  const annotations = titles.map((text, j) => ({
-      text,
-      showarrow: false,
-      xref: `x${axisSuffix(j)} domain`,
-      yref: `y${axisSuffix(j)} domain`,
-      x: 0.5,
-      y: 1.0,
-      xanchor: "center",
-      yanchor: "bottom",
-      font: { size: 11 },
-    }));
-  const axes: Record<string, unknown> = {};
+  const xgap = cols > 1 ? 0.08 : 0, ygap = rows > 1 ? Math.min(0.14, 0.5 / rows) : 0;
+  const w = (1 - xgap * (cols - 1)) / cols, h = (1 - ygap * (rows - 1)) / rows;
+  const layout: Record<string, unknown> = { margin: { t: 80, l: 70, r: 30, b: 60 } };
+  const annotations: Record<string, unknown>[] = [];
   for (let j = 0; j < rows * cols; j++) {
-    const r = Math.floor(j / cols), c = j % cols;
-    axes[`xaxis${axisSuffix(j)}`] = r === rows - 1 && axisTitles.x ? { title: { text: axisTitles.x } } : {};
-    axes[`yaxis${axisSuffix(j)}`] = c === 0 && axisTitles.y ? { title: { text: axisTitles.y } } : {};
+    const r = Math.floor(j / cols), c = j % cols, s = axisSuffix(j);
+    const x0 = c * (w + xgap), y1 = 1 - r * (h + ygap);
+    layout[`xaxis${s}`] = {
+      domain: [x0, x0 + w],
+      anchor: `y${s}`,
+      ...axisProps.x,
+      ...(r === rows - 1 && axisTitles.x ? { title: { text: axisTitles.x } } : {}),
+    };
+    layout[`yaxis${s}`] = {
+      domain: [y1 - h, y1],
+      anchor: `x${s}`,
+      ...axisProps.y,
+      ...(c === 0 && axisTitles.y ? { title: { text: axisTitles.y } } : {}),
+    };
+    if (titles[j] !== undefined) {
+      annotations.push({
+        text: titles[j],
+        showarrow: false,
+        xref: "paper",
+        yref: "paper",
+        x: x0 + w / 2,
+        y: y1,
+        xanchor: "center",
+        yanchor: "bottom",
+        font: { size: 11 },
+      });
+    }
   }
-  return {
-    grid: { rows, columns: cols, pattern: "independent", ygap: 0.25, xgap: 0.1 },
-    annotations,
-    margin: { t: 70, l: 70, r: 30, b: 60 },
-    ...axes,
-    ...extra,
-  };
+  return { ...layout, annotations, ...extra };
 }
 
 /** The axis key of subplot `j` (0-based) in a grid: "" for the first, "2", "3", ... after it. */
