@@ -20,9 +20,10 @@ let csvPath = envString("MLSTM_NB_DEVIATIONS", "") || newestOutput("test_outputs
 console.log(csvPath ? `deviation log: ${csvPath}` : "no deviation log found: running a small cross-check");
 // %% [markdown]
 // ## A cross-check of our own (only when no log exists)
-// Runs each registered WebGPU kernel (f32 storage; f16 too where the GPU runtime uploads f16) or, without
-// them, the chunkwise and parallel references, against the float64 reference of the same form over a few
-// sequence lengths and chunk sizes, and logs the rows with the test suite's own logger.
+// Runs each registered WebGPU kernel (f32 and f16 storage) or, without them, the chunkwise and parallel
+// references, against the float64 reference of the same form over a few sequence lengths and chunk sizes,
+// and logs the rows with the test suite's own logger. For f16 rows the reference runs on the inputs rounded
+// to f16, so the error is the kernel's arithmetic (f32 accumulation over f16 data), not the input rounding.
 // %%
 if (!csvPath) {
   Deno.env.set("MLSTM_TEST_OUTPUTS", `${REPO_ROOT}/test_outputs`);
@@ -40,7 +41,15 @@ if (!csvPath) {
     for (const S of Ss) {
       const dims = { B: 1, NH: 2, S, DQK: 16, DHV: 16 };
       const x = mlstm.randomMlstmInputs(dims, new mlstm.Random(S));
-      const ref = await mlstm.getMlstmKernel(referenceFor(name)).forward(x, { chunkSize: 16 });
+      // The baseline sees the inputs as the kernel stores them: rounded to f16 for the f16 rows, so
+      // that the deviation measures the kernel's arithmetic, not the rounding of its inputs.
+      const round16 = (t: mlstm.Tensor) => ({ shape: t.shape, data: Float64Array.from(new Float16Array(t.data)) });
+      const x16 = Object.fromEntries(Object.entries(x).map(([key, t]) => [key, round16(t as mlstm.Tensor)])) as unknown as mlstm.MlstmInputs;
+      const refs = {
+        f64: await mlstm.getMlstmKernel(referenceFor(name)).forward(x, { chunkSize: 16 }),
+        f32: await mlstm.getMlstmKernel(referenceFor(name)).forward(x, { chunkSize: 16 }),
+        f16: await mlstm.getMlstmKernel(referenceFor(name)).forward(x16, { chunkSize: 16 }),
+      };
       for (const chunkSize of k.form === "chunkwise" ? chunks.filter((c) => c <= S) : [16]) {
         for (const dtype of k.backend === "webgpu" ? dtypes : ["f64" as const]) {
           let inputs: mlstm.MlstmInputs = x;
@@ -62,7 +71,7 @@ if (!csvPath) {
             chunkSize: k.form === "chunkwise" ? chunkSize : undefined,
             dtype,
             tolerance: dtype === "f64" ? 1e-12 : dtype === "f32" ? 1e-5 : 1e-3,
-          }, h.data, (ref.h as mlstm.Tensor).data);
+          }, h.data, (refs[dtype].h as mlstm.Tensor).data);
           csvPath = r.path;
           n++;
         }
@@ -103,7 +112,8 @@ const panels = [
   { title: "forward: error vs chunk size", rows: rows.filter((r) => !isGrad(r)), x: "chunk_size" },
   { title: "backward: error vs S", rows: rows.filter(isGrad), x: "S" },
   { title: "backward: error vs chunk size", rows: rows.filter(isGrad), x: "chunk_size" },
-];
+].filter((p) => p.rows.length > 0); // no gradient rows: no backward panels
+const panelRows = Math.ceil(panels.length / 2);
 const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const dashOf: Record<string, string> = { f64: "solid", f32: "dash", f16: "dot", bf16: "dashdot" };
 const traces: Record<string, unknown>[] = [];
@@ -140,12 +150,12 @@ panels.forEach((p, j) => {
   }
 });
 const layout: Record<string, unknown> = {
-  ...gridLayout(2, 2, panels.map((p) => p.title), {}, { y: "rel L2" }, { x: { type: "log" }, y: { type: "log", exponentformat: "power" } }),
+  ...gridLayout(panelRows, 2, panels.map((p) => p.title), {}, { y: "rel L2" }, { x: { type: "log" }, y: { type: "log", exponentformat: "power" } }),
   title: { text: `Relative L2 error vs float64 (${csvPath!.replace(REPO_ROOT + "/", "")})` },
   shapes,
-  height: 760,
+  height: 80 + 340 * panelRows,
 };
-for (let j = 0; j < 4; j++) {
+for (let j = 0; j < panels.length; j++) {
   (layout[`xaxis${axisSuffix(j)}`] as Record<string, unknown>).title = { text: panels[j].x === "S" ? "S" : "chunk size" };
 }
 await show({ data: traces, layout });
