@@ -371,13 +371,13 @@ export function gridLayout(
     const r = Math.floor(j / cols), c = j % cols, s = axisSuffix(j);
     const x0 = c * (w + xgap), y1 = 1 - r * (h + ygap);
     layout[`xaxis${s}`] = {
-      domain: [x0, x0 + w],
+      domain: [Math.max(0, x0), Math.min(1, x0 + w)],
       anchor: `y${s}`,
       ...axisProps.x,
       ...(r === rows - 1 && axisTitles.x ? { title: { text: axisTitles.x } } : {}),
     };
     layout[`yaxis${s}`] = {
-      domain: [y1 - h, y1],
+      domain: [Math.max(0, y1 - h), Math.min(1, y1)],
       anchor: `x${s}`,
       ...axisProps.y,
       ...(c === 0 && axisTitles.y ? { title: { text: axisTitles.y } } : {}),
