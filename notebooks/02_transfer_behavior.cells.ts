@@ -23,6 +23,7 @@ import { axisSuffix, gridLayout, line, PIYG, show, shownFigures } from "./_plot.
 import {
   checkAgainstKernel,
   type GainMetric,
+  kernelGainGrid,
   linspace,
   transferInputs,
   transferSweep,
@@ -204,10 +205,50 @@ await show({
     height: 480,
   },
 });
+// %% [markdown]
+// ## The sweep through a WebGPU kernel
+// The same analysis with the kernel's own forward passes (one per grid point, f32 on the GPU) on a coarser
+// grid: the kernel named by `MLSTM_NB_TB_KERNEL` (default `chunkwise--xl_chunk`, when registered; `none`
+// skips this). Left: its gain before the norm (colours as above); right: log10 of its gain over the float64
+// analysis at the same points (0 = agreement; f32 differs most where |n·q| is small and the ratio
+// C̃q / |n·q| is ill-conditioned).
+// %%
+const tbKernel = envString("MLSTM_NB_TB_KERNEL", "chunkwise--xl_chunk");
+const tbGridN = envNumber("MLSTM_NB_TB_KERNEL_GRID", size === "full" ? 21 : 5);
+let kernelGrid;
+if (tbKernel !== "none" && gpuKernelNames().includes(tbKernel) && gpu.gpu) {
+  const ig = linspace(-12, 8, tbGridN), fg = linspace(-5, 12, tbGridN);
+  const t1 = performance.now();
+  kernelGrid = await kernelGainGrid(x, tbKernel, { iGrid: ig, fGrid: fg, metric, normEps, toDevice: (t) => toDevice(gpu, t) });
+  const [ref] = transferSweep(x, { iGrid: ig, fGrid: fg, metric, normEps, variants: [kernelGrid.variant] });
+  const ratio = kernelGrid.gain.map((row, r) => row.map((g, c) => Math.log10(g / ref.gain[r][c])));
+  console.log(`${tbKernel}: ${tbGridN}×${tbGridN} forward passes in ${(performance.now() - t1).toFixed(0)} ms; ` +
+    `max |log10(kernel gain / float64 gain)| = ${Math.max(...ratio.flat().map(Math.abs)).toExponential(2)}`);
+  await show({
+    data: [
+      { ...heat(kernelGrid.gain, 0, { x: fg, y: ig }) },
+      {
+        type: "heatmap", x: fg, y: ig, z: ratio, xaxis: "x2", yaxis: "y2", coloraxis: "coloraxis2",
+        hovertemplate: "f0 %{x:.2f}<br>i0 %{y:.2f}<br>log10 ratio %{z:.2e}<extra></extra>",
+      },
+    ],
+    layout: {
+      ...gridLayout(1, 2, [`${tbKernel}: gain before norm (${variantLabel(kernelGrid.variant)})`, "log10(kernel gain / float64 gain)"], {}, ax),
+      coloraxis: { ...coloraxis, showscale: false }, // the colours of the figures above
+      coloraxis2: { colorscale: "RdBu", cmid: 0, colorbar: { title: { text: "log10 ratio" } } },
+      title: { text: `Transfer sweep through ${tbKernel} (f32, ${gpu.adapter})` },
+      height: 460,
+    },
+  });
+} else {
+  console.log(`No kernel sweep: ${tbKernel === "none" ? "MLSTM_NB_TB_KERNEL=none" : `${tbKernel} is not registered (or no GPU)`}`);
+}
 // %%
 // Guard: Deno's kernel fails silently on unresolvable npm imports, so check what was produced.
 if (shownFigures().length < 4) throw new Error(`Expected 4 figures, got ${shownFigures().length}`);
 const bad = checks.filter((c) => c.kernel.startsWith("reference--parallel") && !(c.relL2 < 1e-12));
 if (bad.length) throw new Error(`Factorized form disagrees with the parallel reference: ${JSON.stringify(bad)}`);
+const badGpu = checks.filter((c) => !c.kernel.startsWith("reference") && !(c.relL2 < 1e-3));
+if (badGpu.length) throw new Error(`WebGPU kernels disagree with the analysis: ${JSON.stringify(badGpu)}`);
 if (results.some((r) => r.gain.flat().some((g) => !Number.isFinite(g)))) throw new Error("Non-finite gain");
 console.log(`OK: ${shownFigures().length} figures`);

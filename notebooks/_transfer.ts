@@ -414,3 +414,56 @@ export async function checkAgainstKernel(
   }
   return rows;
 }
+
+/** Gains computed from a registered kernel's own forward passes (see {@linkcode kernelGainGrid}). */
+export interface KernelGainGrid {
+  kernel: string;
+  variant: TransferVariant;
+  /** [i-row][f-column]. */
+  gain: number[][];
+  /** One grid per norm eps. */
+  gainAfterNorm: number[][][];
+}
+
+/**
+ * The transfer sweep run through a registered kernel: one forward pass per grid point with constant
+ * gates, the gain measured on the kernel's h. Slower than {@linkcode transferSweep} (which it should
+ * match to the kernel's precision), but it measures the kernel itself.
+ *
+ * @param x The inputs.
+ * @param kernelName A registry name.
+ * @param options Grids, metric, norm eps values, `normalize` (sigmoid gate), optional device upload.
+ * @returns The gain grids.
+ */
+export async function kernelGainGrid(
+  x: TransferInputs,
+  kernelName: string,
+  options: SweepOptions & { normalize?: boolean; toDevice?: (t: Tensor) => unknown },
+): Promise<KernelGainGrid> {
+  const { iGrid, fGrid, metric = "abs-max", normEps = [1e-2, 1e-6, 1e-8], normalize = true } = options;
+  const kernel = getMlstmKernel(kernelName);
+  const variant: TransferVariant = { gate: kernel.inputGate, normalize: kernel.inputGate === "exp" || normalize };
+  const vStat = meanRowStat(x.v.data, x.DHV, metric);
+  const up = (t: Tensor) => (options.toDevice ? options.toDevice(t) : t);
+  const q = up(x.q), k = up(x.k), v = up(x.v);
+  const gain = iGrid.map(() => new Array<number>(fGrid.length).fill(NaN));
+  const gainAfterNorm = normEps.map(() => iGrid.map(() => new Array<number>(fGrid.length).fill(NaN)));
+  for (const [ir, i0] of iGrid.entries()) {
+    for (const [fc, f0] of fGrid.entries()) {
+      const gate = (c: number) => up(tensor([1, x.NH, x.S], new Float64Array(x.NH * x.S).fill(c)));
+      // deno-lint-ignore no-explicit-any
+      const inputs = { q, k, v, i: gate(i0), f: gate(f0) } as any;
+      const { h } = await kernel.forward(inputs, {
+        eps: x.eps,
+        normalize: variant.normalize,
+        chunkSize: Math.min(64, x.S),
+      });
+      const hd = "data" in h ? h.data : (await h.read()).data;
+      gain[ir][fc] = meanRowStat(hd, x.DHV, metric) / vStat;
+      normEps.forEach((e, j) => {
+        gainAfterNorm[j][ir][fc] = meanRowStat(rmsNorm(hd, x.DHV, e), x.DHV, metric) / vStat;
+      });
+    }
+  }
+  return { kernel: kernelName, variant, gain, gainAfterNorm };
+}
