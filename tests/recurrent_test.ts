@@ -224,6 +224,23 @@ Deno.test({
 });
 
 Deno.test({
+  name: "recurrent--sequence() at the benchmark shape (B=16, NH=16, DQK=128, DHV=256), S=2",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const cfg = { B: 16, NH: 16, S: 2, DQK: 128, DHV: 256, withInitialStates: true };
+    const x = roundInputs(randomMlstmInputs(cfg, new Random(77)), "f32");
+    const out = await mlstmRecurrentWebGpu(x, { returnLastStates: true });
+    const ref = await mlstmRecurrentReference(x, { returnLastStates: true });
+    const k = "recurrent--sequence", b = "reference--recurrent", name = "recurrent benchmark shape";
+    const tol = tolerance("f32", x, "exp");
+    check(name, k, b, "h", x, "f32", (out.h as Tensor).data, ref.h.data, tol);
+    check(name, k, b, "c", x, "f32", (out.last!.c as Tensor).data, ref.last!.c.data, 1e-5);
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
   name: "recurrent--sequence() in pieces with carried states equals one call",
   ignore,
   fn: async (t) => {
