@@ -20,8 +20,10 @@
 
 import { registerMlstmKernels } from "./core/registry.ts";
 import { referenceKernels } from "./reference/kernels.ts";
+import { webgpuKernels } from "./kernels/mod.ts";
 
 registerMlstmKernels(referenceKernels);
+registerMlstmKernels(webgpuKernels);
 
 export * from "./core/tensor.ts";
 export * from "./core/random.ts";
@@ -32,3 +34,4 @@ export * from "./core/inputs.ts";
 export { getAvailableMlstmKernels, getMlstmKernel, registerMlstmKernels } from "./core/registry.ts";
 export * from "./reference/mod.ts";
 export * from "./kernels/backend.ts";
+export * from "./kernels/mod.ts";

@@ -31,6 +31,7 @@ export type {
 } from "../core/types.ts";
 export type { Tensor, TensorData } from "../core/tensor.ts";
 export {
+  mlstmRecurrentResidentWebGpu,
   mlstmRecurrentWebGpu,
   mlstmStepWebGpu,
   recurrentKernels,

@@ -683,7 +683,11 @@ export function getPipeline(
   wgsl: () => string,
   entryPoint = "main",
 ): Promise<GPUComputePipeline> {
-  assertDeviceAlive(gpu);
+  try {
+    assertDeviceAlive(gpu);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   let cache = pipelineCache.get(gpu.device);
   if (!cache) {
     cache = new Map();
