@@ -53,10 +53,28 @@ import {
   type UniformValues,
 } from "./_wgsl.ts";
 
-/** How a chunkwise variant tiles a chunk. */
+/**
+ * How a chunkwise variant tiles a chunk.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseTiling } from "./forward.ts";
+ * const tilings: ChunkwiseTiling[] = ["limit_chunk", "xl_chunk"];
+ * console.assert(tilings.length === 2);
+ * ```
+ */
 export type ChunkwiseTiling = "limit_chunk" | "xl_chunk";
 
-/** A chunkwise kernel variant: its registry name, input gate and tiling. */
+/**
+ * A chunkwise kernel variant: its registry name, input gate and tiling.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseVariant } from "./forward.ts";
+ * const v: ChunkwiseVariant = { name: "chunkwise--xl_chunk", gate: "exp", tiling: "xl_chunk" };
+ * console.assert(v.gate === "exp");
+ * ```
+ */
 export interface ChunkwiseVariant {
   /** Registry name, e.g. `"chunkwise--xl_chunk"`. */
   readonly name: string;
@@ -66,7 +84,16 @@ export interface ChunkwiseVariant {
   readonly tiling: ChunkwiseTiling;
 }
 
-/** Options of the WebGPU chunkwise forward, beyond {@linkcode MlstmOptions}. */
+/**
+ * Options of the WebGPU chunkwise forward, beyond {@linkcode MlstmOptions}.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseOptions } from "./forward.ts";
+ * const o: ChunkwiseOptions = { chunkSize: 256, dtype: "f16", tiles: { parallel: { TN: 16 } } };
+ * console.assert(o.chunkSize === 256);
+ * ```
+ */
 export interface ChunkwiseOptions extends MlstmOptions {
   /** Fill the outputs with NaN before the kernels run, so that unwritten elements show. @default {false} */
   poisonOutputs?: boolean;
@@ -86,6 +113,16 @@ export interface ChunkwiseOptions extends MlstmOptions {
 /**
  * What {@linkcode chunkwiseForwardWebgpu} keeps for a backward pass (on the GPU, f32).
  * The caller owns these tensors and should `destroy()` them when done.
+ *
+ * @example
+ * ```ts no-eval
+ * import { chunkwiseForwardWebgpu, XL_CHUNK } from "./mod.ts";
+ * import { Random, randomMlstmInputs } from "../../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 1, S: 100, DQK: 16, DHV: 16 }, new Random(0));
+ * const { saved } = await chunkwiseForwardWebgpu(XL_CHUNK, x, { keepForBackward: true });
+ * console.assert(saved!.statesC.shape.join() === "1,3,16,16"); // NC + 1 = 3 boundaries
+ * for (const t of [saved!.statesC, saved!.statesNM, saved!.gates]) t.destroy();
+ * ```
  */
 export interface ChunkwiseSaved {
   /** C at every chunk boundary, (B·NH, NC + 1, DQK, DHV); slot k is the state before chunk k. */
@@ -104,16 +141,43 @@ export interface ChunkwiseSaved {
   NC: number;
 }
 
-/** Result of {@linkcode chunkwiseForwardWebgpu}: h, last states, and optionally what a backward needs. */
+/**
+ * Result of {@linkcode chunkwiseForwardWebgpu}: h, last states, and optionally what a backward needs.
+ *
+ * @example
+ * ```ts no-eval
+ * import { chunkwiseForwardWebgpu, XL_CHUNK } from "./mod.ts";
+ * import { Random, randomMlstmInputs } from "../../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 1, S: 9, DQK: 16, DHV: 16 }, new Random(0));
+ * const r = await chunkwiseForwardWebgpu(XL_CHUNK, x, { returnLastStates: true });
+ * console.assert(r.last !== undefined && r.saved === undefined);
+ * ```
+ */
 export interface ChunkwiseForwardResult extends MlstmForwardResult {
   /** States and gate statistics kept on the GPU (with `keepForBackward`). */
   saved?: ChunkwiseSaved;
 }
 
-/** Largest chunk size of `limit_chunk` (one query block of the parallel kernel). */
+/**
+ * Largest chunk size of `limit_chunk` (one query block of the parallel kernel).
+ *
+ * @example
+ * ```ts
+ * import { LIMIT_CHUNK_MAX } from "./forward.ts";
+ * console.assert(LIMIT_CHUNK_MAX === 64);
+ * ```
+ */
 export const LIMIT_CHUNK_MAX = 64;
 
-/** Default chunk size of every chunkwise variant (as in {@linkcode MlstmOptions}). */
+/**
+ * Default chunk size of every chunkwise variant (as in {@linkcode MlstmOptions}).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CHUNK_SIZE } from "./forward.ts";
+ * console.assert(DEFAULT_CHUNK_SIZE === 64);
+ * ```
+ */
 export const DEFAULT_CHUNK_SIZE = 64;
 
 /**
@@ -182,7 +246,7 @@ function resolveDtype(
  * tensors' dtype; gates, states and all arithmetic in f32. Last states are f32 (B, NH, ...).
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { chunkwiseForwardWebgpu } from "./forward.ts";
  * import { Random, randomMlstmInputs } from "../../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 2, S: 100, DQK: 16, DHV: 32 }, new Random(1));

@@ -4,7 +4,7 @@
  * launcher ({@linkcode chunkwiseForwardWebgpu}) that can keep the chunk-boundary states on the GPU.
  *
  * @example Run xl_chunk on CPU tensors
- * ```ts ignore
+ * ```ts no-eval
  * import { chunkwiseKernels } from "./mod.ts";
  * import { Random, randomMlstmInputs } from "../../mod.ts";
  * const xl = chunkwiseKernels.find((k) => k.name === "chunkwise--xl_chunk")!;
