@@ -273,6 +273,15 @@ Deno.test({
         tiles: { parallel: { TX: 8, TY: 8, TN: 8, BD: 32 }, state: { TX: 8, TY: 8, TN: 8, BJ: 8 } },
       },
       {
+        tag: "parallel 8x8 threads TN 16 BD 8, state 8x4 TN 16 BJ 32",
+        DQK: 24,
+        DHV: 200,
+        tiles: {
+          parallel: { TX: 8, TY: 8, TN: 16, BD: 8 },
+          state: { TX: 8, TY: 4, TN: 16, BJ: 32 },
+        },
+      },
+      {
         tag: "parallel 8x8 threads TN 4 BD 8, state 4x16 TN 4 BJ 5",
         DQK: 16,
         DHV: 24,

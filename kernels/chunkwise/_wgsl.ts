@@ -488,15 +488,23 @@ export interface ParallelParams {
 export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD">;
 
 /**
- * Default tiles of the parallel kernel: 64 query rows × 64 (DHV ≤ 64) or 128 output columns per
- * workgroup of 256 threads (4 × 4 or 4 × 8 per thread), 64 × 64 gate blocks, DQK staged 32 at a
- * time where the workgroup storage allows (48 KiB on NVIDIA), else 16 (32 KiB on lavapipe).
+ * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
+ * blocks (4 × 4 per thread), and the widest output tile that fits the device's workgroup storage:
+ * all of DHV ≥ 256 in one tile (4 × 16 per thread, so the gate block is computed once per chunk
+ * block, 48 KiB on NVIDIA), else 128 (4 × 8) or 64 (4 × 4) columns; DQK staged 32 at a time where
+ * it fits, else 16.
  */
 export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
-  const t = { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BD: 32 };
-  const need = parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t });
-  if (need > workgroupStorage) t.BD = 16;
-  return t;
+  const TNs = DHV >= 256 ? [16, 8] : DHV > 64 ? [8] : [4];
+  const fits = (t: ParallelTiles) =>
+    parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t }) <= workgroupStorage;
+  for (const TN of TNs) {
+    for (const BD of TN >= 16 ? [16] : [32, 16]) {
+      const t = { TX: 16, TY: 16, TN, BD };
+      if (fits(t)) return t;
+    }
+  }
+  return { TX: 16, TY: 16, TN: 4, BD: 16 };
 }
 
 /**
