@@ -31,6 +31,7 @@ export {
   type ChunkwiseVariant,
   DEFAULT_CHUNK_SIZE,
   LIMIT_CHUNK_MAX,
+  releaseChunkwiseScratch,
 } from "./forward.ts";
 export { LIMIT_CHUNK, limitChunkKernel } from "./limit_chunk.ts";
 export { XL_CHUNK, xlChunkKernel } from "./xl_chunk.ts";
