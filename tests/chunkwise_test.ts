@@ -21,6 +21,7 @@ import {
   chunkwiseKernels,
   type ChunkwiseOptions,
   XL_CHUNK,
+  XL_CHUNK_SIGING,
 } from "../kernels/chunkwise/mod.ts";
 import { GpuTensor } from "../kernels/runtime.ts";
 import { assertDeviation, logDeviation } from "./_deviation_log.ts";
@@ -501,6 +502,17 @@ Deno.test({
       assert.ok(Math.abs(mComb - lastM.data[bh]!) < 1e-5, `${mComb} vs ${lastM.data[bh]}`);
     }
     for (const t of [s.statesC, s.statesNM, s.gates]) t.destroy();
+    // Sigmoid gate: mComb is 0 and the normalizer max(|den|, 1) ≥ 1.
+    const sig = await chunkwiseForwardWebgpu(XL_CHUNK_SIGING, x, {
+      chunkSize: 64,
+      keepForBackward: true,
+    });
+    const gs = await sig.saved!.gates.read();
+    for (let j = 0; j < 180; j++) {
+      assert.equal(gs.data[4 * 180 + j], 0);
+      assert.ok(gs.data[5 * 180 + j]! >= 1);
+    }
+    for (const t of [sig.saved!.statesC, sig.saved!.statesNM, sig.saved!.gates]) t.destroy();
     assertNoUncapturedErrors(gpu);
   },
 });

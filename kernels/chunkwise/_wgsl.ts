@@ -101,7 +101,8 @@ export function gatesStorageBytes(p: GatesParams): number {
  * Gate buffer sections (N = B·NH·S, index bh·S + t): 0 b (cumulative logsig(f) from the chunk
  * start), 1 ĩ (i or logsig(i)), 2 a (suffix sum of logsig(f) after the step, plus ĩ), 3 mIntra
  * (exp gate: max over s ≤ t of (b_t - b_s) + ĩ_s, the same f32 expression the parallel kernel
- * evaluates), 4 mComb and 5 nrm (written by the parallel kernel when asked to keep them);
+ * evaluates), 4 mComb (0 for the sigmoid gate) and 5 nrm (the normalizer without eps; 1 for the
+ * unnormalized sigmoid gate), written by the parallel kernel when asked to keep them;
  * then per chunk (index (bh·NC + k)·2): g (the chunk's total log forget gate), max_j a_j.
  */
 export function gatesWgsl(p: GatesParams): string {
@@ -638,9 +639,11 @@ export function parallelWgsl(p: ParallelParams): string {
   }
   let keep = "";
   for (let i = 0; i < 4; i++) {
-    keep += `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = mc.${
-      XYZW[i]
-    }; gates[5u * N + rowBase + r${i}] = nrm.${XYZW[i]}; }\n`;
+    const mcv = exp ? `mc.${XYZW[i]}` : "0.0";
+    keep +=
+      `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = ${mcv}; gates[5u * N + rowBase + r${i}] = nrm.${
+        XYZW[i]
+      }; }\n`;
   }
   return `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> qin: array<T>;
@@ -729,6 +732,6 @@ ${pv}        workgroupBarrier();
   }
   let nrm = ${nrm};
   let inv = ${inv};
-${fin}${exp ? `  if (u.keep != 0u && wg.x == 0u && tx == 0u) {\n${keep}  }\n` : ""}}
+${fin}  if (u.keep != 0u && wg.x == 0u && tx == 0u) {\n${keep}  }\n}
 `;
 }
