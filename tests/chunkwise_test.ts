@@ -23,7 +23,7 @@ import {
   XL_CHUNK,
   XL_CHUNK_SIGING,
 } from "../kernels/chunkwise/mod.ts";
-import { GpuTensor } from "../kernels/runtime.ts";
+import { GpuTensor, setDispatchObserver } from "../kernels/runtime.ts";
 import { assertDeviation, logDeviation } from "./_deviation_log.ts";
 import { roundInputs, tolerance as conditionedTolerance } from "./_gpu_checks.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -325,6 +325,57 @@ Deno.test({
           assertNoUncapturedErrors(gpu);
         });
       }
+    }
+  },
+});
+
+Deno.test({
+  name: "chunkwise kernels: heads processed in groups, in one command buffer, match (f32)",
+  ignore,
+  fn: async (t) => {
+    let seed = 2500;
+    for (const v of variants) {
+      await t.step(v.name, async () => {
+        const gpu = await needGpu();
+        const x = randomMlstmInputs(
+          { B: 2, NH: 3, S: 150, DQK: 16, DHV: 32, withInitialStates: true },
+          new Random(seed++),
+        );
+        const L = v.chunks[v.chunks.length - 1]! > 64 ? 128 : 64;
+        const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true, maxHeadsPerGroup: 4 };
+        let batches = 0, dispatches = 0;
+        setDispatchObserver({
+          beginBatch: () => void batches++,
+          timestampWrites: () => (void dispatches++, undefined),
+          beforeFinish: () => {},
+          afterSubmit: () => {},
+        });
+        let out: Out;
+        try {
+          out = await run(v.name, x, o);
+        } finally {
+          setDispatchObserver(null);
+        }
+        // 6 heads in groups of at most 4 → 2 balanced groups of 3: gates, then per group initial
+        // states, state kernel, parallel kernel, last states; one batch, then one read-back.
+        assert.equal(batches, 1);
+        assert.equal(dispatches, 1 + 2 * 4);
+        const ref = await getMlstmKernel(refName(v.gate)).forward(x, o) as Out;
+        const base = {
+          test: "heads in groups (maxHeadsPerGroup 4 of 6)",
+          kernel: v.name,
+          baseline: refName(v.gate),
+          dims: dimsOf(x),
+          chunkSize: L,
+          dtype: "f32",
+          tolerance: TOL.f32,
+        };
+        assertDeviation({ ...base, output: "h" }, out.h.data, ref.h.data);
+        for (const s of ["c", "n", "m"] as const) {
+          assertDeviation({ ...base, output: `last ${s}` }, out.last![s].data, ref.last![s].data);
+        }
+        assertNoUncapturedErrors(gpu);
+      });
     }
   },
 });

@@ -109,6 +109,13 @@ export interface ChunkwiseOptions extends MlstmOptions {
    * per thread, BJ staged keys). @default {chosen from DHV and the device's workgroup storage}
    */
   tiles?: { parallel?: Partial<ParallelTiles>; state?: Partial<StateTiles> };
+  /**
+   * Most heads per group of dispatches. Heads are processed in groups so that a group's
+   * chunk-boundary states fit one storage binding and its parallel grid one dispatch dimension;
+   * this caps the group size further (tests use it to exercise the grouping).
+   * @default {as many as the limits allow}
+   */
+  maxHeadsPerGroup?: number;
 }
 
 /**
@@ -278,6 +285,10 @@ export async function chunkwiseForwardWebgpu(
   }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const L = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const mh = options.maxHeadsPerGroup;
+  if (mh !== undefined && !(Number.isInteger(mh) && mh >= 1)) {
+    throw new RangeError(`Option maxHeadsPerGroup must be a positive integer, received ${mh}`);
+  }
   const gate = variant.gate;
   const eps = options.eps ?? 1e-6;
   const normalize = gate === "exp" ? true : (options.normalize ?? true);
@@ -350,6 +361,7 @@ export async function chunkwiseForwardWebgpu(
     BH,
     Math.floor(gpu.limits.maxStorageBufferBindingSize / perHead),
     Math.floor(maxDim / NC),
+    options.maxHeadsPerGroup ?? Infinity,
   );
   // Balanced groups (the state kernel's time does not shrink with fewer heads).
   const bhg = bhgMax < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / bhgMax));
