@@ -452,10 +452,12 @@ ${decay}    nReg *= decay;
     for (var j0 = 0u; j0 < lc; j0 += ${p.BJ}u) {
 ${stageK}${stageV}      workgroupBarrier();
 ${fma}      if (ownsN) {
-        for (var j = 0u; j < ${p.BJ}u; j++) {
-          nReg += ks[j * ${BK / 4}u + lid / 4u][lid % 4u];
-        }
-      }
+${
+    [...Array(p.BJ).keys()].map((j) =>
+      `        nReg += ks[${j * (BK / 4)}u + lid / 4u][lid % 4u];\n`
+    )
+      .join("")
+  }      }
       workgroupBarrier();
     }
     m = mNew;
