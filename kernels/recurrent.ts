@@ -361,7 +361,34 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
     );
   }
   const [B, NH, DQK] = x.q.shape as [number, number, number];
-  return { B, NH, DQK, DHV: x.v.shape[2]! };
+  const DHV = x.v.shape[2]!;
+  const same = (t: TensorLike, s: number[]) =>
+    t.shape.length === s.length && t.shape.every((d, j) => d === s[j]);
+  const want: [string, TensorLike, number[], string][] = [
+    ["k", x.k, [B, NH, DQK], "(B, NH, DQK)"],
+    ["v", x.v, [B, NH, DHV], "(B, NH, DHV)"],
+    ["c", x.c, [B, NH, DQK, DHV], "(B, NH, DQK, DHV)"],
+    ["n", x.n, [B, NH, DQK], "(B, NH, DQK)"],
+  ];
+  for (const [name, t, s, labels] of want) {
+    if (!same(t, s)) {
+      throw new RangeError(
+        `Argument ${name} must have shape ${labels} = (${s.join(", ")}), received (${
+          t.shape.join(", ")
+        })`,
+      );
+    }
+  }
+  for (const [name, t] of [["i", x.i], ["f", x.f], ["m", x.m]] as const) {
+    if (!same(t, [B, NH]) && !same(t, [B, NH, 1])) {
+      throw new RangeError(
+        `Argument ${name} must have shape (B, NH) = (${B}, ${NH}) or (B, NH, 1), received (${
+          t.shape.join(", ")
+        })`,
+      );
+    }
+  }
+  return { B, NH, DQK, DHV };
 }
 
 /**

@@ -485,5 +485,30 @@ Deno.test({
     );
     const step = recurrentKernels.find((k) => k.name === "step--fused")!;
     await assert.rejects(() => step.forward(x), /one time step/);
+    const z = (...s: number[]) => ({ shape: s, data: new Float32Array(s.reduce((a, b) => a * b)) });
+    const good = {
+      q: z(2, 3, 4),
+      k: z(2, 3, 4),
+      v: z(2, 3, 8),
+      i: z(2, 3),
+      f: z(2, 3, 1),
+      c: z(2, 3, 4, 8),
+      n: z(2, 3, 4),
+      m: z(2, 3),
+    };
+    await assert.rejects(
+      () => mlstmStepWebGpu({ ...good, c: z(2, 3, 8, 4) }),
+      {
+        message:
+          "Argument c must have shape (B, NH, DQK, DHV) = (2, 3, 4, 8), received (2, 3, 8, 4)",
+      },
+    );
+    await assert.rejects(
+      () => mlstmStepWebGpu({ ...good, i: z(3, 2) }),
+      { message: "Argument i must have shape (B, NH) = (2, 3) or (B, NH, 1), received (3, 2)" },
+    );
+    const ok = await mlstmStepWebGpu(good);
+    assert.deepEqual(ok.h.shape, [2, 3, 8]);
+    assert.deepEqual(ok.m.shape, [2, 3]);
   },
 });
