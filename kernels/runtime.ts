@@ -653,11 +653,28 @@ export function poisonOutputsEnabled(): boolean {
 // Pipelines
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+/** Bind group layouts of pipelines created with an explicit {@linkcode BindingLayout}. */
+const explicitLayouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+
+/**
+ * An explicit layout for {@linkcode getPipeline}: storage bindings 0..n-1 of group 0 and, with
+ * `uniform`, a uniform buffer at binding n bound with a dynamic offset. {@linkcode DispatchBatch}
+ * then reuses one bind group for all dispatches with the same buffers (only the uniform offset
+ * changes), which saves creating a bind group per dispatch (tens of µs of CPU each in Deno): use it
+ * for kernels dispatched many times per batch.
+ */
+export interface BindingLayout {
+  /** Access of the storage bindings 0..n-1, in order, as declared in the WGSL. */
+  readonly storage: readonly ("read" | "read_write")[];
+  /** A uniform buffer at binding n, with a dynamic offset. @default {false} */
+  readonly uniform?: boolean;
+}
 
 /**
  * A compute pipeline compiled once per device and key: `wgsl()` runs only on a cache miss. Checks
  * `getCompilationInfo()` and error scopes and throws with the WGSL messages (and line numbers) on
- * failure. The pipeline uses `layout: "auto"`, so every declared binding must be used by the shader.
+ * failure. Without `layout` the pipeline uses `layout: "auto"`, so every declared binding must be
+ * used by the shader; with `layout` (see {@linkcode BindingLayout}) it gets that explicit layout.
  *
  * @example
  * ```ts no-eval
@@ -674,6 +691,7 @@ const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipel
  * @param key Unique for the WGSL text (kernel family, variant parameters, dtypes, tile sizes).
  * @param wgsl Generates the WGSL source.
  * @param entryPoint The compute entry point. @default {"main"}
+ * @param layout Explicit binding layout (uniform with a dynamic offset); `"auto"` without it.
  * @returns The pipeline.
  * @throws {GpuError} With the compiler's messages if the WGSL does not compile or validate.
  */
@@ -682,6 +700,7 @@ export function getPipeline(
   key: string,
   wgsl: () => string,
   entryPoint = "main",
+  layout?: BindingLayout,
 ): Promise<GPUComputePipeline> {
   try {
     assertDeviceAlive(gpu);
@@ -693,10 +712,10 @@ export function getPipeline(
     cache = new Map();
     pipelineCache.set(gpu.device, cache);
   }
-  const k = `${key}#${entryPoint}`;
+  const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}`;
   const hit = cache.get(k);
   if (hit) return hit;
-  const p = compile(gpu, key, wgsl(), entryPoint);
+  const p = compile(gpu, key, wgsl(), entryPoint, layout);
   cache.set(k, p);
   p.catch(() => cache.delete(k));
   return p;
@@ -707,6 +726,7 @@ async function compile(
   key: string,
   code: string,
   entryPoint: string,
+  layout: BindingLayout | undefined,
 ): Promise<GPUComputePipeline> {
   const d = gpu.device;
   let module!: GPUShaderModule;
@@ -720,11 +740,33 @@ async function compile(
         compileMsgs = errors.map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
         throw new GpuError(`WGSL of pipeline ${key} does not compile:\n${compileMsgs}`);
       }
-      return await d.createComputePipelineAsync({
+      if (!layout) {
+        return await d.createComputePipelineAsync({
+          label: key,
+          layout: "auto",
+          compute: { module, entryPoint },
+        });
+      }
+      const entries: GPUBindGroupLayoutEntry[] = layout.storage.map((access, j) => ({
+        binding: j,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: access === "read" ? "read-only-storage" : "storage" },
+      }));
+      if (layout.uniform) {
+        entries.push({
+          binding: layout.storage.length,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: "uniform", hasDynamicOffset: true },
+        });
+      }
+      const bgl = d.createBindGroupLayout({ label: key, entries });
+      const pipeline = await d.createComputePipelineAsync({
         label: key,
-        layout: "auto",
+        layout: d.createPipelineLayout({ label: key, bindGroupLayouts: [bgl] }),
         compute: { module, entryPoint },
       });
+      explicitLayouts.set(pipeline, bgl);
+      return pipeline;
     });
   } catch (e) {
     if (e instanceof GpuError) throw e;
@@ -999,6 +1041,13 @@ export class DispatchBatch {
         ubuf.unmap();
       }
       obs?.beginBatch?.(gpu);
+      const bindGroups = new Map<string, GPUBindGroup>();
+      const ids = new Map<object, number>();
+      const idOf = (o: object) => {
+        let v = ids.get(o);
+        if (v === undefined) ids.set(o, v = ids.size);
+        return v;
+      };
       const enc = d.createCommandEncoder({ label: "mlstm batch" });
       let pass: GPUComputePassEncoder | undefined;
       let u = 0, index = 0;
@@ -1010,21 +1059,38 @@ export class DispatchBatch {
           continue;
         }
         const { spec } = op;
-        const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({
-          binding: j,
-          resource: { buffer },
-        }));
-        if (spec.uniforms) {
-          entries.push({
-            binding: op.buffers.length,
-            resource: { buffer: ubuf!, offset: uoff[u++]!, size: spec.uniforms.byteLength },
+        const explicit = explicitLayouts.get(spec.pipeline);
+        const offset = spec.uniforms ? uoff[u++]! : 0;
+        // Bind groups are reused when nothing in them changes: no uniforms, or uniforms bound
+        // with a dynamic offset (explicit layouts).
+        const reusable = explicit !== undefined || !spec.uniforms;
+        const bgKey = reusable
+          ? [spec.pipeline, ...op.buffers].map(idOf).join(",") +
+            `:${spec.uniforms?.byteLength ?? -1}`
+          : "";
+        let bg = reusable ? bindGroups.get(bgKey) : undefined;
+        if (!bg) {
+          const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({
+            binding: j,
+            resource: { buffer },
+          }));
+          if (spec.uniforms) {
+            entries.push({
+              binding: op.buffers.length,
+              resource: {
+                buffer: ubuf!,
+                offset: explicit ? 0 : offset,
+                size: spec.uniforms.byteLength,
+              },
+            });
+          }
+          bg = d.createBindGroup({
+            label: spec.label,
+            layout: explicit ?? spec.pipeline.getBindGroupLayout(0),
+            entries,
           });
+          if (reusable) bindGroups.set(bgKey, bg);
         }
-        const bg = d.createBindGroup({
-          label: spec.label,
-          layout: spec.pipeline.getBindGroupLayout(0),
-          entries,
-        });
         if (obs) {
           pass?.end();
           const info: DispatchInfo = {
@@ -1044,7 +1110,8 @@ export class DispatchBatch {
           pass = enc.beginComputePass({ label: "mlstm" });
         }
         pass.setPipeline(spec.pipeline);
-        pass.setBindGroup(0, bg);
+        if (explicit && spec.uniforms) pass.setBindGroup(0, bg, [offset]);
+        else pass.setBindGroup(0, bg);
         pass.dispatchWorkgroups(op.wg[0], op.wg[1], op.wg[2]);
         index++;
       }
