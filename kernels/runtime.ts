@@ -249,9 +249,17 @@ function describeGpuErrors(errors: (GPUError | null)[]): string | undefined {
   return msgs.length ? msgs.join("; ") : undefined;
 }
 
-/** Runs `fn` inside validation, out-of-memory and internal error scopes; throws on any error. */
-async function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T | Promise<T>): Promise<T> {
-  assertDeviceAlive(gpu);
+/**
+ * Runs the synchronous `fn` inside validation, out-of-memory and internal error scopes and rejects
+ * on any error. Pushes and pops are issued in one synchronous run, so that concurrent async work
+ * cannot interleave its own scopes with these (error scopes are a device-wide stack).
+ */
+function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T): Promise<T> {
+  try {
+    assertDeviceAlive(gpu);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const d = gpu.device;
   d.pushErrorScope("internal");
   d.pushErrorScope("out-of-memory");
@@ -259,15 +267,17 @@ async function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T | Promise<
   let result: T;
   let thrown: unknown = undefined;
   try {
-    result = await fn();
+    result = fn();
   } catch (e) {
     thrown = e;
   }
-  const errs = [await d.popErrorScope(), await d.popErrorScope(), await d.popErrorScope()];
-  const msg = describeGpuErrors(errs);
-  if (thrown !== undefined) throw thrown;
-  if (msg) throw new GpuError(`${what} failed: ${msg}`);
-  return result!;
+  const pops = [d.popErrorScope(), d.popErrorScope(), d.popErrorScope()];
+  return Promise.all(pops).then((errs) => {
+    const msg = describeGpuErrors(errs);
+    if (thrown !== undefined) throw thrown;
+    if (msg) throw new GpuError(`${what} failed: ${msg}`);
+    return result!;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -729,24 +739,21 @@ async function compile(
   layout: BindingLayout | undefined,
 ): Promise<GPUComputePipeline> {
   const d = gpu.device;
-  let module!: GPUShaderModule;
-  let compileMsgs = "";
-  try {
-    return await withErrorScopes(gpu, `Compiling pipeline ${key}`, async () => {
-      module = d.createShaderModule({ label: key, code });
-      const info = await module.getCompilationInfo();
-      const errors = info.messages.filter((m) => m.type === "error");
-      if (errors.length) {
-        compileMsgs = errors.map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
-        throw new GpuError(`WGSL of pipeline ${key} does not compile:\n${compileMsgs}`);
-      }
-      if (!layout) {
-        return await d.createComputePipelineAsync({
-          label: key,
-          layout: "auto",
-          compute: { module, entryPoint },
-        });
-      }
+  const module = await withErrorScopes(
+    gpu,
+    `Compiling WGSL of pipeline ${key}`,
+    () => d.createShaderModule({ label: key, code }),
+  );
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === "error");
+  if (errors.length) {
+    const msgs = errors.map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
+    throw new GpuError(`WGSL of pipeline ${key} does not compile:\n${msgs}`);
+  }
+  let bgl: GPUBindGroupLayout | undefined;
+  const pending = await withErrorScopes(gpu, `Creating pipeline ${key}`, () => {
+    let pipelineLayout: GPUPipelineLayout | "auto" = "auto";
+    if (layout) {
       const entries: GPUBindGroupLayoutEntry[] = layout.storage.map((access, j) => ({
         binding: j,
         visibility: GPUShaderStage.COMPUTE,
@@ -759,19 +766,26 @@ async function compile(
           buffer: { type: "uniform", hasDynamicOffset: true },
         });
       }
-      const bgl = d.createBindGroupLayout({ label: key, entries });
-      const pipeline = await d.createComputePipelineAsync({
-        label: key,
-        layout: d.createPipelineLayout({ label: key, bindGroupLayouts: [bgl] }),
-        compute: { module, entryPoint },
-      });
-      explicitLayouts.set(pipeline, bgl);
-      return pipeline;
+      bgl = d.createBindGroupLayout({ label: key, entries });
+      pipelineLayout = d.createPipelineLayout({ label: key, bindGroupLayouts: [bgl] });
+    }
+    const p = d.createComputePipelineAsync({
+      label: key,
+      layout: pipelineLayout,
+      compute: { module, entryPoint },
     });
+    p.catch(() => {}); // Awaited below; this only keeps an early scope error from leaving it unhandled.
+    // Wrapped so that the scopes are popped before the pipeline promise settles.
+    return { p };
+  });
+  let pipeline: GPUComputePipeline;
+  try {
+    pipeline = await pending.p;
   } catch (e) {
-    if (e instanceof GpuError) throw e;
     throw new GpuError(`Creating pipeline ${key} failed: ${(e as Error).message}`);
   }
+  if (bgl) explicitLayouts.set(pipeline, bgl);
+  return pipeline;
 }
 
 // ---------------------------------------------------------------------------------------------

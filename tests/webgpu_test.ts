@@ -333,3 +333,30 @@ struct U { idx: u32, value: f32 }
     assertNoUncapturedErrors(gpu);
   },
 });
+
+Deno.test({
+  name: "getPipeline() attributes errors right when pipelines compile concurrently",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const good = (j: number) => FILL.replace("u.value + f32(g.x)", `u.value + f32(g.x) + ${j}.0`);
+    const results = await Promise.allSettled([
+      getPipeline(gpu, "conc-0", () => good(0)),
+      getPipeline(gpu, "conc-bad", () => "fn main( {"),
+      getPipeline(gpu, "conc-1", () => good(1)),
+      getPipeline(gpu, "conc-bad-entry", () => good(2), "missing"),
+      getPipeline(gpu, "conc-2", () => good(3)),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), [
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    for (const r of results) {
+      if (r.status === "rejected") assert.ok(r.reason instanceof GpuError, String(r.reason));
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
