@@ -1024,7 +1024,7 @@ export class DispatchBatch {
     const d = gpu.device;
     const obs = observer;
     let ubuf: GPUBuffer | undefined;
-    await withErrorScopes(gpu, `Submitting ${this.#labels()}`, () => {
+    const submitted = withErrorScopes(gpu, `Submitting ${this.#labels()}`, () => {
       const align = Math.max(gpu.limits.minUniformBufferOffsetAlignment, 16);
       let ubytes = 0;
       const uoff: number[] = [];
@@ -1133,7 +1133,11 @@ export class DispatchBatch {
       obs?.beforeFinish(enc);
       d.queue.submit([enc.finish()]);
     });
-    ubuf?.destroy();
+    try {
+      await submitted;
+    } finally {
+      ubuf?.destroy();
+    }
     if (obs) await obs.afterSubmit();
     if (options.wait) await d.queue.onSubmittedWorkDone();
     assertDeviceAlive(gpu);
