@@ -1064,11 +1064,13 @@ export class DispatchBatch {
       };
       const enc = d.createCommandEncoder({ label: "mlstm batch" });
       let pass: GPUComputePassEncoder | undefined;
+      let lastPipeline: GPUComputePipeline | undefined;
       let u = 0, index = 0;
       for (const op of this.#ops) {
         if (op.kind === "copy") {
           pass?.end();
           pass = undefined;
+          lastPipeline = undefined;
           enc.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
           continue;
         }
@@ -1120,10 +1122,15 @@ export class DispatchBatch {
               label: spec.label,
             },
           );
+          lastPipeline = undefined;
         } else if (!pass) {
           pass = enc.beginComputePass({ label: "mlstm" });
+          lastPipeline = undefined;
         }
-        pass.setPipeline(spec.pipeline);
+        if (spec.pipeline !== lastPipeline) {
+          pass.setPipeline(spec.pipeline);
+          lastPipeline = spec.pipeline;
+        }
         if (explicit && spec.uniforms) pass.setBindGroup(0, bg, [offset]);
         else pass.setBindGroup(0, bg);
         pass.dispatchWorkgroups(op.wg[0], op.wg[1], op.wg[2]);
