@@ -419,7 +419,8 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
  * ```
  *
  * @param inputs q, k, v, i, f of the step and the states c, n, m before it.
- * @param options `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h (B, NH, DHV) and the new states.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
@@ -465,7 +466,8 @@ export async function mlstmStepWebGpu(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
@@ -497,7 +499,8 @@ export async function mlstmRecurrentWebGpu(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
