@@ -200,16 +200,22 @@ ${ind}  n${j} = fa * n${j} + ka;
 ${ind}  dAcc += qa * n${j};
 ${ind}}`
         : `${head}
-${ind}  let ci = cBase + a * ${DHVV}u;
-${ind}  let c = fa * cIn[ci] + ka * vv;
-${ind}  ${cOut}[ci] = c;
+${ind}  let c = fa * cl${j} + ka * vv;
+${ind}  ${cOut}[cBase + a * ${DHVV}u] = c;
 ${ind}  hAcc += qa * c;
-${ind}  let nn = fa * nIn[nBase + a] + ka;
+${ind}  let nn = fa * nl${j} + ka;
 ${ind}  dAcc += qa * nn;
 ${ind}  if (writeN) { nOut[nBase + a] = nn; }
 ${ind}}`,
     );
   }
+  // Step variant: all loads of the thread's rows of C and n are issued first, so that they are
+  // in flight together (memory-level parallelism for this bandwidth-bound kernel).
+  const prefetch = timeLoop
+    ? ""
+    : Array.from({ length: RPT }, (_, j) =>
+      `  let cl${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
+  let nl${j} = nIn[nBase + r * ${RPT}u + ${j}u];`).join("\n") + "\n";
   const mPrevExpr = timeLoop ? "mPrev" : "mIn[bh]";
   const gates = gate === "exp"
     ? `${ind}let lf = logsig(fv);
@@ -225,7 +231,7 @@ ${ind}let mt = select(0.0, ${mPrevExpr}, false);`;
   const reduceD = Array.from({ length: R }, (_, rr) => `dPart[${db}${rr}u]`).join(" + ");
   const lower = gate === "exp" ? "exp(-mt)" : "1.0";
   const hExpr = normalize ? `hs / (max(abs(den), ${lower}) + u.eps)` : "hs";
-  const body = `${ind}let row = bh * u.S + ${timeLoop ? "t" : "u.t"};
+  const body = `${prefetch}${ind}let row = bh * u.S + ${timeLoop ? "t" : "u.t"};
 ${ind}let qo = row * ${DQK}u;
 ${ind}let iv = f32(gi[row]);
 ${ind}let fv = f32(gf[row]);
