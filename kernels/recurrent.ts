@@ -74,9 +74,46 @@ export interface StepKernelParams {
   R: number;
 }
 
+/** Tile limits of the step kernels (see {@linkcode setStepKernelTiles}). */
+export interface StepKernelTiles {
+  /** Most column vectors (of 4 columns when DHV % 4 = 0) per workgroup. @default {16} */
+  maxColumnVectors?: number;
+  /** Most threads per workgroup. @default {256} */
+  maxThreads?: number;
+  /** Resident variant: most state floats (rows of C) per thread. @default {32} */
+  maxStateFloats?: number;
+}
+
+let stepTiles: StepKernelTiles = {};
+
+/**
+ * Overrides the tile limits the step kernels choose their tiles within (for tuning on a given GPU;
+ * null restores the defaults). Applies to pipelines created afterwards; each tile choice is its own
+ * cached pipeline.
+ *
+ * @example
+ * ```ts
+ * import { setStepKernelTiles, stepKernelParams } from "./recurrent.ts";
+ * setStepKernelTiles({ maxColumnVectors: 8, maxThreads: 128 });
+ * console.assert(stepKernelParams(128, 256, "f32", "f32", "exp", true, false).TCV === 8);
+ * setStepKernelTiles(null);
+ * ```
+ *
+ * @param tiles The limits, or null for the defaults.
+ */
+export function setStepKernelTiles(tiles: StepKernelTiles | null): void {
+  for (const [k, v] of Object.entries(tiles ?? {})) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+      throw new RangeError(`Step kernel tile limit ${k} must be a positive integer, received ${v}`);
+    }
+  }
+  stepTiles = { ...(tiles ?? {}) };
+}
+
 /**
  * Chooses the tiles of the step kernel: vec4 along DHV when possible, up to 16 vectors (64
- * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups.
+ * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups (limits
+ * adjustable with {@linkcode setStepKernelTiles}).
  *
  * @example
  * ```ts
@@ -106,13 +143,14 @@ export function stepKernelParams(
   inPlace: boolean,
   timeLoop = false,
 ): StepKernelParams {
+  const { maxColumnVectors = 16, maxThreads = 256, maxStateFloats = 32 } = stepTiles;
   const VW = DHV % 4 === 0 ? 4 : 1;
-  let TCV = largestDivisor(DHV / VW, 16);
-  let R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
-  // The resident variant holds DQK/R rows of VW floats per thread: keep that within 32.
-  while (timeLoop && (DQK / R) * VW > 32 && TCV > 1) {
+  let TCV = largestDivisor(DHV / VW, maxColumnVectors);
+  let R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
+  // The resident variant holds DQK/R rows of VW floats per thread: keep that within the budget.
+  while (timeLoop && (DQK / R) * VW > maxStateFloats && TCV > 1) {
     TCV = largestDivisor(DHV / VW, TCV - 1);
-    R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
+    R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
   }
   return {
     DQK,
