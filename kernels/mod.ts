@@ -31,12 +31,15 @@ export type {
 } from "../core/types.ts";
 export type { Tensor, TensorData } from "../core/tensor.ts";
 export {
+  mlstmRecurrentResidentWebGpu,
   mlstmRecurrentWebGpu,
   mlstmStepWebGpu,
   recurrentKernels,
+  setStepKernelTiles,
   type StepInputsLike,
   type StepKernelParams,
   stepKernelParams,
+  type StepKernelTiles,
   type StepResult,
   stepWgsl,
 } from "./recurrent.ts";

@@ -121,9 +121,15 @@ export function parallelWgsl(p: ParallelKernelParams): string {
   const vt = (w: number, t: string) => (w === 4 ? `vec4<${t}>` : t);
   const QV = vt(VD, "f32"), HV = vt(VH, "f32");
   const scale = f32Lit(1 / Math.sqrt(DQK));
+  // The query row stays in registers across key blocks when it is short (≤ 32 vectors).
+  const qInRegs = DQKV <= 32;
+  const qOf = (a: number) => (qInRegs ? `q${a}` : `${QV}(q[qo + ${a}u])`);
+  const qLoad = qInRegs
+    ? Array.from({ length: DQKV }, (_, a) => `  let q${a} = ${QV}(q[qo + ${a}u]);`).join("\n")
+    : "";
   const dot = Array.from({ length: DQKV }, (_, a) => {
-    const e = `${QV}(q[qo + ${a}u]) * ${QV}(k[ko + ${a}u])`;
-    return VD === 4 ? `dot(${e.replace(" * ", ", ")})` : e;
+    const kv = `${QV}(k[ko + ${a}u])`;
+    return VD === 4 ? `dot(${qOf(a)}, ${kv})` : `${qOf(a)} * ${kv}`;
   });
   const dotLines: string[] = [];
   for (let a = 0; a < dot.length; a++) dotLines.push(`    dacc += ${dot[a]};`);
@@ -193,6 +199,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   let t = t0 + tl;
   let tc = min(t, u.S - 1u);
   let qo = (bh * u.S + tc) * ${DQKV}u;
+${qLoad}
   let rb = tl * ${TK}u;
   var G = 0.0;
   var mRun = ${gate === "exp" ? "NEG_BIG" : "0.0"};
@@ -273,7 +280,8 @@ function rejectStates(inputs: MlstmInputs, options: MlstmOptions): void {
  * ```
  *
  * @param inputs q, k, v, i, f (initial states are rejected).
- * @param options `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h.
  * @throws {TypeError} If initial states or `returnLastStates` are given; {@linkcode GpuError} on limits.

@@ -61,6 +61,11 @@ export interface StepKernelParams {
   normalize: boolean;
   /** Sequence variant: C updated in place (one read_write binding); otherwise C in and C out. */
   inPlace: boolean;
+  /**
+   * Resident variant: the loop over time runs inside the kernel and each thread keeps its rows of C
+   * and n in registers for the whole sequence (C in and C out, read and written once per call).
+   */
+  timeLoop: boolean;
   /** Vector width along DHV: 4 (vec4) or 1. */
   VW: 1 | 4;
   /** Columns of C per workgroup, in vectors of VW. */
@@ -69,9 +74,46 @@ export interface StepKernelParams {
   R: number;
 }
 
+/** Tile limits of the step kernels (see {@linkcode setStepKernelTiles}). */
+export interface StepKernelTiles {
+  /** Most column vectors (of 4 columns when DHV % 4 = 0) per workgroup. @default {16} */
+  maxColumnVectors?: number;
+  /** Most threads per workgroup. @default {256} */
+  maxThreads?: number;
+  /** Resident variant: most state floats (rows of C) per thread. @default {32} */
+  maxStateFloats?: number;
+}
+
+let stepTiles: StepKernelTiles = {};
+
+/**
+ * Overrides the tile limits the step kernels choose their tiles within (for tuning on a given GPU;
+ * null restores the defaults). Applies to pipelines created afterwards; each tile choice is its own
+ * cached pipeline.
+ *
+ * @example
+ * ```ts
+ * import { setStepKernelTiles, stepKernelParams } from "./recurrent.ts";
+ * setStepKernelTiles({ maxColumnVectors: 8, maxThreads: 128 });
+ * console.assert(stepKernelParams(128, 256, "f32", "f32", "exp", true, false).TCV === 8);
+ * setStepKernelTiles(null);
+ * ```
+ *
+ * @param tiles The limits, or null for the defaults.
+ */
+export function setStepKernelTiles(tiles: StepKernelTiles | null): void {
+  for (const [k, v] of Object.entries(tiles ?? {})) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+      throw new RangeError(`Step kernel tile limit ${k} must be a positive integer, received ${v}`);
+    }
+  }
+  stepTiles = { ...(tiles ?? {}) };
+}
+
 /**
  * Chooses the tiles of the step kernel: vec4 along DHV when possible, up to 16 vectors (64
- * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups.
+ * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups (limits
+ * adjustable with {@linkcode setStepKernelTiles}).
  *
  * @example
  * ```ts
@@ -86,7 +128,9 @@ export interface StepKernelParams {
  * @param gateDtype Storage of i, f.
  * @param gate Input gate.
  * @param normalize Divide by the normalizer.
- * @param inPlace Sequence variant.
+ * @param inPlace Sequence variant (C updated in place; ignored when `timeLoop`).
+ * @param timeLoop Resident variant: the time loop inside the kernel, the state in registers (at
+ * most 32 state floats per thread: smaller column tiles for large DQK). @default {false}
  * @returns The parameters.
  */
 export function stepKernelParams(
@@ -97,10 +141,17 @@ export function stepKernelParams(
   gate: InputGate,
   normalize: boolean,
   inPlace: boolean,
+  timeLoop = false,
 ): StepKernelParams {
+  const { maxColumnVectors = 16, maxThreads = 256, maxStateFloats = 32 } = stepTiles;
   const VW = DHV % 4 === 0 ? 4 : 1;
-  const TCV = largestDivisor(DHV / VW, 16);
-  const R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
+  let TCV = largestDivisor(DHV / VW, maxColumnVectors);
+  let R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
+  // The resident variant holds DQK/R rows of VW floats per thread: keep that within the budget.
+  while (timeLoop && (DQK / R) * VW > maxStateFloats && TCV > 1) {
+    TCV = largestDivisor(DHV / VW, TCV - 1);
+    R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
+  }
   return {
     DQK,
     DHV,
@@ -108,7 +159,8 @@ export function stepKernelParams(
     gateDtype,
     gate,
     normalize: gate === "exp" ? true : normalize,
-    inPlace,
+    inPlace: timeLoop ? false : inPlace,
+    timeLoop,
     VW,
     TCV,
     R,
@@ -118,7 +170,27 @@ export function stepKernelParams(
 function stepKey(p: StepKernelParams): string {
   return `step--fused:${p.DQK}x${p.DHV}:${p.dtype}:${p.gateDtype}:${p.gate}:${
     p.normalize ? "norm" : "raw"
-  }:${p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}`;
+  }:${p.timeLoop ? "resident" : p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}`;
+}
+
+/** The storage bindings of a step-kernel variant, in order: name, access, element type. */
+function stepBindings(p: StepKernelParams): [string, "read" | "read_write", string][] {
+  const V = p.VW === 4 ? "vec4<f32>" : "f32";
+  const SV = p.VW === 4 ? `vec4<${p.dtype}>` : p.dtype;
+  return [
+    ["q", "read", p.dtype],
+    ["k", "read", p.dtype],
+    ["v", "read", SV],
+    ["gi", "read", p.gateDtype],
+    ["gf", "read", p.gateDtype],
+    ["cIn", p.inPlace ? "read_write" : "read", V],
+    ["nIn", "read", "f32"],
+    ["mIn", "read", "f32"],
+    ["hOut", "read_write", SV],
+    ...(p.inPlace ? [] : [["cOut", "read_write", V] as [string, "read_write", string]]),
+    ["nOut", "read_write", "f32"],
+    ["mOut", "read_write", "f32"],
+  ];
 }
 
 /**
@@ -137,65 +209,123 @@ function stepKey(p: StepKernelParams): string {
  * @returns WGSL source.
  */
 export function stepWgsl(p: StepKernelParams): string {
-  const { DQK, DHV, dtype, gateDtype, gate, normalize, inPlace, VW, TCV, R } = p;
+  const { DQK, DHV, dtype, gateDtype, gate, normalize, inPlace, timeLoop, VW, TCV, R } = p;
   const RPT = DQK / R;
   const DHVV = DHV / VW;
   const V = VW === 4 ? "vec4<f32>" : "f32";
   const SV = VW === 4 ? `vec4<${dtype}>` : dtype;
   const scale = f32Lit(1 / Math.sqrt(DQK));
-  let b = 0;
-  const bind = (access: string, name: string, type: string) =>
-    `@group(0) @binding(${b++}) var<storage, ${access}> ${name}: array<${type}>;`;
-  const decl = [
-    bind("read", "q", dtype),
-    bind("read", "k", dtype),
-    bind("read", "v", SV),
-    bind("read", "gi", gateDtype),
-    bind("read", "gf", gateDtype),
-    inPlace ? bind("read_write", "cIn", V) : bind("read", "cIn", V),
-    bind("read", "nIn", "f32"),
-    bind("read", "mIn", "f32"),
-    bind("read_write", "hOut", SV),
-    ...(inPlace ? [] : [bind("read_write", "cOut", V)]),
-    bind("read_write", "nOut", "f32"),
-    bind("read_write", "mOut", "f32"),
-  ];
+  const bindings = stepBindings(p);
+  const decl = bindings.map(([name, access, type], j) =>
+    `@group(0) @binding(${j}) var<storage, ${access}> ${name}: array<${type}>;`
+  );
+  const b = bindings.length;
   const cOut = inPlace ? "cIn" : "cOut";
+  const ind = timeLoop ? "    " : "  ";
+  // One row of C per unrolled block: in registers (resident) or read and written once (step).
   const rows: string[] = [];
   for (let j = 0; j < RPT; j++) {
-    rows.push(`  {
-    let a = r * ${RPT}u + ${j}u;
-    let ka = ia * f32(k[qo + a]);
-    let qa = ${scale} * f32(q[qo + a]);
-    let ci = cBase + a * ${DHVV}u;
-    let c = fa * cIn[ci] + ka * vv;
-    ${cOut}[ci] = c;
-    hAcc += qa * c;
-    let nn = fa * nIn[nBase + a] + ka;
-    dAcc += qa * nn;
-    if (writeN) { nOut[nBase + a] = nn; }
-  }`);
+    const head = `${ind}{
+${ind}  let a = r * ${RPT}u + ${j}u;
+${ind}  let ka = ia * f32(k[qo + a]);
+${ind}  let qa = ${scale} * f32(q[qo + a]);`;
+    rows.push(
+      timeLoop
+        ? `${head}
+${ind}  c${j} = fa * c${j} + ka * vv;
+${ind}  hAcc += qa * c${j};
+${ind}  n${j} = fa * n${j} + ka;
+${ind}  dAcc += qa * n${j};
+${ind}}`
+        : `${head}
+${ind}  let c = fa * cl${j} + ka * vv;
+${ind}  ${cOut}[cBase + a * ${DHVV}u] = c;
+${ind}  hAcc += qa * c;
+${ind}  let nn = fa * nl${j} + ka;
+${ind}  dAcc += qa * nn;
+${ind}  if (writeN) { nOut[nBase + a] = nn; }
+${ind}}`,
+    );
   }
+  // Step variant: all loads of the thread's rows of C and n are issued first, so that they are
+  // in flight together (memory-level parallelism for this bandwidth-bound kernel).
+  const prefetch = timeLoop
+    ? ""
+    : Array.from({ length: RPT }, (_, j) =>
+      `  let cl${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
+  let nl${j} = nIn[nBase + r * ${RPT}u + ${j}u];`).join("\n") + "\n";
+  const mPrevExpr = timeLoop ? "mPrev" : "mIn[bh]";
   const gates = gate === "exp"
-    ? `  let lf = logsig(fv);
-  let mPrev = mIn[bh];
-  let mt = max(lf + mPrev, iv);
-  let fa = exp(lf + mPrev - mt);
-  let ia = exp(iv - mt);`
-    : `  let fa = exp(logsig(fv));
-  let ia = exp(logsig(iv));
-  let mt = select(0.0, mIn[bh], false);`;
-  const reduceH = Array.from({ length: R }, (_, rr) => `hPart[${rr * TCV}u + cg]`).join(" + ");
-  const reduceD = Array.from({ length: R }, (_, rr) => `dPart[${rr}u]`).join(" + ");
+    ? `${ind}let lf = logsig(fv);
+${ind}let mt = max(lf + ${mPrevExpr}, iv);
+${ind}let fa = exp(lf + ${mPrevExpr} - mt);
+${ind}let ia = exp(iv - mt);`
+    : `${ind}let fa = exp(logsig(fv));
+${ind}let ia = exp(logsig(iv));
+${ind}let mt = select(0.0, ${mPrevExpr}, false);`;
+  const pb = timeLoop ? "pb + " : "";
+  const db = timeLoop ? "db + " : "";
+  const reduceH = Array.from({ length: R }, (_, rr) => `hPart[${pb}${rr * TCV}u + cg]`).join(" + ");
+  const reduceD = Array.from({ length: R }, (_, rr) => `dPart[${db}${rr}u]`).join(" + ");
   const lower = gate === "exp" ? "exp(-mt)" : "1.0";
   const hExpr = normalize ? `hs / (max(abs(den), ${lower}) + u.eps)` : "hs";
-  return `${enableF16(dtype, gateDtype)}// step--fused ${stepKey(p)}
+  const body = `${prefetch}${ind}let row = bh * u.S + ${timeLoop ? "t" : "u.t"};
+${ind}let qo = row * ${DQK}u;
+${ind}let iv = f32(gi[row]);
+${ind}let fv = f32(gf[row]);
+${gates}
+${ind}let vv = ${V}(v[row * ${DHVV}u + col]);
+${ind}var hAcc = ${V}(0.0);
+${ind}var dAcc = 0.0;
+${rows.join("\n")}
+${ind}hPart[${pb}r * ${TCV}u + cg] = hAcc;
+${ind}if (cg == 0u) { dPart[${db}r] = dAcc; }
+${ind}workgroupBarrier();
+${ind}if (r == 0u) {
+${ind}  let hs = ${reduceH};
+${ind}  let den = ${reduceD};
+${ind}  hOut[row * ${DHVV}u + col] = ${SV}(${hExpr});`;
+  let main: string;
+  if (!timeLoop) {
+    main = `${body}
+    if (wid.x == 0u && cg == 0u) { mOut[bh] = mt; }
+  }`;
+  } else {
+    // Partial sums are double-buffered by the parity of t, so one barrier per step suffices: a
+    // thread can only overwrite buffer t & 1 at step t + 2, after the barrier of step t + 1, which
+    // the readers of step t reach only once they are done.
+    const load = Array.from(
+      { length: RPT },
+      (_, j) =>
+        `  var c${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
+  var n${j} = nIn[nBase + r * ${RPT}u + ${j}u];`,
+    );
+    const store = Array.from(
+      { length: RPT },
+      (_, j) =>
+        `  cOut[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u] = c${j};
+  if (writeN) { nOut[nBase + r * ${RPT}u + ${j}u] = n${j}; }`,
+    );
+    main = `${load.join("\n")}
+  var mPrev = mIn[bh];
+  for (var t = 0u; t < u.S; t++) {
+    let pb = (t & 1u) * ${R * TCV}u;
+    let db = (t & 1u) * ${R}u;
+${body}
+    }
+    mPrev = mt;
+  }
+${store.join("\n")}
+  if (writeN && r == 0u) { mOut[bh] = mPrev; }`;
+  }
+  const nbuf = timeLoop ? 2 : 1;
+  return `${enableF16(dtype, gateDtype)}// ${stepKey(p)}
 ${decl.join("\n")}
 struct Uniforms { t: u32, S: u32, eps: f32, pad: u32 }
 @group(0) @binding(${b}) var<uniform> u: Uniforms;
 ${WGSL_GATES}
-var<workgroup> hPart: array<${V}, ${R * TCV}>;
-var<workgroup> dPart: array<f32, ${R}>;
+var<workgroup> hPart: array<${V}, ${nbuf * R * TCV}>;
+var<workgroup> dPart: array<f32, ${nbuf * R}>;
 
 @compute @workgroup_size(${TCV}, ${R})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
@@ -203,33 +333,16 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   let r = lid.y;
   let bh = wid.y;
   let col = wid.x * ${TCV}u + cg;
-  let row = bh * u.S + u.t;
-  let qo = row * ${DQK}u;
-  let iv = f32(gi[row]);
-  let fv = f32(gf[row]);
-${gates}
-  let vv = ${V}(v[row * ${DHVV}u + col]);
   let cBase = bh * ${DQK * DHVV}u + col;
   let nBase = bh * ${DQK}u;
   let writeN = wid.x == 0u && cg == 0u;
-  var hAcc = ${V}(0.0);
-  var dAcc = 0.0;
-${rows.join("\n")}
-  hPart[r * ${TCV}u + cg] = hAcc;
-  if (cg == 0u) { dPart[r] = dAcc; }
-  workgroupBarrier();
-  if (r == 0u) {
-    let hs = ${reduceH};
-    let den = ${reduceD};
-    hOut[row * ${DHVV}u + col] = ${SV}(${hExpr});
-    if (wid.x == 0u && cg == 0u) { mOut[bh] = mt; }
-  }
+${main}
 }
 `;
 }
 
 function stepWorkgroupStorage(p: StepKernelParams): number {
-  return p.R * p.TCV * p.VW * 4 + p.R * 4;
+  return (p.timeLoop ? 2 : 1) * (p.R * p.TCV * p.VW * 4 + p.R * 4);
 }
 
 async function stepPipeline(gpu: Gpu, p: StepKernelParams): Promise<GPUComputePipeline> {
@@ -239,7 +352,9 @@ async function stepPipeline(gpu: Gpu, p: StepKernelParams): Promise<GPUComputePi
     invocations: p.TCV * p.R,
   }, key);
   checkStorageBuffers(gpu, p.inPlace ? 11 : 12, key);
-  return await getPipeline(gpu, key, () => stepWgsl(p));
+  // Explicit layout with a dynamic uniform offset: a sequence of S steps needs two bind groups.
+  const storage = stepBindings(p).map(([, access]) => access);
+  return await getPipeline(gpu, key, () => stepWgsl(p), "main", { storage, uniform: true });
 }
 
 function uniforms(t: number, S: number, eps: number): ArrayBuffer {
@@ -300,7 +415,34 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
     );
   }
   const [B, NH, DQK] = x.q.shape as [number, number, number];
-  return { B, NH, DQK, DHV: x.v.shape[2]! };
+  const DHV = x.v.shape[2]!;
+  const same = (t: TensorLike, s: number[]) =>
+    t.shape.length === s.length && t.shape.every((d, j) => d === s[j]);
+  const want: [string, TensorLike, number[], string][] = [
+    ["k", x.k, [B, NH, DQK], "(B, NH, DQK)"],
+    ["v", x.v, [B, NH, DHV], "(B, NH, DHV)"],
+    ["c", x.c, [B, NH, DQK, DHV], "(B, NH, DQK, DHV)"],
+    ["n", x.n, [B, NH, DQK], "(B, NH, DQK)"],
+  ];
+  for (const [name, t, s, labels] of want) {
+    if (!same(t, s)) {
+      throw new RangeError(
+        `Argument ${name} must have shape ${labels} = (${s.join(", ")}), received (${
+          t.shape.join(", ")
+        })`,
+      );
+    }
+  }
+  for (const [name, t] of [["i", x.i], ["f", x.f], ["m", x.m]] as const) {
+    if (!same(t, [B, NH]) && !same(t, [B, NH, 1])) {
+      throw new RangeError(
+        `Argument ${name} must have shape (B, NH) = (${B}, ${NH}) or (B, NH, 1), received (${
+          t.shape.join(", ")
+        })`,
+      );
+    }
+  }
+  return { B, NH, DQK, DHV };
 }
 
 /**
@@ -321,7 +463,8 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
  * ```
  *
  * @param inputs q, k, v, i, f of the step and the states c, n, m before it.
- * @param options `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h (B, NH, DHV) and the new states.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
@@ -343,7 +486,7 @@ export async function mlstmStepWebGpu(
     mInitial: inputs.m,
   };
   validateMlstmInputs(seq, options);
-  const out = await runRecurrent(seq, { ...options, returnLastStates: true }, gate, false);
+  const out = await runRecurrent(seq, { ...options, returnLastStates: true }, gate, "step");
   return {
     h: reshape(out.h, [B, NH, DHV]),
     c: out.last!.c,
@@ -367,7 +510,8 @@ export async function mlstmStepWebGpu(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
@@ -378,15 +522,53 @@ export async function mlstmRecurrentWebGpu(
   gate: InputGate = "exp",
 ): Promise<MlstmForwardResult> {
   validateMlstmInputs(inputs, options);
-  return await runRecurrent(inputs, options, gate, true);
+  return await runRecurrent(inputs, options, gate, "inplace");
 }
+
+/**
+ * The whole sequence on WebGPU in ONE dispatch (`recurrent--sequence_resident`): the loop over time
+ * runs inside the kernel and every workgroup keeps its tile of C (and n, m) in registers for the
+ * whole sequence, so C is read once and written once per call instead of once per step. Same
+ * results as {@linkcode mlstmRecurrentWebGpu} (same arithmetic, same order); much less memory
+ * traffic for long sequences, at the price of a serial loop of S steps per workgroup. Each thread
+ * holds at most 32 state floats, so large DQK uses narrower column tiles (more workgroups).
+ *
+ * @example
+ * ```ts no-eval
+ * import { mlstmRecurrentResidentWebGpu } from "./recurrent.ts";
+ * import { Random, randomMlstmInputs } from "../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 16, DHV: 32 }, new Random(1));
+ * const { h } = await mlstmRecurrentResidentWebGpu(x);
+ * console.assert(h.shape.join() === "1,2,7,32");
+ * ```
+ *
+ * @param inputs q, k, v, i, f and optional initial states.
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
+ * @param gate The input gate. @default {"exp"}
+ * @returns h, and the last states when asked for.
+ * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
+ */
+export async function mlstmRecurrentResidentWebGpu(
+  inputs: MlstmInputs,
+  options: MlstmOptions = {},
+  gate: InputGate = "exp",
+): Promise<MlstmForwardResult> {
+  validateMlstmInputs(inputs, options);
+  return await runRecurrent(inputs, options, gate, "resident");
+}
+
+/** How the sequence runs: one step kernel per step, updating C out of place or in place, or the
+ * resident kernel with the time loop inside. */
+type RecurrentMode = "step" | "inplace" | "resident";
 
 async function runRecurrent(
   inputs: MlstmInputs,
   options: MlstmOptions,
   gate: InputGate,
-  inPlace: boolean,
+  mode: RecurrentMode,
 ): Promise<MlstmForwardResult> {
+  const inPlace = mode === "inplace";
   validateOptions(options);
   const dims = validateMlstmInputs(inputs, options);
   const { B, NH, S, DQK, DHV } = dims;
@@ -405,6 +587,7 @@ async function runRecurrent(
     gate,
     options.normalize ?? true,
     inPlace,
+    mode === "resident",
   );
   const pipeline = await stepPipeline(gpu, p);
   // Outputs and buffers every element of which is written are poisoned in tests; the buffers
@@ -426,25 +609,31 @@ async function runRecurrent(
   const wg: [number, number] = [DHV / (p.VW * p.TCV), B * NH];
   const flops = B * NH * (4 * DQK * DHV + 4 * DQK + 2 * DHV);
   const bytes = B * NH * (8 * DQK * DHV + 16 * DQK);
-  for (let t = 0; t < S; t++) {
+  const io = B * NH * S * (2 * DQK + 2 * DHV) * (x.dtype === "f16" ? 2 : 4);
+  const dispatches = mode === "resident" ? 1 : S;
+  for (let t = 0; t < dispatches; t++) {
     const [nIn, nOut] = t % 2 === 0 ? [nA, nB] : [nB, nA];
     const [mIn, mOut] = t % 2 === 0 ? [mA, mB] : [mB, mA];
     const buffers = inPlace
       ? [x.q, x.k, x.v, x.i, x.f, c, nIn, mIn, h, nOut, mOut]
       : [x.q, x.k, x.v, x.i, x.f, cIn, nIn, mIn, h, c, nOut, mOut];
     batch.dispatch({
-      label: inPlace ? "recurrent--sequence" : "step--fused",
+      label: mode === "resident"
+        ? "recurrent--sequence_resident"
+        : inPlace
+        ? "recurrent--sequence"
+        : "step--fused",
       pipeline,
       buffers,
       uniforms: uniforms(t, S, eps),
       workgroups: wg,
-      flops,
-      bytes,
+      flops: mode === "resident" ? flops * S : flops,
+      bytes: mode === "resident" ? bytes + io : bytes,
     });
   }
   await batch.submit();
-  const [nLast, nSpare] = S % 2 === 1 ? [nB, nA] : [nA, nB];
-  const [mLast, mSpare] = S % 2 === 1 ? [mB, mA] : [mA, mB];
+  const [nLast, nSpare] = dispatches % 2 === 1 ? [nB, nA] : [nA, nB];
+  const [mLast, mSpare] = dispatches % 2 === 1 ? [mB, mA] : [mA, mB];
   if (options.returnLastStates) {
     const spare = zeros ? [nSpare, mSpare, zeros] : [nSpare, mSpare];
     const r = await finish(x, { h, c, n: nLast, m: mLast }, spare);
@@ -458,26 +647,18 @@ function makeKernel(
   name: string,
   form: "recurrent" | "step",
   gate: InputGate,
+  forward: (inputs: MlstmInputs, options?: MlstmOptions) => Promise<MlstmForwardResult>,
 ): MlstmKernel {
-  return {
-    name,
-    backend: "webgpu",
-    form,
-    inputGate: gate,
-    supportsStates: true,
-    forward: (inputs, options) =>
-      form === "recurrent"
-        ? mlstmRecurrentWebGpu(inputs, options, gate)
-        : stepForward(inputs, options, gate),
-  };
+  return { name, backend: "webgpu", form, inputGate: gate, supportsStates: true, forward };
 }
 
 /** step--fused through the registry: S must be 1; q may be (B, NH, DQK) or (B, NH, 1, DQK). */
 async function stepForward(
   inputs: MlstmInputs,
-  options: MlstmOptions = {},
+  options: MlstmOptions | undefined,
   gate: InputGate,
 ): Promise<MlstmForwardResult> {
+  options ??= {};
   const rank3 = inputs.q.shape.length === 3;
   let seq = inputs;
   if (rank3) {
@@ -498,14 +679,15 @@ async function stepForward(
       `step--fused computes one time step: q must be (B, NH, DQK) or (B, NH, 1, DQK), received S = ${dims.S}; use recurrent--sequence for sequences`,
     );
   }
-  const out = await runRecurrent(seq, options, gate, false);
+  const out = await runRecurrent(seq, options, gate, "step");
   if (rank3) out.h = reshape(out.h, [dims.B, dims.NH, dims.DHV]);
   return out;
 }
 
 /**
- * The recurrent WebGPU kernels: `recurrent--sequence`, `step--fused` and their sigmoid-gate twins
- * `recurrent--sequence_siging`, `step--fused_siging`.
+ * The recurrent WebGPU kernels: `recurrent--sequence` (a loop of fused steps, one command buffer),
+ * `recurrent--sequence_resident` (one dispatch, state in registers), `step--fused`, and their
+ * sigmoid-gate twins with the suffix `_siging`.
  *
  * @example
  * ```ts
@@ -513,9 +695,23 @@ async function stepForward(
  * console.assert(recurrentKernels.some((k) => k.name === "step--fused" && k.backend === "webgpu"));
  * ```
  */
-export const recurrentKernels: readonly MlstmKernel[] = [
-  makeKernel("recurrent--sequence", "recurrent", "exp"),
-  makeKernel("step--fused", "step", "exp"),
-  makeKernel("recurrent--sequence_siging", "recurrent", "sig"),
-  makeKernel("step--fused_siging", "step", "sig"),
-];
+export const recurrentKernels: readonly MlstmKernel[] = (["exp", "sig"] as const).flatMap((
+  gate,
+) => {
+  const sfx = gate === "sig" ? "_siging" : "";
+  return [
+    makeKernel(
+      `recurrent--sequence${sfx}`,
+      "recurrent",
+      gate,
+      (x, o) => mlstmRecurrentWebGpu(x, o, gate),
+    ),
+    makeKernel(
+      `recurrent--sequence_resident${sfx}`,
+      "recurrent",
+      gate,
+      (x, o) => mlstmRecurrentResidentWebGpu(x, o, gate),
+    ),
+    makeKernel(`step--fused${sfx}`, "step", gate, (x, o) => stepForward(x, o, gate)),
+  ];
+});

@@ -13,7 +13,13 @@ import {
   randomMlstmInputs,
   type Tensor,
 } from "../mod.ts";
-import { mlstmRecurrentWebGpu, mlstmStepWebGpu, recurrentKernels } from "../kernels/recurrent.ts";
+import {
+  mlstmRecurrentResidentWebGpu,
+  mlstmRecurrentWebGpu,
+  mlstmStepWebGpu,
+  recurrentKernels,
+  setStepKernelTiles,
+} from "../kernels/recurrent.ts";
 import { GpuTensor, readTensors, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { check, type Inputs, roundInputs, tolerance } from "./_gpu_checks.ts";
@@ -182,36 +188,55 @@ const cases: Case[] = [
 ];
 
 Deno.test({
-  name: "recurrent--sequence() matches reference--recurrent (h and last states)",
+  name: "recurrent--sequence() and recurrent--sequence_resident() match reference--recurrent",
   ignore,
   fn: async (t) => {
     const gpu = await needGpu();
-    for (const c of cases) {
-      await t.step(`${c.gate} ${c.dtype} ${c.label}`, async () => {
-        const raw = randomMlstmInputs(c, new Random(c.seed));
-        const x = roundInputs(raw, c.dtype);
-        const o: MlstmOptions = { returnLastStates: true, dtype: c.dtype };
-        if (c.normalize !== undefined) o.normalize = c.normalize;
-        const kernel = recurrentKernels.find((k) =>
-          k.name === `recurrent--sequence${sfx(c.gate)}`
-        )!;
-        const out = await kernel.forward(raw, o);
-        const ref = await mlstmRecurrentReference(x, o, c.gate);
-        const name = `recurrent ${c.gate} ${c.label}`;
-        const tol = tolerance(c.dtype, x, c.gate, c.normalize);
-        const base = `reference--recurrent${sfx(c.gate)}`;
-        const cmp = (output: string, a: Tensor, b: Tensor, tl: number) =>
-          check(name, kernel.name, base, output, x, c.dtype, a.data, b.data, tl);
-        assert.ok(out.h.shape.join() === ref.h.shape.join());
-        cmp("h", out.h as Tensor, ref.h, tol);
-        // States are f32 throughout: their bound is the f32 one (plus f16 input rounding, which
-        // the reference sees too).
-        const stol = c.dtype === "f16" ? 1e-4 : 1e-5;
-        cmp("c", out.last!.c as Tensor, ref.last!.c as Tensor, stol);
-        cmp("n", out.last!.n as Tensor, ref.last!.n as Tensor, stol);
-        cmp("m", out.last!.m as Tensor, ref.last!.m as Tensor, stol);
-      });
+    for (const variant of ["recurrent--sequence", "recurrent--sequence_resident"]) {
+      for (const c of cases) {
+        await t.step(`${variant} ${c.gate} ${c.dtype} ${c.label}`, async () => {
+          const raw = randomMlstmInputs(c, new Random(c.seed));
+          const x = roundInputs(raw, c.dtype);
+          const o: MlstmOptions = { returnLastStates: true, dtype: c.dtype };
+          if (c.normalize !== undefined) o.normalize = c.normalize;
+          const kernel = recurrentKernels.find((k) =>
+            k.name === `recurrent--sequence${sfx(c.gate)}`
+          )!;
+          const out = await kernel.forward(raw, o);
+          const ref = await mlstmRecurrentReference(x, o, c.gate);
+          const name = `recurrent ${c.gate} ${c.label}`;
+          const tol = tolerance(c.dtype, x, c.gate, c.normalize);
+          const base = `reference--recurrent${sfx(c.gate)}`;
+          const cmp = (output: string, a: Tensor, b: Tensor, tl: number) =>
+            check(name, kernel.name, base, output, x, c.dtype, a.data, b.data, tl);
+          assert.ok(out.h.shape.join() === ref.h.shape.join());
+          cmp("h", out.h as Tensor, ref.h, tol);
+          // States are f32 throughout: their bound is the f32 one (plus f16 input rounding, which
+          // the reference sees too).
+          const stol = c.dtype === "f16" ? 1e-4 : 1e-5;
+          cmp("c", out.last!.c as Tensor, ref.last!.c as Tensor, stol);
+          cmp("n", out.last!.n as Tensor, ref.last!.n as Tensor, stol);
+          cmp("m", out.last!.m as Tensor, ref.last!.m as Tensor, stol);
+        });
+      }
     }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name: "recurrent--sequence() at the benchmark shape (B=16, NH=16, DQK=128, DHV=256), S=2",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const cfg = { B: 16, NH: 16, S: 2, DQK: 128, DHV: 256, withInitialStates: true };
+    const x = roundInputs(randomMlstmInputs(cfg, new Random(77)), "f32");
+    const out = await mlstmRecurrentWebGpu(x, { returnLastStates: true });
+    const ref = await mlstmRecurrentReference(x, { returnLastStates: true });
+    const k = "recurrent--sequence", b = "reference--recurrent", name = "recurrent benchmark shape";
+    const tol = tolerance("f32", x, "exp");
+    check(name, k, b, "h", x, "f32", (out.h as Tensor).data, ref.h.data, tol);
+    check(name, k, b, "c", x, "f32", (out.last!.c as Tensor).data, ref.last!.c.data, 1e-5);
     assertNoUncapturedErrors(gpu);
   },
 });
@@ -221,14 +246,20 @@ Deno.test({
   ignore,
   fn: async (t) => {
     const gpu = await needGpu();
-    for (const gate of ["exp", "sig"] as const) {
-      await t.step(gate, async () => {
+    for (
+      const [gate, run] of [
+        ["exp", mlstmRecurrentWebGpu],
+        ["sig", mlstmRecurrentWebGpu],
+        ["exp", mlstmRecurrentResidentWebGpu],
+      ] as const
+    ) {
+      await t.step(`${gate} ${run.name}`, async () => {
         const raw = randomMlstmInputs(
           { B: 2, NH: 2, S: 30, DQK: 12, DHV: 8, withInitialStates: true },
           new Random(31),
         );
         const x = roundInputs(raw, "f32");
-        const whole = await mlstmRecurrentWebGpu(x, { returnLastStates: true }, gate);
+        const whole = await run(x, { returnLastStates: true }, gate);
         const cut = (tt: Tensor, a: number, b: number, D: number) => {
           const [B, NH, S] = tt.shape as [number, number, number];
           const out = new Float64Array(B * NH * (b - a) * D);
@@ -281,7 +312,9 @@ Deno.test({
         );
         const w = whole.h as Tensor;
         const name = `recurrent pieces ${gate}`;
-        const k = `recurrent--sequence${sfx(gate)}`;
+        const k = `recurrent--sequence${run === mlstmRecurrentWebGpu ? "" : "_resident"}${
+          sfx(gate)
+        }`;
         const pp = (a: number, b: number) => piece(a, b);
         check(
           name,
@@ -453,5 +486,85 @@ Deno.test({
     );
     const step = recurrentKernels.find((k) => k.name === "step--fused")!;
     await assert.rejects(() => step.forward(x), /one time step/);
+    const z = (...s: number[]) => ({ shape: s, data: new Float32Array(s.reduce((a, b) => a * b)) });
+    const good = {
+      q: z(2, 3, 4),
+      k: z(2, 3, 4),
+      v: z(2, 3, 8),
+      i: z(2, 3),
+      f: z(2, 3, 1),
+      c: z(2, 3, 4, 8),
+      n: z(2, 3, 4),
+      m: z(2, 3),
+    };
+    await assert.rejects(
+      () => mlstmStepWebGpu({ ...good, c: z(2, 3, 8, 4) }),
+      {
+        message:
+          "Argument c must have shape (B, NH, DQK, DHV) = (2, 3, 4, 8), received (2, 3, 8, 4)",
+      },
+    );
+    await assert.rejects(
+      () => mlstmStepWebGpu({ ...good, i: z(3, 2) }),
+      { message: "Argument i must have shape (B, NH) = (2, 3) or (B, NH, 1), received (3, 2)" },
+    );
+    const ok = await mlstmStepWebGpu(good);
+    assert.deepEqual(ok.h.shape, [2, 3, 8]);
+    assert.deepEqual(ok.m.shape, [2, 3]);
+  },
+});
+
+Deno.test({
+  name: "setStepKernelTiles() changes the tiles, not the results",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const x = roundInputs(
+      randomMlstmInputs(
+        { B: 1, NH: 2, S: 9, DQK: 64, DHV: 32, withInitialStates: true },
+        new Random(90),
+      ),
+      "f32",
+    );
+    const ref = await mlstmRecurrentReference(x, { returnLastStates: true });
+    const tol = tolerance("f32", x, "exp");
+    try {
+      for (const tiles of [{ maxColumnVectors: 2, maxThreads: 32 }, { maxStateFloats: 4 }]) {
+        setStepKernelTiles(tiles);
+        for (const run of [mlstmRecurrentWebGpu, mlstmRecurrentResidentWebGpu]) {
+          const out = await run(x, { returnLastStates: true });
+          const name = `tiles ${JSON.stringify(tiles)}`;
+          const k = run === mlstmRecurrentWebGpu
+            ? "recurrent--sequence"
+            : "recurrent--sequence_resident";
+          check(
+            name,
+            k,
+            "reference--recurrent",
+            "h",
+            x,
+            "f32",
+            (out.h as Tensor).data,
+            ref.h.data,
+            tol,
+          );
+          check(
+            name,
+            k,
+            "reference--recurrent",
+            "c",
+            x,
+            "f32",
+            (out.last!.c as Tensor).data,
+            ref.last!.c.data,
+            1e-5,
+          );
+        }
+      }
+    } finally {
+      setStepKernelTiles(null);
+    }
+    assert.throws(() => setStepKernelTiles({ maxThreads: 0 }), /positive integer/);
+    assertNoUncapturedErrors(gpu);
   },
 });
