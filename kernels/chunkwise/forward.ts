@@ -24,6 +24,7 @@ import {
   DispatchBatch,
   getGpu,
   getPipeline,
+  type Gpu,
   GpuError,
   GpuTensor,
   readTensors,
@@ -53,10 +54,28 @@ import {
   type UniformValues,
 } from "./_wgsl.ts";
 
-/** How a chunkwise variant tiles a chunk. */
+/**
+ * How a chunkwise variant tiles a chunk.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseTiling } from "./forward.ts";
+ * const tilings: ChunkwiseTiling[] = ["limit_chunk", "xl_chunk"];
+ * console.assert(tilings.length === 2);
+ * ```
+ */
 export type ChunkwiseTiling = "limit_chunk" | "xl_chunk";
 
-/** A chunkwise kernel variant: its registry name, input gate and tiling. */
+/**
+ * A chunkwise kernel variant: its registry name, input gate and tiling.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseVariant } from "./forward.ts";
+ * const v: ChunkwiseVariant = { name: "chunkwise--xl_chunk", gate: "exp", tiling: "xl_chunk" };
+ * console.assert(v.gate === "exp");
+ * ```
+ */
 export interface ChunkwiseVariant {
   /** Registry name, e.g. `"chunkwise--xl_chunk"`. */
   readonly name: string;
@@ -66,7 +85,16 @@ export interface ChunkwiseVariant {
   readonly tiling: ChunkwiseTiling;
 }
 
-/** Options of the WebGPU chunkwise forward, beyond {@linkcode MlstmOptions}. */
+/**
+ * Options of the WebGPU chunkwise forward, beyond {@linkcode MlstmOptions}.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseOptions } from "./forward.ts";
+ * const o: ChunkwiseOptions = { chunkSize: 256, dtype: "f16", tiles: { parallel: { TN: 16 } } };
+ * console.assert(o.chunkSize === 256);
+ * ```
+ */
 export interface ChunkwiseOptions extends MlstmOptions {
   /** Fill the outputs with NaN before the kernels run, so that unwritten elements show. @default {false} */
   poisonOutputs?: boolean;
@@ -81,11 +109,28 @@ export interface ChunkwiseOptions extends MlstmOptions {
    * per thread, BJ staged keys). @default {chosen from DHV and the device's workgroup storage}
    */
   tiles?: { parallel?: Partial<ParallelTiles>; state?: Partial<StateTiles> };
+  /**
+   * Most heads per group of dispatches. Heads are processed in groups so that a group's
+   * chunk-boundary states fit one storage binding and its parallel grid one dispatch dimension;
+   * this caps the group size further (tests use it to exercise the grouping).
+   * @default {as many as the limits allow}
+   */
+  maxHeadsPerGroup?: number;
 }
 
 /**
  * What {@linkcode chunkwiseForwardWebgpu} keeps for a backward pass (on the GPU, f32).
  * The caller owns these tensors and should `destroy()` them when done.
+ *
+ * @example
+ * ```ts no-eval
+ * import { chunkwiseForwardWebgpu, XL_CHUNK } from "./mod.ts";
+ * import { Random, randomMlstmInputs } from "../../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 1, S: 100, DQK: 16, DHV: 16 }, new Random(0));
+ * const { saved } = await chunkwiseForwardWebgpu(XL_CHUNK, x, { keepForBackward: true });
+ * console.assert(saved!.statesC.shape.join() === "1,3,16,16"); // NC + 1 = 3 boundaries
+ * for (const t of [saved!.statesC, saved!.statesNM, saved!.gates]) t.destroy();
+ * ```
  */
 export interface ChunkwiseSaved {
   /** C at every chunk boundary, (B·NH, NC + 1, DQK, DHV); slot k is the state before chunk k. */
@@ -95,7 +140,7 @@ export interface ChunkwiseSaved {
   /**
    * Gate scratch, f32: 6 per-step sections of B·NH·S (cumulative logsig(f) in the chunk, ĩ, a,
    * intra-chunk row max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk
-   * (g, max a) pairs. mComb and nrm are filled for the exponential gate.
+   * (g, max a) pairs. mComb is 0 and nrm max(|den|, 1) (1 when unnormalized) for the sigmoid gate.
    */
   gates: GpuTensor;
   /** Chunk size and number of chunks. */
@@ -104,16 +149,43 @@ export interface ChunkwiseSaved {
   NC: number;
 }
 
-/** Result of {@linkcode chunkwiseForwardWebgpu}: h, last states, and optionally what a backward needs. */
+/**
+ * Result of {@linkcode chunkwiseForwardWebgpu}: h, last states, and optionally what a backward needs.
+ *
+ * @example
+ * ```ts no-eval
+ * import { chunkwiseForwardWebgpu, XL_CHUNK } from "./mod.ts";
+ * import { Random, randomMlstmInputs } from "../../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 1, S: 9, DQK: 16, DHV: 16 }, new Random(0));
+ * const r = await chunkwiseForwardWebgpu(XL_CHUNK, x, { returnLastStates: true });
+ * console.assert(r.last !== undefined && r.saved === undefined);
+ * ```
+ */
 export interface ChunkwiseForwardResult extends MlstmForwardResult {
   /** States and gate statistics kept on the GPU (with `keepForBackward`). */
   saved?: ChunkwiseSaved;
 }
 
-/** Largest chunk size of `limit_chunk` (one query block of the parallel kernel). */
+/**
+ * Largest chunk size of `limit_chunk` (one query block of the parallel kernel).
+ *
+ * @example
+ * ```ts
+ * import { LIMIT_CHUNK_MAX } from "./forward.ts";
+ * console.assert(LIMIT_CHUNK_MAX === 64);
+ * ```
+ */
 export const LIMIT_CHUNK_MAX = 64;
 
-/** Default chunk size of every chunkwise variant (as in {@linkcode MlstmOptions}). */
+/**
+ * Default chunk size of every chunkwise variant (as in {@linkcode MlstmOptions}).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CHUNK_SIZE } from "./forward.ts";
+ * console.assert(DEFAULT_CHUNK_SIZE === 64);
+ * ```
+ */
 export const DEFAULT_CHUNK_SIZE = 64;
 
 /**
@@ -182,7 +254,7 @@ function resolveDtype(
  * tensors' dtype; gates, states and all arithmetic in f32. Last states are f32 (B, NH, ...).
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { chunkwiseForwardWebgpu } from "./forward.ts";
  * import { Random, randomMlstmInputs } from "../../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 2, S: 100, DQK: 16, DHV: 32 }, new Random(1));
@@ -213,6 +285,10 @@ export async function chunkwiseForwardWebgpu(
   }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const L = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const mh = options.maxHeadsPerGroup;
+  if (mh !== undefined && !(Number.isInteger(mh) && mh >= 1)) {
+    throw new RangeError(`Option maxHeadsPerGroup must be a positive integer, received ${mh}`);
+  }
   const gate = variant.gate;
   const eps = options.eps ?? 1e-6;
   const normalize = gate === "exp" ? true : (options.normalize ?? true);
@@ -285,6 +361,7 @@ export async function chunkwiseForwardWebgpu(
     BH,
     Math.floor(gpu.limits.maxStorageBufferBindingSize / perHead),
     Math.floor(maxDim / NC),
+    options.maxHeadsPerGroup ?? Infinity,
   );
   // Balanced groups (the state kernel's time does not shrink with fewer heads).
   const bhg = bhgMax < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / bhgMax));
@@ -306,6 +383,7 @@ export async function chunkwiseForwardWebgpu(
   checkBindingSize(gpu, gatesLen * 4, `${label} gate scratch`);
 
   const temps: GpuTensor[] = [];
+  const releases: (() => void)[] = [];
   const up = (t: TensorLike, dt: StorageDtype): GpuTensor => {
     if (t instanceof GpuTensor && t.gpu === gpu) return t;
     if (!isCpuTensor(t)) {
@@ -325,9 +403,10 @@ export async function chunkwiseForwardWebgpu(
     const ig = up(i, gateDtype), fg = up(f, gateDtype);
     const init = hasInitialStates ? stateNames.map((n) => up(inputs[n]!, stateDtype)) : undefined;
     const h = GpuTensor.empty(gpu, [B, NH, S, DHV], dtype, poison);
-    const gates = GpuTensor.empty(gpu, [gatesLen], "f32");
-    const statesC = GpuTensor.empty(gpu, [bhg, NC + 1, DQK, DHV], "f32");
-    const statesNM = GpuTensor.empty(gpu, [bhg, NC + 1, DQK + 1], "f32");
+    const keep = options.keepForBackward ?? false;
+    const gates = scratch(gpu, "gates", [gatesLen], keep, releases);
+    const statesC = scratch(gpu, "statesC", [bhg, NC + 1, DQK, DHV], keep, releases);
+    const statesNM = scratch(gpu, "statesNM", [bhg, NC + 1, DQK + 1], keep, releases);
     const last: MlstmStates<GpuTensor> | undefined = options.returnLastStates
       ? {
         c: GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32", poison),
@@ -335,7 +414,6 @@ export async function chunkwiseForwardWebgpu(
         m: GpuTensor.empty(gpu, [B, NH], "f32", poison),
       }
       : undefined;
-    if (!options.keepForBackward) temps.push(gates, statesC, statesNM);
 
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
@@ -445,7 +523,74 @@ export async function chunkwiseForwardWebgpu(
     return out;
   } finally {
     for (const t of temps) t.destroy();
+    for (const r of releases) r();
   }
+}
+
+// Scratch buffers (gate statistics, chunk-boundary states) are kept per device between calls and
+// reused when large enough: a fresh buffer costs an allocation and wgpu's zero-fill (~0.7 ms for the
+// 2 GB of states of a 65,536-token, 16-head, 128 × 256 forward). Reuse across calls is safe because
+// every use is ordered on the device queue. Kept tensors (keepForBackward) are never pooled.
+type ScratchRole = "gates" | "statesC" | "statesNM";
+interface ScratchEntry {
+  t: GpuTensor;
+  users: number;
+  retired: boolean;
+}
+const scratchPool = new WeakMap<GPUDevice, Map<ScratchRole, ScratchEntry>>();
+
+// Takes a scratch tensor; `release` must be called after the call's submit. A replaced entry that
+// another call still uses is destroyed when its last user releases it.
+function scratch(
+  gpu: Gpu,
+  role: ScratchRole,
+  shape: number[],
+  keep: boolean,
+  releases: (() => void)[],
+): GpuTensor {
+  if (keep) return GpuTensor.empty(gpu, shape, "f32");
+  let pool = scratchPool.get(gpu.device);
+  if (!pool) scratchPool.set(gpu.device, pool = new Map());
+  const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+  let e = pool.get(role);
+  if (!e || e.t.destroyed || e.t.byteSize < bytes) {
+    if (e) {
+      e.retired = true;
+      if (e.users === 0) e.t.destroy();
+    }
+    e = { t: GpuTensor.empty(gpu, shape, "f32"), users: 0, retired: false };
+    pool.set(role, e);
+  }
+  const entry = e;
+  entry.users++;
+  releases.push(() => {
+    entry.users--;
+    if (entry.retired && entry.users === 0) entry.t.destroy();
+  });
+  return entry.t;
+}
+
+/**
+ * Frees the scratch buffers the chunkwise kernels keep on a device between calls (gate
+ * statistics and chunk-boundary states, the largest size used so far).
+ *
+ * @example
+ * ```ts no-eval
+ * import { releaseChunkwiseScratch } from "./forward.ts";
+ * import { getGpu } from "../runtime.ts";
+ * releaseChunkwiseScratch(await getGpu());
+ * ```
+ *
+ * @param gpu The device.
+ */
+export function releaseChunkwiseScratch(gpu: Gpu): void {
+  const pool = scratchPool.get(gpu.device);
+  if (!pool) return;
+  for (const e of pool.values()) {
+    e.retired = true;
+    if (e.users === 0) e.t.destroy();
+  }
+  pool.clear();
 }
 
 function exp(gate: InputGate): boolean {
