@@ -8,7 +8,13 @@
 
 import { getAvailableMlstmKernels } from "../mod.ts";
 import type { MlstmOptions, TensorLike } from "../core/types.ts";
-import { benchInputs, disposeResult, type InputShape, kernelTarget, loadKernels } from "./_kernels.ts";
+import {
+  benchInputs,
+  disposeResult,
+  type InputShape,
+  kernelTarget,
+  loadKernels,
+} from "./_kernels.ts";
 
 /** The shape set selected by MLSTM_BENCH_SIZE. */
 export const BENCH_SIZE: "small" | "large" = Deno.env.get("MLSTM_BENCH_SIZE") === "large"
@@ -71,7 +77,11 @@ export async function registerBenchGroups(groups: BenchGroup[]): Promise<void> {
   }
 }
 
-function benchFn(g: BenchGroup, e: BenchEntry, calls: number): (b: Deno.BenchContext) => Promise<void> {
+function benchFn(
+  g: BenchGroup,
+  e: BenchEntry,
+  calls: number,
+): (b: Deno.BenchContext) => Promise<void> {
   let prepared: Promise<() => Promise<void>> | undefined;
   const prepare = async () => {
     const t = await kernelTarget(e.kernel);

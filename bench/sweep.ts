@@ -43,7 +43,9 @@ if (import.meta.main) {
     await Deno.mkdir(outDir, { recursive: true });
     await Deno.writeTextFile(`${outDir}/ceilings.json`, JSON.stringify(ceilings, null, 2) + "\n");
     console.error(
-      `ceilings: ${(ceilings.flopsPerSecond / 1e12).toFixed(3)} TFLOP/s (matmul ${ceilings.matmulSize}³), ` +
+      `ceilings: ${
+        (ceilings.flopsPerSecond / 1e12).toFixed(3)
+      } TFLOP/s (matmul ${ceilings.matmulSize}³), ` +
         `${(ceilings.bytesPerSecond / 1e9).toFixed(1)} GB/s (copy)`,
     );
   }

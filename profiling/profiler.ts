@@ -194,7 +194,8 @@ export class Profiler implements DispatchObserver {
     this.#closeEncode();
     open.record.submitStartMs = this.#now();
     if (!this.#timestamps || open.sets.length === 0) return;
-    const size = open.sets.length * QUERY_SET_BYTES;
+    const lastUsed = open.sets[open.sets.length - 1].used;
+    const size = (open.sets.length - 1) * QUERY_SET_BYTES + Math.ceil((lastUsed * 8) / 256) * 256;
     open.resolve = this.#device.createBuffer({
       size,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,

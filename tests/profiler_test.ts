@@ -65,7 +65,10 @@ Deno.test({
     const expected = gpu!.device.features.has("timestamp-query") ? "gpu-timestamps" : "wall";
     assert.equal(report.timing, expected);
     for (const r of report.records) {
-      assert.ok(r.gpuMs > 0 && Number.isFinite(r.gpuMs), `gpuMs of dispatch ${r.index}: ${r.gpuMs}`);
+      assert.ok(
+        r.gpuMs > 0 && Number.isFinite(r.gpuMs),
+        `gpuMs of dispatch ${r.index}: ${r.gpuMs}`,
+      );
       assert.ok(r.cpuEncodeMs >= 0);
       assert.deepEqual(r.workgroups, [64, 1, 1]);
       assert.equal(r.meta.n, 4096);

@@ -193,7 +193,9 @@ export async function measureCase(
       : (row.wall_ms_median as number);
     const tflops = (row.flops as number) / (ms / 1e3) / 1e12;
     row.tflops_per_s = num(tflops);
-    if (ctx.ceilings) row.pct_flop_peak = num((100 * tflops * 1e12) / ctx.ceilings.flopsPerSecond, 4);
+    if (ctx.ceilings) {
+      row.pct_flop_peak = num((100 * tflops * 1e12) / ctx.ceilings.flopsPerSecond, 4);
+    }
     row.status = "ok";
   } catch (e) {
     row.status = `error: ${(e as Error).message.split("\n")[0]}`;

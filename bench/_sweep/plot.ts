@@ -93,7 +93,10 @@ export function figureOf(rows: readonly ResultRow[], opts: PlotOptions): Figure 
         name,
         legendgroup: name,
         showlegend: pass === "fw" || !list.some((r) => r.pass === "fw"),
-        line: { color: c, dash: String(pts[0].source).startsWith("mlstm_kernels") ? "dot" : "solid" },
+        line: {
+          color: c,
+          dash: String(pts[0].source).startsWith("mlstm_kernels") ? "dot" : "solid",
+        },
         marker: { color: c },
         xaxis: pass === "fw" ? "x" : "x2",
         yaxis: pass === "fw" ? "y" : "y2",
