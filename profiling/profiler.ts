@@ -36,8 +36,8 @@ export interface ProfilingOptions {
   timestamps?: boolean;
 }
 
-/** A metadata value. */
-type MetaValue = number | string | boolean;
+/** A metadata value of a dispatch record. */
+export type MetaValue = number | string | boolean;
 
 interface OpenBatch {
   record: BatchRecord;
@@ -144,7 +144,11 @@ export class Profiler implements DispatchObserver {
     return { querySet: last.set, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 };
   }
 
-  /** @inheritdoc */
+  /**
+   * Runtime hook: a batch starts encoding; batches on other devices are not recorded.
+   *
+   * @param gpu The batch's device.
+   */
   beginBatch(gpu: Gpu): void {
     if (this.#stopped || gpu.device !== this.#device) {
       this.#open = undefined;
@@ -164,7 +168,12 @@ export class Profiler implements DispatchObserver {
     };
   }
 
-  /** @inheritdoc */
+  /**
+   * Runtime hook: records a dispatch and hands out its pair of timestamp slots.
+   *
+   * @param info The dispatch.
+   * @returns The pass's `timestampWrites`, or `undefined` (wall-clock fallback, foreign device).
+   */
   timestampWrites(info: DispatchInfo): GPUComputePassTimestampWrites | undefined {
     const open = this.#open;
     if (open === undefined) return undefined;
@@ -187,7 +196,11 @@ export class Profiler implements DispatchObserver {
     return this.#timestamps ? this.#slotPair(open) : undefined;
   }
 
-  /** @inheritdoc */
+  /**
+   * Runtime hook: resolves the batch's timestamps into a staging buffer inside its own encoder.
+   *
+   * @param encoder The batch's command encoder, before `finish()`.
+   */
   beforeFinish(encoder: GPUCommandEncoder): void {
     const open = this.#open;
     if (open === undefined) return;
@@ -212,7 +225,7 @@ export class Profiler implements DispatchObserver {
     encoder.copyBufferToBuffer(open.resolve, 0, open.read, 0, size);
   }
 
-  /** @inheritdoc */
+  /** Runtime hook: the batch was submitted; starts (without awaiting) its one read-back. */
   afterSubmit(): void {
     const open = this.#open;
     this.#open = undefined;
