@@ -52,8 +52,10 @@ const CPU_MAX_ELEMENTS = 2e6;
 
 /** Registers the Deno.bench entries of the groups (kernels not in this checkout are ignored). */
 export async function registerBenchGroups(groups: BenchGroup[]): Promise<void> {
-  await loadKernels();
-  const available = new Set(getAvailableMlstmKernels());
+  const { gpu } = await loadKernels();
+  const available = new Set(
+    getAvailableMlstmKernels().filter((k) => gpu !== null || k.startsWith("reference--")),
+  );
   for (const g of groups) {
     const { B, NH, S, DQK, DHV } = g.shape;
     const cpuOk = B * NH * S * (S + DQK * DHV) <= CPU_MAX_ELEMENTS;

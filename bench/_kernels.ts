@@ -92,7 +92,7 @@ export async function kernelTarget(name: string): Promise<KernelTarget> {
       sync: () => Promise.resolve(),
     };
   }
-  if (!gpu) throw new Error(`Kernel ${name} needs a WebGPU adapter`);
+  if (!gpu) throw new Error(`No WebGPU adapter: kernel ${name} cannot run`);
   const up = (t: Tensor, dtype: "f32" | "f16") => GpuTensor.fromTensor(gpu, t, dtype);
   return {
     kernel,

@@ -105,6 +105,8 @@ export async function runSweep(
         const msg = t.message.split("\n")[0];
         const status = msg.startsWith("Unknown mLSTM kernel")
           ? `skipped: kernel not registered in this checkout`
+          : msg.startsWith("No WebGPU adapter")
+          ? "skipped: no WebGPU adapter"
           : `error: ${msg}`;
         rows.push({ ...baseRow(config, c, null), status });
         continue;
