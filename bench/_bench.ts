@@ -1,12 +1,13 @@
 // Shared machinery of the `deno bench` files: one Deno.bench per kernel and pass, grouped by
 // family, baseline = the float64 reference (small shapes) or the first GPU kernel of the group
-// (large shapes, where the reference would take minutes). GPU benches time `calls` calls and one
+// (large shapes, where the reference would take minutes). Each bench times `calls` calls and one
 // completion await between b.start() and b.end(), after an untimed warm-up (pipeline
 // compilation), so the reported time is for `calls` calls: divide by it (the name says ×N).
+// Kernels without a backward pass are ignored in fwbw groups.
 //
 // Shapes: MLSTM_BENCH_SIZE=small (default; lavapipe, seconds) or large (GPU machine).
 
-import { getAvailableMlstmKernels } from "../mod.ts";
+import { getAvailableMlstmKernels, getMlstmKernel } from "../mod.ts";
 import type { MlstmOptions, TensorLike } from "../core/types.ts";
 import {
   benchInputs,
@@ -43,7 +44,7 @@ export interface BenchGroup {
   entries: BenchEntry[];
   /** Step kernels: inputs carry initial states and last states are returned. */
   step?: boolean;
-  /** GPU calls per timed iteration. @default {16 small, 8 large} */
+  /** Calls per timed iteration (one completion await each). @default {16 small, 8 large} */
   calls?: number;
 }
 
@@ -60,14 +61,15 @@ export async function registerBenchGroups(groups: BenchGroup[]): Promise<void> {
     const { B, NH, S, DQK, DHV } = g.shape;
     const cpuOk = B * NH * S * (S + DQK * DHV) <= CPU_MAX_ELEMENTS;
     const runnable = g.entries.filter((e) =>
-      available.has(e.kernel) && (!e.kernel.startsWith("reference--") || cpuOk)
+      available.has(e.kernel) && (!e.kernel.startsWith("reference--") || cpuOk) &&
+      (g.pass === "fw" || typeof getMlstmKernel(e.kernel).backward === "function")
     );
     const baseline = runnable[0];
     for (const e of g.entries) {
-      const isRef = e.kernel.startsWith("reference--");
-      const calls = isRef ? 1 : (g.calls ?? (BENCH_SIZE === "large" ? 8 : 16));
+      // Every entry of a group times the same number of calls, so the summary ratios are fair.
+      const calls = g.calls ?? (BENCH_SIZE === "large" ? 8 : 16);
       const name = `${e.kernel}${e.chunkSize ? ` cs=${e.chunkSize}` : ""} ${g.pass} ` +
-        `B=${B} NH=${NH} S=${S} DQK=${DQK} DHV=${DHV}${calls > 1 ? ` ×${calls}` : ""}`;
+        `B=${B} NH=${NH} S=${S} DQK=${DQK} DHV=${DHV} ×${calls}`;
       Deno.bench({
         name,
         group: g.group,

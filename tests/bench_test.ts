@@ -27,7 +27,7 @@ async function denoBench(file: string, filter: string) {
 }
 
 Deno.test("deno bench --filter runs a reference bench without error", async () => {
-  const benches = await denoBench("bench/recurrent_bench.ts", "reference--recurrent fw B=2");
+  const benches = await denoBench("bench/recurrent_bench.ts", "reference--recurrent fw B=2 ");
   assert.equal(benches.length, 1);
   const [b] = benches;
   assert.equal(b.group, "step fw");
