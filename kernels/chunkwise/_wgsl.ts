@@ -129,21 +129,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   workgroupBarrier();
   if (lid == 0u) {
+    // Compensated (Kahan) sums: b and a are differenced later, so their rounding must not grow
+    // with the chunk length.
     var acc = 0.0;
+    var comp = 0.0;
     for (var j = 0u; j < lc; j++) {
-      acc += lfs[j];
+      let y = lfs[j] - comp;
+      let t = acc + y;
+      comp = (t - acc) - y;
+      acc = t;
       bs[j] = acc;
       gates[base + j] = acc;
       gates[N + base + j] = igs[j];
     }
     var suf = 0.0;
+    var sc = 0.0;
     var amax = -3.0e38;
     for (var jj = 0u; jj < lc; jj++) {
       let j = lc - 1u - jj;
       let a = suf + igs[j];
       gates[2u * N + base + j] = a;
       amax = max(amax, a);
-      suf += lfs[j];
+      let y = lfs[j] - sc;
+      let t = suf + y;
+      sc = (t - suf) - y;
+      suf = t;
     }
     let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
     gates[ci] = acc;
@@ -253,8 +263,19 @@ export interface StateParams {
   BJ: number;
 }
 
-/** Default tiles of the state kernel: a 64 × 64 tile of C per workgroup of 256 threads. */
-export const STATE_TILES = { TX: 16, TY: 16, TN: 4, BJ: 16 } as const;
+/** Tile sizes of the state kernel (see {@linkcode StateParams}). */
+export type StateTiles = Pick<StateParams, "TX" | "TY" | "TN" | "BJ">;
+
+/**
+ * Default tiles of the state kernel: a 64 × 64 (DHV ≤ 64) or 64 × 128 tile of C per workgroup of
+ * 256 threads (4 × 4 or 4 × 8 per thread), 32 keys staged at a time where the workgroup storage
+ * allows, else 16.
+ */
+export function stateTiles(DHV: number, workgroupStorage: number): StateTiles {
+  const t = { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BJ: 32 };
+  if (stateStorageBytes({ gate: "exp", dtype: "f32", ...t }) > workgroupStorage) t.BJ = 16;
+  return t;
+}
 
 /** Rows (BK) and columns (BV) of C held by one workgroup of the state kernel. */
 export function stateTile(p: StateParams): { BK: number; BV: number; threads: number } {
@@ -322,7 +343,9 @@ function stageTransposed(
       const { value, ok } = elem(`(rr + ${r}u)`, "cc");
       comps.push(`select(0.0, ${value}, ${ok})`);
     }
-    body += `${indent}  ${arr}[cc * ${r4}u + rr / 4u] = vec4<f32>(${comps.join(", ")});\n${indent}}\n`;
+    body += `${indent}  ${arr}[cc * ${r4}u + rr / 4u] = vec4<f32>(${
+      comps.join(", ")
+    });\n${indent}}\n`;
     s += guard ? `${indent}if (${idx} < ${total}u) ${body.trimStart()}` : body;
   }
   return s;
@@ -356,9 +379,9 @@ export function stateWgsl(p: StateParams): string {
       );
       load += `  var c${i}_${j} = vec4<f32>(${comps.join(", ")});\n`;
       for (let c = 0; c < 4; c++) {
-        store += `    if (${rowOf(i)} < DQK && ${colOf(j, c)} < DHV) { sc[slot + ${rowOf(i)} * DHV + ${
-          colOf(j, c)
-        }] = c${i}_${j}.${XYZW[c]}; }\n`;
+        store += `    if (${rowOf(i)} < DQK && ${colOf(j, c)} < DHV) { sc[slot + ${
+          rowOf(i)
+        } * DHV + ${colOf(j, c)}] = c${i}_${j}.${XYZW[c]}; }\n`;
       }
       decay += `    c${i}_${j} *= decay;\n`;
     }
@@ -374,7 +397,8 @@ export function stateWgsl(p: StateParams): string {
     fma += `      }\n`;
   }
   const stageK = stageRowMajor("ks", p.BJ, BK, threads, (r, c) => ({
-    value: `f32(kin[(rowBase + j0 + ${r}) * DQK + a0 + ${c}]) * exp(gates[2u * N + rowBase + j0 + ${r}] - mNew)`,
+    value:
+      `f32(kin[(rowBase + j0 + ${r}) * DQK + a0 + ${c}]) * exp(gates[2u * N + rowBase + j0 + ${r}] - mNew)`,
     ok: `j0 + ${r} < lc && a0 + ${c} < DQK`,
   }), "      ");
   const stageV = stageRowMajor("vs", p.BJ, BV, threads, (r, c) => ({
@@ -460,9 +484,46 @@ export interface ParallelParams {
   BD: number;
 }
 
-/** Tiles of the parallel kernel: a 64 × (16·TN) output tile per workgroup of 256 threads. */
-export function parallelTiles(DHV: number): Omit<ParallelParams, "gate" | "normalize" | "dtype"> {
-  return { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BD: 16 };
+/** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
+export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD">;
+
+/**
+ * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
+ * blocks (4 × 4 per thread), and the widest output tile that fits the device's workgroup storage:
+ * all of DHV ≥ 256 in one tile (4 × 16 per thread, so the gate block is computed once per chunk
+ * block, 48 KiB on NVIDIA), else 128 (4 × 8) or 64 (4 × 4) columns; DQK staged 32 at a time where
+ * it fits, else 16.
+ */
+export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
+  const TNs = DHV >= 256 ? [16, 8] : DHV > 64 ? [8] : [4];
+  const fits = (t: ParallelTiles) =>
+    parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t }) <= workgroupStorage;
+  for (const TN of TNs) {
+    for (const BD of TN >= 16 ? [16] : [32, 16]) {
+      const t = { TX: 16, TY: 16, TN, BD };
+      if (fits(t)) return t;
+    }
+  }
+  return { TX: 16, TY: 16, TN: 4, BD: 16 };
+}
+
+/**
+ * Checks tile sizes: the gate block must be square (TX = TY), TN a multiple of 4, BD dividing the
+ * key block (4·TY), and the state kernel needs TX ≥ 4.
+ */
+export function checkTiles(p: ParallelTiles, s: StateTiles): void {
+  const bad = (what: string) => {
+    throw new RangeError(`Option tiles: ${what}`);
+  };
+  for (const [k, v] of Object.entries({ ...p, ...s })) {
+    if (!Number.isInteger(v) || v < 1) bad(`${k} must be a positive integer, received ${v}`);
+  }
+  if (p.TX !== p.TY) {
+    bad(`parallel TX must equal TY (square gate blocks), received ${p.TX}, ${p.TY}`);
+  }
+  if (p.TN % 4 || s.TN % 4) bad(`TN must be a multiple of 4, received ${p.TN}, ${s.TN}`);
+  if ((4 * p.TY) % p.BD) bad(`parallel BD must divide 4·TY = ${4 * p.TY}, received ${p.BD}`);
+  if (s.TX < 4) bad(`state TX must be at least 4, received ${s.TX}`);
 }
 
 /** Query rows (BQ = key block), output columns (BV) and threads of the parallel kernel. */
@@ -495,10 +556,14 @@ export function parallelWgsl(p: ParallelParams): string {
   if (TNG !== 4) throw new RangeError("parallelWgsl needs 4·TY = 4·TX (square gate blocks)");
   const Q4 = BQ / 4, V4 = BV / 4;
   let zero = "", inter = "", intra = "", pv = "", fin = "";
-  for (let i = 0; i < 4; i++) for (let j = 0; j < TN4; j++) zero += `  var h${i}_${j} = vec4<f32>(0.0);\n`;
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < TN4; j++) zero += `  var h${i}_${j} = vec4<f32>(0.0);\n`;
+  }
   for (let d = 0; d < p.BD; d++) {
     inter += `      {\n        let a = qs[${d * Q4}u + ty];\n`;
-    for (let j = 0; j < TN4; j++) inter += `        let c${j} = st[${d * V4}u + tx * ${TN4}u + ${j}u];\n`;
+    for (let j = 0; j < TN4; j++) {
+      inter += `        let c${j} = st[${d * V4}u + tx * ${TN4}u + ${j}u];\n`;
+    }
     for (let i = 0; i < 4; i++) {
       for (let j = 0; j < TN4; j++) inter += `        h${i}_${j} += a.${XYZW[i]} * c${j};\n`;
     }
@@ -511,7 +576,9 @@ export function parallelWgsl(p: ParallelParams): string {
   }
   for (let j = 0; j < p.BD; j++) {
     pv += `        {\n          let a = ps[(j0 + ${j}u) * ${Q4}u + ty];\n`;
-    for (let jv = 0; jv < TN4; jv++) pv += `          let v${jv} = st[${j * V4}u + tx * ${TN4}u + ${jv}u];\n`;
+    for (let jv = 0; jv < TN4; jv++) {
+      pv += `          let v${jv} = st[${j * V4}u + tx * ${TN4}u + ${jv}u];\n`;
+    }
     for (let i = 0; i < 4; i++) {
       for (let jv = 0; jv < TN4; jv++) pv += `          h${i}_${jv} += a.${XYZW[i]} * v${jv};\n`;
     }
@@ -535,18 +602,22 @@ export function parallelWgsl(p: ParallelParams): string {
     ok: `kr0 + j0 + ${r} < lc && c0 + ${c} < DHV`,
   }), "        ");
   // Gate weights of this thread's 4 × 4 block of the BQ × BKV gate block, stored transposed.
-  let gate = `      let kb4 = vec4<f32>(kbs[tx * 4u], kbs[tx * 4u + 1u], kbs[tx * 4u + 2u], kbs[tx * 4u + 3u]);
+  let gate =
+    `      let kb4 = vec4<f32>(kbs[tx * 4u], kbs[tx * 4u + 1u], kbs[tx * 4u + 2u], kbs[tx * 4u + 3u]);
       let ki4 = vec4<f32>(kis[tx * 4u], kis[tx * 4u + 1u], kis[tx * 4u + 2u], kis[tx * 4u + 3u]);
       let key = vec4<u32>(kr0 + tx * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
 `;
   for (let i = 0; i < 4; i++) {
-    const w = exp ? `exp(((bq.${XYZW[i]} - kb4) + ki4) - mc.${XYZW[i]})` : `exp((bq.${XYZW[i]} - kb4) + ki4)`;
-    gate += `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), key <= vec4<u32>(qr0 + ty * 4u + ${i}u) & key < vec4<u32>(lc));\n`;
+    const w = exp
+      ? `exp(((bq.${XYZW[i]} - kb4) + ki4) - mc.${XYZW[i]})`
+      : `exp((bq.${XYZW[i]} - kb4) + ki4)`;
+    gate +=
+      `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), key <= vec4<u32>(qr0 + ty * 4u + ${i}u) & key < vec4<u32>(lc));\n`;
   }
   for (let jj = 0; jj < 4; jj++) {
-    gate += `      ps[(tx * 4u + ${jj}u) * ${Q4}u + ty] = vec4<f32>(p0.${XYZW[jj]}, p1.${XYZW[jj]}, p2.${
+    gate += `      ps[(tx * 4u + ${jj}u) * ${Q4}u + ty] = vec4<f32>(p0.${XYZW[jj]}, p1.${
       XYZW[jj]
-    }, p3.${XYZW[jj]});\n`;
+    }, p2.${XYZW[jj]}, p3.${XYZW[jj]});\n`;
   }
   const nrm = exp
     ? "max(abs(den), exp(-mc))"
@@ -558,17 +629,18 @@ export function parallelWgsl(p: ParallelParams): string {
     for (let j = 0; j < TN4; j++) {
       for (let c = 0; c < 4; c++) {
         const col = `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
-        fin += `  if (r${i} < lc && ${col} < DHV) { hout[(rowBase + r${i}) * DHV + ${col}] = T(h${i}_${j}.${
-          XYZW[c]
-        } * inv.${XYZW[i]}); }\n`;
+        fin +=
+          `  if (r${i} < lc && ${col} < DHV) { hout[(rowBase + r${i}) * DHV + ${col}] = T(h${i}_${j}.${
+            XYZW[c]
+          } * inv.${XYZW[i]}); }\n`;
       }
     }
   }
   let keep = "";
   for (let i = 0; i < 4; i++) {
-    keep += `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = mc.${XYZW[i]}; gates[5u * N + rowBase + r${i}] = nrm.${
+    keep += `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = mc.${
       XYZW[i]
-    }; }\n`;
+    }; gates[5u * N + rowBase + r${i}] = nrm.${XYZW[i]}; }\n`;
   }
   return `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> qin: array<T>;
@@ -616,7 +688,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 ${
     exp
       ? `  let mi = vec4<f32>(${
-        [0, 1, 2, 3].map((i) => `select(0.0, gates[3u * N + rowBase + r${i}], r${i} < lc)`).join(", ")
+        [0, 1, 2, 3].map((i) => `select(0.0, gates[3u * N + rowBase + r${i}], r${i} < lc)`).join(
+          ", ",
+        )
       });
   let mPrev = snm[slotNM + DQK];
   let mc = max(bq + vec4<f32>(mPrev), mi);
@@ -640,11 +714,15 @@ ${
       kbs[lid] = select(0.0, gates[rowBase + kr0 + lid], kr0 + lid < lc);
       kis[lid] = select(0.0, gates[N + rowBase + kr0 + lid], kr0 + lid < lc);
     }
-${[0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")}    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+${
+    [0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")
+  }    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
 ${stageQi}${stageK}        workgroupBarrier();
 ${intra}        workgroupBarrier();
     }
-${gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")}    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
+${
+    gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")
+  }    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
 ${stageV}        workgroupBarrier();
 ${pv}        workgroupBarrier();
     }
