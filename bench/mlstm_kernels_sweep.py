@@ -80,7 +80,10 @@ FORMS = {"chunkwise": "chunkwise", "parallel": "parallel", "recurrent": "recurre
 
 
 def form_of(kernel: str) -> str:
-    return FORMS.get(kernel.split("--")[0], "chunkwise")
+    """Mirror of formOfName() in bench/_sweep/measure.ts."""
+    head, _, rest = kernel.partition("--")
+    f = rest.removesuffix("_siging") if head == "reference" else head
+    return FORMS.get(f, "chunkwise")
 
 
 def mlstm_flops(form, B, NH, S, DQK, DHV, chunk, pass_):
@@ -152,6 +155,8 @@ def main():
     ap.add_argument("--config", required=True, help="path or name under bench/configs/")
     ap.add_argument("--out", help="output directory (default bench_outputs/<timestamp>_<name>_mlstm_kernels)")
     ap.add_argument("--peak-tflops", type=float, help="f32 ceiling for pct_flop_peak (e.g. from torch_ceilings.py)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="expand the config and write the CSV without running anything (no torch needed)")
     args = ap.parse_args()
 
     path = args.config
@@ -160,6 +165,10 @@ def main():
     with open(path) as fh:
         config = json.load(fh)
 
+    if args.dry_run:
+        write_outputs(args.out or "bench_outputs/dry_run", config,
+                      [base_row(config, c, "", "skipped: dry run") for c in expand(config)])
+        return
     try:
         import torch
     except ImportError:
@@ -184,7 +193,6 @@ def main():
     device_name = torch.cuda.get_device_name(dev)
     stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime())
     out_dir = args.out or os.path.join("bench_outputs", f"{stamp}_{config['name']}_mlstm_kernels")
-    os.makedirs(out_dir, exist_ok=True)
     dtypes = {"f32": torch.float32, "f16": torch.float16}
     reps = config.get("reps", 5)
     warmup = config.get("warmup", 1)
@@ -192,15 +200,7 @@ def main():
     rows = []
     for n, c in enumerate(cases):
         print(f"[{n + 1}/{len(cases)}] {c['label']} {c['pass_']} B={c['B']} S={c['S']}", file=sys.stderr)
-        form = form_of(c["kernel"])
-        e = 2 if c["dtype"] == "f16" else 4
-        row = {k: "" for k in RESULT_COLUMNS}
-        row.update(benchmark=config["name"], source="mlstm_kernels-torch", kernel=c["kernel"], label=c["label"],
-                   backend="cuda-triton", **{"pass": c["pass_"]}, dtype=c["dtype"], B=c["B"], NH=c["NH"], S=c["S"],
-                   DQK=c["DQK"], DHV=c["DHV"], chunk_size="" if c["chunk"] is None else c["chunk"],
-                   tokens=c["B"] * c["S"], device=device_name, calls_per_rep=1, dispatches_per_call="",
-                   flops=mlstm_flops(form, c["B"], c["NH"], c["S"], c["DQK"], c["DHV"], c["chunk"], c["pass_"]),
-                   bytes=mlstm_bytes(form, c["B"], c["NH"], c["S"], c["DQK"], c["DHV"], c["pass_"], e))
+        row = base_row(config, c, device_name, "")
         mapped = ("sequence", c["mk"]) if c["mk"] else KERNEL_MAP.get(c["kernel"])
         if c["skip"]:
             row["status"] = f"skipped: {c['skip']}"
@@ -219,6 +219,25 @@ def main():
                 row["status"] = "error: " + str(ex).split("\n")[0]
                 torch.cuda.empty_cache()
         rows.append(row)
+    write_outputs(out_dir, config, rows)
+
+
+def base_row(config, c, device_name, status):
+    """A results row with the case's identity and cost-model columns; timings empty."""
+    form = form_of(c["kernel"])
+    e = 2 if c["dtype"] == "f16" else 4
+    row = {k: "" for k in RESULT_COLUMNS}
+    row.update(benchmark=config["name"], source="mlstm_kernels-torch", kernel=c["kernel"], label=c["label"],
+               backend="cuda-triton", **{"pass": c["pass_"]}, dtype=c["dtype"], B=c["B"], NH=c["NH"], S=c["S"],
+               DQK=c["DQK"], DHV=c["DHV"], chunk_size="" if c["chunk"] is None else c["chunk"],
+               tokens=c["B"] * c["S"], device=device_name, calls_per_rep=1, status=status,
+               flops=mlstm_flops(form, c["B"], c["NH"], c["S"], c["DQK"], c["DHV"], c["chunk"], c["pass_"]),
+               bytes=mlstm_bytes(form, c["B"], c["NH"], c["S"], c["DQK"], c["DHV"], c["pass_"], e))
+    return row
+
+
+def write_outputs(out_dir, config, rows):
+    os.makedirs(out_dir, exist_ok=True)
     csv_path = os.path.join(out_dir, "results.csv")
     with open(csv_path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)

@@ -164,3 +164,52 @@ Deno.test("bench/mlstm_kernels_sweep.py writes the same columns as the Deno swee
   const cols = [...block[1].matchAll(/"([^"]+)"/g)].map((m) => m[1]);
   assert.deepEqual(cols, [...RESULT_COLUMNS]);
 });
+
+const python = (() => {
+  try {
+    return new Deno.Command("python3", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "mlstm_kernels_sweep.py --dry-run expands configs like the Deno sweep (rows, labels, FLOP)",
+  ignore: !python,
+  async fn() {
+    for (const name of ["tfla", "tiny", "xl_chunk_chunksize"]) {
+      const outDir = await Deno.makeTempDir({ prefix: "py_sweep_" });
+      try {
+        const root = new URL("..", import.meta.url).pathname;
+        const out = await new Deno.Command("python3", {
+          args: ["bench/mlstm_kernels_sweep.py", "--config", name, "--dry-run", "--out", outDir],
+          cwd: root,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+        const rows: Record<string, string>[] = parse(
+          await Deno.readTextFile(`${outDir}/results.csv`),
+          { columns: true },
+        );
+        const config = await loadSweepConfig(`${root}bench/configs/${name}.json`);
+        const cases = expandSweep(config);
+        assert.equal(rows.length, cases.length, name);
+        const { baseRow } = await import("../bench/_sweep/measure.ts");
+        cases.forEach((c, j) => {
+          const r = rows[j];
+          assert.deepEqual(
+            [r.kernel, r.label, r.pass, r.B, r.S, r.chunk_size],
+            [c.kernel, c.label, c.pass, String(c.B), String(c.S), String(c.chunkSize ?? "")],
+          );
+          const deno = baseRow(config, c, null);
+          assert.equal(Number(r.flops), deno.flops, `${name} ${c.label} flops`);
+          assert.equal(Number(r.bytes), deno.bytes, `${name} ${c.label} bytes`);
+        });
+      } finally {
+        await Deno.remove(outDir, { recursive: true });
+      }
+    }
+  },
+});

@@ -26,9 +26,16 @@ export interface MeasureContext {
 const TARGET_REP_MS = 30;
 const MAX_CALLS_PER_REP = 64;
 
+/** The form a kernel name implies: `<form>--...`, or `reference--<form>[_siging]`. */
+export function formOfName(name: string): "recurrent" | "parallel" | "chunkwise" | "step" {
+  const [head, rest = ""] = name.split("--");
+  const f = head === "reference" ? rest.replace(/_siging$/, "") : head;
+  return f === "recurrent" || f === "parallel" || f === "step" ? f : "chunkwise";
+}
+
 /** A row with every column empty but the case's identity. */
 export function baseRow(config: SweepConfig, c: SweepCase, t: KernelTarget | null): ResultRow {
-  const form = t?.kernel.form ?? "chunkwise";
+  const form = t?.kernel.form ?? formOfName(c.kernel);
   const cost = {
     form,
     B: c.B,
