@@ -221,3 +221,26 @@ Deno.test("mlstmFlops() follows SPEC §6", () => {
     3 * mlstmFlops({ form: "parallel", ...s }),
   );
 });
+
+Deno.test({
+  name:
+    "Profiler.annotate() merges metadata into later records; dispatches before start are not recorded",
+  ignore,
+  async fn() {
+    await encodeBatch(["before"]);
+    const p = startProfiling(gpu!);
+    await encodeBatch(["x"]);
+    p.annotate({ S: 128, pass: "fw" });
+    await encodeBatch(["y"]);
+    p.annotate({ S: undefined });
+    await encodeBatch(["z"]);
+    const report = await p.stop();
+    await encodeBatch(["after"]);
+    assert.deepEqual(report.records.map((r) => r.label), ["x", "y", "z"]);
+    assert.deepEqual(report.records.map((r) => r.meta), [
+      { n: 4096 },
+      { n: 4096, S: 128, pass: "fw" },
+      { n: 4096, pass: "fw" },
+    ]);
+  },
+});
