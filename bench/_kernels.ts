@@ -24,6 +24,16 @@ export interface KernelTarget {
 }
 
 let loaded: Promise<{ gpu: Gpu | null }> | undefined;
+const scratchReleasers: ((gpu: Gpu) => void)[] = [];
+
+/**
+ * Frees the scratch buffers kernels keep on a device between calls (chunkwise gate statistics
+ * and chunk-boundary states), so that a configuration's peak memory does not include the
+ * previous configuration's scratch.
+ */
+export function releaseKernelScratch(gpu: Gpu): void {
+  for (const release of scratchReleasers) release(gpu);
+}
 
 async function tryImport<T>(path: string): Promise<T | null> {
   const url = new URL(path, import.meta.url);
@@ -46,10 +56,12 @@ export function loadKernels(): Promise<{ gpu: Gpu | null }> {
       (list ?? []).filter((k) => !getAvailableMlstmKernels().includes(k.name));
     const all = await tryImport<{ webgpuKernels?: readonly MlstmKernel[] }>("../kernels/mod.ts");
     registerMlstmKernels(fresh(all?.webgpuKernels));
-    const cw = await tryImport<{ chunkwiseKernels?: readonly MlstmKernel[] }>(
-      "../kernels/chunkwise/mod.ts",
-    );
+    const cw = await tryImport<{
+      chunkwiseKernels?: readonly MlstmKernel[];
+      releaseChunkwiseScratch?: (gpu: Gpu) => void;
+    }>("../kernels/chunkwise/mod.ts");
     registerMlstmKernels(fresh(cw?.chunkwiseKernels));
+    if (cw?.releaseChunkwiseScratch) scratchReleasers.push(cw.releaseChunkwiseScratch);
     const gpu = await getBenchGpu();
     if (gpu) registerMlstmKernels(fresh([toyKernel(gpu)]));
     return { gpu };

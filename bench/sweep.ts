@@ -58,7 +58,9 @@ if (import.meta.main) {
   });
   const bad = out.rows.filter((r) => String(r.status).startsWith("error"));
   console.log(`results: ${out.csvPath}`);
-  console.log(`plot:    ${out.htmlPath}${out.pngPath ? `, ${out.pngPath}` : " (no PNG)"}`);
+  console.log(
+    `plot:    ${out.htmlPath ?? "(none)"}${out.pngPath ? `, ${out.pngPath}` : " (no PNG)"}`,
+  );
   for (const r of bad) console.log(`  ${r.label} ${r.pass} S=${r.S}: ${r.status}`);
   // GPU devices keep the process alive otherwise.
   Deno.exit(0);

@@ -72,7 +72,7 @@ Deno.test("runSweep() writes a well-formed results.csv and a self-contained HTML
         assert.equal(r.gpu_ms_median, "");
       }
     }
-    const html = await Deno.readTextFile(out.htmlPath);
+    const html = await Deno.readTextFile(out.htmlPath!);
     assert.match(html, /Plotly\.newPlot/);
     assert.ok(html.length > 1_000_000, "the plotly bundle is inlined");
     assert.ok(!/<script[^>]+src=/.test(html), "no external scripts");

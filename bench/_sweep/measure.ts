@@ -8,7 +8,13 @@ import { mlstmBytes, mlstmFlops } from "../../profiling/cost_model.ts";
 import type { GpuMemoryTracker } from "../../profiling/memory.ts";
 import { startProfiling } from "../../profiling/profiler.ts";
 import type { Ceilings } from "../../profiling/report.ts";
-import { benchInputs, disposeInputs, disposeResult, type KernelTarget } from "../_kernels.ts";
+import {
+  benchInputs,
+  disposeInputs,
+  disposeResult,
+  type KernelTarget,
+  releaseKernelScratch,
+} from "../_kernels.ts";
 import type { ResultRow } from "./columns.ts";
 import type { SweepCase, SweepConfig } from "./config.ts";
 import { spread } from "./stats.ts";
@@ -113,6 +119,10 @@ export async function measureCase(
     ? benchInputs({ ...c, DQK: 1 }, (config.seed ?? 0) + 1, { float64: isCpu, withStates: false })
       .v
     : undefined;
+  if (t.gpu) {
+    releaseKernelScratch(t.gpu);
+    await t.sync();
+  }
   ctx.memory?.resetPeak();
   const xs = await t.upload(x, c.dtype);
   const dh = dhCpu ? await t.uploadTensor(dhCpu, c.dtype) : undefined;
