@@ -135,6 +135,26 @@ function stepKey(p: StepKernelParams): string {
   }:${p.timeLoop ? "resident" : p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}`;
 }
 
+/** The storage bindings of a step-kernel variant, in order: name, access, element type. */
+function stepBindings(p: StepKernelParams): [string, "read" | "read_write", string][] {
+  const V = p.VW === 4 ? "vec4<f32>" : "f32";
+  const SV = p.VW === 4 ? `vec4<${p.dtype}>` : p.dtype;
+  return [
+    ["q", "read", p.dtype],
+    ["k", "read", p.dtype],
+    ["v", "read", SV],
+    ["gi", "read", p.gateDtype],
+    ["gf", "read", p.gateDtype],
+    ["cIn", p.inPlace ? "read_write" : "read", V],
+    ["nIn", "read", "f32"],
+    ["mIn", "read", "f32"],
+    ["hOut", "read_write", SV],
+    ...(p.inPlace ? [] : [["cOut", "read_write", V] as [string, "read_write", string]]),
+    ["nOut", "read_write", "f32"],
+    ["mOut", "read_write", "f32"],
+  ];
+}
+
 /**
  * The WGSL of the fused step kernel for one variant. Bindings: q, k, v, i, f, C (in), n in, m in,
  * h, [C out,] n out, m out, then the uniforms `{ t, S, eps }` (step t of a sequence of length S:
@@ -157,23 +177,11 @@ export function stepWgsl(p: StepKernelParams): string {
   const V = VW === 4 ? "vec4<f32>" : "f32";
   const SV = VW === 4 ? `vec4<${dtype}>` : dtype;
   const scale = f32Lit(1 / Math.sqrt(DQK));
-  let b = 0;
-  const bind = (access: string, name: string, type: string) =>
-    `@group(0) @binding(${b++}) var<storage, ${access}> ${name}: array<${type}>;`;
-  const decl = [
-    bind("read", "q", dtype),
-    bind("read", "k", dtype),
-    bind("read", "v", SV),
-    bind("read", "gi", gateDtype),
-    bind("read", "gf", gateDtype),
-    inPlace ? bind("read_write", "cIn", V) : bind("read", "cIn", V),
-    bind("read", "nIn", "f32"),
-    bind("read", "mIn", "f32"),
-    bind("read_write", "hOut", SV),
-    ...(inPlace ? [] : [bind("read_write", "cOut", V)]),
-    bind("read_write", "nOut", "f32"),
-    bind("read_write", "mOut", "f32"),
-  ];
+  const bindings = stepBindings(p);
+  const decl = bindings.map(([name, access, type], j) =>
+    `@group(0) @binding(${j}) var<storage, ${access}> ${name}: array<${type}>;`
+  );
+  const b = bindings.length;
   const cOut = inPlace ? "cIn" : "cOut";
   const ind = timeLoop ? "    " : "  ";
   // One row of C per unrolled block: in registers (resident) or read and written once (step).
@@ -300,7 +308,9 @@ async function stepPipeline(gpu: Gpu, p: StepKernelParams): Promise<GPUComputePi
     invocations: p.TCV * p.R,
   }, key);
   checkStorageBuffers(gpu, p.inPlace ? 11 : 12, key);
-  return await getPipeline(gpu, key, () => stepWgsl(p));
+  // Explicit layout with a dynamic uniform offset: a sequence of S steps needs two bind groups.
+  const storage = stepBindings(p).map(([, access]) => access);
+  return await getPipeline(gpu, key, () => stepWgsl(p), "main", { storage, uniform: true });
 }
 
 function uniforms(t: number, S: number, eps: number): ArrayBuffer {
