@@ -21,6 +21,7 @@ import {
   chunkwiseKernels,
   type ChunkwiseOptions,
   XL_CHUNK,
+  XL_CHUNK_SIGING,
 } from "../kernels/chunkwise/mod.ts";
 import { GpuTensor } from "../kernels/runtime.ts";
 import { assertDeviation, logDeviation } from "./_deviation_log.ts";
@@ -264,28 +265,34 @@ Deno.test({
   ignore,
   fn: async (t) => {
     const cases: { tag: string; DQK: number; DHV: number; tiles?: ChunkwiseOptions["tiles"] }[] = [
-      { tag: "DQK 32, DHV 128 (default TN 8)", DQK: 32, DHV: 128 },
+      { tag: "DQK 32, DHV 128 (default TN 8, unfused on 32 KiB)", DQK: 32, DHV: 128 },
       { tag: "DQK 17, DHV 36 (ragged tiles)", DQK: 17, DHV: 36 },
       {
-        tag: "parallel 8x8 threads TN 8 BD 32, state 8x8 TN 8 BJ 8",
+        tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8",
         DQK: 48,
         DHV: 80,
-        tiles: { parallel: { TX: 8, TY: 8, TN: 8, BD: 32 }, state: { TX: 8, TY: 8, TN: 8, BJ: 8 } },
+        tiles: {
+          parallel: { TX: 8, TY: 8, TN: 8, BD: 32, fuse: true },
+          state: { TX: 8, TY: 8, TN: 8, BJ: 8 },
+        },
       },
       {
-        tag: "parallel 8x8 threads TN 16 BD 8, state 8x4 TN 16 BJ 32",
+        tag: "parallel 8x8 threads TN 16 BD 8 unfused, state 8x4 TN 16 BJ 32",
         DQK: 24,
         DHV: 200,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 16, BD: 8 },
+          parallel: { TX: 8, TY: 8, TN: 16, BD: 8, fuse: false },
           state: { TX: 8, TY: 4, TN: 16, BJ: 32 },
         },
       },
       {
-        tag: "parallel 8x8 threads TN 4 BD 8, state 4x16 TN 4 BJ 5",
+        tag: "parallel 8x8 threads TN 4 BD 8 unfused, state 4x16 TN 4 BJ 5",
         DQK: 16,
         DHV: 24,
-        tiles: { parallel: { TX: 8, TY: 8, TN: 4, BD: 8 }, state: { TX: 4, TY: 16, TN: 4, BJ: 5 } },
+        tiles: {
+          parallel: { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false },
+          state: { TX: 4, TY: 16, TN: 4, BJ: 5 },
+        },
       },
     ];
     let seed = 2000;
@@ -501,6 +508,17 @@ Deno.test({
       assert.ok(Math.abs(mComb - lastM.data[bh]!) < 1e-5, `${mComb} vs ${lastM.data[bh]}`);
     }
     for (const t of [s.statesC, s.statesNM, s.gates]) t.destroy();
+    // Sigmoid gate: mComb is 0 and the normalizer max(|den|, 1) ≥ 1.
+    const sig = await chunkwiseForwardWebgpu(XL_CHUNK_SIGING, x, {
+      chunkSize: 64,
+      keepForBackward: true,
+    });
+    const gs = await sig.saved!.gates.read();
+    for (let j = 0; j < 180; j++) {
+      assert.equal(gs.data[4 * 180 + j], 0);
+      assert.ok(gs.data[5 * 180 + j]! >= 1);
+    }
+    for (const t of [sig.saved!.statesC, sig.saved!.statesNM, sig.saved!.gates]) t.destroy();
     assertNoUncapturedErrors(gpu);
   },
 });

@@ -133,7 +133,7 @@ export interface ChunkwiseSaved {
   /**
    * Gate scratch, f32: 6 per-step sections of B·NH·S (cumulative logsig(f) in the chunk, ĩ, a,
    * intra-chunk row max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk
-   * (g, max a) pairs. mComb and nrm are filled for the exponential gate.
+   * (g, max a) pairs. mComb is 0 and nrm max(|den|, 1) (1 when unnormalized) for the sigmoid gate.
    */
   gates: GpuTensor;
   /** Chunk size and number of chunks. */
