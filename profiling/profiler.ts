@@ -64,6 +64,7 @@ export class Profiler implements DispatchObserver {
   #records: DispatchRecord[] = [];
   #batches: BatchRecord[] = [];
   #open: OpenBatch | undefined;
+  #finished: OpenBatch[] = [];
   #free: GPUQuerySet[] = [];
   #all: GPUQuerySet[] = [];
   #pending: Promise<void>[] = [];
@@ -154,9 +155,10 @@ export class Profiler implements DispatchObserver {
       this.#open = undefined;
       return;
     }
+    const index = this.#batches.length;
     this.#open = {
       record: {
-        index: this.#batches.length,
+        index,
         firstDispatch: this.#records.length,
         dispatchCount: 0,
         submitStartMs: NaN,
@@ -166,6 +168,7 @@ export class Profiler implements DispatchObserver {
       sets: [],
       dispatches: [],
     };
+    this.#batches.push(this.#open.record);
   }
 
   /**
@@ -205,7 +208,14 @@ export class Profiler implements DispatchObserver {
     const open = this.#open;
     if (open === undefined) return;
     this.#closeEncode();
+    this.#open = undefined;
     open.record.submitStartMs = this.#now();
+    open.record.dispatchCount = open.dispatches.length;
+    // The runtime submits right after this, synchronously; afterSubmit comes later, after its
+    // error checks, possibly after other batches began: finished batches wait in a queue.
+    this.#finished.push(open);
+    // The resolve goes into this batch's own command buffer: the sets are free for later batches.
+    for (const { set } of open.sets) this.#free.push(set);
     if (!this.#timestamps || open.sets.length === 0) return;
     const lastUsed = open.sets[open.sets.length - 1].used;
     const size = (open.sets.length - 1) * QUERY_SET_BYTES + Math.ceil((lastUsed * 8) / 256) * 256;
@@ -227,14 +237,14 @@ export class Profiler implements DispatchObserver {
 
   /** Runtime hook: the batch was submitted; starts (without awaiting) its one read-back. */
   afterSubmit(): void {
-    const open = this.#open;
-    this.#open = undefined;
-    if (open === undefined) return;
-    open.record.submitMs = this.#now() - open.record.submitStartMs;
-    open.record.dispatchCount = open.dispatches.length;
-    this.#batches.push(open.record);
-    // The resolve ran inside the batch's own command buffer: the sets are free again.
-    for (const { set } of open.sets) this.#free.push(set);
+    const now = this.#now();
+    for (const open of this.#finished.splice(0)) {
+      open.record.submitMs = now - open.record.submitStartMs;
+      this.#readBack(open);
+    }
+  }
+
+  #readBack(open: OpenBatch): void {
     if (!this.#timestamps) {
       const start = open.record.submitStartMs;
       this.#pending.push(
@@ -250,8 +260,6 @@ export class Profiler implements DispatchObserver {
       read.mapAsync(GPUMapMode.READ).then(() => {
         const ticks = new BigUint64Array(read.getMappedRange().slice(0));
         read.unmap();
-        read.destroy();
-        resolve.destroy();
         open.dispatches.forEach((rec, j) => {
           const setIndex = Math.floor((2 * j) / QUERY_SET_SLOTS);
           const slot = setIndex * QUERY_SET_SLOTS + ((2 * j) % QUERY_SET_SLOTS);
@@ -259,6 +267,11 @@ export class Profiler implements DispatchObserver {
           rec.gpuStartNs = Number(begin);
           rec.gpuMs = Number(end - begin) / 1e6;
         });
+      }).catch(() => {
+        // The batch's submit failed (the runtime threw): its dispatches keep NaN durations.
+      }).finally(() => {
+        read.destroy();
+        resolve.destroy();
       }),
     );
   }
@@ -274,6 +287,8 @@ export class Profiler implements DispatchObserver {
     if (this.#stopped) throw new Error("This profiler was already stopped");
     this.#stopped = true;
     if (getDispatchObserver() === this) setDispatchObserver(null);
+    // Batches whose afterSubmit never came (their submit threw) still release their buffers.
+    for (const open of this.#finished.splice(0)) this.#readBack(open);
     await Promise.all(this.#pending);
     const wallMs = this.#now();
     for (const set of this.#all) set.destroy();

@@ -244,3 +244,27 @@ Deno.test({
     ]);
   },
 });
+
+Deno.test({
+  name: "startProfiling() handles batches submitted concurrently",
+  ignore,
+  async fn() {
+    const p = startProfiling(gpu!);
+    await Promise.all([
+      encodeBatch(["c1", "c1"]),
+      encodeBatch(["c2"]),
+      encodeBatch(["c3", "c3", "c3"]),
+    ]);
+    const report = await p.stop();
+    assert.equal(report.records.length, 6);
+    assert.equal(report.batches.length, 3);
+    assert.deepEqual(report.batches.map((b) => b.dispatchCount).sort(), [1, 2, 3]);
+    for (const r of report.records) assert.ok(r.gpuMs > 0, `${r.label}: ${r.gpuMs}`);
+    for (const b of report.batches) {
+      const labels = report.records.slice(b.firstDispatch, b.firstDispatch + b.dispatchCount)
+        .map((r) => r.label);
+      assert.equal(new Set(labels).size, 1, "a batch's dispatches are contiguous");
+      assert.ok(b.submitMs >= 0);
+    }
+  },
+});
