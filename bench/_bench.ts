@@ -1,14 +1,21 @@
 // Shared machinery of the `deno bench` files: one Deno.bench per kernel and pass, grouped by
 // family, baseline = the float64 reference (small shapes) or the first GPU kernel of the group
-// (large shapes, where the reference would take minutes). GPU benches time `calls` calls and one
+// (large shapes, where the reference would take minutes). Each bench times `calls` calls and one
 // completion await between b.start() and b.end(), after an untimed warm-up (pipeline
 // compilation), so the reported time is for `calls` calls: divide by it (the name says ×N).
+// Kernels without a backward pass are ignored in fwbw groups.
 //
 // Shapes: MLSTM_BENCH_SIZE=small (default; lavapipe, seconds) or large (GPU machine).
 
-import { getAvailableMlstmKernels } from "../mod.ts";
+import { getAvailableMlstmKernels, getMlstmKernel } from "../mod.ts";
 import type { MlstmOptions, TensorLike } from "../core/types.ts";
-import { benchInputs, disposeResult, type InputShape, kernelTarget, loadKernels } from "./_kernels.ts";
+import {
+  benchInputs,
+  disposeResult,
+  type InputShape,
+  kernelTarget,
+  loadKernels,
+} from "./_kernels.ts";
 
 /** The shape set selected by MLSTM_BENCH_SIZE. */
 export const BENCH_SIZE: "small" | "large" = Deno.env.get("MLSTM_BENCH_SIZE") === "large"
@@ -37,7 +44,7 @@ export interface BenchGroup {
   entries: BenchEntry[];
   /** Step kernels: inputs carry initial states and last states are returned. */
   step?: boolean;
-  /** GPU calls per timed iteration. @default {16 small, 8 large} */
+  /** Calls per timed iteration (one completion await each). @default {16 small, 8 large} */
   calls?: number;
 }
 
@@ -46,20 +53,23 @@ const CPU_MAX_ELEMENTS = 2e6;
 
 /** Registers the Deno.bench entries of the groups (kernels not in this checkout are ignored). */
 export async function registerBenchGroups(groups: BenchGroup[]): Promise<void> {
-  await loadKernels();
-  const available = new Set(getAvailableMlstmKernels());
+  const { gpu } = await loadKernels();
+  const available = new Set(
+    getAvailableMlstmKernels().filter((k) => gpu !== null || k.startsWith("reference--")),
+  );
   for (const g of groups) {
     const { B, NH, S, DQK, DHV } = g.shape;
     const cpuOk = B * NH * S * (S + DQK * DHV) <= CPU_MAX_ELEMENTS;
     const runnable = g.entries.filter((e) =>
-      available.has(e.kernel) && (!e.kernel.startsWith("reference--") || cpuOk)
+      available.has(e.kernel) && (!e.kernel.startsWith("reference--") || cpuOk) &&
+      (g.pass === "fw" || typeof getMlstmKernel(e.kernel).backward === "function")
     );
     const baseline = runnable[0];
     for (const e of g.entries) {
-      const isRef = e.kernel.startsWith("reference--");
-      const calls = isRef ? 1 : (g.calls ?? (BENCH_SIZE === "large" ? 8 : 16));
+      // Every entry of a group times the same number of calls, so the summary ratios are fair.
+      const calls = g.calls ?? (BENCH_SIZE === "large" ? 8 : 16);
       const name = `${e.kernel}${e.chunkSize ? ` cs=${e.chunkSize}` : ""} ${g.pass} ` +
-        `B=${B} NH=${NH} S=${S} DQK=${DQK} DHV=${DHV}${calls > 1 ? ` ×${calls}` : ""}`;
+        `B=${B} NH=${NH} S=${S} DQK=${DQK} DHV=${DHV} ×${calls}`;
       Deno.bench({
         name,
         group: g.group,
@@ -71,7 +81,11 @@ export async function registerBenchGroups(groups: BenchGroup[]): Promise<void> {
   }
 }
 
-function benchFn(g: BenchGroup, e: BenchEntry, calls: number): (b: Deno.BenchContext) => Promise<void> {
+function benchFn(
+  g: BenchGroup,
+  e: BenchEntry,
+  calls: number,
+): (b: Deno.BenchContext) => Promise<void> {
   let prepared: Promise<() => Promise<void>> | undefined;
   const prepare = async () => {
     const t = await kernelTarget(e.kernel);

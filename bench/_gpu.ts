@@ -4,7 +4,12 @@
 // real kernels.
 
 import { sizeOf } from "../core/tensor.ts";
-import type { MlstmForwardResult, MlstmGradients, MlstmInputs, MlstmKernel } from "../core/types.ts";
+import type {
+  MlstmForwardResult,
+  MlstmGradients,
+  MlstmInputs,
+  MlstmKernel,
+} from "../core/types.ts";
 import {
   DispatchBatch,
   getGpu,

@@ -24,6 +24,16 @@ export interface KernelTarget {
 }
 
 let loaded: Promise<{ gpu: Gpu | null }> | undefined;
+const scratchReleasers: ((gpu: Gpu) => void)[] = [];
+
+/**
+ * Frees the scratch buffers kernels keep on a device between calls (chunkwise gate statistics
+ * and chunk-boundary states), so that a configuration's peak memory does not include the
+ * previous configuration's scratch.
+ */
+export function releaseKernelScratch(gpu: Gpu): void {
+  for (const release of scratchReleasers) release(gpu);
+}
 
 async function tryImport<T>(path: string): Promise<T | null> {
   const url = new URL(path, import.meta.url);
@@ -46,10 +56,12 @@ export function loadKernels(): Promise<{ gpu: Gpu | null }> {
       (list ?? []).filter((k) => !getAvailableMlstmKernels().includes(k.name));
     const all = await tryImport<{ webgpuKernels?: readonly MlstmKernel[] }>("../kernels/mod.ts");
     registerMlstmKernels(fresh(all?.webgpuKernels));
-    const cw = await tryImport<{ chunkwiseKernels?: readonly MlstmKernel[] }>(
-      "../kernels/chunkwise/mod.ts",
-    );
+    const cw = await tryImport<{
+      chunkwiseKernels?: readonly MlstmKernel[];
+      releaseChunkwiseScratch?: (gpu: Gpu) => void;
+    }>("../kernels/chunkwise/mod.ts");
     registerMlstmKernels(fresh(cw?.chunkwiseKernels));
+    if (cw?.releaseChunkwiseScratch) scratchReleasers.push(cw.releaseChunkwiseScratch);
     const gpu = await getBenchGpu();
     if (gpu) registerMlstmKernels(fresh([toyKernel(gpu)]));
     return { gpu };
@@ -92,7 +104,7 @@ export async function kernelTarget(name: string): Promise<KernelTarget> {
       sync: () => Promise.resolve(),
     };
   }
-  if (!gpu) throw new Error(`Kernel ${name} needs a WebGPU adapter`);
+  if (!gpu) throw new Error(`No WebGPU adapter: kernel ${name} cannot run`);
   const up = (t: Tensor, dtype: "f32" | "f16") => GpuTensor.fromTensor(gpu, t, dtype);
   return {
     kernel,
@@ -129,6 +141,25 @@ export interface InputShape {
  * hundreds of millions of elements. Step kernels also get initial states.
  */
 export function benchInputs(
+  shape: InputShape,
+  seed: number,
+  opts: { float64: boolean; withStates: boolean },
+): MlstmInputs<Tensor> {
+  // The last few input sets are kept: a sweep measures several kernels on the same shape, and
+  // drawing hundreds of millions of elements takes seconds.
+  const { B, NH, S, DQK, DHV } = shape;
+  const key = JSON.stringify([B, NH, S, DQK, DHV, seed, opts.float64, opts.withStates]);
+  const hit = inputCache.get(key);
+  if (hit) return hit;
+  const x = drawInputs(shape, seed, opts);
+  inputCache.set(key, x);
+  while (inputCache.size > 3) inputCache.delete(inputCache.keys().next().value!);
+  return x;
+}
+
+const inputCache = new Map<string, MlstmInputs<Tensor>>();
+
+function drawInputs(
   shape: InputShape,
   seed: number,
   opts: { float64: boolean; withStates: boolean },

@@ -13,6 +13,7 @@ const groups: BenchGroup[] = (["fw", "fwbw"] as const).flatMap((pass) => [
     group: `chunkwise ${pass}`,
     shape,
     pass,
+    calls: 4,
     entries: [
       { kernel: "reference--chunkwise", chunkSize: chunks[0] },
       { kernel: "chunkwise--limit_chunk", chunkSize: BENCH_SIZE === "large" ? 64 : 16 },
@@ -23,6 +24,7 @@ const groups: BenchGroup[] = (["fw", "fwbw"] as const).flatMap((pass) => [
     group: `chunkwise_siging ${pass}`,
     shape,
     pass,
+    calls: 4,
     entries: [
       { kernel: "reference--chunkwise_siging", chunkSize: chunks[0] },
       ...chunks.map((chunkSize) => ({ kernel: "chunkwise--xl_chunk_siging", chunkSize })),

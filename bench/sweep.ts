@@ -43,7 +43,9 @@ if (import.meta.main) {
     await Deno.mkdir(outDir, { recursive: true });
     await Deno.writeTextFile(`${outDir}/ceilings.json`, JSON.stringify(ceilings, null, 2) + "\n");
     console.error(
-      `ceilings: ${(ceilings.flopsPerSecond / 1e12).toFixed(3)} TFLOP/s (matmul ${ceilings.matmulSize}³), ` +
+      `ceilings: ${
+        (ceilings.flopsPerSecond / 1e12).toFixed(3)
+      } TFLOP/s (matmul ${ceilings.matmulSize}³), ` +
         `${(ceilings.bytesPerSecond / 1e9).toFixed(1)} GB/s (copy)`,
     );
   }
@@ -56,7 +58,9 @@ if (import.meta.main) {
   });
   const bad = out.rows.filter((r) => String(r.status).startsWith("error"));
   console.log(`results: ${out.csvPath}`);
-  console.log(`plot:    ${out.htmlPath}${out.pngPath ? `, ${out.pngPath}` : " (no PNG)"}`);
+  console.log(
+    `plot:    ${out.htmlPath ?? "(none)"}${out.pngPath ? `, ${out.pngPath}` : " (no PNG)"}`,
+  );
   for (const r of bad) console.log(`  ${r.label} ${r.pass} S=${r.S}: ${r.status}`);
   // GPU devices keep the process alive otherwise.
   Deno.exit(0);

@@ -24,7 +24,8 @@ type Patched = GPUDevice & { createBuffer: GPUDevice["createBuffer"] };
 /**
  * Starts counting buffer allocations on a device by wrapping its `createBuffer` and each new
  * buffer's `destroy`; a buffer that is garbage-collected without `destroy()` is subtracted when
- * the collector reports it. Buffers that existed before tracking started are not counted.
+ * the collector reports it. Buffers that existed before tracking started are not counted, nor
+ * are the profiler's own staging buffers (labels starting with "profiler ").
  * Costs one wrapper call per buffer creation; nothing per dispatch.
  *
  * @example
@@ -48,7 +49,9 @@ type Patched = GPUDevice & { createBuffer: GPUDevice["createBuffer"] };
  */
 export function trackGpuMemory(device: GPUDevice): GpuMemoryTracker {
   const d = device as Patched & { [TRACKED]?: true };
-  if (d[TRACKED]) throw new Error("This device's memory is already tracked; stop that tracker first");
+  if (d[TRACKED]) {
+    throw new Error("This device's memory is already tracked; stop that tracker first");
+  }
   const original = d.createBuffer;
   let current = 0, peak = 0, created = 0, active = true;
   const live = new Set<object>();
@@ -61,7 +64,7 @@ export function trackGpuMemory(device: GPUDevice): GpuMemoryTracker {
   d[TRACKED] = true;
   d.createBuffer = function (descriptor: GPUBufferDescriptor): GPUBuffer {
     const buffer = original.call(device, descriptor);
-    if (!active) return buffer;
+    if (!active || descriptor.label?.startsWith("profiler ")) return buffer;
     const size = buffer.size, token = {};
     live.add(token);
     created++;

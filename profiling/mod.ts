@@ -25,3 +25,4 @@ export * from "./report.ts";
 export * from "./ceilings.ts";
 export * from "./memory.ts";
 export * from "./cost_model.ts";
+export type { DispatchInfo, DispatchObserver, Gpu, GpuLimits } from "../kernels/runtime.ts";

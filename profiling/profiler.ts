@@ -36,8 +36,8 @@ export interface ProfilingOptions {
   timestamps?: boolean;
 }
 
-/** A metadata value. */
-type MetaValue = number | string | boolean;
+/** A metadata value of a dispatch record. */
+export type MetaValue = number | string | boolean;
 
 interface OpenBatch {
   record: BatchRecord;
@@ -64,6 +64,7 @@ export class Profiler implements DispatchObserver {
   #records: DispatchRecord[] = [];
   #batches: BatchRecord[] = [];
   #open: OpenBatch | undefined;
+  #finished: OpenBatch[] = [];
   #free: GPUQuerySet[] = [];
   #all: GPUQuerySet[] = [];
   #pending: Promise<void>[] = [];
@@ -144,15 +145,20 @@ export class Profiler implements DispatchObserver {
     return { querySet: last.set, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 };
   }
 
-  /** @inheritdoc */
+  /**
+   * Runtime hook: a batch starts encoding; batches on other devices are not recorded.
+   *
+   * @param gpu The batch's device.
+   */
   beginBatch(gpu: Gpu): void {
     if (this.#stopped || gpu.device !== this.#device) {
       this.#open = undefined;
       return;
     }
+    const index = this.#batches.length;
     this.#open = {
       record: {
-        index: this.#batches.length,
+        index,
         firstDispatch: this.#records.length,
         dispatchCount: 0,
         submitStartMs: NaN,
@@ -162,9 +168,15 @@ export class Profiler implements DispatchObserver {
       sets: [],
       dispatches: [],
     };
+    this.#batches.push(this.#open.record);
   }
 
-  /** @inheritdoc */
+  /**
+   * Runtime hook: records a dispatch and hands out its pair of timestamp slots.
+   *
+   * @param info The dispatch.
+   * @returns The pass's `timestampWrites`, or `undefined` (wall-clock fallback, foreign device).
+   */
   timestampWrites(info: DispatchInfo): GPUComputePassTimestampWrites | undefined {
     const open = this.#open;
     if (open === undefined) return undefined;
@@ -187,14 +199,26 @@ export class Profiler implements DispatchObserver {
     return this.#timestamps ? this.#slotPair(open) : undefined;
   }
 
-  /** @inheritdoc */
+  /**
+   * Runtime hook: resolves the batch's timestamps into a staging buffer inside its own encoder.
+   *
+   * @param encoder The batch's command encoder, before `finish()`.
+   */
   beforeFinish(encoder: GPUCommandEncoder): void {
     const open = this.#open;
     if (open === undefined) return;
     this.#closeEncode();
+    this.#open = undefined;
     open.record.submitStartMs = this.#now();
+    open.record.dispatchCount = open.dispatches.length;
+    // The runtime submits right after this, synchronously; afterSubmit comes later, after its
+    // error checks, possibly after other batches began: finished batches wait in a queue.
+    this.#finished.push(open);
+    // The resolve goes into this batch's own command buffer: the sets are free for later batches.
+    for (const { set } of open.sets) this.#free.push(set);
     if (!this.#timestamps || open.sets.length === 0) return;
-    const size = open.sets.length * QUERY_SET_BYTES;
+    const lastUsed = open.sets[open.sets.length - 1].used;
+    const size = (open.sets.length - 1) * QUERY_SET_BYTES + Math.ceil((lastUsed * 8) / 256) * 256;
     open.resolve = this.#device.createBuffer({
       size,
       usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
@@ -211,16 +235,16 @@ export class Profiler implements DispatchObserver {
     encoder.copyBufferToBuffer(open.resolve, 0, open.read, 0, size);
   }
 
-  /** @inheritdoc */
+  /** Runtime hook: the batch was submitted; starts (without awaiting) its one read-back. */
   afterSubmit(): void {
-    const open = this.#open;
-    this.#open = undefined;
-    if (open === undefined) return;
-    open.record.submitMs = this.#now() - open.record.submitStartMs;
-    open.record.dispatchCount = open.dispatches.length;
-    this.#batches.push(open.record);
-    // The resolve ran inside the batch's own command buffer: the sets are free again.
-    for (const { set } of open.sets) this.#free.push(set);
+    const now = this.#now();
+    for (const open of this.#finished.splice(0)) {
+      open.record.submitMs = now - open.record.submitStartMs;
+      this.#readBack(open);
+    }
+  }
+
+  #readBack(open: OpenBatch): void {
     if (!this.#timestamps) {
       const start = open.record.submitStartMs;
       this.#pending.push(
@@ -236,8 +260,6 @@ export class Profiler implements DispatchObserver {
       read.mapAsync(GPUMapMode.READ).then(() => {
         const ticks = new BigUint64Array(read.getMappedRange().slice(0));
         read.unmap();
-        read.destroy();
-        resolve.destroy();
         open.dispatches.forEach((rec, j) => {
           const setIndex = Math.floor((2 * j) / QUERY_SET_SLOTS);
           const slot = setIndex * QUERY_SET_SLOTS + ((2 * j) % QUERY_SET_SLOTS);
@@ -245,6 +267,11 @@ export class Profiler implements DispatchObserver {
           rec.gpuStartNs = Number(begin);
           rec.gpuMs = Number(end - begin) / 1e6;
         });
+      }).catch(() => {
+        // The batch's submit failed (the runtime threw): its dispatches keep NaN durations.
+      }).finally(() => {
+        read.destroy();
+        resolve.destroy();
       }),
     );
   }
@@ -260,6 +287,8 @@ export class Profiler implements DispatchObserver {
     if (this.#stopped) throw new Error("This profiler was already stopped");
     this.#stopped = true;
     if (getDispatchObserver() === this) setDispatchObserver(null);
+    // Batches whose afterSubmit never came (their submit threw) still release their buffers.
+    for (const open of this.#finished.splice(0)) this.#readBack(open);
     await Promise.all(this.#pending);
     const wallMs = this.#now();
     for (const set of this.#all) set.destroy();

@@ -129,11 +129,11 @@ function csvField(v: unknown): string {
  * });
  * const report = new ProfileReport({
  *   timing: "gpu-timestamps", device: "test", wallMs: 5,
- *   records: [rec(0, "a", 1), rec(1, "a", 1), rec(2, "b", 2)],
+ *   records: [rec(0, "a", 1), rec(1, "a", 1), rec(2, "b", 3)],
  *   batches: [{ index: 0, firstDispatch: 0, dispatchCount: 3, submitStartMs: 3, submitMs: 0.1, wallMs: NaN }],
  * });
  * const [b, a] = report.summary();
- * console.assert(b.label === "b" && b.share === 0.5 && a.calls === 2);
+ * console.assert(b.label === "b" && b.share === 0.6 && a.calls === 2);
  * console.assert(Math.abs(a.flopsPerSecond - 2e9) < 1e-3);
  * ```
  */

@@ -65,7 +65,10 @@ Deno.test({
     const expected = gpu!.device.features.has("timestamp-query") ? "gpu-timestamps" : "wall";
     assert.equal(report.timing, expected);
     for (const r of report.records) {
-      assert.ok(r.gpuMs > 0 && Number.isFinite(r.gpuMs), `gpuMs of dispatch ${r.index}: ${r.gpuMs}`);
+      assert.ok(
+        r.gpuMs > 0 && Number.isFinite(r.gpuMs),
+        `gpuMs of dispatch ${r.index}: ${r.gpuMs}`,
+      );
       assert.ok(r.cpuEncodeMs >= 0);
       assert.deepEqual(r.workgroups, [64, 1, 1]);
       assert.equal(r.meta.n, 4096);
@@ -217,4 +220,51 @@ Deno.test("mlstmFlops() follows SPEC §6", () => {
     mlstmFlops({ form: "parallel", ...s, pass: "fwbw" }),
     3 * mlstmFlops({ form: "parallel", ...s }),
   );
+});
+
+Deno.test({
+  name:
+    "Profiler.annotate() merges metadata into later records; dispatches before start are not recorded",
+  ignore,
+  async fn() {
+    await encodeBatch(["before"]);
+    const p = startProfiling(gpu!);
+    await encodeBatch(["x"]);
+    p.annotate({ S: 128, pass: "fw" });
+    await encodeBatch(["y"]);
+    p.annotate({ S: undefined });
+    await encodeBatch(["z"]);
+    const report = await p.stop();
+    await encodeBatch(["after"]);
+    assert.deepEqual(report.records.map((r) => r.label), ["x", "y", "z"]);
+    assert.deepEqual(report.records.map((r) => r.meta), [
+      { n: 4096 },
+      { n: 4096, S: 128, pass: "fw" },
+      { n: 4096, pass: "fw" },
+    ]);
+  },
+});
+
+Deno.test({
+  name: "startProfiling() handles batches submitted concurrently",
+  ignore,
+  async fn() {
+    const p = startProfiling(gpu!);
+    await Promise.all([
+      encodeBatch(["c1", "c1"]),
+      encodeBatch(["c2"]),
+      encodeBatch(["c3", "c3", "c3"]),
+    ]);
+    const report = await p.stop();
+    assert.equal(report.records.length, 6);
+    assert.equal(report.batches.length, 3);
+    assert.deepEqual(report.batches.map((b) => b.dispatchCount).sort(), [1, 2, 3]);
+    for (const r of report.records) assert.ok(r.gpuMs > 0, `${r.label}: ${r.gpuMs}`);
+    for (const b of report.batches) {
+      const labels = report.records.slice(b.firstDispatch, b.firstDispatch + b.dispatchCount)
+        .map((r) => r.label);
+      assert.equal(new Set(labels).size, 1, "a batch's dispatches are contiguous");
+      assert.ok(b.submitMs >= 0);
+    }
+  },
 });

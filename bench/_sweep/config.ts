@@ -110,7 +110,9 @@ export function validateSweepConfig(raw: unknown): SweepConfig {
     fail("`tokens` (B·S) must be a positive integer in const_tokens mode");
   }
   if (typeof c.params !== "object" || c.params === null) fail("`params` must be an object");
-  if (!Array.isArray(c.kernels) || c.kernels.length === 0) fail("`kernels` must be a non-empty list");
+  if (!Array.isArray(c.kernels) || c.kernels.length === 0) {
+    fail("`kernels` must be a non-empty list");
+  }
   const checkLists = (p: ParamLists, where: string) => {
     for (const k of SHAPE_PARAMS) {
       const v = p[k];
@@ -134,7 +136,9 @@ export function validateSweepConfig(raw: unknown): SweepConfig {
   });
   for (const key of ["warmup", "reps"] as const) {
     const v = c[key];
-    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) fail(`\`${key}\` must be an integer ≥ 0`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= 0)) {
+      fail(`\`${key}\` must be an integer ≥ 0`);
+    }
   }
   if (c.reps === 0) fail("`reps` must be at least 1");
   return c;

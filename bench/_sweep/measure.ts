@@ -8,7 +8,13 @@ import { mlstmBytes, mlstmFlops } from "../../profiling/cost_model.ts";
 import type { GpuMemoryTracker } from "../../profiling/memory.ts";
 import { startProfiling } from "../../profiling/profiler.ts";
 import type { Ceilings } from "../../profiling/report.ts";
-import { benchInputs, disposeInputs, disposeResult, type KernelTarget } from "../_kernels.ts";
+import {
+  benchInputs,
+  disposeInputs,
+  disposeResult,
+  type KernelTarget,
+  releaseKernelScratch,
+} from "../_kernels.ts";
 import type { ResultRow } from "./columns.ts";
 import type { SweepCase, SweepConfig } from "./config.ts";
 import { spread } from "./stats.ts";
@@ -26,9 +32,16 @@ export interface MeasureContext {
 const TARGET_REP_MS = 30;
 const MAX_CALLS_PER_REP = 64;
 
+/** The form a kernel name implies: `<form>--...`, or `reference--<form>[_siging]`. */
+export function formOfName(name: string): "recurrent" | "parallel" | "chunkwise" | "step" {
+  const [head, rest = ""] = name.split("--");
+  const f = head === "reference" ? rest.replace(/_siging$/, "") : head;
+  return f === "recurrent" || f === "parallel" || f === "step" ? f : "chunkwise";
+}
+
 /** A row with every column empty but the case's identity. */
 export function baseRow(config: SweepConfig, c: SweepCase, t: KernelTarget | null): ResultRow {
-  const form = t?.kernel.form ?? "chunkwise";
+  const form = t?.kernel.form ?? formOfName(c.kernel);
   const cost = {
     form,
     B: c.B,
@@ -106,6 +119,10 @@ export async function measureCase(
     ? benchInputs({ ...c, DQK: 1 }, (config.seed ?? 0) + 1, { float64: isCpu, withStates: false })
       .v
     : undefined;
+  if (t.gpu) {
+    releaseKernelScratch(t.gpu);
+    await t.sync();
+  }
   ctx.memory?.resetPeak();
   const xs = await t.upload(x, c.dtype);
   const dh = dhCpu ? await t.uploadTensor(dhCpu, c.dtype) : undefined;
@@ -193,7 +210,9 @@ export async function measureCase(
       : (row.wall_ms_median as number);
     const tflops = (row.flops as number) / (ms / 1e3) / 1e12;
     row.tflops_per_s = num(tflops);
-    if (ctx.ceilings) row.pct_flop_peak = num((100 * tflops * 1e12) / ctx.ceilings.flopsPerSecond, 4);
+    if (ctx.ceilings) {
+      row.pct_flop_peak = num((100 * tflops * 1e12) / ctx.ceilings.flopsPerSecond, 4);
+    }
     row.status = "ok";
   } catch (e) {
     row.status = `error: ${(e as Error).message.split("\n")[0]}`;

@@ -41,7 +41,8 @@ export function plottedMs(r: ResultRow): { ms: number; lo: number; hi: number; k
 /**
  * The figure: one trace per series (source, label, and every other parameter that varies
  * besides x), fw in the left panel and fwbw in the right, error bars p25..p75. Rows whose status
- * is not "ok" are left out.
+ * is not "ok" are left out. Lines: solid = WebGPU, dashed = float64 CPU reference, dotted =
+ * mlstm_kernels (PyTorch/Triton) rows from a compared CSV.
  */
 export function figureOf(rows: readonly ResultRow[], opts: PlotOptions): Figure {
   const x = opts.x ?? "S";
@@ -58,7 +59,7 @@ export function figureOf(rows: readonly ResultRow[], opts: PlotOptions): Figure 
       if (p === "chunk_size" && String(r.label).includes("cs=")) continue;
       if (p === "B" && x === "S" && Number(r.tokens) === Number(ok[0].tokens)) continue;
       const v = r[p as keyof ResultRow];
-      if (v !== "") parts.push(`${p}=${v}`);
+      if (v !== "") parts.push(`${p === "chunk_size" ? "cs" : p}=${v}`);
     }
     const key = parts.join(" ");
     const list = series.get(key) ?? [];
@@ -93,7 +94,14 @@ export function figureOf(rows: readonly ResultRow[], opts: PlotOptions): Figure 
         name,
         legendgroup: name,
         showlegend: pass === "fw" || !list.some((r) => r.pass === "fw"),
-        line: { color: c, dash: String(pts[0].source).startsWith("mlstm_kernels") ? "dot" : "solid" },
+        line: {
+          color: c,
+          dash: String(pts[0].source).startsWith("mlstm_kernels")
+            ? "dot"
+            : pts[0].backend === "cpu-float64"
+            ? "dash"
+            : "solid",
+        },
         marker: { color: c },
         xaxis: pass === "fw" ? "x" : "x2",
         yaxis: pass === "fw" ? "y" : "y2",

@@ -31,7 +31,8 @@ export interface SweepOutputs {
   outDir: string;
   rows: ResultRow[];
   csvPath: string;
-  htmlPath: string;
+  /** Undefined when plotting failed (the reason went to stderr). */
+  htmlPath?: string;
   /** Undefined when Chromium is missing or PNGs were not asked for. */
   pngPath?: string;
 }
@@ -105,6 +106,8 @@ export async function runSweep(
         const msg = t.message.split("\n")[0];
         const status = msg.startsWith("Unknown mLSTM kernel")
           ? `skipped: kernel not registered in this checkout`
+          : msg.startsWith("No WebGPU adapter")
+          ? "skipped: no WebGPU adapter"
           : `error: ${msg}`;
         rows.push({ ...baseRow(config, c, null), status });
         continue;
@@ -132,6 +135,18 @@ export async function runSweep(
   await writeResultsCsv(csvPath, rows);
   const plotted: ResultRow[] = [...rows];
   for (const extra of options.compare ?? []) plotted.push(...await readResultsCsv(extra));
-  const { htmlPath, pngPath } = await writePlots(outDir, plotted, config, options.png ?? true);
-  return { outDir, rows, csvPath, htmlPath, ...(pngPath ? { pngPath } : {}) };
+  // The CSV is on disk: a plotting failure (no plotly bundle, Chromium crash) only costs the plots.
+  let plots: { htmlPath?: string; pngPath?: string } = {};
+  try {
+    plots = await writePlots(outDir, plotted, config, options.png ?? true);
+  } catch (e) {
+    console.error(`Plots not written: ${(e as Error).message.split("\n")[0]}`);
+  }
+  return {
+    outDir,
+    rows,
+    csvPath,
+    ...(plots.htmlPath ? { htmlPath: plots.htmlPath } : {}),
+    ...(plots.pngPath ? { pngPath: plots.pngPath } : {}),
+  };
 }
