@@ -15,7 +15,16 @@
 // Parameters (environment): `MLSTM_NB_SIZE=small|full`.
 // %%
 import * as mlstm from "../mod.ts";
-import { envNumber, gpuKernelNames, loadGpu, nbSize, referenceFor, showTable, toDevice } from "./_env.ts";
+import {
+  envNumber,
+  gpuKernelNames,
+  loadGpu,
+  nbSize,
+  referenceFor,
+  referenceKernelNames,
+  showTable,
+  toDevice,
+} from "./_env.ts";
 import { line, show, shownFigures } from "./_plot.ts";
 
 const size = nbSize();
@@ -74,12 +83,12 @@ console.log(chunkwiseRef.name, chunkwiseRef.backend, chunkwiseRef.form, chunkwis
 // %% [markdown]
 // ## Route 3: by name through the registry
 // `getMlstmKernel(name)` for any name from `getAvailableMlstmKernels()`. This runs every registered
-// sequence kernel (GPU kernels included, when present) and compares each with the float64 reference of
-// its form.
+// sequence kernel (the WebGPU kernels too, when there is an adapter) and compares each with the float64
+// reference of its form.
 // %%
 const rows: Record<string, unknown>[] = [];
 const hs = new Map<string, ArrayLike<number>>();
-for (const name of mlstm.getAvailableMlstmKernels()) {
+for (const name of [...referenceKernelNames(), ...gpuKernelNames()]) {
   const k = mlstm.getMlstmKernel(name);
   if (k.form === "step") continue; // one token at a time: see the backend's inference mode
   const t0 = performance.now();

@@ -83,8 +83,17 @@ export async function optionalModule(path: string): Promise<any | undefined> {
   return await import(`${REPO_ROOT}/${path}`);
 }
 
-/** Registry names of the WebGPU kernels (everything not named `reference--*`; call {@linkcode loadGpu} first). */
+let gpuReady = false;
+
+/**
+ * Registry names of the WebGPU kernels that can run here: every kernel not named `reference--*`,
+ * once {@linkcode loadGpu} found an adapter; none before that or without one (`mod.ts` may
+ * register the WebGPU kernels on a machine that has no adapter).
+ *
+ * @returns The names, in registration order.
+ */
 export function gpuKernelNames(): string[] {
+  if (!gpuReady) return [];
   return getAvailableMlstmKernels().filter((n) => !n.startsWith("reference"));
 }
 
@@ -148,6 +157,7 @@ export function loadGpu(): Promise<GpuSupport> {
     registerMlstmKernels(fresh(all?.webgpuKernels));
     const cw = await optionalModule("kernels/chunkwise/mod.ts");
     registerMlstmKernels(fresh(cw?.chunkwiseKernels));
+    gpuReady = true;
     return { runtime, gpu, adapter: gpu.adapterName ?? "unknown adapter" };
   })();
   return gpuSupport;

@@ -50,6 +50,7 @@ let ctxPromise: Promise<Ctx | undefined> | undefined;
  */
 export function gpuContext(): Promise<Ctx | undefined> {
   ctxPromise ??= (async () => {
+    if (Deno.env.get("MLSTM_NB_GPU") === "0") return undefined;
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) return undefined;
     const timestamps = adapter.features.has("timestamp-query");
