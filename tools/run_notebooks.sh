@@ -13,7 +13,8 @@
 # executed notebooks are kept there), MLSTM_NB_TIMEOUT=<s per cell> (default 600).
 # A notebook fails when nbconvert fails (a cell raised), when its executed JSON holds an error output,
 # or when it holds no application/vnd.plotly.v1+json output (a silently failed npm import).
-# Prints one line per notebook and a closing `N passed, N failed` line; exit 1 on any failure.
+# Prints one line per notebook and `notebooks: N ok, N failed in Ts (...)`; exit 1 on any failure.
+# (Deliberately not the "N passed, N failed" form, so that it never stands in for .ci/run's own line.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,7 +29,7 @@ export MLSTM_NB_SIZE=${MLSTM_NB_SIZE:-small}
 for tool in deno jupyter /usr/bin/python3; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "run_notebooks: $tool not found (npm ci; apt-get install -y jupyter-nbconvert python3-nbclient jupyter-client python3-ipykernel)"
-    echo "0 passed, 1 failed"
+    echo "notebooks: 0 ok, 1 failed"
     exit 1
   fi
 done
@@ -42,7 +43,7 @@ export JUPYTER_DATA_DIR="$XDG_DATA_HOME/jupyter"
 deno jupyter --install --force >"$out/kernel_install.log" 2>&1 || {
   cat "$out/kernel_install.log"
   echo "run_notebooks: deno jupyter --install failed"
-  echo "0 passed, 1 failed"
+  echo "notebooks: 0 ok, 1 failed"
   exit 1
 }
 
@@ -94,6 +95,5 @@ EOF
   printf '%-28s %-4s %4ss  %s\n' "$name" "${verdict%% *}" "$dt" "${verdict#* }"
   if [[ $verdict == ok* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
-echo "notebooks: executed copies in $out ($(($(date +%s) - t_all))s)"
-echo "$passed passed, $failed failed"
+echo "notebooks: $passed ok, $failed failed in $(($(date +%s) - t_all))s (executed copies in $out)"
 [ "$failed" -eq 0 ]
