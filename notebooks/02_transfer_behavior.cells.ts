@@ -109,9 +109,10 @@ await show({
 // instead and the output becomes e^{i0}·C̃q, so the gain falls exponentially with i0 (pink towards
 // i0 = -12); the normalizer figure below shows where the switch happens. The
 // unnormalized exp cell depends on f0 only (the stabilizer cancels i0) and grows with the memory length
-// 1/(1-σ(f0)). mLSTMsig normalized is bounded by 1 (its lower bound) except for large i0 and f0, where
-// |n·q| exceeds 1; unnormalized, its gain is σ(i0) times the decayed sum: it collapses for small i0 and
-// grows with f0.
+// 1/(1-σ(f0)). mLSTMsig normalized divides by its lower bound 1 over most of the grid (the normalizer
+// figure below shows the bound taken at nearly every step for i0 < 0), so there it equals the unnormalized
+// sig cell, σ(i0) times the decayed sum: it collapses for small i0 (σ(i0) ≈ e^{i0}) and grows with f0;
+// only for large i0 and f0, where |n·q| exceeds 1, does the normalizer cap it.
 // %% [markdown]
 // ## The normalizer: its value and how often the lower bound wins
 // Top: log10 of the mean normalizer max(|n·q|, bound) over steps and heads. Bottom: the fraction of steps
