@@ -103,8 +103,9 @@ await showTable(
 // %% [markdown]
 // ## Error against the sequence length and the chunk size
 // Each point is the worst relative L2 error over all rows of that kernel, dtype and S (left) or chunk size
-// (right); forward outputs (h and the last states) above, gradients below. Dashed lines: the tolerances
-// used in those rows. Exact zeros (identical outputs) are drawn at 1e-18.
+// (right); forward outputs (h and the last states) above, gradients below. Grey lines: the most common
+// tolerance of each dtype in those rows (rows may carry their own, conditioning-aware tolerance; the
+// worst-case table compares each row with its own). Exact zeros (identical outputs) are drawn at 1e-18.
 // %%
 const isGrad = (r: Row) => /^d/.test(String(r.output));
 const panels = [
@@ -118,6 +119,7 @@ const palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 const dashOf: Record<string, string> = { f64: "solid", f32: "dash", f16: "dot", bf16: "dashdot" };
 const traces: Record<string, unknown>[] = [];
 const shapes: Record<string, unknown>[] = [];
+const annotations: Record<string, unknown>[] = [];
 panels.forEach((p, j) => {
   for (const [key, g] of groupBy(p.rows, (r) => `${r.kernel}|${r.dtype}`)) {
     const [kernel, dtype] = key.split("|");
@@ -136,7 +138,16 @@ panels.forEach((p, j) => {
       yaxis: `y${axisSuffix(j)}`,
     });
   }
-  for (const tol of new Set(p.rows.map((r) => Number(r.tolerance)).filter(Number.isFinite))) {
+  // One line per dtype: its most common tolerance (the suite also uses conditioning-aware
+  // tolerances per row; the worst-case table below divides each row by its own).
+  for (const [dtype, g] of groupBy(p.rows, (r) => String(r.dtype))) {
+    const counts = new Map<number, number>();
+    for (const r of g) {
+      const t = Number(r.tolerance);
+      if (Number.isFinite(t)) counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+    if (counts.size === 0) continue;
+    const tol = [...counts].sort((a, b) => b[1] - a[1])[0][0];
     shapes.push({
       type: "line",
       xref: `x${axisSuffix(j)} domain`,
@@ -145,7 +156,18 @@ panels.forEach((p, j) => {
       yref: `y${axisSuffix(j)}`,
       y0: tol,
       y1: tol,
-      line: { color: "#999", dash: "dash", width: 1 },
+      line: { color: "#999", dash: dashOf[dtype] === "solid" ? "longdash" : dashOf[dtype] ?? "dash", width: 1 },
+    });
+    annotations.push({
+      xref: `x${axisSuffix(j)} domain`,
+      yref: `y${axisSuffix(j)}`,
+      x: 1,
+      y: Math.log10(tol),
+      xanchor: "right",
+      yanchor: "bottom",
+      text: `${dtype} tolerance`,
+      showarrow: false,
+      font: { size: 9, color: "#666" },
     });
   }
 });
@@ -153,8 +175,9 @@ const layout: Record<string, unknown> = {
   ...gridLayout(panelRows, 2, panels.map((p) => p.title), {}, { y: "rel L2" }, { x: { type: "log" }, y: { type: "log", exponentformat: "power" } }),
   title: { text: `Relative L2 error vs float64 (${csvPath!.replace(REPO_ROOT + "/", "")})` },
   shapes,
-  height: 80 + 340 * panelRows,
+  height: Math.max(80 + 340 * panelRows, 140 + 28 * new Set(rows.map((r) => `${r.kernel}|${r.dtype}`)).size),
 };
+layout.annotations = [...(layout.annotations as Record<string, unknown>[]), ...annotations];
 for (let j = 0; j < panels.length; j++) {
   (layout[`xaxis${axisSuffix(j)}`] as Record<string, unknown>).title = { text: panels[j].x === "S" ? "S" : "chunk size" };
 }
