@@ -199,9 +199,7 @@ Deno.test({
           const x = roundInputs(raw, c.dtype);
           const o: MlstmOptions = { returnLastStates: true, dtype: c.dtype };
           if (c.normalize !== undefined) o.normalize = c.normalize;
-          const kernel = recurrentKernels.find((k) =>
-            k.name === `recurrent--sequence${sfx(c.gate)}`
-          )!;
+          const kernel = recurrentKernels.find((k) => k.name === `${variant}${sfx(c.gate)}`)!;
           const out = await kernel.forward(raw, o);
           const ref = await mlstmRecurrentReference(x, o, c.gate);
           const name = `recurrent ${c.gate} ${c.label}`;
