@@ -606,6 +606,12 @@ Deno.test({
         } as MlstmOptions),
       /Option tiles: parallel TX must equal TY \(square gate blocks\), received 16, 8/,
     );
+    // checkFinite: an output that overflows f16 storage is reported (CPU and device outputs).
+    const big = { ...x, v: { shape: x.v.shape, data: x.v.data.map((y) => y * 1e6) } };
+    await assert.rejects(
+      () => kernel("chunkwise--xl_chunk").forward(big, { dtype: "f16", checkFinite: true }),
+      /Output h .* holds a non-finite value/,
+    );
     await assert.rejects(
       () => kernel("chunkwise--xl_chunk").forward(x, { dtype: "f64" as "f32" }),
       /Option dtype must be "f32" or "f16", received f64/,

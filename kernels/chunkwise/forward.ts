@@ -266,7 +266,8 @@ function resolveDtype(
  * @param variant Which kernel (gate and tiling).
  * @param inputs q, k, v, i, f and optional initial states (CPU or device tensors).
  * @param options Chunk size (64), eps (1e-6), normalize (sigmoid gate, true), returnLastStates,
- *   dtype, checkFinite, poisonOutputs, keepForBackward.
+ *   dtype, checkFinite (outputs are checked too; device outputs are read back for it),
+ *   poisonOutputs, keepForBackward, tiles, maxHeadsPerGroup.
  * @returns h, the last states when asked for, and `saved` with `keepForBackward`.
  * @throws {TypeError | RangeError} On bad inputs or options (before the GPU is touched).
  * @throws {GpuError} If a device limit is exceeded or the GPU reports an error.
@@ -506,21 +507,18 @@ export async function chunkwiseForwardWebgpu(
     const result: ChunkwiseForwardResult = { h };
     if (last) result.last = last;
     if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC };
-    if (outOnGpu) return result;
     const outs = last ? [h, last.c, last.n, last.m] : [h];
-    temps.push(...outs);
+    if (outOnGpu && !options.checkFinite) return result;
+    if (!outOnGpu) temps.push(...outs);
     const cpu = await readTensors(outs);
     const out: ChunkwiseForwardResult = { h: cpu[0]! };
     if (last) out.last = { c: cpu[1]!, n: cpu[2]!, m: cpu[3]! };
     if (result.saved) out.saved = result.saved;
     if (options.checkFinite) {
-      for (
-        const [name, t] of [["h", cpu[0]], ["c", cpu[1]], ["n", cpu[2]], ["m", cpu[3]]] as const
-      ) {
-        if (t) assertOutputFinite(t, name);
-      }
+      const names = ["h", "last c", "last n", "last m"];
+      cpu.forEach((t, j) => assertOutputFinite(t, names[j]!));
     }
-    return out;
+    return outOnGpu ? result : out;
   } finally {
     for (const t of temps) t.destroy();
     for (const r of releases) r();
@@ -602,7 +600,9 @@ function assertOutputFinite(t: Tensor, name: string): void {
     assertFinite(t, name);
   } catch (e) {
     throw new RangeError(
-      `Output ${(e as Error).message.replace(/^Argument /, "")}: the inputs overflow float32`,
+      `Output ${
+        (e as Error).message.replace(/^Argument /, "")
+      }: the inputs overflow float32 (or f16 storage) or are themselves non-finite`,
     );
   }
 }
