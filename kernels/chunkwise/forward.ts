@@ -32,7 +32,7 @@ import {
 import {
   checkTiles,
   COPY_WG,
-  GATE_STEP_SECTIONS,
+  gateBlockTotalsOffset,
   GATES_WG,
   gatesStorageBytes,
   gatesWgsl,
@@ -138,13 +138,17 @@ export interface ChunkwiseSaved {
   /** n and m at every chunk boundary, (B·NH, NC + 1, DQK + 1): n, then m. */
   statesNM: GpuTensor;
   /**
-   * Gate scratch, f32: 6 per-step sections of B·NH·S (cumulative logsig(f) in the chunk, ĩ, a,
-   * intra-chunk row max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk
-   * (g, max a) pairs. mComb is 0 and nrm max(|den|, 1) (1 when unnormalized) for the sigmoid gate.
+   * Gate scratch, f32 (layout in kernels/chunkwise/_wgsl.ts, `gatesWgsl`): 6 per-step sections of
+   * B·NH·S (cumulative logsig(f) within the step's query block of `BQ` steps, ĩ, a, intra-chunk row
+   * max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk (g, max a) pairs,
+   * then per chunk the `ceil(L / BQ)` query-block totals. mComb is 0 and nrm max(|den|, 1) (1 when
+   * unnormalized) for the sigmoid gate.
    */
   gates: GpuTensor;
-  /** Chunk size and number of chunks. */
+  /** Chunk size. */
   L: number;
+  /** Query block of the parallel kernel (steps per block of the gate statistics). */
+  BQ: number;
   /** Number of chunks. */
   NC: number;
 }
@@ -213,9 +217,10 @@ export function checkChunkSize(variant: ChunkwiseVariant, L: number, workgroupSt
       `Option chunkSize of ${variant.name} must be at most ${LIMIT_CHUNK_MAX} (one chunk per workgroup), received ${L}: use chunkwise--xl_chunk for larger chunks`,
     );
   }
-  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L });
+  // The gate kernel holds 3 values per step and one per query block (16 steps or more).
+  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L, BQ: 16 });
   if (need > workgroupStorage) {
-    const max = Math.floor(workgroupStorage / 12);
+    const max = Math.floor(workgroupStorage / 12.25);
     throw new RangeError(
       `Option chunkSize ${L} of ${variant.name} needs ${need} bytes of workgroup storage in the gate kernel, above this device's ${workgroupStorage}: use chunkSize <= ${max}`,
     );
@@ -336,7 +341,7 @@ export async function chunkwiseForwardWebgpu(
   const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
-    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L }),
+    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
     invocations: GATES_WG,
   }, `${label} gate kernel`);
   checkWorkgroupLimits(
@@ -380,7 +385,7 @@ export async function chunkwiseForwardWebgpu(
       } bytes): use a larger chunkSize or fewer heads per call`,
     );
   }
-  const gatesLen = GATE_STEP_SECTIONS * N + 2 * BH * NC;
+  const gatesLen = gateBlockTotalsOffset(BH, S, NC) + BH * NC * Math.ceil(L / pt.BQ);
   checkBindingSize(gpu, gatesLen * 4, `${label} gate scratch`);
 
   const temps: GpuTensor[] = [];
@@ -419,8 +424,8 @@ export async function chunkwiseForwardWebgpu(
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
         gpu,
-        `chunkwise-gates:${gate}:${gateDtype}:L${L}`,
-        () => gatesWgsl({ gate, dtype: gateDtype, L }),
+        `chunkwise-gates:${gate}:${gateDtype}:L${L}:BQ${pt.BQ}`,
+        () => gatesWgsl({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
       ),
       hasInitialStates
         ? getPipeline(
@@ -506,7 +511,7 @@ export async function chunkwiseForwardWebgpu(
 
     const result: ChunkwiseForwardResult = { h };
     if (last) result.last = last;
-    if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC };
+    if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC, BQ: pt.BQ };
     const outs = last ? [h, last.c, last.n, last.m] : [h];
     if (outOnGpu && !options.checkFinite) return result;
     if (!outOnGpu) temps.push(...outs);
