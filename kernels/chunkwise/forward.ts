@@ -205,10 +205,15 @@ export const DEFAULT_CHUNK_SIZE = 64;
  *
  * @param variant The variant.
  * @param L The chunk size.
- * @param workgroupStorage The device's maxComputeWorkgroupStorageSize in bytes.
+ * @param workgroupStorage The device's maxComputeWorkgroupStorageSize in bytes (omitted: only the
+ *   checks that need no device).
  * @throws {RangeError} Naming chunkSize, the value and the allowed range.
  */
-export function checkChunkSize(variant: ChunkwiseVariant, L: number, workgroupStorage: number) {
+export function checkChunkSize(
+  variant: ChunkwiseVariant,
+  L: number,
+  workgroupStorage?: number,
+): void {
   if (!Number.isInteger(L) || L < 1) {
     throw new RangeError(`Option chunkSize must be a positive integer, received ${L}`);
   }
@@ -218,6 +223,7 @@ export function checkChunkSize(variant: ChunkwiseVariant, L: number, workgroupSt
     );
   }
   // The gate kernel holds 3 values per step and one per query block (16 steps or more).
+  if (workgroupStorage === undefined) return;
   const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L, BQ: 16 });
   if (need > workgroupStorage) {
     const max = Math.floor(workgroupStorage / 12.25);
@@ -314,6 +320,7 @@ export async function chunkwiseForwardWebgpu(
     t !== undefined && !isCpuTensor(t)
   );
 
+  checkChunkSize(variant, L);
   const gpu = await getGpu();
   checkChunkSize(variant, L, gpu.limits.maxComputeWorkgroupStorageSize);
   if ((dtype === "f16" || gateDtype === "f16" || stateDtype === "f16") && !gpu.hasF16) {
