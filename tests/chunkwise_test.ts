@@ -381,6 +381,26 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "chunkwise xl kernels with chunk sizes 512 and 1000 (not a multiple of the tile) match (f32)",
+  ignore,
+  fn: async (t) => {
+    let seed = 2700;
+    for (const v of variants.filter((v) => v.name !== "chunkwise--limit_chunk")) {
+      for (const L of [512, 1000]) {
+        await t.step(`${v.name} L=${L}`, async () => {
+          const x = randomMlstmInputs(
+            { B: 1, NH: 2, S: 1100, DQK: 16, DHV: 16, withInitialStates: true },
+            new Random(seed++),
+          );
+          await check({ test: "large chunks", name: v.name, gate: v.gate, x, L });
+        });
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "chunkwise kernels with f16 storage match the reference on f16-rounded inputs",
   ignore,
   fn: async (t) => {
@@ -605,6 +625,12 @@ Deno.test({
           tiles: { parallel: { TX: 16, TY: 8 } },
         } as MlstmOptions),
       /Option tiles: parallel TX must equal TY \(square gate blocks\), received 16, 8/,
+    );
+    // checkFinite: an output that overflows f16 storage is reported (CPU and device outputs).
+    const big = { ...x, v: { shape: x.v.shape, data: x.v.data.map((y) => y * 1e6) } };
+    await assert.rejects(
+      () => kernel("chunkwise--xl_chunk").forward(big, { dtype: "f16", checkFinite: true }),
+      /Output h .* holds a non-finite value/,
     );
     await assert.rejects(
       () => kernel("chunkwise--xl_chunk").forward(x, { dtype: "f64" as "f32" }),

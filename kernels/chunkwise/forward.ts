@@ -32,7 +32,7 @@ import {
 import {
   checkTiles,
   COPY_WG,
-  GATE_STEP_SECTIONS,
+  gateBlockTotalsOffset,
   GATES_WG,
   gatesStorageBytes,
   gatesWgsl,
@@ -138,13 +138,17 @@ export interface ChunkwiseSaved {
   /** n and m at every chunk boundary, (B·NH, NC + 1, DQK + 1): n, then m. */
   statesNM: GpuTensor;
   /**
-   * Gate scratch, f32: 6 per-step sections of B·NH·S (cumulative logsig(f) in the chunk, ĩ, a,
-   * intra-chunk row max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk
-   * (g, max a) pairs. mComb is 0 and nrm max(|den|, 1) (1 when unnormalized) for the sigmoid gate.
+   * Gate scratch, f32 (layout in kernels/chunkwise/_wgsl.ts, `gatesWgsl`): 6 per-step sections of
+   * B·NH·S (cumulative logsig(f) within the step's query block of `BQ` steps, ĩ, a, intra-chunk row
+   * max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk (g, max a) pairs,
+   * then per chunk the `ceil(L / BQ)` query-block totals. mComb is 0 and nrm max(|den|, 1) (1 when
+   * unnormalized) for the sigmoid gate.
    */
   gates: GpuTensor;
-  /** Chunk size and number of chunks. */
+  /** Chunk size. */
   L: number;
+  /** Query block of the parallel kernel (steps per block of the gate statistics). */
+  BQ: number;
   /** Number of chunks. */
   NC: number;
 }
@@ -201,10 +205,15 @@ export const DEFAULT_CHUNK_SIZE = 64;
  *
  * @param variant The variant.
  * @param L The chunk size.
- * @param workgroupStorage The device's maxComputeWorkgroupStorageSize in bytes.
+ * @param workgroupStorage The device's maxComputeWorkgroupStorageSize in bytes (omitted: only the
+ *   checks that need no device).
  * @throws {RangeError} Naming chunkSize, the value and the allowed range.
  */
-export function checkChunkSize(variant: ChunkwiseVariant, L: number, workgroupStorage: number) {
+export function checkChunkSize(
+  variant: ChunkwiseVariant,
+  L: number,
+  workgroupStorage?: number,
+): void {
   if (!Number.isInteger(L) || L < 1) {
     throw new RangeError(`Option chunkSize must be a positive integer, received ${L}`);
   }
@@ -213,9 +222,11 @@ export function checkChunkSize(variant: ChunkwiseVariant, L: number, workgroupSt
       `Option chunkSize of ${variant.name} must be at most ${LIMIT_CHUNK_MAX} (one chunk per workgroup), received ${L}: use chunkwise--xl_chunk for larger chunks`,
     );
   }
-  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L });
+  // The gate kernel holds 3 values per step and one per query block (16 steps or more).
+  if (workgroupStorage === undefined) return;
+  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L, BQ: 16 });
   if (need > workgroupStorage) {
-    const max = Math.floor(workgroupStorage / 12);
+    const max = Math.floor(workgroupStorage / 12.25);
     throw new RangeError(
       `Option chunkSize ${L} of ${variant.name} needs ${need} bytes of workgroup storage in the gate kernel, above this device's ${workgroupStorage}: use chunkSize <= ${max}`,
     );
@@ -266,7 +277,8 @@ function resolveDtype(
  * @param variant Which kernel (gate and tiling).
  * @param inputs q, k, v, i, f and optional initial states (CPU or device tensors).
  * @param options Chunk size (64), eps (1e-6), normalize (sigmoid gate, true), returnLastStates,
- *   dtype, checkFinite, poisonOutputs, keepForBackward.
+ *   dtype, checkFinite (outputs are checked too; device outputs are read back for it),
+ *   poisonOutputs, keepForBackward, tiles, maxHeadsPerGroup.
  * @returns h, the last states when asked for, and `saved` with `keepForBackward`.
  * @throws {TypeError | RangeError} On bad inputs or options (before the GPU is touched).
  * @throws {GpuError} If a device limit is exceeded or the GPU reports an error.
@@ -308,6 +320,7 @@ export async function chunkwiseForwardWebgpu(
     t !== undefined && !isCpuTensor(t)
   );
 
+  checkChunkSize(variant, L);
   const gpu = await getGpu();
   checkChunkSize(variant, L, gpu.limits.maxComputeWorkgroupStorageSize);
   if ((dtype === "f16" || gateDtype === "f16" || stateDtype === "f16") && !gpu.hasF16) {
@@ -335,7 +348,7 @@ export async function chunkwiseForwardWebgpu(
   const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
-    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L }),
+    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
     invocations: GATES_WG,
   }, `${label} gate kernel`);
   checkWorkgroupLimits(
@@ -379,7 +392,7 @@ export async function chunkwiseForwardWebgpu(
       } bytes): use a larger chunkSize or fewer heads per call`,
     );
   }
-  const gatesLen = GATE_STEP_SECTIONS * N + 2 * BH * NC;
+  const gatesLen = gateBlockTotalsOffset(BH, S, NC) + BH * NC * Math.ceil(L / pt.BQ);
   checkBindingSize(gpu, gatesLen * 4, `${label} gate scratch`);
 
   const temps: GpuTensor[] = [];
@@ -418,8 +431,8 @@ export async function chunkwiseForwardWebgpu(
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
         gpu,
-        `chunkwise-gates:${gate}:${gateDtype}:L${L}`,
-        () => gatesWgsl({ gate, dtype: gateDtype, L }),
+        `chunkwise-gates:${gate}:${gateDtype}:L${L}:BQ${pt.BQ}`,
+        () => gatesWgsl({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
       ),
       hasInitialStates
         ? getPipeline(
@@ -505,22 +518,19 @@ export async function chunkwiseForwardWebgpu(
 
     const result: ChunkwiseForwardResult = { h };
     if (last) result.last = last;
-    if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC };
-    if (outOnGpu) return result;
+    if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC, BQ: pt.BQ };
     const outs = last ? [h, last.c, last.n, last.m] : [h];
-    temps.push(...outs);
+    if (outOnGpu && !options.checkFinite) return result;
+    if (!outOnGpu) temps.push(...outs);
     const cpu = await readTensors(outs);
     const out: ChunkwiseForwardResult = { h: cpu[0]! };
     if (last) out.last = { c: cpu[1]!, n: cpu[2]!, m: cpu[3]! };
     if (result.saved) out.saved = result.saved;
     if (options.checkFinite) {
-      for (
-        const [name, t] of [["h", cpu[0]], ["c", cpu[1]], ["n", cpu[2]], ["m", cpu[3]]] as const
-      ) {
-        if (t) assertOutputFinite(t, name);
-      }
+      const names = ["h", "last c", "last n", "last m"];
+      cpu.forEach((t, j) => assertOutputFinite(t, names[j]!));
     }
-    return out;
+    return outOnGpu ? result : out;
   } finally {
     for (const t of temps) t.destroy();
     for (const r of releases) r();
@@ -602,7 +612,9 @@ function assertOutputFinite(t: Tensor, name: string): void {
     assertFinite(t, name);
   } catch (e) {
     throw new RangeError(
-      `Output ${(e as Error).message.replace(/^Argument /, "")}: the inputs overflow float32`,
+      `Output ${
+        (e as Error).message.replace(/^Argument /, "")
+      }: the inputs overflow float32 (or f16 storage) or are themselves non-finite`,
     );
   }
 }
