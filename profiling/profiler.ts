@@ -56,6 +56,21 @@ interface OpenBatch {
  * the runtime encodes each dispatch in its own compute pass whose `timestampWrites` this
  * profiler supplies; each batch resolves its timestamps into a staging buffer in its own command
  * buffer (one resolve + one copy) and maps it once, without awaiting: only `stop()` waits.
+ *
+ * @example Group dispatches by call with the dispatch cursor
+ * ```ts
+ * import { getGpu, NoAdapterError } from "../kernels/runtime.ts";
+ * import { Profiler } from "./profiler.ts";
+ * const gpu = await getGpu().catch((e) => { if (e instanceof NoAdapterError) return null; throw e; });
+ * if (gpu) {
+ *   const p = new Profiler(gpu);
+ *   const start = p.dispatchCount;
+ *   // ... one kernel call ...
+ *   const report = await p.stop();
+ *   const callMs = report.records.slice(start).reduce((t, r) => t + r.gpuMs, 0);
+ *   console.assert(callMs === 0 && p.usesTimestamps === gpu.hasTimestamps);
+ * }
+ * ```
  */
 export class Profiler implements DispatchObserver {
   #device: GPUDevice;

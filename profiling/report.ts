@@ -93,7 +93,15 @@ export interface ProfileReportInit {
   wallMs: number;
 }
 
-/** Columns of {@linkcode ProfileReport.toCsv}, in order. */
+/**
+ * Columns of {@linkcode ProfileReport.toCsv}, in order.
+ *
+ * @example
+ * ```ts
+ * import { PROFILE_CSV_COLUMNS } from "./report.ts";
+ * console.assert(PROFILE_CSV_COLUMNS[0] === "index" && PROFILE_CSV_COLUMNS.includes("gpu_ms"));
+ * ```
+ */
 export const PROFILE_CSV_COLUMNS: readonly string[] = [
   "index",
   "batch",
