@@ -74,9 +74,46 @@ export interface StepKernelParams {
   R: number;
 }
 
+/** Tile limits of the step kernels (see {@linkcode setStepKernelTiles}). */
+export interface StepKernelTiles {
+  /** Most column vectors (of 4 columns when DHV % 4 = 0) per workgroup. @default {16} */
+  maxColumnVectors?: number;
+  /** Most threads per workgroup. @default {256} */
+  maxThreads?: number;
+  /** Resident variant: most state floats (rows of C) per thread. @default {32} */
+  maxStateFloats?: number;
+}
+
+let stepTiles: StepKernelTiles = {};
+
+/**
+ * Overrides the tile limits the step kernels choose their tiles within (for tuning on a given GPU;
+ * null restores the defaults). Applies to pipelines created afterwards; each tile choice is its own
+ * cached pipeline.
+ *
+ * @example
+ * ```ts
+ * import { setStepKernelTiles, stepKernelParams } from "./recurrent.ts";
+ * setStepKernelTiles({ maxColumnVectors: 8, maxThreads: 128 });
+ * console.assert(stepKernelParams(128, 256, "f32", "f32", "exp", true, false).TCV === 8);
+ * setStepKernelTiles(null);
+ * ```
+ *
+ * @param tiles The limits, or null for the defaults.
+ */
+export function setStepKernelTiles(tiles: StepKernelTiles | null): void {
+  for (const [k, v] of Object.entries(tiles ?? {})) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+      throw new RangeError(`Step kernel tile limit ${k} must be a positive integer, received ${v}`);
+    }
+  }
+  stepTiles = { ...(tiles ?? {}) };
+}
+
 /**
  * Chooses the tiles of the step kernel: vec4 along DHV when possible, up to 16 vectors (64
- * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups.
+ * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups (limits
+ * adjustable with {@linkcode setStepKernelTiles}).
  *
  * @example
  * ```ts
@@ -106,13 +143,14 @@ export function stepKernelParams(
   inPlace: boolean,
   timeLoop = false,
 ): StepKernelParams {
+  const { maxColumnVectors = 16, maxThreads = 256, maxStateFloats = 32 } = stepTiles;
   const VW = DHV % 4 === 0 ? 4 : 1;
-  let TCV = largestDivisor(DHV / VW, 16);
-  let R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
-  // The resident variant holds DQK/R rows of VW floats per thread: keep that within 32.
-  while (timeLoop && (DQK / R) * VW > 32 && TCV > 1) {
+  let TCV = largestDivisor(DHV / VW, maxColumnVectors);
+  let R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
+  // The resident variant holds DQK/R rows of VW floats per thread: keep that within the budget.
+  while (timeLoop && (DQK / R) * VW > maxStateFloats && TCV > 1) {
     TCV = largestDivisor(DHV / VW, TCV - 1);
-    R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
+    R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
   }
   return {
     DQK,
@@ -200,16 +238,22 @@ ${ind}  n${j} = fa * n${j} + ka;
 ${ind}  dAcc += qa * n${j};
 ${ind}}`
         : `${head}
-${ind}  let ci = cBase + a * ${DHVV}u;
-${ind}  let c = fa * cIn[ci] + ka * vv;
-${ind}  ${cOut}[ci] = c;
+${ind}  let c = fa * cl${j} + ka * vv;
+${ind}  ${cOut}[cBase + a * ${DHVV}u] = c;
 ${ind}  hAcc += qa * c;
-${ind}  let nn = fa * nIn[nBase + a] + ka;
+${ind}  let nn = fa * nl${j} + ka;
 ${ind}  dAcc += qa * nn;
 ${ind}  if (writeN) { nOut[nBase + a] = nn; }
 ${ind}}`,
     );
   }
+  // Step variant: all loads of the thread's rows of C and n are issued first, so that they are
+  // in flight together (memory-level parallelism for this bandwidth-bound kernel).
+  const prefetch = timeLoop
+    ? ""
+    : Array.from({ length: RPT }, (_, j) =>
+      `  let cl${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
+  let nl${j} = nIn[nBase + r * ${RPT}u + ${j}u];`).join("\n") + "\n";
   const mPrevExpr = timeLoop ? "mPrev" : "mIn[bh]";
   const gates = gate === "exp"
     ? `${ind}let lf = logsig(fv);
@@ -225,7 +269,7 @@ ${ind}let mt = select(0.0, ${mPrevExpr}, false);`;
   const reduceD = Array.from({ length: R }, (_, rr) => `dPart[${db}${rr}u]`).join(" + ");
   const lower = gate === "exp" ? "exp(-mt)" : "1.0";
   const hExpr = normalize ? `hs / (max(abs(den), ${lower}) + u.eps)` : "hs";
-  const body = `${ind}let row = bh * u.S + ${timeLoop ? "t" : "u.t"};
+  const body = `${prefetch}${ind}let row = bh * u.S + ${timeLoop ? "t" : "u.t"};
 ${ind}let qo = row * ${DQK}u;
 ${ind}let iv = f32(gi[row]);
 ${ind}let fv = f32(gf[row]);
@@ -419,7 +463,8 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
  * ```
  *
  * @param inputs q, k, v, i, f of the step and the states c, n, m before it.
- * @param options `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h (B, NH, DHV) and the new states.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
@@ -465,7 +510,8 @@ export async function mlstmStepWebGpu(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
@@ -497,7 +543,8 @@ export async function mlstmRecurrentWebGpu(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.

@@ -18,6 +18,7 @@ import {
   mlstmRecurrentWebGpu,
   mlstmStepWebGpu,
   recurrentKernels,
+  setStepKernelTiles,
 } from "../kernels/recurrent.ts";
 import { GpuTensor, readTensors, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -198,9 +199,7 @@ Deno.test({
           const x = roundInputs(raw, c.dtype);
           const o: MlstmOptions = { returnLastStates: true, dtype: c.dtype };
           if (c.normalize !== undefined) o.normalize = c.normalize;
-          const kernel = recurrentKernels.find((k) =>
-            k.name === `recurrent--sequence${sfx(c.gate)}`
-          )!;
+          const kernel = recurrentKernels.find((k) => k.name === `${variant}${sfx(c.gate)}`)!;
           const out = await kernel.forward(raw, o);
           const ref = await mlstmRecurrentReference(x, o, c.gate);
           const name = `recurrent ${c.gate} ${c.label}`;
@@ -510,5 +509,60 @@ Deno.test({
     const ok = await mlstmStepWebGpu(good);
     assert.deepEqual(ok.h.shape, [2, 3, 8]);
     assert.deepEqual(ok.m.shape, [2, 3]);
+  },
+});
+
+Deno.test({
+  name: "setStepKernelTiles() changes the tiles, not the results",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const x = roundInputs(
+      randomMlstmInputs(
+        { B: 1, NH: 2, S: 9, DQK: 64, DHV: 32, withInitialStates: true },
+        new Random(90),
+      ),
+      "f32",
+    );
+    const ref = await mlstmRecurrentReference(x, { returnLastStates: true });
+    const tol = tolerance("f32", x, "exp");
+    try {
+      for (const tiles of [{ maxColumnVectors: 2, maxThreads: 32 }, { maxStateFloats: 4 }]) {
+        setStepKernelTiles(tiles);
+        for (const run of [mlstmRecurrentWebGpu, mlstmRecurrentResidentWebGpu]) {
+          const out = await run(x, { returnLastStates: true });
+          const name = `tiles ${JSON.stringify(tiles)}`;
+          const k = run === mlstmRecurrentWebGpu
+            ? "recurrent--sequence"
+            : "recurrent--sequence_resident";
+          check(
+            name,
+            k,
+            "reference--recurrent",
+            "h",
+            x,
+            "f32",
+            (out.h as Tensor).data,
+            ref.h.data,
+            tol,
+          );
+          check(
+            name,
+            k,
+            "reference--recurrent",
+            "c",
+            x,
+            "f32",
+            (out.last!.c as Tensor).data,
+            ref.last!.c.data,
+            1e-5,
+          );
+        }
+      }
+    } finally {
+      setStepKernelTiles(null);
+    }
+    assert.throws(() => setStepKernelTiles({ maxThreads: 0 }), /positive integer/);
+    assertNoUncapturedErrors(gpu);
   },
 });
