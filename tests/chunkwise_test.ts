@@ -23,7 +23,7 @@ import {
   XL_CHUNK,
   XL_CHUNK_SIGING,
 } from "../kernels/chunkwise/mod.ts";
-import { GpuTensor } from "../kernels/runtime.ts";
+import { GpuTensor, setDispatchObserver } from "../kernels/runtime.ts";
 import { assertDeviation, logDeviation } from "./_deviation_log.ts";
 import { roundInputs, tolerance as conditionedTolerance } from "./_gpu_checks.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -330,6 +330,57 @@ Deno.test({
 });
 
 Deno.test({
+  name: "chunkwise kernels: heads processed in groups, in one command buffer, match (f32)",
+  ignore,
+  fn: async (t) => {
+    let seed = 2500;
+    for (const v of variants) {
+      await t.step(v.name, async () => {
+        const gpu = await needGpu();
+        const x = randomMlstmInputs(
+          { B: 2, NH: 3, S: 150, DQK: 16, DHV: 32, withInitialStates: true },
+          new Random(seed++),
+        );
+        const L = v.chunks[v.chunks.length - 1]! > 64 ? 128 : 64;
+        const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true, maxHeadsPerGroup: 4 };
+        let batches = 0, dispatches = 0;
+        setDispatchObserver({
+          beginBatch: () => void batches++,
+          timestampWrites: () => (void dispatches++, undefined),
+          beforeFinish: () => {},
+          afterSubmit: () => {},
+        });
+        let out: Out;
+        try {
+          out = await run(v.name, x, o);
+        } finally {
+          setDispatchObserver(null);
+        }
+        // 6 heads in groups of at most 4 → 2 balanced groups of 3: gates, then per group initial
+        // states, state kernel, parallel kernel, last states; one batch, then one read-back.
+        assert.equal(batches, 1);
+        assert.equal(dispatches, 1 + 2 * 4);
+        const ref = await getMlstmKernel(refName(v.gate)).forward(x, o) as Out;
+        const base = {
+          test: "heads in groups (maxHeadsPerGroup 4 of 6)",
+          kernel: v.name,
+          baseline: refName(v.gate),
+          dims: dimsOf(x),
+          chunkSize: L,
+          dtype: "f32",
+          tolerance: TOL.f32,
+        };
+        assertDeviation({ ...base, output: "h" }, out.h.data, ref.h.data);
+        for (const s of ["c", "n", "m"] as const) {
+          assertDeviation({ ...base, output: `last ${s}` }, out.last![s].data, ref.last![s].data);
+        }
+        assertNoUncapturedErrors(gpu);
+      });
+    }
+  },
+});
+
+Deno.test({
   name: "chunkwise kernels with f16 storage match the reference on f16-rounded inputs",
   ignore,
   fn: async (t) => {
@@ -440,25 +491,26 @@ Deno.test({
         q: up(x.q),
         k: up(x.k),
         v: up(x.v),
-        i: up(x.i, "f32"),
-        f: up(x.f, "f32"),
-        cInitial: up(x.cInitial!, "f32"),
-        nInitial: up(x.nInitial!, "f32"),
-        mInitial: up(x.mInitial!, "f32"),
+        // With f16, the gates and the initial states are stored in f16 too (all device tensors).
+        i: up(x.i),
+        f: up(x.f),
+        cInitial: up(x.cInitial!),
+        nInitial: up(x.nInitial!),
+        mInitial: up(x.mInitial!),
       };
       const o = { chunkSize: 128, returnLastStates: true };
       const r = await kernel("chunkwise--xl_chunk").forward(gx, o);
       assert.ok(r.h instanceof GpuTensor && r.last!.c instanceof GpuTensor);
       assert.equal(r.h.dtype, dtype);
       assert.equal(r.last!.c.dtype, "f32");
-      const ref = await getMlstmKernel("reference--chunkwise").forward(
-        asStored(x, dtype),
-        o,
-      ) as Out;
+      const all = Object.fromEntries(
+        Object.entries(x).map(([name, t]) => [name, roundTo(t, dtype)]),
+      ) as unknown as Inputs;
+      const ref = await getMlstmKernel("reference--chunkwise").forward(all, o) as Out;
       const base = {
         test: "GpuTensor in, GpuTensor out",
         kernel: "chunkwise--xl_chunk",
-        baseline: `reference--chunkwise (${dtype}-rounded inputs)`,
+        baseline: `reference--chunkwise (all inputs ${dtype}-rounded)`,
         dims: dimsOf(x),
         chunkSize: 128,
         dtype,
@@ -553,6 +605,12 @@ Deno.test({
           tiles: { parallel: { TX: 16, TY: 8 } },
         } as MlstmOptions),
       /Option tiles: parallel TX must equal TY \(square gate blocks\), received 16, 8/,
+    );
+    // checkFinite: an output that overflows f16 storage is reported (CPU and device outputs).
+    const big = { ...x, v: { shape: x.v.shape, data: x.v.data.map((y) => y * 1e6) } };
+    await assert.rejects(
+      () => kernel("chunkwise--xl_chunk").forward(big, { dtype: "f16", checkFinite: true }),
+      /Output h .* holds a non-finite value/,
     );
     await assert.rejects(
       () => kernel("chunkwise--xl_chunk").forward(x, { dtype: "f64" as "f32" }),

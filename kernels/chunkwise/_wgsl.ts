@@ -452,10 +452,12 @@ ${decay}    nReg *= decay;
     for (var j0 = 0u; j0 < lc; j0 += ${p.BJ}u) {
 ${stageK}${stageV}      workgroupBarrier();
 ${fma}      if (ownsN) {
-        for (var j = 0u; j < ${p.BJ}u; j++) {
-          nReg += ks[j * ${BK / 4}u + lid / 4u][lid % 4u];
-        }
-      }
+${
+    [...Array(p.BJ).keys()].map((j) =>
+      `        nReg += ks[${j * (BK / 4)}u + lid / 4u][lid % 4u];\n`
+    )
+      .join("")
+  }      }
       workgroupBarrier();
     }
     m = mNew;
@@ -499,7 +501,7 @@ export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD" | "fu
  * all of DHV ≥ 256 in one tile (4 × 16 per thread, so the gate block is computed once per chunk
  * block, 48 KiB on NVIDIA), else 128 (4 × 8) or 64 (4 × 4) columns; DQK staged 32 at a time where
  * it fits, else 16; the inter-chunk product fused into the diagonal key block where K and C fit
- * side by side.
+ * side by side. Devices with less than 25 KiB get 32 × 32 tiles of 64 threads.
  */
 export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
   const TNs = DHV >= 256 ? [16, 8] : DHV > 64 ? [8] : [4];
@@ -513,7 +515,12 @@ export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTi
       }
     }
   }
-  return { TX: 16, TY: 16, TN: 4, BD: 16, fuse: false };
+  // Small devices (WebGPU's default 16 KiB): 32 query rows, 64 threads.
+  for (const fuse of [true, false]) {
+    const t = { TX: 8, TY: 8, TN: 4, BD: 16, fuse };
+    if (fits(t)) return t;
+  }
+  return { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false };
 }
 
 /**

@@ -109,6 +109,13 @@ export interface ChunkwiseOptions extends MlstmOptions {
    * per thread, BJ staged keys). @default {chosen from DHV and the device's workgroup storage}
    */
   tiles?: { parallel?: Partial<ParallelTiles>; state?: Partial<StateTiles> };
+  /**
+   * Most heads per group of dispatches. Heads are processed in groups so that a group's
+   * chunk-boundary states fit one storage binding and its parallel grid one dispatch dimension;
+   * this caps the group size further (tests use it to exercise the grouping).
+   * @default {as many as the limits allow}
+   */
+  maxHeadsPerGroup?: number;
 }
 
 /**
@@ -259,7 +266,8 @@ function resolveDtype(
  * @param variant Which kernel (gate and tiling).
  * @param inputs q, k, v, i, f and optional initial states (CPU or device tensors).
  * @param options Chunk size (64), eps (1e-6), normalize (sigmoid gate, true), returnLastStates,
- *   dtype, checkFinite, poisonOutputs, keepForBackward.
+ *   dtype, checkFinite (outputs are checked too; device outputs are read back for it),
+ *   poisonOutputs, keepForBackward, tiles, maxHeadsPerGroup.
  * @returns h, the last states when asked for, and `saved` with `keepForBackward`.
  * @throws {TypeError | RangeError} On bad inputs or options (before the GPU is touched).
  * @throws {GpuError} If a device limit is exceeded or the GPU reports an error.
@@ -278,6 +286,10 @@ export async function chunkwiseForwardWebgpu(
   }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const L = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const mh = options.maxHeadsPerGroup;
+  if (mh !== undefined && !(Number.isInteger(mh) && mh >= 1)) {
+    throw new RangeError(`Option maxHeadsPerGroup must be a positive integer, received ${mh}`);
+  }
   const gate = variant.gate;
   const eps = options.eps ?? 1e-6;
   const normalize = gate === "exp" ? true : (options.normalize ?? true);
@@ -350,6 +362,7 @@ export async function chunkwiseForwardWebgpu(
     BH,
     Math.floor(gpu.limits.maxStorageBufferBindingSize / perHead),
     Math.floor(maxDim / NC),
+    options.maxHeadsPerGroup ?? Infinity,
   );
   // Balanced groups (the state kernel's time does not shrink with fewer heads).
   const bhg = bhgMax < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / bhgMax));
@@ -494,21 +507,18 @@ export async function chunkwiseForwardWebgpu(
     const result: ChunkwiseForwardResult = { h };
     if (last) result.last = last;
     if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC };
-    if (outOnGpu) return result;
     const outs = last ? [h, last.c, last.n, last.m] : [h];
-    temps.push(...outs);
+    if (outOnGpu && !options.checkFinite) return result;
+    if (!outOnGpu) temps.push(...outs);
     const cpu = await readTensors(outs);
     const out: ChunkwiseForwardResult = { h: cpu[0]! };
     if (last) out.last = { c: cpu[1]!, n: cpu[2]!, m: cpu[3]! };
     if (result.saved) out.saved = result.saved;
     if (options.checkFinite) {
-      for (
-        const [name, t] of [["h", cpu[0]], ["c", cpu[1]], ["n", cpu[2]], ["m", cpu[3]]] as const
-      ) {
-        if (t) assertOutputFinite(t, name);
-      }
+      const names = ["h", "last c", "last n", "last m"];
+      cpu.forEach((t, j) => assertOutputFinite(t, names[j]!));
     }
-    return out;
+    return outOnGpu ? result : out;
   } finally {
     for (const t of temps) t.destroy();
     for (const r of releases) r();
@@ -590,7 +600,9 @@ function assertOutputFinite(t: Tensor, name: string): void {
     assertFinite(t, name);
   } catch (e) {
     throw new RangeError(
-      `Output ${(e as Error).message.replace(/^Argument /, "")}: the inputs overflow float32`,
+      `Output ${
+        (e as Error).message.replace(/^Argument /, "")
+      }: the inputs overflow float32 (or f16 storage) or are themselves non-finite`,
     );
   }
 }
