@@ -48,7 +48,7 @@ export interface BenchGroup {
   calls?: number;
 }
 
-/** The largest model FLOP a float64 reference is benchmarked at (larger: ignored). */
+/** Float64 references are benchmarked only up to this B·NH·S·(S + DQK·DHV) (larger: ignored). */
 const CPU_MAX_ELEMENTS = 2e6;
 
 /** Registers the Deno.bench entries of the groups (kernels not in this checkout are ignored). */

@@ -7,12 +7,14 @@
 //
 // Flags: --config <path|name> (a bare name means bench/configs/<name>.json), --out <dir>,
 // --no-png, --quiet (no progress bar), --ceilings (measure copy/matmul ceilings first and fill
-// pct_flop_peak; written to ceilings.json), --compare <csv> (repeatable; plotted alongside).
+// pct_flop_peak; written to ceilings.json), --compare <csv> (repeatable; plotted alongside),
+// --list (print the configurations and exit), --filter <regex> (only labels that match, e.g. to
+// split a long sweep across device runs; `deno task plot` joins the CSVs).
 
 import { parseArgs } from "node:util";
 import { measureCeilings } from "../profiling/ceilings.ts";
 import { loadKernels } from "./_kernels.ts";
-import { loadSweepConfig } from "./_sweep/config.ts";
+import { expandSweep, loadSweepConfig } from "./_sweep/config.ts";
 import { runSweep, stamp } from "./_sweep/run.ts";
 
 /** Resolves `--config` to a file: a path as given, or bench/configs/<name>.json. */
@@ -31,9 +33,22 @@ if (import.meta.main) {
       quiet: { type: "boolean", default: false },
       ceilings: { type: "boolean", default: false },
       compare: { type: "string", multiple: true },
+      list: { type: "boolean", default: false },
+      filter: { type: "string" },
     },
   });
   const config = await loadSweepConfig(configPath(values.config));
+  if (values.list) {
+    // Preview: the configurations the sweep would measure, without touching the GPU.
+    const re = values.filter ? new RegExp(values.filter) : undefined;
+    for (const c of expandSweep(config).filter((c) => !re || re.test(c.label))) {
+      console.log(
+        `${c.index}\t${c.label}\t${c.pass}\t${c.dtype}\tB=${c.B} NH=${c.NH} S=${c.S} ` +
+          `DQK=${c.DQK} DHV=${c.DHV}${c.skip ? `\tskip: ${c.skip}` : ""}`,
+      );
+    }
+    Deno.exit(0);
+  }
   const outDir = values.out ?? `bench_outputs/${stamp()}_${config.name}`;
   let ceilings;
   if (values.ceilings) {
@@ -55,6 +70,7 @@ if (import.meta.main) {
     progress: !values.quiet,
     ...(ceilings ? { ceilings } : {}),
     compare: values.compare ?? [],
+    ...(values.filter ? { filter: new RegExp(values.filter) } : {}),
   });
   const bad = out.rows.filter((r) => String(r.status).startsWith("error"));
   console.log(`results: ${out.csvPath}`);

@@ -814,6 +814,12 @@ export interface DispatchInfo {
 export interface DispatchObserver {
   /** A batch starts encoding on `gpu`. */
   beginBatch?(gpu: Gpu): void;
+  /**
+   * `false`: keep dispatches in shared passes as without an observer, and call
+   * {@linkcode DispatchObserver.timestampWrites} once per pass (with the pass's first dispatch),
+   * so that timing does not add passes. Default: one pass per dispatch.
+   */
+  readonly passPerDispatch?: boolean;
   /** Called per dispatch while encoding; returns the pass's `timestampWrites`, or undefined. */
   timestampWrites(info: DispatchInfo): GPUComputePassTimestampWrites | undefined;
   /** Called after the last pass, before `finish()`: resolve query sets into `encoder` here. */
@@ -1111,7 +1117,7 @@ export class DispatchBatch {
           });
           if (reusable) bindGroups.set(bgKey, bg);
         }
-        if (obs) {
+        if (obs && (obs.passPerDispatch !== false || !pass)) {
           pass?.end();
           const info: DispatchInfo = {
             label: spec.label,

@@ -54,6 +54,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
  * WGSL of a tiled f32 matmul C = A·B (row-major, M = N = K = `n`): 64×64 output tiles, 256
  * threads with 4×4 outputs each as four vec4 accumulators, K tiles of 16 staged in workgroup
  * memory as vec4, and the K-tile loop fully unrolled by this generator.
+ *
+ * @example
+ * ```ts
+ * import { matmulShader } from "./ceilings.ts";
+ * const wgsl = matmulShader(128);
+ * console.assert(wgsl.includes("@workgroup_size(16, 16)") && wgsl.includes("As[240u + ty]"));
+ * ```
+ *
+ * @param n M = N = K, a multiple of 64.
+ * @returns The WGSL source (entry point `main`; bindings A, B, C).
  */
 export function matmulShader(n: number): string {
   const q = n / 4;

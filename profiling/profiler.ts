@@ -34,6 +34,14 @@ export interface ProfilingOptions {
    * @default {true}
    */
   timestamps?: boolean;
+  /**
+   * What one record is: `"dispatch"` gives every dispatch its own compute pass and record (the
+   * per-kernel view; each extra pass costs a few µs of GPU time); `"pass"` leaves the runtime's
+   * shared passes alone and records one entry per pass, labelled with its first dispatch (the
+   * unperturbed total GPU time of a batch, e.g. for benchmarks).
+   * @default {"dispatch"}
+   */
+  granularity?: "dispatch" | "pass";
 }
 
 /** A metadata value of a dispatch record. */
@@ -56,11 +64,27 @@ interface OpenBatch {
  * the runtime encodes each dispatch in its own compute pass whose `timestampWrites` this
  * profiler supplies; each batch resolves its timestamps into a staging buffer in its own command
  * buffer (one resolve + one copy) and maps it once, without awaiting: only `stop()` waits.
+ *
+ * @example Group dispatches by call with the dispatch cursor
+ * ```ts
+ * import { getGpu, NoAdapterError } from "../kernels/runtime.ts";
+ * import { Profiler } from "./profiler.ts";
+ * const gpu = await getGpu().catch((e) => { if (e instanceof NoAdapterError) return null; throw e; });
+ * if (gpu) {
+ *   const p = new Profiler(gpu);
+ *   const start = p.dispatchCount;
+ *   // ... one kernel call ...
+ *   const report = await p.stop();
+ *   const callMs = report.records.slice(start).reduce((t, r) => t + r.gpuMs, 0);
+ *   console.assert(callMs === 0 && p.usesTimestamps === gpu.hasTimestamps);
+ * }
+ * ```
  */
 export class Profiler implements DispatchObserver {
   #device: GPUDevice;
   #adapterName: string;
   #timestamps: boolean;
+  #granularity: "dispatch" | "pass";
   #records: DispatchRecord[] = [];
   #batches: BatchRecord[] = [];
   #open: OpenBatch | undefined;
@@ -88,8 +112,14 @@ export class Profiler implements DispatchObserver {
     this.#device = gpu.device;
     this.#adapterName = gpu.adapterName;
     this.#timestamps = (options.timestamps ?? true) && gpu.device.features.has("timestamp-query");
+    this.#granularity = options.granularity ?? "dispatch";
     this.#t0 = performance.now();
     setDispatchObserver(this);
+  }
+
+  /** Runtime hook: `false` in `"pass"` granularity (the runtime keeps its shared passes). */
+  get passPerDispatch(): boolean {
+    return this.#granularity === "dispatch";
   }
 
   /** Whether GPU durations come from timestamp queries (otherwise from wall time). */
@@ -187,8 +217,9 @@ export class Profiler implements DispatchObserver {
       label: info.label,
       workgroups: [...info.workgroups],
       meta: { ...this.#meta, ...info.meta },
-      flops: info.flops,
-      bytes: info.bytes,
+      // A pass record covers dispatches the observer never sees: no per-dispatch costs on it.
+      flops: this.#granularity === "dispatch" ? info.flops : undefined,
+      bytes: this.#granularity === "dispatch" ? info.bytes : undefined,
       cpuStartMs: this.#now(),
       cpuEncodeMs: NaN,
       gpuStartNs: NaN,
@@ -301,6 +332,7 @@ export class Profiler implements DispatchObserver {
     }
     return new ProfileReport({
       timing: this.#timestamps ? "gpu-timestamps" : "wall",
+      granularity: this.#granularity,
       device: this.#adapterName,
       records: this.#records,
       batches: this.#batches,

@@ -83,6 +83,8 @@ export interface KernelSummary {
 export interface ProfileReportInit {
   /** How durations were measured. */
   timing: "gpu-timestamps" | "wall";
+  /** What a record is: one dispatch, or one compute pass of the runtime. @default {"dispatch"} */
+  granularity?: "dispatch" | "pass";
   /** The device, in words. */
   device: string;
   /** Dispatch records. */
@@ -93,7 +95,15 @@ export interface ProfileReportInit {
   wallMs: number;
 }
 
-/** Columns of {@linkcode ProfileReport.toCsv}, in order. */
+/**
+ * Columns of {@linkcode ProfileReport.toCsv}, in order.
+ *
+ * @example
+ * ```ts
+ * import { PROFILE_CSV_COLUMNS } from "./report.ts";
+ * console.assert(PROFILE_CSV_COLUMNS[0] === "index" && PROFILE_CSV_COLUMNS.includes("gpu_ms"));
+ * ```
+ */
 export const PROFILE_CSV_COLUMNS: readonly string[] = [
   "index",
   "batch",
@@ -140,6 +150,8 @@ function csvField(v: unknown): string {
 export class ProfileReport {
   /** How durations were measured. */
   readonly timing: "gpu-timestamps" | "wall";
+  /** What a record is: one dispatch (own pass), or one of the runtime's shared passes. */
+  readonly granularity: "dispatch" | "pass";
   /** The device, in words. */
   readonly device: string;
   /** Every dispatch, in order. */
@@ -156,6 +168,7 @@ export class ProfileReport {
    */
   constructor(init: ProfileReportInit) {
     this.timing = init.timing;
+    this.granularity = init.granularity ?? "dispatch";
     this.device = init.device;
     this.records = init.records;
     this.batches = init.batches;
@@ -164,10 +177,15 @@ export class ProfileReport {
 
   /** A sentence on how durations were measured, for printing next to figures. */
   get note(): string {
-    return this.timing === "gpu-timestamps"
-      ? "GPU durations from timestamp queries (one compute pass per dispatch)."
+    const unit = this.granularity === "pass"
+      ? "Records are compute passes (the runtime's shared passes, labelled by their first dispatch)."
+      : "";
+    return (this.timing === "gpu-timestamps"
+      ? this.granularity === "pass"
+        ? "GPU durations from timestamp queries per compute pass. "
+        : "GPU durations from timestamp queries (one compute pass per dispatch)."
       : "No timestamp-query: durations are wall time per submit batch (submit to completion, " +
-        "incl. Deno's ~11 ms await floor), shared equally among the batch's dispatches.";
+        "incl. Deno's ~11 ms await floor), shared equally among the batch's records. ") + unit;
   }
 
   /** Sum of all dispatch durations, ms. */
@@ -255,9 +273,9 @@ export class ProfileReport {
       row.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join("  ");
     const out = [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)];
     out.push(
-      `${this.records.length} dispatches in ${this.batches.length} batches, ${
-        f(this.totalMs)
-      } ms on ${this.device}. ${this.note}`,
+      `${this.records.length} ${
+        this.granularity === "pass" ? "passes" : "dispatches"
+      } in ${this.batches.length} batches, ${f(this.totalMs)} ms on ${this.device}. ${this.note}`,
     );
     if (ceilings) {
       out.push(

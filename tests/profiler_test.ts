@@ -268,3 +268,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    'startProfiling({ granularity: "pass" }) records the runtime\'s shared passes, not dispatches',
+  ignore,
+  async fn() {
+    const p = startProfiling(gpu!, { granularity: "pass" });
+    assert.equal(p.passPerDispatch, false);
+    await encodeBatch(["p", "q", "r"]);
+    await encodeBatch(["s"]);
+    const report = await p.stop();
+    assert.equal(report.granularity, "pass");
+    assert.deepEqual(report.records.map((r) => r.label), ["p", "s"]);
+    assert.ok(report.records.every((r) => r.gpuMs > 0 && r.flops === undefined));
+    assert.match(report.note, /compute pass/);
+    assert.match(report.formatSummary(), /2 passes in 2 batches/);
+    // The per-dispatch view of the same work has one record per dispatch.
+    const q = startProfiling(gpu!);
+    assert.equal(q.passPerDispatch, true);
+    await encodeBatch(["p", "q", "r"]);
+    assert.equal((await q.stop()).records.length, 3);
+  },
+});

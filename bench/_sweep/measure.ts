@@ -169,7 +169,8 @@ export async function measureCase(
       row.calls_per_rep = calls;
       row.dispatches_per_call = probeReport.records.length;
       if (useTs) {
-        const p = startProfiling(gpu);
+        // Pass granularity: timestamps on the runtime's own passes, so timing adds no passes.
+        const p = startProfiling(gpu, { granularity: "pass" });
         const ranges: [number, number][] = [];
         for (let r = 0; r < reps; r++) {
           for (let j = 0; j < calls; j++) {

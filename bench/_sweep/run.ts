@@ -24,6 +24,8 @@ export interface RunSweepOptions {
   ceilings?: Ceilings;
   /** Further CSVs (e.g. from mlstm_kernels_sweep.py) whose rows are plotted alongside. */
   compare?: string[];
+  /** Only configurations whose label matches (e.g. to split a long sweep across runs). */
+  filter?: RegExp;
 }
 
 /** What {@linkcode runSweep} wrote. */
@@ -86,7 +88,7 @@ export async function runSweep(
   const outDir = options.outDir ?? `bench_outputs/${stamp()}`;
   await Deno.mkdir(outDir, { recursive: true });
   await Deno.writeTextFile(`${outDir}/config.json`, JSON.stringify(config, null, 2) + "\n");
-  const cases = expandSweep(config);
+  const cases = expandSweep(config).filter((c) => !options.filter || options.filter.test(c.label));
   await loadKernels();
   const bar = new ProgressBar(cases.length, options.progress ?? true);
   const trackers = new Map<GPUDevice, GpuMemoryTracker>();
