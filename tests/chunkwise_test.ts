@@ -381,6 +381,26 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "chunkwise xl kernels with chunk sizes 512 and 1000 (not a multiple of the tile) match (f32)",
+  ignore,
+  fn: async (t) => {
+    let seed = 2700;
+    for (const v of variants.filter((v) => v.name !== "chunkwise--limit_chunk")) {
+      for (const L of [512, 1000]) {
+        await t.step(`${v.name} L=${L}`, async () => {
+          const x = randomMlstmInputs(
+            { B: 1, NH: 2, S: 1100, DQK: 16, DHV: 16, withInitialStates: true },
+            new Random(seed++),
+          );
+          await check({ test: "large chunks", name: v.name, gate: v.gate, x, L });
+        });
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "chunkwise kernels with f16 storage match the reference on f16-rounded inputs",
   ignore,
   fn: async (t) => {
