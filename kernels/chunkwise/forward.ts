@@ -339,28 +339,6 @@ export async function chunkwiseForwardWebgpu(
   const CQ = DQK * DHV;
   const label = `${variant.name} L=${L} DQK=${DQK} DHV=${DHV} ${dtype}`;
 
-  // Kernel parameters and their limits.
-  const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
-  const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
-  const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
-  checkTiles(pTiles, sTiles);
-  const stateP: StateParams = { gate, dtype, ...sTiles };
-  const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
-  const st = stateTile(stateP), pt = parallelTile(parP);
-  checkWorkgroupLimits(gpu, {
-    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
-    invocations: GATES_WG,
-  }, `${label} gate kernel`);
-  checkWorkgroupLimits(
-    gpu,
-    { storageBytes: stateStorageBytes(stateP), invocations: st.threads },
-    `${label} state kernel`,
-  );
-  checkWorkgroupLimits(
-    gpu,
-    { storageBytes: parallelStorageBytes(parP), invocations: pt.threads },
-    `${label} parallel kernel`,
-  );
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (NC > maxDim || BH > maxDim) {
     throw new GpuError(
@@ -392,6 +370,36 @@ export async function chunkwiseForwardWebgpu(
       } bytes): use a larger chunkSize or fewer heads per call`,
     );
   }
+  // Kernel parameters and their limits.
+  const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
+  const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
+  const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
+  // Few heads and long sequences leave the sequential state kernel with few workgroups: narrower
+  // tiles of C (4 × 4 per thread) double them (fewer than 512 at 4 × 8).
+  if (
+    options.tiles?.state?.TN === undefined && sTiles.TN === 8 &&
+    Math.ceil(DQK / (4 * sTiles.TY)) * Math.ceil(DHV / (sTiles.TX * 8)) * bhg < 512
+  ) {
+    sTiles.TN = 4;
+  }
+  checkTiles(pTiles, sTiles);
+  const stateP: StateParams = { gate, dtype, ...sTiles };
+  const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
+  const st = stateTile(stateP), pt = parallelTile(parP);
+  checkWorkgroupLimits(gpu, {
+    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
+    invocations: GATES_WG,
+  }, `${label} gate kernel`);
+  checkWorkgroupLimits(
+    gpu,
+    { storageBytes: stateStorageBytes(stateP), invocations: st.threads },
+    `${label} state kernel`,
+  );
+  checkWorkgroupLimits(
+    gpu,
+    { storageBytes: parallelStorageBytes(parP), invocations: pt.threads },
+    `${label} parallel kernel`,
+  );
   const gatesLen = gateBlockTotalsOffset(BH, S, NC) + BH * NC * Math.ceil(L / pt.BQ);
   checkBindingSize(gpu, gatesLen * 4, `${label} gate scratch`);
 
