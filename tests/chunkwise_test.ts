@@ -585,7 +585,67 @@ Deno.test({
         (await r.last!.c.read()).data,
         ref.last!.c.data,
       );
-      for (const t of [...Object.values(gx), r.h, r.last!.c, r.last!.n, r.last!.m]) {
+      // Chain on the device: the same sequence again, seeded with the last states (GpuTensors,
+      // f32) of the first call, equals the reference on the sequence repeated twice.
+      const r2 = await kernel("chunkwise--xl_chunk").forward({
+        ...gx,
+        cInitial: r.last!.c,
+        nInitial: r.last!.n,
+        mInitial: r.last!.m,
+      }, o);
+      const twice = (t: Tensor): Tensor => {
+        const [B, NH, S] = t.shape as [number, number, number];
+        const inner = t.shape.slice(3).reduce((a, b) => a * b, 1);
+        const out = new Float64Array(2 * t.data.length);
+        for (let bh = 0; bh < B * NH; bh++) {
+          const part = t.data.subarray(bh * S * inner, (bh + 1) * S * inner);
+          out.set(part, 2 * bh * S * inner);
+          out.set(part, (2 * bh + 1) * S * inner);
+        }
+        return { shape: [B, NH, 2 * S, ...t.shape.slice(3)], data: out };
+      };
+      const x2: Inputs = {
+        q: twice(all.q),
+        k: twice(all.k),
+        v: twice(all.v),
+        i: twice(all.i),
+        f: twice(all.f),
+        cInitial: all.cInitial!,
+        nInitial: all.nInitial!,
+        mInitial: all.mInitial!,
+      };
+      const ref2 = await getMlstmKernel("reference--chunkwise").forward(x2, o) as Out;
+      const S = x.q.shape[2]!, DHV = x.v.shape[3]!;
+      const h2 = new Float64Array(2 * S * DHV);
+      for (let bh = 0; bh < 2; bh++) {
+        h2.set(
+          ref2.h.data.subarray((2 * bh + 1) * S * DHV, (2 * bh + 2) * S * DHV),
+          bh * S * DHV,
+        );
+      }
+      assertDeviation(
+        {
+          ...base,
+          test: "GpuTensor chain with carried GpuTensor states",
+          output: "h",
+          tolerance: TOL[dtype],
+        },
+        (await (r2.h as GpuTensor).read()).data,
+        h2,
+      );
+      assertDeviation(
+        {
+          ...base,
+          test: "GpuTensor chain with carried GpuTensor states",
+          output: "last c",
+          tolerance: TOL.f32,
+        },
+        (await (r2.last!.c as GpuTensor).read()).data,
+        ref2.last!.c.data,
+      );
+      for (
+        const t of [...Object.values(gx), r.h, r.last!.c, r.last!.n, r.last!.m, r2.h, r2.last!.c]
+      ) {
         (t as GpuTensor).destroy();
       }
     }
