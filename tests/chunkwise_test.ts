@@ -559,7 +559,10 @@ Deno.test({
         mInitial: up(x.mInitial!),
       };
       const o = { chunkSize: 128, returnLastStates: true };
-      const r = await kernel("chunkwise--xl_chunk").forward(gx, o);
+      const r = await kernel("chunkwise--xl_chunk").forward(
+        gx,
+        { ...o, poisonOutputs: true } as MlstmOptions,
+      );
       assert.ok(r.h instanceof GpuTensor && r.last!.c instanceof GpuTensor);
       assert.equal(r.h.dtype, dtype);
       assert.equal(r.last!.c.dtype, "f32");
@@ -592,7 +595,7 @@ Deno.test({
         cInitial: r.last!.c,
         nInitial: r.last!.n,
         mInitial: r.last!.m,
-      }, o);
+      }, { ...o, poisonOutputs: true } as MlstmOptions);
       const twice = (t: Tensor): Tensor => {
         const [B, NH, S] = t.shape as [number, number, number];
         const inner = t.shape.slice(3).reduce((a, b) => a * b, 1);
@@ -664,6 +667,7 @@ Deno.test({
       chunkSize: 64,
       returnLastStates: true,
       keepForBackward: true,
+      poisonOutputs: true,
     });
     const s = r.saved!;
     assert.equal(s.NC, 2);
@@ -684,6 +688,7 @@ Deno.test({
     const sig = await chunkwiseForwardWebgpu(XL_CHUNK_SIGING, x, {
       chunkSize: 64,
       keepForBackward: true,
+      poisonOutputs: true,
     });
     const gs = await sig.saved!.gates.read();
     for (let j = 0; j < 180; j++) {
