@@ -24,6 +24,13 @@ import {
   XL_CHUNK_SIGING,
 } from "../kernels/chunkwise/mod.ts";
 import { GpuTensor, setDispatchObserver } from "../kernels/runtime.ts";
+import {
+  gatesWgsl,
+  parallelTiles,
+  parallelWgsl,
+  stateTiles,
+  stateWgsl,
+} from "../kernels/chunkwise/_wgsl.ts";
 import { assertDeviation, logDeviation } from "./_deviation_log.ts";
 import { roundInputs, tolerance as conditionedTolerance } from "./_gpu_checks.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -267,6 +274,7 @@ Deno.test({
     const cases: { tag: string; DQK: number; DHV: number; tiles?: ChunkwiseOptions["tiles"] }[] = [
       { tag: "DQK 32, DHV 128 (default TN 8, unfused on 32 KiB)", DQK: 32, DHV: 128 },
       { tag: "DQK 17, DHV 36 (ragged tiles)", DQK: 17, DHV: 36 },
+      { tag: "DQK 512, DHV 256 (largest head dims)", DQK: 512, DHV: 256 },
       {
         tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8",
         DQK: 48,
@@ -401,6 +409,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "chunkwise WGSL of the NVIDIA (48 KiB) default tiles compiles (not runnable on 32 KiB)",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    for (const DHV of [64, 128, 256, 512]) {
+      for (const gate of ["exp", "sig"] as const) {
+        for (const dtype of ["f32", "f16"] as const) {
+          const tiles = parallelTiles(DHV, 48 * 1024);
+          const sTiles = stateTiles(DHV, 48 * 1024);
+          const codes = [
+            parallelWgsl({ gate, normalize: true, dtype, ...tiles }),
+            stateWgsl({ gate, dtype, ...sTiles }),
+            gatesWgsl({ gate, dtype, L: 1024, BQ: 64 }),
+          ];
+          for (const code of codes) {
+            const m = gpu.device.createShaderModule({ code });
+            const info = await m.getCompilationInfo();
+            const errors = info.messages.filter((x) => x.type === "error");
+            assert.deepEqual(
+              errors.map((e) => `${e.lineNum}: ${e.message}`),
+              [],
+              `DHV ${DHV} ${gate} ${dtype} ${JSON.stringify(tiles)}`,
+            );
+          }
+        }
+      }
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
   name: "chunkwise kernels with f16 storage match the reference on f16-rounded inputs",
   ignore,
   fn: async (t) => {
@@ -519,7 +559,10 @@ Deno.test({
         mInitial: up(x.mInitial!),
       };
       const o = { chunkSize: 128, returnLastStates: true };
-      const r = await kernel("chunkwise--xl_chunk").forward(gx, o);
+      const r = await kernel("chunkwise--xl_chunk").forward(
+        gx,
+        { ...o, poisonOutputs: true } as MlstmOptions,
+      );
       assert.ok(r.h instanceof GpuTensor && r.last!.c instanceof GpuTensor);
       assert.equal(r.h.dtype, dtype);
       assert.equal(r.last!.c.dtype, "f32");
@@ -545,7 +588,67 @@ Deno.test({
         (await r.last!.c.read()).data,
         ref.last!.c.data,
       );
-      for (const t of [...Object.values(gx), r.h, r.last!.c, r.last!.n, r.last!.m]) {
+      // Chain on the device: the same sequence again, seeded with the last states (GpuTensors,
+      // f32) of the first call, equals the reference on the sequence repeated twice.
+      const r2 = await kernel("chunkwise--xl_chunk").forward({
+        ...gx,
+        cInitial: r.last!.c,
+        nInitial: r.last!.n,
+        mInitial: r.last!.m,
+      }, { ...o, poisonOutputs: true } as MlstmOptions);
+      const twice = (t: Tensor): Tensor => {
+        const [B, NH, S] = t.shape as [number, number, number];
+        const inner = t.shape.slice(3).reduce((a, b) => a * b, 1);
+        const out = new Float64Array(2 * t.data.length);
+        for (let bh = 0; bh < B * NH; bh++) {
+          const part = t.data.subarray(bh * S * inner, (bh + 1) * S * inner);
+          out.set(part, 2 * bh * S * inner);
+          out.set(part, (2 * bh + 1) * S * inner);
+        }
+        return { shape: [B, NH, 2 * S, ...t.shape.slice(3)], data: out };
+      };
+      const x2: Inputs = {
+        q: twice(all.q),
+        k: twice(all.k),
+        v: twice(all.v),
+        i: twice(all.i),
+        f: twice(all.f),
+        cInitial: all.cInitial!,
+        nInitial: all.nInitial!,
+        mInitial: all.mInitial!,
+      };
+      const ref2 = await getMlstmKernel("reference--chunkwise").forward(x2, o) as Out;
+      const S = x.q.shape[2]!, DHV = x.v.shape[3]!;
+      const h2 = new Float64Array(2 * S * DHV);
+      for (let bh = 0; bh < 2; bh++) {
+        h2.set(
+          ref2.h.data.subarray((2 * bh + 1) * S * DHV, (2 * bh + 2) * S * DHV),
+          bh * S * DHV,
+        );
+      }
+      assertDeviation(
+        {
+          ...base,
+          test: "GpuTensor chain with carried GpuTensor states",
+          output: "h",
+          tolerance: TOL[dtype],
+        },
+        (await (r2.h as GpuTensor).read()).data,
+        h2,
+      );
+      assertDeviation(
+        {
+          ...base,
+          test: "GpuTensor chain with carried GpuTensor states",
+          output: "last c",
+          tolerance: TOL.f32,
+        },
+        (await (r2.last!.c as GpuTensor).read()).data,
+        ref2.last!.c.data,
+      );
+      for (
+        const t of [...Object.values(gx), r.h, r.last!.c, r.last!.n, r.last!.m, r2.h, r2.last!.c]
+      ) {
         (t as GpuTensor).destroy();
       }
     }
@@ -564,6 +667,7 @@ Deno.test({
       chunkSize: 64,
       returnLastStates: true,
       keepForBackward: true,
+      poisonOutputs: true,
     });
     const s = r.saved!;
     assert.equal(s.NC, 2);
@@ -584,6 +688,7 @@ Deno.test({
     const sig = await chunkwiseForwardWebgpu(XL_CHUNK_SIGING, x, {
       chunkSize: 64,
       keepForBackward: true,
+      poisonOutputs: true,
     });
     const gs = await sig.saved!.gates.read();
     for (let j = 0; j < 180; j++) {

@@ -9,6 +9,12 @@
 //   states   init / copy-out of the chunk-boundary states (initial states in, last states out)
 //   state    the recurrent state kernel over chunks: one workgroup per (DQK tile, DHV tile, head)
 //   parallel the tiled intra-chunk kernel: one workgroup per (DHV tile, query block, chunk, head)
+//
+// Stabilizer: TFLA keeps a running row max while it walks the key blocks and rescales its
+// accumulators. Here the gate kernel computes each row's exact max of the intra-chunk log gate
+// matrix up front (O(L²) scalar work per chunk, about 1/(DQK + DHV) of the matrix work, evaluated
+// with the same f32 expression and summation order as the parallel kernel), so the parallel kernel
+// knows the final m_t before its first key block: no rescaling, and exp(logD - m_t) ≤ 1 exactly.
 
 /** Storage type of q, k, v, h (and of the gate pre-activations). */
 export type StorageDtype = "f32" | "f16";

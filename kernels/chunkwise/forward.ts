@@ -419,6 +419,8 @@ export async function chunkwiseForwardWebgpu(
     return g;
   };
   const poison = { poison: options.poisonOutputs ?? false };
+  const outputs: GpuTensor[] = []; // destroyed if the call fails
+  let done = false;
   try {
     const qg = up(q, dtype), kg = up(k, dtype), vg = up(v, dtype);
     const ig = up(i, gateDtype), fg = up(f, gateDtype);
@@ -435,6 +437,8 @@ export async function chunkwiseForwardWebgpu(
         m: GpuTensor.empty(gpu, [B, NH], "f32", poison),
       }
       : undefined;
+    outputs.push(h, ...(last ? [last.c, last.n, last.m] : []));
+    if (keep) outputs.push(gates, statesC, statesNM);
 
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
@@ -483,7 +487,8 @@ export async function chunkwiseForwardWebgpu(
       buffers: [ig, fg, gates],
       uniforms: packUniforms(base),
       workgroups: [NC, BH],
-      flops: exp(gate) ? N * (L + 20) : N * 40,
+      flops: gate === "exp" ? N * (L + 20) : N * 40,
+      bytes: N * (2 * eb(gateDtype) + 16),
     });
     const copyX = Math.ceil(Math.max(CQ, DQK + 1) / COPY_WG);
     for (let g0 = 0; g0 < BH; g0 += bhg) {
@@ -503,6 +508,7 @@ export async function chunkwiseForwardWebgpu(
         uniforms: uni,
         workgroups: [Math.ceil(DQK / st.BK), Math.ceil(DHV / st.BV), nb],
         flops: 2 * nb * S * CQ,
+        bytes: nb * (S * ((DQK + DHV) * eb(dtype) + 8) + NC * (CQ + DQK + 1) * 4),
       });
       batch.dispatch({
         label: `${variant.name} parallel`,
@@ -511,6 +517,7 @@ export async function chunkwiseForwardWebgpu(
         uniforms: uni,
         workgroups: [Math.ceil(DHV / pt.BV), Math.ceil(Math.min(L, S) / pt.BQ), NC * nb],
         flops: 2 * nb * S * CQ + nb * S * Math.min(L, S) * (DQK + DHV),
+        bytes: nb * (S * ((2 * DQK + 2 * DHV) * eb(dtype) + 12) + NC * (CQ + DQK + 1) * 4),
       });
       if (last && lastPipe) {
         batch.dispatch({
@@ -528,7 +535,10 @@ export async function chunkwiseForwardWebgpu(
     if (last) result.last = last;
     if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC, BQ: pt.BQ };
     const outs = last ? [h, last.c, last.n, last.m] : [h];
-    if (outOnGpu && !options.checkFinite) return result;
+    if (outOnGpu && !options.checkFinite) {
+      done = true;
+      return result;
+    }
     if (!outOnGpu) temps.push(...outs);
     const cpu = await readTensors(outs);
     const out: ChunkwiseForwardResult = { h: cpu[0]! };
@@ -538,8 +548,10 @@ export async function chunkwiseForwardWebgpu(
       const names = ["h", "last c", "last n", "last m"];
       cpu.forEach((t, j) => assertOutputFinite(t, names[j]!));
     }
+    done = true;
     return outOnGpu ? result : out;
   } finally {
+    if (!done) { for (const t of outputs) t.destroy(); }
     for (const t of temps) t.destroy();
     for (const r of releases) r();
   }
@@ -611,8 +623,9 @@ export function releaseChunkwiseScratch(gpu: Gpu): void {
   pool.clear();
 }
 
-function exp(gate: InputGate): boolean {
-  return gate === "exp";
+/** Bytes per element of a storage type. */
+function eb(dtype: StorageDtype): number {
+  return dtype === "f16" ? 2 : 4;
 }
 
 function assertOutputFinite(t: Tensor, name: string): void {
