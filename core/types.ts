@@ -64,7 +64,11 @@ export interface MlstmOptions {
   checkFinite?: boolean;
   /** Backward only: the gradient convention. @default {"exact"} */
   gradient?: GradientConvention;
-  /** WebGPU kernels: storage type of inputs and outputs (f32 accumulation, f32 states). @default {"f32"} */
+  /**
+   * WebGPU kernels only: storage type of q, k, v and h on the device. `"f16"` halves their memory
+   * traffic (needs `shader-f16`); arithmetic, accumulation, gates and states stay f32. Ignored for
+   * device-tensor inputs, whose own dtype decides (a mismatch is an error). @default {"f32"}
+   */
   dtype?: "f32" | "f16";
 }
 

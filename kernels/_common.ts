@@ -1,0 +1,225 @@
+// Shared plumbing of the WebGPU kernels: moving inputs to the device (CPU tensors are uploaded,
+// GpuTensors are checked), WGSL snippets, and the tile-size helpers. Not exported from mod.ts.
+
+import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
+import type { MlstmInputs, MlstmOptions, TensorLike } from "../core/types.ts";
+import { isCpuTensor } from "../core/validate.ts";
+import { getGpu, type Gpu, GpuError, GpuTensor, readTensors } from "./runtime.ts";
+
+/** Storage dtype of a device tensor. */
+export type Dtype = "f32" | "f16";
+
+/** Inputs on the device, plus what to clean up and how to return results. */
+export interface DeviceInputs {
+  gpu: Gpu;
+  /** Storage dtype of q, k, v (and h). */
+  dtype: Dtype;
+  /** Storage dtype of i and f. */
+  gateDtype: Dtype;
+  /** Whether the caller passed CPU tensors (results go back to the CPU). */
+  cpu: boolean;
+  q: GpuTensor;
+  k: GpuTensor;
+  v: GpuTensor;
+  i: GpuTensor;
+  f: GpuTensor;
+  c?: GpuTensor;
+  n?: GpuTensor;
+  m?: GpuTensor;
+  /** Tensors this call uploaded (destroyed after CPU results were read). */
+  temps: GpuTensor[];
+}
+
+type Named = [string, TensorLike | undefined];
+
+/**
+ * Uploads CPU inputs (q, k, v in `options.dtype`, gates and states in f32) or checks device inputs
+ * (one device; q, k, v of one dtype; i, f of one dtype; states f32). Mixed CPU and device inputs are
+ * rejected.
+ */
+export async function toDevice(
+  inputs: MlstmInputs,
+  options: MlstmOptions,
+  states: { c?: TensorLike; n?: TensorLike; m?: TensorLike },
+): Promise<DeviceInputs> {
+  const all: Named[] = [
+    ["q", inputs.q],
+    ["k", inputs.k],
+    ["v", inputs.v],
+    ["i", inputs.i],
+    ["f", inputs.f],
+    ["c", states.c],
+    ["n", states.n],
+    ["m", states.m],
+  ];
+  const given = all.filter(([, t]) => t !== undefined) as [string, TensorLike][];
+  const cpuCount = given.filter(([, t]) => isCpuTensor(t)).length;
+  if (cpuCount !== 0 && cpuCount !== given.length) {
+    throw new TypeError(
+      `Inputs must be all CPU tensors or all GpuTensors; CPU: ${
+        given.filter(([, t]) => isCpuTensor(t)).map(([n]) => n).join(", ")
+      }, device: ${given.filter(([, t]) => !isCpuTensor(t)).map(([n]) => n).join(", ")}`,
+    );
+  }
+  const dtypeOpt = options.dtype;
+  if (dtypeOpt !== undefined && dtypeOpt !== "f32" && dtypeOpt !== "f16") {
+    throw new RangeError(
+      `Option dtype must be "f32" or "f16", received ${JSON.stringify(dtypeOpt)}`,
+    );
+  }
+  if (cpuCount > 0) {
+    const gpu = await getGpu();
+    const dtype = dtypeOpt ?? "f32";
+    if (dtype === "f16" && !gpu.hasF16) {
+      throw new GpuError(
+        `Option dtype "f16" needs the shader-f16 feature, which ${gpu.adapterName} does not offer: use dtype "f32"`,
+      );
+    }
+    const temps: GpuTensor[] = [];
+    const up = (t: TensorLike, dt: Dtype) => {
+      const g = GpuTensor.fromTensor(gpu, t as Tensor, dt);
+      temps.push(g);
+      return g;
+    };
+    const out: DeviceInputs = {
+      gpu,
+      dtype,
+      gateDtype: "f32",
+      cpu: true,
+      q: up(inputs.q, dtype),
+      k: up(inputs.k, dtype),
+      v: up(inputs.v, dtype),
+      i: up(inputs.i, "f32"),
+      f: up(inputs.f, "f32"),
+      temps,
+    };
+    if (states.c) out.c = up(states.c, "f32");
+    if (states.n) out.n = up(states.n, "f32");
+    if (states.m) out.m = up(states.m, "f32");
+    return out;
+  }
+  for (const [name, t] of given) {
+    if (!(t instanceof GpuTensor)) {
+      throw new TypeError(`Argument ${name} must be a CPU tensor or a GpuTensor of this toolkit`);
+    }
+    if (t.destroyed) throw new GpuError(`Argument ${name} is a destroyed GpuTensor`);
+  }
+  const g = Object.fromEntries(given) as Record<string, GpuTensor>;
+  const gpu = g.q!.gpu;
+  for (const [name, t] of Object.entries(g)) {
+    if (t.gpu !== gpu) throw new GpuError(`Argument ${name} lives on another device than q`);
+  }
+  const dtype = g.q!.dtype;
+  for (const name of ["k", "v"]) {
+    if (g[name]!.dtype !== dtype) {
+      throw new TypeError(
+        `q, k and v must share one dtype: q is ${dtype}, ${name} is ${g[name]!.dtype}`,
+      );
+    }
+  }
+  if (dtypeOpt !== undefined && dtypeOpt !== dtype) {
+    throw new TypeError(
+      `Option dtype is ${JSON.stringify(dtypeOpt)} but the GpuTensor inputs are ${dtype}: ` +
+        "drop the option or upload the inputs with that dtype",
+    );
+  }
+  if (g.i!.dtype !== g.f!.dtype) {
+    throw new TypeError(`i and f must share one dtype: i is ${g.i!.dtype}, f is ${g.f!.dtype}`);
+  }
+  for (const name of ["c", "n", "m"]) {
+    if (g[name] && g[name]!.dtype !== "f32") {
+      throw new TypeError(
+        `State ${name} must be an f32 GpuTensor (states are kept in f32), received ${
+          g[name]!.dtype
+        }`,
+      );
+    }
+  }
+  const out: DeviceInputs = {
+    gpu,
+    dtype,
+    gateDtype: g.i!.dtype,
+    cpu: false,
+    q: g.q!,
+    k: g.k!,
+    v: g.v!,
+    i: g.i!,
+    f: g.f!,
+    temps: [],
+  };
+  if (g.c) out.c = g.c;
+  if (g.n) out.n = g.n;
+  if (g.m) out.m = g.m;
+  return out;
+}
+
+/**
+ * Reads outputs back when the caller passed CPU tensors (then frees every device buffer of the
+ * call), or returns the device tensors unchanged.
+ */
+export async function finish<T extends Record<string, GpuTensor | undefined>>(
+  x: DeviceInputs,
+  outs: T,
+  extra: GpuTensor[] = [],
+): Promise<{ [K in keyof T]: T[K] extends GpuTensor ? TensorLike : T[K] }> {
+  for (const t of extra) t.destroy();
+  if (!x.cpu) return outs as never;
+  const keys = Object.keys(outs).filter((k) => outs[k] !== undefined);
+  const read = await readTensors(keys.map((k) => outs[k]!));
+  for (const k of keys) outs[k]!.destroy();
+  for (const t of x.temps) t.destroy();
+  return Object.fromEntries(keys.map((k, j) => [k, read[j]])) as never;
+}
+
+/** A view of a device tensor with another shape of the same size (shares the buffer). */
+export function reshape(t: TensorLike, shape: readonly number[]): TensorLike {
+  if (sizeOf(shape) !== sizeOf(t.shape)) {
+    throw new RangeError(`Cannot view shape ${formatShape(t.shape)} as ${formatShape(shape)}`);
+  }
+  if (isCpuTensor(t)) return { shape: [...shape], data: t.data };
+  const g = t as GpuTensor;
+  return new GpuTensor(g.gpu, shape, g.dtype, g.buffer);
+}
+
+/** Throws if a kernel needs more storage buffers than the device allows per shader stage. */
+export function checkStorageBuffers(gpu: Gpu, count: number, what: string): void {
+  const lim = gpu.limits.maxStorageBuffersPerShaderStage;
+  if (count > lim) {
+    throw new GpuError(
+      `${what} binds ${count} storage buffers, above this device's maxStorageBuffersPerShaderStage of ${lim} (${gpu.adapterName})`,
+    );
+  }
+}
+
+/** The largest divisor of n that is at most `max`. */
+export function largestDivisor(n: number, max: number): number {
+  for (let d = Math.min(n, max); d > 1; d--) if (n % d === 0) return d;
+  return 1;
+}
+
+/** `enable f16;` when any storage uses f16. */
+export function enableF16(...dtypes: Dtype[]): string {
+  return dtypes.includes("f16") ? "enable f16;\n" : "";
+}
+
+/** Formats a number as a WGSL f32 literal. */
+export function f32Lit(x: number): string {
+  const s = Math.fround(x).toPrecision(9);
+  return /[.eE]/.test(s) ? s : `${s}.0`;
+}
+
+/**
+ * WGSL: `logsig(x) = min(x, 0) - log1p(exp(-|x|))` with an accurate log1p (the `u - 1` trick).
+ * Also defines `NEG_BIG`, a stand-in for -infinity that stays finite through sums.
+ */
+export const WGSL_GATES = `
+const NEG_BIG: f32 = -3.0e38;
+fn log1p_(x: f32) -> f32 {
+  let u = 1.0 + x;
+  let d = u - 1.0;
+  return select(log(u) * (x / select(d, 1.0, d == 0.0)), x, d == 0.0);
+}
+fn logsig(x: f32) -> f32 {
+  return min(x, 0.0) - log1p_(exp(-abs(x)));
+}
+`;

@@ -1,0 +1,46 @@
+/**
+ * The WebGPU side of the toolkit: the runtime (device, tensors, pipelines, dispatch batches, the
+ * profiler hook) and the WebGPU kernels, registered under their SPEC names.
+ *
+ * @example List the WebGPU kernels
+ * ```ts
+ * import { webgpuKernels } from "./mod.ts";
+ * console.assert(webgpuKernels.some((k) => k.name === "parallel--stablef"));
+ * ```
+ *
+ * @module
+ */
+
+import type { MlstmKernel } from "../core/types.ts";
+import { parallelKernels } from "./parallel.ts";
+import { recurrentKernels } from "./recurrent.ts";
+
+export * from "./runtime.ts";
+export {
+  mlstmRecurrentWebGpu,
+  mlstmStepWebGpu,
+  recurrentKernels,
+  type StepInputsLike,
+  type StepKernelParams,
+  stepKernelParams,
+  type StepResult,
+  stepWgsl,
+} from "./recurrent.ts";
+export {
+  mlstmParallelWebGpu,
+  type ParallelKernelParams,
+  parallelKernelParams,
+  parallelKernels,
+  parallelWgsl,
+} from "./parallel.ts";
+
+/**
+ * Every WebGPU kernel of the toolkit, for `registerMlstmKernels`.
+ *
+ * @example
+ * ```ts
+ * import { webgpuKernels } from "./mod.ts";
+ * console.assert(webgpuKernels.every((k) => k.backend === "webgpu"));
+ * ```
+ */
+export const webgpuKernels: readonly MlstmKernel[] = [...recurrentKernels, ...parallelKernels];

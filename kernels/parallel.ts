@@ -1,0 +1,348 @@
+/**
+ * Parallel (quadratic) mLSTM on WebGPU (SPEC §1, §2): `parallel--stablef` (exponential input gate)
+ * and `parallel--siging` (sigmoid input gate, `normalize` option). No states.
+ *
+ * One workgroup owns TK query rows of one (batch, head) and walks the causal key blocks of TK keys
+ * backwards from the diagonal block, so that the log forget-gate sums Σ_{s<r≤t} logsig(f_r) are
+ * accumulated term by term (the "stable forget gate": no difference of two long cumulative sums).
+ * Per block each thread computes one q·k product, the row maximum of log D updates a running
+ * stabilizer (flash-attention style rescaling of the accumulators, so the final m_t is the exact row
+ * maximum of SPEC §1), and each thread accumulates its slice of the DHV output columns.
+ *
+ * WGSL comes from one generator ({@linkcode parallelWgsl}); the loops over head dimensions and
+ * over the keys of a block are unrolled in TypeScript, with `vec4` loads where the dims allow.
+ *
+ * @module
+ */
+
+import type {
+  InputGate,
+  MlstmForwardResult,
+  MlstmInputs,
+  MlstmKernel,
+  MlstmOptions,
+} from "../core/types.ts";
+import { validateMlstmInputs } from "../core/validate.ts";
+import {
+  checkStorageBuffers,
+  type Dtype,
+  enableF16,
+  f32Lit,
+  finish,
+  toDevice,
+  WGSL_GATES,
+} from "./_common.ts";
+import {
+  checkWorkgroupLimits,
+  DispatchBatch,
+  getPipeline,
+  type Gpu,
+  GpuTensor,
+} from "./runtime.ts";
+
+/** Parameters of one parallel-kernel variant (everything that changes the WGSL). */
+export interface ParallelKernelParams {
+  /** Query/key head dimension. */
+  DQK: number;
+  /** Value head dimension. */
+  DHV: number;
+  /** Storage of q, k, v and h. */
+  dtype: Dtype;
+  /** Storage of i and f. */
+  gateDtype: Dtype;
+  /** Input gate. */
+  gate: InputGate;
+  /** Divide by the normalizer (always true for the exponential gate). */
+  normalize: boolean;
+  /** Query rows per workgroup = keys per block = threads per row (workgroup TK × TK). */
+  TK: number;
+}
+
+/**
+ * Chooses the tiles of the parallel kernel: 16 × 16 threads, or 8 × 8 for sequences of at most 8.
+ *
+ * @example
+ * ```ts
+ * import { parallelKernelParams } from "./parallel.ts";
+ * console.assert(parallelKernelParams(64, 64, 1000, "f32", "f32", "exp", true).TK === 16);
+ * ```
+ *
+ * @param DQK Query/key head dimension.
+ * @param DHV Value head dimension.
+ * @param S Sequence length.
+ * @param dtype Storage of q, k, v, h.
+ * @param gateDtype Storage of i, f.
+ * @param gate Input gate.
+ * @param normalize Divide by the normalizer.
+ * @returns The parameters.
+ */
+export function parallelKernelParams(
+  DQK: number,
+  DHV: number,
+  S: number,
+  dtype: Dtype,
+  gateDtype: Dtype,
+  gate: InputGate,
+  normalize: boolean,
+): ParallelKernelParams {
+  return {
+    DQK,
+    DHV,
+    dtype,
+    gateDtype,
+    gate,
+    normalize: gate === "exp" ? true : normalize,
+    TK: S <= 8 ? 8 : 16,
+  };
+}
+
+function parallelKey(p: ParallelKernelParams): string {
+  return `parallel:${p.DQK}x${p.DHV}:${p.dtype}:${p.gateDtype}:${p.gate}:${
+    p.normalize ? "norm" : "raw"
+  }:tk${p.TK}`;
+}
+
+/**
+ * The WGSL of the parallel kernel for one variant. Bindings: q, k, v, i, f, h, then uniforms
+ * `{ S, eps }`. Workgroups: (ceil(S / TK), B·NH).
+ *
+ * @example
+ * ```ts
+ * import { parallelKernelParams, parallelWgsl } from "./parallel.ts";
+ * const code = parallelWgsl(parallelKernelParams(16, 12, 7, "f32", "f32", "sig", false));
+ * console.assert(code.includes("@compute") && !code.includes("enable f16"));
+ * ```
+ *
+ * @param p The variant.
+ * @returns WGSL source.
+ */
+export function parallelWgsl(p: ParallelKernelParams): string {
+  const { DQK, DHV, dtype, gateDtype, gate, normalize, TK } = p;
+  const VD = DQK % 4 === 0 ? 4 : 1;
+  const VH = DHV % (4 * TK) === 0 ? 4 : 1;
+  const DQKV = DQK / VD;
+  const DHVV = DHV / VH;
+  const NV = Math.ceil(DHVV / TK);
+  const guard = DHVV % TK !== 0;
+  const vt = (w: number, t: string) => (w === 4 ? `vec4<${t}>` : t);
+  const QV = vt(VD, "f32"), HV = vt(VH, "f32");
+  const scale = f32Lit(1 / Math.sqrt(DQK));
+  const dot = Array.from({ length: DQKV }, (_, a) => {
+    const e = `${QV}(q[qo + ${a}u]) * ${QV}(k[ko + ${a}u])`;
+    return VD === 4 ? `dot(${e.replace(" * ", ", ")})` : e;
+  });
+  const dotLines: string[] = [];
+  for (let a = 0; a < dot.length; a++) dotLines.push(`    dacc += ${dot[a]};`);
+  const Lsum = Array.from(
+    { length: TK },
+    (_, r) => `    L += select(0.0, lfs[${r}u], ${r}u > j && ${r}u <= hiR);`,
+  );
+  const Gsum = Array.from(
+    { length: TK },
+    (_, r) => `    G += select(0.0, lfs[${r}u], ${r}u <= hiR);`,
+  );
+  const rowMax = Array.from({ length: TK }, (_, r) => `ld[rb + ${r}u]`).reduce((acc, e) =>
+    `max(${acc}, ${e})`
+  );
+  const hDecl = Array.from({ length: NV }, (_, u) => `  var h${u} = ${HV}(0.0);`);
+  const hScale = Array.from({ length: NV }, (_, u) => `    h${u} *= alpha;`);
+  const acc: string[] = [];
+  for (let r = 0; r < TK; r++) {
+    acc.push(`    {
+      let w = ws[rb + ${r}u];
+      bAcc += w;
+      let vo = (bh * u.S + min(s0 + ${r}u, u.S - 1u)) * ${DHVV}u;`);
+    for (let v = 0; v < NV; v++) {
+      const col = `${v * TK}u + j`;
+      const line = `h${v} += w * ${HV}(vv[vo + ${col}]);`;
+      acc.push(guard ? `      if (${col} < ${DHVV}u) { ${line} }` : `      ${line}`);
+    }
+    acc.push("    }");
+  }
+  const igLoad = gate === "exp" ? "f32(gi[gIdx])" : "logsig(f32(gi[gIdx]))";
+  const lower = gate === "exp" ? "exp(-mRun)" : "1.0";
+  const norm = normalize ? `1.0 / (max(abs(bAcc), ${lower}) + u.eps)` : "1.0";
+  const writes = Array.from({ length: NV }, (_, v) => {
+    const col = `${v * TK}u + j`;
+    const line = `hOut[ho + ${col}] = ${vt(VH, dtype)}(h${v} * inv);`;
+    return guard ? `    if (${col} < ${DHVV}u) { ${line} }` : `    ${line}`;
+  });
+  const update = gate === "exp"
+    ? `    let mNew = max(mRun, ${rowMax});
+    let alpha = exp(mRun - mNew);
+    mRun = mNew;
+    bAcc *= alpha;
+${hScale.join("\n")}
+    ws[rb + j] = ${scale} * ws[rb + j] * exp(ld[rb + j] - mRun);`
+    : `    ws[rb + j] = ${scale} * ws[rb + j] * exp(ld[rb + j]);`;
+  return `${enableF16(dtype, gateDtype)}// ${parallelKey(p)}
+@group(0) @binding(0) var<storage, read> q: array<${vt(VD, dtype)}>;
+@group(0) @binding(1) var<storage, read> k: array<${vt(VD, dtype)}>;
+@group(0) @binding(2) var<storage, read> vv: array<${vt(VH, dtype)}>;
+@group(0) @binding(3) var<storage, read> gi: array<${gateDtype}>;
+@group(0) @binding(4) var<storage, read> gf: array<${gateDtype}>;
+@group(0) @binding(5) var<storage, read_write> hOut: array<${vt(VH, dtype)}>;
+struct Uniforms { S: u32, eps: f32, pad0: u32, pad1: u32 }
+@group(0) @binding(6) var<uniform> u: Uniforms;
+${WGSL_GATES}
+var<workgroup> lfs: array<f32, ${TK}>;
+var<workgroup> igs: array<f32, ${TK}>;
+var<workgroup> ld: array<f32, ${TK * TK}>;
+var<workgroup> ws: array<f32, ${TK * TK}>;
+
+@compute @workgroup_size(${TK}, ${TK})
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let j = lid.x;
+  let tl = lid.y;
+  let bh = wid.y;
+  let t0 = wid.x * ${TK}u;
+  let t = t0 + tl;
+  let tc = min(t, u.S - 1u);
+  let qo = (bh * u.S + tc) * ${DQKV}u;
+  let rb = tl * ${TK}u;
+  var G = 0.0;
+  var mRun = ${gate === "exp" ? "NEG_BIG" : "0.0"};
+  var bAcc = 0.0;
+${hDecl.join("\n")}
+  for (var kb = i32(wid.x); kb >= 0; kb--) {
+    let s0 = u32(kb) * ${TK}u;
+    let diag = u32(kb) == wid.x;
+    if (tl == 0u) {
+      let sIn = s0 + j < u.S;
+      let gIdx = bh * u.S + min(s0 + j, u.S - 1u);
+      lfs[j] = select(0.0, logsig(f32(gf[gIdx])), sIn);
+      igs[j] = ${igLoad};
+    }
+    workgroupBarrier();
+    let s = s0 + j;
+    let hiR = select(${TK - 1}u, tl, diag);
+    var L = 0.0;
+${Lsum.join("\n")}
+    let masked = diag && j > tl;
+    ld[rb + j] = select(G + L + igs[j], NEG_BIG, masked);
+    let ko = (bh * u.S + min(s, u.S - 1u)) * ${DQKV}u;
+    var dacc = 0.0;
+${dotLines.join("\n")}
+    ws[rb + j] = dacc;
+    workgroupBarrier();
+${update}
+    workgroupBarrier();
+${acc.join("\n")}
+${Gsum.join("\n")}
+    workgroupBarrier();
+  }
+  if (t < u.S) {
+    let inv = ${norm};
+    let ho = (bh * u.S + t) * ${DHVV}u;
+${writes.join("\n")}
+  }
+}
+`;
+}
+
+async function parallelPipeline(gpu: Gpu, p: ParallelKernelParams): Promise<GPUComputePipeline> {
+  const key = parallelKey(p);
+  checkWorkgroupLimits(gpu, {
+    storageBytes: 4 * (2 * p.TK + 2 * p.TK * p.TK),
+    invocations: p.TK * p.TK,
+  }, key);
+  checkStorageBuffers(gpu, 6, key);
+  return await getPipeline(gpu, key, () => parallelWgsl(p));
+}
+
+function rejectStates(inputs: MlstmInputs, options: MlstmOptions): void {
+  if (inputs.cInitial || inputs.nInitial || inputs.mInitial) {
+    throw new TypeError(
+      "The parallel form takes no initial states: drop cInitial/nInitial/mInitial or use a chunkwise or recurrent kernel",
+    );
+  }
+  if (options.returnLastStates) {
+    throw new TypeError(
+      "The parallel form returns no last states: set returnLastStates to false or use a chunkwise or recurrent kernel",
+    );
+  }
+}
+
+/**
+ * The parallel (quadratic) mLSTM on WebGPU: `parallel--stablef` for the exponential gate,
+ * `parallel--siging` for the sigmoid gate (with `normalize`, default true). CPU tensors in give CPU
+ * tensors out (f32 data); GpuTensors in give a GpuTensor out. Storage of q, k, v, h follows
+ * `options.dtype` (f32 default); arithmetic is f32.
+ *
+ * @example
+ * ```ts ignore
+ * import { mlstmParallelWebGpu } from "./parallel.ts";
+ * import { Random, randomMlstmInputs } from "../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 16, DHV: 32 }, new Random(1));
+ * const { h } = await mlstmParallelWebGpu(x);
+ * console.assert(h.shape.join() === "1,2,7,32");
+ * ```
+ *
+ * @param inputs q, k, v, i, f (initial states are rejected).
+ * @param options `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param gate The input gate. @default {"exp"}
+ * @returns h.
+ * @throws {TypeError} If initial states or `returnLastStates` are given; {@linkcode GpuError} on limits.
+ */
+export async function mlstmParallelWebGpu(
+  inputs: MlstmInputs,
+  options: MlstmOptions = {},
+  gate: InputGate = "exp",
+): Promise<MlstmForwardResult> {
+  const { B, NH, S, DQK, DHV } = validateMlstmInputs(inputs, options);
+  rejectStates(inputs, options);
+  const x = await toDevice(inputs, options, {});
+  const gpu = x.gpu;
+  const p = parallelKernelParams(
+    DQK,
+    DHV,
+    S,
+    x.dtype,
+    x.gateDtype,
+    gate,
+    options.normalize ?? true,
+  );
+  const pipeline = await parallelPipeline(gpu, p);
+  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype);
+  const u = new ArrayBuffer(16);
+  new DataView(u).setUint32(0, S, true);
+  new DataView(u).setFloat32(4, options.eps ?? 1e-6, true);
+  const batch = new DispatchBatch(gpu);
+  batch.dispatch({
+    label: gate === "exp" ? "parallel--stablef" : "parallel--siging",
+    pipeline,
+    buffers: [x.q, x.k, x.v, x.i, x.f, h],
+    uniforms: u,
+    workgroups: [Math.ceil(S / p.TK), B * NH],
+    flops: B * NH * S * (S + 1) * (DQK + DHV),
+    bytes: B * NH * S * (2 * DQK + 2 * DHV + 2) * (x.dtype === "f16" ? 2 : 4),
+  });
+  await batch.submit();
+  const r = await finish(x, { h });
+  return { h: r.h };
+}
+
+function makeKernel(name: string, gate: InputGate): MlstmKernel {
+  return {
+    name,
+    backend: "webgpu",
+    form: "parallel",
+    inputGate: gate,
+    supportsStates: false,
+    forward: (inputs, options) => mlstmParallelWebGpu(inputs, options, gate),
+  };
+}
+
+/**
+ * The parallel WebGPU kernels: `parallel--stablef` (exponential gate) and `parallel--siging`.
+ *
+ * @example
+ * ```ts
+ * import { parallelKernels } from "./parallel.ts";
+ * console.assert(parallelKernels.map((k) => k.name).join() === "parallel--stablef,parallel--siging");
+ * ```
+ */
+export const parallelKernels: readonly MlstmKernel[] = [
+  makeKernel("parallel--stablef", "exp"),
+  makeKernel("parallel--siging", "sig"),
+];

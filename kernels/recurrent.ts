@@ -1,0 +1,517 @@
+/**
+ * Recurrent mLSTM on WebGPU (SPEC §1, §2): the fused step kernel `step--fused` and the whole
+ * sequence `recurrent--sequence` as a loop of fused steps, all encoded into one command buffer with
+ * the states kept in device buffers.
+ *
+ * The step kernel is bound by memory bandwidth (it reads and writes the state C once per step). Each
+ * workgroup owns a tile of C's columns for one (batch, head): its threads split the DQK rows into
+ * row groups, update their rows of C in one read and one write, and accumulate q̃ᵀC and q̃·n in the
+ * same pass; one shared-memory reduction over the row groups gives h. The normalizer n (DQK values)
+ * is recomputed by every tile, so no second pass or global reduction is needed.
+ *
+ * WGSL comes from one generator ({@linkcode stepWgsl}) whose inner loops over head-dimension rows are
+ * unrolled in TypeScript, with `vec4` loads along DHV when DHV is a multiple of 4.
+ *
+ * @module
+ */
+
+import type {
+  InputGate,
+  MlstmForwardResult,
+  MlstmInputs,
+  MlstmKernel,
+  MlstmOptions,
+  TensorLike,
+} from "../core/types.ts";
+import { validateMlstmInputs, validateOptions } from "../core/validate.ts";
+import {
+  checkStorageBuffers,
+  type DeviceInputs,
+  type Dtype,
+  enableF16,
+  f32Lit,
+  finish,
+  largestDivisor,
+  reshape,
+  toDevice,
+  WGSL_GATES,
+} from "./_common.ts";
+import {
+  checkWorkgroupLimits,
+  DispatchBatch,
+  getPipeline,
+  type Gpu,
+  GpuTensor,
+} from "./runtime.ts";
+
+/** Parameters of one step-kernel variant (everything that changes the WGSL). */
+export interface StepKernelParams {
+  /** Query/key head dimension. */
+  DQK: number;
+  /** Value head dimension. */
+  DHV: number;
+  /** Storage of q, k, v and h. */
+  dtype: Dtype;
+  /** Storage of i and f. */
+  gateDtype: Dtype;
+  /** Input gate. */
+  gate: InputGate;
+  /** Divide by the normalizer (always true for the exponential gate). */
+  normalize: boolean;
+  /** Sequence variant: C updated in place (one read_write binding); otherwise C in and C out. */
+  inPlace: boolean;
+  /** Vector width along DHV: 4 (vec4) or 1. */
+  VW: 1 | 4;
+  /** Columns of C per workgroup, in vectors of VW. */
+  TCV: number;
+  /** Row groups: threads along DQK (workgroup size TCV × R). */
+  R: number;
+}
+
+/**
+ * Chooses the tiles of the step kernel: vec4 along DHV when possible, up to 16 vectors (64
+ * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups.
+ *
+ * @example
+ * ```ts
+ * import { stepKernelParams } from "./recurrent.ts";
+ * const p = stepKernelParams(128, 256, "f32", "f32", "exp", true, false);
+ * console.assert(p.VW === 4 && p.TCV === 16 && p.R === 16);
+ * ```
+ *
+ * @param DQK Query/key head dimension.
+ * @param DHV Value head dimension.
+ * @param dtype Storage of q, k, v, h.
+ * @param gateDtype Storage of i, f.
+ * @param gate Input gate.
+ * @param normalize Divide by the normalizer.
+ * @param inPlace Sequence variant.
+ * @returns The parameters.
+ */
+export function stepKernelParams(
+  DQK: number,
+  DHV: number,
+  dtype: Dtype,
+  gateDtype: Dtype,
+  gate: InputGate,
+  normalize: boolean,
+  inPlace: boolean,
+): StepKernelParams {
+  const VW = DHV % 4 === 0 ? 4 : 1;
+  const TCV = largestDivisor(DHV / VW, 16);
+  const R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
+  return {
+    DQK,
+    DHV,
+    dtype,
+    gateDtype,
+    gate,
+    normalize: gate === "exp" ? true : normalize,
+    inPlace,
+    VW,
+    TCV,
+    R,
+  };
+}
+
+function stepKey(p: StepKernelParams): string {
+  return `step--fused:${p.DQK}x${p.DHV}:${p.dtype}:${p.gateDtype}:${p.gate}:${
+    p.normalize ? "norm" : "raw"
+  }:${p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}`;
+}
+
+/**
+ * The WGSL of the fused step kernel for one variant. Bindings: q, k, v, i, f, C (in), n in, m in,
+ * h, [C out,] n out, m out, then the uniforms `{ t, S, eps }` (step t of a sequence of length S:
+ * q/k/v/i/f/h are indexed at (b·NH + h)·S + t). Workgroups: (DHV / (VW·TCV), B·NH).
+ *
+ * @example
+ * ```ts
+ * import { stepKernelParams, stepWgsl } from "./recurrent.ts";
+ * const code = stepWgsl(stepKernelParams(16, 8, "f16", "f32", "exp", true, true));
+ * console.assert(code.includes("enable f16;") && code.includes("@compute"));
+ * ```
+ *
+ * @param p The variant.
+ * @returns WGSL source.
+ */
+export function stepWgsl(p: StepKernelParams): string {
+  const { DQK, DHV, dtype, gateDtype, gate, normalize, inPlace, VW, TCV, R } = p;
+  const RPT = DQK / R;
+  const DHVV = DHV / VW;
+  const V = VW === 4 ? "vec4<f32>" : "f32";
+  const SV = VW === 4 ? `vec4<${dtype}>` : dtype;
+  const scale = f32Lit(1 / Math.sqrt(DQK));
+  let b = 0;
+  const bind = (access: string, name: string, type: string) =>
+    `@group(0) @binding(${b++}) var<storage, ${access}> ${name}: array<${type}>;`;
+  const decl = [
+    bind("read", "q", dtype),
+    bind("read", "k", dtype),
+    bind("read", "v", SV),
+    bind("read", "gi", gateDtype),
+    bind("read", "gf", gateDtype),
+    inPlace ? bind("read_write", "cIn", V) : bind("read", "cIn", V),
+    bind("read", "nIn", "f32"),
+    bind("read", "mIn", "f32"),
+    bind("read_write", "hOut", SV),
+    ...(inPlace ? [] : [bind("read_write", "cOut", V)]),
+    bind("read_write", "nOut", "f32"),
+    bind("read_write", "mOut", "f32"),
+  ];
+  const cOut = inPlace ? "cIn" : "cOut";
+  const rows: string[] = [];
+  for (let j = 0; j < RPT; j++) {
+    rows.push(`  {
+    let a = r * ${RPT}u + ${j}u;
+    let ka = ia * f32(k[qo + a]);
+    let qa = ${scale} * f32(q[qo + a]);
+    let ci = cBase + a * ${DHVV}u;
+    let c = fa * cIn[ci] + ka * vv;
+    ${cOut}[ci] = c;
+    hAcc += qa * c;
+    let nn = fa * nIn[nBase + a] + ka;
+    dAcc += qa * nn;
+    if (writeN) { nOut[nBase + a] = nn; }
+  }`);
+  }
+  const gates = gate === "exp"
+    ? `  let lf = logsig(fv);
+  let mPrev = mIn[bh];
+  let mt = max(lf + mPrev, iv);
+  let fa = exp(lf + mPrev - mt);
+  let ia = exp(iv - mt);`
+    : `  let fa = exp(logsig(fv));
+  let ia = exp(logsig(iv));
+  let mt = select(0.0, mIn[bh], false);`;
+  const reduceH = Array.from({ length: R }, (_, rr) => `hPart[${rr * TCV}u + cg]`).join(" + ");
+  const reduceD = Array.from({ length: R }, (_, rr) => `dPart[${rr}u]`).join(" + ");
+  const lower = gate === "exp" ? "exp(-mt)" : "1.0";
+  const hExpr = normalize ? `hs / (max(abs(den), ${lower}) + u.eps)` : "hs";
+  return `${enableF16(dtype, gateDtype)}// step--fused ${stepKey(p)}
+${decl.join("\n")}
+struct Uniforms { t: u32, S: u32, eps: f32, pad: u32 }
+@group(0) @binding(${b}) var<uniform> u: Uniforms;
+${WGSL_GATES}
+var<workgroup> hPart: array<${V}, ${R * TCV}>;
+var<workgroup> dPart: array<f32, ${R}>;
+
+@compute @workgroup_size(${TCV}, ${R})
+fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let cg = lid.x;
+  let r = lid.y;
+  let bh = wid.y;
+  let col = wid.x * ${TCV}u + cg;
+  let row = bh * u.S + u.t;
+  let qo = row * ${DQK}u;
+  let iv = f32(gi[row]);
+  let fv = f32(gf[row]);
+${gates}
+  let vv = ${V}(v[row * ${DHVV}u + col]);
+  let cBase = bh * ${DQK * DHVV}u + col;
+  let nBase = bh * ${DQK}u;
+  let writeN = wid.x == 0u && cg == 0u;
+  var hAcc = ${V}(0.0);
+  var dAcc = 0.0;
+${rows.join("\n")}
+  hPart[r * ${TCV}u + cg] = hAcc;
+  if (cg == 0u) { dPart[r] = dAcc; }
+  workgroupBarrier();
+  if (r == 0u) {
+    let hs = ${reduceH};
+    let den = ${reduceD};
+    hOut[row * ${DHVV}u + col] = ${SV}(${hExpr});
+    if (wid.x == 0u && cg == 0u) { mOut[bh] = mt; }
+  }
+}
+`;
+}
+
+function stepWorkgroupStorage(p: StepKernelParams): number {
+  return p.R * p.TCV * p.VW * 4 + p.R * 4;
+}
+
+async function stepPipeline(gpu: Gpu, p: StepKernelParams): Promise<GPUComputePipeline> {
+  const key = stepKey(p);
+  checkWorkgroupLimits(gpu, {
+    storageBytes: stepWorkgroupStorage(p),
+    invocations: p.TCV * p.R,
+  }, key);
+  checkStorageBuffers(gpu, p.inPlace ? 11 : 12, key);
+  return await getPipeline(gpu, key, () => stepWgsl(p));
+}
+
+function uniforms(t: number, S: number, eps: number): ArrayBuffer {
+  const buf = new ArrayBuffer(16);
+  const dv = new DataView(buf);
+  dv.setUint32(0, t, true);
+  dv.setUint32(4, S, true);
+  dv.setFloat32(8, eps, true);
+  return buf;
+}
+
+/** Inputs of one step: q, k (B, NH, DQK); v (B, NH, DHV); i, f (B, NH); states c, n, m. */
+export interface StepInputsLike<T = TensorLike> {
+  /** (B, NH, DQK) */
+  q: T;
+  /** (B, NH, DQK) */
+  k: T;
+  /** (B, NH, DHV) */
+  v: T;
+  /** (B, NH) or (B, NH, 1) */
+  i: T;
+  /** (B, NH) or (B, NH, 1) */
+  f: T;
+  /** Matrix memory (B, NH, DQK, DHV). */
+  c: T;
+  /** Normalizer (B, NH, DQK). */
+  n: T;
+  /** Stabilizer (B, NH) or (B, NH, 1). */
+  m: T;
+}
+
+/** What a step resolves to: h (B, NH, DHV) and the new states. */
+export interface StepResult<T = TensorLike> {
+  /** Output (B, NH, DHV). */
+  h: T;
+  /** New matrix memory (B, NH, DQK, DHV). */
+  c: T;
+  /** New normalizer (B, NH, DQK). */
+  n: T;
+  /** New stabilizer (B, NH). */
+  m: T;
+}
+
+function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DHV: number } {
+  for (const name of ["q", "k", "v", "i", "f", "c", "n", "m"] as const) {
+    if (x[name] === undefined) {
+      throw new TypeError(`Argument ${name} is missing: a step needs q, k, v, i, f, c, n and m`);
+    }
+  }
+  if (x.q.shape.length !== 3) {
+    throw new RangeError(
+      `Argument q must have shape (B, NH, DQK), received (${x.q.shape.join(", ")})`,
+    );
+  }
+  if (x.v.shape.length !== 3) {
+    throw new RangeError(
+      `Argument v must have shape (B, NH, DHV), received (${x.v.shape.join(", ")})`,
+    );
+  }
+  const [B, NH, DQK] = x.q.shape as [number, number, number];
+  return { B, NH, DQK, DHV: x.v.shape[2]! };
+}
+
+/**
+ * One fused recurrent step on WebGPU (SPEC §1; sigmoid gate §2): from q, k, v, i, f of one time step
+ * and the states before it, h_t and the new states, in one dispatch that reads and writes C once.
+ * CPU tensors in give CPU tensors out (f32 data); GpuTensors in give GpuTensors out. Storage of q,
+ * k, v, h follows `options.dtype` (f32 default); states are f32.
+ *
+ * @example One step on the GPU
+ * ```ts ignore
+ * import { mlstmStepWebGpu } from "./recurrent.ts";
+ * const z = (...s: number[]) => ({ shape: s, data: new Float32Array(s.reduce((a, b) => a * b, 1)) });
+ * const out = await mlstmStepWebGpu({
+ *   q: z(1, 2, 16), k: z(1, 2, 16), v: z(1, 2, 32), i: z(1, 2), f: z(1, 2),
+ *   c: z(1, 2, 16, 32), n: z(1, 2, 16), m: z(1, 2),
+ * });
+ * console.assert(out.h.shape.join() === "1,2,32");
+ * ```
+ *
+ * @param inputs q, k, v, i, f of the step and the states c, n, m before it.
+ * @param options `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param gate The input gate. @default {"exp"}
+ * @returns h (B, NH, DHV) and the new states.
+ * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
+ */
+export async function mlstmStepWebGpu(
+  inputs: StepInputsLike,
+  options: MlstmOptions = {},
+  gate: InputGate = "exp",
+): Promise<StepResult> {
+  const { B, NH, DQK, DHV } = stepShapes(inputs);
+  const seq: MlstmInputs = {
+    q: reshape(inputs.q, [B, NH, 1, DQK]),
+    k: reshape(inputs.k, [B, NH, 1, DQK]),
+    v: reshape(inputs.v, [B, NH, 1, DHV]),
+    i: reshape(inputs.i, [B, NH, 1]),
+    f: reshape(inputs.f, [B, NH, 1]),
+    cInitial: inputs.c,
+    nInitial: inputs.n,
+    mInitial: inputs.m,
+  };
+  validateMlstmInputs(seq, options);
+  const out = await runRecurrent(seq, { ...options, returnLastStates: true }, gate, false);
+  return {
+    h: reshape(out.h, [B, NH, DHV]),
+    c: out.last!.c,
+    n: out.last!.n,
+    m: out.last!.m,
+  };
+}
+
+/**
+ * The whole sequence on WebGPU as a loop of fused steps (`recurrent--sequence`): all S steps in one
+ * command buffer and one submit, C updated in place in a device buffer, n and m ping-ponged. Initial
+ * states in (zeros if not given), last states out with `returnLastStates`.
+ *
+ * @example
+ * ```ts ignore
+ * import { mlstmRecurrentWebGpu } from "./recurrent.ts";
+ * import { Random, randomMlstmInputs } from "../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 16, DHV: 32 }, new Random(1));
+ * const { h, last } = await mlstmRecurrentWebGpu(x, { returnLastStates: true });
+ * console.assert(h.shape.join() === "1,2,7,32" && last!.c.shape.join() === "1,2,16,32");
+ * ```
+ *
+ * @param inputs q, k, v, i, f and optional initial states.
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param gate The input gate. @default {"exp"}
+ * @returns h, and the last states when asked for.
+ * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
+ */
+export async function mlstmRecurrentWebGpu(
+  inputs: MlstmInputs,
+  options: MlstmOptions = {},
+  gate: InputGate = "exp",
+): Promise<MlstmForwardResult> {
+  validateMlstmInputs(inputs, options);
+  return await runRecurrent(inputs, options, gate, true);
+}
+
+async function runRecurrent(
+  inputs: MlstmInputs,
+  options: MlstmOptions,
+  gate: InputGate,
+  inPlace: boolean,
+): Promise<MlstmForwardResult> {
+  validateOptions(options);
+  const dims = validateMlstmInputs(inputs, options);
+  const { B, NH, S, DQK, DHV } = dims;
+  const x: DeviceInputs = await toDevice(inputs, options, {
+    ...(inputs.cInitial ? { c: inputs.cInitial } : {}),
+    ...(inputs.nInitial ? { n: inputs.nInitial } : {}),
+    ...(inputs.mInitial ? { m: inputs.mInitial } : {}),
+  });
+  const gpu = x.gpu;
+  const eps = options.eps ?? 1e-6;
+  const p = stepKernelParams(
+    DQK,
+    DHV,
+    x.dtype,
+    x.gateDtype,
+    gate,
+    options.normalize ?? true,
+    inPlace,
+  );
+  const pipeline = await stepPipeline(gpu, p);
+  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype);
+  const c = GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32");
+  const nA = GpuTensor.empty(gpu, [B, NH, DQK], "f32");
+  const nB = GpuTensor.empty(gpu, [B, NH, DQK], "f32");
+  const mA = GpuTensor.empty(gpu, [B, NH], "f32");
+  const mB = GpuTensor.empty(gpu, [B, NH], "f32");
+  const batch = new DispatchBatch(gpu);
+  // Initial states (zeros when not given, as allocated); copied so that the caller's stay intact.
+  const zeros = !inPlace && !x.c ? GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32") : undefined;
+  const cIn = x.c ?? zeros ?? c;
+  if (inPlace && x.c) batch.copy(x.c, 0, c, 0, c.byteSize);
+  if (x.n) batch.copy(x.n, 0, nA, 0, nA.byteSize);
+  if (x.m) batch.copy(x.m, 0, mA, 0, mA.byteSize);
+  const wg: [number, number] = [DHV / (p.VW * p.TCV), B * NH];
+  const flops = B * NH * (4 * DQK * DHV + 4 * DQK + 2 * DHV);
+  const bytes = B * NH * (8 * DQK * DHV + 16 * DQK);
+  for (let t = 0; t < S; t++) {
+    const [nIn, nOut] = t % 2 === 0 ? [nA, nB] : [nB, nA];
+    const [mIn, mOut] = t % 2 === 0 ? [mA, mB] : [mB, mA];
+    const buffers = inPlace
+      ? [x.q, x.k, x.v, x.i, x.f, c, nIn, mIn, h, nOut, mOut]
+      : [x.q, x.k, x.v, x.i, x.f, cIn, nIn, mIn, h, c, nOut, mOut];
+    batch.dispatch({
+      label: inPlace ? "recurrent--sequence" : "step--fused",
+      pipeline,
+      buffers,
+      uniforms: uniforms(t, S, eps),
+      workgroups: wg,
+      flops,
+      bytes,
+    });
+  }
+  await batch.submit();
+  const [nLast, nSpare] = S % 2 === 1 ? [nB, nA] : [nA, nB];
+  const [mLast, mSpare] = S % 2 === 1 ? [mB, mA] : [mA, mB];
+  if (options.returnLastStates) {
+    const spare = zeros ? [nSpare, mSpare, zeros] : [nSpare, mSpare];
+    const r = await finish(x, { h, c, n: nLast, m: mLast }, spare);
+    return { h: r.h, last: { c: r.c, n: r.n, m: r.m } };
+  }
+  const r = await finish(x, { h }, zeros ? [c, nA, nB, mA, mB, zeros] : [c, nA, nB, mA, mB]);
+  return { h: r.h };
+}
+
+function makeKernel(
+  name: string,
+  form: "recurrent" | "step",
+  gate: InputGate,
+): MlstmKernel {
+  return {
+    name,
+    backend: "webgpu",
+    form,
+    inputGate: gate,
+    supportsStates: true,
+    forward: (inputs, options) =>
+      form === "recurrent"
+        ? mlstmRecurrentWebGpu(inputs, options, gate)
+        : stepForward(inputs, options, gate),
+  };
+}
+
+/** step--fused through the registry: S must be 1; q may be (B, NH, DQK) or (B, NH, 1, DQK). */
+async function stepForward(
+  inputs: MlstmInputs,
+  options: MlstmOptions = {},
+  gate: InputGate,
+): Promise<MlstmForwardResult> {
+  const rank3 = inputs.q.shape.length === 3;
+  let seq = inputs;
+  if (rank3) {
+    const [B, NH, DQK] = inputs.q.shape as [number, number, number];
+    const DHV = inputs.v.shape[2]!;
+    seq = {
+      ...inputs,
+      q: reshape(inputs.q, [B, NH, 1, DQK]),
+      k: reshape(inputs.k, [B, NH, 1, DQK]),
+      v: reshape(inputs.v, [B, NH, 1, DHV]),
+      i: reshape(inputs.i, [B, NH, 1]),
+      f: reshape(inputs.f, [B, NH, 1]),
+    };
+  }
+  const dims = validateMlstmInputs(seq, options);
+  if (dims.S !== 1) {
+    throw new RangeError(
+      `step--fused computes one time step: q must be (B, NH, DQK) or (B, NH, 1, DQK), received S = ${dims.S}; use recurrent--sequence for sequences`,
+    );
+  }
+  const out = await runRecurrent(seq, options, gate, false);
+  if (rank3) out.h = reshape(out.h, [dims.B, dims.NH, dims.DHV]);
+  return out;
+}
+
+/**
+ * The recurrent WebGPU kernels: `recurrent--sequence`, `step--fused` and their sigmoid-gate twins
+ * `recurrent--sequence_siging`, `step--fused_siging`.
+ *
+ * @example
+ * ```ts
+ * import { recurrentKernels } from "./recurrent.ts";
+ * console.assert(recurrentKernels.some((k) => k.name === "step--fused" && k.backend === "webgpu"));
+ * ```
+ */
+export const recurrentKernels: readonly MlstmKernel[] = [
+  makeKernel("recurrent--sequence", "recurrent", "exp"),
+  makeKernel("step--fused", "step", "exp"),
+  makeKernel("recurrent--sequence_siging", "recurrent", "sig"),
+  makeKernel("step--fused_siging", "step", "sig"),
+];

@@ -1,0 +1,1014 @@
+/**
+ * The WebGPU runtime every kernel of the toolkit runs on: one cached device per process
+ * ({@linkcode getGpu}), device tensors ({@linkcode GpuTensor}), a compiled-pipeline cache
+ * ({@linkcode getPipeline}), a batch that encodes many dispatches into one command buffer
+ * ({@linkcode DispatchBatch}), limit checks that fail before anything is submitted, and a hook for a
+ * profiler ({@linkcode setDispatchObserver}).
+ *
+ * GPU errors are never silent here: pipeline creation and every submit run inside error scopes and
+ * throw {@linkcode GpuError} with the driver's message; uncaught errors are recorded on the device.
+ *
+ * @module
+ */
+
+import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
+import type { DeviceTensor } from "../core/types.ts";
+
+/** How to get a WebGPU adapter on a machine without one; part of {@linkcode NoAdapterError}'s message. */
+export const ADAPTER_HELP =
+  "On Linux without a GPU install a software Vulkan driver (apt-get install -y mesa-vulkan-drivers) " +
+  "and set DENO_WEBGPU_BACKEND=vulkan and XDG_RUNTIME_DIR (e.g. /tmp); with a GPU, install its Vulkan driver";
+
+/**
+ * Thrown by {@linkcode getGpu} when `navigator.gpu` is missing or yields no adapter. The message says
+ * how to get one (`apt-get install -y mesa-vulkan-drivers`, `DENO_WEBGPU_BACKEND=vulkan`).
+ *
+ * @example
+ * ```ts
+ * import { NoAdapterError } from "./runtime.ts";
+ * const e = new NoAdapterError("no adapter");
+ * console.assert(e.name === "NoAdapterError" && e.message.includes("mesa-vulkan-drivers"));
+ * ```
+ */
+export class NoAdapterError extends Error {
+  /**
+   * @param reason What went wrong; the installation hint is appended.
+   */
+  constructor(reason: string) {
+    super(`${reason}. ${ADAPTER_HELP}`);
+    this.name = "NoAdapterError";
+  }
+}
+
+/**
+ * A GPU validation, out-of-memory or internal error, a failed shader compilation, a lost device or
+ * an exceeded limit, raised by the runtime instead of letting WebGPU drop it silently.
+ *
+ * @example
+ * ```ts
+ * import { GpuError } from "./runtime.ts";
+ * const e = new GpuError("Shader failed");
+ * console.assert(e instanceof Error && e.name === "GpuError");
+ * ```
+ */
+export class GpuError extends Error {
+  /**
+   * @param message What failed and, where known, what to do.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "GpuError";
+  }
+}
+
+/** The device limits the kernels consult (copied from the adapter when the device is requested). */
+export interface GpuLimits {
+  /** Largest storage buffer binding, bytes. */
+  readonly maxStorageBufferBindingSize: number;
+  /** Largest buffer, bytes. */
+  readonly maxBufferSize: number;
+  /** Workgroup (shared) memory per workgroup, bytes. */
+  readonly maxComputeWorkgroupStorageSize: number;
+  /** Threads per workgroup. */
+  readonly maxComputeInvocationsPerWorkgroup: number;
+  /** Workgroup size in x. */
+  readonly maxComputeWorkgroupSizeX: number;
+  /** Workgroup size in y. */
+  readonly maxComputeWorkgroupSizeY: number;
+  /** Workgroup size in z. */
+  readonly maxComputeWorkgroupSizeZ: number;
+  /** Workgroups per dispatch dimension. */
+  readonly maxComputeWorkgroupsPerDimension: number;
+  /** Storage buffers one shader stage may bind. */
+  readonly maxStorageBuffersPerShaderStage: number;
+  /** Largest uniform buffer binding, bytes. */
+  readonly maxUniformBufferBindingSize: number;
+  /** Alignment of uniform buffer binding offsets, bytes. */
+  readonly minUniformBufferOffsetAlignment: number;
+}
+
+const LIMIT_NAMES = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+  "maxUniformBufferBindingSize",
+  "minUniformBufferOffsetAlignment",
+] as const;
+
+/** A WebGPU device with what the kernels need to know about it. Obtain it from {@linkcode getGpu}. */
+export interface Gpu {
+  /** The device. */
+  readonly device: GPUDevice;
+  /** The adapter it came from. */
+  readonly adapter: GPUAdapter;
+  /** Whether `shader-f16` is enabled (f16 storage kernels need it). */
+  readonly hasF16: boolean;
+  /** Whether `timestamp-query` is enabled (the profiler needs it). */
+  readonly hasTimestamps: boolean;
+  /** The device's limits (the adapter's, requested in full). */
+  readonly limits: GpuLimits;
+  /** The adapter's description, e.g. `"NVIDIA H200"` or `"llvmpipe (LLVM 15.0.6, 256 bits)"`. */
+  readonly adapterName: string;
+  /** Set when the device was lost: the reason and message. */
+  readonly lost: string | undefined;
+  /** GPU errors no error scope caught (recorded by `onuncapturederror`), oldest first, at most 100. */
+  readonly uncapturedErrors: readonly string[];
+}
+
+/** Options of {@linkcode getGpu}. */
+export interface GetGpuOptions {
+  /** Adapter preference. @default {"high-performance"} */
+  powerPreference?: GPUPowerPreference;
+  /** Features to require beyond `shader-f16` and `timestamp-query` (which are taken when offered). */
+  requiredFeatures?: GPUFeatureName[];
+}
+
+class GpuState implements Gpu {
+  lost: string | undefined = undefined;
+  uncapturedErrors: string[] = [];
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: GPUAdapter,
+    readonly hasF16: boolean,
+    readonly hasTimestamps: boolean,
+    readonly limits: GpuLimits,
+    readonly adapterName: string,
+  ) {}
+}
+
+const gpuCache = new Map<string, Promise<Gpu>>();
+
+/**
+ * The process's WebGPU device, created on first call and cached per option set. Requests
+ * `shader-f16` and `timestamp-query` when the adapter offers them, and the adapter's own limits
+ * (binding and buffer sizes, workgroup storage, invocations; WebGPU's smaller defaults apply
+ * otherwise). Installs `onuncapturederror` (errors land in `gpu.uncapturedErrors`). When the device
+ * is lost, the loss is recorded, operations on it throw, and the next `getGpu()` creates a fresh one.
+ *
+ * @example Get the device and read a limit
+ * ```ts ignore
+ * import { getGpu } from "./runtime.ts";
+ * const gpu = await getGpu();
+ * console.log(gpu.adapterName, gpu.limits.maxComputeWorkgroupStorageSize, gpu.hasF16);
+ * ```
+ *
+ * @param options Adapter preference and extra features.
+ * @returns The cached device.
+ * @throws {NoAdapterError} If WebGPU or an adapter is unavailable (the message says how to get one).
+ * @throws {GpuError} If the device cannot be created.
+ */
+export function getGpu(options: GetGpuOptions = {}): Promise<Gpu> {
+  const key = JSON.stringify([options.powerPreference ?? "", options.requiredFeatures ?? []]);
+  const cached = gpuCache.get(key);
+  if (cached) return cached;
+  const p = createGpu(options, key);
+  gpuCache.set(key, p);
+  p.catch(() => gpuCache.delete(key));
+  return p;
+}
+
+async function createGpu(options: GetGpuOptions, key: string): Promise<Gpu> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (!nav?.gpu) throw new NoAdapterError("WebGPU is not available (navigator.gpu is undefined)");
+  const adapter = await nav.gpu.requestAdapter({
+    powerPreference: options.powerPreference ?? "high-performance",
+  });
+  if (!adapter) throw new NoAdapterError("No WebGPU adapter found (requestAdapter returned null)");
+  const hasF16 = adapter.features.has("shader-f16");
+  const hasTimestamps = adapter.features.has("timestamp-query");
+  const features = new Set<GPUFeatureName>(options.requiredFeatures ?? []);
+  if (hasF16) features.add("shader-f16");
+  if (hasTimestamps) features.add("timestamp-query");
+  const requiredLimits: Record<string, number> = {};
+  const al = adapter.limits as unknown as Record<string, number>;
+  for (const name of LIMIT_NAMES) {
+    if (typeof al[name] === "number") requiredLimits[name] = al[name];
+  }
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures: [...features], requiredLimits });
+  } catch (e) {
+    throw new GpuError(
+      `Could not create a WebGPU device on ${adapterNameOf(adapter)}: ${(e as Error).message}`,
+    );
+  }
+  const dl = device.limits as unknown as Record<string, number>;
+  const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, dl[n]])) as unknown as GpuLimits;
+  const gpu = new GpuState(device, adapter, hasF16, hasTimestamps, limits, adapterNameOf(adapter));
+  device.addEventListener("uncapturederror", (ev) => {
+    const error = (ev as GPUUncapturedErrorEvent).error;
+    if (gpu.uncapturedErrors.length >= 100) gpu.uncapturedErrors.shift();
+    gpu.uncapturedErrors.push(`${error.constructor.name}: ${error.message}`);
+  });
+  device.lost.then((info) => {
+    gpu.lost = `${info.reason}: ${info.message}`;
+    gpuCache.delete(key);
+  });
+  return gpu;
+}
+
+function adapterNameOf(adapter: GPUAdapter): string {
+  const info = adapter.info;
+  return info?.description || info?.device || info?.vendor || "unknown adapter";
+}
+
+/**
+ * Throws if the device was lost (call {@linkcode getGpu} again for a fresh device).
+ *
+ * @example
+ * ```ts ignore
+ * import { assertDeviceAlive, getGpu } from "./runtime.ts";
+ * assertDeviceAlive(await getGpu());
+ * ```
+ *
+ * @param gpu The device.
+ * @throws {GpuError} If it was lost.
+ */
+export function assertDeviceAlive(gpu: Gpu): void {
+  if (gpu.lost !== undefined) {
+    throw new GpuError(
+      `The WebGPU device (${gpu.adapterName}) was lost (${gpu.lost}); call getGpu() again for a fresh device and re-upload tensors`,
+    );
+  }
+}
+
+function describeGpuErrors(errors: (GPUError | null)[]): string | undefined {
+  const msgs = errors.filter((e): e is GPUError => e !== null).map((e) =>
+    `${e.constructor.name}: ${e.message}`
+  );
+  return msgs.length ? msgs.join("; ") : undefined;
+}
+
+/** Runs `fn` inside validation, out-of-memory and internal error scopes; throws on any error. */
+async function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T | Promise<T>): Promise<T> {
+  assertDeviceAlive(gpu);
+  const d = gpu.device;
+  d.pushErrorScope("internal");
+  d.pushErrorScope("out-of-memory");
+  d.pushErrorScope("validation");
+  let result: T;
+  let thrown: unknown = undefined;
+  try {
+    result = await fn();
+  } catch (e) {
+    thrown = e;
+  }
+  const errs = [await d.popErrorScope(), await d.popErrorScope(), await d.popErrorScope()];
+  const msg = describeGpuErrors(errs);
+  if (thrown !== undefined) throw thrown;
+  if (msg) throw new GpuError(`${what} failed: ${msg}`);
+  return result!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limit checks
+
+/**
+ * Throws before anything is submitted if a storage binding of `bytes` exceeds the device's
+ * `maxStorageBufferBindingSize` (or a buffer its `maxBufferSize`), naming the limit, the size and the
+ * fix.
+ *
+ * @example
+ * ```ts ignore
+ * import { checkBindingSize, getGpu } from "./runtime.ts";
+ * checkBindingSize(await getGpu(), 1024, "the state C");
+ * ```
+ *
+ * @param gpu The device.
+ * @param bytes The binding's size in bytes.
+ * @param what What is bound, for the message (e.g. `"q (16, 16, 8192, 128) f32"`).
+ * @throws {GpuError} Naming the limit, the requested size and the fix.
+ */
+export function checkBindingSize(gpu: Gpu, bytes: number, what: string): void {
+  const lim = gpu.limits.maxStorageBufferBindingSize;
+  if (bytes > lim) {
+    throw new GpuError(
+      `${what} needs a storage binding of ${bytes} bytes, above this device's maxStorageBufferBindingSize of ${lim} bytes (${gpu.adapterName}): use a smaller batch, fewer heads, a shorter sequence per call or f16 storage`,
+    );
+  }
+  const maxBuf = gpu.limits.maxBufferSize;
+  if (bytes > maxBuf) {
+    throw new GpuError(
+      `${what} needs a buffer of ${bytes} bytes, above this device's maxBufferSize of ${maxBuf} bytes (${gpu.adapterName}): use a smaller batch, fewer heads or a shorter sequence per call`,
+    );
+  }
+}
+
+/**
+ * Throws before a pipeline is created if a kernel variant needs more workgroup (shared) memory or
+ * threads than the device allows, naming the limit, the request and the fix.
+ *
+ * @example
+ * ```ts ignore
+ * import { checkWorkgroupLimits, getGpu } from "./runtime.ts";
+ * checkWorkgroupLimits(await getGpu(), { storageBytes: 8192, invocations: 256 }, "step--fused DQK=128");
+ * ```
+ *
+ * @param gpu The device.
+ * @param need Workgroup storage in bytes and invocations per workgroup.
+ * @param what The kernel variant, for the message.
+ * @throws {GpuError} If a limit is exceeded.
+ */
+export function checkWorkgroupLimits(
+  gpu: Gpu,
+  need: { storageBytes: number; invocations: number },
+  what: string,
+): void {
+  const lim = gpu.limits.maxComputeWorkgroupStorageSize;
+  if (need.storageBytes > lim) {
+    throw new GpuError(
+      `${what} needs ${need.storageBytes} bytes of workgroup storage, above this device's maxComputeWorkgroupStorageSize of ${lim} bytes (${gpu.adapterName}): use a smaller chunk size, smaller head dimensions or f16 storage`,
+    );
+  }
+  const inv = gpu.limits.maxComputeInvocationsPerWorkgroup;
+  if (need.invocations > inv) {
+    throw new GpuError(
+      `${what} needs ${need.invocations} invocations per workgroup, above this device's maxComputeInvocationsPerWorkgroup of ${inv} (${gpu.adapterName}): use smaller tiles`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensors
+
+/** Bytes per element of a storage dtype. */
+export function bytesPerElement(dtype: "f32" | "f16"): number {
+  return dtype === "f16" ? 2 : 4;
+}
+
+function paddedBytes(n: number, dtype: "f32" | "f16"): number {
+  return Math.max(4, Math.ceil((n * bytesPerElement(dtype)) / 4) * 4);
+}
+
+const F16Array = (globalThis as unknown as { Float16Array?: Float32ArrayConstructor }).Float16Array;
+
+/** Options of {@linkcode GpuTensor.empty}. */
+export interface EmptyOptions {
+  /** Fill with NaN so that elements a kernel fails to write show up. @default {false} (zeros) */
+  poison?: boolean;
+}
+
+/**
+ * A tensor in a GPU storage buffer, f32 or f16, row-major and contiguous. Kernels given GpuTensors
+ * return GpuTensors, so chains of kernels stay on the device; {@linkcode GpuTensor.read} brings one
+ * back (one `mapAsync`, ~11 ms in Deno). Buffers are padded to a multiple of 4 bytes.
+ *
+ * @example Round trip
+ * ```ts ignore
+ * import { getGpu, GpuTensor } from "./runtime.ts";
+ * const gpu = await getGpu();
+ * const t = GpuTensor.fromTensor(gpu, { shape: [2], data: new Float64Array([1, 2]) }, "f16");
+ * console.assert((await t.read()).data[1] === 2);
+ * t.destroy();
+ * ```
+ */
+export class GpuTensor implements DeviceTensor {
+  /** Extent of each dimension, outermost first. */
+  readonly shape: readonly number[];
+  /** Storage type. */
+  readonly dtype: "f32" | "f16";
+  /** The storage buffer (usage STORAGE | COPY_SRC | COPY_DST). */
+  readonly buffer: GPUBuffer;
+  /** The buffer's size in bytes (elements × bytes per element, padded to 4). */
+  readonly byteSize: number;
+  /** The device it lives on. */
+  readonly gpu: Gpu;
+  #destroyed = false;
+
+  /**
+   * Wraps an existing buffer (prefer {@linkcode GpuTensor.fromTensor} and {@linkcode GpuTensor.empty}).
+   *
+   * @param gpu The device.
+   * @param shape The shape.
+   * @param dtype The storage type.
+   * @param buffer A buffer of at least the padded size, with STORAGE | COPY_SRC usage.
+   */
+  constructor(gpu: Gpu, shape: readonly number[], dtype: "f32" | "f16", buffer: GPUBuffer) {
+    this.gpu = gpu;
+    this.shape = [...shape];
+    this.dtype = dtype;
+    this.buffer = buffer;
+    this.byteSize = paddedBytes(sizeOf(shape), dtype);
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return sizeOf(this.shape);
+  }
+
+  /**
+   * Uploads a CPU tensor (float64 or float32 data, rounded to the storage type).
+   *
+   * @example
+   * ```ts ignore
+   * import { getGpu, GpuTensor } from "./runtime.ts";
+   * const t = GpuTensor.fromTensor(await getGpu(), { shape: [3], data: new Float32Array([1, 2, 3]) });
+   * ```
+   *
+   * @param gpu The device.
+   * @param t The tensor.
+   * @param dtype Storage type. @default {"f32"}
+   * @returns The device tensor.
+   * @throws {GpuError} If the size exceeds a device limit, f16 is unsupported, or the device is lost.
+   */
+  static fromTensor(gpu: Gpu, t: Tensor, dtype: "f32" | "f16" = "f32"): GpuTensor {
+    const out = GpuTensor.#alloc(gpu, t.shape, dtype, "upload");
+    gpu.device.queue.writeBuffer(out.buffer, 0, encodeData(t.data, dtype, out.byteSize));
+    return out;
+  }
+
+  /**
+   * Allocates a tensor, zero-filled or, with `poison`, NaN-filled.
+   *
+   * @example
+   * ```ts ignore
+   * import { getGpu, GpuTensor } from "./runtime.ts";
+   * const h = GpuTensor.empty(await getGpu(), [1, 2, 3], "f32", { poison: true });
+   * ```
+   *
+   * @param gpu The device.
+   * @param shape The shape.
+   * @param dtype Storage type. @default {"f32"}
+   * @param options `poison`: fill with NaN.
+   * @returns The device tensor.
+   * @throws {GpuError} If the size exceeds a device limit, f16 is unsupported, or the device is lost.
+   */
+  static empty(
+    gpu: Gpu,
+    shape: readonly number[],
+    dtype: "f32" | "f16" = "f32",
+    options: EmptyOptions = {},
+  ): GpuTensor {
+    const out = GpuTensor.#alloc(gpu, shape, dtype, "allocation");
+    if (options.poison) {
+      const n = sizeOf(shape);
+      const nan = dtype === "f16"
+        ? new Uint16Array(out.byteSize / 2).fill(0x7e00)
+        : new Float32Array(
+          out.byteSize / 4,
+        ).fill(NaN);
+      if (n > 0) gpu.device.queue.writeBuffer(out.buffer, 0, nan);
+    }
+    return out;
+  }
+
+  static #alloc(
+    gpu: Gpu,
+    shape: readonly number[],
+    dtype: "f32" | "f16",
+    what: string,
+  ): GpuTensor {
+    assertDeviceAlive(gpu);
+    if (dtype !== "f32" && dtype !== "f16") {
+      throw new TypeError(
+        `Storage dtype must be "f32" or "f16", received ${JSON.stringify(dtype)}`,
+      );
+    }
+    if (dtype === "f16" && !gpu.hasF16) {
+      throw new GpuError(
+        `f16 storage needs the shader-f16 feature, which ${gpu.adapterName} does not offer: use dtype "f32"`,
+      );
+    }
+    const bytes = paddedBytes(sizeOf(shape), dtype);
+    checkBindingSize(gpu, bytes, `GPU ${what} of shape ${formatShape(shape)} ${dtype}`);
+    const buffer = gpu.device.createBuffer({
+      label: `tensor ${formatShape(shape)} ${dtype}`,
+      size: bytes,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    return new GpuTensor(gpu, shape, dtype, buffer);
+  }
+
+  /**
+   * Copies the elements back to the CPU as float32 (f16 is widened exactly). One `mapAsync`.
+   *
+   * @example
+   * ```ts ignore
+   * import { getGpu, GpuTensor } from "./runtime.ts";
+   * const t = GpuTensor.fromTensor(await getGpu(), { shape: [1], data: new Float32Array([5]) });
+   * console.assert((await t.read()).data[0] === 5);
+   * ```
+   *
+   * @returns A CPU tensor with Float32Array data.
+   * @throws {GpuError} If the tensor was destroyed, the device was lost or the copy failed.
+   */
+  async read(): Promise<Tensor> {
+    if (this.#destroyed) throw new GpuError("Cannot read a destroyed GpuTensor");
+    const [t] = await readTensors([this]);
+    return t!;
+  }
+
+  /**
+   * Frees the buffer; the tensor cannot be used afterwards.
+   *
+   * @example
+   * ```ts ignore
+   * import { getGpu, GpuTensor } from "./runtime.ts";
+   * GpuTensor.empty(await getGpu(), [4]).destroy();
+   * ```
+   */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.buffer.destroy();
+  }
+
+  /** Whether {@linkcode GpuTensor.destroy} was called. */
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+}
+
+function encodeData(data: ArrayLike<number>, dtype: "f32" | "f16", bytes: number): ArrayBuffer {
+  if (dtype === "f16") {
+    if (!F16Array) throw new GpuError("Float16Array is not available in this runtime");
+    const out = new F16Array(bytes / 2);
+    for (let j = 0; j < data.length; j++) out[j] = data[j]!;
+    return out.buffer as ArrayBuffer;
+  }
+  const out = new Float32Array(bytes / 4);
+  for (let j = 0; j < data.length; j++) out[j] = data[j]!;
+  return out.buffer;
+}
+
+/**
+ * Reads several device tensors back with one submit and one wait (one `mapAsync` per tensor, all
+ * awaited together): cheaper than reading them one by one.
+ *
+ * @example
+ * ```ts ignore
+ * import { getGpu, GpuTensor, readTensors } from "./runtime.ts";
+ * const gpu = await getGpu();
+ * const a = GpuTensor.empty(gpu, [2]), b = GpuTensor.empty(gpu, [3]);
+ * const [ta, tb] = await readTensors([a, b]);
+ * ```
+ *
+ * @param tensors Tensors on one device.
+ * @returns CPU tensors with Float32Array data, in order.
+ * @throws {GpuError} If a tensor was destroyed, the device was lost or the copy failed.
+ */
+export async function readTensors(tensors: readonly GpuTensor[]): Promise<Tensor[]> {
+  if (tensors.length === 0) return [];
+  const gpu = tensors[0]!.gpu;
+  for (const t of tensors) {
+    if (t.destroyed) throw new GpuError("Cannot read a destroyed GpuTensor");
+    if (t.gpu !== gpu) throw new GpuError("readTensors() needs tensors of one device");
+  }
+  const staging = tensors.map((t) =>
+    gpu.device.createBuffer({
+      label: "readback",
+      size: t.byteSize,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    })
+  );
+  await withErrorScopes(gpu, "Reading tensors back", () => {
+    const enc = gpu.device.createCommandEncoder({ label: "readback" });
+    tensors.forEach((t, j) => enc.copyBufferToBuffer(t.buffer, 0, staging[j]!, 0, t.byteSize));
+    gpu.device.queue.submit([enc.finish()]);
+  });
+  try {
+    await Promise.all(staging.map((s) => s.mapAsync(GPUMapMode.READ)));
+  } catch (e) {
+    staging.forEach((s) => s.destroy());
+    assertDeviceAlive(gpu);
+    throw new GpuError(`Reading a tensor back failed: ${(e as Error).message}`);
+  }
+  return tensors.map((t, j) => {
+    const s = staging[j]!;
+    const n = t.size;
+    const raw = s.getMappedRange();
+    let data: Float32Array;
+    if (t.dtype === "f16") {
+      if (!F16Array) throw new GpuError("Float16Array is not available in this runtime");
+      data = Float32Array.from(new F16Array(raw, 0, n));
+    } else {
+      data = new Float32Array(raw, 0, n).slice();
+    }
+    s.unmap();
+    s.destroy();
+    return { shape: [...t.shape], data };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipelines
+
+const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
+/**
+ * A compute pipeline compiled once per device and key: `wgsl()` runs only on a cache miss. Checks
+ * `getCompilationInfo()` and error scopes and throws with the WGSL messages (and line numbers) on
+ * failure. The pipeline uses `layout: "auto"`, so every declared binding must be used by the shader.
+ *
+ * @example
+ * ```ts ignore
+ * import { getGpu, getPipeline } from "./runtime.ts";
+ * const gpu = await getGpu();
+ * const p = await getPipeline(gpu, "fill:v1", () => `
+ *   @group(0) @binding(0) var<storage, read_write> out: array<f32>;
+ *   @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+ *     if (g.x < arrayLength(&out)) { out[g.x] = 1.0; }
+ *   }`);
+ * ```
+ *
+ * @param gpu The device.
+ * @param key Unique for the WGSL text (kernel family, variant parameters, dtypes, tile sizes).
+ * @param wgsl Generates the WGSL source.
+ * @param entryPoint The compute entry point. @default {"main"}
+ * @returns The pipeline.
+ * @throws {GpuError} With the compiler's messages if the WGSL does not compile or validate.
+ */
+export function getPipeline(
+  gpu: Gpu,
+  key: string,
+  wgsl: () => string,
+  entryPoint = "main",
+): Promise<GPUComputePipeline> {
+  assertDeviceAlive(gpu);
+  let cache = pipelineCache.get(gpu.device);
+  if (!cache) {
+    cache = new Map();
+    pipelineCache.set(gpu.device, cache);
+  }
+  const k = `${key}#${entryPoint}`;
+  const hit = cache.get(k);
+  if (hit) return hit;
+  const p = compile(gpu, key, wgsl(), entryPoint);
+  cache.set(k, p);
+  p.catch(() => cache.delete(k));
+  return p;
+}
+
+async function compile(
+  gpu: Gpu,
+  key: string,
+  code: string,
+  entryPoint: string,
+): Promise<GPUComputePipeline> {
+  const d = gpu.device;
+  let module!: GPUShaderModule;
+  let compileMsgs = "";
+  try {
+    return await withErrorScopes(gpu, `Compiling pipeline ${key}`, async () => {
+      module = d.createShaderModule({ label: key, code });
+      const info = await module.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === "error");
+      if (errors.length) {
+        compileMsgs = errors.map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
+        throw new GpuError(`WGSL of pipeline ${key} does not compile:\n${compileMsgs}`);
+      }
+      return await d.createComputePipelineAsync({
+        label: key,
+        layout: "auto",
+        compute: { module, entryPoint },
+      });
+    });
+  } catch (e) {
+    if (e instanceof GpuError) throw e;
+    throw new GpuError(`Creating pipeline ${key} failed: ${(e as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch batches and the profiler hook
+
+/** What an observer learns about a dispatch. */
+export interface DispatchInfo {
+  /** The dispatch's label (kernel name and variant). */
+  readonly label: string;
+  /** Workgroups in x, y, z. */
+  readonly workgroups: readonly [number, number, number];
+  /** Floating-point operations, when the kernel reports them. */
+  readonly flops?: number;
+  /** Bytes of minimum memory traffic, when the kernel reports them. */
+  readonly bytes?: number;
+  /** Index of the dispatch within its batch. */
+  readonly index: number;
+}
+
+/**
+ * A profiler hook (see {@linkcode setDispatchObserver}). While one is set, each dispatch gets its
+ * own compute pass with the `timestampWrites` the observer returns.
+ */
+export interface DispatchObserver {
+  /** A batch starts encoding on `gpu`. */
+  beginBatch?(gpu: Gpu): void;
+  /** Called per dispatch while encoding; returns the pass's `timestampWrites`, or undefined. */
+  timestampWrites(info: DispatchInfo): GPUComputePassTimestampWrites | undefined;
+  /** Called after the last pass, before `finish()`: resolve query sets into `encoder` here. */
+  beforeFinish(encoder: GPUCommandEncoder): void;
+  /** Called after the command buffer was submitted (and its errors checked). */
+  afterSubmit(): void | Promise<void>;
+}
+
+let observer: DispatchObserver | null = null;
+
+/**
+ * Sets (or, with null, clears) the module-wide dispatch observer used by the profiler. Without an
+ * observer, all dispatches of a batch share one compute pass and nothing extra is done.
+ *
+ * @example
+ * ```ts
+ * import { getDispatchObserver, setDispatchObserver } from "./runtime.ts";
+ * setDispatchObserver(null);
+ * console.assert(getDispatchObserver() === null);
+ * ```
+ *
+ * @param obs The observer, or null.
+ */
+export function setDispatchObserver(obs: DispatchObserver | null): void {
+  observer = obs;
+}
+
+/**
+ * The current dispatch observer, or null.
+ *
+ * @example
+ * ```ts
+ * import { getDispatchObserver } from "./runtime.ts";
+ * console.assert(getDispatchObserver() === null);
+ * ```
+ *
+ * @returns The observer set by {@linkcode setDispatchObserver}.
+ */
+export function getDispatchObserver(): DispatchObserver | null {
+  return observer;
+}
+
+/** A buffer or anything that holds one (a {@linkcode GpuTensor}). */
+export type BufferLike = GPUBuffer | { readonly buffer: GPUBuffer };
+
+/** One dispatch of a {@linkcode DispatchBatch}. */
+export interface DispatchSpec {
+  /** Label for debugging and the profiler. */
+  label: string;
+  /** The pipeline (from {@linkcode getPipeline}). */
+  pipeline: GPUComputePipeline;
+  /** Storage buffers bound at group 0, bindings 0..n-1, whole-buffer. */
+  buffers: readonly BufferLike[];
+  /** Uniform data bound at binding n (after the storage buffers). */
+  uniforms?: ArrayBuffer | ArrayBufferView;
+  /** Workgroups in x, y, z (y and z default to 1). */
+  workgroups: readonly [number, number?, number?];
+  /** Floating-point operations (for the profiler). */
+  flops?: number;
+  /** Bytes of minimum memory traffic (for the profiler). */
+  bytes?: number;
+}
+
+type Op =
+  | { kind: "dispatch"; spec: DispatchSpec; wg: [number, number, number]; buffers: GPUBuffer[] }
+  | {
+    kind: "copy";
+    src: GPUBuffer;
+    srcOffset: number;
+    dst: GPUBuffer;
+    dstOffset: number;
+    size: number;
+  };
+
+const bufOf = (b: BufferLike): GPUBuffer => ("buffer" in b ? b.buffer : b) as GPUBuffer;
+
+/**
+ * Encodes many dispatches (and buffer copies) into one command buffer and submits it once, inside
+ * error scopes, so that a whole sequence of kernels costs one submit and no GPU wait. Uniform data
+ * of all dispatches is packed into one buffer. Limits (binding sizes, workgroup counts) are
+ * checked at {@linkcode DispatchBatch.dispatch}, before anything is submitted.
+ *
+ * @example
+ * ```ts ignore
+ * import { DispatchBatch, getGpu, getPipeline, GpuTensor } from "./runtime.ts";
+ * const gpu = await getGpu();
+ * const out = GpuTensor.empty(gpu, [256]);
+ * const pipeline = await getPipeline(gpu, "ones", () => `
+ *   @group(0) @binding(0) var<storage, read_write> out: array<f32>;
+ *   @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { out[g.x] = 1.0; }`);
+ * const batch = new DispatchBatch(gpu);
+ * batch.dispatch({ label: "ones", pipeline, buffers: [out], workgroups: [4] });
+ * await batch.submit();
+ * ```
+ */
+export class DispatchBatch {
+  /** The device. */
+  readonly gpu: Gpu;
+  #ops: Op[] = [];
+  #submitted = false;
+
+  /**
+   * @param gpu The device.
+   */
+  constructor(gpu: Gpu) {
+    assertDeviceAlive(gpu);
+    this.gpu = gpu;
+  }
+
+  /** Number of dispatches recorded so far. */
+  get dispatchCount(): number {
+    return this.#ops.filter((o) => o.kind === "dispatch").length;
+  }
+
+  /**
+   * Records a dispatch.
+   *
+   * @example
+   * ```ts ignore
+   * batch.dispatch({ label: "step", pipeline, buffers: [a, b], uniforms: new Uint32Array([3]), workgroups: [8, 2] });
+   * ```
+   *
+   * @param spec Pipeline, buffers, uniforms, workgroups.
+   * @returns This batch.
+   * @throws {GpuError} If a binding or the workgroup count exceeds a device limit, or the batch was submitted.
+   */
+  dispatch(spec: DispatchSpec): this {
+    this.#open();
+    const lim = this.gpu.limits;
+    const wg: [number, number, number] = [
+      spec.workgroups[0],
+      spec.workgroups[1] ?? 1,
+      spec.workgroups[2] ?? 1,
+    ];
+    for (const w of wg) {
+      if (!Number.isInteger(w) || w < 1 || w > lim.maxComputeWorkgroupsPerDimension) {
+        throw new GpuError(
+          `Dispatch ${spec.label} asks for workgroups ${
+            formatShape(wg)
+          }; each must be an integer in 1..${lim.maxComputeWorkgroupsPerDimension} (maxComputeWorkgroupsPerDimension): use a smaller batch or fewer heads per call`,
+        );
+      }
+    }
+    const buffers = spec.buffers.map(bufOf);
+    buffers.forEach((b, j) => checkBindingSize(this.gpu, b.size, `${spec.label} binding ${j}`));
+    if (spec.uniforms && spec.uniforms.byteLength > lim.maxUniformBufferBindingSize) {
+      throw new GpuError(`Uniforms of ${spec.label} exceed maxUniformBufferBindingSize`);
+    }
+    this.#ops.push({ kind: "dispatch", spec, wg, buffers });
+    return this;
+  }
+
+  /**
+   * Records a buffer-to-buffer copy (sizes and offsets multiples of 4).
+   *
+   * @example
+   * ```ts ignore
+   * batch.copy(a, 0, b, 0, a.byteSize);
+   * ```
+   *
+   * @param src Source.
+   * @param srcOffset Byte offset in the source.
+   * @param dst Destination.
+   * @param dstOffset Byte offset in the destination.
+   * @param size Bytes to copy.
+   * @returns This batch.
+   */
+  copy(src: BufferLike, srcOffset: number, dst: BufferLike, dstOffset: number, size: number): this {
+    this.#open();
+    this.#ops.push({ kind: "copy", src: bufOf(src), srcOffset, dst: bufOf(dst), dstOffset, size });
+    return this;
+  }
+
+  #open(): void {
+    if (this.#submitted) throw new GpuError("This DispatchBatch was already submitted");
+  }
+
+  /**
+   * Encodes everything into one command buffer and submits it. Resolves once the submit was
+   * validated (not when the GPU finishes, unless `wait` is set; reading a result waits anyway).
+   *
+   * @example
+   * ```ts ignore
+   * await batch.submit();
+   * ```
+   *
+   * @param options `wait`: also await `onSubmittedWorkDone()` (~11 ms floor in Deno).
+   * @throws {GpuError} On any validation or out-of-memory error, or if the device was lost.
+   */
+  async submit(options: { wait?: boolean } = {}): Promise<void> {
+    this.#open();
+    this.#submitted = true;
+    const gpu = this.gpu;
+    const d = gpu.device;
+    const obs = observer;
+    let ubuf: GPUBuffer | undefined;
+    await withErrorScopes(gpu, `Submitting ${this.#labels()}`, () => {
+      const align = Math.max(gpu.limits.minUniformBufferOffsetAlignment, 16);
+      let ubytes = 0;
+      const uoff: number[] = [];
+      for (const op of this.#ops) {
+        if (op.kind === "dispatch" && op.spec.uniforms) {
+          uoff.push(ubytes);
+          ubytes += Math.ceil(op.spec.uniforms.byteLength / align) * align;
+        }
+      }
+      if (ubytes > 0) {
+        ubuf = d.createBuffer({
+          label: "batch uniforms",
+          size: ubytes,
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+          mappedAtCreation: true,
+        });
+        const dst = new Uint8Array(ubuf.getMappedRange());
+        let u = 0;
+        for (const op of this.#ops) {
+          if (op.kind === "dispatch" && op.spec.uniforms) {
+            const src = op.spec.uniforms;
+            const bytes = ArrayBuffer.isView(src)
+              ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
+              : new Uint8Array(src);
+            dst.set(bytes, uoff[u++]);
+          }
+        }
+        ubuf.unmap();
+      }
+      obs?.beginBatch?.(gpu);
+      const enc = d.createCommandEncoder({ label: "mlstm batch" });
+      let pass: GPUComputePassEncoder | undefined;
+      let u = 0, index = 0;
+      for (const op of this.#ops) {
+        if (op.kind === "copy") {
+          pass?.end();
+          pass = undefined;
+          enc.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
+          continue;
+        }
+        const { spec } = op;
+        const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({
+          binding: j,
+          resource: { buffer },
+        }));
+        if (spec.uniforms) {
+          entries.push({
+            binding: op.buffers.length,
+            resource: { buffer: ubuf!, offset: uoff[u++]!, size: spec.uniforms.byteLength },
+          });
+        }
+        const bg = d.createBindGroup({
+          label: spec.label,
+          layout: spec.pipeline.getBindGroupLayout(0),
+          entries,
+        });
+        if (obs) {
+          pass?.end();
+          const info: DispatchInfo = {
+            label: spec.label,
+            workgroups: op.wg,
+            index: index,
+            ...(spec.flops !== undefined ? { flops: spec.flops } : {}),
+            ...(spec.bytes !== undefined ? { bytes: spec.bytes } : {}),
+          };
+          const tw = obs.timestampWrites(info);
+          pass = enc.beginComputePass(
+            tw ? { label: spec.label, timestampWrites: tw } : {
+              label: spec.label,
+            },
+          );
+        } else if (!pass) {
+          pass = enc.beginComputePass({ label: "mlstm" });
+        }
+        pass.setPipeline(spec.pipeline);
+        pass.setBindGroup(0, bg);
+        pass.dispatchWorkgroups(op.wg[0], op.wg[1], op.wg[2]);
+        index++;
+      }
+      pass?.end();
+      obs?.beforeFinish(enc);
+      d.queue.submit([enc.finish()]);
+    });
+    ubuf?.destroy();
+    if (obs) await obs.afterSubmit();
+    if (options.wait) await d.queue.onSubmittedWorkDone();
+    assertDeviceAlive(gpu);
+  }
+
+  #labels(): string {
+    const labels = [
+      ...new Set(this.#ops.map((o) => (o.kind === "dispatch" ? o.spec.label : "copy"))),
+    ];
+    return labels.length > 4
+      ? `${labels.slice(0, 4).join(", ")}, … (${this.#ops.length} operations)`
+      : labels.join(", ");
+  }
+}
+
+/**
+ * Submits nothing but waits until the device finished all work submitted so far (~11 ms floor).
+ *
+ * @example
+ * ```ts ignore
+ * import { getGpu, waitIdle } from "./runtime.ts";
+ * await waitIdle(await getGpu());
+ * ```
+ *
+ * @param gpu The device.
+ * @throws {GpuError} If the device was lost.
+ */
+export async function waitIdle(gpu: Gpu): Promise<void> {
+  assertDeviceAlive(gpu);
+  await gpu.device.queue.onSubmittedWorkDone();
+  assertDeviceAlive(gpu);
+}
