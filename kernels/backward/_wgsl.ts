@@ -700,6 +700,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     acc = decay * acc + ghat[(bh * u.NC + k) * ${E}u + e];
   }
   da[(bh * (u.NC + 1u) + u.NC) * ${E}u + e] = acc;
+  _ = mp[0];
 }
 `;
 }
