@@ -1,0 +1,686 @@
+// WGSL generators of the chunkwise mLSTM forward (one template function per kernel family).
+// Variants (input gate, storage dtype, tile sizes, normalization) are parameters; every inner loop
+// over a register tile or a staged sub-block is unrolled here in TypeScript, with vec4 registers,
+// because the driver does not unroll what Naga emits (notes/webgpu_perf.md §3).
+//
+// Four kernel families make one forward (see forward.ts for the dispatch order):
+//   gates    one workgroup per (chunk, head): logsig(f), cumulative b, suffix sums a, chunk totals,
+//            and the exact row maxima of the intra-chunk gate matrix (exp gate)
+//   states   init / copy-out of the chunk-boundary states (initial states in, last states out)
+//   state    the recurrent state kernel over chunks: one workgroup per (DQK tile, DHV tile, head)
+//   parallel the tiled intra-chunk kernel: one workgroup per (DHV tile, query block, chunk, head)
+
+/** Storage type of q, k, v, h (and of the gate pre-activations). */
+export type StorageDtype = "f32" | "f16";
+
+/** The uniform block shared by every chunkwise kernel (12 × 4 bytes). */
+export const UNIFORM_WGSL = `struct U {
+  S: u32, L: u32, NC: u32, BH: u32,
+  bh0: u32, DQK: u32, DHV: u32, keep: u32,
+  eps: f32, scale: f32, p0: u32, p1: u32,
+}`;
+
+/** Number of u32/f32 words in the uniform block. */
+export const UNIFORM_WORDS = 12;
+
+/** Values of the uniform block of one dispatch. */
+export interface UniformValues {
+  S: number;
+  L: number;
+  NC: number;
+  BH: number;
+  bh0: number;
+  DQK: number;
+  DHV: number;
+  keep: number;
+  eps: number;
+  scale: number;
+}
+
+/** Packs the uniform block into 48 bytes. */
+export function packUniforms(u: UniformValues): ArrayBuffer {
+  const buf = new ArrayBuffer(UNIFORM_WORDS * 4);
+  const w = new Uint32Array(buf), f = new Float32Array(buf);
+  w[0] = u.S;
+  w[1] = u.L;
+  w[2] = u.NC;
+  w[3] = u.BH;
+  w[4] = u.bh0;
+  w[5] = u.DQK;
+  w[6] = u.DHV;
+  w[7] = u.keep;
+  f[8] = u.eps;
+  f[9] = u.scale;
+  return buf;
+}
+
+/** Number of per-step sections of the gate scratch buffer (b, ig, a, mIntra, mComb, nrm). */
+export const GATE_STEP_SECTIONS = 6;
+
+const header = (dtype: StorageDtype) =>
+  `${dtype === "f16" ? "enable f16;\n" : ""}alias T = ${dtype};\n${UNIFORM_WGSL}\n`;
+
+// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), log1p(e) for e in (0, 1] as 2·atanh(e / (2 + e))
+// by its odd series (z ≤ 1/3, 9 terms: f32-accurate), because log(1 + e) loses e below 1e-7 and the
+// GPU's log is only accurate to ~2^-21 absolute near 1.
+const LOGSIG_WGSL = `fn logsig(x: f32) -> f32 {
+  let e = exp(-abs(x));
+  let z = e / (2.0 + e);
+  let z2 = z * z;
+  var p = 1.0 / 17.0;
+  p = p * z2 + 1.0 / 15.0;
+  p = p * z2 + 1.0 / 13.0;
+  p = p * z2 + 1.0 / 11.0;
+  p = p * z2 + 1.0 / 9.0;
+  p = p * z2 + 1.0 / 7.0;
+  p = p * z2 + 1.0 / 5.0;
+  p = p * z2 + 1.0 / 3.0;
+  p = p * z2 + 1.0;
+  return min(x, 0.0) - 2.0 * z * p;
+}`;
+
+/** Parameters of the gate-preprocessing kernel. */
+export interface GatesParams {
+  gate: "exp" | "sig";
+  /** Storage type of i and f. */
+  dtype: StorageDtype;
+  /** Chunk size (the workgroup arrays hold one chunk). */
+  L: number;
+}
+
+/** Workgroup size of the gate kernel. */
+export const GATES_WG = 64;
+
+/** Workgroup storage in bytes of the gate kernel. */
+export function gatesStorageBytes(p: GatesParams): number {
+  return 3 * p.L * 4;
+}
+
+/**
+ * The gate kernel. Grid (NC, B·NH); bindings 0 i, 1 f, 2 gates (f32, written), 3 uniforms.
+ * Gate buffer sections (N = B·NH·S, index bh·S + t): 0 b (cumulative logsig(f) from the chunk
+ * start), 1 ĩ (i or logsig(i)), 2 a (suffix sum of logsig(f) after the step, plus ĩ), 3 mIntra
+ * (exp gate: max over s ≤ t of (b_t - b_s) + ĩ_s, the same f32 expression the parallel kernel
+ * evaluates), 4 mComb and 5 nrm (written by the parallel kernel when asked to keep them);
+ * then per chunk (index (bh·NC + k)·2): g (the chunk's total log forget gate), max_j a_j.
+ */
+export function gatesWgsl(p: GatesParams): string {
+  const exp = p.gate === "exp";
+  return `${header(p.dtype)}
+@group(0) @binding(0) var<storage, read> iin: array<T>;
+@group(0) @binding(1) var<storage, read> fin: array<T>;
+@group(0) @binding(2) var<storage, read_write> gates: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;
+var<workgroup> lfs: array<f32, ${p.L}>;
+var<workgroup> igs: array<f32, ${p.L}>;
+var<workgroup> bs: array<f32, ${p.L}>;
+${LOGSIG_WGSL}
+@compute @workgroup_size(${GATES_WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let k = wg.x;
+  let bh = wg.y;
+  let t0 = k * u.L;
+  let lc = min(u.L, u.S - t0);
+  let base = bh * u.S + t0;
+  let N = u.BH * u.S;
+  for (var j = lid; j < lc; j += ${GATES_WG}u) {
+    lfs[j] = logsig(f32(fin[base + j]));
+    igs[j] = ${exp ? "f32(iin[base + j])" : "logsig(f32(iin[base + j]))"};
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    // Compensated (Kahan) sums: b and a are differenced later, so their rounding must not grow
+    // with the chunk length.
+    var acc = 0.0;
+    var comp = 0.0;
+    for (var j = 0u; j < lc; j++) {
+      let y = lfs[j] - comp;
+      let t = acc + y;
+      comp = (t - acc) - y;
+      acc = t;
+      bs[j] = acc;
+      gates[base + j] = acc;
+      gates[N + base + j] = igs[j];
+    }
+    var suf = 0.0;
+    var sc = 0.0;
+    var amax = -3.0e38;
+    for (var jj = 0u; jj < lc; jj++) {
+      let j = lc - 1u - jj;
+      let a = suf + igs[j];
+      gates[2u * N + base + j] = a;
+      amax = max(amax, a);
+      let y = lfs[j] - sc;
+      let t = suf + y;
+      sc = (t - suf) - y;
+      suf = t;
+    }
+    let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
+    gates[ci] = acc;
+    gates[ci + 1u] = amax;
+  }
+  workgroupBarrier();
+${
+    exp
+      ? `  for (var r = lid; r < lc; r += ${GATES_WG}u) {
+    let br = bs[r];
+    var mi = -3.0e38;
+    for (var c = 0u; c <= r; c++) {
+      mi = max(mi, (br - bs[c]) + igs[c]);
+    }
+    gates[3u * N + base + r] = mi;
+  }`
+      : ""
+  }
+}
+`;
+}
+
+/** Parameters of the state copy kernels. */
+export interface StatesCopyParams {
+  /** "init": initial states (or zeros) into slot 0; "last": slot NC out to the last states. */
+  mode: "init-zero" | "init" | "last";
+  gate: "exp" | "sig";
+  /** Storage type of the user's initial states (mode "init"). */
+  dtype: StorageDtype;
+}
+
+/** Workgroup size of the state copy kernels. */
+export const COPY_WG = 256;
+
+/**
+ * Copies states between the user's tensors and the per-chunk-boundary state buffers.
+ * Grid (ceil(max(DQK·DHV, DQK + 1) / 256), heads of the group). States buffers (f32):
+ * C (BHg, NC + 1, DQK, DHV) and nm (BHg, NC + 1, DQK + 1) with m after the DQK entries of n.
+ * Bindings, "init": 0 cInitial, 1 nInitial, 2 mInitial, 3 C, 4 nm, 5 uniforms;
+ * "init-zero": 0 C, 1 nm, 2 uniforms; "last": 0 C, 1 nm, 2 cLast, 3 nLast, 4 mLast, 5 uniforms.
+ */
+export function statesCopyWgsl(p: StatesCopyParams): string {
+  const main = `@compute @workgroup_size(${COPY_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x;
+  let bhl = gid.y;
+  let bh = u.bh0 + bhl;
+  let CQ = u.DQK * u.DHV;
+  let NC1 = u.NC + 1u;`;
+  if (p.mode === "init-zero") {
+    return `${header("f32")}
+@group(0) @binding(0) var<storage, read_write> sc: array<f32>;
+@group(0) @binding(1) var<storage, read_write> snm: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+${main}
+  if (e < CQ) { sc[bhl * NC1 * CQ + e] = 0.0; }
+  if (e <= u.DQK) { snm[bhl * NC1 * (u.DQK + 1u) + e] = 0.0; }
+}
+`;
+  }
+  if (p.mode === "init") {
+    // The sigmoid gate has no stabilizer: m stays 0 (mInitial is read so that it stays bound).
+    const m = p.gate === "exp" ? "f32(mi[bh])" : "0.0";
+    const use = p.gate === "exp" ? "" : "\n  _ = mi[bh];";
+    return `${header(p.dtype)}
+@group(0) @binding(0) var<storage, read> ci: array<T>;
+@group(0) @binding(1) var<storage, read> ni: array<T>;
+@group(0) @binding(2) var<storage, read> mi: array<T>;
+@group(0) @binding(3) var<storage, read_write> sc: array<f32>;
+@group(0) @binding(4) var<storage, read_write> snm: array<f32>;
+@group(0) @binding(5) var<uniform> u: U;
+${main}${use}
+  if (e < CQ) { sc[bhl * NC1 * CQ + e] = f32(ci[bh * CQ + e]); }
+  if (e < u.DQK) { snm[bhl * NC1 * (u.DQK + 1u) + e] = f32(ni[bh * u.DQK + e]); }
+  if (e == u.DQK) { snm[bhl * NC1 * (u.DQK + 1u) + e] = ${m}; }
+}
+`;
+  }
+  return `${header("f32")}
+@group(0) @binding(0) var<storage, read> sc: array<f32>;
+@group(0) @binding(1) var<storage, read> snm: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cl: array<f32>;
+@group(0) @binding(3) var<storage, read_write> nl: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ml: array<f32>;
+@group(0) @binding(5) var<uniform> u: U;
+${main}
+  let sNM = (bhl * NC1 + u.NC) * (u.DQK + 1u);
+  if (e < CQ) { cl[bh * CQ + e] = sc[(bhl * NC1 + u.NC) * CQ + e]; }
+  if (e < u.DQK) { nl[bh * u.DQK + e] = snm[sNM + e]; }
+  if (e == u.DQK) { ml[bh] = snm[sNM + e]; }
+}
+`;
+}
+
+/** Tile parameters of the recurrent state kernel. */
+export interface StateParams {
+  gate: "exp" | "sig";
+  /** Storage type of k and v. */
+  dtype: StorageDtype;
+  /** Threads along DHV (columns of C). */
+  TX: number;
+  /** Threads along DQK (rows of C); each thread holds 4 rows. */
+  TY: number;
+  /** Columns of C per thread (multiple of 4). */
+  TN: number;
+  /** Keys staged per sub-block. */
+  BJ: number;
+}
+
+/** Default tiles of the state kernel: a 64 × 64 tile of C per workgroup of 256 threads. */
+export const STATE_TILES = { TX: 16, TY: 16, TN: 4, BJ: 16 } as const;
+
+/** Rows (BK) and columns (BV) of C held by one workgroup of the state kernel. */
+export function stateTile(p: StateParams): { BK: number; BV: number; threads: number } {
+  return { BK: 4 * p.TY, BV: p.TX * p.TN, threads: p.TX * p.TY };
+}
+
+/** Workgroup storage in bytes of the state kernel. */
+export function stateStorageBytes(p: StateParams): number {
+  const { BK, BV } = stateTile(p);
+  return (p.BJ * BK + p.BJ * BV) * 4;
+}
+
+// Emits unrolled staging of a (rows × cols) block from global memory into a workgroup array of
+// vec4 (4 consecutive columns per vec4), `load(row, col)` giving the f32 expression of one element
+// and `ok(row, col)` its in-range condition.
+function stageRowMajor(
+  arr: string,
+  rows: number,
+  cols: number,
+  threads: number,
+  elem: (row: string, col: string) => { value: string; ok: string },
+  indent = "    ",
+): string {
+  const total = (rows * cols) / 4;
+  const per = Math.ceil(total / threads);
+  const c4 = cols / 4;
+  let s = "";
+  for (let e = 0; e < per; e++) {
+    const guard = (e + 1) * threads > total;
+    const idx = `lid + ${e * threads}u`;
+    let body = `${indent}{\n${indent}  let x4 = ${idx};\n`;
+    body += `${indent}  let rr = x4 / ${c4}u;\n${indent}  let cc = (x4 % ${c4}u) * 4u;\n`;
+    const comps: string[] = [];
+    for (let c = 0; c < 4; c++) {
+      const { value, ok } = elem("rr", `(cc + ${c}u)`);
+      comps.push(`select(0.0, ${value}, ${ok})`);
+    }
+    body += `${indent}  ${arr}[x4] = vec4<f32>(${comps.join(", ")});\n${indent}}\n`;
+    s += guard ? `${indent}if (${idx} < ${total}u) ${body.trimStart()}` : body;
+  }
+  return s;
+}
+
+// Emits unrolled staging of the transpose of a (rows × cols) global block: the workgroup array
+// holds [col][row] with 4 consecutive rows per vec4; each thread loads 4 rows of one column.
+function stageTransposed(
+  arr: string,
+  rows: number,
+  cols: number,
+  threads: number,
+  elem: (row: string, col: string) => { value: string; ok: string },
+  indent = "    ",
+): string {
+  const total = (rows * cols) / 4;
+  const per = Math.ceil(total / threads);
+  const r4 = rows / 4;
+  let s = "";
+  for (let e = 0; e < per; e++) {
+    const guard = (e + 1) * threads > total;
+    const idx = `lid + ${e * threads}u`;
+    let body = `${indent}{\n${indent}  let x4 = ${idx};\n`;
+    body += `${indent}  let cc = x4 % ${cols}u;\n${indent}  let rr = (x4 / ${cols}u) * 4u;\n`;
+    const comps: string[] = [];
+    for (let r = 0; r < 4; r++) {
+      const { value, ok } = elem(`(rr + ${r}u)`, "cc");
+      comps.push(`select(0.0, ${value}, ${ok})`);
+    }
+    body += `${indent}  ${arr}[cc * ${r4}u + rr / 4u] = vec4<f32>(${
+      comps.join(", ")
+    });\n${indent}}\n`;
+    s += guard ? `${indent}if (${idx} < ${total}u) ${body.trimStart()}` : body;
+  }
+  return s;
+}
+
+const XYZW = ["x", "y", "z", "w"];
+
+/**
+ * The recurrent state kernel. Grid (ceil(DQK/BK), ceil(DHV/BV), heads of the group); bindings
+ * 0 k, 1 v, 2 gates, 3 C states, 4 nm states, 5 uniforms. Each workgroup keeps a BK × BV tile of C
+ * in registers (4 × TN per thread), the matching slice of n (DHV tile 0 only) and m, and walks the
+ * chunks in order: C_k = exp(g + m_{k-1} - m_k) C_{k-1} + Σ_j exp(a_j - m_k) k_j v_jᵀ, keys staged
+ * BJ at a time (already weighted) with the values; it writes every chunk-boundary state (slot k + 1).
+ */
+export function stateWgsl(p: StateParams): string {
+  const { BK, BV, threads } = stateTile(p);
+  const exp = p.gate === "exp";
+  const TN4 = p.TN / 4;
+  const regs: string[] = [];
+  for (let i = 0; i < 4; i++) for (let j = 0; j < TN4; j++) regs.push(`c${i}_${j}`);
+  // Element (row i, vec4 column j) of the register tile: row a0 + ty*4 + i, cols c0 + tx*TN + 4j.
+  const rowOf = (i: number) => `(a0 + ty * 4u + ${i}u)`;
+  const colOf = (j: number, c: number) => `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
+  let load = "", store = "", decay = "", fma = "";
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < TN4; j++) {
+      const comps = [0, 1, 2, 3].map((c) =>
+        `select(0.0, sc[slot0 + ${rowOf(i)} * DHV + ${colOf(j, c)}], ${rowOf(i)} < DQK && ${
+          colOf(j, c)
+        } < DHV)`
+      );
+      load += `  var c${i}_${j} = vec4<f32>(${comps.join(", ")});\n`;
+      for (let c = 0; c < 4; c++) {
+        store += `    if (${rowOf(i)} < DQK && ${colOf(j, c)} < DHV) { sc[slot + ${
+          rowOf(i)
+        } * DHV + ${colOf(j, c)}] = c${i}_${j}.${XYZW[c]}; }\n`;
+      }
+      decay += `    c${i}_${j} *= decay;\n`;
+    }
+  }
+  for (let j = 0; j < p.BJ; j++) {
+    fma += `      {\n        let kv = ks[${j * (BK / 4)}u + ty];\n`;
+    for (let jv = 0; jv < TN4; jv++) {
+      fma += `        let v${jv} = vs[${j * (BV / 4)}u + tx * ${TN4}u + ${jv}u];\n`;
+    }
+    for (let i = 0; i < 4; i++) {
+      for (let jv = 0; jv < TN4; jv++) fma += `        c${i}_${jv} += kv.${XYZW[i]} * v${jv};\n`;
+    }
+    fma += `      }\n`;
+  }
+  const stageK = stageRowMajor("ks", p.BJ, BK, threads, (r, c) => ({
+    value:
+      `f32(kin[(rowBase + j0 + ${r}) * DQK + a0 + ${c}]) * exp(gates[2u * N + rowBase + j0 + ${r}] - mNew)`,
+    ok: `j0 + ${r} < lc && a0 + ${c} < DQK`,
+  }), "      ");
+  const stageV = stageRowMajor("vs", p.BJ, BV, threads, (r, c) => ({
+    value: `f32(vin[(rowBase + j0 + ${r}) * DHV + c0 + ${c}])`,
+    ok: `j0 + ${r} < lc && c0 + ${c} < DHV`,
+  }), "      ");
+  return `${header(p.dtype)}
+@group(0) @binding(0) var<storage, read> kin: array<T>;
+@group(0) @binding(1) var<storage, read> vin: array<T>;
+@group(0) @binding(2) var<storage, read> gates: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sc: array<f32>;
+@group(0) @binding(4) var<storage, read_write> snm: array<f32>;
+@group(0) @binding(5) var<uniform> u: U;
+var<workgroup> ks: array<vec4<f32>, ${(p.BJ * BK) / 4}>;
+var<workgroup> vs: array<vec4<f32>, ${(p.BJ * BV) / 4}>;
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tx = lid % ${p.TX}u;
+  let ty = lid / ${p.TX}u;
+  let a0 = wg.x * ${BK}u;
+  let c0 = wg.y * ${BV}u;
+  let bhl = wg.z;
+  let bh = u.bh0 + bhl;
+  let DQK = u.DQK;
+  let DHV = u.DHV;
+  let S = u.S;
+  let N = u.BH * S;
+  let NC1 = u.NC + 1u;
+  let CQ = DQK * DHV;
+  let slot0 = bhl * NC1 * CQ;
+  let nm0 = bhl * NC1 * (DQK + 1u);
+  let ownsN = wg.y == 0u && lid < ${BK}u && a0 + lid < DQK;
+  let ownsM = wg.x == 0u && wg.y == 0u && lid == 0u;
+${load}  var nReg = select(0.0, snm[nm0 + a0 + lid], ownsN);
+  var m = snm[nm0 + DQK];
+  for (var k = 0u; k < u.NC; k++) {
+    let t0 = k * u.L;
+    let lc = min(u.L, S - t0);
+    let rowBase = bh * S + t0;
+    let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
+    let g = gates[ci];
+${
+    exp
+      ? `    let mNew = max(g + m, gates[ci + 1u]);
+    let decay = exp(g + m - mNew);`
+      : `    let mNew = 0.0;
+    let decay = exp(g);`
+  }
+${decay}    nReg *= decay;
+    for (var j0 = 0u; j0 < lc; j0 += ${p.BJ}u) {
+${stageK}${stageV}      workgroupBarrier();
+${fma}      if (ownsN) {
+        for (var j = 0u; j < ${p.BJ}u; j++) {
+          nReg += ks[j * ${BK / 4}u + lid / 4u][lid % 4u];
+        }
+      }
+      workgroupBarrier();
+    }
+    m = mNew;
+    let slot = slot0 + (k + 1u) * CQ;
+${store}    let nmk = nm0 + (k + 1u) * (DQK + 1u);
+    if (ownsN) { snm[nmk + a0 + lid] = nReg; }
+    if (ownsM) { snm[nmk + DQK] = m; }
+  }
+}
+`;
+}
+
+/** Tile parameters of the parallel (intra-chunk) kernel. */
+export interface ParallelParams {
+  gate: "exp" | "sig";
+  /** Sigmoid gate: divide by max(|den|, 1) + eps. Always true for the exponential gate. */
+  normalize: boolean;
+  /** Storage type of q, k, v, h. */
+  dtype: StorageDtype;
+  /** Threads along DHV (and along keys of the gate block). */
+  TX: number;
+  /** Threads along query rows; each holds 4 rows. Query and key blocks are 4·TY long. */
+  TY: number;
+  /** Output columns per thread (multiple of 4). */
+  TN: number;
+  /** DQK sub-block staged at a time (and key sub-block of the value product). */
+  BD: number;
+}
+
+/** Tiles of the parallel kernel: a 64 × (16·TN) output tile per workgroup of 256 threads. */
+export function parallelTiles(DHV: number): Omit<ParallelParams, "gate" | "normalize" | "dtype"> {
+  return { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BD: 16 };
+}
+
+/** Query rows (BQ = key block), output columns (BV) and threads of the parallel kernel. */
+export function parallelTile(p: ParallelParams): { BQ: number; BV: number; threads: number } {
+  return { BQ: 4 * p.TY, BV: p.TX * p.TN, threads: p.TX * p.TY };
+}
+
+/** Workgroup storage in bytes of the parallel kernel. */
+export function parallelStorageBytes(p: ParallelParams): number {
+  const { BQ, BV } = parallelTile(p);
+  const stage = Math.max(p.BD * BQ, p.BD * BV);
+  return (p.BD * BQ + stage + BQ * BQ + 2 * BQ + p.BD) * 4;
+}
+
+/**
+ * The parallel kernel. Grid (ceil(DHV/BV), ceil(L/BQ), NC · heads of the group); bindings 0 q, 1 k,
+ * 2 v, 3 gates, 4 C states, 5 nm states, 6 h, 7 uniforms. One workgroup computes a BQ × BV tile of h
+ * of one chunk: the inter-chunk part (q̃ C_{k-1} and q̃·n_{k-1}, DQK staged BD at a time), then the
+ * causal key blocks up to the diagonal (G = Q Kᵀ, gate weights exp(b_t - b_s + ĩ_s - m_t) with the
+ * row's final stabilizer m_t known up front from the gate kernel's exact row maxima, P staged in
+ * workgroup memory, H += P V), then the normalizer. The normalizer's sums are accumulated as vec4
+ * by every thread of a row (no cross-thread reductions).
+ */
+export function parallelWgsl(p: ParallelParams): string {
+  const { BQ, BV, threads } = parallelTile(p);
+  const exp = p.gate === "exp";
+  const TN4 = p.TN / 4;
+  const BKV = BQ;
+  const TNG = BKV / p.TX; // gate-block columns per thread
+  if (TNG !== 4) throw new RangeError("parallelWgsl needs 4·TY = 4·TX (square gate blocks)");
+  const Q4 = BQ / 4, V4 = BV / 4;
+  let zero = "", inter = "", intra = "", pv = "", fin = "";
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < TN4; j++) zero += `  var h${i}_${j} = vec4<f32>(0.0);\n`;
+  }
+  for (let d = 0; d < p.BD; d++) {
+    inter += `      {\n        let a = qs[${d * Q4}u + ty];\n`;
+    for (let j = 0; j < TN4; j++) {
+      inter += `        let c${j} = st[${d * V4}u + tx * ${TN4}u + ${j}u];\n`;
+    }
+    for (let i = 0; i < 4; i++) {
+      for (let j = 0; j < TN4; j++) inter += `        h${i}_${j} += a.${XYZW[i]} * c${j};\n`;
+    }
+    inter += `        den += a * ns[${d}];\n      }\n`;
+    intra += `        {\n          let a = qs[${d * Q4}u + ty];\n          let kv = st[${
+      d * (BKV / 4)
+    }u + tx];\n`;
+    for (let i = 0; i < 4; i++) intra += `          g${i} += a.${XYZW[i]} * kv;\n`;
+    intra += `        }\n`;
+  }
+  for (let j = 0; j < p.BD; j++) {
+    pv += `        {\n          let a = ps[(j0 + ${j}u) * ${Q4}u + ty];\n`;
+    for (let jv = 0; jv < TN4; jv++) {
+      pv += `          let v${jv} = st[${j * V4}u + tx * ${TN4}u + ${jv}u];\n`;
+    }
+    for (let i = 0; i < 4; i++) {
+      for (let jv = 0; jv < TN4; jv++) pv += `          h${i}_${jv} += a.${XYZW[i]} * v${jv};\n`;
+    }
+    pv += `          den += a;\n        }\n`;
+  }
+  const stageQ = stageTransposed("qs", BQ, p.BD, threads, (r, c) => ({
+    value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + d0 + ${c}])`,
+    ok: `qr0 + ${r} < lc && d0 + ${c} < DQK`,
+  }), "      ");
+  const stageC = stageRowMajor("st", p.BD, BV, threads, (r, c) => ({
+    value: `sc[slotC + (d0 + ${r}) * DHV + c0 + ${c}]`,
+    ok: `d0 + ${r} < DQK && c0 + ${c} < DHV`,
+  }), "      ");
+  const stageK = stageTransposed("st", BKV, p.BD, threads, (r, c) => ({
+    value: `f32(kin[(rowBase + kr0 + ${r}) * DQK + d0 + ${c}])`,
+    ok: `kr0 + ${r} < lc && d0 + ${c} < DQK`,
+  }), "        ");
+  const stageQi = stageQ.replaceAll("\n      ", "\n        ").replace(/^ {6}/, "        ");
+  const stageV = stageRowMajor("st", p.BD, BV, threads, (r, c) => ({
+    value: `f32(vin[(rowBase + kr0 + j0 + ${r}) * DHV + c0 + ${c}])`,
+    ok: `kr0 + j0 + ${r} < lc && c0 + ${c} < DHV`,
+  }), "        ");
+  // Gate weights of this thread's 4 × 4 block of the BQ × BKV gate block, stored transposed.
+  let gate =
+    `      let kb4 = vec4<f32>(kbs[tx * 4u], kbs[tx * 4u + 1u], kbs[tx * 4u + 2u], kbs[tx * 4u + 3u]);
+      let ki4 = vec4<f32>(kis[tx * 4u], kis[tx * 4u + 1u], kis[tx * 4u + 2u], kis[tx * 4u + 3u]);
+      let key = vec4<u32>(kr0 + tx * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+`;
+  for (let i = 0; i < 4; i++) {
+    const w = exp
+      ? `exp(((bq.${XYZW[i]} - kb4) + ki4) - mc.${XYZW[i]})`
+      : `exp((bq.${XYZW[i]} - kb4) + ki4)`;
+    gate +=
+      `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), key <= vec4<u32>(qr0 + ty * 4u + ${i}u) & key < vec4<u32>(lc));\n`;
+  }
+  for (let jj = 0; jj < 4; jj++) {
+    gate += `      ps[(tx * 4u + ${jj}u) * ${Q4}u + ty] = vec4<f32>(p0.${XYZW[jj]}, p1.${
+      XYZW[jj]
+    }, p2.${XYZW[jj]}, p3.${XYZW[jj]});\n`;
+  }
+  const nrm = exp
+    ? "max(abs(den), exp(-mc))"
+    : p.normalize
+    ? "max(abs(den), vec4<f32>(1.0))"
+    : "vec4<f32>(1.0)";
+  const inv = exp || p.normalize ? "1.0 / (nrm + vec4<f32>(u.eps))" : "vec4<f32>(1.0)";
+  for (let i = 0; i < 4; i++) {
+    for (let j = 0; j < TN4; j++) {
+      for (let c = 0; c < 4; c++) {
+        const col = `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
+        fin +=
+          `  if (r${i} < lc && ${col} < DHV) { hout[(rowBase + r${i}) * DHV + ${col}] = T(h${i}_${j}.${
+            XYZW[c]
+          } * inv.${XYZW[i]}); }\n`;
+      }
+    }
+  }
+  let keep = "";
+  for (let i = 0; i < 4; i++) {
+    keep += `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = mc.${
+      XYZW[i]
+    }; gates[5u * N + rowBase + r${i}] = nrm.${XYZW[i]}; }\n`;
+  }
+  return `${header(p.dtype)}
+@group(0) @binding(0) var<storage, read> qin: array<T>;
+@group(0) @binding(1) var<storage, read> kin: array<T>;
+@group(0) @binding(2) var<storage, read> vin: array<T>;
+@group(0) @binding(3) var<storage, read_write> gates: array<f32>;
+@group(0) @binding(4) var<storage, read> sc: array<f32>;
+@group(0) @binding(5) var<storage, read> snm: array<f32>;
+@group(0) @binding(6) var<storage, read_write> hout: array<T>;
+@group(0) @binding(7) var<uniform> u: U;
+var<workgroup> qs: array<vec4<f32>, ${(p.BD * BQ) / 4}>;
+var<workgroup> st: array<vec4<f32>, ${Math.max(p.BD * BQ, p.BD * BV) / 4}>;
+var<workgroup> ps: array<vec4<f32>, ${(BKV * BQ) / 4}>;
+var<workgroup> kbs: array<f32, ${BKV}>;
+var<workgroup> kis: array<f32, ${BKV}>;
+var<workgroup> ns: array<f32, ${p.BD}>;
+@compute @workgroup_size(${threads})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let tx = lid % ${p.TX}u;
+  let ty = lid / ${p.TX}u;
+  let c0 = wg.x * ${BV}u;
+  let qb = wg.y;
+  let k = wg.z % u.NC;
+  let bhl = wg.z / u.NC;
+  let bh = u.bh0 + bhl;
+  let DQK = u.DQK;
+  let DHV = u.DHV;
+  let S = u.S;
+  let N = u.BH * S;
+  let t0 = k * u.L;
+  let lc = min(u.L, S - t0);
+  let qr0 = qb * ${BQ}u;
+  if (qr0 >= lc) { return; }
+  let rowBase = bh * S + t0;
+  let NC1 = u.NC + 1u;
+  let slotC = (bhl * NC1 + k) * DQK * DHV;
+  let slotNM = (bhl * NC1 + k) * (DQK + 1u);
+  let r0 = qr0 + ty * 4u;
+  let r1 = r0 + 1u;
+  let r2 = r0 + 2u;
+  let r3 = r0 + 3u;
+  let bq = vec4<f32>(${
+    [0, 1, 2, 3].map((i) => `select(0.0, gates[rowBase + r${i}], r${i} < lc)`).join(", ")
+  });
+${
+    exp
+      ? `  let mi = vec4<f32>(${
+        [0, 1, 2, 3].map((i) => `select(0.0, gates[3u * N + rowBase + r${i}], r${i} < lc)`).join(
+          ", ",
+        )
+      });
+  let mPrev = snm[slotNM + DQK];
+  let mc = max(bq + vec4<f32>(mPrev), mi);
+  let fi = exp(bq + vec4<f32>(mPrev) - mc) * u.scale;`
+      : `  let fi = exp(bq) * u.scale;`
+  }
+${zero}  var den = vec4<f32>(0.0);
+  for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+${stageQ}${stageC}      if (lid < ${p.BD}u) { ns[lid] = select(0.0, snm[slotNM + d0 + lid], d0 + lid < DQK); }
+      workgroupBarrier();
+${inter}      workgroupBarrier();
+  }
+${
+    [0, 1, 2, 3].map((i) =>
+      [...Array(TN4).keys()].map((j) => `  h${i}_${j} *= fi.${XYZW[i]};\n`).join("")
+    ).join("")
+  }  den *= fi;
+  for (var kb = 0u; kb <= qb; kb++) {
+    let kr0 = kb * ${BKV}u;
+    if (lid < ${BKV}u) {
+      kbs[lid] = select(0.0, gates[rowBase + kr0 + lid], kr0 + lid < lc);
+      kis[lid] = select(0.0, gates[N + rowBase + kr0 + lid], kr0 + lid < lc);
+    }
+${
+    [0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")
+  }    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+${stageQi}${stageK}        workgroupBarrier();
+${intra}        workgroupBarrier();
+    }
+${
+    gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")
+  }    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
+${stageV}        workgroupBarrier();
+${pv}        workgroupBarrier();
+    }
+  }
+  let nrm = ${nrm};
+  let inv = ${inv};
+${fin}${exp ? `  if (u.keep != 0u && wg.x == 0u && tx == 0u) {\n${keep}  }\n` : ""}}
+`;
+}

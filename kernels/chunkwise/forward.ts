@@ -1,0 +1,448 @@
+/**
+ * The launcher of the WebGPU chunkwise mLSTM forward (`chunkwise--limit_chunk`,
+ * `chunkwise--xl_chunk`, `chunkwise--xl_chunk_siging`): validation, uploads, limit checks, and
+ * one command buffer of dispatches per call (gates, then per group of heads: initial states,
+ * recurrent state kernel, parallel kernel, last states).
+ *
+ * @module
+ */
+
+import { formatShape, type Tensor } from "../../core/tensor.ts";
+import type {
+  DeviceTensor,
+  InputGate,
+  MlstmForwardResult,
+  MlstmInputs,
+  MlstmOptions,
+  MlstmStates,
+  TensorLike,
+} from "../../core/types.ts";
+import { assertFinite, isCpuTensor, validateMlstmInputs } from "../../core/validate.ts";
+import {
+  checkBindingSize,
+  checkWorkgroupLimits,
+  DispatchBatch,
+  getGpu,
+  getPipeline,
+  GpuError,
+  GpuTensor,
+  readTensors,
+} from "../runtime.ts";
+import {
+  COPY_WG,
+  GATE_STEP_SECTIONS,
+  GATES_WG,
+  gatesStorageBytes,
+  gatesWgsl,
+  packUniforms,
+  type ParallelParams,
+  parallelStorageBytes,
+  parallelTile,
+  parallelTiles,
+  parallelWgsl,
+  STATE_TILES,
+  type StateParams,
+  statesCopyWgsl,
+  stateStorageBytes,
+  stateTile,
+  stateWgsl,
+  type StorageDtype,
+  type UniformValues,
+} from "./_wgsl.ts";
+
+/** How a chunkwise variant tiles a chunk. */
+export type ChunkwiseTiling = "limit_chunk" | "xl_chunk";
+
+/** A chunkwise kernel variant: its registry name, input gate and tiling. */
+export interface ChunkwiseVariant {
+  /** Registry name, e.g. `"chunkwise--xl_chunk"`. */
+  readonly name: string;
+  /** The input gate. */
+  readonly gate: InputGate;
+  /** `"limit_chunk"`: one chunk (≤ 64 steps) per workgroup; `"xl_chunk"`: chunks of any size, tiled. */
+  readonly tiling: ChunkwiseTiling;
+}
+
+/** Options of the WebGPU chunkwise forward, beyond {@linkcode MlstmOptions}. */
+export interface ChunkwiseOptions extends MlstmOptions {
+  /** Fill the outputs with NaN before the kernels run, so that unwritten elements show. @default {false} */
+  poisonOutputs?: boolean;
+  /**
+   * Keep what a backward pass needs on the GPU and return it as `saved`: the states at every chunk
+   * boundary and the per-step stabilizer and normalizer. @default {false}
+   */
+  keepForBackward?: boolean;
+}
+
+/**
+ * What {@linkcode chunkwiseForwardWebgpu} keeps for a backward pass (on the GPU, f32).
+ * The caller owns these tensors and should `destroy()` them when done.
+ */
+export interface ChunkwiseSaved {
+  /** C at every chunk boundary, (B·NH, NC + 1, DQK, DHV); slot k is the state before chunk k. */
+  statesC: GpuTensor;
+  /** n and m at every chunk boundary, (B·NH, NC + 1, DQK + 1): n, then m. */
+  statesNM: GpuTensor;
+  /**
+   * Gate scratch, f32: 6 per-step sections of B·NH·S (cumulative logsig(f) in the chunk, ĩ, a,
+   * intra-chunk row max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk
+   * (g, max a) pairs. mComb and nrm are filled for the exponential gate.
+   */
+  gates: GpuTensor;
+  /** Chunk size and number of chunks. */
+  L: number;
+  /** Number of chunks. */
+  NC: number;
+}
+
+/** Result of {@linkcode chunkwiseForwardWebgpu}: h, last states, and optionally what a backward needs. */
+export interface ChunkwiseForwardResult extends MlstmForwardResult {
+  /** States and gate statistics kept on the GPU (with `keepForBackward`). */
+  saved?: ChunkwiseSaved;
+}
+
+/** Largest chunk size of `limit_chunk` (one query block of the parallel kernel). */
+export const LIMIT_CHUNK_MAX = 64;
+
+/** Default chunk size of every chunkwise variant (as in {@linkcode MlstmOptions}). */
+export const DEFAULT_CHUNK_SIZE = 64;
+
+/**
+ * Checks a chunk size for a variant and a device, before anything is dispatched.
+ *
+ * @example
+ * ```ts
+ * import { checkChunkSize } from "./forward.ts";
+ * let msg = "";
+ * try { checkChunkSize({ name: "chunkwise--limit_chunk", gate: "exp", tiling: "limit_chunk" }, 128, 32768); } catch (e) { msg = (e as Error).message; }
+ * console.assert(msg.includes("chunkSize"));
+ * ```
+ *
+ * @param variant The variant.
+ * @param L The chunk size.
+ * @param workgroupStorage The device's maxComputeWorkgroupStorageSize in bytes.
+ * @throws {RangeError} Naming chunkSize, the value and the allowed range.
+ */
+export function checkChunkSize(variant: ChunkwiseVariant, L: number, workgroupStorage: number) {
+  if (!Number.isInteger(L) || L < 1) {
+    throw new RangeError(`Option chunkSize must be a positive integer, received ${L}`);
+  }
+  if (variant.tiling === "limit_chunk" && L > LIMIT_CHUNK_MAX) {
+    throw new RangeError(
+      `Option chunkSize of ${variant.name} must be at most ${LIMIT_CHUNK_MAX} (one chunk per workgroup), received ${L}: use chunkwise--xl_chunk for larger chunks`,
+    );
+  }
+  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L });
+  if (need > workgroupStorage) {
+    const max = Math.floor(workgroupStorage / 12);
+    throw new RangeError(
+      `Option chunkSize ${L} of ${variant.name} needs ${need} bytes of workgroup storage in the gate kernel, above this device's ${workgroupStorage}: use chunkSize <= ${max}`,
+    );
+  }
+}
+
+function resolveDtype(
+  ts: readonly TensorLike[],
+  names: readonly string[],
+  fallback: StorageDtype,
+): StorageDtype {
+  const onGpu: (readonly [DeviceTensor, string])[] = [];
+  ts.forEach((t, j) => {
+    if (!isCpuTensor(t)) onGpu.push([t, names[j]!]);
+  });
+  if (onGpu.length === 0) return fallback;
+  const d = onGpu[0]![0].dtype;
+  for (const [t, n] of onGpu) {
+    if (t.dtype !== d) {
+      throw new TypeError(
+        `Device tensors ${onGpu.map(([, m]) => m).join(", ")} must share one dtype: ${
+          onGpu[0]![1]
+        } is ${d}, ${n} is ${t.dtype}`,
+      );
+    }
+  }
+  return d;
+}
+
+/**
+ * Runs a chunkwise forward on WebGPU. Inputs are validated first (core/validate.ts), then the chunk
+ * size and the device limits (workgroup storage, binding sizes, bindings per stage) are checked;
+ * all dispatches go into one command buffer with no read-back in between. CPU tensors in give CPU
+ * tensors out (Float32Array data); device tensors in give {@linkcode GpuTensor}s out.
+ * Storage: q, k, v, h in `options.dtype` (f32 default; f16 needs `shader-f16`), or the device
+ * tensors' dtype; gates, states and all arithmetic in f32. Last states are f32 (B, NH, ...).
+ *
+ * @example
+ * ```ts ignore
+ * import { chunkwiseForwardWebgpu } from "./forward.ts";
+ * import { Random, randomMlstmInputs } from "../../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 2, S: 100, DQK: 16, DHV: 32 }, new Random(1));
+ * const variant = { name: "chunkwise--xl_chunk", gate: "exp", tiling: "xl_chunk" } as const;
+ * const { h, last } = await chunkwiseForwardWebgpu(variant, x, { chunkSize: 64, returnLastStates: true });
+ * console.assert(h.shape.join() === "1,2,100,32" && last!.m.shape.join() === "1,2");
+ * ```
+ *
+ * @param variant Which kernel (gate and tiling).
+ * @param inputs q, k, v, i, f and optional initial states (CPU or device tensors).
+ * @param options Chunk size (64), eps (1e-6), normalize (sigmoid gate, true), returnLastStates,
+ *   dtype, checkFinite, poisonOutputs, keepForBackward.
+ * @returns h, the last states when asked for, and `saved` with `keepForBackward`.
+ * @throws {TypeError | RangeError} On bad inputs or options (before the GPU is touched).
+ * @throws {GpuError} If a device limit is exceeded or the GPU reports an error.
+ */
+export async function chunkwiseForwardWebgpu(
+  variant: ChunkwiseVariant,
+  inputs: MlstmInputs,
+  options: ChunkwiseOptions = {},
+): Promise<ChunkwiseForwardResult> {
+  const dims = validateMlstmInputs(inputs, options);
+  if (options.dtype !== undefined && options.dtype !== "f32" && options.dtype !== "f16") {
+    throw new RangeError(`Option dtype must be "f32" or "f16", received ${options.dtype}`);
+  }
+  if (options.normalize !== undefined && typeof options.normalize !== "boolean") {
+    throw new TypeError(`Option normalize must be a boolean, received ${options.normalize}`);
+  }
+  const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
+  const L = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const gate = variant.gate;
+  const eps = options.eps ?? 1e-6;
+  const normalize = gate === "exp" ? true : (options.normalize ?? true);
+  const { q, k, v, i, f } = inputs;
+  const dtype = resolveDtype([q, k, v], ["q", "k", "v"], options.dtype ?? "f32");
+  if (options.dtype !== undefined && options.dtype !== dtype) {
+    throw new TypeError(
+      `Option dtype is ${options.dtype} but the device tensors q, k, v are ${dtype}`,
+    );
+  }
+  const gateDtype = resolveDtype([i, f], ["i", "f"], "f32");
+  const stateNames = ["cInitial", "nInitial", "mInitial"] as const;
+  const stateDtype = hasInitialStates
+    ? resolveDtype(stateNames.map((n) => inputs[n]!), stateNames, "f32")
+    : "f32";
+  const outOnGpu = [q, k, v, i, f, ...stateNames.map((n) => inputs[n])].some((t) =>
+    t !== undefined && !isCpuTensor(t)
+  );
+
+  const gpu = await getGpu();
+  checkChunkSize(variant, L, gpu.limits.maxComputeWorkgroupStorageSize);
+  if ((dtype === "f16" || gateDtype === "f16" || stateDtype === "f16") && !gpu.hasF16) {
+    throw new GpuError(
+      `f16 storage needs the shader-f16 feature, which ${gpu.adapterName} does not offer: use dtype "f32"`,
+    );
+  }
+  if (gpu.limits.maxStorageBuffersPerShaderStage < 7) {
+    throw new GpuError(
+      `${variant.name} binds 7 storage buffers per stage; ${gpu.adapterName} allows ${gpu.limits.maxStorageBuffersPerShaderStage}`,
+    );
+  }
+  const BH = B * NH;
+  const NC = Math.ceil(S / L);
+  const N = BH * S;
+  const CQ = DQK * DHV;
+  const label = `${variant.name} L=${L} DQK=${DQK} DHV=${DHV} ${dtype}`;
+
+  // Kernel parameters and their limits.
+  const stateP: StateParams = { gate, dtype, ...STATE_TILES };
+  const parP: ParallelParams = { gate, normalize, dtype, ...parallelTiles(DHV) };
+  const st = stateTile(stateP), pt = parallelTile(parP);
+  checkWorkgroupLimits(gpu, {
+    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L }),
+    invocations: GATES_WG,
+  }, `${label} gate kernel`);
+  checkWorkgroupLimits(
+    gpu,
+    { storageBytes: stateStorageBytes(stateP), invocations: st.threads },
+    `${label} state kernel`,
+  );
+  checkWorkgroupLimits(
+    gpu,
+    { storageBytes: parallelStorageBytes(parP), invocations: pt.threads },
+    `${label} parallel kernel`,
+  );
+  const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (NC > maxDim || BH > maxDim) {
+    throw new GpuError(
+      `${label}: ${NC} chunks of ${BH} heads exceed maxComputeWorkgroupsPerDimension ${maxDim}: use a larger chunkSize or fewer heads per call`,
+    );
+  }
+  // Heads per group: the per-chunk-boundary states of a group must fit one binding, and the
+  // parallel kernel's grid z (NC · heads) one dispatch dimension.
+  const perHead = (NC + 1) * CQ * 4;
+  const bhg = Math.min(
+    BH,
+    Math.floor(gpu.limits.maxStorageBufferBindingSize / perHead),
+    Math.floor(maxDim / NC),
+  );
+  if (bhg < 1) {
+    throw new GpuError(
+      `${label}: the ${
+        NC + 1
+      } chunk-boundary states of one head need ${perHead} bytes, above maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}: use a larger chunkSize or a shorter sequence per call`,
+    );
+  }
+  if (options.keepForBackward && bhg < BH) {
+    throw new GpuError(
+      `${label}: keepForBackward needs the states of all ${BH} heads in one binding (${
+        perHead * BH
+      } bytes): use a larger chunkSize or fewer heads per call`,
+    );
+  }
+  const gatesLen = GATE_STEP_SECTIONS * N + 2 * BH * NC;
+  checkBindingSize(gpu, gatesLen * 4, `${label} gate scratch`);
+
+  const temps: GpuTensor[] = [];
+  const up = (t: TensorLike, dt: StorageDtype): GpuTensor => {
+    if (t instanceof GpuTensor && t.gpu === gpu) return t;
+    if (!isCpuTensor(t)) {
+      throw new TypeError(
+        `${variant.name} takes CPU tensors or GpuTensors of the runtime's device, received a device tensor ${
+          formatShape(t.shape)
+        } of another kind`,
+      );
+    }
+    const g = GpuTensor.fromTensor(gpu, t, dt);
+    temps.push(g);
+    return g;
+  };
+  const poison = { poison: options.poisonOutputs ?? false };
+  try {
+    const qg = up(q, dtype), kg = up(k, dtype), vg = up(v, dtype);
+    const ig = up(i, gateDtype), fg = up(f, gateDtype);
+    const init = hasInitialStates ? stateNames.map((n) => up(inputs[n]!, stateDtype)) : undefined;
+    const h = GpuTensor.empty(gpu, [B, NH, S, DHV], dtype, poison);
+    const gates = GpuTensor.empty(gpu, [gatesLen], "f32");
+    const statesC = GpuTensor.empty(gpu, [bhg, NC + 1, DQK, DHV], "f32");
+    const statesNM = GpuTensor.empty(gpu, [bhg, NC + 1, DQK + 1], "f32");
+    const last: MlstmStates<GpuTensor> | undefined = options.returnLastStates
+      ? {
+        c: GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32", poison),
+        n: GpuTensor.empty(gpu, [B, NH, DQK], "f32", poison),
+        m: GpuTensor.empty(gpu, [B, NH], "f32", poison),
+      }
+      : undefined;
+    if (!options.keepForBackward) temps.push(gates, statesC, statesNM);
+
+    const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
+      getPipeline(
+        gpu,
+        `chunkwise-gates:${gate}:${gateDtype}:L${L}`,
+        () => gatesWgsl({ gate, dtype: gateDtype, L }),
+      ),
+      hasInitialStates
+        ? getPipeline(
+          gpu,
+          `chunkwise-init:${gate}:${stateDtype}`,
+          () => statesCopyWgsl({ mode: "init", gate, dtype: stateDtype }),
+        )
+        : getPipeline(
+          gpu,
+          "chunkwise-init-zero",
+          () => statesCopyWgsl({ mode: "init-zero", gate, dtype: "f32" }),
+        ),
+      getPipeline(gpu, `chunkwise-state:${JSON.stringify(stateP)}`, () => stateWgsl(stateP)),
+      getPipeline(gpu, `chunkwise-parallel:${JSON.stringify(parP)}`, () => parallelWgsl(parP)),
+      options.returnLastStates
+        ? getPipeline(
+          gpu,
+          "chunkwise-last",
+          () => statesCopyWgsl({ mode: "last", gate, dtype: "f32" }),
+        )
+        : Promise.resolve(undefined),
+    ]);
+
+    const base: UniformValues = {
+      S,
+      L,
+      NC,
+      BH,
+      bh0: 0,
+      DQK,
+      DHV,
+      keep: options.keepForBackward ? 1 : 0,
+      eps,
+      scale: 1 / Math.sqrt(DQK),
+    };
+    const batch = new DispatchBatch(gpu);
+    batch.dispatch({
+      label: `${variant.name} gates`,
+      pipeline: gatesPipe,
+      buffers: [ig, fg, gates],
+      uniforms: packUniforms(base),
+      workgroups: [NC, BH],
+      flops: exp(gate) ? N * (L + 20) : N * 40,
+    });
+    const copyX = Math.ceil(Math.max(CQ, DQK + 1) / COPY_WG);
+    for (let g0 = 0; g0 < BH; g0 += bhg) {
+      const nb = Math.min(bhg, BH - g0);
+      const uni = packUniforms({ ...base, bh0: g0 });
+      batch.dispatch({
+        label: `${variant.name} initial states`,
+        pipeline: initPipe,
+        buffers: init ? [...init, statesC, statesNM] : [statesC, statesNM],
+        uniforms: uni,
+        workgroups: [copyX, nb],
+      });
+      batch.dispatch({
+        label: `${variant.name} states`,
+        pipeline: statePipe,
+        buffers: [kg, vg, gates, statesC, statesNM],
+        uniforms: uni,
+        workgroups: [Math.ceil(DQK / st.BK), Math.ceil(DHV / st.BV), nb],
+        flops: 2 * nb * S * CQ,
+      });
+      batch.dispatch({
+        label: `${variant.name} parallel`,
+        pipeline: parPipe,
+        buffers: [qg, kg, vg, gates, statesC, statesNM, h],
+        uniforms: uni,
+        workgroups: [Math.ceil(DHV / pt.BV), Math.ceil(Math.min(L, S) / pt.BQ), NC * nb],
+        flops: 2 * nb * S * CQ + nb * S * Math.min(L, S) * (DQK + DHV),
+      });
+      if (last && lastPipe) {
+        batch.dispatch({
+          label: `${variant.name} last states`,
+          pipeline: lastPipe,
+          buffers: [statesC, statesNM, last.c, last.n, last.m],
+          uniforms: uni,
+          workgroups: [copyX, nb],
+        });
+      }
+    }
+    await batch.submit();
+
+    const result: ChunkwiseForwardResult = { h };
+    if (last) result.last = last;
+    if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC };
+    if (outOnGpu) return result;
+    const outs = last ? [h, last.c, last.n, last.m] : [h];
+    temps.push(...outs);
+    const cpu = await readTensors(outs);
+    const out: ChunkwiseForwardResult = { h: cpu[0]! };
+    if (last) out.last = { c: cpu[1]!, n: cpu[2]!, m: cpu[3]! };
+    if (result.saved) out.saved = result.saved;
+    if (options.checkFinite) {
+      for (
+        const [name, t] of [["h", cpu[0]], ["c", cpu[1]], ["n", cpu[2]], ["m", cpu[3]]] as const
+      ) {
+        if (t) assertOutputFinite(t, name);
+      }
+    }
+    return out;
+  } finally {
+    for (const t of temps) t.destroy();
+  }
+}
+
+function exp(gate: InputGate): boolean {
+  return gate === "exp";
+}
+
+function assertOutputFinite(t: Tensor, name: string): void {
+  try {
+    assertFinite(t, name);
+  } catch (e) {
+    throw new RangeError(
+      `Output ${(e as Error).message.replace(/^Argument /, "")}: the inputs overflow float32`,
+    );
+  }
+}

@@ -1,0 +1,466 @@
+// The WebGPU chunkwise kernels (limit_chunk, xl_chunk, xl_chunk_siging) against the float64
+// chunkwise references, on fresh random inputs: odd sequence lengths, DQK ≠ DHV, B and NH > 1,
+// initial and last states, hot gates, chunk sizes 64 to 256, f32 and f16 storage, state passing
+// across calls, device tensors in and out, and the errors raised before the GPU is touched.
+//
+// Tolerances (relative L2): f32 1e-5, f16 storage 2e-3 (against the reference on the f16-rounded
+// q, k, v, which is what the GPU computes with). Outputs are NaN-poisoned before every run.
+
+import assert from "node:assert/strict";
+import {
+  getMlstmKernel,
+  type InputGate,
+  type MlstmInputs,
+  type MlstmOptions,
+  Random,
+  randomMlstmInputs,
+  type Tensor,
+} from "../mod.ts";
+import {
+  chunkwiseForwardWebgpu,
+  chunkwiseKernels,
+  type ChunkwiseOptions,
+  XL_CHUNK,
+} from "../kernels/chunkwise/mod.ts";
+import { GpuTensor } from "../kernels/runtime.ts";
+import { assertDeviation, logDeviation } from "./_deviation_log.ts";
+import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
+
+const ignore = await gpuMissing();
+const TOL = { f32: 1e-5, f16: 2e-3 } as const;
+
+type Inputs = MlstmInputs<Tensor>;
+type Dtype = "f32" | "f16";
+type Out = { h: Tensor; last?: { c: Tensor; n: Tensor; m: Tensor } };
+
+const kernel = (name: string) => chunkwiseKernels.find((k) => k.name === name)!;
+const refName = (gate: InputGate) => `reference--chunkwise${gate === "sig" ? "_siging" : ""}`;
+const dimsOf = (x: Inputs) => ({
+  B: x.q.shape[0]!,
+  NH: x.q.shape[1]!,
+  S: x.q.shape[2]!,
+  DQK: x.q.shape[3]!,
+  DHV: x.v.shape[3]!,
+});
+
+const F16 = (globalThis as unknown as { Float16Array: Float32ArrayConstructor }).Float16Array;
+const roundTo = (t: Tensor, dtype: Dtype): Tensor => ({
+  shape: t.shape,
+  data: Float64Array.from(dtype === "f16" ? F16.from(t.data) : Float32Array.from(t.data)),
+});
+
+/** The inputs the GPU actually sees: q, k, v in the storage type, gates and states in f32. */
+function asStored(x: Inputs, dtype: Dtype): Inputs {
+  const out: Inputs = {
+    q: roundTo(x.q, dtype),
+    k: roundTo(x.k, dtype),
+    v: roundTo(x.v, dtype),
+    i: roundTo(x.i, "f32"),
+    f: roundTo(x.f, "f32"),
+  };
+  if (x.cInitial) {
+    out.cInitial = roundTo(x.cInitial, "f32");
+    out.nInitial = roundTo(x.nInitial!, "f32");
+    out.mInitial = roundTo(x.mInitial!, "f32");
+  }
+  return out;
+}
+
+async function run(name: string, x: MlstmInputs, o: ChunkwiseOptions): Promise<Out> {
+  return await kernel(name).forward(x, { ...o, poisonOutputs: true } as MlstmOptions) as Out;
+}
+
+interface Case {
+  test: string;
+  name: string;
+  gate: InputGate;
+  x: Inputs;
+  L: number;
+  dtype?: Dtype;
+  normalize?: boolean;
+  /** Compare against the reference on the stored (rounded) inputs. @default f16 only */
+  storedRef?: boolean;
+}
+
+async function check(c: Case): Promise<Out> {
+  const gpu = await needGpu();
+  const dtype = c.dtype ?? "f32";
+  const o: ChunkwiseOptions = { chunkSize: c.L, returnLastStates: true, dtype };
+  if (c.normalize !== undefined) o.normalize = c.normalize;
+  const out = await run(c.name, c.x, o);
+  const refIn = (c.storedRef ?? dtype === "f16") ? asStored(c.x, dtype) : c.x;
+  const ref = await getMlstmKernel(refName(c.gate)).forward(refIn, o) as Out;
+  const base = {
+    test: c.test,
+    kernel: c.name,
+    baseline: refName(c.gate) + (refIn === c.x ? "" : ` (${dtype}-rounded inputs)`),
+    dims: dimsOf(c.x),
+    chunkSize: c.L,
+    dtype,
+  };
+  assertDeviation({ ...base, output: "h", tolerance: TOL[dtype] }, out.h.data, ref.h.data);
+  for (const s of ["c", "n", "m"] as const) {
+    assertDeviation(
+      { ...base, output: `last ${s}`, tolerance: TOL.f32 },
+      out.last![s].data,
+      ref.last![s].data,
+    );
+  }
+  assertNoUncapturedErrors(gpu);
+  return out;
+}
+
+const variants = [
+  {
+    name: "chunkwise--limit_chunk",
+    gate: "exp" as const,
+    chunks: [64, 32],
+    normalize: [undefined],
+  },
+  {
+    name: "chunkwise--xl_chunk",
+    gate: "exp" as const,
+    chunks: [64, 128, 256],
+    normalize: [undefined],
+  },
+  {
+    name: "chunkwise--xl_chunk_siging",
+    gate: "sig" as const,
+    chunks: [64, 128, 256],
+    normalize: [true, false],
+  },
+];
+
+Deno.test({
+  name: "chunkwise kernels equal the float64 reference: S 1/7/100/257, chunk sizes, states (f32)",
+  ignore,
+  fn: async (t) => {
+    let seed = 100;
+    for (const v of variants) {
+      for (const L of v.chunks) {
+        for (const normalize of v.normalize) {
+          for (const S of [1, 7, 100, 257]) {
+            for (const withInitialStates of [false, true]) {
+              const tag = `${v.name} L=${L} S=${S}${withInitialStates ? " +states" : ""}${
+                normalize === false ? " unnormalized" : ""
+              }`;
+              await t.step(tag, async () => {
+                const x = randomMlstmInputs(
+                  S % 2
+                    ? { B: 2, NH: 2, S, DQK: 16, DHV: 32, withInitialStates }
+                    : { B: 2, NH: 3, S, DQK: 32, DHV: 16, withInitialStates },
+                  new Random(seed++),
+                );
+                await check({
+                  test: "chunkwise vs reference",
+                  name: v.name,
+                  gate: v.gate,
+                  x,
+                  L,
+                  ...(normalize !== undefined ? { normalize } : {}),
+                });
+              });
+            }
+          }
+        }
+      }
+    }
+  },
+});
+
+// Hot gates make h ill-conditioned wherever q̃·n crosses zero: with i ≈ 20 (or f ≈ +10, no decay,
+// large m) the normalizer's lower bound exp(-m) is tiny, so h = num / |q̃·n| amplifies any
+// perturbation; rounding the inputs to f32 alone moves the float64 reference's h by up to 1e-4
+// (measured, logged below as "f32 inputs vs f64 inputs"). On zero-mean q, k we therefore assert
+// finiteness and the last states (well-conditioned) and log h; then we shift q and k to a positive
+// mean (q·k > 0, so q̃·n stays away from zero) and assert h and the states at the f32 tolerance.
+Deno.test({
+  name: "chunkwise kernels with hot gates (fMean ±10, iMean 20) stay finite and match (f32)",
+  ignore,
+  fn: async (t) => {
+    const hot = [
+      { tag: "forget gate -10", fMean: -10 },
+      { tag: "forget gate +10", fMean: 10 },
+      { tag: "input gate +20", iMean: 20 },
+    ];
+    let seed = 500;
+    for (const v of variants) {
+      for (const h of hot) {
+        await t.step(`${v.name} ${h.tag}`, async () => {
+          const x = randomMlstmInputs(
+            { B: 2, NH: 2, S: 100, DQK: 16, DHV: 32, gateStd: 2, withInitialStates: true, ...h },
+            new Random(seed++),
+          );
+          const L = v.chunks[0]!;
+          const o = { chunkSize: L, returnLastStates: true };
+          const zm = await run(v.name, x, o);
+          const ref = await getMlstmKernel(refName(v.gate)).forward(x, o) as Out;
+          const ref32 = await getMlstmKernel(refName(v.gate)).forward(asStored(x, "f32"), o) as Out;
+          const base = {
+            test: `hot gates ${h.tag}, zero-mean q/k`,
+            kernel: v.name,
+            dims: dimsOf(x),
+            chunkSize: L,
+            dtype: "f32",
+            tolerance: TOL.f32,
+          };
+          assert.ok(zm.h.data.every(Number.isFinite), "h is not finite");
+          logDeviation(
+            {
+              ...base,
+              test: `${base.test} (h logged, not asserted)`,
+              baseline: refName(v.gate),
+              output: "h",
+            },
+            zm.h.data,
+            ref.h.data,
+          );
+          logDeviation(
+            {
+              ...base,
+              test: `${base.test} (conditioning of the problem)`,
+              kernel: `${refName(v.gate)} on f32-rounded inputs`,
+              baseline: refName(v.gate),
+              output: "h",
+            },
+            ref32.h.data,
+            ref.h.data,
+          );
+          for (const s of ["c", "n", "m"] as const) {
+            assertDeviation(
+              { ...base, baseline: refName(v.gate), output: `last ${s}` },
+              zm.last![s].data,
+              ref.last![s].data,
+            );
+          }
+          for (const q of [x.q, x.k]) {
+            for (let j = 0; j < q.data.length; j++) (q.data as Float64Array)[j]! += 1;
+          }
+          for (const L of v.chunks.slice(0, 2)) {
+            await check({
+              test: `hot gates ${h.tag}, q/k mean 1`,
+              name: v.name,
+              gate: v.gate,
+              x,
+              L,
+            });
+          }
+        });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "chunkwise kernels with f16 storage match the reference on f16-rounded inputs",
+  ignore,
+  fn: async (t) => {
+    let seed = 900;
+    for (const v of variants) {
+      for (const S of [7, 257]) {
+        await t.step(`${v.name} S=${S}`, async () => {
+          const x = randomMlstmInputs(
+            { B: 2, NH: 2, S, DQK: 16, DHV: 32, withInitialStates: S > 100 },
+            new Random(seed++),
+          );
+          await check({
+            test: "f16 storage",
+            name: v.name,
+            gate: v.gate,
+            x,
+            L: v.chunks[v.chunks.length - 1]!,
+            dtype: "f16",
+          });
+        });
+      }
+    }
+  },
+});
+
+function slice(t: Tensor, from: number, to: number): Tensor {
+  const [B, NH, S] = t.shape as [number, number, number];
+  const inner = t.shape.slice(3).reduce((a, b) => a * b, 1);
+  const out = new Float64Array(B * NH * (to - from) * inner);
+  for (let bh = 0; bh < B * NH; bh++) {
+    out.set(
+      t.data.subarray((bh * S + from) * inner, (bh * S + to) * inner),
+      bh * (to - from) * inner,
+    );
+  }
+  return { shape: [B, NH, to - from, ...t.shape.slice(3)], data: out };
+}
+
+Deno.test({
+  name: "chunkwise kernels: a sequence in two calls with carried states equals one call",
+  ignore,
+  fn: async (t) => {
+    let seed = 1300;
+    for (const v of variants) {
+      await t.step(v.name, async () => {
+        const S = 257, cut = 100, L = v.chunks[v.chunks.length - 1]!;
+        const x = randomMlstmInputs({ B: 2, NH: 2, S, DQK: 16, DHV: 32 }, new Random(seed++));
+        const part = (a: number, b: number): Inputs => ({
+          q: slice(x.q, a, b),
+          k: slice(x.k, a, b),
+          v: slice(x.v, a, b),
+          i: slice(x.i, a, b),
+          f: slice(x.f, a, b),
+        });
+        const o = { chunkSize: L, returnLastStates: true };
+        const whole = await run(v.name, x, o);
+        const first = await run(v.name, part(0, cut), o);
+        const second = await run(v.name, {
+          ...part(cut, S),
+          cInitial: first.last!.c,
+          nInitial: first.last!.n,
+          mInitial: first.last!.m,
+        }, o);
+        const ref = await getMlstmKernel(refName(v.gate)).forward(x, o) as Out;
+        const base = {
+          test: "two calls with carried states",
+          kernel: v.name,
+          dims: dimsOf(x),
+          chunkSize: L,
+          dtype: "f32",
+          tolerance: TOL.f32,
+        };
+        const hx = new Float64Array(whole.h.data.length);
+        const [B, NH, , DHV] = x.v.shape as [number, number, number, number];
+        for (let bh = 0; bh < B * NH; bh++) {
+          hx.set(first.h.data.subarray(bh * cut * DHV, (bh + 1) * cut * DHV), bh * S * DHV);
+          hx.set(
+            second.h.data.subarray(bh * (S - cut) * DHV, (bh + 1) * (S - cut) * DHV),
+            (bh * S + cut) * DHV,
+          );
+        }
+        assertDeviation({ ...base, baseline: `${v.name} one call`, output: "h" }, hx, whole.h.data);
+        assertDeviation({ ...base, baseline: refName(v.gate), output: "h" }, hx, ref.h.data);
+        for (const s of ["c", "n", "m"] as const) {
+          assertDeviation(
+            { ...base, baseline: `${v.name} one call`, output: `last ${s}` },
+            second.last![s].data,
+            whole.last![s].data,
+          );
+        }
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "chunkwise kernels: GpuTensor inputs give GpuTensor outputs that chain on the device",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const x = randomMlstmInputs(
+      { B: 1, NH: 2, S: 150, DQK: 16, DHV: 16, withInitialStates: true },
+      new Random(1700),
+    );
+    for (const dtype of ["f32", "f16"] as const) {
+      const up = (t: Tensor, d: Dtype = dtype) => GpuTensor.fromTensor(gpu, t, d);
+      const gx = {
+        q: up(x.q),
+        k: up(x.k),
+        v: up(x.v),
+        i: up(x.i, "f32"),
+        f: up(x.f, "f32"),
+        cInitial: up(x.cInitial!, "f32"),
+        nInitial: up(x.nInitial!, "f32"),
+        mInitial: up(x.mInitial!, "f32"),
+      };
+      const o = { chunkSize: 128, returnLastStates: true };
+      const r = await kernel("chunkwise--xl_chunk").forward(gx, o);
+      assert.ok(r.h instanceof GpuTensor && r.last!.c instanceof GpuTensor);
+      assert.equal(r.h.dtype, dtype);
+      assert.equal(r.last!.c.dtype, "f32");
+      const ref = await getMlstmKernel("reference--chunkwise").forward(
+        asStored(x, dtype),
+        o,
+      ) as Out;
+      const base = {
+        test: "GpuTensor in, GpuTensor out",
+        kernel: "chunkwise--xl_chunk",
+        baseline: `reference--chunkwise (${dtype}-rounded inputs)`,
+        dims: dimsOf(x),
+        chunkSize: 128,
+        dtype,
+      };
+      assertDeviation(
+        { ...base, output: "h", tolerance: TOL[dtype] },
+        (await r.h.read()).data,
+        ref.h.data,
+      );
+      assertDeviation(
+        { ...base, output: "last c", tolerance: TOL.f32 },
+        (await r.last!.c.read()).data,
+        ref.last!.c.data,
+      );
+      for (const t of [...Object.values(gx), r.h, r.last!.c, r.last!.n, r.last!.m]) {
+        (t as GpuTensor).destroy();
+      }
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name:
+    "chunkwiseForwardWebgpu() keeps the chunk-boundary states and the stabilizer for a backward",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const x = randomMlstmInputs({ B: 1, NH: 2, S: 90, DQK: 16, DHV: 16 }, new Random(1800));
+    const r = await chunkwiseForwardWebgpu(XL_CHUNK, x, {
+      chunkSize: 64,
+      returnLastStates: true,
+      keepForBackward: true,
+    });
+    const s = r.saved!;
+    assert.equal(s.NC, 2);
+    assert.deepEqual(s.statesC.shape, [2, 3, 16, 16]);
+    const [c, nm, g] = await Promise.all([s.statesC.read(), s.statesNM.read(), s.gates.read()]);
+    const lastC = r.last!.c as Tensor, lastM = r.last!.m as Tensor;
+    // Slot NC holds the last state; the per-step stabilizer of the last step equals the last m.
+    for (let bh = 0; bh < 2; bh++) {
+      for (let e = 0; e < 256; e++) {
+        assert.equal(c.data[(bh * 3 + 2) * 256 + e], lastC.data[bh * 256 + e]);
+      }
+      assert.equal(nm.data[(bh * 3 + 2) * 17 + 16], lastM.data[bh]);
+      const mComb = g.data[4 * 2 * 90 + bh * 90 + 89]!;
+      assert.ok(Math.abs(mComb - lastM.data[bh]!) < 1e-5, `${mComb} vs ${lastM.data[bh]}`);
+    }
+    for (const t of [s.statesC, s.statesNM, s.gates]) t.destroy();
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name: "chunkwise kernels reject bad chunk sizes, shapes and dtypes with clear errors",
+  ignore,
+  fn: async () => {
+    const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 16, DHV: 16 }, new Random(1));
+    await assert.rejects(
+      () => kernel("chunkwise--limit_chunk").forward(x, { chunkSize: 128 }),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        /chunkSize of chunkwise--limit_chunk must be at most 64/.test(e.message),
+    );
+    await assert.rejects(
+      () => kernel("chunkwise--xl_chunk").forward(x, { chunkSize: 1 << 20 }),
+      (e: unknown) =>
+        e instanceof RangeError && /chunkSize 1048576 .* workgroup storage/.test(e.message),
+    );
+    await assert.rejects(
+      () => kernel("chunkwise--xl_chunk").forward(x, { chunkSize: 0 }),
+      /Option chunkSize must be a positive integer, received 0/,
+    );
+    await assert.rejects(
+      () => kernel("chunkwise--xl_chunk").forward({ ...x, k: slice(x.k, 0, 4) }),
+      /Argument k must have shape \(B, NH, S, DQK\) = \(1, 1, 5, 16\), received \(1, 1, 4, 16\)/,
+    );
+    await assert.rejects(
+      () => kernel("chunkwise--xl_chunk").forward(x, { dtype: "f64" as "f32" }),
+      /Option dtype must be "f32" or "f16", received f64/,
+    );
+  },
+});
