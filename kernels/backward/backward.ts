@@ -38,9 +38,14 @@ import type {
 } from "../../core/types.ts";
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
 import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
+import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
+import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
+import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
+import { XL_CHUNK_SIGING } from "../chunkwise/xl_chunk_siging.ts";
 import {
   checkWorkgroupLimits,
   DispatchBatch,
+  getGpu,
   getPipeline,
   type Gpu,
   GpuError,
@@ -75,6 +80,12 @@ export const BACKWARD_VARIANTS: Readonly<Record<string, BackwardVariant>> = {
   "chunkwise--xl_chunk": { form: "chunkwise", gate: "exp" },
   "chunkwise--limit_chunk": { form: "chunkwise", gate: "exp" },
   "chunkwise--xl_chunk_siging": { form: "chunkwise", gate: "sig" },
+};
+
+const CHUNKWISE_FORWARDS: Readonly<Record<string, ChunkwiseVariant>> = {
+  [LIMIT_CHUNK.name]: LIMIT_CHUNK,
+  [XL_CHUNK.name]: XL_CHUNK,
+  [XL_CHUNK_SIGING.name]: XL_CHUNK_SIGING,
 };
 
 let poison = false;
@@ -205,6 +216,11 @@ export async function mlstmBackwardWebGpu(
   validateDh(dh, dims);
   checkOptions(name, variant, inputs, options);
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
+  const fwVariant = CHUNKWISE_FORWARDS[name];
+  if (fwVariant) {
+    const lim = (await getGpu()).limits.maxComputeWorkgroupStorageSize;
+    checkChunkSize(fwVariant, options.chunkSize ?? 64, lim);
+  }
   const x = await toDevice(inputs, options, {
     c: inputs.cInitial,
     n: inputs.nInitial,
