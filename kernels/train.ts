@@ -21,6 +21,7 @@ import { toDevice } from "./_common.ts";
 import { attachBackwards } from "./backward/backward.ts";
 import { chunkwiseKernels } from "./chunkwise/mod.ts";
 import { parallelKernels } from "./parallel.ts";
+import { recurrentKernels } from "./recurrent.ts";
 import { GpuTensor, readTensors } from "./runtime.ts";
 
 /** What {@linkcode forwardBackward} resolves to. */
@@ -34,7 +35,7 @@ export interface ForwardBackwardResult<T = TensorLike> {
 }
 
 const own = new Map<string, MlstmKernel>(
-  attachBackwards([...parallelKernels, ...chunkwiseKernels]).map((k) => [k.name, k]),
+  attachBackwards([...recurrentKernels, ...parallelKernels, ...chunkwiseKernels]).map((k) => [k.name, k]),
 );
 
 function resolveKernel(name: string): MlstmKernel {
@@ -48,22 +49,24 @@ function resolveKernel(name: string): MlstmKernel {
   if (!k) {
     throw new RangeError(
       `Unknown mLSTM kernel ${JSON.stringify(name)}; kernels with a backward pass: ${
-        [...new Set([...own.keys(), ...registeredWithBackward()])].join(", ")
+        withBackward().join(", ")
       }`,
     );
   }
   if (!k.backward) {
     throw new TypeError(
-      `Kernel ${name} has no backward pass; kernels with one: ${
-        [...new Set([...own.keys(), ...registeredWithBackward()])].join(", ")
-      }`,
+      `Kernel ${name} has no backward pass; kernels with one: ${withBackward().join(", ")}`,
     );
   }
   return k;
 }
 
-function registeredWithBackward(): string[] {
-  return getAvailableMlstmKernels().filter((n) => getMlstmKernel(n).backward !== undefined);
+function withBackward(): string[] {
+  const names = [...own.values()].filter((k) => k.backward).map((k) => k.name);
+  for (const n of getAvailableMlstmKernels()) {
+    if (getMlstmKernel(n).backward && !names.includes(n)) names.push(n);
+  }
+  return names;
 }
 
 /**

@@ -189,8 +189,10 @@ export type TileMode = "stats" | "dq" | "dkdv";
  *
  * Bindings (in order): q, k, v, dh, gi, [rs], [state, mp], outputs, uniforms.
  * - stats: outputs rs.
- * - dq: outputs dq, rsum (Σ q⊙dq per row).
- * - dkdv: outputs dk, dv, csum (Σ k⊙dk per row).
+ * - dq: outputs dq, rsum: Σ_{s<t} dlogD[t,s] + the state term's share of Σ q⊙dq (the row sum
+ *   without the diagonal, so that df does not subtract two O(1) diagonals in f32).
+ * - dkdv: outputs dk, dv, csum: [Σ k⊙dk per row (for di) | Σ_{t>s} dlogD[t,s] + the state-gradient
+ *   term's share (for df)], 2·B·NH·S floats.
  * With `inter`, "stats"/"dq" read the state before the chunk (C | n, f32) and "dkdv" the state
  * gradient after it; mp holds the chunk-boundary stabilizers (NC+1 per head).
  */
@@ -252,8 +254,9 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   const accDecl = mode === "stats"
     ? `  var den = 0.0;\n  var hd = 0.0;`
     : mode === "dq"
-    ? range(SQ).map((j) => `  var acc${j} = vec4f(0.0);`).join("\n")
+    ? [...range(SQ).map((j) => `  var acc${j} = vec4f(0.0);`), `  var offp = 0.0;`].join("\n")
     : [
+      `  var offp = 0.0;`,
       ...range(SQ).map((j) => `  var acc${j} = vec4f(0.0);`),
       ...range(SV).map((j) => `  var accv${j} = vec4f(0.0);`),
     ].join("\n");
@@ -274,6 +277,7 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
       if (ok) {
         let go = gi[rowBase + o];
         w = u.scale * (rown.y * Y + rown.z) * exp(gown.x - go.x + go.y - rown.x);
+        if (o < own) { offp += w * X; }
       }
       ws[r * ${BS}u + j] = w;`;
   } else {
@@ -286,6 +290,7 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
         let dd = exp(go.x - gown.x + gown.y - ro.x);
         wk = u.scale * (ro.y * Y + ro.z) * dd;
         wv = u.scale * X * dd * ro.y;
+        if (o > own) { offp += wk * X; }
       }
       ws[r * ${BS}u + j] = wk;
       ws2[r * ${BS}u + j] = wv;`;
@@ -349,7 +354,11 @@ ${comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${DHV}u) { r.${c} = st[o + c4 * 4
       lines.push(`  hd += u.scale * beta * (${sum(range(SQ).map((j) => `dot(a${j}, uc${j})`))});`);
     } else {
       for (let j = 0; j < SQ; j++) {
-        lines.push(`  acc${j} += u.scale * rown.w * (rown.y * uc${j} + rown.z * nn${j});`);
+        lines.push(`  {
+    let sc = u.scale * rown.w * (rown.y * uc${j} + rown.z * nn${j});
+    acc${j} += sc;
+    offp += dot(a${j}, sc);
+  }`);
       }
     }
     interCode = lines.join("\n");
@@ -370,6 +379,7 @@ ${comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${DHV}u) { r.${c} = st[o + c4 * 4
       var s_ = st[sb + ${DQK * DHV}u + a];
       for (var c4 = 0u; c4 < ${DV4}u; c4++) { s_ += dot(${ldC("a", "c4")}, ld_v(rowC, c4)); }
       acc${j}.${comps[c]} += abar * s_;
+      offp += a${j}.${comps[c]} * abar * s_;
     }
   }`);
       }
@@ -425,7 +435,7 @@ ${
   if (valid) {
 ${range(SQ).map((j) => `    st_dq(rowBase + own, ${c4q(j)}, acc${j});`).join("\n")}
   }
-  xs[r * ${G}u + g] = ${sum(range(SQ).map((j) => `dot(a${j}, acc${j})`))};
+  xs[r * ${G}u + g] = offp;
   workgroupBarrier();
   if (g == 0u && valid) {
     var s_ = 0.0;
@@ -439,11 +449,14 @@ ${range(SQ).map((j) => `    st_dk(rowBase + own, ${c4q(j)}, acc${j});`).join("\n
 ${range(SV).map((j) => `    st_dv(rowBase + own, ${c4q(j)}, accv${j});`).join("\n")}
   }
   xs[r * ${G}u + g] = ${sum(range(SQ).map((j) => `dot(a${j}, acc${j})`))};
+  ys[r * ${G}u + g] = offp;
   workgroupBarrier();
   if (g == 0u && valid) {
     var s_ = 0.0;
-    for (var gg = 0u; gg < ${G}u; gg++) { s_ += xs[r * ${G}u + gg]; }
+    var o_ = 0.0;
+    for (var gg = 0u; gg < ${G}u; gg++) { s_ += xs[r * ${G}u + gg]; o_ += ys[r * ${G}u + gg]; }
     csum[rowBase + own] = s_;
+    csum[u.BH * u.S + rowBase + own] = o_;
   }`;
   }
 
@@ -708,7 +721,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 /**
  * The gate gradients from the row sums Σ q⊙dq and the column sums Σ k⊙dk, one workgroup of 64
  * threads per head: di_s = csum_s (times σ(-i_s) for the sigmoid gate) and
- * df_r = σ(-f_r) Σ_{t≥r} (rsum_t - csum_t), a reverse cumulative sum done as 64 contiguous
+ * df_r = σ(-f_r) Σ_{t≥r} (rsum_t - csumOff_t), a reverse cumulative sum done as 64 contiguous
  * segments. With initial states it also writes dcInitial, dnInitial (from the scan's last slot)
  * and, for the exponential gate, dmInitial = Σ dC0⊙C0 + dn0·n0.
  * Bindings: i, f, rsum, csum, di, df, [da, c0, n0, dc0, dn0, dm0], uniforms.
@@ -772,7 +785,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let t1 = min(u.S, t0 + per);
   let base = bh * u.S;
   var loc = 0.0;
-  for (var t = t0; t < t1; t++) { loc += rsum[base + t] - csum[base + t]; }
+  let off = u.BH * u.S;
+  for (var t = t0; t < t1; t++) { loc += rsum[base + t] - csum[off + base + t]; }
   red[lid] = loc;
   workgroupBarrier();
   var acc = 0.0;
@@ -780,7 +794,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var tt = t1; tt > t0; tt--) {
     let t = tt - 1u;
     let cs = csum[base + t];
-    acc += rsum[base + t] - cs;
+    acc += rsum[base + t] - csum[off + base + t];
     df[base + t] = ${T}(sigm(-f32(fg[base + t])) * acc);
     di[base + t] = ${T}(${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"});
   }${initCode}

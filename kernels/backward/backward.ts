@@ -109,22 +109,22 @@ export function setBackwardPoison(on: boolean): void {
 
 /**
  * Bytes of device memory a chunkwise backward pass allocates beyond its inputs and outputs, all
- * f32: per row gi and rs (vec4 each) and the row/column sums, 40·S; per chunk the packed state
+ * f32: per row gi and rs (vec4 each) and the row/column sums, 44·S; per chunk the packed state
  * [C | n] of E = DQK·DHV + DQK floats three times (recomputed state before the chunk, the outer
  * product scratch shared by the state and the state-gradient contributions, the state gradient
  * after the chunk, which has one extra slot for the initial state), plus the NC + 1 stabilizers:
  *
- *     bytes = B·NH·(40·S + 4·E·(3·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
+ *     bytes = B·NH·(44·S + 4·E·(3·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
  *
  * No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
- * B·NH·40·S bytes.
+ * B·NH·44·S bytes.
  *
  * @example
  * ```ts
  * import { chunkwiseBackwardBytes } from "./backward.ts";
  * import assert from "node:assert/strict";
- * // B=1, NH=1, S=128, DQK=DHV=64, L=64: 40·128 + 4·4160·7 + 4·3
- * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 5120 + 116480 + 12);
+ * // B=1, NH=1, S=128, DQK=DHV=64, L=64: 44·128 + 4·4160·7 + 4·3
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 5632 + 116480 + 12);
  * ```
  *
  * @param B Batch size.
@@ -145,7 +145,7 @@ export function chunkwiseBackwardBytes(
 ): number {
   const NC = Math.ceil(S / L);
   const E = DQK * DHV + DQK;
-  return B * NH * (40 * S + 4 * E * (3 * NC + 1) + 4 * (NC + 1));
+  return B * NH * (44 * S + 4 * E * (3 * NC + 1) + 4 * (NC + 1));
 }
 
 function checkOptions(name: string, v: BackwardVariant, inputs: MlstmInputs, o: MlstmOptions) {
@@ -287,7 +287,7 @@ export async function mlstmBackwardWebGpu(
   const gi = f32([BH * S, 4]);
   const rs = f32([BH * S, 4]);
   const rsum = f32([BH * S]);
-  const csum = f32([BH * S]);
+  const csum = f32([2 * BH * S]);
   const dq = out([B, NH, S, DQK], x.dtype);
   const dk = out([B, NH, S, DQK], x.dtype);
   const dv = out([B, NH, S, DHV], x.dtype);
