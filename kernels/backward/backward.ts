@@ -21,7 +21,8 @@
  *    initial state.
  * 5. `dq` per query row tile (intra-segment causal sum + state term), with Σ q⊙dq per row.
  * 6. `dkdv` per key row tile (intra-segment anti-causal sum + state-gradient term), with Σ k⊙dk.
- * 7. `gates`: di = Σ k⊙dk (· σ(-i) for the sigmoid gate), df = σ(-f) · revcumsum(Σ q⊙dq - Σ k⊙dk),
+ * 7. `gates`: di = Σ k⊙dk (· σ(-i) for the sigmoid gate), df = σ(-f) · revcumsum(Σ q⊙dq - Σ k⊙dk)
+ *    with the diagonal terms dlogD[t,t] left out of both sums (they cancel; f32 would not),
  *    and dcInitial, dnInitial, dmInitial = Σ dC0⊙C0 + dn0·n0.
  *
  * @module
