@@ -35,7 +35,9 @@ export interface ForwardBackwardResult<T = TensorLike> {
 }
 
 const own = new Map<string, MlstmKernel>(
-  attachBackwards([...recurrentKernels, ...parallelKernels, ...chunkwiseKernels]).map((k) => [k.name, k]),
+  attachBackwards([...recurrentKernels, ...parallelKernels, ...chunkwiseKernels]).map((
+    k,
+  ) => [k.name, k]),
 );
 
 function resolveKernel(name: string): MlstmKernel {
@@ -125,7 +127,9 @@ export async function forwardBackward(
   let dhG: TensorLike = dh;
   if (x.cpu) {
     if (!isCpuTensor(dh)) {
-      throw new TypeError("Argument dh is a GpuTensor but the inputs are CPU tensors: pass both alike");
+      throw new TypeError(
+        "Argument dh is a GpuTensor but the inputs are CPU tensors: pass both alike",
+      );
     }
     dhG = GpuTensor.fromTensor(x.gpu, dh as Tensor, x.dtype);
   }

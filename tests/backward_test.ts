@@ -131,7 +131,10 @@ async function check(c: Case): Promise<void> {
   const gpu = await needGpu();
   const rng = new Random(c.seed);
   const dtype = c.dtype ?? "f32";
-  const raw = randomMlstmInputs({ ...c.shape, ...c.gates, withInitialStates: c.states ?? false }, rng);
+  const raw = randomMlstmInputs(
+    { ...c.shape, ...c.gates, withInitialStates: c.states ?? false },
+    rng,
+  );
   if (c.wellConditioned) {
     raw.q = { shape: raw.q.shape, data: raw.q.data.map((v) => v + 1) };
     raw.k = { shape: raw.k.shape, data: raw.k.data.map((v) => v + 1) };
@@ -294,6 +297,24 @@ Deno.test({
 });
 
 Deno.test({
+  name: "parallel backward stays accurate on a long sequence (stable forget-gate sums)",
+  ignore,
+  async fn(t) {
+    for (const gate of ["exp", "sig"] as const) {
+      const c: Case = {
+        name: gate === "exp" ? "parallel--stablef" : "parallel--siging",
+        gate,
+        form: "parallel",
+        shape: { B: 1, NH: 1, S: 1000, DQK: 4, DHV: 4 },
+        gates: { fMean: 1 },
+        seed: 350,
+      };
+      await t.step(label(c), () => check(c));
+    }
+  },
+});
+
+Deno.test({
   name: "backward with f16 storage stays within 5e-3 of the reference",
   ignore,
   async fn(t) {
@@ -372,7 +393,10 @@ Deno.test({
       await t.step(name, async () => {
         const rng = new Random(600);
         const x = asStored(
-          randomMlstmInputs({ B: 1, NH: 2, S: 19, DQK: 8, DHV: 12, withInitialStates: states }, rng),
+          randomMlstmInputs(
+            { B: 1, NH: 2, S: 19, DQK: 8, DHV: 12, withInitialStates: states },
+            rng,
+          ),
           "f32",
         );
         const dh = roundTo(randomTensor([1, 2, 19, 12], rng), "f32");
@@ -457,11 +481,18 @@ Deno.test({
   async fn() {
     const rng = new Random(800);
     const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 4, DHV: 4 }, rng);
-    const xs = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 4, DHV: 4, withInitialStates: true }, rng);
+    const xs = randomMlstmInputs(
+      { B: 1, NH: 1, S: 5, DQK: 4, DHV: 4, withInitialStates: true },
+      rng,
+    );
     const dh = randomTensor([1, 1, 5, 4], rng);
     await assert.rejects(
       () => kernel("parallel--stablef").backward!(x, randomTensor([1, 1, 5, 3], rng)),
-      { name: "RangeError", message: "Argument dh must have shape (B, NH, S, DHV) = (1, 1, 5, 4), received (1, 1, 5, 3)" },
+      {
+        name: "RangeError",
+        message:
+          "Argument dh must have shape (B, NH, S, DHV) = (1, 1, 5, 4), received (1, 1, 5, 3)",
+      },
     );
     await assert.rejects(() => forwardBackward("recurrent--sequence", x, dh), {
       name: "TypeError",
@@ -482,7 +513,10 @@ Deno.test({
     );
     await assert.rejects(
       () => kernel("chunkwise--limit_chunk").backward!(x, dh, { chunkSize: 128 }),
-      { name: "RangeError", message: /^Option chunkSize of chunkwise--limit_chunk must be at most 64/ },
+      {
+        name: "RangeError",
+        message: /^Option chunkSize of chunkwise--limit_chunk must be at most 64/,
+      },
     );
     await assert.rejects(
       () => kernel("parallel--siging").backward!(x, dh, { gradient: "autograd" as "exact" }),

@@ -5,7 +5,8 @@
 //
 // Vocabulary (per head; rows t, s of one segment = one chunk, or the whole sequence for the
 // parallel form):
-//   gi[t] = (b_t, ĩ_t, mI_t, 0): b the segment-local cumulative log forget gate (through t),
+//   gi[t] = (b_t, ĩ_t, mI_t, lo_t): b + lo the segment-local cumulative log forget gate (through
+//           t) as an unevaluated sum (b_t - b_s is taken as (b_t - b_s) + (lo_t - lo_s)),
 //           ĩ the log input gate (i, or logsig(i) for the sigmoid gate), mI_t = max_{s≤t}(b_t-b_s+ĩ_s).
 //   rs[t] = (mComb_t, inv_t, dden_t, β_t): the row's stabilizer, 1/(nrm_t+eps), the gradient
 //           reaching the denominator (0 for "normalizer-constant"), and the weight of the state term.
@@ -65,6 +66,7 @@ export function tileSharedBytes(t: TileGeometry): number {
 
 const UNIFORMS = `
 struct U { S: u32, L: u32, NC: u32, BH: u32, scale: f32, eps: f32, p0: u32, p1: u32 }
+fn bdiff(a: vec4f, b: vec4f) -> f32 { return (a.x - b.x) + (a.w - b.w); }
 `;
 
 /** Packs the uniforms of every backward kernel (32 bytes). */
@@ -165,13 +167,19 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let t0 = bh * u.S + seg * u.L;
   let n = min(u.L, u.S - seg * u.L);
   var b = 0.0;
+  var lo = 0.0;
   var mI = 0.0;
   for (var j = 0u; j < n; j++) {
     let lf = logsig(f32(fg[t0 + j]));
     let ii = itilde(f32(ig[t0 + j]));
-    b += lf;
+    // TwoSum: b + lo carries the cumulative sum to about twice f32's precision, so that
+    // b_t - b_s stays accurate to f32 relative to itself on long segments (the stable forget gate).
+    let sum_ = b + lf;
+    let bp = sum_ - b;
+    lo += (b - (sum_ - bp)) + (lf - bp);
+    b = sum_;
     mI = select(max(mI + lf, ii), ii, j == 0u);
-    gi[t0 + j] = vec4f(b, ii, mI, 0.0);
+    gi[t0 + j] = vec4f(b, ii, mI, lo);
   }
 }
 `;
@@ -245,11 +253,13 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   const rowInit = gate === "exp"
     ? (p.inter
       ? `let mprev = mp[bh * (u.NC + 1u) + seg];
-  let mc = max(gown.x + mprev, gown.z);
-  let beta = exp(gown.x + mprev - mc);`
+  let mc = max((gown.x + gown.w) + mprev, gown.z);
+  let beta = exp((gown.x + gown.w) + mprev - mc);`
       : `let mc = gown.z;
   let beta = 0.0;`)
-    : (p.inter ? `let mc = 0.0;\n  let beta = exp(gown.x);` : `let mc = 0.0;\n  let beta = 0.0;`);
+    : (p.inter
+      ? `let mc = 0.0;\n  let beta = exp(gown.x + gown.w);`
+      : `let mc = 0.0;\n  let beta = 0.0;`);
 
   const accDecl = mode === "stats"
     ? `  var den = 0.0;\n  var hd = 0.0;`
@@ -267,7 +277,7 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
     phaseB = `
       if (ok) {
         let go = gi[rowBase + o];
-        let st_ = u.scale * X * exp(gown.x - go.x + go.y - mc);
+        let st_ = u.scale * X * exp(bdiff(gown, go) + go.y - mc);
         den += st_;
         hd += st_ * Y;
       }`;
@@ -276,7 +286,7 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
       var w = 0.0;
       if (ok) {
         let go = gi[rowBase + o];
-        w = u.scale * (rown.y * Y + rown.z) * exp(gown.x - go.x + go.y - rown.x);
+        w = u.scale * (rown.y * Y + rown.z) * exp(bdiff(gown, go) + go.y - rown.x);
         if (o < own) { offp += w * X; }
       }
       ws[r * ${BS}u + j] = w;`;
@@ -287,7 +297,7 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
       if (ok) {
         let go = gi[rowBase + o];
         let ro = rs[rowBase + o];
-        let dd = exp(go.x - gown.x + gown.y - ro.x);
+        let dd = exp(bdiff(go, gown) + gown.y - ro.x);
         wk = u.scale * (ro.y * Y + ro.z) * dd;
         wv = u.scale * X * dd * ro.y;
         if (o > own) { offp += wk * X; }
@@ -326,7 +336,10 @@ ${range(SV).map((jj) => `      accv${jj} += w2 * ld_dh(oc, ${c4q(jj)});`).join("
   const ldstFn = DHV % 4 === 0 || !p.inter ? "" : `
 fn ldst(o: u32, c4: u32) -> vec4f {
   var r = vec4f(0.0);
-${comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${DHV}u) { r.${c} = st[o + c4 * 4u + ${j}u]; }`).join("\n")}
+${
+    comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${DHV}u) { r.${c} = st[o + c4 * 4u + ${j}u]; }`)
+      .join("\n")
+  }
   return r;
 }`;
   let interCode = "";
@@ -366,10 +379,10 @@ ${comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${DHV}u) { r.${c} = st[o + c4 * 4
     // dk[a] += ā (dC[a,:]·v_own + dn[a]); dv[c] += ā Σ_a k_own[a] dC[a,c].
     const lines: string[] = [
       `  let sb = ${stBase};`,
-      `  let gEnd = gi[rowBase + segEnd - 1u].x;`,
+      `  let gEnd = gi[rowBase + segEnd - 1u];`,
       gate === "exp"
-        ? `  let abar = exp(gEnd - gown.x + gown.y - mp[bh * (u.NC + 1u) + seg + 1u]);`
-        : `  let abar = exp(gEnd - gown.x + gown.y);`,
+        ? `  let abar = exp(bdiff(gEnd, gown) + gown.y - mp[bh * (u.NC + 1u) + seg + 1u]);`
+        : `  let abar = exp(bdiff(gEnd, gown) + gown.y);`,
     ];
     for (let j = 0; j < SQ; j++) {
       for (let c = 0; c < 4; c++) {
@@ -393,7 +406,9 @@ ${comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${DHV}u) { r.${c} = st[o + c4 * 4
         let kk = ld_k(rowC, a4);
 ${
         comps.map((c, jj) =>
-          `        if (a4 * 4u + ${jj}u < ${DQK}u) { s_ += kk.${c} * ${ldC(`(a4 * 4u + ${jj}u)`, "c4")}; }`
+          `        if (a4 * 4u + ${jj}u < ${DQK}u) { s_ += kk.${c} * ${
+            ldC(`(a4 * 4u + ${jj}u)`, "c4")
+          }; }`
         ).join("\n")
       }
       }
@@ -411,11 +426,7 @@ ${
       ? `let nrm = max(abs(dsum), ${lower});
       let inv = 1.0 / (nrm + u.eps);
       var dden = 0.0;
-      ${
-        p.exact
-          ? `if (abs(dsum) > ${lower}) { dden = -inv * (inv * hsum) * sign(dsum); }`
-          : ""
-      }`
+      ${p.exact ? `if (abs(dsum) > ${lower}) { dden = -inv * (inv * hsum) * sign(dsum); }` : ""}`
       : `let inv = 1.0;\n      let dden = 0.0;`;
     finish = `
   xs[r * ${G}u + g] = den;
@@ -544,11 +555,11 @@ export function outerWgsl(p: BwParams, mode: "state" | "dstate"): string {
     ? (p.gate === "exp"
       ? `let gl = gi[rowBase + segEnd - 1u];
       let gg = gi[rowBase + jr];
-      w = exp(gl.x - gg.x + gg.y - gl.z);
+      w = exp(bdiff(gl, gg) + gg.y - gl.z);
       wn = w;`
       : `let gl = gi[rowBase + segEnd - 1u];
       let gg = gi[rowBase + jr];
-      w = exp(gl.x - gg.x + gg.y);
+      w = exp(bdiff(gl, gg) + gg.y);
       wn = w;`)
     : `let rr = rs[rowBase + jr];
       w = u.scale * rr.w * rr.y;
@@ -602,19 +613,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }
   let ob = (bh * u.NC + seg) * ${E}u;
 ${
-    range(4).map((r) => `  {
+    range(4).map((r) =>
+      `  {
     let a = a4 * 4u + ${r}u;
     if (a < ${DQK}u && c4 < ${DV4}u) {
 ${
-      comps.map((c, j) =>
-        `      if (c4 * 4u + ${j}u < ${DHV}u) { out[ob + a * ${DHV}u + c4 * 4u + ${j}u] = acc${r}.${c}; }`
-      ).join("\n")
-    }
+        comps.map((c, j) =>
+          `      if (c4 * 4u + ${j}u < ${DHV}u) { out[ob + a * ${DHV}u + c4 * 4u + ${j}u] = acc${r}.${c}; }`
+        ).join("\n")
+      }
     }
     if (a < ${DQK}u && cTile == 0u && lid % 16u == 0u) { out[ob + ${DQK * DHV}u + a] = nacc.${
-      comps[r]
-    }; }
-  }`).join("\n")
+        comps[r]
+      }; }
+  }`
+    ).join("\n")
   }
   _ = ${DQ4}u;
   _ = gi[0];
@@ -679,10 +692,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let gl = gi[last];
     ${
       exp
-        ? `let mn = max(gl.x + m, gl.z);
-    acc = exp(gl.x + m - mn) * acc + exp(gl.z - mn) * chat[ob + e];
+        ? `let g = gl.x + gl.w;
+    let mn = max(g + m, gl.z);
+    acc = exp(g + m - mn) * acc + exp(gl.z - mn) * chat[ob + e];
     m = mn;`
-        : `acc = exp(gl.x) * acc + chat[ob + e];`
+        : `acc = exp(gl.x + gl.w) * acc + chat[ob + e];`
     }
     if (gid.x == 0u) { mp[bh * (u.NC + 1u) + k + 1u] = m; }
   }
@@ -708,7 +722,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let last = bh * u.S + min(u.S, (k + 1u) * u.L) - 1u;
     let gl = gi[last];
     let decay = ${
-    exp ? "exp(gl.x + mp[bh * (u.NC + 1u) + k] - mp[bh * (u.NC + 1u) + k + 1u])" : "exp(gl.x)"
+    exp
+      ? "exp((gl.x + gl.w) + mp[bh * (u.NC + 1u) + k] - mp[bh * (u.NC + 1u) + k + 1u])"
+      : "exp(gl.x + gl.w)"
   };
     acc = decay * acc + ghat[(bh * u.NC + k) * ${E}u + e];
   }

@@ -61,8 +61,8 @@ import {
   prepWgsl,
   scanWgsl,
   tileGeometry,
-  tileSharedBytes,
   type TileMode,
+  tileSharedBytes,
   tileWgsl,
 } from "./_wgsl.ts";
 
@@ -232,17 +232,23 @@ export async function mlstmBackwardWebGpu(
   const scratch: GpuTensor[] = [];
   if (isCpuTensor(dh)) {
     if (!x.cpu) {
-      throw new TypeError("Argument dh is a CPU tensor but the inputs are GpuTensors: pass both alike");
+      throw new TypeError(
+        "Argument dh is a CPU tensor but the inputs are GpuTensors: pass both alike",
+      );
     }
     dhG = GpuTensor.fromTensor(gpu, dh as Tensor, x.dtype);
     scratch.push(dhG);
   } else {
     if (x.cpu || !(dh instanceof GpuTensor)) {
-      throw new TypeError("Argument dh is a GpuTensor but the inputs are CPU tensors: pass both alike");
+      throw new TypeError(
+        "Argument dh is a GpuTensor but the inputs are CPU tensors: pass both alike",
+      );
     }
     if (dh.gpu !== gpu) throw new GpuError("Argument dh lives on another device than q");
     if (dh.dtype !== x.dtype) {
-      throw new TypeError(`Argument dh must have the dtype of q (${x.dtype}), received ${dh.dtype}`);
+      throw new TypeError(
+        `Argument dh must have the dtype of q (${x.dtype}), received ${dh.dtype}`,
+      );
     }
     dhG = dh;
   }
