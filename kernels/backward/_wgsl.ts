@@ -289,7 +289,7 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
         w = u.scale * (rown.y * Y + rown.z) * exp(bdiff(gown, go) + go.y - rown.x);
         if (o < own) { offp += w * X; }
       }
-      ws[r * ${BS}u + j] = w;`;
+      ws[j * ${BT}u + r] = w;`;
   } else {
     phaseB = `
       var wk = 0.0;
@@ -302,21 +302,21 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
         wv = u.scale * X * dd * ro.y;
         if (o > own) { offp += wk * X; }
       }
-      ws[r * ${BS}u + j] = wk;
-      ws2[r * ${BS}u + j] = wv;`;
+      ws[j * ${BT}u + r] = wk;
+      ws2[j * ${BT}u + r] = wv;`;
   }
   const phaseC = mode === "stats" ? "" : mode === "dq"
     ? `
     for (var j = 0u; j < ${BS}u; j++) {
       let oc = min(o0 + j, segEnd - 1u) + rowBase;
-      let w = ws[r * ${BS}u + j];
+      let w = ws[j * ${BT}u + r];
 ${range(SQ).map((jj) => `      acc${jj} += w * ld_k(oc, ${c4q(jj)});`).join("\n")}
     }`
     : `
     for (var j = 0u; j < ${BS}u; j++) {
       let oc = min(o0 + j, segEnd - 1u) + rowBase;
-      let w = ws[r * ${BS}u + j];
-      let w2 = ws2[r * ${BS}u + j];
+      let w = ws[j * ${BT}u + r];
+      let w2 = ws2[j * ${BT}u + r];
 ${range(SQ).map((jj) => `      acc${jj} += w * ld_q(oc, ${c4q(jj)});`).join("\n")}
 ${range(SV).map((jj) => `      accv${jj} += w2 * ld_dh(oc, ${c4q(jj)});`).join("\n")}
     }`;
@@ -329,10 +329,11 @@ ${range(SV).map((jj) => `      accv${jj} += w2 * ld_dh(oc, ${c4q(jj)});`).join("
   // State terms. Component-wise over the thread's DQK slice: C row a dotted with a DHV vector.
   const comps = ["x", "y", "z", "w"];
   const stBase = rows ? `(bh * u.NC + seg) * ${E}u` : `(bh * (u.NC + 1u) + seg) * ${E}u`;
-  const ldC = (a: string, c4: string) =>
+  // One vec4 of a state row at float offset `o` (the row's start), vec4 column c4.
+  const ldC = (o: string, c4: string, _abs: boolean) =>
     DHV % 4 === 0
-      ? `vec4f(st[sb + ${a} * ${DHV}u + ${c4} * 4u], st[sb + ${a} * ${DHV}u + ${c4} * 4u + 1u], st[sb + ${a} * ${DHV}u + ${c4} * 4u + 2u], st[sb + ${a} * ${DHV}u + ${c4} * 4u + 3u])`
-      : `ldst(sb + ${a} * ${DHV}u, ${c4})`;
+      ? `vec4f(st[${o} + ${c4} * 4u], st[${o} + ${c4} * 4u + 1u], st[${o} + ${c4} * 4u + 2u], st[${o} + ${c4} * 4u + 3u])`
+      : `ldst(${o}, ${c4})`;
   const ldstFn = DHV % 4 === 0 || !p.inter ? "" : `
 fn ldst(o: u32, c4: u32) -> vec4f {
   var r = vec4f(0.0);
@@ -343,32 +344,55 @@ ${
   return r;
 }`;
   let interCode = "";
+  // Offsets of the thread's DQK rows of the state (clamped in range; out-of-range rows masked).
+  const aOf = (j: number, c: number) => `(${c4q(j)}) * 4u + ${c}u`;
+  const needMask = DQK % 4 !== 0 || gq;
+  const offsets = range(SQ).flatMap((j) =>
+    range(4).map((c) => `  let o${j}${c} = sb + min(${aOf(j, c)}, ${DQK - 1}u) * ${DHV}u;`)
+  );
+  const masks = needMask
+    ? range(SQ).map((j) =>
+      `  let mk${j} = vec4f(${
+        range(4).map((c) => `select(0.0, 1.0, ${aOf(j, c)} < ${DQK}u)`).join(", ")
+      });`
+    )
+    : [];
+  const mask = (j: number, e: string) => (needMask ? `(${e}) * mk${j}` : e);
+  const nVec = (j: number) =>
+    `vec4f(${
+      range(4).map((c) => `st[sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)]`).join(", ")
+    })`;
+  // Σ_c C[a,c] x_c for the thread's rows a, one fused loop over c.
+  const rowDots = (x: string) =>
+    [
+      ...range(SQ).map((j) => `  var uc${j} = vec4f(0.0);`),
+      `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
+      `    let xv = ${x}(rowC, c4);`,
+      ...range(SQ).map((j) =>
+        `    uc${j} += vec4f(${
+          range(4).map((c) => `dot(${ldC(`o${j}${c}`, "c4", true)}, xv)`).join(", ")
+        });`
+      ),
+      `  }`,
+    ];
   if (p.inter && rows) {
-    // uC[a] = C[a,:]·dh_own for the thread's a; n[a].
-    const lines: string[] = [`  let sb = ${stBase};`];
+    // uc[a] = C[a,:]·dh_own and nn[a] = n[a] for the thread's a.
+    const lines: string[] = [`  let sb = ${stBase};`, ...offsets, ...masks, ...rowDots("ld_dh")];
     for (let j = 0; j < SQ; j++) {
-      lines.push(`  var uc${j} = vec4f(0.0);\n  var nn${j} = vec4f(0.0);`);
-      for (let c = 0; c < 4; c++) {
-        lines.push(`  {
-    let a = (${c4q(j)}) * 4u + ${c}u;
-    if (a < ${DQK}u) {
-      var s_ = 0.0;
-      for (var c4 = 0u; c4 < ${DV4}u; c4++) { s_ += dot(${ldC("a", "c4")}, ld_dh(rowC, c4)); }
-      uc${j}.${comps[c]} = s_;
-      nn${j}.${comps[c]} = st[sb + ${DQK * DHV}u + a];
-    }
-  }`);
-      }
+      lines.push(`  let nn${j} = ${mask(j, nVec(j))};`);
+      lines.push(`  let ucm${j} = ${mask(j, `uc${j}`)};`);
     }
     if (mode === "stats") {
       lines.push(
         `  den += u.scale * beta * (${sum(range(SQ).map((j) => `dot(a${j}, nn${j})`))});`,
       );
-      lines.push(`  hd += u.scale * beta * (${sum(range(SQ).map((j) => `dot(a${j}, uc${j})`))});`);
+      lines.push(
+        `  hd += u.scale * beta * (${sum(range(SQ).map((j) => `dot(a${j}, ucm${j})`))});`,
+      );
     } else {
       for (let j = 0; j < SQ; j++) {
         lines.push(`  {
-    let sc = u.scale * rown.w * (rown.y * uc${j} + rown.z * nn${j});
+    let sc = u.scale * rown.w * (rown.y * ucm${j} + rown.z * nn${j});
     acc${j} += sc;
     offp += dot(a${j}, sc);
   }`);
@@ -383,39 +407,24 @@ ${
       gate === "exp"
         ? `  let abar = exp(bdiff(gEnd, gown) + gown.y - mp[bh * (u.NC + 1u) + seg + 1u]);`
         : `  let abar = exp(bdiff(gEnd, gown) + gown.y);`,
+      ...offsets,
+      ...masks,
+      ...rowDots("ld_v"),
     ];
     for (let j = 0; j < SQ; j++) {
-      for (let c = 0; c < 4; c++) {
-        lines.push(`  {
-    let a = (${c4q(j)}) * 4u + ${c}u;
-    if (a < ${DQK}u) {
-      var s_ = st[sb + ${DQK * DHV}u + a];
-      for (var c4 = 0u; c4 < ${DV4}u; c4++) { s_ += dot(${ldC("a", "c4")}, ld_v(rowC, c4)); }
-      acc${j}.${comps[c]} += abar * s_;
-      offp += a${j}.${comps[c]} * abar * s_;
-    }
-  }`);
-      }
-    }
-    for (let j = 0; j < SV; j++) {
       lines.push(`  {
-    let c4 = ${c4q(j)};
-    if (c4 < ${DV4}u) {
-      var s_ = vec4f(0.0);
-      for (var a4 = 0u; a4 < ${DQ4}u; a4++) {
-        let kk = ld_k(rowC, a4);
-${
-        comps.map((c, jj) =>
-          `        if (a4 * 4u + ${jj}u < ${DQK}u) { s_ += kk.${c} * ${
-            ldC(`(a4 * 4u + ${jj}u)`, "c4")
-          }; }`
-        ).join("\n")
-      }
-      }
-      accv${j} += abar * s_;
-    }
+    let sc = abar * (${mask(j, `uc${j} + ${nVec(j)}`)});
+    acc${j} += sc;
+    offp += dot(a${j}, sc);
   }`);
     }
+    lines.push(...range(SV).map((j) => `  var sv${j} = vec4f(0.0);`));
+    lines.push(`  for (var a = 0u; a < ${DQK}u; a++) {
+    let kk = ld_k(rowC, a / 4u)[a % 4u];
+    let oa = sb + a * ${DHV}u;
+${range(SV).map((j) => `    sv${j} += kk * ${ldC("oa", `min(${c4q(j)}, ${DV4 - 1}u)`, true)};`).join("\n")}
+  }`);
+    lines.push(...range(SV).map((j) => `  accv${j} += abar * sv${j};`));
     interCode = lines.join("\n");
   }
 
@@ -505,8 +514,8 @@ ${accDecl}
   for (var o0 = oBegin; o0 < oEnd; o0 += ${BS}u) {
     for (var j = 0u; j < ${BS}u; j++) {
       let oc = min(o0 + j, segEnd - 1u) + rowBase;
-      xs[(r * ${BS}u + j) * ${G}u + g] = ${px};
-      ys[(r * ${BS}u + j) * ${G}u + g] = ${py};
+      xs[(j * ${BT}u + r) * ${G}u + g] = ${px};
+      ys[(j * ${BT}u + r) * ${G}u + g] = ${py};
     }
     workgroupBarrier();
     for (var j = g; j < ${BS}u; j += ${G}u) {
@@ -514,8 +523,8 @@ ${accDecl}
       var X = 0.0;
       var Y = 0.0;
       for (var gg = 0u; gg < ${G}u; gg++) {
-        X += xs[(r * ${BS}u + j) * ${G}u + gg];
-        Y += ys[(r * ${BS}u + j) * ${G}u + gg];
+        X += xs[(j * ${BT}u + r) * ${G}u + gg];
+        Y += ys[(j * ${BT}u + r) * ${G}u + gg];
       }
       let ok = valid && o < segEnd && ${rows ? "o <= own" : "o >= own"};${phaseB}
     }
