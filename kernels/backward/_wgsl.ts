@@ -363,18 +363,17 @@ ${
       range(4).map((c) => `st[sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)]`).join(", ")
     })`;
   // Σ_c C[a,c] x_c for the thread's rows a, one fused loop over c.
-  const rowDots = (x: string) =>
-    [
-      ...range(SQ).map((j) => `  var uc${j} = vec4f(0.0);`),
-      `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
-      `    let xv = ${x}(rowC, c4);`,
-      ...range(SQ).map((j) =>
-        `    uc${j} += vec4f(${
-          range(4).map((c) => `dot(${ldC(`o${j}${c}`, "c4", true)}, xv)`).join(", ")
-        });`
-      ),
-      `  }`,
-    ];
+  const rowDots = (x: string) => [
+    ...range(SQ).map((j) => `  var uc${j} = vec4f(0.0);`),
+    `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
+    `    let xv = ${x}(rowC, c4);`,
+    ...range(SQ).map((j) =>
+      `    uc${j} += vec4f(${
+        range(4).map((c) => `dot(${ldC(`o${j}${c}`, "c4", true)}, xv)`).join(", ")
+      });`
+    ),
+    `  }`,
+  ];
   if (p.inter && rows) {
     // uc[a] = C[a,:]·dh_own and nn[a] = n[a] for the thread's a.
     const lines: string[] = [`  let sb = ${stBase};`, ...offsets, ...masks, ...rowDots("ld_dh")];
@@ -422,7 +421,10 @@ ${
     lines.push(`  for (var a = 0u; a < ${DQK}u; a++) {
     let kk = ld_k(rowC, a / 4u)[a % 4u];
     let oa = sb + a * ${DHV}u;
-${range(SV).map((j) => `    sv${j} += kk * ${ldC("oa", `min(${c4q(j)}, ${DV4 - 1}u)`, true)};`).join("\n")}
+${
+      range(SV).map((j) => `    sv${j} += kk * ${ldC("oa", `min(${c4q(j)}, ${DV4 - 1}u)`, true)};`)
+        .join("\n")
+    }
   }`);
     lines.push(...range(SV).map((j) => `  accv${j} += abar * sv${j};`));
     interCode = lines.join("\n");

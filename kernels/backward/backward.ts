@@ -302,7 +302,7 @@ export async function mlstmBackwardWebGpu(
   const df = out([B, NH, S], x.gateDtype);
   const u = packUniforms(S, L, NC, BH, 1 / Math.sqrt(DQK), options.eps ?? 1e-6);
   const batch = new DispatchBatch(gpu);
-  const tiles = Math.ceil(L / geo.BT);
+  const tiles = Math.ceil(Math.min(L, S) / geo.BT);
   const fl = (rows: number, d: number) => 2 * BH * rows * d;
   const tag = name === "the backward pass" ? `${variant.form}-${variant.gate}` : name;
   batch.dispatch({
