@@ -7,11 +7,12 @@
  *
  * @example Run a float64 reference by name
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as mlstm from "./mod.ts";
  * const rng = new mlstm.Random(0);
  * const x = mlstm.randomMlstmInputs({ B: 1, NH: 2, S: 9, DQK: 4, DHV: 8 }, rng);
  * const { h } = await mlstm.getMlstmKernel("reference--chunkwise").forward(x, { chunkSize: 4 });
- * console.assert(h.shape.join() === "1,2,9,8");
+ * assert.ok(h.shape.join() === "1,2,9,8");
  * ```
  *
  * @module
@@ -19,8 +20,10 @@
 
 import { registerMlstmKernels } from "./core/registry.ts";
 import { referenceKernels } from "./reference/kernels.ts";
+import { webgpuKernels } from "./kernels/mod.ts";
 
 registerMlstmKernels(referenceKernels);
+registerMlstmKernels(webgpuKernels);
 
 export * from "./core/tensor.ts";
 export * from "./core/random.ts";
@@ -31,3 +34,4 @@ export * from "./core/inputs.ts";
 export { getAvailableMlstmKernels, getMlstmKernel, registerMlstmKernels } from "./core/registry.ts";
 export * from "./reference/mod.ts";
 export * from "./kernels/backend.ts";
+export * from "./kernels/mod.ts";

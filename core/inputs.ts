@@ -38,9 +38,10 @@ export interface RandomInputsConfig {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Random, randomMlstmInputs } from "../mod.ts";
  * const x = randomMlstmInputs({ B: 2, NH: 3, S: 5, DQK: 4, DHV: 6, withInitialStates: true }, new Random(1));
- * console.assert(x.cInitial!.shape.join() === "2,3,4,6" && x.mInitial!.shape.join() === "2,3");
+ * assert.ok(x.cInitial!.shape.join() === "2,3,4,6" && x.mInitial!.shape.join() === "2,3");
  * ```
  *
  * @param config Shapes and gate settings.

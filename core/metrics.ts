@@ -27,9 +27,10 @@ export interface Deviation {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deviation } from "./metrics.ts";
  * const d = deviation(new Float32Array([1, 2.5]), new Float64Array([1, 2]));
- * console.assert(d.maxAbs === 0.5 && Math.abs(d.relL2 - 0.5 / Math.sqrt(5)) < 1e-15);
+ * assert.ok(d.maxAbs === 0.5 && Math.abs(d.relL2 - 0.5 / Math.sqrt(5)) < 1e-15);
  * ```
  *
  * @param out The output.

@@ -20,9 +20,10 @@ function splitmix32(state: { s: number }): number {
  *
  * @example Reproducible draws
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Random } from "./random.ts";
  * const a = new Random(42), b = new Random(42);
- * console.assert(a.normal() === b.normal() && a.uniform() === b.uniform());
+ * assert.ok(a.normal() === b.normal() && a.uniform() === b.uniform());
  * ```
  */
 export class Random {
@@ -119,9 +120,10 @@ export interface RandomTensorOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Random, randomTensor } from "./random.ts";
  * const t = randomTensor([2, 3], new Random(1), { mean: 5, std: 0 });
- * console.assert(t.data.every((x) => x === 5));
+ * assert.ok(t.data.every((x) => x === 5));
  * ```
  *
  * @param shape The shape.

@@ -13,10 +13,11 @@ const kernels = new Map<string, MlstmKernel>();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getMlstmKernel, registerMlstmKernels } from "./registry.ts";
  * import { referenceKernels } from "../reference/kernels.ts";
  * registerMlstmKernels(referenceKernels);
- * console.assert(getMlstmKernel("reference--parallel").form === "parallel");
+ * assert.ok(getMlstmKernel("reference--parallel").form === "parallel");
  * ```
  *
  * @param list The kernels.
@@ -30,8 +31,9 @@ export function registerMlstmKernels(list: readonly MlstmKernel[]): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getAvailableMlstmKernels } from "../mod.ts";
- * console.assert(getAvailableMlstmKernels().includes("reference--chunkwise"));
+ * assert.ok(getAvailableMlstmKernels().includes("reference--chunkwise"));
  * ```
  *
  * @returns The names.
@@ -45,9 +47,10 @@ export function getAvailableMlstmKernels(): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { getMlstmKernel } from "../mod.ts";
  * const k = getMlstmKernel("reference--recurrent");
- * console.assert(k.supportsStates && typeof k.backward === "function");
+ * assert.ok(k.supportsStates && typeof k.backward === "function");
  * ```
  *
  * @param name The registry name, e.g. `"chunkwise--xl_chunk"`.

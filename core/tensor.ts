@@ -15,9 +15,10 @@ export type TensorData = Float64Array | Float32Array;
  *
  * @example Build a 2×3 tensor by hand
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Tensor } from "./tensor.ts";
  * const t: Tensor = { shape: [2, 3], data: new Float64Array([1, 2, 3, 4, 5, 6]) };
- * console.assert(t.data[1 * 3 + 2] === 6);
+ * assert.ok(t.data[1 * 3 + 2] === 6);
  * ```
  */
 export interface Tensor {
@@ -32,8 +33,9 @@ export interface Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sizeOf } from "./tensor.ts";
- * console.assert(sizeOf([2, 3, 4]) === 24);
+ * assert.ok(sizeOf([2, 3, 4]) === 24);
  * ```
  *
  * @param shape The shape.
@@ -50,8 +52,9 @@ export function sizeOf(shape: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatShape } from "./tensor.ts";
- * console.assert(formatShape([2, 3]) === "(2, 3)");
+ * assert.ok(formatShape([2, 3]) === "(2, 3)");
  * ```
  *
  * @param shape The shape.
@@ -66,9 +69,10 @@ export function formatShape(shape: readonly number[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tensor } from "./tensor.ts";
  * const t = tensor([2, 2], [1, 2, 3, 4]);
- * console.assert(t.data instanceof Float64Array && t.data[3] === 4);
+ * assert.ok(t.data instanceof Float64Array && t.data[3] === 4);
  * ```
  *
  * @param shape The shape.
@@ -103,9 +107,10 @@ export function tensor(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toFloat64 } from "./tensor.ts";
  * const t = toFloat64({ shape: [2], data: new Float32Array([0.5, 2]) });
- * console.assert(t.data instanceof Float64Array && t.data[0] === 0.5);
+ * assert.ok(t.data instanceof Float64Array && t.data[0] === 0.5);
  * ```
  *
  * @param t The tensor.
@@ -120,9 +125,10 @@ export function toFloat64(t: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toFloat32 } from "./tensor.ts";
  * const t = toFloat32({ shape: [1], data: new Float64Array([0.1]) });
- * console.assert(t.data instanceof Float32Array);
+ * assert.ok(t.data instanceof Float32Array);
  * ```
  *
  * @param t The tensor.

@@ -66,8 +66,9 @@ export interface MlstmOptions {
   gradient?: GradientConvention;
   /**
    * WebGPU kernels only: storage type of q, k, v and h on the device. `"f16"` halves their memory
-   * traffic (needs `shader-f16`); arithmetic, accumulation, gates and states stay f32. Ignored for
-   * device-tensor inputs, whose own dtype decides (a mismatch is an error). @default {"f32"}
+   * traffic (needs `shader-f16`); arithmetic, accumulation, gates and states stay f32. For
+   * device-tensor inputs their own dtype decides, and a different `dtype` option is an error.
+   * @default {"f32"}
    */
   dtype?: "f32" | "f16";
 }

@@ -69,10 +69,11 @@ function expectRank(t: TensorLike, name: string, rank: number, labels: string): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validateMlstmInputs } from "./validate.ts";
  * const z = (...shape: number[]) => ({ shape, data: new Float64Array(shape.reduce((a, b) => a * b, 1)) });
  * const dims = validateMlstmInputs({ q: z(1, 2, 5, 4), k: z(1, 2, 5, 4), v: z(1, 2, 5, 8), i: z(1, 2, 5), f: z(1, 2, 5) });
- * console.assert(dims.S === 5 && dims.DHV === 8 && !dims.hasInitialStates);
+ * assert.ok(dims.S === 5 && dims.DHV === 8 && !dims.hasInitialStates);
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.

@@ -4,10 +4,17 @@
 import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
 import type { MlstmInputs, MlstmOptions, TensorLike } from "../core/types.ts";
 import { isCpuTensor } from "../core/validate.ts";
-import { getGpu, type Gpu, GpuError, GpuTensor, readTensors } from "./runtime.ts";
+import {
+  getGpu,
+  type Gpu,
+  GpuError,
+  GpuTensor,
+  readTensors,
+  type StorageDtype,
+} from "./runtime.ts";
 
 /** Storage dtype of a device tensor. */
-export type Dtype = "f32" | "f16";
+export type Dtype = StorageDtype;
 
 /** Inputs on the device, plus what to clean up and how to return results. */
 export interface DeviceInputs {

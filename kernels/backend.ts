@@ -49,6 +49,7 @@ export type BackendRoute = "step" | "sequence" | "chunkwise";
  *
  * @example Inference: a prompt, then token by token, with the states carried
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MlstmBackend } from "./backend.ts";
  * import { Random, randomMlstmInputs } from "../mod.ts";
  * const backend = new MlstmBackend({
@@ -60,9 +61,9 @@ export type BackendRoute = "step" | "sequence" | "chunkwise";
  * });
  * const rng = new Random(0);
  * await backend.forward(randomMlstmInputs({ B: 1, NH: 1, S: 9, DQK: 4, DHV: 4 }, rng));
- * console.assert(backend.lastRoute === "chunkwise" && backend.state !== undefined);
+ * assert.ok(backend.lastRoute === "chunkwise" && backend.state !== undefined);
  * await backend.forward(randomMlstmInputs({ B: 1, NH: 1, S: 1, DQK: 4, DHV: 4 }, rng));
- * console.assert(backend.lastRoute === "step");
+ * assert.equal(backend.lastRoute as string, "step");
  * ```
  */
 export class MlstmBackend {

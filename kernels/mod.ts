@@ -16,7 +16,22 @@ import { parallelKernels } from "./parallel.ts";
 import { recurrentKernels } from "./recurrent.ts";
 
 export * from "./runtime.ts";
+export type {
+  DeviceTensor,
+  GradientConvention,
+  InputGate,
+  MlstmForm,
+  MlstmForwardResult,
+  MlstmGradients,
+  MlstmInputs,
+  MlstmKernel,
+  MlstmOptions,
+  MlstmStates,
+  TensorLike,
+} from "../core/types.ts";
+export type { Tensor, TensorData } from "../core/tensor.ts";
 export {
+  mlstmRecurrentResidentWebGpu,
   mlstmRecurrentWebGpu,
   mlstmStepWebGpu,
   recurrentKernels,

@@ -23,21 +23,15 @@ import type {
   MlstmOptions,
 } from "../core/types.ts";
 import { validateMlstmInputs } from "../core/validate.ts";
-import {
-  checkStorageBuffers,
-  type Dtype,
-  enableF16,
-  f32Lit,
-  finish,
-  toDevice,
-  WGSL_GATES,
-} from "./_common.ts";
+import { checkStorageBuffers, enableF16, f32Lit, finish, toDevice, WGSL_GATES } from "./_common.ts";
 import {
   checkWorkgroupLimits,
   DispatchBatch,
   getPipeline,
   type Gpu,
   GpuTensor,
+  poisonOutputsEnabled,
+  type StorageDtype,
 } from "./runtime.ts";
 
 /** Parameters of one parallel-kernel variant (everything that changes the WGSL). */
@@ -47,9 +41,9 @@ export interface ParallelKernelParams {
   /** Value head dimension. */
   DHV: number;
   /** Storage of q, k, v and h. */
-  dtype: Dtype;
+  dtype: StorageDtype;
   /** Storage of i and f. */
-  gateDtype: Dtype;
+  gateDtype: StorageDtype;
   /** Input gate. */
   gate: InputGate;
   /** Divide by the normalizer (always true for the exponential gate). */
@@ -80,8 +74,8 @@ export function parallelKernelParams(
   DQK: number,
   DHV: number,
   S: number,
-  dtype: Dtype,
-  gateDtype: Dtype,
+  dtype: StorageDtype,
+  gateDtype: StorageDtype,
   gate: InputGate,
   normalize: boolean,
 ): ParallelKernelParams {
@@ -127,9 +121,15 @@ export function parallelWgsl(p: ParallelKernelParams): string {
   const vt = (w: number, t: string) => (w === 4 ? `vec4<${t}>` : t);
   const QV = vt(VD, "f32"), HV = vt(VH, "f32");
   const scale = f32Lit(1 / Math.sqrt(DQK));
+  // The query row stays in registers across key blocks when it is short (≤ 32 vectors).
+  const qInRegs = DQKV <= 32;
+  const qOf = (a: number) => (qInRegs ? `q${a}` : `${QV}(q[qo + ${a}u])`);
+  const qLoad = qInRegs
+    ? Array.from({ length: DQKV }, (_, a) => `  let q${a} = ${QV}(q[qo + ${a}u]);`).join("\n")
+    : "";
   const dot = Array.from({ length: DQKV }, (_, a) => {
-    const e = `${QV}(q[qo + ${a}u]) * ${QV}(k[ko + ${a}u])`;
-    return VD === 4 ? `dot(${e.replace(" * ", ", ")})` : e;
+    const kv = `${QV}(k[ko + ${a}u])`;
+    return VD === 4 ? `dot(${qOf(a)}, ${kv})` : `${qOf(a)} * ${kv}`;
   });
   const dotLines: string[] = [];
   for (let a = 0; a < dot.length; a++) dotLines.push(`    dacc += ${dot[a]};`);
@@ -199,6 +199,7 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   let t = t0 + tl;
   let tc = min(t, u.S - 1u);
   let qo = (bh * u.S + tc) * ${DQKV}u;
+${qLoad}
   let rb = tl * ${TK}u;
   var G = 0.0;
   var mRun = ${gate === "exp" ? "NEG_BIG" : "0.0"};
@@ -270,7 +271,7 @@ function rejectStates(inputs: MlstmInputs, options: MlstmOptions): void {
  * `options.dtype` (f32 default); arithmetic is f32.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { mlstmParallelWebGpu } from "./parallel.ts";
  * import { Random, randomMlstmInputs } from "../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 16, DHV: 32 }, new Random(1));
@@ -303,7 +304,7 @@ export async function mlstmParallelWebGpu(
     options.normalize ?? true,
   );
   const pipeline = await parallelPipeline(gpu, p);
-  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype);
+  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype, { poison: poisonOutputsEnabled() });
   const u = new ArrayBuffer(16);
   new DataView(u).setUint32(0, S, true);
   new DataView(u).setFloat32(4, options.eps ?? 1e-6, true);

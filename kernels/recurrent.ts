@@ -27,7 +27,6 @@ import { validateMlstmInputs, validateOptions } from "../core/validate.ts";
 import {
   checkStorageBuffers,
   type DeviceInputs,
-  type Dtype,
   enableF16,
   f32Lit,
   finish,
@@ -42,6 +41,8 @@ import {
   getPipeline,
   type Gpu,
   GpuTensor,
+  poisonOutputsEnabled,
+  type StorageDtype,
 } from "./runtime.ts";
 
 /** Parameters of one step-kernel variant (everything that changes the WGSL). */
@@ -51,15 +52,20 @@ export interface StepKernelParams {
   /** Value head dimension. */
   DHV: number;
   /** Storage of q, k, v and h. */
-  dtype: Dtype;
+  dtype: StorageDtype;
   /** Storage of i and f. */
-  gateDtype: Dtype;
+  gateDtype: StorageDtype;
   /** Input gate. */
   gate: InputGate;
   /** Divide by the normalizer (always true for the exponential gate). */
   normalize: boolean;
   /** Sequence variant: C updated in place (one read_write binding); otherwise C in and C out. */
   inPlace: boolean;
+  /**
+   * Resident variant: the loop over time runs inside the kernel and each thread keeps its rows of C
+   * and n in registers for the whole sequence (C in and C out, read and written once per call).
+   */
+  timeLoop: boolean;
   /** Vector width along DHV: 4 (vec4) or 1. */
   VW: 1 | 4;
   /** Columns of C per workgroup, in vectors of VW. */
@@ -85,21 +91,29 @@ export interface StepKernelParams {
  * @param gateDtype Storage of i, f.
  * @param gate Input gate.
  * @param normalize Divide by the normalizer.
- * @param inPlace Sequence variant.
+ * @param inPlace Sequence variant (C updated in place; ignored when `timeLoop`).
+ * @param timeLoop Resident variant: the time loop inside the kernel, the state in registers (at
+ * most 32 state floats per thread: smaller column tiles for large DQK). @default {false}
  * @returns The parameters.
  */
 export function stepKernelParams(
   DQK: number,
   DHV: number,
-  dtype: Dtype,
-  gateDtype: Dtype,
+  dtype: StorageDtype,
+  gateDtype: StorageDtype,
   gate: InputGate,
   normalize: boolean,
   inPlace: boolean,
+  timeLoop = false,
 ): StepKernelParams {
   const VW = DHV % 4 === 0 ? 4 : 1;
-  const TCV = largestDivisor(DHV / VW, 16);
-  const R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
+  let TCV = largestDivisor(DHV / VW, 16);
+  let R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
+  // The resident variant holds DQK/R rows of VW floats per thread: keep that within 32.
+  while (timeLoop && (DQK / R) * VW > 32 && TCV > 1) {
+    TCV = largestDivisor(DHV / VW, TCV - 1);
+    R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
+  }
   return {
     DQK,
     DHV,
@@ -107,7 +121,8 @@ export function stepKernelParams(
     gateDtype,
     gate,
     normalize: gate === "exp" ? true : normalize,
-    inPlace,
+    inPlace: timeLoop ? false : inPlace,
+    timeLoop,
     VW,
     TCV,
     R,
@@ -117,7 +132,7 @@ export function stepKernelParams(
 function stepKey(p: StepKernelParams): string {
   return `step--fused:${p.DQK}x${p.DHV}:${p.dtype}:${p.gateDtype}:${p.gate}:${
     p.normalize ? "norm" : "raw"
-  }:${p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}`;
+  }:${p.timeLoop ? "resident" : p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}`;
 }
 
 /**
@@ -136,7 +151,7 @@ function stepKey(p: StepKernelParams): string {
  * @returns WGSL source.
  */
 export function stepWgsl(p: StepKernelParams): string {
-  const { DQK, DHV, dtype, gateDtype, gate, normalize, inPlace, VW, TCV, R } = p;
+  const { DQK, DHV, dtype, gateDtype, gate, normalize, inPlace, timeLoop, VW, TCV, R } = p;
   const RPT = DQK / R;
   const DHVV = DHV / VW;
   const V = VW === 4 ? "vec4<f32>" : "f32";
@@ -160,41 +175,105 @@ export function stepWgsl(p: StepKernelParams): string {
     bind("read_write", "mOut", "f32"),
   ];
   const cOut = inPlace ? "cIn" : "cOut";
+  const ind = timeLoop ? "    " : "  ";
+  // One row of C per unrolled block: in registers (resident) or read and written once (step).
   const rows: string[] = [];
   for (let j = 0; j < RPT; j++) {
-    rows.push(`  {
-    let a = r * ${RPT}u + ${j}u;
-    let ka = ia * f32(k[qo + a]);
-    let qa = ${scale} * f32(q[qo + a]);
-    let ci = cBase + a * ${DHVV}u;
-    let c = fa * cIn[ci] + ka * vv;
-    ${cOut}[ci] = c;
-    hAcc += qa * c;
-    let nn = fa * nIn[nBase + a] + ka;
-    dAcc += qa * nn;
-    if (writeN) { nOut[nBase + a] = nn; }
-  }`);
+    const head = `${ind}{
+${ind}  let a = r * ${RPT}u + ${j}u;
+${ind}  let ka = ia * f32(k[qo + a]);
+${ind}  let qa = ${scale} * f32(q[qo + a]);`;
+    rows.push(
+      timeLoop
+        ? `${head}
+${ind}  c${j} = fa * c${j} + ka * vv;
+${ind}  hAcc += qa * c${j};
+${ind}  n${j} = fa * n${j} + ka;
+${ind}  dAcc += qa * n${j};
+${ind}}`
+        : `${head}
+${ind}  let ci = cBase + a * ${DHVV}u;
+${ind}  let c = fa * cIn[ci] + ka * vv;
+${ind}  ${cOut}[ci] = c;
+${ind}  hAcc += qa * c;
+${ind}  let nn = fa * nIn[nBase + a] + ka;
+${ind}  dAcc += qa * nn;
+${ind}  if (writeN) { nOut[nBase + a] = nn; }
+${ind}}`,
+    );
   }
+  const mPrevExpr = timeLoop ? "mPrev" : "mIn[bh]";
   const gates = gate === "exp"
-    ? `  let lf = logsig(fv);
-  let mPrev = mIn[bh];
-  let mt = max(lf + mPrev, iv);
-  let fa = exp(lf + mPrev - mt);
-  let ia = exp(iv - mt);`
-    : `  let fa = exp(logsig(fv));
-  let ia = exp(logsig(iv));
-  let mt = select(0.0, mIn[bh], false);`;
-  const reduceH = Array.from({ length: R }, (_, rr) => `hPart[${rr * TCV}u + cg]`).join(" + ");
-  const reduceD = Array.from({ length: R }, (_, rr) => `dPart[${rr}u]`).join(" + ");
+    ? `${ind}let lf = logsig(fv);
+${ind}let mt = max(lf + ${mPrevExpr}, iv);
+${ind}let fa = exp(lf + ${mPrevExpr} - mt);
+${ind}let ia = exp(iv - mt);`
+    : `${ind}let fa = exp(logsig(fv));
+${ind}let ia = exp(logsig(iv));
+${ind}let mt = select(0.0, ${mPrevExpr}, false);`;
+  const pb = timeLoop ? "pb + " : "";
+  const db = timeLoop ? "db + " : "";
+  const reduceH = Array.from({ length: R }, (_, rr) => `hPart[${pb}${rr * TCV}u + cg]`).join(" + ");
+  const reduceD = Array.from({ length: R }, (_, rr) => `dPart[${db}${rr}u]`).join(" + ");
   const lower = gate === "exp" ? "exp(-mt)" : "1.0";
   const hExpr = normalize ? `hs / (max(abs(den), ${lower}) + u.eps)` : "hs";
-  return `${enableF16(dtype, gateDtype)}// step--fused ${stepKey(p)}
+  const body = `${ind}let row = bh * u.S + ${timeLoop ? "t" : "u.t"};
+${ind}let qo = row * ${DQK}u;
+${ind}let iv = f32(gi[row]);
+${ind}let fv = f32(gf[row]);
+${gates}
+${ind}let vv = ${V}(v[row * ${DHVV}u + col]);
+${ind}var hAcc = ${V}(0.0);
+${ind}var dAcc = 0.0;
+${rows.join("\n")}
+${ind}hPart[${pb}r * ${TCV}u + cg] = hAcc;
+${ind}if (cg == 0u) { dPart[${db}r] = dAcc; }
+${ind}workgroupBarrier();
+${ind}if (r == 0u) {
+${ind}  let hs = ${reduceH};
+${ind}  let den = ${reduceD};
+${ind}  hOut[row * ${DHVV}u + col] = ${SV}(${hExpr});`;
+  let main: string;
+  if (!timeLoop) {
+    main = `${body}
+    if (wid.x == 0u && cg == 0u) { mOut[bh] = mt; }
+  }`;
+  } else {
+    // Partial sums are double-buffered by the parity of t, so one barrier per step suffices: a
+    // thread can only overwrite buffer t & 1 at step t + 2, after the barrier of step t + 1, which
+    // the readers of step t reach only once they are done.
+    const load = Array.from(
+      { length: RPT },
+      (_, j) =>
+        `  var c${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
+  var n${j} = nIn[nBase + r * ${RPT}u + ${j}u];`,
+    );
+    const store = Array.from(
+      { length: RPT },
+      (_, j) =>
+        `  cOut[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u] = c${j};
+  if (writeN) { nOut[nBase + r * ${RPT}u + ${j}u] = n${j}; }`,
+    );
+    main = `${load.join("\n")}
+  var mPrev = mIn[bh];
+  for (var t = 0u; t < u.S; t++) {
+    let pb = (t & 1u) * ${R * TCV}u;
+    let db = (t & 1u) * ${R}u;
+${body}
+    }
+    mPrev = mt;
+  }
+${store.join("\n")}
+  if (writeN && r == 0u) { mOut[bh] = mPrev; }`;
+  }
+  const nbuf = timeLoop ? 2 : 1;
+  return `${enableF16(dtype, gateDtype)}// ${stepKey(p)}
 ${decl.join("\n")}
 struct Uniforms { t: u32, S: u32, eps: f32, pad: u32 }
 @group(0) @binding(${b}) var<uniform> u: Uniforms;
 ${WGSL_GATES}
-var<workgroup> hPart: array<${V}, ${R * TCV}>;
-var<workgroup> dPart: array<f32, ${R}>;
+var<workgroup> hPart: array<${V}, ${nbuf * R * TCV}>;
+var<workgroup> dPart: array<f32, ${nbuf * R}>;
 
 @compute @workgroup_size(${TCV}, ${R})
 fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
@@ -202,33 +281,16 @@ fn main(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
   let r = lid.y;
   let bh = wid.y;
   let col = wid.x * ${TCV}u + cg;
-  let row = bh * u.S + u.t;
-  let qo = row * ${DQK}u;
-  let iv = f32(gi[row]);
-  let fv = f32(gf[row]);
-${gates}
-  let vv = ${V}(v[row * ${DHVV}u + col]);
   let cBase = bh * ${DQK * DHVV}u + col;
   let nBase = bh * ${DQK}u;
   let writeN = wid.x == 0u && cg == 0u;
-  var hAcc = ${V}(0.0);
-  var dAcc = 0.0;
-${rows.join("\n")}
-  hPart[r * ${TCV}u + cg] = hAcc;
-  if (cg == 0u) { dPart[r] = dAcc; }
-  workgroupBarrier();
-  if (r == 0u) {
-    let hs = ${reduceH};
-    let den = ${reduceD};
-    hOut[row * ${DHVV}u + col] = ${SV}(${hExpr});
-    if (wid.x == 0u && cg == 0u) { mOut[bh] = mt; }
-  }
+${main}
 }
 `;
 }
 
 function stepWorkgroupStorage(p: StepKernelParams): number {
-  return p.R * p.TCV * p.VW * 4 + p.R * 4;
+  return (p.timeLoop ? 2 : 1) * (p.R * p.TCV * p.VW * 4 + p.R * 4);
 }
 
 async function stepPipeline(gpu: Gpu, p: StepKernelParams): Promise<GPUComputePipeline> {
@@ -309,7 +371,7 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
  * k, v, h follows `options.dtype` (f32 default); states are f32.
  *
  * @example One step on the GPU
- * ```ts ignore
+ * ```ts no-eval
  * import { mlstmStepWebGpu } from "./recurrent.ts";
  * const z = (...s: number[]) => ({ shape: s, data: new Float32Array(s.reduce((a, b) => a * b, 1)) });
  * const out = await mlstmStepWebGpu({
@@ -342,7 +404,7 @@ export async function mlstmStepWebGpu(
     mInitial: inputs.m,
   };
   validateMlstmInputs(seq, options);
-  const out = await runRecurrent(seq, { ...options, returnLastStates: true }, gate, false);
+  const out = await runRecurrent(seq, { ...options, returnLastStates: true }, gate, "step");
   return {
     h: reshape(out.h, [B, NH, DHV]),
     c: out.last!.c,
@@ -357,7 +419,7 @@ export async function mlstmStepWebGpu(
  * states in (zeros if not given), last states out with `returnLastStates`.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { mlstmRecurrentWebGpu } from "./recurrent.ts";
  * import { Random, randomMlstmInputs } from "../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 16, DHV: 32 }, new Random(1));
@@ -377,15 +439,52 @@ export async function mlstmRecurrentWebGpu(
   gate: InputGate = "exp",
 ): Promise<MlstmForwardResult> {
   validateMlstmInputs(inputs, options);
-  return await runRecurrent(inputs, options, gate, true);
+  return await runRecurrent(inputs, options, gate, "inplace");
 }
+
+/**
+ * The whole sequence on WebGPU in ONE dispatch (`recurrent--sequence_resident`): the loop over time
+ * runs inside the kernel and every workgroup keeps its tile of C (and n, m) in registers for the
+ * whole sequence, so C is read once and written once per call instead of once per step. Same
+ * results as {@linkcode mlstmRecurrentWebGpu} (same arithmetic, same order); much less memory
+ * traffic for long sequences, at the price of a serial loop of S steps per workgroup. Each thread
+ * holds at most 32 state floats, so large DQK uses narrower column tiles (more workgroups).
+ *
+ * @example
+ * ```ts no-eval
+ * import { mlstmRecurrentResidentWebGpu } from "./recurrent.ts";
+ * import { Random, randomMlstmInputs } from "../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 16, DHV: 32 }, new Random(1));
+ * const { h } = await mlstmRecurrentResidentWebGpu(x);
+ * console.assert(h.shape.join() === "1,2,7,32");
+ * ```
+ *
+ * @param inputs q, k, v, i, f and optional initial states.
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param gate The input gate. @default {"exp"}
+ * @returns h, and the last states when asked for.
+ * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
+ */
+export async function mlstmRecurrentResidentWebGpu(
+  inputs: MlstmInputs,
+  options: MlstmOptions = {},
+  gate: InputGate = "exp",
+): Promise<MlstmForwardResult> {
+  validateMlstmInputs(inputs, options);
+  return await runRecurrent(inputs, options, gate, "resident");
+}
+
+/** How the sequence runs: one step kernel per step, updating C out of place or in place, or the
+ * resident kernel with the time loop inside. */
+type RecurrentMode = "step" | "inplace" | "resident";
 
 async function runRecurrent(
   inputs: MlstmInputs,
   options: MlstmOptions,
   gate: InputGate,
-  inPlace: boolean,
+  mode: RecurrentMode,
 ): Promise<MlstmForwardResult> {
+  const inPlace = mode === "inplace";
   validateOptions(options);
   const dims = validateMlstmInputs(inputs, options);
   const { B, NH, S, DQK, DHV } = dims;
@@ -404,14 +503,18 @@ async function runRecurrent(
     gate,
     options.normalize ?? true,
     inPlace,
+    mode === "resident",
   );
   const pipeline = await stepPipeline(gpu, p);
-  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype);
-  const c = GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32");
-  const nA = GpuTensor.empty(gpu, [B, NH, DQK], "f32");
-  const nB = GpuTensor.empty(gpu, [B, NH, DQK], "f32");
-  const mA = GpuTensor.empty(gpu, [B, NH], "f32");
-  const mB = GpuTensor.empty(gpu, [B, NH], "f32");
+  // Outputs and buffers every element of which is written are poisoned in tests; the buffers
+  // that stand for zero initial states are not.
+  const poison = { poison: poisonOutputsEnabled() };
+  const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype, poison);
+  const c = GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32", !inPlace || x.c ? poison : {});
+  const nA = GpuTensor.empty(gpu, [B, NH, DQK], "f32", x.n ? poison : {});
+  const nB = GpuTensor.empty(gpu, [B, NH, DQK], "f32", poison);
+  const mA = GpuTensor.empty(gpu, [B, NH], "f32", x.m ? poison : {});
+  const mB = GpuTensor.empty(gpu, [B, NH], "f32", poison);
   const batch = new DispatchBatch(gpu);
   // Initial states (zeros when not given, as allocated); copied so that the caller's stay intact.
   const zeros = !inPlace && !x.c ? GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32") : undefined;
@@ -422,25 +525,31 @@ async function runRecurrent(
   const wg: [number, number] = [DHV / (p.VW * p.TCV), B * NH];
   const flops = B * NH * (4 * DQK * DHV + 4 * DQK + 2 * DHV);
   const bytes = B * NH * (8 * DQK * DHV + 16 * DQK);
-  for (let t = 0; t < S; t++) {
+  const io = B * NH * S * (2 * DQK + 2 * DHV) * (x.dtype === "f16" ? 2 : 4);
+  const dispatches = mode === "resident" ? 1 : S;
+  for (let t = 0; t < dispatches; t++) {
     const [nIn, nOut] = t % 2 === 0 ? [nA, nB] : [nB, nA];
     const [mIn, mOut] = t % 2 === 0 ? [mA, mB] : [mB, mA];
     const buffers = inPlace
       ? [x.q, x.k, x.v, x.i, x.f, c, nIn, mIn, h, nOut, mOut]
       : [x.q, x.k, x.v, x.i, x.f, cIn, nIn, mIn, h, c, nOut, mOut];
     batch.dispatch({
-      label: inPlace ? "recurrent--sequence" : "step--fused",
+      label: mode === "resident"
+        ? "recurrent--sequence_resident"
+        : inPlace
+        ? "recurrent--sequence"
+        : "step--fused",
       pipeline,
       buffers,
       uniforms: uniforms(t, S, eps),
       workgroups: wg,
-      flops,
-      bytes,
+      flops: mode === "resident" ? flops * S : flops,
+      bytes: mode === "resident" ? bytes + io : bytes,
     });
   }
   await batch.submit();
-  const [nLast, nSpare] = S % 2 === 1 ? [nB, nA] : [nA, nB];
-  const [mLast, mSpare] = S % 2 === 1 ? [mB, mA] : [mA, mB];
+  const [nLast, nSpare] = dispatches % 2 === 1 ? [nB, nA] : [nA, nB];
+  const [mLast, mSpare] = dispatches % 2 === 1 ? [mB, mA] : [mA, mB];
   if (options.returnLastStates) {
     const spare = zeros ? [nSpare, mSpare, zeros] : [nSpare, mSpare];
     const r = await finish(x, { h, c, n: nLast, m: mLast }, spare);
@@ -454,26 +563,18 @@ function makeKernel(
   name: string,
   form: "recurrent" | "step",
   gate: InputGate,
+  forward: (inputs: MlstmInputs, options?: MlstmOptions) => Promise<MlstmForwardResult>,
 ): MlstmKernel {
-  return {
-    name,
-    backend: "webgpu",
-    form,
-    inputGate: gate,
-    supportsStates: true,
-    forward: (inputs, options) =>
-      form === "recurrent"
-        ? mlstmRecurrentWebGpu(inputs, options, gate)
-        : stepForward(inputs, options, gate),
-  };
+  return { name, backend: "webgpu", form, inputGate: gate, supportsStates: true, forward };
 }
 
 /** step--fused through the registry: S must be 1; q may be (B, NH, DQK) or (B, NH, 1, DQK). */
 async function stepForward(
   inputs: MlstmInputs,
-  options: MlstmOptions = {},
+  options: MlstmOptions | undefined,
   gate: InputGate,
 ): Promise<MlstmForwardResult> {
+  options ??= {};
   const rank3 = inputs.q.shape.length === 3;
   let seq = inputs;
   if (rank3) {
@@ -494,14 +595,15 @@ async function stepForward(
       `step--fused computes one time step: q must be (B, NH, DQK) or (B, NH, 1, DQK), received S = ${dims.S}; use recurrent--sequence for sequences`,
     );
   }
-  const out = await runRecurrent(seq, options, gate, false);
+  const out = await runRecurrent(seq, options, gate, "step");
   if (rank3) out.h = reshape(out.h, [dims.B, dims.NH, dims.DHV]);
   return out;
 }
 
 /**
- * The recurrent WebGPU kernels: `recurrent--sequence`, `step--fused` and their sigmoid-gate twins
- * `recurrent--sequence_siging`, `step--fused_siging`.
+ * The recurrent WebGPU kernels: `recurrent--sequence` (a loop of fused steps, one command buffer),
+ * `recurrent--sequence_resident` (one dispatch, state in registers), `step--fused`, and their
+ * sigmoid-gate twins with the suffix `_siging`.
  *
  * @example
  * ```ts
@@ -509,9 +611,23 @@ async function stepForward(
  * console.assert(recurrentKernels.some((k) => k.name === "step--fused" && k.backend === "webgpu"));
  * ```
  */
-export const recurrentKernels: readonly MlstmKernel[] = [
-  makeKernel("recurrent--sequence", "recurrent", "exp"),
-  makeKernel("step--fused", "step", "exp"),
-  makeKernel("recurrent--sequence_siging", "recurrent", "sig"),
-  makeKernel("step--fused_siging", "step", "sig"),
-];
+export const recurrentKernels: readonly MlstmKernel[] = (["exp", "sig"] as const).flatMap((
+  gate,
+) => {
+  const sfx = gate === "sig" ? "_siging" : "";
+  return [
+    makeKernel(
+      `recurrent--sequence${sfx}`,
+      "recurrent",
+      gate,
+      (x, o) => mlstmRecurrentWebGpu(x, o, gate),
+    ),
+    makeKernel(
+      `recurrent--sequence_resident${sfx}`,
+      "recurrent",
+      gate,
+      (x, o) => mlstmRecurrentResidentWebGpu(x, o, gate),
+    ),
+    makeKernel(`step--fused${sfx}`, "step", gate, (x, o) => stepForward(x, o, gate)),
+  ];
+});

@@ -15,7 +15,7 @@ import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
 import type { DeviceTensor } from "../core/types.ts";
 
 /** How to get a WebGPU adapter on a machine without one; part of {@linkcode NoAdapterError}'s message. */
-export const ADAPTER_HELP =
+export const ADAPTER_HELP: string =
   "On Linux without a GPU install a software Vulkan driver (apt-get install -y mesa-vulkan-drivers) " +
   "and set DENO_WEBGPU_BACKEND=vulkan and XDG_RUNTIME_DIR (e.g. /tmp); with a GPU, install its Vulkan driver";
 
@@ -32,6 +32,8 @@ export const ADAPTER_HELP =
  */
 export class NoAdapterError extends Error {
   /**
+   * Creates the error.
+   *
    * @param reason What went wrong; the installation hint is appended.
    */
   constructor(reason: string) {
@@ -53,6 +55,8 @@ export class NoAdapterError extends Error {
  */
 export class GpuError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What failed and, where known, what to do.
    */
   constructor(message: string) {
@@ -152,7 +156,7 @@ const gpuCache = new Map<string, Promise<Gpu>>();
  * is lost, the loss is recorded, operations on it throw, and the next `getGpu()` creates a fresh one.
  *
  * @example Get the device and read a limit
- * ```ts ignore
+ * ```ts no-eval
  * import { getGpu } from "./runtime.ts";
  * const gpu = await getGpu();
  * console.log(gpu.adapterName, gpu.limits.maxComputeWorkgroupStorageSize, gpu.hasF16);
@@ -222,7 +226,7 @@ function adapterNameOf(adapter: GPUAdapter): string {
  * Throws if the device was lost (call {@linkcode getGpu} again for a fresh device).
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { assertDeviceAlive, getGpu } from "./runtime.ts";
  * assertDeviceAlive(await getGpu());
  * ```
@@ -275,7 +279,7 @@ async function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T | Promise<
  * fix.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { checkBindingSize, getGpu } from "./runtime.ts";
  * checkBindingSize(await getGpu(), 1024, "the state C");
  * ```
@@ -305,7 +309,7 @@ export function checkBindingSize(gpu: Gpu, bytes: number, what: string): void {
  * threads than the device allows, naming the limit, the request and the fix.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { checkWorkgroupLimits, getGpu } from "./runtime.ts";
  * checkWorkgroupLimits(await getGpu(), { storageBytes: 8192, invocations: 256 }, "step--fused DQK=128");
  * ```
@@ -337,7 +341,21 @@ export function checkWorkgroupLimits(
 // ---------------------------------------------------------------------------------------------
 // Tensors
 
-/** Bytes per element of a storage dtype. */
+/** Storage type of a device tensor: f32, or f16 (needs `shader-f16`). */
+export type StorageDtype = "f32" | "f16";
+
+/**
+ * Bytes per element of a storage dtype.
+ *
+ * @example
+ * ```ts
+ * import { bytesPerElement } from "./runtime.ts";
+ * console.assert(bytesPerElement("f16") === 2);
+ * ```
+ *
+ * @param dtype The storage type.
+ * @returns 2 or 4.
+ */
 export function bytesPerElement(dtype: "f32" | "f16"): number {
   return dtype === "f16" ? 2 : 4;
 }
@@ -360,7 +378,7 @@ export interface EmptyOptions {
  * back (one `mapAsync`, ~11 ms in Deno). Buffers are padded to a multiple of 4 bytes.
  *
  * @example Round trip
- * ```ts ignore
+ * ```ts no-eval
  * import { getGpu, GpuTensor } from "./runtime.ts";
  * const gpu = await getGpu();
  * const t = GpuTensor.fromTensor(gpu, { shape: [2], data: new Float64Array([1, 2]) }, "f16");
@@ -406,7 +424,7 @@ export class GpuTensor implements DeviceTensor {
    * Uploads a CPU tensor (float64 or float32 data, rounded to the storage type).
    *
    * @example
-   * ```ts ignore
+   * ```ts no-eval
    * import { getGpu, GpuTensor } from "./runtime.ts";
    * const t = GpuTensor.fromTensor(await getGpu(), { shape: [3], data: new Float32Array([1, 2, 3]) });
    * ```
@@ -427,7 +445,7 @@ export class GpuTensor implements DeviceTensor {
    * Allocates a tensor, zero-filled or, with `poison`, NaN-filled.
    *
    * @example
-   * ```ts ignore
+   * ```ts no-eval
    * import { getGpu, GpuTensor } from "./runtime.ts";
    * const h = GpuTensor.empty(await getGpu(), [1, 2, 3], "f32", { poison: true });
    * ```
@@ -489,7 +507,7 @@ export class GpuTensor implements DeviceTensor {
    * Copies the elements back to the CPU as float32 (f16 is widened exactly). One `mapAsync`.
    *
    * @example
-   * ```ts ignore
+   * ```ts no-eval
    * import { getGpu, GpuTensor } from "./runtime.ts";
    * const t = GpuTensor.fromTensor(await getGpu(), { shape: [1], data: new Float32Array([5]) });
    * console.assert((await t.read()).data[0] === 5);
@@ -508,7 +526,7 @@ export class GpuTensor implements DeviceTensor {
    * Frees the buffer; the tensor cannot be used afterwards.
    *
    * @example
-   * ```ts ignore
+   * ```ts no-eval
    * import { getGpu, GpuTensor } from "./runtime.ts";
    * GpuTensor.empty(await getGpu(), [4]).destroy();
    * ```
@@ -542,7 +560,7 @@ function encodeData(data: ArrayLike<number>, dtype: "f32" | "f16", bytes: number
  * awaited together): cheaper than reading them one by one.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { getGpu, GpuTensor, readTensors } from "./runtime.ts";
  * const gpu = await getGpu();
  * const a = GpuTensor.empty(gpu, [2]), b = GpuTensor.empty(gpu, [3]);
@@ -596,6 +614,41 @@ export async function readTensors(tensors: readonly GpuTensor[]): Promise<Tensor
   });
 }
 
+let poisonOutputs = false;
+
+/**
+ * Makes every kernel fill its output buffers with NaN before it runs (tests use it so that elements
+ * a kernel fails to write show up as NaN). Off by default: it costs an upload per output.
+ *
+ * @example
+ * ```ts
+ * import { poisonOutputsEnabled, setPoisonOutputs } from "./runtime.ts";
+ * setPoisonOutputs(true);
+ * console.assert(poisonOutputsEnabled());
+ * setPoisonOutputs(false);
+ * ```
+ *
+ * @param on Whether to poison.
+ */
+export function setPoisonOutputs(on: boolean): void {
+  poisonOutputs = on;
+}
+
+/**
+ * Whether kernels poison their outputs (see {@linkcode setPoisonOutputs}).
+ *
+ * @example
+ * ```ts
+ * import { poisonOutputsEnabled } from "./runtime.ts";
+ * console.assert(typeof poisonOutputsEnabled() === "boolean");
+ * ```
+ *
+ * @returns The flag.
+ */
+export function poisonOutputsEnabled(): boolean {
+  return poisonOutputs;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pipelines
 
@@ -607,7 +660,7 @@ const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipel
  * failure. The pipeline uses `layout: "auto"`, so every declared binding must be used by the shader.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { getGpu, getPipeline } from "./runtime.ts";
  * const gpu = await getGpu();
  * const p = await getPipeline(gpu, "fill:v1", () => `
@@ -630,7 +683,11 @@ export function getPipeline(
   wgsl: () => string,
   entryPoint = "main",
 ): Promise<GPUComputePipeline> {
-  assertDeviceAlive(gpu);
+  try {
+    assertDeviceAlive(gpu);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   let cache = pipelineCache.get(gpu.device);
   if (!cache) {
     cache = new Map();
@@ -782,7 +839,7 @@ const bufOf = (b: BufferLike): GPUBuffer => ("buffer" in b ? b.buffer : b) as GP
  * checked at {@linkcode DispatchBatch.dispatch}, before anything is submitted.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { DispatchBatch, getGpu, getPipeline, GpuTensor } from "./runtime.ts";
  * const gpu = await getGpu();
  * const out = GpuTensor.empty(gpu, [256]);
@@ -801,6 +858,8 @@ export class DispatchBatch {
   #submitted = false;
 
   /**
+   * Starts an empty batch.
+   *
    * @param gpu The device.
    */
   constructor(gpu: Gpu) {
@@ -817,8 +876,18 @@ export class DispatchBatch {
    * Records a dispatch.
    *
    * @example
-   * ```ts ignore
-   * batch.dispatch({ label: "step", pipeline, buffers: [a, b], uniforms: new Uint32Array([3]), workgroups: [8, 2] });
+   * ```ts no-eval
+   * import { DispatchBatch, getGpu, getPipeline, GpuTensor } from "./runtime.ts";
+   * const gpu = await getGpu();
+   * const a = GpuTensor.empty(gpu, [64]);
+   * const pipeline = await getPipeline(gpu, "doc-fill", () => `
+   *   @group(0) @binding(0) var<storage, read_write> a: array<f32>;
+   *   struct U { x: f32 }
+   *   @group(0) @binding(1) var<uniform> u: U;
+   *   @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { a[g.x] = u.x; }`);
+   * const batch = new DispatchBatch(gpu);
+   * batch.dispatch({ label: "fill", pipeline, buffers: [a], uniforms: new Float32Array([3]), workgroups: [1] });
+   * await batch.submit();
    * ```
    *
    * @param spec Pipeline, buffers, uniforms, workgroups.
@@ -855,8 +924,11 @@ export class DispatchBatch {
    * Records a buffer-to-buffer copy (sizes and offsets multiples of 4).
    *
    * @example
-   * ```ts ignore
-   * batch.copy(a, 0, b, 0, a.byteSize);
+   * ```ts no-eval
+   * import { DispatchBatch, getGpu, GpuTensor } from "./runtime.ts";
+   * const gpu = await getGpu();
+   * const a = GpuTensor.empty(gpu, [8]), b = GpuTensor.empty(gpu, [8]);
+   * await new DispatchBatch(gpu).copy(a, 0, b, 0, a.byteSize).submit();
    * ```
    *
    * @param src Source.
@@ -881,8 +953,9 @@ export class DispatchBatch {
    * validated (not when the GPU finishes, unless `wait` is set; reading a result waits anyway).
    *
    * @example
-   * ```ts ignore
-   * await batch.submit();
+   * ```ts no-eval
+   * import { DispatchBatch, getGpu } from "./runtime.ts";
+   * await new DispatchBatch(await getGpu()).submit({ wait: true });
    * ```
    *
    * @param options `wait`: also await `onSubmittedWorkDone()` (~11 ms floor in Deno).
@@ -999,7 +1072,7 @@ export class DispatchBatch {
  * Submits nothing but waits until the device finished all work submitted so far (~11 ms floor).
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { getGpu, waitIdle } from "./runtime.ts";
  * await waitIdle(await getGpu());
  * ```

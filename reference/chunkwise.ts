@@ -24,6 +24,7 @@ import { mlstmRecurrentBackwardReference } from "./recurrent.ts";
  *
  * @example Chunk size 3 on a sequence of 7 steps equals the recurrent form
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mlstmChunkwiseReference } from "./chunkwise.ts";
  * import { mlstmRecurrentReference } from "./recurrent.ts";
  * import { Random, randomTensor } from "../core/random.ts";
@@ -32,7 +33,7 @@ import { mlstmRecurrentBackwardReference } from "./recurrent.ts";
  * const x = { q: r(1, 1, 7, 4), k: r(1, 1, 7, 4), v: r(1, 1, 7, 2), i: r(1, 1, 7), f: r(1, 1, 7) };
  * const a = await mlstmChunkwiseReference(x, { chunkSize: 3 });
  * const b = await mlstmRecurrentReference(x);
- * console.assert(a.h.data.every((y, j) => Math.abs(y - b.h.data[j]) < 1e-12));
+ * assert.ok(a.h.data.every((y, j) => Math.abs(y - b.h.data[j]) < 1e-12));
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
@@ -157,6 +158,7 @@ export async function mlstmChunkwiseReference(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mlstmChunkwiseBackwardReference } from "./chunkwise.ts";
  * import { Random, randomTensor } from "../core/random.ts";
  * const rng = new Random(1);
@@ -166,7 +168,7 @@ export async function mlstmChunkwiseReference(
  *   r(1, 1, 5, 3),
  *   { chunkSize: 2 },
  * );
- * console.assert(g.dq.shape.join() === "1,1,5,2");
+ * assert.ok(g.dq.shape.join() === "1,1,5,2");
  * ```
  *
  * @param inputs The forward inputs.

@@ -34,8 +34,9 @@ function make(form: keyof typeof forms, gate: InputGate): MlstmKernel {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { referenceKernels } from "./kernels.ts";
- * console.assert(referenceKernels.some((k) => k.name === "reference--parallel_siging"));
+ * assert.ok(referenceKernels.some((k) => k.name === "reference--parallel_siging"));
  * ```
  */
 export const referenceKernels: readonly MlstmKernel[] = (["exp", "sig"] as const).flatMap((g) =>

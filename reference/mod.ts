@@ -3,10 +3,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mlstmParallelReference } from "./mod.ts";
  * const z = (...s: number[]) => ({ shape: s, data: new Float64Array(s.reduce((a, b) => a * b, 1)) });
  * const { h } = await mlstmParallelReference({ q: z(1, 1, 2, 2), k: z(1, 1, 2, 2), v: z(1, 1, 2, 2), i: z(1, 1, 2), f: z(1, 1, 2) });
- * console.assert(h.data.every((x) => x === 0));
+ * assert.ok(h.data.every((x) => x === 0));
  * ```
  *
  * @module

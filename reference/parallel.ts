@@ -102,6 +102,7 @@ function headForward(x: F64Inputs, r: Resolved, bh: number, h: Float64Array): He
  *
  * @example Agrees with the recurrent form (eps = 0 makes the forms identical)
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mlstmParallelReference } from "./parallel.ts";
  * import { mlstmRecurrentReference } from "./recurrent.ts";
  * import { Random, randomTensor } from "../core/random.ts";
@@ -110,7 +111,7 @@ function headForward(x: F64Inputs, r: Resolved, bh: number, h: Float64Array): He
  * const x = { q: r(1, 2, 5, 4), k: r(1, 2, 5, 4), v: r(1, 2, 5, 3), i: r(1, 2, 5), f: r(1, 2, 5) };
  * const a = await mlstmParallelReference(x, { eps: 0 });
  * const b = await mlstmRecurrentReference(x, { eps: 0 });
- * console.assert(a.h.data.every((y, j) => Math.abs(y - b.h.data[j]) < 1e-12));
+ * assert.ok(a.h.data.every((y, j) => Math.abs(y - b.h.data[j]) < 1e-12));
  * ```
  *
  * @param inputs q, k, v, i, f (initial states are rejected).
@@ -143,6 +144,7 @@ export async function mlstmParallelReference(
  *
  * @example Exact and normalizer-constant gradients share dv
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mlstmParallelBackwardReference } from "./parallel.ts";
  * import { Random, randomTensor } from "../core/random.ts";
  * const rng = new Random(5);
@@ -151,7 +153,7 @@ export async function mlstmParallelReference(
  * const dh = r(1, 1, 4, 2);
  * const a = await mlstmParallelBackwardReference(x, dh);
  * const b = await mlstmParallelBackwardReference(x, dh, { gradient: "normalizer-constant" });
- * console.assert(a.dv.data.every((y, j) => Math.abs(y - b.dv.data[j]) < 1e-12));
+ * assert.ok(a.dv.data.every((y, j) => Math.abs(y - b.dv.data[j]) < 1e-12));
  * ```
  *
  * @param inputs The forward inputs.

@@ -112,13 +112,14 @@ export interface StepInputs {
  *
  * @example One step from zero states
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mlstmStepReference } from "./recurrent.ts";
  * const z = (...s: number[]) => ({ shape: s, data: new Float64Array(s.reduce((a, b) => a * b, 1)) });
  * const out = mlstmStepReference({
  *   q: z(1, 1, 2), k: { shape: [1, 1, 2], data: new Float64Array([1, 0]) }, v: { shape: [1, 1, 1], data: new Float64Array([3]) },
  *   i: z(1, 1), f: z(1, 1), c: z(1, 1, 2, 1), n: z(1, 1, 2), m: z(1, 1),
  * });
- * console.assert(out.c.data[0] === 3 && out.h.data[0] === 0);
+ * assert.ok(out.c.data[0] === 3 && out.h.data[0] === 0);
  * ```
  *
  * @param inputs q, k, v, i, f of the step and the states before it.
@@ -294,6 +295,7 @@ function runSequence(
  *
  * @example h of a 3-step sequence, and its last states
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mlstmRecurrentReference } from "./recurrent.ts";
  * import { Random, randomTensor } from "../core/random.ts";
  * const rng = new Random(0);
@@ -302,7 +304,7 @@ function runSequence(
  *   { q: r(1, 1, 3, 4), k: r(1, 1, 3, 4), v: r(1, 1, 3, 2), i: r(1, 1, 3), f: r(1, 1, 3) },
  *   { returnLastStates: true },
  * );
- * console.assert(out.h.shape.join() === "1,1,3,2" && out.last!.c.shape.join() === "1,1,4,2");
+ * assert.ok(out.h.shape.join() === "1,1,3,2" && out.last!.c.shape.join() === "1,1,4,2");
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
@@ -340,6 +342,7 @@ export async function mlstmRecurrentReference(
  *
  * @example Gradients have the inputs' shapes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mlstmRecurrentBackwardReference } from "./recurrent.ts";
  * import { Random, randomTensor } from "../core/random.ts";
  * const rng = new Random(0);
@@ -348,7 +351,7 @@ export async function mlstmRecurrentReference(
  *   { q: r(1, 1, 3, 4), k: r(1, 1, 3, 4), v: r(1, 1, 3, 2), i: r(1, 1, 3), f: r(1, 1, 3) },
  *   r(1, 1, 3, 2),
  * );
- * console.assert(g.dv.shape.join() === "1,1,3,2" && g.df.shape.join() === "1,1,3");
+ * assert.ok(g.dv.shape.join() === "1,1,3,2" && g.df.shape.join() === "1,1,3");
  * ```
  *
  * @param inputs The forward inputs.

@@ -33,7 +33,9 @@ Deno.test("library modules import only relative paths", () => {
     /(?:import|export)\s[^"';]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
   const bad: string[] = [];
   for (const file of libraryFiles()) {
-    const src = Deno.readTextFileSync(file);
+    // Code only: JSDoc examples may import node: built-ins, they are not part of the module graph.
+    const src = Deno.readTextFileSync(file).split("\n").filter((l) => !/^\s*(\*|\/\/|\/\*)/.test(l))
+      .join("\n");
     for (const m of src.matchAll(importRe)) {
       const spec = m[1] ?? m[2];
       if (!spec.startsWith("./") && !spec.startsWith("../")) {

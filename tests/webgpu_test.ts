@@ -6,6 +6,7 @@ import {
   checkWorkgroupLimits,
   DispatchBatch,
   type DispatchObserver,
+  getGpu,
   getPipeline,
   GpuError,
   GpuTensor,
@@ -264,5 +265,33 @@ Deno.test({
     assert.ok(ts[1]! >= ts[0]! && ts[3]! >= ts[2]!, `timestamps ${ts}`);
     assert.equal((await a.read()).data[1], 2);
     assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name: "getGpu() records uncaptured errors, and after device loss throws and then recreates",
+  ignore,
+  fn: async () => {
+    await needGpu();
+    // A second device (another option key), so that the shared one stays intact.
+    const g = await getGpu({ powerPreference: "low-power" });
+    assert.equal(await getGpu({ powerPreference: "low-power" }), g);
+    // An error outside any scope: recorded, not thrown, not silent.
+    g.device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.STORAGE });
+    await g.device.queue.onSubmittedWorkDone();
+    assert.equal(g.uncapturedErrors.length, 1, `recorded: ${g.uncapturedErrors.join("; ")}`);
+    assert.match(g.uncapturedErrors[0]!, /GPUValidationError/);
+    const t = GpuTensor.fromTensor(g, { shape: [2], data: new Float32Array([1, 2]) });
+    g.device.destroy();
+    await g.device.lost;
+    assert.ok(g.lost !== undefined);
+    assert.throws(() => GpuTensor.empty(g, [4]), /was lost.*getGpu\(\) again/);
+    await assert.rejects(() => t.read(), /was lost/);
+    await assert.rejects(() => getPipeline(g, "after-loss", () => FILL), /was lost/);
+    const fresh = await getGpu({ powerPreference: "low-power" });
+    assert.notEqual(fresh, g);
+    const u = GpuTensor.fromTensor(fresh, { shape: [2], data: new Float32Array([3, 4]) });
+    assert.deepEqual([...(await u.read()).data], [3, 4]);
+    fresh.device.destroy();
   },
 });
