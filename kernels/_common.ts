@@ -35,6 +35,8 @@ export interface DeviceInputs {
   m?: GpuTensor;
   /** Tensors this call uploaded (destroyed after CPU results were read). */
   temps: GpuTensor[];
+  /** `options.checkFinite`: outputs are checked (device outputs are read back for it). */
+  checkFinite: boolean;
 }
 
 type Named = [string, TensorLike | undefined];
@@ -99,6 +101,7 @@ export async function toDevice(
       i: up(inputs.i, "f32"),
       f: up(inputs.f, "f32"),
       temps,
+      checkFinite: options.checkFinite ?? false,
     };
     if (states.c) out.c = up(states.c, "f32");
     if (states.n) out.n = up(states.n, "f32");
@@ -153,6 +156,7 @@ export async function toDevice(
     i: g.i!,
     f: g.f!,
     temps: [],
+    checkFinite: options.checkFinite ?? false,
   };
   if (g.c) out.c = g.c;
   if (g.n) out.n = g.n;
@@ -170,12 +174,29 @@ export async function finish<T extends Record<string, GpuTensor | undefined>>(
   extra: GpuTensor[] = [],
 ): Promise<{ [K in keyof T]: T[K] extends GpuTensor ? TensorLike : T[K] }> {
   for (const t of extra) t.destroy();
-  if (!x.cpu) return outs as never;
   const keys = Object.keys(outs).filter((k) => outs[k] !== undefined);
+  if (!x.cpu) {
+    if (x.checkFinite) {
+      const read = await readTensors(keys.map((k) => outs[k]!));
+      keys.forEach((k, j) => assertFiniteOutput(read[j]!, k));
+    }
+    return outs as never;
+  }
   const read = await readTensors(keys.map((k) => outs[k]!));
   for (const k of keys) outs[k]!.destroy();
   for (const t of x.temps) t.destroy();
+  if (x.checkFinite) keys.forEach((k, j) => assertFiniteOutput(read[j]!, k));
   return Object.fromEntries(keys.map((k, j) => [k, read[j]])) as never;
+}
+
+function assertFiniteOutput(t: Tensor, name: string): void {
+  const j = t.data.findIndex((v) => !Number.isFinite(v));
+  if (j >= 0) {
+    throw new RangeError(
+      `Output ${name} holds a non-finite value ${t.data[j]} at flat index ${j}: ` +
+        "the inputs overflow float32 (or f16 storage) or are themselves non-finite",
+    );
+  }
 }
 
 /** A view of a device tensor with another shape of the same size (shares the buffer). */

@@ -35,9 +35,11 @@ export {
   mlstmRecurrentWebGpu,
   mlstmStepWebGpu,
   recurrentKernels,
+  setStepKernelTiles,
   type StepInputsLike,
   type StepKernelParams,
   stepKernelParams,
+  type StepKernelTiles,
   type StepResult,
   stepWgsl,
 } from "./recurrent.ts";

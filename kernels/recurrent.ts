@@ -74,9 +74,46 @@ export interface StepKernelParams {
   R: number;
 }
 
+/** Tile limits of the step kernels (see {@linkcode setStepKernelTiles}). */
+export interface StepKernelTiles {
+  /** Most column vectors (of 4 columns when DHV % 4 = 0) per workgroup. @default {16} */
+  maxColumnVectors?: number;
+  /** Most threads per workgroup. @default {256} */
+  maxThreads?: number;
+  /** Resident variant: most state floats (rows of C) per thread. @default {32} */
+  maxStateFloats?: number;
+}
+
+let stepTiles: StepKernelTiles = {};
+
+/**
+ * Overrides the tile limits the step kernels choose their tiles within (for tuning on a given GPU;
+ * null restores the defaults). Applies to pipelines created afterwards; each tile choice is its own
+ * cached pipeline.
+ *
+ * @example
+ * ```ts
+ * import { setStepKernelTiles, stepKernelParams } from "./recurrent.ts";
+ * setStepKernelTiles({ maxColumnVectors: 8, maxThreads: 128 });
+ * console.assert(stepKernelParams(128, 256, "f32", "f32", "exp", true, false).TCV === 8);
+ * setStepKernelTiles(null);
+ * ```
+ *
+ * @param tiles The limits, or null for the defaults.
+ */
+export function setStepKernelTiles(tiles: StepKernelTiles | null): void {
+  for (const [k, v] of Object.entries(tiles ?? {})) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+      throw new RangeError(`Step kernel tile limit ${k} must be a positive integer, received ${v}`);
+    }
+  }
+  stepTiles = { ...(tiles ?? {}) };
+}
+
 /**
  * Chooses the tiles of the step kernel: vec4 along DHV when possible, up to 16 vectors (64
- * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups.
+ * columns) per workgroup, and up to 256 threads, the DQK rows split evenly over row groups (limits
+ * adjustable with {@linkcode setStepKernelTiles}).
  *
  * @example
  * ```ts
@@ -106,13 +143,14 @@ export function stepKernelParams(
   inPlace: boolean,
   timeLoop = false,
 ): StepKernelParams {
+  const { maxColumnVectors = 16, maxThreads = 256, maxStateFloats = 32 } = stepTiles;
   const VW = DHV % 4 === 0 ? 4 : 1;
-  let TCV = largestDivisor(DHV / VW, 16);
-  let R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
-  // The resident variant holds DQK/R rows of VW floats per thread: keep that within 32.
-  while (timeLoop && (DQK / R) * VW > 32 && TCV > 1) {
+  let TCV = largestDivisor(DHV / VW, maxColumnVectors);
+  let R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
+  // The resident variant holds DQK/R rows of VW floats per thread: keep that within the budget.
+  while (timeLoop && (DQK / R) * VW > maxStateFloats && TCV > 1) {
     TCV = largestDivisor(DHV / VW, TCV - 1);
-    R = largestDivisor(DQK, Math.max(1, Math.floor(256 / TCV)));
+    R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
   }
   return {
     DQK,
@@ -133,6 +171,26 @@ function stepKey(p: StepKernelParams): string {
   return `step--fused:${p.DQK}x${p.DHV}:${p.dtype}:${p.gateDtype}:${p.gate}:${
     p.normalize ? "norm" : "raw"
   }:${p.timeLoop ? "resident" : p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}`;
+}
+
+/** The storage bindings of a step-kernel variant, in order: name, access, element type. */
+function stepBindings(p: StepKernelParams): [string, "read" | "read_write", string][] {
+  const V = p.VW === 4 ? "vec4<f32>" : "f32";
+  const SV = p.VW === 4 ? `vec4<${p.dtype}>` : p.dtype;
+  return [
+    ["q", "read", p.dtype],
+    ["k", "read", p.dtype],
+    ["v", "read", SV],
+    ["gi", "read", p.gateDtype],
+    ["gf", "read", p.gateDtype],
+    ["cIn", p.inPlace ? "read_write" : "read", V],
+    ["nIn", "read", "f32"],
+    ["mIn", "read", "f32"],
+    ["hOut", "read_write", SV],
+    ...(p.inPlace ? [] : [["cOut", "read_write", V] as [string, "read_write", string]]),
+    ["nOut", "read_write", "f32"],
+    ["mOut", "read_write", "f32"],
+  ];
 }
 
 /**
@@ -157,23 +215,11 @@ export function stepWgsl(p: StepKernelParams): string {
   const V = VW === 4 ? "vec4<f32>" : "f32";
   const SV = VW === 4 ? `vec4<${dtype}>` : dtype;
   const scale = f32Lit(1 / Math.sqrt(DQK));
-  let b = 0;
-  const bind = (access: string, name: string, type: string) =>
-    `@group(0) @binding(${b++}) var<storage, ${access}> ${name}: array<${type}>;`;
-  const decl = [
-    bind("read", "q", dtype),
-    bind("read", "k", dtype),
-    bind("read", "v", SV),
-    bind("read", "gi", gateDtype),
-    bind("read", "gf", gateDtype),
-    inPlace ? bind("read_write", "cIn", V) : bind("read", "cIn", V),
-    bind("read", "nIn", "f32"),
-    bind("read", "mIn", "f32"),
-    bind("read_write", "hOut", SV),
-    ...(inPlace ? [] : [bind("read_write", "cOut", V)]),
-    bind("read_write", "nOut", "f32"),
-    bind("read_write", "mOut", "f32"),
-  ];
+  const bindings = stepBindings(p);
+  const decl = bindings.map(([name, access, type], j) =>
+    `@group(0) @binding(${j}) var<storage, ${access}> ${name}: array<${type}>;`
+  );
+  const b = bindings.length;
   const cOut = inPlace ? "cIn" : "cOut";
   const ind = timeLoop ? "    " : "  ";
   // One row of C per unrolled block: in registers (resident) or read and written once (step).
@@ -192,16 +238,22 @@ ${ind}  n${j} = fa * n${j} + ka;
 ${ind}  dAcc += qa * n${j};
 ${ind}}`
         : `${head}
-${ind}  let ci = cBase + a * ${DHVV}u;
-${ind}  let c = fa * cIn[ci] + ka * vv;
-${ind}  ${cOut}[ci] = c;
+${ind}  let c = fa * cl${j} + ka * vv;
+${ind}  ${cOut}[cBase + a * ${DHVV}u] = c;
 ${ind}  hAcc += qa * c;
-${ind}  let nn = fa * nIn[nBase + a] + ka;
+${ind}  let nn = fa * nl${j} + ka;
 ${ind}  dAcc += qa * nn;
 ${ind}  if (writeN) { nOut[nBase + a] = nn; }
 ${ind}}`,
     );
   }
+  // Step variant: all loads of the thread's rows of C and n are issued first, so that they are
+  // in flight together (memory-level parallelism for this bandwidth-bound kernel).
+  const prefetch = timeLoop
+    ? ""
+    : Array.from({ length: RPT }, (_, j) =>
+      `  let cl${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
+  let nl${j} = nIn[nBase + r * ${RPT}u + ${j}u];`).join("\n") + "\n";
   const mPrevExpr = timeLoop ? "mPrev" : "mIn[bh]";
   const gates = gate === "exp"
     ? `${ind}let lf = logsig(fv);
@@ -217,7 +269,7 @@ ${ind}let mt = select(0.0, ${mPrevExpr}, false);`;
   const reduceD = Array.from({ length: R }, (_, rr) => `dPart[${db}${rr}u]`).join(" + ");
   const lower = gate === "exp" ? "exp(-mt)" : "1.0";
   const hExpr = normalize ? `hs / (max(abs(den), ${lower}) + u.eps)` : "hs";
-  const body = `${ind}let row = bh * u.S + ${timeLoop ? "t" : "u.t"};
+  const body = `${prefetch}${ind}let row = bh * u.S + ${timeLoop ? "t" : "u.t"};
 ${ind}let qo = row * ${DQK}u;
 ${ind}let iv = f32(gi[row]);
 ${ind}let fv = f32(gf[row]);
@@ -300,7 +352,9 @@ async function stepPipeline(gpu: Gpu, p: StepKernelParams): Promise<GPUComputePi
     invocations: p.TCV * p.R,
   }, key);
   checkStorageBuffers(gpu, p.inPlace ? 11 : 12, key);
-  return await getPipeline(gpu, key, () => stepWgsl(p));
+  // Explicit layout with a dynamic uniform offset: a sequence of S steps needs two bind groups.
+  const storage = stepBindings(p).map(([, access]) => access);
+  return await getPipeline(gpu, key, () => stepWgsl(p), "main", { storage, uniform: true });
 }
 
 function uniforms(t: number, S: number, eps: number): ArrayBuffer {
@@ -361,7 +415,34 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
     );
   }
   const [B, NH, DQK] = x.q.shape as [number, number, number];
-  return { B, NH, DQK, DHV: x.v.shape[2]! };
+  const DHV = x.v.shape[2]!;
+  const same = (t: TensorLike, s: number[]) =>
+    t.shape.length === s.length && t.shape.every((d, j) => d === s[j]);
+  const want: [string, TensorLike, number[], string][] = [
+    ["k", x.k, [B, NH, DQK], "(B, NH, DQK)"],
+    ["v", x.v, [B, NH, DHV], "(B, NH, DHV)"],
+    ["c", x.c, [B, NH, DQK, DHV], "(B, NH, DQK, DHV)"],
+    ["n", x.n, [B, NH, DQK], "(B, NH, DQK)"],
+  ];
+  for (const [name, t, s, labels] of want) {
+    if (!same(t, s)) {
+      throw new RangeError(
+        `Argument ${name} must have shape ${labels} = (${s.join(", ")}), received (${
+          t.shape.join(", ")
+        })`,
+      );
+    }
+  }
+  for (const [name, t] of [["i", x.i], ["f", x.f], ["m", x.m]] as const) {
+    if (!same(t, [B, NH]) && !same(t, [B, NH, 1])) {
+      throw new RangeError(
+        `Argument ${name} must have shape (B, NH) = (${B}, ${NH}) or (B, NH, 1), received (${
+          t.shape.join(", ")
+        })`,
+      );
+    }
+  }
+  return { B, NH, DQK, DHV };
 }
 
 /**
@@ -382,7 +463,8 @@ function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DH
  * ```
  *
  * @param inputs q, k, v, i, f of the step and the states c, n, m before it.
- * @param options `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h (B, NH, DHV) and the new states.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
@@ -428,7 +510,8 @@ export async function mlstmStepWebGpu(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.
@@ -460,7 +543,8 @@ export async function mlstmRecurrentWebGpu(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `dtype`, `normalize` (sigmoid gate).
+ * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options; {@linkcode GpuError} on device limits.

@@ -249,9 +249,17 @@ function describeGpuErrors(errors: (GPUError | null)[]): string | undefined {
   return msgs.length ? msgs.join("; ") : undefined;
 }
 
-/** Runs `fn` inside validation, out-of-memory and internal error scopes; throws on any error. */
-async function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T | Promise<T>): Promise<T> {
-  assertDeviceAlive(gpu);
+/**
+ * Runs the synchronous `fn` inside validation, out-of-memory and internal error scopes and rejects
+ * on any error. Pushes and pops are issued in one synchronous run, so that concurrent async work
+ * cannot interleave its own scopes with these (error scopes are a device-wide stack).
+ */
+function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T): Promise<T> {
+  try {
+    assertDeviceAlive(gpu);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   const d = gpu.device;
   d.pushErrorScope("internal");
   d.pushErrorScope("out-of-memory");
@@ -259,15 +267,17 @@ async function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T | Promise<
   let result: T;
   let thrown: unknown = undefined;
   try {
-    result = await fn();
+    result = fn();
   } catch (e) {
     thrown = e;
   }
-  const errs = [await d.popErrorScope(), await d.popErrorScope(), await d.popErrorScope()];
-  const msg = describeGpuErrors(errs);
-  if (thrown !== undefined) throw thrown;
-  if (msg) throw new GpuError(`${what} failed: ${msg}`);
-  return result!;
+  const pops = [d.popErrorScope(), d.popErrorScope(), d.popErrorScope()];
+  return Promise.all(pops).then((errs) => {
+    const msg = describeGpuErrors(errs);
+    if (thrown !== undefined) throw thrown;
+    if (msg) throw new GpuError(`${what} failed: ${msg}`);
+    return result!;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -653,11 +663,28 @@ export function poisonOutputsEnabled(): boolean {
 // Pipelines
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+/** Bind group layouts of pipelines created with an explicit {@linkcode BindingLayout}. */
+const explicitLayouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+
+/**
+ * An explicit layout for {@linkcode getPipeline}: storage bindings 0..n-1 of group 0 and, with
+ * `uniform`, a uniform buffer at binding n bound with a dynamic offset. {@linkcode DispatchBatch}
+ * then reuses one bind group for all dispatches with the same buffers (only the uniform offset
+ * changes), which saves creating a bind group per dispatch (tens of µs of CPU each in Deno): use it
+ * for kernels dispatched many times per batch.
+ */
+export interface BindingLayout {
+  /** Access of the storage bindings 0..n-1, in order, as declared in the WGSL. */
+  readonly storage: readonly ("read" | "read_write")[];
+  /** A uniform buffer at binding n, with a dynamic offset. @default {false} */
+  readonly uniform?: boolean;
+}
 
 /**
  * A compute pipeline compiled once per device and key: `wgsl()` runs only on a cache miss. Checks
  * `getCompilationInfo()` and error scopes and throws with the WGSL messages (and line numbers) on
- * failure. The pipeline uses `layout: "auto"`, so every declared binding must be used by the shader.
+ * failure. Without `layout` the pipeline uses `layout: "auto"`, so every declared binding must be
+ * used by the shader; with `layout` (see {@linkcode BindingLayout}) it gets that explicit layout.
  *
  * @example
  * ```ts no-eval
@@ -674,6 +701,7 @@ const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipel
  * @param key Unique for the WGSL text (kernel family, variant parameters, dtypes, tile sizes).
  * @param wgsl Generates the WGSL source.
  * @param entryPoint The compute entry point. @default {"main"}
+ * @param layout Explicit binding layout (uniform with a dynamic offset); `"auto"` without it.
  * @returns The pipeline.
  * @throws {GpuError} With the compiler's messages if the WGSL does not compile or validate.
  */
@@ -682,6 +710,7 @@ export function getPipeline(
   key: string,
   wgsl: () => string,
   entryPoint = "main",
+  layout?: BindingLayout,
 ): Promise<GPUComputePipeline> {
   try {
     assertDeviceAlive(gpu);
@@ -693,10 +722,10 @@ export function getPipeline(
     cache = new Map();
     pipelineCache.set(gpu.device, cache);
   }
-  const k = `${key}#${entryPoint}`;
+  const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}`;
   const hit = cache.get(k);
   if (hit) return hit;
-  const p = compile(gpu, key, wgsl(), entryPoint);
+  const p = compile(gpu, key, wgsl(), entryPoint, layout);
   cache.set(k, p);
   p.catch(() => cache.delete(k));
   return p;
@@ -707,29 +736,56 @@ async function compile(
   key: string,
   code: string,
   entryPoint: string,
+  layout: BindingLayout | undefined,
 ): Promise<GPUComputePipeline> {
   const d = gpu.device;
-  let module!: GPUShaderModule;
-  let compileMsgs = "";
-  try {
-    return await withErrorScopes(gpu, `Compiling pipeline ${key}`, async () => {
-      module = d.createShaderModule({ label: key, code });
-      const info = await module.getCompilationInfo();
-      const errors = info.messages.filter((m) => m.type === "error");
-      if (errors.length) {
-        compileMsgs = errors.map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
-        throw new GpuError(`WGSL of pipeline ${key} does not compile:\n${compileMsgs}`);
+  const module = await withErrorScopes(
+    gpu,
+    `Compiling WGSL of pipeline ${key}`,
+    () => d.createShaderModule({ label: key, code }),
+  );
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === "error");
+  if (errors.length) {
+    const msgs = errors.map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}`).join("\n");
+    throw new GpuError(`WGSL of pipeline ${key} does not compile:\n${msgs}`);
+  }
+  let bgl: GPUBindGroupLayout | undefined;
+  const pending = await withErrorScopes(gpu, `Creating pipeline ${key}`, () => {
+    let pipelineLayout: GPUPipelineLayout | "auto" = "auto";
+    if (layout) {
+      const entries: GPUBindGroupLayoutEntry[] = layout.storage.map((access, j) => ({
+        binding: j,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: access === "read" ? "read-only-storage" : "storage" },
+      }));
+      if (layout.uniform) {
+        entries.push({
+          binding: layout.storage.length,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: "uniform", hasDynamicOffset: true },
+        });
       }
-      return await d.createComputePipelineAsync({
-        label: key,
-        layout: "auto",
-        compute: { module, entryPoint },
-      });
+      bgl = d.createBindGroupLayout({ label: key, entries });
+      pipelineLayout = d.createPipelineLayout({ label: key, bindGroupLayouts: [bgl] });
+    }
+    const p = d.createComputePipelineAsync({
+      label: key,
+      layout: pipelineLayout,
+      compute: { module, entryPoint },
     });
+    p.catch(() => {}); // Awaited below; this only keeps an early scope error from leaving it unhandled.
+    // Wrapped so that the scopes are popped before the pipeline promise settles.
+    return { p };
+  });
+  let pipeline: GPUComputePipeline;
+  try {
+    pipeline = await pending.p;
   } catch (e) {
-    if (e instanceof GpuError) throw e;
     throw new GpuError(`Creating pipeline ${key} failed: ${(e as Error).message}`);
   }
+  if (bgl) explicitLayouts.set(pipeline, bgl);
+  return pipeline;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -968,7 +1024,7 @@ export class DispatchBatch {
     const d = gpu.device;
     const obs = observer;
     let ubuf: GPUBuffer | undefined;
-    await withErrorScopes(gpu, `Submitting ${this.#labels()}`, () => {
+    const submitted = withErrorScopes(gpu, `Submitting ${this.#labels()}`, () => {
       const align = Math.max(gpu.limits.minUniformBufferOffsetAlignment, 16);
       let ubytes = 0;
       const uoff: number[] = [];
@@ -999,32 +1055,58 @@ export class DispatchBatch {
         ubuf.unmap();
       }
       obs?.beginBatch?.(gpu);
+      const bindGroups = new Map<string, GPUBindGroup>();
+      const ids = new Map<object, number>();
+      const idOf = (o: object) => {
+        let v = ids.get(o);
+        if (v === undefined) ids.set(o, v = ids.size);
+        return v;
+      };
       const enc = d.createCommandEncoder({ label: "mlstm batch" });
       let pass: GPUComputePassEncoder | undefined;
+      let lastPipeline: GPUComputePipeline | undefined;
       let u = 0, index = 0;
       for (const op of this.#ops) {
         if (op.kind === "copy") {
           pass?.end();
           pass = undefined;
+          lastPipeline = undefined;
           enc.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
           continue;
         }
         const { spec } = op;
-        const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({
-          binding: j,
-          resource: { buffer },
-        }));
-        if (spec.uniforms) {
-          entries.push({
-            binding: op.buffers.length,
-            resource: { buffer: ubuf!, offset: uoff[u++]!, size: spec.uniforms.byteLength },
+        const explicit = explicitLayouts.get(spec.pipeline);
+        const offset = spec.uniforms ? uoff[u++]! : 0;
+        // Bind groups are reused when nothing in them changes: no uniforms, or uniforms bound
+        // with a dynamic offset (explicit layouts).
+        const reusable = explicit !== undefined || !spec.uniforms;
+        const bgKey = reusable
+          ? [spec.pipeline, ...op.buffers].map(idOf).join(",") +
+            `:${spec.uniforms?.byteLength ?? -1}`
+          : "";
+        let bg = reusable ? bindGroups.get(bgKey) : undefined;
+        if (!bg) {
+          const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({
+            binding: j,
+            resource: { buffer },
+          }));
+          if (spec.uniforms) {
+            entries.push({
+              binding: op.buffers.length,
+              resource: {
+                buffer: ubuf!,
+                offset: explicit ? 0 : offset,
+                size: spec.uniforms.byteLength,
+              },
+            });
+          }
+          bg = d.createBindGroup({
+            label: spec.label,
+            layout: explicit ?? spec.pipeline.getBindGroupLayout(0),
+            entries,
           });
+          if (reusable) bindGroups.set(bgKey, bg);
         }
-        const bg = d.createBindGroup({
-          label: spec.label,
-          layout: spec.pipeline.getBindGroupLayout(0),
-          entries,
-        });
         if (obs) {
           pass?.end();
           const info: DispatchInfo = {
@@ -1040,11 +1122,17 @@ export class DispatchBatch {
               label: spec.label,
             },
           );
+          lastPipeline = undefined;
         } else if (!pass) {
           pass = enc.beginComputePass({ label: "mlstm" });
+          lastPipeline = undefined;
         }
-        pass.setPipeline(spec.pipeline);
-        pass.setBindGroup(0, bg);
+        if (spec.pipeline !== lastPipeline) {
+          pass.setPipeline(spec.pipeline);
+          lastPipeline = spec.pipeline;
+        }
+        if (explicit && spec.uniforms) pass.setBindGroup(0, bg, [offset]);
+        else pass.setBindGroup(0, bg);
         pass.dispatchWorkgroups(op.wg[0], op.wg[1], op.wg[2]);
         index++;
       }
@@ -1052,7 +1140,11 @@ export class DispatchBatch {
       obs?.beforeFinish(enc);
       d.queue.submit([enc.finish()]);
     });
-    ubuf?.destroy();
+    try {
+      await submitted;
+    } finally {
+      ubuf?.destroy();
+    }
     if (obs) await obs.afterSubmit();
     if (options.wait) await d.queue.onSubmittedWorkDone();
     assertDeviceAlive(gpu);

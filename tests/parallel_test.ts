@@ -250,3 +250,19 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "parallel--stablef() with checkFinite rejects an output that overflows f16 storage",
+  ignore,
+  fn: async () => {
+    const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 8, DHV: 8 }, new Random(80));
+    const big = { ...x, v: { shape: x.v.shape, data: x.v.data.map((y) => y * 1e6) } };
+    await assert.rejects(
+      () => mlstmParallelWebGpu(big, { dtype: "f16", checkFinite: true }),
+      /Output h holds a non-finite value/,
+    );
+    const out = await mlstmParallelWebGpu(big, { dtype: "f16" });
+    assert.ok((out.h as Tensor).data.some((y) => !Number.isFinite(y)));
+    await mlstmParallelWebGpu(x, { dtype: "f16", checkFinite: true });
+  },
+});

@@ -18,6 +18,7 @@ import {
   mlstmRecurrentWebGpu,
   mlstmStepWebGpu,
   recurrentKernels,
+  setStepKernelTiles,
 } from "../kernels/recurrent.ts";
 import { GpuTensor, readTensors, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -485,5 +486,85 @@ Deno.test({
     );
     const step = recurrentKernels.find((k) => k.name === "step--fused")!;
     await assert.rejects(() => step.forward(x), /one time step/);
+    const z = (...s: number[]) => ({ shape: s, data: new Float32Array(s.reduce((a, b) => a * b)) });
+    const good = {
+      q: z(2, 3, 4),
+      k: z(2, 3, 4),
+      v: z(2, 3, 8),
+      i: z(2, 3),
+      f: z(2, 3, 1),
+      c: z(2, 3, 4, 8),
+      n: z(2, 3, 4),
+      m: z(2, 3),
+    };
+    await assert.rejects(
+      () => mlstmStepWebGpu({ ...good, c: z(2, 3, 8, 4) }),
+      {
+        message:
+          "Argument c must have shape (B, NH, DQK, DHV) = (2, 3, 4, 8), received (2, 3, 8, 4)",
+      },
+    );
+    await assert.rejects(
+      () => mlstmStepWebGpu({ ...good, i: z(3, 2) }),
+      { message: "Argument i must have shape (B, NH) = (2, 3) or (B, NH, 1), received (3, 2)" },
+    );
+    const ok = await mlstmStepWebGpu(good);
+    assert.deepEqual(ok.h.shape, [2, 3, 8]);
+    assert.deepEqual(ok.m.shape, [2, 3]);
+  },
+});
+
+Deno.test({
+  name: "setStepKernelTiles() changes the tiles, not the results",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const x = roundInputs(
+      randomMlstmInputs(
+        { B: 1, NH: 2, S: 9, DQK: 64, DHV: 32, withInitialStates: true },
+        new Random(90),
+      ),
+      "f32",
+    );
+    const ref = await mlstmRecurrentReference(x, { returnLastStates: true });
+    const tol = tolerance("f32", x, "exp");
+    try {
+      for (const tiles of [{ maxColumnVectors: 2, maxThreads: 32 }, { maxStateFloats: 4 }]) {
+        setStepKernelTiles(tiles);
+        for (const run of [mlstmRecurrentWebGpu, mlstmRecurrentResidentWebGpu]) {
+          const out = await run(x, { returnLastStates: true });
+          const name = `tiles ${JSON.stringify(tiles)}`;
+          const k = run === mlstmRecurrentWebGpu
+            ? "recurrent--sequence"
+            : "recurrent--sequence_resident";
+          check(
+            name,
+            k,
+            "reference--recurrent",
+            "h",
+            x,
+            "f32",
+            (out.h as Tensor).data,
+            ref.h.data,
+            tol,
+          );
+          check(
+            name,
+            k,
+            "reference--recurrent",
+            "c",
+            x,
+            "f32",
+            (out.last!.c as Tensor).data,
+            ref.last!.c.data,
+            1e-5,
+          );
+        }
+      }
+    } finally {
+      setStepKernelTiles(null);
+    }
+    assert.throws(() => setStepKernelTiles({ maxThreads: 0 }), /positive integer/);
+    assertNoUncapturedErrors(gpu);
   },
 });

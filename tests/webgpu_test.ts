@@ -295,3 +295,68 @@ Deno.test({
     fresh.device.destroy();
   },
 });
+
+Deno.test({
+  name: "getPipeline() with a BindingLayout: one bind group, uniforms by dynamic offset",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const p = await getPipeline(
+      gpu,
+      "test-dynamic",
+      () => `
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+struct U { idx: u32, value: f32 }
+@group(0) @binding(2) var<uniform> u: U;
+@compute @workgroup_size(1) fn main() { out[u.idx] = u.value + src[0]; }`,
+      "main",
+      { storage: ["read", "read_write"], uniform: true },
+    );
+    const src = GpuTensor.fromTensor(gpu, { shape: [1], data: new Float32Array([0.5]) });
+    const out = GpuTensor.empty(gpu, [5], "f32", { poison: true });
+    const batch = new DispatchBatch(gpu);
+    for (let j = 0; j < 5; j++) {
+      const u = new ArrayBuffer(8);
+      new DataView(u).setUint32(0, j, true);
+      new DataView(u).setFloat32(4, 10 * j, true);
+      batch.dispatch({
+        label: `dyn ${j}`,
+        pipeline: p,
+        buffers: [src, out],
+        uniforms: u,
+        workgroups: [1],
+      });
+    }
+    await batch.submit();
+    assert.deepEqual([...(await out.read()).data], [0.5, 10.5, 20.5, 30.5, 40.5]);
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name: "getPipeline() attributes errors right when pipelines compile concurrently",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const good = (j: number) => FILL.replace("u.value + f32(g.x)", `u.value + f32(g.x) + ${j}.0`);
+    const results = await Promise.allSettled([
+      getPipeline(gpu, "conc-0", () => good(0)),
+      getPipeline(gpu, "conc-bad", () => "fn main( {"),
+      getPipeline(gpu, "conc-1", () => good(1)),
+      getPipeline(gpu, "conc-bad-entry", () => good(2), "missing"),
+      getPipeline(gpu, "conc-2", () => good(3)),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), [
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    for (const r of results) {
+      if (r.status === "rejected") assert.ok(r.reason instanceof GpuError, String(r.reason));
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});

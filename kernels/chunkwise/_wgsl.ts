@@ -101,7 +101,8 @@ export function gatesStorageBytes(p: GatesParams): number {
  * Gate buffer sections (N = B·NH·S, index bh·S + t): 0 b (cumulative logsig(f) from the chunk
  * start), 1 ĩ (i or logsig(i)), 2 a (suffix sum of logsig(f) after the step, plus ĩ), 3 mIntra
  * (exp gate: max over s ≤ t of (b_t - b_s) + ĩ_s, the same f32 expression the parallel kernel
- * evaluates), 4 mComb and 5 nrm (written by the parallel kernel when asked to keep them);
+ * evaluates), 4 mComb (0 for the sigmoid gate) and 5 nrm (the normalizer without eps; 1 for the
+ * unnormalized sigmoid gate), written by the parallel kernel when asked to keep them;
  * then per chunk (index (bh·NC + k)·2): g (the chunk's total log forget gate), max_j a_j.
  */
 export function gatesWgsl(p: GatesParams): string {
@@ -263,8 +264,19 @@ export interface StateParams {
   BJ: number;
 }
 
-/** Default tiles of the state kernel: a 64 × 64 tile of C per workgroup of 256 threads. */
-export const STATE_TILES = { TX: 16, TY: 16, TN: 4, BJ: 16 } as const;
+/** Tile sizes of the state kernel (see {@linkcode StateParams}). */
+export type StateTiles = Pick<StateParams, "TX" | "TY" | "TN" | "BJ">;
+
+/**
+ * Default tiles of the state kernel: a 64 × 64 (DHV ≤ 64) or 64 × 128 tile of C per workgroup of
+ * 256 threads (4 × 4 or 4 × 8 per thread), 32 keys staged at a time where the workgroup storage
+ * allows, else 16.
+ */
+export function stateTiles(DHV: number, workgroupStorage: number): StateTiles {
+  const t = { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BJ: 32 };
+  if (stateStorageBytes({ gate: "exp", dtype: "f32", ...t }) > workgroupStorage) t.BJ = 16;
+  return t;
+}
 
 /** Rows (BK) and columns (BV) of C held by one workgroup of the state kernel. */
 export function stateTile(p: StateParams): { BK: number; BV: number; threads: number } {
@@ -440,10 +452,12 @@ ${decay}    nReg *= decay;
     for (var j0 = 0u; j0 < lc; j0 += ${p.BJ}u) {
 ${stageK}${stageV}      workgroupBarrier();
 ${fma}      if (ownsN) {
-        for (var j = 0u; j < ${p.BJ}u; j++) {
-          nReg += ks[j * ${BK / 4}u + lid / 4u][lid % 4u];
-        }
-      }
+${
+    [...Array(p.BJ).keys()].map((j) =>
+      `        nReg += ks[${j * (BK / 4)}u + lid / 4u][lid % 4u];\n`
+    )
+      .join("")
+  }      }
       workgroupBarrier();
     }
     m = mNew;
@@ -471,11 +485,63 @@ export interface ParallelParams {
   TN: number;
   /** DQK sub-block staged at a time (and key sub-block of the value product). */
   BD: number;
+  /**
+   * Fuse the inter-chunk product into the DQK loop of the diagonal key block (Q staged once for
+   * both; the key blocks are visited from the diagonal down). Needs K and C staged side by side.
+   */
+  fuse: boolean;
 }
 
-/** Tiles of the parallel kernel: a 64 × (16·TN) output tile per workgroup of 256 threads. */
-export function parallelTiles(DHV: number): Omit<ParallelParams, "gate" | "normalize" | "dtype"> {
-  return { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BD: 16 };
+/** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
+export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD" | "fuse">;
+
+/**
+ * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
+ * blocks (4 × 4 per thread), and the widest output tile that fits the device's workgroup storage:
+ * all of DHV ≥ 256 in one tile (4 × 16 per thread, so the gate block is computed once per chunk
+ * block, 48 KiB on NVIDIA), else 128 (4 × 8) or 64 (4 × 4) columns; DQK staged 32 at a time where
+ * it fits, else 16; the inter-chunk product fused into the diagonal key block where K and C fit
+ * side by side. Devices with less than 25 KiB get 32 × 32 tiles of 64 threads.
+ */
+export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
+  const TNs = DHV >= 256 ? [16, 8] : DHV > 64 ? [8] : [4];
+  const fits = (t: ParallelTiles) =>
+    parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t }) <= workgroupStorage;
+  for (const TN of TNs) {
+    for (const fuse of [true, false]) {
+      for (const BD of [32, 16]) {
+        const t = { TX: 16, TY: 16, TN, BD, fuse };
+        if (fits(t)) return t;
+      }
+    }
+  }
+  // Small devices (WebGPU's default 16 KiB): 32 query rows, 64 threads.
+  for (const fuse of [true, false]) {
+    const t = { TX: 8, TY: 8, TN: 4, BD: 16, fuse };
+    if (fits(t)) return t;
+  }
+  return { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false };
+}
+
+/**
+ * Checks tile sizes: the gate block must be square (TX = TY), TN a multiple of 4, BD dividing the
+ * key block (4·TY), and the state kernel needs TX ≥ 4.
+ */
+export function checkTiles(p: ParallelTiles, s: StateTiles): void {
+  const bad = (what: string) => {
+    throw new RangeError(`Option tiles: ${what}`);
+  };
+  const { fuse, ...numbers } = p;
+  if (typeof fuse !== "boolean") bad(`parallel fuse must be a boolean, received ${fuse}`);
+  for (const [k, v] of Object.entries({ ...numbers, ...s })) {
+    if (!Number.isInteger(v) || v < 1) bad(`${k} must be a positive integer, received ${v}`);
+  }
+  if (p.TX !== p.TY) {
+    bad(`parallel TX must equal TY (square gate blocks), received ${p.TX}, ${p.TY}`);
+  }
+  if (p.TN % 4 || s.TN % 4) bad(`TN must be a multiple of 4, received ${p.TN}, ${s.TN}`);
+  if ((4 * p.TY) % p.BD) bad(`parallel BD must divide 4·TY = ${4 * p.TY}, received ${p.BD}`);
+  if (s.TX < 4) bad(`state TX must be at least 4, received ${s.TX}`);
 }
 
 /** Query rows (BQ = key block), output columns (BV) and threads of the parallel kernel. */
@@ -486,7 +552,7 @@ export function parallelTile(p: ParallelParams): { BQ: number; BV: number; threa
 /** Workgroup storage in bytes of the parallel kernel. */
 export function parallelStorageBytes(p: ParallelParams): number {
   const { BQ, BV } = parallelTile(p);
-  const stage = Math.max(p.BD * BQ, p.BD * BV);
+  const stage = p.fuse ? p.BD * BQ + p.BD * BV : Math.max(p.BD * BQ, p.BD * BV);
   return (p.BD * BQ + stage + BQ * BQ + 2 * BQ + p.BD) * 4;
 }
 
@@ -507,6 +573,7 @@ export function parallelWgsl(p: ParallelParams): string {
   const TNG = BKV / p.TX; // gate-block columns per thread
   if (TNG !== 4) throw new RangeError("parallelWgsl needs 4·TY = 4·TX (square gate blocks)");
   const Q4 = BQ / 4, V4 = BV / 4;
+  const kArr = p.fuse ? "ks" : "st";
   let zero = "", inter = "", intra = "", pv = "", fin = "";
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < TN4; j++) zero += `  var h${i}_${j} = vec4<f32>(0.0);\n`;
@@ -520,7 +587,7 @@ export function parallelWgsl(p: ParallelParams): string {
       for (let j = 0; j < TN4; j++) inter += `        h${i}_${j} += a.${XYZW[i]} * c${j};\n`;
     }
     inter += `        den += a * ns[${d}];\n      }\n`;
-    intra += `        {\n          let a = qs[${d * Q4}u + ty];\n          let kv = st[${
+    intra += `        {\n          let a = qs[${d * Q4}u + ty];\n          let kv = ${kArr}[${
       d * (BKV / 4)
     }u + tx];\n`;
     for (let i = 0; i < 4; i++) intra += `          g${i} += a.${XYZW[i]} * kv;\n`;
@@ -544,7 +611,7 @@ export function parallelWgsl(p: ParallelParams): string {
     value: `sc[slotC + (d0 + ${r}) * DHV + c0 + ${c}]`,
     ok: `d0 + ${r} < DQK && c0 + ${c} < DHV`,
   }), "      ");
-  const stageK = stageTransposed("st", BKV, p.BD, threads, (r, c) => ({
+  const stageK = stageTransposed(kArr, BKV, p.BD, threads, (r, c) => ({
     value: `f32(kin[(rowBase + kr0 + ${r}) * DQK + d0 + ${c}])`,
     ok: `kr0 + ${r} < lc && d0 + ${c} < DQK`,
   }), "        ");
@@ -588,11 +655,29 @@ export function parallelWgsl(p: ParallelParams): string {
       }
     }
   }
+  const nsStage = (ind: string) =>
+    `${ind}if (lid < ${p.BD}u) { ns[lid] = select(0.0, snm[slotNM + d0 + lid], d0 + lid < DQK); }\n`;
+  const interLoop = `  for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+${stageQ}${stageC}${nsStage("      ")}      workgroupBarrier();
+${inter}      workgroupBarrier();
+  }
+`;
+  const scaleInter =
+    [0, 1, 2, 3].map((i) =>
+      [...Array(TN4).keys()].map((j) => `  h${i}_${j} *= fi.${XYZW[i]};\n`).join("")
+    ).join("") + "  den *= fi;\n";
+  const fusedStage = `        if (kk == 0u) {
+${stageC.replaceAll("\n      ", "\n          ").replace(/^ {6}/, "          ")}${
+    nsStage("          ")
+  }        }
+`;
   let keep = "";
   for (let i = 0; i < 4; i++) {
-    keep += `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = mc.${
-      XYZW[i]
-    }; gates[5u * N + rowBase + r${i}] = nrm.${XYZW[i]}; }\n`;
+    const mcv = exp ? `mc.${XYZW[i]}` : "0.0";
+    keep +=
+      `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = ${mcv}; gates[5u * N + rowBase + r${i}] = nrm.${
+        XYZW[i]
+      }; }\n`;
   }
   return `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> qin: array<T>;
@@ -604,7 +689,12 @@ export function parallelWgsl(p: ParallelParams): string {
 @group(0) @binding(6) var<storage, read_write> hout: array<T>;
 @group(0) @binding(7) var<uniform> u: U;
 var<workgroup> qs: array<vec4<f32>, ${(p.BD * BQ) / 4}>;
-var<workgroup> st: array<vec4<f32>, ${Math.max(p.BD * BQ, p.BD * BV) / 4}>;
+${
+    p.fuse
+      ? `var<workgroup> ks: array<vec4<f32>, ${(p.BD * BKV) / 4}>;
+var<workgroup> st: array<vec4<f32>, ${(p.BD * BV) / 4}>;`
+      : `var<workgroup> st: array<vec4<f32>, ${Math.max(p.BD * BQ, p.BD * BV) / 4}>;`
+  }
 var<workgroup> ps: array<vec4<f32>, ${(BKV * BQ) / 4}>;
 var<workgroup> kbs: array<f32, ${BKV}>;
 var<workgroup> kis: array<f32, ${BKV}>;
@@ -650,17 +740,8 @@ ${
       : `  let fi = exp(bq) * u.scale;`
   }
 ${zero}  var den = vec4<f32>(0.0);
-  for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
-${stageQ}${stageC}      if (lid < ${p.BD}u) { ns[lid] = select(0.0, snm[slotNM + d0 + lid], d0 + lid < DQK); }
-      workgroupBarrier();
-${inter}      workgroupBarrier();
-  }
-${
-    [0, 1, 2, 3].map((i) =>
-      [...Array(TN4).keys()].map((j) => `  h${i}_${j} *= fi.${XYZW[i]};\n`).join("")
-    ).join("")
-  }  den *= fi;
-  for (var kb = 0u; kb <= qb; kb++) {
+${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u; kk <= qb; kk++) {
+    let kb = ${p.fuse ? "qb - kk" : "kk"};
     let kr0 = kb * ${BKV}u;
     if (lid < ${BKV}u) {
       kbs[lid] = select(0.0, gates[rowBase + kr0 + lid], kr0 + lid < lc);
@@ -669,10 +750,22 @@ ${
 ${
     [0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")
   }    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
-${stageQi}${stageK}        workgroupBarrier();
-${intra}        workgroupBarrier();
+${stageQi}${stageK}${p.fuse ? fusedStage : ""}        workgroupBarrier();
+${intra}${
+    p.fuse
+      ? `        if (kk == 0u) {\n${
+        inter.replaceAll("\n", "\n  ").replace(/^/, "  ").trimEnd()
+      }\n        }\n`
+      : ""
+  }        workgroupBarrier();
     }
 ${
+    p.fuse
+      ? `    if (kk == 0u) {\n${
+        scaleInter.replaceAll("\n  ", "\n      ").replace(/^ {2}/, "      ")
+      }    }\n`
+      : ""
+  }${
     gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")
   }    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
 ${stageV}        workgroupBarrier();
@@ -681,6 +774,6 @@ ${pv}        workgroupBarrier();
   }
   let nrm = ${nrm};
   let inv = ${inv};
-${fin}${exp ? `  if (u.keep != 0u && wg.x == 0u && tx == 0u) {\n${keep}  }\n` : ""}}
+${fin}  if (u.keep != 0u && wg.x == 0u && tx == 0u) {\n${keep}  }\n}
 `;
 }

@@ -24,11 +24,13 @@ import {
   DispatchBatch,
   getGpu,
   getPipeline,
+  type Gpu,
   GpuError,
   GpuTensor,
   readTensors,
 } from "../runtime.ts";
 import {
+  checkTiles,
   COPY_WG,
   GATE_STEP_SECTIONS,
   GATES_WG,
@@ -38,22 +40,42 @@ import {
   type ParallelParams,
   parallelStorageBytes,
   parallelTile,
+  type ParallelTiles,
   parallelTiles,
   parallelWgsl,
-  STATE_TILES,
   type StateParams,
   statesCopyWgsl,
   stateStorageBytes,
   stateTile,
+  type StateTiles,
+  stateTiles,
   stateWgsl,
   type StorageDtype,
   type UniformValues,
 } from "./_wgsl.ts";
 
-/** How a chunkwise variant tiles a chunk. */
+/**
+ * How a chunkwise variant tiles a chunk.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseTiling } from "./forward.ts";
+ * const tilings: ChunkwiseTiling[] = ["limit_chunk", "xl_chunk"];
+ * console.assert(tilings.length === 2);
+ * ```
+ */
 export type ChunkwiseTiling = "limit_chunk" | "xl_chunk";
 
-/** A chunkwise kernel variant: its registry name, input gate and tiling. */
+/**
+ * A chunkwise kernel variant: its registry name, input gate and tiling.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseVariant } from "./forward.ts";
+ * const v: ChunkwiseVariant = { name: "chunkwise--xl_chunk", gate: "exp", tiling: "xl_chunk" };
+ * console.assert(v.gate === "exp");
+ * ```
+ */
 export interface ChunkwiseVariant {
   /** Registry name, e.g. `"chunkwise--xl_chunk"`. */
   readonly name: string;
@@ -63,7 +85,16 @@ export interface ChunkwiseVariant {
   readonly tiling: ChunkwiseTiling;
 }
 
-/** Options of the WebGPU chunkwise forward, beyond {@linkcode MlstmOptions}. */
+/**
+ * Options of the WebGPU chunkwise forward, beyond {@linkcode MlstmOptions}.
+ *
+ * @example
+ * ```ts
+ * import type { ChunkwiseOptions } from "./forward.ts";
+ * const o: ChunkwiseOptions = { chunkSize: 256, dtype: "f16", tiles: { parallel: { TN: 16 } } };
+ * console.assert(o.chunkSize === 256);
+ * ```
+ */
 export interface ChunkwiseOptions extends MlstmOptions {
   /** Fill the outputs with NaN before the kernels run, so that unwritten elements show. @default {false} */
   poisonOutputs?: boolean;
@@ -72,11 +103,34 @@ export interface ChunkwiseOptions extends MlstmOptions {
    * boundary and the per-step stabilizer and normalizer. @default {false}
    */
   keepForBackward?: boolean;
+  /**
+   * Tuning knob: override tile sizes of the parallel kernel (TX = TY threads, TN output columns
+   * per thread, BD staged DQK sub-block) and of the state kernel (TX, TY threads, TN columns of C
+   * per thread, BJ staged keys). @default {chosen from DHV and the device's workgroup storage}
+   */
+  tiles?: { parallel?: Partial<ParallelTiles>; state?: Partial<StateTiles> };
+  /**
+   * Most heads per group of dispatches. Heads are processed in groups so that a group's
+   * chunk-boundary states fit one storage binding and its parallel grid one dispatch dimension;
+   * this caps the group size further (tests use it to exercise the grouping).
+   * @default {as many as the limits allow}
+   */
+  maxHeadsPerGroup?: number;
 }
 
 /**
  * What {@linkcode chunkwiseForwardWebgpu} keeps for a backward pass (on the GPU, f32).
  * The caller owns these tensors and should `destroy()` them when done.
+ *
+ * @example
+ * ```ts no-eval
+ * import { chunkwiseForwardWebgpu, XL_CHUNK } from "./mod.ts";
+ * import { Random, randomMlstmInputs } from "../../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 1, S: 100, DQK: 16, DHV: 16 }, new Random(0));
+ * const { saved } = await chunkwiseForwardWebgpu(XL_CHUNK, x, { keepForBackward: true });
+ * console.assert(saved!.statesC.shape.join() === "1,3,16,16"); // NC + 1 = 3 boundaries
+ * for (const t of [saved!.statesC, saved!.statesNM, saved!.gates]) t.destroy();
+ * ```
  */
 export interface ChunkwiseSaved {
   /** C at every chunk boundary, (B·NH, NC + 1, DQK, DHV); slot k is the state before chunk k. */
@@ -86,7 +140,7 @@ export interface ChunkwiseSaved {
   /**
    * Gate scratch, f32: 6 per-step sections of B·NH·S (cumulative logsig(f) in the chunk, ĩ, a,
    * intra-chunk row max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk
-   * (g, max a) pairs. mComb and nrm are filled for the exponential gate.
+   * (g, max a) pairs. mComb is 0 and nrm max(|den|, 1) (1 when unnormalized) for the sigmoid gate.
    */
   gates: GpuTensor;
   /** Chunk size and number of chunks. */
@@ -95,16 +149,43 @@ export interface ChunkwiseSaved {
   NC: number;
 }
 
-/** Result of {@linkcode chunkwiseForwardWebgpu}: h, last states, and optionally what a backward needs. */
+/**
+ * Result of {@linkcode chunkwiseForwardWebgpu}: h, last states, and optionally what a backward needs.
+ *
+ * @example
+ * ```ts no-eval
+ * import { chunkwiseForwardWebgpu, XL_CHUNK } from "./mod.ts";
+ * import { Random, randomMlstmInputs } from "../../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 1, S: 9, DQK: 16, DHV: 16 }, new Random(0));
+ * const r = await chunkwiseForwardWebgpu(XL_CHUNK, x, { returnLastStates: true });
+ * console.assert(r.last !== undefined && r.saved === undefined);
+ * ```
+ */
 export interface ChunkwiseForwardResult extends MlstmForwardResult {
   /** States and gate statistics kept on the GPU (with `keepForBackward`). */
   saved?: ChunkwiseSaved;
 }
 
-/** Largest chunk size of `limit_chunk` (one query block of the parallel kernel). */
+/**
+ * Largest chunk size of `limit_chunk` (one query block of the parallel kernel).
+ *
+ * @example
+ * ```ts
+ * import { LIMIT_CHUNK_MAX } from "./forward.ts";
+ * console.assert(LIMIT_CHUNK_MAX === 64);
+ * ```
+ */
 export const LIMIT_CHUNK_MAX = 64;
 
-/** Default chunk size of every chunkwise variant (as in {@linkcode MlstmOptions}). */
+/**
+ * Default chunk size of every chunkwise variant (as in {@linkcode MlstmOptions}).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CHUNK_SIZE } from "./forward.ts";
+ * console.assert(DEFAULT_CHUNK_SIZE === 64);
+ * ```
+ */
 export const DEFAULT_CHUNK_SIZE = 64;
 
 /**
@@ -173,7 +254,7 @@ function resolveDtype(
  * tensors' dtype; gates, states and all arithmetic in f32. Last states are f32 (B, NH, ...).
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { chunkwiseForwardWebgpu } from "./forward.ts";
  * import { Random, randomMlstmInputs } from "../../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 2, S: 100, DQK: 16, DHV: 32 }, new Random(1));
@@ -185,7 +266,8 @@ function resolveDtype(
  * @param variant Which kernel (gate and tiling).
  * @param inputs q, k, v, i, f and optional initial states (CPU or device tensors).
  * @param options Chunk size (64), eps (1e-6), normalize (sigmoid gate, true), returnLastStates,
- *   dtype, checkFinite, poisonOutputs, keepForBackward.
+ *   dtype, checkFinite (outputs are checked too; device outputs are read back for it),
+ *   poisonOutputs, keepForBackward, tiles, maxHeadsPerGroup.
  * @returns h, the last states when asked for, and `saved` with `keepForBackward`.
  * @throws {TypeError | RangeError} On bad inputs or options (before the GPU is touched).
  * @throws {GpuError} If a device limit is exceeded or the GPU reports an error.
@@ -204,6 +286,10 @@ export async function chunkwiseForwardWebgpu(
   }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const L = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const mh = options.maxHeadsPerGroup;
+  if (mh !== undefined && !(Number.isInteger(mh) && mh >= 1)) {
+    throw new RangeError(`Option maxHeadsPerGroup must be a positive integer, received ${mh}`);
+  }
   const gate = variant.gate;
   const eps = options.eps ?? 1e-6;
   const normalize = gate === "exp" ? true : (options.normalize ?? true);
@@ -242,8 +328,12 @@ export async function chunkwiseForwardWebgpu(
   const label = `${variant.name} L=${L} DQK=${DQK} DHV=${DHV} ${dtype}`;
 
   // Kernel parameters and their limits.
-  const stateP: StateParams = { gate, dtype, ...STATE_TILES };
-  const parP: ParallelParams = { gate, normalize, dtype, ...parallelTiles(DHV) };
+  const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
+  const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
+  const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
+  checkTiles(pTiles, sTiles);
+  const stateP: StateParams = { gate, dtype, ...sTiles };
+  const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
     storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L }),
@@ -268,11 +358,14 @@ export async function chunkwiseForwardWebgpu(
   // Heads per group: the per-chunk-boundary states of a group must fit one binding, and the
   // parallel kernel's grid z (NC · heads) one dispatch dimension.
   const perHead = (NC + 1) * CQ * 4;
-  const bhg = Math.min(
+  const bhgMax = Math.min(
     BH,
     Math.floor(gpu.limits.maxStorageBufferBindingSize / perHead),
     Math.floor(maxDim / NC),
+    options.maxHeadsPerGroup ?? Infinity,
   );
+  // Balanced groups (the state kernel's time does not shrink with fewer heads).
+  const bhg = bhgMax < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / bhgMax));
   if (bhg < 1) {
     throw new GpuError(
       `${label}: the ${
@@ -291,6 +384,7 @@ export async function chunkwiseForwardWebgpu(
   checkBindingSize(gpu, gatesLen * 4, `${label} gate scratch`);
 
   const temps: GpuTensor[] = [];
+  const releases: (() => void)[] = [];
   const up = (t: TensorLike, dt: StorageDtype): GpuTensor => {
     if (t instanceof GpuTensor && t.gpu === gpu) return t;
     if (!isCpuTensor(t)) {
@@ -310,9 +404,10 @@ export async function chunkwiseForwardWebgpu(
     const ig = up(i, gateDtype), fg = up(f, gateDtype);
     const init = hasInitialStates ? stateNames.map((n) => up(inputs[n]!, stateDtype)) : undefined;
     const h = GpuTensor.empty(gpu, [B, NH, S, DHV], dtype, poison);
-    const gates = GpuTensor.empty(gpu, [gatesLen], "f32");
-    const statesC = GpuTensor.empty(gpu, [bhg, NC + 1, DQK, DHV], "f32");
-    const statesNM = GpuTensor.empty(gpu, [bhg, NC + 1, DQK + 1], "f32");
+    const keep = options.keepForBackward ?? false;
+    const gates = scratch(gpu, "gates", [gatesLen], keep, releases);
+    const statesC = scratch(gpu, "statesC", [bhg, NC + 1, DQK, DHV], keep, releases);
+    const statesNM = scratch(gpu, "statesNM", [bhg, NC + 1, DQK + 1], keep, releases);
     const last: MlstmStates<GpuTensor> | undefined = options.returnLastStates
       ? {
         c: GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32", poison),
@@ -320,7 +415,6 @@ export async function chunkwiseForwardWebgpu(
         m: GpuTensor.empty(gpu, [B, NH], "f32", poison),
       }
       : undefined;
-    if (!options.keepForBackward) temps.push(gates, statesC, statesNM);
 
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
@@ -413,24 +507,88 @@ export async function chunkwiseForwardWebgpu(
     const result: ChunkwiseForwardResult = { h };
     if (last) result.last = last;
     if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC };
-    if (outOnGpu) return result;
     const outs = last ? [h, last.c, last.n, last.m] : [h];
-    temps.push(...outs);
+    if (outOnGpu && !options.checkFinite) return result;
+    if (!outOnGpu) temps.push(...outs);
     const cpu = await readTensors(outs);
     const out: ChunkwiseForwardResult = { h: cpu[0]! };
     if (last) out.last = { c: cpu[1]!, n: cpu[2]!, m: cpu[3]! };
     if (result.saved) out.saved = result.saved;
     if (options.checkFinite) {
-      for (
-        const [name, t] of [["h", cpu[0]], ["c", cpu[1]], ["n", cpu[2]], ["m", cpu[3]]] as const
-      ) {
-        if (t) assertOutputFinite(t, name);
-      }
+      const names = ["h", "last c", "last n", "last m"];
+      cpu.forEach((t, j) => assertOutputFinite(t, names[j]!));
     }
-    return out;
+    return outOnGpu ? result : out;
   } finally {
     for (const t of temps) t.destroy();
+    for (const r of releases) r();
   }
+}
+
+// Scratch buffers (gate statistics, chunk-boundary states) are kept per device between calls and
+// reused when large enough: a fresh buffer costs an allocation and wgpu's zero-fill (~0.7 ms for the
+// 2 GB of states of a 65,536-token, 16-head, 128 × 256 forward). Reuse across calls is safe because
+// every use is ordered on the device queue. Kept tensors (keepForBackward) are never pooled.
+type ScratchRole = "gates" | "statesC" | "statesNM";
+interface ScratchEntry {
+  t: GpuTensor;
+  users: number;
+  retired: boolean;
+}
+const scratchPool = new WeakMap<GPUDevice, Map<ScratchRole, ScratchEntry>>();
+
+// Takes a scratch tensor; `release` must be called after the call's submit. A replaced entry that
+// another call still uses is destroyed when its last user releases it.
+function scratch(
+  gpu: Gpu,
+  role: ScratchRole,
+  shape: number[],
+  keep: boolean,
+  releases: (() => void)[],
+): GpuTensor {
+  if (keep) return GpuTensor.empty(gpu, shape, "f32");
+  let pool = scratchPool.get(gpu.device);
+  if (!pool) scratchPool.set(gpu.device, pool = new Map());
+  const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+  let e = pool.get(role);
+  if (!e || e.t.destroyed || e.t.byteSize < bytes) {
+    if (e) {
+      e.retired = true;
+      if (e.users === 0) e.t.destroy();
+    }
+    e = { t: GpuTensor.empty(gpu, shape, "f32"), users: 0, retired: false };
+    pool.set(role, e);
+  }
+  const entry = e;
+  entry.users++;
+  releases.push(() => {
+    entry.users--;
+    if (entry.retired && entry.users === 0) entry.t.destroy();
+  });
+  return entry.t;
+}
+
+/**
+ * Frees the scratch buffers the chunkwise kernels keep on a device between calls (gate
+ * statistics and chunk-boundary states, the largest size used so far).
+ *
+ * @example
+ * ```ts no-eval
+ * import { releaseChunkwiseScratch } from "./forward.ts";
+ * import { getGpu } from "../runtime.ts";
+ * releaseChunkwiseScratch(await getGpu());
+ * ```
+ *
+ * @param gpu The device.
+ */
+export function releaseChunkwiseScratch(gpu: Gpu): void {
+  const pool = scratchPool.get(gpu.device);
+  if (!pool) return;
+  for (const e of pool.values()) {
+    e.retired = true;
+    if (e.users === 0) e.t.destroy();
+  }
+  pool.clear();
 }
 
 function exp(gate: InputGate): boolean {
@@ -442,7 +600,9 @@ function assertOutputFinite(t: Tensor, name: string): void {
     assertFinite(t, name);
   } catch (e) {
     throw new RangeError(
-      `Output ${(e as Error).message.replace(/^Argument /, "")}: the inputs overflow float32`,
+      `Output ${
+        (e as Error).message.replace(/^Argument /, "")
+      }: the inputs overflow float32 (or f16 storage) or are themselves non-finite`,
     );
   }
 }

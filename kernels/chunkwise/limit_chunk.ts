@@ -8,7 +8,15 @@
 import type { MlstmKernel } from "../../core/types.ts";
 import { chunkwiseForwardWebgpu, type ChunkwiseOptions, type ChunkwiseVariant } from "./forward.ts";
 
-/** The variant: exponential gate, one chunk (chunkSize ≤ 64) per workgroup. */
+/**
+ * The variant: exponential gate, one chunk (chunkSize ≤ 64) per workgroup.
+ *
+ * @example
+ * ```ts
+ * import { LIMIT_CHUNK } from "./limit_chunk.ts";
+ * console.assert(LIMIT_CHUNK.name === "chunkwise--limit_chunk");
+ * ```
+ */
 export const LIMIT_CHUNK: ChunkwiseVariant = {
   name: "chunkwise--limit_chunk",
   gate: "exp",
@@ -20,7 +28,7 @@ export const LIMIT_CHUNK: ChunkwiseVariant = {
  * S ≥ 1, initial and last states, f32 or f16 storage (`dtype`), CPU or device tensors.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { limitChunkKernel } from "./limit_chunk.ts";
  * import { Random, randomMlstmInputs } from "../../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 1, S: 10, DQK: 16, DHV: 16 }, new Random(0));

@@ -4,7 +4,7 @@
  * launcher ({@linkcode chunkwiseForwardWebgpu}) that can keep the chunk-boundary states on the GPU.
  *
  * @example Run xl_chunk on CPU tensors
- * ```ts ignore
+ * ```ts no-eval
  * import { chunkwiseKernels } from "./mod.ts";
  * import { Random, randomMlstmInputs } from "../../mod.ts";
  * const xl = chunkwiseKernels.find((k) => k.name === "chunkwise--xl_chunk")!;
@@ -31,6 +31,7 @@ export {
   type ChunkwiseVariant,
   DEFAULT_CHUNK_SIZE,
   LIMIT_CHUNK_MAX,
+  releaseChunkwiseScratch,
 } from "./forward.ts";
 export { LIMIT_CHUNK, limitChunkKernel } from "./limit_chunk.ts";
 export { XL_CHUNK, xlChunkKernel } from "./xl_chunk.ts";

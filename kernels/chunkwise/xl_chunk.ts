@@ -9,7 +9,15 @@
 import type { MlstmKernel } from "../../core/types.ts";
 import { chunkwiseForwardWebgpu, type ChunkwiseOptions, type ChunkwiseVariant } from "./forward.ts";
 
-/** The variant: exponential gate, tiled chunks. */
+/**
+ * The variant: exponential gate, tiled chunks.
+ *
+ * @example
+ * ```ts
+ * import { XL_CHUNK } from "./xl_chunk.ts";
+ * console.assert(XL_CHUNK.name === "chunkwise--xl_chunk");
+ * ```
+ */
 export const XL_CHUNK: ChunkwiseVariant = {
   name: "chunkwise--xl_chunk",
   gate: "exp",
@@ -21,7 +29,7 @@ export const XL_CHUNK: ChunkwiseVariant = {
  * for long sequences), any S ≥ 1, initial and last states, f32 or f16 storage, CPU or device tensors.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { xlChunkKernel } from "./xl_chunk.ts";
  * import { Random, randomMlstmInputs } from "../../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 2, S: 300, DQK: 16, DHV: 32 }, new Random(0));

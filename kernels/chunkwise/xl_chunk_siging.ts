@@ -8,7 +8,15 @@
 import type { MlstmKernel } from "../../core/types.ts";
 import { chunkwiseForwardWebgpu, type ChunkwiseOptions, type ChunkwiseVariant } from "./forward.ts";
 
-/** The variant: sigmoid input gate, tiled chunks. */
+/**
+ * The variant: sigmoid input gate, tiled chunks.
+ *
+ * @example
+ * ```ts
+ * import { XL_CHUNK_SIGING } from "./xl_chunk_siging.ts";
+ * console.assert(XL_CHUNK_SIGING.name === "chunkwise--xl_chunk_siging");
+ * ```
+ */
 export const XL_CHUNK_SIGING: ChunkwiseVariant = {
   name: "chunkwise--xl_chunk_siging",
   gate: "sig",
@@ -21,7 +29,7 @@ export const XL_CHUNK_SIGING: ChunkwiseVariant = {
  * (m returned as zeros), f32 or f16 storage, CPU or device tensors.
  *
  * @example
- * ```ts ignore
+ * ```ts no-eval
  * import { xlChunkSigingKernel } from "./xl_chunk_siging.ts";
  * import { Random, randomMlstmInputs } from "../../mod.ts";
  * const x = randomMlstmInputs({ B: 1, NH: 1, S: 70, DQK: 16, DHV: 16 }, new Random(0));
