@@ -529,5 +529,12 @@ Deno.test({
       name: "TypeError",
       message: "Argument dh is a CPU tensor but the inputs are GpuTensors: pass both alike",
     });
+    await assert.rejects(
+      () => kernel("parallel--stablef").backward!(dev, up(dh), { dtype: "f16" }),
+      {
+        name: "TypeError",
+        message: /^Option dtype is "f16" but the GpuTensor inputs are f32/,
+      },
+    );
   },
 });

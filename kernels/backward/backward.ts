@@ -282,7 +282,8 @@ export async function mlstmBackwardWebGpu(
     tilePipe("stats"),
     tilePipe("dq"),
     tilePipe("dkdv"),
-    pipe(gpu, `mlstm-bw-gates:${key}:${withInit}`, () => gatesWgsl(p, withInit), 256, 64),
+    (checkStorageBuffers(gpu, withInit ? 12 : 6, `mlstm-bw-gates:${key}`),
+      pipe(gpu, `mlstm-bw-gates:${key}:${withInit}`, () => gatesWgsl(p, withInit), 256, 64)),
   ]);
   const f32 = (shape: number[]) => {
     const t = GpuTensor.empty(gpu, shape, "f32", { poison });
