@@ -542,7 +542,7 @@ ${finish}
 
 /**
  * Per-chunk outer products Σ_j w_j x_j y_jᵀ (DQK × DHV) and Σ_j w'_j x_j (DQK), packed as
- * [C | n] (f32) per (head, chunk). Mode "state": x = k, y = v, w = w' = exp(a_j - mloc) with
+ * [C | n] (f32) per (head, chunk), NC + 1 slots per head (the last one unused here). Mode "state": x = k, y = v, w = w' = exp(a_j - mloc) with
  * a_j = g - b_j + ĩ_j (the chunk's contribution to the next state, under its own stabilizer
  * mloc = max_j a_j). Mode "dstate": x = q, y = dh, w = scale β inv, w' = scale β dden (the chunk's
  * contribution to the gradient of the state before it).
@@ -622,7 +622,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
   }
-  let ob = (bh * u.NC + seg) * ${E}u;
+  let ob = (bh * (u.NC + 1u) + seg) * ${E}u;
 ${
     range(4).map((r) =>
       `  {
@@ -655,10 +655,10 @@ export function outerTiles(DQK: number, DHV: number): number {
  * The scans over chunk boundaries, one thread per element of the packed [C | n] state.
  * "fwd": from the initial state (or zeros), C_k = exp(g + m - m') C_{k-1} + exp(mloc - m') Ĉ_k;
  * writes the state before every chunk (NC slots) and the stabilizers mp (NC+1 per head).
- * Bindings: chat, gi, [c0, n0, m0], cprev, mp, uniforms.
- * "bwd": dA_k (gradient of the state after chunk k) for k = NC-1..0 from dA_{NC-1} = 0:
- * dA_{k-1} = exp(g_k + mp_k - mp_{k+1}) dA_k + Ĝ_k; slot NC holds the initial-state gradient.
- * Bindings: ghat, gi, mp, dA, uniforms.
+ * Bindings: chat (NC + 1 slots per head), gi, [c0, n0, m0], cprev (NC slots), mp, uniforms.
+ * "bwd", in place: slot k holds Ĝ_k (from the outer kernel) and becomes dA_k (gradient of the
+ * state after chunk k), k = NC-1..0 from dA_{NC-1} = 0: dA_{k-1} = exp(g_k + mp_k - mp_{k+1}) dA_k
+ * + Ĝ_k; slot NC receives the initial-state gradient. Bindings: gi, mp, dA, uniforms.
  */
 export function scanWgsl(p: BwParams, dir: "fwd" | "bwd", withInit: boolean): string {
   const { DQK, DHV } = p;
@@ -698,6 +698,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x == 0u) { mp[bh * (u.NC + 1u)] = m; }
   for (var k = 0u; k < u.NC; k++) {
     let ob = (bh * u.NC + k) * ${E}u;
+    let oc = (bh * (u.NC + 1u) + k) * ${E}u;
     if (live) { cprev[ob + e] = acc; }
     let last = bh * u.S + min(u.S, (k + 1u) * u.L) - 1u;
     let gl = gi[last];
@@ -705,9 +706,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       exp
         ? `let g = gl.x + gl.w;
     let mn = max(g + m, gl.z);
-    acc = exp(g + m - mn) * acc + exp(gl.z - mn) * chat[ob + e];
+    acc = exp(g + m - mn) * acc + exp(gl.z - mn) * chat[oc + e];
     m = mn;`
-        : `acc = exp(gl.x + gl.w) * acc + chat[ob + e];`
+        : `acc = exp(gl.x + gl.w) * acc + chat[oc + e];`
     }
     if (gid.x == 0u) { mp[bh * (u.NC + 1u) + k + 1u] = m; }
   }
@@ -715,11 +716,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 `;
   }
   return `${UNIFORMS}
-@group(0) @binding(0) var<storage, read> ghat: array<f32>;
-@group(0) @binding(1) var<storage, read> gi: array<vec4f>;
-@group(0) @binding(2) var<storage, read> mp: array<f32>;
-@group(0) @binding(3) var<storage, read_write> da: array<f32>;
-@group(0) @binding(4) var<uniform> u: U;
+@group(0) @binding(0) var<storage, read> gi: array<vec4f>;
+@group(0) @binding(1) var<storage, read> mp: array<f32>;
+@group(0) @binding(2) var<storage, read_write> da: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= ${E}u) { return; }
@@ -729,6 +729,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   for (var kk = u.NC; kk > 0u; kk--) {
     let k = kk - 1u;
     let ob = (bh * (u.NC + 1u) + k) * ${E}u;
+    let gk = da[ob + e];
     da[ob + e] = acc;
     let last = bh * u.S + min(u.S, (k + 1u) * u.L) - 1u;
     let gl = gi[last];
@@ -737,7 +738,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
       ? "exp((gl.x + gl.w) + mp[bh * (u.NC + 1u) + k] - mp[bh * (u.NC + 1u) + k + 1u])"
       : "exp(gl.x + gl.w)"
   };
-    acc = decay * acc + ghat[(bh * u.NC + k) * ${E}u + e];
+    acc = decay * acc + gk;
   }
   da[(bh * (u.NC + 1u) + u.NC) * ${E}u + e] = acc;
   _ = mp[0];

@@ -111,11 +111,12 @@ export function setBackwardPoison(on: boolean): void {
 /**
  * Bytes of device memory a chunkwise backward pass allocates beyond its inputs and outputs, all
  * f32: per row gi and rs (vec4 each) and the row/column sums, 44·S; per chunk the packed state
- * [C | n] of E = DQK·DHV + DQK floats three times (recomputed state before the chunk, the outer
- * product scratch shared by the state and the state-gradient contributions, the state gradient
- * after the chunk, which has one extra slot for the initial state), plus the NC + 1 stabilizers:
+ * [C | n] of E = DQK·DHV + DQK floats twice (the recomputed state before the chunk; one buffer that
+ * holds in turn the chunk's contribution to the next state, its contribution to the gradient of
+ * the state before it, and, in place, the gradient of the state after it, with one extra slot for
+ * the initial state), plus the NC + 1 stabilizers:
  *
- *     bytes = B·NH·(44·S + 4·E·(3·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
+ *     bytes = B·NH·(44·S + 4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
  *
  * No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
  * B·NH·44·S bytes.
@@ -124,8 +125,8 @@ export function setBackwardPoison(on: boolean): void {
  * ```ts
  * import { chunkwiseBackwardBytes } from "./backward.ts";
  * import assert from "node:assert/strict";
- * // B=1, NH=1, S=128, DQK=DHV=64, L=64: 44·128 + 4·4160·7 + 4·3
- * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 5632 + 116480 + 12);
+ * // B=1, NH=1, S=128, DQK=DHV=64, L=64: 44·128 + 4·4160·5 + 4·3
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 5632 + 83200 + 12);
  * ```
  *
  * @param B Batch size.
@@ -146,7 +147,7 @@ export function chunkwiseBackwardBytes(
 ): number {
   const NC = Math.ceil(S / L);
   const E = DQK * DHV + DQK;
-  return B * NH * (44 * S + 4 * E * (3 * NC + 1) + 4 * (NC + 1));
+  return B * NH * (44 * S + 4 * E * (2 * NC + 1) + 4 * (NC + 1));
 }
 
 function checkOptions(name: string, v: BackwardVariant, inputs: MlstmInputs, o: MlstmOptions) {
@@ -323,10 +324,11 @@ export async function mlstmBackwardWebGpu(
       pipe(gpu, `mlstm-bw-outer-dstate:${key}`, () => outerWgsl(p, "dstate"), 512, 64),
       pipe(gpu, `mlstm-bw-scanb:${key}`, () => scanWgsl(p, "bwd", false), 0, 64),
     ]);
-    const chat = f32([BH * NC, E]);
+    // One buffer: Ĉ per chunk, then Ĝ per chunk, then (in place) the state gradients.
+    const chat = f32([BH * (NC + 1), E]);
     cprev = f32([BH * NC, E]);
     mp = f32([BH * (NC + 1)]);
-    da = f32([BH * (NC + 1), E]);
+    da = chat;
     batch.dispatch({
       label: `${tag} bw outer state`,
       pipeline: stP,
@@ -362,7 +364,7 @@ export async function mlstmBackwardWebGpu(
     batch.dispatch({
       label: `${tag} bw scan bwd`,
       pipeline: sbP,
-      buffers: [chat, gi, mp, da],
+      buffers: [gi, mp, da],
       uniforms: u,
       workgroups: [Math.ceil(E / 64), BH],
     });
