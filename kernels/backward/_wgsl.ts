@@ -46,17 +46,25 @@ export interface TileGeometry {
   SQ: number;
   /** vec4 registers per thread over DHV. */
   SV: number;
+  /** Rows per thread (register blocking: each vector loaded from the other side serves RT rows). */
+  RT: number;
 }
 
 const d4 = (d: number) => Math.ceil(d / 4);
 
-/** Picks the tile geometry: ≤ 8 vec4 registers per operand slice, ≤ 256 threads. */
+/**
+ * Picks the tile geometry: 2 rows per thread, ≤ 4 vec4 registers per operand slice (so a thread
+ * holds at most 2·(4 + 4) operand and 2·(4 + 4) accumulator vec4s), ≤ 256 threads, 32 rows per
+ * workgroup (fewer for head dimensions above 256), and the largest inner tile (16, 8 or 4 rows)
+ * whose workgroup storage fits the device.
+ */
 export function tileGeometry(DQK: number, DHV: number, maxWorkgroupBytes: number): TileGeometry {
-  const G = Math.max(1, Math.ceil(Math.max(d4(DQK), d4(DHV)) / 8));
-  const BT = Math.max(1, Math.min(32, Math.floor(256 / G)));
-  let BS = 16;
-  while (BS > 4 && tileSharedBytes({ G, BT, BS, SQ: 0, SV: 0 }) > maxWorkgroupBytes) BS /= 2;
-  return { G, BT, BS, SQ: Math.ceil(d4(DQK) / G), SV: Math.ceil(d4(DHV) / G) };
+  const RT = 2;
+  const G = Math.max(1, Math.ceil(Math.max(d4(DQK), d4(DHV)) / 4));
+  const NR = Math.max(1, Math.min(16, Math.floor(256 / G)));
+  const t = { G, BT: NR * RT, BS: 16, SQ: Math.ceil(d4(DQK) / G), SV: Math.ceil(d4(DHV) / G), RT };
+  while (t.BS > 4 && tileSharedBytes(t) > maxWorkgroupBytes) t.BS /= 2;
+  return t;
 }
 
 /** Workgroup storage of the row/column kernels, bytes. */
@@ -206,11 +214,13 @@ export type TileMode = "stats" | "dq" | "dkdv";
  */
 export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   const { DQK, DHV, gate } = p;
-  const { G, BT, BS, SQ, SV } = t;
+  const { G, BT, BS, SQ, SV, RT } = t;
+  const NR = BT / RT; // row groups: thread (r, g) owns rows r, r + NR, ..., r + (RT-1)·NR
   const DQ4 = d4(DQK), DV4 = d4(DHV);
   const gq = SQ * G > DQ4, gv = SV * G > DV4;
   const E = DQK * DHV + DQK;
   const rows = mode !== "dkdv";
+  const U = range(RT);
   let b = 0;
   const decl: string[] = [];
   decl.push(matrix("q", b++, DQK, p.dtype, "read", gq));
@@ -237,88 +247,135 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   }
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
 
-  // Own-row registers: the operands whose dot products with the other side we need.
+  // Own-row registers (per owned row u): the operands whose dot products with the other side we need.
   const ownA = rows ? "q" : "k", ownB = rows ? "dh" : "v";
   const othA = rows ? "k" : "q", othB = rows ? "v" : "dh";
   const c4q = (j: number) => `${j}u * ${G}u + g`;
-  const loadOwn = [
-    ...range(SQ).map((j) => `  let a${j} = ld_${ownA}(rowC, ${c4q(j)});`),
-    ...range(SV).map((j) => `  let e${j} = ld_${ownB}(rowC, ${c4q(j)});`),
+  const slot = (x: number) => `(${x}u * ${NR}u + r)`; // row slot of owned row x in the tile
+  const perRow = U.map((x) =>
+    [
+      `  let own${x} = tileFirst + ${slot(x)};`,
+      `  let valid${x} = own${x} < segEnd;`,
+      `  let rowC${x} = rowBase + min(own${x}, segEnd - 1u);`,
+      ...range(SQ).map((j) => `  let a${x}_${j} = ld_${ownA}(rowC${x}, ${c4q(j)});`),
+      ...range(SV).map((j) => `  let e${x}_${j} = ld_${ownB}(rowC${x}, ${c4q(j)});`),
+      `  let gown${x} = gi[rowC${x}];`,
+      ...(mode === "dq" ? [`  let rown${x} = rs[rowC${x}];`] : []),
+      ...(mode === "stats"
+        ? [
+          gate === "exp"
+            ? (p.inter
+              ? `  let mc${x} = max((gown${x}.x + gown${x}.w) + mprev, gown${x}.z);
+  let beta${x} = exp((gown${x}.x + gown${x}.w) + mprev - mc${x});`
+              : `  let mc${x} = gown${x}.z;\n  let beta${x} = 0.0;`)
+            : (p.inter
+              ? `  let mc${x} = 0.0;\n  let beta${x} = exp(gown${x}.x + gown${x}.w);`
+              : `  let mc${x} = 0.0;\n  let beta${x} = 0.0;`),
+          `  var den${x} = 0.0;\n  var hd${x} = 0.0;`,
+        ]
+        : []),
+      ...(mode !== "stats"
+        ? [`  var offp${x} = 0.0;`, ...range(SQ).map((j) => `  var acc${x}_${j} = vec4f(0.0);`)]
+        : []),
+      ...(mode === "dkdv" ? range(SV).map((j) => `  var accv${x}_${j} = vec4f(0.0);`) : []),
+    ].join("\n")
+  ).join("\n");
+  const mprevDecl = mode === "stats" && gate === "exp" && p.inter
+    ? `  let mprev = mp[bh * (u.NC + 1u) + seg];`
+    : "";
+
+  // Phase A: the other row's vectors loaded once, dotted with every owned row's slices.
+  const phaseA = [
+    ...range(SQ).map((j) => `      let xo${j} = ld_${othA}(oc, ${c4q(j)});`),
+    ...range(SV).map((j) => `      let yo${j} = ld_${othB}(oc, ${c4q(j)});`),
+    ...U.map((x) =>
+      `      xs[(j * ${BT}u + ${slot(x)}) * ${G}u + g] = ${
+        sum(range(SQ).map((j) => `dot(a${x}_${j}, xo${j})`))
+      };
+      ys[(j * ${BT}u + ${slot(x)}) * ${G}u + g] = ${
+        sum(range(SV).map((j) => `dot(e${x}_${j}, yo${j})`))
+      };`
+    ),
   ].join("\n");
-  const px = sum(range(SQ).map((j) => `dot(a${j}, ld_${othA}(oc, ${c4q(j)}))`));
-  const py = sum(range(SV).map((j) => `dot(e${j}, ld_${othB}(oc, ${c4q(j)}))`));
 
-  const lower = gate === "exp" ? "exp(-mc)" : "1.0";
-  // Row stabilizer and state weight for "stats".
-  const rowInit = gate === "exp"
-    ? (p.inter
-      ? `let mprev = mp[bh * (u.NC + 1u) + seg];
-  let mc = max((gown.x + gown.w) + mprev, gown.z);
-  let beta = exp((gown.x + gown.w) + mprev - mc);`
-      : `let mc = gown.z;
-  let beta = 0.0;`)
-    : (p.inter
-      ? `let mc = 0.0;\n  let beta = exp(gown.x + gown.w);`
-      : `let mc = 0.0;\n  let beta = 0.0;`);
-
-  const accDecl = mode === "stats"
-    ? `  var den = 0.0;\n  var hd = 0.0;`
-    : mode === "dq"
-    ? [...range(SQ).map((j) => `  var acc${j} = vec4f(0.0);`), `  var offp = 0.0;`].join("\n")
-    : [
-      `  var offp = 0.0;`,
-      ...range(SQ).map((j) => `  var acc${j} = vec4f(0.0);`),
-      ...range(SV).map((j) => `  var accv${j} = vec4f(0.0);`),
-    ].join("\n");
-
-  // Phase B: pointwise weights.
-  let phaseB: string;
-  if (mode === "stats") {
-    phaseB = `
-      if (ok) {
-        let go = gi[rowBase + o];
-        let st_ = u.scale * X * exp(bdiff(gown, go) + go.y - mc);
-        den += st_;
-        hd += st_ * Y;
+  // Phase B: reduction over g and the pointwise weights, per owned row.
+  const phaseB = U.map((x) => {
+    const red = `        var X = 0.0;
+        var Y = 0.0;
+        for (var gg = 0u; gg < ${G}u; gg++) {
+          X += xs[(j * ${BT}u + ${slot(x)}) * ${G}u + gg];
+          Y += ys[(j * ${BT}u + ${slot(x)}) * ${G}u + gg];
+        }
+        let ok = valid${x} && o < segEnd && ${rows ? `o <= own${x}` : `o >= own${x}`};`;
+    if (mode === "stats") {
+      return `      {
+${red}
+        if (ok) {
+          let st_ = u.scale * X * exp(bdiff(gown${x}, go) + go.y - mc${x});
+          den${x} += st_;
+          hd${x} += st_ * Y;
+        }
       }`;
-  } else if (mode === "dq") {
-    phaseB = `
-      var w = 0.0;
-      if (ok) {
-        let go = gi[rowBase + o];
-        w = u.scale * (rown.y * Y + rown.z) * exp(bdiff(gown, go) + go.y - rown.x);
-        if (o < own) { offp += w * X; }
-      }
-      ws[j * ${BT}u + r] = w;`;
-  } else {
-    phaseB = `
-      var wk = 0.0;
-      var wv = 0.0;
-      if (ok) {
-        let go = gi[rowBase + o];
-        let ro = rs[rowBase + o];
-        let dd = exp(bdiff(go, gown) + gown.y - ro.x);
-        wk = u.scale * (ro.y * Y + ro.z) * dd;
-        wv = u.scale * X * dd * ro.y;
-        if (o > own) { offp += wk * X; }
-      }
-      ws[j * ${BT}u + r] = wk;
-      ws2[j * ${BT}u + r] = wv;`;
-  }
+    }
+    if (mode === "dq") {
+      return `      {
+${red}
+        var w = 0.0;
+        if (ok) {
+          w = u.scale * (rown${x}.y * Y + rown${x}.z) * exp(bdiff(gown${x}, go) + go.y - rown${x}.x);
+          if (o < own${x}) { offp${x} += w * X; }
+        }
+        ws[j * ${BT}u + ${slot(x)}] = w;
+      }`;
+    }
+    return `      {
+${red}
+        var wk = 0.0;
+        var wv = 0.0;
+        if (ok) {
+          let dd = exp(bdiff(go, gown${x}) + gown${x}.y - ro.x);
+          wk = u.scale * (ro.y * Y + ro.z) * dd;
+          wv = u.scale * X * dd * ro.y;
+          if (o > own${x}) { offp${x} += wk * X; }
+        }
+        ws[j * ${BT}u + ${slot(x)}] = wk;
+        ws2[j * ${BT}u + ${slot(x)}] = wv;
+      }`;
+  }).join("\n");
+  const otherRowData = `      let go = gi[rowBase + min(o, segEnd - 1u)];${
+    mode === "dkdv" ? `\n      let ro = rs[rowBase + min(o, segEnd - 1u)];` : ""
+  }`;
+
+  // Phase C: the weighted accumulation; other vectors loaded once for all owned rows.
   const phaseC = mode === "stats" ? "" : mode === "dq"
     ? `
     for (var j = 0u; j < ${BS}u; j++) {
       let oc = min(o0 + j, segEnd - 1u) + rowBase;
-      let w = ws[j * ${BT}u + r];
-${range(SQ).map((jj) => `      acc${jj} += w * ld_k(oc, ${c4q(jj)});`).join("\n")}
+${range(SQ).map((jj) => `      let ko${jj} = ld_k(oc, ${c4q(jj)});`).join("\n")}
+${
+      U.map((x) =>
+        `      {
+        let w = ws[j * ${BT}u + ${slot(x)}];
+${range(SQ).map((jj) => `        acc${x}_${jj} += w * ko${jj};`).join("\n")}
+      }`
+      ).join("\n")
+    }
     }`
     : `
     for (var j = 0u; j < ${BS}u; j++) {
       let oc = min(o0 + j, segEnd - 1u) + rowBase;
-      let w = ws[j * ${BT}u + r];
-      let w2 = ws2[j * ${BT}u + r];
-${range(SQ).map((jj) => `      acc${jj} += w * ld_q(oc, ${c4q(jj)});`).join("\n")}
-${range(SV).map((jj) => `      accv${jj} += w2 * ld_dh(oc, ${c4q(jj)});`).join("\n")}
+${range(SQ).map((jj) => `      let qo${jj} = ld_q(oc, ${c4q(jj)});`).join("\n")}
+${range(SV).map((jj) => `      let ho${jj} = ld_dh(oc, ${c4q(jj)});`).join("\n")}
+${
+      U.map((x) =>
+        `      {
+        let w = ws[j * ${BT}u + ${slot(x)}];
+        let w2 = ws2[j * ${BT}u + ${slot(x)}];
+${range(SQ).map((jj) => `        acc${x}_${jj} += w * qo${jj};`).join("\n")}
+${range(SV).map((jj) => `        accv${x}_${jj} += w2 * ho${jj};`).join("\n")}
+      }`
+      ).join("\n")
+    }
     }`;
 
   // Loop range over the other side.
@@ -326,11 +383,11 @@ ${range(SV).map((jj) => `      accv${jj} += w2 * ld_dh(oc, ${c4q(jj)});`).join("
     ? `let oBegin = segStart;\n  let oEnd = min(segEnd, tileFirst + ${BT}u);`
     : `let oBegin = tileFirst;\n  let oEnd = segEnd;`;
 
-  // State terms. Component-wise over the thread's DQK slice: C row a dotted with a DHV vector.
+  // State terms, per owned row: one fused loop over the DHV columns for the thread's DQK rows.
   const comps = ["x", "y", "z", "w"];
   const stBase = rows ? `(bh * u.NC + seg) * ${E}u` : `(bh * (u.NC + 1u) + seg) * ${E}u`;
   // One vec4 of a state row at float offset `o` (the row's start), vec4 column c4.
-  const ldC = (o: string, c4: string, _abs: boolean) =>
+  const ldC = (o: string, c4: string) =>
     DHV % 4 === 0
       ? `vec4f(st[${o} + ${c4} * 4u], st[${o} + ${c4} * 4u + 1u], st[${o} + ${c4} * 4u + 2u], st[${o} + ${c4} * 4u + 3u])`
       : `ldst(${o}, ${c4})`;
@@ -344,149 +401,197 @@ ${
   return r;
 }`;
   let interCode = "";
-  // Offsets of the thread's DQK rows of the state (clamped in range; out-of-range rows masked).
   const aOf = (j: number, c: number) => `(${c4q(j)}) * 4u + ${c}u`;
   const needMask = DQK % 4 !== 0 || gq;
-  const offsets = range(SQ).flatMap((j) =>
-    range(4).map((c) => `  let o${j}${c} = sb + min(${aOf(j, c)}, ${DQK - 1}u) * ${DHV}u;`)
-  );
-  const masks = needMask
-    ? range(SQ).map((j) =>
-      `  let mk${j} = vec4f(${
-        range(4).map((c) => `select(0.0, 1.0, ${aOf(j, c)} < ${DQK}u)`).join(", ")
-      });`
-    )
+  const common = p.inter
+    ? [
+      `  let sb = ${stBase};`,
+      ...range(SQ).flatMap((j) =>
+        range(4).map((c) => `  let o${j}${c} = sb + min(${aOf(j, c)}, ${DQK - 1}u) * ${DHV}u;`)
+      ),
+      ...(needMask
+        ? range(SQ).map((j) =>
+          `  let mk${j} = vec4f(${
+            range(4).map((c) => `select(0.0, 1.0, ${aOf(j, c)} < ${DQK}u)`).join(", ")
+          });`
+        )
+        : []),
+      ...range(SQ).map((j) =>
+        `  let nn${j} = ${
+          (needMask ? (e: string) => `(${e}) * mk${j}` : (e: string) => e)(
+            `vec4f(${
+              range(4).map((c) => `st[sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)]`)
+                .join(", ")
+            })`,
+          )
+        };`
+      ),
+    ]
     : [];
   const mask = (j: number, e: string) => (needMask ? `(${e}) * mk${j}` : e);
-  const nVec = (j: number) =>
-    `vec4f(${
-      range(4).map((c) => `st[sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)]`).join(", ")
-    })`;
-  // Σ_c C[a,c] x_c for the thread's rows a, one fused loop over c.
-  const rowDots = (x: string) => [
-    ...range(SQ).map((j) => `  var uc${j} = vec4f(0.0);`),
+  // uc{x}_j[c] = Σ_col C[a_jc, col] · vec_x[col] for every owned row x, one fused loop.
+  const rowDots = (vec: string) => [
+    ...U.flatMap((x) => range(SQ).map((j) => `  var uc${x}_${j} = vec4f(0.0);`)),
     `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
-    `    let xv = ${x}(rowC, c4);`,
-    ...range(SQ).map((j) =>
-      `    uc${j} += vec4f(${
-        range(4).map((c) => `dot(${ldC(`o${j}${c}`, "c4", true)}, xv)`).join(", ")
-      });`
+    ...range(SQ).flatMap((j) =>
+      range(4).map((c) => `    let cc${j}${c} = ${ldC(`o${j}${c}`, "c4")};`)
     ),
+    ...U.flatMap((x) => [
+      `    let xv${x} = ld_${vec}(rowC${x}, c4);`,
+      ...range(SQ).map((j) =>
+        `    uc${x}_${j} += vec4f(${range(4).map((c) => `dot(cc${j}${c}, xv${x})`).join(", ")});`
+      ),
+    ]),
     `  }`,
   ];
   if (p.inter && rows) {
-    // uc[a] = C[a,:]·dh_own and nn[a] = n[a] for the thread's a.
-    const lines: string[] = [`  let sb = ${stBase};`, ...offsets, ...masks, ...rowDots("ld_dh")];
-    for (let j = 0; j < SQ; j++) {
-      lines.push(`  let nn${j} = ${mask(j, nVec(j))};`);
-      lines.push(`  let ucm${j} = ${mask(j, `uc${j}`)};`);
-    }
-    if (mode === "stats") {
-      lines.push(
-        `  den += u.scale * beta * (${sum(range(SQ).map((j) => `dot(a${j}, nn${j})`))});`,
-      );
-      lines.push(
-        `  hd += u.scale * beta * (${sum(range(SQ).map((j) => `dot(a${j}, ucm${j})`))});`,
-      );
-    } else {
-      for (let j = 0; j < SQ; j++) {
-        lines.push(`  {
-    let sc = u.scale * rown.w * (rown.y * ucm${j} + rown.z * nn${j});
-    acc${j} += sc;
-    offp += dot(a${j}, sc);
+    const lines: string[] = [...common, ...rowDots("dh")];
+    for (const x of U) {
+      const ucm = (j: number) => mask(j, `uc${x}_${j}`);
+      if (mode === "stats") {
+        lines.push(
+          `  den${x} += u.scale * beta${x} * (${
+            sum(range(SQ).map((j) => `dot(a${x}_${j}, nn${j})`))
+          });`,
+          `  hd${x} += u.scale * beta${x} * (${
+            sum(range(SQ).map((j) => `dot(a${x}_${j}, ${ucm(j)})`))
+          });`,
+        );
+      } else {
+        for (let j = 0; j < SQ; j++) {
+          lines.push(`  {
+    let sc = u.scale * rown${x}.w * (rown${x}.y * ${ucm(j)} + rown${x}.z * nn${j});
+    acc${x}_${j} += sc;
+    offp${x} += dot(a${x}_${j}, sc);
   }`);
+        }
       }
     }
     interCode = lines.join("\n");
   } else if (p.inter && !rows) {
     // dk[a] += ā (dC[a,:]·v_own + dn[a]); dv[c] += ā Σ_a k_own[a] dC[a,c].
     const lines: string[] = [
-      `  let sb = ${stBase};`,
+      ...common,
       `  let gEnd = gi[rowBase + segEnd - 1u];`,
-      gate === "exp"
-        ? `  let abar = exp(bdiff(gEnd, gown) + gown.y - mp[bh * (u.NC + 1u) + seg + 1u]);`
-        : `  let abar = exp(bdiff(gEnd, gown) + gown.y);`,
-      ...offsets,
-      ...masks,
-      ...rowDots("ld_v"),
+      ...(gate === "exp" ? [`  let mAfter = mp[bh * (u.NC + 1u) + seg + 1u];`] : []),
+      ...rowDots("v"),
     ];
-    for (let j = 0; j < SQ; j++) {
-      lines.push(`  {
-    let sc = abar * (${mask(j, `uc${j} + ${nVec(j)}`)});
-    acc${j} += sc;
-    offp += dot(a${j}, sc);
+    for (const x of U) {
+      lines.push(
+        gate === "exp"
+          ? `  let abar${x} = exp(bdiff(gEnd, gown${x}) + gown${x}.y - mAfter);`
+          : `  let abar${x} = exp(bdiff(gEnd, gown${x}) + gown${x}.y);`,
+      );
+      for (let j = 0; j < SQ; j++) {
+        lines.push(`  {
+    let sc = abar${x} * (${mask(j, `uc${x}_${j} + nn${j}`)});
+    acc${x}_${j} += sc;
+    offp${x} += dot(a${x}_${j}, sc);
   }`);
+      }
+      lines.push(...range(SV).map((j) => `  var sv${x}_${j} = vec4f(0.0);`));
     }
-    lines.push(...range(SV).map((j) => `  var sv${j} = vec4f(0.0);`));
     lines.push(`  for (var a = 0u; a < ${DQK}u; a++) {
-    let kk = ld_k(rowC, a / 4u)[a % 4u];
     let oa = sb + a * ${DHV}u;
+${range(SV).map((j) => `    let dc${j} = ${ldC("oa", `min(${c4q(j)}, ${DV4 - 1}u)`)};`).join("\n")}
 ${
-      range(SV).map((j) => `    sv${j} += kk * ${ldC("oa", `min(${c4q(j)}, ${DV4 - 1}u)`, true)};`)
-        .join("\n")
+      U.map((x) =>
+        `    {
+      let kk = ld_k(rowC${x}, a / 4u)[a % 4u];
+${range(SV).map((j) => `      sv${x}_${j} += kk * dc${j};`).join("\n")}
+    }`
+      ).join("\n")
     }
   }`);
-    lines.push(...range(SV).map((j) => `  accv${j} += abar * sv${j};`));
+    for (const x of U) {
+      lines.push(...range(SV).map((j) => `  accv${x}_${j} += abar${x} * sv${x}_${j};`));
+    }
     interCode = lines.join("\n");
   }
 
   // Final reductions and stores.
+  const red = (vals: (x: number) => string[], arrays: string[]) =>
+    U.map((x) => vals(x).map((v, k) => `  ${arrays[k]}[${slot(x)} * ${G}u + g] = ${v};`).join("\n"))
+      .join("\n");
   let finish: string;
   if (mode === "stats") {
-    const nrm = p.normalize
-      ? `let nrm = max(abs(dsum), ${lower});
-      let inv = 1.0 / (nrm + u.eps);
-      var dden = 0.0;
-      ${p.exact ? `if (abs(dsum) > ${lower}) { dden = -inv * (inv * hsum) * sign(dsum); }` : ""}`
-      : `let inv = 1.0;\n      let dden = 0.0;`;
-    finish = `
-  xs[r * ${G}u + g] = den;
-  ys[r * ${G}u + g] = hd;
+    const lower = gate === "exp" ? (x: number) => `exp(-mc${x})` : () => "1.0";
+    finish = `${red((x) => [`den${x}`, `hd${x}`], ["xs", "ys"])}
   workgroupBarrier();
-  if (g == 0u && valid) {
+${
+      U.map((x) =>
+        `  if (g == 0u && valid${x}) {
     var dsum = 0.0;
     var hsum = 0.0;
-    for (var gg = 0u; gg < ${G}u; gg++) { dsum += xs[r * ${G}u + gg]; hsum += ys[r * ${G}u + gg]; }
-    {
-      ${nrm}
-      rso[rowBase + own] = vec4f(mc, inv, dden, beta);
+    for (var gg = 0u; gg < ${G}u; gg++) {
+      dsum += xs[${slot(x)} * ${G}u + gg];
+      hsum += ys[${slot(x)} * ${G}u + gg];
     }
-  }`;
+    ${
+          p.normalize
+            ? `let nrm = max(abs(dsum), ${lower(x)});
+    let inv = 1.0 / (nrm + u.eps);
+    var dden = 0.0;${
+              p.exact
+                ? `\n    if (abs(dsum) > ${lower(x)}) { dden = -inv * (inv * hsum) * sign(dsum); }`
+                : ""
+            }`
+            : `let inv = 1.0;\n    let dden = 0.0;`
+        }
+    rso[rowBase + own${x}] = vec4f(mc${x}, inv, dden, beta${x});
+  }`
+      ).join("\n")
+    }`;
   } else if (mode === "dq") {
-    finish = `
-  if (valid) {
-${range(SQ).map((j) => `    st_dq(rowBase + own, ${c4q(j)}, acc${j});`).join("\n")}
-  }
-  xs[r * ${G}u + g] = offp;
+    finish = `${
+      U.map((x) =>
+        `  if (valid${x}) {
+${range(SQ).map((j) => `    st_dq(rowBase + own${x}, ${c4q(j)}, acc${x}_${j});`).join("\n")}
+  }`
+      ).join("\n")
+    }
+${red((x) => [`offp${x}`], ["xs"])}
   workgroupBarrier();
-  if (g == 0u && valid) {
+${
+      U.map((x) =>
+        `  if (g == 0u && valid${x}) {
     var s_ = 0.0;
-    for (var gg = 0u; gg < ${G}u; gg++) { s_ += xs[r * ${G}u + gg]; }
-    rsum[rowBase + own] = s_;
-  }`;
+    for (var gg = 0u; gg < ${G}u; gg++) { s_ += xs[${slot(x)} * ${G}u + gg]; }
+    rsum[rowBase + own${x}] = s_;
+  }`
+      ).join("\n")
+    }`;
   } else {
-    finish = `
-  if (valid) {
-${range(SQ).map((j) => `    st_dk(rowBase + own, ${c4q(j)}, acc${j});`).join("\n")}
-${range(SV).map((j) => `    st_dv(rowBase + own, ${c4q(j)}, accv${j});`).join("\n")}
-  }
-  xs[r * ${G}u + g] = ${sum(range(SQ).map((j) => `dot(a${j}, acc${j})`))};
-  ys[r * ${G}u + g] = offp;
+    finish = `${
+      U.map((x) =>
+        `  if (valid${x}) {
+${range(SQ).map((j) => `    st_dk(rowBase + own${x}, ${c4q(j)}, acc${x}_${j});`).join("\n")}
+${range(SV).map((j) => `    st_dv(rowBase + own${x}, ${c4q(j)}, accv${x}_${j});`).join("\n")}
+  }`
+      ).join("\n")
+    }
+${
+      red((x) => [sum(range(SQ).map((j) => `dot(a${x}_${j}, acc${x}_${j})`)), `offp${x}`], [
+        "xs",
+        "ys",
+      ])
+    }
   workgroupBarrier();
-  if (g == 0u && valid) {
+${
+      U.map((x) =>
+        `  if (g == 0u && valid${x}) {
     var s_ = 0.0;
     var o_ = 0.0;
-    for (var gg = 0u; gg < ${G}u; gg++) { s_ += xs[r * ${G}u + gg]; o_ += ys[r * ${G}u + gg]; }
-    csum[rowBase + own] = s_;
-    csum[u.BH * u.S + rowBase + own] = o_;
-  }`;
+    for (var gg = 0u; gg < ${G}u; gg++) {
+      s_ += xs[${slot(x)} * ${G}u + gg];
+      o_ += ys[${slot(x)} * ${G}u + gg];
+    }
+    csum[rowBase + own${x}] = s_;
+    csum[u.BH * u.S + rowBase + own${x}] = o_;
+  }`
+      ).join("\n")
+    }`;
   }
-
-  const ownRowData = mode === "stats"
-    ? `  let gown = gi[rowC];\n  ${rowInit}`
-    : mode === "dq"
-    ? `  let gown = gi[rowC];\n  let rown = rs[rowC];`
-    : `  let gown = gi[rowC];`;
 
   return `${enableF16(p.dtype, p.gateDtype)}${UNIFORMS}
 ${decl.join("\n")}
@@ -496,7 +601,7 @@ var<workgroup> ys: array<f32, ${BT * BS * G}>;
 var<workgroup> ws: array<f32, ${BT * BS}>;
 var<workgroup> ws2: array<f32, ${BT * BS}>;
 
-@compute @workgroup_size(${BT * G})
+@compute @workgroup_size(${NR * G})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let seg = wid.y;
   let bh = wid.z;
@@ -505,30 +610,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let segStart = seg * u.L;
   let segEnd = min(u.S, segStart + u.L);
   let tileFirst = segStart + wid.x * ${BT}u;
-  let own = tileFirst + r;
-  let valid = own < segEnd;
   let rowBase = bh * u.S;
-  let rowC = rowBase + min(own, segEnd - 1u);
-${loadOwn}
-${ownRowData}
-${accDecl}
+${mprevDecl}
+${perRow}
   ${loopRange}
   for (var o0 = oBegin; o0 < oEnd; o0 += ${BS}u) {
     for (var j = 0u; j < ${BS}u; j++) {
       let oc = min(o0 + j, segEnd - 1u) + rowBase;
-      xs[(j * ${BT}u + r) * ${G}u + g] = ${px};
-      ys[(j * ${BT}u + r) * ${G}u + g] = ${py};
+${phaseA}
     }
     workgroupBarrier();
     for (var j = g; j < ${BS}u; j += ${G}u) {
       let o = o0 + j;
-      var X = 0.0;
-      var Y = 0.0;
-      for (var gg = 0u; gg < ${G}u; gg++) {
-        X += xs[(j * ${BT}u + r) * ${G}u + gg];
-        Y += ys[(j * ${BT}u + r) * ${G}u + gg];
-      }
-      let ok = valid && o < segEnd && ${rows ? "o <= own" : "o >= own"};${phaseB}
+${otherRowData}
+${phaseB}
     }
     workgroupBarrier();${phaseC}
   }

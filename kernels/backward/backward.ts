@@ -271,12 +271,12 @@ export async function mlstmBackwardWebGpu(
   const key = paramKey(p);
   const geo = tileGeometry(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize);
   const tshared = tileSharedBytes(geo);
-  const geoKey = `${geo.G}.${geo.BT}.${geo.BS}`;
+  const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}`;
   const withInit = chunk && hasInitialStates;
   const tilePipe = (mode: TileMode) => {
     const k = `mlstm-bw-${mode}:${key}:${geoKey}`;
     checkStorageBuffers(gpu, mode === "dkdv" ? 11 : 10, k);
-    return pipe(gpu, k, () => tileWgsl(p, mode, geo), tshared, geo.BT * geo.G);
+    return pipe(gpu, k, () => tileWgsl(p, mode, geo), tshared, (geo.BT / geo.RT) * geo.G);
   };
   const [prepP, statsP, dqP, dkdvP, gatesP] = await Promise.all([
     pipe(gpu, `mlstm-bw-prep:${key}`, () => prepWgsl(p), 0, 64),
