@@ -755,7 +755,12 @@ export function outerTiles(DQK: number, DHV: number): number {
  * state after chunk k), k = NC-1..0 from dA_{NC-1} = 0: dA_{k-1} = exp(g_k + mp_k - mp_{k+1}) dA_k
  * + Ĝ_k; slot NC receives the initial-state gradient. Bindings: gi, mp, dA, uniforms.
  */
-export function scanWgsl(p: BwParams, dir: "fwd" | "bwd", withInit: boolean): string {
+export function scanWgsl(
+  p: BwParams,
+  dir: "fwd" | "bwd",
+  withInit: boolean,
+  withLast = false,
+): string {
   const { DQK, DHV } = p;
   const E = DQK * DHV + DQK;
   const exp = p.gate === "exp";
@@ -773,6 +778,9 @@ export function scanWgsl(p: BwParams, dir: "fwd" | "bwd", withInit: boolean): st
         : []),
       `@group(0) @binding(${b++}) var<storage, read_write> cprev: array<f32>;`,
       `@group(0) @binding(${b++}) var<storage, read_write> mp: array<f32>;`,
+      ...(withLast
+        ? [`@group(0) @binding(${b++}) var<storage, read_write> clast: array<f32>;`]
+        : []),
       `@group(0) @binding(${b++}) var<uniform> u: U;`,
     ];
     const init = withInit
@@ -806,21 +814,37 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
         : `acc = exp(gl.x + gl.w) * acc + chat[oc + e];`
     }
     if (gid.x == 0u) { mp[bh * (u.NC + 1u) + k + 1u] = m; }
-  }
+  }${
+      withLast
+        ? `
+  if (live) { clast[bh * ${E}u + e] = acc; }`
+        : ""
+    }
 }
 `;
   }
+  const lastDecl = withLast
+    ? `@group(0) @binding(2) var<storage, read> dlc: array<f32>;
+@group(0) @binding(3) var<storage, read> dln: array<f32>;
+`
+    : "";
+  const nb = withLast ? 4 : 2;
+  const init = withLast
+    ? `var acc = select(dln[bh * ${DQK}u + max(e, ${DQK * DHV}u) - ${DQK * DHV}u], dlc[bh * ${
+      DQK * DHV
+    }u + min(e, ${DQK * DHV - 1}u)], e < ${DQK * DHV}u);`
+    : `var acc = 0.0;`;
   return `${UNIFORMS}
 @group(0) @binding(0) var<storage, read> gi: array<vec4f>;
 @group(0) @binding(1) var<storage, read> mp: array<f32>;
-@group(0) @binding(2) var<storage, read_write> da: array<f32>;
-@group(0) @binding(3) var<uniform> u: U;
+${lastDecl}@group(0) @binding(${nb}) var<storage, read_write> da: array<f32>;
+@group(0) @binding(${nb + 1}) var<uniform> u: U;
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= ${E}u) { return; }
   let e = gid.x;
   let bh = gid.y;
-  var acc = 0.0;
+  ${init}
   for (var kk = u.NC; kk > 0u; kk--) {
     let k = kk - 1u;
     let ob = (bh * (u.NC + 1u) + k) * ${E}u;
@@ -849,7 +873,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
  * and, for the exponential gate, dmInitial = Σ dC0⊙C0 + dn0·n0.
  * Bindings: i, f, rsum, csum, di, df, [da, c0, n0, dc0, dn0, dm0], uniforms.
  */
-export function gatesWgsl(p: BwParams, withInit: boolean): string {
+export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): string {
   const T = p.gateDtype === "f16" ? "f16" : "f32";
   const { DQK, DHV } = p;
   const E = DQK * DHV + DQK;
@@ -872,7 +896,36 @@ export function gatesWgsl(p: BwParams, withInit: boolean): string {
       `@group(0) @binding(${b++}) var<storage, read_write> dm0: array<f32>;`,
     );
   }
+  if (withLast) {
+    decl.push(
+      `@group(0) @binding(${b++}) var<storage, read> dlc: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read> dln: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read> clast: array<f32>;`,
+    );
+  }
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
+  // With gradients into the last state, every logsig(f_r) also scales the last state: a virtual
+  // row after the sequence adds R = Σ dC_last⊙C_last + dn_last·n_last to every df_r.
+  const lastCode = withLast
+    ? `
+  var partL = 0.0;
+  for (var e = lid; e < ${E}u; e += 64u) {
+    let d = select(dln[bh * ${DQK}u + max(e, ${DQK * DHV}u) - ${DQK * DHV}u], dlc[bh * ${
+      DQK * DHV
+    }u + min(e, ${DQK * DHV - 1}u)], e < ${DQK * DHV}u);
+    partL += d * clast[bh * ${E}u + e];
+  }
+  red[lid] = partL;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var s_ = 0.0;
+    for (var j = 0u; j < 64u; j++) { s_ += red[j]; }
+    rvirt = s_;
+  }
+  workgroupBarrier();
+  let rLast = rvirt;`
+    : `
+  let rLast = 0.0;`;
   const initCode = withInit
     ? `
   let ob = (bh * (u.NC + 1u) + u.NC) * ${E}u;
@@ -899,10 +952,11 @@ export function gatesWgsl(p: BwParams, withInit: boolean): string {
   return `${enableF16(p.gateDtype)}${WGSL_GATES}${UNIFORMS}
 ${decl.join("\n")}
 var<workgroup> red: array<f32, 64>;
+var<workgroup> rvirt: f32;
 fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.x;
+  let bh = wid.x;${lastCode}
   let per = (u.S + 63u) / 64u;
   let t0 = min(u.S, lid * per);
   let t1 = min(u.S, t0 + per);
@@ -912,7 +966,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   for (var t = t0; t < t1; t++) { loc += rsum[base + t] - csum[off + base + t]; }
   red[lid] = loc;
   workgroupBarrier();
-  var acc = 0.0;
+  var acc = rLast;
   for (var j = lid + 1u; j < 64u; j++) { acc += red[j]; }
   for (var tt = t1; tt > t0; tt--) {
     let t = tt - 1u;
@@ -922,6 +976,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     di[base + t] = ${T}(${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"});
   }${initCode}
   _ = ig[0];
+  _ = &rvirt;
 }
 `;
 }

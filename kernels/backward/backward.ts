@@ -150,7 +150,29 @@ export function chunkwiseBackwardBytes(
   return B * NH * (44 * S + 4 * E * (2 * NC + 1) + 4 * (NC + 1));
 }
 
-function checkOptions(name: string, v: BackwardVariant, inputs: MlstmInputs, o: MlstmOptions) {
+/**
+ * Options of {@linkcode mlstmBackwardWebGpu}: the forward's options, `gradient`, and optionally the
+ * gradients of the loss with respect to the returned last states (chunkwise kernels only), so that
+ * a sequence processed in several calls can be differentiated call by call, last call first: pass
+ * the next call's `dcInitial` and `dnInitial` here. The stabilizer m is held constant, so there is
+ * no gradient for m.
+ */
+export interface MlstmBackwardOptions extends MlstmOptions {
+  /** Gradients with respect to the last states C (B, NH, DQK, DHV) and n (B, NH, DQK). @default {undefined} (zero) */
+  lastStateGradients?: { c: TensorLike; n: TensorLike };
+}
+
+function checkOptions(
+  name: string,
+  v: BackwardVariant,
+  inputs: MlstmInputs,
+  o: MlstmBackwardOptions,
+) {
+  if (o.lastStateGradients !== undefined && v.form !== "chunkwise") {
+    throw new TypeError(
+      `${name} has no last states: drop lastStateGradients or use a chunkwise kernel`,
+    );
+  }
   if (v.form === "parallel") {
     if (inputs.cInitial || inputs.nInitial || inputs.mInitial) {
       throw new TypeError(
@@ -201,7 +223,7 @@ function paramKey(p: BwParams): string {
  *
  * @param inputs q, k, v, i, f and (chunkwise) optional initial states.
  * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV), same dtype as q on the device.
- * @param options Forward options plus `gradient`.
+ * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`.
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
  * @returns The gradients.
@@ -210,7 +232,7 @@ function paramKey(p: BwParams): string {
 export async function mlstmBackwardWebGpu(
   inputs: MlstmInputs,
   dh: TensorLike,
-  options: MlstmOptions,
+  options: MlstmBackwardOptions,
   variant: BackwardVariant,
   name = "the backward pass",
 ): Promise<MlstmGradients> {
@@ -218,6 +240,24 @@ export async function mlstmBackwardWebGpu(
   validateDh(dh, dims);
   checkOptions(name, variant, inputs, options);
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
+  const dLast = options.lastStateGradients;
+  if (dLast !== undefined) {
+    for (
+      const [nm, t, shape] of [["c", dLast.c, [B, NH, DQK, DHV]], ["n", dLast.n, [
+        B,
+        NH,
+        DQK,
+      ]]] as const
+    ) {
+      if (!t || t.shape.length !== shape.length || t.shape.some((d, j) => d !== shape[j])) {
+        throw new RangeError(
+          `Option lastStateGradients.${nm} must have shape (${shape.join(", ")}), received ${
+            t ? `(${t.shape.join(", ")})` : t
+          }`,
+        );
+      }
+    }
+  }
   const fwVariant = CHUNKWISE_FORWARDS[name];
   if (fwVariant) {
     const lim = (await getGpu()).limits.maxComputeWorkgroupStorageSize;
@@ -273,6 +313,31 @@ export async function mlstmBackwardWebGpu(
   const tshared = tileSharedBytes(geo);
   const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}`;
   const withInit = chunk && hasInitialStates;
+  const withLast = chunk && dLast !== undefined;
+  let dlc: GpuTensor | undefined, dln: GpuTensor | undefined;
+  if (withLast) {
+    const dev = (t: TensorLike, nm: string): GpuTensor => {
+      if (isCpuTensor(t) !== x.cpu) {
+        throw new TypeError(
+          `Option lastStateGradients.${nm} must be a ${
+            x.cpu ? "CPU tensor" : "GpuTensor"
+          } like the inputs`,
+        );
+      }
+      if (isCpuTensor(t)) {
+        const g = GpuTensor.fromTensor(gpu, t, "f32");
+        scratch.push(g);
+        return g;
+      }
+      const g = t as GpuTensor;
+      if (g.dtype !== "f32") {
+        throw new TypeError(`Option lastStateGradients.${nm} must be f32, received ${g.dtype}`);
+      }
+      return g;
+    };
+    dlc = dev(dLast!.c, "c");
+    dln = dev(dLast!.n, "n");
+  }
   const tilePipe = (mode: TileMode) => {
     const k = `mlstm-bw-${mode}:${key}:${geoKey}`;
     checkStorageBuffers(gpu, mode === "dkdv" ? 11 : 10, k);
@@ -283,8 +348,14 @@ export async function mlstmBackwardWebGpu(
     tilePipe("stats"),
     tilePipe("dq"),
     tilePipe("dkdv"),
-    (checkStorageBuffers(gpu, withInit ? 12 : 6, `mlstm-bw-gates:${key}`),
-      pipe(gpu, `mlstm-bw-gates:${key}:${withInit}`, () => gatesWgsl(p, withInit), 256, 64)),
+    (checkStorageBuffers(gpu, 6 + (withInit ? 6 : 0) + (withLast ? 3 : 0), `mlstm-bw-gates:${key}`),
+      pipe(
+        gpu,
+        `mlstm-bw-gates:${key}:${withInit}:${withLast}`,
+        () => gatesWgsl(p, withInit, withLast),
+        260,
+        64,
+      )),
   ]);
   const f32 = (shape: number[]) => {
     const t = GpuTensor.empty(gpu, shape, "f32", { poison });
@@ -315,20 +386,34 @@ export async function mlstmBackwardWebGpu(
     workgroups: [Math.ceil((BH * NC) / 64)],
   });
   let cprev: GpuTensor | undefined, mp: GpuTensor | undefined, da: GpuTensor | undefined;
+  let clast: GpuTensor | undefined;
   let outs: { dcInitial?: GpuTensor; dnInitial?: GpuTensor; dmInitial?: GpuTensor } = {};
   const intra = BH * S * Math.min(L, S); // ≈ 2× the causal pairs
   if (chunk) {
     const [stP, sfP, dstP, sbP] = await Promise.all([
       pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
-      pipe(gpu, `mlstm-bw-scanf:${key}:${withInit}`, () => scanWgsl(p, "fwd", withInit), 0, 64),
+      pipe(
+        gpu,
+        `mlstm-bw-scanf:${key}:${withInit}:${withLast}`,
+        () => scanWgsl(p, "fwd", withInit, withLast),
+        0,
+        64,
+      ),
       pipe(gpu, `mlstm-bw-outer-dstate:${key}`, () => outerWgsl(p, "dstate"), 512, 64),
-      pipe(gpu, `mlstm-bw-scanb:${key}`, () => scanWgsl(p, "bwd", false), 0, 64),
+      pipe(
+        gpu,
+        `mlstm-bw-scanb:${key}:${withLast}`,
+        () => scanWgsl(p, "bwd", false, withLast),
+        0,
+        64,
+      ),
     ]);
     // One buffer: Ĉ per chunk, then Ĝ per chunk, then (in place) the state gradients.
     const chat = f32([BH * (NC + 1), E]);
     cprev = f32([BH * NC, E]);
     mp = f32([BH * (NC + 1)]);
     da = chat;
+    if (withLast) clast = f32([BH, E]);
     batch.dispatch({
       label: `${tag} bw outer state`,
       pipeline: stP,
@@ -341,7 +426,7 @@ export async function mlstmBackwardWebGpu(
     batch.dispatch({
       label: `${tag} bw scan fwd`,
       pipeline: sfP,
-      buffers: [chat, gi, ...init, cprev, mp],
+      buffers: [chat, gi, ...init, cprev, mp, ...(withLast ? [clast!] : [])],
       uniforms: u,
       workgroups: [Math.ceil(E / 64), BH],
     });
@@ -364,7 +449,7 @@ export async function mlstmBackwardWebGpu(
     batch.dispatch({
       label: `${tag} bw scan bwd`,
       pipeline: sbP,
-      buffers: [gi, mp, da],
+      buffers: withLast ? [gi, mp, dlc!, dln!, da] : [gi, mp, da],
       uniforms: u,
       workgroups: [Math.ceil(E / 64), BH],
     });
@@ -405,6 +490,7 @@ export async function mlstmBackwardWebGpu(
     };
     gb.push(da!, x.c!, x.n!, outs.dcInitial!, outs.dnInitial!, outs.dmInitial!);
   }
+  if (withLast) gb.push(dlc!, dln!, clast!);
   batch.dispatch({
     label: `${tag} bw gates`,
     pipeline: gatesP,
