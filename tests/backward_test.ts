@@ -420,74 +420,80 @@ Deno.test({
   name:
     "chunkwise backward of a sequence split into two calls (states carried forward, state gradients backward) matches the single call",
   ignore,
-  async fn() {
-    const rng = new Random(700);
-    const S = 37, S1 = 16, D = { B: 1, NH: 2, DQK: 8, DHV: 4 };
-    const x = asStored(randomMlstmInputs({ ...D, S, withInitialStates: true }, rng), "f32");
-    const dh = roundTo(randomTensor([1, 2, S, 4], rng), "f32");
-    const slice = (t: Tensor, a: number, b: number) => {
-      const [B, NH, , ...rest] = t.shape;
-      const inner = rest.reduce((p, q) => p * q, 1);
-      const data = new Float64Array(B! * NH! * (b - a) * inner);
-      for (let h = 0; h < B! * NH!; h++) {
-        data.set(
-          t.data.subarray((h * S + a) * inner, (h * S + b) * inner),
-          h * (b - a) * inner,
-        );
-      }
-      return { shape: [B!, NH!, b - a, ...rest], data };
-    };
-    const part = (a: number, b: number): Inputs => ({
-      q: slice(x.q, a, b),
-      k: slice(x.k, a, b),
-      v: slice(x.v, a, b),
-      i: slice(x.i, a, b),
-      f: slice(x.f, a, b),
-    });
-    const k = kernel("chunkwise--xl_chunk");
-    const o = { chunkSize: 8 };
-    const full = await k.backward!(x, dh, o) as Grads;
-    const first = await k.forward(
-      { ...part(0, S1), cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial },
-      { ...o, returnLastStates: true },
-    );
-    const last = first.last as { c: Tensor; n: Tensor; m: Tensor };
-    const second = await k.backward!(
-      { ...part(S1, S), cInitial: last.c, nInitial: last.n, mInitial: last.m },
-      slice(dh, S1, S),
-      o,
-    ) as Grads;
-    // The first call, differentiated with the second call's initial-state gradients flowing into
-    // its last states (the stabilizer m is held constant, so only C and n carry gradients).
-    const firstGrads = await k.backward!(
-      { ...part(0, S1), cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial },
-      slice(dh, 0, S1),
-      { ...o, lastStateGradients: { c: second.dcInitial!, n: second.dnInitial! } } as MlstmOptions,
-    ) as Grads;
-    const cmp = (test: string, g: string, out: Tensor, ref: Tensor, S_: number) =>
-      assertDeviation(
-        {
-          test,
-          kernel: "chunkwise--xl_chunk",
-          baseline: "chunkwise--xl_chunk single call",
-          output: g,
-          dims: { ...D, S: S_ },
-          chunkSize: 8,
-          dtype: "f32",
-          tolerance: TOL.f32,
-        },
-        out.data,
-        ref.data,
-      );
-    for (const g of ["dq", "dk", "dv", "di", "df"] as const) {
-      cmp("split sequence, second call", g, second[g], slice(full[g], S1, S), S - S1);
-      cmp("split sequence, first call", g, firstGrads[g], slice(full[g], 0, S1), S1);
-    }
-    for (const g of ["dcInitial", "dnInitial", "dmInitial"] as const) {
-      cmp("split sequence, first call", g, firstGrads[g]!, full[g]!, S1);
+  async fn(t) {
+    for (const name of ["chunkwise--xl_chunk", "chunkwise--xl_chunk_siging"]) {
+      await t.step(name, () => splitCase(name));
     }
   },
 });
+
+async function splitCase(name: string) {
+  const rng = new Random(700);
+  const S = 37, S1 = 16, D = { B: 1, NH: 2, DQK: 8, DHV: 4 };
+  const x = asStored(randomMlstmInputs({ ...D, S, withInitialStates: true }, rng), "f32");
+  const dh = roundTo(randomTensor([1, 2, S, 4], rng), "f32");
+  const slice = (t: Tensor, a: number, b: number) => {
+    const [B, NH, , ...rest] = t.shape;
+    const inner = rest.reduce((p, q) => p * q, 1);
+    const data = new Float64Array(B! * NH! * (b - a) * inner);
+    for (let h = 0; h < B! * NH!; h++) {
+      data.set(
+        t.data.subarray((h * S + a) * inner, (h * S + b) * inner),
+        h * (b - a) * inner,
+      );
+    }
+    return { shape: [B!, NH!, b - a, ...rest], data };
+  };
+  const part = (a: number, b: number): Inputs => ({
+    q: slice(x.q, a, b),
+    k: slice(x.k, a, b),
+    v: slice(x.v, a, b),
+    i: slice(x.i, a, b),
+    f: slice(x.f, a, b),
+  });
+  const k = kernel(name);
+  const o = { chunkSize: 8 };
+  const full = await k.backward!(x, dh, o) as Grads;
+  const first = await k.forward(
+    { ...part(0, S1), cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial },
+    { ...o, returnLastStates: true },
+  );
+  const last = first.last as { c: Tensor; n: Tensor; m: Tensor };
+  const second = await k.backward!(
+    { ...part(S1, S), cInitial: last.c, nInitial: last.n, mInitial: last.m },
+    slice(dh, S1, S),
+    o,
+  ) as Grads;
+  // The first call, differentiated with the second call's initial-state gradients flowing into
+  // its last states (the stabilizer m is held constant, so only C and n carry gradients).
+  const firstGrads = await k.backward!(
+    { ...part(0, S1), cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial },
+    slice(dh, 0, S1),
+    { ...o, lastStateGradients: { c: second.dcInitial!, n: second.dnInitial! } } as MlstmOptions,
+  ) as Grads;
+  const cmp = (test: string, g: string, out: Tensor, ref: Tensor, S_: number) =>
+    assertDeviation(
+      {
+        test,
+        kernel: name,
+        baseline: `${name} single call`,
+        output: g,
+        dims: { ...D, S: S_ },
+        chunkSize: 8,
+        dtype: "f32",
+        tolerance: TOL.f32,
+      },
+      out.data,
+      ref.data,
+    );
+  for (const g of ["dq", "dk", "dv", "di", "df"] as const) {
+    cmp("split sequence, second call", g, second[g], slice(full[g], S1, S), S - S1);
+    cmp("split sequence, first call", g, firstGrads[g], slice(full[g], 0, S1), S1);
+  }
+  for (const g of ["dcInitial", "dnInitial", "dmInitial"] as const) {
+    cmp("split sequence, first call", g, firstGrads[g]!, full[g]!, S1);
+  }
+}
 
 Deno.test({
   name: "backward errors: wrong dh, no backward, options its forward rejects",
