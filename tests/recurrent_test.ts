@@ -199,9 +199,7 @@ Deno.test({
           const x = roundInputs(raw, c.dtype);
           const o: MlstmOptions = { returnLastStates: true, dtype: c.dtype };
           if (c.normalize !== undefined) o.normalize = c.normalize;
-          const kernel = recurrentKernels.find((k) =>
-            k.name === `recurrent--sequence${sfx(c.gate)}`
-          )!;
+          const kernel = recurrentKernels.find((k) => k.name === `${variant}${sfx(c.gate)}`)!;
           const out = await kernel.forward(raw, o);
           const ref = await mlstmRecurrentReference(x, o, c.gate);
           const name = `recurrent ${c.gate} ${c.label}`;
@@ -278,7 +276,7 @@ Deno.test({
         // Device tensors end to end: the states never leave the GPU.
         const up = (tt: Tensor) => GpuTensor.fromTensor(gpu, tt);
         const p1 = piece(0, 11), p2 = piece(11, 30);
-        const r1 = await mlstmRecurrentWebGpu(
+        const r1 = await run(
           {
             q: up(p1.q),
             k: up(p1.k),
@@ -293,7 +291,7 @@ Deno.test({
           gate,
         );
         assert.ok(r1.h instanceof GpuTensor && r1.last!.c instanceof GpuTensor);
-        const r2 = await mlstmRecurrentWebGpu(
+        const r2 = await run(
           {
             q: up(p2.q),
             k: up(p2.k),
