@@ -24,6 +24,13 @@ import {
   XL_CHUNK_SIGING,
 } from "../kernels/chunkwise/mod.ts";
 import { GpuTensor, setDispatchObserver } from "../kernels/runtime.ts";
+import {
+  gatesWgsl,
+  parallelTiles,
+  parallelWgsl,
+  stateTiles,
+  stateWgsl,
+} from "../kernels/chunkwise/_wgsl.ts";
 import { assertDeviation, logDeviation } from "./_deviation_log.ts";
 import { roundInputs, tolerance as conditionedTolerance } from "./_gpu_checks.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -267,6 +274,7 @@ Deno.test({
     const cases: { tag: string; DQK: number; DHV: number; tiles?: ChunkwiseOptions["tiles"] }[] = [
       { tag: "DQK 32, DHV 128 (default TN 8, unfused on 32 KiB)", DQK: 32, DHV: 128 },
       { tag: "DQK 17, DHV 36 (ragged tiles)", DQK: 17, DHV: 36 },
+      { tag: "DQK 512, DHV 256 (largest head dims)", DQK: 512, DHV: 256 },
       {
         tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8",
         DQK: 48,
@@ -377,6 +385,58 @@ Deno.test({
         assertNoUncapturedErrors(gpu);
       });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "chunkwise xl kernels with chunk sizes 512 and 1000 (not a multiple of the tile) match (f32)",
+  ignore,
+  fn: async (t) => {
+    let seed = 2700;
+    for (const v of variants.filter((v) => v.name !== "chunkwise--limit_chunk")) {
+      for (const L of [512, 1000]) {
+        await t.step(`${v.name} L=${L}`, async () => {
+          const x = randomMlstmInputs(
+            { B: 1, NH: 2, S: 1100, DQK: 16, DHV: 16, withInitialStates: true },
+            new Random(seed++),
+          );
+          await check({ test: "large chunks", name: v.name, gate: v.gate, x, L });
+        });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "chunkwise WGSL of the NVIDIA (48 KiB) default tiles compiles (not runnable on 32 KiB)",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    for (const DHV of [64, 128, 256, 512]) {
+      for (const gate of ["exp", "sig"] as const) {
+        for (const dtype of ["f32", "f16"] as const) {
+          const tiles = parallelTiles(DHV, 48 * 1024);
+          const sTiles = stateTiles(DHV, 48 * 1024);
+          const codes = [
+            parallelWgsl({ gate, normalize: true, dtype, ...tiles }),
+            stateWgsl({ gate, dtype, ...sTiles }),
+            gatesWgsl({ gate, dtype, L: 1024, BQ: 64 }),
+          ];
+          for (const code of codes) {
+            const m = gpu.device.createShaderModule({ code });
+            const info = await m.getCompilationInfo();
+            const errors = info.messages.filter((x) => x.type === "error");
+            assert.deepEqual(
+              errors.map((e) => `${e.lineNum}: ${e.message}`),
+              [],
+              `DHV ${DHV} ${gate} ${dtype} ${JSON.stringify(tiles)}`,
+            );
+          }
+        }
+      }
+    }
+    assertNoUncapturedErrors(gpu);
   },
 });
 

@@ -86,6 +86,8 @@ export interface GatesParams {
   dtype: StorageDtype;
   /** Chunk size (the workgroup arrays hold one chunk). */
   L: number;
+  /** Query block of the parallel kernel: b is accumulated from the start of each block. */
+  BQ: number;
 }
 
 /** Workgroup size of the gate kernel. */
@@ -93,17 +95,25 @@ export const GATES_WG = 64;
 
 /** Workgroup storage in bytes of the gate kernel. */
 export function gatesStorageBytes(p: GatesParams): number {
-  return 3 * p.L * 4;
+  return (3 * p.L + Math.ceil(p.L / p.BQ)) * 4;
+}
+
+/** Offset (in f32) of the per-block totals in the gate buffer; `NB` blocks per chunk follow. */
+export function gateBlockTotalsOffset(BH: number, S: number, NC: number): number {
+  return GATE_STEP_SECTIONS * BH * S + 2 * BH * NC;
 }
 
 /**
  * The gate kernel. Grid (NC, B·NH); bindings 0 i, 1 f, 2 gates (f32, written), 3 uniforms.
- * Gate buffer sections (N = B·NH·S, index bh·S + t): 0 b (cumulative logsig(f) from the chunk
- * start), 1 ĩ (i or logsig(i)), 2 a (suffix sum of logsig(f) after the step, plus ĩ), 3 mIntra
- * (exp gate: max over s ≤ t of (b_t - b_s) + ĩ_s, the same f32 expression the parallel kernel
- * evaluates), 4 mComb (0 for the sigmoid gate) and 5 nrm (the normalizer without eps; 1 for the
- * unnormalized sigmoid gate), written by the parallel kernel when asked to keep them;
- * then per chunk (index (bh·NC + k)·2): g (the chunk's total log forget gate), max_j a_j.
+ * Gate buffer sections (N = B·NH·S, index bh·S + t): 0 b̂ (cumulative logsig(f) from the start of
+ * the step's query block of BQ steps, so that differences inside a block do not lose digits to
+ * the chunk's whole sum), 1 ĩ (i or logsig(i)), 2 a (suffix sum of logsig(f) after the step, plus
+ * ĩ), 3 mIntra (exp gate: max over s ≤ t of ((b̂_t - b̂_s) + D) + ĩ_s, D the sum of the block totals
+ * between the two blocks, the same f32 expression and summation order the parallel kernel uses),
+ * 4 mComb (0 for the sigmoid gate) and 5 nrm (the normalizer without eps; 1 for the unnormalized
+ * sigmoid gate), written by the parallel kernel when asked to keep them; then per chunk (index
+ * (bh·NC + k)·2): g (the chunk's total log forget gate), max_j a_j; then the block totals of
+ * b̂ (index (bh·NC + k)·NB + x, NB = ceil(L / BQ)). All sums are compensated (Kahan).
  */
 export function gatesWgsl(p: GatesParams): string {
   const exp = p.gate === "exp";
@@ -115,6 +125,7 @@ export function gatesWgsl(p: GatesParams): string {
 var<workgroup> lfs: array<f32, ${p.L}>;
 var<workgroup> igs: array<f32, ${p.L}>;
 var<workgroup> bs: array<f32, ${p.L}>;
+var<workgroup> ts: array<f32, ${Math.ceil(p.L / p.BQ)}>;
 ${LOGSIG_WGSL}
 @compute @workgroup_size(${GATES_WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -134,14 +145,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     // with the chunk length.
     var acc = 0.0;
     var comp = 0.0;
+    var loc = 0.0;
+    var lcomp = 0.0;
     for (var j = 0u; j < lc; j++) {
+      if (j % ${p.BQ}u == 0u && j > 0u) {
+        ts[j / ${p.BQ}u - 1u] = loc;
+        loc = 0.0;
+        lcomp = 0.0;
+      }
       let y = lfs[j] - comp;
       let t = acc + y;
       comp = (t - acc) - y;
       acc = t;
-      bs[j] = acc;
-      gates[base + j] = acc;
+      let yl = lfs[j] - lcomp;
+      let tl = loc + yl;
+      lcomp = (tl - loc) - yl;
+      loc = tl;
+      bs[j] = loc;
+      gates[base + j] = loc;
       gates[N + base + j] = igs[j];
+    }
+    ts[(lc - 1u) / ${p.BQ}u] = loc;
+    let nb = (lc + ${p.BQ - 1}u) / ${p.BQ}u;
+    let tb = ${GATE_STEP_SECTIONS}u * N + 2u * u.BH * u.NC + (bh * u.NC + k) * ${
+    Math.ceil(p.L / p.BQ)
+  }u;
+    for (var x = 0u; x < nb; x++) {
+      gates[tb + x] = ts[x];
     }
     var suf = 0.0;
     var sc = 0.0;
@@ -165,9 +195,17 @@ ${
     exp
       ? `  for (var r = lid; r < lc; r += ${GATES_WG}u) {
     let br = bs[r];
+    let qb = r / ${p.BQ}u;
     var mi = -3.0e38;
-    for (var c = 0u; c <= r; c++) {
-      mi = max(mi, (br - bs[c]) + igs[c]);
+    for (var kb = 0u; kb <= qb; kb++) {
+      var D = 0.0;
+      for (var x = kb; x < qb; x++) {
+        D += ts[x];
+      }
+      let cEnd = min(kb * ${p.BQ}u + ${p.BQ - 1}u, r);
+      for (var c = kb * ${p.BQ}u; c <= cEnd; c++) {
+        mi = max(mi, ((br - bs[c]) + D) + igs[c]);
+      }
     }
     gates[3u * N + base + r] = mi;
   }`
@@ -628,8 +666,8 @@ export function parallelWgsl(p: ParallelParams): string {
 `;
   for (let i = 0; i < 4; i++) {
     const w = exp
-      ? `exp(((bq.${XYZW[i]} - kb4) + ki4) - mc.${XYZW[i]})`
-      : `exp((bq.${XYZW[i]} - kb4) + ki4)`;
+      ? `exp((((bq.${XYZW[i]} - kb4) + vec4<f32>(dq)) + ki4) - mc.${XYZW[i]})`
+      : `exp(((bq.${XYZW[i]} - kb4) + vec4<f32>(dq)) + ki4)`;
     gate +=
       `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), key <= vec4<u32>(qr0 + ty * 4u + ${i}u) & key < vec4<u32>(lc));\n`;
   }
@@ -727,6 +765,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let bq = vec4<f32>(${
     [0, 1, 2, 3].map((i) => `select(0.0, gates[rowBase + r${i}], r${i} < lc)`).join(", ")
   });
+  // Block totals of b̂ of this chunk; b from the chunk start = (totals of the blocks before) + b̂.
+  let tb = ${GATE_STEP_SECTIONS}u * N + 2u * u.BH * u.NC + (bh * u.NC + k) * ((u.L + ${
+    BQ - 1
+  }u) / ${BQ}u);
+  var pq = 0.0;
+  for (var x = 0u; x < qb; x++) {
+    pq += gates[tb + x];
+  }
+  let bAbs = bq + vec4<f32>(pq);
 ${
     exp
       ? `  let mi = vec4<f32>(${
@@ -735,14 +782,18 @@ ${
         )
       });
   let mPrev = snm[slotNM + DQK];
-  let mc = max(bq + vec4<f32>(mPrev), mi);
-  let fi = exp(bq + vec4<f32>(mPrev) - mc) * u.scale;`
-      : `  let fi = exp(bq) * u.scale;`
+  let mc = max(bAbs + vec4<f32>(mPrev), mi);
+  let fi = exp(bAbs + vec4<f32>(mPrev) - mc) * u.scale;`
+      : `  let fi = exp(bAbs) * u.scale;`
   }
 ${zero}  var den = vec4<f32>(0.0);
 ${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u; kk <= qb; kk++) {
     let kb = ${p.fuse ? "qb - kk" : "kk"};
     let kr0 = kb * ${BKV}u;
+    var dq = 0.0;
+    for (var x = kb; x < qb; x++) {
+      dq += gates[tb + x];
+    }
     if (lid < ${BKV}u) {
       kbs[lid] = select(0.0, gates[rowBase + kr0 + lid], kr0 + lid < lc);
       kis[lid] = select(0.0, gates[N + rowBase + kr0 + lid], kr0 + lid < lc);

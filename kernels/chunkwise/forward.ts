@@ -32,7 +32,7 @@ import {
 import {
   checkTiles,
   COPY_WG,
-  GATE_STEP_SECTIONS,
+  gateBlockTotalsOffset,
   GATES_WG,
   gatesStorageBytes,
   gatesWgsl,
@@ -138,13 +138,17 @@ export interface ChunkwiseSaved {
   /** n and m at every chunk boundary, (B·NH, NC + 1, DQK + 1): n, then m. */
   statesNM: GpuTensor;
   /**
-   * Gate scratch, f32: 6 per-step sections of B·NH·S (cumulative logsig(f) in the chunk, ĩ, a,
-   * intra-chunk row max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk
-   * (g, max a) pairs. mComb is 0 and nrm max(|den|, 1) (1 when unnormalized) for the sigmoid gate.
+   * Gate scratch, f32 (layout in kernels/chunkwise/_wgsl.ts, `gatesWgsl`): 6 per-step sections of
+   * B·NH·S (cumulative logsig(f) within the step's query block of `BQ` steps, ĩ, a, intra-chunk row
+   * max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk (g, max a) pairs,
+   * then per chunk the `ceil(L / BQ)` query-block totals. mComb is 0 and nrm max(|den|, 1) (1 when
+   * unnormalized) for the sigmoid gate.
    */
   gates: GpuTensor;
-  /** Chunk size and number of chunks. */
+  /** Chunk size. */
   L: number;
+  /** Query block of the parallel kernel (steps per block of the gate statistics). */
+  BQ: number;
   /** Number of chunks. */
   NC: number;
 }
@@ -201,10 +205,15 @@ export const DEFAULT_CHUNK_SIZE = 64;
  *
  * @param variant The variant.
  * @param L The chunk size.
- * @param workgroupStorage The device's maxComputeWorkgroupStorageSize in bytes.
+ * @param workgroupStorage The device's maxComputeWorkgroupStorageSize in bytes (omitted: only the
+ *   checks that need no device).
  * @throws {RangeError} Naming chunkSize, the value and the allowed range.
  */
-export function checkChunkSize(variant: ChunkwiseVariant, L: number, workgroupStorage: number) {
+export function checkChunkSize(
+  variant: ChunkwiseVariant,
+  L: number,
+  workgroupStorage?: number,
+): void {
   if (!Number.isInteger(L) || L < 1) {
     throw new RangeError(`Option chunkSize must be a positive integer, received ${L}`);
   }
@@ -213,9 +222,11 @@ export function checkChunkSize(variant: ChunkwiseVariant, L: number, workgroupSt
       `Option chunkSize of ${variant.name} must be at most ${LIMIT_CHUNK_MAX} (one chunk per workgroup), received ${L}: use chunkwise--xl_chunk for larger chunks`,
     );
   }
-  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L });
+  // The gate kernel holds 3 values per step and one per query block (16 steps or more).
+  if (workgroupStorage === undefined) return;
+  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L, BQ: 16 });
   if (need > workgroupStorage) {
-    const max = Math.floor(workgroupStorage / 12);
+    const max = Math.floor(workgroupStorage / 12.25);
     throw new RangeError(
       `Option chunkSize ${L} of ${variant.name} needs ${need} bytes of workgroup storage in the gate kernel, above this device's ${workgroupStorage}: use chunkSize <= ${max}`,
     );
@@ -309,6 +320,7 @@ export async function chunkwiseForwardWebgpu(
     t !== undefined && !isCpuTensor(t)
   );
 
+  checkChunkSize(variant, L);
   const gpu = await getGpu();
   checkChunkSize(variant, L, gpu.limits.maxComputeWorkgroupStorageSize);
   if ((dtype === "f16" || gateDtype === "f16" || stateDtype === "f16") && !gpu.hasF16) {
@@ -327,28 +339,6 @@ export async function chunkwiseForwardWebgpu(
   const CQ = DQK * DHV;
   const label = `${variant.name} L=${L} DQK=${DQK} DHV=${DHV} ${dtype}`;
 
-  // Kernel parameters and their limits.
-  const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
-  const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
-  const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
-  checkTiles(pTiles, sTiles);
-  const stateP: StateParams = { gate, dtype, ...sTiles };
-  const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
-  const st = stateTile(stateP), pt = parallelTile(parP);
-  checkWorkgroupLimits(gpu, {
-    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L }),
-    invocations: GATES_WG,
-  }, `${label} gate kernel`);
-  checkWorkgroupLimits(
-    gpu,
-    { storageBytes: stateStorageBytes(stateP), invocations: st.threads },
-    `${label} state kernel`,
-  );
-  checkWorkgroupLimits(
-    gpu,
-    { storageBytes: parallelStorageBytes(parP), invocations: pt.threads },
-    `${label} parallel kernel`,
-  );
   const maxDim = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (NC > maxDim || BH > maxDim) {
     throw new GpuError(
@@ -380,7 +370,37 @@ export async function chunkwiseForwardWebgpu(
       } bytes): use a larger chunkSize or fewer heads per call`,
     );
   }
-  const gatesLen = GATE_STEP_SECTIONS * N + 2 * BH * NC;
+  // Kernel parameters and their limits.
+  const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
+  const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
+  const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
+  // Few heads and long sequences leave the sequential state kernel with few workgroups: narrower
+  // tiles of C (4 × 4 per thread) double them (fewer than 512 at 4 × 8).
+  if (
+    options.tiles?.state?.TN === undefined && sTiles.TN === 8 &&
+    Math.ceil(DQK / (4 * sTiles.TY)) * Math.ceil(DHV / (sTiles.TX * 8)) * bhg < 512
+  ) {
+    sTiles.TN = 4;
+  }
+  checkTiles(pTiles, sTiles);
+  const stateP: StateParams = { gate, dtype, ...sTiles };
+  const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
+  const st = stateTile(stateP), pt = parallelTile(parP);
+  checkWorkgroupLimits(gpu, {
+    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
+    invocations: GATES_WG,
+  }, `${label} gate kernel`);
+  checkWorkgroupLimits(
+    gpu,
+    { storageBytes: stateStorageBytes(stateP), invocations: st.threads },
+    `${label} state kernel`,
+  );
+  checkWorkgroupLimits(
+    gpu,
+    { storageBytes: parallelStorageBytes(parP), invocations: pt.threads },
+    `${label} parallel kernel`,
+  );
+  const gatesLen = gateBlockTotalsOffset(BH, S, NC) + BH * NC * Math.ceil(L / pt.BQ);
   checkBindingSize(gpu, gatesLen * 4, `${label} gate scratch`);
 
   const temps: GpuTensor[] = [];
@@ -419,8 +439,8 @@ export async function chunkwiseForwardWebgpu(
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
         gpu,
-        `chunkwise-gates:${gate}:${gateDtype}:L${L}`,
-        () => gatesWgsl({ gate, dtype: gateDtype, L }),
+        `chunkwise-gates:${gate}:${gateDtype}:L${L}:BQ${pt.BQ}`,
+        () => gatesWgsl({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
       ),
       hasInitialStates
         ? getPipeline(
@@ -506,7 +526,7 @@ export async function chunkwiseForwardWebgpu(
 
     const result: ChunkwiseForwardResult = { h };
     if (last) result.last = last;
-    if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC };
+    if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC, BQ: pt.BQ };
     const outs = last ? [h, last.c, last.n, last.m] : [h];
     if (outOnGpu && !options.checkFinite) return result;
     if (!outOnGpu) temps.push(...outs);

@@ -3,6 +3,27 @@
  * and `chunkwise--xl_chunk_siging`, as registry kernels ({@linkcode chunkwiseKernels}) and as a
  * launcher ({@linkcode chunkwiseForwardWebgpu}) that can keep the chunk-boundary states on the GPU.
  *
+ * Design (WGSL from one template per kernel family in `_wgsl.ts`, fully unrolled over register
+ * tiles with vec4; all dispatches of a forward in one command buffer, no read-back in between):
+ * 1. gates, grid (NC, B·NH), 64 threads: logsig(f) (f32-accurate log1p), cumulative sums within each
+ *    query block of the parallel kernel plus block totals, suffix sums a, chunk totals g and
+ *    max a, and the exact row maxima of the intra-chunk gate matrix (exp gate). All sums Kahan.
+ * 2. per group of heads (groups keep the chunk-boundary states within one binding):
+ *    initial states into slot 0 (or zeros); the recurrent state kernel, grid (DQK/64, DHV/(16·TN),
+ *    heads), 256 threads holding a 64 × 64 or 64 × 128 tile of C in registers and walking the
+ *    chunks, keys staged 16 or 32 at a time, writing C, n, m at every chunk boundary
+ *    (f32, (heads, NC + 1, ...)); the parallel kernel, grid (DHV/(16·TN), ceil(L/64), NC · heads),
+ *    256 threads, a 64-row × (64, 128 or 256)-column tile of h per workgroup: the inter-chunk
+ *    product q̃ C_{k-1} (fused into the diagonal key block's DQK loop where storage allows), then the
+ *    causal 64 × 64 key blocks (G = Q Kᵀ 4 × 4 per thread, gate weights with the row's final
+ *    stabilizer known up front, P through workgroup memory, H += P V 4 × TN per thread); the
+ *    normalizer sums ride along as vec4 (no reductions); the last states copied out.
+ *    Workgroup storage: parallel 29–42 KiB (lavapipe 32 KiB, NVIDIA 48 KiB; 10 KiB tiles for 16 KiB
+ *    devices), state 16–24 KiB, gates 12·L bytes. Dispatches per forward: 1 + 4 per head group
+ *    (3 without last states); one group unless the states exceed a binding.
+ * Tile sizes can be overridden (`tiles`) for tuning; chunk sizes: limit_chunk 1..64, xl any size
+ * the gate kernel's workgroup storage allows (about 2,600 on 32 KiB).
+ *
  * @example Run xl_chunk on CPU tensors
  * ```ts no-eval
  * import { chunkwiseKernels } from "./mod.ts";
