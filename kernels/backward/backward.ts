@@ -23,7 +23,26 @@
  * 6. `dkdv` per key row tile (intra-segment anti-causal sum + state-gradient term), with Σ k⊙dk.
  * 7. `gates`: di = Σ k⊙dk (· σ(-i) for the sigmoid gate), df = σ(-f) · revcumsum(Σ q⊙dq - Σ k⊙dk)
  *    with the diagonal terms dlogD[t,t] left out of both sums (they cancel; f32 would not),
- *    and dcInitial, dnInitial, dmInitial = Σ dC0⊙C0 + dn0·n0.
+ *    and dcInitial, dnInitial, dmInitial = Σ dC0⊙C0 + dn0·n0; with `lastStateGradients`, every df_r
+ *    also gets Σ dC_last⊙C_last + dn_last·n_last (the last state is a virtual row after the end).
+ *
+ * Parallel: 5 dispatches (prep, stats, dq, dkdv, gates); chunkwise: 9. Steps 3, 5 and 6 are one
+ * WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
+ * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
+ * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
+ * unrolled over them); per tile of 16 rows of the other side it (A) writes partial q·k and dh·v
+ * dot products to workgroup memory, (B) reduces them and forms the weights (one exp per pair),
+ * (C) accumulates the weighted rows into the owned rows' gradient slices. Each other-side vector is
+ * loaded once per tile and serves both owned rows. Every score is recomputed three times (stats,
+ * dq, dkdv) instead of being stored; nothing of size S² is ever allocated.
+ *
+ * Memory: the parallel pass allocates B·NH·44·S bytes of scratch; the chunkwise pass
+ * {@linkcode chunkwiseBackwardBytes}. States travel in f32; q, k, v, dh, dq, dk, dv in the storage
+ * dtype (f32 or f16), i, f, di, df in the gates' dtype.
+ *
+ * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
+ * b_t - b_s keeps f32 accuracy relative to itself on long sequences (the "stable forget gate"); df
+ * sums only the off-diagonal terms, so that two O(1) diagonals never cancel in f32.
  *
  * @module
  */
