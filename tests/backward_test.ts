@@ -271,6 +271,16 @@ Deno.test({
       seed: seed++,
     };
     await t.step(label(odd), () => check(odd));
+    const many: Case = {
+      name: "chunkwise--xl_chunk_siging",
+      gate: "sig",
+      form: "chunkwise",
+      shape: { B: 2, NH: 3, S: 21, DQK: 8, DHV: 4 },
+      L: 8,
+      states: true,
+      seed: seed++,
+    };
+    await t.step(label(many), () => check(many));
   },
 });
 

@@ -407,7 +407,7 @@ export async function mlstmBackwardWebGpu(
   let cprev: GpuTensor | undefined, mp: GpuTensor | undefined, da: GpuTensor | undefined;
   let clast: GpuTensor | undefined;
   let outs: { dcInitial?: GpuTensor; dnInitial?: GpuTensor; dmInitial?: GpuTensor } = {};
-  const intra = BH * S * Math.min(L, S); // ≈ 2× the causal pairs
+  const intra = S * Math.min(L, S); // per head, ≈ 2× the causal pairs
   if (chunk) {
     const [stP, sfP, dstP, sbP] = await Promise.all([
       pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
