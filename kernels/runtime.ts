@@ -803,6 +803,8 @@ export interface DispatchInfo {
   readonly bytes?: number;
   /** Index of the dispatch within its batch. */
   readonly index: number;
+  /** Shape constants and other metadata, when the kernel reports them (for the profiler). */
+  readonly meta?: Readonly<Record<string, number | string | boolean>>;
 }
 
 /**
@@ -812,6 +814,12 @@ export interface DispatchInfo {
 export interface DispatchObserver {
   /** A batch starts encoding on `gpu`. */
   beginBatch?(gpu: Gpu): void;
+  /**
+   * `false`: keep dispatches in shared passes as without an observer, and call
+   * {@linkcode DispatchObserver.timestampWrites} once per pass (with the pass's first dispatch),
+   * so that timing does not add passes. Default: one pass per dispatch.
+   */
+  readonly passPerDispatch?: boolean;
   /** Called per dispatch while encoding; returns the pass's `timestampWrites`, or undefined. */
   timestampWrites(info: DispatchInfo): GPUComputePassTimestampWrites | undefined;
   /** Called after the last pass, before `finish()`: resolve query sets into `encoder` here. */
@@ -873,6 +881,8 @@ export interface DispatchSpec {
   flops?: number;
   /** Bytes of minimum memory traffic (for the profiler). */
   bytes?: number;
+  /** Shape constants and other metadata (for the profiler). */
+  meta?: Readonly<Record<string, number | string | boolean>>;
 }
 
 type Op =
@@ -1107,7 +1117,7 @@ export class DispatchBatch {
           });
           if (reusable) bindGroups.set(bgKey, bg);
         }
-        if (obs) {
+        if (obs && (obs.passPerDispatch !== false || !pass)) {
           pass?.end();
           const info: DispatchInfo = {
             label: spec.label,
@@ -1115,6 +1125,7 @@ export class DispatchBatch {
             index: index,
             ...(spec.flops !== undefined ? { flops: spec.flops } : {}),
             ...(spec.bytes !== undefined ? { bytes: spec.bytes } : {}),
+            ...(spec.meta !== undefined ? { meta: spec.meta } : {}),
           };
           const tw = obs.timestampWrites(info);
           pass = enc.beginComputePass(
