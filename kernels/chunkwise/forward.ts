@@ -484,6 +484,7 @@ export async function chunkwiseForwardWebgpu(
       uniforms: packUniforms(base),
       workgroups: [NC, BH],
       flops: exp(gate) ? N * (L + 20) : N * 40,
+      bytes: N * (2 * eb(gateDtype) + 16),
     });
     const copyX = Math.ceil(Math.max(CQ, DQK + 1) / COPY_WG);
     for (let g0 = 0; g0 < BH; g0 += bhg) {
@@ -503,6 +504,7 @@ export async function chunkwiseForwardWebgpu(
         uniforms: uni,
         workgroups: [Math.ceil(DQK / st.BK), Math.ceil(DHV / st.BV), nb],
         flops: 2 * nb * S * CQ,
+        bytes: nb * (S * ((DQK + DHV) * eb(dtype) + 8) + NC * (CQ + DQK + 1) * 4),
       });
       batch.dispatch({
         label: `${variant.name} parallel`,
@@ -511,6 +513,7 @@ export async function chunkwiseForwardWebgpu(
         uniforms: uni,
         workgroups: [Math.ceil(DHV / pt.BV), Math.ceil(Math.min(L, S) / pt.BQ), NC * nb],
         flops: 2 * nb * S * CQ + nb * S * Math.min(L, S) * (DQK + DHV),
+        bytes: nb * (S * ((2 * DQK + 2 * DHV) * eb(dtype) + 12) + NC * (CQ + DQK + 1) * 4),
       });
       if (last && lastPipe) {
         batch.dispatch({
@@ -609,6 +612,11 @@ export function releaseChunkwiseScratch(gpu: Gpu): void {
     if (e.users === 0) e.t.destroy();
   }
   pool.clear();
+}
+
+/** Bytes per element of a storage type. */
+function eb(dtype: StorageDtype): number {
+  return dtype === "f16" ? 2 : 4;
 }
 
 function exp(gate: InputGate): boolean {
