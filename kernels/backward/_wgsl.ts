@@ -1,0 +1,982 @@
+// WGSL templates of the backward passes (parallel and chunkwise share them). One generator per
+// family, every variant a parameter: storage dtype, head dimensions, gate, normalization, gradient
+// convention, whether a chunk-boundary state term is present. Register tiles are named variables
+// (`qv0`, `acc3`, ...) in unrolled code: no loops over private arrays. Not exported from mod.ts.
+//
+// Vocabulary (per head; rows t, s of one segment = one chunk, or the whole sequence for the
+// parallel form):
+//   gi[t] = (b_t, ĩ_t, mI_t, lo_t): b + lo the segment-local cumulative log forget gate (through
+//           t) as an unevaluated sum (b_t - b_s is taken as (b_t - b_s) + (lo_t - lo_s)),
+//           ĩ the log input gate (i, or logsig(i) for the sigmoid gate), mI_t = max_{s≤t}(b_t-b_s+ĩ_s).
+//   rs[t] = (mComb_t, inv_t, dden_t, β_t): the row's stabilizer, 1/(nrm_t+eps), the gradient
+//           reaching the denominator (0 for "normalizer-constant"), and the weight of the state term.
+//   D[t,s] = exp(b_t - b_s + ĩ_s - mComb_t), S̃ = scale q·k D, Y = dh_t·v_s.
+
+import { enableF16, WGSL_GATES } from "../_common.ts";
+
+/** Storage dtype of a device tensor. */
+export type Dtype = "f32" | "f16";
+
+/** Parameters shared by every backward kernel variant. */
+export interface BwParams {
+  /** Storage dtype of q, k, v, dh and of dq, dk, dv. */
+  dtype: Dtype;
+  /** Storage dtype of i, f and of di, df. */
+  gateDtype: Dtype;
+  DQK: number;
+  DHV: number;
+  gate: "exp" | "sig";
+  /** Divide by the normalizer (always for the exponential gate). */
+  normalize: boolean;
+  /** "exact" differentiates the normalizer; false holds it constant. */
+  exact: boolean;
+  /** Chunkwise: rows also see the state before their chunk (and keys the state gradient after). */
+  inter: boolean;
+}
+
+/** Tile geometry of the row/column kernels. */
+export interface TileGeometry {
+  /** Threads per row, each owning the vec4 columns g, g+G, g+2G, ... */
+  G: number;
+  /** Rows per workgroup (one row per G threads). */
+  BT: number;
+  /** Other-side rows per inner tile. */
+  BS: number;
+  /** vec4 registers per thread over DQK. */
+  SQ: number;
+  /** vec4 registers per thread over DHV. */
+  SV: number;
+  /** Rows per thread (register blocking: each vector loaded from the other side serves RT rows). */
+  RT: number;
+}
+
+const d4 = (d: number) => Math.ceil(d / 4);
+
+/**
+ * Picks the tile geometry: 2 rows per thread, ≤ 4 vec4 registers per operand slice (so a thread
+ * holds at most 2·(4 + 4) operand and 2·(4 + 4) accumulator vec4s), ≤ 256 threads, 32 rows per
+ * workgroup (fewer for head dimensions above 256), and the largest inner tile (16, 8 or 4 rows)
+ * whose workgroup storage fits the device.
+ */
+export function tileGeometry(DQK: number, DHV: number, maxWorkgroupBytes: number): TileGeometry {
+  const RT = 2;
+  const G = Math.max(1, Math.ceil(Math.max(d4(DQK), d4(DHV)) / 4));
+  const NR = Math.max(1, Math.min(16, Math.floor(256 / G)));
+  const t = { G, BT: NR * RT, BS: 16, SQ: Math.ceil(d4(DQK) / G), SV: Math.ceil(d4(DHV) / G), RT };
+  while (t.BS > 4 && tileSharedBytes(t) > maxWorkgroupBytes) t.BS /= 2;
+  return t;
+}
+
+/** Workgroup storage of the row/column kernels, bytes. */
+export function tileSharedBytes(t: TileGeometry): number {
+  return 4 * (2 * t.BT * t.BS * t.G + 2 * t.BT * t.BS);
+}
+
+const UNIFORMS = `
+struct U { S: u32, L: u32, NC: u32, BH: u32, scale: f32, eps: f32, p0: u32, p1: u32 }
+fn bdiff(a: vec4f, b: vec4f) -> f32 { return (a.x - b.x) + (a.w - b.w); }
+`;
+
+/** Packs the uniforms of every backward kernel (32 bytes). */
+export function packUniforms(
+  S: number,
+  L: number,
+  NC: number,
+  BH: number,
+  scale: number,
+  eps: number,
+): ArrayBuffer {
+  const u = new ArrayBuffer(32);
+  const dv = new DataView(u);
+  dv.setUint32(0, S, true);
+  dv.setUint32(4, L, true);
+  dv.setUint32(8, NC, true);
+  dv.setUint32(12, BH, true);
+  dv.setFloat32(16, scale, true);
+  dv.setFloat32(20, eps, true);
+  return u;
+}
+
+/** Declaration plus vec4 load/store helpers for a (rows × D) matrix binding. */
+function matrix(
+  name: string,
+  binding: number,
+  D: number,
+  dtype: Dtype,
+  access: "read" | "read_write",
+  guard: boolean,
+): string {
+  const T = dtype === "f16" ? "f16" : "f32";
+  const D4 = d4(D);
+  const g = guard ? `if (c4 >= ${D4}u) { return vec4f(0.0); }\n  ` : "";
+  const gs = guard ? `if (c4 >= ${D4}u) { return; }\n  ` : "";
+  if (D % 4 === 0) {
+    let s = `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<vec4<${T}>>;
+fn ld_${name}(row: u32, c4: u32) -> vec4f {
+  ${g}return vec4f(${name}[row * ${D4}u + c4]);
+}
+`;
+    if (access === "read_write") {
+      s += `fn st_${name}(row: u32, c4: u32, x: vec4f) {
+  ${gs}${name}[row * ${D4}u + c4] = vec4<${T}>(x);
+}
+`;
+    }
+    return s;
+  }
+  const comps = ["x", "y", "z", "w"];
+  let s = `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${T}>;
+fn ld_${name}(row: u32, c4: u32) -> vec4f {
+  ${g}let o = row * ${D}u + c4 * 4u;
+  var r = vec4f(0.0);
+${
+    comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${D}u) { r.${c} = f32(${name}[o + ${j}u]); }`)
+      .join("\n")
+  }
+  return r;
+}
+`;
+  if (access === "read_write") {
+    s += `fn st_${name}(row: u32, c4: u32, x: vec4f) {
+  ${gs}let o = row * ${D}u + c4 * 4u;
+${
+      comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${D}u) { ${name}[o + ${j}u] = ${T}(x.${c}); }`)
+        .join("\n")
+    }
+}
+`;
+  }
+  return s;
+}
+
+/** `x0 + x1 + ...` of named registers, or `init` when there are none. */
+const sum = (terms: string[], init = "0.0") => (terms.length ? terms.join(" + ") : init);
+const range = (n: number) => Array.from({ length: n }, (_, j) => j);
+
+/**
+ * The per-segment gate scan: one thread per (head, segment) walks the segment's rows and writes
+ * gi[t] = (b_t, ĩ_t, mI_t, 0). Bindings: i, f (gate dtype), gi (f32 vec4), uniforms.
+ */
+export function prepWgsl(p: BwParams): string {
+  const T = p.gateDtype === "f16" ? "f16" : "f32";
+  const it = p.gate === "exp" ? "x" : "logsig(x)";
+  return `${enableF16(p.gateDtype)}${WGSL_GATES}${UNIFORMS}
+@group(0) @binding(0) var<storage, read> ig: array<${T}>;
+@group(0) @binding(1) var<storage, read> fg: array<${T}>;
+@group(0) @binding(2) var<storage, read_write> gi: array<vec4f>;
+@group(0) @binding(3) var<uniform> u: U;
+fn itilde(x: f32) -> f32 { return ${it}; }
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let job = gid.x;
+  if (job >= u.BH * u.NC) { return; }
+  let bh = job / u.NC;
+  let seg = job % u.NC;
+  let t0 = bh * u.S + seg * u.L;
+  let n = min(u.L, u.S - seg * u.L);
+  var b = 0.0;
+  var lo = 0.0;
+  var mI = 0.0;
+  for (var j = 0u; j < n; j++) {
+    let lf = logsig(f32(fg[t0 + j]));
+    let ii = itilde(f32(ig[t0 + j]));
+    // TwoSum: b + lo carries the cumulative sum to about twice f32's precision, so that
+    // b_t - b_s stays accurate to f32 relative to itself on long segments (the stable forget gate).
+    let sum_ = b + lf;
+    let bp = sum_ - b;
+    lo += (b - (sum_ - bp)) + (lf - bp);
+    b = sum_;
+    mI = select(max(mI + lf, ii), ii, j == 0u);
+    gi[t0 + j] = vec4f(b, ii, mI, lo);
+  }
+}
+`;
+}
+
+/** What a row/column kernel computes. */
+export type TileMode = "stats" | "dq" | "dkdv";
+
+/**
+ * The row/column kernel family (one template, three modes). A workgroup owns BT rows of one
+ * segment of one head (queries for "stats" and "dq", keys for "dkdv"); G threads share a row, each
+ * holding its vec4 slices of the row's operands in registers. For each tile of BS rows on the other
+ * side: (A) partial dot products q·k and dh·v over the thread's slices into workgroup memory,
+ * (B) reduction and the pointwise weights, (C) the weighted accumulation of the output slices.
+ *
+ * Bindings (in order): q, k, v, dh, gi, [rs], [state, mp], outputs, uniforms.
+ * - stats: outputs rs.
+ * - dq: outputs dq, rsum: Σ_{s<t} dlogD[t,s] + the state term's share of Σ q⊙dq (the row sum
+ *   without the diagonal, so that df does not subtract two O(1) diagonals in f32).
+ * - dkdv: outputs dk, dv, csum: [Σ k⊙dk per row (for di) | Σ_{t>s} dlogD[t,s] + the state-gradient
+ *   term's share (for df)], 2·B·NH·S floats.
+ * With `inter`, "stats"/"dq" read the state before the chunk (C | n, f32) and "dkdv" the state
+ * gradient after it; mp holds the chunk-boundary stabilizers (NC+1 per head).
+ */
+export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
+  const { DQK, DHV, gate } = p;
+  const { G, BT, BS, SQ, SV, RT } = t;
+  const NR = BT / RT; // row groups: thread (r, g) owns rows r, r + NR, ..., r + (RT-1)·NR
+  const DQ4 = d4(DQK), DV4 = d4(DHV);
+  const gq = SQ * G > DQ4, gv = SV * G > DV4;
+  const E = DQK * DHV + DQK;
+  const rows = mode !== "dkdv";
+  const U = range(RT);
+  let b = 0;
+  const decl: string[] = [];
+  decl.push(matrix("q", b++, DQK, p.dtype, "read", gq));
+  decl.push(matrix("k", b++, DQK, p.dtype, "read", gq));
+  decl.push(matrix("v", b++, DHV, p.dtype, "read", gv));
+  decl.push(matrix("dh", b++, DHV, p.dtype, "read", gv));
+  decl.push(`@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`);
+  if (mode !== "stats") {
+    decl.push(`@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;`);
+  }
+  if (p.inter) {
+    decl.push(`@group(0) @binding(${b++}) var<storage, read> st: array<f32>;`);
+    decl.push(`@group(0) @binding(${b++}) var<storage, read> mp: array<f32>;`);
+  }
+  if (mode === "stats") {
+    decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
+  } else if (mode === "dq") {
+    decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", gq));
+    decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
+  } else {
+    decl.push(matrix("dk", b++, DQK, p.dtype, "read_write", gq));
+    decl.push(matrix("dv", b++, DHV, p.dtype, "read_write", gv));
+    decl.push(`@group(0) @binding(${b++}) var<storage, read_write> csum: array<f32>;`);
+  }
+  decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
+
+  // Own-row registers (per owned row u): the operands whose dot products with the other side we need.
+  const ownA = rows ? "q" : "k", ownB = rows ? "dh" : "v";
+  const othA = rows ? "k" : "q", othB = rows ? "v" : "dh";
+  const c4q = (j: number) => `${j}u * ${G}u + g`;
+  const slot = (x: number) => `(${x}u * ${NR}u + r)`; // row slot of owned row x in the tile
+  const perRow = U.map((x) =>
+    [
+      `  let own${x} = tileFirst + ${slot(x)};`,
+      `  let valid${x} = own${x} < segEnd;`,
+      `  let rowC${x} = rowBase + min(own${x}, segEnd - 1u);`,
+      ...range(SQ).map((j) => `  let a${x}_${j} = ld_${ownA}(rowC${x}, ${c4q(j)});`),
+      ...range(SV).map((j) => `  let e${x}_${j} = ld_${ownB}(rowC${x}, ${c4q(j)});`),
+      `  let gown${x} = gi[rowC${x}];`,
+      ...(mode === "dq" ? [`  let rown${x} = rs[rowC${x}];`] : []),
+      ...(mode === "stats"
+        ? [
+          gate === "exp"
+            ? (p.inter
+              ? `  let mc${x} = max((gown${x}.x + gown${x}.w) + mprev, gown${x}.z);
+  let beta${x} = exp((gown${x}.x + gown${x}.w) + mprev - mc${x});`
+              : `  let mc${x} = gown${x}.z;\n  let beta${x} = 0.0;`)
+            : (p.inter
+              ? `  let mc${x} = 0.0;\n  let beta${x} = exp(gown${x}.x + gown${x}.w);`
+              : `  let mc${x} = 0.0;\n  let beta${x} = 0.0;`),
+          `  var den${x} = 0.0;\n  var hd${x} = 0.0;`,
+        ]
+        : []),
+      ...(mode !== "stats"
+        ? [`  var offp${x} = 0.0;`, ...range(SQ).map((j) => `  var acc${x}_${j} = vec4f(0.0);`)]
+        : []),
+      ...(mode === "dkdv" ? range(SV).map((j) => `  var accv${x}_${j} = vec4f(0.0);`) : []),
+    ].join("\n")
+  ).join("\n");
+  const mprevDecl = mode === "stats" && gate === "exp" && p.inter
+    ? `  let mprev = mp[bh * (u.NC + 1u) + seg];`
+    : "";
+
+  // Phase A: the other row's vectors loaded once, dotted with every owned row's slices.
+  const phaseA = [
+    ...range(SQ).map((j) => `      let xo${j} = ld_${othA}(oc, ${c4q(j)});`),
+    ...range(SV).map((j) => `      let yo${j} = ld_${othB}(oc, ${c4q(j)});`),
+    ...U.map((x) =>
+      `      xs[(j * ${BT}u + ${slot(x)}) * ${G}u + g] = ${
+        sum(range(SQ).map((j) => `dot(a${x}_${j}, xo${j})`))
+      };
+      ys[(j * ${BT}u + ${slot(x)}) * ${G}u + g] = ${
+        sum(range(SV).map((j) => `dot(e${x}_${j}, yo${j})`))
+      };`
+    ),
+  ].join("\n");
+
+  // Phase B: reduction over g and the pointwise weights, per owned row.
+  const phaseB = U.map((x) => {
+    const red = `        var X = 0.0;
+        var Y = 0.0;
+        for (var gg = 0u; gg < ${G}u; gg++) {
+          X += xs[(j * ${BT}u + ${slot(x)}) * ${G}u + gg];
+          Y += ys[(j * ${BT}u + ${slot(x)}) * ${G}u + gg];
+        }
+        let ok = valid${x} && o < segEnd && ${rows ? `o <= own${x}` : `o >= own${x}`};`;
+    if (mode === "stats") {
+      return `      {
+${red}
+        if (ok) {
+          let st_ = u.scale * X * exp(bdiff(gown${x}, go) + go.y - mc${x});
+          den${x} += st_;
+          hd${x} += st_ * Y;
+        }
+      }`;
+    }
+    if (mode === "dq") {
+      return `      {
+${red}
+        var w = 0.0;
+        if (ok) {
+          w = u.scale * (rown${x}.y * Y + rown${x}.z) * exp(bdiff(gown${x}, go) + go.y - rown${x}.x);
+          if (o < own${x}) { offp${x} += w * X; }
+        }
+        ws[j * ${BT}u + ${slot(x)}] = w;
+      }`;
+    }
+    return `      {
+${red}
+        var wk = 0.0;
+        var wv = 0.0;
+        if (ok) {
+          let dd = exp(bdiff(go, gown${x}) + gown${x}.y - ro.x);
+          wk = u.scale * (ro.y * Y + ro.z) * dd;
+          wv = u.scale * X * dd * ro.y;
+          if (o > own${x}) { offp${x} += wk * X; }
+        }
+        ws[j * ${BT}u + ${slot(x)}] = wk;
+        ws2[j * ${BT}u + ${slot(x)}] = wv;
+      }`;
+  }).join("\n");
+  const otherRowData = `      let go = gi[rowBase + min(o, segEnd - 1u)];${
+    mode === "dkdv" ? `\n      let ro = rs[rowBase + min(o, segEnd - 1u)];` : ""
+  }`;
+
+  // Phase C: the weighted accumulation; other vectors loaded once for all owned rows.
+  const phaseC = mode === "stats" ? "" : mode === "dq"
+    ? `
+    for (var j = 0u; j < ${BS}u; j++) {
+      let oc = min(o0 + j, segEnd - 1u) + rowBase;
+${range(SQ).map((jj) => `      let ko${jj} = ld_k(oc, ${c4q(jj)});`).join("\n")}
+${
+      U.map((x) =>
+        `      {
+        let w = ws[j * ${BT}u + ${slot(x)}];
+${range(SQ).map((jj) => `        acc${x}_${jj} += w * ko${jj};`).join("\n")}
+      }`
+      ).join("\n")
+    }
+    }`
+    : `
+    for (var j = 0u; j < ${BS}u; j++) {
+      let oc = min(o0 + j, segEnd - 1u) + rowBase;
+${range(SQ).map((jj) => `      let qo${jj} = ld_q(oc, ${c4q(jj)});`).join("\n")}
+${range(SV).map((jj) => `      let ho${jj} = ld_dh(oc, ${c4q(jj)});`).join("\n")}
+${
+      U.map((x) =>
+        `      {
+        let w = ws[j * ${BT}u + ${slot(x)}];
+        let w2 = ws2[j * ${BT}u + ${slot(x)}];
+${range(SQ).map((jj) => `        acc${x}_${jj} += w * qo${jj};`).join("\n")}
+${range(SV).map((jj) => `        accv${x}_${jj} += w2 * ho${jj};`).join("\n")}
+      }`
+      ).join("\n")
+    }
+    }`;
+
+  // Loop range over the other side.
+  const loopRange = rows
+    ? `let oBegin = segStart;\n  let oEnd = min(segEnd, tileFirst + ${BT}u);`
+    : `let oBegin = tileFirst;\n  let oEnd = segEnd;`;
+
+  // State terms, per owned row: one fused loop over the DHV columns for the thread's DQK rows.
+  const comps = ["x", "y", "z", "w"];
+  const stBase = rows ? `(bh * u.NC + seg) * ${E}u` : `(bh * (u.NC + 1u) + seg) * ${E}u`;
+  // One vec4 of a state row at float offset `o` (the row's start), vec4 column c4.
+  const ldC = (o: string, c4: string) =>
+    DHV % 4 === 0
+      ? `vec4f(st[${o} + ${c4} * 4u], st[${o} + ${c4} * 4u + 1u], st[${o} + ${c4} * 4u + 2u], st[${o} + ${c4} * 4u + 3u])`
+      : `ldst(${o}, ${c4})`;
+  const ldstFn = DHV % 4 === 0 || !p.inter ? "" : `
+fn ldst(o: u32, c4: u32) -> vec4f {
+  var r = vec4f(0.0);
+${
+    comps.map((c, j) => `  if (c4 * 4u + ${j}u < ${DHV}u) { r.${c} = st[o + c4 * 4u + ${j}u]; }`)
+      .join("\n")
+  }
+  return r;
+}`;
+  let interCode = "";
+  const aOf = (j: number, c: number) => `(${c4q(j)}) * 4u + ${c}u`;
+  const needMask = DQK % 4 !== 0 || gq;
+  const common = p.inter
+    ? [
+      `  let sb = ${stBase};`,
+      ...range(SQ).flatMap((j) =>
+        range(4).map((c) => `  let o${j}${c} = sb + min(${aOf(j, c)}, ${DQK - 1}u) * ${DHV}u;`)
+      ),
+      ...(needMask
+        ? range(SQ).map((j) =>
+          `  let mk${j} = vec4f(${
+            range(4).map((c) => `select(0.0, 1.0, ${aOf(j, c)} < ${DQK}u)`).join(", ")
+          });`
+        )
+        : []),
+      ...range(SQ).map((j) =>
+        `  let nn${j} = ${
+          (needMask ? (e: string) => `(${e}) * mk${j}` : (e: string) => e)(
+            `vec4f(${
+              range(4).map((c) => `st[sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)]`)
+                .join(", ")
+            })`,
+          )
+        };`
+      ),
+    ]
+    : [];
+  const mask = (j: number, e: string) => (needMask ? `(${e}) * mk${j}` : e);
+  // uc{x}_j[c] = Σ_col C[a_jc, col] · vec_x[col] for every owned row x, one fused loop.
+  const rowDots = (vec: string) => [
+    ...U.flatMap((x) => range(SQ).map((j) => `  var uc${x}_${j} = vec4f(0.0);`)),
+    `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
+    ...range(SQ).flatMap((j) =>
+      range(4).map((c) => `    let cc${j}${c} = ${ldC(`o${j}${c}`, "c4")};`)
+    ),
+    ...U.flatMap((x) => [
+      `    let xv${x} = ld_${vec}(rowC${x}, c4);`,
+      ...range(SQ).map((j) =>
+        `    uc${x}_${j} += vec4f(${range(4).map((c) => `dot(cc${j}${c}, xv${x})`).join(", ")});`
+      ),
+    ]),
+    `  }`,
+  ];
+  if (p.inter && rows) {
+    const lines: string[] = [...common, ...rowDots("dh")];
+    for (const x of U) {
+      const ucm = (j: number) => mask(j, `uc${x}_${j}`);
+      if (mode === "stats") {
+        lines.push(
+          `  den${x} += u.scale * beta${x} * (${
+            sum(range(SQ).map((j) => `dot(a${x}_${j}, nn${j})`))
+          });`,
+          `  hd${x} += u.scale * beta${x} * (${
+            sum(range(SQ).map((j) => `dot(a${x}_${j}, ${ucm(j)})`))
+          });`,
+        );
+      } else {
+        for (let j = 0; j < SQ; j++) {
+          lines.push(`  {
+    let sc = u.scale * rown${x}.w * (rown${x}.y * ${ucm(j)} + rown${x}.z * nn${j});
+    acc${x}_${j} += sc;
+    offp${x} += dot(a${x}_${j}, sc);
+  }`);
+        }
+      }
+    }
+    interCode = lines.join("\n");
+  } else if (p.inter && !rows) {
+    // dk[a] += ā (dC[a,:]·v_own + dn[a]); dv[c] += ā Σ_a k_own[a] dC[a,c].
+    const lines: string[] = [
+      ...common,
+      `  let gEnd = gi[rowBase + segEnd - 1u];`,
+      ...(gate === "exp" ? [`  let mAfter = mp[bh * (u.NC + 1u) + seg + 1u];`] : []),
+      ...rowDots("v"),
+    ];
+    for (const x of U) {
+      lines.push(
+        gate === "exp"
+          ? `  let abar${x} = exp(bdiff(gEnd, gown${x}) + gown${x}.y - mAfter);`
+          : `  let abar${x} = exp(bdiff(gEnd, gown${x}) + gown${x}.y);`,
+      );
+      for (let j = 0; j < SQ; j++) {
+        lines.push(`  {
+    let sc = abar${x} * (${mask(j, `uc${x}_${j} + nn${j}`)});
+    acc${x}_${j} += sc;
+    offp${x} += dot(a${x}_${j}, sc);
+  }`);
+      }
+      lines.push(...range(SV).map((j) => `  var sv${x}_${j} = vec4f(0.0);`));
+    }
+    lines.push(`  for (var a = 0u; a < ${DQK}u; a++) {
+    let oa = sb + a * ${DHV}u;
+${range(SV).map((j) => `    let dc${j} = ${ldC("oa", `min(${c4q(j)}, ${DV4 - 1}u)`)};`).join("\n")}
+${
+      U.map((x) =>
+        `    {
+      let kk = ld_k(rowC${x}, a / 4u)[a % 4u];
+${range(SV).map((j) => `      sv${x}_${j} += kk * dc${j};`).join("\n")}
+    }`
+      ).join("\n")
+    }
+  }`);
+    for (const x of U) {
+      lines.push(...range(SV).map((j) => `  accv${x}_${j} += abar${x} * sv${x}_${j};`));
+    }
+    interCode = lines.join("\n");
+  }
+
+  // Final reductions and stores.
+  const red = (vals: (x: number) => string[], arrays: string[]) =>
+    U.map((x) => vals(x).map((v, k) => `  ${arrays[k]}[${slot(x)} * ${G}u + g] = ${v};`).join("\n"))
+      .join("\n");
+  let finish: string;
+  if (mode === "stats") {
+    const lower = gate === "exp" ? (x: number) => `exp(-mc${x})` : () => "1.0";
+    finish = `${red((x) => [`den${x}`, `hd${x}`], ["xs", "ys"])}
+  workgroupBarrier();
+${
+      U.map((x) =>
+        `  if (g == 0u && valid${x}) {
+    var dsum = 0.0;
+    var hsum = 0.0;
+    for (var gg = 0u; gg < ${G}u; gg++) {
+      dsum += xs[${slot(x)} * ${G}u + gg];
+      hsum += ys[${slot(x)} * ${G}u + gg];
+    }
+    ${
+          p.normalize
+            ? `let nrm = max(abs(dsum), ${lower(x)});
+    let inv = 1.0 / (nrm + u.eps);
+    var dden = 0.0;${
+              p.exact
+                ? `\n    if (abs(dsum) > ${lower(x)}) { dden = -inv * (inv * hsum) * sign(dsum); }`
+                : ""
+            }`
+            : `let inv = 1.0;\n    let dden = 0.0;`
+        }
+    rso[rowBase + own${x}] = vec4f(mc${x}, inv, dden, beta${x});
+  }`
+      ).join("\n")
+    }`;
+  } else if (mode === "dq") {
+    finish = `${
+      U.map((x) =>
+        `  if (valid${x}) {
+${range(SQ).map((j) => `    st_dq(rowBase + own${x}, ${c4q(j)}, acc${x}_${j});`).join("\n")}
+  }`
+      ).join("\n")
+    }
+${red((x) => [`offp${x}`], ["xs"])}
+  workgroupBarrier();
+${
+      U.map((x) =>
+        `  if (g == 0u && valid${x}) {
+    var s_ = 0.0;
+    for (var gg = 0u; gg < ${G}u; gg++) { s_ += xs[${slot(x)} * ${G}u + gg]; }
+    rsum[rowBase + own${x}] = s_;
+  }`
+      ).join("\n")
+    }`;
+  } else {
+    finish = `${
+      U.map((x) =>
+        `  if (valid${x}) {
+${range(SQ).map((j) => `    st_dk(rowBase + own${x}, ${c4q(j)}, acc${x}_${j});`).join("\n")}
+${range(SV).map((j) => `    st_dv(rowBase + own${x}, ${c4q(j)}, accv${x}_${j});`).join("\n")}
+  }`
+      ).join("\n")
+    }
+${
+      red((x) => [sum(range(SQ).map((j) => `dot(a${x}_${j}, acc${x}_${j})`)), `offp${x}`], [
+        "xs",
+        "ys",
+      ])
+    }
+  workgroupBarrier();
+${
+      U.map((x) =>
+        `  if (g == 0u && valid${x}) {
+    var s_ = 0.0;
+    var o_ = 0.0;
+    for (var gg = 0u; gg < ${G}u; gg++) {
+      s_ += xs[${slot(x)} * ${G}u + gg];
+      o_ += ys[${slot(x)} * ${G}u + gg];
+    }
+    csum[rowBase + own${x}] = s_;
+    csum[u.BH * u.S + rowBase + own${x}] = o_;
+  }`
+      ).join("\n")
+    }`;
+  }
+
+  return `${enableF16(p.dtype, p.gateDtype)}${UNIFORMS}
+${decl.join("\n")}
+${ldstFn}
+var<workgroup> xs: array<f32, ${BT * BS * G}>;
+var<workgroup> ys: array<f32, ${BT * BS * G}>;
+var<workgroup> ws: array<f32, ${BT * BS}>;
+var<workgroup> ws2: array<f32, ${BT * BS}>;
+
+@compute @workgroup_size(${NR * G})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.y;
+  let bh = wid.z;
+  let r = lid / ${G}u;
+  let g = lid % ${G}u;
+  let segStart = seg * u.L;
+  let segEnd = min(u.S, segStart + u.L);
+  let tileFirst = segStart + wid.x * ${BT}u;
+  let rowBase = bh * u.S;
+${mprevDecl}
+${perRow}
+  ${loopRange}
+  for (var o0 = oBegin; o0 < oEnd; o0 += ${BS}u) {
+    for (var j = 0u; j < ${BS}u; j++) {
+      let oc = min(o0 + j, segEnd - 1u) + rowBase;
+${phaseA}
+    }
+    workgroupBarrier();
+    for (var j = g; j < ${BS}u; j += ${G}u) {
+      let o = o0 + j;
+${otherRowData}
+${phaseB}
+    }
+    workgroupBarrier();${phaseC}
+  }
+${interCode}
+${finish}
+  _ = &ws;
+  _ = &ws2;${p.inter ? "\n  _ = mp[0];" : ""}
+}
+`;
+}
+
+/**
+ * Per-chunk outer products Σ_j w_j x_j y_jᵀ (DQK × DHV) and Σ_j w'_j x_j (DQK), packed as
+ * [C | n] (f32) per (head, chunk), NC + 1 slots per head (the last one unused here). Mode "state": x = k, y = v, w = w' = exp(a_j - mloc) with
+ * a_j = g - b_j + ĩ_j (the chunk's contribution to the next state, under its own stabilizer
+ * mloc = max_j a_j). Mode "dstate": x = q, y = dh, w = scale β inv, w' = scale β dden (the chunk's
+ * contribution to the gradient of the state before it).
+ * Bindings: x, y, gi, [rs], out, uniforms. Workgroup: 64 threads over a 16 (DQK) × 64 (DHV) tile.
+ */
+export function outerWgsl(p: BwParams, mode: "state" | "dstate"): string {
+  const { DQK, DHV } = p;
+  const E = DQK * DHV + DQK;
+  const DQ4 = d4(DQK), DV4 = d4(DHV);
+  const xn = mode === "state" ? "k" : "q", yn = mode === "state" ? "v" : "dh";
+  let b = 0;
+  const decl = [
+    matrix(xn, b++, DQK, p.dtype, "read", true),
+    matrix(yn, b++, DHV, p.dtype, "read", true),
+    `@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`,
+    mode === "dstate" ? `@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;` : "",
+    `@group(0) @binding(${b++}) var<storage, read_write> out: array<f32>;`,
+    `@group(0) @binding(${b++}) var<uniform> u: U;`,
+  ];
+  const weight = mode === "state"
+    ? (p.gate === "exp"
+      ? `let gl = gi[rowBase + segEnd - 1u];
+      let gg = gi[rowBase + jr];
+      w = exp(bdiff(gl, gg) + gg.y - gl.z);
+      wn = w;`
+      : `let gl = gi[rowBase + segEnd - 1u];
+      let gg = gi[rowBase + jr];
+      w = exp(bdiff(gl, gg) + gg.y);
+      wn = w;`)
+    : `let rr = rs[rowBase + jr];
+      w = u.scale * rr.w * rr.y;
+      wn = u.scale * rr.w * rr.z;`;
+  const comps = ["x", "y", "z", "w"];
+  return `${enableF16(p.dtype)}${UNIFORMS}
+${decl.join("\n")}
+var<workgroup> wsh: array<vec2f, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.y;
+  let bh = wid.z;
+  let aTiles = ${Math.ceil(DQK / 16)}u;
+  let aTile = wid.x % aTiles;
+  let cTile = wid.x / aTiles;
+  let ar = lid / 16u;
+  let a4 = aTile * 4u + ar;
+  let c4 = cTile * 16u + lid % 16u;
+  let segStart = seg * u.L;
+  let segEnd = min(u.S, segStart + u.L);
+  let rowBase = bh * u.S;
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
+  var nacc = vec4f(0.0);
+  for (var j0 = segStart; j0 < segEnd; j0 += 64u) {
+    {
+      let jr = j0 + lid;
+      var w = 0.0;
+      var wn = 0.0;
+      if (jr < segEnd) {
+      ${weight}
+      }
+      wsh[lid] = vec2f(w, wn);
+    }
+    workgroupBarrier();
+    let n = min(64u, segEnd - j0);
+    for (var jj = 0u; jj < n; jj++) {
+      let row = rowBase + j0 + jj;
+      let wv = wsh[jj];
+      let x = ld_${xn}(row, a4);
+      let y = ld_${yn}(row, c4);
+      acc0 += (wv.x * x.x) * y;
+      acc1 += (wv.x * x.y) * y;
+      acc2 += (wv.x * x.z) * y;
+      acc3 += (wv.x * x.w) * y;
+      nacc += wv.y * x;
+    }
+    workgroupBarrier();
+  }
+  let ob = (bh * (u.NC + 1u) + seg) * ${E}u;
+${
+    range(4).map((r) =>
+      `  {
+    let a = a4 * 4u + ${r}u;
+    if (a < ${DQK}u && c4 < ${DV4}u) {
+${
+        comps.map((c, j) =>
+          `      if (c4 * 4u + ${j}u < ${DHV}u) { out[ob + a * ${DHV}u + c4 * 4u + ${j}u] = acc${r}.${c}; }`
+        ).join("\n")
+      }
+    }
+    if (a < ${DQK}u && cTile == 0u && lid % 16u == 0u) { out[ob + ${DQK * DHV}u + a] = nacc.${
+        comps[r]
+      }; }
+  }`
+    ).join("\n")
+  }
+  _ = ${DQ4}u;
+  _ = gi[0];
+}
+`;
+}
+
+/** Workgroups of {@linkcode outerWgsl} per (chunk, head). */
+export function outerTiles(DQK: number, DHV: number): number {
+  return Math.ceil(DQK / 16) * Math.ceil(d4(DHV) / 16);
+}
+
+/**
+ * The scans over chunk boundaries, one thread per element of the packed [C | n] state.
+ * "fwd": from the initial state (or zeros), C_k = exp(g + m - m') C_{k-1} + exp(mloc - m') Ĉ_k;
+ * writes the state before every chunk (NC slots) and the stabilizers mp (NC+1 per head).
+ * Bindings: chat (NC + 1 slots per head), gi, [c0, n0, m0], cprev (NC slots), mp, uniforms.
+ * "bwd", in place: slot k holds Ĝ_k (from the outer kernel) and becomes dA_k (gradient of the
+ * state after chunk k), k = NC-1..0 from dA_{NC-1} = 0: dA_{k-1} = exp(g_k + mp_k - mp_{k+1}) dA_k
+ * + Ĝ_k; slot NC receives the initial-state gradient. Bindings: gi, mp, dA, uniforms.
+ */
+export function scanWgsl(
+  p: BwParams,
+  dir: "fwd" | "bwd",
+  withInit: boolean,
+  withLast = false,
+): string {
+  const { DQK, DHV } = p;
+  const E = DQK * DHV + DQK;
+  const exp = p.gate === "exp";
+  if (dir === "fwd") {
+    let b = 0;
+    const decl = [
+      `@group(0) @binding(${b++}) var<storage, read> chat: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`,
+      ...(withInit
+        ? [
+          `@group(0) @binding(${b++}) var<storage, read> c0: array<f32>;`,
+          `@group(0) @binding(${b++}) var<storage, read> n0: array<f32>;`,
+          `@group(0) @binding(${b++}) var<storage, read> m0: array<f32>;`,
+        ]
+        : []),
+      `@group(0) @binding(${b++}) var<storage, read_write> cprev: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read_write> mp: array<f32>;`,
+      ...(withLast
+        ? [`@group(0) @binding(${b++}) var<storage, read_write> clast: array<f32>;`]
+        : []),
+      `@group(0) @binding(${b++}) var<uniform> u: U;`,
+    ];
+    const init = withInit
+      ? `var acc = select(n0[bh * ${DQK}u + max(e, ${DQK * DHV}u) - ${DQK * DHV}u], c0[bh * ${
+        DQK * DHV
+      }u + min(e, ${DQK * DHV - 1}u)], e < ${DQK * DHV}u);
+  _ = m0[0];
+  var m = ${exp ? "m0[bh]" : "0.0"};`
+      : `var acc = 0.0;\n  var m = 0.0;`;
+    return `${UNIFORMS}
+${decl.join("\n")}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let e = min(gid.x, ${E - 1}u);
+  let bh = gid.y;
+  let live = gid.x < ${E}u;
+  ${init}
+  if (gid.x == 0u) { mp[bh * (u.NC + 1u)] = m; }
+  for (var k = 0u; k < u.NC; k++) {
+    let ob = (bh * u.NC + k) * ${E}u;
+    let oc = (bh * (u.NC + 1u) + k) * ${E}u;
+    if (live) { cprev[ob + e] = acc; }
+    let last = bh * u.S + min(u.S, (k + 1u) * u.L) - 1u;
+    let gl = gi[last];
+    ${
+      exp
+        ? `let g = gl.x + gl.w;
+    let mn = max(g + m, gl.z);
+    acc = exp(g + m - mn) * acc + exp(gl.z - mn) * chat[oc + e];
+    m = mn;`
+        : `acc = exp(gl.x + gl.w) * acc + chat[oc + e];`
+    }
+    if (gid.x == 0u) { mp[bh * (u.NC + 1u) + k + 1u] = m; }
+  }${
+      withLast
+        ? `
+  if (live) { clast[bh * ${E}u + e] = acc; }`
+        : ""
+    }
+}
+`;
+  }
+  const lastDecl = withLast
+    ? `@group(0) @binding(2) var<storage, read> dlc: array<f32>;
+@group(0) @binding(3) var<storage, read> dln: array<f32>;
+`
+    : "";
+  const nb = withLast ? 4 : 2;
+  const init = withLast
+    ? `var acc = select(dln[bh * ${DQK}u + max(e, ${DQK * DHV}u) - ${DQK * DHV}u], dlc[bh * ${
+      DQK * DHV
+    }u + min(e, ${DQK * DHV - 1}u)], e < ${DQK * DHV}u);`
+    : `var acc = 0.0;`;
+  return `${UNIFORMS}
+@group(0) @binding(0) var<storage, read> gi: array<vec4f>;
+@group(0) @binding(1) var<storage, read> mp: array<f32>;
+${lastDecl}@group(0) @binding(${nb}) var<storage, read_write> da: array<f32>;
+@group(0) @binding(${nb + 1}) var<uniform> u: U;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.x >= ${E}u) { return; }
+  let e = gid.x;
+  let bh = gid.y;
+  ${init}
+  for (var kk = u.NC; kk > 0u; kk--) {
+    let k = kk - 1u;
+    let ob = (bh * (u.NC + 1u) + k) * ${E}u;
+    let gk = da[ob + e];
+    da[ob + e] = acc;
+    let last = bh * u.S + min(u.S, (k + 1u) * u.L) - 1u;
+    let gl = gi[last];
+    let decay = ${
+    exp
+      ? "exp((gl.x + gl.w) + mp[bh * (u.NC + 1u) + k] - mp[bh * (u.NC + 1u) + k + 1u])"
+      : "exp(gl.x + gl.w)"
+  };
+    acc = decay * acc + gk;
+  }
+  da[(bh * (u.NC + 1u) + u.NC) * ${E}u + e] = acc;
+  _ = mp[0];
+}
+`;
+}
+
+/**
+ * The gate gradients from the row sums Σ q⊙dq and the column sums Σ k⊙dk, one workgroup of 64
+ * threads per head: di_s = csum_s (times σ(-i_s) for the sigmoid gate) and
+ * df_r = σ(-f_r) Σ_{t≥r} (rsum_t - csumOff_t), a reverse cumulative sum done as 64 contiguous
+ * segments. With initial states it also writes dcInitial, dnInitial (from the scan's last slot)
+ * and, for the exponential gate, dmInitial = Σ dC0⊙C0 + dn0·n0.
+ * Bindings: i, f, rsum, csum, di, df, [da, c0, n0, dc0, dn0, dm0], uniforms.
+ */
+export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): string {
+  const T = p.gateDtype === "f16" ? "f16" : "f32";
+  const { DQK, DHV } = p;
+  const E = DQK * DHV + DQK;
+  let b = 0;
+  const decl = [
+    `@group(0) @binding(${b++}) var<storage, read> ig: array<${T}>;`,
+    `@group(0) @binding(${b++}) var<storage, read> fg: array<${T}>;`,
+    `@group(0) @binding(${b++}) var<storage, read> rsum: array<f32>;`,
+    `@group(0) @binding(${b++}) var<storage, read> csum: array<f32>;`,
+    `@group(0) @binding(${b++}) var<storage, read_write> di: array<${T}>;`,
+    `@group(0) @binding(${b++}) var<storage, read_write> df: array<${T}>;`,
+  ];
+  if (withInit) {
+    decl.push(
+      `@group(0) @binding(${b++}) var<storage, read> da: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read> c0: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read> n0: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read_write> dc0: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read_write> dn0: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read_write> dm0: array<f32>;`,
+    );
+  }
+  if (withLast) {
+    decl.push(
+      `@group(0) @binding(${b++}) var<storage, read> dlc: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read> dln: array<f32>;`,
+      `@group(0) @binding(${b++}) var<storage, read> clast: array<f32>;`,
+    );
+  }
+  decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
+  // With gradients into the last state, every logsig(f_r) also scales the last state: a virtual
+  // row after the sequence adds R = Σ dC_last⊙C_last + dn_last·n_last to every df_r.
+  const lastCode = withLast
+    ? `
+  var partL = 0.0;
+  for (var e = lid; e < ${E}u; e += 64u) {
+    let d = select(dln[bh * ${DQK}u + max(e, ${DQK * DHV}u) - ${DQK * DHV}u], dlc[bh * ${
+      DQK * DHV
+    }u + min(e, ${DQK * DHV - 1}u)], e < ${DQK * DHV}u);
+    partL += d * clast[bh * ${E}u + e];
+  }
+  red[lid] = partL;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var s_ = 0.0;
+    for (var j = 0u; j < 64u; j++) { s_ += red[j]; }
+    rvirt = s_;
+  }
+  workgroupBarrier();
+  let rLast = rvirt;`
+    : `
+  let rLast = 0.0;`;
+  const initCode = withInit
+    ? `
+  let ob = (bh * (u.NC + 1u) + u.NC) * ${E}u;
+  var part = 0.0;
+  for (var e = lid; e < ${E}u; e += 64u) {
+    let x = da[ob + e];
+    if (e < ${DQK * DHV}u) {
+      dc0[bh * ${DQK * DHV}u + e] = x;
+      part += x * c0[bh * ${DQK * DHV}u + e];
+    } else {
+      dn0[bh * ${DQK}u + e - ${DQK * DHV}u] = x;
+      part += x * n0[bh * ${DQK}u + e - ${DQK * DHV}u];
+    }
+  }
+  workgroupBarrier();
+  red[lid] = part;
+  workgroupBarrier();
+  if (lid == 0u) {
+    var s_ = 0.0;
+    for (var j = 0u; j < 64u; j++) { s_ += red[j]; }
+    dm0[bh] = ${p.gate === "exp" ? "s_" : "0.0 * s_"};
+  }`
+    : "";
+  return `${enableF16(p.gateDtype)}${WGSL_GATES}${UNIFORMS}
+${decl.join("\n")}
+var<workgroup> red: array<f32, 64>;
+var<workgroup> rvirt: f32;
+fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let bh = wid.x;${lastCode}
+  let per = (u.S + 63u) / 64u;
+  let t0 = min(u.S, lid * per);
+  let t1 = min(u.S, t0 + per);
+  let base = bh * u.S;
+  var loc = 0.0;
+  let off = u.BH * u.S;
+  for (var t = t0; t < t1; t++) { loc += rsum[base + t] - csum[off + base + t]; }
+  red[lid] = loc;
+  workgroupBarrier();
+  var acc = rLast;
+  for (var j = lid + 1u; j < 64u; j++) { acc += red[j]; }
+  for (var tt = t1; tt > t0; tt--) {
+    let t = tt - 1u;
+    let cs = csum[base + t];
+    acc += rsum[base + t] - csum[off + base + t];
+    df[base + t] = ${T}(sigm(-f32(fg[base + t])) * acc);
+    di[base + t] = ${T}(${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"});
+  }${initCode}
+  _ = ig[0];
+  _ = &rvirt;
+}
+`;
+}

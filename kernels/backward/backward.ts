@@ -1,0 +1,580 @@
+/**
+ * WebGPU backward passes of the parallel and chunkwise mLSTM (SPEC §3), in both gradient
+ * conventions ("exact": the normalizer max(|b|, ·) + eps differentiated as taken, the stabilizer m
+ * held constant; "normalizer-constant": the denominator held constant too, as in mlstm_kernels'
+ * custom backward kernels), and {@linkcode withBackward} / {@linkcode attachBackwards} to give the
+ * forward kernel objects their `backward`.
+ *
+ * All dispatches of one backward pass go into one command buffer; nothing is read back in between.
+ * CPU tensors in give CPU tensors (f32 data) out; GpuTensors in give GpuTensors out.
+ *
+ * Design. Per head, rows are grouped into segments: the whole sequence for the parallel form, one
+ * chunk for the chunkwise form. Dispatches:
+ * 1. `prep`: per segment, b_t (segment-local cumulative log forget gate), ĩ_t, mI_t.
+ * 2. chunkwise only: `outer(state)` per chunk Σ_j exp(a_j - mloc) k_j v_jᵀ (and n), then `scan fwd`
+ *    over chunks: the state before every chunk and the chunk-boundary stabilizers (the states are
+ *    recomputed from the inputs; no per-step state is ever stored).
+ * 3. `stats` per row: the stabilizer, den_t, dh_t·h_t → 1/(nrm+eps) and the gradient reaching the
+ *    denominator (exact convention).
+ * 4. chunkwise only: `outer(dstate)` per chunk Σ_t scale β_t q_t (inv_t dh_t)ᵀ (and n), then
+ *    `scan bwd` over chunks in reverse: the gradient of the state after every chunk, and of the
+ *    initial state.
+ * 5. `dq` per query row tile (intra-segment causal sum + state term), with Σ q⊙dq per row.
+ * 6. `dkdv` per key row tile (intra-segment anti-causal sum + state-gradient term), with Σ k⊙dk.
+ * 7. `gates`: di = Σ k⊙dk (· σ(-i) for the sigmoid gate), df = σ(-f) · revcumsum(Σ q⊙dq - Σ k⊙dk)
+ *    with the diagonal terms dlogD[t,t] left out of both sums (they cancel; f32 would not),
+ *    and dcInitial, dnInitial, dmInitial = Σ dC0⊙C0 + dn0·n0; with `lastStateGradients`, every df_r
+ *    also gets Σ dC_last⊙C_last + dn_last·n_last (the last state is a virtual row after the end).
+ *
+ * Parallel: 5 dispatches (prep, stats, dq, dkdv, gates); chunkwise: 9. Steps 3, 5 and 6 are one
+ * WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
+ * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
+ * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
+ * unrolled over them); per tile of 16 rows of the other side it (A) writes partial q·k and dh·v
+ * dot products to workgroup memory, (B) reduces them and forms the weights (one exp per pair),
+ * (C) accumulates the weighted rows into the owned rows' gradient slices. Each other-side vector is
+ * loaded once per tile and serves both owned rows. Every score is recomputed three times (stats,
+ * dq, dkdv) instead of being stored; nothing of size S² is ever allocated.
+ *
+ * Memory: the parallel pass allocates B·NH·44·S bytes of scratch; the chunkwise pass
+ * {@linkcode chunkwiseBackwardBytes}. States travel in f32; q, k, v, dh, dq, dk, dv in the storage
+ * dtype (f32 or f16), i, f, di, df in the gates' dtype.
+ *
+ * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
+ * b_t - b_s keeps f32 accuracy relative to itself on long sequences (the "stable forget gate"); df
+ * sums only the off-diagonal terms, so that two O(1) diagonals never cancel in f32.
+ *
+ * @module
+ */
+
+import type { Tensor } from "../../core/tensor.ts";
+import type {
+  InputGate,
+  MlstmGradients,
+  MlstmInputs,
+  MlstmKernel,
+  MlstmOptions,
+  TensorLike,
+} from "../../core/types.ts";
+import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
+import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
+import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
+import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
+import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
+import { XL_CHUNK_SIGING } from "../chunkwise/xl_chunk_siging.ts";
+import {
+  checkWorkgroupLimits,
+  DispatchBatch,
+  getGpu,
+  getPipeline,
+  type Gpu,
+  GpuError,
+  GpuTensor,
+} from "../runtime.ts";
+import {
+  type BwParams,
+  gatesWgsl,
+  outerTiles,
+  outerWgsl,
+  packUniforms,
+  prepWgsl,
+  scanWgsl,
+  tileGeometry,
+  type TileMode,
+  tileSharedBytes,
+  tileWgsl,
+} from "./_wgsl.ts";
+
+/** Which backward pass: the form and the input gate. */
+export interface BackwardVariant {
+  /** "parallel" (no states) or "chunkwise" (chunk-boundary states, initial states allowed). */
+  form: "parallel" | "chunkwise";
+  /** The input gate. */
+  gate: InputGate;
+}
+
+/** The backward variant of each WebGPU forward kernel that has one. */
+export const BACKWARD_VARIANTS: Readonly<Record<string, BackwardVariant>> = {
+  "parallel--stablef": { form: "parallel", gate: "exp" },
+  "parallel--siging": { form: "parallel", gate: "sig" },
+  "chunkwise--xl_chunk": { form: "chunkwise", gate: "exp" },
+  "chunkwise--limit_chunk": { form: "chunkwise", gate: "exp" },
+  "chunkwise--xl_chunk_siging": { form: "chunkwise", gate: "sig" },
+};
+
+const CHUNKWISE_FORWARDS: Readonly<Record<string, ChunkwiseVariant>> = {
+  [LIMIT_CHUNK.name]: LIMIT_CHUNK,
+  [XL_CHUNK.name]: XL_CHUNK,
+  [XL_CHUNK_SIGING.name]: XL_CHUNK_SIGING,
+};
+
+let poison = false;
+
+/**
+ * Makes every later backward pass allocate its outputs filled with NaN (tests use it, so that an
+ * element a kernel fails to write cannot pass). Off by default (outputs start as zeros).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardPoison } from "./backward.ts";
+ * setBackwardPoison(true);
+ * setBackwardPoison(false);
+ * ```
+ *
+ * @param on Whether to poison.
+ */
+export function setBackwardPoison(on: boolean): void {
+  poison = on;
+}
+
+/**
+ * Bytes of device memory a chunkwise backward pass allocates beyond its inputs and outputs, all
+ * f32: per row gi and rs (vec4 each) and the row/column sums, 44·S; per chunk the packed state
+ * [C | n] of E = DQK·DHV + DQK floats twice (the recomputed state before the chunk; one buffer that
+ * holds in turn the chunk's contribution to the next state, its contribution to the gradient of
+ * the state before it, and, in place, the gradient of the state after it, with one extra slot for
+ * the initial state), plus the NC + 1 stabilizers:
+ *
+ *     bytes = B·NH·(44·S + 4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
+ *
+ * No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
+ * B·NH·44·S bytes.
+ *
+ * @example
+ * ```ts
+ * import { chunkwiseBackwardBytes } from "./backward.ts";
+ * import assert from "node:assert/strict";
+ * // B=1, NH=1, S=128, DQK=DHV=64, L=64: 44·128 + 4·4160·5 + 4·3
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 5632 + 83200 + 12);
+ * ```
+ *
+ * @param B Batch size.
+ * @param NH Heads.
+ * @param S Sequence length.
+ * @param DQK Query/key head dimension.
+ * @param DHV Value head dimension.
+ * @param L Chunk size.
+ * @returns Bytes.
+ */
+export function chunkwiseBackwardBytes(
+  B: number,
+  NH: number,
+  S: number,
+  DQK: number,
+  DHV: number,
+  L: number,
+): number {
+  const NC = Math.ceil(S / L);
+  const E = DQK * DHV + DQK;
+  return B * NH * (44 * S + 4 * E * (2 * NC + 1) + 4 * (NC + 1));
+}
+
+/**
+ * Options of {@linkcode mlstmBackwardWebGpu}: the forward's options, `gradient`, and optionally the
+ * gradients of the loss with respect to the returned last states (chunkwise kernels only), so that
+ * a sequence processed in several calls can be differentiated call by call, last call first: pass
+ * the next call's `dcInitial` and `dnInitial` here. The stabilizer m is held constant, so there is
+ * no gradient for m.
+ */
+export interface MlstmBackwardOptions extends MlstmOptions {
+  /** Gradients with respect to the last states C (B, NH, DQK, DHV) and n (B, NH, DQK). @default {undefined} (zero) */
+  lastStateGradients?: { c: TensorLike; n: TensorLike };
+}
+
+function checkOptions(
+  name: string,
+  v: BackwardVariant,
+  inputs: MlstmInputs,
+  o: MlstmBackwardOptions,
+) {
+  if (o.lastStateGradients !== undefined && v.form !== "chunkwise") {
+    throw new TypeError(
+      `${name} has no last states: drop lastStateGradients or use a chunkwise kernel`,
+    );
+  }
+  if (v.form === "parallel") {
+    if (inputs.cInitial || inputs.nInitial || inputs.mInitial) {
+      throw new TypeError(
+        `${name} takes no initial states: drop cInitial/nInitial/mInitial or use a chunkwise kernel`,
+      );
+    }
+    if (o.returnLastStates) {
+      throw new TypeError(
+        `${name} returns no last states: set returnLastStates to false or use a chunkwise kernel`,
+      );
+    }
+  }
+  if (v.gate === "exp" && o.normalize === false) {
+    throw new TypeError(
+      `${name} always normalizes (exponential input gate): drop normalize: false, which only the sigmoid-gate kernels take`,
+    );
+  }
+}
+
+async function pipe(gpu: Gpu, key: string, wgsl: () => string, shared: number, inv: number) {
+  checkWorkgroupLimits(gpu, { storageBytes: shared, invocations: inv }, key);
+  return await getPipeline(gpu, key, wgsl);
+}
+
+function paramKey(p: BwParams): string {
+  return `${p.dtype}:${p.gateDtype}:${p.DQK}x${p.DHV}:${p.gate}:${p.normalize ? "n" : "u"}:${
+    p.exact ? "ex" : "nc"
+  }:${p.inter ? "st" : "ns"}`;
+}
+
+/**
+ * The backward pass of the parallel or chunkwise mLSTM on WebGPU: dq, dk, dv, di, df, and for the
+ * chunkwise form with initial states dcInitial, dnInitial, dmInitial (dmInitial is zero for the
+ * sigmoid gate, which has no stabilizer). Options as for the forward (`eps` 1e-6, `chunkSize` 64,
+ * `normalize` for the sigmoid gate, `dtype`) plus `gradient` ("exact" by default). Correct for any
+ * chunk size and any sequence length. The chunkwise pass allocates
+ * {@linkcode chunkwiseBackwardBytes} of scratch memory.
+ *
+ * @example Gradients of the parallel form, CPU tensors in and out
+ * ```ts ignore
+ * import { mlstmBackwardWebGpu } from "./backward.ts";
+ * import { Random, randomMlstmInputs, randomTensor } from "../../mod.ts";
+ * const rng = new Random(1);
+ * const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 8, DHV: 12 }, rng);
+ * const g = await mlstmBackwardWebGpu(x, randomTensor([1, 2, 7, 12], rng), {}, { form: "parallel", gate: "exp" });
+ * console.assert(g.dq.shape.join() === "1,2,7,8");
+ * ```
+ *
+ * @param inputs q, k, v, i, f and (chunkwise) optional initial states.
+ * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV), same dtype as q on the device.
+ * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`.
+ * @param variant The form and the input gate.
+ * @param name The kernel's name, for messages. @default {"the backward pass"}
+ * @returns The gradients.
+ * @throws {TypeError | RangeError} On bad shapes, dtypes or options; {@linkcode GpuError} on device limits.
+ */
+export async function mlstmBackwardWebGpu(
+  inputs: MlstmInputs,
+  dh: TensorLike,
+  options: MlstmBackwardOptions,
+  variant: BackwardVariant,
+  name = "the backward pass",
+): Promise<MlstmGradients> {
+  const dims = validateMlstmInputs(inputs, options);
+  validateDh(dh, dims);
+  checkOptions(name, variant, inputs, options);
+  const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
+  const dLast = options.lastStateGradients;
+  if (dLast !== undefined) {
+    for (
+      const [nm, t, shape] of [["c", dLast.c, [B, NH, DQK, DHV]], ["n", dLast.n, [
+        B,
+        NH,
+        DQK,
+      ]]] as const
+    ) {
+      if (!t || t.shape.length !== shape.length || t.shape.some((d, j) => d !== shape[j])) {
+        throw new RangeError(
+          `Option lastStateGradients.${nm} must have shape (${shape.join(", ")}), received ${
+            t ? `(${t.shape.join(", ")})` : t
+          }`,
+        );
+      }
+    }
+  }
+  const fwVariant = CHUNKWISE_FORWARDS[name];
+  if (fwVariant) {
+    const lim = (await getGpu()).limits.maxComputeWorkgroupStorageSize;
+    checkChunkSize(fwVariant, options.chunkSize ?? 64, lim);
+  }
+  const x = await toDevice(inputs, options, {
+    c: inputs.cInitial,
+    n: inputs.nInitial,
+    m: inputs.mInitial,
+  });
+  const gpu = x.gpu;
+  let dhG: GpuTensor;
+  const scratch: GpuTensor[] = [];
+  if (isCpuTensor(dh)) {
+    if (!x.cpu) {
+      throw new TypeError(
+        "Argument dh is a CPU tensor but the inputs are GpuTensors: pass both alike",
+      );
+    }
+    dhG = GpuTensor.fromTensor(gpu, dh as Tensor, x.dtype);
+    scratch.push(dhG);
+  } else {
+    if (x.cpu || !(dh instanceof GpuTensor)) {
+      throw new TypeError(
+        "Argument dh is a GpuTensor but the inputs are CPU tensors: pass both alike",
+      );
+    }
+    if (dh.gpu !== gpu) throw new GpuError("Argument dh lives on another device than q");
+    if (dh.dtype !== x.dtype) {
+      throw new TypeError(
+        `Argument dh must have the dtype of q (${x.dtype}), received ${dh.dtype}`,
+      );
+    }
+    dhG = dh;
+  }
+  const chunk = variant.form === "chunkwise";
+  const L = chunk ? (options.chunkSize ?? 64) : S;
+  const NC = Math.ceil(S / L);
+  const BH = B * NH;
+  const E = DQK * DHV + DQK;
+  const p: BwParams = {
+    dtype: x.dtype,
+    gateDtype: x.gateDtype,
+    DQK,
+    DHV,
+    gate: variant.gate,
+    normalize: variant.gate === "exp" ? true : (options.normalize ?? true),
+    exact: (options.gradient ?? "exact") === "exact",
+    inter: chunk,
+  };
+  const key = paramKey(p);
+  const geo = tileGeometry(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize);
+  const tshared = tileSharedBytes(geo);
+  const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}`;
+  const withInit = chunk && hasInitialStates;
+  const withLast = chunk && dLast !== undefined;
+  let dlc: GpuTensor | undefined, dln: GpuTensor | undefined;
+  if (withLast) {
+    const dev = (t: TensorLike, nm: string): GpuTensor => {
+      if (isCpuTensor(t) !== x.cpu) {
+        throw new TypeError(
+          `Option lastStateGradients.${nm} must be a ${
+            x.cpu ? "CPU tensor" : "GpuTensor"
+          } like the inputs`,
+        );
+      }
+      if (isCpuTensor(t)) {
+        const g = GpuTensor.fromTensor(gpu, t, "f32");
+        scratch.push(g);
+        return g;
+      }
+      const g = t as GpuTensor;
+      if (g.dtype !== "f32") {
+        throw new TypeError(`Option lastStateGradients.${nm} must be f32, received ${g.dtype}`);
+      }
+      return g;
+    };
+    dlc = dev(dLast!.c, "c");
+    dln = dev(dLast!.n, "n");
+  }
+  const tilePipe = (mode: TileMode) => {
+    const k = `mlstm-bw-${mode}:${key}:${geoKey}`;
+    checkStorageBuffers(gpu, mode === "dkdv" ? 11 : 10, k);
+    return pipe(gpu, k, () => tileWgsl(p, mode, geo), tshared, (geo.BT / geo.RT) * geo.G);
+  };
+  const [prepP, statsP, dqP, dkdvP, gatesP] = await Promise.all([
+    pipe(gpu, `mlstm-bw-prep:${key}`, () => prepWgsl(p), 0, 64),
+    tilePipe("stats"),
+    tilePipe("dq"),
+    tilePipe("dkdv"),
+    (checkStorageBuffers(gpu, 6 + (withInit ? 6 : 0) + (withLast ? 3 : 0), `mlstm-bw-gates:${key}`),
+      pipe(
+        gpu,
+        `mlstm-bw-gates:${key}:${withInit}:${withLast}`,
+        () => gatesWgsl(p, withInit, withLast),
+        260,
+        64,
+      )),
+  ]);
+  const f32 = (shape: number[]) => {
+    const t = GpuTensor.empty(gpu, shape, "f32", { poison });
+    scratch.push(t);
+    return t;
+  };
+  const out = (shape: readonly number[], dt: "f32" | "f16") =>
+    GpuTensor.empty(gpu, shape, dt, { poison });
+  const gi = f32([BH * S, 4]);
+  const rs = f32([BH * S, 4]);
+  const rsum = f32([BH * S]);
+  const csum = f32([2 * BH * S]);
+  const dq = out([B, NH, S, DQK], x.dtype);
+  const dk = out([B, NH, S, DQK], x.dtype);
+  const dv = out([B, NH, S, DHV], x.dtype);
+  const di = out([B, NH, S], x.gateDtype);
+  const df = out([B, NH, S], x.gateDtype);
+  const u = packUniforms(S, L, NC, BH, 1 / Math.sqrt(DQK), options.eps ?? 1e-6);
+  const batch = new DispatchBatch(gpu);
+  const tiles = Math.ceil(Math.min(L, S) / geo.BT);
+  const fl = (rows: number, d: number) => 2 * BH * rows * d;
+  const tag = name === "the backward pass" ? `${variant.form}-${variant.gate}` : name;
+  batch.dispatch({
+    label: `${tag} bw prep`,
+    pipeline: prepP,
+    buffers: [x.i, x.f, gi],
+    uniforms: u,
+    workgroups: [Math.ceil((BH * NC) / 64)],
+  });
+  let cprev: GpuTensor | undefined, mp: GpuTensor | undefined, da: GpuTensor | undefined;
+  let clast: GpuTensor | undefined;
+  let outs: { dcInitial?: GpuTensor; dnInitial?: GpuTensor; dmInitial?: GpuTensor } = {};
+  const intra = S * Math.min(L, S); // per head, ≈ 2× the causal pairs
+  if (chunk) {
+    const [stP, sfP, dstP, sbP] = await Promise.all([
+      pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
+      pipe(
+        gpu,
+        `mlstm-bw-scanf:${key}:${withInit}:${withLast}`,
+        () => scanWgsl(p, "fwd", withInit, withLast),
+        0,
+        64,
+      ),
+      pipe(gpu, `mlstm-bw-outer-dstate:${key}`, () => outerWgsl(p, "dstate"), 512, 64),
+      pipe(
+        gpu,
+        `mlstm-bw-scanb:${key}:${withLast}`,
+        () => scanWgsl(p, "bwd", false, withLast),
+        0,
+        64,
+      ),
+    ]);
+    // One buffer: Ĉ per chunk, then Ĝ per chunk, then (in place) the state gradients.
+    const chat = f32([BH * (NC + 1), E]);
+    cprev = f32([BH * NC, E]);
+    mp = f32([BH * (NC + 1)]);
+    da = chat;
+    if (withLast) clast = f32([BH, E]);
+    batch.dispatch({
+      label: `${tag} bw outer state`,
+      pipeline: stP,
+      buffers: [x.k, x.v, gi, chat],
+      uniforms: u,
+      workgroups: [outerTiles(DQK, DHV), NC, BH],
+      flops: fl(S, DQK * DHV),
+    });
+    const init = withInit ? [x.c!, x.n!, x.m!] : [];
+    batch.dispatch({
+      label: `${tag} bw scan fwd`,
+      pipeline: sfP,
+      buffers: [chat, gi, ...init, cprev, mp, ...(withLast ? [clast!] : [])],
+      uniforms: u,
+      workgroups: [Math.ceil(E / 64), BH],
+    });
+    batch.dispatch({
+      label: `${tag} bw stats`,
+      pipeline: statsP,
+      buffers: [x.q, x.k, x.v, dhG, gi, cprev, mp, rs],
+      uniforms: u,
+      workgroups: [tiles, NC, BH],
+      flops: fl(intra, DQK + DHV) / 2 + fl(S, DQK * DHV),
+    });
+    batch.dispatch({
+      label: `${tag} bw outer dstate`,
+      pipeline: dstP,
+      buffers: [x.q, dhG, gi, rs, chat],
+      uniforms: u,
+      workgroups: [outerTiles(DQK, DHV), NC, BH],
+      flops: fl(S, DQK * DHV),
+    });
+    batch.dispatch({
+      label: `${tag} bw scan bwd`,
+      pipeline: sbP,
+      buffers: withLast ? [gi, mp, dlc!, dln!, da] : [gi, mp, da],
+      uniforms: u,
+      workgroups: [Math.ceil(E / 64), BH],
+    });
+  } else {
+    batch.dispatch({
+      label: `${tag} bw stats`,
+      pipeline: statsP,
+      buffers: [x.q, x.k, x.v, dhG, gi, rs],
+      uniforms: u,
+      workgroups: [tiles, NC, BH],
+      flops: fl(intra, DQK + DHV) / 2,
+    });
+  }
+  const st = chunk ? [cprev!, mp!] : [];
+  batch.dispatch({
+    label: `${tag} bw dq`,
+    pipeline: dqP,
+    buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum],
+    uniforms: u,
+    workgroups: [tiles, NC, BH],
+    flops: fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0),
+  });
+  const dst = chunk ? [da!, mp!] : [];
+  batch.dispatch({
+    label: `${tag} bw dkdv`,
+    pipeline: dkdvP,
+    buffers: [x.q, x.k, x.v, dhG, gi, rs, ...dst, dk, dv, csum],
+    uniforms: u,
+    workgroups: [tiles, NC, BH],
+    flops: fl(intra, 2 * DQK + 2 * DHV) / 2 + (chunk ? 2 * fl(S, DQK * DHV) : 0),
+  });
+  const gb: GpuTensor[] = [x.i, x.f, rsum, csum, di, df];
+  if (withInit) {
+    outs = {
+      dcInitial: out([B, NH, DQK, DHV], "f32"),
+      dnInitial: out([B, NH, DQK], "f32"),
+      dmInitial: out(x.m!.shape, "f32"),
+    };
+    gb.push(da!, x.c!, x.n!, outs.dcInitial!, outs.dnInitial!, outs.dmInitial!);
+  }
+  if (withLast) gb.push(dlc!, dln!, clast!);
+  batch.dispatch({
+    label: `${tag} bw gates`,
+    pipeline: gatesP,
+    buffers: gb,
+    uniforms: u,
+    workgroups: [BH],
+  });
+  await batch.submit();
+  const r = await finish(x, { dq, dk, dv, di, df, ...outs }, scratch);
+  return r as MlstmGradients;
+}
+
+/**
+ * A copy of a forward kernel object with a `backward` added (the forward is delegated unchanged).
+ *
+ * @example
+ * ```ts
+ * import { withBackward } from "./backward.ts";
+ * import { referenceKernels } from "../../reference/kernels.ts";
+ * const k = withBackward(referenceKernels[0]!, () => Promise.reject(new Error("none")));
+ * console.assert(typeof k.backward === "function" && k.name === referenceKernels[0]!.name);
+ * ```
+ *
+ * @param kernel The forward kernel.
+ * @param backward The backward pass.
+ * @returns A kernel with both.
+ */
+export function withBackward(
+  kernel: MlstmKernel,
+  backward: NonNullable<MlstmKernel["backward"]>,
+): MlstmKernel {
+  return {
+    name: kernel.name,
+    backend: kernel.backend,
+    form: kernel.form,
+    inputGate: kernel.inputGate,
+    supportsStates: kernel.supportsStates,
+    forward: (inputs, options) => kernel.forward(inputs, options),
+    backward,
+  };
+}
+
+/**
+ * Gives every kernel named in {@linkcode BACKWARD_VARIANTS} its WebGPU backward pass; other kernels
+ * pass through unchanged. This is the one call `kernels/mod.ts` needs:
+ * `export const webgpuKernels = attachBackwards([...])`.
+ *
+ * @example
+ * ```ts
+ * import { attachBackwards } from "./backward.ts";
+ * import { parallelKernels } from "../parallel.ts";
+ * const ks = attachBackwards(parallelKernels);
+ * console.assert(ks.every((k) => typeof k.backward === "function"));
+ * ```
+ *
+ * @param kernels Forward kernels.
+ * @returns The kernels, with backward passes where one exists.
+ */
+export function attachBackwards(kernels: readonly MlstmKernel[]): MlstmKernel[] {
+  return kernels.map((k) => {
+    const v = BACKWARD_VARIANTS[k.name];
+    if (!v || k.backward) return k;
+    return withBackward(
+      k,
+      (inputs, dh, options = {}) => mlstmBackwardWebGpu(inputs, dh, options, v, k.name),
+    );
+  });
+}
