@@ -14,8 +14,13 @@
 import type { MlstmKernel } from "../core/types.ts";
 import { parallelKernels } from "./parallel.ts";
 import { recurrentKernels } from "./recurrent.ts";
+import { chunkwiseKernels } from "./chunkwise/mod.ts";
+import { attachBackwards } from "./backward/backward.ts";
 
 export * from "./runtime.ts";
+export * from "./chunkwise/mod.ts";
+export * from "./backward/backward.ts";
+export * from "./train.ts";
 export type {
   DeviceTensor,
   GradientConvention,
@@ -60,4 +65,8 @@ export {
  * console.assert(webgpuKernels.every((k) => k.backend === "webgpu"));
  * ```
  */
-export const webgpuKernels: readonly MlstmKernel[] = [...recurrentKernels, ...parallelKernels];
+export const webgpuKernels: readonly MlstmKernel[] = attachBackwards([
+  ...recurrentKernels,
+  ...parallelKernels,
+  ...chunkwiseKernels,
+]);

@@ -40,14 +40,12 @@ import {
   type ParallelParams,
   parallelStorageBytes,
   parallelTile,
-  type ParallelTiles,
   parallelTiles,
   parallelWgsl,
   type StateParams,
   statesCopyWgsl,
   stateStorageBytes,
   stateTile,
-  type StateTiles,
   stateTiles,
   stateWgsl,
   type StorageDtype,
@@ -108,7 +106,7 @@ export interface ChunkwiseOptions extends MlstmOptions {
    * per thread, BD staged DQK sub-block) and of the state kernel (TX, TY threads, TN columns of C
    * per thread, BJ staged keys). @default {chosen from DHV and the device's workgroup storage}
    */
-  tiles?: { parallel?: Partial<ParallelTiles>; state?: Partial<StateTiles> };
+  tiles?: ChunkwiseTileOverrides;
   /**
    * Most heads per group of dispatches. Heads are processed in groups so that a group's
    * chunk-boundary states fit one storage binding and its parallel grid one dispatch dimension;
@@ -638,4 +636,12 @@ function assertOutputFinite(t: Tensor, name: string): void {
       }: the inputs overflow float32 (or f16 storage) or are themselves non-finite`,
     );
   }
+}
+
+/** Tile-size overrides of {@linkcode ChunkwiseOptions.tiles} (all optional; checked against limits). */
+export interface ChunkwiseTileOverrides {
+  /** Parallel kernel: TX, TY threads, TN output columns per thread, BD staged DQK sub-block, fuse. */
+  parallel?: { TX?: number; TY?: number; TN?: number; BD?: number; fuse?: boolean };
+  /** State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys. */
+  state?: { TX?: number; TY?: number; TN?: number; BJ?: number };
 }

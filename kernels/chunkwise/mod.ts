@@ -48,6 +48,7 @@ export {
   chunkwiseForwardWebgpu,
   type ChunkwiseOptions,
   type ChunkwiseSaved,
+  type ChunkwiseTileOverrides,
   type ChunkwiseTiling,
   type ChunkwiseVariant,
   DEFAULT_CHUNK_SIZE,
