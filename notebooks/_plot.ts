@@ -161,7 +161,9 @@ async function browser(): Promise<Browser> {
     browserPromise = (async () => {
       const exe = chromiumPath();
       if (!exe) throw new Error("No Chromium found: apt-get install chromium (or set MLSTM_CHROMIUM)");
-      const { default: puppeteer } = await import("npm:puppeteer-core@25.16.0");
+      // Run-time specifier: PNG export is optional and needs no puppeteer-core to load this module.
+      const spec: string = ["npm:puppeteer-core", "25.16.0"].join("@");
+      const { default: puppeteer } = await import(spec);
       return await puppeteer.launch({
         executablePath: exe,
         headless: true,

@@ -198,6 +198,22 @@ export function chromiumPath(): string | null {
   return null;
 }
 
+// A run-time specifier: PNG output is optional, so machines that only measure (the GPU machine)
+// need not carry puppeteer-core; a literal would make Deno resolve it when loading the module.
+const PUPPETEER: string = ["npm:puppeteer-core", "25.16.0"].join("@");
+
+/** The part of puppeteer-core's API used here. */
+interface PuppeteerLike {
+  launch(options: { executablePath: string; headless: boolean; args: string[] }): Promise<{
+    newPage(): Promise<{
+      setContent(html: string): Promise<void>;
+      addScriptTag(options: { content: string }): Promise<unknown>;
+      evaluate<A, R>(fn: (arg: A) => Promise<R>, arg: A): Promise<R>;
+    }>;
+    close(): Promise<void>;
+  }>;
+}
+
 /**
  * Renders figures to PNG with headless Chromium (one browser for all of them).
  * Returns false, without throwing, when Chromium is not installed.
@@ -205,7 +221,7 @@ export function chromiumPath(): string | null {
 export async function renderPngs(jobs: { fig: Figure; path: string }[]): Promise<boolean> {
   const exe = chromiumPath();
   if (!exe || jobs.length === 0) return false;
-  const { default: puppeteer } = await import("npm:puppeteer-core@25.16.0");
+  const { default: puppeteer } = await import(PUPPETEER) as { default: PuppeteerLike };
   const userDir = await Deno.makeTempDir({ prefix: "mlstm-chromium-" });
   const browser = await puppeteer.launch({
     executablePath: exe,
