@@ -8,6 +8,8 @@ import {
   Random,
   randomMlstmInputs,
   registerMlstmKernels,
+  sliceMlstmInputs,
+  sliceSequence,
   type Tensor,
 } from "../mod.ts";
 import { assertDeviation } from "./_deviation_log.ts";
@@ -38,25 +40,7 @@ const config = {
   chunkSize: 8,
 };
 
-function slice(t: Tensor, from: number, to: number): Tensor {
-  const [B, NH, S] = t.shape;
-  const inner = t.shape.slice(3).reduce((a, b) => a * b, 1);
-  const out = new Float64Array(B * NH * (to - from) * inner);
-  for (let bh = 0; bh < B * NH; bh++) {
-    out.set(
-      t.data.subarray((bh * S + from) * inner, (bh * S + to) * inner),
-      bh * (to - from) * inner,
-    );
-  }
-  return { shape: [B, NH, to - from, ...t.shape.slice(3)], data: out };
-}
-const part = (x: MlstmInputs<Tensor>, a: number, b: number): MlstmInputs<Tensor> => ({
-  q: slice(x.q, a, b),
-  k: slice(x.k, a, b),
-  v: slice(x.v, a, b),
-  i: slice(x.i, a, b),
-  f: slice(x.f, a, b),
-});
+const part = sliceMlstmInputs;
 
 Deno.test("MlstmBackend() inference routes by length and carries the states", async () => {
   const backend = new MlstmBackend({ ...config, mode: "inference" });
@@ -86,7 +70,7 @@ Deno.test("MlstmBackend() inference routes by length and carries the states", as
         tolerance: 1e-12,
       },
       hs[j].data,
-      slice(whole.h as Tensor, a, b).data,
+      sliceSequence(whole.h as Tensor, a, b).data,
     );
   });
   const c = backend.state!.c as Tensor;

@@ -10,6 +10,8 @@ import {
   Random,
   randomMlstmInputs,
   randomTensor,
+  sliceMlstmInputs,
+  sliceSequence,
   type Tensor,
 } from "../mod.ts";
 import { assertDeviation } from "./_deviation_log.ts";
@@ -122,19 +124,6 @@ Deno.test("reference chunkwise last states equal recurrent last states, with ini
   }
 });
 
-function slice(t: Tensor, from: number, to: number): Tensor {
-  const [B, NH, S] = t.shape;
-  const inner = t.shape.slice(3).reduce((a, b) => a * b, 1);
-  const out = new Float64Array(B * NH * (to - from) * inner);
-  for (let bh = 0; bh < B * NH; bh++) {
-    out.set(
-      t.data.subarray((bh * S + from) * inner, (bh * S + to) * inner),
-      bh * (to - from) * inner,
-    );
-  }
-  return { shape: [B, NH, to - from, ...t.shape.slice(3)], data: out };
-}
-
 Deno.test("reference state passing: a sequence split in two equals the whole", async (t) => {
   for (const v of variants) {
     for (const form of ["recurrent", "chunkwise"]) {
@@ -143,13 +132,7 @@ Deno.test("reference state passing: a sequence split in two equals the whole", a
         const o = { normalize: v.normalize, returnLastStates: true, chunkSize: 4 };
         const whole = await fw(form, v.gate, x, o);
         const cut = 11;
-        const part = (a: number, b: number) => ({
-          q: slice(x.q, a, b),
-          k: slice(x.k, a, b),
-          v: slice(x.v, a, b),
-          i: slice(x.i, a, b),
-          f: slice(x.f, a, b),
-        });
+        const part = (a: number, b: number) => sliceMlstmInputs(x, a, b);
         const first = await fw(form, v.gate, part(0, cut), o);
         const second = await fw(form, v.gate, {
           ...part(cut, 29),
@@ -158,7 +141,17 @@ Deno.test("reference state passing: a sequence split in two equals the whole", a
           mInitial: first.last!.m,
         }, o);
         const k = `reference--${form}${sfx(v.gate)}`;
-        compare(`split ${vname(v)}`, k, k, "h[:11]", x, first.h, slice(whole.h, 0, cut), 1e-12, 4);
+        compare(
+          `split ${vname(v)}`,
+          k,
+          k,
+          "h[:11]",
+          x,
+          first.h,
+          sliceSequence(whole.h, 0, cut),
+          1e-12,
+          4,
+        );
         compare(
           `split ${vname(v)}`,
           k,
@@ -166,7 +159,7 @@ Deno.test("reference state passing: a sequence split in two equals the whole", a
           "h[11:]",
           x,
           second.h,
-          slice(whole.h, cut, 29),
+          sliceSequence(whole.h, cut, 29),
           1e-12,
           4,
         );
