@@ -276,12 +276,12 @@ Deno.test({
       { tag: "DQK 17, DHV 36 (ragged tiles)", DQK: 17, DHV: 36 },
       { tag: "DQK 512, DHV 256 (largest head dims)", DQK: 512, DHV: 256 },
       {
-        tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8",
+        tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8, no prefetch",
         DQK: 48,
         DHV: 80,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 8, BD: 32, fuse: true },
-          state: { TX: 8, TY: 8, TN: 8, BJ: 8 },
+          parallel: { TX: 8, TY: 8, TN: 8, BD: 32, fuse: true, prefetch: false },
+          state: { TX: 8, TY: 8, TN: 8, BJ: 8, prefetch: false },
         },
       },
       {

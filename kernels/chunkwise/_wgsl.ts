@@ -306,18 +306,24 @@ export interface StateParams {
   TN: number;
   /** Keys staged per sub-block. */
   BJ: number;
+  /**
+   * Software pipelining: the next sub-block of keys and values (across chunk boundaries) is
+   * loaded into registers while the current one is multiplied. @default {true}
+   */
+  prefetch?: boolean;
 }
 
 /** Tile sizes of the state kernel (see {@linkcode StateParams}). */
-export type StateTiles = Pick<StateParams, "TX" | "TY" | "TN" | "BJ">;
+export type StateTiles = Pick<StateParams, "TX" | "TY" | "TN" | "BJ" | "prefetch">;
 
 /**
- * Default tiles of the state kernel: a 64 × 64 (DHV ≤ 64) or 64 × 128 tile of C per workgroup of
- * 256 threads (4 × 4 or 4 × 8 per thread), 32 keys staged at a time where the workgroup storage
- * allows, else 16.
+ * Default tiles of the state kernel: a 64 × 64 tile of C per workgroup of 256 threads (4 × 4 per
+ * thread: on the H200 the 4 × 8 tiles of 64 × 128 ran 25–35 % slower, with half the workgroups and
+ * twice the registers), 32 keys staged at a time where the workgroup storage allows, else 16;
+ * the next keys and values prefetched into registers.
  */
-export function stateTiles(DHV: number, workgroupStorage: number): StateTiles {
-  const t = { TX: 16, TY: 16, TN: DHV > 64 ? 8 : 4, BJ: 32 };
+export function stateTiles(_DHV: number, workgroupStorage: number): StateTiles {
+  const t = { TX: 16, TY: 16, TN: 4, BJ: 32, prefetch: true };
   if (stateStorageBytes({ gate: "exp", dtype: "f32", ...t }) > workgroupStorage) t.BJ = 16;
   return t;
 }
@@ -333,9 +339,81 @@ export function stateStorageBytes(p: StateParams): number {
   return (p.BJ * BK + p.BJ * BV) * 4;
 }
 
-// Emits unrolled staging of a (rows × cols) block from global memory into a workgroup array of
-// vec4 (4 consecutive columns per vec4), `load(row, col)` giving the f32 expression of one element
-// and `ok(row, col)` its in-range condition.
+// One staged vec4 of a thread: `setup` declares x4 (the vec4 index) and the element's row/col
+// variables, `target` is the workgroup-array index, `comps` the 4 component expressions.
+interface StageElem {
+  guard: string | undefined;
+  setup: string;
+  target: string;
+  comps: string[];
+  /** The row (row-major) or column (transposed) variable of the element. */
+  row: string;
+}
+
+// Plans unrolled staging of a (rows × cols) block from global memory into a workgroup array of
+// vec4: row-major (4 consecutive columns per vec4) or transposed ([col][row], 4 consecutive rows
+// per vec4). `load(row, col)` gives the f32 expression of one element and `ok(row, col)` its
+// in-range condition.
+function stagePlan(
+  layout: "rows" | "transposed",
+  rows: number,
+  cols: number,
+  threads: number,
+  elem: (row: string, col: string) => { value: string; ok: string },
+): StageElem[] {
+  const total = (rows * cols) / 4;
+  const per = Math.ceil(total / threads);
+  const out: StageElem[] = [];
+  for (let e = 0; e < per; e++) {
+    const idx = `lid + ${e * threads}u`;
+    const guard = (e + 1) * threads > total ? `${idx} < ${total}u` : undefined;
+    const comps: string[] = [];
+    if (layout === "rows") {
+      const c4 = cols / 4;
+      for (let c = 0; c < 4; c++) {
+        const { value, ok } = elem("rr", `(cc + ${c}u)`);
+        comps.push(`select(0.0, ${value}, ${ok})`);
+      }
+      out.push({
+        guard,
+        setup: `let x4 = ${idx}; let rr = x4 / ${c4}u; let cc = (x4 % ${c4}u) * 4u;`,
+        target: "x4",
+        comps,
+        row: "rr",
+      });
+    } else {
+      const r4 = rows / 4;
+      for (let r = 0; r < 4; r++) {
+        const { value, ok } = elem(`(rr + ${r}u)`, "cc");
+        comps.push(`select(0.0, ${value}, ${ok})`);
+      }
+      out.push({
+        guard,
+        setup: `let x4 = ${idx}; let cc = x4 % ${cols}u; let rr = (x4 / ${cols}u) * 4u;`,
+        target: `cc * ${r4}u + rr / 4u`,
+        comps,
+        row: "cc",
+      });
+    }
+  }
+  return out;
+}
+
+// Emits the plan's statements: `body(e, j)` is the statement for element e (j-th of the plan).
+function emitPlan(
+  plan: StageElem[],
+  body: (e: StageElem, j: number) => string,
+  indent: string,
+): string {
+  return plan.map((e, j) => {
+    const b = `{ ${e.setup} ${body(e, j)} }`;
+    return `${indent}${e.guard ? `if (${e.guard}) ` : ""}${b}\n`;
+  }).join("");
+}
+
+const vec4Of = (e: StageElem) => `vec4<f32>(${e.comps.join(", ")})`;
+
+// Staging straight into the workgroup array.
 function stageRowMajor(
   arr: string,
   rows: number,
@@ -344,28 +422,10 @@ function stageRowMajor(
   elem: (row: string, col: string) => { value: string; ok: string },
   indent = "    ",
 ): string {
-  const total = (rows * cols) / 4;
-  const per = Math.ceil(total / threads);
-  const c4 = cols / 4;
-  let s = "";
-  for (let e = 0; e < per; e++) {
-    const guard = (e + 1) * threads > total;
-    const idx = `lid + ${e * threads}u`;
-    let body = `${indent}{\n${indent}  let x4 = ${idx};\n`;
-    body += `${indent}  let rr = x4 / ${c4}u;\n${indent}  let cc = (x4 % ${c4}u) * 4u;\n`;
-    const comps: string[] = [];
-    for (let c = 0; c < 4; c++) {
-      const { value, ok } = elem("rr", `(cc + ${c}u)`);
-      comps.push(`select(0.0, ${value}, ${ok})`);
-    }
-    body += `${indent}  ${arr}[x4] = vec4<f32>(${comps.join(", ")});\n${indent}}\n`;
-    s += guard ? `${indent}if (${idx} < ${total}u) ${body.trimStart()}` : body;
-  }
-  return s;
+  const plan = stagePlan("rows", rows, cols, threads, elem);
+  return emitPlan(plan, (e) => `${arr}[${e.target}] = ${vec4Of(e)};`, indent);
 }
 
-// Emits unrolled staging of the transpose of a (rows × cols) global block: the workgroup array
-// holds [col][row] with 4 consecutive rows per vec4; each thread loads 4 rows of one column.
 function stageTransposed(
   arr: string,
   rows: number,
@@ -374,26 +434,27 @@ function stageTransposed(
   elem: (row: string, col: string) => { value: string; ok: string },
   indent = "    ",
 ): string {
-  const total = (rows * cols) / 4;
-  const per = Math.ceil(total / threads);
-  const r4 = rows / 4;
-  let s = "";
-  for (let e = 0; e < per; e++) {
-    const guard = (e + 1) * threads > total;
-    const idx = `lid + ${e * threads}u`;
-    let body = `${indent}{\n${indent}  let x4 = ${idx};\n`;
-    body += `${indent}  let cc = x4 % ${cols}u;\n${indent}  let rr = (x4 / ${cols}u) * 4u;\n`;
-    const comps: string[] = [];
-    for (let r = 0; r < 4; r++) {
-      const { value, ok } = elem(`(rr + ${r}u)`, "cc");
-      comps.push(`select(0.0, ${value}, ${ok})`);
-    }
-    body += `${indent}  ${arr}[cc * ${r4}u + rr / 4u] = vec4<f32>(${
-      comps.join(", ")
-    });\n${indent}}\n`;
-    s += guard ? `${indent}if (${idx} < ${total}u) ${body.trimStart()}` : body;
-  }
-  return s;
+  const plan = stagePlan("transposed", rows, cols, threads, elem);
+  return emitPlan(plan, (e) => `${arr}[${e.target}] = ${vec4Of(e)};`, indent);
+}
+
+// Register prefetch (software pipelining) of a staged block: `decl` declares one vec4 register
+// per staged element (`pf_<name><j>`), `load` fills them from global memory (issued before the
+// compute on the previous block, so that its latency hides behind it), `store` writes them to
+// the workgroup array (optionally transformed by `map`).
+function prefetchStage(
+  name: string,
+  arr: string,
+  plan: StageElem[],
+  indent: string,
+  map: (reg: string, e: StageElem, j: number) => string = (r) => r,
+): { decl: string; load: string; store: string } {
+  const reg = (j: number) => `pf_${name}${j}`;
+  return {
+    decl: plan.map((_, j) => `  var ${reg(j)} = vec4<f32>(0.0);\n`).join(""),
+    load: emitPlan(plan, (e, j) => `${reg(j)} = ${vec4Of(e)};`, indent),
+    store: emitPlan(plan, (e, j) => `${arr}[${e.target}] = ${map(reg(j), e, j)};`, indent),
+  };
 }
 
 const XYZW = ["x", "y", "z", "w"];
@@ -450,6 +511,64 @@ export function stateWgsl(p: StateParams): string {
     value: `f32(vin[(rowBase + j0 + ${r}) * DHV + c0 + ${c}])`,
     ok: `j0 + ${r} < lc && c0 + ${c} < DHV`,
   }), "      ");
+  // Prefetched staging: raw keys and their log weights a (exp(a - mNew) applied at the store,
+  // when the chunk's stabilizer is known), values; the position (nRow, nj, nlc) is the next
+  // sub-block's. Rows past the chunk get a = -3e38 (weight 0, never inf · 0).
+  const planK = stagePlan("rows", p.BJ, BK, threads, (r, c) => ({
+    value: `f32(kin[(nRow + nj + ${r}) * DQK + a0 + ${c}])`,
+    ok: `nj + ${r} < nlc && a0 + ${c} < DQK`,
+  }));
+  const planV = stagePlan("rows", p.BJ, BV, threads, (r, c) => ({
+    value: `f32(vin[(nRow + nj + ${r}) * DHV + c0 + ${c}])`,
+    ok: `nj + ${r} < nlc && c0 + ${c} < DHV`,
+  }));
+  const pfK = prefetchStage(
+    "k",
+    "ks",
+    planK,
+    "        ",
+    (reg, _e, j) => `${reg} * exp(pf_a${j} - mNew)`,
+  );
+  const pfV = prefetchStage("v", "vs", planV, "        ");
+  const pfA = {
+    decl: planK.map((_, j) => `  var pf_a${j} = -3.0e38;\n`).join(""),
+    load: emitPlan(
+      planK,
+      (e, j) =>
+        `pf_a${j} = select(-3.0e38, gates[2u * N + nRow + nj + ${e.row}], nj + ${e.row} < nlc);`,
+      "        ",
+    ),
+  };
+  const prefetchLoad = (ind: string) => (pfK.load + pfA.load + pfV.load).replaceAll(/^ {8}/gm, ind);
+  const pre = p.prefetch ?? true;
+  const subLoop = pre
+    ? `    for (var j0 = 0u; j0 < lc; j0 += ${p.BJ}u) {
+${pfK.store.replaceAll(/^ {8}/gm, "      ")}${
+      pfV.store.replaceAll(/^ {8}/gm, "      ")
+    }      workgroupBarrier();
+      // Prefetch the next sub-block (of this chunk, else of the next chunk).
+      var nj = j0 + ${p.BJ}u;
+      var kn = k;
+      if (nj >= lc) {
+        nj = 0u;
+        kn = k + 1u;
+      }
+      if (kn < u.NC) {
+        let nlc = min(u.L, S - kn * u.L);
+        let nRow = bh * S + kn * u.L;
+${prefetchLoad("        ")}      }
+`
+    : `    for (var j0 = 0u; j0 < lc; j0 += ${p.BJ}u) {
+${stageK}${stageV}      workgroupBarrier();
+`;
+  const prologue = pre
+    ? `${pfK.decl}${pfA.decl}${pfV.decl}  {
+    let nj = 0u;
+    let nlc = min(u.L, S);
+    let nRow = bh * S;
+${prefetchLoad("    ")}  }
+`
+    : "";
   return `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> kin: array<T>;
 @group(0) @binding(1) var<storage, read> vin: array<T>;
@@ -479,7 +598,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let ownsM = wg.x == 0u && wg.y == 0u && lid == 0u;
 ${load}  var nReg = select(0.0, snm[nm0 + a0 + lid], ownsN);
   var m = snm[nm0 + DQK];
-  for (var k = 0u; k < u.NC; k++) {
+${prologue}  for (var k = 0u; k < u.NC; k++) {
     let t0 = k * u.L;
     let lc = min(u.L, S - t0);
     let rowBase = bh * S + t0;
@@ -493,9 +612,7 @@ ${
     let decay = exp(g);`
   }
 ${decay}    nReg *= decay;
-    for (var j0 = 0u; j0 < lc; j0 += ${p.BJ}u) {
-${stageK}${stageV}      workgroupBarrier();
-${fma}      if (ownsN) {
+${subLoop}${fma}      if (ownsN) {
 ${
     [...Array(p.BJ).keys()].map((j) =>
       `        nReg += ks[${j * (BK / 4)}u + lid / 4u][lid % 4u];\n`
@@ -534,10 +651,15 @@ export interface ParallelParams {
    * both; the key blocks are visited from the diagonal down). Needs K and C staged side by side.
    */
   fuse: boolean;
+  /**
+   * Software pipelining: the next DQK sub-block of Q, K (and C) and the next key sub-block of V
+   * are loaded into registers while the current one is multiplied. @default {true}
+   */
+  prefetch?: boolean;
 }
 
 /** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
-export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD" | "fuse">;
+export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD" | "fuse" | "prefetch">;
 
 /**
  * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
@@ -575,9 +697,13 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
   const bad = (what: string) => {
     throw new RangeError(`Option tiles: ${what}`);
   };
-  const { fuse, ...numbers } = p;
+  const { fuse, prefetch, ...numbers } = p;
+  const { prefetch: sPrefetch, ...sNumbers } = s;
   if (typeof fuse !== "boolean") bad(`parallel fuse must be a boolean, received ${fuse}`);
-  for (const [k, v] of Object.entries({ ...numbers, ...s })) {
+  for (const [k, v] of Object.entries({ prefetch, "state prefetch": sPrefetch })) {
+    if (v !== undefined && typeof v !== "boolean") bad(`${k} must be a boolean, received ${v}`);
+  }
+  for (const [k, v] of Object.entries({ ...numbers, ...sNumbers })) {
     if (!Number.isInteger(v) || v < 1) bad(`${k} must be a positive integer, received ${v}`);
   }
   if (p.TX !== p.TY) {
@@ -699,6 +825,82 @@ export function parallelWgsl(p: ParallelParams): string {
       }
     }
   }
+  // Prefetched staging (software pipelining): the loads of the next sub-block go to registers
+  // before the current one is multiplied. Loop A (DQK sub-blocks at nd): Q, K, and for the
+  // diagonal block of the fused kernel C and n; loop B (key sub-blocks at nj): V.
+  const pre = p.prefetch ?? true;
+  const pfQ = prefetchStage(
+    "q",
+    "qs",
+    stagePlan("transposed", BQ, p.BD, threads, (r, c) => ({
+      value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + nd + ${c}])`,
+      ok: `qr0 + ${r} < lc && nd + ${c} < DQK`,
+    })),
+    "        ",
+  );
+  const pfK = prefetchStage(
+    "k",
+    kArr,
+    stagePlan("transposed", BKV, p.BD, threads, (r, c) => ({
+      value: `f32(kin[(rowBase + kr0 + ${r}) * DQK + nd + ${c}])`,
+      ok: `kr0 + ${r} < lc && nd + ${c} < DQK`,
+    })),
+    "        ",
+  );
+  const pfC = prefetchStage(
+    "c",
+    "st",
+    stagePlan("rows", p.BD, BV, threads, (r, c) => ({
+      value: `sc[slotC + (nd + ${r}) * DHV + c0 + ${c}]`,
+      ok: `nd + ${r} < DQK && c0 + ${c} < DHV`,
+    })),
+    "          ",
+  );
+  const pfV = prefetchStage(
+    "v",
+    "st",
+    stagePlan("rows", p.BD, BV, threads, (r, c) => ({
+      value: `f32(vin[(rowBase + kr0 + nj + ${r}) * DHV + c0 + ${c}])`,
+      ok: `kr0 + nj + ${r} < lc && c0 + ${c} < DHV`,
+    })),
+    "        ",
+  );
+  const pfLoadA = (ind: string) => {
+    let t = (pfQ.load + pfK.load).replaceAll(/^ {8}/gm, ind);
+    if (p.fuse) {
+      t += `${ind}if (kk == 0u) {\n${
+        pfC.load.replaceAll(/^ {10}/gm, ind + "  ")
+      }${ind}  ${`pf_n = select(0.0, snm[slotNM + nd + lid], lid < ${p.BD}u && nd + lid < DQK);`}\n${ind}}\n`;
+    }
+    return t;
+  };
+  const loopA = `    {
+      let nd = 0u;
+${pfLoadA("      ")}    }
+    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+${pfQ.store}${pfK.store}${
+    p.fuse
+      ? `        if (kk == 0u) {\n${pfC.store}          if (lid < ${p.BD}u) { ns[lid] = pf_n; }\n        }\n`
+      : ""
+  }        workgroupBarrier();
+        let nd = d0 + ${p.BD}u;
+        if (nd < DQK) {
+${pfLoadA("          ")}        }
+`;
+  const pfLoadB = (ind: string) => pfV.load.replaceAll(/^ {8}/gm, ind);
+  const loopBPrologue = `    {
+      let nj = 0u;
+${pfLoadB("      ")}    }
+`;
+  const loopB = `    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
+${pfV.store}        workgroupBarrier();
+        let nj = j0 + ${p.BD}u;
+        if (nj < ${BKV}u) {
+${pfLoadB("          ")}        }
+`;
+  const pfDecl = pre
+    ? pfQ.decl + pfK.decl + (p.fuse ? pfC.decl + "  var pf_n = 0.0;\n" : "") + pfV.decl
+    : "";
   const nsStage = (ind: string) =>
     `${ind}if (lid < ${p.BD}u) { ns[lid] = select(0.0, snm[slotNM + d0 + lid], d0 + lid < DQK); }\n`;
   const interLoop = `  for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
@@ -793,7 +995,7 @@ ${
       : `  let fi = exp(bAbs) * u.scale;`
   }
 ${zero}  var den = vec4<f32>(0.0);
-${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u; kk <= qb; kk++) {
+${pfDecl}${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u; kk <= qb; kk++) {
     let kb = ${p.fuse ? "qb - kk" : "kk"};
     let kr0 = kb * ${BKV}u;
     var dq = 0.0;
@@ -804,11 +1006,11 @@ ${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u; kk <= q
       kbs[lid] = select(0.0, gates[rowBase + kr0 + lid], kr0 + lid < lc);
       kis[lid] = select(0.0, gates[N + rowBase + kr0 + lid], kr0 + lid < lc);
     }
-${
-    [0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")
-  }    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+${[0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")}${
+    pre ? loopA : `    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
 ${stageQi}${stageK}${p.fuse ? fusedStage : ""}        workgroupBarrier();
-${intra}${
+`
+  }${intra}${
     p.fuse
       ? `        if (kk == 0u) {\n${
         inter.replaceAll("\n", "\n  ").replace(/^/, "  ").trimEnd()
@@ -822,11 +1024,11 @@ ${
         scaleInter.replaceAll("\n  ", "\n      ").replace(/^ {2}/, "      ")
       }    }\n`
       : ""
-  }${
-    gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")
-  }    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
+  }${pre ? loopBPrologue : ""}${gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")}${
+    pre ? loopB : `    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
 ${stageV}        workgroupBarrier();
-${pv}        workgroupBarrier();
+`
+  }${pv}        workgroupBarrier();
     }
   }
   let nrm = ${nrm};

@@ -372,14 +372,6 @@ export async function chunkwiseForwardWebgpu(
   const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
   const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
   const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
-  // Few heads and long sequences leave the sequential state kernel with few workgroups: narrower
-  // tiles of C (4 × 4 per thread) double them (fewer than 512 at 4 × 8).
-  if (
-    options.tiles?.state?.TN === undefined && sTiles.TN === 8 &&
-    Math.ceil(DQK / (4 * sTiles.TY)) * Math.ceil(DHV / (sTiles.TX * 8)) * bhg < 512
-  ) {
-    sTiles.TN = 4;
-  }
   checkTiles(pTiles, sTiles);
   const stateP: StateParams = { gate, dtype, ...sTiles };
   const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
@@ -641,7 +633,14 @@ function assertOutputFinite(t: Tensor, name: string): void {
 /** Tile-size overrides of {@linkcode ChunkwiseOptions.tiles} (all optional; checked against limits). */
 export interface ChunkwiseTileOverrides {
   /** Parallel kernel: TX, TY threads, TN output columns per thread, BD staged DQK sub-block, fuse. */
-  parallel?: { TX?: number; TY?: number; TN?: number; BD?: number; fuse?: boolean };
-  /** State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys. */
-  state?: { TX?: number; TY?: number; TN?: number; BJ?: number };
+  parallel?: {
+    TX?: number;
+    TY?: number;
+    TN?: number;
+    BD?: number;
+    fuse?: boolean;
+    prefetch?: boolean;
+  };
+  /** State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys, prefetch. */
+  state?: { TX?: number; TY?: number; TN?: number; BJ?: number; prefetch?: boolean };
 }
