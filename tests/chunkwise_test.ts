@@ -276,12 +276,12 @@ Deno.test({
       { tag: "DQK 17, DHV 36 (ragged tiles)", DQK: 17, DHV: 36 },
       { tag: "DQK 512, DHV 256 (largest head dims)", DQK: 512, DHV: 256 },
       {
-        tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8, no prefetch",
+        tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8, prefetch",
         DQK: 48,
         DHV: 80,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 8, BD: 32, fuse: true, prefetch: false },
-          state: { TX: 8, TY: 8, TN: 8, BJ: 8, prefetch: false },
+          parallel: { TX: 8, TY: 8, TN: 8, BD: 32, fuse: true, prefetch: true },
+          state: { TX: 8, TY: 8, TN: 8, BJ: 8, prefetch: true },
         },
       },
       {
@@ -294,12 +294,12 @@ Deno.test({
         },
       },
       {
-        tag: "parallel 8x8 threads TN 4 BD 8 unfused, state 4x16 TN 4 BJ 5",
+        tag: "parallel 8x8 threads TN 4 BD 8 unfused, state 4x16 TN 4 BJ 5, prefetch",
         DQK: 16,
         DHV: 24,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false },
-          state: { TX: 4, TY: 16, TN: 4, BJ: 5 },
+          parallel: { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false, prefetch: true },
+          state: { TX: 4, TY: 16, TN: 4, BJ: 5, prefetch: true },
         },
       },
     ];

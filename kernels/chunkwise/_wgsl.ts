@@ -308,7 +308,7 @@ export interface StateParams {
   BJ: number;
   /**
    * Software pipelining: the next sub-block of keys and values (across chunk boundaries) is
-   * loaded into registers while the current one is multiplied. @default {true}
+   * loaded into registers while the current one is multiplied. @default {false}
    */
   prefetch?: boolean;
 }
@@ -318,12 +318,12 @@ export type StateTiles = Pick<StateParams, "TX" | "TY" | "TN" | "BJ" | "prefetch
 
 /**
  * Default tiles of the state kernel: a 64 × 64 tile of C per workgroup of 256 threads (4 × 4 per
- * thread: on the H200 the 4 × 8 tiles of 64 × 128 ran 25–35 % slower, with half the workgroups and
- * twice the registers), 32 keys staged at a time where the workgroup storage allows, else 16;
- * the next keys and values prefetched into registers.
+ * thread: on the H200 the 4 × 8 tiles of 64 × 128 ran 20–35 % slower, with half the workgroups and
+ * twice the registers), 32 keys staged at a time where the workgroup storage allows, else 16, no
+ * register prefetch (it made the kernel 15–20 % slower there).
  */
 export function stateTiles(_DHV: number, workgroupStorage: number): StateTiles {
-  const t = { TX: 16, TY: 16, TN: 4, BJ: 32, prefetch: true };
+  const t = { TX: 16, TY: 16, TN: 4, BJ: 32, prefetch: false };
   if (stateStorageBytes({ gate: "exp", dtype: "f32", ...t }) > workgroupStorage) t.BJ = 16;
   return t;
 }
@@ -540,7 +540,7 @@ export function stateWgsl(p: StateParams): string {
     ),
   };
   const prefetchLoad = (ind: string) => (pfK.load + pfA.load + pfV.load).replaceAll(/^ {8}/gm, ind);
-  const pre = p.prefetch ?? true;
+  const pre = p.prefetch ?? false;
   const subLoop = pre
     ? `    for (var j0 = 0u; j0 < lc; j0 += ${p.BJ}u) {
 ${pfK.store.replaceAll(/^ {8}/gm, "      ")}${
@@ -653,7 +653,7 @@ export interface ParallelParams {
   fuse: boolean;
   /**
    * Software pipelining: the next DQK sub-block of Q, K (and C) and the next key sub-block of V
-   * are loaded into registers while the current one is multiplied. @default {true}
+   * are loaded into registers while the current one is multiplied. @default {false}
    */
   prefetch?: boolean;
 }
@@ -663,30 +663,31 @@ export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD" | "fu
 
 /**
  * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
- * blocks (4 × 4 per thread), and the widest output tile that fits the device's workgroup storage:
- * all of DHV ≥ 256 in one tile (4 × 16 per thread, so the gate block is computed once per chunk
- * block, 48 KiB on NVIDIA), else 128 (4 × 8) or 64 (4 × 4) columns; DQK staged 32 at a time where
- * it fits, else 16; the inter-chunk product fused into the diagonal key block where K and C fit
- * side by side. Devices with less than 25 KiB get 32 × 32 tiles of 64 threads.
+ * blocks (4 × 4 per thread), output tiles of 128 columns (4 × 8 per thread; 64 columns, 4 × 4,
+ * for DHV ≤ 64), DQK staged 32 at a time where it fits, else 16, the inter-chunk product in its
+ * own DQK loop (not fused into the diagonal block), no register prefetch. Measured on the H200
+ * (TFLA shape, DHV 256, interleaved A/B): 4 × 8 unfused with BD 32 ran the kernel in 10.9 ms
+ * against 12.7 ms for 4 × 16 fused with BD 16 (which computes the gate block once instead of twice
+ * but holds twice the accumulators), and register prefetch made every variant slower (more
+ * registers, fewer resident workgroups). Devices with less than 25 KiB get 32 × 32 tiles of 64
+ * threads.
  */
 export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
-  const TNs = DHV >= 256 ? [16, 8] : DHV > 64 ? [8] : [4];
+  const TN = DHV > 64 ? 8 : 4;
   const fits = (t: ParallelTiles) =>
     parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t }) <= workgroupStorage;
-  for (const TN of TNs) {
-    for (const fuse of [true, false]) {
-      for (const BD of [32, 16]) {
-        const t = { TX: 16, TY: 16, TN, BD, fuse };
-        if (fits(t)) return t;
-      }
+  for (const fuse of [false, true]) {
+    for (const BD of [32, 16]) {
+      const t = { TX: 16, TY: 16, TN, BD, fuse, prefetch: false };
+      if (fits(t)) return t;
     }
   }
   // Small devices (WebGPU's default 16 KiB): 32 query rows, 64 threads.
-  for (const fuse of [true, false]) {
-    const t = { TX: 8, TY: 8, TN: 4, BD: 16, fuse };
+  for (const fuse of [false, true]) {
+    const t = { TX: 8, TY: 8, TN: 4, BD: 16, fuse, prefetch: false };
     if (fits(t)) return t;
   }
-  return { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false };
+  return { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false, prefetch: false };
 }
 
 /**
@@ -828,7 +829,7 @@ export function parallelWgsl(p: ParallelParams): string {
   // Prefetched staging (software pipelining): the loads of the next sub-block go to registers
   // before the current one is multiplied. Loop A (DQK sub-blocks at nd): Q, K, and for the
   // diagonal block of the fused kernel C and n; loop B (key sub-blocks at nj): V.
-  const pre = p.prefetch ?? true;
+  const pre = p.prefetch ?? false;
   const pfQ = prefetchStage(
     "q",
     "qs",
