@@ -285,12 +285,12 @@ Deno.test({
         },
       },
       {
-        tag: "parallel 8x8 threads TN 16 BD 8 unfused, state 8x4 TN 16 BJ 32",
+        tag: "parallel 8x8 threads TN 16 BD 8 unfused, state 8x4 TN 16 BJ 32, scalar loads",
         DQK: 24,
         DHV: 200,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 16, BD: 8, fuse: false },
-          state: { TX: 8, TY: 4, TN: 16, BJ: 32 },
+          parallel: { TX: 8, TY: 8, TN: 16, BD: 8, fuse: false, vec4io: false },
+          state: { TX: 8, TY: 4, TN: 16, BJ: 32, vec4io: false },
         },
       },
       {
@@ -419,8 +419,8 @@ Deno.test({
           const tiles = parallelTiles(DHV, 48 * 1024);
           const sTiles = stateTiles(DHV, 48 * 1024);
           const codes = [
-            parallelWgsl({ gate, normalize: true, dtype, ...tiles }),
-            stateWgsl({ gate, dtype, ...sTiles }),
+            parallelWgsl({ gate, normalize: true, dtype, ...tiles, vec4io: true }),
+            stateWgsl({ gate, dtype, ...sTiles, vec4io: true }),
             gatesWgsl({ gate, dtype, L: 1024, BQ: 64 }),
           ];
           for (const code of codes) {

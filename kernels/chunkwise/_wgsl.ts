@@ -311,6 +311,11 @@ export interface StateParams {
    * loaded into registers while the current one is multiplied. @default {false}
    */
   prefetch?: boolean;
+  /**
+   * DQK and DHV are multiples of 4: k, v and the states are read and written as vec4 (one 16-byte
+   * access instead of four scalar ones). @default {false}
+   */
+  vec4io?: boolean;
 }
 
 /** Tile sizes of the state kernel (see {@linkcode StateParams}). */
@@ -346,6 +351,8 @@ interface StageElem {
   setup: string;
   target: string;
   comps: string[];
+  /** The whole vec4 expression (vec4 global loads), replacing `comps`. */
+  vec?: string;
   /** The row (row-major) or column (transposed) variable of the element. */
   row: string;
 }
@@ -360,6 +367,7 @@ function stagePlan(
   cols: number,
   threads: number,
   elem: (row: string, col: string) => { value: string; ok: string },
+  elem4?: Elem4,
 ): StageElem[] {
   const total = (rows * cols) / 4;
   const per = Math.ceil(total / threads);
@@ -374,11 +382,13 @@ function stagePlan(
         const { value, ok } = elem("rr", `(cc + ${c}u)`);
         comps.push(`select(0.0, ${value}, ${ok})`);
       }
+      const v4 = elem4?.("rr", "cc");
       out.push({
         guard,
         setup: `let x4 = ${idx}; let rr = x4 / ${c4}u; let cc = (x4 % ${c4}u) * 4u;`,
         target: "x4",
         comps,
+        ...(v4 ? { vec: `select(vec4<f32>(0.0), ${v4.value}, ${v4.ok})` } : {}),
         row: "rr",
       });
     } else {
@@ -411,7 +421,11 @@ function emitPlan(
   }).join("");
 }
 
-const vec4Of = (e: StageElem) => `vec4<f32>(${e.comps.join(", ")})`;
+const vec4Of = (e: StageElem) => e.vec ?? `vec4<f32>(${e.comps.join(", ")})`;
+
+// A vec4 element (4 consecutive columns starting at `col`, a multiple of 4) of a row-major block:
+// its vec4<f32> expression and its in-range condition (all 4 columns are in range together).
+type Elem4 = (row: string, col: string) => { value: string; ok: string };
 
 // Staging straight into the workgroup array.
 function stageRowMajor(
@@ -421,8 +435,9 @@ function stageRowMajor(
   threads: number,
   elem: (row: string, col: string) => { value: string; ok: string },
   indent = "    ",
+  elem4?: Elem4,
 ): string {
-  const plan = stagePlan("rows", rows, cols, threads, elem);
+  const plan = stagePlan("rows", rows, cols, threads, elem, elem4);
   return emitPlan(plan, (e) => `${arr}[${e.target}] = ${vec4Of(e)};`, indent);
 }
 
@@ -470,6 +485,7 @@ export function stateWgsl(p: StateParams): string {
   const { BK, BV, threads } = stateTile(p);
   const exp = p.gate === "exp";
   const TN4 = p.TN / 4;
+  const v4 = p.vec4io ?? false;
   const regs: string[] = [];
   for (let i = 0; i < 4; i++) for (let j = 0; j < TN4; j++) regs.push(`c${i}_${j}`);
   // Element (row i, vec4 column j) of the register tile: row a0 + ty*4 + i, cols c0 + tx*TN + 4j.
@@ -483,11 +499,18 @@ export function stateWgsl(p: StateParams): string {
           colOf(j, c)
         } < DHV)`
       );
-      load += `  var c${i}_${j} = vec4<f32>(${comps.join(", ")});\n`;
-      for (let c = 0; c < 4; c++) {
-        store += `    if (${rowOf(i)} < DQK && ${colOf(j, c)} < DHV) { sc[slot + ${
-          rowOf(i)
-        } * DHV + ${colOf(j, c)}] = c${i}_${j}.${XYZW[c]}; }\n`;
+      if (v4) {
+        const at = (slot: string) => `(${slot} + ${rowOf(i)} * DHV + ${colOf(j, 0)}) / 4u`;
+        const ok = `${rowOf(i)} < DQK && ${colOf(j, 0)} < DHV`;
+        load += `  var c${i}_${j} = select(vec4<f32>(0.0), sc[${at("slot0")}], ${ok});\n`;
+        store += `    if (${ok}) { sc[${at("slot")}] = c${i}_${j}; }\n`;
+      } else {
+        load += `  var c${i}_${j} = vec4<f32>(${comps.join(", ")});\n`;
+        for (let c = 0; c < 4; c++) {
+          store += `    if (${rowOf(i)} < DQK && ${colOf(j, c)} < DHV) { sc[slot + ${
+            rowOf(i)
+          } * DHV + ${colOf(j, c)}] = c${i}_${j}.${XYZW[c]}; }\n`;
+        }
       }
       decay += `    c${i}_${j} *= decay;\n`;
     }
@@ -502,26 +525,77 @@ export function stateWgsl(p: StateParams): string {
     }
     fma += `      }\n`;
   }
-  const stageK = stageRowMajor("ks", p.BJ, BK, threads, (r, c) => ({
-    value:
-      `f32(kin[(rowBase + j0 + ${r}) * DQK + a0 + ${c}]) * exp(gates[2u * N + rowBase + j0 + ${r}] - mNew)`,
-    ok: `j0 + ${r} < lc && a0 + ${c} < DQK`,
-  }), "      ");
-  const stageV = stageRowMajor("vs", p.BJ, BV, threads, (r, c) => ({
-    value: `f32(vin[(rowBase + j0 + ${r}) * DHV + c0 + ${c}])`,
-    ok: `j0 + ${r} < lc && c0 + ${c} < DHV`,
-  }), "      ");
+  const stageK = stageRowMajor(
+    "ks",
+    p.BJ,
+    BK,
+    threads,
+    (r, c) => ({
+      value:
+        `f32(kin[(rowBase + j0 + ${r}) * DQK + a0 + ${c}]) * exp(gates[2u * N + rowBase + j0 + ${r}] - mNew)`,
+      ok: `j0 + ${r} < lc && a0 + ${c} < DQK`,
+    }),
+    "      ",
+    v4
+      ? (r, c) => ({
+        value:
+          `vec4<f32>(kin[((rowBase + j0 + ${r}) * DQK + a0 + ${c}) / 4u]) * exp(gates[2u * N + rowBase + j0 + ${r}] - mNew)`,
+        ok: `j0 + ${r} < lc && a0 + ${c} < DQK`,
+      })
+      : undefined,
+  );
+  const stageV = stageRowMajor(
+    "vs",
+    p.BJ,
+    BV,
+    threads,
+    (r, c) => ({
+      value: `f32(vin[(rowBase + j0 + ${r}) * DHV + c0 + ${c}])`,
+      ok: `j0 + ${r} < lc && c0 + ${c} < DHV`,
+    }),
+    "      ",
+    v4
+      ? (r, c) => ({
+        value: `vec4<f32>(vin[((rowBase + j0 + ${r}) * DHV + c0 + ${c}) / 4u])`,
+        ok: `j0 + ${r} < lc && c0 + ${c} < DHV`,
+      })
+      : undefined,
+  );
   // Prefetched staging: raw keys and their log weights a (exp(a - mNew) applied at the store,
   // when the chunk's stabilizer is known), values; the position (nRow, nj, nlc) is the next
   // sub-block's. Rows past the chunk get a = -3e38 (weight 0, never inf · 0).
-  const planK = stagePlan("rows", p.BJ, BK, threads, (r, c) => ({
-    value: `f32(kin[(nRow + nj + ${r}) * DQK + a0 + ${c}])`,
-    ok: `nj + ${r} < nlc && a0 + ${c} < DQK`,
-  }));
-  const planV = stagePlan("rows", p.BJ, BV, threads, (r, c) => ({
-    value: `f32(vin[(nRow + nj + ${r}) * DHV + c0 + ${c}])`,
-    ok: `nj + ${r} < nlc && c0 + ${c} < DHV`,
-  }));
+  const planK = stagePlan(
+    "rows",
+    p.BJ,
+    BK,
+    threads,
+    (r, c) => ({
+      value: `f32(kin[(nRow + nj + ${r}) * DQK + a0 + ${c}])`,
+      ok: `nj + ${r} < nlc && a0 + ${c} < DQK`,
+    }),
+    v4
+      ? (r, c) => ({
+        value: `vec4<f32>(kin[((nRow + nj + ${r}) * DQK + a0 + ${c}) / 4u])`,
+        ok: `nj + ${r} < nlc && a0 + ${c} < DQK`,
+      })
+      : undefined,
+  );
+  const planV = stagePlan(
+    "rows",
+    p.BJ,
+    BV,
+    threads,
+    (r, c) => ({
+      value: `f32(vin[(nRow + nj + ${r}) * DHV + c0 + ${c}])`,
+      ok: `nj + ${r} < nlc && c0 + ${c} < DHV`,
+    }),
+    v4
+      ? (r, c) => ({
+        value: `vec4<f32>(vin[((nRow + nj + ${r}) * DHV + c0 + ${c}) / 4u])`,
+        ok: `nj + ${r} < nlc && c0 + ${c} < DHV`,
+      })
+      : undefined,
+  );
   const pfK = prefetchStage(
     "k",
     "ks",
@@ -570,10 +644,10 @@ ${prefetchLoad("    ")}  }
 `
     : "";
   return `${header(p.dtype)}
-@group(0) @binding(0) var<storage, read> kin: array<T>;
-@group(0) @binding(1) var<storage, read> vin: array<T>;
+@group(0) @binding(0) var<storage, read> kin: array<${v4 ? "vec4<T>" : "T"}>;
+@group(0) @binding(1) var<storage, read> vin: array<${v4 ? "vec4<T>" : "T"}>;
 @group(0) @binding(2) var<storage, read> gates: array<f32>;
-@group(0) @binding(3) var<storage, read_write> sc: array<f32>;
+@group(0) @binding(3) var<storage, read_write> sc: array<${v4 ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(4) var<storage, read_write> snm: array<f32>;
 @group(0) @binding(5) var<uniform> u: U;
 var<workgroup> ks: array<vec4<f32>, ${(p.BJ * BK) / 4}>;
@@ -656,6 +730,11 @@ export interface ParallelParams {
    * are loaded into registers while the current one is multiplied. @default {false}
    */
   prefetch?: boolean;
+  /**
+   * DHV is a multiple of 4: v, C and h are read and written as vec4 (one 16-byte access instead
+   * of four scalar ones). @default {false}
+   */
+  vec4io?: boolean;
 }
 
 /** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
@@ -665,11 +744,12 @@ export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD" | "fu
  * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
  * blocks (4 × 4 per thread), output tiles of 128 columns (4 × 8 per thread; 64 columns, 4 × 4,
  * for DHV ≤ 64), DQK staged 32 at a time where it fits, else 16, the inter-chunk product in its
- * own DQK loop (not fused into the diagonal block), no register prefetch. Measured on the H200
- * (TFLA shape, DHV 256, interleaved A/B): 4 × 8 unfused with BD 32 ran the kernel in 10.9 ms
- * against 12.7 ms for 4 × 16 fused with BD 16 (which computes the gate block once instead of twice
- * but holds twice the accumulators), and register prefetch made every variant slower (more
- * registers, fewer resident workgroups). Devices with less than 25 KiB get 32 × 32 tiles of 64
+ * own DQK loop (not fused into the diagonal block), register prefetch of the next sub-blocks on
+ * devices with 40 KiB or more (NVIDIA; lavapipe's compile time grows several-fold with it).
+ * Measured on the H200 (TFLA shape, DHV 256, interleaved A/B): 4 × 8 unfused with BD 32 and
+ * prefetch ran the kernel in 11.0 ms (11.5 without prefetch) against 12.8 ms for 4 × 16 fused
+ * with BD 16 (which computes the gate block once instead of twice but holds twice the
+ * accumulators); 4 × 4 ran 14.0 ms. Devices with less than 25 KiB get 32 × 32 tiles of 64
  * threads.
  */
 export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
@@ -678,7 +758,7 @@ export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTi
     parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t }) <= workgroupStorage;
   for (const fuse of [false, true]) {
     for (const BD of [32, 16]) {
-      const t = { TX: 16, TY: 16, TN, BD, fuse, prefetch: false };
+      const t = { TX: 16, TY: 16, TN, BD, fuse, prefetch: workgroupStorage >= 40 * 1024 };
       if (fits(t)) return t;
     }
   }
@@ -740,6 +820,21 @@ export function parallelWgsl(p: ParallelParams): string {
   const { BQ, BV, threads } = parallelTile(p);
   const exp = p.gate === "exp";
   const TN4 = p.TN / 4;
+  const v4 = p.vec4io ?? false;
+  const c4Elem = (d: string): Elem4 | undefined =>
+    v4
+      ? (r, c) => ({
+        value: `sc[(slotC + (${d} + ${r}) * DHV + c0 + ${c}) / 4u]`,
+        ok: `${d} + ${r} < DQK && c0 + ${c} < DHV`,
+      })
+      : undefined;
+  const v4Elem = (j: string): Elem4 | undefined =>
+    v4
+      ? (r, c) => ({
+        value: `vec4<f32>(vin[((rowBase + kr0 + ${j} + ${r}) * DHV + c0 + ${c}) / 4u])`,
+        ok: `kr0 + ${j} + ${r} < lc && c0 + ${c} < DHV`,
+      })
+      : undefined;
   const BKV = BQ;
   const TNG = BKV / p.TX; // gate-block columns per thread
   if (TNG !== 4) throw new RangeError("parallelWgsl needs 4·TY = 4·TX (square gate blocks)");
@@ -778,19 +873,35 @@ export function parallelWgsl(p: ParallelParams): string {
     value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + d0 + ${c}])`,
     ok: `qr0 + ${r} < lc && d0 + ${c} < DQK`,
   }), "      ");
-  const stageC = stageRowMajor("st", p.BD, BV, threads, (r, c) => ({
-    value: `sc[slotC + (d0 + ${r}) * DHV + c0 + ${c}]`,
-    ok: `d0 + ${r} < DQK && c0 + ${c} < DHV`,
-  }), "      ");
+  const stageC = stageRowMajor(
+    "st",
+    p.BD,
+    BV,
+    threads,
+    (r, c) => ({
+      value: `sc[slotC + (d0 + ${r}) * DHV + c0 + ${c}]`,
+      ok: `d0 + ${r} < DQK && c0 + ${c} < DHV`,
+    }),
+    "      ",
+    c4Elem("d0"),
+  );
   const stageK = stageTransposed(kArr, BKV, p.BD, threads, (r, c) => ({
     value: `f32(kin[(rowBase + kr0 + ${r}) * DQK + d0 + ${c}])`,
     ok: `kr0 + ${r} < lc && d0 + ${c} < DQK`,
   }), "        ");
   const stageQi = stageQ.replaceAll("\n      ", "\n        ").replace(/^ {6}/, "        ");
-  const stageV = stageRowMajor("st", p.BD, BV, threads, (r, c) => ({
-    value: `f32(vin[(rowBase + kr0 + j0 + ${r}) * DHV + c0 + ${c}])`,
-    ok: `kr0 + j0 + ${r} < lc && c0 + ${c} < DHV`,
-  }), "        ");
+  const stageV = stageRowMajor(
+    "st",
+    p.BD,
+    BV,
+    threads,
+    (r, c) => ({
+      value: `f32(vin[(rowBase + kr0 + j0 + ${r}) * DHV + c0 + ${c}])`,
+      ok: `kr0 + j0 + ${r} < lc && c0 + ${c} < DHV`,
+    }),
+    "        ",
+    v4Elem("j0"),
+  );
   // Gate weights of this thread's 4 × 4 block of the BQ × BKV gate block, stored transposed.
   let gate =
     `      let kb4 = vec4<f32>(kbs[tx * 4u], kbs[tx * 4u + 1u], kbs[tx * 4u + 2u], kbs[tx * 4u + 3u]);
@@ -817,6 +928,14 @@ export function parallelWgsl(p: ParallelParams): string {
   const inv = exp || p.normalize ? "1.0 / (nrm + vec4<f32>(u.eps))" : "vec4<f32>(1.0)";
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < TN4; j++) {
+      if (v4) {
+        const col = `(c0 + tx * ${p.TN}u + ${4 * j}u)`;
+        fin +=
+          `  if (r${i} < lc && ${col} < DHV) { hout[((rowBase + r${i}) * DHV + ${col}) / 4u] = vec4<T>(h${i}_${j} * inv.${
+            XYZW[i]
+          }); }\n`;
+        continue;
+      }
       for (let c = 0; c < 4; c++) {
         const col = `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
         fin +=
@@ -854,7 +973,7 @@ export function parallelWgsl(p: ParallelParams): string {
     stagePlan("rows", p.BD, BV, threads, (r, c) => ({
       value: `sc[slotC + (nd + ${r}) * DHV + c0 + ${c}]`,
       ok: `nd + ${r} < DQK && c0 + ${c} < DHV`,
-    })),
+    }), c4Elem("nd")),
     "          ",
   );
   const pfV = prefetchStage(
@@ -863,7 +982,7 @@ export function parallelWgsl(p: ParallelParams): string {
     stagePlan("rows", p.BD, BV, threads, (r, c) => ({
       value: `f32(vin[(rowBase + kr0 + nj + ${r}) * DHV + c0 + ${c}])`,
       ok: `kr0 + nj + ${r} < lc && c0 + ${c} < DHV`,
-    })),
+    }), v4Elem("nj")),
     "        ",
   );
   const pfLoadA = (ind: string) => {
@@ -929,11 +1048,11 @@ ${stageC.replaceAll("\n      ", "\n          ").replace(/^ {6}/, "          ")}$
   return `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> qin: array<T>;
 @group(0) @binding(1) var<storage, read> kin: array<T>;
-@group(0) @binding(2) var<storage, read> vin: array<T>;
+@group(0) @binding(2) var<storage, read> vin: array<${v4 ? "vec4<T>" : "T"}>;
 @group(0) @binding(3) var<storage, read_write> gates: array<f32>;
-@group(0) @binding(4) var<storage, read> sc: array<f32>;
+@group(0) @binding(4) var<storage, read> sc: array<${v4 ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(5) var<storage, read> snm: array<f32>;
-@group(0) @binding(6) var<storage, read_write> hout: array<T>;
+@group(0) @binding(6) var<storage, read_write> hout: array<${v4 ? "vec4<T>" : "T"}>;
 @group(0) @binding(7) var<uniform> u: U;
 var<workgroup> qs: array<vec4<f32>, ${(p.BD * BQ) / 4}>;
 ${

@@ -370,11 +370,25 @@ export async function chunkwiseForwardWebgpu(
   }
   // Kernel parameters and their limits.
   const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
-  const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
-  const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
+  const { vec4io: pV4, ...pOver } = options.tiles?.parallel ?? {};
+  const { vec4io: sV4, ...sOver } = options.tiles?.state ?? {};
+  const pTiles = { ...parallelTiles(DHV, wgs), ...pOver };
+  const sTiles = { ...stateTiles(DHV, wgs), ...sOver };
   checkTiles(pTiles, sTiles);
-  const stateP: StateParams = { gate, dtype, ...sTiles };
-  const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
+  // vec4 loads and stores of k, v, C, h where the head dims are multiples of 4.
+  const stateP: StateParams = {
+    gate,
+    dtype,
+    ...sTiles,
+    vec4io: DQK % 4 === 0 && DHV % 4 === 0 && sV4 !== false,
+  };
+  const parP: ParallelParams = {
+    gate,
+    normalize,
+    dtype,
+    ...pTiles,
+    vec4io: DHV % 4 === 0 && pV4 !== false,
+  };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
     storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
@@ -640,7 +654,19 @@ export interface ChunkwiseTileOverrides {
     BD?: number;
     fuse?: boolean;
     prefetch?: boolean;
+    /** `false`: scalar loads and stores of v, C, h even where DHV is a multiple of 4. */
+    vec4io?: boolean;
   };
-  /** State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys, prefetch. */
-  state?: { TX?: number; TY?: number; TN?: number; BJ?: number; prefetch?: boolean };
+  /**
+   * State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys, prefetch, vec4io
+   * (`false`: scalar loads and stores even where DQK and DHV are multiples of 4).
+   */
+  state?: {
+    TX?: number;
+    TY?: number;
+    TN?: number;
+    BJ?: number;
+    prefetch?: boolean;
+    vec4io?: boolean;
+  };
 }
