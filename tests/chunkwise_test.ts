@@ -289,7 +289,7 @@ Deno.test({
         DQK: 24,
         DHV: 200,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 16, BD: 8, fuse: false, vec4io: false },
+          parallel: { TX: 8, TY: 8, TN: 16, BD: 8, fuse: false, vec4io: false, vec4qk: false },
           state: { TX: 8, TY: 4, TN: 16, BJ: 32, vec4io: false },
         },
       },
@@ -419,7 +419,7 @@ Deno.test({
           const tiles = parallelTiles(DHV, 48 * 1024);
           const sTiles = stateTiles(DHV, 48 * 1024);
           const codes = [
-            parallelWgsl({ gate, normalize: true, dtype, ...tiles, vec4io: true }),
+            parallelWgsl({ gate, normalize: true, dtype, ...tiles, vec4io: true, vec4qk: true }),
             stateWgsl({ gate, dtype, ...sTiles, vec4io: true }),
             gatesWgsl({ gate, dtype, L: 1024, BQ: 64 }),
           ];

@@ -344,6 +344,8 @@ export function stateStorageBytes(p: StateParams): number {
   return (p.BJ * BK + p.BJ * BV) * 4;
 }
 
+const XYZW = ["x", "y", "z", "w"];
+
 // One staged vec4 of a thread: `setup` declares x4 (the vec4 index) and the element's row/col
 // variables, `target` is the workgroup-array index, `comps` the 4 component expressions.
 interface StageElem {
@@ -355,6 +357,8 @@ interface StageElem {
   vec?: string;
   /** The row (row-major) or column (transposed) variable of the element. */
   row: string;
+  /** Custom store of the vec4 `val` into `arr` (transposed staging from vec4 loads). */
+  write?: (arr: string, val: string) => string;
 }
 
 // Plans unrolled staging of a (rows × cols) block from global memory into a workgroup array of
@@ -397,6 +401,36 @@ function stagePlan(
         const { value, ok } = elem(`(rr + ${r}u)`, "cc");
         comps.push(`select(0.0, ${value}, ${ok})`);
       }
+      const v4 = elem4?.("rr", "cc");
+      if (v4) {
+        // vec4 loads along the row (4 consecutive columns, coalesced), 4 scalar stores into the
+        // transposed array.
+        // Thread order: pairs of column groups (32 contiguous bytes of a row: whole sectors), then
+        // rows, so that a warp's scalar stores into the transposed array hit 16 distinct banks
+        // (2-way conflicts instead of 8-way with the row-major order).
+        const c4 = cols / 4;
+        const setup = c4 % 2 === 0
+          ? `let x4 = ${idx}; let rr = (x4 / 2u) % ${rows}u; let cc = ((x4 / ${
+            2 * rows
+          }u) * 2u + x4 % 2u) * 4u;`
+          : `let x4 = ${idx}; let rr = x4 / ${c4}u; let cc = (x4 % ${c4}u) * 4u;`;
+        out.push({
+          guard,
+          setup,
+          target: "",
+          comps,
+          vec: `select(vec4<f32>(0.0), ${v4.value}, ${v4.ok})`,
+          row: "rr",
+          write: (arr, val) =>
+            `let w4 = ${val}; ${
+              [0, 1, 2, 3].map((c) =>
+                `${arr}[(cc + ${c}u) * ${r4}u + rr / 4u][rr % 4u] = w4.${XYZW[c]};`
+              )
+                .join(" ")
+            }`,
+        });
+        continue;
+      }
       out.push({
         guard,
         setup: `let x4 = ${idx}; let cc = x4 % ${cols}u; let rr = (x4 / ${cols}u) * 4u;`,
@@ -422,6 +456,8 @@ function emitPlan(
 }
 
 const vec4Of = (e: StageElem) => e.vec ?? `vec4<f32>(${e.comps.join(", ")})`;
+const writeOf = (e: StageElem, arr: string, val: string) =>
+  e.write ? e.write(arr, val) : `${arr}[${e.target}] = ${val};`;
 
 // A vec4 element (4 consecutive columns starting at `col`, a multiple of 4) of a row-major block:
 // its vec4<f32> expression and its in-range condition (all 4 columns are in range together).
@@ -438,7 +474,7 @@ function stageRowMajor(
   elem4?: Elem4,
 ): string {
   const plan = stagePlan("rows", rows, cols, threads, elem, elem4);
-  return emitPlan(plan, (e) => `${arr}[${e.target}] = ${vec4Of(e)};`, indent);
+  return emitPlan(plan, (e) => writeOf(e, arr, vec4Of(e)), indent);
 }
 
 function stageTransposed(
@@ -448,9 +484,10 @@ function stageTransposed(
   threads: number,
   elem: (row: string, col: string) => { value: string; ok: string },
   indent = "    ",
+  elem4?: Elem4,
 ): string {
-  const plan = stagePlan("transposed", rows, cols, threads, elem);
-  return emitPlan(plan, (e) => `${arr}[${e.target}] = ${vec4Of(e)};`, indent);
+  const plan = stagePlan("transposed", rows, cols, threads, elem, elem4);
+  return emitPlan(plan, (e) => writeOf(e, arr, vec4Of(e)), indent);
 }
 
 // Register prefetch (software pipelining) of a staged block: `decl` declares one vec4 register
@@ -468,11 +505,9 @@ function prefetchStage(
   return {
     decl: plan.map((_, j) => `  var ${reg(j)} = vec4<f32>(0.0);\n`).join(""),
     load: emitPlan(plan, (e, j) => `${reg(j)} = ${vec4Of(e)};`, indent),
-    store: emitPlan(plan, (e, j) => `${arr}[${e.target}] = ${map(reg(j), e, j)};`, indent),
+    store: emitPlan(plan, (e, j) => writeOf(e, arr, map(reg(j), e, j)), indent),
   };
 }
-
-const XYZW = ["x", "y", "z", "w"];
 
 /**
  * The recurrent state kernel. Grid (ceil(DQK/BK), ceil(DHV/BV), heads of the group); bindings
@@ -735,6 +770,11 @@ export interface ParallelParams {
    * of four scalar ones). @default {false}
    */
   vec4io?: boolean;
+  /**
+   * DQK is a multiple of 4: q and k are read as vec4 along DQK and transposed into workgroup
+   * memory by 4 scalar stores. @default {false}
+   */
+  vec4qk?: boolean;
 }
 
 /** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
@@ -821,6 +861,14 @@ export function parallelWgsl(p: ParallelParams): string {
   const exp = p.gate === "exp";
   const TN4 = p.TN / 4;
   const v4 = p.vec4io ?? false;
+  const qk4 = p.vec4qk ?? false;
+  const qk4Elem = (src: string, row0: string, d: string): Elem4 | undefined =>
+    qk4
+      ? (r, c) => ({
+        value: `vec4<f32>(${src}[((rowBase + ${row0} + ${r}) * DQK + ${d} + ${c}) / 4u])`,
+        ok: `${row0} + ${r} < lc && ${d} + ${c} < DQK`,
+      })
+      : undefined;
   const c4Elem = (d: string): Elem4 | undefined =>
     v4
       ? (r, c) => ({
@@ -869,10 +917,18 @@ export function parallelWgsl(p: ParallelParams): string {
     }
     pv += `          den += a;\n        }\n`;
   }
-  const stageQ = stageTransposed("qs", BQ, p.BD, threads, (r, c) => ({
-    value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + d0 + ${c}])`,
-    ok: `qr0 + ${r} < lc && d0 + ${c} < DQK`,
-  }), "      ");
+  const stageQ = stageTransposed(
+    "qs",
+    BQ,
+    p.BD,
+    threads,
+    (r, c) => ({
+      value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + d0 + ${c}])`,
+      ok: `qr0 + ${r} < lc && d0 + ${c} < DQK`,
+    }),
+    "      ",
+    qk4Elem("qin", "qr0", "d0"),
+  );
   const stageC = stageRowMajor(
     "st",
     p.BD,
@@ -885,10 +941,18 @@ export function parallelWgsl(p: ParallelParams): string {
     "      ",
     c4Elem("d0"),
   );
-  const stageK = stageTransposed(kArr, BKV, p.BD, threads, (r, c) => ({
-    value: `f32(kin[(rowBase + kr0 + ${r}) * DQK + d0 + ${c}])`,
-    ok: `kr0 + ${r} < lc && d0 + ${c} < DQK`,
-  }), "        ");
+  const stageK = stageTransposed(
+    kArr,
+    BKV,
+    p.BD,
+    threads,
+    (r, c) => ({
+      value: `f32(kin[(rowBase + kr0 + ${r}) * DQK + d0 + ${c}])`,
+      ok: `kr0 + ${r} < lc && d0 + ${c} < DQK`,
+    }),
+    "        ",
+    qk4Elem("kin", "kr0", "d0"),
+  );
   const stageQi = stageQ.replaceAll("\n      ", "\n        ").replace(/^ {6}/, "        ");
   const stageV = stageRowMajor(
     "st",
@@ -955,7 +1019,7 @@ export function parallelWgsl(p: ParallelParams): string {
     stagePlan("transposed", BQ, p.BD, threads, (r, c) => ({
       value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + nd + ${c}])`,
       ok: `qr0 + ${r} < lc && nd + ${c} < DQK`,
-    })),
+    }), qk4Elem("qin", "qr0", "nd")),
     "        ",
   );
   const pfK = prefetchStage(
@@ -964,7 +1028,7 @@ export function parallelWgsl(p: ParallelParams): string {
     stagePlan("transposed", BKV, p.BD, threads, (r, c) => ({
       value: `f32(kin[(rowBase + kr0 + ${r}) * DQK + nd + ${c}])`,
       ok: `kr0 + ${r} < lc && nd + ${c} < DQK`,
-    })),
+    }), qk4Elem("kin", "kr0", "nd")),
     "        ",
   );
   const pfC = prefetchStage(
@@ -1046,8 +1110,8 @@ ${stageC.replaceAll("\n      ", "\n          ").replace(/^ {6}/, "          ")}$
       }; }\n`;
   }
   return `${header(p.dtype)}
-@group(0) @binding(0) var<storage, read> qin: array<T>;
-@group(0) @binding(1) var<storage, read> kin: array<T>;
+@group(0) @binding(0) var<storage, read> qin: array<${qk4 ? "vec4<T>" : "T"}>;
+@group(0) @binding(1) var<storage, read> kin: array<${qk4 ? "vec4<T>" : "T"}>;
 @group(0) @binding(2) var<storage, read> vin: array<${v4 ? "vec4<T>" : "T"}>;
 @group(0) @binding(3) var<storage, read_write> gates: array<f32>;
 @group(0) @binding(4) var<storage, read> sc: array<${v4 ? "vec4<f32>" : "f32"}>;

@@ -370,7 +370,7 @@ export async function chunkwiseForwardWebgpu(
   }
   // Kernel parameters and their limits.
   const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
-  const { vec4io: pV4, ...pOver } = options.tiles?.parallel ?? {};
+  const { vec4io: pV4, vec4qk: pQK4, ...pOver } = options.tiles?.parallel ?? {};
   const { vec4io: sV4, ...sOver } = options.tiles?.state ?? {};
   const pTiles = { ...parallelTiles(DHV, wgs), ...pOver };
   const sTiles = { ...stateTiles(DHV, wgs), ...sOver };
@@ -388,6 +388,7 @@ export async function chunkwiseForwardWebgpu(
     dtype,
     ...pTiles,
     vec4io: DHV % 4 === 0 && pV4 !== false,
+    vec4qk: DQK % 4 === 0 && pQK4 !== false,
   };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
@@ -656,6 +657,8 @@ export interface ChunkwiseTileOverrides {
     prefetch?: boolean;
     /** `false`: scalar loads and stores of v, C, h even where DHV is a multiple of 4. */
     vec4io?: boolean;
+    /** `false`: scalar loads of q and k even where DQK is a multiple of 4. */
+    vec4qk?: boolean;
   };
   /**
    * State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys, prefetch, vec4io
