@@ -784,13 +784,11 @@ export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD" | "fu
  * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
  * blocks (4 × 4 per thread), output tiles of 128 columns (4 × 8 per thread; 64 columns, 4 × 4,
  * for DHV ≤ 64), DQK staged 32 at a time where it fits, else 16, the inter-chunk product in its
- * own DQK loop (not fused into the diagonal block), register prefetch of the next sub-blocks on
- * devices with 40 KiB or more (NVIDIA; lavapipe's compile time grows several-fold with it).
- * Measured on the H200 (TFLA shape, DHV 256, interleaved A/B): 4 × 8 unfused with BD 32 and
- * prefetch ran the kernel in 11.0 ms (11.5 without prefetch) against 12.8 ms for 4 × 16 fused
- * with BD 16 (which computes the gate block once instead of twice but holds twice the
- * accumulators); 4 × 4 ran 14.0 ms. Devices with less than 25 KiB get 32 × 32 tiles of 64
- * threads.
+ * own DQK loop (not fused into the diagonal block), no register prefetch. Measured on the H200
+ * (TFLA shape, DHV 256, L 64, interleaved A/B, with vec4 loads): this tiling ran the kernel in
+ * 7.9 ms; with prefetch 8.2; BD 16 9.5; 4 × 16 with BD 16 9.9; before vec4 loads, the former
+ * default 4 × 16 fused with BD 16 took 12.7 ms and 4 × 4 14.0. Devices with less than 25 KiB
+ * get 32 × 32 tiles of 64 threads.
  */
 export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
   const TN = DHV > 64 ? 8 : 4;
@@ -798,7 +796,7 @@ export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTi
     parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t }) <= workgroupStorage;
   for (const fuse of [false, true]) {
     for (const BD of [32, 16]) {
-      const t = { TX: 16, TY: 16, TN, BD, fuse, prefetch: workgroupStorage >= 40 * 1024 };
+      const t = { TX: 16, TY: 16, TN, BD, fuse, prefetch: false };
       if (fits(t)) return t;
     }
   }
