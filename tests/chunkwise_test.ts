@@ -276,30 +276,30 @@ Deno.test({
       { tag: "DQK 17, DHV 36 (ragged tiles)", DQK: 17, DHV: 36 },
       { tag: "DQK 512, DHV 256 (largest head dims)", DQK: 512, DHV: 256 },
       {
-        tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8",
+        tag: "parallel 8x8 threads TN 8 BD 32 fused, state 8x8 TN 8 BJ 8, prefetch",
         DQK: 48,
         DHV: 80,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 8, BD: 32, fuse: true },
-          state: { TX: 8, TY: 8, TN: 8, BJ: 8 },
+          parallel: { TX: 8, TY: 8, TN: 8, BD: 32, fuse: true, prefetch: true },
+          state: { TX: 8, TY: 8, TN: 8, BJ: 8, prefetch: true },
         },
       },
       {
-        tag: "parallel 8x8 threads TN 16 BD 8 unfused, state 8x4 TN 16 BJ 32",
+        tag: "parallel 8x8 threads TN 16 BD 8 unfused, state 8x4 TN 16 BJ 32, scalar loads",
         DQK: 24,
         DHV: 200,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 16, BD: 8, fuse: false },
-          state: { TX: 8, TY: 4, TN: 16, BJ: 32 },
+          parallel: { TX: 8, TY: 8, TN: 16, BD: 8, fuse: false, vec4io: false, vec4qk: false },
+          state: { TX: 8, TY: 4, TN: 16, BJ: 32, vec4io: false },
         },
       },
       {
-        tag: "parallel 8x8 threads TN 4 BD 8 unfused, state 4x16 TN 4 BJ 5",
+        tag: "parallel 8x8 threads TN 4 BD 8 unfused, state 4x16 TN 4 BJ 5, prefetch",
         DQK: 16,
         DHV: 24,
         tiles: {
-          parallel: { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false },
-          state: { TX: 4, TY: 16, TN: 4, BJ: 5 },
+          parallel: { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false, prefetch: true },
+          state: { TX: 4, TY: 16, TN: 4, BJ: 5, prefetch: true },
         },
       },
     ];
@@ -419,8 +419,8 @@ Deno.test({
           const tiles = parallelTiles(DHV, 48 * 1024);
           const sTiles = stateTiles(DHV, 48 * 1024);
           const codes = [
-            parallelWgsl({ gate, normalize: true, dtype, ...tiles }),
-            stateWgsl({ gate, dtype, ...sTiles }),
+            parallelWgsl({ gate, normalize: true, dtype, ...tiles, vec4io: true, vec4qk: true }),
+            stateWgsl({ gate, dtype, ...sTiles, vec4io: true }),
             gatesWgsl({ gate, dtype, L: 1024, BQ: 64 }),
           ];
           for (const code of codes) {

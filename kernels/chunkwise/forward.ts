@@ -370,19 +370,26 @@ export async function chunkwiseForwardWebgpu(
   }
   // Kernel parameters and their limits.
   const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
-  const pTiles = { ...parallelTiles(DHV, wgs), ...options.tiles?.parallel };
-  const sTiles = { ...stateTiles(DHV, wgs), ...options.tiles?.state };
-  // Few heads and long sequences leave the sequential state kernel with few workgroups: narrower
-  // tiles of C (4 × 4 per thread) double them (fewer than 512 at 4 × 8).
-  if (
-    options.tiles?.state?.TN === undefined && sTiles.TN === 8 &&
-    Math.ceil(DQK / (4 * sTiles.TY)) * Math.ceil(DHV / (sTiles.TX * 8)) * bhg < 512
-  ) {
-    sTiles.TN = 4;
-  }
+  const { vec4io: pV4, vec4qk: pQK4, ...pOver } = options.tiles?.parallel ?? {};
+  const { vec4io: sV4, ...sOver } = options.tiles?.state ?? {};
+  const pTiles = { ...parallelTiles(DHV, wgs), ...pOver };
+  const sTiles = { ...stateTiles(DHV, wgs), ...sOver };
   checkTiles(pTiles, sTiles);
-  const stateP: StateParams = { gate, dtype, ...sTiles };
-  const parP: ParallelParams = { gate, normalize, dtype, ...pTiles };
+  // vec4 loads and stores of k, v, C, h where the head dims are multiples of 4.
+  const stateP: StateParams = {
+    gate,
+    dtype,
+    ...sTiles,
+    vec4io: DQK % 4 === 0 && DHV % 4 === 0 && sV4 !== false,
+  };
+  const parP: ParallelParams = {
+    gate,
+    normalize,
+    dtype,
+    ...pTiles,
+    vec4io: DHV % 4 === 0 && pV4 !== false,
+    vec4qk: DQK % 4 === 0 && pQK4 !== false,
+  };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
     storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
@@ -641,7 +648,28 @@ function assertOutputFinite(t: Tensor, name: string): void {
 /** Tile-size overrides of {@linkcode ChunkwiseOptions.tiles} (all optional; checked against limits). */
 export interface ChunkwiseTileOverrides {
   /** Parallel kernel: TX, TY threads, TN output columns per thread, BD staged DQK sub-block, fuse. */
-  parallel?: { TX?: number; TY?: number; TN?: number; BD?: number; fuse?: boolean };
-  /** State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys. */
-  state?: { TX?: number; TY?: number; TN?: number; BJ?: number };
+  parallel?: {
+    TX?: number;
+    TY?: number;
+    TN?: number;
+    BD?: number;
+    fuse?: boolean;
+    prefetch?: boolean;
+    /** `false`: scalar loads and stores of v, C, h even where DHV is a multiple of 4. */
+    vec4io?: boolean;
+    /** `false`: scalar loads of q and k even where DQK is a multiple of 4. */
+    vec4qk?: boolean;
+  };
+  /**
+   * State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys, prefetch, vec4io
+   * (`false`: scalar loads and stores even where DQK and DHV are multiples of 4).
+   */
+  state?: {
+    TX?: number;
+    TY?: number;
+    TN?: number;
+    BJ?: number;
+    prefetch?: boolean;
+    vec4io?: boolean;
+  };
 }

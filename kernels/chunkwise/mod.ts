@@ -9,18 +9,27 @@
  *    query block of the parallel kernel plus block totals, suffix sums a, chunk totals g and
  *    max a, and the exact row maxima of the intra-chunk gate matrix (exp gate). All sums Kahan.
  * 2. per group of heads (groups keep the chunk-boundary states within one binding):
- *    initial states into slot 0 (or zeros); the recurrent state kernel, grid (DQK/64, DHV/(16·TN),
- *    heads), 256 threads holding a 64 × 64 or 64 × 128 tile of C in registers and walking the
- *    chunks, keys staged 16 or 32 at a time, writing C, n, m at every chunk boundary
- *    (f32, (heads, NC + 1, ...)); the parallel kernel, grid (DHV/(16·TN), ceil(L/64), NC · heads),
- *    256 threads, a 64-row × (64, 128 or 256)-column tile of h per workgroup: the inter-chunk
- *    product q̃ C_{k-1} (fused into the diagonal key block's DQK loop where storage allows), then the
- *    causal 64 × 64 key blocks (G = Q Kᵀ 4 × 4 per thread, gate weights with the row's final
- *    stabilizer known up front, P through workgroup memory, H += P V 4 × TN per thread); the
- *    normalizer sums ride along as vec4 (no reductions); the last states copied out.
+ *    initial states into slot 0 (or zeros); the recurrent state kernel, grid (DQK/64, DHV/64,
+ *    heads), 256 threads holding a 64 × 64 tile of C in registers (4 × 4 per thread) and walking
+ *    the chunks, keys staged 32 at a time, writing C, n, m at every chunk boundary (f32,
+ *    (heads, NC + 1, ...)); the parallel kernel, grid (DHV/128, ceil(L/64), NC · heads), 256
+ *    threads, a 64-row × 128-column tile of h per workgroup (4 × 8 per thread): the inter-chunk
+ *    product q̃ C_{k-1} (DQK staged 32 at a time), then the causal 64 × 64 key blocks (G = Q Kᵀ
+ *    4 × 4 per thread, gate weights with the row's final stabilizer known up front, P through
+ *    workgroup memory, H += P V 4 × 8 per thread); the normalizer sums ride along as vec4 (no
+ *    reductions); the last states copied out. Where the head dims are multiples of 4, q, k, v,
+ *    C and h move as vec4 (16-byte accesses; q and k are transposed into workgroup memory by
+ *    scalar stores in a 2-way-conflict order). Register prefetch of the next sub-blocks and the
+ *    inter-chunk product fused into the diagonal block exist as tile options (`tiles`), off by
+ *    default: both were slower on the H200.
  *    Workgroup storage: parallel 29–42 KiB (lavapipe 32 KiB, NVIDIA 48 KiB; 10 KiB tiles for 16 KiB
- *    devices), state 16–24 KiB, gates 12·L bytes. Dispatches per forward: 1 + 4 per head group
+ *    devices), state 16 KiB, gates 12·L bytes. Dispatches per forward: 1 + 4 per head group
  *    (3 without last states); one group unless the states exceed a binding.
+ * Speed (H200, TFLA shape B·S = 65,536, NH 16, DQK 128, DHV 256, f32, forward, GPU timestamps,
+ * interleaved A/B; bench/results/h200_tfla_fw_v2_ab.txt): L 64 about 11 ms (state kernel 2.8–3.5,
+ * parallel 7.9), L 128 and 256 about 15.6–17.5; the first version took 16.7–18.5, 18.8 and
+ * 21.8 ms. The GPU is shared: timestamps of a time-sliced GPU run up to 2–3x longer, so compare
+ * variants interleaved (bench/fw_ab.ts), not across separate sweeps.
  * Tile sizes can be overridden (`tiles`) for tuning; chunk sizes: limit_chunk 1..64, xl any size
  * the gate kernel's workgroup storage allows (about 2,600 on 32 KiB).
  *
