@@ -34,7 +34,11 @@ import {
   randomTensor,
   type Tensor,
 } from "../mod.ts";
-import { attachBackwards, setBackwardPoison } from "../kernels/backward/backward.ts";
+import {
+  attachBackwards,
+  setBackwardGroupLimit,
+  setBackwardPoison,
+} from "../kernels/backward/backward.ts";
 import { chunkwiseKernels } from "../kernels/chunkwise/mod.ts";
 import { parallelKernels } from "../kernels/parallel.ts";
 import { GpuTensor } from "../kernels/runtime.ts";
@@ -108,6 +112,8 @@ interface Case {
   wellConditioned?: boolean;
   /** Assert against 10× the reference's own sensitivity to an f32 rounding of the inputs. */
   sensitivity?: boolean;
+  /** Cap on the chunk-state bytes of one head group (forces several head groups). */
+  groupLimit?: number;
   seed: number;
 }
 
@@ -146,7 +152,13 @@ async function check(c: Case): Promise<void> {
   if (c.L !== undefined) o.chunkSize = c.L;
   if (c.normalize !== undefined) o.normalize = c.normalize;
   const ref = await getMlstmKernel(refName(c.form, c.gate)).backward!(x, dh, o) as Grads;
-  const out = await kernel(c.name).backward!(x, dh, o) as Grads;
+  setBackwardGroupLimit(c.groupLimit);
+  let out: Grads;
+  try {
+    out = await kernel(c.name).backward!(x, dh, o) as Grads;
+  } finally {
+    setBackwardGroupLimit(undefined);
+  }
   assertNoUncapturedErrors(gpu);
   let sens: Grads | undefined;
   if (c.sensitivity) {
@@ -281,6 +293,9 @@ Deno.test({
       seed: seed++,
     };
     await t.step(label(many), () => check(many));
+    // 6 heads, 3 chunks of E = 40 floats: 640 bytes of states per head, 2 heads per group.
+    const grouped: Case = { ...many, name: "chunkwise--xl_chunk", gate: "exp", groupLimit: 1300 };
+    await t.step(label(grouped) + " head groups", () => check(grouped));
   },
 });
 
