@@ -583,3 +583,66 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "register-blocked kernels (head dimensions multiples of 64) equal the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 900;
+    const cases: Case[] = [];
+    for (const v of VARIANTS) {
+      for (const gradient of CONV) {
+        const sig = v.gate === "sig";
+        cases.push({
+          name: sig ? "parallel--siging" : "parallel--stablef",
+          form: "parallel",
+          ...v,
+          shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 64 },
+          gradient,
+          seed: seed++,
+        });
+        cases.push({
+          name: sig ? "chunkwise--xl_chunk_siging" : "chunkwise--xl_chunk",
+          form: "chunkwise",
+          ...v,
+          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          gradient,
+          seed: seed++,
+        });
+      }
+    }
+    cases.push({
+      name: "chunkwise--xl_chunk",
+      form: "chunkwise",
+      gate: "exp",
+      shape: { B: 1, NH: 1, S: 2 * 128 + 37, DQK: 64, DHV: 64 },
+      L: 128,
+      gates: { iMean: 20 },
+      wellConditioned: true,
+      seed: seed++,
+    });
+    cases.push({
+      name: "chunkwise--xl_chunk",
+      form: "chunkwise",
+      gate: "exp",
+      shape: { B: 1, NH: 3, S: 100, DQK: 128, DHV: 64 },
+      L: 64,
+      states: true,
+      groupLimit: 2 * 4 * 3 * (128 * 64 + 128),
+      seed: seed++,
+    });
+    cases.push({
+      name: "chunkwise--xl_chunk",
+      form: "chunkwise",
+      gate: "exp",
+      shape: { B: 1, NH: 1, S: 90, DQK: 64, DHV: 64 },
+      L: 64,
+      states: true,
+      dtype: "f16",
+      seed: seed++,
+    });
+    for (const c of cases) await t.step(label(c) + " blocked", () => check(c));
+  },
+});
