@@ -39,9 +39,11 @@ export function blockApplies(DQK: number, DHV: number, maxWorkgroupBytes: number
 
 /**
  * The blocked row/column kernel. Bindings (as `tileWgsl`): q, k, v, dh, gi, [rs], [st, mp],
- * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum), uniforms.
+ * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum), uniforms. With `reuseU` (chunkwise, f32
+ * storage) stats also writes U = dh Cᵀ (the state term's product, S × DQK) into dq (binding after rso),
+ * which dq reads back instead of recomputing it, then overwrites.
  */
-export function blockWgsl(p: BwParams, mode: TileMode): string {
+export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false): string {
   const { DQK, DHV, gate } = p;
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64, NV = DHV / 64;
   const E4 = (DQK * DHV + DQK) / 4;
@@ -63,6 +65,7 @@ export function blockWgsl(p: BwParams, mode: TileMode): string {
   }
   if (mode === "stats") {
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
+    if (reuseU) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> ucs: array<vec4f>;`);
   } else if (mode === "dq") {
     decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
@@ -165,7 +168,22 @@ ${
     inter.push(`  let sb4 = (lb * ${rows ? "u.NC" : "(u.NC + 1u)"} + seg) * ${E4}u;`);
     inter.push(...range(NQ).map((c) => `  let nn${c} = st[sb4 + ${DQK * DV4}u + ${col(c)}];`));
     if (rows) {
-      inter.push(...stateGemm("uc", "dh", true));
+      if (reuseU && mode === "dq") {
+        for (const i of I) {
+          inter.push(...range(NQ).map((c) => `  let uc${i}_${c} = ld_dq(rc${i}, ${col(c)});`));
+        }
+      } else {
+        inter.push(...stateGemm("uc", "dh", true));
+      }
+      if (reuseU && mode === "stats") {
+        for (const i of I) {
+          inter.push(
+            `  if (valid${i}) {`,
+            ...range(NQ).map((c) => `    ucs[rc${i} * ${DQ4}u + ${col(c)}] = uc${i}_${c};`),
+            `  }`,
+          );
+        }
+      }
       for (const i of I) {
         for (let c = 0; c < NQ; c++) {
           inter.push(`  {\n    let qo = ld_q(rc${i}, ${col(c)});`);
@@ -404,6 +422,115 @@ ${loop}
 ${body.join("\n")}
   }
 ${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}
+}
+`;
+}
+
+/** Columns (DHV) of one {@linkcode outerBlockWgsl} tile. */
+function outerCols(DHV: number): number {
+  return DHV % 128 === 0 ? 128 : 64;
+}
+
+/** Workgroups of {@linkcode outerBlockWgsl} per (chunk, head). */
+export function outerBlockTiles(DQK: number, DHV: number): number {
+  return (DQK / 64) * (DHV / outerCols(DHV));
+}
+
+/**
+ * Register-blocked per-chunk outer products (same bindings and output as `outerWgsl`; DQK, DHV
+ * multiples of 64): a 64 (DQK) × 128 (or 64) (DHV) tile per workgroup of 256 threads, 4 × 8 per
+ * thread, the chunk's rows staged 16 at a time (x as is, y times the row weight).
+ */
+export function outerBlockWgsl(p: BwParams, mode: "state" | "dstate"): string {
+  const { DQK, DHV } = p;
+  const E4 = (DQK * DHV + DQK) / 4;
+  const DQ4 = DQK / 4, DV4 = DHV / 4;
+  const TC = outerCols(DHV), NCC = TC / 64, TC4 = TC / 4;
+  const xn = mode === "state" ? "k" : "q", yn = mode === "state" ? "v" : "dh";
+  let b = 0;
+  const decl = [
+    matrix(xn, b++, DQK, p.dtype, "read", false),
+    matrix(yn, b++, DHV, p.dtype, "read", false),
+    `@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`,
+    mode === "dstate" ? `@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;` : "",
+    `@group(0) @binding(${b++}) var<storage, read_write> out: array<vec4f>;`,
+    `@group(0) @binding(${b++}) var<uniform> u: U;`,
+  ];
+  const weight = mode === "state"
+    ? `let gl = gi[rowBase + segEnd - 1u];
+      let gg = gi[rowBase + jr];
+      w = exp(bdiff(gl, gg) + gg.y${p.gate === "exp" ? " - gl.z" : ""});
+      wn = w;`
+    : `let rr = rs[rowBase + jr];
+      w = u.scale * rr.w * rr.y;
+      wn = u.scale * rr.w * rr.z;`;
+  const I = range(4);
+  const inner: string[] = [];
+  for (let j = 0; j < 16; j++) {
+    inner.push(`      {\n        let a = xs[${j * 16}u + ty];\n        let wn = wsh[sub + ${j}u].y;`);
+    for (let c = 0; c < NCC; c++) {
+      inner.push(`        let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
+      for (const i of I) inner.push(`        acc${i}_${c} += a.${C[i]} * y${c};`);
+    }
+    inner.push(`        nacc += wn * a;\n      }`);
+  }
+  return `${enableF16(p.dtype)}${UNIFORMS}
+${decl.join("\n")}
+var<workgroup> wsh: array<vec2f, 64>;
+var<workgroup> xs: array<vec4f, ${16 * 16}>;
+var<workgroup> ys: array<vec4f, ${16 * TC4}>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.y;
+  let lb = wid.z;
+  let bh = u.H0 + lb;
+  let aTile = wid.x % ${DQK / 64}u;
+  let cTile = wid.x / ${DQK / 64}u;
+  let ty = lid / 16u;
+  let tx = lid % 16u;
+  let segStart = seg * u.L;
+  let segEnd = min(u.S, segStart + u.L);
+  let rowBase = bh * u.S;
+${I.map((i) => range(NCC).map((c) => `  var acc${i}_${c} = vec4f(0.0);`).join("\n")).join("\n")}
+  var nacc = vec4f(0.0);
+  for (var j0 = segStart; j0 < segEnd; j0 += 64u) {
+    if (lid < 64u) {
+      let jr = j0 + lid;
+      var w = 0.0;
+      var wn = 0.0;
+      if (jr < segEnd) {
+      ${weight}
+      }
+      wsh[lid] = vec2f(w, wn);
+    }
+    workgroupBarrier();
+    for (var sub = 0u; sub < 64u; sub += 16u) {
+      {
+        let r = lid / 16u;
+        let row = rowBase + min(j0 + sub + r, segEnd - 1u);
+        xs[lid] = ld_${xn}(row, aTile * 16u + lid % 16u);
+${
+    range(NCC).map((c) =>
+      `        ys[r * ${TC4}u + tx + ${16 * c}u] = wsh[sub + r].x * ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
+    ).join("\n")
+  }
+      }
+      workgroupBarrier();
+${inner.join("\n")}
+      workgroupBarrier();
+    }
+  }
+  let ob4 = (lb * (u.NC + 1u) + seg) * ${E4}u;
+${
+    I.map((i) =>
+      range(NCC).map((c) =>
+        `  out[ob4 + (aTile * 64u + ty * 4u + ${i}u) * ${DV4}u + cTile * ${TC4}u + tx + ${16 * c}u] = acc${i}_${c};`
+      ).join("\n")
+    ).join("\n")
+  }
+  if (cTile == 0u && tx == 0u) { out[ob4 + ${DQK * DV4}u + aTile * 16u + ty] = nacc; }
+  _ = ${DQ4}u;
+  _ = gi[0];
 }
 `;
 }

@@ -854,19 +854,29 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let lb = gid.y;
   let bh = u.H0 + lb;
   ${init}
-  for (var kk = u.NC; kk > 0u; kk--) {
-    let k = kk - 1u;
-    let ob = (lb * (u.NC + 1u) + k) * ${E}u;
-    let gk = da[ob + e];
-    da[ob + e] = acc;
-    let last = bh * u.S + min(u.S, (k + 1u) * u.L) - 1u;
-    let gl = gi[last];
-    let decay = ${
-    exp
-      ? "exp((gl.x + gl.w) + mp[lb * (u.NC + 1u) + k] - mp[lb * (u.NC + 1u) + k + 1u])"
-      : "exp(gl.x + gl.w)"
-  };
-    acc = decay * acc + gk;
+  // Batches of 8 chunks: all loads of a batch before its stores, so that the in-place reads do
+  // not wait behind the writes of the previous chunk (one memory latency per chunk otherwise).
+  var kk = u.NC;
+  while (kk > 0u) {
+    let nb = min(8u, kk);
+${range(8).map((j) => `    var g${j} = 0.0;
+    if (${j}u < nb) { g${j} = da[(lb * (u.NC + 1u) + kk - ${j + 1}u) * ${E}u + e]; }`).join("\n")}
+${
+    range(8).map((j) =>
+      `    if (${j}u < nb) {
+      let k = kk - ${j + 1}u;
+      da[(lb * (u.NC + 1u) + k) * ${E}u + e] = acc;
+      let gl = gi[bh * u.S + min(u.S, (k + 1u) * u.L) - 1u];
+      let decay = ${
+        exp
+          ? "exp((gl.x + gl.w) + mp[lb * (u.NC + 1u) + k] - mp[lb * (u.NC + 1u) + k + 1u])"
+          : "exp(gl.x + gl.w)"
+      };
+      acc = decay * acc + g${j};
+    }`
+    ).join("\n")
+  }
+    kk -= nb;
   }
   da[(lb * (u.NC + 1u) + u.NC) * ${E}u + e] = acc;
   _ = mp[0];

@@ -84,7 +84,14 @@ import {
   tileSharedBytes,
   tileWgsl,
 } from "./_wgsl.ts";
-import { BLOCK_ROWS, blockApplies, blockSharedBytes, blockWgsl } from "./_block_wgsl.ts";
+import {
+  BLOCK_ROWS,
+  blockApplies,
+  blockSharedBytes,
+  blockWgsl,
+  outerBlockTiles,
+  outerBlockWgsl,
+} from "./_block_wgsl.ts";
 
 /** Which backward pass: the form and the input gate. */
 export interface BackwardVariant {
@@ -433,13 +440,17 @@ export async function mlstmBackwardWebGpu(
   // The register-blocked kernels where the head dimensions allow (multiples of 64), the
   // row-sliced ones otherwise.
   const blocked = useBlocked && blockApplies(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize);
+  // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer.
+  const reuseU = blocked && chunk && x.dtype === "f32";
+  const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
+  const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: TileMode) => {
     checkStorageBuffers(gpu, mode === "dkdv" ? 11 : 10, `mlstm-bw-${mode}:${key}`);
     if (blocked) {
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}`,
-        () => blockWgsl(p, mode),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}`,
+        () => blockWgsl(p, mode, reuseU),
         blockSharedBytes(DQK, DHV),
         256,
       );
@@ -509,7 +520,15 @@ export async function mlstmBackwardWebGpu(
   let clast: GpuTensor | undefined;
   if (chunk) {
     [stP, sfP, dstP, sbP] = await Promise.all([
-      pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
+      blocked
+        ? pipe(
+          gpu,
+          `mlstm-bw-block-outer-state:${key}`,
+          () => outerBlockWgsl(p, "state"),
+          outerBlockShared,
+          256,
+        )
+        : pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
       pipe(
         gpu,
         `mlstm-bw-scanf:${key}:${withInit}:${withLast}`,
@@ -517,7 +536,15 @@ export async function mlstmBackwardWebGpu(
         0,
         64,
       ),
-      pipe(gpu, `mlstm-bw-outer-dstate:${key}`, () => outerWgsl(p, "dstate"), 512, 64),
+      blocked
+        ? pipe(
+          gpu,
+          `mlstm-bw-block-outer-dstate:${key}`,
+          () => outerBlockWgsl(p, "dstate"),
+          outerBlockShared,
+          256,
+        )
+        : pipe(gpu, `mlstm-bw-outer-dstate:${key}`, () => outerWgsl(p, "dstate"), 512, 64),
       pipe(
         gpu,
         `mlstm-bw-scanb:${key}:${withLast}`,
@@ -542,7 +569,7 @@ export async function mlstmBackwardWebGpu(
         pipeline: stP!,
         buffers: [x.k, x.v, gi, chat!],
         uniforms: ug,
-        workgroups: [outerTiles(DQK, DHV), NC, gh],
+        workgroups: [oTiles, NC, gh],
         flops: share * fl(S, DQK * DHV),
       });
       const init = withInit ? [x.c!, x.n!, x.m!] : [];
@@ -556,7 +583,7 @@ export async function mlstmBackwardWebGpu(
       batch.dispatch({
         label: `${tag} bw stats`,
         pipeline: statsP,
-        buffers: [x.q, x.k, x.v, dhG, gi, cprev!, mp!, rs],
+        buffers: [x.q, x.k, x.v, dhG, gi, cprev!, mp!, rs, ...(reuseU ? [dq] : [])],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, DQK + DHV) / 2 + fl(S, DQK * DHV)),
@@ -566,7 +593,7 @@ export async function mlstmBackwardWebGpu(
         pipeline: dstP!,
         buffers: [x.q, dhG, gi, rs, chat!],
         uniforms: ug,
-        workgroups: [outerTiles(DQK, DHV), NC, gh],
+        workgroups: [oTiles, NC, gh],
         flops: share * fl(S, DQK * DHV),
       });
       batch.dispatch({
