@@ -21,20 +21,24 @@ const C = ["x", "y", "z", "w"];
 /** Rows per workgroup and per other-side block. */
 export const BLOCK_ROWS = 64;
 
-/** Workgroup storage of {@linkcode blockWgsl}, bytes. */
-export function blockSharedBytes(DQK: number, DHV: number): number {
-  return 16 * (1024 + stagingVec4(DQK, DHV));
+/** Workgroup storage of {@linkcode blockWgsl} with state-product depth KC, bytes. */
+export function blockSharedBytes(DQK: number, DHV: number, KC: number): number {
+  return 16 * (1024 + stagingVec4(DQK, DHV, KC));
 }
 
-function stagingVec4(DQK: number, DHV: number): number {
+function stagingVec4(DQK: number, DHV: number, KC: number): number {
   const D4 = Math.max(DQK, DHV) / 4;
-  return Math.max(512, 8 * D4, 128 + 8 * D4);
+  return Math.max(512, 8 * D4, KC * 16 + KC * D4);
 }
 
-/** Whether the blocked kernels serve these head dimensions on a device with this workgroup storage. */
-export function blockApplies(DQK: number, DHV: number, maxWorkgroupBytes: number): boolean {
-  return DQK % 64 === 0 && DHV % 64 === 0 && DQK <= 256 && DHV <= 256 &&
-    blockSharedBytes(DQK, DHV) <= maxWorkgroupBytes;
+/**
+ * The depth (16 or 8 columns per staging step) of the blocked kernels' state products, or 0 when
+ * the blocked kernels do not serve these head dimensions on a device with this workgroup storage.
+ */
+export function blockDepth(DQK: number, DHV: number, maxWorkgroupBytes: number): number {
+  if (DQK % 64 !== 0 || DHV % 64 !== 0 || DQK > 256 || DHV > 256) return 0;
+  for (const KC of [16, 8]) if (blockSharedBytes(DQK, DHV, KC) <= maxWorkgroupBytes) return KC;
+  return 0;
 }
 
 /**
@@ -43,7 +47,7 @@ export function blockApplies(DQK: number, DHV: number, maxWorkgroupBytes: number
  * storage) stats also writes U = dh Cᵀ (the state term's product, S × DQK) into dq (binding after rso),
  * which dq reads back instead of recomputing it, then overwrites.
  */
-export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false): string {
+export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false, KC = 8): string {
   const { DQK, DHV, gate } = p;
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64, NV = DHV / 64;
   const E4 = (DQK * DHV + DQK) / 4;
@@ -78,7 +82,8 @@ export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false): string {
 
   const own1 = rows ? "q" : "k", oth1 = rows ? "k" : "q";
   const own2 = rows ? "dh" : "v", oth2 = rows ? "v" : "dh";
-  const STG = stagingVec4(DQK, DHV);
+  const STG = stagingVec4(DQK, DHV, KC);
+  const KC4 = KC / 4, SB = KC * 16;
   const col = (c: number) => `tx + ${16 * c}u`;
 
   // Per owned row i (row ty*4 + i of the tile).
@@ -115,10 +120,10 @@ export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false): string {
     const Din4 = trans ? DV4 : DQ4, Dout = trans ? DQK : DHV, Dout4 = Dout / 4, NO = Dout / 64;
     const L: string[] = [];
     for (const i of I) L.push(...range(NO).map((c) => `  var ${out}${i}_${c} = vec4f(0.0);`));
-    L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += 2u) {`);
-    L.push(`    if (lid < 32u) {
-      let rg = lid / 2u;
-      let cg = lid % 2u;
+    L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${KC4}u) {`);
+    L.push(`    if (lid < ${16 * KC4}u) {
+      let rg = lid / ${KC4}u;
+      let cg = lid % ${KC4}u;
 ${
       I.map((i) =>
         `      let a${i} = ld_${ownMat}(rowBase + min(tileFirst + rg * 4u + ${i}u, segEnd - 1u), k0 + cg);`
@@ -130,31 +135,31 @@ ${
     }
     }`);
     if (trans) {
-      L.push(`    if (lid < ${Dout / 2}u) {
-      let og = lid / 2u;
-      let cg = lid % 2u;
+      L.push(`    if (lid < ${Dout4 * KC4}u) {
+      let og = lid / ${KC4}u;
+      let cg = lid % ${KC4}u;
 ${I.map((i) => `      let m${i} = st[sb4 + (og * 4u + ${i}u) * ${DV4}u + k0 + cg];`).join("\n")}
 ${
         I.map((c) =>
-          `      stg[128u + (cg * 4u + ${c}u) * ${Dout4}u + og] = vec4f(m0.${C[c]}, m1.${C[c]}, m2.${C[c]}, m3.${C[c]});`
+          `      stg[${SB}u + (cg * 4u + ${c}u) * ${Dout4}u + og] = vec4f(m0.${C[c]}, m1.${C[c]}, m2.${C[c]}, m3.${C[c]});`
         ).join("\n")
       }
     }`);
     } else {
-      for (let n = 0; n * 256 < 8 * Dout4; n++) {
+      for (let n = 0; n * 256 < KC * Dout4; n++) {
         L.push(`    {
       let id = lid + ${256 * n}u;
-      if (id < ${8 * Dout4}u) {
-        stg[128u + id] = st[sb4 + (k0 * 4u + id / ${Dout4}u) * ${DV4}u + id % ${Dout4}u];
+      if (id < ${KC * Dout4}u) {
+        stg[${SB}u + id] = st[sb4 + (k0 * 4u + id / ${Dout4}u) * ${DV4}u + id % ${Dout4}u];
       }
     }`);
       }
     }
     L.push(`    workgroupBarrier();`);
-    for (let kk = 0; kk < 8; kk++) {
+    for (let kk = 0; kk < KC; kk++) {
       L.push(`    {\n      let a = stg[${kk * 16}u + ty];`);
       for (let c = 0; c < NO; c++) {
-        L.push(`      let b${c} = stg[${128 + kk * Dout4}u + ${col(c)}];`);
+        L.push(`      let b${c} = stg[${SB + kk * Dout4}u + ${col(c)}];`);
         for (const i of I) L.push(`      ${out}${i}_${c} += a.${C[i]} * b${c};`);
       }
       L.push(`    }`);

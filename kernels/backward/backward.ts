@@ -86,7 +86,7 @@ import {
 } from "./_wgsl.ts";
 import {
   BLOCK_ROWS,
-  blockApplies,
+  blockDepth,
   blockSharedBytes,
   blockWgsl,
   outerBlockTiles,
@@ -439,7 +439,8 @@ export async function mlstmBackwardWebGpu(
   }
   // The register-blocked kernels where the head dimensions allow (multiples of 64), the
   // row-sliced ones otherwise.
-  const blocked = useBlocked && blockApplies(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize);
+  const KC = useBlocked ? blockDepth(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize) : 0;
+  const blocked = KC > 0;
   // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer.
   const reuseU = blocked && chunk && x.dtype === "f32";
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
@@ -449,9 +450,9 @@ export async function mlstmBackwardWebGpu(
     if (blocked) {
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}`,
-        () => blockWgsl(p, mode, reuseU),
-        blockSharedBytes(DQK, DHV),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}`,
+        () => blockWgsl(p, mode, reuseU, KC),
+        blockSharedBytes(DQK, DHV, KC),
         256,
       );
     }
