@@ -28,7 +28,8 @@ export function blockSharedBytes(DQK: number, DHV: number, KC: number): number {
 
 function stagingVec4(DQK: number, DHV: number, KC: number): number {
   const D4 = Math.max(DQK, DHV) / 4;
-  return Math.max(512, 8 * D4, KC * 16 + KC * D4);
+  // KC = 16 goes with 32-deep score staging and 16-row output slices; KC = 8 with 16 and 8.
+  return Math.max(KC * 64, KC * D4, KC * 16 + KC * D4);
 }
 
 /**
@@ -84,6 +85,7 @@ export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false, KC = 8): 
   const own2 = rows ? "dh" : "v", oth2 = rows ? "v" : "dh";
   const STG = stagingVec4(DQK, DHV, KC);
   const KC4 = KC / 4, SB = KC * 16;
+  const BK = 2 * KC, BK4 = BK / 4, OS = KC; // score staging depth, output slice rows
   const col = (c: number) => `tx + ${16 * c}u`;
 
   // Per owned row i (row ty*4 + i of the tile).
@@ -238,11 +240,11 @@ ${
 
   // 1. Score blocks.
   const scoreGemm = (a: string, bm: string, D4: number, acc: string): string[] => [
-    `    for (var d0 = 0u; d0 < ${D4}u; d0 += 4u) {`,
-    `      if (lid < 128u) {
-        let side = lid / 64u;
-        let rg = (lid % 64u) / 4u;
-        let cg = lid % 4u;
+    `    for (var d0 = 0u; d0 < ${D4}u; d0 += ${BK4}u) {`,
+    `      if (lid < ${32 * BK4}u) {
+        let side = lid / ${16 * BK4}u;
+        let rg = (lid % ${16 * BK4}u) / ${BK4}u;
+        let cg = lid % ${BK4}u;
         let base = select(tileFirst, o0, side == 1u);
         var a0: vec4f;
         var a1: vec4f;
@@ -255,15 +257,15 @@ ${I.map((i) => `          a${i} = ld_${bm}(rowBase + min(base + rg * 4u + ${i}u,
         }
 ${
       I.map((c) =>
-        `        stg[side * 256u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${C[c]}, a2.${C[c]}, a3.${C[c]});`
+        `        stg[side * ${BK * 16}u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${C[c]}, a2.${C[c]}, a3.${C[c]});`
       ).join("\n")
     }
       }`,
     `      workgroupBarrier();`,
-    ...range(16).flatMap((kk) => [
+    ...range(BK).flatMap((kk) => [
       `      {`,
       `        let a = stg[${kk * 16}u + ty];`,
-      `        let b = stg[${256 + kk * 16}u + tx];`,
+      `        let b = stg[${BK * 16 + kk * 16}u + tx];`,
       ...I.map((i) => `        ${acc}${i} += a.${C[i]} * b;`),
       `      }`,
     ]),
@@ -311,17 +313,17 @@ ${
   // 3. Weighted accumulation of the other side's rows (8 at a time).
   const accum = (mat: string, D4: number, acc: string): string[] => {
     const N = D4 / 16;
-    const L: string[] = [`    for (var sl = 0u; sl < 64u; sl += 8u) {`];
-    for (let n = 0; n * 256 < 8 * D4; n++) {
+    const L: string[] = [`    for (var sl = 0u; sl < 64u; sl += ${OS}u) {`];
+    for (let n = 0; n * 256 < OS * D4; n++) {
       L.push(`      {
         let id = lid + ${256 * n}u;
-        if (id < ${8 * D4}u) {
+        if (id < ${OS * D4}u) {
           stg[id] = ld_${mat}(rowBase + min(o0 + sl + id / ${D4}u, segEnd - 1u), id % ${D4}u);
         }
       }`);
     }
     L.push(`      workgroupBarrier();`);
-    for (let ss = 0; ss < 8; ss++) {
+    for (let ss = 0; ss < OS; ss++) {
       L.push(`      {\n        let w = ws[(sl + ${ss}u) * 16u + ty];`);
       for (let c = 0; c < N; c++) {
         L.push(`        let o${c} = stg[${ss * D4}u + ${col(c)}];`);
