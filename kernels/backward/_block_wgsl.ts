@@ -132,7 +132,11 @@ ${
       ).join("\n")
     }
 ${
-      I.map((c) => `      stg[(cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${C[c]}, a2.${C[c]}, a3.${C[c]});`)
+      I.map((c) =>
+        `      stg[(cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${C[c]}, a2.${C[c]}, a3.${
+          C[c]
+        });`
+      )
         .join("\n")
     }
     }`);
@@ -143,7 +147,9 @@ ${
 ${I.map((i) => `      let m${i} = st[sb4 + (og * 4u + ${i}u) * ${DV4}u + k0 + cg];`).join("\n")}
 ${
         I.map((c) =>
-          `      stg[${SB}u + (cg * 4u + ${c}u) * ${Dout4}u + og] = vec4f(m0.${C[c]}, m1.${C[c]}, m2.${C[c]}, m3.${C[c]});`
+          `      stg[${SB}u + (cg * 4u + ${c}u) * ${Dout4}u + og] = vec4f(m0.${C[c]}, m1.${
+            C[c]
+          }, m2.${C[c]}, m3.${C[c]});`
         ).join("\n")
       }
     }`);
@@ -251,13 +257,23 @@ ${
         var a2: vec4f;
         var a3: vec4f;
         if (side == 0u) {
-${I.map((i) => `          a${i} = ld_${a}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`).join("\n")}
+${
+      I.map((i) =>
+        `          a${i} = ld_${a}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
+      ).join("\n")
+    }
         } else {
-${I.map((i) => `          a${i} = ld_${bm}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`).join("\n")}
+${
+      I.map((i) =>
+        `          a${i} = ld_${bm}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
+      ).join("\n")
+    }
         }
 ${
       I.map((c) =>
-        `        stg[side * ${BK * 16}u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${C[c]}, a2.${C[c]}, a3.${C[c]});`
+        `        stg[side * ${BK * 16}u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${
+          C[c]
+        }, a2.${C[c]}, a3.${C[c]});`
       ).join("\n")
     }
       }`,
@@ -292,8 +308,10 @@ ${
       hd${i} += e * ${Y};
     }`);
       } else if (mode === "dq") {
-        wl.push(`    let w${i}${j} = select(0.0, u.scale * (rown${i}.y * ${Y} + rown${i}.z) * exp(bdiff(gown${i}, gcol${j}) + gcol${j}.y - rown${i}.x), valid${i} && s${j} < segEnd && s${j} <= own${i});
-    offp${i} += select(0.0, w${i}${j} * ${X}, s${j} < own${i});`);
+        wl.push(
+          `    let w${i}${j} = select(0.0, u.scale * (rown${i}.y * ${Y} + rown${i}.z) * exp(bdiff(gown${i}, gcol${j}) + gcol${j}.y - rown${i}.x), valid${i} && s${j} < segEnd && s${j} <= own${i});
+    offp${i} += select(0.0, w${i}${j} * ${X}, s${j} < own${i});`,
+        );
       } else {
         wl.push(`    var w${i}${j} = 0.0;
     var wv${i}${j} = 0.0;
@@ -308,7 +326,9 @@ ${
     }
   }
   const storeW = (w: string) =>
-    J.map((j) => `    ws[(tx * 4u + ${j}u) * 16u + ty] = vec4f(${I.map((i) => `${w}${i}${j}`).join(", ")});`);
+    J.map((j) =>
+      `    ws[(tx * 4u + ${j}u) * 16u + ty] = vec4f(${I.map((i) => `${w}${i}${j}`).join(", ")});`
+    );
 
   // 3. Weighted accumulation of the other side's rows (8 at a time).
   const accum = (mat: string, D4: number, acc: string): string[] => {
@@ -356,10 +376,18 @@ ${
   // Final stores and per-row reductions (through ws: 64 rows × 16 threads).
   const fin: string[] = [];
   if (mode === "stats") {
-    fin.push(...I.map((i) => `  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(den${i}, hd${i}, mc${i}, beta${i});`));
+    fin.push(
+      ...I.map((i) =>
+        `  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(den${i}, hd${i}, mc${i}, beta${i});`
+      ),
+    );
   } else if (mode === "dq") {
     for (const i of I) {
-      fin.push(`  if (valid${i}) {`, ...range(NQ).map((c) => `    st_dq(rowBase + own${i}, ${col(c)}, acc${i}_${c});`), `  }`);
+      fin.push(
+        `  if (valid${i}) {`,
+        ...range(NQ).map((c) => `    st_dq(rowBase + own${i}, ${col(c)}, acc${i}_${c});`),
+        `  }`,
+      );
       fin.push(`  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(offp${i}, 0.0, 0.0, 0.0);`);
     }
   } else {
@@ -391,7 +419,9 @@ ${
         ? `let nrm = max(abs(dsum), ${lower});
     let inv = 1.0 / (nrm + u.eps);
     var dden = 0.0;${
-          p.exact ? `\n    if (abs(dsum) > ${lower}) { dden = -inv * (inv * hsum) * sign(dsum); }` : ""
+          p.exact
+            ? `\n    if (abs(dsum) > ${lower}) { dden = -inv * (inv * hsum) * sign(dsum); }`
+            : ""
         }`
         : `let inv = 1.0;\n    let dden = 0.0;\n    _ = hsum;\n    _ = dsum;`
     }
@@ -474,7 +504,9 @@ export function outerBlockWgsl(p: BwParams, mode: "state" | "dstate"): string {
   const I = range(4);
   const inner: string[] = [];
   for (let j = 0; j < 16; j++) {
-    inner.push(`      {\n        let a = xs[${j * 16}u + ty];\n        let wn = wsh[sub + ${j}u].y;`);
+    inner.push(
+      `      {\n        let a = xs[${j * 16}u + ty];\n        let wn = wsh[sub + ${j}u].y;`,
+    );
     for (let c = 0; c < NCC; c++) {
       inner.push(`        let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
       for (const i of I) inner.push(`        acc${i}_${c} += a.${C[i]} * y${c};`);
@@ -518,7 +550,9 @@ ${I.map((i) => range(NCC).map((c) => `  var acc${i}_${c} = vec4f(0.0);`).join("\
         xs[lid] = ld_${xn}(row, aTile * 16u + lid % 16u);
 ${
     range(NCC).map((c) =>
-      `        ys[r * ${TC4}u + tx + ${16 * c}u] = wsh[sub + r].x * ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
+      `        ys[r * ${TC4}u + tx + ${
+        16 * c
+      }u] = wsh[sub + r].x * ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
     ).join("\n")
   }
       }
@@ -531,7 +565,9 @@ ${inner.join("\n")}
 ${
     I.map((i) =>
       range(NCC).map((c) =>
-        `  out[ob4 + (aTile * 64u + ty * 4u + ${i}u) * ${DV4}u + cTile * ${TC4}u + tx + ${16 * c}u] = acc${i}_${c};`
+        `  out[ob4 + (aTile * 64u + ty * 4u + ${i}u) * ${DV4}u + cTile * ${TC4}u + tx + ${
+          16 * c
+        }u] = acc${i}_${c};`
       ).join("\n")
     ).join("\n")
   }

@@ -859,8 +859,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var kk = u.NC;
   while (kk > 0u) {
     let nb = min(8u, kk);
-${range(8).map((j) => `    var g${j} = 0.0;
-    if (${j}u < nb) { g${j} = da[(lb * (u.NC + 1u) + kk - ${j + 1}u) * ${E}u + e]; }`).join("\n")}
+${
+    range(8).map((j) =>
+      `    var g${j} = 0.0;
+    if (${j}u < nb) { g${j} = da[(lb * (u.NC + 1u) + kk - ${j + 1}u) * ${E}u + e]; }`
+    ).join("\n")
+  }
 ${
     range(8).map((j) =>
       `    if (${j}u < nb) {

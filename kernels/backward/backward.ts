@@ -26,8 +26,19 @@
  *    and dcInitial, dnInitial, dmInitial = Σ dC0⊙C0 + dn0·n0; with `lastStateGradients`, every df_r
  *    also gets Σ dC_last⊙C_last + dn_last·n_last (the last state is a virtual row after the end).
  *
- * Parallel: 5 dispatches (prep, stats, dq, dkdv, gates); chunkwise: 9. Steps 3, 5 and 6 are one
- * WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
+ * Parallel: 5 dispatches (prep, stats, dq, dkdv, gates); chunkwise: 9 per head group. Head groups:
+ * the per-chunk state buffers of one group of heads must fit one storage binding, so heads are
+ * processed in groups ({@linkcode backwardHeadGroup}; dispatches 2–7 and the gates run once per
+ * group, with the group's first head in the uniforms); any shape whose inputs fit in memory runs.
+ *
+ * Steps 3, 5 and 6 (and 2 and 4's outer products) have two implementations. Where DQK and DHV are
+ * multiples of 64 (≤ 256) the register-blocked kernels of `_block_wgsl.ts` run: laid out like a
+ * batched GEMM, 256 threads own 64 rows, form 64 × 64 score blocks 4 × 4 per thread from operands
+ * staged 32 columns deep through workgroup memory, turn them into weights in registers, write the
+ * weight block to workgroup memory and accumulate the weighted other-side rows 4 rows × D/16
+ * columns per thread (vec4, fully unrolled); the chunk-state terms are GEMMs of the same shape.
+ * With f32 storage `stats` hands dh·Cᵀ (the state term's product) to `dq` through dq's own buffer.
+ * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
  * unrolled over them); per tile of 16 rows of the other side it (A) writes partial q·k and dh·v
@@ -37,7 +48,7 @@
  * dq, dkdv) instead of being stored; nothing of size S² is ever allocated.
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch; the chunkwise pass
- * {@linkcode chunkwiseBackwardBytes}. States travel in f32; q, k, v, dh, dq, dk, dv in the storage
+ * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in f32; q, k, v, dh, dq, dk, dv in the storage
  * dtype (f32 or f16), i, f, di, df in the gates' dtype.
  *
  * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
