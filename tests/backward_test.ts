@@ -36,6 +36,7 @@ import {
 } from "../mod.ts";
 import {
   attachBackwards,
+  setBackwardBlockDepth,
   setBackwardGroupLimit,
   setBackwardPoison,
 } from "../kernels/backward/backward.ts";
@@ -114,6 +115,8 @@ interface Case {
   sensitivity?: boolean;
   /** Cap on the chunk-state bytes of one head group (forces several head groups). */
   groupLimit?: number;
+  /** Forced staging depth of the register-blocked kernels. */
+  depth?: 8 | 16;
   seed: number;
 }
 
@@ -153,11 +156,13 @@ async function check(c: Case): Promise<void> {
   if (c.normalize !== undefined) o.normalize = c.normalize;
   const ref = await getMlstmKernel(refName(c.form, c.gate)).backward!(x, dh, o) as Grads;
   setBackwardGroupLimit(c.groupLimit);
+  setBackwardBlockDepth(c.depth);
   let out: Grads;
   try {
     out = await kernel(c.name).backward!(x, dh, o) as Grads;
   } finally {
     setBackwardGroupLimit(undefined);
+    setBackwardBlockDepth(undefined);
   }
   assertNoUncapturedErrors(gpu);
   let sens: Grads | undefined;
@@ -643,6 +648,21 @@ Deno.test({
       dtype: "f16",
       seed: seed++,
     });
-    for (const c of cases) await t.step(label(c) + " blocked", () => check(c));
+    // The shallower staging (devices with less workgroup storage).
+    for (const gate of ["exp", "sig"] as const) {
+      cases.push({
+        name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+        form: "chunkwise",
+        gate,
+        shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        depth: 8,
+        seed: seed++,
+      });
+    }
+    for (const c of cases) {
+      await t.step(label(c) + ` blocked${c.depth ? ` depth ${c.depth}` : ""}`, () => check(c));
+    }
   },
 });

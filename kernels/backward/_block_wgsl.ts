@@ -36,9 +36,16 @@ function stagingVec4(DQK: number, DHV: number, KC: number): number {
  * The depth (16 or 8 columns per staging step) of the blocked kernels' state products, or 0 when
  * the blocked kernels do not serve these head dimensions on a device with this workgroup storage.
  */
-export function blockDepth(DQK: number, DHV: number, maxWorkgroupBytes: number): number {
+export function blockDepth(
+  DQK: number,
+  DHV: number,
+  maxWorkgroupBytes: number,
+  only?: number,
+): number {
   if (DQK % 64 !== 0 || DHV % 64 !== 0 || DQK > 256 || DHV > 256) return 0;
-  for (const KC of [16, 8]) if (blockSharedBytes(DQK, DHV, KC) <= maxWorkgroupBytes) return KC;
+  for (const KC of only ? [only] : [16, 8]) {
+    if (blockSharedBytes(DQK, DHV, KC) <= maxWorkgroupBytes) return KC;
+  }
   return 0;
 }
 

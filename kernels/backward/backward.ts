@@ -148,6 +148,26 @@ export function setBackwardBlocked(on: boolean): void {
   useBlocked = on;
 }
 
+let forcedDepth: 8 | 16 | undefined;
+
+/**
+ * Test hook: forces the staging depth of the register-blocked kernels' state products (16 goes
+ * with 32-deep score staging and 16-row output slices, 8 with 16 and 8; undefined: the deepest
+ * that the device's workgroup storage allows), so that both layouts can be tested on one device.
+ *
+ * @example
+ * ```ts
+ * import { setBackwardBlockDepth } from "./backward.ts";
+ * setBackwardBlockDepth(8);
+ * setBackwardBlockDepth(undefined);
+ * ```
+ *
+ * @param kc 8, 16 or undefined.
+ */
+export function setBackwardBlockDepth(kc: 8 | 16 | undefined): void {
+  forcedDepth = kc;
+}
+
 /**
  * Test hook: caps the bytes of chunk states one head group of the chunkwise backward may bind
  * (undefined: the device's maxStorageBufferBindingSize), so that tests can exercise several head
@@ -450,7 +470,9 @@ export async function mlstmBackwardWebGpu(
   }
   // The register-blocked kernels where the head dimensions allow (multiples of 64), the
   // row-sliced ones otherwise.
-  const KC = useBlocked ? blockDepth(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize) : 0;
+  const KC = useBlocked
+    ? blockDepth(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize, forcedDepth)
+    : 0;
   const blocked = KC > 0;
   // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer.
   const reuseU = blocked && chunk && x.dtype === "f32";
