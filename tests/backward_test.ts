@@ -34,7 +34,12 @@ import {
   randomTensor,
   type Tensor,
 } from "../mod.ts";
-import { attachBackwards, setBackwardPoison } from "../kernels/backward/backward.ts";
+import {
+  attachBackwards,
+  setBackwardBlockDepth,
+  setBackwardGroupLimit,
+  setBackwardPoison,
+} from "../kernels/backward/backward.ts";
 import { chunkwiseKernels } from "../kernels/chunkwise/mod.ts";
 import { parallelKernels } from "../kernels/parallel.ts";
 import { GpuTensor } from "../kernels/runtime.ts";
@@ -108,6 +113,10 @@ interface Case {
   wellConditioned?: boolean;
   /** Assert against 10× the reference's own sensitivity to an f32 rounding of the inputs. */
   sensitivity?: boolean;
+  /** Cap on the chunk-state bytes of one head group (forces several head groups). */
+  groupLimit?: number;
+  /** Forced staging depth of the register-blocked kernels. */
+  depth?: 8 | 16;
   seed: number;
 }
 
@@ -146,7 +155,15 @@ async function check(c: Case): Promise<void> {
   if (c.L !== undefined) o.chunkSize = c.L;
   if (c.normalize !== undefined) o.normalize = c.normalize;
   const ref = await getMlstmKernel(refName(c.form, c.gate)).backward!(x, dh, o) as Grads;
-  const out = await kernel(c.name).backward!(x, dh, o) as Grads;
+  setBackwardGroupLimit(c.groupLimit);
+  setBackwardBlockDepth(c.depth);
+  let out: Grads;
+  try {
+    out = await kernel(c.name).backward!(x, dh, o) as Grads;
+  } finally {
+    setBackwardGroupLimit(undefined);
+    setBackwardBlockDepth(undefined);
+  }
   assertNoUncapturedErrors(gpu);
   let sens: Grads | undefined;
   if (c.sensitivity) {
@@ -281,6 +298,9 @@ Deno.test({
       seed: seed++,
     };
     await t.step(label(many), () => check(many));
+    // 6 heads, 3 chunks of E = 40 floats: 640 bytes of states per head, 2 heads per group.
+    const grouped: Case = { ...many, name: "chunkwise--xl_chunk", gate: "exp", groupLimit: 1300 };
+    await t.step(label(grouped) + " head groups", () => check(grouped));
   },
 });
 
@@ -566,5 +586,83 @@ Deno.test({
         message: /^Option dtype is "f16" but the GpuTensor inputs are f32/,
       },
     );
+  },
+});
+
+Deno.test({
+  name: "register-blocked kernels (head dimensions multiples of 64) equal the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 900;
+    const cases: Case[] = [];
+    for (const v of VARIANTS) {
+      for (const gradient of CONV) {
+        const sig = v.gate === "sig";
+        cases.push({
+          name: sig ? "parallel--siging" : "parallel--stablef",
+          form: "parallel",
+          ...v,
+          shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 64 },
+          gradient,
+          seed: seed++,
+        });
+        cases.push({
+          name: sig ? "chunkwise--xl_chunk_siging" : "chunkwise--xl_chunk",
+          form: "chunkwise",
+          ...v,
+          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          gradient,
+          seed: seed++,
+        });
+      }
+    }
+    cases.push({
+      name: "chunkwise--xl_chunk",
+      form: "chunkwise",
+      gate: "exp",
+      shape: { B: 1, NH: 1, S: 2 * 128 + 37, DQK: 64, DHV: 64 },
+      L: 128,
+      gates: { iMean: 20 },
+      wellConditioned: true,
+      seed: seed++,
+    });
+    cases.push({
+      name: "chunkwise--xl_chunk",
+      form: "chunkwise",
+      gate: "exp",
+      shape: { B: 1, NH: 3, S: 100, DQK: 128, DHV: 64 },
+      L: 64,
+      states: true,
+      groupLimit: 2 * 4 * 3 * (128 * 64 + 128),
+      seed: seed++,
+    });
+    cases.push({
+      name: "chunkwise--xl_chunk",
+      form: "chunkwise",
+      gate: "exp",
+      shape: { B: 1, NH: 1, S: 90, DQK: 64, DHV: 64 },
+      L: 64,
+      states: true,
+      dtype: "f16",
+      seed: seed++,
+    });
+    // The shallower staging (devices with less workgroup storage).
+    for (const gate of ["exp", "sig"] as const) {
+      cases.push({
+        name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+        form: "chunkwise",
+        gate,
+        shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        depth: 8,
+        seed: seed++,
+      });
+    }
+    for (const c of cases) {
+      await t.step(label(c) + ` blocked${c.depth ? ` depth ${c.depth}` : ""}`, () => check(c));
+    }
   },
 });

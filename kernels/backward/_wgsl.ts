@@ -72,12 +72,15 @@ export function tileSharedBytes(t: TileGeometry): number {
   return 4 * (2 * t.BT * t.BS * t.G + 2 * t.BT * t.BS);
 }
 
-const UNIFORMS = `
-struct U { S: u32, L: u32, NC: u32, BH: u32, scale: f32, eps: f32, p0: u32, p1: u32 }
+export const UNIFORMS = `
+struct U { S: u32, L: u32, NC: u32, BH: u32, scale: f32, eps: f32, H0: u32, p1: u32 }
 fn bdiff(a: vec4f, b: vec4f) -> f32 { return (a.x - b.x) + (a.w - b.w); }
 `;
 
-/** Packs the uniforms of every backward kernel (32 bytes). */
+/**
+ * Packs the uniforms of every backward kernel (32 bytes). H0 is the first head of the dispatch's head
+ * group: rows are indexed by the global head H0 + z, the per-chunk state buffers by the local z.
+ */
 export function packUniforms(
   S: number,
   L: number,
@@ -85,6 +88,7 @@ export function packUniforms(
   BH: number,
   scale: number,
   eps: number,
+  H0 = 0,
 ): ArrayBuffer {
   const u = new ArrayBuffer(32);
   const dv = new DataView(u);
@@ -94,11 +98,12 @@ export function packUniforms(
   dv.setUint32(12, BH, true);
   dv.setFloat32(16, scale, true);
   dv.setFloat32(20, eps, true);
+  dv.setUint32(24, H0, true);
   return u;
 }
 
 /** Declaration plus vec4 load/store helpers for a (rows × D) matrix binding. */
-function matrix(
+export function matrix(
   name: string,
   binding: number,
   D: number,
@@ -281,7 +286,7 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
     ].join("\n")
   ).join("\n");
   const mprevDecl = mode === "stats" && gate === "exp" && p.inter
-    ? `  let mprev = mp[bh * (u.NC + 1u) + seg];`
+    ? `  let mprev = mp[lb * (u.NC + 1u) + seg];`
     : "";
 
   // Phase A: the other row's vectors loaded once, dotted with every owned row's slices.
@@ -385,7 +390,7 @@ ${range(SV).map((jj) => `        accv${x}_${jj} += w2 * ho${jj};`).join("\n")}
 
   // State terms, per owned row: one fused loop over the DHV columns for the thread's DQK rows.
   const comps = ["x", "y", "z", "w"];
-  const stBase = rows ? `(bh * u.NC + seg) * ${E}u` : `(bh * (u.NC + 1u) + seg) * ${E}u`;
+  const stBase = rows ? `(lb * u.NC + seg) * ${E}u` : `(lb * (u.NC + 1u) + seg) * ${E}u`;
   // One vec4 of a state row at float offset `o` (the row's start), vec4 column c4.
   const ldC = (o: string, c4: string) =>
     DHV % 4 === 0
@@ -473,7 +478,7 @@ ${
     const lines: string[] = [
       ...common,
       `  let gEnd = gi[rowBase + segEnd - 1u];`,
-      ...(gate === "exp" ? [`  let mAfter = mp[bh * (u.NC + 1u) + seg + 1u];`] : []),
+      ...(gate === "exp" ? [`  let mAfter = mp[lb * (u.NC + 1u) + seg + 1u];`] : []),
       ...rowDots("v"),
     ];
     for (const x of U) {
@@ -604,7 +609,8 @@ var<workgroup> ws2: array<f32, ${BT * BS}>;
 @compute @workgroup_size(${NR * G})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let seg = wid.y;
-  let bh = wid.z;
+  let lb = wid.z;
+  let bh = u.H0 + lb;
   let r = lid / ${G}u;
   let g = lid % ${G}u;
   let segStart = seg * u.L;
@@ -677,7 +683,8 @@ var<workgroup> wsh: array<vec2f, 64>;
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let seg = wid.y;
-  let bh = wid.z;
+  let lb = wid.z;
+  let bh = u.H0 + lb;
   let aTiles = ${Math.ceil(DQK / 16)}u;
   let aTile = wid.x % aTiles;
   let cTile = wid.x / aTiles;
@@ -717,7 +724,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
   }
-  let ob = (bh * (u.NC + 1u) + seg) * ${E}u;
+  let ob = (lb * (u.NC + 1u) + seg) * ${E}u;
 ${
     range(4).map((r) =>
       `  {
@@ -795,13 +802,14 @@ ${decl.join("\n")}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let e = min(gid.x, ${E - 1}u);
-  let bh = gid.y;
+  let lb = gid.y;
+  let bh = u.H0 + lb;
   let live = gid.x < ${E}u;
   ${init}
-  if (gid.x == 0u) { mp[bh * (u.NC + 1u)] = m; }
+  if (gid.x == 0u) { mp[lb * (u.NC + 1u)] = m; }
   for (var k = 0u; k < u.NC; k++) {
-    let ob = (bh * u.NC + k) * ${E}u;
-    let oc = (bh * (u.NC + 1u) + k) * ${E}u;
+    let ob = (lb * u.NC + k) * ${E}u;
+    let oc = (lb * (u.NC + 1u) + k) * ${E}u;
     if (live) { cprev[ob + e] = acc; }
     let last = bh * u.S + min(u.S, (k + 1u) * u.L) - 1u;
     let gl = gi[last];
@@ -813,7 +821,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     m = mn;`
         : `acc = exp(gl.x + gl.w) * acc + chat[oc + e];`
     }
-    if (gid.x == 0u) { mp[bh * (u.NC + 1u) + k + 1u] = m; }
+    if (gid.x == 0u) { mp[lb * (u.NC + 1u) + k + 1u] = m; }
   }${
       withLast
         ? `
@@ -843,23 +851,38 @@ ${lastDecl}@group(0) @binding(${nb}) var<storage, read_write> da: array<f32>;
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x >= ${E}u) { return; }
   let e = gid.x;
-  let bh = gid.y;
+  let lb = gid.y;
+  let bh = u.H0 + lb;
   ${init}
-  for (var kk = u.NC; kk > 0u; kk--) {
-    let k = kk - 1u;
-    let ob = (bh * (u.NC + 1u) + k) * ${E}u;
-    let gk = da[ob + e];
-    da[ob + e] = acc;
-    let last = bh * u.S + min(u.S, (k + 1u) * u.L) - 1u;
-    let gl = gi[last];
-    let decay = ${
-    exp
-      ? "exp((gl.x + gl.w) + mp[bh * (u.NC + 1u) + k] - mp[bh * (u.NC + 1u) + k + 1u])"
-      : "exp(gl.x + gl.w)"
-  };
-    acc = decay * acc + gk;
+  // Batches of 8 chunks: all loads of a batch before its stores, so that the in-place reads do
+  // not wait behind the writes of the previous chunk (one memory latency per chunk otherwise).
+  var kk = u.NC;
+  while (kk > 0u) {
+    let nb = min(8u, kk);
+${
+    range(8).map((j) =>
+      `    var g${j} = 0.0;
+    if (${j}u < nb) { g${j} = da[(lb * (u.NC + 1u) + kk - ${j + 1}u) * ${E}u + e]; }`
+    ).join("\n")
   }
-  da[(bh * (u.NC + 1u) + u.NC) * ${E}u + e] = acc;
+${
+    range(8).map((j) =>
+      `    if (${j}u < nb) {
+      let k = kk - ${j + 1}u;
+      da[(lb * (u.NC + 1u) + k) * ${E}u + e] = acc;
+      let gl = gi[bh * u.S + min(u.S, (k + 1u) * u.L) - 1u];
+      let decay = ${
+        exp
+          ? "exp((gl.x + gl.w) + mp[lb * (u.NC + 1u) + k] - mp[lb * (u.NC + 1u) + k + 1u])"
+          : "exp(gl.x + gl.w)"
+      };
+      acc = decay * acc + g${j};
+    }`
+    ).join("\n")
+  }
+    kk -= nb;
+  }
+  da[(lb * (u.NC + 1u) + u.NC) * ${E}u + e] = acc;
   _ = mp[0];
 }
 `;
@@ -928,7 +951,7 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
   let rLast = 0.0;`;
   const initCode = withInit
     ? `
-  let ob = (bh * (u.NC + 1u) + u.NC) * ${E}u;
+  let ob = (lb * (u.NC + 1u) + u.NC) * ${E}u;
   var part = 0.0;
   for (var e = lid; e < ${E}u; e += 64u) {
     let x = da[ob + e];
@@ -956,7 +979,8 @@ var<workgroup> rvirt: f32;
 fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.x;${lastCode}
+  let lb = wid.x;
+  let bh = u.H0 + lb;${lastCode}
   let per = (u.S + 63u) / 64u;
   let t0 = min(u.S, lid * per);
   let t1 = min(u.S, t0 + per);

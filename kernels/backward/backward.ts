@@ -26,8 +26,19 @@
  *    and dcInitial, dnInitial, dmInitial = Σ dC0⊙C0 + dn0·n0; with `lastStateGradients`, every df_r
  *    also gets Σ dC_last⊙C_last + dn_last·n_last (the last state is a virtual row after the end).
  *
- * Parallel: 5 dispatches (prep, stats, dq, dkdv, gates); chunkwise: 9. Steps 3, 5 and 6 are one
- * WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
+ * Parallel: 5 dispatches (prep, stats, dq, dkdv, gates); chunkwise: 9 per head group. Head groups:
+ * the per-chunk state buffers of one group of heads must fit one storage binding, so heads are
+ * processed in groups ({@linkcode backwardHeadGroup}; dispatches 2–7 and the gates run once per
+ * group, with the group's first head in the uniforms); any shape whose inputs fit in memory runs.
+ *
+ * Steps 3, 5 and 6 (and 2 and 4's outer products) have two implementations. Where DQK and DHV are
+ * multiples of 64 (≤ 256) the register-blocked kernels of `_block_wgsl.ts` run: laid out like a
+ * batched GEMM, 256 threads own 64 rows, form 64 × 64 score blocks 4 × 4 per thread from operands
+ * staged 32 columns deep through workgroup memory, turn them into weights in registers, write the
+ * weight block to workgroup memory and accumulate the weighted other-side rows 4 rows × D/16
+ * columns per thread (vec4, fully unrolled); the chunk-state terms are GEMMs of the same shape.
+ * With f32 storage `stats` hands dh·Cᵀ (the state term's product) to `dq` through dq's own buffer.
+ * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
  * unrolled over them); per tile of 16 rows of the other side it (A) writes partial q·k and dh·v
@@ -37,7 +48,7 @@
  * dq, dkdv) instead of being stored; nothing of size S² is ever allocated.
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch; the chunkwise pass
- * {@linkcode chunkwiseBackwardBytes}. States travel in f32; q, k, v, dh, dq, dk, dv in the storage
+ * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in f32; q, k, v, dh, dq, dk, dv in the storage
  * dtype (f32 or f16), i, f, di, df in the gates' dtype.
  *
  * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
@@ -84,6 +95,14 @@ import {
   tileSharedBytes,
   tileWgsl,
 } from "./_wgsl.ts";
+import {
+  BLOCK_ROWS,
+  blockDepth,
+  blockSharedBytes,
+  blockWgsl,
+  outerBlockTiles,
+  outerBlockWgsl,
+} from "./_block_wgsl.ts";
 
 /** Which backward pass: the form and the input gate. */
 export interface BackwardVariant {
@@ -109,6 +128,63 @@ const CHUNKWISE_FORWARDS: Readonly<Record<string, ChunkwiseVariant>> = {
 };
 
 let poison = false;
+let groupLimit: number | undefined;
+let useBlocked = true;
+
+/**
+ * Test hook: whether head dimensions that are multiples of 64 use the register-blocked row/column
+ * kernels (default) or the row-sliced ones every shape can use.
+ *
+ * @example
+ * ```ts
+ * import { setBackwardBlocked } from "./backward.ts";
+ * setBackwardBlocked(false);
+ * setBackwardBlocked(true);
+ * ```
+ *
+ * @param on Whether to use the blocked kernels.
+ */
+export function setBackwardBlocked(on: boolean): void {
+  useBlocked = on;
+}
+
+let forcedDepth: 8 | 16 | undefined;
+
+/**
+ * Test hook: forces the staging depth of the register-blocked kernels' state products (16 goes
+ * with 32-deep score staging and 16-row output slices, 8 with 16 and 8; undefined: the deepest
+ * that the device's workgroup storage allows), so that both layouts can be tested on one device.
+ *
+ * @example
+ * ```ts
+ * import { setBackwardBlockDepth } from "./backward.ts";
+ * setBackwardBlockDepth(8);
+ * setBackwardBlockDepth(undefined);
+ * ```
+ *
+ * @param kc 8, 16 or undefined.
+ */
+export function setBackwardBlockDepth(kc: 8 | 16 | undefined): void {
+  forcedDepth = kc;
+}
+
+/**
+ * Test hook: caps the bytes of chunk states one head group of the chunkwise backward may bind
+ * (undefined: the device's maxStorageBufferBindingSize), so that tests can exercise several head
+ * groups on small shapes.
+ *
+ * @example
+ * ```ts
+ * import { setBackwardGroupLimit } from "./backward.ts";
+ * setBackwardGroupLimit(1 << 20);
+ * setBackwardGroupLimit(undefined);
+ * ```
+ *
+ * @param bytes The cap, or undefined for the device limit.
+ */
+export function setBackwardGroupLimit(bytes: number | undefined): void {
+  groupLimit = bytes;
+}
 
 /**
  * Makes every later backward pass allocate its outputs filled with NaN (tests use it, so that an
@@ -133,9 +209,10 @@ export function setBackwardPoison(on: boolean): void {
  * [C | n] of E = DQK·DHV + DQK floats twice (the recomputed state before the chunk; one buffer that
  * holds in turn the chunk's contribution to the next state, its contribution to the gradient of
  * the state before it, and, in place, the gradient of the state after it, with one extra slot for
- * the initial state), plus the NC + 1 stabilizers:
+ * the initial state), plus the NC + 1 stabilizers, for one head group of GH heads (all heads unless
+ * their states exceed `maxBinding`; see {@linkcode backwardHeadGroup}):
  *
- *     bytes = B·NH·(44·S + 4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
+ *     bytes = B·NH·44·S + GH·(4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
  *
  * No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
  * B·NH·44·S bytes.
@@ -154,6 +231,7 @@ export function setBackwardPoison(on: boolean): void {
  * @param DQK Query/key head dimension.
  * @param DHV Value head dimension.
  * @param L Chunk size.
+ * @param maxBinding The device's maxStorageBufferBindingSize. @default {Infinity}
  * @returns Bytes.
  */
 export function chunkwiseBackwardBytes(
@@ -163,10 +241,43 @@ export function chunkwiseBackwardBytes(
   DQK: number,
   DHV: number,
   L: number,
+  maxBinding = Infinity,
 ): number {
   const NC = Math.ceil(S / L);
   const E = DQK * DHV + DQK;
-  return B * NH * (44 * S + 4 * E * (2 * NC + 1) + 4 * (NC + 1));
+  const GH = backwardHeadGroup(B * NH, NC, E, maxBinding);
+  return B * NH * 44 * S + GH * (4 * E * (2 * NC + 1) + 4 * (NC + 1));
+}
+
+/**
+ * Heads per group of a chunkwise backward pass: the most heads whose per-chunk state buffers
+ * ((NC + 1) packed states of E floats per head) fit one storage binding, balanced over the groups.
+ *
+ * @example
+ * ```ts
+ * import { backwardHeadGroup } from "./backward.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(backwardHeadGroup(4, 3, 10, 1 << 30), 4);
+ * assert.equal(backwardHeadGroup(10, 3, 10, 4 * 40 * 4), 4); // 4 heads fit: groups 4, 4, 2 → 4
+ * ```
+ *
+ * @param BH Batch × heads.
+ * @param NC Chunks per head.
+ * @param E Floats per packed state.
+ * @param maxBinding Bytes of the largest storage binding.
+ * @returns Heads per group.
+ * @throws {GpuError} When one head's states exceed a binding.
+ */
+export function backwardHeadGroup(BH: number, NC: number, E: number, maxBinding: number): number {
+  const per = 4 * (NC + 1) * E;
+  const most = Math.min(BH, Math.floor(maxBinding / per));
+  if (most < 1) {
+    throw new GpuError(
+      `The chunkwise backward needs ${per} bytes of chunk states per head, above this device's maxStorageBufferBindingSize of ${maxBinding} bytes: use a larger chunk size or a shorter sequence per call`,
+    );
+  }
+  const groups = Math.ceil(BH / most);
+  return Math.ceil(BH / groups);
 }
 
 /**
@@ -357,9 +468,28 @@ export async function mlstmBackwardWebGpu(
     dlc = dev(dLast!.c, "c");
     dln = dev(dLast!.n, "n");
   }
+  // The register-blocked kernels where the head dimensions allow (multiples of 64), the
+  // row-sliced ones otherwise.
+  const KC = useBlocked
+    ? blockDepth(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize, forcedDepth)
+    : 0;
+  const blocked = KC > 0;
+  // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer.
+  const reuseU = blocked && chunk && x.dtype === "f32";
+  const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
+  const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: TileMode) => {
+    checkStorageBuffers(gpu, mode === "dkdv" ? 11 : 10, `mlstm-bw-${mode}:${key}`);
+    if (blocked) {
+      return pipe(
+        gpu,
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}`,
+        () => blockWgsl(p, mode, reuseU, KC),
+        blockSharedBytes(DQK, DHV, KC),
+        256,
+      );
+    }
     const k = `mlstm-bw-${mode}:${key}:${geoKey}`;
-    checkStorageBuffers(gpu, mode === "dkdv" ? 11 : 10, k);
     return pipe(gpu, k, () => tileWgsl(p, mode, geo), tshared, (geo.BT / geo.RT) * geo.G);
   };
   const [prepP, statsP, dqP, dkdvP, gatesP] = await Promise.all([
@@ -392,9 +522,10 @@ export async function mlstmBackwardWebGpu(
   const dv = out([B, NH, S, DHV], x.dtype);
   const di = out([B, NH, S], x.gateDtype);
   const df = out([B, NH, S], x.gateDtype);
-  const u = packUniforms(S, L, NC, BH, 1 / Math.sqrt(DQK), options.eps ?? 1e-6);
+  const scale = 1 / Math.sqrt(DQK), eps = options.eps ?? 1e-6;
+  const u = packUniforms(S, L, NC, BH, scale, eps);
   const batch = new DispatchBatch(gpu);
-  const tiles = Math.ceil(Math.min(L, S) / geo.BT);
+  const tiles = Math.ceil(Math.min(L, S) / (blocked ? BLOCK_ROWS : geo.BT));
   const fl = (rows: number, d: number) => 2 * BH * rows * d;
   const tag = name === "the backward pass" ? `${variant.form}-${variant.gate}` : name;
   batch.dispatch({
@@ -404,13 +535,34 @@ export async function mlstmBackwardWebGpu(
     uniforms: u,
     workgroups: [Math.ceil((BH * NC) / 64)],
   });
-  let cprev: GpuTensor | undefined, mp: GpuTensor | undefined, da: GpuTensor | undefined;
-  let clast: GpuTensor | undefined;
   let outs: { dcInitial?: GpuTensor; dnInitial?: GpuTensor; dmInitial?: GpuTensor } = {};
+  if (withInit) {
+    outs = {
+      dcInitial: out([B, NH, DQK, DHV], "f32"),
+      dnInitial: out([B, NH, DQK], "f32"),
+      dmInitial: out(x.m!.shape, "f32"),
+    };
+  }
   const intra = S * Math.min(L, S); // per head, ≈ 2× the causal pairs
+  // Head groups: the per-chunk state buffers of one group must fit one storage binding.
+  const GH = chunk
+    ? backwardHeadGroup(BH, NC, E, groupLimit ?? gpu.limits.maxStorageBufferBindingSize)
+    : BH;
+  let stP: GPUComputePipeline | undefined, sfP: GPUComputePipeline | undefined;
+  let dstP: GPUComputePipeline | undefined, sbP: GPUComputePipeline | undefined;
+  let chat: GpuTensor | undefined, cprev: GpuTensor | undefined, mp: GpuTensor | undefined;
+  let clast: GpuTensor | undefined;
   if (chunk) {
-    const [stP, sfP, dstP, sbP] = await Promise.all([
-      pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
+    [stP, sfP, dstP, sbP] = await Promise.all([
+      blocked
+        ? pipe(
+          gpu,
+          `mlstm-bw-block-outer-state:${key}`,
+          () => outerBlockWgsl(p, "state"),
+          outerBlockShared,
+          256,
+        )
+        : pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
       pipe(
         gpu,
         `mlstm-bw-scanf:${key}:${withInit}:${withLast}`,
@@ -418,7 +570,15 @@ export async function mlstmBackwardWebGpu(
         0,
         64,
       ),
-      pipe(gpu, `mlstm-bw-outer-dstate:${key}`, () => outerWgsl(p, "dstate"), 512, 64),
+      blocked
+        ? pipe(
+          gpu,
+          `mlstm-bw-block-outer-dstate:${key}`,
+          () => outerBlockWgsl(p, "dstate"),
+          outerBlockShared,
+          256,
+        )
+        : pipe(gpu, `mlstm-bw-outer-dstate:${key}`, () => outerWgsl(p, "dstate"), 512, 64),
       pipe(
         gpu,
         `mlstm-bw-scanb:${key}:${withLast}`,
@@ -428,95 +588,96 @@ export async function mlstmBackwardWebGpu(
       ),
     ]);
     // One buffer: Ĉ per chunk, then Ĝ per chunk, then (in place) the state gradients.
-    const chat = f32([BH * (NC + 1), E]);
-    cprev = f32([BH * NC, E]);
-    mp = f32([BH * (NC + 1)]);
-    da = chat;
+    chat = f32([GH * (NC + 1), E]);
+    cprev = f32([GH * NC, E]);
+    mp = f32([GH * (NC + 1)]);
     if (withLast) clast = f32([BH, E]);
+  }
+  for (let h0 = 0; h0 < BH; h0 += GH) {
+    const gh = Math.min(GH, BH - h0);
+    const ug = h0 === 0 ? u : packUniforms(S, L, NC, BH, scale, eps, h0);
+    const share = gh / BH; // of the cost-model FLOPs
+    if (chunk) {
+      batch.dispatch({
+        label: `${tag} bw outer state`,
+        pipeline: stP!,
+        buffers: [x.k, x.v, gi, chat!],
+        uniforms: ug,
+        workgroups: [oTiles, NC, gh],
+        flops: share * fl(S, DQK * DHV),
+      });
+      const init = withInit ? [x.c!, x.n!, x.m!] : [];
+      batch.dispatch({
+        label: `${tag} bw scan fwd`,
+        pipeline: sfP!,
+        buffers: [chat!, gi, ...init, cprev!, mp!, ...(withLast ? [clast!] : [])],
+        uniforms: ug,
+        workgroups: [Math.ceil(E / 64), gh],
+      });
+      batch.dispatch({
+        label: `${tag} bw stats`,
+        pipeline: statsP,
+        buffers: [x.q, x.k, x.v, dhG, gi, cprev!, mp!, rs, ...(reuseU ? [dq] : [])],
+        uniforms: ug,
+        workgroups: [tiles, NC, gh],
+        flops: share * (fl(intra, DQK + DHV) / 2 + fl(S, DQK * DHV)),
+      });
+      batch.dispatch({
+        label: `${tag} bw outer dstate`,
+        pipeline: dstP!,
+        buffers: [x.q, dhG, gi, rs, chat!],
+        uniforms: ug,
+        workgroups: [oTiles, NC, gh],
+        flops: share * fl(S, DQK * DHV),
+      });
+      batch.dispatch({
+        label: `${tag} bw scan bwd`,
+        pipeline: sbP!,
+        buffers: withLast ? [gi, mp!, dlc!, dln!, chat!] : [gi, mp!, chat!],
+        uniforms: ug,
+        workgroups: [Math.ceil(E / 64), gh],
+      });
+    } else {
+      batch.dispatch({
+        label: `${tag} bw stats`,
+        pipeline: statsP,
+        buffers: [x.q, x.k, x.v, dhG, gi, rs],
+        uniforms: ug,
+        workgroups: [tiles, NC, gh],
+        flops: share * fl(intra, DQK + DHV) / 2,
+      });
+    }
+    const st = chunk ? [cprev!, mp!] : [];
     batch.dispatch({
-      label: `${tag} bw outer state`,
-      pipeline: stP,
-      buffers: [x.k, x.v, gi, chat],
-      uniforms: u,
-      workgroups: [outerTiles(DQK, DHV), NC, BH],
-      flops: fl(S, DQK * DHV),
+      label: `${tag} bw dq`,
+      pipeline: dqP,
+      buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum],
+      uniforms: ug,
+      workgroups: [tiles, NC, gh],
+      flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
     });
-    const init = withInit ? [x.c!, x.n!, x.m!] : [];
+    const dst = chunk ? [chat!, mp!] : [];
     batch.dispatch({
-      label: `${tag} bw scan fwd`,
-      pipeline: sfP,
-      buffers: [chat, gi, ...init, cprev, mp, ...(withLast ? [clast!] : [])],
-      uniforms: u,
-      workgroups: [Math.ceil(E / 64), BH],
+      label: `${tag} bw dkdv`,
+      pipeline: dkdvP,
+      buffers: [x.q, x.k, x.v, dhG, gi, rs, ...dst, dk, dv, csum],
+      uniforms: ug,
+      workgroups: [tiles, NC, gh],
+      flops: share * (fl(intra, 2 * DQK + 2 * DHV) / 2 + (chunk ? 2 * fl(S, DQK * DHV) : 0)),
     });
+    const gb: GpuTensor[] = [x.i, x.f, rsum, csum, di, df];
+    if (withInit) {
+      gb.push(chat!, x.c!, x.n!, outs.dcInitial!, outs.dnInitial!, outs.dmInitial!);
+    }
+    if (withLast) gb.push(dlc!, dln!, clast!);
     batch.dispatch({
-      label: `${tag} bw stats`,
-      pipeline: statsP,
-      buffers: [x.q, x.k, x.v, dhG, gi, cprev, mp, rs],
-      uniforms: u,
-      workgroups: [tiles, NC, BH],
-      flops: fl(intra, DQK + DHV) / 2 + fl(S, DQK * DHV),
-    });
-    batch.dispatch({
-      label: `${tag} bw outer dstate`,
-      pipeline: dstP,
-      buffers: [x.q, dhG, gi, rs, chat],
-      uniforms: u,
-      workgroups: [outerTiles(DQK, DHV), NC, BH],
-      flops: fl(S, DQK * DHV),
-    });
-    batch.dispatch({
-      label: `${tag} bw scan bwd`,
-      pipeline: sbP,
-      buffers: withLast ? [gi, mp, dlc!, dln!, da] : [gi, mp, da],
-      uniforms: u,
-      workgroups: [Math.ceil(E / 64), BH],
-    });
-  } else {
-    batch.dispatch({
-      label: `${tag} bw stats`,
-      pipeline: statsP,
-      buffers: [x.q, x.k, x.v, dhG, gi, rs],
-      uniforms: u,
-      workgroups: [tiles, NC, BH],
-      flops: fl(intra, DQK + DHV) / 2,
+      label: `${tag} bw gates`,
+      pipeline: gatesP,
+      buffers: gb,
+      uniforms: ug,
+      workgroups: [gh],
     });
   }
-  const st = chunk ? [cprev!, mp!] : [];
-  batch.dispatch({
-    label: `${tag} bw dq`,
-    pipeline: dqP,
-    buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum],
-    uniforms: u,
-    workgroups: [tiles, NC, BH],
-    flops: fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0),
-  });
-  const dst = chunk ? [da!, mp!] : [];
-  batch.dispatch({
-    label: `${tag} bw dkdv`,
-    pipeline: dkdvP,
-    buffers: [x.q, x.k, x.v, dhG, gi, rs, ...dst, dk, dv, csum],
-    uniforms: u,
-    workgroups: [tiles, NC, BH],
-    flops: fl(intra, 2 * DQK + 2 * DHV) / 2 + (chunk ? 2 * fl(S, DQK * DHV) : 0),
-  });
-  const gb: GpuTensor[] = [x.i, x.f, rsum, csum, di, df];
-  if (withInit) {
-    outs = {
-      dcInitial: out([B, NH, DQK, DHV], "f32"),
-      dnInitial: out([B, NH, DQK], "f32"),
-      dmInitial: out(x.m!.shape, "f32"),
-    };
-    gb.push(da!, x.c!, x.n!, outs.dcInitial!, outs.dnInitial!, outs.dmInitial!);
-  }
-  if (withLast) gb.push(dlc!, dln!, clast!);
-  batch.dispatch({
-    label: `${tag} bw gates`,
-    pipeline: gatesP,
-    buffers: gb,
-    uniforms: u,
-    workgroups: [BH],
-  });
   await batch.submit();
   const r = await finish(x, { dq, dk, dv, di, df, ...outs }, scratch);
   return r as MlstmGradients;

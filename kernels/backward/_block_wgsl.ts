@@ -1,0 +1,586 @@
+// Register-blocked row/column kernels of the backward passes (the fast path of `stats`, `dq`,
+// `dkdv`): same bindings, same outputs and the same formulas as `tileWgsl` in `_wgsl.ts`, laid out
+// like a batched GEMM. A workgroup of 256 threads (16 × 16) owns 64 rows of one segment of one head;
+// for every 64-row block on the other side it
+//   1. forms the two 64 × 64 score blocks X = A·Bᵀ (q·k) and Y (dh·v) with 4 × 4 scores per thread,
+//      operands staged through workgroup memory 16 columns at a time, transposed so that each
+//      thread reads one vec4 of 4 owned rows and one vec4 of 4 other rows per column;
+//   2. turns them into weights in registers (one exp per pair) and writes the weight block to
+//      workgroup memory (stats only accumulates its row sums);
+//   3. accumulates the weighted other-side rows into the owned rows' gradient tile (4 rows ×
+//      D/16 columns per thread as vec4, D = head dimension), other-side rows staged 8 at a time.
+// The chunk-state terms are small GEMMs of the same shape done once per workgroup before the loop.
+// Everything is unrolled by the generator except the loops over blocks and over the head
+// dimension. Requires DQK and DHV multiples of 64 ({@linkcode blockApplies}).
+
+import { enableF16 } from "../_common.ts";
+import { type BwParams, matrix, type TileMode, UNIFORMS } from "./_wgsl.ts";
+
+const range = (n: number) => Array.from({ length: n }, (_, j) => j);
+const C = ["x", "y", "z", "w"];
+/** Rows per workgroup and per other-side block. */
+export const BLOCK_ROWS = 64;
+
+/** Workgroup storage of {@linkcode blockWgsl} with state-product depth KC, bytes. */
+export function blockSharedBytes(DQK: number, DHV: number, KC: number): number {
+  return 16 * (1024 + stagingVec4(DQK, DHV, KC));
+}
+
+function stagingVec4(DQK: number, DHV: number, KC: number): number {
+  const D4 = Math.max(DQK, DHV) / 4;
+  // KC = 16 goes with 32-deep score staging and 16-row output slices; KC = 8 with 16 and 8.
+  return Math.max(KC * 64, KC * D4, KC * 16 + KC * D4);
+}
+
+/**
+ * The depth (16 or 8 columns per staging step) of the blocked kernels' state products, or 0 when
+ * the blocked kernels do not serve these head dimensions on a device with this workgroup storage.
+ */
+export function blockDepth(
+  DQK: number,
+  DHV: number,
+  maxWorkgroupBytes: number,
+  only?: number,
+): number {
+  if (DQK % 64 !== 0 || DHV % 64 !== 0 || DQK > 256 || DHV > 256) return 0;
+  for (const KC of only ? [only] : [16, 8]) {
+    if (blockSharedBytes(DQK, DHV, KC) <= maxWorkgroupBytes) return KC;
+  }
+  return 0;
+}
+
+/**
+ * The blocked row/column kernel. Bindings (as `tileWgsl`): q, k, v, dh, gi, [rs], [st, mp],
+ * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum), uniforms. With `reuseU` (chunkwise, f32
+ * storage) stats also writes U = dh Cᵀ (the state term's product, S × DQK) into dq (binding after rso),
+ * which dq reads back instead of recomputing it, then overwrites.
+ */
+export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false, KC = 8): string {
+  const { DQK, DHV, gate } = p;
+  const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64, NV = DHV / 64;
+  const E4 = (DQK * DHV + DQK) / 4;
+  const rows = mode !== "dkdv";
+  const I = range(4);
+  let b = 0;
+  const decl: string[] = [];
+  decl.push(matrix("q", b++, DQK, p.dtype, "read", false));
+  decl.push(matrix("k", b++, DQK, p.dtype, "read", false));
+  decl.push(matrix("v", b++, DHV, p.dtype, "read", false));
+  decl.push(matrix("dh", b++, DHV, p.dtype, "read", false));
+  decl.push(`@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`);
+  if (mode !== "stats") {
+    decl.push(`@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;`);
+  }
+  if (p.inter) {
+    decl.push(`@group(0) @binding(${b++}) var<storage, read> st: array<vec4f>;`);
+    decl.push(`@group(0) @binding(${b++}) var<storage, read> mp: array<f32>;`);
+  }
+  if (mode === "stats") {
+    decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
+    if (reuseU) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> ucs: array<vec4f>;`);
+  } else if (mode === "dq") {
+    decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
+    decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
+  } else {
+    decl.push(matrix("dk", b++, DQK, p.dtype, "read_write", false));
+    decl.push(matrix("dv", b++, DHV, p.dtype, "read_write", false));
+    decl.push(`@group(0) @binding(${b++}) var<storage, read_write> csum: array<f32>;`);
+  }
+  decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
+
+  const own1 = rows ? "q" : "k", oth1 = rows ? "k" : "q";
+  const own2 = rows ? "dh" : "v", oth2 = rows ? "v" : "dh";
+  const STG = stagingVec4(DQK, DHV, KC);
+  const KC4 = KC / 4, SB = KC * 16;
+  const BK = 2 * KC, BK4 = BK / 4, OS = KC; // score staging depth, output slice rows
+  const col = (c: number) => `tx + ${16 * c}u`;
+
+  // Per owned row i (row ty*4 + i of the tile).
+  const head: string[] = [];
+  for (const i of I) {
+    head.push(
+      `  let own${i} = tileFirst + ty * 4u + ${i}u;`,
+      `  let valid${i} = own${i} < segEnd;`,
+      `  let rc${i} = rowBase + min(own${i}, segEnd - 1u);`,
+      `  let gown${i} = gi[rc${i}];`,
+      `  var offp${i} = 0.0;`,
+    );
+    if (mode === "dq") head.push(`  let rown${i} = rs[rc${i}];`);
+    if (mode === "stats") {
+      head.push(
+        gate === "exp"
+          ? (p.inter
+            ? `  let mc${i} = max((gown${i}.x + gown${i}.w) + mprev, gown${i}.z);
+  let beta${i} = exp((gown${i}.x + gown${i}.w) + mprev - mc${i});`
+            : `  let mc${i} = gown${i}.z;\n  let beta${i} = 0.0;`)
+          : (p.inter
+            ? `  let mc${i} = 0.0;\n  let beta${i} = exp(gown${i}.x + gown${i}.w);`
+            : `  let mc${i} = 0.0;\n  let beta${i} = 0.0;`),
+        `  var den${i} = 0.0;\n  var hd${i} = 0.0;`,
+      );
+    }
+    if (mode !== "stats") head.push(...range(NQ).map((c) => `  var acc${i}_${c} = vec4f(0.0);`));
+    if (mode === "dkdv") head.push(...range(NV).map((c) => `  var accv${i}_${c} = vec4f(0.0);`));
+  }
+
+  // out_i_c (4 owned rows × Dout/64 vec4) = Σ_k own[r, k] · M(k, o) over Din; M is the chunk state
+  // (DQK × DHV at vec4 offset sb4): trans → M(k, o) = St[o, k] (Din = DHV, Dout = DQK), else St[k, o].
+  const stateGemm = (out: string, ownMat: string, trans: boolean): string[] => {
+    const Din4 = trans ? DV4 : DQ4, Dout = trans ? DQK : DHV, Dout4 = Dout / 4, NO = Dout / 64;
+    const L: string[] = [];
+    for (const i of I) L.push(...range(NO).map((c) => `  var ${out}${i}_${c} = vec4f(0.0);`));
+    L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${KC4}u) {`);
+    L.push(`    if (lid < ${16 * KC4}u) {
+      let rg = lid / ${KC4}u;
+      let cg = lid % ${KC4}u;
+${
+      I.map((i) =>
+        `      let a${i} = ld_${ownMat}(rowBase + min(tileFirst + rg * 4u + ${i}u, segEnd - 1u), k0 + cg);`
+      ).join("\n")
+    }
+${
+      I.map((c) =>
+        `      stg[(cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${C[c]}, a2.${C[c]}, a3.${
+          C[c]
+        });`
+      )
+        .join("\n")
+    }
+    }`);
+    if (trans) {
+      L.push(`    if (lid < ${Dout4 * KC4}u) {
+      let og = lid / ${KC4}u;
+      let cg = lid % ${KC4}u;
+${I.map((i) => `      let m${i} = st[sb4 + (og * 4u + ${i}u) * ${DV4}u + k0 + cg];`).join("\n")}
+${
+        I.map((c) =>
+          `      stg[${SB}u + (cg * 4u + ${c}u) * ${Dout4}u + og] = vec4f(m0.${C[c]}, m1.${
+            C[c]
+          }, m2.${C[c]}, m3.${C[c]});`
+        ).join("\n")
+      }
+    }`);
+    } else {
+      for (let n = 0; n * 256 < KC * Dout4; n++) {
+        L.push(`    {
+      let id = lid + ${256 * n}u;
+      if (id < ${KC * Dout4}u) {
+        stg[${SB}u + id] = st[sb4 + (k0 * 4u + id / ${Dout4}u) * ${DV4}u + id % ${Dout4}u];
+      }
+    }`);
+      }
+    }
+    L.push(`    workgroupBarrier();`);
+    for (let kk = 0; kk < KC; kk++) {
+      L.push(`    {\n      let a = stg[${kk * 16}u + ty];`);
+      for (let c = 0; c < NO; c++) {
+        L.push(`      let b${c} = stg[${SB + kk * Dout4}u + ${col(c)}];`);
+        for (const i of I) L.push(`      ${out}${i}_${c} += a.${C[i]} * b${c};`);
+      }
+      L.push(`    }`);
+    }
+    L.push(`    workgroupBarrier();\n  }`);
+    return L;
+  };
+
+  let inter: string[] = [];
+  if (p.inter) {
+    inter.push(`  let sb4 = (lb * ${rows ? "u.NC" : "(u.NC + 1u)"} + seg) * ${E4}u;`);
+    inter.push(...range(NQ).map((c) => `  let nn${c} = st[sb4 + ${DQK * DV4}u + ${col(c)}];`));
+    if (rows) {
+      if (reuseU && mode === "dq") {
+        for (const i of I) {
+          inter.push(...range(NQ).map((c) => `  let uc${i}_${c} = ld_dq(rc${i}, ${col(c)});`));
+        }
+      } else {
+        inter.push(...stateGemm("uc", "dh", true));
+      }
+      if (reuseU && mode === "stats") {
+        for (const i of I) {
+          inter.push(
+            `  if (valid${i}) {`,
+            ...range(NQ).map((c) => `    ucs[rc${i} * ${DQ4}u + ${col(c)}] = uc${i}_${c};`),
+            `  }`,
+          );
+        }
+      }
+      for (const i of I) {
+        for (let c = 0; c < NQ; c++) {
+          inter.push(`  {\n    let qo = ld_q(rc${i}, ${col(c)});`);
+          if (mode === "stats") {
+            inter.push(
+              `    den${i} += u.scale * beta${i} * dot(qo, nn${c});`,
+              `    hd${i} += u.scale * beta${i} * dot(qo, uc${i}_${c});`,
+            );
+          } else {
+            inter.push(
+              `    let sc = u.scale * rown${i}.w * (rown${i}.y * uc${i}_${c} + rown${i}.z * nn${c});`,
+              `    acc${i}_${c} += sc;`,
+              `    offp${i} += dot(qo, sc);`,
+            );
+          }
+          inter.push(`  }`);
+        }
+      }
+    } else {
+      inter.push(`  let gEnd = gi[rowBase + segEnd - 1u];`);
+      if (gate === "exp") inter.push(`  let mAfter = mp[lb * (u.NC + 1u) + seg + 1u];`);
+      for (const i of I) {
+        inter.push(
+          gate === "exp"
+            ? `  let abar${i} = exp(bdiff(gEnd, gown${i}) + gown${i}.y - mAfter);`
+            : `  let abar${i} = exp(bdiff(gEnd, gown${i}) + gown${i}.y);`,
+        );
+      }
+      inter.push(...stateGemm("uc", "v", true));
+      for (const i of I) {
+        for (let c = 0; c < NQ; c++) {
+          inter.push(`  {
+    let ko = ld_k(rc${i}, ${col(c)});
+    let sc = abar${i} * (uc${i}_${c} + nn${c});
+    acc${i}_${c} += sc;
+    offp${i} += dot(ko, sc);
+  }`);
+        }
+      }
+      inter.push(...stateGemm("vc", "k", false));
+      for (const i of I) {
+        inter.push(...range(NV).map((c) => `  accv${i}_${c} += abar${i} * vc${i}_${c};`));
+      }
+    }
+    inter = [`  {`, ...inter.map((l) => "  " + l), `  }`];
+  }
+
+  // 1. Score blocks.
+  const scoreGemm = (a: string, bm: string, D4: number, acc: string): string[] => [
+    `    for (var d0 = 0u; d0 < ${D4}u; d0 += ${BK4}u) {`,
+    `      if (lid < ${32 * BK4}u) {
+        let side = lid / ${16 * BK4}u;
+        let rg = (lid % ${16 * BK4}u) / ${BK4}u;
+        let cg = lid % ${BK4}u;
+        let base = select(tileFirst, o0, side == 1u);
+        var a0: vec4f;
+        var a1: vec4f;
+        var a2: vec4f;
+        var a3: vec4f;
+        if (side == 0u) {
+${
+      I.map((i) =>
+        `          a${i} = ld_${a}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
+      ).join("\n")
+    }
+        } else {
+${
+      I.map((i) =>
+        `          a${i} = ld_${bm}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
+      ).join("\n")
+    }
+        }
+${
+      I.map((c) =>
+        `        stg[side * ${BK * 16}u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${
+          C[c]
+        }, a2.${C[c]}, a3.${C[c]});`
+      ).join("\n")
+    }
+      }`,
+    `      workgroupBarrier();`,
+    ...range(BK).flatMap((kk) => [
+      `      {`,
+      `        let a = stg[${kk * 16}u + ty];`,
+      `        let b = stg[${BK * 16 + kk * 16}u + tx];`,
+      ...I.map((i) => `        ${acc}${i} += a.${C[i]} * b;`),
+      `      }`,
+    ]),
+    `      workgroupBarrier();`,
+    `    }`,
+  ];
+
+  // 2. Weights.
+  const J = range(4);
+  const wl: string[] = [];
+  for (const j of J) {
+    wl.push(`    let s${j} = o0 + tx * 4u + ${j}u;`);
+    wl.push(`    let gcol${j} = gi[rowBase + min(s${j}, segEnd - 1u)];`);
+    if (mode === "dkdv") wl.push(`    let rcol${j} = rs[rowBase + min(s${j}, segEnd - 1u)];`);
+  }
+  for (const i of I) {
+    for (const j of J) {
+      const X = `x${i}.${C[j]}`, Y = `y${i}.${C[j]}`;
+      if (mode === "stats") {
+        wl.push(`    {
+      let ok = valid${i} && s${j} < segEnd && s${j} <= own${i};
+      let e = select(0.0, u.scale * ${X} * exp(bdiff(gown${i}, gcol${j}) + gcol${j}.y - mc${i}), ok);
+      den${i} += e;
+      hd${i} += e * ${Y};
+    }`);
+      } else if (mode === "dq") {
+        wl.push(
+          `    let w${i}${j} = select(0.0, u.scale * (rown${i}.y * ${Y} + rown${i}.z) * exp(bdiff(gown${i}, gcol${j}) + gcol${j}.y - rown${i}.x), valid${i} && s${j} < segEnd && s${j} <= own${i});
+    offp${i} += select(0.0, w${i}${j} * ${X}, s${j} < own${i});`,
+        );
+      } else {
+        wl.push(`    var w${i}${j} = 0.0;
+    var wv${i}${j} = 0.0;
+    {
+      let ok = valid${i} && s${j} < segEnd && s${j} >= own${i};
+      let dd = exp(bdiff(gcol${j}, gown${i}) + gown${i}.y - rcol${j}.x);
+      w${i}${j} = select(0.0, u.scale * (rcol${j}.y * ${Y} + rcol${j}.z) * dd, ok);
+      wv${i}${j} = select(0.0, u.scale * ${X} * dd * rcol${j}.y, ok);
+      offp${i} += select(0.0, w${i}${j} * ${X}, s${j} > own${i});
+    }`);
+      }
+    }
+  }
+  const storeW = (w: string) =>
+    J.map((j) =>
+      `    ws[(tx * 4u + ${j}u) * 16u + ty] = vec4f(${I.map((i) => `${w}${i}${j}`).join(", ")});`
+    );
+
+  // 3. Weighted accumulation of the other side's rows (8 at a time).
+  const accum = (mat: string, D4: number, acc: string): string[] => {
+    const N = D4 / 16;
+    const L: string[] = [`    for (var sl = 0u; sl < 64u; sl += ${OS}u) {`];
+    for (let n = 0; n * 256 < OS * D4; n++) {
+      L.push(`      {
+        let id = lid + ${256 * n}u;
+        if (id < ${OS * D4}u) {
+          stg[id] = ld_${mat}(rowBase + min(o0 + sl + id / ${D4}u, segEnd - 1u), id % ${D4}u);
+        }
+      }`);
+    }
+    L.push(`      workgroupBarrier();`);
+    for (let ss = 0; ss < OS; ss++) {
+      L.push(`      {\n        let w = ws[(sl + ${ss}u) * 16u + ty];`);
+      for (let c = 0; c < N; c++) {
+        L.push(`        let o${c} = stg[${ss * D4}u + ${col(c)}];`);
+        for (const i of I) L.push(`        ${acc}${i}_${c} += w.${C[i]} * o${c};`);
+      }
+      L.push(`      }`);
+    }
+    L.push(`      workgroupBarrier();\n    }`);
+    return L;
+  };
+
+  const body: string[] = [
+    ...I.map((i) => `    var x${i} = vec4f(0.0);`),
+    ...I.map((i) => `    var y${i} = vec4f(0.0);`),
+    ...scoreGemm(own1, oth1, DQ4, "x"),
+    ...scoreGemm(own2, oth2, DV4, "y"),
+    ...wl,
+  ];
+  if (mode === "dq") {
+    body.push(...storeW("w"), ...accum("k", DQ4, "acc"));
+  } else if (mode === "dkdv") {
+    body.push(...storeW("w"), ...accum("q", DQ4, "acc"));
+    body.push(...storeW("wv"), ...accum("dh", DV4, "accv"));
+  }
+
+  const loop = rows
+    ? `  for (var o0 = segStart; o0 < min(segEnd, tileFirst + 64u); o0 += 64u) {`
+    : `  for (var o0 = tileFirst; o0 < segEnd; o0 += 64u) {`;
+
+  // Final stores and per-row reductions (through ws: 64 rows × 16 threads).
+  const fin: string[] = [];
+  if (mode === "stats") {
+    fin.push(
+      ...I.map((i) =>
+        `  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(den${i}, hd${i}, mc${i}, beta${i});`
+      ),
+    );
+  } else if (mode === "dq") {
+    for (const i of I) {
+      fin.push(
+        `  if (valid${i}) {`,
+        ...range(NQ).map((c) => `    st_dq(rowBase + own${i}, ${col(c)}, acc${i}_${c});`),
+        `  }`,
+      );
+      fin.push(`  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(offp${i}, 0.0, 0.0, 0.0);`);
+    }
+  } else {
+    for (const i of I) {
+      fin.push(
+        `  if (valid${i}) {`,
+        ...range(NQ).map((c) => `    st_dk(rowBase + own${i}, ${col(c)}, acc${i}_${c});`),
+        ...range(NV).map((c) => `    st_dv(rowBase + own${i}, ${col(c)}, accv${i}_${c});`),
+        `  }`,
+        `  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(${
+          range(NQ).map((c) => `dot(ld_k(rc${i}, ${col(c)}), acc${i}_${c})`).join(" + ")
+        }, offp${i}, 0.0, 0.0);`,
+      );
+    }
+  }
+  fin.push(`  workgroupBarrier();
+  if (lid < 64u && tileFirst + lid < segEnd) {
+    var r = vec4f(0.0);
+    for (var t = 0u; t < 16u; t++) { r += ws[lid * 16u + t]; }
+    let row = rowBase + tileFirst + lid;`);
+  if (mode === "stats") {
+    const lower = gate === "exp" ? "exp(-mcr)" : "1.0";
+    fin.push(`    let mcr = ws[lid * 16u].z;
+    let betar = ws[lid * 16u].w;
+    let dsum = r.x;
+    let hsum = r.y;
+    ${
+      p.normalize
+        ? `let nrm = max(abs(dsum), ${lower});
+    let inv = 1.0 / (nrm + u.eps);
+    var dden = 0.0;${
+          p.exact
+            ? `\n    if (abs(dsum) > ${lower}) { dden = -inv * (inv * hsum) * sign(dsum); }`
+            : ""
+        }`
+        : `let inv = 1.0;\n    let dden = 0.0;\n    _ = hsum;\n    _ = dsum;`
+    }
+    rso[row] = vec4f(mcr, inv, dden, betar);`);
+  } else if (mode === "dq") {
+    fin.push(`    rsum[row] = r.x;`);
+  } else {
+    fin.push(`    csum[row] = r.x;\n    csum[u.BH * u.S + row] = r.y;`);
+  }
+  fin.push(`  }`);
+
+  const mprevDecl = mode === "stats" && gate === "exp" && p.inter
+    ? `  let mprev = mp[lb * (u.NC + 1u) + seg];`
+    : "";
+  return `${enableF16(p.dtype, p.gateDtype)}${UNIFORMS}
+${decl.join("\n")}
+var<workgroup> stg: array<vec4f, ${STG}>;
+var<workgroup> ws: array<vec4f, 1024>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.y;
+  let lb = wid.z;
+  let bh = u.H0 + lb;
+  let ty = lid / 16u;
+  let tx = lid % 16u;
+  let segStart = seg * u.L;
+  let segEnd = min(u.S, segStart + u.L);
+  let tileFirst = segStart + wid.x * 64u;
+  let rowBase = bh * u.S;
+${mprevDecl}
+${head.join("\n")}
+${inter.join("\n")}
+${loop}
+${body.join("\n")}
+  }
+${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}
+}
+`;
+}
+
+/** Columns (DHV) of one {@linkcode outerBlockWgsl} tile. */
+function outerCols(DHV: number): number {
+  return DHV % 128 === 0 ? 128 : 64;
+}
+
+/** Workgroups of {@linkcode outerBlockWgsl} per (chunk, head). */
+export function outerBlockTiles(DQK: number, DHV: number): number {
+  return (DQK / 64) * (DHV / outerCols(DHV));
+}
+
+/**
+ * Register-blocked per-chunk outer products (same bindings and output as `outerWgsl`; DQK, DHV
+ * multiples of 64): a 64 (DQK) × 128 (or 64) (DHV) tile per workgroup of 256 threads, 4 × 8 per
+ * thread, the chunk's rows staged 16 at a time (x as is, y times the row weight).
+ */
+export function outerBlockWgsl(p: BwParams, mode: "state" | "dstate"): string {
+  const { DQK, DHV } = p;
+  const E4 = (DQK * DHV + DQK) / 4;
+  const DQ4 = DQK / 4, DV4 = DHV / 4;
+  const TC = outerCols(DHV), NCC = TC / 64, TC4 = TC / 4;
+  const xn = mode === "state" ? "k" : "q", yn = mode === "state" ? "v" : "dh";
+  let b = 0;
+  const decl = [
+    matrix(xn, b++, DQK, p.dtype, "read", false),
+    matrix(yn, b++, DHV, p.dtype, "read", false),
+    `@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`,
+    mode === "dstate" ? `@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;` : "",
+    `@group(0) @binding(${b++}) var<storage, read_write> out: array<vec4f>;`,
+    `@group(0) @binding(${b++}) var<uniform> u: U;`,
+  ];
+  const weight = mode === "state"
+    ? `let gl = gi[rowBase + segEnd - 1u];
+      let gg = gi[rowBase + jr];
+      w = exp(bdiff(gl, gg) + gg.y${p.gate === "exp" ? " - gl.z" : ""});
+      wn = w;`
+    : `let rr = rs[rowBase + jr];
+      w = u.scale * rr.w * rr.y;
+      wn = u.scale * rr.w * rr.z;`;
+  const I = range(4);
+  const inner: string[] = [];
+  for (let j = 0; j < 16; j++) {
+    inner.push(
+      `      {\n        let a = xs[${j * 16}u + ty];\n        let wn = wsh[sub + ${j}u].y;`,
+    );
+    for (let c = 0; c < NCC; c++) {
+      inner.push(`        let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
+      for (const i of I) inner.push(`        acc${i}_${c} += a.${C[i]} * y${c};`);
+    }
+    inner.push(`        nacc += wn * a;\n      }`);
+  }
+  return `${enableF16(p.dtype)}${UNIFORMS}
+${decl.join("\n")}
+var<workgroup> wsh: array<vec2f, 64>;
+var<workgroup> xs: array<vec4f, ${16 * 16}>;
+var<workgroup> ys: array<vec4f, ${16 * TC4}>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let seg = wid.y;
+  let lb = wid.z;
+  let bh = u.H0 + lb;
+  let aTile = wid.x % ${DQK / 64}u;
+  let cTile = wid.x / ${DQK / 64}u;
+  let ty = lid / 16u;
+  let tx = lid % 16u;
+  let segStart = seg * u.L;
+  let segEnd = min(u.S, segStart + u.L);
+  let rowBase = bh * u.S;
+${I.map((i) => range(NCC).map((c) => `  var acc${i}_${c} = vec4f(0.0);`).join("\n")).join("\n")}
+  var nacc = vec4f(0.0);
+  for (var j0 = segStart; j0 < segEnd; j0 += 64u) {
+    if (lid < 64u) {
+      let jr = j0 + lid;
+      var w = 0.0;
+      var wn = 0.0;
+      if (jr < segEnd) {
+      ${weight}
+      }
+      wsh[lid] = vec2f(w, wn);
+    }
+    workgroupBarrier();
+    for (var sub = 0u; sub < 64u; sub += 16u) {
+      {
+        let r = lid / 16u;
+        let row = rowBase + min(j0 + sub + r, segEnd - 1u);
+        xs[lid] = ld_${xn}(row, aTile * 16u + lid % 16u);
+${
+    range(NCC).map((c) =>
+      `        ys[r * ${TC4}u + tx + ${
+        16 * c
+      }u] = wsh[sub + r].x * ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
+    ).join("\n")
+  }
+      }
+      workgroupBarrier();
+${inner.join("\n")}
+      workgroupBarrier();
+    }
+  }
+  let ob4 = (lb * (u.NC + 1u) + seg) * ${E4}u;
+${
+    I.map((i) =>
+      range(NCC).map((c) =>
+        `  out[ob4 + (aTile * 64u + ty * 4u + ${i}u) * ${DV4}u + cTile * ${TC4}u + tx + ${
+          16 * c
+        }u] = acc${i}_${c};`
+      ).join("\n")
+    ).join("\n")
+  }
+  if (cTile == 0u && tx == 0u) { out[ob4 + ${DQK * DV4}u + aTile * 16u + ty] = nacc; }
+  _ = ${DQ4}u;
+  _ = gi[0];
+}
+`;
+}
