@@ -1,13 +1,13 @@
-// Kernel plumbing for benchmarks and sweeps: registers every kernel the checkout has (float64
-// references always; the WebGPU kernels of kernels/mod.ts when that module exists; the toy GPU
-// kernel when a GPU is present) and hides how inputs reach each backend.
+// Kernel plumbing for benchmarks and sweeps: registers the toy GPU kernel beside the registry's
+// kernels when a GPU is present and hides how inputs reach each backend.
 
 import { getAvailableMlstmKernels, getMlstmKernel, registerMlstmKernels } from "../mod.ts";
 import { randomMlstmInputs } from "../core/inputs.ts";
 import { Random } from "../core/random.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { MlstmInputs, MlstmKernel, TensorLike } from "../core/types.ts";
-import { type Gpu, GpuTensor } from "../kernels/runtime.ts";
+import { type Gpu, GpuTensor, releaseBufferPool } from "../kernels/runtime.ts";
+import { releaseChunkwiseScratch } from "../kernels/chunkwise/mod.ts";
 import { getBenchGpu, toyKernel } from "./_gpu.ts";
 
 /** How a benchmark drives one kernel. */
@@ -24,46 +24,27 @@ export interface KernelTarget {
 }
 
 let loaded: Promise<{ gpu: Gpu | null }> | undefined;
-const scratchReleasers: ((gpu: Gpu) => void)[] = [];
 
 /**
- * Frees the scratch buffers kernels keep on a device between calls (chunkwise gate statistics
- * and chunk-boundary states), so that a configuration's peak memory does not include the
- * previous configuration's scratch.
+ * Frees what kernels keep on a device between calls (chunkwise gate statistics and
+ * chunk-boundary states, the free buffers of the buffer pool), so that a configuration's peak
+ * memory does not include the previous configuration's.
  */
 export function releaseKernelScratch(gpu: Gpu): void {
-  for (const release of scratchReleasers) release(gpu);
-}
-
-async function tryImport<T>(path: string): Promise<T | null> {
-  const url = new URL(path, import.meta.url);
-  try {
-    await Deno.stat(url);
-  } catch {
-    return null;
-  }
-  return (await import(url.href)) as T;
+  releaseChunkwiseScratch(gpu);
+  releaseBufferPool(gpu);
 }
 
 /**
- * Registers the kernels this checkout has, once: float64 references (imported with mod.ts),
- * `webgpuKernels` of kernels/mod.ts, `chunkwiseKernels` of kernels/chunkwise/mod.ts (until the
- * lead wires them into kernels/mod.ts), and `toy--copy_v` when a GPU is present.
+ * Registers the kernels, once: float64 references and WebGPU kernels (both registered by
+ * mod.ts), and `toy--copy_v` when a GPU is present.
  */
 export function loadKernels(): Promise<{ gpu: Gpu | null }> {
   loaded ??= (async () => {
-    const fresh = (list: readonly MlstmKernel[] | undefined) =>
-      (list ?? []).filter((k) => !getAvailableMlstmKernels().includes(k.name));
-    const all = await tryImport<{ webgpuKernels?: readonly MlstmKernel[] }>("../kernels/mod.ts");
-    registerMlstmKernels(fresh(all?.webgpuKernels));
-    const cw = await tryImport<{
-      chunkwiseKernels?: readonly MlstmKernel[];
-      releaseChunkwiseScratch?: (gpu: Gpu) => void;
-    }>("../kernels/chunkwise/mod.ts");
-    registerMlstmKernels(fresh(cw?.chunkwiseKernels));
-    if (cw?.releaseChunkwiseScratch) scratchReleasers.push(cw.releaseChunkwiseScratch);
     const gpu = await getBenchGpu();
-    if (gpu) registerMlstmKernels(fresh([toyKernel(gpu)]));
+    if (gpu && !getAvailableMlstmKernels().includes("toy--copy_v")) {
+      registerMlstmKernels([toyKernel(gpu)]);
+    }
     return { gpu };
   })();
   return loaded;

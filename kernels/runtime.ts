@@ -13,6 +13,9 @@
 
 import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
 import type { DeviceTensor } from "../core/types.ts";
+import { acquireBuffer, releaseBuffer } from "./buffer_pool.ts";
+
+export * from "./buffer_pool.ts";
 
 /** How to get a WebGPU adapter on a machine without one; part of {@linkcode NoAdapterError}'s message. */
 export const ADAPTER_HELP: string =
@@ -446,7 +449,8 @@ export class GpuTensor implements DeviceTensor {
    * @throws {GpuError} If the size exceeds a device limit, f16 is unsupported, or the device is lost.
    */
   static fromTensor(gpu: Gpu, t: Tensor, dtype: "f32" | "f16" = "f32"): GpuTensor {
-    const out = GpuTensor.#alloc(gpu, t.shape, dtype, "upload");
+    // Every byte is written, so a pooled buffer needs no clearing.
+    const out = GpuTensor.#alloc(gpu, t.shape, dtype, "upload", false);
     gpu.device.queue.writeBuffer(out.buffer, 0, encodeData(t.data, dtype, out.byteSize));
     return out;
   }
@@ -473,8 +477,9 @@ export class GpuTensor implements DeviceTensor {
     dtype: "f32" | "f16" = "f32",
     options: EmptyOptions = {},
   ): GpuTensor {
-    const out = GpuTensor.#alloc(gpu, shape, dtype, "allocation");
-    if (options.poison) {
+    const poison = options.poison === true && sizeOf(shape) > 0;
+    const out = GpuTensor.#alloc(gpu, shape, dtype, "allocation", !poison);
+    if (poison) {
       const n = sizeOf(shape);
       const nan = dtype === "f16"
         ? new Uint16Array(out.byteSize / 2).fill(0x7e00)
@@ -491,6 +496,7 @@ export class GpuTensor implements DeviceTensor {
     shape: readonly number[],
     dtype: "f32" | "f16",
     what: string,
+    zero: boolean,
   ): GpuTensor {
     assertDeviceAlive(gpu);
     if (dtype !== "f32" && dtype !== "f16") {
@@ -505,11 +511,19 @@ export class GpuTensor implements DeviceTensor {
     }
     const bytes = paddedBytes(sizeOf(shape), dtype);
     checkBindingSize(gpu, bytes, `GPU ${what} of shape ${formatShape(shape)} ${dtype}`);
-    const buffer = gpu.device.createBuffer({
-      label: `tensor ${formatShape(shape)} ${dtype}`,
-      size: bytes,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-    });
+    const { buffer, reused } = acquireBuffer(
+      gpu.device,
+      bytes,
+      GpuTensor.USAGE,
+      `tensor ${formatShape(shape)} ${dtype}`,
+    );
+    if (reused && zero) {
+      // A pooled buffer holds its last user's data; fresh WebGPU buffers are zeros, so clear it
+      // on the GPU (ordered before any later submit).
+      const enc = gpu.device.createCommandEncoder({ label: "clear pooled buffer" });
+      enc.clearBuffer(buffer);
+      gpu.device.queue.submit([enc.finish()]);
+    }
     return new GpuTensor(gpu, shape, dtype, buffer);
   }
 
@@ -532,8 +546,16 @@ export class GpuTensor implements DeviceTensor {
     return t!;
   }
 
+  /** Usage flags of the buffers tensors allocate: STORAGE | COPY_SRC | COPY_DST. */
+  static get USAGE(): number {
+    // A getter: GPUBufferUsage must not be touched at import time (runtimes without WebGPU).
+    return GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  }
+
   /**
-   * Frees the buffer; the tensor cannot be used afterwards.
+   * Frees the buffer: it goes back to the device's buffer pool (see {@linkcode releaseBufferPool}),
+   * where the next tensor of the same byte size takes it again. The tensor cannot be used
+   * afterwards; work already submitted with it is unaffected.
    *
    * @example
    * ```ts no-eval
@@ -544,7 +566,8 @@ export class GpuTensor implements DeviceTensor {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.buffer.destroy();
+    if (this.gpu.lost) this.buffer.destroy();
+    else releaseBuffer(this.gpu.device, this.buffer);
   }
 
   /** Whether {@linkcode GpuTensor.destroy} was called. */
@@ -589,11 +612,12 @@ export async function readTensors(tensors: readonly GpuTensor[]): Promise<Tensor
     if (t.gpu !== gpu) throw new GpuError("readTensors() needs tensors of one device");
   }
   const staging = tensors.map((t) =>
-    gpu.device.createBuffer({
-      label: "readback",
-      size: t.byteSize,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    })
+    acquireBuffer(
+      gpu.device,
+      t.byteSize,
+      GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      "readback",
+    ).buffer
   );
   await withErrorScopes(gpu, "Reading tensors back", () => {
     const enc = gpu.device.createCommandEncoder({ label: "readback" });
@@ -619,7 +643,7 @@ export async function readTensors(tensors: readonly GpuTensor[]): Promise<Tensor
       data = new Float32Array(raw, 0, n).slice();
     }
     s.unmap();
-    s.destroy();
+    releaseBuffer(gpu.device, s);
     return { shape: [...t.shape], data };
   });
 }
@@ -896,7 +920,14 @@ type Op =
     size: number;
   };
 
-const bufOf = (b: BufferLike): GPUBuffer => ("buffer" in b ? b.buffer : b) as GPUBuffer;
+const bufOf = (b: BufferLike, what: string): GPUBuffer => {
+  // A destroyed tensor's buffer may already serve another tensor (buffer pool): refuse it here
+  // rather than let two tensors share memory.
+  if (b instanceof GpuTensor && b.destroyed) {
+    throw new GpuError(`${what} is a destroyed GpuTensor (shape ${formatShape(b.shape)})`);
+  }
+  return ("buffer" in b ? b.buffer : b) as GPUBuffer;
+};
 
 /**
  * Encodes many dispatches (and buffer copies) into one command buffer and submits it once, inside
@@ -977,7 +1008,7 @@ export class DispatchBatch {
         );
       }
     }
-    const buffers = spec.buffers.map(bufOf);
+    const buffers = spec.buffers.map((b, j) => bufOf(b, `Dispatch ${spec.label} binding ${j}`));
     buffers.forEach((b, j) => checkBindingSize(this.gpu, b.size, `${spec.label} binding ${j}`));
     if (spec.uniforms && spec.uniforms.byteLength > lim.maxUniformBufferBindingSize) {
       throw new GpuError(`Uniforms of ${spec.label} exceed maxUniformBufferBindingSize`);
@@ -1006,7 +1037,14 @@ export class DispatchBatch {
    */
   copy(src: BufferLike, srcOffset: number, dst: BufferLike, dstOffset: number, size: number): this {
     this.#open();
-    this.#ops.push({ kind: "copy", src: bufOf(src), srcOffset, dst: bufOf(dst), dstOffset, size });
+    this.#ops.push({
+      kind: "copy",
+      src: bufOf(src, "Copy source"),
+      srcOffset,
+      dst: bufOf(dst, "Copy destination"),
+      dstOffset,
+      size,
+    });
     return this;
   }
 

@@ -2,16 +2,20 @@
 
 import assert from "node:assert/strict";
 import {
+  bufferPoolStats,
   checkBindingSize,
   checkWorkgroupLimits,
   DispatchBatch,
   type DispatchObserver,
+  getBufferPoolLimit,
   getGpu,
   getPipeline,
   GpuError,
   GpuTensor,
   NoAdapterError,
   readTensors,
+  releaseBufferPool,
+  setBufferPoolLimit,
   setDispatchObserver,
 } from "../kernels/runtime.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -88,6 +92,74 @@ Deno.test({
       () => batch.dispatch({ label: "x", pipeline: p, buffers: [a], workgroups: [1] }),
       GpuError,
     );
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name: "GpuTensor.destroy() pools the buffer; a reused buffer is zeros, poisoned or overwritten",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    releaseBufferPool(gpu);
+    const data = new Float32Array([1, 2, 3, 4, 5]);
+    const a = GpuTensor.fromTensor(gpu, { shape: [5], data });
+    const buffer = a.buffer;
+    a.destroy();
+    assert.equal(bufferPoolStats(gpu).freeBuffers, 1);
+    assert.equal(bufferPoolStats(gpu).freeBytes, 20);
+    const hits = bufferPoolStats(gpu).hits;
+    // Same byte size: the same buffer, cleared (a fresh WebGPU buffer is zeros too).
+    const z = GpuTensor.empty(gpu, [5]);
+    assert.equal(z.buffer, buffer);
+    assert.equal(bufferPoolStats(gpu).hits, hits + 1);
+    assert.deepEqual([...(await z.read()).data], [0, 0, 0, 0, 0]);
+    z.destroy();
+    const p = GpuTensor.empty(gpu, [5], "f32", { poison: true });
+    assert.equal(p.buffer, buffer);
+    assert.ok([...(await p.read()).data].every(Number.isNaN));
+    p.destroy();
+    const u = GpuTensor.fromTensor(gpu, { shape: [5], data: new Float32Array([9, 8, 7, 6, 5]) });
+    assert.equal(u.buffer, buffer);
+    assert.deepEqual([...(await u.read()).data], [9, 8, 7, 6, 5]);
+    // A destroyed tensor cannot be dispatched (its buffer may serve another tensor by now).
+    u.destroy();
+    const pipeline = await getPipeline(gpu, "test-fill", () => FILL);
+    assert.throws(
+      () =>
+        new DispatchBatch(gpu).dispatch({
+          label: "fill",
+          pipeline,
+          buffers: [u],
+          uniforms: uniforms(1, 5),
+          workgroups: [1],
+        }),
+      (e: unknown) =>
+        e instanceof GpuError &&
+        e.message === "Dispatch fill binding 0 is a destroyed GpuTensor (shape (5))",
+    );
+    // Limit 0: nothing is kept; releaseBufferPool frees what is held.
+    releaseBufferPool(gpu); // also holds the read-back staging buffers
+    assert.equal(bufferPoolStats(gpu).freeBytes, 0);
+    const before = getBufferPoolLimit();
+    try {
+      setBufferPoolLimit(0);
+      GpuTensor.empty(gpu, [7]).destroy();
+      assert.equal(bufferPoolStats(gpu).freeBytes, 0);
+      setBufferPoolLimit(48);
+      GpuTensor.empty(gpu, [5]).destroy();
+      assert.equal(bufferPoolStats(gpu).freeBytes, 20);
+      GpuTensor.empty(gpu, [8]).destroy(); // 32 bytes: the older 20-byte buffer is evicted
+      assert.deepEqual(
+        [bufferPoolStats(gpu).freeBuffers, bufferPoolStats(gpu).freeBytes],
+        [1, 32],
+      );
+      assert.throws(() => setBufferPoolLimit(-1), /Buffer pool limit must be/);
+    } finally {
+      setBufferPoolLimit(before);
+    }
+    releaseBufferPool(gpu);
+    assert.deepEqual([bufferPoolStats(gpu).freeBuffers, bufferPoolStats(gpu).freeBytes], [0, 0]);
     assertNoUncapturedErrors(gpu);
   },
 });
