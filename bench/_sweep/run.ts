@@ -94,8 +94,11 @@ export async function runSweep(
   const trackers = new Map<GPUDevice, GpuMemoryTracker>();
   const targets = new Map<string, KernelTarget | Error>();
   const rows: ResultRow[] = [];
+  const csvPath = `${outDir}/results.csv`;
   try {
     for (const c of cases) {
+      // Rewritten after every case, so that an interrupted sweep keeps what it measured.
+      if (rows.length > 0) await writeResultsCsv(csvPath, rows);
       const desc = `${c.label} ${c.pass} ${c.dtype} B=${c.B} NH=${c.NH} S=${c.S} ` +
         `DQK=${c.DQK} DHV=${c.DHV}${c.chunkSize ? ` L=${c.chunkSize}` : ""}`;
       bar.update(rows.length, desc);
@@ -133,7 +136,6 @@ export async function runSweep(
     for (const m of trackers.values()) m.stop();
   }
   bar.done(`${rows.filter((r) => r.status === "ok").length} ok of ${rows.length}`);
-  const csvPath = `${outDir}/results.csv`;
   await writeResultsCsv(csvPath, rows);
   const plotted: ResultRow[] = [...rows];
   for (const extra of options.compare ?? []) plotted.push(...await readResultsCsv(extra));
