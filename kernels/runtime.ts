@@ -217,15 +217,6 @@ async function createGpu(options: GetGpuOptions, key: string): Promise<Gpu> {
     gpu.lost = `${info.reason}: ${info.message}`;
     gpuCache.delete(key);
   });
-  // Free the device's memory (buffer pool included) when the program or module ends: Deno's test
-  // runner keeps one process for all modules, and devices left alive there exhausted the NVIDIA
-  // driver (requestAdapter returned null after ~70 doc-test modules on an H200).
-  (globalThis as { addEventListener?: typeof addEventListener }).addEventListener?.(
-    "unload",
-    () => {
-      if (!gpu.lost) device.destroy();
-    },
-  );
   return gpu;
 }
 
