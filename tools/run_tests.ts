@@ -40,7 +40,8 @@ for (const group of GROUPS) {
     const lines = pending.split("\n");
     pending = lines.pop()!;
     for (const line of lines) {
-      // deno colours its output unless NO_COLOR is set.
+      // deno colours its output unless NO_COLOR is set: strip the escape sequences.
+      // deno-lint-ignore no-control-regex
       const m = line.replace(/\x1b\[[0-9;]*m/g, "").match(SUMMARY);
       if (m) last = m;
     }
