@@ -215,3 +215,19 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "bench/torch_chunkwise.py parses and, without torch, exits 2 saying so",
+  ignore: !python,
+  async fn() {
+    const out = await new Deno.Command("python3", {
+      args: ["bench/torch_chunkwise.py", "--help"],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(out.stderr);
+    if (out.code === 2) assert.match(err, /^torch is not installed/);
+    else assert.equal(out.code, 0, err); // torch present: --help printed the usage
+  },
+});
