@@ -275,12 +275,28 @@ function withErrorScopes<T>(gpu: Gpu, what: string, fn: () => T): Promise<T> {
     thrown = e;
   }
   const pops = [d.popErrorScope(), d.popErrorScope(), d.popErrorScope()];
-  return Promise.all(pops).then((errs) => {
-    const msg = describeGpuErrors(errs);
-    if (thrown !== undefined) throw thrown;
-    if (msg) throw new GpuError(`${what} failed: ${msg}`);
-    return result!;
-  });
+  return Promise.all(pops).then(
+    (errs) => {
+      const msg = describeGpuErrors(errs);
+      if (thrown !== undefined) throw asGpuError(thrown, what);
+      if (msg) throw new GpuError(`${what} failed: ${msg}`);
+      return result!;
+    },
+    (e) => {
+      throw asGpuError(thrown ?? e, what);
+    },
+  );
+}
+
+// A device destroyed or lost a moment ago (before `device.lost` resolved) makes WebGPU calls throw
+// DOMExceptions such as "Buffer with 'batch uniforms' label is invalid": report them as GpuErrors
+// that say what to do.
+function asGpuError(e: unknown, what: string): unknown {
+  if (e instanceof GpuError || e instanceof TypeError || e instanceof RangeError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new GpuError(
+    `${what} failed: ${msg} (if the device was lost or destroyed, call getGpu() again for a fresh one)`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
