@@ -809,6 +809,22 @@ export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTi
 }
 
 /**
+ * Tiles of `chunkwise--limit_chunk`'s parallel kernel: one workgroup computes a whole chunk (64
+ * query rows ≥ L, and all DHV columns: TN = DHV / 16 rounded up to a multiple of 4), staging DQK
+ * as deep as workgroup storage allows. Undefined where no such tile fits the device (WebGPU's
+ * 16 KiB default); the launcher then uses {@linkcode parallelTiles}.
+ */
+export function limitChunkTiles(DHV: number, workgroupStorage: number): ParallelTiles | undefined {
+  const TN = Math.max(4, 4 * Math.ceil(DHV / 64));
+  for (const BD of [32, 16, 8, 4]) {
+    const t = { TX: 16, TY: 16, TN, BD, fuse: false, prefetch: false };
+    const bytes = parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t });
+    if (bytes <= workgroupStorage) return t;
+  }
+  return undefined;
+}
+
+/**
  * Checks tile sizes: the gate block must be square (TX = TY), TN a multiple of 4, BD dividing the
  * key block (4·TY), and the state kernel needs TX ≥ 4.
  */

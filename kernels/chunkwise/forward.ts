@@ -36,6 +36,7 @@ import {
   GATES_WG,
   gatesStorageBytes,
   gatesWgsl,
+  limitChunkTiles,
   packUniforms,
   type ParallelParams,
   parallelStorageBytes,
@@ -372,7 +373,10 @@ export async function chunkwiseForwardWebgpu(
   const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
   const { vec4io: pV4, vec4qk: pQK4, ...pOver } = options.tiles?.parallel ?? {};
   const { vec4io: sV4, ...sOver } = options.tiles?.state ?? {};
-  const pTiles = { ...parallelTiles(DHV, wgs), ...pOver };
+  // limit_chunk: one workgroup per chunk and head (all of DHV); xl_chunk: tiles inside a chunk.
+  const baseTiles = (variant.tiling === "limit_chunk" ? limitChunkTiles(DHV, wgs) : undefined) ??
+    parallelTiles(DHV, wgs);
+  const pTiles = { ...baseTiles, ...pOver };
   const sTiles = { ...stateTiles(DHV, wgs), ...sOver };
   checkTiles(pTiles, sTiles);
   // vec4 loads and stores of k, v, C, h where the head dims are multiples of 4.

@@ -1,6 +1,10 @@
 /**
  * `chunkwise--limit_chunk`: the chunkwise mLSTM (exponential input gate) with one chunk of at most
- * 64 steps per workgroup of the parallel kernel (the "FLA-style" baseline of mlstm_kernels).
+ * 64 steps per workgroup of the parallel kernel (the "FLA-style" baseline of mlstm_kernels): each
+ * workgroup computes a whole chunk's L × DHV output of one head (64 query rows, DHV / 16 columns
+ * per thread), where `chunkwise--xl_chunk` tiles a chunk over several workgroups (query blocks ×
+ * 128-column DHV tiles). Same gate, state and inter-chunk kernels as xl_chunk. On devices whose
+ * workgroup storage cannot hold a whole-chunk tile (WebGPU's 16 KiB default) it uses xl's tiles.
  *
  * @module
  */
