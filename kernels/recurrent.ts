@@ -23,6 +23,7 @@ import type {
   MlstmOptions,
   TensorLike,
 } from "../core/types.ts";
+import { formatShape } from "../core/tensor.ts";
 import { validateMlstmInputs, validateOptions } from "../core/validate.ts";
 import {
   checkStorageBuffers,
@@ -663,6 +664,34 @@ async function stepForward(
   let seq = inputs;
   if (rank3) {
     const [B, NH, DQK] = inputs.q.shape as [number, number, number];
+    // Checked here, before the reshape (whose own message would name no argument).
+    const want = (name: keyof MlstmInputs, labels: string, ...shapes: number[][]) => {
+      const t = inputs[name];
+      if (
+        !t ||
+        !shapes.some((e) => e.length === t.shape.length && e.every((d, j) => d === t.shape[j]))
+      ) {
+        throw new RangeError(
+          `Argument ${name} of a step (q of shape (B, NH, DQK) = ${
+            formatShape([B, NH, DQK])
+          }) must have shape ${labels} = ${formatShape(shapes[0]!)}, received ${
+            t ? formatShape(t.shape) : t
+          }`,
+        );
+      }
+    };
+    want("k", "(B, NH, DQK)", [B, NH, DQK]);
+    if (inputs.v.shape.length !== 3 || inputs.v.shape[0] !== B || inputs.v.shape[1] !== NH) {
+      throw new RangeError(
+        `Argument v of a step (q of shape (B, NH, DQK) = ${
+          formatShape([B, NH, DQK])
+        }) must have shape (B, NH, DHV) = (${B}, ${NH}, DHV), received ${
+          formatShape(inputs.v.shape)
+        }`,
+      );
+    }
+    want("i", "(B, NH)", [B, NH], [B, NH, 1]);
+    want("f", "(B, NH)", [B, NH], [B, NH, 1]);
     const DHV = inputs.v.shape[2]!;
     seq = {
       ...inputs,
