@@ -3,7 +3,7 @@
 
 import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
 import type { MlstmInputs, MlstmOptions, TensorLike } from "../core/types.ts";
-import { isCpuTensor } from "../core/validate.ts";
+import { assertFinite, isCpuTensor } from "../core/validate.ts";
 import {
   getGpu,
   type Gpu,
@@ -145,6 +145,7 @@ export async function toDevice(
       );
     }
   }
+  if (options.checkFinite) await assertDeviceInputsFinite(given as [string, GpuTensor][]);
   const out: DeviceInputs = {
     gpu,
     dtype,
@@ -162,6 +163,16 @@ export async function toDevice(
   if (g.n) out.n = g.n;
   if (g.m) out.m = g.m;
   return out;
+}
+
+/**
+ * `options.checkFinite` for device inputs: reads them back (one submit, one wait: a debugging
+ * aid, not for hot paths) and throws naming the first non-finite argument.
+ */
+export async function assertDeviceInputsFinite(named: [string, GpuTensor][]): Promise<void> {
+  if (named.length === 0) return;
+  const read = await readTensors(named.map(([, t]) => t));
+  named.forEach(([name], j) => assertFinite(read[j]!, name));
 }
 
 /**

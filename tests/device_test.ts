@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { getMlstmKernel, Random, randomMlstmInputs, type Tensor } from "../mod.ts";
-import { getGpu, GpuError } from "../kernels/runtime.ts";
+import { getGpu, GpuError, GpuTensor } from "../kernels/runtime.ts";
 import { gpuMissing } from "./_gpu.ts";
 
 const ignore = await gpuMissing();
@@ -53,6 +53,28 @@ Deno.test("getGpu() without a driver throws NoAdapterError with the fix; REQUIRE
   const optional = await withoutDriver(false);
   assert.match(optional, /^gpuMissing: true$/m);
   assert.match(optional, /GPU tests ignored: .*Set REQUIRE_GPU=1 to make this fail/);
+});
+
+Deno.test({
+  name: "checkFinite reads device inputs back and names the non-finite argument",
+  ignore,
+  async fn() {
+    const gpu = await getGpu();
+    const x = randomMlstmInputs({ B: 1, NH: 1, S: 9, DQK: 8, DHV: 8 }, new Random(1));
+    x.f.data[4] = NaN;
+    const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t);
+    const xg = { q: up(x.q), k: up(x.k), v: up(x.v), i: up(x.i), f: up(x.f) };
+    for (const name of ["chunkwise--xl_chunk", "parallel--stablef", "recurrent--sequence"]) {
+      await assert.rejects(
+        () => getMlstmKernel(name).forward(xg, { checkFinite: true, chunkSize: 4 }),
+        (e: unknown) =>
+          e instanceof RangeError &&
+          e.message === "Argument f (1, 1, 9) holds a non-finite value NaN at flat index 4",
+        name,
+      );
+    }
+    Object.values(xg).forEach((t) => t.destroy());
+  },
 });
 
 Deno.test({

@@ -18,6 +18,7 @@ import type {
   TensorLike,
 } from "../../core/types.ts";
 import { assertFinite, isCpuTensor, validateMlstmInputs } from "../../core/validate.ts";
+import { assertDeviceInputsFinite } from "../_common.ts";
 import {
   checkBindingSize,
   checkWorkgroupLimits,
@@ -427,6 +428,19 @@ export async function chunkwiseForwardWebgpu(
     temps.push(g);
     return g;
   };
+  if (options.checkFinite) {
+    const named = ([
+      ["q", q],
+      ["k", k],
+      ["v", v],
+      ["i", i],
+      ["f", f],
+      ["cInitial", inputs.cInitial],
+      ["nInitial", inputs.nInitial],
+      ["mInitial", inputs.mInitial],
+    ] as [string, TensorLike | undefined][]).filter(([, t]) => t instanceof GpuTensor);
+    await assertDeviceInputsFinite(named as [string, GpuTensor][]);
+  }
   const poison = { poison: options.poisonOutputs ?? false };
   const outputs: GpuTensor[] = []; // destroyed if the call fails
   let done = false;
