@@ -117,12 +117,15 @@ export function validateMlstmInputs(
     inputs[n] !== undefined
   );
   if (given.length !== 0 && given.length !== 3) {
-    const missing = ["cInitial", "nInitial", "mInitial"].filter((n) => !given.includes(n as never));
-    throw new TypeError(
-      `Initial states must be given all three or none: received ${given.join(", ")}, missing ${
-        missing.join(", ")
-      }`,
-    );
+    const expected = {
+      cInitial: `(B, NH, DQK, DHV) = ${formatShape([B, NH, DQK, DHV])}`,
+      nInitial: `(B, NH, DQK) = ${formatShape([B, NH, DQK])}`,
+      mInitial: `(B, NH) = ${formatShape([B, NH])}`,
+    };
+    const missing = (["cInitial", "nInitial", "mInitial"] as const)
+      .filter((n) => !given.includes(n))
+      .map((n) => `${n} ${expected[n]}`);
+    throw new TypeError(`Initial states must be given together: missing ${missing.join(" and ")}`);
   }
   if (given.length === 3) {
     checkTensorLike(inputs.cInitial, "cInitial");

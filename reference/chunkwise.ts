@@ -37,7 +37,8 @@ import { mlstmRecurrentBackwardReference } from "./recurrent.ts";
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `chunkSize` (64), `returnLastStates`, `eps` (1e-6), `normalize`, `checkFinite`.
+ * @param options `chunkSize` (64; any positive integer, buffers are sized by min(chunkSize, S)),
+ * `returnLastStates`, `eps` (1e-6), `normalize`, `checkFinite`.
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options.
@@ -49,8 +50,10 @@ export async function mlstmChunkwiseReference(
 ): Promise<MlstmForwardResult<Tensor>> {
   const x = await readInputs(inputs, options);
   const r = resolve(options, gate, x.DQK);
-  const L = options.chunkSize ?? 64;
   const { B, NH, S, DQK, DHV } = x;
+  // A chunk never holds more than S steps: size the L×L buffers by min(chunkSize, S), so that a
+  // chunk size far above S (one chunk) does not allocate chunkSize² floats.
+  const L = Math.min(options.chunkSize ?? 64, S);
   const CQ = DQK * DHV;
   const h = new Float64Array(B * NH * S * DHV);
   const cLast = new Float64Array(B * NH * CQ), nLast = new Float64Array(B * NH * DQK);
@@ -154,28 +157,31 @@ export async function mlstmChunkwiseReference(
 /**
  * Backward pass of the chunkwise form in float64. The chunkwise form computes exactly the
  * recurrent form's function (the same stabilizer at every step), so its gradient is the recurrent
- * backward's; the chunk size does not change it. Initial-state gradients when states were given.
+ * backward's: this function delegates to {@linkcode mlstmRecurrentBackwardReference} (the same
+ * function, not an independent chunkwise derivation), and the chunk size does not change the
+ * result. Initial-state gradients when states were given.
  *
- * @example
+ * @example The gradients are the recurrent backward's, at any chunk size
  * ```ts
  * import assert from "node:assert/strict";
  * import { mlstmChunkwiseBackwardReference } from "./chunkwise.ts";
+ * import { mlstmRecurrentBackwardReference } from "./recurrent.ts";
  * import { Random, randomTensor } from "../core/random.ts";
  * const rng = new Random(1);
  * const r = (...s: number[]) => randomTensor(s, rng);
- * const g = await mlstmChunkwiseBackwardReference(
- *   { q: r(1, 1, 5, 2), k: r(1, 1, 5, 2), v: r(1, 1, 5, 3), i: r(1, 1, 5), f: r(1, 1, 5) },
- *   r(1, 1, 5, 3),
- *   { chunkSize: 2 },
- * );
+ * const x = { q: r(1, 1, 5, 2), k: r(1, 1, 5, 2), v: r(1, 1, 5, 3), i: r(1, 1, 5), f: r(1, 1, 5) };
+ * const dh = r(1, 1, 5, 3);
+ * const g = await mlstmChunkwiseBackwardReference(x, dh, { chunkSize: 2 });
+ * const gr = await mlstmRecurrentBackwardReference(x, dh);
  * assert.ok(g.dq.shape.join() === "1,1,5,2");
+ * assert.deepEqual(g.dq.data, gr.dq.data);
  * ```
  *
  * @param inputs The forward inputs.
  * @param dh Output gradient (B, NH, S, DHV).
- * @param options As for the forward, plus `gradient`.
+ * @param options As for the forward, plus `gradient` (`chunkSize` is validated, then unused).
  * @param gate The input gate. @default {"exp"}
- * @returns The gradients.
+ * @returns The gradients, those of mlstmRecurrentBackwardReference.
  */
 export function mlstmChunkwiseBackwardReference(
   inputs: MlstmInputs,

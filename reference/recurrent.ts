@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Tensor } from "../core/tensor.ts";
+import { assertTensor, formatShape, type Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
   MlstmForwardResult,
@@ -107,6 +107,58 @@ export interface StepInputs {
   m: Tensor;
 }
 
+/** Checks every argument of a step: present, a tensor, the right rank and exact shape. */
+function validateStepInputs(x: StepInputs): { B: number; NH: number; DQK: number; DHV: number } {
+  if (typeof x !== "object" || x === null) {
+    throw new TypeError("Argument inputs must be an object { q, k, v, i, f, c, n, m }");
+  }
+  const names = ["q", "k", "v", "i", "f", "c", "n", "m"] as const;
+  for (const name of names) {
+    if (x[name] === undefined) {
+      throw new TypeError(`Argument ${name} is missing: a step needs q, k, v, i, f, c, n and m`);
+    }
+    assertTensor(x[name], name);
+  }
+  const rank = (name: string, t: Tensor, r: number, labels: string) => {
+    if (t.shape.length !== r) {
+      throw new RangeError(
+        `Argument ${name} must have rank ${r} ${labels}, received shape ${formatShape(t.shape)}`,
+      );
+    }
+  };
+  rank("q", x.q, 3, "(B, NH, DQK)");
+  const [B, NH, DQK] = x.q.shape as [number, number, number];
+  rank("v", x.v, 3, "(B, NH, DHV)");
+  const DHV = x.v.shape[2];
+  const same = (t: Tensor, s: readonly number[]) =>
+    t.shape.length === s.length && t.shape.every((d, j) => d === s[j]);
+  const want: [string, Tensor, number[], string][] = [
+    ["k", x.k, [B, NH, DQK], "(B, NH, DQK)"],
+    ["v", x.v, [B, NH, DHV], "(B, NH, DHV)"],
+    ["c", x.c, [B, NH, DQK, DHV], "(B, NH, DQK, DHV)"],
+    ["n", x.n, [B, NH, DQK], "(B, NH, DQK)"],
+  ];
+  for (const [name, t, s, labels] of want) {
+    if (!same(t, s)) {
+      throw new RangeError(
+        `Argument ${name} must have shape ${labels} = ${formatShape(s)}, received ${
+          formatShape(t.shape)
+        }`,
+      );
+    }
+  }
+  for (const [name, t] of [["i", x.i], ["f", x.f], ["m", x.m]] as const) {
+    if (!same(t, [B, NH]) && !same(t, [B, NH, 1])) {
+      throw new RangeError(
+        `Argument ${name} must have shape (B, NH) = ${
+          formatShape([B, NH])
+        } or (B, NH, 1), received ${formatShape(t.shape)}`,
+      );
+    }
+  }
+  return { B, NH, DQK, DHV };
+}
+
 /**
  * One recurrent step in float64 (SPEC §1): new states and h_t from old states.
  *
@@ -126,7 +178,8 @@ export interface StepInputs {
  * @param options `eps` (default 1e-6); `normalize` for the sigmoid gate.
  * @param gate The input gate. @default {"exp"}
  * @returns h (B, NH, DHV) and the new states c, n, m.
- * @throws {RangeError} If the shapes disagree.
+ * @throws {TypeError | RangeError} If an argument is missing, is not a tensor, or has the wrong
+ * rank or shape; the message names the argument, the expected and the received shape.
  */
 export function mlstmStepReference(
   inputs: StepInputs,
@@ -134,44 +187,16 @@ export function mlstmStepReference(
   gate: InputGate = "exp",
 ): { h: Tensor; c: Tensor; n: Tensor; m: Tensor } {
   validateOptions(options);
+  const { B, NH, DQK, DHV } = validateStepInputs(inputs);
   const { q, k, v, i, f, c, n, m } = inputs;
-  if (q.shape.length !== 3) {
-    throw new RangeError(
-      `Argument q must have shape (B, NH, DQK), received (${q.shape.join(", ")})`,
-    );
-  }
-  const [B, NH, DQK] = q.shape;
-  const DHV = v.shape[v.shape.length - 1];
-  const want: [string, Tensor, number[]][] = [
-    ["k", k, [B, NH, DQK]],
-    ["v", v, [B, NH, DHV]],
-    ["c", c, [B, NH, DQK, DHV]],
-    ["n", n, [B, NH, DQK]],
-  ];
-  for (const [name, t, s] of want) {
-    if (t.shape.length !== s.length || t.shape.some((d, j) => d !== s[j])) {
-      throw new RangeError(
-        `Argument ${name} must have shape (${s.join(", ")}), received (${t.shape.join(", ")})`,
-      );
-    }
-  }
-  for (const [name, t] of [["i", i], ["f", f], ["m", m]] as const) {
-    if (t.data.length !== B * NH) {
-      throw new RangeError(
-        `Argument ${name} must have shape (B, NH) = (${B}, ${NH}) or (B, NH, 1), received (${
-          t.shape.join(", ")
-        })`,
-      );
-    }
-  }
   const r = resolve(options, gate, DQK);
   const C = Float64Array.from(c.data), N = Float64Array.from(n.data);
   const M = new Float64Array(B * NH), H = new Float64Array(B * NH * DHV);
+  const q64 = Float64Array.from(q.data), k64 = Float64Array.from(k.data);
+  const v64 = Float64Array.from(v.data);
   for (let bh = 0; bh < B * NH; bh++) {
     const Cb = C.subarray(bh * DQK * DHV, (bh + 1) * DQK * DHV);
     const Nb = N.subarray(bh * DQK, (bh + 1) * DQK);
-    const q64 = Float64Array.from(q.data), k64 = Float64Array.from(k.data);
-    const v64 = Float64Array.from(v.data);
     M[bh] = stepHead(
       r,
       DQK,

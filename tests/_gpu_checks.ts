@@ -2,18 +2,29 @@
 // reference sees the same numbers), the conditioning of the normalizer, the tolerance policy, and
 // the comparison through assertDeviation.
 //
-// Tolerance policy. Relative L2 of f32 kernels ≤ 1e-5 and of f16-storage kernels ≤ 2e-3 (h itself
-// is stored in f16: rounding alone is up to 2^-11 ≈ 4.9e-4 per element). Where the normalizer is
+// Tolerance policy. tolerance(): relative L2 of f32 kernels ≤ 1e-5 and of f16-storage kernels
+// ≤ 2e-3 (h itself is stored in f16: rounding alone is up to 2^-11 ≈ 4.9e-4 per element). Every
+// ordinary case (random gates, initial states or not, any shape) is held to this base; measured
+// errors there are 1e-7 to 6e-7 (f32) and ~2e-4 (f16).
+//
+// conditionedTolerance(), only for the hot-gate cases that need it: where the normalizer is
 // ill-conditioned, no f32 computation can meet a fixed bound: h = q̃ᵀC / q̃·n loses
 // κ = Σₐ|q̃ₐnₐ| / max(|q̃·n|, lower bound) times the unit roundoff in the division (hot input gates
 // make exp(-m) negligible, so q̃·n is a sum of random terms that can nearly cancel; measured: κ up to
 // 1.5e4 at iMean = 20, where a plain f32 CPU emulation of the recurrence deviates by 5e-3 and the GPU
-// kernel by 7e-4). The tolerance is therefore max(base, (√DQK + √S) · 2^-24 · κmax): the
-// probabilistic rounding-error bound of the dot product q̃·n over DQK terms plus the error n gathers
-// over S steps, amplified by κ; κmax is computed in float64 from the inputs and the tolerance is
-// logged in the CSV's tolerance column. For ordinary gates κmax is small and the base tolerance
-// applies. (A first version with √S alone was marginal: 1.438e-5 measured vs 1.432e-5 allowed at
-// iMean = 20, κmax ≈ 91; the DQK term it left out is the larger one.)
+// kernel by 7e-4). That bound is max(base, (√DQK + √S) · 2^-24 · κmax): the probabilistic
+// rounding-error bound of the dot product q̃·n over DQK terms plus the error n gathers over S steps,
+// amplified by κ; κmax is computed in float64 from the inputs and logged in the CSV's tolerance
+// column. (A first version with √S alone was marginal: 1.438e-5 measured vs 1.432e-5 allowed at
+// iMean = 20, κmax ≈ 91; the DQK term it left out is the larger one.) κmax is not small on ordinary
+// random inputs either (≈ 50 at S = 100: somewhere q̃·n nearly cancels), so applying the bound
+// everywhere loosened ordinary cases 2-8× (e.g. 5.3e-5 allowed, 6.2e-7 measured); hence opt-in.
+// The cases that use it, measured on lavapipe (f32, rel L2 over the base 1e-5):
+//   parallel--stablef, iMean = 20: 3.9e-5;  recurrent--sequence(_resident), iMean = 20: 1.44e-5;
+//   chunkwise, zero-mean q/k (tests/chunkwise_test.ts): limit_chunk fMean = +10: 1.2e-5,
+//   xl_chunk iMean = 20: 2.6e-4.
+// Hot cases that meet the base (exp fMean = ±10 in parallel and recurrent, exp fMean = -10 in
+// chunkwise, every sigmoid-gate case: its lower bound 1 keeps κ small) use tolerance().
 
 import { type InputGate, type MlstmInputs, type Tensor, toFloat32, toFloat64 } from "../mod.ts";
 import { assertDeviation } from "./_deviation_log.ts";
@@ -78,17 +89,27 @@ export function normalizerCondition(x: Inputs, gate: InputGate, normalize = true
   return worst;
 }
 
-/** The tolerance policy described at the top of this file. */
-export function tolerance(
+/** The base tolerance (relative L2) of the policy described at the top of this file. */
+export const BASE_TOLERANCE = { f32: 1e-5, f16: 2e-3 } as const;
+
+/** The base tolerance for ordinary inputs (see the top of this file). */
+export function tolerance(dtype: "f32" | "f16"): number {
+  return BASE_TOLERANCE[dtype];
+}
+
+/**
+ * The conditioning-aware tolerance max(base, (√DQK + √S) · 2^-24 · κmax) for the hot-gate cases
+ * whose normalizer is ill-conditioned (see the top of this file).
+ */
+export function conditionedTolerance(
   dtype: "f32" | "f16",
   x: Inputs,
   gate: InputGate,
   normalize = true,
 ): number {
-  const base = dtype === "f16" ? 2e-3 : 1e-5;
   const S = x.q.shape[2]!, DQK = x.q.shape[3]!;
   const kappa = normalizerCondition(x, gate, normalize);
-  return Math.max(base, (Math.sqrt(DQK) + Math.sqrt(S)) * 2 ** -24 * kappa);
+  return Math.max(BASE_TOLERANCE[dtype], (Math.sqrt(DQK) + Math.sqrt(S)) * 2 ** -24 * kappa);
 }
 
 /** Dimensions of the inputs, for the deviation log. */

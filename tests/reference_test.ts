@@ -7,6 +7,7 @@ import {
   type InputGate,
   type MlstmInputs,
   type MlstmOptions,
+  mlstmStepReference,
   Random,
   randomMlstmInputs,
   randomTensor,
@@ -116,12 +117,168 @@ Deno.test("reference chunkwise last states equal recurrent last states, with ini
         compare(`last states ${vname(v)}`, k, b, "h", x, chk.h, rec.h, 1e-12, L);
         compare(`last states ${vname(v)}`, k, b, "c", x, chk.last!.c, rec.last!.c, 1e-12, L);
         compare(`last states ${vname(v)}`, k, b, "n", x, chk.last!.n, rec.last!.n, 1e-12, L);
-        for (let j = 0; j < chk.last!.m.data.length; j++) {
-          assert.ok(Math.abs(chk.last!.m.data[j] - rec.last!.m.data[j]) < 1e-12);
+        compare(`last states ${vname(v)}`, k, b, "m", x, chk.last!.m, rec.last!.m, 1e-12, L);
+      }
+    });
+  }
+});
+
+Deno.test("reference chunkwise with chunkSize far above S sizes its buffers by S", async (t) => {
+  // chunkSize 1e5 once allocated 1e5 × 1e5 float64 ("Array buffer allocation failed").
+  for (const v of variants) {
+    await t.step(vname(v), async () => {
+      const x = randomMlstmInputs(
+        { B: 2, NH: 1, S: 5, DQK: 3, DHV: 4, withInitialStates: true },
+        new Random(33),
+      );
+      const o = { normalize: v.normalize, returnLastStates: true };
+      const rec = await fw("recurrent", v.gate, x, o);
+      for (const L of [1e5, 2 ** 31 - 1]) {
+        const chk = await fw("chunkwise", v.gate, x, { ...o, chunkSize: L });
+        const k = `reference--chunkwise${sfx(v.gate)}`, b = `reference--recurrent${sfx(v.gate)}`;
+        const name = `chunkSize >> S ${vname(v)}`;
+        compare(name, k, b, "h", x, chk.h, rec.h, 1e-12, L);
+        for (const s of ["c", "n", "m"] as const) {
+          compare(name, k, b, s, x, chk.last![s], rec.last![s], 1e-12, L);
         }
       }
     });
   }
+});
+
+Deno.test("mlstmStepReference() stepped S times equals mlstmRecurrentReference (h, last states)", async (t) => {
+  for (const v of variants) {
+    for (const withStates of [false, true]) {
+      await t.step(`${vname(v)}${withStates ? " with initial states" : ""}`, async () => {
+        const B = 2, NH = 3, S = 9, DQK = 5, DHV = 4;
+        const x = randomMlstmInputs(
+          { B, NH, S, DQK, DHV, withInitialStates: withStates },
+          new Random(51),
+        );
+        const o = { normalize: v.normalize, returnLastStates: true };
+        const rec = await fw("recurrent", v.gate, x, o);
+        const at = (tt: Tensor, s: number, D: number): Tensor => {
+          const out = new Float64Array(B * NH * D);
+          for (let bh = 0; bh < B * NH; bh++) {
+            out.set(tt.data.subarray((bh * S + s) * D, (bh * S + s + 1) * D), bh * D);
+          }
+          return { shape: D === 1 ? [B, NH] : [B, NH, D], data: out };
+        };
+        let c: Tensor = x.cInitial ??
+          { shape: [B, NH, DQK, DHV], data: new Float64Array(B * NH * DQK * DHV) };
+        let n: Tensor = x.nInitial ?? { shape: [B, NH, DQK], data: new Float64Array(B * NH * DQK) };
+        let m: Tensor = x.mInitial ?? { shape: [B, NH], data: new Float64Array(B * NH) };
+        const h = new Float64Array(B * NH * S * DHV);
+        for (let s = 0; s < S; s++) {
+          const r = mlstmStepReference(
+            {
+              q: at(x.q, s, DQK),
+              k: at(x.k, s, DQK),
+              v: at(x.v, s, DHV),
+              i: at(x.i, s, 1),
+              f: at(x.f, s, 1),
+              c,
+              n,
+              m,
+            },
+            { normalize: v.normalize },
+            v.gate,
+          );
+          for (let bh = 0; bh < B * NH; bh++) {
+            h.set(r.h.data.subarray(bh * DHV, (bh + 1) * DHV), (bh * S + s) * DHV);
+          }
+          ({ c, n, m } = r);
+        }
+        const name = `step stepped ${vname(v)}${withStates ? " states" : ""}`;
+        const k = "mlstmStepReference (stepped)", b = `reference--recurrent${sfx(v.gate)}`;
+        compare(name, k, b, "h", x, { shape: rec.h.shape, data: h }, rec.h, 1e-14);
+        compare(name, k, b, "c", x, c, rec.last!.c, 1e-14);
+        compare(name, k, b, "n", x, n, rec.last!.n, 1e-14);
+        compare(name, k, b, "m", x, m, rec.last!.m, 1e-14);
+      });
+    }
+  }
+});
+
+Deno.test("mlstmStepReference() checks every argument's rank and shape, naming it", async (t) => {
+  const z = (...s: number[]): Tensor => ({
+    shape: s,
+    data: new Float64Array(s.reduce((a, b) => a * b, 1)),
+  });
+  const good = () => ({
+    q: z(2, 3, 4),
+    k: z(2, 3, 4),
+    v: z(2, 3, 6),
+    i: z(2, 3),
+    f: z(2, 3, 1),
+    c: z(2, 3, 4, 6),
+    n: z(2, 3, 4),
+    m: z(2, 3),
+  });
+  const cases: [string, Record<string, Tensor | undefined>, string][] = [
+    [
+      "i of shape (3, 2) for B = 2, NH = 3",
+      { i: z(3, 2) },
+      "Argument i must have shape (B, NH) = (2, 3) or (B, NH, 1), received (3, 2)",
+    ],
+    [
+      "q of shape (2, 3, 4) with 5 elements",
+      { q: { shape: [2, 3, 4], data: new Float64Array(5) } },
+      "Argument q has shape (2, 3, 4) (24 elements) but its data holds 5 elements",
+    ],
+    [
+      "q of rank 4",
+      { q: z(2, 3, 1, 4) },
+      "Argument q must have rank 3 (B, NH, DQK), received shape (2, 3, 1, 4)",
+    ],
+    [
+      "k with another DQK",
+      { k: z(2, 3, 5) },
+      "Argument k must have shape (B, NH, DQK) = (2, 3, 4), received (2, 3, 5)",
+    ],
+    [
+      "v of rank 2",
+      { v: z(6, 6) },
+      "Argument v must have rank 3 (B, NH, DHV), received shape (6, 6)",
+    ],
+    [
+      "v with another NH",
+      { v: z(2, 2, 6) },
+      "Argument v must have shape (B, NH, DHV) = (2, 3, 6), received (2, 2, 6)",
+    ],
+    [
+      "c transposed",
+      { c: z(2, 3, 6, 4) },
+      "Argument c must have shape (B, NH, DQK, DHV) = (2, 3, 4, 6), received (2, 3, 6, 4)",
+    ],
+    [
+      "n with another B",
+      { n: z(1, 3, 4) },
+      "Argument n must have shape (B, NH, DQK) = (2, 3, 4), received (1, 3, 4)",
+    ],
+    [
+      "f of shape (2, 3, 2)",
+      { f: z(2, 3, 2) },
+      "Argument f must have shape (B, NH) = (2, 3) or (B, NH, 1), received (2, 3, 2)",
+    ],
+    [
+      "m of shape (6)",
+      { m: z(6) },
+      "Argument m must have shape (B, NH) = (2, 3) or (B, NH, 1), received (6)",
+    ],
+    [
+      "m missing",
+      { m: undefined },
+      "Argument m is missing: a step needs q, k, v, i, f, c, n and m",
+    ],
+  ];
+  for (const [name, change, message] of cases) {
+    await t.step(name, () => {
+      const x = { ...good(), ...change } as Parameters<typeof mlstmStepReference>[0];
+      assert.throws(() => mlstmStepReference(x), { message });
+    });
+  }
+  assert.deepEqual(mlstmStepReference(good()).h.shape, [2, 3, 6]);
 });
 
 Deno.test("reference state passing: a sequence split in two equals the whole", async (t) => {
@@ -165,6 +322,7 @@ Deno.test("reference state passing: a sequence split in two equals the whole", a
         );
         compare(`split ${vname(v)}`, k, k, "c", x, second.last!.c, whole.last!.c, 1e-12, 4);
         compare(`split ${vname(v)}`, k, k, "n", x, second.last!.n, whole.last!.n, 1e-12, 4);
+        compare(`split ${vname(v)}`, k, k, "m", x, second.last!.m, whole.last!.m, 1e-12, 4);
       });
     }
   }
@@ -212,6 +370,11 @@ Deno.test("reference hot gates stay finite and the forms agree", async (t) => {
   }
 });
 
+// mlstmChunkwiseBackwardReference delegates to mlstmRecurrentBackwardReference (the chunkwise form
+// computes the same function): the chunkwise backward tests below test that one function.
+const bwForm = (form: string) =>
+  form === "chunkwise" ? "chunkwise (= recurrent backward, delegated)" : form;
+
 /** Central differences of loss(x) = Σ w ⊙ h(x) (or any scalar loss) for every input element. */
 async function finiteDifferences(
   loss: (x: Inputs) => Promise<number>,
@@ -249,7 +412,8 @@ Deno.test("reference backward (exact) agrees with central finite differences", a
   for (const v of variants) {
     for (const form of ["parallel", "recurrent", "chunkwise"]) {
       for (const withStates of form === "parallel" ? [false] : [false, true]) {
-        await t.step(`${form} ${vname(v)}${withStates ? " with initial states" : ""}`, async () => {
+        const tag = `${bwForm(form)} ${vname(v)}${withStates ? " with initial states" : ""}`;
+        await t.step(tag, async () => {
           const x = randomMlstmInputs(
             { B: 1, NH: 2, S: 6, DQK: 3, DHV: 4, withInitialStates: withStates },
             new Random(11),
@@ -291,7 +455,7 @@ Deno.test("reference backward (normalizer-constant) agrees with finite differenc
   // exact gradient is the normalizer-constant one (the reason mlstm_kernels uses that convention).
   for (const v of variants.filter((v) => v.normalize)) {
     for (const form of ["parallel", "chunkwise"]) {
-      await t.step(`${form} ${vname(v)}`, async () => {
+      await t.step(`${bwForm(form)} ${vname(v)}`, async () => {
         const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 3, DHV: 4 }, new Random(21));
         const o: MlstmOptions = { normalize: v.normalize, chunkSize: 2 };
         const k = getMlstmKernel(`reference--${form}${sfx(v.gate)}`);
@@ -343,7 +507,7 @@ Deno.test("reference backward (normalizer-constant) agrees with finite differenc
   }
 });
 
-Deno.test("reference backward forms agree in both conventions", async (t) => {
+Deno.test("reference backward forms agree in both conventions: parallel vs chunkwise (= recurrent backward, delegated)", async (t) => {
   for (const v of variants) {
     for (const gradient of ["exact", "normalizer-constant"] as const) {
       await t.step(`${vname(v)} ${gradient}`, async () => {

@@ -28,16 +28,49 @@ function* libraryFiles(): Generator<string> {
   }
 }
 
+/**
+ * Module specifiers of a source text: `import … from "x"`, `export … from "x"`, side-effect
+ * imports `import "x";` and dynamic `import("x")`.
+ */
+function importSpecifiers(src: string): string[] {
+  const importRe = new RegExp(
+    [
+      /(?:import|export)\s[^"';]*?from\s*["']([^"']+)["']/.source,
+      /\bimport\s*["']([^"']+)["']/.source,
+      /\bimport\(\s*["']([^"']+)["']\s*\)/.source,
+    ].join("|"),
+    "g",
+  );
+  return [...src.matchAll(importRe)].map((m) => (m[1] ?? m[2] ?? m[3])!);
+}
+
+Deno.test("the import pattern finds static, side-effect and dynamic imports", () => {
+  const src = [
+    `import { a } from "./a.ts";`,
+    `import type { B } from '../b.ts';`,
+    `export * from "npm:c@1";`,
+    `import "npm:x";`,
+    `import'jsr:@y/z';`,
+    `const m = await import("https://example.com/m.ts");`,
+    `const s = "import is a word";`,
+  ].join("\n");
+  assert.deepEqual(importSpecifiers(src), [
+    "./a.ts",
+    "../b.ts",
+    "npm:c@1",
+    "npm:x",
+    "jsr:@y/z",
+    "https://example.com/m.ts",
+  ]);
+});
+
 Deno.test("library modules import only relative paths", () => {
-  const importRe =
-    /(?:import|export)\s[^"';]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
   const bad: string[] = [];
   for (const file of libraryFiles()) {
     // Code only: JSDoc examples may import node: built-ins, they are not part of the module graph.
     const src = Deno.readTextFileSync(file).split("\n").filter((l) => !/^\s*(\*|\/\/|\/\*)/.test(l))
       .join("\n");
-    for (const m of src.matchAll(importRe)) {
-      const spec = m[1] ?? m[2];
+    for (const spec of importSpecifiers(src)) {
       if (!spec.startsWith("./") && !spec.startsWith("../")) {
         bad.push(`${relative(root, file)}: ${spec}`);
       }

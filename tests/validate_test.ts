@@ -80,9 +80,19 @@ Deno.test("validateMlstmInputs() names the argument and both shapes", async (t) 
       v: { shape: [2, 3, 5, 6], data: new Float64Array(10) },
     }, "Argument v has shape (2, 3, 5, 6) (180 elements) but its data holds 10 elements"],
     [
-      "initial states given partially",
+      "initial states given partially (cInitial only)",
       { ...good(), cInitial: z(2, 3, 4, 6) },
-      "Initial states must be given all three or none: received cInitial, missing nInitial, mInitial",
+      "Initial states must be given together: missing nInitial (B, NH, DQK) = (2, 3, 4) and mInitial (B, NH) = (2, 3)",
+    ],
+    [
+      "initial states given partially (mInitial missing)",
+      { ...good(), cInitial: z(2, 3, 4, 6), nInitial: z(2, 3, 4) },
+      "Initial states must be given together: missing mInitial (B, NH) = (2, 3)",
+    ],
+    [
+      "initial states given partially (nInitial only)",
+      { ...good(), nInitial: z(2, 3, 4) },
+      "Initial states must be given together: missing cInitial (B, NH, DQK, DHV) = (2, 3, 4, 6) and mInitial (B, NH) = (2, 3)",
     ],
     ["a plain array instead of a typed array", {
       ...good(),
