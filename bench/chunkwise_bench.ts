@@ -1,7 +1,7 @@
 // deno bench: the chunkwise family (limit_chunk, xl_chunk, xl_chunk_siging) against the float64
 // chunkwise reference (small shapes) or limit_chunk (MLSTM_BENCH_SIZE=large).
 
-import { BENCH_SIZE, type BenchGroup, registerBenchGroups } from "./_bench.ts";
+import { BENCH_SIZE, type BenchGroup, registerBenchGroups } from "./_harness.ts";
 
 const shape = BENCH_SIZE === "large"
   ? { B: 4, NH: 16, S: 4096, DQK: 128, DHV: 256 }

@@ -254,15 +254,17 @@ def measure(torch, dev, dtype, c, mapped, reps, warmup, row, get_mlstm_kernel, g
     fwbw = c["pass_"] == "fwbw"
     g = torch.Generator(device=dev).manual_seed(0)
 
-    def rnd(*shape, mean=0.0):
-        return (torch.randn(*shape, generator=g, device=dev, dtype=torch.float32) + mean).to(dtype) \
+    def rnd(*shape, mean=0.0, dt=dtype):
+        return (torch.randn(*shape, generator=g, device=dev, dtype=torch.float32) + mean).to(dt) \
             .requires_grad_(fwbw)
 
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats(dev)
     q, k = rnd(B, NH, S, DQK), rnd(B, NH, S, DQK)
     v = rnd(B, NH, S, DHV)
-    i, f = rnd(B, NH, S), rnd(B, NH, S, mean=3.0)
+    # Gates stay f32 in f16 mode, as on the Deno side (bench/_kernels.ts isGate) and in mlstm_kernels'
+    # own benchmarks: only q, k, v (and h, dh) are stored in the storage dtype.
+    i, f = rnd(B, NH, S, dt=torch.float32), rnd(B, NH, S, mean=3.0, dt=torch.float32)
     dh = torch.randn(B, NH, S, DHV, generator=g, device=dev).to(dtype) if fwbw else None
     opts = dict(c["options"])
     if kind == "sequence":

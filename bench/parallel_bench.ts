@@ -1,6 +1,6 @@
 // deno bench: the parallel family (stablef, siging) against the float64 parallel reference.
 
-import { BENCH_SIZE, type BenchGroup, registerBenchGroups } from "./_bench.ts";
+import { BENCH_SIZE, type BenchGroup, registerBenchGroups } from "./_harness.ts";
 
 const shape = BENCH_SIZE === "large"
   ? { B: 4, NH: 16, S: 2048, DQK: 128, DHV: 256 }

@@ -1,4 +1,5 @@
-// Runs a benchmark sweep from a JSON config and writes bench_outputs/<timestamp>/: results.csv,
+// Runs a benchmark sweep from a JSON config and writes bench_outputs/<UTC timestamp>_<config name>/
+// (e.g. bench_outputs/2026-12-01T07-46-59Z_tiny/; --out replaces the folder): results.csv,
 // config.json, runtime_vs_S.html (offline plotly) and runtime_vs_S.png (headless Chromium).
 //
 //   deno task sweep --config bench/configs/tiny.json

@@ -1,7 +1,7 @@
 // deno bench: the tooling's own GPU path (the toy copy kernel through the observer-aware
 // dispatcher), so that a broken timing setup shows up before the real kernels are blamed.
 
-import { BENCH_SIZE, registerBenchGroups } from "./_bench.ts";
+import { BENCH_SIZE, registerBenchGroups } from "./_harness.ts";
 
 await registerBenchGroups(["fw", "fwbw"].map((pass) => ({
   group: `tooling ${pass}`,

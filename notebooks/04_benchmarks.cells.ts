@@ -9,15 +9,16 @@
 // Without a results file, it runs two tiny sweeps here (seconds on lavapipe; GPU numbers from a software
 // adapter say nothing about a real GPU, they only exercise the path).
 //
-// Parameters (environment): `MLSTM_NB_RESULTS=<path to results.csv>` (default: the newest under
-// `bench_outputs/`), `MLSTM_NB_CHUNK_RESULTS=<results.csv of a chunk-size sweep>` (default: the newest whose
-// benchmark name mentions "chunksize"), `MLSTM_NB_SIZE=small|full`.
+// Parameters (environment): `MLSTM_NB_RESULTS=<path to results.csv>` (default: the newest S sweep under
+// `bench_outputs/`: not a chunk-size sweep, some series with at least 2 values of S in both fw and fwbw),
+// `MLSTM_NB_CHUNK_RESULTS=<results.csv of a chunk-size sweep>` (default: the newest whose folder or benchmark
+// name mentions "chunksize"), `MLSTM_NB_SIZE=small|full`.
 // %%
 import { getMlstmKernel } from "../mod.ts";
 import { envString, gpuKernelNames, loadGpu, nbSize, optionalModule, REPO_ROOT, showTable } from "./_env.ts";
-import { groupBy, newestOutput, parseCsv, type Row } from "./_data.ts";
+import { groupBy, parseCsv, type Row } from "./_data.ts";
 import { axisSuffix, gridLayout, show, shownFigures } from "./_plot.ts";
-import { normalizeBenchRows, timeKernel } from "./_bench.ts";
+import { benchMs, isMeasured, isSSweep, newestChunkSizeSweep, newestSSweep, normalizeBenchRows, sCoverage, timeKernel } from "./_bench.ts";
 
 const size = nbSize();
 const gpu = await loadGpu();
@@ -74,17 +75,16 @@ async function sweep(name: string, names: string[], S: number[], passes: ("fw" |
   return `${outDir}/results.csv`;
 }
 
-let resultsPath = envString("MLSTM_NB_RESULTS", "") || newestOutput("bench_outputs", "results.csv");
+// The runtime-vs-S figure needs a sweep over S with both passes: the newest results.csv of any kind could
+// be the chunk-size sweep (one S, fw only), so candidates are checked (isSSweep) newest first.
+const explicitResults = envString("MLSTM_NB_RESULTS", "");
+let resultsPath = explicitResults || newestSSweep("bench_outputs");
 if (!resultsPath) {
-  console.log(`No results.csv under bench_outputs/: running a small sweep (${sweepRunner ? "bench/ sweep runner" : "notebook timer"})`);
+  console.log(`No S sweep (fw and fwbw, several S) under bench_outputs/: running a small one (${sweepRunner ? "bench/ sweep runner" : "notebook timer"})`);
   resultsPath = await sweep("nb_runtime_vs_S", kernels, Ss, ["fw", "fwbw"], [size === "full" ? 128 : 16]);
 }
-let chunkPath = envString("MLSTM_NB_CHUNK_RESULTS", "");
-if (!chunkPath) {
-  const dirs = [...Deno.readDirSync(`${REPO_ROOT}/bench_outputs`)].filter((e) => e.isDirectory && /chunksize/.test(e.name))
-    .map((e) => e.name).sort();
-  chunkPath = dirs.length ? `${REPO_ROOT}/bench_outputs/${dirs[dirs.length - 1]}/results.csv` : "";
-}
+// Missing bench_outputs/ (a fresh clone with MLSTM_NB_RESULTS pointing elsewhere) gives undefined here.
+let chunkPath = envString("MLSTM_NB_CHUNK_RESULTS", "") || newestChunkSizeSweep("bench_outputs") || "";
 if (!chunkPath) {
   const xl = gpuNames.includes("chunkwise--xl_chunk") ? "chunkwise--xl_chunk" : "reference--chunkwise";
   console.log(`No chunk-size sweep found: running one for ${xl} at S=${chunkS}`);
@@ -93,10 +93,14 @@ if (!chunkPath) {
 console.log(`results: ${resultsPath}\nchunk-size sweep: ${chunkPath}`);
 // %%
 const rows = normalizeBenchRows(parseCsv(await Deno.readTextFile(resultsPath)));
-const ms = (r: Row) => Number.isFinite(Number(r.gpu_ms_median)) ? Number(r.gpu_ms_median) : Number(r.wall_ms_median ?? r.runtime_ms);
+const ms = benchMs;
 const timingOf = (r: Row) => Number.isFinite(Number(r.gpu_ms_median)) ? "GPU timestamps" : "wall clock";
-const ok = rows.filter((r) => (r.status === undefined || r.status === "ok") && Number.isFinite(ms(r)));
-console.log(`${rows.length} rows, ${ok.length} measured; devices: ${[...new Set(rows.map((r) => r.device ?? "?"))].join(", ")}`);
+const ok = rows.filter(isMeasured);
+const coverage = sCoverage(rows);
+console.log(`${rows.length} rows, ${ok.length} measured; most S values per series: fw ${coverage.fw}, fwbw ${coverage.fwbw}; devices: ${[...new Set(rows.map((r) => r.device ?? "?"))].join(", ")}`);
+if (explicitResults && !isSSweep(resultsPath, rows)) {
+  console.log(`Note: MLSTM_NB_RESULTS is not a runtime-vs-S sweep with fw and fwbw (a chunk-size sweep, or fewer than 2 S values in a pass): panels may stay empty`);
+}
 const notOk = rows.filter((r) => !ok.includes(r));
 if (notOk.length) {
   await showTable([...groupBy(notOk, (r) => `${r.kernel}|${r.pass}|${r.status}`).entries()].map(([k, g]) => {
@@ -202,7 +206,7 @@ await show({
 // boundaries) at the price of more intra-chunk FLOP, so the best chunk size depends on the adapter.
 // %%
 const chunkRows = normalizeBenchRows(parseCsv(await Deno.readTextFile(chunkPath)))
-  .filter((r) => (r.status === undefined || r.status === "ok") && Number.isFinite(ms(r)) && Number.isFinite(Number(r.chunk_size)));
+  .filter((r) => isMeasured(r) && Number.isFinite(Number(r.chunk_size)));
 const chunkTraces = [...groupBy(chunkRows, (r) => `${r.kernel} ${r.mode} S=${r.S}`)].map(([name, g]) => {
   const sorted = [...g].sort((a, b) => Number(a.chunk_size) - Number(b.chunk_size));
   return { type: "scatter", mode: "lines+markers", name, x: sorted.map((r) => Number(r.chunk_size)), y: sorted.map(ms) };
@@ -228,4 +232,18 @@ if (chunkRows.length) {
 // Guard: Deno's kernel fails silently on unresolvable npm imports, so check what was produced.
 if (ok.length === 0) throw new Error("No measured rows in the results");
 if (shownFigures().length < 3) throw new Error(`Expected 3 figures, got ${shownFigures().length}`);
+// The runtime-vs-S figure must show lines, not single points, in both panels (fw left, fwbw right): a
+// chunk-size sweep picked by mistake has one S and no fwbw rows. With an explicit MLSTM_NB_RESULTS only
+// the panels its rows fill are required.
+const panels = (["fw", "fwbw"] as const).map((pass, j) => ({
+  pass,
+  hasRows: ok.some((r) => r.mode === pass),
+  lines: runtimeTraces.filter((t) => t.xaxis === `x${axisSuffix(j)}` && (t.x as number[]).length > 1).length,
+}));
+const required = explicitResults ? panels.filter((p) => p.hasRows) : panels;
+const flat = required.filter((p) => p.lines === 0);
+if (required.length === 0 || flat.length) {
+  throw new Error(`Runtime vs S (${resultsPath}): no trace with more than one S in the ${flat.map((p) => p.pass).join(" and ") || "fw/fwbw"} panel`);
+}
+console.log(`runtime vs S: ${panels.map((p) => `${p.pass} ${p.lines} line(s)`).join(", ")}`);
 console.log(`OK: ${shownFigures().length} figures`);

@@ -13,7 +13,7 @@ import { getMlstmKernel } from "../mod.ts";
 import { gpuKernelNames, loadGpu, nbSize, optionalModule, showTable, toDevice } from "./_env.ts";
 import { chunkwiseCost, type CostDims, forwardCost, formOf, parallelCost, recurrentCost } from "./_cost.ts";
 import { measureCeilings } from "./_gpu_measure.ts";
-import { timeKernel } from "./_bench.ts";
+import { type StartProfiling, timeKernel, timeKernelGpu } from "./_bench.ts";
 import { line, show, shownFigures } from "./_plot.ts";
 
 const size = nbSize();
@@ -98,10 +98,14 @@ if (ceilings) {
 const bw = ceilings?.bandwidth ?? 1e12, peak = ceilings?.flops ?? 1e13;
 // %% [markdown]
 // ## Kernels on the roofline
-// Each registered WebGPU kernel is timed on a small problem (wall clock, so small problems are dominated
-// by Deno's ~11 ms per GPU round trip and sit far below the roof); its intensity comes from the cost
-// model. The cost model's points for every chunk size of the model shape are drawn on the roof as the
-// attainable rate min(peak, intensity × bandwidth).
+// Each registered WebGPU kernel's forward pass is timed on a small problem with GPU timestamps: device-tensor
+// inputs, one warm-up call, then several calls back to back under `profiling/`'s `startProfiling(gpu,
+// { granularity: "pass" })` with no read-back in between (the median GPU time per call). Without
+// `timestamp-query` on the adapter (or without `profiling/`) it falls back to wall clock per call including
+// a read-back (Deno's ~11 ms round trip, so small problems then sit far below the roof whatever the kernel's
+// speed), and the figure says which. The intensity comes from the cost model. The cost model's points for
+// every chunk size of the model shape are drawn on the roof as the attainable rate
+// min(peak, intensity × bandwidth).
 // %%
 const ai = [1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 const roof = ai.map((a) => Math.min(peak, a * bw));
@@ -122,27 +126,56 @@ const traces: Record<string, unknown>[] = [
 ];
 const measured: Record<string, unknown>[] = [];
 const dims: CostDims = size === "full" ? { B: 1, NH: 8, S: 2048, DQK: 128, DHV: 128 } : { B: 1, NH: 2, S: 128, DQK: 32, DHV: 32 };
+const calls = size === "full" ? 16 : 5;
+const startProfiling = profiling?.startProfiling as StartProfiling | undefined;
+const hasTimestamps = Boolean(gpu.gpu?.device?.features?.has("timestamp-query"));
+// Why the wall-clock fallback, when it is used.
+const fallbackWhy = !startProfiling ? "no profiling/ in this checkout" : !hasTimestamps ? "the adapter has no timestamp-query" : "";
+const timingSources = new Set<string>();
 if (gpu.gpu) {
   for (const name of gpuKernelNames().filter((n) => getMlstmKernel(n).form !== "step")) {
     try {
       const chunkSize = 64;
-      const r = await timeKernel(name, dims, { chunkSize, toDevice: (t) => toDevice(gpu, t) });
+      const up = (t: Parameters<typeof toDevice>[1]) => toDevice(gpu, t);
+      let r = startProfiling && hasTimestamps
+        ? await timeKernelGpu(name, dims, { gpu: gpu.gpu, startProfiling, toDevice: up, chunkSize, calls })
+        : undefined;
+      let timing = "GPU timestamps";
+      if (!r) {
+        r = { ...(await timeKernel(name, dims, { chunkSize, toDevice: up })), samples_ms: [] };
+        timing = `wall clock incl. read-back (${fallbackWhy || "the profiler fell back to wall time"})`;
+      }
+      timingSources.add(timing);
       const c = forwardCost(formOf(name), dims, chunkSize);
-      measured.push({ kernel: name, ms: r.runtime_ms, "GFLOP/s": c.flop / (r.runtime_ms * 1e-3) / 1e9, "FLOP/B": c.intensity });
+      measured.push({ kernel: name, ms: r.runtime_ms, "GFLOP/s": c.flop / (r.runtime_ms * 1e-3) / 1e9, "FLOP/B": c.intensity, timing: r.timing });
     } catch (e) {
       console.log(`${name}: not timed (${e instanceof Error ? e.message : e})`);
     }
   }
 }
+const timingLabel = [...timingSources].join("; ");
 for (const m of measured) {
-  traces.push({ type: "scatter", mode: "markers", x: [m["FLOP/B"]], y: [m["GFLOP/s"]], name: `${m.kernel} (measured)`, marker: { size: 11 } });
+  const gpuTs = String(m.timing).startsWith("GPU timestamps");
+  traces.push({
+    type: "scatter",
+    mode: "markers",
+    x: [m["FLOP/B"]],
+    y: [m["GFLOP/s"]],
+    name: `${m.kernel} (measured, ${gpuTs ? "GPU timestamps" : "wall clock"})`,
+    marker: { size: 11, symbol: gpuTs ? "circle" : "x" },
+  });
 }
-if (measured.length) await showTable(measured);
-else console.log("No WebGPU kernels registered (or no adapter): only the model's points are shown.");
+if (measured.length) {
+  console.log(`Measured kernels timed by: ${timingLabel}`);
+  await showTable(measured);
+} else console.log("No WebGPU kernels registered (or no adapter): only the model's points are shown.");
 await show({
   data: traces,
   layout: {
-    title: { text: `Roofline of ${ceilings?.adapter ?? "a nominal adapter"} (ridge at ${ridge.toFixed(1)} FLOP/B)` },
+    title: {
+      text: `Roofline of ${ceilings?.adapter ?? "a nominal adapter"} (ridge at ${ridge.toFixed(1)} FLOP/B)` +
+        (measured.length ? `<br><sub>measured kernels (forward, S=${dims.S}): ${timingLabel}</sub>` : ""),
+    },
     xaxis: { title: { text: "arithmetic intensity (FLOP / byte)" }, type: "log" },
     yaxis: { title: { text: "GFLOP/s" }, type: "log" },
     height: 500,
@@ -151,4 +184,9 @@ await show({
 // %%
 // Guard: Deno's kernel fails silently on unresolvable npm imports, so check what was produced.
 if (shownFigures().length < 2) throw new Error(`Expected 2 figures, got ${shownFigures().length}`);
+// With timestamp queries the measured points must come from them, not from the wall-clock fallback.
+const notTs = measured.filter((m) => !String(m.timing).startsWith("GPU timestamps"));
+if (startProfiling && hasTimestamps && notTs.length) {
+  throw new Error(`Not timed with GPU timestamps: ${notTs.map((m) => `${m.kernel} (${m.timing})`).join(", ")}`);
+}
 console.log(`OK: ${shownFigures().length} figures`);

@@ -1,8 +1,13 @@
 /**
- * A tiny local benchmark sweep for the notebooks, used when no `bench_outputs/…/results.csv` exists
- * and the benchmark runner of `bench/` is not in this checkout. Wall-clock timing (median of a few
- * repetitions after a warm-up); GPU outputs are read back to wait for completion, so each GPU row
- * includes one ~11 ms round trip (SPEC-independent Deno fact): treat small GPU times as upper bounds.
+ * Benchmark helpers for the notebooks: a tiny local sweep, used when no `bench_outputs/…/results.csv`
+ * exists and the benchmark runner of `bench/` is not in this checkout; a GPU-timestamp timer for
+ * single kernels (notebook 06); and the choice of a sweep's results file (notebook 04).
+ *
+ * {@linkcode timeKernel} times by wall clock (median of a few repetitions after a warm-up); GPU
+ * outputs are read back to wait for completion, so each GPU row includes one ~11 ms round trip
+ * (SPEC-independent Deno fact): treat small GPU times as upper bounds.
+ * {@linkcode timeKernelGpu} times back-to-back calls on device tensors with the profiler's
+ * timestamp queries (no read-back inside), the GPU time a call really takes.
  *
  * Rows use the columns `kernel, mode, B, NH, S, DQK, DHV, chunk_size, dtype, runtime_ms, flop,
  * timing`, which {@linkcode normalizeBenchRows} also maps other CSVs onto.
@@ -12,7 +17,7 @@
 
 import { getMlstmKernel, type MlstmInputs, Random, randomMlstmInputs, type Tensor } from "../mod.ts";
 import { type CostDims, forwardCost, formOf } from "./_cost.ts";
-import type { Row } from "./_data.ts";
+import { outputsNewestFirst, parseCsv, type Row } from "./_data.ts";
 
 /** One benchmark measurement. */
 export interface BenchRow {
@@ -134,4 +139,198 @@ export function normalizeBenchRows(rows: Row[]): Row[] {
     }
     return out;
   });
+}
+
+/** The profiler entry point {@linkcode timeKernelGpu} needs (`startProfiling` of `profiling/mod.ts`). */
+export type StartProfiling = (
+  // deno-lint-ignore no-explicit-any
+  gpu: any,
+  options: { granularity: "pass" },
+) => {
+  readonly dispatchCount: number;
+  stop(): Promise<{ timing: string; records: readonly { gpuMs: number }[] }>;
+};
+
+function destroyDevice(x: unknown): void {
+  if (!x || typeof x !== "object") return;
+  if ("destroy" in x && typeof (x as { destroy: unknown }).destroy === "function") {
+    (x as { destroy(): void }).destroy();
+    return;
+  }
+  if ("data" in x) return; // a CPU tensor
+  for (const v of Object.values(x)) destroyDevice(v);
+}
+
+/**
+ * Times the forward pass of a WebGPU kernel with GPU timestamps: device-tensor inputs, one
+ * untimed warm-up call (pipeline compilation), then `calls` calls back to back under
+ * `startProfiling(gpu, { granularity: "pass" })` (timestamps on the runtime's own compute passes,
+ * so the kernel encodes exactly as without a profiler), with no read-back in between. A call's
+ * GPU time is the sum of the durations of its passes; the row holds the median over the calls.
+ *
+ * @param name Registry name of a WebGPU kernel.
+ * @param dims Shape.
+ * @param options The runtime's GPU handle, `startProfiling`, the upload, chunk size, calls.
+ * @returns The row (`timing` says how it was measured), or undefined when the adapter has no
+ *   `timestamp-query` (the profiler fell back to wall time): use {@linkcode timeKernel} then.
+ */
+export async function timeKernelGpu(
+  name: string,
+  dims: CostDims,
+  options: {
+    // deno-lint-ignore no-explicit-any
+    gpu: any;
+    startProfiling: StartProfiling;
+    toDevice: (t: Tensor) => unknown;
+    chunkSize?: number;
+    calls?: number;
+  },
+): Promise<(BenchRow & { samples_ms: number[] }) | undefined> {
+  const { chunkSize = 64, calls = 8 } = options;
+  if (!options.gpu?.device?.features?.has?.("timestamp-query")) return undefined;
+  const k = getMlstmKernel(name);
+  const cpu = randomMlstmInputs(dims, new Random(dims.S));
+  const inputs = Object.fromEntries(
+    Object.entries(cpu).map(([key, t]) => [key, options.toDevice(t as Tensor)]),
+  ) as unknown as MlstmInputs;
+  try {
+    destroyDevice(await k.forward(inputs, { chunkSize }));
+    await options.gpu.device.queue.onSubmittedWorkDone();
+    const p = options.startProfiling(options.gpu, { granularity: "pass" });
+    const ranges: [number, number][] = [];
+    let report: Awaited<ReturnType<typeof p.stop>>;
+    try {
+      for (let j = 0; j < calls; j++) {
+        const start = p.dispatchCount;
+        const out = await k.forward(inputs, { chunkSize });
+        ranges.push([start, p.dispatchCount]);
+        destroyDevice(out); // back to the buffer pool; the queued work keeps its order
+      }
+    } finally {
+      report = await p.stop();
+    }
+    if (report.timing !== "gpu-timestamps") return undefined;
+    const samples = ranges.map(([a, b]) =>
+      report.records.slice(a, b).reduce((t, r) => t + r.gpuMs, 0)
+    );
+    const sorted = [...samples].sort((a, b) => a - b);
+    const fw = forwardCost(formOf(name), dims, chunkSize).flop;
+    return {
+      kernel: name,
+      mode: "fw",
+      ...dims,
+      chunk_size: formOf(name) === "chunkwise" ? chunkSize : NaN,
+      dtype: "f32",
+      runtime_ms: sorted[Math.floor(sorted.length / 2)],
+      flop: fw,
+      timing: `GPU timestamps, median of ${calls} back-to-back calls`,
+      samples_ms: samples,
+    };
+  } finally {
+    destroyDevice(inputs);
+  }
+}
+
+/** The time of a results row: GPU median, else wall median, else `runtime_ms` (NaN if none). */
+export function benchMs(r: Row): number {
+  for (const key of ["gpu_ms_median", "wall_ms_median", "runtime_ms"]) {
+    const x = Number(r[key]);
+    if (r[key] !== undefined && r[key] !== "" && Number.isFinite(x)) return x;
+  }
+  return NaN;
+}
+
+/** Whether a (normalized) results row was measured: status `ok` (or none) and a finite time. */
+export function isMeasured(r: Row): boolean {
+  return (r.status === undefined || r.status === "" || r.status === "ok") &&
+    Number.isFinite(benchMs(r));
+}
+
+const CHUNK_SWEEP = /chunk_?size/i;
+
+/**
+ * Whether a results file is a chunk-size sweep: its folder name or its `benchmark` column
+ * mentions "chunksize" (as `bench/configs/xl_chunk_chunksize.json` and notebook 04's own do).
+ *
+ * @param path The results.csv path.
+ * @param rows Its rows.
+ * @returns True for a chunk-size sweep.
+ */
+export function isChunkSizeSweep(path: string, rows: Row[]): boolean {
+  const folder = path.split("/").slice(-2, -1)[0] ?? "";
+  return CHUNK_SWEEP.test(folder) || rows.some((r) => CHUNK_SWEEP.test(String(r.benchmark ?? "")));
+}
+
+/**
+ * For each pass (`fw`, `fwbw`), the largest number of distinct S values that one series (label
+ * or kernel, dtype, chunk size) of measured rows covers: the points of its longest line in a
+ * runtime-vs-S plot.
+ *
+ * @param rows Rows through {@linkcode normalizeBenchRows}.
+ * @returns Points per pass.
+ */
+export function sCoverage(rows: Row[]): { fw: number; fwbw: number } {
+  const out = { fw: 0, fwbw: 0 };
+  const series = new Map<string, Set<number>>();
+  for (const r of rows.filter(isMeasured)) {
+    const key = `${r.mode}|${r.label ?? r.kernel}|${r.dtype ?? ""}|${r.chunk_size ?? ""}`;
+    if (!series.has(key)) series.set(key, new Set());
+    series.get(key)!.add(Number(r.S));
+  }
+  for (const [key, s] of series) {
+    const mode = key.split("|")[0] as "fw" | "fwbw";
+    if (mode in out) out[mode] = Math.max(out[mode], s.size);
+  }
+  return out;
+}
+
+/**
+ * Whether a results file can be plotted as runtime against S: not a chunk-size sweep, and some
+ * series covers at least `minS` values of S in both passes.
+ *
+ * @param path The results.csv path.
+ * @param rows Its rows, through {@linkcode normalizeBenchRows}.
+ * @param minS The fewest S values per pass. @default {2}
+ * @returns True for a runtime-vs-S sweep with fw and fwbw.
+ */
+export function isSSweep(path: string, rows: Row[], minS = 2): boolean {
+  if (isChunkSizeSweep(path, rows)) return false;
+  const c = sCoverage(rows);
+  return c.fw >= minS && c.fwbw >= minS;
+}
+
+/**
+ * The newest results.csv under `dir` (by file time) that {@linkcode isSSweep} accepts; files that
+ * do not parse are skipped. Missing `dir`: undefined.
+ *
+ * @param dir A folder under the repository root, or an absolute path. @default {"bench_outputs"}
+ * @returns The absolute path, or undefined.
+ */
+export function newestSSweep(dir = "bench_outputs"): string | undefined {
+  for (const path of outputsNewestFirst(dir, "results.csv")) {
+    try {
+      if (isSSweep(path, normalizeBenchRows(parseCsv(Deno.readTextFileSync(path))))) return path;
+    } catch {
+      // Unreadable or malformed: not a candidate.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The newest results.csv under `dir` (by file time) that {@linkcode isChunkSizeSweep} accepts.
+ * Missing `dir`: undefined.
+ *
+ * @param dir A folder under the repository root, or an absolute path. @default {"bench_outputs"}
+ * @returns The absolute path, or undefined.
+ */
+export function newestChunkSizeSweep(dir = "bench_outputs"): string | undefined {
+  for (const path of outputsNewestFirst(dir, "results.csv")) {
+    try {
+      if (isChunkSizeSweep(path, parseCsv(Deno.readTextFileSync(path)))) return path;
+    } catch {
+      // Unreadable or malformed: not a candidate.
+    }
+  }
+  return undefined;
 }

@@ -30,16 +30,16 @@ export function parseCsv(text: string): Row[] {
 }
 
 /**
- * The newest file named `name` one level below `dir` (folders sorted by name: timestamps sort by
- * time), or in `dir` itself.
+ * Every file named `name` one or two levels below `dir` (or in `dir` itself), newest first by file
+ * time. A missing or unreadable `dir` gives none (a fresh clone has no `bench_outputs/`).
  *
- * @param dir A folder under the repository root, e.g. `test_outputs`.
- * @param name The file name, e.g. `deviations.csv`.
- * @returns The absolute path, or undefined.
+ * @param dir A folder under the repository root, e.g. `bench_outputs`, or an absolute path.
+ * @param name The file name, e.g. `results.csv`.
+ * @returns Absolute paths, newest first.
  */
-export function newestOutput(dir: string, name: string): string | undefined {
-  const base = `${REPO_ROOT}/${dir}`;
-  const found: string[] = [];
+export function outputsNewestFirst(dir: string, name: string): string[] {
+  const base = dir.startsWith("/") ? dir : `${REPO_ROOT}/${dir}`;
+  const found: { path: string; time: number }[] = [];
   const walk = (d: string, depth: number) => {
     let entries: Deno.DirEntry[];
     try {
@@ -49,14 +49,29 @@ export function newestOutput(dir: string, name: string): string | undefined {
     }
     for (const e of entries) {
       const p = `${d}/${e.name}`;
-      if (e.isFile && e.name === name) found.push(p);
-      else if (e.isDirectory && depth < 2) walk(p, depth + 1);
+      if (e.isFile && e.name === name) {
+        try {
+          found.push({ path: p, time: Deno.statSync(p).mtime?.getTime() ?? 0 });
+        } catch {
+          // Removed while we looked: skip.
+        }
+      } else if (e.isDirectory && depth < 2) walk(p, depth + 1);
     }
   };
   walk(base, 0);
-  if (found.length === 0) return undefined;
-  found.sort((a, b) => Deno.statSync(a).mtime!.getTime() - Deno.statSync(b).mtime!.getTime());
-  return found[found.length - 1];
+  // Newest first; equal times by path, later timestamped folder names first.
+  return found.sort((a, b) => b.time - a.time || (a.path < b.path ? 1 : -1)).map((f) => f.path);
+}
+
+/**
+ * The newest file named `name` one level below `dir` (by file time), or in `dir` itself.
+ *
+ * @param dir A folder under the repository root, e.g. `test_outputs`.
+ * @param name The file name, e.g. `deviations.csv`.
+ * @returns The absolute path, or undefined.
+ */
+export function newestOutput(dir: string, name: string): string | undefined {
+  return outputsNewestFirst(dir, name)[0];
 }
 
 /**

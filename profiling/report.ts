@@ -96,7 +96,11 @@ export interface ProfileReportInit {
 }
 
 /**
- * Columns of {@linkcode ProfileReport.toCsv}, in order.
+ * Columns of {@linkcode ProfileReport.toCsv}, in order. Times are ms: `cpu_start_ms` is when the
+ * dispatch's encoding began (since the profiler started), `cpu_encode_ms` the CPU time encoding it,
+ * `batch_submit_ms` the CPU time of its batch's submit (`finish()`, `queue.submit()` and the
+ * runtime's error checks: {@linkcode BatchRecord.submitMs}), repeated on every row of the batch
+ * (one submit covers all of them: sum it per batch, not per row).
  *
  * @example
  * ```ts
@@ -114,6 +118,7 @@ export const PROFILE_CSV_COLUMNS: readonly string[] = [
   "gpu_ms",
   "cpu_start_ms",
   "cpu_encode_ms",
+  "batch_submit_ms",
   "flops",
   "bytes",
   "timing",
@@ -377,6 +382,7 @@ export class ProfileReport {
   toCsv(): string {
     const rows = [PROFILE_CSV_COLUMNS.join(",")];
     for (const r of this.records) {
+      const batch = this.batches[r.batch];
       rows.push(
         [
           r.index,
@@ -388,6 +394,7 @@ export class ProfileReport {
           r.gpuMs,
           r.cpuStartMs,
           r.cpuEncodeMs,
+          batch?.submitMs,
           r.flops,
           r.bytes,
           this.timing,

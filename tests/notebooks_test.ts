@@ -15,8 +15,16 @@ import {
 } from "../notebooks/_transfer.ts";
 import { parseCells, toNotebook } from "../tools/build_notebooks.ts";
 import { axisSuffix, gridLayout, htmlFragment } from "../notebooks/_plot.ts";
-import { parseCsv, reduceBy } from "../notebooks/_data.ts";
-import { normalizeBenchRows } from "../notebooks/_bench.ts";
+import { outputsNewestFirst, parseCsv, reduceBy } from "../notebooks/_data.ts";
+import {
+  benchMs,
+  isChunkSizeSweep,
+  isSSweep,
+  newestChunkSizeSweep,
+  newestSSweep,
+  normalizeBenchRows,
+  sCoverage,
+} from "../notebooks/_bench.ts";
 import { chunkwiseCost, formOf, parallelCost } from "../notebooks/_cost.ts";
 
 const x = transferInputs({ NH: 2, S: 24, DQK: 8, DHV: 6, seed: 3 });
@@ -142,4 +150,68 @@ Deno.test("chunkwiseCost() follows SPEC §6 and its intensity grows with the chu
   assert.equal(formOf("reference--parallel_siging"), "parallel");
   assert.equal(formOf("chunkwise--xl_chunk"), "chunkwise");
   assert.equal(getMlstmKernel("reference--chunkwise").form, "chunkwise");
+});
+
+/** A results.csv text: one row per (pass, S) of one kernel, plus a skipped fwbw row. */
+function sweepCsv(benchmark: string, passes: string[], Ss: number[]): string {
+  const lines = ["benchmark,kernel,label,pass,S,chunk_size,status,gpu_ms_median,wall_ms_median"];
+  for (const pass of passes) {
+    for (const S of Ss) lines.push(`${benchmark},chunkwise--xl_chunk,xl,${pass},${S},64,ok,1.5,12`);
+  }
+  lines.push(`${benchmark},recurrent--sequence,seq,fwbw,64,,skipped: kernel has no backward,,`);
+  return lines.join("\n") + "\n";
+}
+
+Deno.test("isSSweep() accepts S sweeps with fw and fwbw and refuses chunk-size sweeps", () => {
+  const rows = (t: string) => normalizeBenchRows(parseCsv(t));
+  const both = rows(sweepCsv("tiny", ["fw", "fwbw"], [32, 64, 128]));
+  assert.deepEqual(sCoverage(both), { fw: 3, fwbw: 3 });
+  assert.ok(isSSweep("/x/2026-01-01T00-00-00Z_tiny/results.csv", both));
+  // The same rows in a chunk-size sweep's folder, or named so in the benchmark column: refused.
+  assert.ok(!isSSweep("/x/2026-01-01T00-00-00Z_nb_xl_chunk_chunksize/results.csv", both));
+  const named = rows(sweepCsv("xl_chunk_chunksize", ["fw", "fwbw"], [32, 64]));
+  assert.ok(isChunkSizeSweep("/x/a/results.csv", named) && !isSSweep("/x/a/results.csv", named));
+  // One S, or one pass only: refused.
+  assert.ok(!isSSweep("/x/a/results.csv", rows(sweepCsv("a", ["fw", "fwbw"], [64]))));
+  assert.ok(!isSSweep("/x/a/results.csv", rows(sweepCsv("a", ["fw"], [32, 64, 128]))));
+  assert.equal(benchMs(both[0]), 1.5);
+  assert.equal(benchMs({ wall_ms_median: 12, gpu_ms_median: NaN }), 12);
+});
+
+Deno.test("newestSSweep() skips a newer chunk-size sweep; missing folders give undefined", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const write = async (folder: string, text: string, mtime: Date) => {
+      await Deno.mkdir(`${dir}/${folder}`);
+      await Deno.writeTextFile(`${dir}/${folder}/results.csv`, text);
+      await Deno.utime(`${dir}/${folder}/results.csv`, mtime, mtime);
+    };
+    await write(
+      "2026-01-01T00-00-00Z_old_s",
+      sweepCsv("s", ["fw", "fwbw"], [32, 64]),
+      new Date(1e12),
+    );
+    await write(
+      "2026-01-02T00-00-00Z_tfla",
+      sweepCsv("t", ["fw", "fwbw"], [32, 64]),
+      new Date(2e12),
+    );
+    await write("2026-01-03T00-00-00Z_fw_only", sweepCsv("f", ["fw"], [32, 64]), new Date(3e12));
+    await write(
+      "2026-01-04T00-00-00Z_nb_xl_chunk_chunksize",
+      sweepCsv("nb_xl_chunk_chunksize", ["fw"], [256]),
+      new Date(4e12),
+    );
+    assert.equal(outputsNewestFirst(dir, "results.csv").length, 4);
+    assert.equal(newestSSweep(dir), `${dir}/2026-01-02T00-00-00Z_tfla/results.csv`);
+    assert.equal(
+      newestChunkSizeSweep(dir),
+      `${dir}/2026-01-04T00-00-00Z_nb_xl_chunk_chunksize/results.csv`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  assert.deepEqual(outputsNewestFirst(`${dir}/missing`, "results.csv"), []);
+  assert.equal(newestSSweep(`${dir}/missing`), undefined);
+  assert.equal(newestChunkSizeSweep(`${dir}/missing`), undefined);
 });

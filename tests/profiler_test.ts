@@ -1,14 +1,26 @@
-// The profiler against a known sequence of dispatches of a trivial shader, its exports, the
-// wall-clock fallback, the memory tracker and the ceilings. GPU tests are ignored without an
-// adapter, and fail under REQUIRE_GPU=1 (getBenchGpu throws).
+// The profiler against a known sequence of dispatches of a trivial shader and of real kernels
+// (the toy copy kernel, the chunkwise forward and backward), its exports, the wall-clock
+// fallback, the memory tracker and the ceilings. GPU tests are ignored without an adapter, and
+// fail under REQUIRE_GPU=1 (getBenchGpu throws).
 
 import assert from "node:assert/strict";
 import { getBenchGpu } from "../bench/_gpu.ts";
-import { DispatchBatch, getDispatchObserver, getPipeline } from "../kernels/runtime.ts";
+import { loadKernels } from "../bench/_kernels.ts";
+import {
+  getMlstmKernel,
+  type MlstmInputs,
+  type MlstmOptions,
+  Random,
+  randomMlstmInputs,
+  randomTensor,
+  type Tensor,
+} from "../mod.ts";
+import { DispatchBatch, getDispatchObserver, getPipeline, GpuTensor } from "../kernels/runtime.ts";
 import {
   measureCeilings,
   mlstmFlops,
   PROFILE_CSV_COLUMNS,
+  ProfileReport,
   startProfiling,
   trackGpuMemory,
   withProfiling,
@@ -289,5 +301,226 @@ Deno.test({
     assert.equal(q.passPerDispatch, true);
     await encodeBatch(["p", "q", "r"]);
     assert.equal((await q.stop()).records.length, 3);
+  },
+});
+
+/** The CSV's rows as objects (fields before `meta` hold no commas here). */
+function csvRows(csv: string): Record<string, string>[] {
+  const [head, ...lines] = csv.trim().split("\n");
+  const cols = head.split(",");
+  return lines.map((l) => Object.fromEntries(l.split(",").map((v, j) => [cols[j], v])));
+}
+
+Deno.test("ProfileReport.toCsv() repeats each batch's submit time on its rows (batch_submit_ms)", () => {
+  const rec = (index: number, batch: number) => ({
+    index,
+    batch,
+    label: `k${index}`,
+    workgroups: [1, 1, 1],
+    meta: {},
+    flops: undefined,
+    bytes: undefined,
+    cpuStartMs: index,
+    cpuEncodeMs: 0.01,
+    gpuStartNs: NaN,
+    gpuMs: 1,
+  });
+  const report = new ProfileReport({
+    timing: "gpu-timestamps",
+    device: "test",
+    wallMs: 5,
+    records: [rec(0, 0), rec(1, 0), rec(2, 1)],
+    batches: [
+      {
+        index: 0,
+        firstDispatch: 0,
+        dispatchCount: 2,
+        submitStartMs: 1,
+        submitMs: 0.25,
+        wallMs: NaN,
+      },
+      {
+        index: 1,
+        firstDispatch: 2,
+        dispatchCount: 1,
+        submitStartMs: 3,
+        submitMs: NaN,
+        wallMs: NaN,
+      },
+    ],
+  });
+  assert.ok(PROFILE_CSV_COLUMNS.includes("batch_submit_ms"));
+  const rows = csvRows(report.toCsv());
+  assert.deepEqual(rows.map((r) => r.batch_submit_ms), ["0.25", "0.25", ""]);
+  assert.deepEqual(rows.map((r) => r.cpu_encode_ms), ["0.01", "0.01", "0.01"]);
+});
+
+Deno.test({
+  name: "the profiler CSV's batch_submit_ms is the recorded submit time of each row's batch",
+  ignore,
+  async fn() {
+    const { report } = await withProfiling(gpu!, async () => {
+      await encodeBatch(["s1", "s1", "s1"]);
+      await encodeBatch(["s2"]);
+    });
+    const rows = csvRows(report.toCsv());
+    assert.equal(rows.length, 4);
+    for (const r of rows) {
+      const b = report.batches[Number(r.batch)];
+      assert.ok(Number.isFinite(b.submitMs) && b.submitMs >= 0, `submitMs ${b.submitMs}`);
+      assert.equal(Number(r.batch_submit_ms), b.submitMs);
+    }
+    assert.deepEqual(rows.map((r) => r.batch), ["0", "0", "0", "1"]);
+  },
+});
+
+/** CPU tensors of `x` uploaded (f32); `temps` collects them for destroy(). */
+function upload(x: MlstmInputs<Tensor>, temps: GpuTensor[]): MlstmInputs {
+  const out: Record<string, GpuTensor> = {};
+  for (const [k, t] of Object.entries(x)) {
+    if (t === undefined) continue;
+    out[k] = GpuTensor.fromTensor(gpu!, t as Tensor);
+    temps.push(out[k]);
+  }
+  return out as unknown as MlstmInputs;
+}
+
+function destroyAll(...xs: unknown[]): void {
+  for (const x of xs) {
+    if (x instanceof GpuTensor) x.destroy();
+    else if (x && typeof x === "object") destroyAll(...Object.values(x));
+  }
+}
+
+Deno.test({
+  name: "toy--copy_v forward + backward records exactly its 2 copy dispatches",
+  ignore,
+  async fn() {
+    await loadKernels(); // registers toy--copy_v
+    const dims = { B: 1, NH: 2, S: 8, DQK: 4, DHV: 4 };
+    const n = dims.B * dims.NH * dims.S * dims.DHV;
+    const temps: GpuTensor[] = [];
+    const x = upload(randomMlstmInputs(dims, new Random(0)), temps);
+    const dh = GpuTensor.fromTensor(gpu!, randomTensor([1, 2, 8, 4], new Random(1)));
+    temps.push(dh);
+    const k = getMlstmKernel("toy--copy_v");
+    const p = startProfiling(gpu!);
+    const fw = await k.forward(x);
+    const grads = await k.backward!(x, dh);
+    const report = await p.stop();
+    destroyAll(fw, grads, temps);
+    assert.deepEqual(report.records.map((r) => r.label), ["toy--copy_v/fw", "toy--copy_v/bw"]);
+    assert.deepEqual(report.batches.map((b) => b.dispatchCount), [1, 1]);
+    for (const r of report.records) {
+      assert.equal(r.bytes, 8 * n);
+      assert.equal(r.flops, undefined);
+      assert.deepEqual(r.workgroups, [1, 1, 1]);
+      assert.equal(r.meta.elements, n);
+      assert.ok(r.gpuMs > 0);
+    }
+  },
+});
+
+const XL = "chunkwise--xl_chunk";
+
+Deno.test({
+  name: "one chunkwise--xl_chunk forward records its 5 dispatches in one batch, in order",
+  ignore,
+  async fn() {
+    const temps: GpuTensor[] = [];
+    const x = upload(
+      randomMlstmInputs({ B: 1, NH: 2, S: 40, DQK: 16, DHV: 16 }, new Random(2)),
+      temps,
+    );
+    const p = startProfiling(gpu!);
+    const out = await getMlstmKernel(XL).forward(x, { chunkSize: 16, returnLastStates: true });
+    const report = await p.stop();
+    destroyAll(out, temps);
+    assert.deepEqual(
+      report.records.map((r) => r.label),
+      ["gates", "initial states", "states", "parallel", "last states"].map((s) => `${XL} ${s}`),
+    );
+    assert.equal(report.batches.length, 1);
+    assert.equal(report.batches[0].dispatchCount, 5);
+    // Workgroups of the gate kernel: one per chunk (ceil(40 / 16) = 3) and head (2).
+    assert.deepEqual(report.records[0].workgroups, [3, 2, 1]);
+  },
+});
+
+// Dispatches without a FLOP count, by design: the gate scan (prep) and the gate gradients are
+// element-wise, and the two chunk-boundary scans are element-wise recurrences over the states;
+// none of them does matrix work, so the SPEC §6 cost model gives them no FLOP and their cost is
+// memory traffic (bytes).
+const NO_FLOPS = ["bw prep", "bw scan fwd", "bw scan bwd", "bw gates"].map((s) => `${XL} ${s}`);
+// The forward's state copies (kernels/chunkwise/forward.ts) carry neither FLOP nor bytes yet;
+// checked when present.
+const FORWARD_COPIES = ["initial states", "last states"].map((s) => `${XL} ${s}`);
+const BACKWARD_LABELS = [
+  "bw prep",
+  "bw outer state",
+  "bw scan fwd",
+  "bw stats",
+  "bw outer dstate",
+  "bw scan bwd",
+  "bw dq",
+  "bw dkdv",
+  "bw gates",
+].map((s) => `${XL} ${s}`);
+
+Deno.test({
+  name:
+    "every dispatch of a chunkwise--xl_chunk forward + backward has finite positive bytes and flops",
+  ignore,
+  async fn() {
+    const dims = { B: 1, NH: 2, S: 40, DQK: 16, DHV: 16 };
+    const BH = dims.B * dims.NH;
+    const cases: { name: string; states: boolean; o: MlstmOptions }[] = [
+      { name: "plain", states: false, o: { chunkSize: 16 } },
+      {
+        name: "initial and last states",
+        states: true,
+        o: { chunkSize: 16, returnLastStates: true },
+      },
+    ];
+    for (const c of cases) {
+      const temps: GpuTensor[] = [];
+      const rng = new Random(3);
+      const x = upload(randomMlstmInputs({ ...dims, withInitialStates: c.states }, rng), temps);
+      const dh = GpuTensor.fromTensor(gpu!, randomTensor([1, 2, 40, 16], rng));
+      temps.push(dh);
+      const bwOptions = c.states
+        ? {
+          ...c.o,
+          lastStateGradients: {
+            c: GpuTensor.fromTensor(gpu!, randomTensor([1, 2, 16, 16], rng)),
+            n: GpuTensor.fromTensor(gpu!, randomTensor([1, 2, 16], rng)),
+          },
+        }
+        : c.o;
+      const k = getMlstmKernel(XL);
+      const p = startProfiling(gpu!);
+      const fw = await k.forward(x, c.o);
+      const grads = await k.backward!(x, dh, bwOptions as MlstmOptions);
+      const report = await p.stop();
+      destroyAll(fw, grads, temps, bwOptions);
+      const labels = report.records.map((r) => r.label);
+      assert.deepEqual(labels.filter((l) => l.includes(" bw ")), BACKWARD_LABELS, c.name);
+      for (const r of report.records) {
+        const what = `${c.name}: ${r.label}`;
+        if (FORWARD_COPIES.includes(r.label) && r.bytes === undefined) continue;
+        assert.ok(Number.isFinite(r.bytes) && r.bytes! > 0, `${what}: bytes ${r.bytes}`);
+        if (NO_FLOPS.includes(r.label) && r.flops === undefined) continue;
+        assert.ok(Number.isFinite(r.flops) && r.flops! > 0, `${what}: flops ${r.flops}`);
+      }
+      // The bytes are at least the compulsory traffic: prep reads i, f and writes gi (vec4 f32);
+      // dq reads q, k, v, dh and writes dq.
+      const rec = (s: string) => report.records.find((r) => r.label === `${XL} ${s}`)!;
+      assert.equal(rec("bw prep").bytes, BH * dims.S * (2 * 4 + 16), c.name);
+      assert.ok(rec("bw dq").bytes! >= BH * dims.S * (3 * dims.DQK + 2 * dims.DHV) * 4, c.name);
+      // So the per-kernel summary shows a bandwidth for every backward dispatch.
+      for (const row of report.summary().filter((s) => s.label.includes(" bw "))) {
+        assert.ok(Number.isFinite(row.bytesPerSecond) && row.bytesPerSecond > 0, row.label);
+      }
+    }
   },
 });

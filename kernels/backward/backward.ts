@@ -534,6 +534,7 @@ export async function mlstmBackwardWebGpu(
     buffers: [x.i, x.f, gi],
     uniforms: u,
     workgroups: [Math.ceil((BH * NC) / 64)],
+    bytes: x.i.byteSize + x.f.byteSize + gi.byteSize,
   });
   let outs: { dcInitial?: GpuTensor; dnInitial?: GpuTensor; dmInitial?: GpuTensor } = {};
   if (withInit) {
@@ -605,6 +606,7 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [oTiles, NC, gh],
         flops: share * fl(S, DQK * DHV),
+        bytes: share * (x.k.byteSize + x.v.byteSize + gi.byteSize) + 4 * gh * NC * E,
       });
       const init = withInit ? [x.c!, x.n!, x.m!] : [];
       batch.dispatch({
@@ -613,6 +615,8 @@ export async function mlstmBackwardWebGpu(
         buffers: [chat!, gi, ...init, cprev!, mp!, ...(withLast ? [clast!] : [])],
         uniforms: ug,
         workgroups: [Math.ceil(E / 64), gh],
+        bytes: 4 * gh * (2 * NC * E + 5 * NC + 1 + (withLast ? E : 0)) +
+          (withInit ? share * (x.c!.byteSize + x.n!.byteSize + x.m!.byteSize) : 0),
       });
       batch.dispatch({
         label: `${tag} bw stats`,
@@ -621,6 +625,8 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, DQK + DHV) / 2 + fl(S, DQK * DHV)),
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
+              gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0)) + 4 * gh * NC * (E + 1),
       });
       batch.dispatch({
         label: `${tag} bw outer dstate`,
@@ -629,6 +635,7 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [oTiles, NC, gh],
         flops: share * fl(S, DQK * DHV),
+        bytes: share * (x.q.byteSize + dhG.byteSize + gi.byteSize + rs.byteSize) + 4 * gh * NC * E,
       });
       batch.dispatch({
         label: `${tag} bw scan bwd`,
@@ -636,6 +643,8 @@ export async function mlstmBackwardWebGpu(
         buffers: withLast ? [gi, mp!, dlc!, dln!, chat!] : [gi, mp!, chat!],
         uniforms: ug,
         workgroups: [Math.ceil(E / 64), gh],
+        bytes: 4 * gh * ((2 * NC + 1) * E + 5 * NC + 1) +
+          (withLast ? share * (dlc!.byteSize + dln!.byteSize) : 0),
       });
     } else {
       batch.dispatch({
@@ -645,6 +654,8 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * fl(intra, DQK + DHV) / 2,
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
+          gi.byteSize + rs.byteSize),
       });
     }
     const st = chunk ? [cprev!, mp!] : [];
@@ -655,6 +666,9 @@ export async function mlstmBackwardWebGpu(
       uniforms: ug,
       workgroups: [tiles, NC, gh],
       flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
+      bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+            rs.byteSize + (reuseU ? 2 : 1) * dq.byteSize + rsum.byteSize) +
+        (chunk ? 4 * gh * NC * ((reuseU ? DQK : E) + 1) : 0),
     });
     const dst = chunk ? [chat!, mp!] : [];
     batch.dispatch({
@@ -664,6 +678,9 @@ export async function mlstmBackwardWebGpu(
       uniforms: ug,
       workgroups: [tiles, NC, gh],
       flops: share * (fl(intra, 2 * DQK + 2 * DHV) / 2 + (chunk ? 2 * fl(S, DQK * DHV) : 0)),
+      bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+            rs.byteSize + dk.byteSize + dv.byteSize + csum.byteSize) +
+        (chunk ? 4 * gh * NC * (E + 1) : 0),
     });
     const gb: GpuTensor[] = [x.i, x.f, rsum, csum, di, df];
     if (withInit) {
@@ -676,6 +693,9 @@ export async function mlstmBackwardWebGpu(
       buffers: gb,
       uniforms: ug,
       workgroups: [gh],
+      bytes: share * ((variant.gate === "sig" ? x.i.byteSize : 0) + x.f.byteSize +
+            rsum.byteSize + csum.byteSize + di.byteSize + df.byteSize) +
+        4 * gh * ((withInit ? 3 * E + 1 : 0) + (withLast ? 2 * E : 0)),
     });
   }
   await batch.submit();
