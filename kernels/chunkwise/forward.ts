@@ -523,6 +523,8 @@ export async function chunkwiseForwardWebgpu(
         buffers: init ? [...init, statesC, statesNM] : [statesC, statesNM],
         uniforms: uni,
         workgroups: [copyX, nb],
+        // Written once (and read once from the initial states when given).
+        bytes: (init ? 2 : 1) * nb * (DQK * DHV + DQK + 1) * 4,
       });
       batch.dispatch({
         label: `${variant.name} states`,
@@ -549,6 +551,7 @@ export async function chunkwiseForwardWebgpu(
           buffers: [statesC, statesNM, last.c, last.n, last.m],
           uniforms: uni,
           workgroups: [copyX, nb],
+          bytes: 2 * nb * (DQK * DHV + DQK + 1) * 4,
         });
       }
     }
