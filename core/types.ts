@@ -131,7 +131,12 @@ export interface MlstmKernel {
   readonly supportsStates: boolean;
   /** Runs the forward pass. */
   forward(inputs: MlstmInputs, options?: MlstmOptions): Promise<MlstmForwardResult>;
-  /** Runs the backward pass for the output gradient `dh`, where the kernel has one. */
+  /**
+   * Runs the backward pass for the output gradient `dh`, where the kernel has one. It recomputes
+   * what it needs from the inputs; for a kernel from the registry, a backward on the `inputs`
+   * object of a forward call must get that forward's `eps`, `chunkSize`, `normalize` and `dtype`
+   * (where they apply; a `TypeError` otherwise).
+   */
   backward?(
     inputs: MlstmInputs,
     dh: TensorLike,

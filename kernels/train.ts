@@ -16,7 +16,7 @@ import type {
   MlstmStates,
   TensorLike,
 } from "../core/types.ts";
-import { isCpuTensor, validateDh, validateMlstmInputs } from "../core/validate.ts";
+import { assertFinite, isCpuTensor, validateDh, validateMlstmInputs } from "../core/validate.ts";
 import { toDevice } from "./_common.ts";
 import { attachBackwards } from "./backward/backward.ts";
 import { chunkwiseKernels } from "./chunkwise/mod.ts";
@@ -73,12 +73,18 @@ function withBackward(): string[] {
 
 /**
  * Runs the forward pass of a kernel and then its backward pass for the output gradient `dh`, with
- * the same options (so they cannot disagree). For a WebGPU kernel the inputs are uploaded once,
- * h (and the last states) stay on the GPU, the backward reads the same device inputs, and nothing
- * is read back between the two passes: CPU inputs give CPU results, read back together at the end
- * (one GPU wait); GpuTensor inputs give GpuTensors. The backward recomputes the per-row normalizer
- * statistics and the chunk-boundary states from the inputs, so the forward needs to keep nothing
- * else. Float64 reference kernels (`reference--*`) run both passes on the CPU.
+ * one options object for both (so they cannot disagree). For a WebGPU kernel the inputs are
+ * uploaded once, h (and the last states) stay on the GPU, the backward reads the same device
+ * inputs, and nothing is read back between the two passes: CPU inputs give CPU results, read back
+ * together at the end (one GPU wait); GpuTensor inputs give GpuTensors and, without
+ * `checkFinite`, nothing is read back at all. `checkFinite` checks the inputs (device inputs are
+ * read back for it) and a CPU dh before the passes, and every output (h, last states, gradients)
+ * once after both (for GpuTensor inputs with one read-back at the end); it is not handed to the
+ * passes themselves. If the backward pass
+ * or that check throws, the forward's device outputs are freed. The backward recomputes the
+ * per-row normalizer statistics and the chunk-boundary states from the inputs, so the forward
+ * needs to keep nothing else. Float64 reference kernels (`reference--*`) run both passes on the
+ * CPU.
  *
  * @example One training step of the parallel kernel
  * ```ts ignore
@@ -90,13 +96,28 @@ function withBackward(): string[] {
  * console.assert(h.shape.join() === "1,2,9,8" && grads.df.shape.join() === "1,2,9");
  * ```
  *
+ * @example Both passes of a float64 reference (runs without a GPU)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { forwardBackward } from "./train.ts";
+ * import { Random, randomMlstmInputs, randomTensor } from "../mod.ts";
+ * const rng = new Random(0);
+ * const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 2, DHV: 3 }, rng);
+ * const r = await forwardBackward("reference--chunkwise", x, randomTensor([1, 1, 5, 3], rng), {
+ *   chunkSize: 2,
+ *   checkFinite: true,
+ * });
+ * assert.ok(r.h.shape.join() === "1,1,5,3" && r.grads.dv.shape.join() === "1,1,5,3");
+ * ```
+ *
  * @param kernelName A kernel with a backward pass, e.g. `"chunkwise--xl_chunk"`.
  * @param inputs q, k, v, i, f and optional initial states.
  * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV).
- * @param options Forward options (`chunkSize`, `eps`, `normalize`, `dtype`, `returnLastStates`)
- *   plus `gradient` ("exact" by default).
+ * @param options Forward options (`chunkSize`, `eps`, `normalize`, `dtype`, `returnLastStates`,
+ *   `checkFinite`) plus `gradient` ("exact" by default).
  * @returns h, the last states when asked for, and the gradients.
- * @throws {RangeError} For an unknown kernel or a dh of the wrong shape.
+ * @throws {RangeError} For an unknown kernel, a dh of the wrong shape, or (with `checkFinite`) a
+ *   non-finite input or output.
  * @throws {TypeError} For a kernel without a backward pass or options its forward rejects.
  */
 export async function forwardBackward(
@@ -108,10 +129,17 @@ export async function forwardBackward(
   const kernel = resolveKernel(kernelName);
   const dims = validateMlstmInputs(inputs, options);
   validateDh(dh, dims);
+  const checkFinite = options.checkFinite ?? false;
+  if (checkFinite && isCpuTensor(dh)) assertFinite(dh, "dh");
+  // The one options object of both passes; checkFinite is applied once, to the results.
+  const passOptions: MlstmOptions = { ...options };
+  delete passOptions.checkFinite;
   if (kernel.backend !== "webgpu") {
-    const fw = await kernel.forward(inputs, options);
-    const grads = await kernel.backward!(inputs, dh, options);
-    return { ...fw, grads };
+    const fw = await kernel.forward(inputs, passOptions);
+    const grads = await kernel.backward!(inputs, dh, passOptions);
+    const out = { ...fw, grads };
+    if (checkFinite) assertFiniteOutputs(outputsOf(fw, grads) as [string, Tensor][]);
+    return out;
   }
   const x = await toDevice(inputs, options, {
     c: inputs.cInitial,
@@ -125,25 +153,63 @@ export async function forwardBackward(
     dev.mInitial = x.m!;
   }
   let dhG: TensorLike = dh;
-  if (x.cpu) {
-    if (!isCpuTensor(dh)) {
-      throw new TypeError(
-        "Argument dh is a GpuTensor but the inputs are CPU tensors: pass both alike",
-      );
-    }
-    dhG = GpuTensor.fromTensor(x.gpu, dh as Tensor, x.dtype);
-  }
-  const devOptions: MlstmOptions = { ...options };
-  delete devOptions.dtype;
+  // The device inputs carry the storage type now.
+  delete passOptions.dtype;
   try {
-    const fw: MlstmForwardResult = await kernel.forward(dev, devOptions);
-    const grads = await kernel.backward!(dev, dhG, devOptions);
-    if (!x.cpu) return { ...fw, grads };
-    return await readBack(fw, grads);
-  } finally {
     if (x.cpu) {
-      for (const t of x.temps) t.destroy();
-      (dhG as GpuTensor).destroy();
+      if (!isCpuTensor(dh)) {
+        throw new TypeError(
+          "Argument dh is a GpuTensor but the inputs are CPU tensors: pass both alike",
+        );
+      }
+      dhG = GpuTensor.fromTensor(x.gpu, dh as Tensor, x.dtype);
+    }
+    const fw: MlstmForwardResult = await kernel.forward(dev, passOptions);
+    let grads: MlstmGradients;
+    try {
+      grads = await kernel.backward!(dev, dhG, passOptions);
+    } catch (e) {
+      destroyAll(outputsOf(fw));
+      throw e;
+    }
+    const named = outputsOf(fw, grads) as [string, GpuTensor][];
+    if (x.cpu) return await readBack(fw, grads, named, checkFinite);
+    if (checkFinite) {
+      try {
+        const read = await readTensors(named.map(([, t]) => t));
+        assertFiniteOutputs(named.map(([n], j) => [n, read[j]!]));
+      } catch (e) {
+        destroyAll(named);
+        throw e;
+      }
+    }
+    return { ...fw, grads };
+  } finally {
+    for (const t of x.temps) t.destroy();
+    if (dhG !== dh && dhG instanceof GpuTensor) dhG.destroy();
+  }
+}
+
+/** The outputs of both passes by name: h, last c/n/m, then the gradients. */
+function outputsOf(fw: MlstmForwardResult, grads?: MlstmGradients): [string, TensorLike][] {
+  const named: [string, TensorLike][] = [["h", fw.h]];
+  if (fw.last) named.push(["last c", fw.last.c], ["last n", fw.last.n], ["last m", fw.last.m]);
+  if (grads) { for (const [k, t] of Object.entries(grads)) if (t) named.push([k, t]); }
+  return named;
+}
+
+function destroyAll(named: [string, TensorLike][]): void {
+  for (const [, t] of named) if (t instanceof GpuTensor) t.destroy();
+}
+
+function assertFiniteOutputs(named: [string, Tensor][]): void {
+  for (const [name, t] of named) {
+    const j = t.data.findIndex((v) => !Number.isFinite(v));
+    if (j >= 0) {
+      throw new RangeError(
+        `Output ${name} of forwardBackward holds a non-finite value ${t.data[j]} at flat index ` +
+          `${j}: the inputs overflow float32 (or f16 storage) or are themselves non-finite`,
+      );
     }
   }
 }
@@ -151,22 +217,23 @@ export async function forwardBackward(
 async function readBack(
   fw: MlstmForwardResult,
   grads: MlstmGradients,
+  named: [string, GpuTensor][],
+  checkFinite: boolean,
 ): Promise<ForwardBackwardResult<Tensor>> {
-  const named: [string, GpuTensor][] = [["h", fw.h as GpuTensor]];
-  if (fw.last) {
-    named.push(["c", fw.last.c as GpuTensor], ["n", fw.last.n as GpuTensor]);
-    named.push(["m", fw.last.m as GpuTensor]);
+  let read: Tensor[];
+  try {
+    read = await readTensors(named.map(([, t]) => t));
+  } finally {
+    destroyAll(named);
   }
-  for (const [k, t] of Object.entries(grads)) if (t) named.push([`d:${k}`, t as GpuTensor]);
-  const read = await readTensors(named.map(([, t]) => t));
-  for (const [, t] of named) t.destroy();
+  if (checkFinite) assertFiniteOutputs(named.map(([n], j) => [n, read[j]!]));
   const get = (k: string) => read[named.findIndex(([n]) => n === k)]!;
   const g: Record<string, Tensor> = {};
-  for (const [k] of named) if (k.startsWith("d:")) g[k.slice(2)] = get(k);
+  for (const k of Object.keys(grads)) if (grads[k as keyof MlstmGradients]) g[k] = get(k);
   const out: ForwardBackwardResult<Tensor> = {
     h: get("h"),
     grads: g as unknown as MlstmGradients<Tensor>,
   };
-  if (fw.last) out.last = { c: get("c"), n: get("n"), m: get("m") };
+  if (fw.last) out.last = { c: get("last c"), n: get("last n"), m: get("last m") };
   return out;
 }

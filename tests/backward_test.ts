@@ -2,29 +2,55 @@
 // chunkwise--xl_chunk_siging, chunkwise--limit_chunk) against the float64 reference backward passes,
 // on fresh random inputs: odd S, DQK ≠ DHV (and head dimensions that are not multiples of 4), hot
 // gates, both gates, sig normalize on/off, both gradient conventions, with and without initial
-// states, chunk sizes up to 512; f16 storage; device tensors; forwardBackward; split sequences; and
-// the errors raised on bad input.
+// states, chunk sizes up to 512 (row-sliced and register-blocked kernels); f16 storage; device
+// tensors; forwardBackward (read-backs counted); split sequences; the registry's forward/backward
+// options guard; and the errors raised on bad input.
 //
-// Tolerances (relative L2 per gradient): f32 1e-4, f16 storage 5e-3, against the reference on the
-// inputs rounded to the storage type (what the GPU computes with). Outputs are NaN-poisoned.
+// Seeds: every seed of this file is offset by the integer env MLSTM_TEST_SEED (default 0), so that
+// `MLSTM_TEST_SEED=123 deno test -A tests/backward_test.ts` runs the same checks on fresh inputs.
+//
+// Tolerances (relative L2 per gradient), against the reference on the inputs rounded to the storage
+// type (what the GPU computes with); outputs are NaN-poisoned:
+//   tolerance = max(base, 3 × sensitivity),  base = 1e-4 (f32) or 5e-3 (f16 storage),
+// where sensitivity is the largest relative L2 change of the float64 reference gradient under 3
+// independent random perturbations of every input (and dh) by one f32 rounding (relative 2^-24,
+// uniform): the error that an exact f32 evaluation of the same inputs could already make. This
+// applies to every case; it only raises the tolerance above the base where a gradient is
+// ill-conditioned: a hot input gate (iMean 20), where the stabilizer's lower bound exp(-m) ≈ e^-20
+// no longer guards the normalizer and |b_t| can come arbitrarily close to 0 (sensitivities 1e-5 to
+// 7e-3 measured; q, k offset by +1, "well-conditioned", keeps b_t away from 0 but not with states).
+// - dmInitial = Σ dC0⊙C0 + dn0·n0 (exponential gate) is a sum that cancels (Σ|terms| / |dm| of 10^3
+//   to 2·10^4 on 64 × 128 heads): it inherits the f32 accumulation error of the kernel's dC0 and dn0
+//   amplified by that factor, which one input rounding does not show (its error reached 58 × its
+//   sensitivity). Its tolerance uses max(sensitivity, implied) instead, where implied is the error
+//   of dm that the kernel's own dcInitial and dnInitial (asserted on their own) imply, plus the f32
+//   rounding of the sum (impliedDm); measured error / implied ≤ 1.0.
+// Measured on lavapipe over 20 values of MLSTM_TEST_SEED (0, 11, 22, 33, 44, 55, 66, 77, 89, 99,
+// 123, 1000, 2000, 3000, 4567, 5000, 6000, 7000, 8000, 9000), every case and gradient: where
+// 3 × sensitivity exceeded the base (386 gradient checks, dmInitial aside), the GPU's error was at
+// most 2.6 × the sensitivity (hence the factor 3); well-conditioned gradients have errors far
+// above their sensitivity (up to ~250 × of ~1e-7: f32 accumulation over long sums) but below the
+// base; f16 storage errors ≤ 3.1e-4.
+// One known failure: parallel--stablef S=1000 (the long-sequence test) exceeds 1e-4 on about 1 seed
+// in 10 (MLSTM_TEST_SEED=8000: di 1.5e-4) because lavapipe's shader compiler folds the TwoSum
+// compensation of the backward's cumulative log forget gate to 0 (kernels/backward/_wgsl.ts, prep);
+// the error equals that of a naive f32 cumulative sum. That is a kernel issue, left failing.
+// The per-gradient figures go to sensitivity.csv next to deviations.csv.
 // - Gradients that are zero by construction (dnInitial when the denominator is held constant or the
 //   output is unnormalized; dmInitial for the sigmoid gate) have an all-zero reference: the metric
 //   is then the absolute L2 norm of the output (core/metrics.ts), which must be ≤ the same tolerance.
 // - Reference values below f32's smallest normal number (1.18e-38) are flushed to zero before the
 //   comparison: no f32 kernel can represent them (e.g. dnInitial after 37 steps of σ(f) ≈ e^-10,
 //   about 1e-73). The metric then becomes the absolute L2 norm of the output, as above.
-// - A hot input gate (iMean 20) on random q, k makes the exponential-gate problem ill-conditioned:
-//   the stabilizer's lower bound exp(-m) ≈ e^-20 no longer guards the normalizer, |b_t| can come
-//   arbitrarily close to 0, and perturbing the inputs by one f32 rounding (relative 2^-24) moves
-//   the float64 gradients by 1e-5 to 1e-4 already. Those cases are asserted against 10 times that
-//   measured sensitivity (at least 1e-4) and logged with it; the same hot gate on well-conditioned
-//   inputs (q, k offset by +1, so that b_t stays away from 0) is asserted at 1e-4.
 
 import assert from "node:assert/strict";
+import { appendFileSync, existsSync } from "node:fs";
+import { stringify } from "npm:csv-stringify@6.9.0/sync";
 import {
   deviation,
   getMlstmKernel,
   type InputGate,
+  type MlstmForwardResult,
   type MlstmGradients,
   type MlstmInputs,
   type MlstmKernel,
@@ -35,36 +61,56 @@ import {
   type Tensor,
 } from "../mod.ts";
 import {
-  attachBackwards,
   setBackwardBlockDepth,
   setBackwardGroupLimit,
   setBackwardPoison,
 } from "../kernels/backward/backward.ts";
-import { chunkwiseKernels } from "../kernels/chunkwise/mod.ts";
-import { parallelKernels } from "../kernels/parallel.ts";
 import { GpuTensor } from "../kernels/runtime.ts";
 import { forwardBackward } from "../kernels/train.ts";
-import { assertDeviation } from "./_deviation_log.ts";
+import { assertDeviation, testRunDir } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 
 const ignore = await gpuMissing();
+const REQUIRED = Deno.env.get("REQUIRE_GPU") === "1";
+const hasF16 = ignore ? false : await needGpu().then((g) => g.hasF16, () => false);
 setBackwardPoison(true);
 const TOL = { f32: 1e-4, f16: 5e-3 } as const;
+/** Tolerance = max(base, SENS_FACTOR × the reference's sensitivity to one f32 rounding). */
+const SENS_FACTOR = 3;
+const SENS_DRAWS = 3;
+const SEED_ENV = Deno.env.get("MLSTM_TEST_SEED") ?? "0";
+const SEED = Number(SEED_ENV);
+if (!/^-?\d+$/.test(SEED_ENV.trim()) || !Number.isSafeInteger(SEED)) {
+  throw new TypeError(`MLSTM_TEST_SEED must be an integer, received ${JSON.stringify(SEED_ENV)}`);
+}
+/** A generator for one of this file's seeds, offset by MLSTM_TEST_SEED. */
+const rngOf = (seed: number) => new Random(SEED + seed);
 type Dtype = "f32" | "f16";
 type Inputs = MlstmInputs<Tensor>;
 type Grads = MlstmGradients<Tensor>;
 
-const own = new Map(
-  attachBackwards([...parallelKernels, ...chunkwiseKernels]).map((k) => [k.name, k]),
-);
-/** The registry's kernel once the lead wired the backward passes in; ours until then. */
-function kernel(name: string): MlstmKernel {
-  try {
-    const k = getMlstmKernel(name);
-    if (k.backward) return k;
-  } catch { /* not registered yet */ }
-  return own.get(name)!;
+const NAMES = [
+  "parallel--stablef",
+  "parallel--siging",
+  "chunkwise--limit_chunk",
+  "chunkwise--xl_chunk",
+  "chunkwise--xl_chunk_siging",
+] as const;
+
+/** The registry's kernel (no fallback: a kernel without a backward pass fails the tests). */
+function kernel(name: string): MlstmKernel & Required<Pick<MlstmKernel, "backward">> {
+  const k = getMlstmKernel(name);
+  assert.equal(typeof k.backward, "function", `getMlstmKernel(${JSON.stringify(name)}).backward`);
+  return k as MlstmKernel & Required<Pick<MlstmKernel, "backward">>;
 }
+
+Deno.test("getMlstmKernel() hands out a backward pass for every WebGPU kernel that has one", () => {
+  for (const name of NAMES) {
+    const k = getMlstmKernel(name);
+    assert.equal(k.backend, "webgpu", name);
+    assert.equal(typeof k.backward, "function", `getMlstmKernel(${JSON.stringify(name)}).backward`);
+  }
+});
 
 const F16 = (globalThis as unknown as { Float16Array: Float32ArrayConstructor }).Float16Array;
 const roundTo = (t: Tensor, dtype: Dtype): Tensor => ({
@@ -111,8 +157,6 @@ interface Case {
   dtype?: Dtype;
   /** Offset q and k by +1 so that the normalizer stays away from 0. */
   wellConditioned?: boolean;
-  /** Assert against 10× the reference's own sensitivity to an f32 rounding of the inputs. */
-  sensitivity?: boolean;
   /** Cap on the chunk-state bytes of one head group (forces several head groups). */
   groupLimit?: number;
   /** Forced staging depth of the register-blocked kernels. */
@@ -130,15 +174,63 @@ function perturb(t: Tensor, rng: Random): Tensor {
 
 function label(c: Case): string {
   const g = (c.gates ? Object.entries(c.gates).map(([k, v]) => `${k}=${v}`).join(",") : "cold") +
-    (c.wellConditioned ? " well-conditioned" : "") + (c.sensitivity ? " vs-sensitivity" : "");
+    (c.wellConditioned ? " well-conditioned" : "");
   return `${c.name} S=${c.shape.S} ${c.shape.DQK}x${c.shape.DHV}${c.L ? ` L=${c.L}` : ""} ${g}${
     c.normalize === false ? " raw" : ""
   } ${c.gradient ?? "exact"}${c.states ? " states" : ""} ${c.dtype ?? "f32"}`;
 }
 
+const SENS_COLUMNS = [
+  "test",
+  "kernel",
+  "output",
+  "dtype",
+  "seed",
+  "rel_l2",
+  "sensitivity",
+  "ratio",
+  "implied",
+  "tolerance",
+] as const;
+
+/** Appends one row per gradient to sensitivity.csv (GPU error, reference sensitivity, ratio). */
+function logSensitivity(rows: (string | number)[][]): void {
+  const path = `${testRunDir()}/sensitivity.csv`;
+  const header = !existsSync(path);
+  appendFileSync(path, stringify(header ? [[...SENS_COLUMNS], ...rows] : rows));
+}
+
+/**
+ * The largest relative L2 change of each reference gradient under SENS_DRAWS independent
+ * perturbations of every input and of dh by one f32 rounding.
+ */
+async function sensitivity(
+  ref: MlstmKernel,
+  x: Inputs,
+  dh: Tensor,
+  o: MlstmOptions,
+  r: Grads,
+  seed: number,
+): Promise<Partial<Record<(typeof GRADS)[number], number>>> {
+  const out: Partial<Record<(typeof GRADS)[number], number>> = {};
+  for (let j = 0; j < SENS_DRAWS; j++) {
+    const pr = rngOf(seed + 7 + 1000 * j);
+    const xp = Object.fromEntries(
+      Object.entries(x).map(([k, t]) => [k, perturb(t as Tensor, pr)]),
+    ) as unknown as Inputs;
+    const p = await ref.backward!(xp, perturb(dh, pr), o) as Grads;
+    for (const g of GRADS) {
+      if (!r[g]) continue;
+      const d = deviation(flush(p[g]!.data), flush(r[g]!.data)).relL2;
+      out[g] = Math.max(out[g] ?? 0, d);
+    }
+  }
+  return out;
+}
+
 async function check(c: Case): Promise<void> {
   const gpu = await needGpu();
-  const rng = new Random(c.seed);
+  const rng = rngOf(c.seed);
   const dtype = c.dtype ?? "f32";
   const raw = randomMlstmInputs(
     { ...c.shape, ...c.gates, withInitialStates: c.states ?? false },
@@ -154,25 +246,21 @@ async function check(c: Case): Promise<void> {
   const o: MlstmOptions = { gradient: c.gradient ?? "exact", dtype };
   if (c.L !== undefined) o.chunkSize = c.L;
   if (c.normalize !== undefined) o.normalize = c.normalize;
-  const ref = await getMlstmKernel(refName(c.form, c.gate)).backward!(x, dh, o) as Grads;
+  const refKernel = getMlstmKernel(refName(c.form, c.gate));
+  const ref = await refKernel.backward!(x, dh, o) as Grads;
   setBackwardGroupLimit(c.groupLimit);
   setBackwardBlockDepth(c.depth);
   let out: Grads;
   try {
-    out = await kernel(c.name).backward!(x, dh, o) as Grads;
+    out = await kernel(c.name).backward(x, dh, o) as Grads;
   } finally {
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
   }
   assertNoUncapturedErrors(gpu);
-  let sens: Grads | undefined;
-  if (c.sensitivity) {
-    const pr = new Random(c.seed + 7);
-    const xp = Object.fromEntries(
-      Object.entries(x).map(([k, t]) => [k, perturb(t as Tensor, pr)]),
-    ) as unknown as Inputs;
-    sens = await getMlstmKernel(refName(c.form, c.gate)).backward!(xp, perturb(dh, pr), o) as Grads;
-  }
+  const sens = await sensitivity(refKernel, x, dh, o, ref, c.seed);
+  const rows: (string | number)[][] = [];
+  const failures: unknown[] = [];
   for (const g of GRADS) {
     const r = ref[g];
     if (!r) {
@@ -181,28 +269,93 @@ async function check(c: Case): Promise<void> {
     }
     assert.ok(out[g], `${g} missing`);
     assert.deepEqual([...out[g]!.shape], [...r.shape], `${g} shape`);
-    let tolerance: number = TOL[dtype];
-    if (sens) tolerance = Math.max(tolerance, 10 * deviation(sens[g]!.data, r.data).relL2);
-    assertDeviation(
-      {
-        test: `backward ${label(c)}`,
-        kernel: c.name,
-        baseline: refName(c.form, c.gate),
-        output: g,
-        dims: d,
-        dtype,
-        tolerance,
-        ...(c.L !== undefined ? { chunkSize: c.L } : {}),
-      },
-      out[g]!.data,
-      flush(r.data),
-    );
+    const implied = g === "dmInitial" && c.gate === "exp" ? impliedDm(x, out, ref) : 0;
+    const tolerance = Math.max(TOL[dtype], SENS_FACTOR * Math.max(sens[g]!, implied));
+    try {
+      const dv = assertDeviation(
+        {
+          test: `backward ${label(c)}`,
+          kernel: c.name,
+          baseline: refName(c.form, c.gate),
+          output: g,
+          dims: d,
+          dtype,
+          tolerance,
+          ...(c.L !== undefined ? { chunkSize: c.L } : {}),
+        },
+        out[g]!.data,
+        flush(r.data),
+      );
+      rows.push(sensRow(c, g, dtype, dv.relL2, sens[g]!, implied, tolerance));
+    } catch (e) {
+      const dv = deviation(out[g]!.data, flush(r.data));
+      rows.push(sensRow(c, g, dtype, dv.relL2, sens[g]!, implied, tolerance));
+      failures.push(e);
+    }
   }
+  logSensitivity(rows);
+  if (failures.length) throw failures[0];
 }
 
-const HOT: Pick<Case, "gates" | "wellConditioned" | "sensitivity">[] = [
+/**
+ * The relative L2 error of dmInitial = Σ dC0⊙C0 + dn0·n0 (per head, exponential gate) that the
+ * kernel's own dcInitial and dnInitial (asserted on their own) already imply, evaluated in float64,
+ * plus the f32 rounding of that sum of DQK·(DHV + 1) terms (2^-24 · √n · Σ|terms|). The sum
+ * cancels (Σ|terms| / |dm| of 10^3 to 10^4 measured on 64 × 128 heads), so dmInitial is far less
+ * accurate than the gradients it is made from, by more than its sensitivity to an input rounding
+ * shows (the kernel's dC0 is a long f32 accumulation, not one rounding).
+ */
+function impliedDm(x: Inputs, out: Grads, ref: Grads): number {
+  const c0 = x.cInitial!.data, n0 = x.nInitial!.data;
+  const dcG = out.dcInitial!.data, dnG = out.dnInitial!.data;
+  const dcR = ref.dcInitial!.data, dnR = ref.dnInitial!.data, dmR = ref.dmInitial!.data;
+  const heads = dmR.length, E = c0.length / heads, N = n0.length / heads;
+  let num = 0, den = 0, absSum = 0;
+  for (let h = 0; h < heads; h++) {
+    let diff = 0, abs = 0;
+    for (let j = h * E; j < (h + 1) * E; j++) {
+      diff += (dcG[j]! - dcR[j]!) * c0[j]!;
+      abs += Math.abs(dcR[j]! * c0[j]!);
+    }
+    for (let j = h * N; j < (h + 1) * N; j++) {
+      diff += (dnG[j]! - dnR[j]!) * n0[j]!;
+      abs += Math.abs(dnR[j]! * n0[j]!);
+    }
+    num += diff * diff;
+    den += dmR[h]! * dmR[h]!;
+    absSum += abs * abs;
+  }
+  if (den === 0) return 0;
+  return (Math.sqrt(num) + 2 ** -24 * Math.sqrt(E + N) * Math.sqrt(absSum)) / Math.sqrt(den);
+}
+
+function sensRow(
+  c: Case,
+  g: string,
+  dtype: Dtype,
+  err: number,
+  sens: number,
+  implied: number,
+  tol: number,
+) {
+  const e = (v: number) => (Number.isFinite(v) ? v.toExponential(3) : String(v));
+  return [
+    `backward ${label(c)}`,
+    c.name,
+    g,
+    dtype,
+    SEED + c.seed,
+    e(err),
+    e(sens),
+    sens > 0 ? e(err / sens) : "",
+    implied > 0 ? e(implied) : "",
+    e(tol),
+  ];
+}
+
+const HOT: Pick<Case, "gates" | "wellConditioned">[] = [
   { gates: { iMean: 20 }, wellConditioned: true },
-  { gates: { iMean: 20 }, sensitivity: true },
+  { gates: { iMean: 20 } },
   { gates: { fMean: -10 } },
   { gates: { fMean: 10 } },
 ];
@@ -311,16 +464,37 @@ Deno.test({
     let seed = 300;
     for (const L of [64, 128, 256, 512]) {
       for (const gate of ["exp", "sig"] as const) {
-        const c: Case = {
-          name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
-          gate,
-          form: "chunkwise",
-          shape: { B: 1, NH: 1, S: 2 * L + 37, DQK: 4, DHV: 4 },
-          L,
-          states: true,
-          seed: seed++,
-        };
-        await t.step(label(c), () => check(c));
+        for (const gradient of CONV) {
+          const c: Case = {
+            name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+            gate,
+            form: "chunkwise",
+            shape: { B: 1, NH: 1, S: 2 * L + 37, DQK: 4, DHV: 4 },
+            L,
+            states: true,
+            gradient,
+            seed: seed++,
+          };
+          await t.step(label(c), () => check(c));
+        }
+      }
+    }
+    // The register-blocked kernels (head dimensions multiples of 64) at the large chunk sizes.
+    for (const L of [256, 512]) {
+      for (const gate of ["exp", "sig"] as const) {
+        for (const gradient of CONV) {
+          const c: Case = {
+            name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+            gate,
+            form: "chunkwise",
+            shape: { B: 1, NH: 1, S: L + 37, DQK: 64, DHV: 128 },
+            L,
+            states: true,
+            gradient,
+            seed: seed++,
+          };
+          await t.step(label(c) + " blocked", () => check(c));
+        }
       }
     }
   },
@@ -346,30 +520,41 @@ Deno.test({
 
 Deno.test({
   name: "backward with f16 storage stays within 5e-3 of the reference",
-  ignore,
+  // Without shader-f16 this is ignored (reported as such), or fails with REQUIRE_GPU=1.
+  ignore: ignore || (!hasF16 && !REQUIRED),
   async fn(t) {
     const gpu = await needGpu();
-    if (!gpu.hasF16) return;
+    if (!gpu.hasF16) {
+      throw new Error(
+        `${gpu.adapterName} offers no shader-f16, so the f16 backward checks cannot run (REQUIRE_GPU=1)`,
+      );
+    }
+    const f16 = { dtype: "f16", states: true } as const;
+    const par = { form: "parallel", shape: { B: 1, NH: 2, S: 19, DQK: 8, DHV: 12 } } as const;
+    const chw = {
+      form: "chunkwise",
+      shape: { B: 1, NH: 2, S: 37, DQK: 8, DHV: 12 },
+      L: 16,
+    } as const;
     const cases: Case[] = [
+      { name: "parallel--stablef", gate: "exp", ...par, dtype: "f16", seed: 400 },
+      { name: "chunkwise--xl_chunk", gate: "exp", ...chw, ...f16, seed: 401 },
+      { name: "parallel--siging", gate: "sig", ...par, dtype: "f16", seed: 402 },
       {
-        name: "parallel--stablef",
-        gate: "exp",
-        form: "parallel",
-        shape: { B: 1, NH: 2, S: 19, DQK: 8, DHV: 12 },
+        name: "parallel--siging",
+        gate: "sig",
+        ...par,
+        normalize: false,
         dtype: "f16",
-        seed: 400,
+        seed: 403,
       },
-      {
-        name: "chunkwise--xl_chunk",
-        gate: "exp",
-        form: "chunkwise",
-        shape: { B: 1, NH: 2, S: 37, DQK: 8, DHV: 12 },
-        L: 16,
-        states: true,
-        dtype: "f16",
-        seed: 401,
-      },
+      { name: "chunkwise--xl_chunk_siging", gate: "sig", ...chw, ...f16, seed: 404 },
+      { name: "chunkwise--limit_chunk", gate: "exp", ...chw, ...f16, seed: 405 },
     ];
+    for (const c of [...cases]) {
+      if (c.normalize === false) continue;
+      cases.push({ ...c, gradient: "normalizer-constant", seed: c.seed + 10 });
+    }
     for (const c of cases) await t.step(label(c), () => check(c));
   },
 });
@@ -379,14 +564,14 @@ Deno.test({
   ignore,
   async fn() {
     const gpu = await needGpu();
-    const rng = new Random(500);
+    const rng = rngOf(500);
     const x = randomMlstmInputs(
       { B: 1, NH: 2, S: 21, DQK: 8, DHV: 4, withInitialStates: true },
       rng,
     );
     const dh = randomTensor([1, 2, 21, 4], rng);
     const o = { chunkSize: 8 };
-    const cpu = await kernel("chunkwise--xl_chunk").backward!(x, dh, o) as Grads;
+    const cpu = await kernel("chunkwise--xl_chunk").backward(x, dh, o) as Grads;
     const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t);
     const dev = {
       q: up(x.q),
@@ -398,7 +583,7 @@ Deno.test({
       nInitial: up(x.nInitial!),
       mInitial: up(x.mInitial!),
     };
-    const g = await kernel("chunkwise--xl_chunk").backward!(dev, up(dh), o);
+    const g = await kernel("chunkwise--xl_chunk").backward(dev, up(dh), o);
     for (const name of GRADS) {
       const t = g[name];
       assert.ok(t instanceof GpuTensor, `${name} is a GpuTensor`);
@@ -421,7 +606,7 @@ Deno.test({
       ] as const
     ) {
       await t.step(name, async () => {
-        const rng = new Random(600);
+        const rng = rngOf(600);
         const x = asStored(
           randomMlstmInputs(
             { B: 1, NH: 2, S: 19, DQK: 8, DHV: 12, withInitialStates: states },
@@ -434,7 +619,7 @@ Deno.test({
         if (L) o.chunkSize = L;
         const r = await forwardBackward(name, x, dh, o);
         const fw = await kernel(name).forward(x, o);
-        const bw = await kernel(name).backward!(x, dh, o) as Grads;
+        const bw = await kernel(name).backward(x, dh, o) as Grads;
         assert.deepEqual(Array.from((r.h as Tensor).data), Array.from((fw.h as Tensor).data));
         for (const g of GRADS) {
           if (!bw[g]) continue;
@@ -446,20 +631,241 @@ Deno.test({
   },
 });
 
+/** Counts GPUBuffer.prototype.mapAsync calls (every read-back) while `fn` runs; `events` gets "map". */
+async function countingMaps<T>(events: string[], fn: () => Promise<T>): Promise<T> {
+  const proto = GPUBuffer.prototype;
+  const orig = proto.mapAsync;
+  proto.mapAsync = function (this: GPUBuffer, ...a: Parameters<GPUBuffer["mapAsync"]>) {
+    events.push("map");
+    return orig.apply(this, a);
+  };
+  try {
+    return await fn();
+  } finally {
+    proto.mapAsync = orig;
+  }
+}
+
+/** Wraps the registry kernel's forward and backward (restored by the returned function). */
+function spyPasses(
+  name: string,
+  events: string[],
+  backward?: MlstmKernel["backward"],
+): { restore(): void; forwards: MlstmForwardResult[] } {
+  const k = getMlstmKernel(name) as { -readonly [K in keyof MlstmKernel]: MlstmKernel[K] };
+  const fw = k.forward, bw = k.backward!;
+  const forwards: MlstmForwardResult[] = [];
+  k.forward = async (x, o) => {
+    const r = await fw(x, o);
+    forwards.push(r);
+    events.push("forward done");
+    return r;
+  };
+  k.backward = async (x, dh, o) => {
+    const r = await (backward ?? bw)(x, dh, o);
+    events.push("backward done");
+    return r;
+  };
+  return {
+    forwards,
+    restore() {
+      k.forward = fw;
+      k.backward = bw;
+    },
+  };
+}
+
+Deno.test({
+  name:
+    "forwardBackward() reads nothing back for GpuTensor inputs and reads CPU results once, after both passes",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const rng = rngOf(650);
+    const x = randomMlstmInputs(
+      { B: 1, NH: 2, S: 19, DQK: 8, DHV: 4, withInitialStates: true },
+      rng,
+    );
+    const dh = randomTensor([1, 2, 19, 4], rng);
+    const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t);
+    const o: MlstmOptions = { chunkSize: 8, returnLastStates: true };
+    const outputs = 1 + 3 + 8; // h, last c/n/m, dq dk dv di df dcInitial dnInitial dmInitial
+    for (const name of ["chunkwise--xl_chunk", "parallel--stablef"]) {
+      const chunk = name.startsWith("chunkwise");
+      const xs: MlstmInputs = chunk ? x : { q: x.q, k: x.k, v: x.v, i: x.i, f: x.f };
+      const oo: MlstmOptions = chunk ? o : {};
+      const n = chunk ? outputs : 1 + 5;
+      await t.step(`${name} GpuTensor inputs: no mapAsync, GpuTensors out`, async () => {
+        const dev = Object.fromEntries(
+          Object.entries(xs).map(([k, v]) => [k, up(v as Tensor)]),
+        ) as unknown as MlstmInputs;
+        const events: string[] = [];
+        const spy = spyPasses(name, events);
+        let r;
+        try {
+          r = await countingMaps(events, () => forwardBackward(name, dev, up(dh), oo));
+        } finally {
+          spy.restore();
+        }
+        assert.deepEqual(events, ["forward done", "backward done"]);
+        assert.ok(r.h instanceof GpuTensor, "h is a GpuTensor");
+        if (chunk) {
+          for (const s of ["c", "n", "m"] as const) assert.ok(r.last![s] instanceof GpuTensor);
+        }
+        const grads = Object.entries(r.grads);
+        assert.equal(grads.length, n - (chunk ? 4 : 1));
+        for (const [g, v] of grads) assert.ok(v instanceof GpuTensor, `${g} is a GpuTensor`);
+      });
+      for (const checkFinite of [false, true]) {
+        await t.step(
+          `${name} CPU inputs${
+            checkFinite ? ", checkFinite" : ""
+          }: one read-back after both passes`,
+          async () => {
+            const events: string[] = [];
+            const spy = spyPasses(name, events);
+            let r;
+            try {
+              r = await countingMaps(
+                events,
+                () => forwardBackward(name, xs, dh, { ...oo, checkFinite }),
+              );
+            } finally {
+              spy.restore();
+            }
+            assert.deepEqual(events, ["forward done", "backward done", ...Array(n).fill("map")]);
+            assert.ok(!(r.h instanceof GpuTensor));
+          },
+        );
+      }
+      await t.step(
+        `${name} GpuTensor inputs, checkFinite: one read-back after both passes`,
+        async () => {
+          const dev = Object.fromEntries(
+            Object.entries(xs).map(([k, v]) => [k, up(v as Tensor)]),
+          ) as unknown as MlstmInputs;
+          const events: string[] = [];
+          const spy = spyPasses(name, events);
+          let r;
+          try {
+            r = await countingMaps(
+              events,
+              () => forwardBackward(name, dev, up(dh), { ...oo, checkFinite: true }),
+            );
+          } finally {
+            spy.restore();
+          }
+          // The device inputs may be read back for their own check before the forward (toDevice);
+          // nothing is read between the passes, and the outputs once after both.
+          const fwAt = events.indexOf("forward done");
+          assert.deepEqual(events.slice(fwAt), [
+            "forward done",
+            "backward done",
+            ...Array(n).fill("map"),
+          ]);
+          assert.ok(r.h instanceof GpuTensor);
+        },
+      );
+    }
+    await t.step("a backward that throws frees the forward's device outputs", async () => {
+      const dev = Object.fromEntries(
+        Object.entries(x).map(([k, v]) => [k, up(v as Tensor)]),
+      ) as unknown as MlstmInputs;
+      const events: string[] = [];
+      const spy = spyPasses("chunkwise--xl_chunk", events, () => Promise.reject(new Error("boom")));
+      try {
+        await assert.rejects(() => forwardBackward("chunkwise--xl_chunk", dev, up(dh), o), {
+          message: "boom",
+        });
+      } finally {
+        spy.restore();
+      }
+      const fw = spy.forwards[0]!;
+      assert.ok((fw.h as GpuTensor).destroyed, "h freed");
+      for (const s of ["c", "n", "m"] as const) {
+        assert.ok((fw.last![s] as GpuTensor).destroyed, `last ${s} freed`);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "a WebGPU backward rejects options that differ from its forward's on the same inputs",
+  ignore,
+  async fn() {
+    const gpu = await needGpu();
+    const rng = rngOf(660);
+    const x = randomMlstmInputs({ B: 1, NH: 1, S: 11, DQK: 4, DHV: 4 }, rng);
+    const dh = randomTensor([1, 1, 11, 4], rng);
+    const k = kernel("chunkwise--xl_chunk");
+    await k.forward(x, { chunkSize: 8 });
+    await assert.rejects(() => k.backward(x, dh, { chunkSize: 16 }), {
+      name: "TypeError",
+      message: "Option chunkSize of backward (16) differs from the forward's (8) on these inputs " +
+        "of chunkwise--xl_chunk: pass the forward's options",
+    });
+    await assert.rejects(() => k.backward(x, dh), {
+      name: "TypeError",
+      message: "Option chunkSize of backward (64) differs from the forward's (8) on these inputs " +
+        "of chunkwise--xl_chunk: pass the forward's options",
+    });
+    await k.backward(x, dh, { chunkSize: 8, eps: 1e-6, dtype: "f32" });
+    await k.forward(x, { chunkSize: 8, eps: 0.01 });
+    await assert.rejects(() => k.backward(x, dh, { chunkSize: 8 }), {
+      name: "TypeError",
+      message: "Option eps of backward (1e-6) differs from the forward's (0.01) on these inputs " +
+        "of chunkwise--xl_chunk: pass the forward's options",
+    });
+    // A copy of the inputs object has no forward: the backward recomputes.
+    await k.backward({ ...x }, dh, { chunkSize: 8 });
+    if (hasF16) {
+      await k.forward(x, { dtype: "f16" });
+      await assert.rejects(() => k.backward(x, dh), {
+        name: "TypeError",
+        message: 'Option dtype of backward ("f32") differs from the forward\'s ("f16") on these ' +
+          "inputs of chunkwise--xl_chunk: pass the forward's options",
+      });
+      // Device inputs carry their dtype: no option and the inputs' own dtype are the same function.
+      const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t, "f16");
+      const dev = {
+        q: up(x.q),
+        k: up(x.k),
+        v: up(x.v),
+        i: GpuTensor.fromTensor(gpu, x.i),
+        f: GpuTensor.fromTensor(gpu, x.f),
+      };
+      await k.forward(dev, {});
+      await k.backward(dev, up(dh), { dtype: "f16" });
+    }
+    const s = kernel("parallel--siging");
+    await s.forward(x, { normalize: false });
+    await assert.rejects(() => s.backward(x, dh), {
+      name: "TypeError",
+      message: "Option normalize of backward (true) differs from the forward's (false) on these " +
+        "inputs of parallel--siging: pass the forward's options",
+    });
+    await s.backward(x, dh, { normalize: false, chunkSize: 5 });
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
 Deno.test({
   name:
     "chunkwise backward of a sequence split into two calls (states carried forward, state gradients backward) matches the single call",
   ignore,
   async fn(t) {
-    for (const name of ["chunkwise--xl_chunk", "chunkwise--xl_chunk_siging"]) {
+    for (
+      const name of ["chunkwise--xl_chunk", "chunkwise--xl_chunk_siging", "chunkwise--limit_chunk"]
+    ) {
       await t.step(name, () => splitCase(name));
     }
   },
 });
 
 async function splitCase(name: string) {
-  const rng = new Random(700);
-  const S = 37, S1 = 16, D = { B: 1, NH: 2, DQK: 8, DHV: 4 };
+  const rng = rngOf(700);
+  // S1 = 13 is not a chunk boundary (L = 8): the second call starts inside the single call's chunk.
+  const S = 37, S1 = 13, D = { B: 1, NH: 2, DQK: 8, DHV: 4 };
   const x = asStored(randomMlstmInputs({ ...D, S, withInitialStates: true }, rng), "f32");
   const dh = roundTo(randomTensor([1, 2, S, 4], rng), "f32");
   const slice = (t: Tensor, a: number, b: number) => {
@@ -483,20 +889,20 @@ async function splitCase(name: string) {
   });
   const k = kernel(name);
   const o = { chunkSize: 8 };
-  const full = await k.backward!(x, dh, o) as Grads;
+  const full = await k.backward(x, dh, o) as Grads;
   const first = await k.forward(
     { ...part(0, S1), cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial },
     { ...o, returnLastStates: true },
   );
   const last = first.last as { c: Tensor; n: Tensor; m: Tensor };
-  const second = await k.backward!(
+  const second = await k.backward(
     { ...part(S1, S), cInitial: last.c, nInitial: last.n, mInitial: last.m },
     slice(dh, S1, S),
     o,
   ) as Grads;
   // The first call, differentiated with the second call's initial-state gradients flowing into
   // its last states (the stabilizer m is held constant, so only C and n carry gradients).
-  const firstGrads = await k.backward!(
+  const firstGrads = await k.backward(
     { ...part(0, S1), cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial },
     slice(dh, 0, S1),
     { ...o, lastStateGradients: { c: second.dcInitial!, n: second.dnInitial! } } as MlstmOptions,
@@ -529,7 +935,7 @@ Deno.test({
   name: "backward errors: wrong dh, no backward, options its forward rejects",
   ignore,
   async fn() {
-    const rng = new Random(800);
+    const rng = rngOf(800);
     const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 4, DHV: 4 }, rng);
     const xs = randomMlstmInputs(
       { B: 1, NH: 1, S: 5, DQK: 4, DHV: 4, withInitialStates: true },
@@ -537,7 +943,7 @@ Deno.test({
     );
     const dh = randomTensor([1, 1, 5, 4], rng);
     await assert.rejects(
-      () => kernel("parallel--stablef").backward!(x, randomTensor([1, 1, 5, 3], rng)),
+      () => kernel("parallel--stablef").backward(x, randomTensor([1, 1, 5, 3], rng)),
       {
         name: "RangeError",
         message:
@@ -552,35 +958,35 @@ Deno.test({
       name: "RangeError",
       message: /^Unknown mLSTM kernel "chunkwise--nope"/,
     });
-    await assert.rejects(() => kernel("parallel--stablef").backward!(xs, dh), {
+    await assert.rejects(() => kernel("parallel--stablef").backward(xs, dh), {
       name: "TypeError",
       message:
         "parallel--stablef takes no initial states: drop cInitial/nInitial/mInitial or use a chunkwise kernel",
     });
     await assert.rejects(
-      () => kernel("chunkwise--xl_chunk").backward!(x, dh, { normalize: false }),
+      () => kernel("chunkwise--xl_chunk").backward(x, dh, { normalize: false }),
       { name: "TypeError", message: /^chunkwise--xl_chunk always normalizes/ },
     );
     await assert.rejects(
-      () => kernel("chunkwise--limit_chunk").backward!(x, dh, { chunkSize: 128 }),
+      () => kernel("chunkwise--limit_chunk").backward(x, dh, { chunkSize: 128 }),
       {
         name: "RangeError",
         message: /^Option chunkSize of chunkwise--limit_chunk must be at most 64/,
       },
     );
     await assert.rejects(
-      () => kernel("parallel--siging").backward!(x, dh, { gradient: "autograd" as "exact" }),
+      () => kernel("parallel--siging").backward(x, dh, { gradient: "autograd" as "exact" }),
       { name: "RangeError", message: /^Option gradient must be "exact" or "normalizer-constant"/ },
     );
     const gpu = await needGpu();
     const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t);
     const dev = { q: up(x.q), k: up(x.k), v: up(x.v), i: up(x.i), f: up(x.f) };
-    await assert.rejects(() => kernel("parallel--stablef").backward!(dev, dh), {
+    await assert.rejects(() => kernel("parallel--stablef").backward(dev, dh), {
       name: "TypeError",
       message: "Argument dh is a CPU tensor but the inputs are GpuTensors: pass both alike",
     });
     await assert.rejects(
-      () => kernel("parallel--stablef").backward!(dev, up(dh), { dtype: "f16" }),
+      () => kernel("parallel--stablef").backward(dev, up(dh), { dtype: "f16" }),
       {
         name: "TypeError",
         message: /^Option dtype is "f16" but the GpuTensor inputs are f32/,
