@@ -248,6 +248,18 @@ export function f32Lit(x: number): string {
 }
 
 /**
+ * WGSL: `opaque(x)`, which is x, but through a select on the uniform `u.S` that no compiler can
+ * fold. Compensated sums (TwoSum, Kahan) are algebraically zero corrections, and a shader compiler
+ * that reassociates floating-point arithmetic deletes them: lavapipe's did (the correction of
+ * 1 + 1e-8 came out 0, so long sequences lost the stable forget-gate sums' accuracy). Routing the
+ * sum and its partial differences through `opaque` keeps every operation as written. Needs a
+ * uniform `u` with a u32 field `S` declared before it.
+ */
+export const WGSL_OPAQUE = `
+fn opaque(x: f32) -> f32 { return select(x, 0.0, u.S == 0xFFFFFFFFu); }
+`;
+
+/**
  * WGSL: `logsig(x) = min(x, 0) - log1p(exp(-|x|))` with an accurate log1p (the `u - 1` trick).
  * Also defines `NEG_BIG`, a stand-in for -infinity that stays finite through sums.
  */

@@ -12,7 +12,7 @@
 //           reaching the denominator (0 for "normalizer-constant"), and the weight of the state term.
 //   D[t,s] = exp(b_t - b_s + ĩ_s - mComb_t), S̃ = scale q·k D, Y = dh_t·v_s.
 
-import { enableF16, WGSL_GATES } from "../_common.ts";
+import { enableF16, WGSL_GATES, WGSL_OPAQUE } from "../_common.ts";
 
 /** Storage dtype of a device tensor. */
 export type Dtype = "f32" | "f16";
@@ -170,6 +170,7 @@ export function prepWgsl(p: BwParams): string {
 @group(0) @binding(1) var<storage, read> fg: array<${T}>;
 @group(0) @binding(2) var<storage, read_write> gi: array<vec4f>;
 @group(0) @binding(3) var<uniform> u: U;
+${WGSL_OPAQUE}
 fn itilde(x: f32) -> f32 { return ${it}; }
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
@@ -187,9 +188,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     let ii = itilde(f32(ig[t0 + j]));
     // TwoSum: b + lo carries the cumulative sum to about twice f32's precision, so that
     // b_t - b_s stays accurate to f32 relative to itself on long segments (the stable forget gate).
-    let sum_ = b + lf;
-    let bp = sum_ - b;
-    lo += (b - (sum_ - bp)) + (lf - bp);
+    let sum_ = opaque(b + lf);
+    let bp = opaque(sum_ - b);
+    lo += (b - opaque(sum_ - bp)) + (lf - bp);
     b = sum_;
     mI = select(max(mI + lf, ii), ii, j == 0u);
     gi[t0 + j] = vec4f(b, ii, mI, lo);

@@ -16,6 +16,8 @@
 // with the same f32 expression and summation order as the parallel kernel), so the parallel kernel
 // knows the final m_t before its first key block: no rescaling, and exp(logD - m_t) ≤ 1 exactly.
 
+import { WGSL_OPAQUE } from "../_common.ts";
+
 /** Storage type of q, k, v, h (and of the gate pre-activations). */
 export type StorageDtype = "f32" | "f16";
 
@@ -128,6 +130,7 @@ export function gatesWgsl(p: GatesParams): string {
 @group(0) @binding(1) var<storage, read> fin: array<T>;
 @group(0) @binding(2) var<storage, read_write> gates: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
+${WGSL_OPAQUE}
 var<workgroup> lfs: array<f32, ${p.L}>;
 var<workgroup> igs: array<f32, ${p.L}>;
 var<workgroup> bs: array<f32, ${p.L}>;
@@ -160,12 +163,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         lcomp = 0.0;
       }
       let y = lfs[j] - comp;
-      let t = acc + y;
-      comp = (t - acc) - y;
+      let t = opaque(acc + y);
+      comp = opaque(t - acc) - y;
       acc = t;
       let yl = lfs[j] - lcomp;
-      let tl = loc + yl;
-      lcomp = (tl - loc) - yl;
+      let tl = opaque(loc + yl);
+      lcomp = opaque(tl - loc) - yl;
       loc = tl;
       bs[j] = loc;
       gates[base + j] = loc;
@@ -188,8 +191,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       gates[2u * N + base + j] = a;
       amax = max(amax, a);
       let y = lfs[j] - sc;
-      let t = suf + y;
-      sc = (t - suf) - y;
+      let t = opaque(suf + y);
+      sc = opaque(t - suf) - y;
       suf = t;
     }
     let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
