@@ -25,7 +25,7 @@ import {
   showTable,
   toDevice,
 } from "./_env.ts";
-import { line, show, shownFigures } from "./_plot.ts";
+import { line, show, reportFigures, shownFigures } from "./_plot.ts";
 
 const size = nbSize();
 const dims = size === "full"
@@ -159,4 +159,4 @@ await show({
 // %%
 // Guard: Deno's kernel fails silently on unresolvable npm imports, so check what was produced.
 if (shownFigures().length < 1) throw new Error("No figure was produced");
-console.log(`OK: ${shownFigures().length} figure(s)`);
+await reportFigures();

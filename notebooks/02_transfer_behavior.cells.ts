@@ -19,7 +19,7 @@
 // full; the paper used 200), `MLSTM_NB_METRIC=abs-max|max|std`, `MLSTM_NB_QK_STD`, `MLSTM_NB_V_STD`.
 // %%
 import { envNumber, envString, gpuKernelNames, loadGpu, nbSize, showTable, toDevice } from "./_env.ts";
-import { axisSuffix, gridLayout, line, PIYG, show, shownFigures } from "./_plot.ts";
+import { axisSuffix, gridLayout, line, PIYG, show, reportFigures, shownFigures } from "./_plot.ts";
 import {
   checkAgainstKernel,
   type GainMetric,
@@ -252,4 +252,4 @@ if (bad.length) throw new Error(`Factorized form disagrees with the parallel ref
 const badGpu = checks.filter((c) => !c.kernel.startsWith("reference") && !(c.relL2 < 1e-3));
 if (badGpu.length) throw new Error(`WebGPU kernels disagree with the analysis: ${JSON.stringify(badGpu)}`);
 if (results.some((r) => r.gain.flat().some((g) => !Number.isFinite(g)))) throw new Error("Non-finite gain");
-console.log(`OK: ${shownFigures().length} figures`);
+await reportFigures();

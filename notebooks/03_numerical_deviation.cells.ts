@@ -14,7 +14,7 @@
 import * as mlstm from "../mod.ts";
 import { envString, gpuKernelNames, loadGpu, nbSize, REPO_ROOT, referenceFor, showTable, toDevice } from "./_env.ts";
 import { groupBy, newestOutput, parseCsv, reduceBy, type Row } from "./_data.ts";
-import { axisSuffix, gridLayout, show, shownFigures } from "./_plot.ts";
+import { axisSuffix, gridLayout, show, reportFigures, shownFigures } from "./_plot.ts";
 
 let csvPath = envString("MLSTM_NB_DEVIATIONS", "") || newestOutput("test_outputs", "deviations.csv");
 console.log(csvPath ? `deviation log: ${csvPath}` : "no deviation log found: running a small cross-check");
@@ -215,4 +215,4 @@ await showTable(worst, ["test", "kernel", "baseline", "output", "S", "chunk_size
 // Guard: Deno's kernel fails silently on unresolvable npm imports, so check what was produced.
 if (rows.length === 0) throw new Error("The deviation log is empty");
 if (shownFigures().length < 2) throw new Error(`Expected 2 figures, got ${shownFigures().length}`);
-console.log(`OK: ${shownFigures().length} figures`);
+await reportFigures();

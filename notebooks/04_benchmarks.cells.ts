@@ -17,7 +17,7 @@
 import { getMlstmKernel } from "../mod.ts";
 import { envString, gpuKernelNames, loadGpu, nbSize, optionalModule, REPO_ROOT, showTable } from "./_env.ts";
 import { groupBy, parseCsv, type Row } from "./_data.ts";
-import { axisSuffix, gridLayout, show, shownFigures } from "./_plot.ts";
+import { axisSuffix, gridLayout, show, reportFigures, shownFigures } from "./_plot.ts";
 import { benchMs, isMeasured, isSSweep, newestChunkSizeSweep, newestSSweep, normalizeBenchRows, sCoverage, timeKernel } from "./_bench.ts";
 
 const size = nbSize();
@@ -246,4 +246,4 @@ if (required.length === 0 || flat.length) {
   throw new Error(`Runtime vs S (${resultsPath}): no trace with more than one S in the ${flat.map((p) => p.pass).join(" and ") || "fw/fwbw"} panel`);
 }
 console.log(`runtime vs S: ${panels.map((p) => `${p.pass} ${p.lines} line(s)`).join(", ")}`);
-console.log(`OK: ${shownFigures().length} figures`);
+await reportFigures();

@@ -19,7 +19,7 @@
 import * as mlstm from "../mod.ts";
 import { envString, gpuKernelNames, loadGpu, nbSize, optionalModule, REPO_ROOT, showTable } from "./_env.ts";
 import { groupBy } from "./_data.ts";
-import { show, shownFigures } from "./_plot.ts";
+import { show, reportFigures, shownFigures } from "./_plot.ts";
 
 const size = nbSize();
 const gpu = await loadGpu();
@@ -162,4 +162,4 @@ await show({
 // Guard: Deno's kernel fails silently on unresolvable npm imports, so check what was produced.
 if (bars.length === 0) throw new Error("Nothing was profiled");
 if (shownFigures().length < 2) throw new Error(`Expected 2 figures, got ${shownFigures().length}`);
-console.log(`OK: ${shownFigures().length} figures`);
+await reportFigures();

@@ -14,7 +14,7 @@ import { gpuKernelNames, loadGpu, nbSize, optionalModule, showTable, toDevice } 
 import { chunkwiseCost, type CostDims, forwardCost, formOf, parallelCost, recurrentCost } from "./_cost.ts";
 import { measureCeilings } from "./_gpu_measure.ts";
 import { type StartProfiling, timeKernel, timeKernelGpu } from "./_bench.ts";
-import { line, show, shownFigures } from "./_plot.ts";
+import { line, show, reportFigures, shownFigures } from "./_plot.ts";
 
 const size = nbSize();
 const model: CostDims = { B: 1, NH: 8, S: 8192, DQK: 128, DHV: 256 }; // an xLSTM-7B-like head
@@ -189,4 +189,4 @@ const notTs = measured.filter((m) => !String(m.timing).startsWith("GPU timestamp
 if (startProfiling && hasTimestamps && notTs.length) {
   throw new Error(`Not timed with GPU timestamps: ${notTs.map((m) => `${m.kernel} (${m.timing})`).join(", ")}`);
 }
-console.log(`OK: ${shownFigures().length} figures`);
+await reportFigures();

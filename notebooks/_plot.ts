@@ -313,6 +313,17 @@ export async function show(fig: Figure, options: ShowOptions = {}): Promise<void
 }
 
 /**
+ * Prints the closing guard line `OK: N figure(s)` that tools/run_notebooks.sh looks for, then
+ * yields to the event loop: the last cell's stdout, like a display message (see flushDisplay), can
+ * reach the kernel after its "idle" status, and nbconvert then drops it (seen in CI: the line was
+ * missing from 1 of 18 notebook runs).
+ */
+export async function reportFigures(): Promise<void> {
+  console.log(`OK: ${shown.length} figure(s)`);
+  await flushDisplay(300);
+}
+
+/**
  * Titles of the figures shown so far in this kernel session, in order.
  *
  * @returns A copy of the list.
