@@ -31,10 +31,10 @@
 // most 2.6 × the sensitivity (hence the factor 3); well-conditioned gradients have errors far
 // above their sensitivity (up to ~250 × of ~1e-7: f32 accumulation over long sums) but below the
 // base; f16 storage errors ≤ 3.1e-4.
-// One known failure: parallel--stablef S=1000 (the long-sequence test) exceeds 1e-4 on about 1 seed
-// in 10 (MLSTM_TEST_SEED=8000: di 1.5e-4) because lavapipe's shader compiler folds the TwoSum
-// compensation of the backward's cumulative log forget gate to 0 (kernels/backward/_wgsl.ts, prep);
-// the error equals that of a naive f32 cumulative sum. That is a kernel issue, left failing.
+// The long-sequence test (parallel--stablef, S=1000) used to exceed 1e-4 on 2 of 21 seeds
+// (MLSTM_TEST_SEED=8000: di 1.5e-4): lavapipe's shader compiler reassociated the TwoSum
+// compensation of the backward's cumulative log forget gate away, leaving a naive f32 sum. The sums
+// now go through opaque() (kernels/_common.ts WGSL_OPAQUE) and those seeds pass.
 // The per-gradient figures go to sensitivity.csv next to deviations.csv.
 // - Gradients that are zero by construction (dnInitial when the denominator is held constant or the
 //   output is unnormalized; dmInitial for the sigmoid gate) have an all-zero reference: the metric
