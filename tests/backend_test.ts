@@ -9,7 +9,6 @@ import {
   type MlstmInputs,
   type MlstmKernel,
   type MlstmOptions,
-  Random,
   randomMlstmInputs,
   registerMlstmKernels,
   sliceMlstmInputs,
@@ -20,6 +19,7 @@ import {
 import { assertDeviation } from "./_deviation_log.ts";
 import { dimsOf, roundInputs } from "./_gpu_checks.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
+import { rngOf } from "./_seed.ts";
 
 const ignore = await gpuMissing();
 
@@ -108,7 +108,7 @@ for (
 ) {
   Deno.test(`MlstmBackend() inference routes by length and carries the states (${gate} gate)`, async () => {
     const backend = new MlstmBackend({ ...cfg, mode: "inference" });
-    const x = randomMlstmInputs({ B: 2, NH: 2, S: 30, DQK: 4, DHV: 6 }, new Random(3));
+    const x = randomMlstmInputs({ B: 2, NH: 2, S: 30, DQK: 4, DHV: 6 }, rngOf(3));
     calls.length = 0;
     const { hs, routes } = await runPieces(backend, x, pieces);
     assert.deepEqual(routes, pieceRoutes);
@@ -146,10 +146,10 @@ for (
 Deno.test("MlstmBackend() train mode always uses the chunkwise kernel and has a backward", async () => {
   const backend = new MlstmBackend({ ...config, mode: "train", returnLastStates: false });
   calls.length = 0;
-  const x = randomMlstmInputs({ B: 1, NH: 1, S: 1, DQK: 4, DHV: 4 }, new Random(4));
+  const x = randomMlstmInputs({ B: 1, NH: 1, S: 1, DQK: 4, DHV: 4 }, rngOf(4));
   const out = await backend.forward(x);
   assert.equal(out.last, undefined);
-  await backend.forward(randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 4, DHV: 4 }, new Random(5)));
+  await backend.forward(randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 4, DHV: 4 }, rngOf(5)));
   assert.deepEqual(names(), ["test--chunkwise", "test--chunkwise"]);
   const g = await backend.backward(x, out.h);
   assert.deepEqual(g.dq.shape, [1, 1, 1, 4]);
@@ -166,7 +166,7 @@ Deno.test("MlstmBackend() backward runs with the options of the forward pass", a
       returnLastStates: false,
     });
     calls.length = 0;
-    const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 4, DHV: 4 }, new Random(8));
+    const x = randomMlstmInputs({ B: 1, NH: 2, S: 7, DQK: 4, DHV: 4 }, rngOf(8));
     const { h } = await backend.forward(x);
     await backend.backward(x, h);
     assert.deepEqual(calls.map((c) => [c.name, c.pass]), [
@@ -302,7 +302,7 @@ Deno.test("MlstmBackend() needs a backward pass in train mode and mode train for
     chunkwiseKernel: "test--chunkwise_nobackward",
     mode: "inference",
   });
-  const x = randomMlstmInputs({ B: 1, NH: 1, S: 9, DQK: 4, DHV: 4 }, new Random(9));
+  const x = randomMlstmInputs({ B: 1, NH: 1, S: 9, DQK: 4, DHV: 4 }, rngOf(9));
   const { h } = await inference.forward(x);
   assert.throws(() => inference.backward(x, h), {
     name: "TypeError",
@@ -336,7 +336,7 @@ Deno.test({
           });
           const x = randomMlstmInputs(
             { B: 2, NH: 2, S: 200, DQK: 16, DHV: 24 },
-            new Random(seed++),
+            rngOf(seed++),
           );
           const { hs, routes } = await runPieces(backend, x, gpuPieces);
           assert.deepEqual(routes, ["chunkwise", "step", "sequence", "chunkwise"]);

@@ -13,7 +13,6 @@ import {
   type InputGate,
   type MlstmInputs,
   type MlstmOptions,
-  Random,
   randomMlstmInputs,
   type Tensor,
 } from "../mod.ts";
@@ -35,6 +34,7 @@ import {
 import { assertDeviation, logDeviation } from "./_deviation_log.ts";
 import { conditionedTolerance, roundInputs } from "./_gpu_checks.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
+import { rngOf } from "./_seed.ts";
 
 const ignore = await gpuMissing();
 const TOL = { f32: 1e-5, f16: 2e-3 } as const;
@@ -159,7 +159,7 @@ Deno.test({
                   S % 2
                     ? { B: 2, NH: 2, S, DQK: 16, DHV: 32, withInitialStates }
                     : { B: 2, NH: 3, S, DQK: 32, DHV: 16, withInitialStates },
-                  new Random(seed++),
+                  rngOf(seed++),
                 );
                 await check({
                   test: "chunkwise vs reference",
@@ -213,7 +213,7 @@ Deno.test({
               withInitialStates: true,
               ...gates,
             },
-            new Random(seed++),
+            rngOf(seed++),
           );
           const kappa = conditioned && v.gate === "exp";
           const L = v.chunks[0]!;
@@ -325,7 +325,7 @@ Deno.test({
           const gpu = await needGpu();
           const x = randomMlstmInputs(
             { B: 1, NH: 2, S: 150, DQK: c.DQK, DHV: c.DHV, withInitialStates: true },
-            new Random(seed++),
+            rngOf(seed++),
           );
           const L = v.chunks[v.chunks.length - 1]! > 64 ? 128 : 64;
           const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true };
@@ -362,7 +362,7 @@ Deno.test({
         const gpu = await needGpu();
         const x = randomMlstmInputs(
           { B: 2, NH: 3, S: 150, DQK: 16, DHV: 32, withInitialStates: true },
-          new Random(seed++),
+          rngOf(seed++),
         );
         const L = v.chunks[v.chunks.length - 1]! > 64 ? 128 : 64;
         const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true, maxHeadsPerGroup: 4 };
@@ -418,7 +418,7 @@ Deno.test({
         await t.step(`${v.name} DQK ${sh.DQK} DHV ${sh.DHV} S=${sh.S}`, async () => {
           const x = randomMlstmInputs(
             { B: 1, NH: 1, ...sh, withInitialStates: true },
-            new Random(seed++),
+            rngOf(seed++),
           );
           await check({ test: "DHV 512", name: v.name, gate: v.gate, x, L: v.chunks[0]! });
         });
@@ -438,7 +438,7 @@ Deno.test({
         await t.step(`${v.name} L=${L}`, async () => {
           const x = randomMlstmInputs(
             { B: 1, NH: 2, S: 1100, DQK: 16, DHV: 16, withInitialStates: true },
-            new Random(seed++),
+            rngOf(seed++),
           );
           await check({ test: "large chunks", name: v.name, gate: v.gate, x, L });
         });
@@ -489,7 +489,7 @@ Deno.test({
         await t.step(`${v.name} S=${S}`, async () => {
           const x = randomMlstmInputs(
             { B: 2, NH: 2, S, DQK: 16, DHV: 32, withInitialStates: S > 100 },
-            new Random(seed++),
+            rngOf(seed++),
           );
           await check({
             test: "f16 storage",
@@ -526,7 +526,7 @@ Deno.test({
     for (const v of variants) {
       await t.step(v.name, async () => {
         const S = 257, cut = 100, L = v.chunks[v.chunks.length - 1]!;
-        const x = randomMlstmInputs({ B: 2, NH: 2, S, DQK: 16, DHV: 32 }, new Random(seed++));
+        const x = randomMlstmInputs({ B: 2, NH: 2, S, DQK: 16, DHV: 32 }, rngOf(seed++));
         const part = (a: number, b: number): Inputs => ({
           q: slice(x.q, a, b),
           k: slice(x.k, a, b),
@@ -582,7 +582,7 @@ Deno.test({
     const gpu = await needGpu();
     const x = randomMlstmInputs(
       { B: 1, NH: 2, S: 150, DQK: 16, DHV: 16, withInitialStates: true },
-      new Random(1700),
+      rngOf(1700),
     );
     for (const dtype of ["f32", "f16"] as const) {
       const up = (t: Tensor, d: Dtype = dtype) => GpuTensor.fromTensor(gpu, t, d);
@@ -701,7 +701,7 @@ Deno.test({
   ignore,
   fn: async () => {
     const gpu = await needGpu();
-    const x = randomMlstmInputs({ B: 1, NH: 2, S: 90, DQK: 16, DHV: 16 }, new Random(1800));
+    const x = randomMlstmInputs({ B: 1, NH: 2, S: 90, DQK: 16, DHV: 16 }, rngOf(1800));
     const r = await chunkwiseForwardWebgpu(XL_CHUNK, x, {
       chunkSize: 64,
       returnLastStates: true,
@@ -743,7 +743,7 @@ Deno.test({
   name: "chunkwise kernels reject bad chunk sizes, shapes and dtypes with clear errors",
   ignore,
   fn: async () => {
-    const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 16, DHV: 16 }, new Random(1));
+    const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 16, DHV: 16 }, rngOf(1));
     await assert.rejects(
       () => kernel("chunkwise--limit_chunk").forward(x, { chunkSize: 128 }),
       (e: unknown) =>

@@ -3,11 +3,12 @@
 // the float64 reference. Also: the whole-chunk tiles of the NVIDIA defaults (48 KiB) compile.
 
 import assert from "node:assert/strict";
-import { getMlstmKernel, Random, randomMlstmInputs, type Tensor } from "../mod.ts";
+import { getMlstmKernel, randomMlstmInputs, type Tensor } from "../mod.ts";
 import { limitChunkTiles, parallelWgsl } from "../kernels/chunkwise/_wgsl.ts";
 import { startProfiling } from "../profiling/profiler.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { check, roundInputs, tolerance } from "./_gpu_checks.ts";
+import { rngOf } from "./_seed.ts";
 
 const ignore = await gpuMissing();
 
@@ -17,7 +18,7 @@ Deno.test({
   async fn() {
     const gpu = await needGpu();
     const shape = { B: 1, NH: 2, S: 150, DQK: 16, DHV: 256 };
-    const x = roundInputs(randomMlstmInputs(shape, new Random(611)), "f32");
+    const x = roundInputs(randomMlstmInputs(shape, rngOf(611)), "f32");
     const ref = await getMlstmKernel("reference--recurrent").forward(x, { eps: 1e-6 });
     const workgroupsOf = async (name: string) => {
       const p = startProfiling(gpu, { timestamps: false });

@@ -8,7 +8,6 @@ import {
   type InputGate,
   type MlstmOptions,
   mlstmParallelReference,
-  Random,
   type RandomInputsConfig,
   randomMlstmInputs,
   type Tensor,
@@ -17,6 +16,7 @@ import { mlstmParallelWebGpu, parallelKernels } from "../kernels/parallel.ts";
 import { GpuTensor, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { check, conditionedTolerance, roundInputs, tolerance } from "./_gpu_checks.ts";
+import { rngOf } from "./_seed.ts";
 
 const ignore = await gpuMissing();
 setPoisonOutputs(true);
@@ -212,7 +212,7 @@ Deno.test({
     const gpu = await needGpu();
     for (const c of cases) {
       await t.step(`${nameOf(c.gate)} ${c.dtype} ${c.label}`, async () => {
-        const raw = randomMlstmInputs(c, new Random(c.seed));
+        const raw = randomMlstmInputs(c, rngOf(c.seed));
         const x = roundInputs(raw, c.dtype);
         const o: MlstmOptions = { dtype: c.dtype };
         if (c.normalize !== undefined) o.normalize = c.normalize;
@@ -244,7 +244,7 @@ Deno.test({
   ignore,
   fn: async () => {
     const gpu = await needGpu();
-    const raw = randomMlstmInputs({ B: 1, NH: 2, S: 20, DQK: 8, DHV: 16 }, new Random(70));
+    const raw = randomMlstmInputs({ B: 1, NH: 2, S: 20, DQK: 8, DHV: 16 }, rngOf(70));
     const x = roundInputs(raw, "f16");
     const up = (tt: Tensor, dt: "f32" | "f16") => GpuTensor.fromTensor(gpu, tt, dt);
     const out = await mlstmParallelWebGpu({
@@ -281,7 +281,7 @@ Deno.test({
   fn: async () => {
     const x = randomMlstmInputs(
       { B: 1, NH: 1, S: 3, DQK: 4, DHV: 4, withInitialStates: true },
-      new Random(2),
+      rngOf(2),
     );
     await assert.rejects(() => mlstmParallelWebGpu(x), /takes no initial states/);
     const { q, k, v, i, f } = x;
@@ -296,7 +296,7 @@ Deno.test({
   name: "parallel--stablef() with checkFinite rejects an output that overflows f16 storage",
   ignore,
   fn: async () => {
-    const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 8, DHV: 8 }, new Random(80));
+    const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 8, DHV: 8 }, rngOf(80));
     const big = { ...x, v: { shape: x.v.shape, data: x.v.data.map((y) => y * 1e6) } };
     await assert.rejects(
       () => mlstmParallelWebGpu(big, { dtype: "f16", checkFinite: true }),

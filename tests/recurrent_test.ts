@@ -10,7 +10,6 @@ import {
   type MlstmOptions,
   mlstmRecurrentReference,
   mlstmStepReference,
-  Random,
   type RandomInputsConfig,
   randomMlstmInputs,
   type Tensor,
@@ -25,6 +24,7 @@ import {
 import { GpuTensor, readTensors, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { check, conditionedTolerance, type Inputs, roundInputs, tolerance } from "./_gpu_checks.ts";
+import { rngOf } from "./_seed.ts";
 
 const ignore = await gpuMissing();
 setPoisonOutputs(true);
@@ -249,7 +249,7 @@ Deno.test({
     for (const variant of ["recurrent--sequence", "recurrent--sequence_resident"]) {
       for (const c of cases) {
         await t.step(`${variant} ${c.gate} ${c.dtype} ${c.label}`, async () => {
-          const raw = randomMlstmInputs(c, new Random(c.seed));
+          const raw = randomMlstmInputs(c, rngOf(c.seed));
           const x = roundInputs(raw, c.dtype);
           const o: MlstmOptions = { returnLastStates: true, dtype: c.dtype };
           if (c.normalize !== undefined) o.normalize = c.normalize;
@@ -284,7 +284,7 @@ Deno.test({
   fn: async () => {
     const gpu = await needGpu();
     const cfg = { B: 16, NH: 16, S: 2, DQK: 128, DHV: 256, withInitialStates: true };
-    const x = roundInputs(randomMlstmInputs(cfg, new Random(77)), "f32");
+    const x = roundInputs(randomMlstmInputs(cfg, rngOf(77)), "f32");
     const out = await mlstmRecurrentWebGpu(x, { returnLastStates: true });
     const ref = await mlstmRecurrentReference(x, { returnLastStates: true });
     const k = "recurrent--sequence", b = "reference--recurrent", name = "recurrent benchmark shape";
@@ -310,7 +310,7 @@ Deno.test({
       await t.step(`${gate} ${run.name}`, async () => {
         const raw = randomMlstmInputs(
           { B: 2, NH: 2, S: 30, DQK: 12, DHV: 8, withInitialStates: true },
-          new Random(31),
+          rngOf(31),
         );
         const x = roundInputs(raw, "f32");
         const whole = await run(x, { returnLastStates: true }, gate);
@@ -441,7 +441,7 @@ Deno.test({
         const B = 2, NH = 3, S = 7, DQK = 16, DHV = 20;
         const raw = randomMlstmInputs(
           { B, NH, S, DQK, DHV, withInitialStates: true },
-          new Random(41 + dtype.length),
+          rngOf(41 + dtype.length),
         );
         const x = roundInputs(raw, dtype);
         const at = (tt: Tensor, s: number, D: number) => {
@@ -529,7 +529,7 @@ Deno.test({
   ignore,
   fn: async () => {
     const gpu = await needGpu();
-    const x = randomMlstmInputs({ B: 1, NH: 1, S: 3, DQK: 4, DHV: 4 }, new Random(1));
+    const x = randomMlstmInputs({ B: 1, NH: 1, S: 3, DQK: 4, DHV: 4 }, rngOf(1));
     await assert.rejects(
       () => mlstmRecurrentWebGpu({ ...x, v: { shape: [1, 1, 2, 4], data: new Float64Array(8) } }),
       /Argument v must have shape/,
@@ -576,7 +576,7 @@ Deno.test({
     const x = roundInputs(
       randomMlstmInputs(
         { B: 1, NH: 2, S: 9, DQK: 64, DHV: 32, withInitialStates: true },
-        new Random(90),
+        rngOf(90),
       ),
       "f32",
     );

@@ -8,7 +8,6 @@ import {
   type MlstmInputs,
   type MlstmOptions,
   mlstmStepReference,
-  Random,
   randomMlstmInputs,
   randomTensor,
   sliceMlstmInputs,
@@ -16,6 +15,7 @@ import {
   type Tensor,
 } from "../mod.ts";
 import { assertDeviation } from "./_deviation_log.ts";
+import { rngOf } from "./_seed.ts";
 
 type Inputs = MlstmInputs<Tensor>;
 const sfx = (gate: InputGate) => (gate === "sig" ? "_siging" : "");
@@ -68,7 +68,7 @@ Deno.test("reference forms agree: recurrent = parallel = chunkwise (eps = 0)", a
   for (const v of variants) {
     for (const s of shapes) {
       await t.step(`${vname(v)} S=${s.S} L=${s.L}`, async () => {
-        const x = randomMlstmInputs(s, new Random(1000 + s.S));
+        const x = randomMlstmInputs(s, rngOf(1000 + s.S));
         const o = { eps: 0, normalize: v.normalize };
         const rec = await fw("recurrent", v.gate, x, o);
         const par = await fw("parallel", v.gate, x, o);
@@ -83,7 +83,7 @@ Deno.test("reference forms agree: recurrent = parallel = chunkwise (eps = 0)", a
 });
 
 Deno.test("reference forms agree with the default eps: chunkwise exactly, parallel to ~1e-9", async () => {
-  const x = randomMlstmInputs({ B: 1, NH: 2, S: 33, DQK: 8, DHV: 8 }, new Random(7));
+  const x = randomMlstmInputs({ B: 1, NH: 2, S: 33, DQK: 8, DHV: 8 }, rngOf(7));
   const rec = await fw("recurrent", "exp", x);
   const chk = await fw("chunkwise", "exp", x, { chunkSize: 5 });
   const par = await fw("parallel", "exp", x);
@@ -107,7 +107,7 @@ Deno.test("reference chunkwise last states equal recurrent last states, with ini
     await t.step(vname(v), async () => {
       const x = randomMlstmInputs(
         { B: 2, NH: 2, S: 23, DQK: 6, DHV: 5, withInitialStates: true },
-        new Random(31),
+        rngOf(31),
       );
       const o = { normalize: v.normalize, returnLastStates: true };
       const rec = await fw("recurrent", v.gate, x, o);
@@ -129,7 +129,7 @@ Deno.test("reference chunkwise with chunkSize far above S sizes its buffers by S
     await t.step(vname(v), async () => {
       const x = randomMlstmInputs(
         { B: 2, NH: 1, S: 5, DQK: 3, DHV: 4, withInitialStates: true },
-        new Random(33),
+        rngOf(33),
       );
       const o = { normalize: v.normalize, returnLastStates: true };
       const rec = await fw("recurrent", v.gate, x, o);
@@ -153,7 +153,7 @@ Deno.test("mlstmStepReference() stepped S times equals mlstmRecurrentReference (
         const B = 2, NH = 3, S = 9, DQK = 5, DHV = 4;
         const x = randomMlstmInputs(
           { B, NH, S, DQK, DHV, withInitialStates: withStates },
-          new Random(51),
+          rngOf(51),
         );
         const o = { normalize: v.normalize, returnLastStates: true };
         const rec = await fw("recurrent", v.gate, x, o);
@@ -285,7 +285,7 @@ Deno.test("reference state passing: a sequence split in two equals the whole", a
   for (const v of variants) {
     for (const form of ["recurrent", "chunkwise"]) {
       await t.step(`${form} ${vname(v)}`, async () => {
-        const x = randomMlstmInputs({ B: 2, NH: 2, S: 29, DQK: 5, DHV: 7 }, new Random(77));
+        const x = randomMlstmInputs({ B: 2, NH: 2, S: 29, DQK: 5, DHV: 7 }, rngOf(77));
         const o = { normalize: v.normalize, returnLastStates: true, chunkSize: 4 };
         const whole = await fw(form, v.gate, x, o);
         const cut = 11;
@@ -340,7 +340,7 @@ Deno.test("reference hot gates stay finite and the forms agree", async (t) => {
       await t.step(`${vname(v)} ${c.name}`, async () => {
         const x = randomMlstmInputs(
           { B: 1, NH: 2, S: 40, DQK: 6, DHV: 5, iMean: c.iMean, fMean: c.fMean, gateStd: 2 },
-          new Random(5),
+          rngOf(5),
         );
         const o = { normalize: v.normalize, eps: 0, checkFinite: true };
         const rec = await fw("recurrent", v.gate, x, o);
@@ -350,7 +350,7 @@ Deno.test("reference hot gates stay finite and the forms agree", async (t) => {
         const name = `hot gates ${vname(v)} ${c.name}`;
         compare(name, k("parallel"), k("recurrent"), "h", x, par.h, rec.h, 1e-11);
         compare(name, k("chunkwise"), k("recurrent"), "h", x, chk.h, rec.h, 1e-11, 7);
-        const dh = randomTensor(rec.h.shape, new Random(6));
+        const dh = randomTensor(rec.h.shape, rngOf(6));
         const gp = await getMlstmKernel(k("parallel")).backward!(x, dh, o);
         const gr = await getMlstmKernel(k("recurrent")).backward!(x, dh, o);
         for (const g of ["dq", "dk", "dv", "di", "df"] as const) {
@@ -416,12 +416,12 @@ Deno.test("reference backward (exact) agrees with central finite differences", a
         await t.step(tag, async () => {
           const x = randomMlstmInputs(
             { B: 1, NH: 2, S: 6, DQK: 3, DHV: 4, withInitialStates: withStates },
-            new Random(11),
+            rngOf(11),
           );
           // eps = 0 makes h independent of the stabilizer, which the backward holds constant.
           const o = { eps: 0, normalize: v.normalize, chunkSize: 4 };
           const k = getMlstmKernel(`reference--${form}${sfx(v.gate)}`);
-          const w = randomTensor([1, 2, 6, 4], new Random(12));
+          const w = randomTensor([1, 2, 6, 4], rngOf(12));
           const loss = async (xx: Inputs) => {
             const { h } = await k.forward(xx, o) as { h: Tensor };
             let acc = 0;
@@ -456,10 +456,10 @@ Deno.test("reference backward (normalizer-constant) agrees with finite differenc
   for (const v of variants.filter((v) => v.normalize)) {
     for (const form of ["parallel", "chunkwise"]) {
       await t.step(`${bwForm(form)} ${vname(v)}`, async () => {
-        const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 3, DHV: 4 }, new Random(21));
+        const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 3, DHV: 4 }, rngOf(21));
         const o: MlstmOptions = { normalize: v.normalize, chunkSize: 2 };
         const k = getMlstmKernel(`reference--${form}${sfx(v.gate)}`);
-        const w = randomTensor([1, 1, 5, 4], new Random(22));
+        const w = randomTensor([1, 1, 5, 4], rngOf(22));
         const D = 4;
         const dirLoss = (h: Float64Array) => {
           let acc = 0;
@@ -511,8 +511,8 @@ Deno.test("reference backward forms agree in both conventions: parallel vs chunk
   for (const v of variants) {
     for (const gradient of ["exact", "normalizer-constant"] as const) {
       await t.step(`${vname(v)} ${gradient}`, async () => {
-        const x = randomMlstmInputs({ B: 2, NH: 2, S: 19, DQK: 5, DHV: 6 }, new Random(41));
-        const dh = randomTensor([2, 2, 19, 6], new Random(42));
+        const x = randomMlstmInputs({ B: 2, NH: 2, S: 19, DQK: 5, DHV: 6 }, rngOf(41));
+        const dh = randomTensor([2, 2, 19, 6], rngOf(42));
         const o = { eps: 0, normalize: v.normalize, gradient, chunkSize: 8 };
         const k = (f: string) => `reference--${f}${sfx(v.gate)}`;
         const gp = await getMlstmKernel(k("parallel")).backward!(x, dh, o);
