@@ -214,6 +214,7 @@ export function setBackwardPoison(on: boolean): void {
  *
  *     bytes = B·NH·44·S + GH·(4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
  *
+ * With `lastStateGradients` the pass also keeps the last state of every head, B·NH·4·E bytes more.
  * No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
  * B·NH·44·S bytes.
  *
@@ -232,6 +233,7 @@ export function setBackwardPoison(on: boolean): void {
  * @param DHV Value head dimension.
  * @param L Chunk size.
  * @param maxBinding The device's maxStorageBufferBindingSize. @default {Infinity}
+ * @param lastStateGradients Whether `lastStateGradients` are given. @default {false}
  * @returns Bytes.
  */
 export function chunkwiseBackwardBytes(
@@ -242,11 +244,13 @@ export function chunkwiseBackwardBytes(
   DHV: number,
   L: number,
   maxBinding = Infinity,
+  lastStateGradients = false,
 ): number {
   const NC = Math.ceil(S / L);
   const E = DQK * DHV + DQK;
   const GH = backwardHeadGroup(B * NH, NC, E, maxBinding);
-  return B * NH * 44 * S + GH * (4 * E * (2 * NC + 1) + 4 * (NC + 1));
+  const last = lastStateGradients ? B * NH * 4 * E : 0;
+  return B * NH * 44 * S + GH * (4 * E * (2 * NC + 1) + 4 * (NC + 1)) + last;
 }
 
 /**
