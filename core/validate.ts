@@ -212,6 +212,90 @@ export function assertFinite(t: Tensor, name: string): void {
   }
 }
 
+/** One time step's tensors (the layout of the step kernels): q (B, NH, DQK), v (B, NH, DHV), ... */
+export interface StepShapesLike {
+  /** (B, NH, DQK) */
+  q: TensorLike;
+  /** (B, NH, DQK) */
+  k: TensorLike;
+  /** (B, NH, DHV) */
+  v: TensorLike;
+  /** (B, NH) or (B, NH, 1) */
+  i: TensorLike;
+  /** (B, NH) or (B, NH, 1) */
+  f: TensorLike;
+  /** State C (B, NH, DQK, DHV), where the step takes its states here. */
+  c?: TensorLike;
+  /** State n (B, NH, DQK). */
+  n?: TensorLike;
+  /** State m (B, NH) or (B, NH, 1). */
+  m?: TensorLike;
+}
+
+/**
+ * Checks the shapes of one time step's tensors against q (B, NH, DQK) and v (B, NH, DHV): k, the
+ * gates and, with `withStates`, the states c, n, m (all required then). Shapes only; data lengths
+ * are the caller's (CPU tensors: {@linkcode assertTensor}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validateStepShapes } from "./validate.ts";
+ * const t = (...shape: number[]) => ({ shape, data: new Float64Array(shape.reduce((a, b) => a * b, 1)) });
+ * const dims = validateStepShapes({ q: t(2, 3, 4), k: t(2, 3, 4), v: t(2, 3, 6), i: t(2, 3), f: t(2, 3, 1) }, false);
+ * assert.deepEqual(dims, { B: 2, NH: 3, DQK: 4, DHV: 6 });
+ * assert.throws(() => validateStepShapes({ q: t(2, 3, 4), k: t(2, 3, 5), v: t(2, 3, 6), i: t(2, 3), f: t(2, 3) }, false),
+ *   { message: "Argument k must have shape (B, NH, DQK) = (2, 3, 4), received (2, 3, 5)" });
+ * ```
+ *
+ * @param x The step's tensors.
+ * @param withStates Whether c, n and m belong to the step (and must be given).
+ * @returns The dimensions.
+ * @throws {TypeError} If a required argument is missing.
+ * @throws {RangeError} Naming the argument, the expected and the received shape.
+ */
+export function validateStepShapes(
+  x: StepShapesLike,
+  withStates: boolean,
+): { B: number; NH: number; DQK: number; DHV: number } {
+  const names = withStates
+    ? ["q", "k", "v", "i", "f", "c", "n", "m"] as const
+    : ["q", "k", "v", "i", "f"] as const;
+  for (const name of names) {
+    if (x[name] === undefined) {
+      throw new TypeError(
+        `Argument ${name} is missing: a step needs ${
+          withStates ? "q, k, v, i, f, c, n and m" : "q, k, v, i and f"
+        }`,
+      );
+    }
+  }
+  for (const [name, labels] of [["q", "(B, NH, DQK)"], ["v", "(B, NH, DHV)"]] as const) {
+    expectRank(x[name], name, 3, labels);
+  }
+  const [B, NH, DQK] = x.q.shape as [number, number, number];
+  const DHV = x.v.shape[2]!;
+  expectShape(x.k, "k", [B, NH, DQK], "(B, NH, DQK)");
+  expectShape(x.v, "v", [B, NH, DHV], "(B, NH, DHV)");
+  if (withStates) {
+    expectShape(x.c!, "c", [B, NH, DQK, DHV], "(B, NH, DQK, DHV)");
+    expectShape(x.n!, "n", [B, NH, DQK], "(B, NH, DQK)");
+  }
+  const same = (t: TensorLike, e: readonly number[]) =>
+    t.shape.length === e.length && t.shape.every((d, j) => d === e[j]);
+  for (const name of withStates ? ["i", "f", "m"] as const : ["i", "f"] as const) {
+    const t = x[name]!;
+    if (!same(t, [B, NH]) && !same(t, [B, NH, 1])) {
+      throw new RangeError(
+        `Argument ${name} must have shape (B, NH) = ${
+          formatShape([B, NH])
+        } or (B, NH, 1), received ${formatShape(t.shape)}`,
+      );
+    }
+  }
+  return { B, NH, DQK, DHV };
+}
+
 /**
  * Checks that `dh` has the shape of h, (B, NH, S, DHV).
  *

@@ -23,8 +23,7 @@ import type {
   MlstmOptions,
   TensorLike,
 } from "../core/types.ts";
-import { formatShape } from "../core/tensor.ts";
-import { validateMlstmInputs, validateOptions } from "../core/validate.ts";
+import { validateMlstmInputs, validateOptions, validateStepShapes } from "../core/validate.ts";
 import {
   checkStorageBuffers,
   type DeviceInputs,
@@ -400,50 +399,7 @@ export interface StepResult<T = TensorLike> {
 }
 
 function stepShapes(x: StepInputsLike): { B: number; NH: number; DQK: number; DHV: number } {
-  for (const name of ["q", "k", "v", "i", "f", "c", "n", "m"] as const) {
-    if (x[name] === undefined) {
-      throw new TypeError(`Argument ${name} is missing: a step needs q, k, v, i, f, c, n and m`);
-    }
-  }
-  if (x.q.shape.length !== 3) {
-    throw new RangeError(
-      `Argument q must have shape (B, NH, DQK), received (${x.q.shape.join(", ")})`,
-    );
-  }
-  if (x.v.shape.length !== 3) {
-    throw new RangeError(
-      `Argument v must have shape (B, NH, DHV), received (${x.v.shape.join(", ")})`,
-    );
-  }
-  const [B, NH, DQK] = x.q.shape as [number, number, number];
-  const DHV = x.v.shape[2]!;
-  const same = (t: TensorLike, s: number[]) =>
-    t.shape.length === s.length && t.shape.every((d, j) => d === s[j]);
-  const want: [string, TensorLike, number[], string][] = [
-    ["k", x.k, [B, NH, DQK], "(B, NH, DQK)"],
-    ["v", x.v, [B, NH, DHV], "(B, NH, DHV)"],
-    ["c", x.c, [B, NH, DQK, DHV], "(B, NH, DQK, DHV)"],
-    ["n", x.n, [B, NH, DQK], "(B, NH, DQK)"],
-  ];
-  for (const [name, t, s, labels] of want) {
-    if (!same(t, s)) {
-      throw new RangeError(
-        `Argument ${name} must have shape ${labels} = (${s.join(", ")}), received (${
-          t.shape.join(", ")
-        })`,
-      );
-    }
-  }
-  for (const [name, t] of [["i", x.i], ["f", x.f], ["m", x.m]] as const) {
-    if (!same(t, [B, NH]) && !same(t, [B, NH, 1])) {
-      throw new RangeError(
-        `Argument ${name} must have shape (B, NH) = (${B}, ${NH}) or (B, NH, 1), received (${
-          t.shape.join(", ")
-        })`,
-      );
-    }
-  }
-  return { B, NH, DQK, DHV };
+  return validateStepShapes(x, true);
 }
 
 /**
@@ -665,33 +621,7 @@ async function stepForward(
   if (rank3) {
     const [B, NH, DQK] = inputs.q.shape as [number, number, number];
     // Checked here, before the reshape (whose own message would name no argument).
-    const want = (name: keyof MlstmInputs, labels: string, ...shapes: number[][]) => {
-      const t = inputs[name];
-      if (
-        !t ||
-        !shapes.some((e) => e.length === t.shape.length && e.every((d, j) => d === t.shape[j]))
-      ) {
-        throw new RangeError(
-          `Argument ${name} of a step (q of shape (B, NH, DQK) = ${
-            formatShape([B, NH, DQK])
-          }) must have shape ${labels} = ${formatShape(shapes[0]!)}, received ${
-            t ? formatShape(t.shape) : t
-          }`,
-        );
-      }
-    };
-    want("k", "(B, NH, DQK)", [B, NH, DQK]);
-    if (inputs.v.shape.length !== 3 || inputs.v.shape[0] !== B || inputs.v.shape[1] !== NH) {
-      throw new RangeError(
-        `Argument v of a step (q of shape (B, NH, DQK) = ${
-          formatShape([B, NH, DQK])
-        }) must have shape (B, NH, DHV) = (${B}, ${NH}, DHV), received ${
-          formatShape(inputs.v.shape)
-        }`,
-      );
-    }
-    want("i", "(B, NH)", [B, NH], [B, NH, 1]);
-    want("f", "(B, NH)", [B, NH], [B, NH, 1]);
+    validateStepShapes(inputs, false);
     const DHV = inputs.v.shape[2]!;
     seq = {
       ...inputs,

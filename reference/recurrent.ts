@@ -5,7 +5,7 @@
  * @module
  */
 
-import { assertTensor, formatShape, type Tensor } from "../core/tensor.ts";
+import { assertTensor, type Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
   MlstmForwardResult,
@@ -14,7 +14,7 @@ import type {
   MlstmOptions,
   TensorLike,
 } from "../core/types.ts";
-import { validateDh, validateOptions } from "../core/validate.ts";
+import { validateDh, validateOptions, validateStepShapes } from "../core/validate.ts";
 import {
   checkOutputs,
   type F64Inputs,
@@ -107,56 +107,16 @@ export interface StepInputs {
   m: Tensor;
 }
 
-/** Checks every argument of a step: present, a tensor, the right rank and exact shape. */
+/** Checks every argument of a step: present, a tensor (data length), the right rank and shape. */
 function validateStepInputs(x: StepInputs): { B: number; NH: number; DQK: number; DHV: number } {
   if (typeof x !== "object" || x === null) {
     throw new TypeError("Argument inputs must be an object { q, k, v, i, f, c, n, m }");
   }
-  const names = ["q", "k", "v", "i", "f", "c", "n", "m"] as const;
-  for (const name of names) {
-    if (x[name] === undefined) {
-      throw new TypeError(`Argument ${name} is missing: a step needs q, k, v, i, f, c, n and m`);
-    }
-    assertTensor(x[name], name);
+  // Data lengths first (a missing argument is reported by validateStepShapes).
+  for (const name of ["q", "k", "v", "i", "f", "c", "n", "m"] as const) {
+    if (x[name] !== undefined) assertTensor(x[name], name);
   }
-  const rank = (name: string, t: Tensor, r: number, labels: string) => {
-    if (t.shape.length !== r) {
-      throw new RangeError(
-        `Argument ${name} must have rank ${r} ${labels}, received shape ${formatShape(t.shape)}`,
-      );
-    }
-  };
-  rank("q", x.q, 3, "(B, NH, DQK)");
-  const [B, NH, DQK] = x.q.shape as [number, number, number];
-  rank("v", x.v, 3, "(B, NH, DHV)");
-  const DHV = x.v.shape[2];
-  const same = (t: Tensor, s: readonly number[]) =>
-    t.shape.length === s.length && t.shape.every((d, j) => d === s[j]);
-  const want: [string, Tensor, number[], string][] = [
-    ["k", x.k, [B, NH, DQK], "(B, NH, DQK)"],
-    ["v", x.v, [B, NH, DHV], "(B, NH, DHV)"],
-    ["c", x.c, [B, NH, DQK, DHV], "(B, NH, DQK, DHV)"],
-    ["n", x.n, [B, NH, DQK], "(B, NH, DQK)"],
-  ];
-  for (const [name, t, s, labels] of want) {
-    if (!same(t, s)) {
-      throw new RangeError(
-        `Argument ${name} must have shape ${labels} = ${formatShape(s)}, received ${
-          formatShape(t.shape)
-        }`,
-      );
-    }
-  }
-  for (const [name, t] of [["i", x.i], ["f", x.f], ["m", x.m]] as const) {
-    if (!same(t, [B, NH]) && !same(t, [B, NH, 1])) {
-      throw new RangeError(
-        `Argument ${name} must have shape (B, NH) = ${
-          formatShape([B, NH])
-        } or (B, NH, 1), received ${formatShape(t.shape)}`,
-      );
-    }
-  }
-  return { B, NH, DQK, DHV };
+  return validateStepShapes(x, true);
 }
 
 /**
