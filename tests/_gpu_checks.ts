@@ -27,6 +27,7 @@
 // chunkwise, every sigmoid-gate case: its lower bound 1 keeps κ small) use tolerance().
 
 import { type InputGate, type MlstmInputs, type Tensor, toFloat32, toFloat64 } from "../mod.ts";
+import { type Gpu, GpuTensor } from "../kernels/runtime.ts";
 import { assertDeviation } from "./_deviation_log.ts";
 
 export type Inputs = MlstmInputs<Tensor>;
@@ -110,6 +111,29 @@ export function conditionedTolerance(
   const S = x.q.shape[2]!, DQK = x.q.shape[3]!;
   const kappa = normalizerCondition(x, gate, normalize);
   return Math.max(BASE_TOLERANCE[dtype], (Math.sqrt(DQK) + Math.sqrt(S)) * 2 ** -24 * kappa);
+}
+
+/**
+ * Uploads every given input as a GpuTensor, the way the kernels store CPU inputs: q, k, v in
+ * `dtype`, the gates and the initial states in f32.
+ */
+export function uploadInputs(
+  gpu: Gpu,
+  x: Inputs,
+  dtype: "f32" | "f16" = "f32",
+): MlstmInputs<GpuTensor> {
+  const up = (t: Tensor, dt: "f32" | "f16" = "f32") => GpuTensor.fromTensor(gpu, t, dt);
+  const out: MlstmInputs<GpuTensor> = {
+    q: up(x.q, dtype),
+    k: up(x.k, dtype),
+    v: up(x.v, dtype),
+    i: up(x.i),
+    f: up(x.f),
+  };
+  if (x.cInitial) out.cInitial = up(x.cInitial);
+  if (x.nInitial) out.nInitial = up(x.nInitial);
+  if (x.mInitial) out.mInitial = up(x.mInitial);
+  return out;
 }
 
 /** Dimensions of the inputs, for the deviation log. */

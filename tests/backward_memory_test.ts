@@ -19,6 +19,7 @@ import {
 } from "../kernels/runtime.ts";
 import { trackGpuMemory } from "../profiling/memory.ts";
 import { gpuMissing, needGpu } from "./_gpu.ts";
+import { uploadInputs } from "./_gpu_checks.ts";
 import { rngOf } from "./_seed.ts";
 
 const ignore = await gpuMissing();
@@ -39,20 +40,7 @@ Deno.test({
             const rng = rngOf(1700 + L);
             const x = randomMlstmInputs({ ...shape, withInitialStates: withLast }, rng);
             const up = (v: Tensor) => GpuTensor.fromTensor(gpu, v);
-            const xg = {
-              q: up(x.q),
-              k: up(x.k),
-              v: up(x.v),
-              i: up(x.i),
-              f: up(x.f),
-              ...(withLast
-                ? {
-                  cInitial: up(x.cInitial!),
-                  nInitial: up(x.nInitial!),
-                  mInitial: up(x.mInitial!),
-                }
-                : {}),
-            };
+            const xg = uploadInputs(gpu, x);
             const dh = up(randomTensor([2, 3, 70, 24], rng));
             const last = withLast
               ? { c: up(randomTensor([2, 3, 16, 24], rng)), n: up(randomTensor([2, 3, 16], rng)) }

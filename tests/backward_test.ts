@@ -69,6 +69,7 @@ import { GpuTensor } from "../kernels/runtime.ts";
 import { forwardBackward } from "../kernels/train.ts";
 import { assertDeviation, testRunDir } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
+import { uploadInputs } from "./_gpu_checks.ts";
 
 const ignore = await gpuMissing();
 const REQUIRED = Deno.env.get("REQUIRE_GPU") === "1";
@@ -572,18 +573,8 @@ Deno.test({
     const dh = randomTensor([1, 2, 21, 4], rng);
     const o = { chunkSize: 8 };
     const cpu = await kernel("chunkwise--xl_chunk").backward(x, dh, o) as Grads;
-    const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t);
-    const dev = {
-      q: up(x.q),
-      k: up(x.k),
-      v: up(x.v),
-      i: up(x.i),
-      f: up(x.f),
-      cInitial: up(x.cInitial!),
-      nInitial: up(x.nInitial!),
-      mInitial: up(x.mInitial!),
-    };
-    const g = await kernel("chunkwise--xl_chunk").backward(dev, up(dh), o);
+    const dev = uploadInputs(gpu, x);
+    const g = await kernel("chunkwise--xl_chunk").backward(dev, GpuTensor.fromTensor(gpu, dh), o);
     for (const name of GRADS) {
       const t = g[name];
       assert.ok(t instanceof GpuTensor, `${name} is a GpuTensor`);

@@ -4,8 +4,9 @@
 
 import assert from "node:assert/strict";
 import { getMlstmKernel, Random, randomMlstmInputs, type Tensor } from "../mod.ts";
-import { getGpu, GpuError, GpuTensor } from "../kernels/runtime.ts";
+import { getGpu, GpuError } from "../kernels/runtime.ts";
 import { gpuMissing } from "./_gpu.ts";
+import { uploadInputs } from "./_gpu_checks.ts";
 
 const ignore = await gpuMissing();
 const root = new URL("..", import.meta.url);
@@ -62,8 +63,7 @@ Deno.test({
     const gpu = await getGpu();
     const x = randomMlstmInputs({ B: 1, NH: 1, S: 9, DQK: 8, DHV: 8 }, new Random(1));
     x.f.data[4] = NaN;
-    const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t);
-    const xg = { q: up(x.q), k: up(x.k), v: up(x.v), i: up(x.i), f: up(x.f) };
+    const xg = uploadInputs(gpu, x);
     for (const name of ["chunkwise--xl_chunk", "parallel--stablef", "recurrent--sequence"]) {
       await assert.rejects(
         () => getMlstmKernel(name).forward(xg, { checkFinite: true, chunkSize: 4 }),
