@@ -496,13 +496,10 @@ export class GpuTensor implements DeviceTensor {
     const poison = options.poison === true && sizeOf(shape) > 0;
     const out = GpuTensor.#alloc(gpu, shape, dtype, "allocation", !poison);
     if (poison) {
-      const n = sizeOf(shape);
       const nan = dtype === "f16"
         ? new Uint16Array(out.byteSize / 2).fill(0x7e00)
-        : new Float32Array(
-          out.byteSize / 4,
-        ).fill(NaN);
-      if (n > 0) gpu.device.queue.writeBuffer(out.buffer, 0, nan);
+        : new Float32Array(out.byteSize / 4).fill(NaN);
+      gpu.device.queue.writeBuffer(out.buffer, 0, nan);
     }
     return out;
   }
