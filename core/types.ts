@@ -71,6 +71,15 @@ export interface MlstmOptions {
    * @default {"f32"}
    */
   dtype?: "f32" | "f16";
+  /**
+   * Packed sequences: for each batch row, the positions (0 < t < S, strictly increasing) where a
+   * new document starts. At each such t the states are replaced by zeros (C = 0, n = 0, m = 0)
+   * before step t, exactly as if the document were run by a separate call from zero states; no
+   * output, state or gradient crosses a document boundary. Initial states seed only the first
+   * document of a row. `documentStartsFromOffsets` converts FLA-style cumulative sequence offsets
+   * (`cu_seqlens`) for B = 1. @default {undefined} (one document per row)
+   */
+  documentStarts?: readonly (readonly number[])[];
 }
 
 /** The last states of a sequence, in the stabilized convention; they seed the next call. */
