@@ -328,9 +328,33 @@ export interface GemmOptions {
   tiles?: GemmTiles;
 }
 
+let largeTiles: GemmTiles = DEFAULT_GEMM_TILES;
+
+/**
+ * Sets the tiles {@linkcode gemmTilesFor} picks for inputs of more than 256 rows (a benchmark that
+ * measured the best variant on a device sets it for the model's run); null restores
+ * {@linkcode DEFAULT_GEMM_TILES}.
+ *
+ * @example
+ * ```ts
+ * import { gemmTilesFor, setGemmTiles } from "./gemm.ts";
+ * setGemmTiles({ TM: 8, TN: 4, BK: 16 });
+ * console.assert(gemmTilesFor(4096).TN === 4);
+ * setGemmTiles(null);
+ * ```
+ *
+ * @param tiles The tiles, or null.
+ * @throws {RangeError} If the tiles are not a supported variant.
+ */
+export function setGemmTiles(tiles: GemmTiles | null): void {
+  if (tiles) checkTiles(tiles);
+  largeTiles = tiles ?? DEFAULT_GEMM_TILES;
+}
+
 /**
  * Picks tiles for M rows: 4 × 4 per thread (64 × 64 per workgroup) for short inputs, where the
- * larger tile would leave most of the GPU idle, else {@linkcode DEFAULT_GEMM_TILES}.
+ * larger tile would leave most of the GPU idle, else {@linkcode DEFAULT_GEMM_TILES} (or what
+ * {@linkcode setGemmTiles} set).
  *
  * @example
  * ```ts
@@ -342,7 +366,7 @@ export interface GemmOptions {
  * @returns The tiles.
  */
 export function gemmTilesFor(M: number): GemmTiles {
-  return M <= 256 ? { TM: 4, TN: 4, BK: 16 } : DEFAULT_GEMM_TILES;
+  return M <= 256 ? { TM: 4, TN: 4, BK: 16 } : largeTiles;
 }
 
 /**

@@ -21,7 +21,8 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import type { MlstmForwardResult, MlstmInputs, TensorLike } from "../../core/types.ts";
-import { getMlstmKernel } from "../../core/registry.ts";
+import { xlChunkKernel } from "../../kernels/chunkwise/mod.ts";
+import { recurrentKernels } from "../../kernels/recurrent.ts";
 import { isCpuTensor } from "../../core/validate.ts";
 import { f16ToF32 } from "../../io/dtype.ts";
 import { DispatchBatch, getGpu, type Gpu, GpuError, GpuTensor } from "../../kernels/runtime.ts";
@@ -125,6 +126,8 @@ export interface ForwardDeviceResult {
   /** One (C, n, m) per block, GpuTensors owned by the caller. */
   state: XlstmLargeBlockState[];
 }
+
+const STEP_KERNEL = recurrentKernels.find((k) => k.name === "step--fused")!;
 
 // Tracks every tensor allocated while weights load, so that a failure frees them all.
 class Allocations {
@@ -294,7 +297,9 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
       const hn = tmp([B, S, c.vDim]);
       const U = tmp([B, S, 2 * F]);
       const G = tmp([B, S, F]);
-      const cell = S === 1 ? getMlstmKernel("step--fused") : getMlstmKernel("chunkwise--xl_chunk");
+      // The mLSTM cell: the step kernel for one token, the chunkwise kernel (which masks a last
+      // partial chunk itself) for more.
+      const cell = S === 1 ? STEP_KERNEL : xlChunkKernel;
       let batch = new DispatchBatch(gpu);
       await encodeGather(batch, idsT, w.embedding, x);
       for (let bi = 0; bi < c.numBlocks; bi++) {
