@@ -245,7 +245,7 @@ export function planXlstmLargeWeights(
       `is ${config.numHeads} but the gate weights have ${NH} rows per gate`,
     );
   }
-  const allowed = (f: number) => [roundUpToMultiple(D * f, 64), Math.floor(D * f)];
+  const allowed = (f: number) => [...new Set([roundUpToMultiple(D * f, 64), Math.floor(D * f)])];
   if (!allowed(config.qkDimFactor).includes(qkDim) || !Number.isInteger(qkDim) || qkDim % NH) {
     throw cfgErr(
       "qk_dim_factor",
