@@ -36,8 +36,9 @@ export type WeightDtype = "f32" | "f16";
  *
  * @example
  * ```ts no-eval
- * import type { LinearWeight } from "./gemm.ts";
- * declare const w: LinearWeight;
+ * import { getGpu } from "../runtime.ts";
+ * import { linearWeightFromTensor, type LinearWeight } from "./gemm.ts";
+ * const w: LinearWeight = linearWeightFromTensor(await getGpu(), { shape: [4, 8], data: new Float64Array(32) });
  * console.assert(w.blocks.reduce((s, b) => s + b.shape[0]!, 0) === w.N);
  * ```
  */
@@ -563,8 +564,9 @@ export function linearWeightFromTensor(
  *
  * @example
  * ```ts no-eval
- * import { destroyLinearWeight, type LinearWeight } from "./gemm.ts";
- * declare const w: LinearWeight;
+ * import { getGpu } from "../runtime.ts";
+ * import { destroyLinearWeight, linearWeightFromTensor } from "./gemm.ts";
+ * const w = linearWeightFromTensor(await getGpu(), { shape: [2, 2], data: new Float64Array(4) });
  * destroyLinearWeight(w);
  * ```
  *

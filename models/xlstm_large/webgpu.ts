@@ -272,7 +272,6 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
       throw new RangeError(`Argument ids must be (B, S), received ${formatShape(idsT.shape)}`);
     }
     const [B, S] = idsT.shape as [number, number];
-    const M = B * S;
     const lastOnly = options.lastOnly ?? false;
     const temps: GpuTensor[] = [];
     const tmp = (shape: number[]) => {
