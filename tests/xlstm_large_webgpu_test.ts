@@ -23,13 +23,15 @@ import {
   webgpuXlstmLargeBackend,
   type XlstmLargeWebgpu,
 } from "../models/xlstm_large/webgpu.ts";
-import { GpuTensor, readTensors, releaseBufferPool } from "../kernels/runtime.ts";
+import { GpuTensor, readTensors, releaseBufferPool, setPoisonOutputs } from "../kernels/runtime.ts";
 import { trackGpuMemory } from "../profiling/memory.ts";
 import { assertDeviation } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { rngOf } from "./_seed.ts";
 
 const ignore = await gpuMissing();
+// Every temporary of the forward starts as NaN (see XlstmLargeWebgpu.forwardDevice).
+setPoisonOutputs(true);
 const F16_VS_F32 = 3e-3;
 
 const configs: Record<string, XlstmLargeConfig> = {

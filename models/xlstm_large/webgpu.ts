@@ -25,7 +25,14 @@ import { xlChunkKernel } from "../../kernels/chunkwise/mod.ts";
 import { recurrentKernels } from "../../kernels/recurrent.ts";
 import { isCpuTensor } from "../../core/validate.ts";
 import { f16ToF32 } from "../../io/dtype.ts";
-import { DispatchBatch, getGpu, type Gpu, GpuError, GpuTensor } from "../../kernels/runtime.ts";
+import {
+  DispatchBatch,
+  getGpu,
+  type Gpu,
+  GpuError,
+  GpuTensor,
+  poisonOutputsEnabled,
+} from "../../kernels/runtime.ts";
 import {
   encodeElementwise,
   encodeGather,
@@ -274,8 +281,11 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
     const [B, S] = idsT.shape as [number, number];
     const lastOnly = options.lastOnly ?? false;
     const temps: GpuTensor[] = [];
+    // With the runtime's poisoning on (tests), temporaries start as NaN: an element some kernel
+    // fails to write shows up in the logits.
+    const poison = poisonOutputsEnabled();
     const tmp = (shape: number[]) => {
-      const t = GpuTensor.empty(gpu, shape);
+      const t = GpuTensor.empty(gpu, shape, "f32", { poison });
       temps.push(t);
       return t;
     };
@@ -402,7 +412,7 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
         }
         hin = last;
       }
-      const logits = GpuTensor.empty(gpu, [B, lastOnly ? 1 : S, V]);
+      const logits = GpuTensor.empty(gpu, [B, lastOnly ? 1 : S, V], "f32", { poison });
       try {
         await encodeGemm(
           batch,
