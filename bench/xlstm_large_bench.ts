@@ -110,6 +110,7 @@ const gemmShapes: { name: string; N: number; K: number }[] = [
 ];
 const TILES: GemmTiles[] = [
   { TM: 8, TN: 8, BK: 16 },
+  { TM: 8, TN: 8, BK: 32 },
   { TM: 8, TN: 8, BK: 8 },
   { TM: 8, TN: 4, BK: 16 },
   { TM: 4, TN: 4, BK: 16 },

@@ -70,7 +70,7 @@ export interface GemmTiles {
   readonly TM: number;
   /** Columns of Y per thread (4 or 8). */
   readonly TN: number;
-  /** K per staged tile (8 or 16). */
+  /** K per staged tile (8, 16 or 32). */
   readonly BK: number;
 }
 
@@ -119,9 +119,11 @@ export interface GemmParams extends GemmTiles {
 const THREADS = 16;
 
 function checkTiles(t: GemmTiles): void {
-  if (![4, 8].includes(t.TM) || ![4, 8].includes(t.TN) || ![8, 16].includes(t.BK)) {
+  if (![4, 8].includes(t.TM) || ![4, 8].includes(t.TN) || ![8, 16, 32].includes(t.BK)) {
     throw new RangeError(
-      `GEMM tiles must have TM and TN in {4, 8} and BK in {8, 16}, received ${JSON.stringify(t)}`,
+      `GEMM tiles must have TM and TN in {4, 8} and BK in {8, 16, 32}, received ${
+        JSON.stringify(t)
+      }`,
     );
   }
   const BM = THREADS * t.TM, BN = THREADS * t.TN;
