@@ -333,7 +333,11 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
         const up: GpuTensor[] = [];
         if (s0) {
           const dev = (t: TensorLike, shape: number[], name: string) => {
-            if (t.shape.length !== shape.length || t.shape.some((d, j) => d !== shape[j])) {
+            // m may come as (B, NH, 1), mlstm_kernels' step layout: same elements.
+            const same = t.shape.length >= shape.length &&
+              t.shape.slice(shape.length).every((d) => d === 1) &&
+              shape.every((d, j) => d === t.shape[j]);
+            if (!same) {
               throw new RangeError(
                 `Argument state[${bi}].${name} must be ${formatShape(shape)}, received ${
                   formatShape(t.shape)
@@ -341,11 +345,17 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
               );
             }
             if (isCpuTensor(t)) {
-              const g = GpuTensor.fromTensor(gpu, t);
+              const g = GpuTensor.fromTensor(gpu, { shape, data: t.data });
               up.push(g);
               return g;
             }
-            return t;
+            if (!(t instanceof GpuTensor) || t.destroyed || t.dtype !== "f32") {
+              throw new TypeError(
+                `Argument state[${bi}].${name} must be a CPU tensor or a live f32 GpuTensor`,
+              );
+            }
+            // A view with the cell's shape on the caller's buffer (never destroyed here).
+            return t.shape.length === shape.length ? t : new GpuTensor(gpu, shape, "f32", t.buffer);
           };
           inputs.cInitial = dev(s0.c, [B, NH, DQK, DHV], "c");
           inputs.nInitial = dev(s0.n, [B, NH, DQK], "n");
