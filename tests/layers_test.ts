@@ -156,8 +156,12 @@ Deno.test({
       });
     });
     const split = { N, K, dtype: "f32" as const, blocks: parts };
+    // The automatic split: a device whose binding limit holds 128 rows of this weight.
+    const small = { ...gpu, limits: { ...gpu.limits, maxStorageBufferBindingSize: 128 * K * 4 } };
+    const auto = linearWeightFromTensor(small, w, "f32");
+    assert.deepEqual(auto.blocks.map((b) => b.shape[0]), [128, 128, 44]);
     const ys: Float32Array[] = [];
-    for (const W of [whole, split]) {
+    for (const W of [whole, split, auto]) {
       const X = GpuTensor.fromTensor(gpu, x);
       const Y = poisoned(gpu, [M, N]);
       const batch = new DispatchBatch(gpu);
@@ -182,8 +186,10 @@ Deno.test({
       ref.data,
     );
     assert.deepEqual(ys[0], ys[1]);
+    assert.deepEqual(ys[0], ys[2]);
     destroyLinearWeight(whole);
     destroyLinearWeight(split);
+    destroyLinearWeight(auto);
   },
 });
 
