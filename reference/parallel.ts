@@ -5,6 +5,7 @@
  * @module
  */
 
+import { backwardByDocuments, forwardByDocuments, packed } from "./_documents.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
@@ -125,6 +126,9 @@ export async function mlstmParallelReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmForwardResult<Tensor>> {
+  if (packed(options)) {
+    return forwardByDocuments(inputs, options, (x, o) => mlstmParallelReference(x, o, gate));
+  }
   const x = await readInputs(inputs, options);
   rejectStates(x, options);
   const r = resolve(options, gate, x.DQK);
@@ -169,6 +173,14 @@ export async function mlstmParallelBackwardReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmGradients<Tensor>> {
+  if (packed(options)) {
+    return backwardByDocuments(
+      inputs,
+      dh,
+      options,
+      (x, d, o) => mlstmParallelBackwardReference(x, d, o, gate),
+    );
+  }
   const x = await readInputs(inputs, options);
   rejectStates(x, options);
   validateDh(dh, x);
