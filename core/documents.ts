@@ -161,7 +161,7 @@ export function documentStartFlags(
   starts: readonly (readonly number[])[] | undefined,
   B: number,
   S: number,
-): Uint32Array {
+): Uint32Array<ArrayBuffer> {
   const out = new Uint32Array(B * S);
   starts?.forEach((row, b) => {
     for (const t of row) out[b * S + t] = 1;
