@@ -138,11 +138,11 @@ export async function forwardByDocuments(
   const h = new Float64Array(B * NH * S * DHV);
   const c = new Float64Array(B * NH * DQK * DHV), n = new Float64Array(B * NH * DQK);
   const m = new Float64Array(B * NH);
-  const opts = { ...withoutStarts(options), returnLastStates: true };
+  const opts = withoutStarts(options);
   for (const d of sp.docs) {
     const r = await run(docInputs(sp, d), opts);
     put(h, r.h, DHV, NH, S, d);
-    if (d.last) {
+    if (d.last && r.last) {
       c.set(r.last!.c.data, d.b * NH * DQK * DHV);
       n.set(r.last!.n.data, d.b * NH * DQK);
       m.set(r.last!.m.data, d.b * NH);
