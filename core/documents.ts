@@ -183,5 +183,6 @@ export function documentStartFlags(
  * @returns True if some row has a start.
  */
 export function hasDocumentStarts(starts: readonly (readonly number[])[] | undefined): boolean {
-  return starts !== undefined && starts.some((r) => r.length > 0);
+  // Tolerates unvalidated values (the registry asks before the kernel validates).
+  return Array.isArray(starts) && starts.some((r) => Array.isArray(r) && r.length > 0);
 }

@@ -34,7 +34,10 @@ function functionOptions(
   if (k.inputGate === "sig") out.push(["normalize", o.normalize ?? true]);
   // Packed sequences: no starts (undefined or only empty lists) is one document per row.
   const starts = o.documentStarts;
-  out.push(["documentStarts", hasDocumentStarts(starts) ? starts!.map((r) => [...r]) : []]);
+  out.push([
+    "documentStarts",
+    hasDocumentStarts(starts) ? starts!.map((r) => (Array.isArray(r) ? [...r] : r)) : [],
+  ]);
   if (k.backend === "webgpu") {
     // Device-tensor inputs carry their own storage type; CPU inputs are uploaded as f32.
     const q = inputs?.q as { dtype?: unknown } | undefined;
