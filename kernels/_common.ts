@@ -261,7 +261,9 @@ fn opaque(x: f32) -> f32 { return select(x, 0.0, u.S == 0xFFFFFFFFu); }
 `;
 
 /**
- * WGSL: `logsig(x) = min(x, 0) - log1p(exp(-|x|))` with an accurate log1p (the `u - 1` trick).
+ * WGSL: `logsig(x) = min(x, 0) - log1p(exp(-|x|))` with an accurate log1p (the `u - 1` trick),
+ * floored at −1e30: a gate of −∞ (a reset) then keeps every sum and difference of log gates finite
+ * (no −∞ − (−∞) = NaN) and still weighs the state by exactly exp(−1e30 + …) = 0.
  * Also defines `NEG_BIG`, a stand-in for -infinity that stays finite through sums.
  */
 export const WGSL_GATES = `
@@ -272,7 +274,7 @@ fn log1p_(x: f32) -> f32 {
   return select(log(u) * (x / select(d, 1.0, d == 0.0)), x, d == 0.0);
 }
 fn logsig(x: f32) -> f32 {
-  return min(x, 0.0) - log1p_(exp(-abs(x)));
+  return max(min(x, 0.0) - log1p_(exp(-abs(x))), -1.0e30);
 }
 `;
 
