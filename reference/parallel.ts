@@ -5,7 +5,7 @@
  * @module
  */
 
-import { backwardByDocuments, forwardByDocuments, packed } from "./_documents.ts";
+import { backwardByDocuments, forwardByDocuments, packed } from "../core/_documents.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type {
   InputGate,

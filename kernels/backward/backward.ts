@@ -68,6 +68,8 @@ import type {
   TensorLike,
 } from "../../core/types.ts";
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
+import { hasDocumentStarts } from "../../core/documents.ts";
+import { backwardPerDocument } from "./_documents.ts";
 import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
@@ -373,6 +375,15 @@ export async function mlstmBackwardWebGpu(
   const dims = validateMlstmInputs(inputs, options);
   validateDh(dh, dims);
   checkOptions(name, variant, inputs, options);
+  if (hasDocumentStarts(options.documentStarts)) {
+    // Packed sequences: one pass per document (kernels/backward/_documents.ts).
+    return await backwardPerDocument(
+      inputs,
+      dh,
+      options,
+      (x, d, o) => mlstmBackwardWebGpu(x, d, o, variant, name),
+    );
+  }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const dLast = options.lastStateGradients;
   if (dLast !== undefined) {

@@ -1,38 +1,47 @@
-// Packed sequences in the float64 references, by definition: each document of each batch row is
-// run as its own call (B = 1) from zero states (the row's initial states seed its first document),
-// and the outputs, last states and gradients are put back in place. Not exported from mod.ts.
+// Packed sequences by definition: each document of each batch row is run as its own call (B = 1)
+// from zero states (the row's initial states seed its first document), and the outputs, last
+// states and gradients are put back in place. The float64 references use it for their forms
+// other than the recurrent one (whose loop zeroes the states itself), the WebGPU backward passes
+// for their packed calls. Not exported from mod.ts.
 
-import { documentRanges, hasDocumentStarts } from "../core/documents.ts";
-import type { Tensor } from "../core/tensor.ts";
+import { documentRanges, hasDocumentStarts } from "./documents.ts";
+import type { Tensor } from "./tensor.ts";
 import type {
   MlstmForwardResult,
   MlstmGradients,
   MlstmInputs,
   MlstmOptions,
   TensorLike,
-} from "../core/types.ts";
-import { validateDh, validateMlstmInputs } from "../core/validate.ts";
-import { readF64 } from "./_common.ts";
+} from "./types.ts";
+import { isCpuTensor, validateDh, validateMlstmInputs } from "./validate.ts";
 
-type Fw = (inputs: MlstmInputs, options: MlstmOptions) => Promise<MlstmForwardResult<Tensor>>;
-type Bw = (
-  inputs: MlstmInputs,
-  dh: TensorLike,
-  options: MlstmOptions,
-) => Promise<MlstmGradients<Tensor>>;
-
-/** Whether a call must be split into documents. */
-export function packed(options: MlstmOptions | undefined): boolean {
-  return hasDocumentStarts(options?.documentStarts);
+async function readF64(t: TensorLike): Promise<Float64Array> {
+  const cpu: Tensor = isCpuTensor(t) ? t : await t.read();
+  return cpu.data instanceof Float64Array ? cpu.data : Float64Array.from(cpu.data);
 }
 
-interface Doc {
+type Fw = (inputs: MlstmInputs, options: MlstmOptions) => Promise<MlstmForwardResult<Tensor>>;
+type Bw<O extends MlstmOptions> = (
+  inputs: MlstmInputs,
+  dh: TensorLike,
+  options: O,
+) => Promise<MlstmGradients>;
+
+/** One document: batch row b, steps [s0, s1); whether it is the row's first and last. */
+export interface DocumentRange {
   b: number;
   s0: number;
   s1: number;
   first: boolean;
   last: boolean;
 }
+
+/** Whether a call must be split into documents. */
+export function packed(options: MlstmOptions | undefined): boolean {
+  return hasDocumentStarts(options?.documentStarts);
+}
+
+type Doc = DocumentRange;
 
 interface Split {
   NH: number;
@@ -118,9 +127,17 @@ function docInputs(sp: Split, d: Doc): MlstmInputs<Tensor> {
   return x;
 }
 
-function withoutStarts(options: MlstmOptions): MlstmOptions {
+function withoutStarts<O extends MlstmOptions>(options: O): O {
   const { documentStarts: _, ...rest } = options;
-  return rest;
+  return rest as O;
+}
+
+async function gradientsOnCpu(g: MlstmGradients): Promise<MlstmGradients<Tensor>> {
+  const out: Record<string, Tensor> = {};
+  for (const [k, t] of Object.entries(g)) {
+    if (t !== undefined) out[k] = isCpuTensor(t) ? t : await t.read();
+  }
+  return out as unknown as MlstmGradients<Tensor>;
 }
 
 /**
@@ -161,13 +178,15 @@ export async function forwardByDocuments(
 
 /**
  * A backward pass with `documentStarts`, as one call per document; initial-state gradients come
- * from each row's first document.
+ * from each row's first document. `perDocument` adjusts the options of one document's call (e.g.
+ * the last-state gradients, which belong to each row's last document).
  */
-export async function backwardByDocuments(
+export async function backwardByDocuments<O extends MlstmOptions>(
   inputs: MlstmInputs,
   dh: TensorLike,
-  options: MlstmOptions,
-  run: Bw,
+  options: O,
+  run: Bw<O>,
+  perDocument?: (d: DocumentRange, options: O) => O,
 ): Promise<MlstmGradients<Tensor>> {
   const sp = await split(inputs, options);
   const dims = validateMlstmInputs(inputs, options);
@@ -187,7 +206,9 @@ export async function backwardByDocuments(
   let withInit = false, withM = false;
   const opts = withoutStarts(options);
   for (const d of sp.docs) {
-    const r = await run(docInputs(sp, d), take(dH, DHV, NH, S, d, false), opts);
+    const o = perDocument ? perDocument(d, opts) : opts;
+    const r0 = await run(docInputs(sp, d), take(dH, DHV, NH, S, d, false), o);
+    const r = await gradientsOnCpu(r0);
     put(g.dq, r.dq as Tensor, DQK, NH, S, d);
     put(g.dk, r.dk as Tensor, DQK, NH, S, d);
     put(g.dv, r.dv as Tensor, DHV, NH, S, d);
