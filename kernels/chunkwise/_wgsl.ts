@@ -120,7 +120,7 @@ export const GATES_WG = 64;
 
 /** Workgroup storage in bytes of the gate kernel. */
 export function gatesStorageBytes(p: GatesParams): number {
-  return ((p.resets ? 5 : 4) * p.L + Math.ceil(p.L / p.BQ)) * 4;
+  return ((p.resets ? 3 : 2) * p.L + Math.ceil(p.L / p.BQ)) * 4;
 }
 
 /** Offset (in f32) of the per-block totals in the gate buffer; `NB` blocks per chunk follow. */
@@ -165,8 +165,6 @@ ${rs ? "@group(0) @binding(3) var<storage, read> rst: array<u32>;\n" : ""}@group
 ${WGSL_OPAQUE}
 var<workgroup> lfs: array<f32, ${p.L}>;
 var<workgroup> igs: array<f32, ${p.L}>;
-var<workgroup> bs: array<f32, ${p.L}>;
-var<workgroup> ss: array<f32, ${p.L}>;
 var<workgroup> ts: array<f32, ${Math.ceil(p.L / BQ)}>;
 ${rs ? `var<workgroup> zs: array<f32, ${p.L}>;\n` : ""}${LOGSIG_WGSL}
 @compute @workgroup_size(${GATES_WG})
@@ -210,7 +208,6 @@ ${rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""}    for (var j = 0u; j <
       let tl = opaque(loc + yl);
       lcomp = opaque(tl - loc) - yl;
       loc = tl;
-      bs[j] = loc;
       gates[base + j] = loc;
       gates[N + base + j] = igs[j];
       gates[7u * N + base + j] = lfs[j];
@@ -246,7 +243,6 @@ ${
         bsuf = 0.0;
         bsc = 0.0;
       }
-      ss[j] = bsuf;
       gates[6u * N + base + j] = bsuf;
       let a = suf + igs[j];
       gates[2u * N + base + j] = a;
@@ -264,11 +260,13 @@ ${
     gates[ci] = acc;
     gates[ci + 1u] = ${rs ? "max(amax, zs[lc - 1u])" : "amax"};
   }
+  // b̂ and ŝ are read back from the gate buffer (kept out of workgroup memory, so long chunks fit).
   workgroupBarrier();
+  storageBarrier();
 ${
     exp
       ? `  for (var r = lid; r < lc; r += ${GATES_WG}u) {
-    let br = bs[r];
+    let br = gates[base + r];
     let qb = r / ${BQ}u;
     var mi = -3.0e38;
     // Key blocks before the query block: (b̂_t + ŝ_s) + block totals between, + ĩ_s.
@@ -278,7 +276,7 @@ ${
         D += ts[x];
       }
       for (var c = kb * ${BQ}u; c < kb * ${BQ}u + ${BQ}u; c++) {
-        mi = max(mi, ((br + ss[c]) + D) + igs[c]);
+        mi = max(mi, ((br + gates[6u * N + base + c]) + D) + igs[c]);
       }
     }
     // The diagonal block, by sub-blocks of 4 steps.

@@ -226,12 +226,12 @@ export function checkChunkSize(
       `Option chunkSize of ${variant.name} must be at most ${LIMIT_CHUNK_MAX} (one chunk per workgroup), received ${L}: use chunkwise--xl_chunk for larger chunks`,
     );
   }
-  // The gate kernel holds 4 values per step (5 with document starts) and one per query block
+  // The gate kernel holds 2 values per step (3 with document starts) and one per query block
   // (16 steps or more).
   if (workgroupStorage === undefined) return;
   const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L, BQ: 16, resets });
   if (need > workgroupStorage) {
-    const max = Math.floor(workgroupStorage / (resets ? 20.25 : 16.25));
+    const max = Math.floor(workgroupStorage / (resets ? 12.25 : 8.25));
     throw new RangeError(
       `Option chunkSize ${L} of ${variant.name} needs ${need} bytes of workgroup storage in the gate kernel, above this device's ${workgroupStorage}: use chunkSize <= ${max}`,
     );
