@@ -6,7 +6,7 @@
  * @module
  */
 
-import { backwardByDocuments, forwardByDocuments, packed } from "../core/_documents.ts";
+import { forwardByDocuments, packed } from "../core/_documents.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type {
   InputGate,

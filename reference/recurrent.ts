@@ -5,7 +5,7 @@
  * @module
  */
 
-import { backwardByDocuments, forwardByDocuments, packed } from "../core/_documents.ts";
+import { backwardByDocuments, packed } from "../core/_documents.ts";
 import { assertTensor, type Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
