@@ -13,6 +13,7 @@
 import assert from "node:assert/strict";
 import {
   documentStartsFromOffsets,
+  forwardBackward,
   getMlstmKernel,
   type InputGate,
   isCpuTensor,
@@ -616,6 +617,15 @@ Deno.test({
       // The packed gradient is not the unpacked one (the test can fail).
       const whole = await getMlstmKernel(refName).backward!(x, dh, { chunkSize: 16 });
       assert.ok(T(whole.dq).data.some((v, j) => Math.abs(v - T(ref.dq).data[j]!) > 1e-3));
+    }
+    // forwardBackward passes the starts to both passes.
+    {
+      const o: MlstmOptions = { chunkSize: 16, documentStarts: starts, returnLastStates: true };
+      const fb = await forwardBackward("chunkwise--xl_chunk", x0, dh, o);
+      const f1 = await getMlstmKernel("chunkwise--xl_chunk").forward(x0, o);
+      const b1 = await getMlstmKernel("chunkwise--xl_chunk").backward!(x0, dh, o);
+      assert.deepEqual([...T(fb.h).data], [...T(f1.h).data]);
+      assert.deepEqual([...T(fb.grads.df).data], [...T(b1.df).data]);
     }
     // Device tensors in, device tensors out (one pass per document).
     const xg = uploadInputs(gpu, x0);
