@@ -351,6 +351,54 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "resets and documentStarts with chunks of several query blocks (chunk 64, 256; S 300)",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const S = 300;
+    const x0 = randomMlstmInputs(
+      { B: 2, NH: 2, S, DQK: 8, DHV: 12, withInitialStates: true },
+      rngOf(1210),
+    );
+    x0.i.data.forEach((v, k) => (x0.i.data[k] = v - 6));
+    const x = roundInputs(x0, "f32");
+    x.f.data[77] = -Infinity;
+    x.f.data[S + 140] = -1e30;
+    // Starts on both sides of block and chunk boundaries, two in a row, S - 1.
+    const starts = [[5, 64, 65, 100, 127, 128, 200, 299], [31, 150, 255]];
+    for (const L of [64, 256]) {
+      for (const packed of [false, true]) {
+        const o: MlstmOptions = {
+          chunkSize: L,
+          returnLastStates: true,
+          ...(packed ? { documentStarts: starts, eps: 1e-2 } : {}),
+        };
+        for (const [name, refName] of STATEFUL.filter(([n]) => n.includes("xl_chunk"))) {
+          const ref = await getMlstmKernel(refName).forward(x, o);
+          const out = await getMlstmKernel(name).forward(x, o);
+          const what = `L=${L}${packed ? " packed" : " resets"}`;
+          check(what, name, refName, "h", x, "f32", T(out.h).data, T(ref.h).data, tolerance("f32"));
+          for (const st of ["c", "n"] as const) {
+            check(
+              what,
+              name,
+              refName,
+              `last ${st}`,
+              x,
+              "f32",
+              T(out.last![st]).data,
+              T(ref.last![st]).data,
+              tolerance("f32"),
+            );
+          }
+        }
+      }
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
 Deno.test("documentStarts: the packed reference differs from the unpacked call (the test can fail)", async () => {
   const x = randomMlstmInputs({ B: 1, NH: 1, S: 12, DQK: 4, DHV: 4 }, rngOf(1140));
   for (const gate of ["exp", "sig"] as InputGate[]) {
