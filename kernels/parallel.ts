@@ -304,7 +304,8 @@ function rejectStates(inputs: MlstmInputs, options: MlstmOptions): void {
  * ```
  *
  * @param inputs q, k, v, i, f (initial states are rejected).
- * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate), `documentStarts` (no
+ * weight crosses a start: each document as a separate call),
  * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h.

@@ -488,6 +488,7 @@ export async function mlstmStepWebGpu(
  *
  * @param inputs q, k, v, i, f and optional initial states.
  * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `documentStarts` (states zeroed before each start),
  * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
@@ -521,6 +522,7 @@ export async function mlstmRecurrentWebGpu(
  *
  * @param inputs q, k, v, i, f and optional initial states.
  * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `documentStarts` (states zeroed before each start),
  * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.

@@ -116,7 +116,8 @@ function headForward(x: F64Inputs, r: Resolved, bh: number, h: Float64Array): He
  * ```
  *
  * @param inputs q, k, v, i, f (initial states are rejected).
- * @param options `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`.
+ * @param options `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`, `documentStarts` (each
+ * document run separately).
  * @param gate The input gate. @default {"exp"}
  * @returns h.
  * @throws {TypeError} If initial states or `returnLastStates` are given.
@@ -162,7 +163,8 @@ export async function mlstmParallelReference(
  *
  * @param inputs The forward inputs.
  * @param dh Output gradient (B, NH, S, DHV).
- * @param options `eps`, `normalize`, `gradient` ("exact" by default).
+ * @param options `eps`, `normalize`, `gradient` ("exact" by default), `documentStarts` (each
+ * document separately).
  * @param gate The input gate. @default {"exp"}
  * @returns dq, dk, dv, di, df.
  * @throws {RangeError} If dh has the wrong shape.

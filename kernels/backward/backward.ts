@@ -359,7 +359,8 @@ function paramKey(p: BwParams): string {
  *
  * @param inputs q, k, v, i, f and (chunkwise) optional initial states.
  * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV), same dtype as q on the device.
- * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`.
+ * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`; with
+ *   `documentStarts`, one pass per document (kernels/backward/_documents.ts).
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
  * @returns The gradients.

@@ -139,11 +139,13 @@ export interface ChunkwiseSaved {
   /** n and m at every chunk boundary, (B·NH, NC + 1, DQK + 1): n, then m. */
   statesNM: GpuTensor;
   /**
-   * Gate scratch, f32 (layout in kernels/chunkwise/_wgsl.ts, `gatesWgsl`): 6 per-step sections of
+   * Gate scratch, f32 (layout in kernels/chunkwise/_wgsl.ts, `gatesWgsl`): 8 per-step sections of
    * B·NH·S (cumulative logsig(f) within the step's query block of `BQ` steps, ĩ, a, intra-chunk row
-   * max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk (g, max a) pairs,
-   * then per chunk the `ceil(L / BQ)` query-block totals. mComb is 0 and nrm max(|den|, 1) (1 when
-   * unnormalized) for the sigmoid gate.
+   * max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t)), the sum of logsig(f) after the
+   * step to the end of its query block, logsig(f) itself), then per chunk (g, max a) pairs, then per
+   * chunk the `ceil(L / BQ)` query-block totals. mComb is 0 and nrm max(|den|, 1) (1 when
+   * unnormalized) for the sigmoid gate. Log gates are floored at −1e30; at a document start
+   * logsig(f) is the floor.
    */
   gates: GpuTensor;
   /** Chunk size. */
@@ -283,7 +285,8 @@ function resolveDtype(
  * @param inputs q, k, v, i, f and optional initial states (CPU or device tensors).
  * @param options Chunk size (64), eps (1e-6), normalize (sigmoid gate, true), returnLastStates,
  *   dtype, checkFinite (outputs are checked too; device outputs are read back for it),
- *   poisonOutputs, keepForBackward, tiles, maxHeadsPerGroup.
+ *   poisonOutputs, keepForBackward, tiles, maxHeadsPerGroup, documentStarts (packed sequences: the
+ *   gate kernel floors logsig(f) at each start and adds the zero state's log gate to the stabilizer).
  * @returns h, the last states when asked for, and `saved` with `keepForBackward`.
  * @throws {TypeError | RangeError} On bad inputs or options (before the GPU is touched).
  * @throws {GpuError} If a device limit is exceeded or the GPU reports an error.
