@@ -7,7 +7,13 @@
 //   prints one JSON object (shape, rows of { kernel, pass, starts, ms_median, ms_min })
 
 import { getGpu, GpuTensor } from "../kernels/runtime.ts";
-import { getMlstmKernel, type MlstmOptions, Random, randomMlstmInputs } from "../mod.ts";
+import {
+  getMlstmKernel,
+  type MlstmOptions,
+  Random,
+  randomMlstmInputs,
+  type Tensor,
+} from "../mod.ts";
 
 const small = Deno.env.get("MLSTM_BENCH_SIZE") === "small";
 const shape = small
@@ -17,7 +23,7 @@ const DOC = small ? 64 : 512;
 const calls = small ? 3 : 8;
 const gpu = await getGpu();
 const x = randomMlstmInputs(shape, new Random(0));
-const up = (t: { shape: readonly number[]; data: Float64Array }) => GpuTensor.fromTensor(gpu, t);
+const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t);
 const xg = { q: up(x.q), k: up(x.k), v: up(x.v), i: up(x.i), f: up(x.f) };
 const dh = up(randomMlstmInputs({ ...shape, DQK: shape.DHV }, new Random(1)).v);
 const starts = Array.from(
