@@ -23,10 +23,11 @@ import {
   mlstmRecurrentBackwardReference,
   mlstmRecurrentReference,
   randomMlstmInputs,
+  randomTensor,
   type Tensor,
 } from "../mod.ts";
 import { forwardByDocuments } from "../core/_documents.ts";
-import { setPoisonOutputs } from "../kernels/runtime.ts";
+import { type GpuTensor, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import {
   check,
@@ -684,6 +685,33 @@ Deno.test({
     for (const n of [...GRADS, "dcInitial"] as const) {
       assert.ok(!isCpuTensor(gg[n]!), `${n} on the device`);
       assert.deepEqual([...(await gg[n]!.read()).data], [...T(gc[n]).data]);
+    }
+    // Last-state gradients reach each row's last document only: the gradients of the steps before
+    // the row's last start are those without them, the others differ.
+    const dLast = {
+      c: randomTensor([2, 2, 8, 12], rngOf(1202)),
+      n: randomTensor([2, 2, 8], rngOf(1203)),
+    };
+    const withLast = { ...o, lastStateGradients: dLast } as MlstmOptions;
+    const gl = await getMlstmKernel("chunkwise--xl_chunk").backward!(x0, dh, withLast);
+    const lastStart = starts.map((r) => r[r.length - 1]!);
+    T(gl.dk).data.forEach((v, j) => {
+      const t = Math.floor(j / 8) % S, b = Math.floor(j / (8 * S * 2));
+      const same = v === T(gc.dk).data[j];
+      assert.ok(t < lastStart[b]! ? same : true, `dk[${j}] (t ${t}) moved`);
+    });
+    assert.ok(T(gl.dk).data.some((v, j) => v !== T(gc.dk).data[j]));
+    const dLastG = {
+      c: uploadInputs(gpu, { ...x0, v: dLast.c }).v,
+      n: uploadInputs(gpu, { ...x0, i: dLast.n }).i,
+    };
+    const glg = await getMlstmKernel("chunkwise--xl_chunk").backward!(xg, dhg, {
+      ...o,
+      lastStateGradients: dLastG,
+    } as MlstmOptions);
+    for (const n of GRADS) {
+      const dev = glg[n] as GpuTensor;
+      assert.deepEqual([...(await dev.read()).data], [...T(gl[n]).data], `${n} with last`);
     }
     assertNoUncapturedErrors(gpu);
   },
