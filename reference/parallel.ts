@@ -5,6 +5,7 @@
  * @module
  */
 
+import { backwardByDocuments, forwardByDocuments, packed } from "../core/_documents.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
@@ -121,7 +122,8 @@ function headForward(x: F64Inputs, r: Resolved, bh: number, h: Float64Array): He
  * ```
  *
  * @param inputs q, k, v, i, f (initial states are rejected).
- * @param options `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`.
+ * @param options `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`, `documentStarts` (each
+ * document run separately).
  * @param gate The input gate. @default {"exp"}
  * @returns h.
  * @throws {TypeError} If initial states or `returnLastStates` are given.
@@ -131,6 +133,9 @@ export async function mlstmParallelReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmForwardResult<Tensor>> {
+  if (packed(options)) {
+    return forwardByDocuments(inputs, options, (x, o) => mlstmParallelReference(x, o, gate));
+  }
   const x = await readInputs(inputs, options);
   rejectStates(x, options);
   const r = resolve(options, gate, x.DQK);
@@ -168,7 +173,8 @@ export async function mlstmParallelReference(
  *
  * @param inputs The forward inputs.
  * @param dh Output gradient (B, NH, S, DHV).
- * @param options `eps`, `normalize`, `gradient` ("exact" by default).
+ * @param options `eps`, `normalize`, `gradient` ("exact" by default), `documentStarts` (each
+ * document separately).
  * @param gate The input gate. @default {"exp"}
  * @returns dq, dk, dv, di, df.
  * @throws {RangeError} If dh has the wrong shape.
@@ -179,6 +185,14 @@ export async function mlstmParallelBackwardReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmGradients<Tensor>> {
+  if (packed(options)) {
+    return backwardByDocuments(
+      inputs,
+      dh,
+      options,
+      (x, d, o) => mlstmParallelBackwardReference(x, d, o, gate),
+    );
+  }
   const x = await readInputs(inputs, options);
   rejectStates(x, options);
   validateDh(dh, x);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { backwardByDocuments, packed } from "../core/_documents.ts";
 import { assertTensor, type Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
@@ -14,6 +15,7 @@ import type {
   MlstmOptions,
   TensorLike,
 } from "../core/types.ts";
+import { documentStartFlags, hasDocumentStarts } from "../core/documents.ts";
 import { validateDh, validateOptions, validateStepShapes } from "../core/validate.ts";
 import {
   checkOutputs,
@@ -202,6 +204,7 @@ function runSequence(
   x: F64Inputs,
   r: Resolved,
   keepTrace: boolean,
+  resets?: Uint32Array,
 ): {
   h: Float64Array;
   cLast: Float64Array;
@@ -237,6 +240,12 @@ function runSequence(
     }
     for (let t = 0; t < S; t++) {
       const row = bh * S + t;
+      if (resets && resets[Math.floor(bh / NH) * S + t]) {
+        // A document starts: zero states, exactly as a separate call.
+        C.fill(0);
+        n.fill(0);
+        m = 0;
+      }
       const s = stepHead(
         r,
         DQK,
@@ -293,7 +302,8 @@ function runSequence(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`.
+ * @param options `returnLastStates`, `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`,
+ * `documentStarts` (the states are zeroed before each start).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options (naming the argument).
@@ -305,8 +315,11 @@ export async function mlstmRecurrentReference(
 ): Promise<MlstmForwardResult<Tensor>> {
   const x = await readInputs(inputs, options);
   const r = resolve(options, gate, x.DQK);
-  const { h, cLast, nLast, mLast } = runSequence(x, r, false);
   const { B, NH, S, DQK, DHV } = x;
+  const resets = hasDocumentStarts(options.documentStarts)
+    ? documentStartFlags(options.documentStarts, B, S)
+    : undefined;
+  const { h, cLast, nLast, mLast } = runSequence(x, r, false, resets);
   const out: MlstmForwardResult<Tensor> = { h: { shape: [B, NH, S, DHV], data: h } };
   if (options.returnLastStates) {
     out.last = {
@@ -356,6 +369,14 @@ export async function mlstmRecurrentBackwardReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmGradients<Tensor>> {
+  if (packed(options)) {
+    return backwardByDocuments(
+      inputs,
+      dh,
+      options,
+      (x, d, o) => mlstmRecurrentBackwardReference(x, d, o, gate),
+    );
+  }
   const x = await readInputs(inputs, options);
   validateDh(dh, x);
   const dH = await readF64(dh);

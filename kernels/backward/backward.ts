@@ -74,6 +74,8 @@ import type {
   TensorLike,
 } from "../../core/types.ts";
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
+import { hasDocumentStarts } from "../../core/documents.ts";
+import { backwardPerDocument } from "./_documents.ts";
 import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
@@ -379,7 +381,8 @@ function paramKey(p: BwParams): string {
  *
  * @param inputs q, k, v, i, f and (chunkwise) optional initial states.
  * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV), same dtype as q on the device.
- * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`.
+ * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`; with
+ *   `documentStarts`, one pass per document (kernels/backward/_documents.ts).
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
  * @returns The gradients.
@@ -395,6 +398,15 @@ export async function mlstmBackwardWebGpu(
   const dims = validateMlstmInputs(inputs, options);
   validateDh(dh, dims);
   checkOptions(name, variant, inputs, options);
+  if (hasDocumentStarts(options.documentStarts)) {
+    // Packed sequences: one pass per document (kernels/backward/_documents.ts).
+    return await backwardPerDocument(
+      inputs,
+      dh,
+      options,
+      (x, d, o) => mlstmBackwardWebGpu(x, d, o, variant, name),
+    );
+  }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const dLast = options.lastStateGradients;
   if (dLast !== undefined) {
