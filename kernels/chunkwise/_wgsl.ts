@@ -869,10 +869,23 @@ export interface ParallelParams {
    * memory by 4 scalar stores. @default {false}
    */
   vec4qk?: boolean;
+  /**
+   * Trim the work above the diagonal of the diagonal key block. The value product skips groups
+   * of 8 keys that lie above every row of the thread (with TX = 16 and 32-lane subgroups the two
+   * rows of 4 of one subgroup share the decision, so whole subgroups skip); the score product
+   * maps the gate block's 4 × 4 sub-blocks to threads so that a subgroup owns 4 × 8 of them
+   * (TX a multiple of 8, 256 threads), and subgroups whose sub-blocks all lie above the
+   * diagonal skip their products. Masked entries are zero either way, so the result does not
+   * depend on the subgroup size. @default {false}
+   */
+  trimDiagonal?: boolean;
 }
 
 /** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
-export type ParallelTiles = Pick<ParallelParams, "TX" | "TY" | "TN" | "BD" | "fuse" | "prefetch">;
+export type ParallelTiles = Pick<
+  ParallelParams,
+  "TX" | "TY" | "TN" | "BD" | "fuse" | "prefetch" | "trimDiagonal"
+>;
 
 /**
  * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
@@ -926,10 +939,16 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
   const bad = (what: string) => {
     throw new RangeError(`Option tiles: ${what}`);
   };
-  const { fuse, prefetch, ...numbers } = p;
+  const { fuse, prefetch, trimDiagonal, ...numbers } = p;
   const { prefetch: sPrefetch, ...sNumbers } = s;
   if (typeof fuse !== "boolean") bad(`parallel fuse must be a boolean, received ${fuse}`);
-  for (const [k, v] of Object.entries({ prefetch, "state prefetch": sPrefetch })) {
+  for (
+    const [k, v] of Object.entries({
+      prefetch,
+      trimDiagonal,
+      "state prefetch": sPrefetch,
+    })
+  ) {
     if (v !== undefined && typeof v !== "boolean") bad(`${k} must be a boolean, received ${v}`);
   }
   for (const [k, v] of Object.entries({ ...numbers, ...sNumbers })) {
@@ -1015,7 +1034,11 @@ export function parallelWgsl(p: ParallelParams): string {
     for (let i = 0; i < 4; i++) intra += `          g${i} += a.${XYZW[i]} * kv;\n`;
     intra += `        }\n`;
   }
+  const trim = p.trimDiagonal ?? false;
+  // Groups of 8 keys: skipped where they lie above all 4 rows of the thread (diagonal block).
+  const PG = Math.min(8, p.BD);
   for (let j = 0; j < p.BD; j++) {
+    if (trim && j % PG === 0) pv += `        if (kb < qb || j0 + ${j}u <= ty * 4u + 3u) {\n`;
     pv += `        {\n          let a = ps[(j0 + ${j}u) * ${Q4}u + ty];\n`;
     for (let jv = 0; jv < TN4; jv++) {
       pv += `          let v${jv} = st[${j * V4}u + tx * ${TN4}u + ${jv}u];\n`;
@@ -1024,6 +1047,7 @@ export function parallelWgsl(p: ParallelParams): string {
       for (let jv = 0; jv < TN4; jv++) pv += `          h${i}_${jv} += a.${XYZW[i]} * v${jv};\n`;
     }
     pv += `          den += a;\n        }\n`;
+    if (trim && (j % PG === PG - 1 || j === p.BD - 1)) pv += `        }\n`;
   }
   const stageQ = stageTransposed(
     "qs",
@@ -1149,6 +1173,34 @@ ${
       }
     }
   }
+  // Trimmed diagonal: the score product and the gate weights run on the remapped thread grid
+  // (gx, gy), the value product and the output on (tx, ty).
+  const remap = trim && p.TX % 8 === 0 && p.TY % 4 === 0 && threads % 32 === 0;
+  let gridG = "";
+  if (trim) {
+    const g = (t: string) => t.replace(/\btx\b/g, "gx").replace(/\bty\b/g, "gy");
+    intra = `        if (kb < qb || gx <= gy) {\n${intra}        }\n`;
+    intra = g(intra);
+    gate = g(gate);
+    if (remap) gate = gate.replace(/\bbq\./g, "bqG.").replace(/\bmc\./g, "mcG.");
+    gridG = remap
+      ? `  let gy = (lid / 32u) % ${p.TY / 4}u * 4u + (lid % 32u) / 8u;
+  let gx = (lid / 32u) / ${p.TY / 4}u * 8u + lid % 8u;
+`
+      : "  let gx = tx;\n  let gy = ty;\n";
+  }
+  // The row statistics of the gate grid's rows (gy) for the remapped score product.
+  const rowG = (sec: string) =>
+    `vec4<f32>(${
+      [0, 1, 2, 3].map((i) =>
+        `select(0.0, gates[${sec}rowBase + qr0 + gy * 4u + ${i}u], qr0 + gy * 4u + ${i}u < lc)`
+      ).join(", ")
+    })`;
+  const rowStatsG = `  let bqG = ${rowG("")};
+` + (exp
+    ? `  let mcG = max(bqG + vec4<f32>(pq) + vec4<f32>(mPrev), ${rowG("3u * N + ")});
+`
+    : "");
   // Prefetched staging (software pipelining): the loads of the next sub-block go to registers
   // before the current one is multiplied. Loop A (DQK sub-blocks at nd): Q, K, and for the
   // diagonal block of the fused kernel C and n; loop B (key sub-blocks at nj): V.
@@ -1274,7 +1326,7 @@ var<workgroup> ns: array<f32, ${p.BD}>;
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let tx = lid % ${p.TX}u;
   let ty = lid / ${p.TX}u;
-  let c0 = wg.x * ${BV}u;
+${gridG}  let c0 = wg.x * ${BV}u;
   let qb = wg.y;
   let k = wg.z % u.NC;
   let bhl = wg.z / u.NC;
@@ -1319,7 +1371,7 @@ ${
   let fi = exp(bAbs + vec4<f32>(mPrev) - mc) * u.scale;`
       : `  let fi = exp(bAbs) * u.scale;`
   }
-${zero}  var den = vec4<f32>(0.0);
+${remap ? rowStatsG : ""}${zero}  var den = vec4<f32>(0.0);
 ${pfDecl}${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u; kk <= qb; kk++) {
     let kb = ${p.fuse ? "qb - kk" : "kk"};
     let kr0 = kb * ${BKV}u;

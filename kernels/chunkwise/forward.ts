@@ -693,6 +693,8 @@ export interface ChunkwiseTileOverrides {
     vec4io?: boolean;
     /** `false`: scalar loads of q and k even where DQK is a multiple of 4. */
     vec4qk?: boolean;
+    /** Skip the products above the diagonal of the diagonal key block (see ParallelParams). */
+    trimDiagonal?: boolean;
   };
   /**
    * State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys, prefetch, vec4io

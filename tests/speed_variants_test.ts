@@ -1,0 +1,155 @@
+// The speed variants of issue #14 (tile options that are not defaults yet, so that the GPU run can
+// pick the fastest) against the float64 references, like the defaults in chunkwise_test.ts:
+// fresh seeds, odd S, hot gates, chunk sizes 64 to 512, f32 and f16 storage, NaN-poisoned outputs.
+// Each variant is also compared with today's default tiles on the same inputs.
+//
+// Tolerances (relative L2): f32 1e-5 (the conditioning-aware bound of tests/_gpu_checks.ts for the
+// hot exponential gates, as in chunkwise_test.ts), f16 storage 2e-3 against the reference on the
+// f16-rounded q, k, v.
+
+import {
+  getMlstmKernel,
+  type InputGate,
+  type MlstmOptions,
+  randomMlstmInputs,
+  type Tensor,
+} from "../mod.ts";
+import { chunkwiseKernels, type ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
+import { assertDeviation } from "./_deviation_log.ts";
+import { conditionedTolerance, dimsOf, type Inputs, roundInputs } from "./_gpu_checks.ts";
+import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
+import { rngOf } from "./_seed.ts";
+
+const ignore = await gpuMissing();
+const TOL = { f32: 1e-5, f16: 2e-3 } as const;
+type Out = { h: Tensor; last?: { c: Tensor; n: Tensor; m: Tensor } };
+
+const refName = (gate: InputGate) => `reference--chunkwise${gate === "sig" ? "_siging" : ""}`;
+const kernels = [
+  { name: "chunkwise--xl_chunk", gate: "exp" as const, chunks: [64, 128, 256, 512] },
+  { name: "chunkwise--xl_chunk_siging", gate: "sig" as const, chunks: [64, 128, 256, 512] },
+  { name: "chunkwise--limit_chunk", gate: "exp" as const, chunks: [64, 48] },
+];
+
+/** Forward tile variants under test (the ones bench/speed_ab.ts times). */
+const forwardVariants: { tag: string; tiles: ChunkwiseOptions["tiles"] }[] = [
+  { tag: "trimDiagonal", tiles: { parallel: { trimDiagonal: true } } },
+  {
+    tag: "trimDiagonal, 8x8 threads (no remap), BD 8",
+    tiles: { parallel: { TX: 8, TY: 8, TN: 4, BD: 8, trimDiagonal: true } },
+  },
+  {
+    tag: "trimDiagonal, fused, prefetch",
+    tiles: { parallel: { fuse: true, prefetch: true, trimDiagonal: true, BD: 16 } },
+  },
+];
+
+const forward = (name: string, x: Inputs, o: ChunkwiseOptions) =>
+  chunkwiseKernels.find((k) => k.name === name)!.forward(x, {
+    ...o,
+    poisonOutputs: true,
+  } as MlstmOptions) as Promise<Out>;
+
+Deno.test({
+  name: "speed variants: forward tile variants match the float64 reference (chunks 64-512, f32/f16)",
+  ignore,
+  fn: async (t) => {
+    let seed = 14000;
+    for (const v of forwardVariants) {
+      for (const k of kernels) {
+        for (const L of k.chunks) {
+          for (const dtype of ["f32", "f16"] as const) {
+            if (dtype === "f16" && L !== 128 && L !== 48) continue; // f16 is slow on lavapipe
+            const tag = `${v.tag} ${k.name} L=${L} ${dtype}`;
+            await t.step(tag, async () => {
+              const gpu = await needGpu();
+              const S = L >= 256 ? 2 * L + 37 : 3 * L - 5;
+              const x = randomMlstmInputs(
+                { B: 1, NH: 2, S, DQK: 20, DHV: 36, withInitialStates: true },
+                rngOf(seed++),
+              );
+              const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true, dtype };
+              const out = await forward(k.name, x, { ...o, tiles: v.tiles });
+              const base = await forward(k.name, x, o);
+              const refIn = dtype === "f16" ? roundInputs(x, "f16") : x;
+              const ref = await getMlstmKernel(refName(k.gate)).forward(refIn, o) as Out;
+              const c = {
+                test: `speed variant ${v.tag}`,
+                kernel: k.name,
+                baseline: refName(k.gate),
+                dims: dimsOf(x),
+                chunkSize: L,
+                dtype,
+              };
+              assertDeviation({ ...c, output: "h", tolerance: TOL[dtype] }, out.h.data, ref.h.data);
+              assertDeviation(
+                { ...c, baseline: `${k.name} default tiles`, output: "h", tolerance: TOL[dtype] },
+                out.h.data,
+                base.h.data,
+              );
+              for (const s of ["c", "n", "m"] as const) {
+                assertDeviation(
+                  { ...c, output: `last ${s}`, tolerance: TOL.f32 },
+                  out.last![s].data,
+                  ref.last![s].data,
+                );
+              }
+              assertNoUncapturedErrors(gpu);
+            });
+          }
+        }
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "speed variants: forward tile variants with hot gates (fMean ±10, iMean 20) match (f32)",
+  ignore,
+  fn: async (t) => {
+    const hot = [
+      { tag: "forget gate -10", fMean: -10, conditioned: false },
+      { tag: "forget gate +10", fMean: 10, conditioned: true },
+      { tag: "input gate +20", iMean: 20, conditioned: true },
+    ];
+    let seed = 14500;
+    for (const v of forwardVariants.slice(0, 1)) {
+      for (const k of kernels) {
+        for (const h of hot) {
+          await t.step(`${v.tag} ${k.name} ${h.tag}`, async () => {
+            const gpu = await needGpu();
+            const { tag: _, conditioned, ...gates } = h;
+            const x = randomMlstmInputs(
+              { B: 1, NH: 2, S: 141, DQK: 16, DHV: 32, gateStd: 2, withInitialStates: true, ...gates },
+              rngOf(seed++),
+            );
+            const L = k.chunks[1]!;
+            const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true };
+            const out = await forward(k.name, x, { ...o, tiles: v.tiles });
+            const x32 = roundInputs(x, "f32");
+            const ref = await getMlstmKernel(refName(k.gate)).forward(x32, o) as Out;
+            const kappa = conditioned && k.gate === "exp";
+            const c = {
+              test: `speed variant ${v.tag}, hot gates ${h.tag}`,
+              kernel: k.name,
+              baseline: `${refName(k.gate)} (f32-rounded inputs)`,
+              dims: dimsOf(x),
+              chunkSize: L,
+              dtype: "f32",
+            };
+            const tol = kappa ? conditionedTolerance("f32", x, k.gate) : TOL.f32;
+            assertDeviation({ ...c, output: "h", tolerance: tol }, out.h.data, ref.h.data);
+            for (const s of ["c", "n", "m"] as const) {
+              assertDeviation(
+                { ...c, output: `last ${s}`, tolerance: TOL.f32 },
+                out.last![s].data,
+                ref.last![s].data,
+              );
+            }
+            assertNoUncapturedErrors(gpu);
+          });
+        }
+      }
+    }
+  },
+});
