@@ -56,7 +56,13 @@ export function blockDepth(
  * which dq reads back instead of recomputing it, then overwrites. With {@linkcode mPath} stats also
  * writes dmt (last output binding): the gradient reaching the stabilizer m_t directly.
  */
-export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false, KC = 8): string {
+export function blockWgsl(
+  p: BwParams,
+  mode: TileMode,
+  reuseU = false,
+  KC = 8,
+  trimDiagonal = false,
+): string {
   const { DQK, DHV, gate } = p;
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64, NV = DHV / 64;
   const E4 = (DQK * DHV + DQK) / 4;
@@ -353,12 +359,22 @@ ${
     }
     L.push(`      workgroupBarrier();`);
     for (let ss = 0; ss < OS; ss++) {
+      // Trimmed diagonal block: groups of 8 other rows whose weights are all zero for the
+      // thread's 4 rows are skipped (the two rows of 4 of a 32-lane subgroup agree).
+      if (trimDiagonal && ss % 8 === 0) {
+        L.push(
+          rows
+            ? `      if (o0 < tileFirst || sl + ${ss}u <= ty * 4u + 3u) {`
+            : `      if (o0 > tileFirst || sl + ${ss + 7}u >= ty * 4u) {`,
+        );
+      }
       L.push(`      {\n        let w = ws[(sl + ${ss}u) * 16u + ty];`);
       for (let c = 0; c < N; c++) {
         L.push(`        let o${c} = stg[${ss * D4}u + ${col(c)}];`);
         for (const i of I) L.push(`        ${acc}${i}_${c} += w.${C[i]} * o${c};`);
       }
       L.push(`      }`);
+      if (trimDiagonal && (ss % 8 === 7 || ss === OS - 1)) L.push(`      }`);
     }
     L.push(`      workgroupBarrier();\n    }`);
     return L;

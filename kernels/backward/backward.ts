@@ -158,6 +158,25 @@ export function setBackwardBlocked(on: boolean): void {
 }
 
 let forcedDepth: 8 | 16 | undefined;
+let trimDiagonal = false;
+
+/**
+ * Speed variant (issue #14): the register-blocked dq and dkdv kernels skip, in the diagonal
+ * block, the groups of 8 other-side rows whose weights are zero for all of a thread's rows.
+ * Off by default until measured on the GPU (bench/speed_ab.ts, variant `bwtrim`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardTrimDiagonal } from "./backward.ts";
+ * setBackwardTrimDiagonal(true);
+ * setBackwardTrimDiagonal(false);
+ * ```
+ *
+ * @param on Whether to trim.
+ */
+export function setBackwardTrimDiagonal(on: boolean): void {
+  trimDiagonal = on;
+}
 
 /**
  * Test hook: forces the staging depth of the register-blocked kernels' state products (16 goes
@@ -541,8 +560,8 @@ export async function mlstmBackwardWebGpu(
     if (blocked) {
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}`,
-        () => blockWgsl(p, mode, reuseU, KC),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}`,
+        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal),
         blockSharedBytes(DQK, DHV, KC),
         256,
       );
