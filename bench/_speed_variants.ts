@@ -4,6 +4,7 @@
 // each call. To make a variant the default, change the default named in its `doc`.
 
 import type { ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
+import { setBackwardTrimDiagonal } from "../kernels/backward/backward.ts";
 
 /** One variant: its name in the CSV, what it changes, and how a call selects it. */
 export interface SpeedVariant {
@@ -29,5 +30,21 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "forward parallel kernel: skip the products above the diagonal of the diagonal key " +
       "block (tiles.parallel.trimDiagonal; default in parallelTiles, kernels/chunkwise/_wgsl.ts)",
     options: { tiles: { parallel: { trimDiagonal: true } } },
+  },
+  {
+    name: "bwtrim",
+    doc: "backward register-blocked dq/dkdv: skip zero-weight row groups of the diagonal block " +
+      "(setBackwardTrimDiagonal; default `trimDiagonal` in kernels/backward/backward.ts)",
+    passes: ["fwbw"],
+    setup: () => setBackwardTrimDiagonal(true),
+    teardown: () => setBackwardTrimDiagonal(false),
+  },
+  {
+    name: "alltrim",
+    doc: "trim + bwtrim",
+    options: { tiles: { parallel: { trimDiagonal: true } } },
+    passes: ["fwbw"],
+    setup: () => setBackwardTrimDiagonal(true),
+    teardown: () => setBackwardTrimDiagonal(false),
   },
 ];
