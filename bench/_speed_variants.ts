@@ -1,10 +1,11 @@
 // The speed variants of issue #14 that bench/speed_ab.ts times against today's kernels (`base`),
-// and that tests/speed_variants_test.ts checks against the float64 references. A variant is a set
-// of options (tile overrides) and, for kernels without an option yet, a setup/teardown pair around
-// each call. To make a variant the default, change the default named in its `doc`.
+// and that tests/speed_variants_test.ts and tests/backward_test.ts check against the float64
+// references. A variant is a set of options (tile overrides) and, for the backward, a
+// setup/teardown pair of module switches around each call. To make a variant the default, change
+// the default named in its `doc` (one line each).
 
 import type { ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
-import { setBackwardTrimDiagonal } from "../kernels/backward/backward.ts";
+import { setBackwardF16ReuseU, setBackwardTrimDiagonal } from "../kernels/backward/backward.ts";
 
 /** One variant: its name in the CSV, what it changes, and how a call selects it. */
 export interface SpeedVariant {
@@ -16,11 +17,15 @@ export interface SpeedVariant {
   options?: ChunkwiseOptions;
   /** Passes it applies to (a backward-only variant is skipped in `fw`). @default {both} */
   passes?: ("fw" | "fwbw")[];
-  /** Called before each call (global test hooks). */
+  /** Storage types it applies to. @default {both} */
+  dtypes?: ("f32" | "f16")[];
+  /** Called before each call (module switches). */
   setup?: () => void;
   /** Called after each call. */
   teardown?: () => void;
 }
+
+const trimFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: true } } };
 
 /** The variants, `base` first. */
 export const SPEED_VARIANTS: SpeedVariant[] = [
@@ -28,23 +33,40 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   {
     name: "trim",
     doc: "forward parallel kernel: skip the products above the diagonal of the diagonal key " +
-      "block (tiles.parallel.trimDiagonal; default in parallelTiles, kernels/chunkwise/_wgsl.ts)",
-    options: { tiles: { parallel: { trimDiagonal: true } } },
+      "block (tiles.parallel.trimDiagonal; default: `trimDiagonal: false` in parallelTiles, " +
+      "kernels/chunkwise/_wgsl.ts)",
+    options: trimFw,
   },
   {
     name: "bwtrim",
     doc: "backward register-blocked dq/dkdv: skip zero-weight row groups of the diagonal block " +
-      "(setBackwardTrimDiagonal; default `trimDiagonal` in kernels/backward/backward.ts)",
+      "(setBackwardTrimDiagonal; default: `let trimDiagonal = false` in kernels/backward/backward.ts)",
     passes: ["fwbw"],
     setup: () => setBackwardTrimDiagonal(true),
     teardown: () => setBackwardTrimDiagonal(false),
   },
   {
-    name: "alltrim",
-    doc: "trim + bwtrim",
-    options: { tiles: { parallel: { trimDiagonal: true } } },
+    name: "f16u",
+    doc: "f16 storage: stats hands U = dh·Cᵀ to dq through an f32 scratch instead of dq " +
+      "recomputing it (setBackwardF16ReuseU; default: `let reuseUScratch = false` in " +
+      "kernels/backward/backward.ts)",
     passes: ["fwbw"],
-    setup: () => setBackwardTrimDiagonal(true),
-    teardown: () => setBackwardTrimDiagonal(false),
+    dtypes: ["f16"],
+    setup: () => setBackwardF16ReuseU(true),
+    teardown: () => setBackwardF16ReuseU(false),
+  },
+  {
+    name: "all",
+    doc: "trim + bwtrim + f16u (f16u only acts on f16)",
+    options: trimFw,
+    passes: ["fwbw"],
+    setup: () => {
+      setBackwardTrimDiagonal(true);
+      setBackwardF16ReuseU(true);
+    },
+    teardown: () => {
+      setBackwardTrimDiagonal(false);
+      setBackwardF16ReuseU(false);
+    },
   },
 ];

@@ -192,7 +192,9 @@ async function measureCase(
 ) {
   const t = await kernelTarget(kernelName);
   const shape = SHAPES[shapeName]!;
-  const vs = variants.filter((v) => !v.passes || v.passes.includes(pass));
+  const vs = variants.filter((v) =>
+    (!v.passes || v.passes.includes(pass)) && (!v.dtypes || v.dtypes.includes(dtype))
+  );
   const flops = mlstmFlops({ form: "chunkwise", ...shape, chunkSize: L, pass });
   const base: Omit<Row, "variant" | "calls"> = {
     shape: shapeName,
@@ -330,7 +332,7 @@ async function profiles(gpu: Gpu) {
       benchInputs({ ...shape, DQK: 1 }, 1, { float64: false, withStates: false }).v,
       dtype,
     );
-    for (const v of variants) {
+    for (const v of variants.filter((v) => !v.dtypes || v.dtypes.includes(dtype))) {
       const opts = { chunkSize: L, ...v.options } as MlstmOptions;
       const call = async () => {
         v.setup?.();

@@ -62,6 +62,7 @@ import {
 } from "../mod.ts";
 import {
   setBackwardBlockDepth,
+  setBackwardF16ReuseU,
   setBackwardTrimDiagonal,
   setBackwardGroupLimit,
   setBackwardPoison,
@@ -167,6 +168,8 @@ interface Case {
   depth?: 8 | 16;
   /** Speed variant of issue #14: the blocked kernels trim the diagonal block. */
   trim?: boolean;
+  /** Speed variant of issue #14: f16 storage hands U to dq through an f32 scratch. */
+  f16u?: boolean;
   seed: number;
 }
 
@@ -260,6 +263,7 @@ async function check(c: Case): Promise<void> {
   setBackwardGroupLimit(c.groupLimit);
   setBackwardBlockDepth(c.depth);
   setBackwardTrimDiagonal(c.trim ?? false);
+  setBackwardF16ReuseU(c.f16u ?? false);
   let out: Grads;
   try {
     out = await kernel(c.name).backward(x, dh, o) as Grads;
@@ -267,6 +271,7 @@ async function check(c: Case): Promise<void> {
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
+    setBackwardF16ReuseU(false);
   }
   assertNoUncapturedErrors(gpu);
   const sens = await sensitivity(refKernel, x, dh, o, ref, c.seed);
@@ -1127,19 +1132,29 @@ Deno.test({
       await t.step(label(c) + " blocked, trimmed", () => check(c));
     }
     if (hasF16) {
-      for (const gate of ["exp", "sig"] as const) {
-        const c: Case = {
-          name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
-          gate,
-          form: "chunkwise",
-          shape: blocked(128, 141),
-          L: 128,
-          states: true,
-          dtype: "f16",
-          trim: true,
-          seed: seed++,
-        };
-        await t.step(label(c) + " blocked, trimmed", () => check(c));
+      // f16 storage: trimmed; U through the f32 scratch (untrimmed and trimmed).
+      const f16: [boolean, boolean, 128 | 256][] = [[true, false, 128], [false, true, 128], [
+        true,
+        true,
+        256,
+      ]];
+      for (const [trim, f16u, L] of f16) {
+        for (const gate of ["exp", "sig"] as const) {
+          const c: Case = {
+            name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+            gate,
+            form: "chunkwise",
+            shape: blocked(L, L + 13),
+            L,
+            states: true,
+            dtype: "f16",
+            trim,
+            f16u,
+            seed: seed++,
+          };
+          const tag = `${trim ? " trimmed" : ""}${f16u ? " U scratch" : ""}`;
+          await t.step(label(c) + " blocked," + tag, () => check(c));
+        }
       }
     }
   },

@@ -53,7 +53,8 @@ export function blockDepth(
  * The blocked row/column kernel. Bindings (as `tileWgsl`): q, k, v, dh, gi, [rs], [st, mp],
  * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum), uniforms. With `reuseU` (chunkwise, f32
  * storage) stats also writes U = dh Cᵀ (the state term's product, S × DQK) into dq (binding after rso),
- * which dq reads back instead of recomputing it, then overwrites. With {@linkcode mPath} stats also
+ * which dq reads back instead of recomputing it, then overwrites; with `uScratch` (any storage
+ * type, f16 included) U goes to a separate f32 buffer instead, bound last in dq. With {@linkcode mPath} stats also
  * writes dmt (last output binding): the gradient reaching the stabilizer m_t directly.
  */
 export function blockWgsl(
@@ -62,6 +63,7 @@ export function blockWgsl(
   reuseU = false,
   KC = 8,
   trimDiagonal = false,
+  uScratch = false,
 ): string {
   const { DQK, DHV, gate } = p;
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64, NV = DHV / 64;
@@ -89,6 +91,9 @@ export function blockWgsl(
   } else if (mode === "dq") {
     decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
+    if (reuseU && uScratch) {
+      decl.push(`@group(0) @binding(${b++}) var<storage, read> ucs: array<vec4f>;`);
+    }
   } else {
     decl.push(matrix("dk", b++, DQK, p.dtype, "read_write", false));
     decl.push(matrix("dv", b++, DHV, p.dtype, "read_write", false));
@@ -198,7 +203,13 @@ ${
     if (rows) {
       if (reuseU && mode === "dq") {
         for (const i of I) {
-          inter.push(...range(NQ).map((c) => `  let uc${i}_${c} = ld_dq(rc${i}, ${col(c)});`));
+          inter.push(
+            ...range(NQ).map((c) =>
+              uScratch
+                ? `  let uc${i}_${c} = ucs[rc${i} * ${DQ4}u + ${col(c)}];`
+                : `  let uc${i}_${c} = ld_dq(rc${i}, ${col(c)});`
+            ),
+          );
         }
       } else {
         inter.push(...stateGemm("uc", "dh", true));

@@ -159,6 +159,27 @@ export function setBackwardBlocked(on: boolean): void {
 
 let forcedDepth: 8 | 16 | undefined;
 let trimDiagonal = false;
+let reuseUScratch = false;
+
+/**
+ * Speed variant (issue #14): with f16 storage, stats hands U = dh·Cᵀ to dq through a separate f32
+ * scratch buffer (B·NH·S·DQK·4 bytes), as f32 storage does through dq's own buffer, instead of dq
+ * recomputing the state product (one 2·DQK·DHV FLOP per step product that f32 skips: the likely
+ * reason why f16 forward+backward is slower than f32). Off by default until measured
+ * (bench/speed_ab.ts, variant `f16u`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardF16ReuseU } from "./backward.ts";
+ * setBackwardF16ReuseU(true);
+ * setBackwardF16ReuseU(false);
+ * ```
+ *
+ * @param on Whether f16 storage reuses U through an f32 scratch buffer.
+ */
+export function setBackwardF16ReuseU(on: boolean): void {
+  reuseUScratch = on;
+}
 
 /**
  * Speed variant (issue #14): the register-blocked dq and dkdv kernels skip, in the diagonal
@@ -552,16 +573,21 @@ export async function mlstmBackwardWebGpu(
     : 0;
   const blocked = KC > 0;
   // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer.
-  const reuseU = blocked && chunk && x.dtype === "f32";
+  const uScratch = blocked && chunk && x.dtype !== "f32" && reuseUScratch;
+  const reuseU = (blocked && chunk && x.dtype === "f32") || uScratch;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: TileMode) => {
-    checkStorageBuffers(gpu, mode === "dkdv" ? 11 : 10, `mlstm-bw-${mode}:${key}`);
+    checkStorageBuffers(
+      gpu,
+      mode === "dkdv" || (mode === "dq" && uScratch) ? 11 : 10,
+      `mlstm-bw-${mode}:${key}`,
+    );
     if (blocked) {
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}`,
-        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${uScratch}`,
+        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, uScratch),
         blockSharedBytes(DQK, DHV, KC),
         256,
       );
@@ -603,6 +629,8 @@ export async function mlstmBackwardWebGpu(
   const rsum = f32([BH * S]);
   const csum = f32([2 * BH * S]);
   const dq = out([B, NH, S, DQK], x.dtype);
+  // U = dh·Cᵀ from stats to dq: in dq's own buffer (f32 storage) or an f32 scratch (uScratch).
+  const uBuf = uScratch ? f32([BH * S, DQK]) : reuseU ? dq : undefined;
   const dk = out([B, NH, S, DQK], x.dtype);
   const dv = out([B, NH, S, DHV], x.dtype);
   const di = out([B, NH, S], x.gateDtype);
@@ -706,12 +734,12 @@ export async function mlstmBackwardWebGpu(
       batch.dispatch({
         label: `${tag} bw stats`,
         pipeline: statsP,
-        buffers: [x.q, x.k, x.v, dhG, gi, cprev!, mp!, rs, ...(reuseU ? [dq] : []), ...dmtB],
+        buffers: [x.q, x.k, x.v, dhG, gi, cprev!, mp!, rs, ...(uBuf ? [uBuf] : []), ...dmtB],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, DQK + DHV) / 2 + fl(S, DQK * DHV)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-              gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
+              gi.byteSize + rs.byteSize + (uBuf ? uBuf.byteSize : 0) + dmtBytes) +
           4 * gh * NC * (E + 1),
       });
       batch.dispatch({
@@ -748,12 +776,12 @@ export async function mlstmBackwardWebGpu(
     batch.dispatch({
       label: `${tag} bw dq`,
       pipeline: dqP,
-      buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum],
+      buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum, ...(uScratch ? [uBuf!] : [])],
       uniforms: ug,
       workgroups: [tiles, NC, gh],
       flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
       bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
-            rs.byteSize + (reuseU ? 2 : 1) * dq.byteSize + rsum.byteSize) +
+            rs.byteSize + dq.byteSize + (uBuf ? uBuf.byteSize : 0) + rsum.byteSize) +
         (chunk ? 4 * gh * NC * ((reuseU ? DQK : E) + 1) : 0),
     });
     const dst = chunk ? [chat!, mp!] : [];
