@@ -5,7 +5,11 @@
 // the default named in its `doc` (one line each).
 
 import type { ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
-import { setBackwardF16ReuseU, setBackwardTrimDiagonal } from "../kernels/backward/backward.ts";
+import {
+  setBackwardF16ReuseU,
+  setBackwardFuseStatsDq,
+  setBackwardTrimDiagonal,
+} from "../kernels/backward/backward.ts";
 
 /** One variant: its name in the CSV, what it changes, and how a call selects it. */
 export interface SpeedVariant {
@@ -56,17 +60,25 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => setBackwardF16ReuseU(false),
   },
   {
+    name: "fuse",
+    doc: "backward: the blocked stats kernel also computes dq, no dq dispatch " +
+      "(setBackwardFuseStatsDq; default: `let fuseStatsDq = false` in kernels/backward/backward.ts)",
+    passes: ["fwbw"],
+    setup: () => setBackwardFuseStatsDq(true),
+    teardown: () => setBackwardFuseStatsDq(false),
+  },
+  {
     name: "all",
-    doc: "trim + bwtrim + f16u (f16u only acts on f16)",
+    doc: "trim + bwtrim + fuse (+ f16u, which only acts on f16 and is moot when fused)",
     options: trimFw,
     passes: ["fwbw"],
     setup: () => {
       setBackwardTrimDiagonal(true);
-      setBackwardF16ReuseU(true);
+      setBackwardFuseStatsDq(true);
     },
     teardown: () => {
       setBackwardTrimDiagonal(false);
-      setBackwardF16ReuseU(false);
+      setBackwardFuseStatsDq(false);
     },
   },
 ];

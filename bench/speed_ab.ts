@@ -128,9 +128,26 @@ const r4 = (x: number) => Number(x.toPrecision(4));
 
 async function writeFiles(device: string) {
   const cols: (keyof Row)[] = [
-    "shape", "B", "NH", "S", "DQK", "DHV", "kernel", "dtype", "L", "pass", "variant", "calls",
-    "gpu_ms_min", "gpu_ms_median", "tflops_at_min", "tflops_at_median", "speedup_min",
-    "speedup_median", "peak_mem_gb", "status",
+    "shape",
+    "B",
+    "NH",
+    "S",
+    "DQK",
+    "DHV",
+    "kernel",
+    "dtype",
+    "L",
+    "pass",
+    "variant",
+    "calls",
+    "gpu_ms_min",
+    "gpu_ms_median",
+    "tflops_at_min",
+    "tflops_at_median",
+    "speedup_min",
+    "speedup_median",
+    "peak_mem_gb",
+    "status",
   ];
   const csv = [cols.join(","), ...rows.map((r) => cols.map((c) => String(r[c])).join(","))];
   await Deno.writeTextFile(`${out}/speed_ab.csv`, csv.join("\n") + "\n");
@@ -138,7 +155,9 @@ async function writeFiles(device: string) {
     `# speed_ab on ${device}`,
     "",
     `Variants: ${variants.map((v) => `\`${v.name}\``).join(", ")}; rounds ${rounds}; ` +
-    `${(elapsed() / 1e3).toFixed(0)} s. GPU ms per call (min / median over rounds), TFLOP/s at the ` +
+    `${
+      (elapsed() / 1e3).toFixed(0)
+    } s. GPU ms per call (min / median over rounds), TFLOP/s at the ` +
     `minimum (SPEC §6 corrected cost model), speedup = base / variant (min), peak GPU memory of ` +
     `one call (GB, inputs included).`,
     "",
@@ -167,11 +186,18 @@ async function writeFiles(device: string) {
   const bestL = new Map<string, Row>();
   for (const r of rows) {
     if (r.status !== "ok" || typeof r.gpu_ms_min !== "number") continue;
-    const key = `${r.shape} ${r.kernel.replace("chunkwise--", "")} ${r.dtype} ${r.pass} ${r.variant}`;
+    const key = `${r.shape} ${
+      r.kernel.replace("chunkwise--", "")
+    } ${r.dtype} ${r.pass} ${r.variant}`;
     const b = bestL.get(key);
     if (!b || r.gpu_ms_min < (b.gpu_ms_min as number)) bestL.set(key, r);
   }
-  md.push("", "## Fastest chunk size per case and variant", "", "| case | L | ms (min) | TFLOP/s |");
+  md.push(
+    "",
+    "## Fastest chunk size per case and variant",
+    "",
+    "| case | L | ms (min) | TFLOP/s |",
+  );
   md.push("| --- | --- | --- | --- |");
   for (const [k, r] of bestL) md.push(`| ${k} | ${r.L} | ${r.gpu_ms_min} | ${r.tflops_at_min} |`);
   if (skipped.length) md.push("", "## Skipped (time budget)", "", ...skipped.map((s) => `- ${s}`));

@@ -51,7 +51,8 @@ const forward = (name: string, x: Inputs, o: ChunkwiseOptions) =>
   } as MlstmOptions) as Promise<Out>;
 
 Deno.test({
-  name: "speed variants: forward tile variants match the float64 reference (chunks 64-512, f32/f16)",
+  name:
+    "speed variants: forward tile variants match the float64 reference (chunks 64-512, f32/f16)",
   ignore,
   fn: async (t) => {
     let seed = 14000;
@@ -120,7 +121,16 @@ Deno.test({
             const gpu = await needGpu();
             const { tag: _, conditioned, ...gates } = h;
             const x = randomMlstmInputs(
-              { B: 1, NH: 2, S: 141, DQK: 16, DHV: 32, gateStd: 2, withInitialStates: true, ...gates },
+              {
+                B: 1,
+                NH: 2,
+                S: 141,
+                DQK: 16,
+                DHV: 32,
+                gateStd: 2,
+                withInitialStates: true,
+                ...gates,
+              },
               rngOf(seed++),
             );
             const L = k.chunks[1]!;

@@ -64,7 +64,14 @@ export function blockWgsl(
   KC = 8,
   trimDiagonal = false,
   uScratch = false,
+  fuseDq = false,
 ): string {
+  // Fused stats + dq (speed variant of issue #14): the stats kernel also accumulates dq from the
+  // same score blocks. dq's weights are linear in the row statistics that stats is computing,
+  // w = inv·(e·Y) + dden·e with e = scale·exp(b_ts + ĩ_s − m_t), so two accumulators (of e·Y·k
+  // and e·k) are kept and combined once the row's inv and dden are known.
+  const fused = fuseDq && mode === "stats";
+  if (fused) reuseU = false;
   const { DQK, DHV, gate } = p;
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64, NV = DHV / 64;
   const E4 = (DQK * DHV + DQK) / 4;
@@ -88,6 +95,10 @@ export function blockWgsl(
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
     if (reuseU) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> ucs: array<vec4f>;`);
     if (mPath(p)) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> dmt: array<f32>;`);
+    if (fused) {
+      decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
+      decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
+    }
   } else if (mode === "dq") {
     decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
@@ -132,7 +143,13 @@ export function blockWgsl(
         `  var den${i} = 0.0;\n  var hd${i} = 0.0;`,
       );
     }
-    if (mode !== "stats") head.push(...range(NQ).map((c) => `  var acc${i}_${c} = vec4f(0.0);`));
+    if (mode !== "stats" || fused) {
+      head.push(...range(NQ).map((c) => `  var acc${i}_${c} = vec4f(0.0);`));
+    }
+    if (fused) {
+      head.push(...range(NQ).map((c) => `  var acq${i}_${c} = vec4f(0.0);`));
+      head.push(`  var pa${i} = 0.0;\n  var pb${i} = 0.0;`);
+    }
     if (mode === "dkdv") head.push(...range(NV).map((c) => `  var accv${i}_${c} = vec4f(0.0);`));
   }
 
@@ -231,6 +248,16 @@ ${
               `    den${i} += u.scale * beta${i} * dot(qo, nn${c});`,
               `    hd${i} += u.scale * beta${i} * dot(qo, uc${i}_${c});`,
             );
+            if (fused) {
+              inter.push(
+                `    let su = u.scale * beta${i} * uc${i}_${c};`,
+                `    let sn = u.scale * beta${i} * nn${c};`,
+                `    acc${i}_${c} += su;`,
+                `    acq${i}_${c} += sn;`,
+                `    pa${i} += dot(qo, su);`,
+                `    pb${i} += dot(qo, sn);`,
+              );
+            }
           } else {
             inter.push(
               `    let sc = u.scale * rown${i}.w * (rown${i}.y * uc${i}_${c} + rown${i}.z * nn${c});`,
@@ -326,7 +353,16 @@ ${
   for (const i of I) {
     for (const j of J) {
       const X = `x${i}.${C[j]}`, Y = `y${i}.${C[j]}`;
-      if (mode === "stats") {
+      if (fused) {
+        wl.push(
+          `    let w${i}${j} = select(0.0, u.scale * exp(bdiff(gown${i}, gcol${j}) + gcol${j}.y - mc${i}), valid${i} && s${j} < segEnd && s${j} <= own${i});
+    let wy${i}${j} = w${i}${j} * ${Y};
+    den${i} += w${i}${j} * ${X};
+    hd${i} += wy${i}${j} * ${X};
+    pa${i} += select(0.0, wy${i}${j} * ${X}, s${j} < own${i});
+    pb${i} += select(0.0, w${i}${j} * ${X}, s${j} < own${i});`,
+        );
+      } else if (mode === "stats") {
         wl.push(`    {
       let ok = valid${i} && s${j} < segEnd && s${j} <= own${i};
       let e = select(0.0, u.scale * ${X} * exp(bdiff(gown${i}, gcol${j}) + gcol${j}.y - mc${i}), ok);
@@ -398,7 +434,10 @@ ${
     ...scoreGemm(own2, oth2, DV4, "y"),
     ...wl,
   ];
-  if (mode === "dq") {
+  if (fused) {
+    body.push(...storeW("wy"), ...accum("k", DQ4, "acc"));
+    body.push(...storeW("w"), ...accum("k", DQ4, "acq"));
+  } else if (mode === "dq") {
     body.push(...storeW("w"), ...accum("k", DQ4, "acc"));
   } else if (mode === "dkdv") {
     body.push(...storeW("w"), ...accum("q", DQ4, "acc"));
@@ -462,12 +501,41 @@ ${
         : `let inv = 1.0;\n    let dden = 0.0;\n    _ = hsum;\n    _ = dsum;`
     }
     rso[row] = vec4f(mcr, inv, dden, betar);${mPath(p) ? `\n    ${dmtStore("row")}` : ""}`);
+    if (fused) fin.push(`    ws[lid * 16u] = vec4f(inv, dden, 0.0, 0.0);`);
   } else if (mode === "dq") {
     fin.push(`    rsum[row] = r.x;`);
   } else {
     fin.push(`    csum[row] = r.x;\n    csum[u.BH * u.S + row] = r.y;`);
   }
   fin.push(`  }`);
+  if (fused) {
+    // dq = inv·acc + dden·acq, its row sums (q·dq without the diagonal) reduced like dq's.
+    fin.push(`  workgroupBarrier();`);
+    for (const i of I) {
+      fin.push(
+        `  let rr${i} = ws[(ty * 4u + ${i}u) * 16u];`,
+        `  if (valid${i}) {`,
+        ...range(NQ).map((c) =>
+          `    st_dq(rowBase + own${i}, ${
+            col(c)
+          }, rr${i}.x * acc${i}_${c} + rr${i}.y * acq${i}_${c});`
+        ),
+        `  }`,
+      );
+    }
+    fin.push(`  workgroupBarrier();`);
+    for (const i of I) {
+      fin.push(
+        `  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(rr${i}.x * pa${i} + rr${i}.y * pb${i}, 0.0, 0.0, 0.0);`,
+      );
+    }
+    fin.push(`  workgroupBarrier();
+  if (lid < 64u && tileFirst + lid < segEnd) {
+    var r = vec4f(0.0);
+    for (var t = 0u; t < 16u; t++) { r += ws[lid * 16u + t]; }
+    rsum[rowBase + tileFirst + lid] = r.x;
+  }`);
+  }
 
   const mprevDecl = mode === "stats" && gate === "exp" && p.inter
     ? `  let mprev = mp[lb * (u.NC + 1u) + seg];`

@@ -160,6 +160,26 @@ export function setBackwardBlocked(on: boolean): void {
 let forcedDepth: 8 | 16 | undefined;
 let trimDiagonal = false;
 let reuseUScratch = false;
+let fuseStatsDq = false;
+
+/**
+ * Speed variant (issue #14): the chunkwise backward's register-blocked stats kernel also computes
+ * dq (and its row sums) from the score blocks it forms anyway, and the dq dispatch is dropped: the
+ * scores q·kᵀ and dh·vᵀ of the row side are formed once instead of twice. Off by default until
+ * measured (bench/speed_ab.ts, variant `fuse`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardFuseStatsDq } from "./backward.ts";
+ * setBackwardFuseStatsDq(true);
+ * setBackwardFuseStatsDq(false);
+ * ```
+ *
+ * @param on Whether to fuse.
+ */
+export function setBackwardFuseStatsDq(on: boolean): void {
+  fuseStatsDq = on;
+}
 
 /**
  * Speed variant (issue #14): with f16 storage, stats hands U = dh·Cᵀ to dq through a separate f32
@@ -573,21 +593,22 @@ export async function mlstmBackwardWebGpu(
     : 0;
   const blocked = KC > 0;
   // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer.
-  const uScratch = blocked && chunk && x.dtype !== "f32" && reuseUScratch;
-  const reuseU = (blocked && chunk && x.dtype === "f32") || uScratch;
+  const fuse = blocked && chunk && fuseStatsDq;
+  const uScratch = !fuse && blocked && chunk && x.dtype !== "f32" && reuseUScratch;
+  const reuseU = !fuse && ((blocked && chunk && x.dtype === "f32") || uScratch);
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: TileMode) => {
     checkStorageBuffers(
       gpu,
-      mode === "dkdv" || (mode === "dq" && uScratch) ? 11 : 10,
+      mode === "dkdv" || (mode === "dq" && uScratch) || (mode === "stats" && fuse) ? 11 : 10,
       `mlstm-bw-${mode}:${key}`,
     );
     if (blocked) {
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${uScratch}`,
-        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, uScratch),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${uScratch}:${fuse}`,
+        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, uScratch, fuse),
         blockSharedBytes(DQK, DHV, KC),
         256,
       );
@@ -734,10 +755,22 @@ export async function mlstmBackwardWebGpu(
       batch.dispatch({
         label: `${tag} bw stats`,
         pipeline: statsP,
-        buffers: [x.q, x.k, x.v, dhG, gi, cprev!, mp!, rs, ...(uBuf ? [uBuf] : []), ...dmtB],
+        buffers: [
+          x.q,
+          x.k,
+          x.v,
+          dhG,
+          gi,
+          cprev!,
+          mp!,
+          rs,
+          ...(uBuf ? [uBuf] : []),
+          ...dmtB,
+          ...(fuse ? [dq, rsum] : []),
+        ],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
-        flops: share * (fl(intra, DQK + DHV) / 2 + fl(S, DQK * DHV)),
+        flops: share * (fl(intra, DQK + DHV + (fuse ? 2 * DQK : 0)) / 2 + fl(S, DQK * DHV)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
               gi.byteSize + rs.byteSize + (uBuf ? uBuf.byteSize : 0) + dmtBytes) +
           4 * gh * NC * (E + 1),
@@ -773,17 +806,20 @@ export async function mlstmBackwardWebGpu(
       });
     }
     const st = chunk ? [cprev!, mp!] : [];
-    batch.dispatch({
-      label: `${tag} bw dq`,
-      pipeline: dqP,
-      buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum, ...(uScratch ? [uBuf!] : [])],
-      uniforms: ug,
-      workgroups: [tiles, NC, gh],
-      flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
-      bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
-            rs.byteSize + dq.byteSize + (uBuf ? uBuf.byteSize : 0) + rsum.byteSize) +
-        (chunk ? 4 * gh * NC * ((reuseU ? DQK : E) + 1) : 0),
-    });
+    // Fused: stats has written dq and its row sums.
+    if (!fuse) {
+      batch.dispatch({
+        label: `${tag} bw dq`,
+        pipeline: dqP,
+        buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum, ...(uScratch ? [uBuf!] : [])],
+        uniforms: ug,
+        workgroups: [tiles, NC, gh],
+        flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+              rs.byteSize + dq.byteSize + (uBuf ? uBuf.byteSize : 0) + rsum.byteSize) +
+          (chunk ? 4 * gh * NC * ((reuseU ? DQK : E) + 1) : 0),
+      });
+    }
     const dst = chunk ? [chat!, mp!] : [];
     batch.dispatch({
       label: `${tag} bw dkdv`,
