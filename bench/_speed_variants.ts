@@ -23,6 +23,11 @@ export interface SpeedVariant {
   passes?: ("fw" | "fwbw")[];
   /** Storage types it applies to. @default {both} */
   dtypes?: ("f32" | "f16")[];
+  /**
+   * Acts only on the register-blocked backward kernels (head dimensions multiples of 64, at most
+   * 256): skipped on other shapes (the xLSTM 7B head's DHV 512), where it would equal `base`.
+   */
+  blockedOnly?: boolean;
   /** Called before each call (module switches). */
   setup?: () => void;
   /** Called after each call. */
@@ -46,6 +51,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "backward register-blocked dq/dkdv: skip zero-weight row groups of the diagonal block " +
       "(setBackwardTrimDiagonal; default: `let trimDiagonal = false` in kernels/backward/backward.ts)",
     passes: ["fwbw"],
+    blockedOnly: true,
     setup: () => setBackwardTrimDiagonal(true),
     teardown: () => setBackwardTrimDiagonal(false),
   },
@@ -64,6 +70,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "backward: the blocked stats kernel also computes dq, no dq dispatch " +
       "(setBackwardFuseStatsDq; default: `let fuseStatsDq = false` in kernels/backward/backward.ts)",
     passes: ["fwbw"],
+    blockedOnly: true,
     setup: () => setBackwardFuseStatsDq(true),
     teardown: () => setBackwardFuseStatsDq(false),
   },
@@ -72,6 +79,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "trim + bwtrim + fuse (+ f16u, which only acts on f16 and is moot when fused)",
     options: trimFw,
     passes: ["fwbw"],
+    blockedOnly: true,
     setup: () => {
       setBackwardTrimDiagonal(true);
       setBackwardFuseStatsDq(true);

@@ -40,7 +40,7 @@ const SHAPES: Record<string, InputShape> = {
   "7b1k": { B: 64, NH: 8, S: 1024, DQK: 256, DHV: 512 },
   // lavapipe smoke shapes
   tiny: { B: 1, NH: 2, S: 301, DQK: 16, DHV: 32 },
-  tiny7b: { B: 1, NH: 1, S: 200, DQK: 32, DHV: 64 },
+  tinyblk: { B: 1, NH: 2, S: 200, DQK: 64, DHV: 128 },
 };
 
 const { values: a } = parseArgs({
@@ -69,7 +69,7 @@ if (a.list) {
 }
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x.length > 0);
-const shapeNames = list(a.shapes ?? (a.tiny ? "tiny,tiny7b" : "tfla8k,7b8k,tfla1k"));
+const shapeNames = list(a.shapes ?? (a.tiny ? "tiny,tinyblk" : "tfla8k,7b8k,tfla1k"));
 for (const s of shapeNames) {
   if (!SHAPES[s]) throw new RangeError(`--shapes: unknown shape ${s} (${Object.keys(SHAPES)})`);
 }
@@ -219,7 +219,8 @@ async function measureCase(
   const t = await kernelTarget(kernelName);
   const shape = SHAPES[shapeName]!;
   const vs = variants.filter((v) =>
-    (!v.passes || v.passes.includes(pass)) && (!v.dtypes || v.dtypes.includes(dtype))
+    (!v.passes || v.passes.includes(pass)) && (!v.dtypes || v.dtypes.includes(dtype)) &&
+    !(v.blockedOnly && !blockedShape(shape))
   );
   const flops = mlstmFlops({ form: "chunkwise", ...shape, chunkSize: L, pass });
   const base: Omit<Row, "variant" | "calls"> = {
@@ -335,6 +336,10 @@ async function measureCase(
       `${dtype} L=${L} ${pass}: ${line}`,
   );
 }
+
+/** Whether the backward's register-blocked kernels serve these head dimensions. */
+const blockedShape = (s: InputShape) =>
+  s.DQK % 64 === 0 && s.DHV % 64 === 0 && s.DQK <= 256 && s.DHV <= 256;
 
 async function upload(shapeName: string, dtype: "f32" | "f16") {
   const t = await kernelTarget("chunkwise--xl_chunk");
