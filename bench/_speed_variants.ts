@@ -62,6 +62,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
       "kernels/backward/backward.ts)",
     passes: ["fwbw"],
     dtypes: ["f16"],
+    blockedOnly: true,
     setup: () => setBackwardF16ReuseU(true),
     teardown: () => setBackwardF16ReuseU(false),
   },

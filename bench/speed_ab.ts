@@ -354,7 +354,7 @@ async function upload(shapeName: string, dtype: "f32" | "f16") {
 
 /** Per-dispatch profiles of one forward+backward per variant (and f32 vs f16), like v3's. */
 async function profiles(gpu: Gpu) {
-  const shape = a.tiny ? SHAPES.tiny! : { B: 16, NH: 16, S: 4096, DQK: 128, DHV: 256 };
+  const shape = a.tiny ? SHAPES.tinyblk! : { B: 16, NH: 16, S: 4096, DQK: 128, DHV: 256 };
   const L = a.tiny ? 64 : 128;
   const t = await kernelTarget("chunkwise--xl_chunk");
   for (const dtype of dtypes) {

@@ -43,6 +43,11 @@
  * weight block to workgroup memory and accumulate the weighted other-side rows 4 rows × D/16
  * columns per thread (vec4, fully unrolled); the chunk-state terms are GEMMs of the same shape.
  * With f32 storage `stats` hands dh·Cᵀ (the state term's product) to `dq` through dq's own buffer.
+ * Speed variants (issue #14, off by default until measured by bench/speed_ab.ts): the blocked
+ * `dq`/`dkdv` skip zero-weight row groups of the diagonal block ({@linkcode setBackwardTrimDiagonal});
+ * `stats` also computes `dq` so that the row side's scores are formed once, not twice
+ * ({@linkcode setBackwardFuseStatsDq}); f16 storage hands dh·Cᵀ to `dq` through an f32 scratch
+ * ({@linkcode setBackwardF16ReuseU}).
  * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
@@ -186,7 +191,9 @@ export function setBackwardFuseStatsDq(on: boolean): void {
  * scratch buffer (B·NH·S·DQK·4 bytes), as f32 storage does through dq's own buffer, instead of dq
  * recomputing the state product (one 2·DQK·DHV FLOP per step product that f32 skips: the likely
  * reason why f16 forward+backward is slower than f32). Off by default until measured
- * (bench/speed_ab.ts, variant `f16u`).
+ * (bench/speed_ab.ts, variant `f16u`). The scratch is not in {@linkcode chunkwiseBackwardBytes}:
+ * add B·NH·S·DQK·4 bytes for f16 there before turning it on by default (the fused variant,
+ * {@linkcode setBackwardFuseStatsDq}, removes the recomputation without extra memory).
  *
  * @example
  * ```ts

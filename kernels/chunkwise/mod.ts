@@ -21,7 +21,10 @@
  *    C and h move as vec4 (16-byte accesses; q and k are transposed into workgroup memory by
  *    scalar stores in a 2-way-conflict order). Register prefetch of the next sub-blocks and the
  *    inter-chunk product fused into the diagonal block exist as tile options (`tiles`), off by
- *    default: both were slower on the H200.
+ *    default: both were slower on the H200. `tiles.parallel.trimDiagonal` (issue #14, off until
+ *    measured by bench/speed_ab.ts) skips, in the diagonal key block, the value products of key
+ *    groups above a subgroup's rows and the score products of subgroups whose 4 × 8 sub-blocks lie
+ *    above the diagonal.
  *    Workgroup storage: parallel 29–42 KiB (lavapipe 32 KiB, NVIDIA 48 KiB; 10 KiB tiles for 16 KiB
  *    devices), state 16 KiB, gates 12·L bytes. Dispatches per forward: 1 + 4 per head group
  *    (3 without last states); one group unless the states exceed a binding.
