@@ -23,7 +23,7 @@ import type {
   MlstmOptions,
   TensorLike,
 } from "../core/types.ts";
-import { validateMlstmInputs, validateOptions, validateStepShapes } from "../core/validate.ts";
+import { validateMlstmInputs, validateStepShapes } from "../core/validate.ts";
 import {
   checkStorageBuffers,
   type DeviceInputs,
@@ -526,8 +526,7 @@ async function runRecurrent(
   mode: RecurrentMode,
 ): Promise<MlstmForwardResult> {
   const inPlace = mode === "inplace";
-  validateOptions(options);
-  const dims = validateMlstmInputs(inputs, options);
+  const dims = validateMlstmInputs(inputs, options, { inputGate: gate });
   const { B, NH, S, DQK, DHV } = dims;
   const x: DeviceInputs = await toDevice(inputs, options, {
     ...(inputs.cInitial ? { c: inputs.cInitial } : {}),

@@ -319,11 +319,6 @@ function checkOptions(
       );
     }
   }
-  if (v.gate === "exp" && o.normalize === false) {
-    throw new TypeError(
-      `${name} always normalizes (exponential input gate): drop normalize: false, which only the sigmoid-gate kernels take`,
-    );
-  }
 }
 
 async function pipe(gpu: Gpu, key: string, wgsl: () => string, shared: number, inv: number) {
@@ -370,7 +365,11 @@ export async function mlstmBackwardWebGpu(
   variant: BackwardVariant,
   name = "the backward pass",
 ): Promise<MlstmGradients> {
-  const dims = validateMlstmInputs(inputs, options);
+  const dims = validateMlstmInputs(inputs, options, {
+    inputGate: variant.gate,
+    ...(name === "the backward pass" ? {} : { name }),
+    extraOptions: ["lastStateGradients"],
+  });
   validateDh(dh, dims);
   checkOptions(name, variant, inputs, options);
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
