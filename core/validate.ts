@@ -170,7 +170,12 @@ export function validateMlstmInputs(
   if (options.checkFinite) {
     for (const name of ["q", "k", "v", "i", "f", "cInitial", "nInitial", "mInitial"] as const) {
       const t = inputs[name];
-      if (t !== undefined && isCpuTensor(t)) assertFinite(t, name);
+      if (t === undefined || !isCpuTensor(t)) continue;
+      assertFinite(t, name);
+      if (context.backend === "webgpu") {
+        const qkv = name === "q" || name === "k" || name === "v";
+        assertStorable(t, name, qkv ? options.dtype ?? "f32" : "f32");
+      }
     }
   }
   return { B, NH, S, DQK, DHV, hasInitialStates: given.length === 3 };
@@ -207,6 +212,12 @@ export interface OptionContext {
   readonly inputGate?: InputGate;
   /** The kernel's name, for messages. @default {"The exponential input gate"} */
   readonly name?: string;
+  /**
+   * Where the kernel runs: for `"webgpu"`, `checkFinite` also names CPU values that are finite in
+   * float64 but would overflow to ±Infinity on upload (beyond f32, or beyond f16 for q, k, v, dh
+   * with `dtype: "f16"`). @default {"cpu-float64"}
+   */
+  readonly backend?: "cpu-float64" | "webgpu";
   /** Option keys the kernel takes beyond {@linkcode MlstmOptions}' (checked by the kernel). @default {[]} */
   readonly extraOptions?: readonly string[];
 }
@@ -379,6 +390,50 @@ export function assertFinite(t: Tensor, name: string): void {
   }
 }
 
+/** Largest finite f32; values at or beyond the rounding midpoint above it become ±Infinity. */
+const F32_MAX = 3.4028234663852886e38;
+/** The limits of rounding to ±Infinity: half an ulp above the largest finite value. */
+const OVERFLOW = { f32: F32_MAX + 2 ** 103, f16: 65520 } as const;
+const FINITE_MAX = { f32: F32_MAX, f16: 65504 } as const;
+
+/**
+ * Throws if a CPU tensor holds a value that is finite but would become ±Infinity when stored on
+ * the device as `dtype` (|x| beyond 3.4028234663852886e38 for f32, 65504 for f16), naming the
+ * argument, the value, its index and the range.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { assertStorable } from "./validate.ts";
+ * assertStorable({ shape: [2], data: new Float64Array([1, 6e4]) }, "q", "f16");
+ * assert.throws(() => assertStorable({ shape: [2], data: new Float64Array([1, 1e39]) }, "i", "f32"), {
+ *   message: "Argument i (2) holds 1e+39 at flat index 1, beyond the f32 range " +
+ *     "(|x| <= 3.4028234663852886e+38) of its device storage: it would become Infinity on upload",
+ * });
+ * ```
+ *
+ * @param t The tensor.
+ * @param name Its name in the message.
+ * @param dtype Its storage type on the device.
+ * @throws {RangeError} For the first value out of range.
+ */
+export function assertStorable(t: Tensor, name: string, dtype: "f32" | "f16"): void {
+  const lim = OVERFLOW[dtype];
+  const d = t.data;
+  for (let j = 0; j < d.length; j++) {
+    const x = d[j]!;
+    if (Math.abs(x) >= lim && Number.isFinite(x)) {
+      throw new RangeError(
+        `Argument ${name} ${
+          formatShape(t.shape)
+        } holds ${x} at flat index ${j}, beyond the ${dtype} range (|x| <= ${
+          FINITE_MAX[dtype]
+        }) of its device storage: it would become ${x > 0 ? "" : "-"}Infinity on upload`,
+      );
+    }
+  }
+}
+
 /** One time step's tensors (the layout of the step kernels): q (B, NH, DQK), v (B, NH, DHV), ... */
 export interface StepShapesLike {
   /** (B, NH, DQK) */
@@ -478,11 +533,23 @@ export function validateStepShapes(
  *
  * @param dh The output gradient.
  * @param dims The dimensions of the forward inputs.
- * @throws {RangeError} If the shape differs.
+ * @param options With `checkFinite`, a CPU dh must be finite (and, for a WebGPU kernel, within
+ *   the range of its storage type `dtype`); a device dh is the kernel's to read back and check.
+ * @param context Where the kernel runs (see {@linkcode OptionContext}).
+ * @throws {RangeError} If the shape differs or a checked value is not finite or storable.
  */
-export function validateDh(dh: TensorLike, dims: MlstmDims): void {
+export function validateDh(
+  dh: TensorLike,
+  dims: MlstmDims,
+  options: MlstmOptions = {},
+  context: OptionContext = {},
+): void {
   checkTensorLike(dh, "dh");
   expectShape(dh, "dh", [dims.B, dims.NH, dims.S, dims.DHV], "(B, NH, S, DHV)");
+  if (options.checkFinite && isCpuTensor(dh)) {
+    assertFinite(dh, "dh");
+    if (context.backend === "webgpu") assertStorable(dh, "dh", options.dtype ?? "f32");
+  }
 }
 
 /** Number of elements of a tensor-like value. */

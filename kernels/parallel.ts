@@ -291,7 +291,10 @@ export async function mlstmParallelWebGpu(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmForwardResult> {
-  const { B, NH, S, DQK, DHV } = validateMlstmInputs(inputs, options, { inputGate: gate });
+  const { B, NH, S, DQK, DHV } = validateMlstmInputs(inputs, options, {
+    inputGate: gate,
+    backend: "webgpu",
+  });
   rejectStates(inputs, options);
   const x = await toDevice(inputs, options, {});
   const gpu = x.gpu;

@@ -526,7 +526,10 @@ async function runRecurrent(
   mode: RecurrentMode,
 ): Promise<MlstmForwardResult> {
   const inPlace = mode === "inplace";
-  const dims = validateMlstmInputs(inputs, options, { inputGate: gate });
+  const dims = validateMlstmInputs(inputs, options, {
+    inputGate: gate,
+    backend: "webgpu",
+  });
   const { B, NH, S, DQK, DHV } = dims;
   const x: DeviceInputs = await toDevice(inputs, options, {
     ...(inputs.cInitial ? { c: inputs.cInitial } : {}),

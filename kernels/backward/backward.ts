@@ -68,7 +68,7 @@ import type {
   TensorLike,
 } from "../../core/types.ts";
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
-import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
+import { assertDeviceInputsFinite, checkStorageBuffers, finish, toDevice } from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
 import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
@@ -365,12 +365,14 @@ export async function mlstmBackwardWebGpu(
   variant: BackwardVariant,
   name = "the backward pass",
 ): Promise<MlstmGradients> {
-  const dims = validateMlstmInputs(inputs, options, {
+  const context = {
     inputGate: variant.gate,
     ...(name === "the backward pass" ? {} : { name }),
+    backend: "webgpu",
     extraOptions: ["lastStateGradients"],
-  });
-  validateDh(dh, dims);
+  } as const;
+  const dims = validateMlstmInputs(inputs, options, context);
+  validateDh(dh, dims, options, context);
   checkOptions(name, variant, inputs, options);
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const dLast = options.lastStateGradients;
@@ -424,6 +426,8 @@ export async function mlstmBackwardWebGpu(
         `Argument dh must have the dtype of q (${x.dtype}), received ${dh.dtype}`,
       );
     }
+    // Named here, not later as a non-finite dq (the inputs were checked by toDevice).
+    if (options.checkFinite) await assertDeviceInputsFinite([["dh", dh]]);
     dhG = dh;
   }
   const chunk = variant.form === "chunkwise";

@@ -299,6 +299,7 @@ export async function chunkwiseForwardWebgpu(
   const dims = validateMlstmInputs(inputs, options, {
     inputGate: variant.gate,
     name: variant.name,
+    backend: "webgpu",
     extraOptions: CHUNKWISE_OPTION_NAMES,
   });
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
