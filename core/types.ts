@@ -66,7 +66,7 @@ export interface MlstmOptions {
   gradient?: GradientConvention;
   /**
    * WebGPU kernels only: storage type of q, k, v and h on the device. `"f16"` halves their memory
-   * traffic (needs `shader-f16`); arithmetic, accumulation, gates and states stay f32. For
+   * traffic (needs `shader-f16`); arithmetic, accumulation, gates, states and gradients stay f32. For
    * device-tensor inputs their own dtype decides, and a different `dtype` option is an error.
    * @default {"f32"}
    */
@@ -100,7 +100,11 @@ export interface MlstmForwardResult<T = TensorLike> {
   last?: MlstmStates<T>;
 }
 
-/** What a backward pass resolves to: the gradient of a loss with respect to each input. */
+/**
+ * What a backward pass resolves to: the gradient of a loss with respect to each input. WebGPU
+ * kernels return every gradient in f32, whatever the storage of the inputs (f16 gradients would
+ * overflow or flush to zero silently).
+ */
 export interface MlstmGradients<T = TensorLike> {
   /** (B, NH, S, DQK) */
   dq: T;

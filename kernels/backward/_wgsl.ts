@@ -19,9 +19,9 @@ export type Dtype = "f32" | "f16";
 
 /** Parameters shared by every backward kernel variant. */
 export interface BwParams {
-  /** Storage dtype of q, k, v, dh and of dq, dk, dv. */
+  /** Storage dtype of q, k, v, dh (dq, dk, dv are f32 always). */
   dtype: Dtype;
-  /** Storage dtype of i, f and of di, df. */
+  /** Storage dtype of i, f (di, df are f32 always). */
   gateDtype: Dtype;
   DQK: number;
   DHV: number;
@@ -244,11 +244,11 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   if (mode === "stats") {
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
   } else if (mode === "dq") {
-    decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", gq));
+    decl.push(matrix("dq", b++, DQK, "f32", "read_write", gq));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
   } else {
-    decl.push(matrix("dk", b++, DQK, p.dtype, "read_write", gq));
-    decl.push(matrix("dv", b++, DHV, p.dtype, "read_write", gv));
+    decl.push(matrix("dk", b++, DQK, "f32", "read_write", gq));
+    decl.push(matrix("dv", b++, DHV, "f32", "read_write", gv));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> csum: array<f32>;`);
   }
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
@@ -907,8 +907,9 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
     `@group(0) @binding(${b++}) var<storage, read> fg: array<${T}>;`,
     `@group(0) @binding(${b++}) var<storage, read> rsum: array<f32>;`,
     `@group(0) @binding(${b++}) var<storage, read> csum: array<f32>;`,
-    `@group(0) @binding(${b++}) var<storage, read_write> di: array<${T}>;`,
-    `@group(0) @binding(${b++}) var<storage, read_write> df: array<${T}>;`,
+    // Gradients are f32 whatever the inputs' storage (f16 would overflow or flush them).
+    `@group(0) @binding(${b++}) var<storage, read_write> di: array<f32>;`,
+    `@group(0) @binding(${b++}) var<storage, read_write> df: array<f32>;`,
   ];
   if (withInit) {
     decl.push(
@@ -997,8 +998,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let t = tt - 1u;
     let cs = csum[base + t];
     acc += rsum[base + t] - csum[off + base + t];
-    df[base + t] = ${T}(sigm(-f32(fg[base + t])) * acc);
-    di[base + t] = ${T}(${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"});
+    df[base + t] = sigm(-f32(fg[base + t])) * acc;
+    di[base + t] = ${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"};
   }${initCode}
   _ = ig[0];
   _ = &rvirt;

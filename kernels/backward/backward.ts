@@ -48,8 +48,10 @@
  * dq, dkdv) instead of being stored; nothing of size S² is ever allocated.
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch; the chunkwise pass
- * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in f32; q, k, v, dh, dq, dk, dv in the storage
- * dtype (f32 or f16), i, f, di, df in the gates' dtype.
+ * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in
+ * f32; q, k, v, dh in the storage dtype (f32 or f16), i, f in the gates' dtype. The gradients (dq,
+ * dk, dv, di, df and those of the initial states) are f32 always: in f16 they would overflow to
+ * ±Infinity (|g| > 65504) or flush to zero (|g| < 6e-8) without a word.
  *
  * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
  * b_t - b_s keeps f32 accuracy relative to itself on long sequences (the "stable forget gate"); df
@@ -355,7 +357,8 @@ function paramKey(p: BwParams): string {
  * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`.
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
- * @returns The gradients.
+ * @returns The gradients, f32 whatever the storage of the inputs (f16 would overflow or flush
+ *   them silently).
  * @throws {TypeError | RangeError} On bad shapes, dtypes or options; {@linkcode GpuError} on device limits.
  */
 export async function mlstmBackwardWebGpu(
@@ -524,11 +527,13 @@ export async function mlstmBackwardWebGpu(
   const rs = f32([BH * S, 4]);
   const rsum = f32([BH * S]);
   const csum = f32([2 * BH * S]);
-  const dq = out([B, NH, S, DQK], x.dtype);
-  const dk = out([B, NH, S, DQK], x.dtype);
-  const dv = out([B, NH, S, DHV], x.dtype);
-  const di = out([B, NH, S], x.gateDtype);
-  const df = out([B, NH, S], x.gateDtype);
+  // Gradients are f32 whatever the storage of the inputs: in f16 they would overflow to ±Inf
+  // (|g| > 65504) or flush to 0 (|g| < 6e-8) without a word.
+  const dq = out([B, NH, S, DQK], "f32");
+  const dk = out([B, NH, S, DQK], "f32");
+  const dv = out([B, NH, S, DHV], "f32");
+  const di = out([B, NH, S], "f32");
+  const df = out([B, NH, S], "f32");
   const scale = 1 / Math.sqrt(DQK), eps = options.eps ?? 1e-6;
   const u = packUniforms(S, L, NC, BH, scale, eps);
   const batch = new DispatchBatch(gpu);
