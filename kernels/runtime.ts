@@ -735,6 +735,27 @@ export function poisonOutputsEnabled(): boolean {
 // Pipelines
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+/** Per device: pipeline key → milliseconds from WGSL generation to the pipeline's creation. */
+const creationTimes = new WeakMap<GPUDevice, Map<string, number>>();
+
+/**
+ * How long each pipeline of a device took to create (generate the WGSL, compile it, create the
+ * pipeline), in milliseconds, by pipeline key, in creation order. Cache hits add nothing. Pipelines
+ * created concurrently overlap, so a time is an upper bound on that pipeline's own cost.
+ *
+ * @example
+ * ```ts no-eval
+ * import { getGpu, pipelineCreationTimes } from "./runtime.ts";
+ * const gpu = await getGpu();
+ * for (const [key, ms] of pipelineCreationTimes(gpu)) console.log(key, ms.toFixed(0), "ms");
+ * ```
+ *
+ * @param gpu The device.
+ * @returns Key → milliseconds (a copy).
+ */
+export function pipelineCreationTimes(gpu: Gpu): Map<string, number> {
+  return new Map(creationTimes.get(gpu.device) ?? []);
+}
 /** Bind group layouts of pipelines created with an explicit {@linkcode BindingLayout}. */
 const explicitLayouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
 
@@ -797,7 +818,13 @@ export function getPipeline(
   const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}`;
   const hit = cache.get(k);
   if (hit) return hit;
+  const t0 = performance.now();
   const p = compile(gpu, key, wgsl(), entryPoint, layout);
+  p.then(() => {
+    let times = creationTimes.get(gpu.device);
+    if (!times) creationTimes.set(gpu.device, times = new Map());
+    times.set(k, performance.now() - t0);
+  }, () => {});
   cache.set(k, p);
   p.catch(() => cache.delete(k));
   return p;
