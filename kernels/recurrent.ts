@@ -91,6 +91,11 @@ export interface StepKernelTiles {
   maxThreads?: number;
   /** Resident variant: most state floats (rows of C) per thread. @default {32} */
   maxStateFloats?: number;
+  /**
+   * Most rows of C one thread unrolls; beyond it the rows are split in ragged row groups (a huge
+   * value restores the former choice, divisors of DQK only, for comparisons). @default {32}
+   */
+  maxUnrolledRows?: number;
 }
 
 let stepTiles: StepKernelTiles = {};
@@ -152,14 +157,19 @@ export function stepKernelParams(
   inPlace: boolean,
   timeLoop = false,
 ): StepKernelParams {
-  const { maxColumnVectors = 16, maxThreads = 256, maxStateFloats = 32 } = stepTiles;
+  const {
+    maxColumnVectors = 16,
+    maxThreads = 256,
+    maxStateFloats = 32,
+    maxUnrolledRows = MAX_UNROLLED_ROWS,
+  } = stepTiles;
   const VW = DHV % 4 === 0 ? 4 : 1;
   // Row groups: the largest divisor of DQK that fits the threads, unless its unroll would be too
   // long; then as many groups as fit, the last one's rows past DQK skipped.
   const rowGroups = (TCV: number) => {
     const most = Math.max(1, Math.floor(maxThreads / TCV));
     const R = largestDivisor(DQK, most);
-    if (DQK / R <= MAX_UNROLLED_ROWS) return R;
+    if (DQK / R <= maxUnrolledRows) return R;
     // Ragged: the fewest rows per thread, then the fewest groups with that many rows.
     return Math.ceil(DQK / Math.ceil(DQK / Math.min(most, DQK)));
   };
@@ -169,7 +179,7 @@ export function stepKernelParams(
   // Narrower column tiles (more row groups) while a thread would unroll too many rows, or hold
   // more state floats than the resident variant's budget.
   const tooMany = (R: number) =>
-    rows(R) > MAX_UNROLLED_ROWS || (timeLoop && rows(R) * VW > maxStateFloats);
+    rows(R) > maxUnrolledRows || (timeLoop && rows(R) * VW > maxStateFloats);
   while (tooMany(R) && TCV > 1) {
     TCV = largestDivisor(DHV / VW, TCV - 1);
     R = rowGroups(TCV);
