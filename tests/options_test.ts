@@ -49,15 +49,18 @@ function passes(name: string, x: MlstmInputs, o: object): [string, () => Promise
 }
 
 Deno.test("every kernel names an unknown option and the nearest valid one, forward and backward", async (t) => {
-  const cases: [object, string][] = [
+  const cases: [object, string | RegExp][] = [
     [{ chunk_size: 16 }, "Unknown option chunk_size: did you mean chunkSize?"],
     [{ returnLastState: true }, "Unknown option returnLastState: did you mean returnLastStates?"],
     [{ check_finite: true }, "Unknown option check_finite: did you mean checkFinite?"],
     [{ normalise: false }, "Unknown option normalise: did you mean normalize?"],
+    // Far from every name: all are listed (a kernel's own options after these).
     [
       { doc_starts: [[]] },
-      "Unknown option doc_starts: the options are returnLastStates, eps, " +
-      "chunkSize, normalize, checkFinite, gradient, dtype, documentStarts",
+      new RegExp(
+        "^Unknown option doc_starts: the options are returnLastStates, eps, chunkSize, " +
+          "normalize, checkFinite, gradient, dtype, documentStarts",
+      ),
     ],
   ];
   for (const name of NAMES) {
