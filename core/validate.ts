@@ -332,7 +332,8 @@ function show(v: unknown): string {
  * @param context The kernel's input gate, name and own option keys, where known.
  * @throws {TypeError} For an unknown key, a value of the wrong type, or `normalize: false` with
  *   the exponential gate.
- * @throws {RangeError} For a number out of range (`chunkSize`, `eps`).
+ * @throws {RangeError} For a value of the right type out of range or outside its set (`chunkSize`
+ *   0, `eps` -1, `dtype` "float16", `gradient` "autograd").
  */
 export function validateOptions(options: MlstmOptions, context: OptionContext = {}): void {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
@@ -349,8 +350,15 @@ export function validateOptions(options: MlstmOptions, context: OptionContext = 
     if (v === undefined) continue;
     const expected = check(v);
     if (expected === "") continue;
-    const numeric = (key === "eps" || key === "chunkSize") && typeof v === "number";
-    const E = numeric ? RangeError : TypeError;
+    // The right JS type outside the allowed set or range is a RangeError (chunkSize 0, dtype
+    // "float16"); the wrong type a TypeError (normalize "false", chunkSize "64").
+    const typeOf: Partial<Record<string, string>> = {
+      eps: "number",
+      chunkSize: "number",
+      gradient: "string",
+      dtype: "string",
+    };
+    const E = typeOf[key] === typeof v ? RangeError : TypeError;
     throw new E(`Option ${key} must be ${expected}, received ${show(v)}`);
   }
   if (context.inputGate === "exp" && options.normalize === false) {

@@ -81,7 +81,8 @@ Deno.test("every kernel checks option types strictly: no coercion, dtype f32 or 
     [{ normalize: 0 }, "TypeError", "Option normalize must be a boolean, received 0"],
     [{ returnLastStates: 1 }, "TypeError", "Option returnLastStates must be a boolean, received 1"],
     [{ checkFinite: "yes" }, "TypeError", 'Option checkFinite must be a boolean, received "yes"'],
-    [{ dtype: "float16" }, "TypeError", 'Option dtype must be "f32" or "f16", received "float16"'],
+    [{ dtype: "float16" }, "RangeError", 'Option dtype must be "f32" or "f16", received "float16"'],
+    [{ dtype: 16 }, "TypeError", 'Option dtype must be "f32" or "f16", received 16'],
     [
       { chunkSize: "64" },
       "TypeError",
@@ -91,7 +92,7 @@ Deno.test("every kernel checks option types strictly: no coercion, dtype f32 or 
     [{ eps: "1e-6" }, "TypeError", 'Option eps must be a finite number >= 0, received "1e-6"'],
     [
       { gradient: "approx" },
-      "TypeError",
+      "RangeError",
       'Option gradient must be "exact" or "normalizer-constant", received "approx"',
     ],
     [
