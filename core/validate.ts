@@ -365,9 +365,9 @@ export function validateOptions(options: MlstmOptions, context: OptionContext = 
     throw new TypeError(
       `${
         context.name === undefined
-          ? "The exponential input gate"
-          : `${context.name} (exponential input gate)`
-      } always normalizes: drop normalize: false, which only the sigmoid-gate kernels take`,
+          ? "The exponential input gate always normalizes"
+          : `${context.name} always normalizes (exponential input gate)`
+      }: drop normalize: false, which only the sigmoid-gate kernels take`,
     );
   }
 }
