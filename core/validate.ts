@@ -352,13 +352,10 @@ export function validateOptions(options: MlstmOptions, context: OptionContext = 
     if (expected === "") continue;
     // The right JS type outside the allowed set or range is a RangeError (chunkSize 0, dtype
     // "float16"); the wrong type a TypeError (normalize "false", chunkSize "64").
-    const typeOf: Partial<Record<string, string>> = {
-      eps: "number",
-      chunkSize: "number",
-      gradient: "string",
-      dtype: "string",
-    };
-    const E = typeOf[key] === typeof v ? RangeError : TypeError;
+    const numeric = key === "eps" || key === "chunkSize";
+    const textual = key === "gradient" || key === "dtype";
+    const rightType = (numeric && typeof v === "number") || (textual && typeof v === "string");
+    const E = rightType ? RangeError : TypeError;
     throw new E(`Option ${key} must be ${expected}, received ${show(v)}`);
   }
   if (context.inputGate === "exp" && options.normalize === false) {
