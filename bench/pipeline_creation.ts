@@ -9,8 +9,8 @@
 //
 // Writes DIR/pipeline_creation_passes.csv (kernel, pass, pipelines, first/warm call, compile ms) and
 // DIR/pipeline_creation.csv (per pipeline); DIR defaults to $OUT, else
-// bench_outputs/pipeline_creation. Mesa's on-disk shader cache is turned off (set
-// MLSTM_KEEP_SHADER_CACHE=1 to keep it), so that lavapipe compiles every time.
+// bench_outputs/pipeline_creation. The drivers' on-disk shader caches (Mesa's, NVIDIA's) are turned
+// off (set MLSTM_KEEP_SHADER_CACHE=1 to keep them), so that every run compiles.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -92,9 +92,10 @@ export async function timePipelineCreation(
 }
 
 if (import.meta.main) {
-  // Mesa keeps compiled shaders on disk: a second run would time the cache, not the compiler.
+  // Drivers keep compiled shaders on disk (Mesa, NVIDIA): a second run would time the cache.
   if (Deno.env.get("MLSTM_KEEP_SHADER_CACHE") !== "1") {
     Deno.env.set("MESA_SHADER_CACHE_DISABLE", "true");
+    Deno.env.set("__GL_SHADER_DISK_CACHE", "0");
   }
   const { values } = parseArgs({
     args: Deno.args,

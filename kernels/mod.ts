@@ -54,6 +54,7 @@ export {
   parallelKernelParams,
   parallelKernels,
   parallelWgsl,
+  setParallelKernelUnroll,
 } from "./parallel.ts";
 
 /**
