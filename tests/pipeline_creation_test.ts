@@ -3,12 +3,12 @@
 // (257), which used to unroll all 257 rows of C into one thread (47-49 s to compile on lavapipe).
 // Lavapipe compiles a shader at its first dispatch and caches it on disk, so the measure is a
 // kernel pass's first call over a warm second one, in a fresh process with Mesa's shader cache off
-// (bench/pipeline_creation.ts). Measured on lavapipe (2 shared cores, loaded): the step and
-// sequence kernels 1.0-1.3 s per pass at 256 × 512 and ~2 s at DQK 257 (66 s before the row
-// bound); the parallel forward 13-16 s (one pipeline), the backward passes 18-29 s (five
-// pipelines). Bounds: 10 s per pass for the step family (fails the old 66 s), 60 s per pass for the
-// others (what lavapipe needs today, with room for load; a GPU driver compiles them in well under
-// a second each: bench/pipeline_creation.ts on the GPU machine says how long).
+// (bench/pipeline_creation.ts). Measured on lavapipe (2 shared cores, loaded) at 256 × 512: the
+// step and sequence kernels 0.8-1.3 s per pass (DQK 257: ~2 s, 66 s before the row bound); the
+// parallel forward 5-7 s (17 s before its key loop); the chunkwise forwards up to 9 s, the backward
+// passes 10-27 s (5 to 9 pipelines each). Bounds: 10 s per pass for the step family (fails the old
+// 66 s), 60 s per pass for the others (lavapipe today with room for load; a GPU driver compiles
+// them much faster: bench/pipeline_creation.ts on the GPU machine says how long).
 
 import assert from "node:assert/strict";
 import { stepKernelParams } from "../kernels/recurrent.ts";
