@@ -5,6 +5,7 @@
  * @module
  */
 
+import { validateDocumentStarts } from "./documents.ts";
 import { assertTensor, formatShape, sizeOf, type Tensor } from "./tensor.ts";
 import type { InputGate, MlstmInputs, MlstmOptions, TensorLike } from "./types.ts";
 
@@ -167,6 +168,7 @@ export function validateMlstmInputs(
     }
   }
   validateOptions(options, context);
+  validateDocumentStarts(options.documentStarts, B, S);
   if (options.checkFinite) {
     for (const name of ["q", "k", "v", "i", "f", "cInitial", "nInitial", "mInitial"] as const) {
       const t = inputs[name];
@@ -194,11 +196,8 @@ const OPTION_CHECKS: { readonly [K in keyof Required<MlstmOptions>]: (v: unknown
   gradient: (v) =>
     v === "exact" || v === "normalizer-constant" ? "" : '"exact" or "normalizer-constant"',
   dtype: (v) => v === "f32" || v === "f16" ? "" : '"f32" or "f16"',
-  // The basic shape only; the positions are checked against the inputs' shape where used.
-  documentStarts: (v) =>
-    Array.isArray(v) && v.every((row) => Array.isArray(row) && row.every(Number.isSafeInteger))
-      ? ""
-      : "an array with one array of integer positions per batch row",
+  // Checked against the inputs' B and S by validateDocumentStarts (core/documents.ts).
+  documentStarts: () => "",
 };
 
 /** The names of {@linkcode MlstmOptions}' fields. */

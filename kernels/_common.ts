@@ -1,6 +1,7 @@
 // Shared plumbing of the WebGPU kernels: moving inputs to the device (CPU tensors are uploaded,
 // GpuTensors are checked), WGSL snippets, and the tile-size helpers. Not exported from mod.ts.
 
+import { documentStartFlags } from "../core/documents.ts";
 import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
 import type { MlstmInputs, MlstmOptions, TensorLike } from "../core/types.ts";
 import { assertFinite, isCpuTensor } from "../core/validate.ts";
@@ -271,6 +272,8 @@ fn opaque(x: f32) -> f32 { return select(x, 0.0, u.S == 0xFFFFFFFFu); }
  * For x ≥ 15 logsig(x) ≈ -exp(-x) is tiny, and only this keeps it accurate relative to itself (the
  * former log1p of `1 + e` had ~6e-8 absolute error: 100% relative there). Beyond x ≈ 87.3 the
  * result is below f32's normal range (subnormal, or 0 where the GPU flushes subnormals).
+ * Floored at −1e30: a gate of −∞ (a reset) then keeps every sum and difference of log gates finite
+ * (no −∞ − (−∞) = NaN) and still weighs the state by exactly exp(−1e30 + …) = 0.
  */
 export const WGSL_LOGSIG = `
 fn exp_neg(a: f32) -> f32 {
@@ -291,7 +294,7 @@ fn logsig(x: f32) -> f32 {
   p = p * z2 + 1.0 / 5.0;
   p = p * z2 + 1.0 / 3.0;
   p = p * z2 + 1.0;
-  return min(x, 0.0) - 2.0 * z * p;
+  return max(min(x, 0.0) - 2.0 * z * p, -1.0e30);
 }
 `;
 
@@ -302,3 +305,34 @@ fn logsig(x: f32) -> f32 {
 export const WGSL_GATES = `
 const NEG_BIG: f32 = -3.0e38;
 ${WGSL_LOGSIG}`;
+
+/**
+ * Uploads the document-start flags of `MlstmOptions.documentStarts` (validated) as a (B, S)
+ * buffer of u32 (1 where a document starts, states zeroed before the step), the layout every
+ * WebGPU kernel with packed sequences reads. The tensor's dtype says f32 (the runtime's storage
+ * types); the kernels bind it as `array<u32>`. The caller destroys it after the submit.
+ *
+ * @example
+ * ```ts no-eval
+ * import { uploadDocumentStarts } from "./_common.ts";
+ * import { getGpu } from "./runtime.ts";
+ * const flags = uploadDocumentStarts(await getGpu(), [[3]], 1, 5);
+ * flags.destroy();
+ * ```
+ *
+ * @param gpu The device.
+ * @param starts The option's value.
+ * @param B Batch size.
+ * @param S Sequence length.
+ * @returns The flags on the device.
+ */
+export function uploadDocumentStarts(
+  gpu: Gpu,
+  starts: readonly (readonly number[])[] | undefined,
+  B: number,
+  S: number,
+): GpuTensor {
+  const t = GpuTensor.empty(gpu, [B, S], "f32");
+  gpu.device.queue.writeBuffer(t.buffer, 0, documentStartFlags(starts, B, S));
+  return t;
+}

@@ -98,7 +98,7 @@ Deno.test("every kernel checks option types strictly: no coercion, dtype f32 or 
     [
       { documentStarts: [3] },
       "TypeError",
-      "Option documentStarts must be an array with one array of integer positions per batch row, received [3]",
+      "Option documentStarts[0] must be an array of positions 0 < t < S = 1, received 3",
     ],
   ];
   for (const name of NAMES) {
