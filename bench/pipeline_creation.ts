@@ -5,7 +5,8 @@
 // createComputePipelineAsync), and the runtime's pipelineCreationTimes() gives each pipeline's
 // createComputePipelineAsync time. Kernels run one at a time (a pass's pipelines may overlap).
 //
-//   npx deno run -A bench/pipeline_creation.ts [--dqk 256] [--dhv 512] [--kernels a,b] [--out DIR]
+//   npx deno run -A bench/pipeline_creation.ts [--dqk 256] [--dhv 512] [--kernels a,b] [--seq 8]
+//     [--out DIR]
 //
 // Writes DIR/pipeline_creation_passes.csv (kernel, pass, pipelines, first/warm call, compile ms) and
 // DIR/pipeline_creation.csv (per pipeline); DIR defaults to $OUT, else
@@ -103,6 +104,7 @@ if (import.meta.main) {
       dqk: { type: "string", default: "256" },
       dhv: { type: "string", default: "512" },
       kernels: { type: "string" },
+      seq: { type: "string", default: "8" },
       out: { type: "string" },
     },
   });
@@ -111,7 +113,7 @@ if (import.meta.main) {
   const dir = values.out ?? Deno.env.get("OUT") ?? "bench_outputs/pipeline_creation";
   const gpu = await getGpu();
   console.log(`${gpu.adapterName}: pipeline creation at DQK ${DQK}, DHV ${DHV}`);
-  const rows = await timePipelineCreation(kernels, DQK, DHV);
+  const rows = await timePipelineCreation(kernels, DQK, DHV, Number(values.seq));
   mkdirSync(dir, { recursive: true });
   const q = (x: string) => JSON.stringify(x);
   const passes = ["adapter,DQK,DHV,kernel,pass,pipelines,first_call_ms,warm_call_ms,compile_ms"]
