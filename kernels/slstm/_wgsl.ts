@@ -151,6 +151,11 @@ ${P > 1 ? `var<workgroup> part: array<f32, ${4 * P * DH}>;` : ""}
 ${rDecl}
 var<workgroup> anyN: atomic<u32>;
 
+fn loadWx(xb: u32) -> vec4<f32> {
+  return vec4<f32>(f32(wx[xb]), f32(wx[xb + ${NH * DH}u]), f32(wx[xb + ${2 * NH * DH}u]),
+    f32(wx[xb + ${3 * NH * DH}u]));
+}
+
 @compute @workgroup_size(${DH * P})
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3u) {
   let bh = wid.x;
@@ -180,12 +185,14 @@ ${rLoad}
   let bO = bias[h * ${4 * DH}u + ${3 * DH}u + j];
 ${rRegs}
   var yOut = s0[sIdx];
+  // wx of the next step is loaded one step ahead: its latency hides behind this step's work.
+  var xNext = loadWx(b * u.S * ${4 * NH * DH}u + h * ${DH}u + j);
   for (var t = 0u; t < u.S; t++) {
-    let xb = (b * u.S + t) * ${4 * NH * DH}u + h * ${DH}u + j;
-    let xI = f32(wx[xb]);
-    let xF = f32(wx[xb + ${NH * DH}u]);
-    let xZ = f32(wx[xb + ${2 * NH * DH}u]);
-    let xO = f32(wx[xb + ${3 * NH * DH}u]);
+    let xI = xNext.x;
+    let xF = xNext.y;
+    let xZ = xNext.z;
+    let xO = xNext.w;
+    if (t + 1u < u.S) { xNext = loadWx((b * u.S + t + 1u) * ${4 * NH * DH}u + h * ${DH}u + j); }
     let yb = (t & 1u) * ${DH}u;
     var a0 = 0.0;
     var a1 = 0.0;
@@ -272,6 +279,27 @@ var<workgroup> part: array<f32, ${P * DH}>;
 ${rDecl}
 var<workgroup> anyN: atomic<u32>;
 
+/** What step t reads: its raw gates, its c, n, m, those before it, and dy. */
+struct Step { raw: vec4<f32>, cnm: vec3<f32>, prev: vec3<f32>, dy: f32 }
+
+fn loadStep(b: u32, h: u32, j: u32, t: u32, sIdx: u32, sStride: u32) -> Step {
+  let tb = (b * u.S + t) * ${7 * NH * DH}u + h * ${DH}u + j;
+  var st: Step;
+  st.raw = vec4<f32>(trace[tb], trace[tb + ${NH * DH}u], trace[tb + ${2 * NH * DH}u],
+    trace[tb + ${3 * NH * DH}u]);
+  st.cnm = vec3<f32>(trace[tb + ${4 * NH * DH}u], trace[tb + ${5 * NH * DH}u],
+    trace[tb + ${6 * NH * DH}u]);
+  if (t > 0u) {
+    let pb = tb - ${7 * NH * DH}u;
+    st.prev = vec3<f32>(trace[pb + ${4 * NH * DH}u], trace[pb + ${5 * NH * DH}u],
+      trace[pb + ${6 * NH * DH}u]);
+  } else {
+    st.prev = vec3<f32>(s0[sIdx + sStride], s0[sIdx + 2u * sStride], s0[sIdx + 3u * sStride]);
+  }
+  st.dy = f32(dy[(b * u.S + t) * ${NH * DH}u + h * ${DH}u + j]);
+  return st;
+}
+
 @compute @workgroup_size(${DH * P})
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3u) {
   let bh = wid.x;
@@ -294,25 +322,22 @@ ${rRegs}
   var dc = 0.0;
   var dn = 0.0;
   var dm = 0.0;
+  // Everything a step reads that does not depend on the recurrence is loaded one step ahead.
+  var next = loadStep(b, h, j, u.S - 1u, sIdx, sStride);
   for (var s = 0u; s < u.S; s++) {
     let t = u.S - 1u - s;
-    let tb = (b * u.S + t) * ${7 * NH * DH}u + h * ${DH}u + j;
-    let rawI = trace[tb];
-    let rawF = trace[tb + ${NH * DH}u];
-    let rawZ = trace[tb + ${2 * NH * DH}u];
-    let rawO = trace[tb + ${3 * NH * DH}u];
-    let ct = trace[tb + ${4 * NH * DH}u];
-    let nt = trace[tb + ${5 * NH * DH}u];
-    let mt = trace[tb + ${6 * NH * DH}u];
-    var cp = s0[sIdx + sStride];
-    var np = s0[sIdx + 2u * sStride];
-    var mp = s0[sIdx + 3u * sStride];
-    if (t > 0u) {
-      let pb = tb - ${7 * NH * DH}u;
-      cp = trace[pb + ${4 * NH * DH}u];
-      np = trace[pb + ${5 * NH * DH}u];
-      mp = trace[pb + ${6 * NH * DH}u];
-    }
+    let cur = next;
+    if (t > 0u) { next = loadStep(b, h, j, t - 1u, sIdx, sStride); }
+    let rawI = cur.raw.x;
+    let rawF = cur.raw.y;
+    let rawZ = cur.raw.z;
+    let rawO = cur.raw.w;
+    let ct = cur.cnm.x;
+    let nt = cur.cnm.y;
+    let mt = cur.cnm.z;
+    let cp = cur.prev.x;
+    let np = cur.prev.y;
+    let mp = cur.prev.z;
     let zero = zeroN0 && t == 0u;
     let lfm = logsig(rawF) + mp;
     let eI = exp(rawI - mt);
@@ -321,7 +346,7 @@ ${rRegs}
     let fa = min(eF, 1.0);
     let zt = tanh_(rawZ);
     let og = sigm(rawO);
-    let dyt = f32(dy[(b * u.S + t) * ${NH * DH}u + h * ${DH}u + j]) + ${dyRec};
+    let dyt = cur.dy + ${dyRec};
     let dcT = dc + dyt * og / nt;
     let dnT = dn - dyt * og * ct / (nt * nt);
     let dia = dcT * zt + dnT;
