@@ -7,7 +7,7 @@
 #
 # Produces tests.txt, slstm_webgpu.csv, slstm_accuracy.csv, slstm_torch.csv,
 # slstm_autograd_check.csv, and the logs webgpu.txt, torch.txt.
-set -u
+set -u -o pipefail
 OUT="${OUT:-bench_outputs/slstm}"
 mkdir -p "$OUT"
 export OUT DENO_WEBGPU_BACKEND="${DENO_WEBGPU_BACKEND:-vulkan}" XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" NO_COLOR=1

@@ -51,8 +51,16 @@ def slstm(torch, wx, r, bias, states=None):
     return torch.stack(ys, dim=1), (y, c, n, m)
 
 
-def timed(torch, fn, reps):
+def timed(torch, fn, reps, cuda=True):
     fn()  # warm-up
+    if not cuda:  # CPU: wall clock (for trying the script without a GPU)
+        import time
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times)
     torch.cuda.synchronize()
     times = []
     for _ in range(reps):
@@ -96,6 +104,19 @@ def autograd_check(torch, out_dir):
         rel = (torch.linalg.vector_norm(ours - ref) / torch.linalg.vector_norm(ref)).item()
         rows.append(f"{name},{rel:.3e}")
         print(f"float64 autograd vs reference--slstm, {name}: rel L2 {rel:.3e}")
+    # The same case through this loop in f32 (on CUDA when there is one, TF32 off): the plain
+    # PyTorch f32 deviation, next to slstm--fused's in slstm_accuracy.csv.
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    l32 = {k: v.detach().to(dev, torch.float32).requires_grad_(True) for k, v in leaves.items()}
+    y32, _ = slstm(torch, l32["wx"], l32["r"], l32["bias"],
+                   (l32["yInitial"], l32["cInitial"], l32["nInitial"], l32["mInitial"]))
+    (y32 * t["dy"].to(dev, torch.float32)).sum().backward()
+    for name, ours in [("y", y32.detach())] + [("d" + k, l32[k].grad) for k in l32]:
+        ref = t[name]
+        ours = ours.to("cpu", torch.float64)
+        rel = (torch.linalg.vector_norm(ours - ref) / torch.linalg.vector_norm(ref)).item()
+        rows.append(f"{name} (torch f32 {dev.type}),{rel:.3e}")
+        print(f"PyTorch f32 ({dev.type}) vs reference--slstm, {name}: rel L2 {rel:.3e}")
     with open(os.path.join(out_dir, "slstm_autograd_check.csv"), "w") as f:
         f.write("\n".join(rows) + "\n")
 
@@ -105,21 +126,24 @@ def main():
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--tiny", action="store_true", help="small shapes")
     ap.add_argument("--reps", type=int, default=5, help="timed calls per shape (median)")
+    ap.add_argument("--device", default="cuda", help="cuda (default; CUDA events) or cpu (wall clock)")
     args = ap.parse_args()
     try:
         import torch
     except ImportError:
         print("slstm_torch.py: PyTorch is not installed; nothing was measured.", file=sys.stderr)
         sys.exit(2)
-    os.makedirs(args.out, exist_ok=True)
-    autograd_check(torch, args.out)
-    if not torch.cuda.is_available():
-        print("slstm_torch.py: no CUDA device; timing skipped.", file=sys.stderr)
-        sys.exit(2)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
-    dev = torch.device("cuda")
-    print(f"device: {torch.cuda.get_device_name(0)}")
+    os.makedirs(args.out, exist_ok=True)
+    autograd_check(torch, args.out)
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        print("slstm_torch.py: no CUDA device; timing skipped (--device cpu times on the CPU).",
+              file=sys.stderr)
+        sys.exit(2)
+    dev = torch.device(args.device)
+    print(f"device: {torch.cuda.get_device_name(0) if cuda else 'cpu'}")
     if args.tiny:
         shapes = [("issue", 2, 16, 2, 16), ("issue", 2, 16, 2, 40)]
     else:
@@ -145,10 +169,10 @@ def main():
             y.backward(dy)
 
         for call, fn, useful in (("forward", fw, fw_flop), ("forward+backward", fwbw, 3 * fw_flop)):
-            ms = timed(torch, fn, args.reps)
+            ms = timed(torch, fn, args.reps, cuda)
             tflops = useful / (ms * 1e-3) / 1e12
             rows.append(",".join(str(v) for v in [
-                "pytorch loop (f32, eager)", set_name, B, S, NH, DH, "f32", call, f"{ms:.4f}",
+                f"pytorch loop (f32, eager, {args.device})", set_name, B, S, NH, DH, "f32", call, f"{ms:.4f}",
                 f"{ms * 1e3 / S:.3f}", f"{useful / 1e9:.3f}", f"{tflops:.3f}", f"{tflops / 50:.4f}"]))
             print(f"torch {set_name} NH {NH} DH {DH} {call}: {ms:.2f} ms ({ms * 1e3 / S:.1f} µs/step)")
     with open(os.path.join(args.out, "slstm_torch.csv"), "w") as f:
