@@ -172,7 +172,7 @@ for (const DH of tiny ? [16, 40] : [64, 128, 256]) {
       Object.entries(raw).map((
         [k, t],
       ) => [k, k === "wx" && dtype === "f16" ? r16(t as Tensor) : r32(t as Tensor)]),
-    ) as SlstmInputs<Tensor>;
+    ) as unknown as SlstmInputs<Tensor>;
     const dyRaw = randomTensor([1, dims.S, 2, DH], new Random(2000 + DH));
     const dy = dtype === "f16" ? r16(dyRaw) : r32(dyRaw);
     const ref = await slstmReference(x, { returnLastStates: true });

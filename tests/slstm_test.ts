@@ -31,7 +31,6 @@ const ignore = await gpuMissing();
 setPoisonOutputs(true);
 
 type X = SlstmInputs<Tensor>;
-const STATE_KEYS = ["yInitial", "cInitial", "nInitial", "mInitial"] as const;
 const GRAD_OF = {
   wx: "dwx",
   r: "dr",
@@ -432,7 +431,6 @@ Deno.test({
   ignore,
   async fn() {
     const x = randomSlstmInputs({ B: 1, S: 3, NH: 1, DH: 4 }, rngOf(601)) as X;
-    const good = x.wx.data[0]!;
     x.wx.data[0] = NaN;
     await assert.rejects(() => slstmForwardWebGpu(x, { checkFinite: true }), {
       message: "Argument wx (1, 3, 4, 1, 4) holds a non-finite value NaN at flat index 0",

@@ -21,6 +21,7 @@ export {
   slstmFusedKernel,
   slstmLoopParams,
 } from "./fused.ts";
+export type { RPlace, SlstmLoopParams } from "./_wgsl.ts";
 
 /** The WebGPU sLSTM kernels, as registered under their names. */
 export const slstmKernels: readonly SlstmKernel[] = [slstmFusedKernel];
