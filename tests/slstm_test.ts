@@ -280,6 +280,8 @@ const gpuCases: GpuCase[] = [
     rStorage: "workgroup-f16",
     seed: 9,
   },
+  // B·S = 301 rows: dR and dbias are summed in 151 splits of 2 rows, the last of 1.
+  { label: "S 301, DH 4", B: 1, S: 301, NH: 1, DH: 4, states: true, dtype: "f32", seed: 10 },
 ];
 
 const dimsOf = (c: GpuCase) => ({ B: c.B, NH: c.NH, S: c.S, DQK: c.DH, DHV: c.DH });

@@ -405,11 +405,16 @@ export interface SlstmDrParams {
   TN: number;
 }
 
+/** Elements of one split's partial sums: dR (NH·DH·4·DH) then dbias (NH·4·DH). */
+export const drPartSize = (NH: number, DH: number) => NH * 4 * DH * DH + NH * 4 * DH;
+
 /**
- * dR[h, d, g, j] = Σ_{b,t} y_{t-1}[b, h, d]·draw_t[b, g, h, j] and dbias[h, g, j] = Σ_{b,t}
- * draw_t[b, g, h, j]: bindings y, s0 (its y part is y before the first step), dwx, dr, dbias,
- * uniforms. Workgroups: (⌈tiles / 64⌉, NH); the reduction over B·S runs in each thread, in f32, in
- * a fixed order (deterministic).
+ * Partial sums of dR[h, d, g, j] = Σ_{b,t} y_{t-1}[b, h, d]·draw_t[b, g, h, j] and dbias[h, g, j] =
+ * Σ_{b,t} draw_t[b, g, h, j] over one split of the B·S rows (rows [z·u.chunk, (z+1)·u.chunk)):
+ * bindings y, s0 (its y part is y before the first step), dwx, part (splits × drPartSize),
+ * uniforms. Workgroups: (⌈tiles / 64⌉, NH, splits). Splitting the rows gives the GPU enough threads
+ * (one tile of a head alone would loop over all B·S rows); {@linkcode drReduceWgsl} adds the splits
+ * in a fixed order, so the result is deterministic.
  */
 export function drWgsl(p: SlstmDrParams, key: string): string {
   const { NH, DH, dtype, TM, TN } = p;
@@ -420,12 +425,12 @@ export function drWgsl(p: SlstmDrParams, key: string): string {
   const loadsX: string[] = [];
   for (let a = 0; a < TM; a++) {
     loadsY.push(
-      `      let y${a} = select(f32(y[yRow + d0 + ${a}u]), s0[y0Row + d0 + ${a}u], t == 0u);`,
+      `    let y${a} = select(f32(y[yRow + d0 + ${a}u]), s0[y0Row + d0 + ${a}u], t == 0u);`,
     );
   }
   for (let c = 0; c < TN; c++) {
-    loadsX.push(`      let x${c} = f32(dwx[xRow + col${c}]);`);
-    for (let a = 0; a < TM; a++) acc.push(`      s${a}_${c} += y${a} * x${c};`);
+    loadsX.push(`    let x${c} = f32(dwx[xRow + col${c}]);`);
+    for (let a = 0; a < TM; a++) acc.push(`    s${a}_${c} += y${a} * x${c};`);
   }
   const decl = Array.from(
     { length: TM * TN },
@@ -435,51 +440,80 @@ export function drWgsl(p: SlstmDrParams, key: string): string {
     `  let n${c} = nb + ${c}u;
   let col${c} = (n${c} / ${DH}u) * ${NH * DH}u + h * ${DH}u + n${c} % ${DH}u;
   var bs${c} = 0.0;`).join("\n");
-  const bsum = Array.from({ length: TN }, (_, c) => `      bs${c} += x${c};`).join("\n");
+  const bsum = Array.from({ length: TN }, (_, c) => `    bs${c} += x${c};`).join("\n");
   const stores: string[] = [];
   for (let a = 0; a < TM; a++) {
     for (let c = 0; c < TN; c++) {
-      stores.push(`  dr[h * ${4 * DH * DH}u + (d0 + ${a}u) * ${4 * DH}u + n${c}] = s${a}_${c};`);
+      stores.push(
+        `  part[pb + h * ${4 * DH * DH}u + (d0 + ${a}u) * ${4 * DH}u + n${c}] = s${a}_${c};`,
+      );
     }
   }
   const bstores = Array.from(
     { length: TN },
-    (_, c) => `    dbias[h * ${4 * DH}u + n${c}] = bs${c};`,
-  )
-    .join("\n");
+    (_, c) => `    part[pb + ${NH * 4 * DH * DH}u + h * ${4 * DH}u + n${c}] = bs${c};`,
+  ).join("\n");
   return `${enableF16(dtype)}// ${key}
-struct Uniforms { S: u32, B: u32, pad0: u32, pad1: u32 }
+struct Uniforms { S: u32, B: u32, chunk: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> y: array<${dtype}>;
 @group(0) @binding(1) var<storage, read> s0: array<f32>;
 @group(0) @binding(2) var<storage, read> dwx: array<${dtype}>;
-@group(0) @binding(3) var<storage, read_write> dr: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dbias: array<f32>;
-@group(0) @binding(5) var<uniform> u: Uniforms;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+@group(0) @binding(4) var<uniform> u: Uniforms;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let tile = gid.x;
   if (tile >= ${tiles}u) { return; }
   let h = gid.y;
+  let pb = gid.z * ${drPartSize(NH, DH)}u;
   let d0 = (tile / ${tilesN}u) * ${TM}u;
   let nb = (tile % ${tilesN}u) * ${TN}u;
 ${cols}
 ${decl}
-  for (var b = 0u; b < u.B; b++) {
+  let rows = u.B * u.S;
+  let first = gid.z * u.chunk;
+  let last = min(rows, first + u.chunk);
+  for (var bt = first; bt < last; bt++) {
+    let b = bt / u.S;
+    let t = bt % u.S;
     let y0Row = (b * ${NH}u + h) * ${DH}u;
-    for (var t = 0u; t < u.S; t++) {
-      let yRow = ((b * u.S + t) - select(1u, 0u, t == 0u)) * ${NH * DH}u + h * ${DH}u;
-      let xRow = (b * u.S + t) * ${4 * NH * DH}u;
+    let yRow = (bt - select(1u, 0u, t == 0u)) * ${NH * DH}u + h * ${DH}u;
+    let xRow = bt * ${4 * NH * DH}u;
 ${loadsY.join("\n")}
 ${loadsX.join("\n")}
 ${acc.join("\n")}
 ${bsum}
-    }
   }
 ${stores.join("\n")}
   if (d0 == 0u) {
 ${bstores}
   }
+}
+`;
+}
+
+/**
+ * dR and dbias from the splits' partial sums, added in split order: bindings part, dr, dbias,
+ * uniforms { splits }. Workgroups: ⌈drPartSize / 256⌉.
+ */
+export function drReduceWgsl(NH: number, DH: number, key: string): string {
+  const nr = NH * 4 * DH * DH;
+  const total = drPartSize(NH, DH);
+  return `// ${key}
+struct Uniforms { splits: u32, pad0: u32, pad1: u32, pad2: u32 }
+@group(0) @binding(0) var<storage, read> part: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dr: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(3) var<uniform> u: Uniforms;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.y * 65535u * 256u + gid.x;
+  if (i >= ${total}u) { return; }
+  var s = 0.0;
+  for (var z = 0u; z < u.splits; z++) { s += part[z * ${total}u + i]; }
+  if (i < ${nr}u) { dr[i] = s; } else { dbias[i - ${nr}u] = s; }
 }
 `;
 }

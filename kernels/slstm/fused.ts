@@ -41,6 +41,8 @@ import {
 } from "../runtime.ts";
 import {
   backwardWgsl,
+  drPartSize,
+  drReduceWgsl,
   drWgsl,
   forwardStepFlops,
   forwardWgsl,
@@ -455,17 +457,33 @@ export async function slstmBackwardWebGpu(
     TM: largestDivisor(DH, 4),
     TN: 4,
   };
-  const dr = GpuTensor.empty(gpu, [NH, DH, 4, DH], "f32", poison);
-  const dbias = GpuTensor.empty(gpu, [NH, 4, DH], "f32", poison);
   const tiles = (DH / dp.TM) * ((4 * DH) / dp.TN);
+  // Splits of the B·S rows: enough threads to fill the GPU (~128k), at least one row each.
+  const splits = Math.max(1, Math.min(B * S, 256, Math.ceil(131072 / (tiles * NH))));
+  const chunk = Math.ceil((B * S) / splits);
+  const part = GpuTensor.empty(gpu, [splits, drPartSize(NH, DH)], "f32", poison);
+  x.temps.push(part);
   batch.dispatch({
     label: `slstm--fused:dr:dh${DH}`,
     pipeline: await drPipeline(gpu, dp),
-    buffers: [y, x.s0, dwx, dr, dbias],
-    uniforms: uniforms(S, B),
-    workgroups: [Math.ceil(tiles / 64), NH],
+    buffers: [y, x.s0, dwx, part],
+    uniforms: new Uint32Array([S, B, chunk, 0]),
+    workgroups: [Math.ceil(tiles / 64), NH, Math.ceil((B * S) / chunk)],
     flops: 2 * B * S * NH * DH * 4 * DH,
-    meta: { B, S, NH, DH },
+    meta: { B, S, NH, DH, splits },
+  });
+  const dr = GpuTensor.empty(gpu, [NH, DH, 4, DH], "f32", poison);
+  const dbias = GpuTensor.empty(gpu, [NH, 4, DH], "f32", poison);
+  const reduceKey = `slstm--fused:dr_reduce:nh${NH}:dh${DH}`;
+  const wgs = Math.ceil(drPartSize(NH, DH) / 256);
+  batch.dispatch({
+    label: reduceKey,
+    pipeline: await getPipeline(gpu, reduceKey, () => drReduceWgsl(NH, DH, reduceKey)),
+    buffers: [part, dr, dbias],
+    uniforms: new Uint32Array([Math.ceil((B * S) / chunk), 0, 0, 0]),
+    workgroups: [Math.min(wgs, 65535), Math.ceil(wgs / 65535)],
+    bytes: 4 * drPartSize(NH, DH) * (splits + 1),
+    meta: { NH, DH, splits },
   });
   const states = dims.hasInitialStates
     ? unpackStates(batch, x, dS0, dims, ["dyInitial", "dcInitial", "dnInitial", "dmInitial"])
