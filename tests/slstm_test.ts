@@ -229,7 +229,15 @@ type GpuCase = RandomSlstmConfig & {
   seed: number;
   dtype: "f32" | "f16";
   rStorage?: SlstmRStorage;
+  /** Zero the initial n of batch row 0, head 0 only (the zero-n rule applies to that head). */
+  zeroNHead?: boolean;
 };
+
+function inputsOf(c: GpuCase, seed: number): X {
+  const x = randomSlstmInputs(c, rngOf(seed)) as X;
+  if (c.zeroNHead) x.nInitial!.data.fill(0, 0, c.DH);
+  return x;
+}
 
 const gpuCases: GpuCase[] = [
   { label: "DH 6, P 1", B: 2, S: 7, NH: 3, DH: 6, dtype: "f32", seed: 1 },
@@ -281,6 +289,17 @@ const gpuCases: GpuCase[] = [
     seed: 9,
   },
   // B·S = 301 rows: dR and dbias are summed in 151 splits of 2 rows, the last of 1.
+  {
+    label: "zero initial n in one head",
+    B: 2,
+    S: 5,
+    NH: 2,
+    DH: 12,
+    states: true,
+    zeroNHead: true,
+    dtype: "f32",
+    seed: 11,
+  },
   { label: "S 301, DH 4", B: 1, S: 301, NH: 1, DH: 4, states: true, dtype: "f32", seed: 10 },
 ];
 
@@ -317,7 +336,7 @@ for (const c of gpuCases) {
     ignore,
     async fn() {
       const gpu = await needGpu();
-      const x = rounded(randomSlstmInputs(c, rngOf(300 + c.seed)) as X, c.dtype, rF16);
+      const x = rounded(inputsOf(c, 300 + c.seed), c.dtype, rF16);
       const ref = await slstmReference(x, { returnLastStates: true });
       const out = await slstmForwardWebGpu(x, { ...opts, returnLastStates: true });
       const tol = c.dtype === "f16" ? F16_FORWARD : 1e-5;
@@ -341,8 +360,8 @@ for (const c of gpuCases) {
     ignore,
     async fn() {
       const gpu = await needGpu();
-      const rng = rngOf(400 + c.seed);
-      const x = rounded(randomSlstmInputs(c, rng) as X, c.dtype, rF16);
+      const rng = rngOf(900 + c.seed);
+      const x = rounded(inputsOf(c, 400 + c.seed), c.dtype, rF16);
       const dyRaw = randomTensor([c.B, c.S, c.NH, c.DH], rng);
       const dy = c.dtype === "f16" ? r16(dyRaw) : r32(dyRaw);
       const ref = await slstmBackwardReference(x, dy);
