@@ -59,7 +59,7 @@ const shapes: Shape[] = tiny
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: string[] = [
-  "impl,set,B,S,NH,DH,dtype,r_storage,P,call,fw_loop_ms,bw_loop_ms,dr_ms,total_ms,us_per_step,useful_gflop,tflops,fma_fraction",
+  "impl,set,B,S,NH,DH,dtype,r_storage,P,call,fw_loop_ms,bw_loop_ms,dr_ms,total_ms,us_per_step,useful_gflop,tflops,fma_fraction,workgroups,fw_step_gflops_per_workgroup",
 ];
 
 function placements(s: Shape): SlstmRStorage[] {
@@ -133,6 +133,10 @@ for (const s of shapes) {
             (useful / 1e9).toFixed(3),
             tflops.toFixed(3),
             (tflops / PEAK_TFLOPS).toFixed(4),
+            s.B * s.NH,
+            // One workgroup (one SM) per (batch, head) runs the forward loop: its own rate, to set
+            // against an SM's share of the FMA rate (50 TFLOP/s / 132 SMs ≈ 380 GFLOP/s).
+            fwMs > 0 ? (8 * s.DH * s.DH * s.S / (fwMs * 1e-3) / 1e9).toFixed(2) : "",
           ].join(","),
         );
         console.log(
@@ -146,7 +150,7 @@ for (const s of shapes) {
       const fwMs = median(fwCalls.map((c) => part(c, ":fw:")));
       const bwFw = median(bwCalls.map((c) => part(c, ":fw:")));
       const bwLoop = median(bwCalls.map((c) => part(c, ":bw:")));
-      const dr = median(bwCalls.map((c) => part(c, ":dr:")));
+      const dr = median(bwCalls.map((c) => part(c, ":dr")));
       emit("forward", fwMs, 0, 0, fwFlop);
       // The backward call reruns the forward (writing the trace); useful work: dy·Rᵀ and dR.
       emit("backward", bwFw, bwLoop, dr, 2 * fwFlop);
