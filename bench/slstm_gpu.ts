@@ -64,7 +64,8 @@ const rows: string[] = [
 
 function placements(s: Shape): SlstmRStorage[] {
   const out: SlstmRStorage[] = [];
-  for (const r of ["registers", "workgroup", "workgroup-f16", "global"] as const) {
+  const all = ["registers", "workgroup", "workgroup-f16", "global", "global-f16"] as const;
+  for (const r of gpu.hasF16 ? all : all.filter((a) => !a.endsWith("f16"))) {
     try {
       slstmLoopParams(gpu.limits, s.NH, s.DH, "f32", r, true);
       out.push(r);
@@ -84,10 +85,11 @@ for (const s of shapes) {
       ) => [k, GpuTensor.fromTensor(gpu, t as Tensor, k === "wx" ? dtype : "f32")]),
     ) as unknown as SlstmInputs<GpuTensor>;
     const dy = GpuTensor.fromTensor(gpu, dyCpu, dtype);
-    for (const rStorage of placements(s)) {
-      if (dtype === "f16" && rStorage !== placements(s)[0]) continue; // f16: the first placement only
-      const P = slstmLoopParams(gpu.limits, s.NH, s.DH, dtype, rStorage, true).P;
-      const opts = { rStorage };
+    // f32: every placement that fits; f16 storage: the automatic choice only.
+    for (const asked of dtype === "f32" ? placements(s) : ["auto" as const]) {
+      const lp = slstmLoopParams(gpu.limits, s.NH, s.DH, dtype, asked, true);
+      const [P, rStorage] = [lp.P, lp.place];
+      const opts = { rStorage: asked };
       // Warm-up: pipelines compiled, buffers pooled.
       (await slstmForwardWebGpu(dev, opts)).y;
       await slstmBackwardWebGpu(dev, dy, opts);

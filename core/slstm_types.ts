@@ -31,7 +31,13 @@ export interface SlstmInputs<T = TensorLike> {
 }
 
 /** Where the WebGPU kernel keeps the recurrent matrix during its loop over time. */
-export type SlstmRStorage = "auto" | "registers" | "workgroup" | "workgroup-f16" | "global";
+export type SlstmRStorage =
+  | "auto"
+  | "registers"
+  | "workgroup"
+  | "workgroup-f16"
+  | "global"
+  | "global-f16";
 
 /** Options of an sLSTM forward or backward pass. */
 export interface SlstmOptions {
@@ -49,9 +55,11 @@ export interface SlstmOptions {
    * WebGPU only: where r lives during the loop over time. `"registers"`: each thread holds its
    * slice of r (DH ≤ 64); `"workgroup"`: r in workgroup memory as f32 (4·DH²·4 bytes must fit the
    * device's limit: DH ≤ 48 under 48 KiB); `"workgroup-f16"`: r rounded to f16 in workgroup memory
-   * (DH ≤ 64 under 48 KiB; this changes the function: r is rounded); `"global"`: r read from its
-   * storage buffer at every step (L2-resident; any DH). `"auto"` picks registers for DH ≤ 64,
-   * then workgroup, then workgroup-f16 when `dtype` is f16, then global. @default {"auto"}
+   * (DH ≤ 64 under 48 KiB); `"global"`: r read from its storage buffer at every step (served by
+   * the caches; any DH); `"global-f16"`: likewise from an f16 copy of r (half the bytes per step).
+   * The f16 placements change the function: r is rounded to f16 (its gradient stays f32). `"auto"`
+   * picks registers for DH ≤ 64, then workgroup; then, when `dtype` is f16, workgroup-f16 or
+   * global-f16; else global. @default {"auto"}
    */
   rStorage?: SlstmRStorage;
 }

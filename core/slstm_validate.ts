@@ -70,7 +70,7 @@ export function validateSlstmOptions(options: SlstmOptions): void {
   if (dtype !== undefined && dtype !== "f32" && dtype !== "f16") {
     throw new RangeError(`Option dtype must be "f32" or "f16", received ${JSON.stringify(dtype)}`);
   }
-  const storages = ["auto", "registers", "workgroup", "workgroup-f16", "global"];
+  const storages = ["auto", "registers", "workgroup", "workgroup-f16", "global", "global-f16"];
   if (rStorage !== undefined && !storages.includes(rStorage)) {
     throw new RangeError(
       `Option rStorage must be one of ${storages.map((s) => `"${s}"`).join(", ")}, received ${

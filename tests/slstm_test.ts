@@ -288,6 +288,17 @@ const gpuCases: GpuCase[] = [
     rStorage: "workgroup-f16",
     seed: 9,
   },
+  {
+    label: "f16 r global",
+    B: 1,
+    S: 6,
+    NH: 2,
+    DH: 20,
+    states: true,
+    dtype: "f32",
+    rStorage: "global-f16",
+    seed: 12,
+  },
   // B·S = 301 rows: dR and dbias are summed in 151 splits of 2 rows, the last of 1.
   {
     label: "zero initial n in one head",
@@ -330,7 +341,7 @@ function compare(
 
 for (const c of gpuCases) {
   const opts = { dtype: c.dtype, ...(c.rStorage ? { rStorage: c.rStorage } : {}) };
-  const rF16 = c.rStorage === "workgroup-f16";
+  const rF16 = c.rStorage?.endsWith("f16") ?? false;
   Deno.test({
     name: `slstmForwardWebGpu() matches reference--slstm: ${c.label}`,
     ignore,

@@ -12,7 +12,7 @@ import { enableF16, WGSL_GATES } from "../_common.ts";
 import type { StorageDtype } from "../runtime.ts";
 
 /** Where r lives during the loop over time (the resolved form of the `rStorage` option). */
-export type RPlace = "registers" | "workgroup" | "workgroup-f16" | "global";
+export type RPlace = "registers" | "workgroup" | "workgroup-f16" | "global" | "global-f16";
 
 /** Everything that changes the WGSL of the two time loops. */
 export interface SlstmLoopParams {
@@ -66,13 +66,19 @@ function rPrelude(p: SlstmLoopParams): { decl: string; load: string } {
 function rAt(p: SlstmLoopParams, d: string, g: number, j: string): string {
   const { DH } = p;
   if (p.place === "global") return `r[rBase + (${d}) * ${4 * DH}u + ${g * DH}u + ${j}]`;
+  if (p.place === "global-f16") {
+    return `f32(r[rBase + (${d}) * ${4 * DH}u + ${g * DH}u + ${j}])`;
+  }
   if (p.place === "workgroup") return `rs[(${d}) * ${rowStride(DH)}u + ${g * DH}u + ${j}]`;
   return `f32(rs[(${d}) * ${rowStride(DH)}u + ${g * DH}u + ${j}])`;
 }
 
+/** Element type of the r binding: f16 for the global-f16 placement (an f16 copy of r). */
+const rType = (p: SlstmLoopParams) => (p.place === "global-f16" ? "f16" : "f32");
+
 const header = (p: SlstmLoopParams, key: string) =>
   `${
-    enableF16(p.dtype, p.place === "workgroup-f16" ? "f16" : "f32")
+    enableF16(p.dtype, p.place.endsWith("f16") ? "f16" : "f32")
   }// ${key}\nstruct Uniforms { S: u32, B: u32, pad0: u32, pad1: u32 }\n`;
 
 const GATE_FNS = `${WGSL_GATES}
@@ -91,7 +97,7 @@ export function forwardWgsl(p: SlstmLoopParams, key: string): string {
   const SD = dtype;
   const bindings: [string, string, string][] = [
     ["wx", "read", SD],
-    ["r", "read", "f32"],
+    ["r", "read", rType(p)],
     ["bias", "read", "f32"],
     ["s0", "read", "f32"],
     ["y", "read_write", SD],
@@ -240,7 +246,7 @@ export function backwardWgsl(p: SlstmLoopParams, key: string): string {
   const SD = dtype;
   const bindings: [string, string, string][] = [
     ["dy", "read", SD],
-    ["r", "read", "f32"],
+    ["r", "read", rType(p)],
     ["trace", "read", "f32"],
     ["s0", "read", "f32"],
     ["dwx", "read_write", SD],
@@ -514,6 +520,21 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var s = 0.0;
   for (var z = 0u; z < u.splits; z++) { s += part[z * ${total}u + i]; }
   if (i < ${nr}u) { dr[i] = s; } else { dbias[i - ${nr}u] = s; }
+}
+`;
+}
+
+/** r rounded to f16 (the global-f16 placement's copy): bindings r, r16; workgroups ⌈n / 256⌉. */
+export function rToF16Wgsl(n: number, key: string): string {
+  return `enable f16;
+// ${key}
+@group(0) @binding(0) var<storage, read> r: array<f32>;
+@group(0) @binding(1) var<storage, read_write> r16: array<f16>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let i = gid.y * 65535u * 256u + gid.x;
+  if (i < ${n}u) { r16[i] = f16(r[i]); }
 }
 `;
 }

@@ -48,6 +48,7 @@ import {
   forwardWgsl,
   loopWorkgroupBytes,
   type RPlace,
+  rToF16Wgsl,
   type SlstmDrParams,
   type SlstmLoopParams,
 } from "./_wgsl.ts";
@@ -68,6 +69,7 @@ const MAX_SLICE = 16;
  * const p = slstmLoopParams(lim, 4, 64, "f32", "auto");
  * assert.ok(p.P === 4 && p.place === "registers");
  * assert.ok(slstmLoopParams(lim, 4, 256, "f32", "auto").place === "global");
+ * assert.ok(slstmLoopParams(lim, 4, 128, "f16", "auto").place === "global-f16");
  * assert.ok(slstmLoopParams(lim, 4, 32, "f32", "workgroup").place === "workgroup");
  * ```
  *
@@ -113,8 +115,8 @@ export function slstmLoopParams(
       ? "registers"
       : fits("workgroup")
       ? "workgroup"
-      : dtype === "f16" && fits("workgroup-f16")
-      ? "workgroup-f16"
+      : dtype === "f16"
+      ? (fits("workgroup-f16") ? "workgroup-f16" : "global-f16")
       : "global";
   } else {
     place = rStorage;
@@ -313,12 +315,39 @@ function recordStateCopies(batch: DispatchBatch, x: OnDevice): void {
   for (const [t, off] of x.stateCopies) batch.copy(t, 0, x.s0, off, t.byteSize);
 }
 
+/**
+ * The r the loops bind: r itself, or for the global-f16 placement an f16 copy made by one dispatch
+ * of this batch (freed with the call's temporaries).
+ */
+async function loopR(batch: DispatchBatch, x: OnDevice, p: SlstmLoopParams): Promise<GpuTensor> {
+  if (p.place.endsWith("f16") && !x.gpu.hasF16) {
+    throw new GpuError(
+      `rStorage "${p.place}" needs the shader-f16 feature, which ${x.gpu.adapterName} does not offer: use "global"`,
+    );
+  }
+  if (p.place !== "global-f16") return x.r;
+  const n = x.r.size;
+  const key = `slstm--fused:r_to_f16:${n}`;
+  const r16 = GpuTensor.empty(x.gpu, x.r.shape, "f16");
+  x.temps.push(r16);
+  const wgs = Math.ceil(n / 256);
+  batch.dispatch({
+    label: key,
+    pipeline: await getPipeline(x.gpu, key, () => rToF16Wgsl(n, key)),
+    buffers: [x.r, r16],
+    workgroups: [Math.min(wgs, 65535), Math.ceil(wgs / 65535)],
+    bytes: 6 * n,
+  });
+  return r16;
+}
+
 /** Records the forward loop; returns y and the packed last states. */
 async function recordForward(
   batch: DispatchBatch,
   x: OnDevice,
   dims: SlstmDims,
   p: SlstmLoopParams,
+  r: GpuTensor,
   trace?: GpuTensor,
 ): Promise<{ y: GpuTensor; sLast: GpuTensor }> {
   const { B, S, NH, DH } = dims;
@@ -331,7 +360,7 @@ async function recordForward(
   batch.dispatch({
     label: loopKey(p, "fw"),
     pipeline,
-    buffers: [x.wx, x.r, x.bias, x.s0, y, sLast, ...(trace ? [trace] : [])],
+    buffers: [x.wx, r, x.bias, x.s0, y, sLast, ...(trace ? [trace] : [])],
     uniforms: uniforms(S, B),
     workgroups: [B * NH],
     flops: B * NH * S * forwardStepFlops(DH),
@@ -387,7 +416,7 @@ export async function slstmForwardWebGpu(
   const p = slstmLoopParams(x.gpu.limits, dims.NH, dims.DH, x.dtype, options.rStorage ?? "auto");
   const batch = new DispatchBatch(x.gpu);
   recordStateCopies(batch, x);
-  const { y, sLast } = await recordForward(batch, x, dims, p);
+  const { y, sLast } = await recordForward(batch, x, dims, p, await loopR(batch, x, p));
   const states = options.returnLastStates
     ? unpackStates(batch, x, sLast, dims, ["last.y", "last.c", "last.n", "last.m"])
     : {};
@@ -435,7 +464,8 @@ export async function slstmBackwardWebGpu(
   const trace = GpuTensor.empty(gpu, [B, S, 7, NH, DH], "f32", poison);
   const batch = new DispatchBatch(gpu);
   recordStateCopies(batch, x);
-  const { y, sLast } = await recordForward(batch, x, dims, p, trace);
+  const r = await loopR(batch, x, p);
+  const { y, sLast } = await recordForward(batch, x, dims, p, r, trace);
   x.temps.push(trace, y, sLast);
   const dwx = GpuTensor.empty(gpu, [B, S, 4, NH, DH], x.dtype, poison);
   const dS0 = GpuTensor.empty(gpu, [4, B, NH, DH], "f32", poison);
@@ -444,7 +474,7 @@ export async function slstmBackwardWebGpu(
   batch.dispatch({
     label: loopKey(p, "bw"),
     pipeline: bw,
-    buffers: [dyDev, x.r, trace, x.s0, dwx, dS0],
+    buffers: [dyDev, r, trace, x.s0, dwx, dS0],
     uniforms: uniforms(S, B),
     workgroups: [B * NH],
     flops: B * NH * S * forwardStepFlops(DH),
@@ -489,8 +519,8 @@ export async function slstmBackwardWebGpu(
     ? unpackStates(batch, x, dS0, dims, ["dyInitial", "dcInitial", "dnInitial", "dmInitial"])
     : {};
   await batch.submit();
-  const r = await finish(x, options, { dwx, dr, dbias, ...states });
-  return r as unknown as SlstmGradients;
+  const grads = await finish(x, options, { dwx, dr, dbias, ...states });
+  return grads as unknown as SlstmGradients;
 }
 
 /**
