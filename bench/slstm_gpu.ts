@@ -149,8 +149,8 @@ for (const s of shapes) {
       };
       const fwCalls = calls.filter((c) => c.call === "fw");
       const bwCalls = calls.filter((c) => c.call === "bw");
-      const fwMs = median(fwCalls.map((c) => part(c, ":fw:")));
-      const bwFw = median(bwCalls.map((c) => part(c, ":fw:")));
+      const fwMs = median(fwCalls.map((c) => (part(c, ":fw:") + part(c, ":r_to_f16"))));
+      const bwFw = median(bwCalls.map((c) => (part(c, ":fw:") + part(c, ":r_to_f16"))));
       const bwLoop = median(bwCalls.map((c) => part(c, ":bw:")));
       const dr = median(bwCalls.map((c) => part(c, ":dr")));
       emit("forward", fwMs, 0, 0, fwFlop);
