@@ -1,10 +1,16 @@
 /**
  * The sLSTM on WebGPU (`slstm--fused`, SPEC §8): the whole sequence in one dispatch, one workgroup
  * per (batch, head) looping over time inside the kernel with the states in registers and r on chip
- * (in registers, in workgroup memory as f32 or f16) or streamed from L2 for large heads; and its
- * backward through time: the forward again (writing the gates and states of every step), the
- * reverse loop (one dispatch, one workgroup per (batch, head)), and the reduction of dR and dbias
- * over batch and time (one dispatch), all in one command buffer.
+ * (in registers, in workgroup memory as f32 or f16) or read through the caches at every step for
+ * large heads (as f32, or as an f16 copy); and its backward through time: the forward again
+ * (writing the gates and states of every step), the reverse loop (one dispatch, one workgroup per
+ * (batch, head)), and the sums of dR and dbias over batch and time (partial sums over splits of
+ * the B·S rows, then their sum in split order: two dispatches), all in one command buffer.
+ *
+ * Why one workgroup per (batch, head): the recurrence through y makes every step wait for the
+ * previous one, so the forward costs S × (the latency of one step: a DH × 4·DH matrix-vector
+ * product, two workgroup barriers and the gates), whatever the FMA rate; the B·NH chains run side
+ * by side, one per SM.
  *
  * @module
  */
@@ -431,7 +437,7 @@ export async function slstmForwardWebGpu(
  * The sLSTM backward on WebGPU: from dL/dy (B, S, NH, DH) the gradients of wx (in the storage type
  * of wx), r and bias (f32) and, when initial states were given, of each initial state (f32). One
  * command buffer: the forward again, writing every step's gates and states (B·S·7·NH·DH f32), the
- * reverse loop over time (B·NH workgroups), and the reduction of dR and dbias over batch and time.
+ * reverse loop over time (B·NH workgroups), and the sums of dR and dbias over batch and time.
  *
  * @example
  * ```ts no-eval
