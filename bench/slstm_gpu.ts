@@ -24,7 +24,12 @@ import {
   toFloat32,
   toFloat64,
 } from "../mod.ts";
-import { slstmBackwardWebGpu, slstmForwardWebGpu, slstmLoopParams } from "../kernels/slstm/mod.ts";
+import {
+  setSlstmMaxSlice,
+  slstmBackwardWebGpu,
+  slstmForwardWebGpu,
+  slstmLoopParams,
+} from "../kernels/slstm/mod.ts";
 import { getGpu } from "../kernels/runtime.ts";
 import { Profiler } from "../profiling/profiler.ts";
 import { deviation } from "../core/metrics.ts";
@@ -86,7 +91,20 @@ for (const s of shapes) {
     ) as unknown as SlstmInputs<GpuTensor>;
     const dy = GpuTensor.fromTensor(gpu, dyCpu, dtype);
     // f32: every placement that fits; f16 storage: the automatic choice only.
+    // Threads per state element P: every distinct choice of the slice limit (f32), default (f16).
+    const variants: { asked: SlstmRStorage; slice: number }[] = [];
     for (const asked of dtype === "f32" ? placements(s) : ["auto" as const]) {
+      const seen = new Set<number>();
+      for (const slice of dtype === "f32" ? [4, 16, 64] : [16]) {
+        setSlstmMaxSlice(slice);
+        try {
+          const P = slstmLoopParams(gpu.limits, s.NH, s.DH, dtype, asked, true).P;
+          if (!seen.has(P)) seen.add(P), variants.push({ asked, slice });
+        } catch { /* this P does not suit the placement */ }
+      }
+    }
+    for (const { asked, slice } of variants) {
+      setSlstmMaxSlice(slice);
       const lp = slstmLoopParams(gpu.limits, s.NH, s.DH, dtype, asked, true);
       const [P, rStorage] = [lp.P, lp.place];
       const opts = { rStorage: asked };
@@ -158,6 +176,7 @@ for (const s of shapes) {
       emit("backward", bwFw, bwLoop, dr, 2 * fwFlop);
       emit("forward+backward", fwMs + bwFw, bwLoop, dr, 3 * fwFlop);
     }
+    setSlstmMaxSlice(null);
     for (const t of [...Object.values(dev), dy]) (t as GpuTensor).destroy();
   }
 }

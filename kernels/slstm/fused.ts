@@ -61,11 +61,41 @@ import {
 
 /** Most elements of the recurrent sum per thread and gate (L = DH/P). */
 const MAX_SLICE = 16;
+/** Most elements of the recurrent sum per thread that the threads are chosen for (tuning). */
+let sliceTarget = MAX_SLICE;
+
+/**
+ * Sets how many elements of the recurrent sum each thread takes at most when the time loops choose
+ * their threads per state element P (the smallest divisor of DH with DH/P ≤ n; 16 by default, null
+ * restores it): fewer threads mean fewer threads per barrier but longer dot products per step. For
+ * tuning on a given GPU; r in registers still holds at most 16 elements per thread. Applies to
+ * calls made afterwards (each P is its own cached pipeline).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { setSlstmMaxSlice, slstmLoopParams } from "./fused.ts";
+ * const lim = { maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupStorageSize: 49152 };
+ * setSlstmMaxSlice(64);
+ * assert.ok(slstmLoopParams(lim, 4, 64, "f32", "global").P === 1);
+ * setSlstmMaxSlice(null);
+ * assert.ok(slstmLoopParams(lim, 4, 64, "f32", "global").P === 4);
+ * ```
+ *
+ * @param n A positive integer, or null for the default.
+ * @throws {RangeError} If n is not a positive integer.
+ */
+export function setSlstmMaxSlice(n: number | null): void {
+  if (n !== null && !(Number.isInteger(n) && n >= 1)) {
+    throw new RangeError(`The slice limit must be a positive integer, received ${n}`);
+  }
+  sliceTarget = n ?? MAX_SLICE;
+}
 
 /**
  * The launch parameters of the time loops for a head size on a device: threads per state element
  * P (the smallest divisor of DH with DH/P ≤ 16 within the device's threads per workgroup, at most
- * 1024) and where r lives (see {@linkcode SlstmOptions.rStorage}).
+ * 1024; see {@linkcode setSlstmMaxSlice}) and where r lives (see {@linkcode SlstmOptions.rStorage}).
  *
  * @example
  * ```ts
@@ -106,9 +136,9 @@ export function slstmLoopParams(
   for (let q = 1; q <= DH; q++) {
     if (DH % q !== 0 || DH * q > maxThreads) continue;
     P = q;
-    if (DH / q <= MAX_SLICE) break;
+    if (DH / q <= sliceTarget) break;
   }
-  if (DH / P > MAX_SLICE) P = largestDivisor(DH, Math.floor(maxThreads / DH));
+  if (DH / P > sliceTarget) P = largestDivisor(DH, Math.floor(maxThreads / DH));
   const base = { NH, DH, P, dtype, save };
   const fits = (place: RPlace) =>
     Math.max(

@@ -16,6 +16,7 @@ import type { SlstmKernel } from "../../core/slstm_types.ts";
 import { slstmFusedKernel } from "./fused.ts";
 
 export {
+  setSlstmMaxSlice,
   slstmBackwardWebGpu,
   slstmForwardWebGpu,
   slstmFusedKernel,
