@@ -47,3 +47,4 @@ export {
   registerSlstmKernels,
 } from "./core/slstm_registry.ts";
 export * from "./kernels/slstm/mod.ts";
+export * from "./models/xlstm_large/mod.ts";

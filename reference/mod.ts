@@ -18,3 +18,4 @@ export * from "./parallel.ts";
 export * from "./chunkwise.ts";
 export * from "./kernels.ts";
 export * from "./slstm.ts";
+export * from "./layers.ts";
