@@ -108,22 +108,47 @@ for (const s of shapes) {
       const lp = slstmLoopParams(gpu.limits, s.NH, s.DH, dtype, asked, true);
       const [P, rStorage] = [lp.P, lp.place];
       const opts = { rStorage: asked };
-      // Warm-up: pipelines compiled, buffers pooled.
-      (await slstmForwardWebGpu(dev, opts)).y;
-      await slstmBackwardWebGpu(dev, dy, opts);
-      const prof = new Profiler(gpu);
+      const free = (o: object) => Object.values(o).forEach((t) => (t as GpuTensor).destroy());
+      let report;
       const calls: { call: "fw" | "bw"; from: number; to: number }[] = [];
-      for (let r = 0; r < REPS; r++) {
-        let from = prof.dispatchCount;
-        const fw = await slstmForwardWebGpu(dev, opts);
-        calls.push({ call: "fw", from, to: prof.dispatchCount });
-        (fw.y as GpuTensor).destroy();
-        from = prof.dispatchCount;
-        const g = await slstmBackwardWebGpu(dev, dy, opts);
-        calls.push({ call: "bw", from, to: prof.dispatchCount });
-        for (const t of Object.values(g)) (t as GpuTensor).destroy();
+      try {
+        // Warm-up: pipelines compiled, buffers pooled.
+        free(await slstmForwardWebGpu(dev, opts));
+        free(await slstmBackwardWebGpu(dev, dy, opts));
+        const prof = new Profiler(gpu);
+        try {
+          for (let r = 0; r < REPS; r++) {
+            let from = prof.dispatchCount;
+            const fw = await slstmForwardWebGpu(dev, opts);
+            calls.push({ call: "fw", from, to: prof.dispatchCount });
+            free(fw);
+            from = prof.dispatchCount;
+            const g = await slstmBackwardWebGpu(dev, dy, opts);
+            calls.push({ call: "bw", from, to: prof.dispatchCount });
+            free(g);
+          }
+        } finally {
+          report = await prof.stop();
+        }
+      } catch (e) {
+        // One variant failing (e.g. a pipeline the driver refuses) must not lose the others.
+        console.error(`${s.set} NH ${s.NH} DH ${s.DH} ${dtype} ${rStorage} P ${P}: ${e}`);
+        rows.push(
+          [
+            `webgpu slstm--fused (error: ${String(e).replace(/[,\n]/g, " ").slice(0, 200)})`,
+            s.set,
+            s.B,
+            s.S,
+            s.NH,
+            s.DH,
+            dtype,
+            rStorage,
+            P,
+          ]
+            .join(","),
+        );
+        continue;
       }
-      const report = await prof.stop();
       const part = (c: { from: number; to: number }, tag: string) =>
         report.records.slice(c.from, c.to).filter((d) => d.label.includes(tag)).reduce(
           (a, d) => a + d.gpuMs,
