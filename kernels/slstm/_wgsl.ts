@@ -267,8 +267,13 @@ export function backwardWgsl(p: SlstmLoopParams, key: string): string {
         ).join("\n"),
     ).join("\n")
     : "";
+  // Global places read the transposed copy rT[h, g, j', d] (neighbouring threads, neighbouring d).
   const rv = (k: number, g: number) =>
-    place === "registers" ? `r${k}_${g}` : rAt(p, "j", g, `p0 + ${k}u`);
+    place === "registers"
+      ? `r${k}_${g}`
+      : place.startsWith("global")
+      ? `${place === "global-f16" ? "f32(" : "("}r[rBase + (${g * DH}u + p0 + ${k}u) * ${DH}u + j])`
+      : rAt(p, "j", g, `p0 + ${k}u`);
   const dot = Array.from(
     { length: L },
     (_, k) =>
@@ -524,17 +529,37 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 `;
 }
 
-/** r rounded to f16 (the global-f16 placement's copy): bindings r, r16; workgroups ⌈n / 256⌉. */
-export function rToF16Wgsl(n: number, key: string): string {
-  return `enable f16;
-// ${key}
+/**
+ * The copy of r that the loops read from global memory: rounded to f16 (global-f16) and/or, for the
+ * backward, transposed to rT[h, g, j, d] = r[h, d, g, j], so that the backward's threads (one per d)
+ * read neighbouring addresses. Bindings r, out; workgroups ⌈NH·4·DH² / 256⌉ (x up to 65535, then y).
+ */
+export function rCopyWgsl(
+  NH: number,
+  DH: number,
+  f16: boolean,
+  transpose: boolean,
+  key: string,
+): string {
+  const n = NH * 4 * DH * DH;
+  const et = f16 ? "f16" : "f32";
+  // Output index i = ((h·4 + g)·DH + j)·DH + d when transposed; the input index is r's.
+  const src = transpose
+    ? `let d = i % ${DH}u;
+  let j = (i / ${DH}u) % ${DH}u;
+  let hg = i / ${DH * DH}u;
+  let src = ((hg / 4u) * ${DH}u + d) * ${4 * DH}u + (hg % 4u) * ${DH}u + j;`
+    : "let src = i;";
+  return `${enableF16(et)}// ${key}
 @group(0) @binding(0) var<storage, read> r: array<f32>;
-@group(0) @binding(1) var<storage, read_write> r16: array<f16>;
+@group(0) @binding(1) var<storage, read_write> out: array<${et}>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.y * 65535u * 256u + gid.x;
-  if (i < ${n}u) { r16[i] = f16(r[i]); }
+  if (i >= ${n}u) { return; }
+  ${src}
+  out[i] = ${et}(r[src]);
 }
 `;
 }

@@ -53,8 +53,8 @@ import {
   forwardStepFlops,
   forwardWgsl,
   loopWorkgroupBytes,
+  rCopyWgsl,
   type RPlace,
-  rToF16Wgsl,
   type SlstmDrParams,
   type SlstmLoopParams,
 } from "./_wgsl.ts";
@@ -352,29 +352,36 @@ function recordStateCopies(batch: DispatchBatch, x: OnDevice): void {
 }
 
 /**
- * The r the loops bind: r itself, or for the global-f16 placement an f16 copy made by one dispatch
- * of this batch (freed with the call's temporaries).
+ * The r a loop binds: r itself, or a copy made by one dispatch of this batch (freed with the call's
+ * temporaries): f16 for global-f16, and transposed for the backward of the global placements.
  */
-async function loopR(batch: DispatchBatch, x: OnDevice, p: SlstmLoopParams): Promise<GpuTensor> {
+async function loopR(
+  batch: DispatchBatch,
+  x: OnDevice,
+  p: SlstmLoopParams,
+  dir: "fw" | "bw",
+): Promise<GpuTensor> {
   if (p.place.endsWith("f16") && !x.gpu.hasF16) {
     throw new GpuError(
       `rStorage "${p.place}" needs the shader-f16 feature, which ${x.gpu.adapterName} does not offer: use "global"`,
     );
   }
-  if (p.place !== "global-f16") return x.r;
-  const n = x.r.size;
-  const key = `slstm--fused:r_to_f16:${n}`;
-  const r16 = GpuTensor.empty(x.gpu, x.r.shape, "f16");
-  x.temps.push(r16);
-  const wgs = Math.ceil(n / 256);
+  const f16 = p.place === "global-f16";
+  const transpose = dir === "bw" && p.place.startsWith("global");
+  if (!f16 && !transpose) return x.r;
+  const { NH, DH } = p;
+  const key = `slstm--fused:r_copy:nh${NH}:dh${DH}:${f16 ? "f16" : "f32"}${transpose ? ":t" : ""}`;
+  const copy = GpuTensor.empty(x.gpu, x.r.shape, f16 ? "f16" : "f32");
+  x.temps.push(copy);
+  const wgs = Math.ceil(x.r.size / 256);
   batch.dispatch({
     label: key,
-    pipeline: await getPipeline(x.gpu, key, () => rToF16Wgsl(n, key)),
-    buffers: [x.r, r16],
+    pipeline: await getPipeline(x.gpu, key, () => rCopyWgsl(NH, DH, f16, transpose, key)),
+    buffers: [x.r, copy],
     workgroups: [Math.min(wgs, 65535), Math.ceil(wgs / 65535)],
-    bytes: 6 * n,
+    bytes: (f16 ? 6 : 8) * x.r.size,
   });
-  return r16;
+  return copy;
 }
 
 /** Records the forward loop; returns y and the packed last states. */
@@ -452,7 +459,7 @@ export async function slstmForwardWebGpu(
   const p = slstmLoopParams(x.gpu.limits, dims.NH, dims.DH, x.dtype, options.rStorage ?? "auto");
   const batch = new DispatchBatch(x.gpu);
   recordStateCopies(batch, x);
-  const { y, sLast } = await recordForward(batch, x, dims, p, await loopR(batch, x, p));
+  const { y, sLast } = await recordForward(batch, x, dims, p, await loopR(batch, x, p, "fw"));
   const states = options.returnLastStates
     ? unpackStates(batch, x, sLast, dims, ["last.y", "last.c", "last.n", "last.m"])
     : {};
@@ -500,8 +507,14 @@ export async function slstmBackwardWebGpu(
   const trace = GpuTensor.empty(gpu, [B, S, 7, NH, DH], "f32", poison);
   const batch = new DispatchBatch(gpu);
   recordStateCopies(batch, x);
-  const r = await loopR(batch, x, p);
-  const { y, sLast } = await recordForward(batch, x, dims, p, r, trace);
+  const { y, sLast } = await recordForward(
+    batch,
+    x,
+    dims,
+    p,
+    await loopR(batch, x, p, "fw"),
+    trace,
+  );
   x.temps.push(trace, y, sLast);
   const dwx = GpuTensor.empty(gpu, [B, S, 4, NH, DH], x.dtype, poison);
   const dS0 = GpuTensor.empty(gpu, [4, B, NH, DH], "f32", poison);
@@ -510,7 +523,7 @@ export async function slstmBackwardWebGpu(
   batch.dispatch({
     label: loopKey(p, "bw"),
     pipeline: bw,
-    buffers: [dyDev, r, trace, x.s0, dwx, dS0],
+    buffers: [dyDev, await loopR(batch, x, p, "bw"), trace, x.s0, dwx, dS0],
     uniforms: uniforms(S, B),
     workgroups: [B * NH],
     flops: B * NH * S * forwardStepFlops(DH),
