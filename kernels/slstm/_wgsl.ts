@@ -120,14 +120,17 @@ export function forwardWgsl(p: SlstmLoopParams, key: string): string {
     : "";
   const rv = (k: number, g: number) =>
     place === "registers" ? `r${k}_${g}` : rAt(p, `p0 + ${k}u`, g, "j");
+  // Two accumulators per gate (even and odd k) halve the chain of dependent FMAs per step.
+  const acc = (k: number) => (k % 2 === 0 ? "a" : "e");
   const dot = Array.from({ length: L }, (_, k) =>
     `    {
       let yd = ys[yb + p0 + ${k}u];
-      a0 += yd * ${rv(k, 0)};
-      a1 += yd * ${rv(k, 1)};
-      a2 += yd * ${rv(k, 2)};
-      a3 += yd * ${rv(k, 3)};
-    }`).join("\n");
+      ${acc(k)}0 += yd * ${rv(k, 0)};
+      ${acc(k)}1 += yd * ${rv(k, 1)};
+      ${acc(k)}2 += yd * ${rv(k, 2)};
+      ${acc(k)}3 += yd * ${rv(k, 3)};
+    }`).join("\n") +
+    "\n    a0 += e0;\n    a1 += e1;\n    a2 += e2;\n    a3 += e3;";
   const sum = (g: number) =>
     P > 1
       ? Array.from({ length: P }, (_, q) => `part[${(g * P + q) * DH}u + j]`).join(" + ")
@@ -204,6 +207,10 @@ ${rRegs}
     var a1 = 0.0;
     var a2 = 0.0;
     var a3 = 0.0;
+    var e0 = 0.0;
+    var e1 = 0.0;
+    var e2 = 0.0;
+    var e3 = 0.0;
 ${dot}
 ${partWrite}
     let rawI = xI + bI + ${sum(0)};
@@ -277,7 +284,7 @@ export function backwardWgsl(p: SlstmLoopParams, key: string): string {
   const dot = Array.from(
     { length: L },
     (_, k) =>
-      `    acc += ${
+      `    ${k % 2 === 0 ? "acc" : "acc2"} += ${
         [0, 1, 2, 3].map((g) => `ds[${g * DH}u + p0 + ${k}u] * ${rv(k, g)}`).join(" + ")
       };`,
   ).join("\n");
@@ -388,8 +395,9 @@ ${rRegs}
     }
     workgroupBarrier();
     var acc = 0.0;
+    var acc2 = 0.0;
 ${dot}
-    part[p * ${DH}u + j] = acc;
+    part[p * ${DH}u + j] = acc + acc2;
     workgroupBarrier();
   }
   if (p == 0u) {
