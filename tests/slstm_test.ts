@@ -299,6 +299,13 @@ const gpuCases: GpuCase[] = [
     rStorage: "global-f16",
     seed: 12,
   },
+  // The benchmark's head sizes and their automatic placements (registers P 4; global P 8; global
+  // P 4, 1024 threads), on a few steps. The f16 case's r is rounded inside the kernel only: the
+  // reference keeps it f32, so the bound covers the f16 mode's whole error (measured 3.2e-4, dr).
+  { label: "DH 64 (auto)", B: 2, S: 3, NH: 2, DH: 64, states: true, dtype: "f32", seed: 13 },
+  { label: "DH 128 (auto)", B: 1, S: 3, NH: 2, DH: 128, states: true, dtype: "f32", seed: 14 },
+  { label: "DH 256 (auto)", B: 1, S: 2, NH: 1, DH: 256, dtype: "f32", seed: 15 },
+  { label: "DH 128 f16 (auto: global-f16)", B: 1, S: 3, NH: 1, DH: 128, dtype: "f16", seed: 16 },
   // B·S = 301 rows: dR and dbias are summed in 151 splits of 2 rows, the last of 1.
   {
     label: "zero initial n in one head",
