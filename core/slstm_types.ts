@@ -24,7 +24,12 @@ export interface SlstmInputs<T = TensorLike> {
   yInitial?: T;
   /** Cell state before the first step (B, NH, DH), stabilized convention. */
   cInitial?: T;
-  /** Normalizer before the first step (B, NH, DH), stabilized convention. */
+  /**
+   * Normalizer before the first step (B, NH, DH), stabilized convention. Where it is all zero for a
+   * (batch row, head), the first step takes m = raw_i (SPEC §8). Every n this cell produces is
+   * positive, so the WebGPU kernel tests the rule at the first step only; the float64 reference
+   * tests it at every step (they differ only for an initial n with negative entries that cancel).
+   */
   nInitial?: T;
   /** Stabilizer before the first step (B, NH, DH). */
   mInitial?: T;
