@@ -21,7 +21,12 @@ import {
   toFloat32,
   toFloat64,
 } from "../mod.ts";
-import { slstmBackwardWebGpu, slstmForwardWebGpu } from "../kernels/slstm/mod.ts";
+import {
+  setSlstmMaxSlice,
+  slstmBackwardWebGpu,
+  slstmForwardWebGpu,
+  slstmLoopParams,
+} from "../kernels/slstm/mod.ts";
 import { GpuTensor, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { assertDeviation } from "./_deviation_log.ts";
@@ -299,6 +304,17 @@ const gpuCases: GpuCase[] = [
     rStorage: "global-f16",
     seed: 12,
   },
+  {
+    label: "r in workgroup, P 2",
+    B: 1,
+    S: 5,
+    NH: 2,
+    DH: 20,
+    states: true,
+    dtype: "f32",
+    rStorage: "workgroup",
+    seed: 17,
+  },
   // The benchmark's head sizes and their automatic placements (registers P 4; global P 8; global
   // P 4, 1024 threads), on a few steps. The f16 case's r is rounded inside the kernel only: the
   // reference keeps it f32, so the bound covers the f16 mode's whole error (measured 3.2e-4, dr).
@@ -394,6 +410,48 @@ for (const c of gpuCases) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "slstm--fused matches the reference for every threads-per-element choice (setSlstmMaxSlice)",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const c: GpuCase = {
+      label: "",
+      B: 1,
+      S: 4,
+      NH: 2,
+      DH: 40,
+      states: true,
+      dtype: "f32",
+      seed: 0,
+    };
+    const x = rounded(inputsOf(c, 701), "f32");
+    const dy = r32(randomTensor([1, 4, 2, 40], rngOf(702)));
+    const ref = await slstmReference(x);
+    const gref = await slstmBackwardReference(x, dy);
+    try {
+      for (const [slice, rStorage] of [[4, "global"], [40, "global"], [8, "registers"]] as const) {
+        setSlstmMaxSlice(slice);
+        const P = slstmLoopParams(gpu.limits, 2, 40, "f32", rStorage).P;
+        await t.step(`slice ${slice}: P ${P}, ${rStorage}`, async () => {
+          const cc = { ...c, label: `P ${P} ${rStorage}`, rStorage };
+          const test = `slstm threads per element P ${P}`;
+          const y = (await slstmForwardWebGpu(x, { rStorage })).y as Tensor;
+          compare(test, cc, "y", y, ref.y as Tensor, 1e-5);
+          const g = await slstmBackwardWebGpu(x, dy, { rStorage });
+          for (const k of ["dwx", "dr", "dbias", "dmInitial"] as const) {
+            compare(test, cc, k, g[k] as Tensor, gref[k] as Tensor, 1e-4);
+          }
+        });
+      }
+    } finally {
+      setSlstmMaxSlice(null);
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
 
 Deno.test({
   name: "slstm--fused keeps GpuTensors on the device; mixed and mistyped inputs are named",
