@@ -53,6 +53,9 @@ SHAPES = [
          num_hidden_layers=1, chunk_size=64, use_bias=True, qk_dim_factor=1.0),
     dict(name="d128_nh2_n2_c16_fused", vocab_size=61, hidden_size=128, num_heads=2,
          num_hidden_layers=2, chunk_size=16, weight_mode="fused"),
+    # the 7B's head sizes scaled down: DQK 128, DHV 256, chunk 64
+    dict(name="d1024_nh4_n2_c64", vocab_size=1000, hidden_size=1024, num_heads=4,
+         num_hidden_layers=2, chunk_size=64),
 ]
 BATCH = 2
 
@@ -232,6 +235,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "hf_xlstm"))
     ap.add_argument("--device", default="cpu", help="cpu (default: no TF32 anywhere) or cuda")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--shapes", default="", help="regex: only shapes whose name matches")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -246,6 +250,8 @@ def main():
     if manifest["external_xlstm"]:
         print("warning: the xlstm package is installed; transformers uses its kernels", file=sys.stderr)
     for k, shape in enumerate(SHAPES):
+        if args.shapes and not re.search(args.shapes, shape["name"]):
+            continue
         t0 = time.time()
         try:
             info = run_shape(shape, os.path.join(args.out, shape["name"]), args.device,
