@@ -368,17 +368,26 @@ Deno.test({
       numBlocks: 2,
       numHeads: 2,
     });
+    // use_bias: transformers writes biases for every linear layer and norm but none for out_norm.
+    const cBias = createXlstmLargeConfig({
+      vocabSize: 53,
+      embeddingDim: 64,
+      numBlocks: 2,
+      numHeads: 2,
+      useBias: true,
+    });
     for (
-      const [label, opts] of [
-        ["hub single file", {}],
-        ["hub sharded, f16 on disk", { dtype: "F16", maxShardBytes: 20_000 }],
-        ["xlstm layout, fused", { layout: "xlstm", weightMode: "fused" }],
+      const [label, opts, conf] of [
+        ["hub single file", {}, c],
+        ["hub sharded, f16 on disk", { dtype: "F16", maxShardBytes: 20_000 }, c],
+        ["xlstm layout, fused", { layout: "xlstm", weightMode: "fused" }, c],
+        ["hub single file, use_bias", {}, cBias],
       ] as const
     ) {
       await t.step(label, async () => {
         const dir = await Deno.makeTempDir();
         try {
-          await writeXlstmLargeCheckpoint(dir, c, { seed: 4, ...opts });
+          await writeXlstmLargeCheckpoint(dir, conf, { seed: 4, ...opts });
           const ref = await XlstmLarge.fromPretrained(dir, { backend: "reference" });
           const gpu = await XlstmLarge.fromPretrained(dir, { backend: "webgpu" });
           assert.equal(gpu.backend, "webgpu");

@@ -17,6 +17,7 @@ import { hashUniform } from "../../core/hash_random.ts";
 import { toF16Bits } from "../../io/dtype.ts";
 import type { XlstmLargeConfig } from "./config.ts";
 import type { XlstmLargeDtype, XlstmLargeWeight } from "./_impl.ts";
+import { xlstmLargeWeightSpecs } from "./weights.ts";
 
 /** A uniform interval `center ± half`. */
 export interface UniformInit {
@@ -42,36 +43,8 @@ export interface UniformInit {
  * @returns Name → shape.
  */
 export function xlstmLargeWeightShapes(c: XlstmLargeConfig): Map<string, number[]> {
-  const D = c.embeddingDim, NH = c.numHeads;
-  const m = new Map<string, number[]>();
-  const lin = (name: string, out: number, inp: number, bias = c.useBias) => {
-    m.set(`${name}.weight`, [out, inp]);
-    if (bias) m.set(`${name}.bias`, [out]);
-  };
-  const norm = (name: string, n: number) => {
-    m.set(`${name}.weight`, [n]);
-    if (c.useBias) m.set(`${name}.bias`, [n]);
-  };
-  m.set("backbone.embeddings.weight", [c.vocabSize, D]);
-  for (let i = 0; i < c.numBlocks; i++) {
-    const b = `backbone.blocks.${i}`;
-    norm(`${b}.norm_mlstm`, D);
-    lin(`${b}.mlstm_layer.q`, c.qkDim, D);
-    lin(`${b}.mlstm_layer.k`, c.qkDim, D);
-    lin(`${b}.mlstm_layer.v`, c.vDim, D);
-    lin(`${b}.mlstm_layer.ogate_preact`, c.vDim, D);
-    lin(`${b}.mlstm_layer.igate_preact`, NH, D, true);
-    lin(`${b}.mlstm_layer.fgate_preact`, NH, D, true);
-    norm(`${b}.mlstm_layer.multihead_norm`, c.vDim);
-    lin(`${b}.mlstm_layer.out_proj`, D, c.vDim);
-    norm(`${b}.norm_ffn`, D);
-    lin(`${b}.ffn.proj_up_gate`, c.ffnDim, D);
-    lin(`${b}.ffn.proj_up`, c.ffnDim, D);
-    lin(`${b}.ffn.proj_down`, D, c.ffnDim);
-  }
-  if (c.addOutNorm) norm("backbone.out_norm", D);
-  m.set("lm_head.weight", [c.vocabSize, D]);
-  return m;
+  // One list of names for every backend: the checkpoint planner's (weights.ts).
+  return new Map(xlstmLargeWeightSpecs(c).map((s) => [s.name, [...s.shape]]));
 }
 
 /**
