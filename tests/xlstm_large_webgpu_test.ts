@@ -418,3 +418,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "XlstmLarge.random() names one model whatever the backend: webgpu = reference (f32)",
+  ignore,
+  async fn() {
+    await needGpu();
+    const c = configs.odd!;
+    const ref = await XlstmLarge.random(c, { seed: 9, backend: "reference" });
+    const gpu = await XlstmLarge.random(c, { seed: 9, backend: "webgpu" });
+    const ids = randomIds(1, 21, c.vocabSize, 5);
+    const want = await ref.forward(ids), got = await gpu.forward(ids);
+    assertDeviation(
+      {
+        test: "XlstmLarge.random same seed, both backends",
+        kernel: "xlstm_large--webgpu",
+        baseline: "xlstm_large--reference",
+        output: "logits",
+        dims: dimsOf(c, 1, 21),
+        chunkSize: c.chunkSize,
+        dtype: "f32",
+        tolerance: 1e-5,
+      },
+      got.logits.data,
+      want.logits.data,
+    );
+    // Another seed is another model.
+    const other = await XlstmLarge.random(c, { seed: 10, backend: "reference" });
+    const o = (await other.forward(ids)).logits.data;
+    assert.ok(o.some((x, j) => Math.abs(x - want.logits.data[j]!) > 1e-3));
+    destroyXlstmLargeState(got.state);
+    for (const m of [ref, gpu, other]) m.destroy();
+  },
+});

@@ -17,15 +17,8 @@ import { hashUniform } from "../../core/hash_random.ts";
 import { toF16Bits } from "../../io/dtype.ts";
 import type { XlstmLargeConfig } from "./config.ts";
 import type { XlstmLargeDtype, XlstmLargeWeight } from "./_impl.ts";
-import { xlstmLargeWeightSpecs } from "./weights.ts";
-
-/** A uniform interval `center ± half`. */
-export interface UniformInit {
-  /** Center. */
-  readonly center: number;
-  /** Half-width. */
-  readonly half: number;
-}
+import { randomXlstmLargeWeights, xlstmLargeWeightSpecs } from "./weights.ts";
+export { type UniformInit, xlstmLargeInit } from "./weights.ts";
 
 /**
  * The canonical weight names and shapes of a configuration, in the order of the hub layout
@@ -45,29 +38,6 @@ export interface UniformInit {
 export function xlstmLargeWeightShapes(c: XlstmLargeConfig): Map<string, number[]> {
   // One list of names for every backend: the checkpoint planner's (weights.ts).
   return new Map(xlstmLargeWeightSpecs(c).map((s) => [s.name, [...s.shape]]));
-}
-
-/**
- * The interval of the random init of weight `name` with `shape` (see the module doc).
- *
- * @example
- * ```ts
- * import { xlstmLargeInit } from "./random_init.ts";
- * console.assert(xlstmLargeInit("backbone.blocks.0.norm_ffn.weight", [8]).center === 1);
- * ```
- *
- * @param name Canonical name.
- * @param shape Its shape.
- * @returns Center and half-width.
- */
-export function xlstmLargeInit(name: string, shape: readonly number[]): UniformInit {
-  if (name.endsWith("igate_preact.bias")) return { center: -1, half: 3 };
-  if (name.endsWith("fgate_preact.bias")) return { center: 3, half: 2 };
-  if (name === "backbone.embeddings.weight") return { center: 0, half: 1 };
-  if (/norm[a-z_]*\.weight$/.test(name)) return { center: 1, half: 0.1 };
-  if (name.endsWith(".bias")) return { center: 0, half: 0.1 };
-  const fanIn = shape[shape.length - 1]!;
-  return { center: 0, half: Math.sqrt(3 / fanIn) };
 }
 
 /**
@@ -94,10 +64,5 @@ export async function* hashRandomXlstmLargeWeights(
   seed: number,
   dtype: XlstmLargeDtype,
 ): AsyncGenerator<XlstmLargeWeight> {
-  for (const [name, shape] of xlstmLargeWeightShapes(config)) {
-    const { center, half } = xlstmLargeInit(name, shape);
-    const n = shape.reduce((a, b) => a * b, 1);
-    const f32 = Float32Array.from(hashUniform(seed, name, n, center, half));
-    yield { name, shape, data: dtype === "f16" ? toF16Bits(f32) : f32 };
-  }
+  yield* randomXlstmLargeWeights(config, seed, dtype);
 }
