@@ -56,15 +56,15 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => setBackwardTrimDiagonal(false),
   },
   {
-    name: "f16u",
-    doc: "f16 storage: stats hands U = dh·Cᵀ to dq through an f32 scratch instead of dq " +
-      "recomputing it (setBackwardF16ReuseU; default: `let reuseUScratch = false` in " +
-      "kernels/backward/backward.ts)",
+    name: "f16recompute",
+    doc: "f16 storage: dq recomputes U = dh·Cᵀ as before issue #14 (today's default reuses it " +
+      "through dq's f32 buffer like f32 storage: `let reuseUF16 = true` in " +
+      "kernels/backward/backward.ts); times the f16 fix",
     passes: ["fwbw"],
     dtypes: ["f16"],
     blockedOnly: true,
-    setup: () => setBackwardF16ReuseU(true),
-    teardown: () => setBackwardF16ReuseU(false),
+    setup: () => setBackwardF16ReuseU(false),
+    teardown: () => setBackwardF16ReuseU(true),
   },
   {
     name: "fuse",
@@ -77,7 +77,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   },
   {
     name: "all",
-    doc: "trim + bwtrim + fuse (+ f16u, which only acts on f16 and is moot when fused)",
+    doc: "trim + bwtrim + fuse",
     options: trimFw,
     passes: ["fwbw"],
     blockedOnly: true,

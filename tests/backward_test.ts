@@ -169,8 +169,8 @@ interface Case {
   depth?: 8 | 16;
   /** Speed variant of issue #14: the blocked kernels trim the diagonal block. */
   trim?: boolean;
-  /** Speed variant of issue #14: f16 storage hands U to dq through an f32 scratch. */
-  f16u?: boolean;
+  /** f16 storage: dq recomputes dh·Cᵀ (before issue #14) instead of reusing stats' product. */
+  f16recompute?: boolean;
   /** Speed variant of issue #14: stats and dq fused. */
   fuse?: boolean;
   seed: number;
@@ -266,7 +266,7 @@ async function check(c: Case): Promise<void> {
   setBackwardGroupLimit(c.groupLimit);
   setBackwardBlockDepth(c.depth);
   setBackwardTrimDiagonal(c.trim ?? false);
-  setBackwardF16ReuseU(c.f16u ?? false);
+  setBackwardF16ReuseU(!(c.f16recompute ?? false));
   setBackwardFuseStatsDq(c.fuse ?? false);
   let out: Grads;
   try {
@@ -275,7 +275,7 @@ async function check(c: Case): Promise<void> {
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
-    setBackwardF16ReuseU(false);
+    setBackwardF16ReuseU(true);
     setBackwardFuseStatsDq(false);
   }
   assertNoUncapturedErrors(gpu);
@@ -1102,7 +1102,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "backward speed variants (issue #14): blocked kernels trimmed, fused stats+dq, f16 U scratch",
+    "backward speed variants (issue #14): blocked kernels trimmed, fused stats+dq, f16 reusing dh·Cᵀ",
   ignore,
   async fn(t) {
     let seed = 14300;
@@ -1110,7 +1110,9 @@ Deno.test({
     const name = (gate: InputGate) =>
       gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
     const tagOf = (c: Case) =>
-      ` blocked,${c.trim ? " trimmed" : ""}${c.fuse ? " fused" : ""}${c.f16u ? " U scratch" : ""}`;
+      ` blocked,${c.trim ? " trimmed" : ""}${c.fuse ? " fused" : ""}${
+        c.f16recompute ? " U recomputed" : ""
+      }`;
     const flags = [{ trim: true }, { fuse: true }, { trim: true, fuse: true }];
     for (const L of [64, 128, 256, 512]) {
       for (const gate of ["exp", "sig"] as const) {
@@ -1169,8 +1171,8 @@ Deno.test({
     if (hasF16) {
       const f16: Partial<Case>[] = [
         { trim: true, L: 128 },
-        { f16u: true, L: 128 },
-        { trim: true, f16u: true, L: 256 },
+        { f16recompute: true, L: 128 },
+        { trim: true, L: 256 },
         { trim: true, fuse: true, L: 128 },
       ];
       for (const f of f16) {

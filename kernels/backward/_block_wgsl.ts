@@ -53,8 +53,7 @@ export function blockDepth(
  * The blocked row/column kernel. Bindings (as `tileWgsl`): q, k, v, dh, gi, [rs], [st, mp],
  * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum), uniforms. With `reuseU` (chunkwise, f32
  * storage) stats also writes U = dh Cᵀ (the state term's product, S × DQK) into dq (binding after rso),
- * which dq reads back instead of recomputing it, then overwrites; with `uScratch` (any storage
- * type, f16 included) U goes to a separate f32 buffer instead, bound last in dq. With {@linkcode mPath} stats also
+ * which dq reads back instead of recomputing it, then overwrites (dq is f32 whatever the storage). With {@linkcode mPath} stats also
  * writes dmt (last output binding): the gradient reaching the stabilizer m_t directly.
  */
 export function blockWgsl(
@@ -63,7 +62,6 @@ export function blockWgsl(
   reuseU = false,
   KC = 8,
   trimDiagonal = false,
-  uScratch = false,
   fuseDq = false,
 ): string {
   // Fused stats + dq (speed variant of issue #14): the stats kernel also accumulates dq from the
@@ -96,18 +94,15 @@ export function blockWgsl(
     if (reuseU) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> ucs: array<vec4f>;`);
     if (mPath(p)) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> dmt: array<f32>;`);
     if (fused) {
-      decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
+      decl.push(matrix("dq", b++, DQK, "f32", "read_write", false));
       decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
     }
   } else if (mode === "dq") {
-    decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
+    decl.push(matrix("dq", b++, DQK, "f32", "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
-    if (reuseU && uScratch) {
-      decl.push(`@group(0) @binding(${b++}) var<storage, read> ucs: array<vec4f>;`);
-    }
   } else {
-    decl.push(matrix("dk", b++, DQK, p.dtype, "read_write", false));
-    decl.push(matrix("dv", b++, DHV, p.dtype, "read_write", false));
+    decl.push(matrix("dk", b++, DQK, "f32", "read_write", false));
+    decl.push(matrix("dv", b++, DHV, "f32", "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> csum: array<f32>;`);
   }
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
@@ -220,13 +215,7 @@ ${
     if (rows) {
       if (reuseU && mode === "dq") {
         for (const i of I) {
-          inter.push(
-            ...range(NQ).map((c) =>
-              uScratch
-                ? `  let uc${i}_${c} = ucs[rc${i} * ${DQ4}u + ${col(c)}];`
-                : `  let uc${i}_${c} = ld_dq(rc${i}, ${col(c)});`
-            ),
-          );
+          inter.push(...range(NQ).map((c) => `  let uc${i}_${c} = ld_dq(rc${i}, ${col(c)});`));
         }
       } else {
         inter.push(...stateGemm("uc", "dh", true));

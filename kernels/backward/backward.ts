@@ -42,12 +42,12 @@
  * staged 32 columns deep through workgroup memory, turn them into weights in registers, write the
  * weight block to workgroup memory and accumulate the weighted other-side rows 4 rows × D/16
  * columns per thread (vec4, fully unrolled); the chunk-state terms are GEMMs of the same shape.
- * With f32 storage `stats` hands dh·Cᵀ (the state term's product) to `dq` through dq's own buffer.
+ * `stats` hands dh·Cᵀ (the state term's product) to `dq` through dq's own (f32) buffer (before
+ * issue #14 only with f32 storage; {@linkcode setBackwardF16ReuseU}).
  * Speed variants (issue #14, off by default until measured by bench/speed_ab.ts): the blocked
  * `dq`/`dkdv` skip zero-weight row groups of the diagonal block ({@linkcode setBackwardTrimDiagonal});
  * `stats` also computes `dq` so that the row side's scores are formed once, not twice
- * ({@linkcode setBackwardFuseStatsDq}); f16 storage hands dh·Cᵀ to `dq` through an f32 scratch
- * ({@linkcode setBackwardF16ReuseU}).
+ * ({@linkcode setBackwardFuseStatsDq}).
  * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
@@ -59,8 +59,10 @@
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch (48·S with the stabilizer's path:
  * exact convention, exponential gate); the chunkwise pass
- * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in f32; q, k, v, dh, dq, dk, dv in the storage
- * dtype (f32 or f16), i, f, di, df in the gates' dtype.
+ * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in
+ * f32; q, k, v, dh in the storage dtype (f32 or f16), i, f in the gates' dtype. The gradients (dq,
+ * dk, dv, di, df and those of the initial states) are f32 always: in f16 they would overflow to
+ * ±Infinity (|g| > 65504) or flush to zero (|g| < 6e-8) without a word.
  *
  * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
  * b_t - b_s keeps f32 accuracy relative to itself on long sequences (the "stable forget gate"); df
@@ -81,7 +83,7 @@ import type {
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
 import { hasDocumentStarts } from "../../core/documents.ts";
 import { backwardPerDocument } from "./_documents.ts";
-import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
+import { assertDeviceInputsFinite, checkStorageBuffers, finish, toDevice } from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
 import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
@@ -164,7 +166,27 @@ export function setBackwardBlocked(on: boolean): void {
 
 let forcedDepth: 8 | 16 | undefined;
 let trimDiagonal = false;
-let reuseUScratch = false;
+let reuseUF16 = true;
+
+/**
+ * Issue #14: with f16 storage, stats hands U = dh·Cᵀ to dq through dq's own buffer (f32 whatever
+ * the storage), as with f32 storage, instead of dq recomputing the state product (2·DQK·DHV FLOP
+ * per step that f32 storage skips: why f16 forward+backward measured slower than f32). On by
+ * default (the same kernels as f32 storage, no extra memory); `false` restores the recomputation
+ * (bench/speed_ab.ts times it as variant `f16recompute`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardF16ReuseU } from "./backward.ts";
+ * setBackwardF16ReuseU(false);
+ * setBackwardF16ReuseU(true);
+ * ```
+ *
+ * @param on Whether f16 storage reuses U (default true).
+ */
+export function setBackwardF16ReuseU(on: boolean): void {
+  reuseUF16 = on;
+}
 let fuseStatsDq = false;
 
 /**
@@ -184,28 +206,6 @@ let fuseStatsDq = false;
  */
 export function setBackwardFuseStatsDq(on: boolean): void {
   fuseStatsDq = on;
-}
-
-/**
- * Speed variant (issue #14): with f16 storage, stats hands U = dh·Cᵀ to dq through a separate f32
- * scratch buffer (B·NH·S·DQK·4 bytes), as f32 storage does through dq's own buffer, instead of dq
- * recomputing the state product (one 2·DQK·DHV FLOP per step product that f32 skips: the likely
- * reason why f16 forward+backward is slower than f32). Off by default until measured
- * (bench/speed_ab.ts, variant `f16u`). The scratch is not in {@linkcode chunkwiseBackwardBytes}:
- * add B·NH·S·DQK·4 bytes for f16 there before turning it on by default (the fused variant,
- * {@linkcode setBackwardFuseStatsDq}, removes the recomputation without extra memory).
- *
- * @example
- * ```ts
- * import { setBackwardF16ReuseU } from "./backward.ts";
- * setBackwardF16ReuseU(true);
- * setBackwardF16ReuseU(false);
- * ```
- *
- * @param on Whether f16 storage reuses U through an f32 scratch buffer.
- */
-export function setBackwardF16ReuseU(on: boolean): void {
-  reuseUScratch = on;
 }
 
 /**
@@ -410,11 +410,6 @@ function checkOptions(
       );
     }
   }
-  if (v.gate === "exp" && o.normalize === false) {
-    throw new TypeError(
-      `${name} always normalizes (exponential input gate): drop normalize: false, which only the sigmoid-gate kernels take`,
-    );
-  }
 }
 
 async function pipe(gpu: Gpu, key: string, wgsl: () => string, shared: number, inv: number) {
@@ -452,7 +447,8 @@ function paramKey(p: BwParams): string {
  *   `documentStarts`, one pass per document (kernels/backward/_documents.ts).
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
- * @returns The gradients.
+ * @returns The gradients, f32 whatever the storage of the inputs (f16 would overflow or flush
+ *   them silently).
  * @throws {TypeError | RangeError} On bad shapes, dtypes or options; {@linkcode GpuError} on device limits.
  */
 export async function mlstmBackwardWebGpu(
@@ -462,8 +458,14 @@ export async function mlstmBackwardWebGpu(
   variant: BackwardVariant,
   name = "the backward pass",
 ): Promise<MlstmGradients> {
-  const dims = validateMlstmInputs(inputs, options);
-  validateDh(dh, dims);
+  const context = {
+    inputGate: variant.gate,
+    ...(name === "the backward pass" ? {} : { name }),
+    backend: "webgpu",
+    extraOptions: ["lastStateGradients"],
+  } as const;
+  const dims = validateMlstmInputs(inputs, options, context);
+  validateDh(dh, dims, options, context);
   checkOptions(name, variant, inputs, options);
   if (hasDocumentStarts(options.documentStarts)) {
     // Packed sequences: one pass per document (kernels/backward/_documents.ts).
@@ -538,6 +540,8 @@ export async function mlstmBackwardWebGpu(
         `Argument dh must have the dtype of q (${x.dtype}), received ${dh.dtype}`,
       );
     }
+    // Named here, not later as a non-finite dq (the inputs were checked by toDevice).
+    if (options.checkFinite) await assertDeviceInputsFinite([["dh", dh]]);
     dhG = dh;
   }
   const chunk = variant.form === "chunkwise";
@@ -601,21 +605,20 @@ export async function mlstmBackwardWebGpu(
   const blocked = KC > 0;
   // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer.
   const fuse = blocked && chunk && fuseStatsDq;
-  const uScratch = !fuse && blocked && chunk && x.dtype !== "f32" && reuseUScratch;
-  const reuseU = !fuse && ((blocked && chunk && x.dtype === "f32") || uScratch);
+  const reuseU = !fuse && blocked && chunk && (x.dtype === "f32" || reuseUF16);
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: TileMode) => {
     checkStorageBuffers(
       gpu,
-      mode === "dkdv" || (mode === "dq" && uScratch) || (mode === "stats" && fuse) ? 11 : 10,
+      mode === "dkdv" || (mode === "stats" && fuse) ? 11 : 10,
       `mlstm-bw-${mode}:${key}`,
     );
     if (blocked) {
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${uScratch}:${fuse}`,
-        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, uScratch, fuse),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}`,
+        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse),
         blockSharedBytes(DQK, DHV, KC),
         256,
       );
@@ -656,13 +659,13 @@ export async function mlstmBackwardWebGpu(
   const dmtBytes = dmt ? dmt.byteSize : 0;
   const rsum = f32([BH * S]);
   const csum = f32([2 * BH * S]);
-  const dq = out([B, NH, S, DQK], x.dtype);
-  // U = dh·Cᵀ from stats to dq: in dq's own buffer (f32 storage) or an f32 scratch (uScratch).
-  const uBuf = uScratch ? f32([BH * S, DQK]) : reuseU ? dq : undefined;
-  const dk = out([B, NH, S, DQK], x.dtype);
-  const dv = out([B, NH, S, DHV], x.dtype);
-  const di = out([B, NH, S], x.gateDtype);
-  const df = out([B, NH, S], x.gateDtype);
+  // Gradients are f32 whatever the storage of the inputs: in f16 they would overflow to ±Inf
+  // (|g| > 65504) or flush to 0 (|g| < 6e-8) without a word.
+  const dq = out([B, NH, S, DQK], "f32");
+  const dk = out([B, NH, S, DQK], "f32");
+  const dv = out([B, NH, S, DHV], "f32");
+  const di = out([B, NH, S], "f32");
+  const df = out([B, NH, S], "f32");
   const scale = 1 / Math.sqrt(DQK), eps = options.eps ?? 1e-6;
   const u = packUniforms(S, L, NC, BH, scale, eps);
   const batch = new DispatchBatch(gpu);
@@ -771,7 +774,7 @@ export async function mlstmBackwardWebGpu(
           cprev!,
           mp!,
           rs,
-          ...(uBuf ? [uBuf] : []),
+          ...(reuseU ? [dq] : []),
           ...dmtB,
           ...(fuse ? [dq, rsum] : []),
         ],
@@ -779,7 +782,7 @@ export async function mlstmBackwardWebGpu(
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, DQK + DHV + (fuse ? 2 * DQK : 0)) / 2 + fl(S, DQK * DHV)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-              gi.byteSize + rs.byteSize + (uBuf ? uBuf.byteSize : 0) + dmtBytes) +
+              gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
           4 * gh * NC * (E + 1),
       });
       batch.dispatch({
@@ -818,12 +821,12 @@ export async function mlstmBackwardWebGpu(
       batch.dispatch({
         label: `${tag} bw dq`,
         pipeline: dqP,
-        buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum, ...(uScratch ? [uBuf!] : [])],
+        buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
-              rs.byteSize + dq.byteSize + (uBuf ? uBuf.byteSize : 0) + rsum.byteSize) +
+              rs.byteSize + (reuseU ? 2 : 1) * dq.byteSize + rsum.byteSize) +
           (chunk ? 4 * gh * NC * ((reuseU ? DQK : E) + 1) : 0),
       });
     }
