@@ -17,7 +17,7 @@ export interface SpeedVariant {
   name: string;
   /** What it changes, and where its default lives. */
   doc: string;
-  /** Options merged into every forward and backward call. */
+  /** Options merged into every forward call (the backward gets only the chunk size). */
   options?: ChunkwiseOptions;
   /** Passes it applies to (a backward-only variant is skipped in `fw`). @default {both} */
   passes?: ("fw" | "fwbw")[];

@@ -240,12 +240,14 @@ async function measureCase(
     status: "ok",
   };
   const callOf = (v: SpeedVariant) => {
+    // Tile options go to the forward only (the backward rejects options it does not know).
     const opts = { chunkSize: L, ...v.options } as MlstmOptions;
+    const bwOpts: MlstmOptions = { chunkSize: L };
     return async () => {
       v.setup?.();
       try {
         const r = await t.kernel.forward(x.x, opts);
-        if (pass === "fwbw") disposeResult(await t.kernel.backward!(x.x, x.dh, opts));
+        if (pass === "fwbw") disposeResult(await t.kernel.backward!(x.x, x.dh, bwOpts));
         disposeResult(r);
       } finally {
         v.teardown?.();
@@ -369,7 +371,7 @@ async function profiles(gpu: Gpu) {
         v.setup?.();
         try {
           const r = await t.kernel.forward(x, opts);
-          disposeResult(await t.kernel.backward!(x, dh, opts));
+          disposeResult(await t.kernel.backward!(x, dh, { chunkSize: L }));
           disposeResult(r);
         } finally {
           v.teardown?.();
