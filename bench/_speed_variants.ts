@@ -9,6 +9,7 @@ import {
   setBackwardF16ReuseU,
   setBackwardFuseStatsDq,
   setBackwardTrimDiagonal,
+  setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
 
 /** One variant: its name in the CSV, what it changes, and how a call selects it. */
@@ -42,7 +43,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   {
     name: "trim",
     doc: "forward parallel kernel: skip the products above the diagonal of the diagonal key " +
-      "block (tiles.parallel.trimDiagonal; default: `trimDiagonal: false` in parallelTiles, " +
+      "block (tiles.parallel.trimDiagonal; default: `PARALLEL_TRIM_DIAGONAL = false` in " +
       "kernels/chunkwise/_wgsl.ts)",
     options: trimFw,
   },
@@ -54,6 +55,22 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     blockedOnly: true,
     setup: () => setBackwardTrimDiagonal(true),
     teardown: () => setBackwardTrimDiagonal(false),
+  },
+  {
+    name: "bwtrim2",
+    doc: "bwtrim + the blocked stats/dq/dkdv form their score blocks on a grid where whole " +
+      "subgroups of the diagonal block skip masked products (setBackwardTrimScores; default: " +
+      "`let trimScores = false` in kernels/backward/backward.ts)",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    setup: () => {
+      setBackwardTrimDiagonal(true);
+      setBackwardTrimScores(true);
+    },
+    teardown: () => {
+      setBackwardTrimDiagonal(false);
+      setBackwardTrimScores(false);
+    },
   },
   {
     name: "f16recompute",
@@ -77,16 +94,18 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   },
   {
     name: "all",
-    doc: "trim + bwtrim + fuse",
+    doc: "trim + bwtrim2 + fuse",
     options: trimFw,
     passes: ["fwbw"],
     blockedOnly: true,
     setup: () => {
       setBackwardTrimDiagonal(true);
+      setBackwardTrimScores(true);
       setBackwardFuseStatsDq(true);
     },
     teardown: () => {
       setBackwardTrimDiagonal(false);
+      setBackwardTrimScores(false);
       setBackwardFuseStatsDq(false);
     },
   },

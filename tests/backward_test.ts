@@ -67,6 +67,7 @@ import {
   setBackwardGroupLimit,
   setBackwardPoison,
   setBackwardTrimDiagonal,
+  setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
 import { GpuTensor } from "../kernels/runtime.ts";
 import { forwardBackward } from "../kernels/train.ts";
@@ -173,6 +174,8 @@ interface Case {
   f16recompute?: boolean;
   /** Speed variant of issue #14: stats and dq fused. */
   fuse?: boolean;
+  /** Speed variant of issue #14: score products on the trimmed grid. */
+  trimScores?: boolean;
   seed: number;
 }
 
@@ -268,6 +271,7 @@ async function check(c: Case): Promise<void> {
   setBackwardTrimDiagonal(c.trim ?? false);
   setBackwardF16ReuseU(!(c.f16recompute ?? false));
   setBackwardFuseStatsDq(c.fuse ?? false);
+  setBackwardTrimScores(c.trimScores ?? false);
   let out: Grads;
   try {
     out = await kernel(c.name).backward(x, dh, o) as Grads;
@@ -277,6 +281,7 @@ async function check(c: Case): Promise<void> {
     setBackwardTrimDiagonal(false);
     setBackwardF16ReuseU(true);
     setBackwardFuseStatsDq(false);
+    setBackwardTrimScores(false);
   }
   assertNoUncapturedErrors(gpu);
   const sens = await sensitivity(refKernel, x, dh, o, ref, c.seed);
@@ -1111,9 +1116,10 @@ Deno.test({
       gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
     const tagOf = (c: Case) =>
       ` blocked,${c.trim ? " trimmed" : ""}${c.fuse ? " fused" : ""}${
-        c.f16recompute ? " U recomputed" : ""
-      }`;
-    const flags = [{ trim: true }, { fuse: true }, { trim: true, fuse: true }];
+        c.trimScores ? " scores trimmed" : ""
+      }${c.f16recompute ? " U recomputed" : ""}`;
+    const all = { trim: true, fuse: true, trimScores: true };
+    const flags = [{ trim: true }, { fuse: true }, { trimScores: true }, all];
     for (const L of [64, 128, 256, 512]) {
       for (const gate of ["exp", "sig"] as const) {
         for (const f of flags) {
@@ -1145,15 +1151,14 @@ Deno.test({
         shape: blocked(200),
         L: 128,
         states: true,
-        trim: true,
-        fuse: true,
+        ...all,
         ...o,
         seed: seed++,
       };
       await t.step(label(c) + tagOf(c), () => check(c));
     }
     for (const h of HOT.slice(0, 4)) {
-      for (const f of [{ trim: true }, { trim: true, fuse: true }]) {
+      for (const f of [{ trim: true }, all]) {
         const c: Case = {
           name: "chunkwise--xl_chunk",
           gate: "exp",
@@ -1173,7 +1178,7 @@ Deno.test({
         { trim: true, L: 128 },
         { f16recompute: true, L: 128 },
         { trim: true, L: 256 },
-        { trim: true, fuse: true, L: 128 },
+        { ...all, L: 128 },
       ];
       for (const f of f16) {
         for (const gate of ["exp", "sig"] as const) {

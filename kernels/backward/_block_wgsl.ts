@@ -63,6 +63,7 @@ export function blockWgsl(
   KC = 8,
   trimDiagonal = false,
   fuseDq = false,
+  trimScores = false,
 ): string {
   // Fused stats + dq (speed variant of issue #14): the stats kernel also accumulates dq from the
   // same score blocks. dq's weights are linear in the row statistics that stats is computing,
@@ -146,6 +147,43 @@ export function blockWgsl(
       head.push(`  var pa${i} = 0.0;\n  var pb${i} = 0.0;`);
     }
     if (mode === "dkdv") head.push(...range(NV).map((c) => `  var accv${i}_${c} = vec4f(0.0);`));
+  }
+  // Trimmed score products (speed variant of issue #14): the score blocks and their weights run on
+  // a second thread grid (gx, gy) in which a 32-lane subgroup owns 4 × 8 of the 16 × 16 sub-blocks
+  // of 4 × 4, so that in the diagonal block whole subgroups above (rows) or below (columns) the
+  // diagonal skip their products. The owned rows of that grid (gy) get their own row values and
+  // row-sum accumulators, reduced with those of the output grid (ty) at the end.
+  const G = (t: string) =>
+    t.replace(/\b(own|valid|rc|gown|rown|mc|beta|den|hd|offp|pa|pb)(\d)/g, "$1G$2")
+      .replace(/\btx \* 4u/g, "gx * 4u");
+  if (trimScores) {
+    head.push(
+      `  let gy = (lid / 32u) % 4u * 4u + (lid % 32u) / 8u;`,
+      `  let gx = (lid / 32u) / 4u * 8u + lid % 8u;`,
+    );
+    for (const i of I) {
+      head.push(
+        `  let ownG${i} = tileFirst + gy * 4u + ${i}u;`,
+        `  let validG${i} = ownG${i} < segEnd;`,
+        `  let rcG${i} = rowBase + min(ownG${i}, segEnd - 1u);`,
+        `  let gownG${i} = gi[rcG${i}];`,
+        `  var offpG${i} = 0.0;`,
+      );
+      if (mode === "dq") head.push(`  let rownG${i} = rs[rcG${i}];`);
+      if (mode === "stats") {
+        head.push(
+          G(
+            gate === "exp"
+              ? (p.inter
+                ? `  let mc${i} = max((gown${i}.x + gown${i}.w) + mprev, gown${i}.z);`
+                : `  let mc${i} = gown${i}.z;`)
+              : `  let mc${i} = 0.0;`,
+          ),
+          `  var denG${i} = 0.0;\n  var hdG${i} = 0.0;`,
+        );
+      }
+      if (fused) head.push(`  var paG${i} = 0.0;\n  var pbG${i} = 0.0;`);
+    }
   }
 
   // out_i_c (4 owned rows × Dout/64 vec4) = Σ_k own[r, k] · M(k, o) over Din; M is the chunk state
@@ -320,13 +358,15 @@ ${
     }
       }`,
     `      workgroupBarrier();`,
+    ...(trimScores ? [`      if (o0 != tileFirst || gx ${rows ? "<=" : ">="} gy) {`] : []),
     ...range(BK).flatMap((kk) => [
       `      {`,
-      `        let a = stg[${kk * 16}u + ty];`,
-      `        let b = stg[${BK * 16 + kk * 16}u + tx];`,
+      `        let a = stg[${kk * 16}u + ${trimScores ? "gy" : "ty"}];`,
+      `        let b = stg[${BK * 16 + kk * 16}u + ${trimScores ? "gx" : "tx"}];`,
       ...I.map((i) => `        ${acc}${i} += a.${C[i]} * b;`),
       `      }`,
     ]),
+    ...(trimScores ? [`      }`] : []),
     `      workgroupBarrier();`,
     `    }`,
   ];
@@ -376,9 +416,12 @@ ${
       }
     }
   }
+  const [sx, sy] = trimScores ? ["gx", "gy"] : ["tx", "ty"];
   const storeW = (w: string) =>
     J.map((j) =>
-      `    ws[(tx * 4u + ${j}u) * 16u + ty] = vec4f(${I.map((i) => `${w}${i}${j}`).join(", ")});`
+      `    ws[(${sx} * 4u + ${j}u) * 16u + ${sy}] = vec4f(${
+        I.map((i) => `${w}${i}${j}`).join(", ")
+      });`
     );
 
   // 3. Weighted accumulation of the other side's rows (8 at a time).
@@ -421,7 +464,7 @@ ${
     ...I.map((i) => `    var y${i} = vec4f(0.0);`),
     ...scoreGemm(own1, oth1, DQ4, "x"),
     ...scoreGemm(own2, oth2, DV4, "y"),
-    ...wl,
+    ...(trimScores ? wl.map(G) : wl),
   ];
   if (fused) {
     body.push(...storeW("wy"), ...accum("k", DQ4, "acc"));
@@ -439,6 +482,24 @@ ${
 
   // Final stores and per-row reductions (through ws: 64 rows × 16 threads).
   const fin: string[] = [];
+  if (trimScores) {
+    // The row sums of the score grid first (rG), then those of the output grid on top.
+    const gv = (i: number) =>
+      mode === "stats"
+        ? `denG${i}, hdG${i}, 0.0, 0.0`
+        : mode === "dq"
+        ? `offpG${i}, 0.0, 0.0, 0.0`
+        : `0.0, offpG${i}, 0.0, 0.0`;
+    fin.push(
+      ...I.map((i) => `  ws[(gy * 4u + ${i}u) * 16u + gx] = vec4f(${gv(i)});`),
+      `  workgroupBarrier();
+  var rG = vec4f(0.0);
+  if (lid < 64u) {
+    for (var t = 0u; t < 16u; t++) { rG += ws[lid * 16u + t]; }
+  }
+  workgroupBarrier();`,
+    );
+  }
   if (mode === "stats") {
     fin.push(
       ...I.map((i) =>
@@ -469,7 +530,7 @@ ${
   }
   fin.push(`  workgroupBarrier();
   if (lid < 64u && tileFirst + lid < segEnd) {
-    var r = vec4f(0.0);
+    var r = ${trimScores ? "rG" : "vec4f(0.0)"};
     for (var t = 0u; t < 16u; t++) { r += ws[lid * 16u + t]; }
     let row = rowBase + tileFirst + lid;`);
   if (mode === "stats") {
@@ -500,6 +561,9 @@ ${
   if (fused) {
     // dq = inv·acc + dden·acq, its row sums (q·dq without the diagonal) reduced like dq's.
     fin.push(`  workgroupBarrier();`);
+    if (trimScores) {
+      fin.push(...I.map((i) => `  let rrG${i} = ws[(gy * 4u + ${i}u) * 16u];`));
+    }
     for (const i of I) {
       fin.push(
         `  let rr${i} = ws[(ty * 4u + ${i}u) * 16u];`,
@@ -513,6 +577,19 @@ ${
       );
     }
     fin.push(`  workgroupBarrier();`);
+    if (trimScores) {
+      fin.push(
+        ...I.map((i) =>
+          `  ws[(gy * 4u + ${i}u) * 16u + gx] = vec4f(rrG${i}.x * paG${i} + rrG${i}.y * pbG${i}, 0.0, 0.0, 0.0);`
+        ),
+        `  workgroupBarrier();
+  var rP = vec4f(0.0);
+  if (lid < 64u) {
+    for (var t = 0u; t < 16u; t++) { rP += ws[lid * 16u + t]; }
+  }
+  workgroupBarrier();`,
+      );
+    }
     for (const i of I) {
       fin.push(
         `  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(rr${i}.x * pa${i} + rr${i}.y * pb${i}, 0.0, 0.0, 0.0);`,
@@ -520,7 +597,7 @@ ${
     }
     fin.push(`  workgroupBarrier();
   if (lid < 64u && tileFirst + lid < segEnd) {
-    var r = vec4f(0.0);
+    var r = ${trimScores ? "rP" : "vec4f(0.0)"};
     for (var t = 0u; t < 16u; t++) { r += ws[lid * 16u + t]; }
     rsum[rowBase + tileFirst + lid] = r.x;
   }`);

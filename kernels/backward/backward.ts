@@ -188,6 +188,26 @@ export function setBackwardF16ReuseU(on: boolean): void {
   reuseUF16 = on;
 }
 let fuseStatsDq = false;
+let trimScores = false;
+
+/**
+ * Speed variant (issue #14): the register-blocked stats, dq and dkdv kernels form their score
+ * blocks on a thread grid where a 32-lane subgroup owns 4 × 8 sub-blocks of 4 × 4, so that in the
+ * diagonal block the subgroups whose sub-blocks all lie on the masked side skip their score
+ * products (2 of 8). Off by default until measured (bench/speed_ab.ts, variant `bwtrim2`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardTrimScores } from "./backward.ts";
+ * setBackwardTrimScores(true);
+ * setBackwardTrimScores(false);
+ * ```
+ *
+ * @param on Whether to trim the score products.
+ */
+export function setBackwardTrimScores(on: boolean): void {
+  trimScores = on;
+}
 
 /**
  * Speed variant (issue #14): the chunkwise backward's register-blocked stats kernel also computes
@@ -617,8 +637,8 @@ export async function mlstmBackwardWebGpu(
     if (blocked) {
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}`,
-        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}`,
+        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores),
         blockSharedBytes(DQK, DHV, KC),
         256,
       );

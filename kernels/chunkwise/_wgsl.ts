@@ -866,6 +866,12 @@ export interface ParallelParams {
   trimDiagonal?: boolean;
 }
 
+/**
+ * Default of {@linkcode ParallelParams.trimDiagonal} where `tiles.parallel.trimDiagonal` is not
+ * given (issue #14: off until bench/speed_ab.ts has timed variant `trim` on the GPU).
+ */
+export const PARALLEL_TRIM_DIAGONAL = false;
+
 /** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
 export type ParallelTiles = Pick<
   ParallelParams,

@@ -40,6 +40,7 @@ import {
   gatesWgsl,
   limitChunkTiles,
   packUniforms,
+  PARALLEL_TRIM_DIAGONAL,
   type ParallelParams,
   parallelStorageBytes,
   parallelTile,
@@ -408,6 +409,7 @@ export async function chunkwiseForwardWebgpu(
     normalize,
     dtype,
     ...pTiles,
+    trimDiagonal: pTiles.trimDiagonal ?? PARALLEL_TRIM_DIAGONAL,
     vec4io: DHV % 4 === 0 && pV4 !== false,
     vec4qk: DQK % 4 === 0 && pQK4 !== false,
   };
