@@ -75,8 +75,7 @@ import type {
 } from "../../core/types.ts";
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
 import { hasDocumentStarts } from "../../core/documents.ts";
-import { backwardPerDocument } from "./_documents.ts";
-import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
+import { checkStorageBuffers, finish, toDevice, uploadDocumentStarts } from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
 import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
@@ -398,15 +397,6 @@ export async function mlstmBackwardWebGpu(
   const dims = validateMlstmInputs(inputs, options);
   validateDh(dh, dims);
   checkOptions(name, variant, inputs, options);
-  if (hasDocumentStarts(options.documentStarts)) {
-    // Packed sequences: one pass per document (kernels/backward/_documents.ts).
-    return await backwardPerDocument(
-      inputs,
-      dh,
-      options,
-      (x, d, o) => mlstmBackwardWebGpu(x, d, o, variant, name),
-    );
-  }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const dLast = options.lastStateGradients;
   if (dLast !== undefined) {
@@ -487,8 +477,12 @@ export async function mlstmBackwardWebGpu(
     normalize: variant.gate === "exp" ? true : (options.normalize ?? true),
     exact: (options.gradient ?? "exact") === "exact",
     inter: chunk,
+    resets: hasDocumentStarts(options.documentStarts),
   };
   const key = paramKey(p);
+  // Only prep and gates read the document starts; the other kernels are shared with unpacked calls.
+  const rkey = p.resets ? `${key}:resets` : key;
+  checkStorageBuffers(gpu, p.resets ? 4 : 3, `mlstm-bw-prep:${rkey}`);
   const geo = tileGeometry(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize);
   const tshared = tileSharedBytes(geo);
   const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}`;
@@ -551,18 +545,19 @@ export async function mlstmBackwardWebGpu(
     return pipe(gpu, k, () => tileWgsl(p, mode, geo), tshared, (geo.BT / geo.RT) * geo.G);
   };
   const [prepP, statsP, dqP, dkdvP, gatesP] = await Promise.all([
-    pipe(gpu, `mlstm-bw-prep:${key}`, () => prepWgsl(p), 0, 64),
+    pipe(gpu, `mlstm-bw-prep:${rkey}`, () => prepWgsl(p), 0, 64),
     tilePipe("stats"),
     tilePipe("dq"),
     tilePipe("dkdv"),
     (checkStorageBuffers(
       gpu,
-      6 + (withInit ? 6 : 0) + (withLast ? 3 : 0) + (mPath(p) ? 3 + (withLast ? 1 : 0) : 0),
-      `mlstm-bw-gates:${key}`,
+      6 + (withInit ? 6 : 0) + (withLast ? 3 : 0) + (mPath(p) ? 3 + (withLast ? 1 : 0) : 0) +
+        (p.resets ? 1 : 0),
+      `mlstm-bw-gates:${rkey}`,
     ),
       pipe(
         gpu,
-        `mlstm-bw-gates:${key}:${withInit}:${withLast}`,
+        `mlstm-bw-gates:${rkey}:${withInit}:${withLast}`,
         () => gatesWgsl(p, withInit, withLast),
         260 + (mPath(p) ? 512 : 0),
         64,
@@ -589,7 +584,12 @@ export async function mlstmBackwardWebGpu(
   const di = out([B, NH, S], x.gateDtype);
   const df = out([B, NH, S], x.gateDtype);
   const scale = 1 / Math.sqrt(DQK), eps = options.eps ?? 1e-6;
-  const u = packUniforms(S, L, NC, BH, scale, eps);
+  const u = packUniforms(S, L, NC, BH, scale, eps, 0, NH);
+  // Packed sequences: the document-start flags, read by prep and gates (one pass for any number
+  // of documents).
+  const rst = p.resets ? uploadDocumentStarts(gpu, options.documentStarts, B, S) : undefined;
+  if (rst) scratch.push(rst);
+  const rstB = rst ? [rst] : [];
   const batch = new DispatchBatch(gpu);
   const tiles = Math.ceil(Math.min(L, S) / (blocked ? BLOCK_ROWS : geo.BT));
   const fl = (rows: number, d: number) => 2 * BH * rows * d;
@@ -597,7 +597,7 @@ export async function mlstmBackwardWebGpu(
   batch.dispatch({
     label: `${tag} bw prep`,
     pipeline: prepP,
-    buffers: [x.i, x.f, gi],
+    buffers: [x.i, x.f, gi, ...rstB],
     uniforms: u,
     workgroups: [Math.ceil((BH * NC) / 64)],
     bytes: x.i.byteSize + x.f.byteSize + gi.byteSize,
@@ -662,7 +662,7 @@ export async function mlstmBackwardWebGpu(
   }
   for (let h0 = 0; h0 < BH; h0 += GH) {
     const gh = Math.min(GH, BH - h0);
-    const ug = h0 === 0 ? u : packUniforms(S, L, NC, BH, scale, eps, h0);
+    const ug = h0 === 0 ? u : packUniforms(S, L, NC, BH, scale, eps, h0, NH);
     const share = gh / BH; // of the cost-model FLOPs
     if (chunk) {
       batch.dispatch({
@@ -755,6 +755,7 @@ export async function mlstmBackwardWebGpu(
     }
     if (withLast) gb.push(dlc!, dln!, clast!);
     if (dmt) gb.push(gi, rs, dmt, ...(withLast ? [dlm!] : []));
+    gb.push(...rstB);
     batch.dispatch({
       label: `${tag} bw gates`,
       pipeline: gatesP,
