@@ -186,11 +186,14 @@ const range = (n: number) => Array.from({ length: n }, (_, j) => j);
  * gi[t] = (b_t, ĩ_t, mI_t, lo_t). Bindings: i, f (gate dtype), gi (f32 vec4), [resets: the (B, S)
  * u32 document-start flags], uniforms.
  *
- * Packed sequences ({@linkcode BwParams.resets}): at a document start nothing crosses, as if
- * logsig(f) there were −∞. The pair restarts: b jumps to a new base (the previous base − 1e30; all
- * rows of one document in a segment share it, so b_t − b_s of two rows of one document is the
- * document's own lo_t − lo_s, and of two documents ≤ −1e30, a zero weight), lo becomes the
- * document's own cumulative log forget gate (compensated, rounded once per row), mI restarts.
+ * Packed sequences ({@linkcode BwParams.resets}): at a document start nothing crosses. The
+ * document's own cumulative log forget gate restarts from zero (a TwoSum pair, as without starts)
+ * and is stored on a new base, 2^24 below every earlier row's b of the segment (2^-20 of it below,
+ * where that is more): (b, lo) = TwoSum(base + sum) with the remainder folded into lo. Two rows of
+ * one document share the base, so b_t − b_s = (b_t − b_s) + (lo_t − lo_s) is their own sum to
+ * about 2^-24 absolute (the remainder is at most ulp(2^24)/2 = 1); a pair across a start gets
+ * ≤ −2^24, a zero weight, and so do the state terms (b_t from the segment start, the chunk's total
+ * log gate g) of every row after a start. mI restarts.
  * The chunkwise exponential-gate pass also folds the zero state's stabilizer term into mI (the
  * zero state of a document start carries m = 0, so its log gate is logsig(f) summed from the start
  * step on, as in a separate call; the forward's gate kernel does the same): mI_t = max(mI_t, z_t),
@@ -205,6 +208,7 @@ export function prepWgsl(p: BwParams): string {
   const zt = rs && p.inter && p.gate === "exp";
   const body = rs
     ? `  var base = 0.0;
+  var xlast = 0.0;
   var zon = false;
   var z = 0.0;
   let rb = (bh / u.p1) * u.S + seg * u.L;
@@ -213,8 +217,9 @@ export function prepWgsl(p: BwParams): string {
     let ii = itilde(f32(ig[t0 + j]));
     let start = rst[rb + j] != 0u;
     if (start) {
-      // A document starts: a new base, the document's own sum from zero, mI restarted.
-      base = opaque(base - 1.0e30);
+      // A document starts: a new base 2^24 below every earlier row (x never increases along a
+      // segment; 2^-20 of it where x is huge), the document's own sum from zero, mI restarted.
+      base = opaque(xlast - max(${2 ** 24}.0, abs(xlast) * ${2 ** -20}));
       b = 0.0;
       lo = 0.0;
       z = lf;
@@ -228,8 +233,13 @@ export function prepWgsl(p: BwParams): string {
     }
     mI = select(max(mI + lf, ii), ii, j == 0u || start);
     let mz = ${zt ? "select(mI, max(mI, z), zon)" : "mI"};
-    // Before the segment's first start the TwoSum pair as without starts; after, (base, b + lo).
-    gi[t0 + j] = select(vec4f(b, ii, mz, lo), vec4f(base, ii, mz, opaque(b + lo)), zon);
+    // x = base + b by TwoSum, the remainder (|r| ≤ 1 where |x| < 2^25) and lo in w; before the
+    // segment's first start (base 0) exactly the pair without starts.
+    let xs = opaque(base + b);
+    let bq = opaque(xs - base);
+    let r = (base - opaque(xs - bq)) + (b - bq);
+    gi[t0 + j] = vec4f(xs, ii, mz, opaque(r + lo));
+    xlast = min(xlast, xs);
   }`
     : `  for (var j = 0u; j < n; j++) {
     let lf = logsig(f32(fg[t0 + j]));
