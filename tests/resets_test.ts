@@ -753,9 +753,10 @@ Deno.test({
       seed: number;
     }[] = [
       { tag: "", gates: {}, seed: 1300 },
-      // Cold input gates: the normalizer's lower bound exp(-m) wins, so the zero state's
-      // stabilizer term at each start decides h and every gradient (the stabilizer's path).
-      { tag: " cold", gates: { iMean: -10 }, seed: 1305 },
+      // Cold input gates and a large eps: the zero state's stabilizer term (m = 0 plus logsig(f)
+      // from the start on) wins m at every start, and eps·exp(m) makes it matter (h, and the
+      // stabilizer's gradient, which stops at each start).
+      { tag: " cold eps 1e-2", gates: { iMean: -10 }, eps: 1e-2, seed: 1305 },
       // Warm gates with a large eps: the stabilizer's gradient through eps·exp(m).
       { tag: " warm eps 1e-3", gates: { iMean: 2, gateStd: 2 }, eps: 1e-3, hot: true, seed: 1308 },
       // Hot gates: large input gates, forget gates from very negative to open.
