@@ -57,6 +57,16 @@
  * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in f32; q, k, v, dh, dq, dk, dv in the storage
  * dtype (f32 or f16), i, f, di, df in the gates' dtype.
  *
+ * Packed sequences (`documentStarts`): one pass, whatever the number of documents. `prep` restarts
+ * each document's cumulative log forget gate on a new base 2^24 below the segment's earlier rows
+ * (so pairs across a start, the state term of every row after a start and the decay of a chunk
+ * holding a start all get a zero weight; within a document the TwoSum pair keeps its precision)
+ * and, chunkwise with the exponential gate, folds the zero state's stabilizer term (m = 0, plus
+ * logsig(f) from the start on) into mI, which `stats`, the outer product and the forward scan use
+ * unchanged; `gates` restarts both reverse scans (df's pair sums, the stabilizer's gradient) at each
+ * start. The other kernels are those of unpacked calls. The flags are a (B, S) u32 buffer bound by
+ * `prep` and `gates` only, with NH in the uniforms' last word.
+ *
  * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
  * b_t - b_s keeps f32 accuracy relative to itself on long sequences (the "stable forget gate"); df
  * sums only the off-diagonal terms, so that two O(1) diagonals never cancel in f32.
@@ -223,8 +233,9 @@ export function setBackwardPoison(on: boolean): void {
  *
  *     bytes = B·NH·(44 or 48)·S + GH·(4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
  *
- * With `lastStateGradients` the pass also keeps the last state of every head, B·NH·4·E bytes more.
- * No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
+ * With `lastStateGradients` the pass also keeps the last state of every head, B·NH·4·E bytes more;
+ * with `documentStarts` it uploads the (B, S) u32 start flags, 4·B·S bytes more (one buffer for
+ * any number of documents). No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
  * B·NH·44·S bytes (48·S with `mPath`).
  *
  * @example
@@ -235,6 +246,8 @@ export function setBackwardPoison(on: boolean): void {
  * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 6144 + 83200 + 12);
  * // normalizer-constant convention or sigmoid gate: 44·128 + ...
  * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, false), 5632 + 83200 + 12);
+ * // packed sequences: the start flags, 4·B·S bytes more
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, true, true), 6144 + 83200 + 12 + 512);
  * ```
  *
  * @param B Batch size.
@@ -247,6 +260,7 @@ export function setBackwardPoison(on: boolean): void {
  * @param lastStateGradients Whether `lastStateGradients` are given. @default {false}
  * @param mPath Whether the pass differentiates the stabilizer (exact convention, exponential
  * gate). @default {true}
+ * @param documentStarts Whether `documentStarts` are given (packed sequences). @default {false}
  * @returns Bytes.
  */
 export function chunkwiseBackwardBytes(
@@ -259,6 +273,7 @@ export function chunkwiseBackwardBytes(
   maxBinding = Infinity,
   lastStateGradients = false,
   mPath = true,
+  documentStarts = false,
 ): number {
   const NC = Math.ceil(S / L);
   const E = DQK * DHV + DQK;
@@ -266,8 +281,9 @@ export function chunkwiseBackwardBytes(
   const last = lastStateGradients ? B * NH * 4 * E : 0;
   // With mPath and no lastStateGradients.m, a zero m gradient (B·NH floats) is allocated.
   const lastM = lastStateGradients && mPath ? B * NH * 4 : 0;
+  const flags = documentStarts ? 4 * B * S : 0;
   return B * NH * (mPath ? 48 : 44) * S + GH * (4 * E * (2 * NC + 1) + 4 * (NC + 1)) + last +
-    lastM;
+    lastM + flags;
 }
 
 /**
@@ -381,7 +397,7 @@ function paramKey(p: BwParams): string {
  * @param inputs q, k, v, i, f and (chunkwise) optional initial states.
  * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV), same dtype as q on the device.
  * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`; with
- *   `documentStarts`, one pass per document (kernels/backward/_documents.ts).
+ *   `documentStarts`, still one pass (see the module's "Packed sequences").
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
  * @returns The gradients.
