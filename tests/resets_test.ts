@@ -33,7 +33,7 @@ import {
   setDispatchObserver,
   setPoisonOutputs,
 } from "../kernels/runtime.ts";
-import { setBackwardPoison } from "../kernels/backward/backward.ts";
+import { setBackwardGroupLimit, setBackwardPoison } from "../kernels/backward/backward.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import {
   check,
@@ -912,11 +912,44 @@ Deno.test({
 
 Deno.test({
   name:
-    "documentStarts, backward: register-blocked head dimensions and f16 storage, one pass equals the reference",
+    "documentStarts, backward: register-blocked head dimensions, several head groups and f16 storage, one pass equals the reference",
   ignore,
   async fn(t) {
     const gpu = await needGpu();
     const S = 150, starts = [[1, 64, 70, 71, 149]];
+    await t.step("several head groups (the flags' batch row from the global head)", async () => {
+      const x = roundInputs(
+        randomMlstmInputs(
+          { B: 3, NH: 2, S, DQK: 8, DHV: 12, withInitialStates: true },
+          rngOf(1334),
+        ),
+        "f32",
+      );
+      const dh = randomTensor([3, 2, S, 12], rngOf(1335));
+      const st = [[1, 64, 70, 71, 149], [], [30, 128]];
+      // One head's chunk states: 4·(NC + 1)·E = 4·4·104 bytes; two heads per group, three groups.
+      setBackwardGroupLimit(2 * 4 * 4 * 104);
+      try {
+        const o: MlstmOptions = { chunkSize: 64, documentStarts: st };
+        const ref = await getMlstmKernel("reference--recurrent").backward!(x, dh, o);
+        const g = await getMlstmKernel("chunkwise--xl_chunk").backward!(x, dh, o);
+        for (const n of [...GRADS, "dcInitial", "dnInitial", "dmInitial"] as const) {
+          check(
+            "packed backward, head groups",
+            "chunkwise--xl_chunk",
+            "reference--recurrent per document",
+            n,
+            x,
+            "f32",
+            T(g[n]).data,
+            T(ref[n]).data,
+            tolerance("f32"),
+          );
+        }
+      } finally {
+        setBackwardGroupLimit(undefined);
+      }
+    });
     await t.step("DQK = DHV = 64 (register-blocked kernels), exact", async () => {
       const x = roundInputs(
         randomMlstmInputs(
