@@ -836,6 +836,56 @@ Deno.test({
 
 Deno.test({
   name:
+    "documentStarts, backward: very negative forget gates inside later documents (the reset table, packed)",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const S = PACKED_S, starts = PACKED_STARTS;
+    for (const fv of TABLE_F) {
+      await t.step(`f = ${fv}`, async () => {
+        const x0 = roundInputs(
+          randomMlstmInputs(
+            { B: 2, NH: 2, S, DQK: 8, DHV: 12, withInitialStates: true },
+            rngOf(1350),
+          ),
+          "f32",
+        );
+        // Inside row 0's documents [75, 128) and [200, 256), at a chunk's first step (row 1, 192)
+        // and the step after a start (row 1, 66).
+        for (const [b, s] of [[0, 100], [0, 210], [0, 211], [1, 192], [1, 66]]) {
+          for (let h = 0; h < 2; h++) x0.f.data[(b! * 2 + h) * S + s!] = fv;
+        }
+        const dh = randomTensor([2, 2, S, 12], rngOf(1351));
+        for (const [name, refName] of WITH_BACKWARD) {
+          const x = name.startsWith("parallel") ? cut(x0, 0, S) : x0;
+          const o: MlstmOptions = { chunkSize: 64, documentStarts: starts };
+          const ref = await getMlstmKernel(refName).backward!(x, dh, o);
+          const g = await getMlstmKernel(name).backward!(x, dh, o);
+          const names = name.startsWith("parallel")
+            ? GRADS
+            : [...GRADS, "dcInitial", "dnInitial"] as const;
+          for (const n of names) {
+            check(
+              `packed reset table backward f=${fv}`,
+              name,
+              `${refName} per document`,
+              n,
+              x,
+              "f32",
+              T(g[n]).data,
+              T(ref[n]).data,
+              1e-5,
+            );
+          }
+        }
+      });
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name:
     "documentStarts, backward: last-state gradients reach each row's last document (one pass equals separate calls)",
   ignore,
   async fn(t) {

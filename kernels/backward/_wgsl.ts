@@ -188,12 +188,14 @@ const range = (n: number) => Array.from({ length: n }, (_, j) => j);
  *
  * Packed sequences ({@linkcode BwParams.resets}): at a document start nothing crosses. The
  * document's own cumulative log forget gate restarts from zero (a TwoSum pair, as without starts)
- * and is stored on a new base, 2^24 below every earlier row's b of the segment (2^-20 of it below,
- * where that is more): (b, lo) = TwoSum(base + sum) with the remainder folded into lo. Two rows of
- * one document share the base, so b_t − b_s = (b_t − b_s) + (lo_t − lo_s) is their own sum to
- * about 2^-24 absolute (the remainder is at most ulp(2^24)/2 = 1); a pair across a start gets
- * ≤ −2^24, a zero weight, and so do the state terms (b_t from the segment start, the chunk's total
- * log gate g) of every row after a start. mI restarts.
+ * and is stored on a new base, {@linkcode SEPARATION} = 2^16 below every earlier row's b of the
+ * segment: (b, lo) = TwoSum(base + sum), the remainder (≤ ulp(b)/2) folded into lo. Two rows of
+ * one document share the base, so (b_t − b_s) + (lo_t − lo_s) is their own sum (b_t − b_s exact,
+ * the remainders good to ulp(ulp(b)): |b|·2^-47); a pair across a start gets ≤ −2^16, a zero
+ * weight, and so do the state terms (b_t from the segment start, the chunk's total log gate g) of
+ * every row after a start. A floored forget gate (logsig(f) = −1e30: f = −∞ or about −1e30) inside
+ * a document restarts the pair the same way (nothing crosses it either; summed into b, −1e30 would
+ * swallow the base and the document's own sums). mI restarts at a start.
  * The chunkwise exponential-gate pass also folds the zero state's stabilizer term into mI (the
  * zero state of a document start carries m = 0, so its log gate is logsig(f) summed from the start
  * step on, as in a separate call; the forward's gate kernel does the same): mI_t = max(mI_t, z_t),
@@ -216,25 +218,29 @@ export function prepWgsl(p: BwParams): string {
     let lf = logsig(f32(fg[t0 + j]));
     let ii = itilde(f32(ig[t0 + j]));
     let start = rst[rb + j] != 0u;
-    if (start) {
-      // A document starts: a new base 2^24 below every earlier row (x never increases along a
-      // segment; 2^-20 of it where x is huge), the document's own sum from zero, mI restarted.
-      base = opaque(xlast - max(${2 ** 24}.0, abs(xlast) * ${2 ** -20}));
+    if (start || lf <= -1.0e30) {
+      // A document starts (or a floored forget gate, which nothing crosses either): a new base
+      // ${SEPARATION} below every earlier row (x never increases along a segment), the sum from zero.
+      base = opaque(xlast - ${SEPARATION}.0);
       b = 0.0;
       lo = 0.0;
-      z = lf;
-      zon = true;
     } else {
       let sum_ = opaque(b + lf);
       let bp = opaque(sum_ - b);
       lo += (b - opaque(sum_ - bp)) + (lf - bp);
       b = sum_;
+    }
+    if (start) {
+      // The zero state's log gate: logsig(f) from the start step on.
+      z = lf;
+      zon = true;
+    } else {
       z = z + lf;
     }
     mI = select(max(mI + lf, ii), ii, j == 0u || start);
     let mz = ${zt ? "select(mI, max(mI, z), zon)" : "mI"};
-    // x = base + b by TwoSum, the remainder (|r| ≤ 1 where |x| < 2^25) and lo in w; before the
-    // segment's first start (base 0) exactly the pair without starts.
+    // x = base + b by TwoSum, the remainder (|r| ≤ ulp(x)/2) and lo in w; before the segment's
+    // first start (base 0) exactly the pair without starts.
     let xs = opaque(base + b);
     let bq = opaque(xs - base);
     let r = (base - opaque(xs - bq)) + (b - bq);
@@ -277,6 +283,14 @@ ${body}
 }
 `;
 }
+
+/**
+ * How far below every earlier row of its segment a document's base is put (packed sequences): a
+ * pair across a start gets a log weight ≤ −2^16 + ĩ_s − m_t, zero in f32 while input gates differ
+ * by less than ~6.5e4, and the base costs b_t − b_s about |base|·2^-47 ≈ (documents so far in the
+ * segment)·2^-31 absolute.
+ */
+export const SEPARATION = 2 ** 16;
 
 /** What a row/column kernel computes. */
 export type TileMode = "stats" | "dq" | "dkdv";

@@ -58,7 +58,7 @@
  * dtype (f32 or f16), i, f, di, df in the gates' dtype.
  *
  * Packed sequences (`documentStarts`): one pass, whatever the number of documents. `prep` restarts
- * each document's cumulative log forget gate on a new base 2^24 below the segment's earlier rows
+ * each document's cumulative log forget gate on a new base 2^16 below the segment's earlier rows
  * (so pairs across a start, the state term of every row after a start and the decay of a chunk
  * holding a start all get a zero weight; within a document the TwoSum pair keeps its precision)
  * and, chunkwise with the exponential gate, folds the zero state's stabilizer term (m = 0, plus
