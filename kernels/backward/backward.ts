@@ -54,8 +54,10 @@
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch (48·S with the stabilizer's path:
  * exact convention, exponential gate); the chunkwise pass
- * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in f32; q, k, v, dh, dq, dk, dv in the storage
- * dtype (f32 or f16), i, f, di, df in the gates' dtype.
+ * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in
+ * f32; q, k, v, dh in the storage dtype (f32 or f16), i, f in the gates' dtype. The gradients (dq,
+ * dk, dv, di, df and those of the initial states) are f32 always: in f16 they would overflow to
+ * ±Infinity (|g| > 65504) or flush to zero (|g| < 6e-8) without a word.
  *
  * Packed sequences (`documentStarts`): one pass, whatever the number of documents. `prep` restarts
  * each document's cumulative log forget gate on a new base 2^16 below the segment's earlier rows
@@ -85,7 +87,13 @@ import type {
 } from "../../core/types.ts";
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
 import { hasDocumentStarts } from "../../core/documents.ts";
-import { checkStorageBuffers, finish, toDevice, uploadDocumentStarts } from "../_common.ts";
+import {
+  assertDeviceInputsFinite,
+  checkStorageBuffers,
+  finish,
+  toDevice,
+  uploadDocumentStarts,
+} from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
 import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
@@ -358,11 +366,6 @@ function checkOptions(
       );
     }
   }
-  if (v.gate === "exp" && o.normalize === false) {
-    throw new TypeError(
-      `${name} always normalizes (exponential input gate): drop normalize: false, which only the sigmoid-gate kernels take`,
-    );
-  }
 }
 
 async function pipe(gpu: Gpu, key: string, wgsl: () => string, shared: number, inv: number) {
@@ -400,7 +403,8 @@ function paramKey(p: BwParams): string {
  *   `documentStarts`, still one pass (see the module's "Packed sequences").
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
- * @returns The gradients.
+ * @returns The gradients, f32 whatever the storage of the inputs (f16 would overflow or flush
+ *   them silently).
  * @throws {TypeError | RangeError} On bad shapes, dtypes or options; {@linkcode GpuError} on device limits.
  */
 export async function mlstmBackwardWebGpu(
@@ -410,8 +414,14 @@ export async function mlstmBackwardWebGpu(
   variant: BackwardVariant,
   name = "the backward pass",
 ): Promise<MlstmGradients> {
-  const dims = validateMlstmInputs(inputs, options);
-  validateDh(dh, dims);
+  const context = {
+    inputGate: variant.gate,
+    ...(name === "the backward pass" ? {} : { name }),
+    backend: "webgpu",
+    extraOptions: ["lastStateGradients"],
+  } as const;
+  const dims = validateMlstmInputs(inputs, options, context);
+  validateDh(dh, dims, options, context);
   checkOptions(name, variant, inputs, options);
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const dLast = options.lastStateGradients;
@@ -477,6 +487,8 @@ export async function mlstmBackwardWebGpu(
         `Argument dh must have the dtype of q (${x.dtype}), received ${dh.dtype}`,
       );
     }
+    // Named here, not later as a non-finite dq (the inputs were checked by toDevice).
+    if (options.checkFinite) await assertDeviceInputsFinite([["dh", dh]]);
     dhG = dh;
   }
   const chunk = variant.form === "chunkwise";
@@ -594,11 +606,13 @@ export async function mlstmBackwardWebGpu(
   const dmtBytes = dmt ? dmt.byteSize : 0;
   const rsum = f32([BH * S]);
   const csum = f32([2 * BH * S]);
-  const dq = out([B, NH, S, DQK], x.dtype);
-  const dk = out([B, NH, S, DQK], x.dtype);
-  const dv = out([B, NH, S, DHV], x.dtype);
-  const di = out([B, NH, S], x.gateDtype);
-  const df = out([B, NH, S], x.gateDtype);
+  // Gradients are f32 whatever the storage of the inputs: in f16 they would overflow to ±Inf
+  // (|g| > 65504) or flush to 0 (|g| < 6e-8) without a word.
+  const dq = out([B, NH, S, DQK], "f32");
+  const dk = out([B, NH, S, DQK], "f32");
+  const dv = out([B, NH, S, DHV], "f32");
+  const di = out([B, NH, S], "f32");
+  const df = out([B, NH, S], "f32");
   const scale = 1 / Math.sqrt(DQK), eps = options.eps ?? 1e-6;
   const u = packUniforms(S, L, NC, BH, scale, eps, 0, NH);
   // Packed sequences: the document-start flags, read by prep and gates (one pass for any number
