@@ -17,3 +17,4 @@ export * from "./recurrent.ts";
 export * from "./parallel.ts";
 export * from "./chunkwise.ts";
 export * from "./kernels.ts";
+export * from "./layers.ts";
