@@ -35,3 +35,4 @@ export { getAvailableMlstmKernels, getMlstmKernel, registerMlstmKernels } from "
 export * from "./reference/mod.ts";
 export * from "./kernels/backend.ts";
 export * from "./kernels/mod.ts";
+export * from "./models/xlstm_large/mod.ts";

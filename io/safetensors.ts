@@ -583,6 +583,25 @@ export async function writeSafetensorsSharded(
 }
 
 /**
+ * Creates a folder and its parents (no error if it exists).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { makeDir } from "./safetensors.ts";
+ * const dir = await Deno.makeTempDir();
+ * await makeDir(`${dir}/a/b`);
+ * assert.ok((await Deno.stat(`${dir}/a/b`)).isDirectory);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @param path The folder.
+ */
+export async function makeDir(path: string): Promise<void> {
+  await Deno.mkdir(path, { recursive: true });
+}
+
+/**
  * Writes a JSON file (2-space indentation).
  *
  * @example
