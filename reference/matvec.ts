@@ -7,8 +7,18 @@
 
 import { formatShape, type Tensor } from "../core/tensor.ts";
 
+/** Options of {@linkcode matvecReference}. */
+export interface MatvecReferenceOptions {
+  /** Bias (N) added to every row. */
+  bias?: Tensor;
+  /** (B, N) the result is added to (the "accumulate" epilogue). */
+  y0?: Tensor;
+  /** Soft cap: `cap·tanh(y/cap)` (the "softcap" epilogue). */
+  cap?: number;
+}
+
 /**
- * `y = W·x` per batch row (or `y0 + W·x` when `y0` is given), in float64.
+ * `y = W·x (+ bias)` per batch row, then `y0 + y` or `cap·tanh(y/cap)` when asked, in float64.
  *
  * @example
  * ```ts
@@ -21,11 +31,15 @@ import { formatShape, type Tensor } from "../core/tensor.ts";
  *
  * @param w The weight (N, K).
  * @param x Activations (B, K).
- * @param y0 Optional (B, N) to add the product to.
+ * @param options Bias, y0, cap.
  * @returns y (B, N), Float64Array data.
  * @throws {RangeError} If the shapes do not match.
  */
-export function matvecReference(w: Tensor, x: Tensor, y0?: Tensor): Tensor {
+export function matvecReference(
+  w: Tensor,
+  x: Tensor,
+  options: MatvecReferenceOptions = {},
+): Tensor {
   const [N, K] = w.shape as [number, number];
   const [B, Kx] = x.shape as [number, number];
   if (w.shape.length !== 2 || x.shape.length !== 2 || K !== Kx) {
@@ -35,15 +49,20 @@ export function matvecReference(w: Tensor, x: Tensor, y0?: Tensor): Tensor {
       }`,
     );
   }
+  const { y0, bias, cap } = options;
   if (y0 && (y0.shape[0] !== B || y0.shape[1] !== N)) {
     throw new RangeError(`y0 must have shape (${B}, ${N}), received ${formatShape(y0.shape)}`);
+  }
+  if (bias && bias.data.length !== N) {
+    throw new RangeError(`bias must have shape (${N}), received ${formatShape(bias.shape)}`);
   }
   const y = new Float64Array(B * N);
   for (let b = 0; b < B; b++) {
     for (let n = 0; n < N; n++) {
-      let s = y0 ? y0.data[b * N + n]! : 0;
+      let s = bias ? bias.data[n]! : 0;
       for (let k = 0; k < K; k++) s += w.data[n * K + k]! * x.data[b * K + k]!;
-      y[b * N + n] = s;
+      if (cap !== undefined) s = cap * Math.tanh(s / cap);
+      y[b * N + n] = (y0 ? y0.data[b * N + n]! : 0) + s;
     }
   }
   return { shape: [B, N], data: y };

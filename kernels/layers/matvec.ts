@@ -10,144 +10,20 @@
  * accumulator per batch row in named registers (the batch loop is unrolled by the generator). A
  * shared-memory tree then sums the T partial sums. The activations (a few KiB) stay in the caches.
  *
- * A weight larger than `maxStorageBufferBindingSize` is kept as row blocks (see
- * {@linkcode uploadMatvecWeight}); each block is one dispatch writing its rows of y. The output may be
- * a column range of a wider tensor (`yOffset`), and the input a column range of a wider one (`xOffset`),
- * so that fused projections ([q|k|v|o]) write into one buffer.
+ * The weight is the prefill GEMM's {@linkcode LinearWeight} (row blocks under
+ * `maxStorageBufferBindingSize`, optional bias); each block is one dispatch writing its rows of y.
+ * The epilogues are the GEMM's: none, `accumulate` (`y += W·x`, a residual connection) and
+ * `softcap` (`cap·tanh(y/cap)`, the lm head). The output may be a column range of a wider tensor
+ * (`yOffset`), and the input a column range of a wider one (`xOffset`).
  *
  * @module
  */
 
-import { formatShape, sizeOf, type Tensor } from "../../core/tensor.ts";
-import { checkBindingSize, DispatchBatch, getPipeline, type Gpu, GpuTensor } from "../runtime.ts";
+import { formatShape } from "../../core/tensor.ts";
+import { checkBindingSize, DispatchBatch, getPipeline, GpuError, GpuTensor } from "../runtime.ts";
 import type { StorageDtype } from "../runtime.ts";
-
-/** A row block of a {@linkcode MatvecWeight}: rows `rowStart … rowStart + rows − 1` of W. */
-export interface MatvecWeightBlock {
-  /** The block's rows, shape (rows, K), in the weight's dtype. */
-  readonly tensor: GpuTensor;
-  /** The block's first row in W. */
-  readonly rowStart: number;
-  /** Rows in this block. */
-  readonly rows: number;
-}
-
-/** A weight matrix W (N × K) on the GPU, as one or more row blocks of at most one binding each. */
-export interface MatvecWeight {
-  /** Rows N (output features). */
-  readonly rows: number;
-  /** Columns K (input features). */
-  readonly cols: number;
-  /** Storage type of every block. */
-  readonly dtype: StorageDtype;
-  /** Row blocks, in order, covering rows 0 … N − 1. */
-  readonly blocks: readonly MatvecWeightBlock[];
-}
-
-/** Options of {@linkcode uploadMatvecWeight}. */
-export interface UploadMatvecWeightOptions {
-  /**
-   * Largest block in bytes; below the device's `maxStorageBufferBindingSize` (tests set a small one
-   * to exercise the split). @default {the device's maxStorageBufferBindingSize}
-   */
-  maxBlockBytes?: number;
-}
-
-/**
- * Uploads a weight W (N × K, float64 or float32 data) as a {@linkcode MatvecWeight} in `dtype`,
- * split into row blocks of at most `maxBlockBytes` each (one block when W fits one binding).
- *
- * @example
- * ```ts no-eval
- * import { getGpu } from "../runtime.ts";
- * import { uploadMatvecWeight } from "./matvec.ts";
- * const w = uploadMatvecWeight(await getGpu(), { shape: [3, 8], data: new Float32Array(24) }, "f16");
- * console.assert(w.rows === 3 && w.blocks.length === 1);
- * ```
- *
- * @param gpu The device.
- * @param w The weight, shape (N, K).
- * @param dtype Storage type. @default {"f32"}
- * @param options `maxBlockBytes`.
- * @returns The weight on the GPU.
- * @throws {RangeError} If `w` is not two-dimensional or a single row exceeds `maxBlockBytes`.
- */
-export function uploadMatvecWeight(
-  gpu: Gpu,
-  w: Tensor,
-  dtype: StorageDtype = "f32",
-  options: UploadMatvecWeightOptions = {},
-): MatvecWeight {
-  if (w.shape.length !== 2 || w.data.length !== sizeOf(w.shape)) {
-    throw new RangeError(
-      `Argument w must be a matrix (N, K) with N·K data, received shape ${formatShape(w.shape)}`,
-    );
-  }
-  const [N, K] = w.shape as [number, number];
-  const limit = Math.min(
-    options.maxBlockBytes ?? gpu.limits.maxStorageBufferBindingSize,
-    gpu.limits.maxStorageBufferBindingSize,
-  );
-  const rowBytes = K * (dtype === "f16" ? 2 : 4);
-  // Blocks hold whole rows and a multiple of 16 bytes, so 16-byte vector loads stay in range.
-  let perBlock = Math.floor(limit / rowBytes);
-  if (perBlock < 1) {
-    throw new RangeError(
-      `One row of w (${K} ${dtype} = ${rowBytes} bytes) exceeds the binding limit of ${limit} bytes`,
-    );
-  }
-  perBlock = Math.min(perBlock, N);
-  const blocks: MatvecWeightBlock[] = [];
-  for (let r0 = 0; r0 < N; r0 += perBlock) {
-    const rows = Math.min(perBlock, N - r0);
-    const data = w.data.subarray(r0 * K, (r0 + rows) * K);
-    blocks.push({
-      tensor: GpuTensor.fromTensor(gpu, { shape: [rows, K], data }, dtype),
-      rowStart: r0,
-      rows,
-    });
-  }
-  return { rows: N, cols: K, dtype, blocks };
-}
-
-/**
- * Wraps a device tensor W (N × K) as a one-block {@linkcode MatvecWeight} (no copy).
- *
- * @example
- * ```ts no-eval
- * import { getGpu, GpuTensor } from "../runtime.ts";
- * import { matvecWeightOf } from "./matvec.ts";
- * const w = matvecWeightOf(GpuTensor.empty(await getGpu(), [4, 8]));
- * console.assert(w.cols === 8);
- * ```
- *
- * @param w The weight tensor, shape (N, K).
- * @returns The weight.
- * @throws {RangeError} If `w` is not two-dimensional.
- */
-export function matvecWeightOf(w: GpuTensor): MatvecWeight {
-  if (w.shape.length !== 2) {
-    throw new RangeError(`Argument w must have shape (N, K), received ${formatShape(w.shape)}`);
-  }
-  const [N, K] = w.shape as [number, number];
-  return { rows: N, cols: K, dtype: w.dtype, blocks: [{ tensor: w, rowStart: 0, rows: N }] };
-}
-
-/**
- * Frees every block of a weight.
- *
- * @example
- * ```ts no-eval
- * import { getGpu } from "../runtime.ts";
- * import { destroyMatvecWeight, uploadMatvecWeight } from "./matvec.ts";
- * destroyMatvecWeight(uploadMatvecWeight(await getGpu(), { shape: [1, 4], data: new Float32Array(4) }));
- * ```
- *
- * @param w The weight.
- */
-export function destroyMatvecWeight(w: MatvecWeight): void {
-  for (const b of w.blocks) b.tensor.destroy();
-}
+import type { GemmEpilogue, LinearWeight } from "./gemm.ts";
+import { lit } from "./_common.ts";
 
 /** Parameters of one matvec variant (everything that changes the WGSL). */
 export interface MatvecParams {
@@ -167,8 +43,12 @@ export interface MatvecParams {
   yStride: number;
   /** Column of y that row 0 of this block writes. */
   yOffset: number;
-  /** `y += W·x` instead of `y = W·x`. */
-  accumulate: boolean;
+  /** Add a bias (one f32 per row of the block). */
+  bias: boolean;
+  /** Fused epilogue: none, `y += …`, or `cap·tanh(…/cap)`. */
+  epilogue: GemmEpilogue;
+  /** Soft-cap value (epilogue "softcap"). */
+  cap: number;
   /** Threads per row (a power of two, 32 to 128). */
   T: number;
   /** Rows per workgroup. */
@@ -230,7 +110,7 @@ export function setMatvecTiles(tiles: MatvecTiles): void {
  * console.assert(p.VW === 8 && p.T === 64);
  * ```
  *
- * @param s Rows, K, batch, dtype and the optional strides, offsets and accumulate flag.
+ * @param s Rows, K, batch, dtype and the optional strides, offsets, bias flag and epilogue.
  * @param workgroupBytes The device's `maxComputeWorkgroupStorageSize`.
  * @param maxWorkgroups The device's `maxComputeWorkgroupsPerDimension`.
  * @returns The parameters.
@@ -245,7 +125,9 @@ export function matvecParams(
     xOffset?: number;
     yStride?: number;
     yOffset?: number;
-    accumulate?: boolean;
+    bias?: boolean;
+    epilogue?: GemmEpilogue;
+    cap?: number;
   },
   workgroupBytes: number,
   maxWorkgroups: number,
@@ -268,7 +150,9 @@ export function matvecParams(
     xOffset,
     yStride,
     yOffset,
-    accumulate: s.accumulate ?? false,
+    bias: s.bias ?? false,
+    epilogue: s.epilogue ?? "none",
+    cap: s.cap ?? 0,
     T,
     R,
     VW,
@@ -337,13 +221,17 @@ ${bs.map((b) => `    red[base + ${b * T}u + t] += red[base + ${b * T}u + t + ${s
   workgroupBarrier();`);
   }
   return `${p.dtype === "f16" && VW === 1 ? "enable f16;\n" : ""}
-// matvec: y[b, yOffset + n] ${
-    p.accumulate ? "+" : ""
-  }= sum_k W[n, k] x[b, xOffset + k]; ${p.rows} rows, K ${K}, B ${B}
+// matvec: y[b, yOffset + n] = sum_k W[n, k] x[b, xOffset + k]${
+    p.bias ? " + bias[n]" : ""
+  }, epilogue ${p.epilogue}; ${p.rows} rows, K ${K}, B ${B}
 @group(0) @binding(0) var<storage, read> w: ${wDecl};
 @group(0) @binding(1) var<storage, read> x: ${xDecl};
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-var<workgroup> red: array<f32, ${R * T * B}>;
+${
+    p.bias
+      ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;\n"
+      : ""
+  }var<workgroup> red: array<f32, ${R * T * B}>;
 
 @compute @workgroup_size(${T}, ${R})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -361,47 +249,56 @@ ${bs.map((b) => `  red[base + ${b * T}u + t] = acc${b};`).join("\n")}
 ${tree.join("\n")}
   if (live && t < ${B}u) {
     let o = t * ${p.yStride}u + ${p.yOffset}u + row;
-    let s = red[base + t * ${T}u];
-    y[o] = ${p.accumulate ? "y[o] + s" : "s"};
+    let s = red[base + t * ${T}u]${p.bias ? " + bias[row]" : ""};
+    y[o] = ${
+    p.epilogue === "accumulate"
+      ? "y[o] + s"
+      : p.epilogue === "softcap"
+      ? `${lit(p.cap)} * tanh(clamp(s * ${lit(1 / p.cap)}, -20.0, 20.0))`
+      : "s"
+  };
   }
 }
 `;
 }
 
-/** Arguments of {@linkcode encodeMatvec}. */
-export interface MatvecArgs {
-  /** The weight W (N × K). */
-  weight: MatvecWeight;
-  /** Activations, f32, shape (B, xStride) with xStride ≥ xOffset + K (usually (B, K)). */
-  x: GpuTensor;
-  /** Output, f32, shape (B, yStride) with yStride ≥ yOffset + N (usually (B, N)). */
-  y: GpuTensor;
-  /** First column of x read. @default {0} */
+/** Options of {@linkcode encodeMatvec}. */
+export interface MatvecOptions {
+  /** Fused epilogue (as the GEMM's). @default {"none"} */
+  epilogue?: GemmEpilogue;
+  /** Soft-cap value for epilogue "softcap". */
+  cap?: number;
+  /** First column of x read (x's last dimension may be wider than K). @default {0} */
   xOffset?: number;
-  /** First column of y written. @default {0} */
+  /** First column of y written (y's last dimension may be wider than N). @default {0} */
   yOffset?: number;
-  /** `y += W·x` (e.g. a residual connection) instead of `y = W·x`. @default {false} */
-  accumulate?: boolean;
+}
+
+interface MatvecArgs extends MatvecOptions {
+  weight: LinearWeight;
+  x: GpuTensor;
+  y: GpuTensor;
 }
 
 function checkArgs(a: MatvecArgs): { B: number; xStride: number; yStride: number } {
   const { weight: w, x, y } = a;
-  if (!(x instanceof GpuTensor) || x.dtype !== "f32" || x.shape.length !== 2) {
+  if (!(x instanceof GpuTensor) || x.dtype !== "f32" || x.shape.length < 1) {
     throw new TypeError(
-      `Argument x must be an f32 GpuTensor of shape (B, K), received ${
+      `Argument x must be an f32 GpuTensor of shape (…, K), received ${
         x instanceof GpuTensor ? `${x.dtype} ${formatShape(x.shape)}` : typeof x
       }`,
     );
   }
-  if (!(y instanceof GpuTensor) || y.dtype !== "f32" || y.shape.length !== 2) {
+  if (!(y instanceof GpuTensor) || y.dtype !== "f32" || y.shape.length < 1) {
     throw new TypeError(
-      `Argument y must be an f32 GpuTensor of shape (B, N), received ${
+      `Argument y must be an f32 GpuTensor of shape (…, N), received ${
         y instanceof GpuTensor ? `${y.dtype} ${formatShape(y.shape)}` : typeof y
       }`,
     );
   }
-  const [B, xStride] = x.shape as [number, number];
-  const [By, yStride] = y.shape as [number, number];
+  // Leading dimensions flatten into the batch: (B, K), (B, 1, K) and (K) all work.
+  const xStride = x.shape[x.shape.length - 1]!, B = x.size / xStride;
+  const yStride = y.shape[y.shape.length - 1]!, By = y.size / yStride;
   const xOffset = a.xOffset ?? 0, yOffset = a.yOffset ?? 0;
   if (!Number.isInteger(B) || B < 1 || B > MATVEC_MAX_BATCH) {
     throw new RangeError(
@@ -413,113 +310,137 @@ function checkArgs(a: MatvecArgs): { B: number; xStride: number; yStride: number
       `y must have B = ${B} rows like x, received shape ${formatShape(y.shape)}`,
     );
   }
-  if (!Number.isInteger(xOffset) || xOffset < 0 || xOffset + w.cols > xStride) {
+  if (!Number.isInteger(xOffset) || xOffset < 0 || xOffset + w.K > xStride) {
     throw new RangeError(
-      `x of shape ${
-        formatShape(x.shape)
-      } with xOffset ${xOffset} does not hold K = ${w.cols} columns`,
+      `x of shape ${formatShape(x.shape)} with xOffset ${xOffset} does not hold K = ${w.K} columns`,
     );
   }
-  if (!Number.isInteger(yOffset) || yOffset < 0 || yOffset + w.rows > yStride) {
+  if (!Number.isInteger(yOffset) || yOffset < 0 || yOffset + w.N > yStride) {
     throw new RangeError(
-      `y of shape ${
-        formatShape(y.shape)
-      } with yOffset ${yOffset} does not hold N = ${w.rows} columns`,
+      `y of shape ${formatShape(y.shape)} with yOffset ${yOffset} does not hold N = ${w.N} columns`,
     );
   }
   if (y.buffer === x.buffer) throw new RangeError("y must not share its buffer with x");
+  if (a.epilogue === "softcap" && !((a.cap ?? 0) > 0)) {
+    throw new RangeError(`Matvec epilogue "softcap" needs a cap > 0, received ${a.cap}`);
+  }
   return { B, xStride, yStride };
 }
 
 /**
- * Records `y = W·x` (or `y += W·x`) into a dispatch batch: one dispatch per row block of W. Nothing
- * runs until the batch is submitted, so many products (a whole decoding step) share one submit.
+ * Records `y = W·x (+ bias)` with the chosen epilogue into a dispatch batch, for x with 1 to 16 rows
+ * (the same contract as `encodeGemm`, for decoding): one dispatch per row block of W. Nothing runs
+ * until the batch is submitted, so a whole decoding step shares one submit.
  *
  * @example
  * ```ts no-eval
  * import { DispatchBatch, getGpu, GpuTensor } from "../runtime.ts";
- * import { encodeMatvec, uploadMatvecWeight } from "./matvec.ts";
+ * import { linearWeightFromTensor } from "./gemm.ts";
+ * import { encodeMatvec } from "./matvec.ts";
  * const gpu = await getGpu();
- * const weight = uploadMatvecWeight(gpu, { shape: [2, 4], data: new Float32Array([1, 0, 0, 0, 0, 1, 0, 0]) });
+ * const w = linearWeightFromTensor(gpu, { shape: [2, 4], data: new Float32Array([1, 0, 0, 0, 0, 1, 0, 0]) });
  * const x = GpuTensor.fromTensor(gpu, { shape: [1, 4], data: new Float32Array([3, 4, 5, 6]) });
  * const y = GpuTensor.empty(gpu, [1, 2]);
  * const batch = new DispatchBatch(gpu);
- * await encodeMatvec(batch, { weight, x, y });
+ * await encodeMatvec(batch, x, w, y);
  * await batch.submit();
  * console.assert((await y.read()).data[1] === 4);
  * ```
  *
  * @param batch The batch to record into.
- * @param args Weight, x, y, offsets, accumulate.
+ * @param x Activations, f32, (…, K) (or wider with `xOffset`), 1 to 16 rows.
+ * @param weight W (N × K) with optional bias.
+ * @param y Output, f32, (…, N) (or wider with `yOffset`), as many rows as x.
+ * @param options Epilogue, cap, column offsets.
  * @returns The batch.
- * @throws {TypeError | RangeError} For a wrong dtype, shape, batch size or offset, before anything runs.
+ * @throws {TypeError | RangeError} For a wrong dtype, shape, row count or offset, before anything runs.
  */
-export async function encodeMatvec(batch: DispatchBatch, args: MatvecArgs): Promise<DispatchBatch> {
+export async function encodeMatvec(
+  batch: DispatchBatch,
+  x: GpuTensor,
+  weight: LinearWeight,
+  y: GpuTensor,
+  options: MatvecOptions = {},
+): Promise<DispatchBatch> {
+  const args: MatvecArgs = { ...options, weight, x, y };
   const { B, xStride, yStride } = checkArgs(args);
   const gpu = batch.gpu;
-  for (const blk of args.weight.blocks) {
+  let rowStart = 0;
+  for (let j = 0; j < weight.blocks.length; j++) {
+    const blk = weight.blocks[j]!;
+    const rows = blk.shape[0]!;
     const p = matvecParams(
       {
-        rows: blk.rows,
-        K: args.weight.cols,
+        rows,
+        K: weight.K,
         B,
-        dtype: args.weight.dtype,
+        dtype: weight.dtype,
         xStride,
-        xOffset: args.xOffset ?? 0,
+        xOffset: options.xOffset ?? 0,
         yStride,
-        yOffset: (args.yOffset ?? 0) + blk.rowStart,
-        accumulate: args.accumulate ?? false,
+        yOffset: (options.yOffset ?? 0) + rowStart,
+        bias: weight.bias !== undefined,
+        epilogue: options.epilogue ?? "none",
+        cap: options.cap ?? 0,
       },
       gpu.limits.maxComputeWorkgroupStorageSize,
       gpu.limits.maxComputeWorkgroupsPerDimension,
     );
-    checkBindingSize(gpu, blk.tensor.byteSize, "matvec weight block");
+    checkBindingSize(gpu, blk.byteSize, "matvec weight block");
     const key = `matvec:${JSON.stringify(p)}`;
     const pipeline = await getPipeline(gpu, key, () => matvecWgsl(p));
-    const groups = Math.ceil(p.rows / p.R);
-    const bytesW = blk.rows * p.K * (p.dtype === "f16" ? 2 : 4);
+    const groups = Math.ceil(rows / p.R);
+    const bytesW = rows * p.K * (p.dtype === "f16" ? 2 : 4);
     batch.dispatch({
-      label: `matvec ${blk.rows}x${p.K} ${p.dtype} B${B}`,
+      label: `matvec ${rows}x${p.K} ${p.dtype} B${B}`,
       pipeline,
-      buffers: [blk.tensor, args.x, args.y],
+      buffers: [blk, x, y, ...(weight.bias ? [weight.bias[j]!] : [])],
       workgroups: [p.WX, Math.ceil(groups / p.WX)],
-      flops: 2 * B * blk.rows * p.K,
-      bytes: bytesW + 4 * B * (p.K + blk.rows * (p.accumulate ? 2 : 1)),
-      meta: { rows: blk.rows, K: p.K, B, dtype: p.dtype, T: p.T, R: p.R, VW: p.VW },
+      flops: 2 * B * rows * p.K,
+      bytes: bytesW + 4 * B * (p.K + rows * (p.epilogue === "accumulate" ? 2 : 1)),
+      meta: { rows, K: p.K, B, dtype: p.dtype, T: p.T, R: p.R, VW: p.VW },
     });
+    rowStart += rows;
+  }
+  if (rowStart !== weight.N) {
+    throw new GpuError(`Weight blocks hold ${rowStart} rows, expected N = ${weight.N}`);
   }
   return batch;
 }
 
 /**
- * `W·x` as a fresh device tensor (B, N): one batch, one submit (no wait). For a decoding step,
- * record with {@linkcode encodeMatvec} into a shared batch instead.
+ * `W·x (+ bias)` as a fresh device tensor (B, N): one batch, one submit (no wait). For a decoding
+ * step, record with {@linkcode encodeMatvec} into a shared batch instead.
  *
  * @example
  * ```ts no-eval
  * import { getGpu, GpuTensor } from "../runtime.ts";
- * import { matvec, uploadMatvecWeight } from "./matvec.ts";
+ * import { linearWeightFromTensor } from "./gemm.ts";
+ * import { matvec } from "./matvec.ts";
  * const gpu = await getGpu();
- * const w = uploadMatvecWeight(gpu, { shape: [1, 4], data: new Float32Array([1, 1, 1, 1]) }, "f16");
- * const y = await matvec(w, GpuTensor.fromTensor(gpu, { shape: [1, 4], data: new Float32Array([1, 2, 3, 4]) }));
+ * const w = linearWeightFromTensor(gpu, { shape: [1, 4], data: new Float32Array([1, 1, 1, 1]) }, "f16");
+ * const y = await matvec(GpuTensor.fromTensor(gpu, { shape: [1, 4], data: new Float32Array([1, 2, 3, 4]) }), w);
  * console.assert((await y.read()).data[0] === 10);
  * ```
  *
- * @param weight The weight W (N × K).
  * @param x Activations (B, K), f32.
- * @param options `poison`: fill the output with NaN first (tests).
+ * @param weight The weight W (N × K).
+ * @param options Epilogue ("none" or "softcap"), cap; `poison`: fill the output with NaN first (tests).
  * @returns y (B, N), f32.
  */
 export async function matvec(
-  weight: MatvecWeight,
   x: GpuTensor,
-  options: { poison?: boolean } = {},
+  weight: LinearWeight,
+  options: { epilogue?: "none" | "softcap"; cap?: number; poison?: boolean } = {},
 ): Promise<GpuTensor> {
-  const B = x.shape[0] ?? 0;
-  const y = GpuTensor.empty(x.gpu, [B, weight.rows], "f32", { poison: options.poison ?? false });
+  const B = x.size / (x.shape[x.shape.length - 1] || 1);
+  const y = GpuTensor.empty(x.gpu, [B, weight.N], "f32", { poison: options.poison ?? false });
   const batch = new DispatchBatch(x.gpu);
   try {
-    await encodeMatvec(batch, { weight, x, y });
+    await encodeMatvec(batch, x, weight, y, {
+      epilogue: options.epilogue ?? "none",
+      ...(options.cap !== undefined ? { cap: options.cap } : {}),
+    });
     await batch.submit();
   } catch (e) {
     y.destroy();
