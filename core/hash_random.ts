@@ -93,8 +93,9 @@ export function hashSigned(key: number, index: number): number {
 }
 
 /**
- * A uniform random tensor's data, `center + half·x` with x from {@linkcode hashSigned}, in
- * float64 (the GPU kernel computes the same in f32).
+ * A uniform random tensor's data, `center + half·x` with x from {@linkcode hashSigned}, computed
+ * in f32 arithmetic on f32-rounded `center` and `half`, as the GPU kernel does (a GPU that fuses
+ * the multiply-add may differ in the last bit where `center` is not 0).
  *
  * @example
  * ```ts
@@ -119,6 +120,8 @@ export function hashUniform(
 ): Float64Array {
   const key = streamKey(seed, name);
   const out = new Float64Array(n);
-  for (let j = 0; j < n; j++) out[j] = center + half * hashSigned(key, j);
+  // f32 arithmetic with f32 operands, as the GPU kernel computes it.
+  const c = Math.fround(center), h = Math.fround(half);
+  for (let j = 0; j < n; j++) out[j] = Math.fround(c + Math.fround(h * hashSigned(key, j)));
   return out;
 }

@@ -20,8 +20,7 @@ export function lit(x: number): string {
 }
 
 /** The WGSL of the flattened invocation index of a 2D grid (see {@linkcode grid}). */
-export const FLAT_INDEX =
-  "(wid.y * nwg.x + wid.x) * WG + lid.x";
+export const FLAT_INDEX = "(wid.y * nwg.x + wid.x) * WG + lid.x";
 
 /** Builtins of a kernel on a 2D grid. */
 export const GRID_BUILTINS =

@@ -10,7 +10,7 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
-import { GRID_BUILTINS, grid, lit } from "./_common.ts";
+import { grid, GRID_BUILTINS, lit } from "./_common.ts";
 
 /** An elementwise operation. */
 export type ElementwiseOp = "swiglu" | "sigmoid_gate" | "add" | "softcap";
@@ -182,8 +182,11 @@ export async function encodeElementwise(
     cap: op === "softcap" ? cap : 0,
   };
   const gpu = batch.gpu;
-  const pipeline = await getPipeline(gpu, `elementwise:${JSON.stringify(p)}`, () =>
-    elementwiseWgsl(p));
+  const pipeline = await getPipeline(
+    gpu,
+    `elementwise:${JSON.stringify(p)}`,
+    () => elementwiseWgsl(p),
+  );
   const V = vecWidth(p);
   batch.dispatch({
     label: `elementwise ${op} F=${F}`,

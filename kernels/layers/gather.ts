@@ -12,7 +12,7 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type Gpu, GpuTensor } from "../runtime.ts";
-import { GRID_BUILTINS, grid } from "./_common.ts";
+import { grid, GRID_BUILTINS } from "./_common.ts";
 import type { LinearWeight } from "./gemm.ts";
 
 const WG = 256;
@@ -76,9 +76,15 @@ export function gatherWgsl(D: number, rows: number, dtype: "f32" | "f16"): strin
  * @returns The ids on the GPU.
  * @throws {RangeError} Naming the first bad row or id.
  */
-export function uploadTokenIds(gpu: Gpu, ids: readonly (readonly number[])[], V: number): GpuTensor {
+export function uploadTokenIds(
+  gpu: Gpu,
+  ids: readonly (readonly number[])[],
+  V: number,
+): GpuTensor {
   if (!Array.isArray(ids) || ids.length === 0 || !Array.isArray(ids[0]) || ids[0].length === 0) {
-    throw new RangeError("Argument ids must be a non-empty array of non-empty token-id rows (B, S)");
+    throw new RangeError(
+      "Argument ids must be a non-empty array of non-empty token-id rows (B, S)",
+    );
   }
   const B = ids.length, S = ids[0].length;
   const words = new Uint32Array(B * S);

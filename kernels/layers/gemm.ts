@@ -162,7 +162,9 @@ export function gemmWgsl(p: GemmParams): string {
   const KQ = BK / 4; // vec4s per tile row
   const L: string[] = [];
   if (p.wDtype === "f16") L.push("enable f16;");
-  L.push(`// gemm Y = X·Wᵀ: K=${K} N=${N} ldY=${ldY} W ${wt} ${p.epilogue} TM=${TM} TN=${TN} BK=${BK}`);
+  L.push(
+    `// gemm Y = X·Wᵀ: K=${K} N=${N} ldY=${ldY} W ${wt} ${p.epilogue} TM=${TM} TN=${TN} BK=${BK}`,
+  );
   L.push(`struct U { M: u32, n0: u32, p0: u32, p1: u32 }`);
   let b = 0;
   L.push(
@@ -287,7 +289,9 @@ export function gemmWgsl(p: GemmParams): string {
         }
         if (p.epilogue === "softcap") {
           L.push(
-            `        v = ${f(p.cap)} * tanh(clamp(v * ${f(1 / p.cap)}, vec4<f32>(-20.0), vec4<f32>(20.0)));`,
+            `        v = ${f(p.cap)} * tanh(clamp(v * ${
+              f(1 / p.cap)
+            }, vec4<f32>(-20.0), vec4<f32>(20.0)));`,
           );
         }
         const acc = p.epilogue === "accumulate";

@@ -9,7 +9,7 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
-import { GRID_BUILTINS, grid, lit } from "./_common.ts";
+import { grid, GRID_BUILTINS, lit } from "./_common.ts";
 
 /**
  * Parameters of one head-split pipeline.

@@ -12,7 +12,7 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import { type BufferLike, type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
-import { GRID_BUILTINS, grid, lit } from "./_common.ts";
+import { grid, GRID_BUILTINS, lit } from "./_common.ts";
 
 /** Which norm. */
 export type NormKind = "rms" | "layer";
@@ -75,7 +75,9 @@ export function normWgsl(p: NormParams): string {
   const RV = p.R / V, GRV = (p.G * p.R) / V;
   const L: string[] = [];
   let b = 0;
-  L.push(`// norm ${p.kind}: R=${p.R} G=${p.G} ${p.headMajor ? "head-major" : "token-major"} vec${V}`);
+  L.push(
+    `// norm ${p.kind}: R=${p.R} G=${p.G} ${p.headMajor ? "head-major" : "token-major"} vec${V}`,
+  );
   L.push(`struct U { M: u32, S: u32, p0: u32, p1: u32 }`);
   L.push(`@group(0) @binding(${b++}) var<storage, read> X: array<${T}>;`);
   if (p.weight) L.push(`@group(0) @binding(${b++}) var<storage, read> Wt: array<${T}>;`);
@@ -121,7 +123,11 @@ export function normWgsl(p: NormParams): string {
     );
   }
   if (p.kind === "layer") {
-    L.push(`  let mean = reduce(${Array.from({ length: U }, (_, i) => sum(`x${i}`)).join(" + ")}, t) * ${lit(1 / p.R)};`);
+    L.push(
+      `  let mean = reduce(${Array.from({ length: U }, (_, i) => sum(`x${i}`)).join(" + ")}, t) * ${
+        lit(1 / p.R)
+      };`,
+    );
     for (let i = 0; i < U; i++) {
       const guard = (i + 1) * WG > units;
       L.push(
@@ -226,7 +232,9 @@ export async function encodeNorm(
   }
   for (const [name, t] of [["weight", options.weight], ["bias", options.bias]] as const) {
     if (t && (t.size !== F || t.dtype !== "f32")) {
-      throw new TypeError(`Norm ${name} must be f32 of size ${F}, received ${formatShape(t.shape)}`);
+      throw new TypeError(
+        `Norm ${name} must be f32 of size ${F}, received ${formatShape(t.shape)}`,
+      );
     }
   }
   const gate = options.gate;

@@ -9,7 +9,7 @@
 
 import { HASH_ROUND_CONSTANT, streamKey } from "../../core/hash_random.ts";
 import { type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
-import { GRID_BUILTINS, grid } from "./_common.ts";
+import { grid, GRID_BUILTINS } from "./_common.ts";
 
 const WG = 256;
 
@@ -20,16 +20,18 @@ const WG = 256;
  * @example
  * ```ts
  * import { randomFillWgsl } from "./random.ts";
- * console.assert(randomFillWgsl("f16").includes("f16(v)"));
+ * console.assert(randomFillWgsl("f16").includes("f16(bitcast<f32>(r))"));
  * ```
  *
  * @param dtype Storage type.
+ * @param roundToF16 Round to the nearest f16 value (always for f16 storage; for f32 storage, the
+ *   f16 model's norm weights and biases, which a checkpoint converted to f16 would hold).
  * @returns The WGSL source.
  */
-export function randomFillWgsl(dtype: "f32" | "f16"): string {
+export function randomFillWgsl(dtype: "f32" | "f16", roundToF16 = dtype === "f16"): string {
   return [
     dtype === "f16" ? "enable f16;" : "",
-    `struct U { n: u32, offset: u32, key: u32, center: f32, half: f32, p0: u32, p1: u32, p2: u32 }`,
+    `struct U { n: u32, offset: u32, key: u32, center: f32, half: f32, dst: u32, p1: u32, p2: u32 }`,
     `@group(0) @binding(0) var<storage, read_write> O: array<${dtype}>;`,
     `@group(0) @binding(1) var<uniform> u: U;`,
     `const WG = ${WG}u;`,
@@ -49,14 +51,21 @@ export function randomFillWgsl(dtype: "f32" | "f16"): string {
     `  let h = mix32(mix32((g + u.offset) ^ u.key) + ${HASH_ROUND_CONSTANT >>> 0}u);`,
     `  let x = f32(h >> 8u) * ${2 ** -23} - 1.0;`,
     `  let v = u.center + u.half * x;`,
-    `  O[g] = ${dtype === "f16" ? "f16(v)" : "v"};`,
+    // f32 -> f16 conversion rounds toward zero on some drivers (lavapipe): round to nearest even
+    // on the bits first, so that the conversion of the (then exact) value is exact everywhere.
+    roundToF16
+      ? `  let b = bitcast<u32>(v);\n  let r = (b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u;\n  O[u.dst + g] = ${
+        dtype === "f16" ? "f16(bitcast<f32>(r))" : "bitcast<f32>(r)"
+      };`
+      : `  O[u.dst + g] = v;`,
     `}`,
   ].filter((l) => l !== "").join("\n");
 }
 
 /**
- * Encodes the fill of `out` with elements `offset … offset + size - 1` of the random tensor
- * `name` under `seed` (an offset lets the row blocks of a split weight continue one stream).
+ * Encodes the fill of `count` elements of `out` from `dstOffset` on (default: all of it) with
+ * elements `offset …` of the random tensor `name` under `seed` (offsets let row blocks of a split
+ * or fused weight continue each tensor's own stream).
  *
  * @example
  * ```ts no-eval
@@ -71,18 +80,41 @@ export function randomFillWgsl(dtype: "f32" | "f16"): string {
  *
  * @param batch The batch.
  * @param out The tensor to fill (f32 or f16).
- * @param spec Seed, tensor name, interval, and the index of out's first element in the stream.
+ * @param spec Seed, tensor name, interval, the stream index of the first element written, and the
+ *   range of `out` written; `roundToF16` rounds f32 values to the nearest f16 value.
+ * @throws {RangeError} If the range does not fit `out`.
  */
 export async function encodeRandomFill(
   batch: DispatchBatch,
   out: GpuTensor,
-  spec: { seed: number; name: string; center: number; half: number; offset?: number },
+  spec: {
+    seed: number;
+    name: string;
+    center: number;
+    half: number;
+    offset?: number;
+    dstOffset?: number;
+    count?: number;
+    roundToF16?: boolean;
+  },
 ): Promise<void> {
-  const n = out.size;
+  const dst = spec.dstOffset ?? 0;
+  const n = spec.count ?? out.size - dst;
+  if (!Number.isInteger(dst) || !Number.isInteger(n) || dst < 0 || n < 0 || dst + n > out.size) {
+    throw new RangeError(
+      `Random fill of ${spec.name}: elements ${dst}..${
+        dst + n - 1
+      } do not fit a tensor of ${out.size}`,
+    );
+  }
   if (n === 0) return;
   const gpu = batch.gpu;
-  const pipeline = await getPipeline(gpu, `randomfill:${out.dtype}`, () =>
-    randomFillWgsl(out.dtype));
+  const r16 = out.dtype === "f16" || (spec.roundToF16 ?? false);
+  const pipeline = await getPipeline(
+    gpu,
+    `randomfill:${out.dtype}:${r16}`,
+    () => randomFillWgsl(out.dtype, r16),
+  );
   const u = new ArrayBuffer(32);
   const dv = new DataView(u);
   dv.setUint32(0, n, true);
@@ -90,6 +122,7 @@ export async function encodeRandomFill(
   dv.setUint32(8, streamKey(spec.seed, spec.name), true);
   dv.setFloat32(12, spec.center, true);
   dv.setFloat32(16, spec.half, true);
+  dv.setUint32(20, dst, true);
   batch.dispatch({
     label: `random fill ${spec.name}`,
     pipeline,
