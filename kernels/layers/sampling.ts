@@ -75,9 +75,6 @@ export function validateSampling(s: Sampling): void {
   }
 }
 
-/** No EOS token: sequences never stop early. */
-export const NO_EOS = 0xffffffff;
-
 /**
  * The GPU-side state of token choice for B sequences: parameters, per-sequence step counters and
  * done flags, the ids buffer (B) the next step's embedding gather reads, and the token history
@@ -94,7 +91,10 @@ export interface SamplerState {
   readonly capacity: number;
   /** The rule. */
   readonly sampling: Sampling;
-  /** u32 parameters: seed (lo, hi), eos, temperature (f32 bits), topK, topP (f32 bits). */
+  /**
+   * u32 parameters: seed (lo, hi), EOS count, temperature (f32 bits), topK, topP (f32 bits), two
+   * unused, then up to {@linkcode MAX_EOS} EOS ids.
+   */
   readonly params: GPUBuffer;
   /** u32 (2B): step counter per sequence, then the done flag per sequence. */
   readonly counters: GPUBuffer;
@@ -106,10 +106,16 @@ export interface SamplerState {
   destroy(): void;
 }
 
+/** Most EOS ids a sampler checks. */
+export const MAX_EOS = 8;
+
 /** Options of {@linkcode createSamplerState}. */
 export interface SamplerStateOptions {
-  /** The EOS token id; a sequence that produces it is done. @default {none} */
-  eos?: number;
+  /**
+   * EOS token ids (at most {@linkcode MAX_EOS}); a sequence that produces one is done and receives
+   * the first of them from then on. @default {none}
+   */
+  eos?: number | readonly number[];
   /** Use this u32 buffer (≥ 4B bytes, STORAGE) as the ids buffer instead of a new one. */
   ids?: GPUBuffer;
 }
@@ -151,12 +157,18 @@ export function createSamplerState(
       throw new RangeError(`${name} must be a positive integer, received ${v}`);
     }
   }
-  const eos = options.eos ?? NO_EOS;
-  if (!Number.isInteger(eos) || eos < 0 || (eos >= V && eos !== NO_EOS)) {
-    throw new RangeError(`eos must be a token id below V = ${V}, received ${eos}`);
+  const eos = options.eos === undefined ? [] : typeof options.eos === "number" ? [options.eos] : [
+    ...options.eos,
+  ];
+  if (eos.length > MAX_EOS || eos.some((e) => !Number.isInteger(e) || e < 0 || e >= V)) {
+    throw new RangeError(
+      `eos must be at most ${MAX_EOS} token ids below V = ${V}, received ${
+        JSON.stringify(options.eos)
+      }`,
+    );
   }
   const d = gpu.device;
-  const p = new Uint32Array(8);
+  const p = new Uint32Array(8 + MAX_EOS);
   const f = new Float32Array(p.buffer);
   if (sampling !== "greedy") {
     p[0] = sampling.seed % 2 ** 32;
@@ -165,13 +177,14 @@ export function createSamplerState(
     p[4] = Math.min(sampling.topK ?? V, V);
     f[5] = sampling.topP ?? 1;
   }
-  p[2] = eos;
+  p[2] = eos.length;
+  eos.forEach((e, j) => (p[8 + j] = e));
   const mk = (label: string, bytes: number, data?: Uint32Array<ArrayBuffer>) => {
     const b = d.createBuffer({ label, size: Math.max(16, bytes), usage: U32_USAGE() });
     if (data) d.queue.writeBuffer(b, 0, data);
     return b;
   };
-  const params = mk("sampler params", 32, p);
+  const params = mk("sampler params", p.byteLength, p);
   const counters = mk("sampler counters", 8 * B, new Uint32Array(Math.max(4, 2 * B)));
   const ids = options.ids ?? mk("sampler ids", 4 * B);
   const history = mk("sampler history", 4 * B * capacity);
@@ -225,7 +238,7 @@ export function samplingWgsl(
   };
   const common = `
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
-@group(0) @binding(1) var<storage, read> params: array<u32, 8>;
+@group(0) @binding(1) var<storage, read> params: array<u32, ${8 + MAX_EOS}>;
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(3) var<storage, read_write> counters: array<u32>;
 @group(0) @binding(4) var<storage, read_write> history: array<u32>;
@@ -235,12 +248,17 @@ var<workgroup> ru: array<u32, ${WG}>;
 fn finish_row(row: u32, chosen: u32) {
   let step = counters[row];
   let done = counters[${B}u + row] != 0u;
-  let eos = params[2];
-  let tok = select(chosen, eos, done);
+  let nEos = params[2];
+  let tok = select(chosen, params[8], done);
   ids[row] = tok;
   if (step < arrayLength(&history) / ${B}u) { history[step * ${B}u + row] = tok; }
   counters[row] = step + 1u;
-  if (tok == eos) { counters[${B}u + row] = 1u; }
+  var hit = false;
+${
+    [...Array(8).keys()].map((j) => `  hit = hit || (nEos > ${j}u && tok == params[${8 + j}]);`)
+      .join("\n")
+  }
+  if (hit) { counters[${B}u + row] = 1u; }
 }
 `;
   if (mode === "greedy") {

@@ -88,7 +88,7 @@ export function projLayout(
 }
 
 /** The weights of one block on the GPU. */
-interface BlockWeights {
+export interface BlockWeights {
   normMlstm: GpuTensor;
   normMlstmBias?: GpuTensor;
   proj: LinearWeight;
@@ -102,7 +102,7 @@ interface BlockWeights {
 }
 
 /** All weights on the GPU. */
-interface ModelWeights {
+export interface ModelWeights {
   embedding: LinearWeight;
   blocks: BlockWeights[];
   outNorm?: GpuTensor;
@@ -220,6 +220,15 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
     this.gpu = gpu;
     this.#w = weights;
     this.#alloc = alloc;
+  }
+
+  /**
+   * The weights on the GPU, for the decoding loop (models/xlstm_large/decode.ts): read them, do
+   * not free them.
+   */
+  get deviceWeights(): ModelWeights {
+    if (this.#destroyed) throw new GpuError("This XlstmLarge model was destroyed");
+    return this.#w;
   }
 
   /** Bytes of GPU memory the weights occupy. */
