@@ -19,6 +19,8 @@ export * from "./weights.ts";
 export * from "./reference.ts";
 export * from "./checkpoint.ts";
 export * from "./model.ts";
+export * from "./generate.ts";
+export { XlstmLargeDecoder } from "./decode.ts";
 export {
   getXlstmLargeBackend,
   registerXlstmLargeBackend,

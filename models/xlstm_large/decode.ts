@@ -1,0 +1,338 @@
+/**
+ * The decoding step of xLSTM Large on WebGPU: one token per sequence through every block, for B = 1
+ * to 16 sequences, with the fused step kernel (`step--fused`) for the cell and the matrix-vector
+ * kernels for every projection, the states updated in place on the GPU. A step reads its token ids
+ * from a GPU buffer that the token-choice kernel of the previous step wrote, so any number of steps
+ * can be encoded into one command buffer with no read-back in between.
+ *
+ * Per block (x (B, D) is the residual stream, P (B, NP) the fused projection):
+ *
+ *     x ──RMSNorm──▶ xn ──matvec [q|k|v|o|i|f]──▶ P ──split──▶ q, k, v, cap(i), cap(f)
+ *     step kernel: C (in place), n and m (ping-pong) ──▶ h (B, NH, DHV)
+ *     h ──per-head LayerNorm · sigmoid(o)──▶ hn ──matvec out_proj, x += ──▶ x
+ *     x ──RMSNorm──▶ xn ──matvec [up_gate|up]──▶ U ──SwiGLU──▶ G ──matvec down, x += ──▶ x
+ *
+ * then RMSNorm → matvec lm_head with the soft-cap fused → logits (B, V).
+ *
+ * @module
+ */
+
+import {
+  DispatchBatch,
+  getPipeline,
+  type Gpu,
+  GpuError,
+  GpuTensor,
+} from "../../kernels/runtime.ts";
+import { stepKernelParams, stepWgsl } from "../../kernels/recurrent.ts";
+import {
+  encodeElementwise,
+  encodeGather,
+  encodeNorm,
+  encodeToHeads,
+} from "../../kernels/layers/mod.ts";
+import { encodeMatvec, MATVEC_MAX_BATCH } from "../../kernels/layers/matvec.ts";
+import type { XlstmLargeBlockState, XlstmLargeState } from "./_impl.ts";
+import { projLayout, type XlstmLargeWebgpu } from "./webgpu.ts";
+
+/** One block's recurrent state on the GPU: C updated in place, n and m ping-ponged. */
+interface BlockStateBuffers {
+  c: GpuTensor;
+  n: [GpuTensor, GpuTensor];
+  m: [GpuTensor, GpuTensor];
+}
+
+/**
+ * Decoding-step buffers and states of B sequences for one model: {@linkcode XlstmLargeDecoder.encodeStep}
+ * records one step (embedding gather of `ids` → logits) into a batch. The states live here; load
+ * them with {@linkcode XlstmLargeDecoder.setState} and take them out with
+ * {@linkcode XlstmLargeDecoder.takeState}.
+ *
+ * @example
+ * ```ts no-eval
+ * import { DispatchBatch } from "../../kernels/runtime.ts";
+ * import { createXlstmLargeConfig } from "./config.ts";
+ * import { webgpuXlstmLargeBackend, type XlstmLargeWebgpu } from "./webgpu.ts";
+ * import { XlstmLargeDecoder } from "./decode.ts";
+ * const config = createXlstmLargeConfig({ vocabSize: 50, embeddingDim: 32, numBlocks: 2, numHeads: 2 });
+ * const model = await webgpuXlstmLargeBackend.random!(config, { dtype: "f32", seed: 1 }) as XlstmLargeWebgpu;
+ * const dec = new XlstmLargeDecoder(model, 1);
+ * model.gpu.device.queue.writeBuffer(dec.ids.buffer, 0, new Uint32Array([7]));
+ * const batch = new DispatchBatch(model.gpu);
+ * await dec.encodeStep(batch);
+ * await batch.submit();
+ * const logits = await dec.logits.read(); // (1, 50)
+ * dec.destroy();
+ * ```
+ */
+export class XlstmLargeDecoder {
+  /** The model. */
+  readonly model: XlstmLargeWebgpu;
+  /** Sequences. */
+  readonly B: number;
+  /** Token ids read by the next step: (B, 1) u32 words. */
+  readonly ids: GpuTensor;
+  /** Logits written by the last step: (B, V), soft-capped. */
+  readonly logits: GpuTensor;
+  /** Steps encoded so far (the parity picks the n, m buffers). */
+  #steps = 0;
+  readonly #states: BlockStateBuffers[];
+  readonly #temps: GpuTensor[] = [];
+  readonly #x: GpuTensor;
+  readonly #xn: GpuTensor;
+  readonly #P: GpuTensor;
+  readonly #q: GpuTensor;
+  readonly #k: GpuTensor;
+  readonly #v: GpuTensor;
+  readonly #ig: GpuTensor;
+  readonly #fg: GpuTensor;
+  readonly #h: GpuTensor;
+  readonly #hn: GpuTensor;
+  readonly #U: GpuTensor;
+  readonly #G: GpuTensor;
+  #destroyed = false;
+
+  /**
+   * Allocates the step buffers and zero states for B sequences.
+   *
+   * @param model The WebGPU model.
+   * @param B Sequences (1 to 16).
+   * @throws {RangeError} If B is out of range.
+   */
+  constructor(model: XlstmLargeWebgpu, B: number) {
+    if (!Number.isInteger(B) || B < 1 || B > MATVEC_MAX_BATCH) {
+      throw new RangeError(
+        `The batch of a decoding step must be 1…${MATVEC_MAX_BATCH} sequences, received ${B}`,
+      );
+    }
+    this.model = model;
+    this.B = B;
+    const c = model.config, gpu = model.gpu;
+    const NH = c.numHeads, DQK = c.qkHeadDim, DHV = c.vHeadDim, L = projLayout(c);
+    const t = (shape: number[]) => {
+      const g = GpuTensor.empty(gpu, shape);
+      this.#temps.push(g);
+      return g;
+    };
+    this.ids = t([B, 1]);
+    this.logits = t([B, c.vocabSize]);
+    this.#x = t([B, 1, c.embeddingDim]);
+    this.#xn = t([B, 1, c.embeddingDim]);
+    this.#P = t([B, 1, L.NP]);
+    this.#q = t([B, NH, 1, DQK]);
+    this.#k = t([B, NH, 1, DQK]);
+    this.#v = t([B, NH, 1, DHV]);
+    this.#ig = t([B, NH, 1]);
+    this.#fg = t([B, NH, 1]);
+    this.#h = t([B, NH, 1, DHV]);
+    this.#hn = t([B, 1, c.vDim]);
+    this.#U = t([B, 1, 2 * c.ffnDim]);
+    this.#G = t([B, 1, c.ffnDim]);
+    this.#states = Array.from({ length: c.numBlocks }, () => ({
+      c: t([B, NH, DQK, DHV]),
+      n: [t([B, NH, DQK]), t([B, NH, DQK])],
+      m: [t([B, NH]), t([B, NH])],
+    }));
+  }
+
+  /** The device. */
+  get gpu(): Gpu {
+    return this.model.gpu;
+  }
+
+  /** Bytes of GPU memory the step buffers and states take. */
+  get bytes(): number {
+    return this.#temps.reduce((s, t) => s + t.byteSize, 0);
+  }
+
+  /**
+   * Records copies of `state` (one (C, n, m) per block, device tensors of this batch size) into
+   * the decoder's state buffers.
+   *
+   * @param batch The batch.
+   * @param state The state to continue from.
+   * @throws {RangeError} If a block state has the wrong shape or is not on the GPU.
+   */
+  setState(batch: DispatchBatch, state: XlstmLargeState): void {
+    this.#alive();
+    const c = this.model.config;
+    if (state.length !== c.numBlocks) {
+      throw new RangeError(
+        `The state must hold one (C, n, m) per block (${c.numBlocks}), received ${state.length}`,
+      );
+    }
+    const p = this.#steps & 1;
+    state.forEach((s, j) => {
+      const dst = this.#states[j]!;
+      for (
+        const [src, to, name] of [[s.c, dst.c, "c"], [s.n, dst.n[p], "n"], [
+          s.m,
+          dst.m[p],
+          "m",
+        ]] as const
+      ) {
+        if (!(src instanceof GpuTensor) || src.size !== to.size || src.dtype !== "f32") {
+          throw new RangeError(
+            `state[${j}].${name} must be an f32 GpuTensor of ${to.size} elements (${
+              to.shape.join("×")
+            })`,
+          );
+        }
+        batch.copy(src, 0, to, 0, to.byteSize);
+      }
+    });
+  }
+
+  /**
+   * Copies the current state out into fresh device tensors (one (C, n, m) per block, owned by the
+   * caller): C (B, NH, DQK, DHV), n (B, NH, DQK), m (B, NH).
+   *
+   * @returns The state.
+   */
+  async takeState(): Promise<XlstmLargeBlockState[]> {
+    this.#alive();
+    const batch = new DispatchBatch(this.gpu);
+    const p = this.#steps & 1;
+    const out = this.#states.map((s) => {
+      const copy = (t: GpuTensor) => {
+        const g = GpuTensor.empty(this.gpu, t.shape);
+        batch.copy(t, 0, g, 0, t.byteSize);
+        return g;
+      };
+      return { c: copy(s.c), n: copy(s.n[p]), m: copy(s.m[p]) };
+    });
+    await batch.submit();
+    return out;
+  }
+
+  /**
+   * Records one decoding step into `batch`: gather the embeddings of `ids`, every block, the head;
+   * the states advance in place and `logits` holds the result when the batch has run.
+   *
+   * @param batch The batch.
+   * @returns The batch.
+   */
+  async encodeStep(batch: DispatchBatch): Promise<DispatchBatch> {
+    this.#alive();
+    const model = this.model, c = model.config, w = model.deviceWeights;
+    const NH = c.numHeads, DQK = c.qkHeadDim, DHV = c.vHeadDim, L = projLayout(c);
+    const x = this.#x, xn = this.#xn, P = this.#P;
+    const pIn = this.#steps & 1, pOut = pIn ^ 1;
+    await encodeGather(batch, this.ids, w.embedding, x);
+    const sp = stepKernelParams(DQK, DHV, "f32", "f32", "exp", true, true);
+    const stepPipeline = await getPipeline(
+      this.gpu,
+      `decode-step:${JSON.stringify(sp)}`,
+      () => stepWgsl(sp),
+      "main",
+      {
+        storage: [
+          "read",
+          "read",
+          "read",
+          "read",
+          "read",
+          "read_write",
+          "read",
+          "read",
+          "read_write",
+          "read_write",
+          "read_write",
+        ],
+        uniform: true,
+      },
+    );
+    const stepUniforms = new ArrayBuffer(16);
+    new Uint32Array(stepUniforms, 0, 2).set([0, 1]);
+    new Float32Array(stepUniforms, 8, 1)[0] = c.eps;
+    for (let bi = 0; bi < c.numBlocks; bi++) {
+      const bw = w.blocks[bi]!, st = this.#states[bi]!;
+      await encodeNorm(batch, x, xn, {
+        kind: "rms",
+        weight: bw.normMlstm,
+        ...(bw.normMlstmBias ? { bias: bw.normMlstmBias } : {}),
+        eps: c.normEps,
+      });
+      await encodeMatvec(batch, xn, bw.proj, P);
+      await encodeToHeads(batch, P, this.#q, { off: L.q, cap: 0 });
+      await encodeToHeads(batch, P, this.#k, { off: L.k, cap: 0 });
+      await encodeToHeads(batch, P, this.#v, { off: L.v, cap: 0 });
+      await encodeToHeads(batch, P, this.#ig, { off: L.i, cap: c.gateSoftCap });
+      await encodeToHeads(batch, P, this.#fg, { off: L.f, cap: c.gateSoftCap });
+      batch.dispatch({
+        label: `step--fused decode ${DQK}x${DHV}`,
+        pipeline: stepPipeline,
+        buffers: [
+          this.#q,
+          this.#k,
+          this.#v,
+          this.#ig,
+          this.#fg,
+          st.c,
+          st.n[pIn],
+          st.m[pIn],
+          this.#h,
+          st.n[pOut],
+          st.m[pOut],
+        ],
+        uniforms: stepUniforms,
+        workgroups: [DHV / (sp.VW * sp.TCV), this.B * NH],
+        bytes: 8 * this.B * NH * DQK * DHV,
+      });
+      await encodeNorm(batch, this.#h, this.#hn, {
+        kind: "layer",
+        groups: NH,
+        headMajor: true,
+        weight: bw.headNorm,
+        ...(bw.headNormBias ? { bias: bw.headNormBias } : {}),
+        gate: { t: P, ld: L.NP, off: L.o },
+        eps: c.normEps,
+      });
+      await encodeMatvec(batch, this.#hn, bw.outProj, x, { epilogue: "accumulate" });
+      await encodeNorm(batch, x, xn, {
+        kind: "rms",
+        weight: bw.normFfn,
+        ...(bw.normFfnBias ? { bias: bw.normFfnBias } : {}),
+        eps: c.normEps,
+      });
+      await encodeMatvec(batch, xn, bw.up, this.#U);
+      const F = c.ffnDim;
+      await encodeElementwise(batch, "swiglu", this.#G, { t: this.#U, ld: 2 * F, off: 0 }, {
+        t: this.#U,
+        ld: 2 * F,
+        off: F,
+      });
+      await encodeMatvec(batch, this.#G, bw.down, x, { epilogue: "accumulate" });
+    }
+    let hin = x;
+    if (c.addOutNorm) {
+      await encodeNorm(batch, x, xn, {
+        kind: "rms",
+        weight: w.outNorm!,
+        ...(w.outNormBias ? { bias: w.outNormBias } : {}),
+        eps: c.normEps,
+      });
+      hin = xn;
+    }
+    await encodeMatvec(
+      batch,
+      hin,
+      w.lmHead,
+      this.logits,
+      c.outputLogitSoftCap > 0 ? { epilogue: "softcap", cap: c.outputLogitSoftCap } : {},
+    );
+    this.#steps++;
+    return batch;
+  }
+
+  #alive(): void {
+    if (this.#destroyed) throw new GpuError("This XlstmLargeDecoder was destroyed");
+  }
+
+  /** Frees the step buffers and states. */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    for (const t of this.#temps) t.destroy();
+  }
+}
