@@ -15,7 +15,7 @@ import { webgpuXlstmLargeBackend, type XlstmLargeWebgpu } from "../models/xlstm_
 import { XlstmLargeDecoder } from "../models/xlstm_large/decode.ts";
 import { XlstmLarge } from "../models/xlstm_large/model.ts";
 import { argmaxReference } from "../reference/sampling.ts";
-import { DispatchBatch, GpuTensor, setPoisonOutputs } from "../kernels/runtime.ts";
+import { DispatchBatch, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertDeviation } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { rngOf } from "./_seed.ts";
