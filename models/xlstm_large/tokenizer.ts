@@ -106,7 +106,9 @@ function checkTokenizerJson(path: string, j: Json): void {
 
 function specialsOf(configPath: string, config: Json | undefined): TokenizerSpecials {
   const id = (name: string): number | undefined => {
-    const v = config?.[name];
+    let v = config?.[name];
+    // eos_token_id may list several ids (the first is the one to report).
+    if (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0)) v = v[0];
     if (v === undefined || v === null) return undefined;
     if (!Number.isInteger(v) || (v as number) < 0) {
       throw new TokenizerFileError(configPath, name, `must be a token id, is ${JSON.stringify(v)}`);
