@@ -7,7 +7,7 @@
  *
  * Per block (x (B, D) is the residual stream, P (B, NP) the fused projection):
  *
- *     x ──RMSNorm──▶ xn ──matvec [q|k|v|o|i|f]──▶ P ──split──▶ q, k, v, cap(i), cap(f)
+ *     x ──RMSNorm──▶ xn ──matvec [q|k|v|o|i|f]──▶ P ──split (one dispatch)──▶ q, k, v, cap(i), cap(f)
  *     step kernel: C (in place), n and m (ping-pong) ──▶ h (B, NH, DHV)
  *     h ──per-head LayerNorm · sigmoid(o)──▶ hn ──matvec out_proj, x += ──▶ x
  *     x ──RMSNorm──▶ xn ──matvec [up_gate|up]──▶ U ──SwiGLU──▶ G ──matvec down, x += ──▶ x
@@ -25,15 +25,57 @@ import {
   GpuTensor,
 } from "../../kernels/runtime.ts";
 import { stepKernelParams, stepWgsl } from "../../kernels/recurrent.ts";
-import {
-  encodeElementwise,
-  encodeGather,
-  encodeNorm,
-  encodeToHeads,
-} from "../../kernels/layers/mod.ts";
+import { encodeElementwise, encodeGather, encodeNorm } from "../../kernels/layers/mod.ts";
+import { f32Lit } from "../../kernels/_common.ts";
 import { encodeMatvec, MATVEC_MAX_BATCH } from "../../kernels/layers/matvec.ts";
 import type { XlstmLargeBlockState, XlstmLargeState } from "./_impl.ts";
 import { projLayout, type XlstmLargeWebgpu } from "./webgpu.ts";
+
+/**
+ * WGSL of the decode split: for one token per sequence the head-major q, k, v (B, NH, 1, DH) are
+ * the projection's column ranges as they are, so one dispatch copies q, k, v and soft-caps the
+ * gates (five head splits of the prefill in one). Bindings: P (B, NP), q, k, v, i, f.
+ *
+ * @example
+ * ```ts
+ * import { decodeSplitWgsl } from "./decode.ts";
+ * console.assert(decodeSplitWgsl({ B: 2, NP: 112, qk: 32, v: 32, NH: 2, cap: 15 }).includes("tanh"));
+ * ```
+ *
+ * @param p Batch, projection row length, q/k and v widths, heads, gate soft cap (0: none).
+ * @returns WGSL source.
+ */
+export function decodeSplitWgsl(
+  p: { B: number; NP: number; qk: number; v: number; NH: number; cap: number },
+): string {
+  const E = 2 * p.qk + p.v + 2 * p.NH;
+  const capped = (x: string) =>
+    p.cap > 0 ? `${f32Lit(p.cap)} * tanh(clamp(${x} * ${f32Lit(1 / p.cap)}, -20.0, 20.0))` : x;
+  return `// decode split: B ${p.B}, NP ${p.NP}, q/k ${p.qk}, v ${p.v}, NH ${p.NH}, cap ${p.cap}
+@group(0) @binding(0) var<storage, read> P: array<f32>;
+@group(0) @binding(1) var<storage, read_write> q: array<f32>;
+@group(0) @binding(2) var<storage, read_write> k: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gi: array<f32>;
+@group(0) @binding(5) var<storage, read_write> gf: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let g = gid.x;
+  if (g >= ${p.B * E}u) { return; }
+  let b = g / ${E}u;
+  let e = g % ${E}u;
+  // P's columns: q, k, v, o (skipped: the head norm reads it in place), i, f.
+  let x = P[b * ${p.NP}u + e + select(0u, ${p.v}u, e >= ${2 * p.qk + p.v}u)];
+  if (e < ${p.qk}u) { q[b * ${p.qk}u + e] = x; }
+  else if (e < ${2 * p.qk}u) { k[b * ${p.qk}u + e - ${p.qk}u] = x; }
+  else if (e < ${2 * p.qk + p.v}u) { v[b * ${p.v}u + e - ${2 * p.qk}u] = x; }
+  else if (e < ${2 * p.qk + p.v + p.NH}u) { gi[b * ${p.NH}u + e - ${2 * p.qk + p.v}u] = ${
+    capped("x")
+  }; }
+  else { gf[b * ${p.NH}u + e - ${2 * p.qk + p.v + p.NH}u] = ${capped("x")}; }
+}
+`;
+}
 
 /** One block's recurrent state on the GPU: C updated in place, n and m ping-ponged. */
 interface BlockStateBuffers {
@@ -242,6 +284,17 @@ export class XlstmLargeDecoder {
         uniform: true,
       },
     );
+    // The split relies on the fused projection's column order [q | k | v | o | i | f].
+    if (L.k !== c.qkDim || L.v !== 2 * c.qkDim || L.i !== L.o + c.vDim || L.f !== L.i + NH) {
+      throw new GpuError("The fused projection's column layout changed: update the decode split");
+    }
+    const sq = { B: this.B, NP: L.NP, qk: c.qkDim, v: c.vDim, NH, cap: c.gateSoftCap };
+    const splitElems = 2 * c.qkDim + c.vDim + 2 * NH;
+    const splitPipeline = await getPipeline(
+      this.gpu,
+      `decode-split:${JSON.stringify(sq)}`,
+      () => decodeSplitWgsl(sq),
+    );
     const stepUniforms = new ArrayBuffer(16);
     new Uint32Array(stepUniforms, 0, 2).set([0, 1]);
     new Float32Array(stepUniforms, 8, 1)[0] = c.eps;
@@ -254,11 +307,12 @@ export class XlstmLargeDecoder {
         eps: c.normEps,
       });
       await encodeMatvec(batch, xn, bw.proj, P);
-      await encodeToHeads(batch, P, this.#q, { off: L.q, cap: 0 });
-      await encodeToHeads(batch, P, this.#k, { off: L.k, cap: 0 });
-      await encodeToHeads(batch, P, this.#v, { off: L.v, cap: 0 });
-      await encodeToHeads(batch, P, this.#ig, { off: L.i, cap: c.gateSoftCap });
-      await encodeToHeads(batch, P, this.#fg, { off: L.f, cap: c.gateSoftCap });
+      batch.dispatch({
+        label: "decode split",
+        pipeline: splitPipeline,
+        buffers: [P, this.#q, this.#k, this.#v, this.#ig, this.#fg],
+        workgroups: [Math.ceil((this.B * splitElems) / 256)],
+      });
       batch.dispatch({
         label: `step--fused decode ${DQK}x${DHV}`,
         pipeline: stepPipeline,
