@@ -193,26 +193,44 @@ export function matvecWgsl(p: MatvecParams): string {
     if (xVec) return `x[(${base}) / 4u]`;
     return `vec4<f32>(x[${base}], x[${base} + 1u], x[${base} + 2u], x[${base} + 3u])`;
   };
-  let body: string;
-  if (VW === 8) {
-    body = `let wv = w[row * ${KV}u + c];
-      let w0 = vec4<f32>(unpack2x16float(wv.x), unpack2x16float(wv.y));
-      let w1 = vec4<f32>(unpack2x16float(wv.z), unpack2x16float(wv.w));
-      let e = c * 8u;
+  // One vector of W per (thread, step): `load` issues the read, `use` accumulates it. The loop is
+  // unrolled twice by hand with both loads first, so that two 16-byte reads per thread are in
+  // flight (naga emits loops as written and the driver does not unroll them).
+  const load = (ci: string, s: string): string =>
+    VW === 1 ? `let w${s} = f32(w[row * ${K}u + ${ci}]);` : `let w${s} = w[row * ${KV}u + ${ci}];`;
+  const use = (ci: string, s: string): string => {
+    if (VW === 8) {
+      return `{
+      let lo = vec4<f32>(unpack2x16float(w${s}.x), unpack2x16float(w${s}.y));
+      let hi = vec4<f32>(unpack2x16float(w${s}.z), unpack2x16float(w${s}.w));
+      let e = (${ci}) * 8u;
 ${
-      bs.map((b) => `      acc${b} += dot(w0, ${xv(b, "e")}) + dot(w1, ${xv(b, "e + 4u")});`).join(
-        "\n",
-      )
+        bs.map((b) => `      acc${b} += dot(lo, ${xv(b, "e")}) + dot(hi, ${xv(b, "e + 4u")});`)
+          .join("\n")
+      }
     }`;
-  } else if (VW === 4) {
-    body = `let w0 = w[row * ${KV}u + c];
-      let e = c * 4u;
-${bs.map((b) => `      acc${b} += dot(w0, ${xv(b, "e")});`).join("\n")}`;
-  } else {
-    const xs = (b: number) => `x[${b * p.xStride + p.xOffset}u + c]`;
-    body = `let w0 = f32(w[row * ${K}u + c]);
-${bs.map((b) => `      acc${b} += w0 * ${xs(b)};`).join("\n")}`;
+    }
+    if (VW === 4) {
+      return `{
+      let e = (${ci}) * 4u;
+${bs.map((b) => `      acc${b} += dot(w${s}, ${xv(b, "e")});`).join("\n")}
+    }`;
+    }
+    return `{
+${bs.map((b) => `      acc${b} += w${s} * x[${b * p.xStride + p.xOffset}u + ${ci}];`).join("\n")}
+    }`;
+  };
+  const body = `var c = t;
+  for (; c + ${T}u < end; c += ${2 * T}u) {
+    ${load("c", "A")}
+    ${load(`c + ${T}u`, "B")}
+    ${use("c", "A")}
+    ${use(`c + ${T}u`, "B")}
   }
+  if (c < end) {
+    ${load("c", "A")}
+    ${use("c", "A")}
+  }`;
   const tree: string[] = [];
   for (let s = T / 2; s >= 1; s /= 2) {
     tree.push(`  if (t < ${s}u) {
@@ -240,9 +258,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let live = row < ${p.rows}u;
 ${bs.map((b) => `  var acc${b}: f32 = 0.0;`).join("\n")}
   let end = select(0u, ${VW === 1 ? K : KV}u, live);
-  for (var c = t; c < end; c += ${T}u) {
-      ${body}
-  }
+  ${body}
   let base = lid.y * ${B * T}u;
 ${bs.map((b) => `  red[base + ${b * T}u + t] = acc${b};`).join("\n")}
   workgroupBarrier();

@@ -19,6 +19,7 @@
 
 import {
   DispatchBatch,
+  type DispatchSpec,
   getPipeline,
   type Gpu,
   GpuError,
@@ -119,6 +120,10 @@ export class XlstmLargeDecoder {
   /** Steps encoded so far (the parity picks the n, m buffers). */
   #steps = 0;
   readonly #states: BlockStateBuffers[];
+  readonly #recorded: [DispatchSpec[] | undefined, DispatchSpec[] | undefined] = [
+    undefined,
+    undefined,
+  ];
   readonly #temps: GpuTensor[] = [];
   readonly #x: GpuTensor;
   readonly #xn: GpuTensor;
@@ -256,10 +261,35 @@ export class XlstmLargeDecoder {
    */
   async encodeStep(batch: DispatchBatch): Promise<DispatchBatch> {
     this.#alive();
+    // A step's dispatches depend only on the parity of the step (the n, m ping-pong): record them
+    // once per parity and replay, so that a step costs the batch's own per-dispatch work only.
+    const parity = this.#steps & 1;
+    let specs = this.#recorded[parity];
+    if (!specs) {
+      const list: DispatchSpec[] = [];
+      const recorder = {
+        gpu: this.gpu,
+        dispatch(spec: DispatchSpec) {
+          list.push(spec);
+          return recorder;
+        },
+        copy() {
+          throw new GpuError("A decoding step records no copies");
+        },
+      } as unknown as DispatchBatch;
+      await this.#encode(recorder, parity);
+      specs = this.#recorded[parity] = list;
+    }
+    for (const spec of specs) batch.dispatch(spec);
+    this.#steps++;
+    return batch;
+  }
+
+  async #encode(batch: DispatchBatch, parity: number): Promise<void> {
     const model = this.model, c = model.config, w = model.deviceWeights;
     const NH = c.numHeads, DQK = c.qkHeadDim, DHV = c.vHeadDim, L = projLayout(c);
     const x = this.#x, xn = this.#xn, P = this.#P;
-    const pIn = this.#steps & 1, pOut = pIn ^ 1;
+    const pIn = parity, pOut = pIn ^ 1;
     await encodeGather(batch, this.ids, w.embedding, x);
     const sp = stepKernelParams(DQK, DHV, "f32", "f32", "exp", true, true);
     const stepPipeline = await getPipeline(
@@ -375,8 +405,6 @@ export class XlstmLargeDecoder {
       this.logits,
       c.outputLogitSoftCap > 0 ? { epilogue: "softcap", cap: c.outputLogitSoftCap } : {},
     );
-    this.#steps++;
-    return batch;
   }
 
   #alive(): void {
