@@ -53,6 +53,8 @@ export interface SafetensorsHeader {
 /** A malformed safetensors file or index: the message names the file and the entry. */
 export class SafetensorsError extends Error {
   /**
+   * Creates the error.
+   *
    * @param file The file.
    * @param message What is wrong (naming the tensor where there is one).
    */

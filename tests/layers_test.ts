@@ -81,6 +81,8 @@ Deno.test({
       { M: 70, K: 33, N: 19, dtype: "f32" }, // K % 4 ≠ 0, N % 4 ≠ 0
       { M: 130, K: 64, N: 130, dtype: "f32", tiles: { TM: 8, TN: 8, BK: 16 } },
       { M: 129, K: 20, N: 68, dtype: "f32", tiles: { TM: 8, TN: 4, BK: 16 } },
+      { M: 140, K: 72, N: 133, dtype: "f32", tiles: { TM: 8, TN: 8, BK: 32 } },
+      { M: 60, K: 45, N: 70, dtype: "f16", tiles: { TM: 8, TN: 8, BK: 32 } },
       { M: 45, K: 48, N: 41, dtype: "f16", bias: true },
       { M: 33, K: 27, N: 9, dtype: "f16" },
       { M: 150, K: 40, N: 136, dtype: "f16", tiles: { TM: 8, TN: 8, BK: 8 } },
@@ -154,8 +156,12 @@ Deno.test({
       });
     });
     const split = { N, K, dtype: "f32" as const, blocks: parts };
+    // The automatic split: a device whose binding limit holds 128 rows of this weight.
+    const small = { ...gpu, limits: { ...gpu.limits, maxStorageBufferBindingSize: 128 * K * 4 } };
+    const auto = linearWeightFromTensor(small, w, "f32");
+    assert.deepEqual(auto.blocks.map((b) => b.shape[0]), [128, 128, 44]);
     const ys: Float32Array[] = [];
-    for (const W of [whole, split]) {
+    for (const W of [whole, split, auto]) {
       const X = GpuTensor.fromTensor(gpu, x);
       const Y = poisoned(gpu, [M, N]);
       const batch = new DispatchBatch(gpu);
@@ -180,8 +186,10 @@ Deno.test({
       ref.data,
     );
     assert.deepEqual(ys[0], ys[1]);
+    assert.deepEqual(ys[0], ys[2]);
     destroyLinearWeight(whole);
     destroyLinearWeight(split);
+    destroyLinearWeight(auto);
   },
 });
 

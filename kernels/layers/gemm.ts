@@ -36,8 +36,9 @@ export type WeightDtype = "f32" | "f16";
  *
  * @example
  * ```ts no-eval
- * import type { LinearWeight } from "./gemm.ts";
- * declare const w: LinearWeight;
+ * import { getGpu } from "../runtime.ts";
+ * import { linearWeightFromTensor, type LinearWeight } from "./gemm.ts";
+ * const w: LinearWeight = linearWeightFromTensor(await getGpu(), { shape: [4, 8], data: new Float64Array(32) });
  * console.assert(w.blocks.reduce((s, b) => s + b.shape[0]!, 0) === w.N);
  * ```
  */
@@ -69,7 +70,7 @@ export interface GemmTiles {
   readonly TM: number;
   /** Columns of Y per thread (4 or 8). */
   readonly TN: number;
-  /** K per staged tile (8 or 16). */
+  /** K per staged tile (8, 16 or 32). */
   readonly BK: number;
 }
 
@@ -118,9 +119,11 @@ export interface GemmParams extends GemmTiles {
 const THREADS = 16;
 
 function checkTiles(t: GemmTiles): void {
-  if (![4, 8].includes(t.TM) || ![4, 8].includes(t.TN) || ![8, 16].includes(t.BK)) {
+  if (![4, 8].includes(t.TM) || ![4, 8].includes(t.TN) || ![8, 16, 32].includes(t.BK)) {
     throw new RangeError(
-      `GEMM tiles must have TM and TN in {4, 8} and BK in {8, 16}, received ${JSON.stringify(t)}`,
+      `GEMM tiles must have TM and TN in {4, 8} and BK in {8, 16, 32}, received ${
+        JSON.stringify(t)
+      }`,
     );
   }
   const BM = THREADS * t.TM, BN = THREADS * t.TN;
@@ -328,9 +331,33 @@ export interface GemmOptions {
   tiles?: GemmTiles;
 }
 
+let largeTiles: GemmTiles = DEFAULT_GEMM_TILES;
+
+/**
+ * Sets the tiles {@linkcode gemmTilesFor} picks for inputs of more than 256 rows (a benchmark that
+ * measured the best variant on a device sets it for the model's run); null restores
+ * {@linkcode DEFAULT_GEMM_TILES}.
+ *
+ * @example
+ * ```ts
+ * import { gemmTilesFor, setGemmTiles } from "./gemm.ts";
+ * setGemmTiles({ TM: 8, TN: 4, BK: 16 });
+ * console.assert(gemmTilesFor(4096).TN === 4);
+ * setGemmTiles(null);
+ * ```
+ *
+ * @param tiles The tiles, or null.
+ * @throws {RangeError} If the tiles are not a supported variant.
+ */
+export function setGemmTiles(tiles: GemmTiles | null): void {
+  if (tiles) checkTiles(tiles);
+  largeTiles = tiles ?? DEFAULT_GEMM_TILES;
+}
+
 /**
  * Picks tiles for M rows: 4 × 4 per thread (64 × 64 per workgroup) for short inputs, where the
- * larger tile would leave most of the GPU idle, else {@linkcode DEFAULT_GEMM_TILES}.
+ * larger tile would leave most of the GPU idle, else {@linkcode DEFAULT_GEMM_TILES} (or what
+ * {@linkcode setGemmTiles} set).
  *
  * @example
  * ```ts
@@ -342,7 +369,7 @@ export interface GemmOptions {
  * @returns The tiles.
  */
 export function gemmTilesFor(M: number): GemmTiles {
-  return M <= 256 ? { TM: 4, TN: 4, BK: 16 } : DEFAULT_GEMM_TILES;
+  return M <= 256 ? { TM: 4, TN: 4, BK: 16 } : largeTiles;
 }
 
 /**
@@ -539,8 +566,9 @@ export function linearWeightFromTensor(
  *
  * @example
  * ```ts no-eval
- * import { destroyLinearWeight, type LinearWeight } from "./gemm.ts";
- * declare const w: LinearWeight;
+ * import { getGpu } from "../runtime.ts";
+ * import { destroyLinearWeight, linearWeightFromTensor } from "./gemm.ts";
+ * const w = linearWeightFromTensor(await getGpu(), { shape: [2, 2], data: new Float64Array(4) });
  * destroyLinearWeight(w);
  * ```
  *

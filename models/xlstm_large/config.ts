@@ -79,41 +79,41 @@ export interface XlstmLargeConfigOptions {
   qkDim?: number;
   /** v width; default round_up(D·vDimFactor, 64). */
   vDim?: number;
-  /** @default {0.5} */
+  /** qk width factor (qk_dim_factor). @default {0.5} */
   qkDimFactor?: number;
-  /** @default {1.0} */
+  /** v width factor (v_dim_factor). @default {1.0} */
   vDimFactor?: number;
-  /** @default {2.667} (transformers' default; the xlstm package's is 2.6667) */
+  /** FFN width factor (ffn_proj_factor). @default {2.667} (transformers' default; the xlstm package's is 2.6667) */
   ffnProjFactor?: number;
-  /** @default {64} */
+  /** The FFN width is rounded up to a multiple of this. @default {64} */
   ffnRoundUpToMultipleOf?: number;
   /** FFN width; default round_up(D·ffnProjFactor, ffnRoundUpToMultipleOf). */
   ffnDim?: number;
-  /** @default {1e-6} */
+  /** eps of the norms (norm_eps). @default {1e-6} */
   normEps?: number;
-  /** @default {1e-6} */
+  /** eps of the cell (eps). @default {1e-6} */
   eps?: number;
-  /** @default {15} */
+  /** Gate soft cap; 0 turns it off. @default {15} */
   gateSoftCap?: number;
-  /** @default {30} */
+  /** Logit soft cap; 0 turns it off. @default {30} */
   outputLogitSoftCap?: number;
-  /** @default {false} */
+  /** Linear and norm biases. @default {false} */
   useBias?: boolean;
-  /** @default {true} */
+  /** RMSNorm before the lm head. @default {true} */
   addOutNorm?: boolean;
-  /** @default {false} */
+  /** lm head tied to the embedding. @default {false} */
   tieWordEmbeddings?: boolean;
-  /** @default {64} */
+  /** Chunk size of the chunkwise prefill. @default {64} */
   chunkSize?: number;
-  /** @default {"single"} */
+  /** Checkpoint layout of the projections. @default {"single"} */
   weightMode?: XlstmWeightMode;
-  /** @default {0} */
+  /** BOS token id. @default {0} */
   bosTokenId?: number | null;
-  /** @default {[2]} */
+  /** EOS token ids. @default {[2]} */
   eosTokenIds?: readonly number[];
-  /** @default {1} */
+  /** Padding token id. @default {1} */
   padTokenId?: number | null;
-  /** @default {true} */
+  /** Prompts start with BOS. @default {true} */
   forceBosTokenInsert?: boolean;
 }
 
@@ -138,6 +138,8 @@ export function roundUpToMultiple(x: number, m: number): number {
 /** Error in a configuration: names the source and the key. */
 export class XlstmConfigError extends Error {
   /**
+   * Creates the error.
+   *
    * @param source The file (or "config") the value came from.
    * @param key The key.
    * @param message What is wrong and what was expected.

@@ -1,6 +1,6 @@
 /**
  * xLSTM Large (the xLSTM 7B architecture): configuration, weight names, the float64 reference
- * model and the `XlstmLarge` class with its backends ("reference"; "webgpu" once registered).
+ * model, the WebGPU forward and the `XlstmLarge` class with its backends ("webgpu", "reference").
  *
  * @example
  * ```ts
@@ -19,6 +19,8 @@ export * from "./weights.ts";
 export * from "./reference.ts";
 export * from "./checkpoint.ts";
 export * from "./model.ts";
+export * from "./webgpu.ts";
+export * from "./random_init.ts";
 export * from "./generate.ts";
 export { XlstmLargeDecoder } from "./decode.ts";
 export {

@@ -25,6 +25,7 @@ import {
   type XlstmLargeWeight,
 } from "./_impl.ts";
 import { referenceBackend } from "./reference.ts";
+import { webgpuXlstmLargeBackend } from "./webgpu.ts";
 import {
   generateByForward,
   type GenerateOptions,
@@ -39,6 +40,7 @@ import {
 } from "./weights.ts";
 
 registerXlstmLargeBackend(referenceBackend);
+registerXlstmLargeBackend(webgpuXlstmLargeBackend);
 
 /** Options of {@linkcode XlstmLarge.fromPretrained} and {@linkcode XlstmLarge.fromWeights}. */
 export interface XlstmLargeLoadOptions {

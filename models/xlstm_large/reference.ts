@@ -32,19 +32,19 @@ import {
   swigluReference,
 } from "../../reference/layers.ts";
 import type { XlstmLargeConfig } from "./config.ts";
-import {
-  type XlstmLargeBackend,
-  type XlstmLargeBlockState,
-  type XlstmLargeDtype,
-  type XlstmLargeImpl,
-  type XlstmLargeImplResult,
-  type XlstmLargeState,
-  type XlstmLargeWeight,
+import type {
+  XlstmLargeBackend,
+  XlstmLargeBlockState,
+  XlstmLargeDtype,
+  XlstmLargeImpl,
+  XlstmLargeImplResult,
+  XlstmLargeState,
+  XlstmLargeWeight,
 } from "./_impl.ts";
 import { blockPrefix, xlstmLargeWeightSpecs } from "./weights.ts";
 
 /** (B, S, H·DH) → (B, H, S, DH): split the features into heads, heads before time. */
-export function toHeads(x: Tensor, H: number): Tensor {
+function toHeads(x: Tensor, H: number): Tensor {
   const [B, S, F] = x.shape;
   const DH = F / H;
   const out = new Float64Array(B * H * S * DH);
@@ -60,7 +60,7 @@ export function toHeads(x: Tensor, H: number): Tensor {
 }
 
 /** (B, H, S, DH) → (B, S, H·DH): the inverse of {@linkcode toHeads}. */
-export function fromHeads(x: Tensor): Tensor {
+function fromHeads(x: Tensor): Tensor {
   const [B, H, S, DH] = x.shape;
   const F = H * DH;
   const out = new Float64Array(B * S * F);

@@ -21,10 +21,18 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import type { MlstmForwardResult, MlstmInputs, TensorLike } from "../../core/types.ts";
-import { getMlstmKernel } from "../../core/registry.ts";
+import { xlChunkKernel } from "../../kernels/chunkwise/mod.ts";
+import { recurrentKernels } from "../../kernels/recurrent.ts";
 import { isCpuTensor } from "../../core/validate.ts";
 import { f16ToF32 } from "../../io/dtype.ts";
-import { DispatchBatch, getGpu, type Gpu, GpuError, GpuTensor } from "../../kernels/runtime.ts";
+import {
+  DispatchBatch,
+  getGpu,
+  type Gpu,
+  GpuError,
+  GpuTensor,
+  poisonOutputsEnabled,
+} from "../../kernels/runtime.ts";
 import {
   encodeElementwise,
   encodeGather,
@@ -125,6 +133,8 @@ export interface ForwardDeviceResult {
   /** One (C, n, m) per block, GpuTensors owned by the caller. */
   state: XlstmLargeBlockState[];
 }
+
+const STEP_KERNEL = recurrentKernels.find((k) => k.name === "step--fused")!;
 
 // Tracks every tensor allocated while weights load, so that a failure frees them all.
 class Allocations {
@@ -278,11 +288,13 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
       throw new RangeError(`Argument ids must be (B, S), received ${formatShape(idsT.shape)}`);
     }
     const [B, S] = idsT.shape as [number, number];
-    const M = B * S;
     const lastOnly = options.lastOnly ?? false;
     const temps: GpuTensor[] = [];
+    // With the runtime's poisoning on (tests), temporaries start as NaN: an element some kernel
+    // fails to write shows up in the logits.
+    const poison = poisonOutputsEnabled();
     const tmp = (shape: number[]) => {
-      const t = GpuTensor.empty(gpu, shape);
+      const t = GpuTensor.empty(gpu, shape, "f32", { poison });
       temps.push(t);
       return t;
     };
@@ -303,7 +315,9 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
       const hn = tmp([B, S, c.vDim]);
       const U = tmp([B, S, 2 * F]);
       const G = tmp([B, S, F]);
-      const cell = S === 1 ? getMlstmKernel("step--fused") : getMlstmKernel("chunkwise--xl_chunk");
+      // The mLSTM cell: the step kernel for one token, the chunkwise kernel (which masks a last
+      // partial chunk itself) for more.
+      const cell = S === 1 ? STEP_KERNEL : xlChunkKernel;
       let batch = new DispatchBatch(gpu);
       await encodeGather(batch, idsT, w.embedding, x);
       for (let bi = 0; bi < c.numBlocks; bi++) {
@@ -328,7 +342,11 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
         const up: GpuTensor[] = [];
         if (s0) {
           const dev = (t: TensorLike, shape: number[], name: string) => {
-            if (t.shape.length !== shape.length || t.shape.some((d, j) => d !== shape[j])) {
+            // m may come as (B, NH, 1), mlstm_kernels' step layout: same elements.
+            const same = t.shape.length >= shape.length &&
+              t.shape.slice(shape.length).every((d) => d === 1) &&
+              shape.every((d, j) => d === t.shape[j]);
+            if (!same) {
               throw new RangeError(
                 `Argument state[${bi}].${name} must be ${formatShape(shape)}, received ${
                   formatShape(t.shape)
@@ -336,11 +354,17 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
               );
             }
             if (isCpuTensor(t)) {
-              const g = GpuTensor.fromTensor(gpu, t);
+              const g = GpuTensor.fromTensor(gpu, { shape, data: t.data });
               up.push(g);
               return g;
             }
-            return t;
+            if (!(t instanceof GpuTensor) || t.destroyed || t.dtype !== "f32") {
+              throw new TypeError(
+                `Argument state[${bi}].${name} must be a CPU tensor or a live f32 GpuTensor`,
+              );
+            }
+            // A view with the cell's shape on the caller's buffer (never destroyed here).
+            return t.shape.length === shape.length ? t : new GpuTensor(gpu, shape, "f32", t.buffer);
           };
           inputs.cInitial = dev(s0.c, [B, NH, DQK, DHV], "c");
           inputs.nInitial = dev(s0.n, [B, NH, DQK], "n");
@@ -407,7 +431,7 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
         }
         hin = last;
       }
-      const logits = GpuTensor.empty(gpu, [B, lastOnly ? 1 : S, V]);
+      const logits = GpuTensor.empty(gpu, [B, lastOnly ? 1 : S, V], "f32", { poison });
       try {
         await encodeGemm(
           batch,

@@ -31,7 +31,19 @@ export interface XlstmLargeWeightSpec {
   readonly shape: readonly number[];
 }
 
-/** The prefix of block i's tensors. */
+/**
+ * The name prefix of block i's tensors.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { blockPrefix } from "./weights.ts";
+ * assert.equal(blockPrefix(3) + "norm_ffn.weight", "backbone.blocks.3.norm_ffn.weight");
+ * ```
+ *
+ * @param i The block index.
+ * @returns `backbone.blocks.{i}.`
+ */
 export function blockPrefix(i: number): string {
   return `backbone.blocks.${i}.`;
 }
@@ -125,6 +137,8 @@ export interface XlstmLargeWeightPlan {
 /** A checkpoint that disagrees with its configuration: names the file and the tensor. */
 export class XlstmWeightsError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong, with file and tensor.
    */
   constructor(message: string) {
@@ -226,11 +240,11 @@ export function planXlstmLargeWeights(
   const p0 = blockPrefix(0) + "mlstm_layer.";
   const fused = canon.has(p0 + "qkv_opreact.weight");
   const D = config.embeddingDim;
-  let qkDim: number, vDim: number, NH: number;
+  let qkDim: number, NH: number;
   const vShape = fused
     ? need(p0 + "out_proj.weight", "block 0's out_proj")
     : need(p0 + "v.weight", "block 0's value projection");
-  vDim = fused ? vShape[1] : vShape[0];
+  const vDim = fused ? vShape[1] : vShape[0];
   if (fused) {
     const f = need(p0 + "qkv_opreact.weight", "block 0's fused q|k|v|o projection");
     qkDim = (f[0] - 2 * vDim) / 2;
@@ -245,7 +259,7 @@ export function planXlstmLargeWeights(
       `is ${config.numHeads} but the gate weights have ${NH} rows per gate`,
     );
   }
-  const allowed = (f: number) => [roundUpToMultiple(D * f, 64), Math.floor(D * f)];
+  const allowed = (f: number) => [...new Set([roundUpToMultiple(D * f, 64), Math.floor(D * f)])];
   if (!allowed(config.qkDimFactor).includes(qkDim) || !Number.isInteger(qkDim) || qkDim % NH) {
     throw cfgErr(
       "qk_dim_factor",
