@@ -204,7 +204,9 @@ async function main(): Promise<void> {
       maxNewTokens: args.maxNewTokens,
       sampling: args.sampling,
       stepsPerSubmit: args.stepsPerSubmit,
-      onTokens: (t) => write(stream ? stream.push(t[0]!) : t[0]!.map((x) => ` ${x}`).join("")),
+      onTokens: (t) => {
+        write(stream ? stream.push(t[0]!) : t[0]!.map((x) => ` ${x}`).join(""));
+      },
     });
   } catch (e) {
     fail((e as Error).message, 1);

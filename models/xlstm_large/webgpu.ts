@@ -97,24 +97,39 @@ export function projLayout(
 
 /** The weights of one block on the GPU. */
 export interface BlockWeights {
+  /** RMSNorm weight before the mLSTM layer (D). */
   normMlstm: GpuTensor;
+  /** Its bias, with useBias. */
   normMlstmBias?: GpuTensor;
+  /** The fused projection [q|k|v|o|i|f] (NP × D), gate biases included. */
   proj: LinearWeight;
+  /** Per-head LayerNorm weight (vDim). */
   headNorm: GpuTensor;
+  /** Its bias, with useBias. */
   headNormBias?: GpuTensor;
+  /** out_proj (D × vDim). */
   outProj: LinearWeight;
+  /** RMSNorm weight before the FFN (D). */
   normFfn: GpuTensor;
+  /** Its bias, with useBias. */
   normFfnBias?: GpuTensor;
+  /** The fused [proj_up_gate | proj_up] (2F × D). */
   up: LinearWeight;
+  /** proj_down (D × F). */
   down: LinearWeight;
 }
 
 /** All weights on the GPU. */
 export interface ModelWeights {
+  /** The embedding table (V × D). */
   embedding: LinearWeight;
+  /** Per block. */
   blocks: BlockWeights[];
+  /** Output RMSNorm weight (D), with addOutNorm. */
   outNorm?: GpuTensor;
+  /** Its bias, with useBias. */
   outNormBias?: GpuTensor;
+  /** The lm head (V × D). */
   lmHead: LinearWeight;
 }
 
