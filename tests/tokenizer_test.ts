@@ -60,6 +60,8 @@ Deno.test("XlstmTokenizer names the file and entry of a bad tokenizer", () => {
     assert.throws(() => XlstmTokenizer.fromFolder(dir), re);
   };
   bad((j) => delete j.model, /entry "model": must be an object/);
+  bad((j) => delete j.decoder, /entry "decoder": is missing \(null if unused\)/);
+  bad((j) => delete j.added_tokens, /entry "added_tokens": must be an array/);
   bad((j) => (j.model.merges = 5), /entry "model.merges": must be an array/);
   bad((j) => (j.model.vocab.he = -1), /entry "model.vocab.he": must be a non-negative integer id/);
   bad(

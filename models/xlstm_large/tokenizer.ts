@@ -61,6 +61,13 @@ function readJson(path: string, required: boolean): Json | undefined {
 
 /** Checks the entries the library reads without checking, so that errors name them. */
 function checkTokenizerJson(path: string, j: Json): void {
+  // The library reads these entries without checking them (null is allowed where it says so).
+  for (const key of ["normalizer", "pre_tokenizer", "post_processor", "decoder"]) {
+    if (!(key in j)) throw new TokenizerFileError(path, key, "is missing (null if unused)");
+  }
+  if (!Array.isArray(j.added_tokens)) {
+    throw new TokenizerFileError(path, "added_tokens", "must be an array (empty if unused)");
+  }
   const model = j.model;
   if (!isObject(model)) throw new TokenizerFileError(path, "model", "must be an object");
   const types = ["BPE", "WordPiece", "WordLevel", "Unigram"];
@@ -88,11 +95,8 @@ function checkTokenizerJson(path: string, j: Json): void {
   if (model.type === "BPE" && !Array.isArray(model.merges)) {
     throw new TokenizerFileError(path, "model.merges", "must be an array of merges");
   }
-  if (j.added_tokens !== undefined) {
-    if (!Array.isArray(j.added_tokens)) {
-      throw new TokenizerFileError(path, "added_tokens", "must be an array");
-    }
-    j.added_tokens.forEach((t, k) => {
+  {
+    (j.added_tokens as unknown[]).forEach((t, k) => {
       if (!isObject(t) || !Number.isInteger(t.id) || typeof t.content !== "string") {
         throw new TokenizerFileError(
           path,
@@ -138,12 +142,18 @@ function specialsOf(configPath: string, config: Json | undefined): TokenizerSpec
  * A checkpoint folder's tokenizer: `encode` (BOS prepended when the config forces it), `decode`,
  * and a streaming decoder.
  *
- * @example Load a folder's tokenizer and round-trip a text
- * ```ts no-eval
+ * @example A word-level tokenizer that forces BOS (a checkpoint folder: `XlstmTokenizer.fromFolder(dir)`)
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { XlstmTokenizer } from "./tokenizer.ts";
- * const tok = XlstmTokenizer.fromFolder("checkpoints/xLSTM-7b");
- * const ids = tok.encode("Hello");
- * console.log(ids[0] === tok.bosTokenId, tok.decode(ids, { skipSpecialTokens: true }));
+ * const model = { type: "WordLevel", vocab: { "<bos>": 0, "<unk>": 1, hello: 2, world: 3 }, unk_token: "<unk>" };
+ * const added_tokens = [{ id: 0, content: "<bos>", special: true }];
+ * const decoder = { type: "WordPiece", prefix: "##", cleanup: true };
+ * const pre_tokenizer = { type: "Whitespace" };
+ * const json = { normalizer: null, post_processor: null, pre_tokenizer, decoder, added_tokens, model };
+ * const tok = new XlstmTokenizer(json, { forceBos: true, bosTokenId: 0 });
+ * assert.deepEqual(tok.encode("hello world"), [0, 2, 3]);
+ * assert.equal(tok.decode([0, 2, 3], { skipSpecialTokens: true }), "hello world");
  * ```
  */
 export class XlstmTokenizer {
@@ -188,10 +198,24 @@ export class XlstmTokenizer {
    * Loads `<dir>/tokenizer.json`, with `tokenizer_config.json` and the special tokens of
    * `config.json` when present.
    *
-   * @example
-   * ```ts no-eval
+   * @example A folder holding tokenizer.json and config.json
+   * ```ts
+   * import assert from "node:assert/strict";
    * import { XlstmTokenizer } from "./tokenizer.ts";
-   * const tok = XlstmTokenizer.fromFolder("my-checkpoint");
+   * const dir = Deno.makeTempDirSync();
+   * const model = { type: "WordLevel", vocab: { "<bos>": 0, "<unk>": 1, hi: 2 }, unk_token: "<unk>" };
+   * const json = {
+   *   normalizer: null,
+   *   post_processor: null,
+   *   pre_tokenizer: { type: "Whitespace" },
+   *   decoder: { type: "WordPiece", prefix: "##", cleanup: true },
+   *   added_tokens: [],
+   *   model,
+   * };
+   * Deno.writeTextFileSync(`${dir}/tokenizer.json`, JSON.stringify(json));
+   * Deno.writeTextFileSync(`${dir}/config.json`, JSON.stringify({ force_bos_token_insert: true, bos_token_id: 0 }));
+   * assert.deepEqual(XlstmTokenizer.fromFolder(dir).encode("hi"), [0, 2]);
+   * Deno.removeSync(dir, { recursive: true });
    * ```
    *
    * @param dir The checkpoint folder.
@@ -224,9 +248,16 @@ export class XlstmTokenizer {
    * Token ids of a text; BOS first when the config forces it (and the tokenizer did not add it).
    *
    * @example
-   * ```ts no-eval
+   * ```ts
+   * import assert from "node:assert/strict";
    * import { XlstmTokenizer } from "./tokenizer.ts";
-   * const ids = XlstmTokenizer.fromFolder("my-checkpoint").encode("hello world");
+   * const model = { type: "WordLevel", vocab: { "<bos>": 0, "<unk>": 1, hello: 2, world: 3 }, unk_token: "<unk>" };
+   * const added_tokens = [{ id: 0, content: "<bos>", special: true }];
+   * const decoder = { type: "WordPiece", prefix: "##", cleanup: true };
+   * const pre_tokenizer = { type: "Whitespace" };
+   * const json = { normalizer: null, post_processor: null, pre_tokenizer, decoder, added_tokens, model };
+   * const tok = new XlstmTokenizer(json, { forceBos: true, bosTokenId: 0 });
+   * assert.deepEqual(tok.encode("hello world"), [0, 2, 3]);
    * ```
    *
    * @param text The text.
@@ -243,10 +274,16 @@ export class XlstmTokenizer {
    * Text of token ids.
    *
    * @example
-   * ```ts no-eval
+   * ```ts
+   * import assert from "node:assert/strict";
    * import { XlstmTokenizer } from "./tokenizer.ts";
-   * const tok = XlstmTokenizer.fromFolder("my-checkpoint");
-   * console.log(tok.decode(tok.encode("hi"), { skipSpecialTokens: true }));
+   * const model = { type: "WordLevel", vocab: { "<bos>": 0, "<unk>": 1, hello: 2, world: 3 }, unk_token: "<unk>" };
+   * const added_tokens = [{ id: 0, content: "<bos>", special: true }];
+   * const decoder = { type: "WordPiece", prefix: "##", cleanup: true };
+   * const pre_tokenizer = { type: "Whitespace" };
+   * const json = { normalizer: null, post_processor: null, pre_tokenizer, decoder, added_tokens, model };
+   * const tok = new XlstmTokenizer(json, { forceBos: true, bosTokenId: 0 });
+   * assert.equal(tok.decode([0, 2, 3], { skipSpecialTokens: true }), "hello world");
    * ```
    *
    * @param ids The ids.
@@ -264,11 +301,17 @@ export class XlstmTokenizer {
    * A streaming decoder: feed it the new ids of one sequence as they come, get the new text.
    *
    * @example
-   * ```ts no-eval
+   * ```ts
+   * import assert from "node:assert/strict";
    * import { XlstmTokenizer } from "./tokenizer.ts";
-   * const tok = XlstmTokenizer.fromFolder("my-checkpoint");
+   * const model = { type: "WordLevel", vocab: { "<bos>": 0, "<unk>": 1, hello: 2, world: 3 }, unk_token: "<unk>" };
+   * const added_tokens = [{ id: 0, content: "<bos>", special: true }];
+   * const decoder = { type: "WordPiece", prefix: "##", cleanup: true };
+   * const pre_tokenizer = { type: "Whitespace" };
+   * const json = { normalizer: null, post_processor: null, pre_tokenizer, decoder, added_tokens, model };
+   * const tok = new XlstmTokenizer(json, { forceBos: true, bosTokenId: 0 });
    * const stream = tok.streamDecoder();
-   * for (const id of tok.encode("hello world")) Deno.stdout.writeSync(new TextEncoder().encode(stream.push([id])));
+   * assert.deepEqual([stream.push([2]), stream.push([3])], ["hello", " world"]);
    * ```
    *
    * @returns The decoder (special tokens are skipped).
