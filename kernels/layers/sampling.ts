@@ -225,6 +225,25 @@ export function samplingWgsl(
   mode: "greedy" | "sample",
 ): string {
   const WG = 256;
+  // Passes over a row: 8 loads per thread issued before they are used, so that they are in flight
+  // together (one workgroup per row: each pass is latency-bound, not bandwidth-bound).
+  const U = 8;
+  const us = [...Array(U).keys()];
+  const strided = (
+    load: (i: string) => string,
+    body: (i: string, v: string) => string,
+    ind = "  ",
+  ) =>
+    `${ind}for (var i0 = t; i0 < ${V}u; i0 += ${U * WG}u) {
+${
+      us.map((u) =>
+        `${ind}  let i${u} = i0 + ${u * WG}u;\n${ind}  let v${u} = ${
+          load(`min(i${u}, ${V - 1}u)`)
+        };`
+      ).join("\n")
+    }
+${us.map((u) => `${ind}  if (i${u} < ${V}u) { ${body(`i${u}`, `v${u}`)} }`).join("\n")}
+${ind}}`;
   const tree = (arr: string, op: (a: string, b: string) => string) => {
     const out: string[] = [];
     for (let s = WG / 2; s >= 1; s /= 2) {
@@ -271,10 +290,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let base = row * ${stride}u;
   var best = -3.4028235e38;
   var bi = 0xffffffffu;
-  for (var i = t; i < ${V}u; i += ${WG}u) {
-    let v = logits[base + i];
-    if (v > best || (bi == 0xffffffffu && v == best)) { best = v; bi = i; }
-  }
+${
+      strided(
+        (i) => `logits[base + ${i}]`,
+        (i, v) =>
+          `if (${v} > best || (bi == 0xffffffffu && ${v} == best)) { best = ${v}; bi = ${i}; }`,
+      )
+    }
   rf[t] = best;
   ru[t] = bi;
   workgroupBarrier();
@@ -336,10 +358,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let topP = bitcast<f32>(params[5]);
   // max z
   var mx = -3.4028235e38;
-  for (var i = t; i < ${V}u; i += ${WG}u) {
-    let z = zval(base, i, temp);
-    if (z == z) { mx = max(mx, z); }
-  }
+${strided((i) => `zval(base, ${i}, temp)`, (_i, z) => `if (${z} == ${z}) { mx = max(mx, ${z}); }`)}
   rf[t] = mx;
   workgroupBarrier();
 ${tree("rf", (a, b) => `max(${a}, ${b})`)}
@@ -351,7 +370,13 @@ ${tree("rf", (a, b) => `max(${a}, ${b})`)}
     for (var bit = 31i; bit >= 0i; bit--) {
       let cand = thK | (1u << u32(bit));
       var cnt = 0u;
-      for (var i = t; i < ${V}u; i += ${WG}u) { cnt += select(0u, 1u, key_of(zval(base, i, temp)) >= cand); }
+${
+    strided(
+      (i) => `key_of(zval(base, ${i}, temp))`,
+      (_i, k) => `cnt += select(0u, 1u, ${k} >= cand);`,
+      "      ",
+    )
+  }
       ru[t] = cnt;
       workgroupBarrier();
 ${tree("ru", (a, b) => `${a} + ${b}`).replaceAll("\n", "\n    ")}
@@ -363,10 +388,13 @@ ${tree("ru", (a, b) => `${a} + ${b}`).replaceAll("\n", "\n    ")}
   var th = thK;
   if (topP < 1.0) {
     var zs = 0.0;
-    for (var i = t; i < ${V}u; i += ${WG}u) {
-      let z = zval(base, i, temp);
-      zs += select(0.0, exp(z - zmax), key_of(z) >= thK);
-    }
+${
+    strided(
+      (i) => `zval(base, ${i}, temp)`,
+      (_i, z) => `zs += select(0.0, exp(${z} - zmax), key_of(${z}) >= thK);`,
+      "    ",
+    )
+  }
     rf[t] = zs;
     workgroupBarrier();
 ${tree("rf", (a, b) => `${a} + ${b}`).replaceAll("\n", "\n  ")}
@@ -379,11 +407,14 @@ ${tree("rf", (a, b) => `${a} + ${b}`).replaceAll("\n", "\n  ")}
       // bit 32 is the probe of θ' = 0 itself.
       let cand = select(lo | (1u << u32(min(bit, 31i))), 0u, bit == 32i);
       var ms = 0.0;
-      for (var i = t; i < ${V}u; i += ${WG}u) {
-        let z = zval(base, i, temp);
-        let k = key_of(z);
-        ms += select(0.0, exp(z - zmax), k > cand && k >= thK);
-      }
+${
+    strided(
+      (i) => `zval(base, ${i}, temp)`,
+      (_i, z) =>
+        `{ let k = key_of(${z}); ms += select(0.0, exp(${z} - zmax), k > cand && k >= thK); }`,
+      "      ",
+    )
+  }
       rf[t] = ms;
       workgroupBarrier();
 ${tree("rf", (a, b) => `${a} + ${b}`).replaceAll("\n", "\n    ")}
@@ -397,9 +428,14 @@ ${tree("rf", (a, b) => `${a} + ${b}`).replaceAll("\n", "\n    ")}
   let i0 = t * C;
   let i1 = min(i0 + C, ${V}u);
   var part = 0.0;
-  for (var i = i0; i < i1; i++) {
-    let z = zval(base, i, temp);
-    part += select(0.0, exp(z - zmax), key_of(z) >= th);
+  // In id order (the scan below repeats this order, so its running sum ends exactly at part).
+  for (var i = i0; i < i1; i += ${U}u) {
+${us.map((u) => `    let z${u} = zval(base, min(i + ${u}u, ${V - 1}u), temp);`).join("\n")}
+${
+    us.map((u) =>
+      `    if (i + ${u}u < i1) { part += select(0.0, exp(z${u} - zmax), key_of(z${u}) >= th); }`
+    ).join("\n")
+  }
   }
   rf[t] = part;
   workgroupBarrier();
