@@ -19,7 +19,9 @@ import { registerXlstmLargeBackend } from "../models/xlstm_large/_impl.ts";
 import { XlstmLarge } from "../models/xlstm_large/model.ts";
 import { webgpuXlstmLargeBackend } from "../models/xlstm_large/webgpu.ts";
 import type { Sampling } from "../kernels/layers/sampling.ts";
-import { XlstmTokenizer } from "../models/xlstm_large/tokenizer.ts";
+// The tokenizer (npm @huggingface/tokenizers) is imported only with --model, so that --random-7b
+// runs where that package is not installed.
+import type { XlstmTokenizer } from "../models/xlstm_large/tokenizer.ts";
 
 const USAGE = "usage: deno task generate (--model <dir> | --random-7b) [--prompt TEXT] " +
   "[--max-new-tokens N] [--temperature T [--top-k K] [--top-p P] [--seed S]] [--dtype f16|f32] " +
@@ -177,6 +179,7 @@ async function main(): Promise<void> {
     await getGpu(); // fails early, with one line, without an adapter
     registerXlstmLargeBackend(webgpuXlstmLargeBackend);
     if (args.model) {
+      const { XlstmTokenizer } = await import("../models/xlstm_large/tokenizer.ts");
       tok = XlstmTokenizer.fromFolder(args.model);
       model = await XlstmLarge.fromPretrained(args.model, { dtype: args.dtype, backend: "webgpu" });
       ids = tok.encode(args.prompt);
