@@ -55,8 +55,19 @@ function randomIds(B: number, S: number, V: number, seed: number): number[][] {
   );
 }
 
-for (const [cname, c] of Object.entries(configs)) {
-  for (const dtype of ["f32", "f16"] as XlstmLargeDtype[]) {
+// Wide heads (DQK 128, DHV 64): the decode step kernel's 64 row groups and narrow column tiles.
+const wide = createXlstmLargeConfig({
+  vocabSize: 40,
+  embeddingDim: 64,
+  numBlocks: 1,
+  numHeads: 2,
+  qkDim: 256,
+  vDim: 128,
+  ffnDim: 64,
+  chunkSize: 16,
+});
+for (const [cname, c] of [...Object.entries(configs), ["wide", wide] as const]) {
+  for (const dtype of (cname === "wide" ? ["f32"] : ["f32", "f16"]) as XlstmLargeDtype[]) {
     Deno.test({
       name:
         `XlstmLargeDecoder ${cname} ${dtype}: step logits equal the float64 model at every position`,

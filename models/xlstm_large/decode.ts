@@ -25,9 +25,9 @@ import {
   GpuError,
   GpuTensor,
 } from "../../kernels/runtime.ts";
-import { stepKernelParams, stepWgsl } from "../../kernels/recurrent.ts";
+import { type StepKernelParams, stepKernelParams, stepWgsl } from "../../kernels/recurrent.ts";
 import { encodeElementwise, encodeGather, encodeNorm } from "../../kernels/layers/mod.ts";
-import { f32Lit } from "../../kernels/_common.ts";
+import { f32Lit, largestDivisor } from "../../kernels/_common.ts";
 import { encodeMatvec, MATVEC_MAX_BATCH } from "../../kernels/layers/matvec.ts";
 import type { XlstmLargeBlockState, XlstmLargeState } from "./_impl.ts";
 import { projLayout, type XlstmLargeWebgpu } from "./webgpu.ts";
@@ -76,6 +76,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   else { gf[b * ${p.NH}u + e - ${2 * p.qk + p.v + p.NH}u] = ${capped("x")}; }
 }
 `;
+}
+
+/**
+ * Tiles of the step kernel for decoding: narrow column tiles (4 vectors of 4) and up to 64 row
+ * groups, so that one token's state update (B·NH·DQK·DHV floats read and written) is spread over
+ * many workgroups (256 at the 7B's heads for B = 1, against 64 with the sequence kernel's default
+ * tiles) instead of a few long-running ones.
+ *
+ * @example
+ * ```ts
+ * import { decodeStepParams } from "./decode.ts";
+ * const p = decodeStepParams(256, 512);
+ * console.assert(p.TCV === 4 && p.R === 64 && p.inPlace);
+ * ```
+ *
+ * @param DQK Query/key head dimension.
+ * @param DHV Value head dimension.
+ * @returns The in-place step kernel's parameters (f32, exponential input gate).
+ */
+export function decodeStepParams(DQK: number, DHV: number): StepKernelParams {
+  const base = stepKernelParams(DQK, DHV, "f32", "f32", "exp", true, true);
+  const TCV = largestDivisor(DHV / base.VW, 4);
+  const R = largestDivisor(DQK, Math.min(64, Math.floor(256 / TCV)));
+  return { ...base, TCV, R };
 }
 
 /** One block's recurrent state on the GPU: C updated in place, n and m ping-ponged. */
@@ -291,7 +315,7 @@ export class XlstmLargeDecoder {
     const x = this.#x, xn = this.#xn, P = this.#P;
     const pIn = parity, pOut = pIn ^ 1;
     await encodeGather(batch, this.ids, w.embedding, x);
-    const sp = stepKernelParams(DQK, DHV, "f32", "f32", "exp", true, true);
+    const sp = decodeStepParams(DQK, DHV);
     const stepPipeline = await getPipeline(
       this.gpu,
       `decode-step:${JSON.stringify(sp)}`,
