@@ -5,7 +5,7 @@
  *
  * Decoding one token reads every weight once and does two FLOP per weight, so this kernel is bound by
  * memory bandwidth: it is built to stream W at the copy-kernel rate. A group of T threads (32 to 128)
- * owns one row of W; each thread reads 16-byte vectors (`vec4<u32>` = 8 halves for f16, `vec4<f32>` for
+ * owns one row of W (two rows from a batch of 4 on, so that each activation load serves both); each thread reads 16-byte vectors (`vec4<u32>` = 8 halves for f16, `vec4<f32>` for
  * f32) at a stride of T vectors, so a warp's loads of one row are contiguous, and keeps one f32
  * accumulator per batch row in named registers (the batch loop is unrolled by the generator). A
  * shared-memory tree then sums the T partial sums. The activations (a few KiB) stay in the caches.
@@ -51,8 +51,10 @@ export interface MatvecParams {
   cap: number;
   /** Threads per row (a power of two, 32 to 128). */
   T: number;
-  /** Rows per workgroup. */
+  /** Thread groups (of T threads) per workgroup. */
   R: number;
+  /** Rows per thread group (2 for batches of 4 and more: each x load serves two rows). */
+  RT: number;
   /** Elements of W per vector load: 8 (f16, `vec4<u32>`), 4 (f32, `vec4<f32>`) or 1 (scalar). */
   VW: 1 | 4 | 8;
   /** Workgroups along x of the dispatch (row groups beyond 65535 fold into y). */
@@ -66,7 +68,10 @@ export const MATVEC_MAX_BATCH = 16;
 export interface MatvecTiles {
   /** Threads per row (power of two, 32 to 256). @default {64} */
   threadsPerRow?: number;
-  /** Rows per workgroup. @default {4} */
+  /**
+   * Thread groups per workgroup: rows per workgroup below a batch of 4; from 4 on each thread group
+   * takes two rows (each x load then serves both). @default {4}
+   */
   rowsPerWorkgroup?: number;
 }
 
@@ -136,10 +141,11 @@ export function matvecParams(
   const yStride = s.yStride ?? s.rows, yOffset = s.yOffset ?? 0;
   const VW: 1 | 4 | 8 = s.dtype === "f16" ? (s.K % 8 === 0 ? 8 : 1) : (s.K % 4 === 0 ? 4 : 1);
   const T = defaultTiles.threadsPerRow;
+  const RT = s.B >= 4 && 2 * s.B <= T ? 2 : 1;
   let R = defaultTiles.rowsPerWorkgroup;
-  while (R > 1 && R * T * s.B * 4 > workgroupBytes) R--;
+  while (R > 1 && R * T * RT * s.B * 4 > workgroupBytes) R--;
   while (R > 1 && R * T > 256) R--;
-  const groups = Math.ceil(s.rows / R);
+  const groups = Math.ceil(s.rows / (R * RT));
   const WX = Math.min(groups, maxWorkgroups);
   return {
     rows: s.rows,
@@ -155,6 +161,7 @@ export function matvecParams(
     cap: s.cap ?? 0,
     T,
     R,
+    RT,
     VW,
     WX,
   };
@@ -175,9 +182,10 @@ export function matvecParams(
  * @returns WGSL source.
  */
 export function matvecWgsl(p: MatvecParams): string {
-  const { B, T, R, VW, K } = p;
+  const { B, T, R, RT, VW, K } = p;
   const KV = K / VW; // vectors per row (VW divides K)
   const bs = [...Array(B).keys()];
+  const rs = [...Array(RT).keys()];
   const wDecl = VW === 8
     ? "array<vec4<u32>>"
     : VW === 4
@@ -193,31 +201,51 @@ export function matvecWgsl(p: MatvecParams): string {
     if (xVec) return `x[(${base}) / 4u]`;
     return `vec4<f32>(x[${base}], x[${base} + 1u], x[${base} + 2u], x[${base} + 3u])`;
   };
-  // One vector of W per (thread, step): `load` issues the read, `use` accumulates it. The loop is
-  // unrolled twice by hand with both loads first, so that two 16-byte reads per thread are in
-  // flight (naga emits loops as written and the driver does not unroll them).
+  // One step of a thread: column vector `ci` of its RT rows. All RT weight loads are issued before
+  // they are used; each x vector is loaded once and reused by the RT rows (for large batches the
+  // x reads, not W, would otherwise dominate the cache traffic).
   const load = (ci: string, s: string): string =>
-    VW === 1 ? `let w${s} = f32(w[row * ${K}u + ${ci}]);` : `let w${s} = w[row * ${KV}u + ${ci}];`;
+    rs.map((r) =>
+      VW === 1
+        ? `let w${s}${r} = f32(w[rw${r} * ${K}u + ${ci}]);`
+        : `let w${s}${r} = w[rw${r} * ${KV}u + ${ci}];`
+    ).join("\n    ");
   const use = (ci: string, s: string): string => {
     if (VW === 8) {
       return `{
-      let lo = vec4<f32>(unpack2x16float(w${s}.x), unpack2x16float(w${s}.y));
-      let hi = vec4<f32>(unpack2x16float(w${s}.z), unpack2x16float(w${s}.w));
+${
+        rs.map((r) =>
+          `      let lo${r} = vec4<f32>(unpack2x16float(w${s}${r}.x), unpack2x16float(w${s}${r}.y));
+      let hi${r} = vec4<f32>(unpack2x16float(w${s}${r}.z), unpack2x16float(w${s}${r}.w));`
+        ).join("\n")
+      }
       let e = (${ci}) * 8u;
 ${
-        bs.map((b) => `      acc${b} += dot(lo, ${xv(b, "e")}) + dot(hi, ${xv(b, "e + 4u")});`)
-          .join("\n")
+        bs.map((b) =>
+          `      { let xl = ${xv(b, "e")}; let xh = ${xv(b, "e + 4u")};
+${rs.map((r) => `        acc${r}_${b} += dot(lo${r}, xl) + dot(hi${r}, xh);`).join("\n")} }`
+        ).join("\n")
       }
     }`;
     }
     if (VW === 4) {
       return `{
       let e = (${ci}) * 4u;
-${bs.map((b) => `      acc${b} += dot(w${s}, ${xv(b, "e")});`).join("\n")}
+${
+        bs.map((b) =>
+          `      { let xv4 = ${xv(b, "e")};
+${rs.map((r) => `        acc${r}_${b} += dot(w${s}${r}, xv4);`).join("\n")} }`
+        ).join("\n")
+      }
     }`;
     }
     return `{
-${bs.map((b) => `      acc${b} += w${s} * x[${b * p.xStride + p.xOffset}u + ${ci}];`).join("\n")}
+${
+      bs.map((b) =>
+        `      { let xs = x[${b * p.xStride + p.xOffset}u + ${ci}];
+${rs.map((r) => `        acc${r}_${b} += w${s}${r} * xs;`).join("\n")} }`
+      ).join("\n")
+    }
     }`;
   };
   const body = `var c = t;
@@ -231,17 +259,30 @@ ${bs.map((b) => `      acc${b} += w${s} * x[${b * p.xStride + p.xOffset}u + ${ci
     ${load("c", "A")}
     ${use("c", "A")}
   }`;
+  const NA = RT * B; // partial sums per thread
+  const slot = (r: number, b: number) => (r * B + b) * T;
   const tree: string[] = [];
   for (let s = T / 2; s >= 1; s /= 2) {
     tree.push(`  if (t < ${s}u) {
-${bs.map((b) => `    red[base + ${b * T}u + t] += red[base + ${b * T}u + t + ${s}u];`).join("\n")}
+${
+      rs.flatMap((r) =>
+        bs.map((b) =>
+          `    red[base + ${slot(r, b)}u + t] += red[base + ${slot(r, b)}u + t + ${s}u];`
+        )
+      ).join("\n")
+    }
   }
   workgroupBarrier();`);
   }
+  const epilogue = p.epilogue === "accumulate"
+    ? "y[o] + s"
+    : p.epilogue === "softcap"
+    ? `${lit(p.cap)} * tanh(clamp(s * ${lit(1 / p.cap)}, -20.0, 20.0))`
+    : "s";
   return `${p.dtype === "f16" && VW === 1 ? "enable f16;\n" : ""}
 // matvec: y[b, yOffset + n] = sum_k W[n, k] x[b, xOffset + k]${
     p.bias ? " + bias[n]" : ""
-  }, epilogue ${p.epilogue}; ${p.rows} rows, K ${K}, B ${B}
+  }, epilogue ${p.epilogue}; ${p.rows} rows, K ${K}, B ${B}, ${RT} rows per thread group
 @group(0) @binding(0) var<storage, read> w: ${wDecl};
 @group(0) @binding(1) var<storage, read> x: ${xDecl};
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -249,30 +290,30 @@ ${
     p.bias
       ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;\n"
       : ""
-  }var<workgroup> red: array<f32, ${R * T * B}>;
+  }var<workgroup> red: array<f32, ${R * T * NA}>;
 
 @compute @workgroup_size(${T}, ${R})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let t = lid.x;
-  let row = (wid.x + wid.y * ${p.WX}u) * ${R}u + lid.y;
-  let live = row < ${p.rows}u;
-${bs.map((b) => `  var acc${b}: f32 = 0.0;`).join("\n")}
-  let end = select(0u, ${VW === 1 ? K : KV}u, live);
+  let row0 = ((wid.x + wid.y * ${p.WX}u) * ${R}u + lid.y) * ${RT}u;
+  // Rows past the end read the last row (in bounds) and are not written.
+${rs.map((r) => `  let rw${r} = min(row0 + ${r}u, ${p.rows - 1}u);`).join("\n")}
+${rs.flatMap((r) => bs.map((b) => `  var acc${r}_${b}: f32 = 0.0;`)).join("\n")}
+  let end = select(0u, ${VW === 1 ? K : KV}u, row0 < ${p.rows}u);
   ${body}
-  let base = lid.y * ${B * T}u;
-${bs.map((b) => `  red[base + ${b * T}u + t] = acc${b};`).join("\n")}
+  let base = lid.y * ${NA * T}u;
+${rs.flatMap((r) => bs.map((b) => `  red[base + ${slot(r, b)}u + t] = acc${r}_${b};`)).join("\n")}
   workgroupBarrier();
 ${tree.join("\n")}
-  if (live && t < ${B}u) {
-    let o = t * ${p.yStride}u + ${p.yOffset}u + row;
-    let s = red[base + t * ${T}u]${p.bias ? " + bias[row]" : ""};
-    y[o] = ${
-    p.epilogue === "accumulate"
-      ? "y[o] + s"
-      : p.epilogue === "softcap"
-      ? `${lit(p.cap)} * tanh(clamp(s * ${lit(1 / p.cap)}, -20.0, 20.0))`
-      : "s"
-  };
+  if (t < ${NA}u) {
+    let r = t / ${B}u;
+    let b = t % ${B}u;
+    let row = row0 + r;
+    if (row < ${p.rows}u) {
+      let o = b * ${p.yStride}u + ${p.yOffset}u + row;
+      let s = red[base + t * ${T}u]${p.bias ? " + bias[row]" : ""};
+      y[o] = ${epilogue};
+    }
   }
 }
 `;
@@ -405,7 +446,7 @@ export async function encodeMatvec(
     checkBindingSize(gpu, blk.byteSize, "matvec weight block");
     const key = `matvec:${JSON.stringify(p)}`;
     const pipeline = await getPipeline(gpu, key, () => matvecWgsl(p));
-    const groups = Math.ceil(rows / p.R);
+    const groups = Math.ceil(rows / (p.R * p.RT));
     const bytesW = rows * p.K * (p.dtype === "f16" ? 2 : 4);
     batch.dispatch({
       label: `matvec ${rows}x${p.K} ${p.dtype} B${B}`,
@@ -414,7 +455,7 @@ export async function encodeMatvec(
       workgroups: [p.WX, Math.ceil(groups / p.WX)],
       flops: 2 * B * rows * p.K,
       bytes: bytesW + 4 * B * (p.K + rows * (p.epilogue === "accumulate" ? 2 : 1)),
-      meta: { rows, K: p.K, B, dtype: p.dtype, T: p.T, R: p.R, VW: p.VW },
+      meta: { rows, K: p.K, B, dtype: p.dtype, T: p.T, R: p.R, RT: p.RT, VW: p.VW },
     });
     rowStart += rows;
   }
