@@ -5,9 +5,10 @@
  *
  * Decoding one token reads every weight once and does two FLOP per weight, so this kernel is bound by
  * memory bandwidth: it is built to stream W at the copy-kernel rate. A group of T threads (32 to 128)
- * owns one row of W (two rows from a batch of 4 on, so that each activation load serves both); each thread reads 16-byte vectors (`vec4<u32>` = 8 halves for f16, `vec4<f32>` for
- * f32) at a stride of T vectors, so a warp's loads of one row are contiguous, and keeps one f32
- * accumulator per batch row in named registers (the batch loop is unrolled by the generator). A
+ * owns one row of W (two rows from a batch of 4 on, so that each activation load serves both); each
+ * thread reads 16-byte vectors (`vec4<u32>` = 8 halves for f16, `vec4<f32>` for f32) at a stride of
+ * T vectors, so a warp's loads of one row are contiguous, two such loads in flight per row, and
+ * keeps one f32 accumulator per row and batch row in named registers (unrolled by the generator). A
  * shared-memory tree then sums the T partial sums. The activations (a few KiB) stay in the caches.
  *
  * The weight is the prefill GEMM's {@linkcode LinearWeight} (row blocks under
