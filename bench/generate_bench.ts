@@ -4,7 +4,7 @@
 //
 //   deno task generate-bench [--out DIR] [--dtypes f16,f32] [--batches 1,8]
 //     [--gen 64,256,1024,4096] [--prompts 128,1024,4096,16384] [--skip-gen] [--skip-ttft]
-//     [--skip-matvec] [--small]
+//     [--skip-matvec] [--matvec-tiles 64x4,128x2,32x8] [--small]
 //
 // Writes to DIR (default $OUT, else bench_outputs/generate-<time>):
 // - generate_tokens.csv: generation tokens/s at each batch for each number of new tokens (one run
@@ -13,8 +13,9 @@
 //   block and at the end (they must be equal: the state is constant in the number of tokens), host
 //   CPU ms per step, and the bandwidth limit (weights + states read per step / copy bandwidth).
 // - generate_ttft.csv: time to first token per prompt length (best of --ttft-reps runs).
-// - generate_matvec.csv: the matrix-vector kernels at the 7B shapes, GPU time by timestamp queries,
-//   bandwidth against a copy kernel measured in the same run.
+// - generate_matvec.csv: the matrix-vector kernels at the 7B shapes for each tile variant (threads
+//   per row × thread groups per workgroup), GPU time by timestamp queries, bandwidth against a copy
+//   kernel measured in the same run; the variant fastest at batch 1 is used for the generation runs.
 // - generate_bench.html / .png (plots), summary.json, and a summary on stdout with the targets:
 //   ≥ 150 tokens/s f16 batch 1 on an H100 (scaled by copy bandwidth on another GPU), matvec ≥ 80 %
 //   of copy, ≤ 2 ms CPU per token.
@@ -34,7 +35,7 @@ import { registerXlstmLargeBackend } from "../models/xlstm_large/_impl.ts";
 import { XlstmLarge } from "../models/xlstm_large/model.ts";
 import { webgpuXlstmLargeBackend } from "../models/xlstm_large/webgpu.ts";
 import { projLayout } from "../models/xlstm_large/webgpu.ts";
-import { encodeMatvec } from "../kernels/layers/matvec.ts";
+import { encodeMatvec, setMatvecTiles } from "../kernels/layers/matvec.ts";
 import { destroyLinearWeight, type LinearWeight } from "../kernels/layers/gemm.ts";
 import { GpuTensor, releaseBufferPool } from "../kernels/runtime.ts";
 import { stringify } from "npm:csv-stringify@6.9.0/sync";
@@ -53,6 +54,7 @@ const { values } = parseArgs({
     "skip-gen": { type: "boolean" },
     "skip-ttft": { type: "boolean" },
     "skip-matvec": { type: "boolean" },
+    "matvec-tiles": { type: "string", default: "64x4,128x2,32x8" },
     small: { type: "boolean" },
   },
 });
@@ -158,51 +160,69 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
     ["down", D, c.ffnDim],
     ["lm_head", c.vocabSize, D],
   ];
-  for (const dtype of dtypes) {
-    for (const [name, N, K] of shapes) {
-      // Three copies of W rotated so that no read hits L2 (50-60 MB) from the previous dispatch.
-      const copies = 3;
-      const ws: LinearWeight[] = Array.from({ length: copies }, () => ({
-        N,
-        K,
-        dtype,
-        blocks: [GpuTensor.empty(gpu, [N, K], dtype)],
-      }));
-      for (const B of batches) {
-        const x = GpuTensor.empty(gpu, [B, K]), y = GpuTensor.empty(gpu, [B, N]);
-        const reps = small ? 3 : 30;
-        const enc = async (b: DispatchBatch) => {
-          for (let r = 0; r < reps; r++) await encodeMatvec(b, x, ws[r % copies]!, y);
-        };
-        await gpuMs(gpu, enc); // warm-up (pipelines, clocks)
-        const times: number[] = [];
-        for (let j = 0; j < 3; j++) times.push(await gpuMs(gpu, enc) / reps);
-        times.sort((a, b) => a - b);
-        const ms = times[1]!;
-        const bps = (N * K * bytesOf(dtype)) / (ms / 1e3);
-        // A matvec only reads W; the copy kernel's figure counts read + write.
-        matvecRows.push([
-          name,
+  // Tile variants (threads per row × thread groups per workgroup); the best at batch 1 (summed
+  // time over the shapes, f16 first) is used for the generation runs below.
+  const tiles = values["matvec-tiles"].split(",").map((v) =>
+    v.split("x").map(Number) as [number, number]
+  );
+  const totals = new Map<string, number>();
+  for (const [T, R] of tiles) {
+    setMatvecTiles({ threadsPerRow: T, rowsPerWorkgroup: R });
+    for (const dtype of dtypes) {
+      for (const [name, N, K] of shapes) {
+        // Three copies of W rotated so that no read hits L2 (50-60 MB) from the previous dispatch.
+        const copies = 3;
+        const ws: LinearWeight[] = Array.from({ length: copies }, () => ({
           N,
           K,
           dtype,
-          B,
-          ms.toFixed(4),
-          (bps / 1e9).toFixed(1),
-          (copyBps / 1e9).toFixed(1),
-          (bps / copyBps).toFixed(3),
-        ]);
-        log(
-          `matvec ${name} ${N}x${K} ${dtype} B${B}: ${ms.toFixed(3)} ms, ${
-            (bps / 1e9).toFixed(0)
-          } GB/s = ${(100 * bps / copyBps).toFixed(0)} % of copy`,
-        );
-        x.destroy();
-        y.destroy();
+          blocks: [GpuTensor.empty(gpu, [N, K], dtype)],
+        }));
+        for (const B of batches) {
+          const x = GpuTensor.empty(gpu, [B, K]), y = GpuTensor.empty(gpu, [B, N]);
+          const reps = small ? 3 : 30;
+          const enc = async (b: DispatchBatch) => {
+            for (let r = 0; r < reps; r++) await encodeMatvec(b, x, ws[r % copies]!, y);
+          };
+          await gpuMs(gpu, enc); // warm-up (pipelines, clocks)
+          const times: number[] = [];
+          for (let j = 0; j < 3; j++) times.push(await gpuMs(gpu, enc) / reps);
+          times.sort((a, b) => a - b);
+          const ms = times[1]!;
+          const bps = (N * K * bytesOf(dtype)) / (ms / 1e3);
+          // A matvec only reads W; the copy kernel's figure counts read + write.
+          if (B === 1 && dtype === dtypes[0]) {
+            totals.set(`${T}x${R}`, (totals.get(`${T}x${R}`) ?? 0) + ms);
+          }
+          matvecRows.push([
+            `${T}x${R}`,
+            name,
+            N,
+            K,
+            dtype,
+            B,
+            ms.toFixed(4),
+            (bps / 1e9).toFixed(1),
+            (copyBps / 1e9).toFixed(1),
+            (bps / copyBps).toFixed(3),
+          ]);
+          log(
+            `matvec ${T}x${R} ${name} ${N}x${K} ${dtype} B${B}: ${ms.toFixed(3)} ms, ${
+              (bps / 1e9).toFixed(0)
+            } GB/s = ${(100 * bps / copyBps).toFixed(0)} % of copy`,
+          );
+          x.destroy();
+          y.destroy();
+        }
+        ws.forEach(destroyLinearWeight);
       }
-      ws.forEach(destroyLinearWeight);
     }
   }
+  const best = [...totals].sort((a, b) => a[1] - b[1])[0]![0];
+  const [T, R] = best.split("x").map(Number) as [number, number];
+  setMatvecTiles({ threadsPerRow: T, rowsPerWorkgroup: R });
+  summary.matvec_tiles = best;
+  log(`matvec tiles for the runs below: ${best} (threads per row × thread groups per workgroup)`);
 }
 
 // --- generation and time to first token ------------------------------------------------------
@@ -317,6 +337,7 @@ await csv("generate_ttft.csv", [
   "peak_gpu_bytes",
 ], ttftRows);
 await csv("generate_matvec.csv", [
+  "tiles",
   "matrix",
   "N",
   "K",
@@ -374,13 +395,13 @@ const figs = [
   {
     name: "generate_matvec",
     fig: {
-      data: [...new Set(matvecRows.map((r) => `${r[3]} B=${r[4]}`))].map((k) => {
-        const rs = matvecRows.filter((r) => `${r[3]} B=${r[4]}` === k);
+      data: [...new Set(matvecRows.map((r) => `${r[0]} ${r[4]} B=${r[5]}`))].map((k) => {
+        const rs = matvecRows.filter((r) => `${r[0]} ${r[4]} B=${r[5]}` === k);
         return {
           type: "bar",
           name: k,
-          x: rs.map((r) => String(r[0])),
-          y: rs.map((r) => Number(r[8])),
+          x: rs.map((r) => String(r[1])),
+          y: rs.map((r) => Number(r[9])),
         };
       }),
       layout: {
@@ -426,7 +447,10 @@ if (genRows.length) {
   log(`peak GPU memory constant in the number of tokens: ${flat}`);
 }
 if (matvecRows.length) {
-  const worst = Math.min(...matvecRows.filter((r) => Number(r[4]) === 1).map((r) => Number(r[8])));
+  const chosen = summary.matvec_tiles;
+  const worst = Math.min(
+    ...matvecRows.filter((r) => r[0] === chosen && Number(r[5]) === 1).map((r) => Number(r[9])),
+  );
   summary.matvec_min_fraction_of_copy_b1 = worst;
   log(
     `target: matvec ≥ 80 % of copy at batch 1: worst ${(100 * worst).toFixed(0)} %: ${
