@@ -62,7 +62,10 @@ export interface GenerateTiming {
   decodeSteps: number;
   /** decodeSteps / decode seconds (per sequence; multiply by B for the batch's rate). */
   tokensPerSecond: number;
-  /** Host CPU milliseconds spent encoding and submitting, per decoding step. */
+  /**
+   * Host milliseconds spent encoding and submitting (the synchronous work, not the waits), per
+   * token step.
+   */
   cpuMsPerStep: number;
 }
 
@@ -194,9 +197,10 @@ export async function generateWebgpu(
     const logits0 = new GpuTensor(gpu, [B, c.vocabSize], "f32", pre.logits.buffer);
     await encodeSampling(batch0, logits0, sampler);
     const rb0 = readBack(batch0, 0, 1);
-    await batch0.submit();
+    const submitted0 = batch0.submit();
     pending.push({ ...rb0, map: rb0.staging.mapAsync(GPUMapMode.READ) });
     cpu += performance.now() - c0;
+    await submitted0;
     pre.logits.destroy();
     for (const s of pre.state) for (const t of [s.c, s.n, s.m]) (t as GpuTensor).destroy();
     await drain();
@@ -212,9 +216,11 @@ export async function generateWebgpu(
         await encodeSampling(batch, dec.logits, sampler);
       }
       const rb = readBack(batch, made, K);
-      await batch.submit();
+      // submit() encodes and submits synchronously; what it then awaits (error scopes) is idle time.
+      const submitted = batch.submit();
       pending.push({ ...rb, map: rb.staging.mapAsync(GPUMapMode.READ) });
       cpu += performance.now() - c0;
+      await submitted;
       made += K;
       steps += K;
       if (pending.length > 1) await drain();
