@@ -40,7 +40,7 @@ export interface GenerateOptions {
   state?: XlstmLargeState;
   /**
    * Called with the new tokens of each sequence as they arrive (blocks of `stepsPerSubmit`; the
-   * first call holds the first token alone), for streaming. Tokens after a sequence's EOS are not
+   * first call holds the first token alone, the second at most 4), for streaming. Tokens after a sequence's EOS are not
    * passed.
    */
   onTokens?: (tokens: number[][]) => void | Promise<void>;
@@ -187,8 +187,15 @@ export async function generateWebgpu(
   let tFirst = 0, steps = 1;
   // Blocks of decoding steps after the first token: [first step, steps].
   const blocks: [number, number][] = [];
-  for (let from = 1; from < o.maxNewTokens; from += o.stepsPerSubmit) {
-    blocks.push([from, Math.min(o.stepsPerSubmit, o.maxNewTokens - from)]);
+  // The first block is short: it is encoded before the first token is read, so its encoding
+  // delays the time to first token when the prompt is short.
+  for (let from = 1; from < o.maxNewTokens;) {
+    const K = Math.min(
+      from === 1 ? Math.min(4, o.stepsPerSubmit) : o.stepsPerSubmit,
+      o.maxNewTokens - from,
+    );
+    blocks.push([from, K]);
+    from += K;
   }
   // Encodes a block into a command buffer (submitted later) with the copy of its tokens.
   const encodeBlock = async ([from, K]: [number, number]) => {
