@@ -40,8 +40,8 @@ export interface GenerateOptions {
   state?: XlstmLargeState;
   /**
    * Called with the new tokens of each sequence as they arrive (blocks of `stepsPerSubmit`; the
-   * first call holds the first token alone, the second at most 4), for streaming. Tokens after a sequence's EOS are not
-   * passed.
+   * first call holds the first token alone, the second at most 4), for streaming. Tokens after a
+   * sequence's EOS are not passed.
    */
   onTokens?: (tokens: number[][]) => void | Promise<void>;
   /** EOS ids that end a sequence; `[]` for none. @default {the config's eosTokenIds} */
