@@ -31,6 +31,7 @@ export * from "./core/types.ts";
 export * from "./core/validate.ts";
 export * from "./core/metrics.ts";
 export * from "./core/inputs.ts";
+export * from "./core/documents.ts";
 export { getAvailableMlstmKernels, getMlstmKernel, registerMlstmKernels } from "./core/registry.ts";
 export * from "./reference/mod.ts";
 export * from "./kernels/backend.ts";

@@ -954,3 +954,41 @@ Deno.test("tools/hf_xlstm_compare.ts loads a hub-layout folder and gates on its 
   assert.match(bad.text, /FAIL > 1e-7/);
   await Deno.remove(base, { recursive: true });
 });
+
+Deno.test("tools/xlstm_convert.ts: fused xlstm layout → hub layout in F16 shards, same model", async () => {
+  const base = await Deno.makeTempDir({ prefix: "xlstm_convert_" });
+  await writeXlstmLargeCheckpoint(`${base}/in`, small, {
+    seed: 4,
+    layout: "xlstm",
+    weightMode: "fused",
+  });
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "tools/xlstm_convert.ts",
+      `${base}/in`,
+      `${base}/out`,
+      "--dtype",
+      "F16",
+      "--shard-mb",
+      "0.05",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const ck = await SafetensorsCheckpoint.open(`${base}/out`);
+  assert.ok(ck.indexFile, "sharded");
+  assert.deepEqual(ck.names(), xlstmLargeWeightSpecs(small).map((s) => s.name).sort());
+  assert.ok(ck.names().every((n) => ck.entry(n).dtype === "F16"));
+  ck.close();
+  const ids = randomIds(small.vocabSize, 1, 6, 4);
+  const a = await XlstmLarge.fromPretrained(`${base}/in`, { backend: "reference", dtype: "f16" });
+  const b = await XlstmLarge.fromPretrained(`${base}/out`, { backend: "reference", dtype: "f16" });
+  assert.equal(b.config.weightMode, "single");
+  assert.deepEqual([...(await b.forward(ids)).logits.data], [
+    ...(await a.forward(ids)).logits.data,
+  ]);
+  await Deno.remove(base, { recursive: true });
+});

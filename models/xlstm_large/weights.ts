@@ -434,9 +434,10 @@ export async function* streamXlstmLargeWeights(
   }
 }
 
+const specCache = new WeakMap<XlstmLargeConfig, Map<string, string>>();
+
 /** How {@linkcode randomXlstmLargeWeight} draws a tensor (a scale of the standard normal). */
 function initOf(
-  c: XlstmLargeConfig,
   name: string,
   shape: readonly number[],
 ): (rng: Random, j: number) => number {
@@ -450,7 +451,6 @@ function initOf(
     return (r) => 2 * std * r.normal();
   }
   if (name.endsWith(".bias")) return (r) => 0.1 * r.normal();
-  void c;
   return (r) => std * r.normal();
 }
 
@@ -474,16 +474,27 @@ function initOf(
  * @param spec Name and shape.
  * @param seed The model's seed.
  * @returns Float32 values.
+ * @throws {RangeError} If the name and shape are not one of the configuration's weights.
  */
 export function randomXlstmLargeWeight(
   c: XlstmLargeConfig,
   spec: XlstmLargeWeightSpec,
   seed: number,
 ): Float32Array {
+  let specs = specCache.get(c);
+  if (!specs) {
+    specs = new Map(xlstmLargeWeightSpecs(c).map((s) => [s.name, s.shape.join()]));
+    specCache.set(c, specs);
+  }
+  if (specs.get(spec.name) !== spec.shape.join()) {
+    throw new RangeError(
+      `Weight "${spec.name}" of shape ${formatShape(spec.shape)} is not part of this configuration`,
+    );
+  }
   let h = seed | 0;
   for (let j = 0; j < spec.name.length; j++) h = Math.imul(h ^ spec.name.charCodeAt(j), 0x01000193);
   const rng = new Random(h);
-  const draw = initOf(c, spec.name, spec.shape);
+  const draw = initOf(spec.name, spec.shape);
   const out = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
   for (let j = 0; j < out.length; j++) out[j] = draw(rng, j);
   return out;
