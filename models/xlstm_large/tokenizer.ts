@@ -223,6 +223,7 @@ export class XlstmTokenizer {
    * @throws {TokenizerFileError} Naming the file and entry when a file is missing, unreadable or malformed.
    */
   static fromFolder(dir: string): XlstmTokenizer {
+    dir = dir.replace(/(.)\/+$/, "$1");
     const path = `${dir}/tokenizer.json`;
     const json = readJson(path, true)!;
     const configPath = `${dir}/config.json`;
