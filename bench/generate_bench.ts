@@ -247,7 +247,7 @@ for (const dtype of dtypes) {
   if (!values["skip-gen"]) {
     const maxGen = Math.max(...gens);
     for (const B of batches) {
-      await model.generate(promptOf(B, 8), { maxNewTokens: 20, eos: [], stepsPerSubmit: 16 }); // warm-up
+      await model.generate(promptOf(B, 8), { maxNewTokens: 40, eos: [] }); // warm-up
       mem.resetPeak();
       const arrivals: [number, number][] = []; // (tokens so far, time)
       let n = 0, peakEarly = 0;
@@ -255,7 +255,7 @@ for (const dtype of dtypes) {
       const r = await model.generate(promptOf(B, 8), {
         maxNewTokens: maxGen,
         eos: [],
-        stepsPerSubmit: 16,
+
         onTokens: (t) => {
           n += t[0]!.length;
           arrivals.push([n, performance.now()]);

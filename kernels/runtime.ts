@@ -899,6 +899,17 @@ export function getDispatchObserver(): DispatchObserver | null {
   return observer;
 }
 
+// Process-wide ids of pipelines and buffers, and each dispatch spec's bind-group key built from
+// them (a spec's pipeline and buffers never change), so that replayed specs cost no key building.
+const globalIds = new WeakMap<object, number>();
+let nextGlobalId = 0;
+const globalIdOf = (o: object): number => {
+  let v = globalIds.get(o);
+  if (v === undefined) globalIds.set(o, v = nextGlobalId++);
+  return v;
+};
+const specKeys = new WeakMap<object, string>();
+
 /** A buffer or anything that holds one (a {@linkcode GpuTensor}). */
 export type BufferLike = GPUBuffer | { readonly buffer: GPUBuffer };
 
@@ -1202,12 +1213,6 @@ export class DispatchBatch {
     }
     obs?.beginBatch?.(gpu);
     const bindGroups = new Map<string, GPUBindGroup>();
-    const ids = new Map<object, number>();
-    const idOf = (o: object) => {
-      let v = ids.get(o);
-      if (v === undefined) ids.set(o, v = ids.size);
-      return v;
-    };
     const enc = d.createCommandEncoder({ label: "mlstm batch" });
     let pass: GPUComputePassEncoder | undefined;
     let lastPipeline: GPUComputePipeline | undefined;
@@ -1226,10 +1231,16 @@ export class DispatchBatch {
       // Bind groups are reused when nothing in them changes: no uniforms, or uniforms bound
       // with a dynamic offset (explicit layouts).
       const reusable = explicit !== undefined || !spec.uniforms;
-      const bgKey = reusable
-        ? [spec.pipeline, ...op.buffers].map(idOf).join(",") +
-          `:${spec.uniforms?.byteLength ?? -1}`
-        : "";
+      // A spec dispatched again (a decoding step replayed) keeps its key: no string building.
+      let bgKey = "";
+      if (reusable) {
+        bgKey = specKeys.get(spec) ?? "";
+        if (!bgKey) {
+          bgKey = [spec.pipeline, ...op.buffers].map(globalIdOf).join(",") +
+            `:${spec.uniforms?.byteLength ?? -1}`;
+          specKeys.set(spec, bgKey);
+        }
+      }
       let bg = reusable ? bindGroups.get(bgKey) : undefined;
       if (!bg) {
         const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({

@@ -136,7 +136,7 @@ function parse(argv: string[]): Args {
     dtype,
     batch: num(values.batch, "batch", int(1, 16), "an integer in 1…16") ?? 1,
     stepsPerSubmit: num(values["steps-per-submit"], "steps-per-submit", int(1), "an integer ≥ 1") ??
-      16,
+      32,
   };
 }
 

@@ -46,7 +46,7 @@ export interface GenerateOptions {
   onTokens?: (tokens: number[][]) => void | Promise<void>;
   /** EOS ids that end a sequence; `[]` for none. @default {the config's eosTokenIds} */
   eos?: readonly number[];
-  /** Decoding steps encoded per submit (also the streaming block). @default {16} */
+  /** Decoding steps encoded per submit (also the streaming block). @default {32} */
   stepsPerSubmit?: number;
 }
 
@@ -99,7 +99,7 @@ export function resolveGenerateOptions(
       );
     }
   }
-  const stepsPerSubmit = options.stepsPerSubmit ?? 16;
+  const stepsPerSubmit = options.stepsPerSubmit ?? 32;
   if (!Number.isInteger(stepsPerSubmit) || stepsPerSubmit < 1) {
     throw new RangeError(
       `Option stepsPerSubmit must be an integer ≥ 1, received ${stepsPerSubmit}`,
