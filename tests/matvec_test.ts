@@ -218,3 +218,56 @@ Deno.test({ name: "encodeMatvec() rejects bad shapes before anything runs", igno
   assert.equal(batch.dispatchCount, 0);
   destroyLinearWeight(W);
 });
+
+for (
+  const [K, B, dtype] of [[48, 1, "f16"], [48, 5, "f32"], [29, 3, "f16"], [29, 6, "f32"]] as const
+) {
+  Deno.test({
+    name: `encodeMatvec() SwiGLU input (x = silu(gate)·up) K ${K} B ${B} ${dtype}, accumulated`,
+    ignore,
+    async fn() {
+      const gpu = await needGpu();
+      const rng = rngOf(30 + K + B);
+      const N = 23;
+      const U = randomTensor([B, 2 * K + 2], rng, { std: 2 }); // [pad 2 | gate | up]
+      const w = randomTensor([N, K], rng, { std: 1 / Math.sqrt(K) });
+      const y0 = randomTensor([B, N], rng);
+      const W = linearWeightFromTensor(gpu, w, dtype);
+      const ug = GpuTensor.fromTensor(gpu, U), yg = GpuTensor.fromTensor(gpu, y0);
+      const batch = new DispatchBatch(gpu);
+      await encodeMatvec(batch, ug, W, yg, { xOffset: 2, glu: true, epilogue: "accumulate" });
+      await batch.submit();
+      const Ur = roundTo(U, "f32");
+      const x = new Float64Array(B * K);
+      for (let b = 0; b < B; b++) {
+        for (let k = 0; k < K; k++) {
+          const g = Ur.data[b * (2 * K + 2) + 2 + k]!, u = Ur.data[b * (2 * K + 2) + 2 + K + k]!;
+          x[b * K + k] = (g / (1 + Math.exp(-g))) * u;
+        }
+      }
+      const ref = matvecReference(roundTo(w, dtype), { shape: [B, K], data: x }, {
+        y0: roundTo(y0, "f32"),
+      });
+      assertDeviation(
+        {
+          test: `matvec swiglu K ${K} B ${B}`,
+          kernel: "matvec glu",
+          baseline: "reference--matvec",
+          output: "y",
+          dims: { B, NH: 1, S: N, DQK: K, DHV: 1 },
+          dtype,
+          tolerance: 1e-5,
+        },
+        (await yg.read()).data,
+        ref.data,
+      );
+      await assert.rejects(
+        () => encodeMatvec(new DispatchBatch(gpu), ug, W, yg, { xOffset: 4, glu: true }),
+        /does not hold 2K = /,
+      );
+      [ug, yg].forEach((t) => t.destroy());
+      destroyLinearWeight(W);
+      assertNoUncapturedErrors(gpu);
+    },
+  });
+}

@@ -46,6 +46,11 @@ export interface MatvecParams {
   yOffset: number;
   /** Add a bias (one f32 per row of the block). */
   bias: boolean;
+  /**
+   * SwiGLU input: x[b, k] = silu(X[b, xOffset + k]) · X[b, xOffset + K + k] of a tensor X with rows
+   * of xStride ≥ xOffset + 2K (the feed-forward's [gate | up] projection).
+   */
+  glu: boolean;
   /** Fused epilogue: none, `y += …`, or `cap·tanh(…/cap)`. */
   epilogue: GemmEpilogue;
   /** Soft-cap value (epilogue "softcap"). */
@@ -132,6 +137,7 @@ export function matvecParams(
     yStride?: number;
     yOffset?: number;
     bias?: boolean;
+    glu?: boolean;
     epilogue?: GemmEpilogue;
     cap?: number;
   },
@@ -158,6 +164,7 @@ export function matvecParams(
     yStride,
     yOffset,
     bias: s.bias ?? false,
+    glu: s.glu ?? false,
     epilogue: s.epilogue ?? "none",
     cap: s.cap ?? 0,
     T,
@@ -195,13 +202,15 @@ export function matvecWgsl(p: MatvecParams): string {
     ? "array<f16>"
     : "array<f32>";
   // x is read as vec4 where each row start and the offset are 4-aligned, else element by element.
-  const xVec = VW >= 4 && p.xStride % 4 === 0 && p.xOffset % 4 === 0;
+  const xVec = VW >= 4 && p.xStride % 4 === 0 && p.xOffset % 4 === 0 && (!p.glu || K % 4 === 0);
   const xDecl = xVec ? "array<vec4<f32>>" : "array<f32>";
-  const xv = (b: number, at: string): string => {
-    const base = `${b * p.xStride + p.xOffset}u + ${at}`;
+  const xRaw = (b: number, at: string, shift: number): string => {
+    const base = `${b * p.xStride + p.xOffset + shift}u + ${at}`;
     if (xVec) return `x[(${base}) / 4u]`;
     return `vec4<f32>(x[${base}], x[${base} + 1u], x[${base} + 2u], x[${base} + 3u])`;
   };
+  const xv = (b: number, at: string): string =>
+    p.glu ? `glu(${xRaw(b, at, 0)}, ${xRaw(b, at, K)})` : xRaw(b, at, 0);
   // One step of a thread: column vector `ci` of its RT rows. All RT weight loads are issued before
   // they are used; each x vector is loaded once and reused by the RT rows (for large batches the
   // x reads, not W, would otherwise dominate the cache traffic).
@@ -243,7 +252,13 @@ ${rs.map((r) => `        acc${r}_${b} += dot(w${s}${r}, xv4);`).join("\n")} }`
     return `{
 ${
       bs.map((b) =>
-        `      { let xs = x[${b * p.xStride + p.xOffset}u + ${ci}];
+        `      { let xs = ${
+          p.glu
+            ? `glu1(x[${b * p.xStride + p.xOffset}u + ${ci}], x[${
+              b * p.xStride + p.xOffset + K
+            }u + ${ci}])`
+            : `x[${b * p.xStride + p.xOffset}u + ${ci}]`
+        };
 ${rs.map((r) => `        acc${r}_${b} += w${s}${r} * xs;`).join("\n")} }`
       ).join("\n")
     }
@@ -281,15 +296,17 @@ ${
     ? `${lit(p.cap)} * tanh(clamp(s * ${lit(1 / p.cap)}, -20.0, 20.0))`
     : "s";
   return `${p.dtype === "f16" && VW === 1 ? "enable f16;\n" : ""}
-// matvec: y[b, yOffset + n] = sum_k W[n, k] x[b, xOffset + k]${
-    p.bias ? " + bias[n]" : ""
+// matvec: y[b, yOffset + n] = sum_k W[n, k] x[b, xOffset + k]${p.bias ? " + bias[n]" : ""}${
+    p.glu ? " with x = silu(gate) * up" : ""
   }, epilogue ${p.epilogue}; ${p.rows} rows, K ${K}, B ${B}, ${RT} rows per thread group
 @group(0) @binding(0) var<storage, read> w: ${wDecl};
 @group(0) @binding(1) var<storage, read> x: ${xDecl};
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-${
-    p.bias
-      ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;\n"
+${p.bias ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;\n" : ""}${
+    p.glu
+      ? `fn glu(g: vec4<f32>, u: vec4<f32>) -> vec4<f32> { return g / (vec4<f32>(1.0) + exp(-g)) * u; }
+fn glu1(g: f32, u: f32) -> f32 { return g / (1.0 + exp(-g)) * u; }
+`
       : ""
   }var<workgroup> red: array<f32, ${R * T * NA}>;
 
@@ -330,6 +347,12 @@ export interface MatvecOptions {
   xOffset?: number;
   /** First column of y written (y's last dimension may be wider than N). @default {0} */
   yOffset?: number;
+  /**
+   * SwiGLU input: the activations are `silu(x[:, xOffset + k]) · x[:, xOffset + K + k]` (x is the
+   * feed-forward's [gate | up] projection, rows of at least xOffset + 2K): the SwiGLU is fused
+   * into the down projection. @default {false}
+   */
+  glu?: boolean;
 }
 
 interface MatvecArgs extends MatvecOptions {
@@ -368,9 +391,12 @@ function checkArgs(a: MatvecArgs): { B: number; xStride: number; yStride: number
       `y must have B = ${B} rows like x, received shape ${formatShape(y.shape)}`,
     );
   }
-  if (!Number.isInteger(xOffset) || xOffset < 0 || xOffset + w.K > xStride) {
+  const xCols = (a.glu ? 2 : 1) * w.K;
+  if (!Number.isInteger(xOffset) || xOffset < 0 || xOffset + xCols > xStride) {
     throw new RangeError(
-      `x of shape ${formatShape(x.shape)} with xOffset ${xOffset} does not hold K = ${w.K} columns`,
+      `x of shape ${formatShape(x.shape)} with xOffset ${xOffset} does not hold ${
+        a.glu ? `2K = ${xCols} (SwiGLU gate and up)` : `K = ${w.K}`
+      } columns`,
     );
   }
   if (!Number.isInteger(yOffset) || yOffset < 0 || yOffset + w.N > yStride) {
@@ -438,6 +464,7 @@ export async function encodeMatvec(
         yStride,
         yOffset: (options.yOffset ?? 0) + rowStart,
         bias: weight.bias !== undefined,
+        glu: options.glu ?? false,
         epilogue: options.epilogue ?? "none",
         cap: options.cap ?? 0,
       },

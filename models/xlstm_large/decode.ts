@@ -10,7 +10,7 @@
  *     x ──RMSNorm──▶ xn ──matvec [q|k|v|o|i|f]──▶ P ──split (one dispatch)──▶ q, k, v, cap(i), cap(f)
  *     step kernel: C (in place), n and m (ping-pong) ──▶ h (B, NH, DHV)
  *     h ──per-head LayerNorm · sigmoid(o)──▶ hn ──matvec out_proj, x += ──▶ x
- *     x ──RMSNorm──▶ xn ──matvec [up_gate|up]──▶ U ──SwiGLU──▶ G ──matvec down, x += ──▶ x
+ *     x ──RMSNorm──▶ xn ──matvec [up_gate|up]──▶ U ──matvec down of SwiGLU(U) (fused), x += ──▶ x
  *
  * then RMSNorm → matvec lm_head with the soft-cap fused → logits (B, V).
  *
@@ -26,7 +26,7 @@ import {
   GpuTensor,
 } from "../../kernels/runtime.ts";
 import { type StepKernelParams, stepKernelParams, stepWgsl } from "../../kernels/recurrent.ts";
-import { encodeElementwise, encodeGather, encodeNorm } from "../../kernels/layers/mod.ts";
+import { encodeGather, encodeNorm } from "../../kernels/layers/mod.ts";
 import { f32Lit, largestDivisor } from "../../kernels/_common.ts";
 import { encodeMatvec, MATVEC_MAX_BATCH } from "../../kernels/layers/matvec.ts";
 import type { XlstmLargeBlockState, XlstmLargeState } from "./_impl.ts";
@@ -160,7 +160,6 @@ export class XlstmLargeDecoder {
   readonly #h: GpuTensor;
   readonly #hn: GpuTensor;
   readonly #U: GpuTensor;
-  readonly #G: GpuTensor;
   #destroyed = false;
 
   /**
@@ -198,7 +197,6 @@ export class XlstmLargeDecoder {
     this.#h = t([B, NH, 1, DHV]);
     this.#hn = t([B, 1, c.vDim]);
     this.#U = t([B, 1, 2 * c.ffnDim]);
-    this.#G = t([B, 1, c.ffnDim]);
     this.#states = Array.from({ length: c.numBlocks }, () => ({
       c: t([B, NH, DQK, DHV]),
       n: [t([B, NH, DQK]), t([B, NH, DQK])],
@@ -404,13 +402,8 @@ export class XlstmLargeDecoder {
         eps: c.normEps,
       });
       await encodeMatvec(batch, xn, bw.up, this.#U);
-      const F = c.ffnDim;
-      await encodeElementwise(batch, "swiglu", this.#G, { t: this.#U, ld: 2 * F, off: 0 }, {
-        t: this.#U,
-        ld: 2 * F,
-        off: F,
-      });
-      await encodeMatvec(batch, this.#G, bw.down, x, { epilogue: "accumulate" });
+      // SwiGLU fused into the down projection: it reads silu(gate)·up straight from U.
+      await encodeMatvec(batch, this.#U, bw.down, x, { epilogue: "accumulate", glu: true });
     }
     let hin = x;
     if (c.addOutNorm) {
