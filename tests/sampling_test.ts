@@ -34,9 +34,17 @@ async function run(
   sampling: Sampling,
   steps: number,
   eos?: number,
+  eosList?: number[],
 ): Promise<number[][]> {
   const l = GpuTensor.fromTensor(gpu, { shape: [B, V], data: logits });
-  const state = createSamplerState(gpu, B, V, steps, sampling, eos === undefined ? {} : { eos });
+  const state = createSamplerState(
+    gpu,
+    B,
+    V,
+    steps,
+    sampling,
+    eosList ? { eos: eosList } : eos === undefined ? {} : { eos },
+  );
   const batch = new DispatchBatch(gpu);
   for (let s = 0; s < steps; s++) await encodeSampling(batch, l, state);
   await batch.submit();
@@ -194,6 +202,17 @@ Deno.test(
     }
   },
 );
+
+Deno.test({
+  name: "encodeSampling() stops at any of several EOS ids and repeats the first",
+  ignore,
+}, async () => {
+  const gpu = await needGpu();
+  // greedy picks: row 0 → 3, row 1 → 1, row 2 → 0 (not an EOS)
+  const x = new Float32Array([0, 0, 0, 5, 0, 5, 0, 0, 5, 0, 0, 0]);
+  const h = await run(gpu, x, 3, 4, "greedy", 2, undefined, [1, 3]);
+  assert.deepEqual(h, [[3, 1, 0], [1, 1, 0]]);
+});
 
 Deno.test("validateSampling() names the bad field", () => {
   assert.throws(() => validateSampling({ temperature: -1, seed: 1 }), /sampling.temperature/);
