@@ -140,7 +140,12 @@ const bad: [string, string[], RegExp, number, Record<string, string>?][] = [
     ["--model", ckpt, "--prompt", "a"],
     /^error: No WebGPU adapter found .*mesa-vulkan-drivers/,
     1,
-    { VK_ICD_FILENAMES: "/nonexistent.json", DENO_WEBGPU_BACKEND: "vulkan" },
+    // Both loader variables: newer Vulkan loaders read VK_DRIVER_FILES (set on the GPU machine).
+    {
+      VK_ICD_FILENAMES: "/nonexistent.json",
+      VK_DRIVER_FILES: "/nonexistent.json",
+      DENO_WEBGPU_BACKEND: "vulkan",
+    },
   ],
 ];
 for (const [what, args, re, code, env] of bad) {
