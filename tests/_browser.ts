@@ -52,6 +52,7 @@ export async function launchBrowser(): Promise<Browser> {
   return await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
+    protocolTimeout: 600_000,
     args: [...WEBGPU_FLAGS, `--user-data-dir=${userDataDir}`],
   });
 }

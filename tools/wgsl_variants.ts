@@ -137,7 +137,11 @@ function* chunkwiseForward(): Generator<WgslVariant> {
 }
 
 /** Every BwParams combination at one head shape (dtype pairs, gates, gradient, form). */
-function* bwParams(DQK: number, DHV: number, dtypes = DTYPES): Generator<BwParams> {
+function* bwParams(
+  DQK: number,
+  DHV: number,
+  dtypes: readonly ("f32" | "f16")[] = DTYPES,
+): Generator<BwParams> {
   for (const dtype of dtypes) {
     for (const gateDtype of dtypes) {
       for (const g of GATES) {
