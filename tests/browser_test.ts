@@ -1,0 +1,105 @@
+// The playground (web/) in a real browser: headless Chromium on SwiftShader opens the served page,
+// runs kernels at small shapes, and the errors shown against the float64 reference must be within
+// their tolerances, with no console error; f16 must be refused with a message on an adapter
+// without shader-f16. Writes test_outputs/browser_playground.png.
+
+import assert from "node:assert/strict";
+import { handle } from "../web/serve.ts";
+import { browserMissing, launchBrowser, type Page } from "./_browser.ts";
+
+const root = new URL("..", import.meta.url);
+
+/** Builds dist/mlstm.js as `deno task bundle` does. */
+async function bundle(): Promise<void> {
+  const deno = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  const args = (deno.tasks.bundle as string).split(" ").slice(2); // drop "npx deno"
+  const r = await new Deno.Command(Deno.execPath(), { args, cwd: root, stderr: "piped" }).output();
+  if (!r.success) throw new Error(`deno ${args.join(" ")} failed:\n${new TextDecoder().decode(r.stderr)}`);
+}
+
+interface Row {
+  tensor: string;
+  relL2: number;
+  tolerance: number;
+  pass: boolean;
+}
+
+async function runInPage(page: Page, base: string, params: Record<string, string | number>) {
+  const q = new URLSearchParams({ ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])), run: "1" });
+  await page.goto(`${base}?${q}`);
+  // Page code as strings: this module is type-checked without the DOM library.
+  await page.waitForFunction(
+    `["done", "error", "refused", "unsupported", "no-webgpu", "no-adapter"].includes(document.body.dataset.state)`,
+    { timeout: 300_000 },
+  );
+  return await page.evaluate(`({
+    state: document.body.dataset.state,
+    status: document.getElementById("status").textContent,
+    rows: globalThis.mlstmLastRun?.rows ?? [],
+    tableRows: [...document.querySelectorAll("#errors tbody tr")].map((tr) => tr.dataset.tensor),
+    plotted: document.querySelectorAll("#plot .scatterlayer .trace").length,
+  })`) as { state: string; status: string; rows: Row[]; tableRows: string[]; plotted: number };
+}
+
+Deno.test({
+  name: "the playground runs kernels in headless Chromium within tolerance, and refuses f16 without shader-f16",
+  ignore: browserMissing(),
+  timeout: 900_000,
+  async fn() {
+    await bundle();
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handle);
+    const base = `http://localhost:${server.addr.port}/`;
+    const browser = await launchBrowser();
+    const consoleErrors: string[] = [];
+    try {
+      const page = await browser.newPage();
+      await page.setViewport({ width: 1000, height: 900 });
+      page.on("console", (m) => {
+        if (m.type() === "error") consoleErrors.push(m.text());
+      });
+      page.on("pageerror", (e) => consoleErrors.push(String(e)));
+      // SwiftShader allows 10 storage buffers per shader: the chunkwise backward's dk/dv kernel
+      // binds 11, so the chunkwise kernels run forward only here (the page says why otherwise).
+      const cases = [
+        { kernel: "chunkwise--xl_chunk", B: 1, NH: 2, S: 37, DQK: 8, DHV: 12, chunk: 16, seed: 3, backward: 0 },
+        { kernel: "chunkwise--limit_chunk", B: 2, NH: 1, S: 30, DQK: 16, DHV: 8, chunk: 8, seed: 4, backward: 0 },
+        { kernel: "parallel--stablef", B: 1, NH: 2, S: 25, DQK: 8, DHV: 12, chunk: 16, seed: 6, backward: 1 },
+        { kernel: "parallel--siging", B: 2, NH: 1, S: 21, DQK: 12, DHV: 8, chunk: 16, seed: 5, backward: 1 },
+      ];
+      for (const c of cases) {
+        const r = await runInPage(page, base, { ...c, dtype: "f32" });
+        console.log(`${c.kernel}: ${r.status}`);
+        assert.equal(r.state, "done", `${c.kernel}: ${r.status}`);
+        const tensors = c.backward ? ["h", "dq", "dk", "dv", "di", "df"] : ["h"];
+        assert.deepEqual(r.tableRows, tensors);
+        assert.equal(r.plotted, tensors.length, "one plotted trace per tensor");
+        for (const row of r.rows) {
+          console.log(`  ${row.tensor}: relL2 ${row.relL2.toExponential(2)} (tolerance ${row.tolerance})`);
+          assert.ok(row.relL2 <= row.tolerance, `${c.kernel} ${row.tensor}: relL2 ${row.relL2} > ${row.tolerance}`);
+        }
+      }
+      await page.screenshot({ path: new URL("test_outputs/browser_playground.png", root).pathname, fullPage: true });
+      const hasF16 = await page.evaluate(
+        `/shader-f16: yes/.test(document.getElementById("adapter").textContent)`,
+      ) as boolean;
+      if (!hasF16) {
+        const r = await runInPage(page, base, { kernel: "chunkwise--xl_chunk", S: 8, dtype: "f16" });
+        assert.equal(r.state, "refused");
+        assert.match(r.status, /f16 storage needs the WebGPU feature shader-f16, which this adapter .* does not offer\. Choose f32/);
+      }
+      const limits = await page.evaluate(
+        `document.getElementById("adapter").textContent.match(/storage buffers per shader: (\\d+)/)[1]`,
+      ) as string;
+      if (Number(limits) < 11) {
+        // A kernel over the adapter's limits is refused with the limit named, before it runs.
+        const r = await runInPage(page, base, { kernel: "chunkwise--xl_chunk", S: 8, backward: 1 });
+        assert.equal(r.state, "unsupported", r.status);
+        assert.match(r.status, /does not fit this adapter: .* binds 11 storage buffers, above this device's maxStorageBuffersPerShaderStage/);
+      }
+      assert.deepEqual(consoleErrors, [], "console errors in the page");
+    } finally {
+      await browser.close();
+      await server.shutdown();
+    }
+  },
+});
