@@ -60,8 +60,9 @@ export async function compileOnDevice(
     device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" } });
     const e = await device.popErrorScope();
     if (e) {
-      if (limitRe.test(e.message)) report.overLimits.push(`${job.key}: ${e.message.split("\n")[0]}`);
-      else report.problems.push(`${job.key}: pipeline: ${e.message}`);
+      if (limitRe.test(e.message)) {
+        report.overLimits.push(`${job.key}: ${e.message.split("\n")[0]}`);
+      } else report.problems.push(`${job.key}: pipeline: ${e.message}`);
     }
   }
   return report;
@@ -90,7 +91,7 @@ export async function openCompileDevice(): Promise<string> {
   const device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures });
   (globalThis as unknown as { __wgslDevice: GPUDevice }).__wgslDevice = device;
   return `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim() +
-    ` (shader-f16: ${adapter.features.has("shader-f16")}, storage buffers per stage: ${
-      limits.maxStorageBuffersPerShaderStage
-    }, workgroup storage: ${limits.maxComputeWorkgroupStorageSize})`;
+    ` (shader-f16: ${
+      adapter.features.has("shader-f16")
+    }, storage buffers per stage: ${limits.maxStorageBuffersPerShaderStage}, workgroup storage: ${limits.maxComputeWorkgroupStorageSize})`;
 }

@@ -14,7 +14,9 @@ async function bundle(): Promise<void> {
   const deno = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
   const args = (deno.tasks.bundle as string).split(" ").slice(2); // drop "npx deno"
   const r = await new Deno.Command(Deno.execPath(), { args, cwd: root, stderr: "piped" }).output();
-  if (!r.success) throw new Error(`deno ${args.join(" ")} failed:\n${new TextDecoder().decode(r.stderr)}`);
+  if (!r.success) {
+    throw new Error(`deno ${args.join(" ")} failed:\n${new TextDecoder().decode(r.stderr)}`);
+  }
 }
 
 interface Row {
@@ -25,7 +27,10 @@ interface Row {
 }
 
 async function runInPage(page: Page, base: string, params: Record<string, string | number>) {
-  const q = new URLSearchParams({ ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])), run: "1" });
+  const q = new URLSearchParams({
+    ...Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])),
+    run: "1",
+  });
   await page.goto(`${base}?${q}`);
   // Page code as strings: this module is type-checked without the DOM library.
   await page.waitForFunction(
@@ -42,7 +47,8 @@ async function runInPage(page: Page, base: string, params: Record<string, string
 }
 
 Deno.test({
-  name: "the playground runs kernels in headless Chromium within tolerance, and refuses f16 without shader-f16",
+  name:
+    "the playground runs kernels in headless Chromium within tolerance, and refuses f16 without shader-f16",
   ignore: browserMissing(),
   timeout: 900_000,
   async fn() {
@@ -61,10 +67,50 @@ Deno.test({
       // SwiftShader allows 10 storage buffers per shader: the chunkwise backward's dk/dv kernel
       // binds 11, so the chunkwise kernels run forward only here (the page says why otherwise).
       const cases = [
-        { kernel: "chunkwise--xl_chunk", B: 1, NH: 2, S: 37, DQK: 8, DHV: 12, chunk: 16, seed: 3, backward: 0 },
-        { kernel: "chunkwise--limit_chunk", B: 2, NH: 1, S: 30, DQK: 16, DHV: 8, chunk: 8, seed: 4, backward: 0 },
-        { kernel: "parallel--stablef", B: 1, NH: 2, S: 25, DQK: 8, DHV: 12, chunk: 16, seed: 6, backward: 1 },
-        { kernel: "parallel--siging", B: 2, NH: 1, S: 21, DQK: 12, DHV: 8, chunk: 16, seed: 5, backward: 1 },
+        {
+          kernel: "chunkwise--xl_chunk",
+          B: 1,
+          NH: 2,
+          S: 37,
+          DQK: 8,
+          DHV: 12,
+          chunk: 16,
+          seed: 3,
+          backward: 0,
+        },
+        {
+          kernel: "chunkwise--limit_chunk",
+          B: 2,
+          NH: 1,
+          S: 30,
+          DQK: 16,
+          DHV: 8,
+          chunk: 8,
+          seed: 4,
+          backward: 0,
+        },
+        {
+          kernel: "parallel--stablef",
+          B: 1,
+          NH: 2,
+          S: 25,
+          DQK: 8,
+          DHV: 12,
+          chunk: 16,
+          seed: 6,
+          backward: 1,
+        },
+        {
+          kernel: "parallel--siging",
+          B: 2,
+          NH: 1,
+          S: 21,
+          DQK: 12,
+          DHV: 8,
+          chunk: 16,
+          seed: 5,
+          backward: 1,
+        },
       ];
       for (const c of cases) {
         const r = await runInPage(page, base, { ...c, dtype: "f32" });
@@ -74,18 +120,33 @@ Deno.test({
         assert.deepEqual(r.tableRows, tensors);
         assert.equal(r.plotted, tensors.length, "one plotted trace per tensor");
         for (const row of r.rows) {
-          console.log(`  ${row.tensor}: relL2 ${row.relL2.toExponential(2)} (tolerance ${row.tolerance})`);
-          assert.ok(row.relL2 <= row.tolerance, `${c.kernel} ${row.tensor}: relL2 ${row.relL2} > ${row.tolerance}`);
+          console.log(
+            `  ${row.tensor}: relL2 ${row.relL2.toExponential(2)} (tolerance ${row.tolerance})`,
+          );
+          assert.ok(
+            row.relL2 <= row.tolerance,
+            `${c.kernel} ${row.tensor}: relL2 ${row.relL2} > ${row.tolerance}`,
+          );
         }
       }
-      await page.screenshot({ path: new URL("test_outputs/browser_playground.png", root).pathname, fullPage: true });
+      await page.screenshot({
+        path: new URL("test_outputs/browser_playground.png", root).pathname,
+        fullPage: true,
+      });
       const hasF16 = await page.evaluate(
         `/shader-f16: yes/.test(document.getElementById("adapter").textContent)`,
       ) as boolean;
       if (!hasF16) {
-        const r = await runInPage(page, base, { kernel: "chunkwise--xl_chunk", S: 8, dtype: "f16" });
+        const r = await runInPage(page, base, {
+          kernel: "chunkwise--xl_chunk",
+          S: 8,
+          dtype: "f16",
+        });
         assert.equal(r.state, "refused");
-        assert.match(r.status, /f16 storage needs the WebGPU feature shader-f16, which this adapter .* does not offer\. Choose f32/);
+        assert.match(
+          r.status,
+          /f16 storage needs the WebGPU feature shader-f16, which this adapter .* does not offer\. Choose f32/,
+        );
       }
       const limits = await page.evaluate(
         `document.getElementById("adapter").textContent.match(/storage buffers per shader: (\\d+)/)[1]`,
@@ -94,7 +155,10 @@ Deno.test({
         // A kernel over the adapter's limits is refused with the limit named, before it runs.
         const r = await runInPage(page, base, { kernel: "chunkwise--xl_chunk", S: 8, backward: 1 });
         assert.equal(r.state, "unsupported", r.status);
-        assert.match(r.status, /does not fit this adapter: .* binds 11 storage buffers, above this device's maxStorageBuffersPerShaderStage/);
+        assert.match(
+          r.status,
+          /does not fit this adapter: .* binds 11 storage buffers, above this device's maxStorageBuffersPerShaderStage/,
+        );
       }
       assert.deepEqual(consoleErrors, [], "console errors in the page");
     } finally {

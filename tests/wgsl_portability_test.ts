@@ -138,9 +138,11 @@ globalThis.openCompileDevice = ${openCompileDevice.toString()};`,
       const withPipes = variants.filter((x) => allPipelines || sample.has(x.key));
       await run(withPipes, true);
       console.log(summary(total, variants.length));
-      console.log(`pipelines created for ${withPipes.length} variants: ${
-        withPipes.map((x) => x.key.split(":")[0]).join(", ")
-      }`);
+      console.log(
+        `pipelines created for ${withPipes.length} variants: ${
+          withPipes.map((x) => x.key.split(":")[0]).join(", ")
+        }`,
+      );
       if (total.overLimits.length) {
         console.log(`over this device's limits:\n  ${total.overLimits.join("\n  ")}`);
       }

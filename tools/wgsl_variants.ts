@@ -17,9 +17,9 @@ import {
   limitChunkTiles,
   parallelTiles,
   parallelWgsl as cwParallelWgsl,
+  statesCopyWgsl,
   stateTiles,
   stateWgsl,
-  statesCopyWgsl,
 } from "../kernels/chunkwise/_wgsl.ts";
 import type { ParallelTiles, StateTiles } from "../kernels/chunkwise/_wgsl.ts";
 import {
@@ -99,10 +99,16 @@ function* chunkwiseForward(): Generator<WgslVariant> {
     for (const gate of ["exp", "sig"] as const) {
       for (const L of [1, 20, 64, 128]) {
         for (const BQ of [16, 32, 64]) {
-          yield v(`chunkwise-gates:${tag({ gate, dtype, L, BQ })}`, cwGatesWgsl({ gate, dtype, L, BQ }));
+          yield v(
+            `chunkwise-gates:${tag({ gate, dtype, L, BQ })}`,
+            cwGatesWgsl({ gate, dtype, L, BQ }),
+          );
         }
       }
-      yield v(`chunkwise-init:${tag({ gate, dtype })}`, statesCopyWgsl({ mode: "init", gate, dtype }));
+      yield v(
+        `chunkwise-init:${tag({ gate, dtype })}`,
+        statesCopyWgsl({ mode: "init", gate, dtype }),
+      );
       for (const t of sTiles) {
         for (const prefetch of BOOLS) {
           for (const vec4io of BOOLS) {
@@ -174,7 +180,10 @@ function* backwardSliced(): Generator<WgslVariant> {
       for (const withInit of BOOLS) {
         for (const withLast of BOOLS) {
           if (!p.inter && (withInit || withLast)) continue;
-          yield v(`bw-gates:${k}:init=${+withInit},last=${+withLast}`, bwGatesWgsl(p, withInit, withLast));
+          yield v(
+            `bw-gates:${k}:init=${+withInit},last=${+withLast}`,
+            bwGatesWgsl(p, withInit, withLast),
+          );
         }
       }
       if (!p.inter) continue;
@@ -183,7 +192,10 @@ function* backwardSliced(): Generator<WgslVariant> {
       }
       for (const withInit of BOOLS) {
         for (const withLast of BOOLS) {
-          yield v(`bw-scanf:${k}:init=${+withInit},last=${+withLast}`, scanWgsl(p, "fwd", withInit, withLast));
+          yield v(
+            `bw-scanf:${k}:init=${+withInit},last=${+withLast}`,
+            scanWgsl(p, "fwd", withInit, withLast),
+          );
         }
         yield v(`bw-scanb:${k}:last=${+withInit}`, scanWgsl(p, "bwd", false, withInit));
       }
@@ -201,7 +213,10 @@ function* backwardBlocked(): Generator<WgslVariant> {
         for (const mode of ["stats", "dq", "dkdv"] as const) {
           for (const reuseU of BOOLS) {
             if (reuseU && (!p.inter || p.dtype !== "f32" || mode === "dkdv")) continue;
-            yield v(`bw-block-${mode}:${k}:KC=${KC},reuseU=${+reuseU}`, blockWgsl(p, mode, reuseU, KC));
+            yield v(
+              `bw-block-${mode}:${k}:KC=${KC},reuseU=${+reuseU}`,
+              blockWgsl(p, mode, reuseU, KC),
+            );
           }
         }
       }
@@ -288,7 +303,9 @@ export function allWgslVariants(families: readonly WgslFamily[] = WGSL_FAMILIES)
   for (const f of families) {
     for (const x of f.variants()) {
       const prev = byKey.get(x.key);
-      if (prev !== undefined && prev !== x.code) throw new Error(`Two WGSL variants named ${x.key}`);
+      if (prev !== undefined && prev !== x.code) {
+        throw new Error(`Two WGSL variants named ${x.key}`);
+      }
       byKey.set(x.key, x.code);
       if (seenCode.has(x.code)) continue;
       seenCode.add(x.code);

@@ -18,7 +18,9 @@ function setStatus(state, message, isError = false) {
 
 /** The float64 reference of a kernel's form and gate. */
 function referenceOf(kernel) {
-  const form = kernel.form === "parallel" || kernel.form === "chunkwise" ? kernel.form : "recurrent";
+  const form = kernel.form === "parallel" || kernel.form === "chunkwise"
+    ? kernel.form
+    : "recurrent";
   return `reference--${form}${kernel.inputGate === "sig" ? "_siging" : ""}`;
 }
 
@@ -54,7 +56,9 @@ async function init() {
     select.append(o);
   }
   const params = new URLSearchParams(location.search);
-  for (const f of [...SHAPE_FIELDS, "kernel", "dtype"]) if (params.has(f)) $(f).value = params.get(f);
+  for (const f of [...SHAPE_FIELDS, "kernel", "dtype"]) {
+    if (params.has(f)) $(f).value = params.get(f);
+  }
   if (params.has("backward")) $("backward").checked = params.get("backward") !== "0";
   for (const b of document.querySelectorAll("nav .tab")) {
     b.addEventListener("click", () => {
@@ -69,7 +73,7 @@ async function init() {
   });
 
   if (!navigator.gpu) {
-    const why = window.isSecureContext
+    const why = globalThis.isSecureContext
       ? "This browser does not offer WebGPU. Use Chrome or Edge 113+ (on Linux: enable chrome://flags/#enable-unsafe-webgpu and chrome://flags/#enable-vulkan), Safari 26+, or Firefox 141+ on Windows (elsewhere: dom.webgpu.enabled in about:config)."
       : "WebGPU needs a secure context: open this page over https:// or from http://localhost.";
     $("adapter").textContent = "No WebGPU.";
@@ -93,7 +97,9 @@ async function init() {
     gpu.adapterName;
   $("adapter").textContent = `Adapter: ${name} · shader-f16: ${
     yes(gpu.hasF16)
-  } · timestamp-query: ${yes(gpu.hasTimestamps)} · storage buffers per shader: ${gpu.limits.maxStorageBuffersPerShaderStage}`;
+  } · timestamp-query: ${
+    yes(gpu.hasTimestamps)
+  } · storage buffers per shader: ${gpu.limits.maxStorageBuffersPerShaderStage}`;
   if (!gpu.hasF16) {
     $("dtype").querySelector("option[value=f16]").textContent =
       "f16 (needs shader-f16: not on this adapter)";
@@ -105,7 +111,9 @@ async function init() {
 
 function positiveInt(name) {
   const v = Number($(name).value);
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, received ${$(name).value}`);
+  if (!Number.isInteger(v) || v < 1) {
+    throw new RangeError(`${name} must be a positive integer, received ${$(name).value}`);
+  }
   return v;
 }
 
@@ -144,7 +152,9 @@ async function run() {
     kernel = mlstm.getMlstmKernel($("kernel").value);
     [B, NH, S, DQK, DHV, chunkSize] = ["B", "NH", "S", "DQK", "DHV", "chunk"].map(positiveInt);
     seed = Number($("seed").value);
-    if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, received ${$("seed").value}`);
+    if (!Number.isInteger(seed)) {
+      throw new RangeError(`seed must be an integer, received ${$("seed").value}`);
+    }
   } catch (e) {
     setStatus("refused", e.message, true);
     return;
@@ -186,13 +196,26 @@ async function run() {
       const tol = (name === "h" ? TOLERANCE.h : TOLERANCE.grad)[dtype];
       rows.push({ tensor: name, ...d, tolerance: tol, pass: d.relL2 <= tol });
       const e = errorPerStep(data, ref[name], B, NH, S, widths[name]);
-      traces.push({ x: e.map((_, i) => i), y: e.map((v) => (v > 0 ? v : null)), name, mode: "lines" });
+      traces.push({
+        x: e.map((_, i) => i),
+        y: e.map((v) => (v > 0 ? v : null)),
+        name,
+        mode: "lines",
+      });
     }
     showTable(rows);
     const fmt = (r) =>
-      `${r.ms.toFixed(3)} ms ${r.timing === "gpu-timestamps" ? "GPU (timestamp queries)" : "wall clock (no timestamp-query)"}, ${r.dispatches} dispatches`;
-    $("timing").textContent = `${kernel.name}, ${dtype}, B=${B} NH=${NH} S=${S} DQK=${DQK} DHV=${DHV}, chunk ${chunkSize}: forward ${fmt(fw)}` +
-      (bw ? `; backward ${fmt(bw)}` : "") + ". (Pipelines compile on the first run; run again for steady timings.)";
+      `${r.ms.toFixed(3)} ms ${
+        r.timing === "gpu-timestamps"
+          ? "GPU (timestamp queries)"
+          : "wall clock (no timestamp-query)"
+      }, ${r.dispatches} dispatches`;
+    $("timing").textContent =
+      `${kernel.name}, ${dtype}, B=${B} NH=${NH} S=${S} DQK=${DQK} DHV=${DHV}, chunk ${chunkSize}: forward ${
+        fmt(fw)
+      }` +
+      (bw ? `; backward ${fmt(bw)}` : "") +
+      ". (Pipelines compile on the first run; run again for steady timings.)";
     Plotly.newPlot("plot", traces, {
       title: { text: `|error| per step vs ${reference} (float64)` },
       xaxis: { title: { text: "step t" } },
@@ -200,10 +223,19 @@ async function run() {
       margin: { t: 40, r: 10 },
     }, { displayModeBar: false, responsive: true });
     const failed = rows.filter((r) => !r.pass).map((r) => r.tensor);
-    globalThis.mlstmLastRun = { kernel: kernel.name, dtype, config, rows, forwardMs: fw.ms, backwardMs: bw?.ms };
+    globalThis.mlstmLastRun = {
+      kernel: kernel.name,
+      dtype,
+      config,
+      rows,
+      forwardMs: fw.ms,
+      backwardMs: bw?.ms,
+    };
     setStatus(
       "done",
-      failed.length ? `Done: ${failed.join(", ")} above tolerance.` : `Done: every error within tolerance (reference: ${reference}).`,
+      failed.length
+        ? `Done: ${failed.join(", ")} above tolerance.`
+        : `Done: every error within tolerance (reference: ${reference}).`,
     );
   } catch (e) {
     if (e instanceof mlstm.GpuError && /above this device's/.test(e.message)) {
@@ -227,10 +259,16 @@ function showTable(rows) {
     tr.dataset.tensor = r.tensor;
     tr.dataset.relL2 = String(r.relL2);
     tr.dataset.tolerance = String(r.tolerance);
-    for (const [text, cls] of [
-      [r.tensor], [sci(r.maxAbs)], [sci(r.relL2)], [sci(r.p99)], [sci(r.tolerance)],
-      [r.pass ? "ok" : "above", r.pass ? "pass" : "fail"],
-    ]) {
+    for (
+      const [text, cls] of [
+        [r.tensor],
+        [sci(r.maxAbs)],
+        [sci(r.relL2)],
+        [sci(r.p99)],
+        [sci(r.tolerance)],
+        [r.pass ? "ok" : "above", r.pass ? "pass" : "fail"],
+      ]
+    ) {
       const td = document.createElement("td");
       td.textContent = text;
       if (cls) td.className = cls;
