@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { handle } from "../web/serve.ts";
 import { browserMissing, launchBrowser, type Page } from "./_browser.ts";
+import { logDeviation } from "./_deviation_log.ts";
 
 const root = new URL("..", import.meta.url);
 
@@ -119,7 +120,32 @@ Deno.test({
         const tensors = c.backward ? ["h", "dq", "dk", "dv", "di", "df"] : ["h"];
         assert.deepEqual(r.tableRows, tensors);
         assert.equal(r.plotted, tensors.length, "one plotted trace per tensor");
+        // The page's numbers, checked again here and logged: h and gradients against float64.
+        const data = await page.evaluate(
+          `Object.fromEntries(Object.entries(globalThis.mlstmLastRun.tensors)
+          .map(([k, t]) => [k, { out: Array.from(t.out), ref: Array.from(t.ref) }]))`,
+        ) as Record<
+          string,
+          { out: number[]; ref: number[] }
+        >;
+        const reference = await page.evaluate("globalThis.mlstmLastRun.reference") as string;
         for (const row of r.rows) {
+          const d = logDeviation(
+            {
+              test: "browser_test playground (Chromium, SwiftShader)",
+              kernel: c.kernel,
+              baseline: reference,
+              output: row.tensor,
+              dims: c,
+              chunkSize: c.chunk,
+              dtype: "f32",
+              tolerance: row.tolerance,
+            },
+            data[row.tensor]!.out,
+            data[row.tensor]!.ref,
+          );
+          assert.ok(Math.abs(d.relL2 - row.relL2) <= 1e-12 * Math.max(1, d.relL2), "page's relL2");
+          assert.ok(d.pass, `${c.kernel} ${row.tensor}: relL2 ${d.relL2} > ${row.tolerance}`);
           console.log(
             `  ${row.tensor}: relL2 ${row.relL2.toExponential(2)} (tolerance ${row.tolerance})`,
           );
@@ -129,6 +155,7 @@ Deno.test({
           );
         }
       }
+      await Deno.mkdir(new URL("test_outputs/", root), { recursive: true });
       await page.screenshot({
         path: new URL("test_outputs/browser_playground.png", root).pathname,
         fullPage: true,

@@ -190,8 +190,10 @@ async function run() {
     const widths = { h: DHV, dq: DQK, dk: DQK, dv: DHV, di: 1, df: 1 };
     const rows = [];
     const traces = [];
+    const tensors = {};
     for (const [name, t] of Object.entries(outs)) {
       const data = t.data ?? (await t.read()).data;
+      tensors[name] = { out: data, ref: ref[name] };
       const d = mlstm.deviation(data, ref[name]);
       const tol = (name === "h" ? TOLERANCE.h : TOLERANCE.grad)[dtype];
       rows.push({ tensor: name, ...d, tolerance: tol, pass: d.relL2 <= tol });
@@ -223,7 +225,11 @@ async function run() {
       margin: { t: 40, r: 10 },
     }, { displayModeBar: false, responsive: true });
     const failed = rows.filter((r) => !r.pass).map((r) => r.tensor);
+    // For scripts and tests driving the page: the numbers behind the table.
     globalThis.mlstmLastRun = {
+      reference,
+      chunkSize,
+      tensors,
       kernel: kernel.name,
       dtype,
       config,
