@@ -194,3 +194,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the README's <script type=module> snippet runs against the bundle in Chromium",
+  ignore: browserMissing(),
+  timeout: 300_000,
+  async fn() {
+    await bundle();
+    const readme = await Deno.readTextFile(new URL("README.md", root));
+    const snippet = readme.match(/```html\n([\s\S]*?)```/)?.[1];
+    assert.ok(snippet, "README.md has an html block");
+    const page = `<!doctype html><link rel="icon" href="data:,"><body>${snippet}</body>`;
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (req) =>
+        new URL(req.url).pathname === "/"
+          ? new Response(page, { headers: { "content-type": "text/html" } })
+          : handle(req),
+    );
+    const browser = await launchBrowser();
+    try {
+      const tab = await browser.newPage();
+      const logs: string[] = [], errors: string[] = [];
+      tab.on("console", (m) => (m.type() === "error" ? errors : logs).push(m.text()));
+      tab.on("pageerror", (e) => errors.push(String(e)));
+      await tab.goto(`http://localhost:${server.addr.port}/`);
+      const deadline = Date.now() + 240_000;
+      while (!logs.length && !errors.length && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.deepEqual(errors, []);
+      const relL2 = Number(logs[0]!.split(" ").at(-1));
+      console.log(`README snippet printed: ${logs[0]}`);
+      assert.ok(relL2 < 1e-5, logs[0]);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+    }
+  },
+});
