@@ -41,8 +41,11 @@ export function browserMissing(): boolean {
   return true;
 }
 
-/** Launches the browser (fails with a clear message when it is missing). */
-export async function launchBrowser(): Promise<Browser> {
+/**
+ * Launches the browser (fails with a clear message when it is missing); `webgpu: false` launches
+ * it without the flags that give it an adapter, and with WebGPU switched off.
+ */
+export async function launchBrowser({ webgpu = true } = {}): Promise<Browser> {
   try {
     Deno.statSync(CHROMIUM);
   } catch {
@@ -53,7 +56,10 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath: CHROMIUM,
     headless: true,
     protocolTimeout: 600_000,
-    args: [...WEBGPU_FLAGS, `--user-data-dir=${userDataDir}`],
+    args: [
+      ...(webgpu ? WEBGPU_FLAGS : ["--no-sandbox", "--disable-features=WebGPU"]),
+      `--user-data-dir=${userDataDir}`,
+    ],
   });
 }
 

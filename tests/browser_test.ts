@@ -233,3 +233,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "without WebGPU the playground says what to enable (and logs no error)",
+  ignore: browserMissing(),
+  timeout: 120_000,
+  async fn() {
+    await bundle();
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handle);
+    const browser = await launchBrowser({ webgpu: false });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      page.on("pageerror", (e) => errors.push(String(e)));
+      await page.goto(`http://localhost:${server.addr.port}/`);
+      await page.waitForFunction(
+        `["no-webgpu", "no-adapter", "ready"].includes(document.body.dataset.state)`,
+      );
+      const r = await page.evaluate(`({
+        state: document.body.dataset.state,
+        status: document.getElementById("status").textContent,
+        runDisabled: document.getElementById("run").disabled,
+      })`) as { state: string; status: string; runDisabled: boolean };
+      console.log(`${r.state}: ${r.status}`);
+      assert.ok(r.state === "no-webgpu" || r.state === "no-adapter", r.state);
+      assert.match(r.status, /enable/);
+      assert.ok(r.runDisabled);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+    }
+  },
+});

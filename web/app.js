@@ -84,11 +84,11 @@ async function init() {
     gpu = await mlstm.getGpu();
   } catch (e) {
     $("adapter").textContent = "No WebGPU adapter.";
-    setStatus(
-      "no-adapter",
-      `${e.message}. WebGPU is present but gave no adapter: the GPU may be blocklisted or hardware acceleration off (Chrome: Settings > System > "Use graphics acceleration"; chrome://gpu says why; chrome://flags/#enable-unsafe-webgpu lifts the blocklist).`,
-      true,
-    );
+    // The library's NoAdapterError explains Deno's setup; a visitor needs the browser's.
+    const why = e instanceof mlstm.NoAdapterError
+      ? 'This browser has WebGPU but gave no adapter: the GPU may be blocklisted or hardware acceleration switched off. In Chrome or Edge, enable Settings > System > "Use graphics acceleration when available"; chrome://gpu says why WebGPU is off, and chrome://flags/#enable-unsafe-webgpu (plus #enable-vulkan on Linux) lifts the blocklist.'
+      : `Could not open a WebGPU device: ${e.message}`;
+    setStatus("no-adapter", why, true);
     return;
   }
   const yes = (b) => (b ? "yes" : "no");
