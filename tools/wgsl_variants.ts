@@ -6,7 +6,9 @@
  * A family enumerates the parameter space of one generator: every switch (gate, normalization,
  * storage dtype, tiles, vec4/scalar access, prefetch, fusion, head groups, backward modes) crossed
  * with head dimensions that take different code paths (multiples of 4 and of 64, and neither), so
- * that each code path of the generator appears at least once. Adding a kernel family is one entry
+ * that each code path of the generator appears at least once. Head groups (the backward's and the
+ * chunkwise forward's split of heads over dispatches) change only uniforms (`H0`, `bh0`), not the
+ * WGSL, so they need no variants of their own. Adding a kernel family is one entry
  * in {@linkcode WGSL_FAMILIES}: `family("name", function* () { yield v("key", wgsl(...)); })`.
  *
  * @module
