@@ -21,9 +21,13 @@
 import { registerMlstmKernels } from "./core/registry.ts";
 import { referenceKernels } from "./reference/kernels.ts";
 import { webgpuKernels } from "./kernels/mod.ts";
+import { registerSlstmKernels } from "./core/slstm_registry.ts";
+import { slstmReferenceKernel } from "./reference/slstm.ts";
+import { slstmKernels } from "./kernels/slstm/mod.ts";
 
 registerMlstmKernels(referenceKernels);
 registerMlstmKernels(webgpuKernels);
+registerSlstmKernels([slstmReferenceKernel, ...slstmKernels]);
 
 export * from "./core/tensor.ts";
 export * from "./core/random.ts";
@@ -31,7 +35,17 @@ export * from "./core/types.ts";
 export * from "./core/validate.ts";
 export * from "./core/metrics.ts";
 export * from "./core/inputs.ts";
+export * from "./core/documents.ts";
 export { getAvailableMlstmKernels, getMlstmKernel, registerMlstmKernels } from "./core/registry.ts";
 export * from "./reference/mod.ts";
 export * from "./kernels/backend.ts";
 export * from "./kernels/mod.ts";
+export type * from "./core/slstm_types.ts";
+export * from "./core/slstm_validate.ts";
+export {
+  getAvailableSlstmKernels,
+  getSlstmKernel,
+  registerSlstmKernels,
+} from "./core/slstm_registry.ts";
+export * from "./kernels/slstm/mod.ts";
+export * from "./models/xlstm_large/mod.ts";

@@ -89,7 +89,7 @@ def form_of(kernel: str) -> str:
 def mlstm_flops(form, B, NH, S, DQK, DHV, chunk, pass_):
     """SPEC §6 cost model (profiling/cost_model.ts)."""
     if form == "chunkwise":
-        per = 2 * (4 * DQK * DHV + (chunk or 64) * (DQK + DHV))
+        per = 4 * DQK * DHV + 2 * (chunk or 64) * (DQK + DHV)
     elif form == "parallel":
         per = 2 * S * (DQK + DHV)
     else:

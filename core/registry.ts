@@ -3,8 +3,8 @@
  *
  * The registry hands out each kernel behind a guard that ties a backward pass to its forward: a
  * forward call remembers, for its `inputs` object (weakly, by identity), the options that change
- * the function it computes (`eps`; `chunkSize` for chunkwise forms; `normalize` for the sigmoid
- * input gate; `dtype` for WebGPU kernels), defaults filled in. A later `backward` of the same
+ * the function it computes (`eps`; `documentStarts`; `chunkSize` for chunkwise forms; `normalize`
+ * for the sigmoid input gate; `dtype` for WebGPU kernels), defaults filled in. A later `backward` of the same
  * kernel on the same `inputs` object with other such options is rejected with a `TypeError` that
  * names the option and both values. A backward without a preceding forward is allowed (every
  * backward recomputes what it needs from the inputs).
@@ -12,6 +12,7 @@
  * @module
  */
 
+import { hasDocumentStarts } from "./documents.ts";
 import type { MlstmInputs, MlstmKernel, MlstmOptions } from "./types.ts";
 
 const kernels = new Map<string, MlstmKernel>();
@@ -31,6 +32,12 @@ function functionOptions(
   const out: [string, unknown][] = [["eps", o.eps ?? 1e-6]];
   if (k.form === "chunkwise") out.push(["chunkSize", o.chunkSize ?? 64]);
   if (k.inputGate === "sig") out.push(["normalize", o.normalize ?? true]);
+  // Packed sequences: no starts (undefined or only empty lists) is one document per row.
+  const starts = o.documentStarts;
+  out.push([
+    "documentStarts",
+    hasDocumentStarts(starts) ? starts!.map((r) => (Array.isArray(r) ? [...r] : r)) : [],
+  ]);
   if (k.backend === "webgpu") {
     // Device-tensor inputs carry their own storage type; CPU inputs are uploaded as f32.
     const q = inputs?.q as { dtype?: unknown } | undefined;
@@ -44,7 +51,7 @@ function show(v: unknown): string {
   if (typeof v === "number") {
     return v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential() : String(v);
   }
-  return typeof v === "string" ? JSON.stringify(v) : String(v);
+  return typeof v === "string" || Array.isArray(v) ? JSON.stringify(v) : String(v);
 }
 
 function guard(raw: MlstmKernel): MlstmKernel {
@@ -71,7 +78,10 @@ function guard(raw: MlstmKernel): MlstmKernel {
         const now = functionOptions(raw, inputs, options);
         for (const [j, [name, was]] of fw.entries()) {
           const is = now[j]![1];
-          if (!Object.is(is, was)) {
+          const same = Array.isArray(is)
+            ? JSON.stringify(is) === JSON.stringify(was)
+            : Object.is(is, was);
+          if (!same) {
             return Promise.reject(
               new TypeError(
                 `Option ${name} of backward (${show(is)}) differs from the forward's (${
@@ -128,9 +138,9 @@ export function getAvailableMlstmKernels(): string[] {
 
 /**
  * A kernel by name. Its `backward` rejects options that differ from those of its last `forward`
- * on the same `inputs` object (`eps`, `chunkSize` of chunkwise forms, `normalize` of the sigmoid
- * gate, `dtype` of WebGPU kernels; defaults count as given: `eps` 1e-6, `chunkSize` 64,
- * `normalize` true, `dtype` that of device inputs or "f32").
+ * on the same `inputs` object (`eps`, `documentStarts`, `chunkSize` of chunkwise forms,
+ * `normalize` of the sigmoid gate, `dtype` of WebGPU kernels; defaults count as given: `eps` 1e-6,
+ * `documentStarts` none, `chunkSize` 64, `normalize` true, `dtype` that of device inputs or "f32").
  *
  * @example
  * ```ts

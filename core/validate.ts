@@ -5,6 +5,7 @@
  * @module
  */
 
+import { validateDocumentStarts } from "./documents.ts";
 import { assertTensor, formatShape, sizeOf, type Tensor } from "./tensor.ts";
 import type { MlstmInputs, MlstmOptions, TensorLike } from "./types.ts";
 
@@ -145,6 +146,7 @@ export function validateMlstmInputs(
     }
   }
   validateOptions(options);
+  validateDocumentStarts(options.documentStarts, B, S);
   if (options.checkFinite) {
     for (const name of ["q", "k", "v", "i", "f", "cInitial", "nInitial", "mInitial"] as const) {
       const t = inputs[name];

@@ -1,6 +1,7 @@
 // Shared plumbing of the WebGPU kernels: moving inputs to the device (CPU tensors are uploaded,
 // GpuTensors are checked), WGSL snippets, and the tile-size helpers. Not exported from mod.ts.
 
+import { documentStartFlags } from "../core/documents.ts";
 import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
 import type { MlstmInputs, MlstmOptions, TensorLike } from "../core/types.ts";
 import { assertFinite, isCpuTensor } from "../core/validate.ts";
@@ -260,7 +261,9 @@ fn opaque(x: f32) -> f32 { return select(x, 0.0, u.S == 0xFFFFFFFFu); }
 `;
 
 /**
- * WGSL: `logsig(x) = min(x, 0) - log1p(exp(-|x|))` with an accurate log1p (the `u - 1` trick).
+ * WGSL: `logsig(x) = min(x, 0) - log1p(exp(-|x|))` with an accurate log1p (the `u - 1` trick),
+ * floored at −1e30: a gate of −∞ (a reset) then keeps every sum and difference of log gates finite
+ * (no −∞ − (−∞) = NaN) and still weighs the state by exactly exp(−1e30 + …) = 0.
  * Also defines `NEG_BIG`, a stand-in for -infinity that stays finite through sums.
  */
 export const WGSL_GATES = `
@@ -271,6 +274,37 @@ fn log1p_(x: f32) -> f32 {
   return select(log(u) * (x / select(d, 1.0, d == 0.0)), x, d == 0.0);
 }
 fn logsig(x: f32) -> f32 {
-  return min(x, 0.0) - log1p_(exp(-abs(x)));
+  return max(min(x, 0.0) - log1p_(exp(-abs(x))), -1.0e30);
 }
 `;
+
+/**
+ * Uploads the document-start flags of `MlstmOptions.documentStarts` (validated) as a (B, S)
+ * buffer of u32 (1 where a document starts, states zeroed before the step), the layout every
+ * WebGPU kernel with packed sequences reads. The tensor's dtype says f32 (the runtime's storage
+ * types); the kernels bind it as `array<u32>`. The caller destroys it after the submit.
+ *
+ * @example
+ * ```ts no-eval
+ * import { uploadDocumentStarts } from "./_common.ts";
+ * import { getGpu } from "./runtime.ts";
+ * const flags = uploadDocumentStarts(await getGpu(), [[3]], 1, 5);
+ * flags.destroy();
+ * ```
+ *
+ * @param gpu The device.
+ * @param starts The option's value.
+ * @param B Batch size.
+ * @param S Sequence length.
+ * @returns The flags on the device.
+ */
+export function uploadDocumentStarts(
+  gpu: Gpu,
+  starts: readonly (readonly number[])[] | undefined,
+  B: number,
+  S: number,
+): GpuTensor {
+  const t = GpuTensor.empty(gpu, [B, S], "f32");
+  gpu.device.queue.writeBuffer(t.buffer, 0, documentStartFlags(starts, B, S));
+  return t;
+}

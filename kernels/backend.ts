@@ -49,6 +49,43 @@ export interface MlstmBackendConfig {
   normalize?: boolean;
 }
 
+/**
+ * Per-call options of {@linkcode MlstmBackend.forward} and {@linkcode MlstmBackend.backward}.
+ *
+ * @example Two documents packed into one row of 10 steps
+ * ```ts
+ * import type { MlstmBackendCallOptions } from "./backend.ts";
+ * const call: MlstmBackendCallOptions = { documentStarts: [[6]] };
+ * console.assert(call.documentStarts![0]![0] === 6);
+ * ```
+ */
+export interface MlstmBackendCallOptions {
+  /**
+   * Packed sequences (see `MlstmOptions.documentStarts`): per batch row, the positions
+   * 0 < t < S of this call where a document starts (states zeroed there). Positions are relative
+   * to the call: in "inference" mode the carried states seed each row's first document only, and
+   * the states carried on are those of the last document. A document that starts at a call's
+   * first step needs zero initial states (`resetState()` for a whole batch). A backward must get
+   * its forward's starts. @default {undefined} (one document per row)
+   */
+  documentStarts?: MlstmOptions["documentStarts"];
+}
+
+function callOptions(call: MlstmBackendCallOptions | undefined): MlstmOptions {
+  if (call === undefined) return {};
+  if (typeof call !== "object" || call === null) {
+    throw new TypeError(`Argument call must be an object { documentStarts? }, received ${call}`);
+  }
+  for (const key of Object.keys(call)) {
+    if (key !== "documentStarts") {
+      throw new RangeError(
+        `Call options have no field ${show(key)}; the only field is documentStarts`,
+      );
+    }
+  }
+  return call.documentStarts === undefined ? {} : { documentStarts: call.documentStarts };
+}
+
 /** Which kernel a call went to and why: `"step"`, `"sequence"` or `"chunkwise"`. */
 export type BackendRoute = "step" | "sequence" | "chunkwise";
 
@@ -301,11 +338,32 @@ export class MlstmBackend {
    * assert.deepEqual([h.shape, last?.c.shape], [[1, 1, 6, 4], [1, 1, 4, 4]]);
    * ```
    *
+   * @example Packed documents: the same h as one call per document
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MlstmBackend, Random, randomMlstmInputs, type Tensor } from "../mod.ts";
+   * const backend = new MlstmBackend({ chunkwiseKernel: "reference--chunkwise", chunkSize: 4 });
+   * const x = randomMlstmInputs({ B: 1, NH: 1, S: 6, DQK: 4, DHV: 4 }, new Random(0));
+   * const packed = await backend.forward(x, { documentStarts: [[2]] });
+   * const cut = (t: Tensor, a: number, b: number, d: number): Tensor => ({
+   *   shape: [1, 1, b - a, ...t.shape.slice(3)], data: t.data.slice(a * d, b * d),
+   * });
+   * const second = await backend.forward({
+   *   q: cut(x.q, 2, 6, 4), k: cut(x.k, 2, 6, 4), v: cut(x.v, 2, 6, 4),
+   *   i: cut(x.i, 2, 6, 1), f: cut(x.f, 2, 6, 1),
+   * });
+   * const [a, b] = [packed.h as Tensor, second.h as Tensor];
+   * assert.ok(Math.abs(a.data[8]! - b.data[0]!) < 1e-12);
+   * ```
+   *
    * @param inputs q, k, v, i, f and optional initial states.
+   * @param call Per-call options: `documentStarts` (relative to this call).
    * @returns h, and the last states (always in "inference", per config in "train").
+   * @throws {TypeError | RangeError} On bad inputs or call options.
    */
-  async forward(inputs: MlstmInputs): Promise<MlstmForwardResult> {
-    const dims = validateMlstmInputs(inputs);
+  async forward(inputs: MlstmInputs, call?: MlstmBackendCallOptions): Promise<MlstmForwardResult> {
+    const extra = callOptions(call);
+    const dims = validateMlstmInputs(inputs, extra);
     const inference = this.config.mode === "inference";
     let x = inputs;
     if (inference && !dims.hasInitialStates && this.#state !== undefined) {
@@ -318,7 +376,10 @@ export class MlstmBackend {
     }
     const { route, kernel } = this.route(dims.S);
     this.#lastRoute = route;
-    const out = await kernel.forward(x, this.#options(inference || this.config.returnLastStates));
+    const out = await kernel.forward(x, {
+      ...this.#options(inference || this.config.returnLastStates),
+      ...extra,
+    });
     if (inference) this.#state = out.last;
     return out;
   }
@@ -341,14 +402,20 @@ export class MlstmBackend {
    *
    * @param inputs The inputs of the forward pass.
    * @param dh Gradient of the loss with respect to h.
+   * @param call Per-call options: the forward's `documentStarts`.
    * @returns The gradients.
    * @throws {TypeError} If the mode is "inference" (or the chunkwise kernel has no backward pass,
    *   which the constructor already rejects in "train" mode).
    */
-  backward(inputs: MlstmInputs, dh: TensorLike): Promise<MlstmGradients> {
+  backward(
+    inputs: MlstmInputs,
+    dh: TensorLike,
+    call?: MlstmBackendCallOptions,
+  ): Promise<MlstmGradients> {
     if (this.config.mode !== "train") {
       throw new TypeError('Backward needs mode "train"; this backend is in "inference" mode');
     }
-    return backwardOf(this.#kernels.chunkwise)(inputs, dh, this.#options(false));
+    const extra = callOptions(call);
+    return backwardOf(this.#kernels.chunkwise)(inputs, dh, { ...this.#options(false), ...extra });
   }
 }

@@ -21,6 +21,7 @@ export * from "./runtime.ts";
 export * from "./chunkwise/mod.ts";
 export * from "./backward/backward.ts";
 export * from "./train.ts";
+export * from "./layers/mod.ts";
 export type {
   DeviceTensor,
   GradientConvention,

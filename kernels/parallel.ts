@@ -23,7 +23,16 @@ import type {
   MlstmOptions,
 } from "../core/types.ts";
 import { validateMlstmInputs } from "../core/validate.ts";
-import { checkStorageBuffers, enableF16, f32Lit, finish, toDevice, WGSL_GATES } from "./_common.ts";
+import { hasDocumentStarts } from "../core/documents.ts";
+import {
+  checkStorageBuffers,
+  enableF16,
+  f32Lit,
+  finish,
+  toDevice,
+  uploadDocumentStarts,
+  WGSL_GATES,
+} from "./_common.ts";
 import {
   checkWorkgroupLimits,
   DispatchBatch,
@@ -50,6 +59,13 @@ export interface ParallelKernelParams {
   normalize: boolean;
   /** Query rows per workgroup = keys per block = threads per row (workgroup TK × TK). */
   TK: number;
+  /**
+   * Packed sequences: binding 6 holds the (B, S) u32 document-start flags and the uniform word
+   * after eps holds NH; logsig(f) at a start is floored to −1e30, so no weight crosses it (the
+   * parallel form has no initial-state term: this is each document run separately).
+   * @default {false}
+   */
+  resets?: boolean;
 }
 
 /**
@@ -93,7 +109,7 @@ export function parallelKernelParams(
 function parallelKey(p: ParallelKernelParams): string {
   return `parallel:${p.DQK}x${p.DHV}:${p.dtype}:${p.gateDtype}:${p.gate}:${
     p.normalize ? "norm" : "raw"
-  }:tk${p.TK}`;
+  }:tk${p.TK}${p.resets ? ":resets" : ""}`;
 }
 
 /**
@@ -182,8 +198,12 @@ ${hScale.join("\n")}
 @group(0) @binding(3) var<storage, read> gi: array<${gateDtype}>;
 @group(0) @binding(4) var<storage, read> gf: array<${gateDtype}>;
 @group(0) @binding(5) var<storage, read_write> hOut: array<${vt(VH, dtype)}>;
-struct Uniforms { S: u32, eps: f32, pad0: u32, pad1: u32 }
-@group(0) @binding(6) var<uniform> u: Uniforms;
+struct Uniforms { S: u32, eps: f32, NH: u32, pad1: u32 }
+${
+    p.resets
+      ? "@group(0) @binding(6) var<storage, read> rst: array<u32>;\n"
+      : ""
+  }@group(0) @binding(${p.resets ? 7 : 6}) var<uniform> u: Uniforms;
 ${WGSL_GATES}
 var<workgroup> lfs: array<f32, ${TK}>;
 var<workgroup> igs: array<f32, ${TK}>;
@@ -211,7 +231,11 @@ ${hDecl.join("\n")}
     if (tl == 0u) {
       let sIn = s0 + j < u.S;
       let gIdx = bh * u.S + min(s0 + j, u.S - 1u);
-      lfs[j] = select(0.0, logsig(f32(gf[gIdx])), sIn);
+      lfs[j] = select(0.0, ${
+    p.resets
+      ? "select(logsig(f32(gf[gIdx])), -1.0e30, rst[(bh / u.NH) * u.S + min(s0 + j, u.S - 1u)] != 0u)"
+      : "logsig(f32(gf[gIdx]))"
+  }, sIn);
       igs[j] = ${igLoad};
     }
     workgroupBarrier();
@@ -247,7 +271,7 @@ async function parallelPipeline(gpu: Gpu, p: ParallelKernelParams): Promise<GPUC
     storageBytes: 4 * (2 * p.TK + 2 * p.TK * p.TK),
     invocations: p.TK * p.TK,
   }, key);
-  checkStorageBuffers(gpu, 6, key);
+  checkStorageBuffers(gpu, p.resets ? 7 : 6, key);
   return await getPipeline(gpu, key, () => parallelWgsl(p));
 }
 
@@ -280,7 +304,8 @@ function rejectStates(inputs: MlstmInputs, options: MlstmOptions): void {
  * ```
  *
  * @param inputs q, k, v, i, f (initial states are rejected).
- * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * @param options `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate), `documentStarts` (no
+ * weight crosses a start: each document as a separate call),
  * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h.
@@ -295,31 +320,33 @@ export async function mlstmParallelWebGpu(
   rejectStates(inputs, options);
   const x = await toDevice(inputs, options, {});
   const gpu = x.gpu;
-  const p = parallelKernelParams(
-    DQK,
-    DHV,
-    S,
-    x.dtype,
-    x.gateDtype,
-    gate,
-    options.normalize ?? true,
-  );
+  const resets = hasDocumentStarts(options.documentStarts);
+  const p = {
+    ...parallelKernelParams(DQK, DHV, S, x.dtype, x.gateDtype, gate, options.normalize ?? true),
+    resets,
+  };
   const pipeline = await parallelPipeline(gpu, p);
   const h = GpuTensor.empty(gpu, [B, NH, S, DHV], x.dtype, { poison: poisonOutputsEnabled() });
   const u = new ArrayBuffer(16);
   new DataView(u).setUint32(0, S, true);
   new DataView(u).setFloat32(4, options.eps ?? 1e-6, true);
+  new DataView(u).setUint32(8, NH, true);
+  const rst = resets ? uploadDocumentStarts(gpu, options.documentStarts, B, S) : undefined;
   const batch = new DispatchBatch(gpu);
   batch.dispatch({
     label: gate === "exp" ? "parallel--stablef" : "parallel--siging",
     pipeline,
-    buffers: [x.q, x.k, x.v, x.i, x.f, h],
+    buffers: rst ? [x.q, x.k, x.v, x.i, x.f, h, rst] : [x.q, x.k, x.v, x.i, x.f, h],
     uniforms: u,
     workgroups: [Math.ceil(S / p.TK), B * NH],
     flops: B * NH * S * (S + 1) * (DQK + DHV),
     bytes: B * NH * S * (2 * DQK + 2 * DHV + 2) * (x.dtype === "f16" ? 2 : 4),
   });
-  await batch.submit();
+  try {
+    await batch.submit();
+  } finally {
+    rst?.destroy();
+  }
   const r = await finish(x, { h });
   return { h: r.h };
 }

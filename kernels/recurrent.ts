@@ -23,6 +23,7 @@ import type {
   MlstmOptions,
   TensorLike,
 } from "../core/types.ts";
+import { hasDocumentStarts } from "../core/documents.ts";
 import { validateMlstmInputs, validateOptions, validateStepShapes } from "../core/validate.ts";
 import {
   checkStorageBuffers,
@@ -33,6 +34,7 @@ import {
   largestDivisor,
   reshape,
   toDevice,
+  uploadDocumentStarts,
   WGSL_GATES,
 } from "./_common.ts";
 import {
@@ -72,6 +74,12 @@ export interface StepKernelParams {
   TCV: number;
   /** Row groups: threads along DQK (workgroup size TCV × R). */
   R: number;
+  /**
+   * Packed sequences: a last storage binding holds the (B, S) u32 document-start flags and the
+   * uniform word after eps holds NH; at a start the states before the step count as zeros (C = 0,
+   * n = 0, m = 0), exactly as a separate call. @default {false}
+   */
+  resets?: boolean;
 }
 
 /** Tile limits of the step kernels (see {@linkcode setStepKernelTiles}). */
@@ -170,7 +178,9 @@ export function stepKernelParams(
 function stepKey(p: StepKernelParams): string {
   return `step--fused:${p.DQK}x${p.DHV}:${p.dtype}:${p.gateDtype}:${p.gate}:${
     p.normalize ? "norm" : "raw"
-  }:${p.timeLoop ? "resident" : p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}`;
+  }:${p.timeLoop ? "resident" : p.inPlace ? "inplace" : "io"}:vw${p.VW}:tc${p.TCV}:r${p.R}${
+    p.resets ? ":resets" : ""
+  }`;
 }
 
 /** The storage bindings of a step-kernel variant, in order: name, access, element type. */
@@ -190,6 +200,7 @@ function stepBindings(p: StepKernelParams): [string, "read" | "read_write", stri
     ...(p.inPlace ? [] : [["cOut", "read_write", V] as [string, "read_write", string]]),
     ["nOut", "read_write", "f32"],
     ["mOut", "read_write", "f32"],
+    ...(p.resets ? [["rst", "read", "u32"] as [string, "read", string]] : []),
   ];
 }
 
@@ -254,13 +265,21 @@ ${ind}}`,
     : Array.from({ length: RPT }, (_, j) =>
       `  let cl${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
   let nl${j} = nIn[nBase + r * ${RPT}u + ${j}u];`).join("\n") + "\n";
-  const mPrevExpr = timeLoop ? "mPrev" : "mIn[bh]";
+  const mPrevRaw = timeLoop ? "mPrev" : "mIn[bh]";
+  // A document start: the state before the step is the zero state (m = 0, nothing carried).
+  const rsLine = p.resets
+    ? `${ind}let rs = rst[(bh / u.NH) * u.S + ${timeLoop ? "t" : "u.t"}] != 0u;
+${ind}let mp = select(${mPrevRaw}, 0.0, rs);
+`
+    : "";
+  const mPrevExpr = p.resets ? "mp" : mPrevRaw;
+  const wipe = (e: string) => (p.resets ? `select(${e}, 0.0, rs)` : e);
   const gates = gate === "exp"
-    ? `${ind}let lf = logsig(fv);
+    ? `${rsLine}${ind}let lf = logsig(fv);
 ${ind}let mt = max(lf + ${mPrevExpr}, iv);
-${ind}let fa = exp(lf + ${mPrevExpr} - mt);
+${ind}let fa = ${wipe(`exp(lf + ${mPrevExpr} - mt)`)};
 ${ind}let ia = exp(iv - mt);`
-    : `${ind}let fa = exp(logsig(fv));
+    : `${rsLine}${ind}let fa = ${wipe("exp(logsig(fv))")};
 ${ind}let ia = exp(logsig(iv));
 ${ind}let mt = select(0.0, ${mPrevExpr}, false);`;
   const pb = timeLoop ? "pb + " : "";
@@ -321,7 +340,7 @@ ${store.join("\n")}
   const nbuf = timeLoop ? 2 : 1;
   return `${enableF16(dtype, gateDtype)}// ${stepKey(p)}
 ${decl.join("\n")}
-struct Uniforms { t: u32, S: u32, eps: f32, pad: u32 }
+struct Uniforms { t: u32, S: u32, eps: f32, NH: u32 }
 @group(0) @binding(${b}) var<uniform> u: Uniforms;
 ${WGSL_GATES}
 var<workgroup> hPart: array<${V}, ${nbuf * R * TCV}>;
@@ -351,18 +370,19 @@ async function stepPipeline(gpu: Gpu, p: StepKernelParams): Promise<GPUComputePi
     storageBytes: stepWorkgroupStorage(p),
     invocations: p.TCV * p.R,
   }, key);
-  checkStorageBuffers(gpu, p.inPlace ? 11 : 12, key);
+  checkStorageBuffers(gpu, (p.inPlace ? 11 : 12) + (p.resets ? 1 : 0), key);
   // Explicit layout with a dynamic uniform offset: a sequence of S steps needs two bind groups.
   const storage = stepBindings(p).map(([, access]) => access);
   return await getPipeline(gpu, key, () => stepWgsl(p), "main", { storage, uniform: true });
 }
 
-function uniforms(t: number, S: number, eps: number): ArrayBuffer {
+function uniforms(t: number, S: number, eps: number, NH: number): ArrayBuffer {
   const buf = new ArrayBuffer(16);
   const dv = new DataView(buf);
   dv.setUint32(0, t, true);
   dv.setUint32(4, S, true);
   dv.setFloat32(8, eps, true);
+  dv.setUint32(12, NH, true);
   return buf;
 }
 
@@ -468,6 +488,7 @@ export async function mlstmStepWebGpu(
  *
  * @param inputs q, k, v, i, f and optional initial states.
  * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `documentStarts` (states zeroed before each start),
  * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
@@ -501,6 +522,7 @@ export async function mlstmRecurrentWebGpu(
  *
  * @param inputs q, k, v, i, f and optional initial states.
  * @param options `returnLastStates`, `eps` (1e-6), `dtype` ("f32"), `normalize` (sigmoid gate),
+ * `documentStarts` (states zeroed before each start),
  * `checkFinite` (also checks the outputs; device outputs are read back for it).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
@@ -536,16 +558,20 @@ async function runRecurrent(
   });
   const gpu = x.gpu;
   const eps = options.eps ?? 1e-6;
-  const p = stepKernelParams(
-    DQK,
-    DHV,
-    x.dtype,
-    x.gateDtype,
-    gate,
-    options.normalize ?? true,
-    inPlace,
-    mode === "resident",
-  );
+  const resets = hasDocumentStarts(options.documentStarts);
+  const p: StepKernelParams = {
+    ...stepKernelParams(
+      DQK,
+      DHV,
+      x.dtype,
+      x.gateDtype,
+      gate,
+      options.normalize ?? true,
+      inPlace,
+      mode === "resident",
+    ),
+    resets,
+  };
   const pipeline = await stepPipeline(gpu, p);
   // Outputs and buffers every element of which is written are poisoned in tests; the buffers
   // that stand for zero initial states are not.
@@ -568,12 +594,14 @@ async function runRecurrent(
   const bytes = B * NH * (8 * DQK * DHV + 16 * DQK);
   const io = B * NH * S * (2 * DQK + 2 * DHV) * (x.dtype === "f16" ? 2 : 4);
   const dispatches = mode === "resident" ? 1 : S;
+  const rst = resets ? uploadDocumentStarts(gpu, options.documentStarts, B, S) : undefined;
   for (let t = 0; t < dispatches; t++) {
     const [nIn, nOut] = t % 2 === 0 ? [nA, nB] : [nB, nA];
     const [mIn, mOut] = t % 2 === 0 ? [mA, mB] : [mB, mA];
     const buffers = inPlace
       ? [x.q, x.k, x.v, x.i, x.f, c, nIn, mIn, h, nOut, mOut]
       : [x.q, x.k, x.v, x.i, x.f, cIn, nIn, mIn, h, c, nOut, mOut];
+    if (rst) buffers.push(rst);
     batch.dispatch({
       label: mode === "resident"
         ? "recurrent--sequence_resident"
@@ -582,13 +610,17 @@ async function runRecurrent(
         : "step--fused",
       pipeline,
       buffers,
-      uniforms: uniforms(t, S, eps),
+      uniforms: uniforms(t, S, eps, NH),
       workgroups: wg,
       flops: mode === "resident" ? flops * S : flops,
       bytes: mode === "resident" ? bytes + io : bytes,
     });
   }
-  await batch.submit();
+  try {
+    await batch.submit();
+  } finally {
+    rst?.destroy();
+  }
   const [nLast, nSpare] = dispatches % 2 === 1 ? [nB, nA] : [nA, nB];
   const [mLast, mSpare] = dispatches % 2 === 1 ? [mB, mA] : [mA, mB];
   if (options.returnLastStates) {

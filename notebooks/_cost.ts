@@ -1,11 +1,11 @@
 /**
  * The cost model of SPEC §6 (FLOP and bytes per forward pass) for benchmarks and rooflines.
  *
- * Per token and head, in multiply-adds (×2 for FLOP):
- * - chunkwise forward: 4·DQK·DHV (state update and inter-chunk readout) + L·(DQK + DHV) (the causal half
- *   of the intra-chunk products q·kᵀ and S̃·v), for chunk size L;
- * - parallel forward: S·(DQK + DHV) (causal half of the S×S products);
- * - step: 2·DQK·DHV (4·DQK·DHV FLOP) on a state of DQK·DHV·4 bytes read and written once.
+ * FLOP per token and head (a multiply-add is 2 FLOP; the same count as profiling/cost_model.ts):
+ * - chunkwise forward: 4·DQK·DHV (state update Kᵀ V and inter-chunk readout Q C) + 2·L·(DQK + DHV)
+ *   (the intra-chunk products q·kᵀ and S̃·v over full L × L blocks), for chunk size L;
+ * - parallel forward: 2·S·(DQK + DHV) (full S×S products);
+ * - step: 4·DQK·DHV on a state of DQK·DHV·4 bytes read and written once.
  *
  * Bytes (compulsory traffic): q, k, v, i, f read and h written once at `bytesPerElement`; the chunkwise
  * forms also write and read back one f32 state (C, n, m) per chunk boundary, i.e.
@@ -43,7 +43,7 @@ function cost(flop: number, bytes: number): Cost {
 /** Chunkwise forward with chunk size L. */
 export function chunkwiseCost(d: CostDims, L: number, bytesPerElement = 4): Cost {
   const tokens = d.B * d.NH * d.S;
-  const flop = 2 * tokens * (4 * d.DQK * d.DHV + L * (d.DQK + d.DHV));
+  const flop = tokens * (4 * d.DQK * d.DHV + 2 * L * (d.DQK + d.DHV));
   const chunks = d.B * d.NH * Math.ceil(d.S / L);
   const states = chunks * 2 * (d.DQK * d.DHV + d.DQK + 1) * 4;
   return cost(flop, io(d, bytesPerElement) + states);

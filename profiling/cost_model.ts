@@ -31,16 +31,18 @@ export interface CostShape {
 const BACKWARD_FACTOR = 2;
 
 /**
- * FLOP of one call by the SPEC §6 model, per token and head:
- * chunkwise 2·(4·DQK·DHV + L·(DQK+DHV)), parallel 2·S·(DQK+DHV), step and recurrent
- * 4·DQK·DHV. Forward + backward counts the forward three times (backward = 2 × forward), the
+ * FLOP of one call by the SPEC §6 model (a multiply-add is 2 FLOP), per token and head:
+ * chunkwise 4·DQK·DHV + 2·L·(DQK+DHV) (the state update Kᵀ V and the inter-chunk readout Q C, one
+ * multiply-add per (DQK, DHV) pair each; then the intra-chunk Q Kᵀ and S̃ V over full L × L blocks),
+ * parallel 2·S·(DQK+DHV), step and recurrent 4·DQK·DHV. (Before 2026-12-06 the chunkwise count was
+ * 8·DQK·DHV + 2·L·(DQK+DHV), which overstated rates by 1.73× at the TFLA shape with L = 64.) Forward + backward counts the forward three times (backward = 2 × forward), the
  * usual convention; the model ignores gate arithmetic and the normalizer.
  *
  * @example TFLA shape, chunk 128
  * ```ts
  * import { mlstmFlops } from "./cost_model.ts";
  * const f = mlstmFlops({ form: "chunkwise", B: 64, NH: 16, S: 1024, DQK: 128, DHV: 256, chunkSize: 128 });
- * console.assert(f === 64 * 16 * 1024 * 2 * (4 * 128 * 256 + 128 * (128 + 256)));
+ * console.assert(f === 64 * 16 * 1024 * (4 * 128 * 256 + 2 * 128 * (128 + 256)));
  * ```
  *
  * @param s Shape and kernel parameters.
@@ -51,7 +53,7 @@ export function mlstmFlops(s: CostShape): number {
   let perToken: number;
   switch (s.form) {
     case "chunkwise":
-      perToken = 2 * (4 * DQK * DHV + (s.chunkSize ?? 64) * (DQK + DHV));
+      perToken = 4 * DQK * DHV + 2 * (s.chunkSize ?? 64) * (DQK + DHV);
       break;
     case "parallel":
       perToken = 2 * S * (DQK + DHV);

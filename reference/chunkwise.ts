@@ -6,6 +6,7 @@
  * @module
  */
 
+import { forwardByDocuments, packed } from "../core/_documents.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
@@ -48,6 +49,9 @@ export async function mlstmChunkwiseReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmForwardResult<Tensor>> {
+  if (packed(options)) {
+    return forwardByDocuments(inputs, options, (x, o) => mlstmChunkwiseReference(x, o, gate));
+  }
   const x = await readInputs(inputs, options);
   const r = resolve(options, gate, x.DQK);
   const { B, NH, S, DQK, DHV } = x;

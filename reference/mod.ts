@@ -17,3 +17,5 @@ export * from "./recurrent.ts";
 export * from "./parallel.ts";
 export * from "./chunkwise.ts";
 export * from "./kernels.ts";
+export * from "./slstm.ts";
+export * from "./layers.ts";

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { backwardByDocuments, forwardByDocuments, packed } from "../core/_documents.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
@@ -46,6 +47,8 @@ interface HeadParallel {
   logD: Float64Array;
   /** Row stabilizer m_t (0 for the sigmoid gate). */
   m: Float64Array;
+  /** The s that wins m_t = max_s logD[t,s] (exp gate; the exact backward routes dm_t to it). */
+  argm: Int32Array;
   /** S̃[t,s] = scale · q_t·k_s · exp(logD − m_t). */
   St: Float64Array;
   /** b_t = Σ_s S̃[t,s]. */
@@ -58,6 +61,7 @@ function headForward(x: F64Inputs, r: Resolved, bh: number, h: Float64Array): He
   const { S, DQK, DHV } = x;
   const logD = new Float64Array(S * S).fill(-Infinity);
   const m = new Float64Array(S), St = new Float64Array(S * S);
+  const argm = new Int32Array(S);
   const b = new Float64Array(S), nrm = new Float64Array(S);
   const base = bh * S;
   for (let t = 0; t < S; t++) {
@@ -67,7 +71,10 @@ function headForward(x: F64Inputs, r: Resolved, bh: number, h: Float64Array): He
       const ig = r.gate === "exp" ? x.i[base + s] : logsig(x.i[base + s]);
       const l = acc + ig;
       logD[t * S + s] = l;
-      if (l > mt) mt = l;
+      if (l > mt) {
+        mt = l;
+        argm[t] = s;
+      }
       acc += logsig(x.f[base + s]);
     }
     if (r.gate === "sig") mt = 0;
@@ -92,7 +99,7 @@ function headForward(x: F64Inputs, r: Resolved, bh: number, h: Float64Array): He
       for (let c = 0; c < DHV; c++) h[ho + c] += w * x.v[vo + c];
     }
   }
-  return { logD, m, St, b, nrm };
+  return { logD, m, argm, St, b, nrm };
 }
 
 /**
@@ -115,7 +122,8 @@ function headForward(x: F64Inputs, r: Resolved, bh: number, h: Float64Array): He
  * ```
  *
  * @param inputs q, k, v, i, f (initial states are rejected).
- * @param options `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`.
+ * @param options `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`, `documentStarts` (each
+ * document run separately).
  * @param gate The input gate. @default {"exp"}
  * @returns h.
  * @throws {TypeError} If initial states or `returnLastStates` are given.
@@ -125,6 +133,9 @@ export async function mlstmParallelReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmForwardResult<Tensor>> {
+  if (packed(options)) {
+    return forwardByDocuments(inputs, options, (x, o) => mlstmParallelReference(x, o, gate));
+  }
   const x = await readInputs(inputs, options);
   rejectStates(x, options);
   const r = resolve(options, gate, x.DQK);
@@ -140,7 +151,11 @@ export async function mlstmParallelReference(
  * dv = Pᵀ dh; dS̃ = dh vᵀ/(nrm+eps) + ∂nrm terms (exact convention only: |b| through sign(b)
  * where it wins the max); dq, dk from dS̃ ⊙ D; dlogD = dS̃ ⊙ S̃ gives di (column sums, times
  * σ(−i) for the sigmoid gate) and df (each logsig(f_r) enters every pair s < r ≤ t, times σ(−f_r)).
- * The stabilizer m is held constant.
+ * Exact convention, exponential gate: the stabilizer m_t = max_s logD[t,s] is differentiated as
+ * taken (SPEC §3). Unstabilized, h_t = num_t / (max(|den_t|, 1) + eps·exp(m_t)), so
+ * ∂L/∂m_t = −eps/(nrm_t + eps) · Σ dh_t·h_t (the only place m_t survives), and it flows to
+ * dlogD[t, s*] of the winning s* (hence to i_{s*} and to the forget gates between s* and t). The
+ * normalizer-constant convention holds m constant, as mlstm_kernels' backward does.
  *
  * @example Exact and normalizer-constant gradients share dv
  * ```ts
@@ -158,7 +173,8 @@ export async function mlstmParallelReference(
  *
  * @param inputs The forward inputs.
  * @param dh Output gradient (B, NH, S, DHV).
- * @param options `eps`, `normalize`, `gradient` ("exact" by default).
+ * @param options `eps`, `normalize`, `gradient` ("exact" by default), `documentStarts` (each
+ * document separately).
  * @param gate The input gate. @default {"exp"}
  * @returns dq, dk, dv, di, df.
  * @throws {RangeError} If dh has the wrong shape.
@@ -169,6 +185,14 @@ export async function mlstmParallelBackwardReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmGradients<Tensor>> {
+  if (packed(options)) {
+    return backwardByDocuments(
+      inputs,
+      dh,
+      options,
+      (x, d, o) => mlstmParallelBackwardReference(x, d, o, gate),
+    );
+  }
   const x = await readInputs(inputs, options);
   rejectStates(x, options);
   validateDh(dh, x);
@@ -203,6 +227,13 @@ export async function mlstmParallelBackwardReference(
         dlogD[t * S + s] = g * hp.St[t * S + s];
         const w = hp.St[t * S + s] * inv;
         for (let c = 0; c < DHV; c++) dv[vo + c] += w * dH[ho + c];
+      }
+      // The stabilizer's path (exact, exponential gate; issue #10): dm_t = −eps·inv·(dh_t·h_t),
+      // routed to the s that won the max.
+      if (exact && r.gate === "exp") {
+        let dhh = 0;
+        for (let c = 0; c < DHV; c++) dhh += dH[ho + c] * h[ho + c];
+        dlogD[t * S + hp.argm[t]] -= r.eps * inv * dhh;
       }
     }
     // S̃[t,s] = scale · q_t·k_s · D[t,s]

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { backwardByDocuments, packed } from "../core/_documents.ts";
 import { assertTensor, type Tensor } from "../core/tensor.ts";
 import type {
   InputGate,
@@ -14,6 +15,7 @@ import type {
   MlstmOptions,
   TensorLike,
 } from "../core/types.ts";
+import { documentStartFlags, hasDocumentStarts } from "../core/documents.ts";
 import { validateDh, validateOptions, validateStepShapes } from "../core/validate.ts";
 import {
   checkOutputs,
@@ -202,6 +204,7 @@ function runSequence(
   x: F64Inputs,
   r: Resolved,
   keepTrace: boolean,
+  resets?: Uint32Array,
 ): {
   h: Float64Array;
   cLast: Float64Array;
@@ -237,6 +240,12 @@ function runSequence(
     }
     for (let t = 0; t < S; t++) {
       const row = bh * S + t;
+      if (resets && resets[Math.floor(bh / NH) * S + t]) {
+        // A document starts: zero states, exactly as a separate call.
+        C.fill(0);
+        n.fill(0);
+        m = 0;
+      }
       const s = stepHead(
         r,
         DQK,
@@ -293,7 +302,8 @@ function runSequence(
  * ```
  *
  * @param inputs q, k, v, i, f and optional initial states.
- * @param options `returnLastStates`, `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`.
+ * @param options `returnLastStates`, `eps` (1e-6), `normalize` (sigmoid gate), `checkFinite`,
+ * `documentStarts` (the states are zeroed before each start).
  * @param gate The input gate. @default {"exp"}
  * @returns h, and the last states when asked for.
  * @throws {TypeError | RangeError} On bad shapes or options (naming the argument).
@@ -305,8 +315,11 @@ export async function mlstmRecurrentReference(
 ): Promise<MlstmForwardResult<Tensor>> {
   const x = await readInputs(inputs, options);
   const r = resolve(options, gate, x.DQK);
-  const { h, cLast, nLast, mLast } = runSequence(x, r, false);
   const { B, NH, S, DQK, DHV } = x;
+  const resets = hasDocumentStarts(options.documentStarts)
+    ? documentStartFlags(options.documentStarts, B, S)
+    : undefined;
+  const { h, cLast, nLast, mLast } = runSequence(x, r, false, resets);
   const out: MlstmForwardResult<Tensor> = { h: { shape: [B, NH, S, DHV], data: h } };
   if (options.returnLastStates) {
     out.last = {
@@ -321,8 +334,12 @@ export async function mlstmRecurrentReference(
 
 /**
  * Backward pass of the recurrent form in float64 for a loss with output gradient `dh`: dq, dk,
- * dv, di, df, and the initial-state gradients when initial states were given. The stabilizer m is
- * held constant (SPEC §3); `gradient: "normalizer-constant"` also holds the denominator constant.
+ * dv, di, df, and the initial-state gradients when initial states were given. Exact convention,
+ * exponential gate: the stabilizer is differentiated as taken (SPEC §3): unstabilized,
+ * h_t = num_t / (max(|den_t|, 1) + eps·exp(m_t)), so ∂L/∂m_t = −eps/(nrm_t + eps) · Σ dh_t·h_t, and
+ * it flows back through m_t = max(logsig(f_t) + m_{t−1}, i_t) to i_t or to logsig(f_t) and m_{t−1},
+ * down to mInitial. `gradient: "normalizer-constant"` holds the denominator and m constant (the
+ * convention of mlstm_kernels' backward).
  * Because the chunkwise form computes the very same function (same m), this is its gradient too.
  *
  * @example Gradients have the inputs' shapes
@@ -352,6 +369,14 @@ export async function mlstmRecurrentBackwardReference(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmGradients<Tensor>> {
+  if (packed(options)) {
+    return backwardByDocuments(
+      inputs,
+      dh,
+      options,
+      (x, d, o) => mlstmRecurrentBackwardReference(x, d, o, gate),
+    );
+  }
   const x = await readInputs(inputs, options);
   validateDh(dh, x);
   const dH = await readF64(dh);
@@ -369,6 +394,9 @@ export async function mlstmRecurrentBackwardReference(
   for (let bh = 0; bh < B * NH; bh++) {
     const tr = traces[bh];
     const dC = new Float64Array(CQ), dn = new Float64Array(DQK);
+    // Gradient reaching m_t from the steps after t through m_{t+1} = max(lf_{t+1} + m_t, i_{t+1})
+    // (zero unless the forget branch won there).
+    let dmCarry = 0;
     for (let t = S - 1; t >= 0; t--) {
       const row = bh * S + t;
       const qo = row * DQK, vo = row * DHV;
@@ -376,6 +404,8 @@ export async function mlstmRecurrentBackwardReference(
       const nt = tr.n.subarray((t + 1) * DQK, (t + 2) * DQK);
       // Output h_t = num / (nrm + eps), num = C_tᵀ q̃, den = q̃·n_t.
       let dden = 0;
+      // dm: the total gradient reaching m_t (the stabilizer's path, exact + exponential gate).
+      let dm = dmCarry;
       if (r.normalize) {
         const inv = 1 / (tr.nrm[t] + r.eps);
         let dnrm = 0;
@@ -383,6 +413,8 @@ export async function mlstmRecurrentBackwardReference(
           dnum[c] = dH[vo + c] * inv;
           dnrm -= dH[vo + c] * h[vo + c] * inv;
         }
+        // h_t depends on m_t through eps·exp(m_t) in the unstabilized denominator.
+        if (exact && r.gate === "exp") dm += r.eps * dnrm;
         const den = tr.den[t];
         // Subgradient of max(|den|, bound): the |den| branch only where it wins strictly.
         if (exact && Math.abs(den) > lowerBound(r.gate, tr.m[t])) dden = dnrm * Math.sign(den);
@@ -422,9 +454,19 @@ export async function mlstmRecurrentBackwardReference(
         for (let a = 0; a < DQK; a++) s += dC[a * DHV + c] * x.k[qo + a];
         dv[vo + c] = ia * s;
       }
-      const dlf = dfa * fa;
+      let dlf = dfa * fa;
+      let dii = dia * ia;
+      // m_t = max(lf_t + m_{t−1}, i_t): dm goes to the branch that won (the same test as the
+      // forward's max; m_t === i_t exactly when the input gate won), and on to m_{t−1}.
+      if (exact && r.gate === "exp") {
+        const iWon = tr.m[t] === x.i[row];
+        if (iWon) dii += dm;
+        else dlf += dm;
+        dmCarry = iWon ? 0 : dm;
+      }
       df[row] = dlf * sigmoid(-x.f[row]);
-      di[row] = r.gate === "exp" ? dia * ia : dia * ia * sigmoid(-x.i[row]);
+      di[row] = r.gate === "exp" ? dii : dii * sigmoid(-x.i[row]);
+      // lf_1 and m_0 enter the forward only as their sum lf_1 + m_0: dm0 = dlf_1.
       if (t === 0 && r.gate === "exp") dm0[bh] = dlf;
       for (let j = 0; j < CQ; j++) dC[j] *= fa;
       for (let a = 0; a < DQK; a++) dn[a] *= fa;

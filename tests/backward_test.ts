@@ -150,7 +150,9 @@ interface Case {
   form: "parallel" | "chunkwise";
   gate: InputGate;
   shape: { B: number; NH: number; S: number; DQK: number; DHV: number };
-  gates?: { iMean?: number; fMean?: number };
+  gates?: { iMean?: number; fMean?: number; gateStd?: number };
+  /** eps of the normalizer (default 1e-6). */
+  eps?: number;
   states?: boolean;
   L?: number;
   normalize?: boolean;
@@ -178,7 +180,9 @@ function label(c: Case): string {
     (c.wellConditioned ? " well-conditioned" : "");
   return `${c.name} S=${c.shape.S} ${c.shape.DQK}x${c.shape.DHV}${c.L ? ` L=${c.L}` : ""} ${g}${
     c.normalize === false ? " raw" : ""
-  } ${c.gradient ?? "exact"}${c.states ? " states" : ""} ${c.dtype ?? "f32"}`;
+  } ${c.gradient ?? "exact"}${c.states ? " states" : ""}${
+    c.eps !== undefined ? ` eps=${c.eps}` : ""
+  } ${c.dtype ?? "f32"}`;
 }
 
 const SENS_COLUMNS = [
@@ -245,6 +249,7 @@ async function check(c: Case): Promise<void> {
   const d = dimsOf(x);
   const dh = roundTo(randomTensor([d.B, d.NH, d.S, d.DHV], rng), dtype);
   const o: MlstmOptions = { gradient: c.gradient ?? "exact", dtype };
+  if (c.eps !== undefined) o.eps = c.eps;
   if (c.L !== undefined) o.chunkSize = c.L;
   if (c.normalize !== undefined) o.normalize = c.normalize;
   const refKernel = getMlstmKernel(refName(c.form, c.gate));
@@ -354,11 +359,17 @@ function sensRow(
   ];
 }
 
-const HOT: Pick<Case, "gates" | "wellConditioned">[] = [
+const HOT: Pick<Case, "gates" | "wellConditioned" | "eps">[] = [
   { gates: { iMean: 20 }, wellConditioned: true },
   { gates: { iMean: 20 } },
   { gates: { fMean: -10 } },
   { gates: { fMean: 10 } },
+  // Issue #10: hot input gates, where eps·exp(m) makes the stabilizer's path matter (with eps 1e-3
+  // it moves di and df by up to ~1e-1 relative; kernels that hold m constant fail these).
+  { gates: { iMean: 8, gateStd: 4 } },
+  { gates: { iMean: 15, gateStd: 2 } },
+  { gates: { iMean: 8, gateStd: 4 }, eps: 1e-3 },
+  { gates: { iMean: 2, gateStd: 2 }, eps: 1e-3 },
 ];
 const VARIANTS: { gate: InputGate; normalize?: boolean }[] = [
   { gate: "exp" },
@@ -849,15 +860,22 @@ Deno.test({
       const name of ["chunkwise--xl_chunk", "chunkwise--xl_chunk_siging", "chunkwise--limit_chunk"]
     ) {
       await t.step(name, () => splitCase(name));
+      // eps 1e-3 and warm input gates: the stabilizer's path (exact convention) is large here, so
+      // the first call needs lastStateGradients.m (issue #10).
+      await t.step(`${name} i ~ N(2, 2²) eps=1e-3`, () => splitCase(name, true));
     }
   },
 });
 
-async function splitCase(name: string) {
-  const rng = rngOf(700);
+async function splitCase(name: string, warm = false) {
+  const rng = rngOf(warm ? 710 : 700);
   // S1 = 13 is not a chunk boundary (L = 8): the second call starts inside the single call's chunk.
   const S = 37, S1 = 13, D = { B: 1, NH: 2, DQK: 8, DHV: 4 };
-  const x = asStored(randomMlstmInputs({ ...D, S, withInitialStates: true }, rng), "f32");
+  const gates = warm ? { iMean: 2, gateStd: 2 } : {};
+  const x = asStored(
+    randomMlstmInputs({ ...D, S, ...gates, withInitialStates: true }, rng),
+    "f32",
+  );
   const dh = roundTo(randomTensor([1, 2, S, 4], rng), "f32");
   const slice = (t: Tensor, a: number, b: number) => {
     const [B, NH, , ...rest] = t.shape;
@@ -879,7 +897,7 @@ async function splitCase(name: string) {
     f: slice(x.f, a, b),
   });
   const k = kernel(name);
-  const o = { chunkSize: 8 };
+  const o: MlstmOptions = warm ? { chunkSize: 8, eps: 1e-3 } : { chunkSize: 8 };
   const full = await k.backward(x, dh, o) as Grads;
   const first = await k.forward(
     { ...part(0, S1), cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial },
@@ -892,16 +910,19 @@ async function splitCase(name: string) {
     o,
   ) as Grads;
   // The first call, differentiated with the second call's initial-state gradients flowing into
-  // its last states (the stabilizer m is held constant, so only C and n carry gradients).
+  // its last states (C, n and, for the exact convention's stabilizer path, m).
   const firstGrads = await k.backward(
     { ...part(0, S1), cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial },
     slice(dh, 0, S1),
-    { ...o, lastStateGradients: { c: second.dcInitial!, n: second.dnInitial! } } as MlstmOptions,
+    {
+      ...o,
+      lastStateGradients: { c: second.dcInitial!, n: second.dnInitial!, m: second.dmInitial! },
+    } as MlstmOptions,
   ) as Grads;
   const cmp = (test: string, g: string, out: Tensor, ref: Tensor, S_: number) =>
     assertDeviation(
       {
-        test,
+        test: warm ? `${test} (i ~ N(2, 2²), eps 1e-3)` : test,
         kernel: name,
         baseline: `${name} single call`,
         output: g,

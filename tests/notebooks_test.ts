@@ -144,7 +144,7 @@ Deno.test("normalizeBenchRows() maps column aliases and fills flop from the cost
 
 Deno.test("chunkwiseCost() follows SPEC §6 and its intensity grows with the chunk size", () => {
   const d = { B: 2, NH: 4, S: 1024, DQK: 64, DHV: 128 };
-  assert.equal(chunkwiseCost(d, 64).flop, 2 * 4 * 1024 * 2 * (4 * 64 * 128 + 64 * (64 + 128)));
+  assert.equal(chunkwiseCost(d, 64).flop, 2 * 4 * 1024 * (4 * 64 * 128 + 2 * 64 * (64 + 128)));
   assert.ok(chunkwiseCost(d, 256).intensity > chunkwiseCost(d, 64).intensity);
   assert.equal(parallelCost(d).flop, 2 * 2 * 4 * 1024 * 1024 * (64 + 128));
   assert.equal(formOf("reference--parallel_siging"), "parallel");

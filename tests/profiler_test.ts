@@ -224,8 +224,12 @@ Deno.test("mlstmFlops() follows SPEC §6", () => {
   const s = { B: 2, NH: 3, S: 64, DQK: 16, DHV: 32 };
   assert.equal(
     mlstmFlops({ form: "chunkwise", ...s, chunkSize: 16 }),
-    2 * 3 * 64 * 2 * (4 * 16 * 32 + 16 * 48),
+    2 * 3 * 64 * (4 * 16 * 32 + 2 * 16 * 48),
   );
+  // SPEC §6's worked figure: TFLA shape, L = 64: 180,224 FLOP per token and head.
+  const tfla = { form: "chunkwise", B: 1, NH: 16, S: 65536, DQK: 128, DHV: 256 } as const;
+  assert.equal(mlstmFlops({ ...tfla, chunkSize: 64 }) / (16 * 65536), 180224);
+  assert.equal(Number((mlstmFlops({ ...tfla, chunkSize: 64 }) / 1e11).toFixed(2)), 1.89);
   assert.equal(mlstmFlops({ form: "parallel", ...s }), 2 * 3 * 64 * 2 * 64 * 48);
   assert.equal(mlstmFlops({ form: "step", ...s, S: 1 }), 2 * 3 * 4 * 16 * 32);
   assert.equal(

@@ -418,7 +418,8 @@ Deno.test("reference backward (exact) agrees with central finite differences", a
             { B: 1, NH: 2, S: 6, DQK: 3, DHV: 4, withInitialStates: withStates },
             rngOf(11),
           );
-          // eps = 0 makes h independent of the stabilizer, which the backward holds constant.
+          // eps = 0 makes h independent of the stabilizer (its path is checked with eps > 0 in
+          // tests/reference_gradient_test.ts).
           const o = { eps: 0, normalize: v.normalize, chunkSize: 4 };
           const k = getMlstmKernel(`reference--${form}${sfx(v.gate)}`);
           const w = randomTensor([1, 2, 6, 4], rngOf(12));

@@ -1,5 +1,6 @@
 // `deno task demo`: runs every available kernel on a default problem, cross-checks it against the
-// float64 reference and prints kernel, shape, max abs error, relative L2 error and time. A float64
+// float64 reference and prints kernel, shape, max abs error, relative L2 error and time (the sLSTM
+// last, with head size DHV; its shape column reads BxNHxSxDH). A float64
 // reference row is checked against another reference form, never against itself: recurrent and
 // parallel against each other with eps = 0 (the forms differ by the eps term otherwise, SPEC §1),
 // chunkwise against recurrent. Exits 1 (after the table) if any kernel threw.
@@ -91,6 +92,36 @@ for (const name of mlstm.getAvailableMlstmKernels()) {
     else failed++;
     const what = unavailable ? "skipped: no WebGPU adapter" : `FAILED: ${msg.split("\n")[0]}`;
     rows.push([name, shape, baseLabel, "-", "-", "-", what.slice(0, 68)]);
+  }
+}
+
+// The sLSTM (SPEC §8, its own registry): slstm--fused against reference--slstm, head size DHV.
+{
+  const xs = mlstm.randomSlstmInputs({ B, S, NH, DH: DHV }, new mlstm.Random(seed));
+  const shape = `${B}x${NH}x${S}x${DHV}`;
+  try {
+    const ref = (await mlstm.getSlstmKernel("reference--slstm").forward(xs)).y as Tensor;
+    const kernel = mlstm.getSlstmKernel("slstm--fused");
+    await kernel.forward(xs);
+    const t0 = performance.now();
+    const out = await kernel.forward(xs);
+    const ms = performance.now() - t0;
+    const d = mlstm.deviation((out.y as Tensor).data, ref.data);
+    rows.push([
+      "slstm--fused",
+      shape,
+      "reference--slstm",
+      d.maxAbs.toExponential(2),
+      d.relL2.toExponential(2),
+      ms.toFixed(1),
+    ]);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const unavailable = (e as Error)?.name === "NoAdapterError";
+    if (unavailable) noAdapter = msg;
+    else failed++;
+    const what = unavailable ? "skipped: no WebGPU adapter" : `FAILED: ${msg.split("\n")[0]}`;
+    rows.push(["slstm--fused", shape, "reference--slstm", "-", "-", "-", what.slice(0, 68)]);
   }
 }
 

@@ -14,7 +14,7 @@
 // dimension. Requires DQK and DHV multiples of 64 ({@linkcode blockApplies}).
 
 import { enableF16 } from "../_common.ts";
-import { type BwParams, matrix, type TileMode, UNIFORMS } from "./_wgsl.ts";
+import { type BwParams, dmtStore, matrix, mPath, type TileMode, UNIFORMS } from "./_wgsl.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
 const C = ["x", "y", "z", "w"];
@@ -53,7 +53,8 @@ export function blockDepth(
  * The blocked row/column kernel. Bindings (as `tileWgsl`): q, k, v, dh, gi, [rs], [st, mp],
  * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum), uniforms. With `reuseU` (chunkwise, f32
  * storage) stats also writes U = dh Cᵀ (the state term's product, S × DQK) into dq (binding after rso),
- * which dq reads back instead of recomputing it, then overwrites.
+ * which dq reads back instead of recomputing it, then overwrites. With {@linkcode mPath} stats also
+ * writes dmt (last output binding): the gradient reaching the stabilizer m_t directly.
  */
 export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false, KC = 8): string {
   const { DQK, DHV, gate } = p;
@@ -78,6 +79,7 @@ export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false, KC = 8): 
   if (mode === "stats") {
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
     if (reuseU) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> ucs: array<vec4f>;`);
+    if (mPath(p)) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> dmt: array<f32>;`);
   } else if (mode === "dq") {
     decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
@@ -432,7 +434,7 @@ ${
         }`
         : `let inv = 1.0;\n    let dden = 0.0;\n    _ = hsum;\n    _ = dsum;`
     }
-    rso[row] = vec4f(mcr, inv, dden, betar);`);
+    rso[row] = vec4f(mcr, inv, dden, betar);${mPath(p) ? `\n    ${dmtStore("row")}` : ""}`);
   } else if (mode === "dq") {
     fin.push(`    rsum[row] = r.x;`);
   } else {

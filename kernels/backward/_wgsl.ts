@@ -11,6 +11,10 @@
 //   rs[t] = (mComb_t, inv_t, dden_t, β_t): the row's stabilizer, 1/(nrm_t+eps), the gradient
 //           reaching the denominator (0 for "normalizer-constant"), and the weight of the state term.
 //   D[t,s] = exp(b_t - b_s + ĩ_s - mComb_t), S̃ = scale q·k D, Y = dh_t·v_s.
+//   dmt[t] (exact convention, exponential gate; issue #10): the gradient reaching the stabilizer
+//           m_t = mComb_t directly, -eps·inv_t·(dh_t·h_t) (unstabilized, h_t = num_t /
+//           (max(|den_t|, 1) + eps·exp(m_t))); the gates kernel routes it back through
+//           m_t = max(logsig(f_t) + m_{t-1}, ĩ_t).
 
 import { enableF16, WGSL_GATES, WGSL_OPAQUE } from "../_common.ts";
 
@@ -33,6 +37,17 @@ export interface BwParams {
   /** Chunkwise: rows also see the state before their chunk (and keys the state gradient after). */
   inter: boolean;
 }
+
+/**
+ * Whether the pass differentiates the stabilizer m (SPEC §3): the exact convention with the
+ * exponential gate. Then `stats` also writes dmt and `gates` routes it through the max recurrence.
+ */
+export function mPath(p: BwParams): boolean {
+  return p.exact && p.gate === "exp";
+}
+
+/** The stats kernels' store of dmt[row] = ∂L/∂m_t = -eps·inv·(dh·h), with h·dh = inv·hsum. */
+export const dmtStore = (row: string): string => `dmt[${row}] = -u.eps * inv * (inv * hsum);`;
 
 /** Tile geometry of the row/column kernels. */
 export interface TileGeometry {
@@ -210,7 +225,7 @@ export type TileMode = "stats" | "dq" | "dkdv";
  * (B) reduction and the pointwise weights, (C) the weighted accumulation of the output slices.
  *
  * Bindings (in order): q, k, v, dh, gi, [rs], [state, mp], outputs, uniforms.
- * - stats: outputs rs.
+ * - stats: outputs rs, and dmt with {@linkcode mPath}.
  * - dq: outputs dq, rsum: Σ_{s<t} dlogD[t,s] + the state term's share of Σ q⊙dq (the row sum
  *   without the diagonal, so that df does not subtract two O(1) diagonals in f32).
  * - dkdv: outputs dk, dv, csum: [Σ k⊙dk per row (for di) | Σ_{t>s} dlogD[t,s] + the state-gradient
@@ -243,6 +258,7 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   }
   if (mode === "stats") {
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
+    if (mPath(p)) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> dmt: array<f32>;`);
   } else if (mode === "dq") {
     decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", gq));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
@@ -544,7 +560,9 @@ ${
             }`
             : `let inv = 1.0;\n    let dden = 0.0;`
         }
-    rso[rowBase + own${x}] = vec4f(mc${x}, inv, dden, beta${x});
+    rso[rowBase + own${x}] = vec4f(mc${x}, inv, dden, beta${x});${
+          mPath(p) ? `\n    ${dmtStore(`rowBase + own${x}`)}` : ""
+        }
   }`
       ).join("\n")
     }`;
@@ -895,7 +913,15 @@ ${
  * df_r = σ(-f_r) Σ_{t≥r} (rsum_t - csumOff_t), a reverse cumulative sum done as 64 contiguous
  * segments. With initial states it also writes dcInitial, dnInitial (from the scan's last slot)
  * and, for the exponential gate, dmInitial = Σ dC0⊙C0 + dn0·n0.
- * Bindings: i, f, rsum, csum, di, df, [da, c0, n0, dc0, dn0, dm0], uniforms.
+ * With {@linkcode mPath} (issue #10) it also routes the stabilizer's gradient dmt back through
+ * m_t = max(logsig(f_t) + m_{t-1}, ĩ_t): G_t = dmt_t + [forget branch won at t+1]·G_{t+1} goes to
+ * di_t where the input gate won m_t (m_t == ĩ_t, the same f32 values the forward compared), to
+ * dlogsig(f_t) otherwise, and what leaves row 0 to dmInitial. This is a segmented reverse scan,
+ * done like df's: each thread reduces its rows to an affine map (a, p), then composes those of the
+ * threads after it. With last-state gradients the scan starts from dm_last - R (the stabilized last
+ * state C_S = exp(-m_S)·Ĉ_S contributes -R to m_S).
+ * Bindings: i, f, rsum, csum, di, df, [da, c0, n0, dc0, dn0, dm0], [dlc, dln, clast],
+ * [gi, rs, dmt, [dlm]], uniforms.
  */
 export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): string {
   const T = p.gateDtype === "f16" ? "f16" : "f32";
@@ -926,6 +952,15 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
       `@group(0) @binding(${b++}) var<storage, read> dln: array<f32>;`,
       `@group(0) @binding(${b++}) var<storage, read> clast: array<f32>;`,
     );
+  }
+  const mp = mPath(p);
+  if (mp) {
+    decl.push(
+      `@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`,
+      `@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;`,
+      `@group(0) @binding(${b++}) var<storage, read> dmt: array<f32>;`,
+    );
+    if (withLast) decl.push(`@group(0) @binding(${b++}) var<storage, read> dlm: array<f32>;`);
   }
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
   // With gradients into the last state, every logsig(f_r) also scales the last state: a virtual
@@ -970,14 +1005,34 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
   if (lid == 0u) {
     var s_ = 0.0;
     for (var j = 0u; j < 64u; j++) { s_ += red[j]; }
-    dm0[bh] = ${p.gate === "exp" ? "s_" : "0.0 * s_"};
+    dm0[bh] = ${p.gate === "exp" ? (mp ? "s_ + ym" : "s_") : "0.0 * s_"};
   }`
     : "";
+  // The stabilizer's path: this thread's rows as one affine map y ↦ a + p·y of the carry c·G.
+  const mscan = `
+  var ya = 0.0;
+  var yp = 1.0;
+  for (var tt = t1; tt > t0; tt--) {
+    let t = tt - 1u;
+    let c = fwon(base + t);
+    ya = c * (dmt[base + t] + ya);
+    yp *= c;
+  }
+  redA[lid] = ya;
+  redP[lid] = yp;`;
   return `${enableF16(p.gateDtype)}${WGSL_GATES}${UNIFORMS}
 ${decl.join("\n")}
 var<workgroup> red: array<f32, 64>;
 var<workgroup> rvirt: f32;
-fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }
+fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }${
+    mp
+      ? `
+var<workgroup> redA: array<f32, 64>;
+var<workgroup> redP: array<f32, 64>;
+// 1 where the forget branch won m_t = max(logsig(f_t) + m_{t-1}, ĩ_t), 0 where the input gate did.
+fn fwon(row: u32) -> f32 { return select(1.0, 0.0, rs[row].x == gi[row].y); }`
+      : ""
+  }
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let lb = wid.x;
@@ -989,16 +1044,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var loc = 0.0;
   let off = u.BH * u.S;
   for (var t = t0; t < t1; t++) { loc += rsum[base + t] - csum[off + base + t]; }
-  red[lid] = loc;
+  red[lid] = loc;${mp ? mscan : ""}
   workgroupBarrier();
   var acc = rLast;
-  for (var j = lid + 1u; j < 64u; j++) { acc += red[j]; }
+  for (var j = lid + 1u; j < 64u; j++) { acc += red[j]; }${
+    mp
+      ? `
+  var ym = ${withLast ? "dlm[bh] - rLast" : "0.0"};
+  for (var j = 63u; j > lid; j--) { ym = redA[j] + redP[j] * ym; }`
+      : ""
+  }
   for (var tt = t1; tt > t0; tt--) {
     let t = tt - 1u;
     let cs = csum[base + t];
-    acc += rsum[base + t] - csum[off + base + t];
+    acc += rsum[base + t] - csum[off + base + t];${
+    mp
+      ? `
+    let G = dmt[base + t] + ym;
+    let c = fwon(base + t);
+    ym = c * G;
+    df[base + t] = ${T}(sigm(-f32(fg[base + t])) * (acc + c * G));
+    di[base + t] = ${T}(cs + (1.0 - c) * G);`
+      : `
     df[base + t] = ${T}(sigm(-f32(fg[base + t])) * acc);
-    di[base + t] = ${T}(${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"});
+    di[base + t] = ${T}(${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"});`
+  }
   }${initCode}
   _ = ig[0];
   _ = &rvirt;

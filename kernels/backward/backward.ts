@@ -1,8 +1,8 @@
 /**
  * WebGPU backward passes of the parallel and chunkwise mLSTM (SPEC §3), in both gradient
- * conventions ("exact": the normalizer max(|b|, ·) + eps differentiated as taken, the stabilizer m
- * held constant; "normalizer-constant": the denominator held constant too, as in mlstm_kernels'
- * custom backward kernels), and {@linkcode withBackward} / {@linkcode attachBackwards} to give the
+ * conventions ("exact": the normalizer max(|b|, ·) + eps and the stabilizer m differentiated as
+ * taken; "normalizer-constant": the denominator and m held constant, as in mlstm_kernels' custom
+ * backward kernels), and {@linkcode withBackward} / {@linkcode attachBackwards} to give the
  * forward kernel objects their `backward`.
  *
  * All dispatches of one backward pass go into one command buffer; nothing is read back in between.
@@ -15,7 +15,9 @@
  *    over chunks: the state before every chunk and the chunk-boundary stabilizers (the states are
  *    recomputed from the inputs; no per-step state is ever stored).
  * 3. `stats` per row: the stabilizer, den_t, dh_t·h_t → 1/(nrm+eps) and the gradient reaching the
- *    denominator (exact convention).
+ *    denominator (exact convention); exact with the exponential gate also the gradient reaching the
+ *    stabilizer m_t, -eps·(dh_t·h_t)/(nrm+eps) (issue #10: unstabilized, h_t = num_t /
+ *    (max(|den_t|, 1) + eps·exp(m_t)), so m_t does not cancel).
  * 4. chunkwise only: `outer(dstate)` per chunk Σ_t scale β_t q_t (inv_t dh_t)ᵀ (and n), then
  *    `scan bwd` over chunks in reverse: the gradient of the state after every chunk, and of the
  *    initial state.
@@ -25,6 +27,9 @@
  *    with the diagonal terms dlogD[t,t] left out of both sums (they cancel; f32 would not),
  *    and dcInitial, dnInitial, dmInitial = Σ dC0⊙C0 + dn0·n0; with `lastStateGradients`, every df_r
  *    also gets Σ dC_last⊙C_last + dn_last·n_last (the last state is a virtual row after the end).
+ *    Exact convention, exponential gate: the gradient reaching each m_t is routed back through
+ *    m_t = max(logsig(f_t) + m_{t-1}, ĩ_t) (a segmented reverse scan in the same kernel) to di, df
+ *    and dmInitial.
  *
  * Parallel: 5 dispatches (prep, stats, dq, dkdv, gates); chunkwise: 9 per head group. Head groups:
  * the per-chunk state buffers of one group of heads must fit one storage binding, so heads are
@@ -47,7 +52,8 @@
  * loaded once per tile and serves both owned rows. Every score is recomputed three times (stats,
  * dq, dkdv) instead of being stored; nothing of size S² is ever allocated.
  *
- * Memory: the parallel pass allocates B·NH·44·S bytes of scratch; the chunkwise pass
+ * Memory: the parallel pass allocates B·NH·44·S bytes of scratch (48·S with the stabilizer's path:
+ * exact convention, exponential gate); the chunkwise pass
  * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in f32; q, k, v, dh, dq, dk, dv in the storage
  * dtype (f32 or f16), i, f, di, df in the gates' dtype.
  *
@@ -68,6 +74,8 @@ import type {
   TensorLike,
 } from "../../core/types.ts";
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
+import { hasDocumentStarts } from "../../core/documents.ts";
+import { backwardPerDocument } from "./_documents.ts";
 import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
@@ -85,6 +93,7 @@ import {
 import {
   type BwParams,
   gatesWgsl,
+  mPath,
   outerTiles,
   outerWgsl,
   packUniforms,
@@ -205,25 +214,28 @@ export function setBackwardPoison(on: boolean): void {
 
 /**
  * Bytes of device memory a chunkwise backward pass allocates beyond its inputs and outputs, all
- * f32: per row gi and rs (vec4 each) and the row/column sums, 44·S; per chunk the packed state
+ * f32: per row gi and rs (vec4 each) and the row/column sums, 44·S (48·S with `mPath`: the
+ * gradient reaching the stabilizer, exact convention with the exponential gate); per chunk the packed state
  * [C | n] of E = DQK·DHV + DQK floats twice (the recomputed state before the chunk; one buffer that
  * holds in turn the chunk's contribution to the next state, its contribution to the gradient of
  * the state before it, and, in place, the gradient of the state after it, with one extra slot for
  * the initial state), plus the NC + 1 stabilizers, for one head group of GH heads (all heads unless
  * their states exceed `maxBinding`; see {@linkcode backwardHeadGroup}):
  *
- *     bytes = B·NH·44·S + GH·(4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
+ *     bytes = B·NH·(44 or 48)·S + GH·(4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
  *
  * With `lastStateGradients` the pass also keeps the last state of every head, B·NH·4·E bytes more.
  * No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
- * B·NH·44·S bytes.
+ * B·NH·44·S bytes (48·S with `mPath`).
  *
  * @example
  * ```ts
  * import { chunkwiseBackwardBytes } from "./backward.ts";
  * import assert from "node:assert/strict";
- * // B=1, NH=1, S=128, DQK=DHV=64, L=64: 44·128 + 4·4160·5 + 4·3
- * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 5632 + 83200 + 12);
+ * // B=1, NH=1, S=128, DQK=DHV=64, L=64, exact convention: 48·128 + 4·4160·5 + 4·3
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 6144 + 83200 + 12);
+ * // normalizer-constant convention or sigmoid gate: 44·128 + ...
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, false), 5632 + 83200 + 12);
  * ```
  *
  * @param B Batch size.
@@ -234,6 +246,8 @@ export function setBackwardPoison(on: boolean): void {
  * @param L Chunk size.
  * @param maxBinding The device's maxStorageBufferBindingSize. @default {Infinity}
  * @param lastStateGradients Whether `lastStateGradients` are given. @default {false}
+ * @param mPath Whether the pass differentiates the stabilizer (exact convention, exponential
+ * gate). @default {true}
  * @returns Bytes.
  */
 export function chunkwiseBackwardBytes(
@@ -245,12 +259,16 @@ export function chunkwiseBackwardBytes(
   L: number,
   maxBinding = Infinity,
   lastStateGradients = false,
+  mPath = true,
 ): number {
   const NC = Math.ceil(S / L);
   const E = DQK * DHV + DQK;
   const GH = backwardHeadGroup(B * NH, NC, E, maxBinding);
   const last = lastStateGradients ? B * NH * 4 * E : 0;
-  return B * NH * 44 * S + GH * (4 * E * (2 * NC + 1) + 4 * (NC + 1)) + last;
+  // With mPath and no lastStateGradients.m, a zero m gradient (B·NH floats) is allocated.
+  const lastM = lastStateGradients && mPath ? B * NH * 4 : 0;
+  return B * NH * (mPath ? 48 : 44) * S + GH * (4 * E * (2 * NC + 1) + 4 * (NC + 1)) + last +
+    lastM;
 }
 
 /**
@@ -288,12 +306,18 @@ export function backwardHeadGroup(BH: number, NC: number, E: number, maxBinding:
  * Options of {@linkcode mlstmBackwardWebGpu}: the forward's options, `gradient`, and optionally the
  * gradients of the loss with respect to the returned last states (chunkwise kernels only), so that
  * a sequence processed in several calls can be differentiated call by call, last call first: pass
- * the next call's `dcInitial` and `dnInitial` here. The stabilizer m is held constant, so there is
- * no gradient for m.
+ * the next call's `dcInitial`, `dnInitial` and `dmInitial` here. In the exact convention with the
+ * exponential gate the stabilizer is differentiated too, so `m` matters: the last states are
+ * stabilized, C_S = exp(-m_S)·Ĉ_S, so leaving `m` out (a zero gradient for m_S) gives the gradient
+ * of a loss of the stabilized C_S and n_S alone, not the chained gradient of the whole sequence.
+ * `m` is ignored by the normalizer-constant convention and the sigmoid gate.
  */
 export interface MlstmBackwardOptions extends MlstmOptions {
-  /** Gradients with respect to the last states C (B, NH, DQK, DHV) and n (B, NH, DQK). @default {undefined} (zero) */
-  lastStateGradients?: { c: TensorLike; n: TensorLike };
+  /**
+   * Gradients with respect to the last states C (B, NH, DQK, DHV), n (B, NH, DQK) and m (B, NH) or
+   * (B, NH, 1) (m optional: zero when left out). @default {undefined} (zero)
+   */
+  lastStateGradients?: { c: TensorLike; n: TensorLike; m?: TensorLike };
 }
 
 function checkOptions(
@@ -357,7 +381,8 @@ function paramKey(p: BwParams): string {
  *
  * @param inputs q, k, v, i, f and (chunkwise) optional initial states.
  * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV), same dtype as q on the device.
- * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`.
+ * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`; with
+ *   `documentStarts`, one pass per document (kernels/backward/_documents.ts).
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
  * @returns The gradients.
@@ -373,6 +398,15 @@ export async function mlstmBackwardWebGpu(
   const dims = validateMlstmInputs(inputs, options);
   validateDh(dh, dims);
   checkOptions(name, variant, inputs, options);
+  if (hasDocumentStarts(options.documentStarts)) {
+    // Packed sequences: one pass per document (kernels/backward/_documents.ts).
+    return await backwardPerDocument(
+      inputs,
+      dh,
+      options,
+      (x, d, o) => mlstmBackwardWebGpu(x, d, o, variant, name),
+    );
+  }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const dLast = options.lastStateGradients;
   if (dLast !== undefined) {
@@ -390,6 +424,18 @@ export async function mlstmBackwardWebGpu(
           }`,
         );
       }
+    }
+    const m = dLast.m;
+    if (
+      m !== undefined &&
+      !(m && m.shape.length >= 2 && m.shape.length <= 3 && m.shape[0] === B && m.shape[1] === NH &&
+        (m.shape.length === 2 || m.shape[2] === 1))
+    ) {
+      throw new RangeError(
+        `Option lastStateGradients.m must have shape (${B}, ${NH}) or (${B}, ${NH}, 1), received ${
+          m ? `(${m.shape.join(", ")})` : m
+        }`,
+      );
     }
   }
   const fwVariant = CHUNKWISE_FORWARDS[name];
@@ -448,7 +494,7 @@ export async function mlstmBackwardWebGpu(
   const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}`;
   const withInit = chunk && hasInitialStates;
   const withLast = chunk && dLast !== undefined;
-  let dlc: GpuTensor | undefined, dln: GpuTensor | undefined;
+  let dlc: GpuTensor | undefined, dln: GpuTensor | undefined, dlm: GpuTensor | undefined;
   if (withLast) {
     const dev = (t: TensorLike, nm: string): GpuTensor => {
       if (isCpuTensor(t) !== x.cpu) {
@@ -471,6 +517,14 @@ export async function mlstmBackwardWebGpu(
     };
     dlc = dev(dLast!.c, "c");
     dln = dev(dLast!.n, "n");
+    if (mPath(p)) {
+      // The stabilizer's path starts from dm_last (zeros when not given).
+      if (dLast!.m !== undefined) dlm = dev(dLast!.m, "m");
+      else {
+        dlm = GpuTensor.fromTensor(gpu, { shape: [B, NH], data: new Float32Array(B * NH) }, "f32");
+        scratch.push(dlm);
+      }
+    }
   }
   // The register-blocked kernels where the head dimensions allow (multiples of 64), the
   // row-sliced ones otherwise.
@@ -506,12 +560,16 @@ export async function mlstmBackwardWebGpu(
     tilePipe("stats"),
     tilePipe("dq"),
     tilePipe("dkdv"),
-    (checkStorageBuffers(gpu, 6 + (withInit ? 6 : 0) + (withLast ? 3 : 0), `mlstm-bw-gates:${key}`),
+    (checkStorageBuffers(
+      gpu,
+      6 + (withInit ? 6 : 0) + (withLast ? 3 : 0) + (mPath(p) ? 3 + (withLast ? 1 : 0) : 0),
+      `mlstm-bw-gates:${key}`,
+    ),
       pipe(
         gpu,
         `mlstm-bw-gates:${key}:${withInit}:${withLast}`,
         () => gatesWgsl(p, withInit, withLast),
-        260,
+        260 + (mPath(p) ? 512 : 0),
         64,
       )),
   ]);
@@ -524,6 +582,10 @@ export async function mlstmBackwardWebGpu(
     GpuTensor.empty(gpu, shape, dt, { poison });
   const gi = f32([BH * S, 4]);
   const rs = f32([BH * S, 4]);
+  // The gradient reaching each stabilizer m_t (exact convention, exponential gate).
+  const dmt = mPath(p) ? f32([BH * S]) : undefined;
+  const dmtB = dmt ? [dmt] : [];
+  const dmtBytes = dmt ? dmt.byteSize : 0;
   const rsum = f32([BH * S]);
   const csum = f32([2 * BH * S]);
   const dq = out([B, NH, S, DQK], x.dtype);
@@ -630,12 +692,13 @@ export async function mlstmBackwardWebGpu(
       batch.dispatch({
         label: `${tag} bw stats`,
         pipeline: statsP,
-        buffers: [x.q, x.k, x.v, dhG, gi, cprev!, mp!, rs, ...(reuseU ? [dq] : [])],
+        buffers: [x.q, x.k, x.v, dhG, gi, cprev!, mp!, rs, ...(reuseU ? [dq] : []), ...dmtB],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, DQK + DHV) / 2 + fl(S, DQK * DHV)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-              gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0)) + 4 * gh * NC * (E + 1),
+              gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
+          4 * gh * NC * (E + 1),
       });
       batch.dispatch({
         label: `${tag} bw outer dstate`,
@@ -659,12 +722,12 @@ export async function mlstmBackwardWebGpu(
       batch.dispatch({
         label: `${tag} bw stats`,
         pipeline: statsP,
-        buffers: [x.q, x.k, x.v, dhG, gi, rs],
+        buffers: [x.q, x.k, x.v, dhG, gi, rs, ...dmtB],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * fl(intra, DQK + DHV) / 2,
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-          gi.byteSize + rs.byteSize),
+          gi.byteSize + rs.byteSize + dmtBytes),
       });
     }
     const st = chunk ? [cprev!, mp!] : [];
@@ -696,6 +759,7 @@ export async function mlstmBackwardWebGpu(
       gb.push(chat!, x.c!, x.n!, outs.dcInitial!, outs.dnInitial!, outs.dmInitial!);
     }
     if (withLast) gb.push(dlc!, dln!, clast!);
+    if (dmt) gb.push(gi, rs, dmt, ...(withLast ? [dlm!] : []));
     batch.dispatch({
       label: `${tag} bw gates`,
       pipeline: gatesP,
@@ -703,7 +767,8 @@ export async function mlstmBackwardWebGpu(
       uniforms: ug,
       workgroups: [gh],
       bytes: share * ((variant.gate === "sig" ? x.i.byteSize : 0) + x.f.byteSize +
-            rsum.byteSize + csum.byteSize + di.byteSize + df.byteSize) +
+            rsum.byteSize + csum.byteSize + di.byteSize + df.byteSize +
+            (dmt ? gi.byteSize + rs.byteSize + dmtBytes + (withLast ? dlm!.byteSize : 0) : 0)) +
         4 * gh * ((withInit ? 3 * E + 1 : 0) + (withLast ? 2 * E : 0)),
     });
   }

@@ -43,6 +43,8 @@ export interface UniformValues {
   keep: number;
   eps: number;
   scale: number;
+  /** Heads per batch row (word p0; read by the gate kernel with document starts). */
+  NH?: number;
 }
 
 /** Packs the uniform block into 48 bytes. */
@@ -59,18 +61,28 @@ export function packUniforms(u: UniformValues): ArrayBuffer {
   w[7] = u.keep;
   f[8] = u.eps;
   f[9] = u.scale;
+  w[10] = u.NH ?? 0;
   return buf;
 }
 
-/** Number of per-step sections of the gate scratch buffer (b, ig, a, mIntra, mComb, nrm). */
-export const GATE_STEP_SECTIONS = 6;
+/**
+ * Number of per-step sections of the gate scratch buffer (b̂, ĩ, a, mIntra, mComb, nrm, ŝ, lf).
+ */
+export const GATE_STEP_SECTIONS = 8;
+
+/**
+ * Floor of a log gate (logsig(f), and logsig(i) of the sigmoid gate): −∞ and anything below −1e30
+ * become −1e30, which keeps every sum of log gates finite (no −∞ − (−∞)) and still wipes the state
+ * exactly (exp(−1e30 + x) is 0 for any |x| < 1e29).
+ */
+export const LOG_GATE_FLOOR = -1e30;
 
 const header = (dtype: StorageDtype) =>
   `${dtype === "f16" ? "enable f16;\n" : ""}alias T = ${dtype};\n${UNIFORM_WGSL}\n`;
 
 // log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), log1p(e) for e in (0, 1] as 2·atanh(e / (2 + e))
 // by its odd series (z ≤ 1/3, 9 terms: f32-accurate), because log(1 + e) loses e below 1e-7 and the
-// GPU's log is only accurate to ~2^-21 absolute near 1.
+// GPU's log is only accurate to ~2^-21 absolute near 1. Floored at LOG_GATE_FLOOR.
 const LOGSIG_WGSL = `fn logsig(x: f32) -> f32 {
   let e = exp(-abs(x));
   let z = e / (2.0 + e);
@@ -84,7 +96,7 @@ const LOGSIG_WGSL = `fn logsig(x: f32) -> f32 {
   p = p * z2 + 1.0 / 5.0;
   p = p * z2 + 1.0 / 3.0;
   p = p * z2 + 1.0;
-  return min(x, 0.0) - 2.0 * z * p;
+  return max(min(x, 0.0) - 2.0 * z * p, ${LOG_GATE_FLOOR.toExponential()});
 }`;
 
 /** Parameters of the gate-preprocessing kernel. */
@@ -96,6 +108,11 @@ export interface GatesParams {
   L: number;
   /** Query block of the parallel kernel: b is accumulated from the start of each block. */
   BQ: number;
+  /**
+   * Packed sequences: a fifth binding holds per (batch row, step) a u32 flag, 1 where a document
+   * starts (states zeroed before the step); the uniform word `p0` holds NH. @default {false}
+   */
+  resets?: boolean;
 }
 
 /** Workgroup size of the gate kernel. */
@@ -103,7 +120,7 @@ export const GATES_WG = 64;
 
 /** Workgroup storage in bytes of the gate kernel. */
 export function gatesStorageBytes(p: GatesParams): number {
-  return (3 * p.L + Math.ceil(p.L / p.BQ)) * 4;
+  return ((p.resets ? 3 : 2) * p.L + Math.ceil(p.L / p.BQ)) * 4;
 }
 
 /** Offset (in f32) of the per-block totals in the gate buffer; `NB` blocks per chunk follow. */
@@ -112,30 +129,44 @@ export function gateBlockTotalsOffset(BH: number, S: number, NC: number): number
 }
 
 /**
- * The gate kernel. Grid (NC, B·NH); bindings 0 i, 1 f, 2 gates (f32, written), 3 uniforms.
+ * The gate kernel. Grid (NC, B·NH); bindings 0 i, 1 f, 2 gates (f32, written), [resets: 3 the
+ * document-start flags], uniforms.
  * Gate buffer sections (N = B·NH·S, index bh·S + t): 0 b̂ (cumulative logsig(f) from the start of
- * the step's query block of BQ steps, so that differences inside a block do not lose digits to
- * the chunk's whole sum), 1 ĩ (i or logsig(i)), 2 a (suffix sum of logsig(f) after the step, plus
- * ĩ), 3 mIntra (exp gate: max over s ≤ t of ((b̂_t - b̂_s) + D) + ĩ_s, D the sum of the block totals
- * between the two blocks, the same f32 expression and summation order the parallel kernel uses),
- * 4 mComb (0 for the sigmoid gate) and 5 nrm (the normalizer without eps; 1 for the unnormalized
- * sigmoid gate), written by the parallel kernel when asked to keep them; then per chunk (index
- * (bh·NC + k)·2): g (the chunk's total log forget gate), max_j a_j; then the block totals of
- * b̂ (index (bh·NC + k)·NB + x, NB = ceil(L / BQ)). All sums are compensated (Kahan).
+ * the step's query block of BQ steps), 1 ĩ (i or logsig(i)), 2 a (suffix sum of logsig(f) after
+ * the step to the chunk's end, plus ĩ), 3 mIntra (exp gate: the row maximum of the intra-chunk log
+ * gate matrix, by the very f32 expressions of the parallel kernel, and with document starts the
+ * log gate of the zero state at the row's document start), 4 mComb (0 for the sigmoid gate) and 5
+ * nrm (the normalizer without eps; 1 for the unnormalized sigmoid gate), written by the parallel
+ * kernel when asked to keep them, 6 ŝ (sum of logsig(f) after the step to the end of its query
+ * block), 7 logsig(f) itself; then per chunk (index (bh·NC + k)·2): g (the chunk's total log
+ * forget gate), max_j a_j (and the zero state's log gate); then the block totals of b̂ (index
+ * (bh·NC + k)·NB + x, NB = ceil(L / BQ)).
+ *
+ * Exactness for any forget gate: a range sum Σ_{s<r≤t} logsig(f_r) is never taken as a difference
+ * of two cumulative sums (which loses |b|·2^-24 absolutely, all of it when a term is −1e30 or −∞).
+ * Every log gate is a sum of same-sign terms: b̂_t + ŝ_s + (block totals between) across query
+ * blocks; inside a block, sub-blocks of 4 steps (prefix of t's sub-block + the steps between +
+ * suffix of s's sub-block), and the steps themselves inside a sub-block. All log gates are floored
+ * at LOG_GATE_FLOOR. A document start wipes logsig(f) at its step to the floor (nothing crosses
+ * it); the zero state's own log gate (logsig(f) of the start step and the steps after it) enters
+ * the stabilizer, as in a separate call from m = 0.
  */
 export function gatesWgsl(p: GatesParams): string {
   const exp = p.gate === "exp";
+  const rs = p.resets ?? false;
+  const BQ = p.BQ;
   return `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> iin: array<T>;
 @group(0) @binding(1) var<storage, read> fin: array<T>;
 @group(0) @binding(2) var<storage, read_write> gates: array<f32>;
-@group(0) @binding(3) var<uniform> u: U;
+${rs ? "@group(0) @binding(3) var<storage, read> rst: array<u32>;\n" : ""}@group(0) @binding(${
+    rs ? 4 : 3
+  }) var<uniform> u: U;
 ${WGSL_OPAQUE}
 var<workgroup> lfs: array<f32, ${p.L}>;
 var<workgroup> igs: array<f32, ${p.L}>;
-var<workgroup> bs: array<f32, ${p.L}>;
-var<workgroup> ts: array<f32, ${Math.ceil(p.L / p.BQ)}>;
-${LOGSIG_WGSL}
+var<workgroup> ts: array<f32, ${Math.ceil(p.L / BQ)}>;
+${rs ? `var<workgroup> zs: array<f32, ${p.L}>;\n` : ""}${LOGSIG_WGSL}
 @compute @workgroup_size(${GATES_WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let k = wg.x;
@@ -144,21 +175,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lc = min(u.L, u.S - t0);
   let base = bh * u.S + t0;
   let N = u.BH * u.S;
-  for (var j = lid; j < lc; j += ${GATES_WG}u) {
-    lfs[j] = logsig(f32(fin[base + j]));
+${
+    rs
+      ? "  let rbase = (bh / u.p0) * u.S + t0;\n"
+      : ""
+  }  for (var j = lid; j < lc; j += ${GATES_WG}u) {
+    lfs[j] = ${
+    rs
+      ? `select(logsig(f32(fin[base + j])), ${LOG_GATE_FLOOR.toExponential()}, rst[rbase + j] != 0u)`
+      : "logsig(f32(fin[base + j]))"
+  };
     igs[j] = ${exp ? "f32(iin[base + j])" : "logsig(f32(iin[base + j]))"};
   }
   workgroupBarrier();
   if (lid == 0u) {
-    // Compensated (Kahan) sums: b and a are differenced later, so their rounding must not grow
-    // with the chunk length.
+    // Compensated (Kahan) same-sign sums; all values are finite (floored log gates).
     var acc = 0.0;
     var comp = 0.0;
     var loc = 0.0;
     var lcomp = 0.0;
-    for (var j = 0u; j < lc; j++) {
-      if (j % ${p.BQ}u == 0u && j > 0u) {
-        ts[j / ${p.BQ}u - 1u] = loc;
+${rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""}    for (var j = 0u; j < lc; j++) {
+      if (j % ${BQ}u == 0u && j > 0u) {
+        ts[j / ${BQ}u - 1u] = loc;
         loc = 0.0;
         lcomp = 0.0;
       }
@@ -170,23 +208,42 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let tl = opaque(loc + yl);
       lcomp = opaque(tl - loc) - yl;
       loc = tl;
-      bs[j] = loc;
       gates[base + j] = loc;
       gates[N + base + j] = igs[j];
-    }
-    ts[(lc - 1u) / ${p.BQ}u] = loc;
-    let nb = (lc + ${p.BQ - 1}u) / ${p.BQ}u;
+      gates[7u * N + base + j] = lfs[j];
+${
+    rs
+      ? `      // The zero state of a document start: its log gate is logsig(f) from the start on.
+      if (rst[rbase + j] != 0u) {
+        zv = logsig(f32(fin[base + j]));
+        zon = true;
+      } else {
+        zv = zv + lfs[j];
+      }
+      zs[j] = select(-3.0e38, zv, zon);
+`
+      : ""
+  }    }
+    ts[(lc - 1u) / ${BQ}u] = loc;
+    let nb = (lc + ${BQ - 1}u) / ${BQ}u;
     let tb = ${GATE_STEP_SECTIONS}u * N + 2u * u.BH * u.NC + (bh * u.NC + k) * ${
-    Math.ceil(p.L / p.BQ)
+    Math.ceil(p.L / BQ)
   }u;
     for (var x = 0u; x < nb; x++) {
       gates[tb + x] = ts[x];
     }
     var suf = 0.0;
     var sc = 0.0;
+    var bsuf = 0.0;
+    var bsc = 0.0;
     var amax = -3.0e38;
     for (var jj = 0u; jj < lc; jj++) {
       let j = lc - 1u - jj;
+      if ((j + 1u) % ${BQ}u == 0u) {
+        bsuf = 0.0;
+        bsc = 0.0;
+      }
+      gates[6u * N + base + j] = bsuf;
       let a = suf + igs[j];
       gates[2u * N + base + j] = a;
       amax = max(amax, a);
@@ -194,29 +251,63 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let t = opaque(suf + y);
       sc = opaque(t - suf) - y;
       suf = t;
+      let yb = lfs[j] - bsc;
+      let tb2 = opaque(bsuf + yb);
+      bsc = opaque(tb2 - bsuf) - yb;
+      bsuf = tb2;
     }
     let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
     gates[ci] = acc;
-    gates[ci + 1u] = amax;
+    gates[ci + 1u] = ${rs ? "max(amax, zs[lc - 1u])" : "amax"};
   }
+  // b̂ and ŝ are read back from the gate buffer (kept out of workgroup memory, so long chunks fit).
   workgroupBarrier();
+  storageBarrier();
 ${
     exp
       ? `  for (var r = lid; r < lc; r += ${GATES_WG}u) {
-    let br = bs[r];
-    let qb = r / ${p.BQ}u;
+    let br = gates[base + r];
+    let qb = r / ${BQ}u;
     var mi = -3.0e38;
-    for (var kb = 0u; kb <= qb; kb++) {
+    // Key blocks before the query block: (b̂_t + ŝ_s) + block totals between, + ĩ_s.
+    for (var kb = 0u; kb < qb; kb++) {
       var D = 0.0;
-      for (var x = kb; x < qb; x++) {
+      for (var x = kb + 1u; x < qb; x++) {
         D += ts[x];
       }
-      let cEnd = min(kb * ${p.BQ}u + ${p.BQ - 1}u, r);
-      for (var c = kb * ${p.BQ}u; c <= cEnd; c++) {
-        mi = max(mi, ((br - bs[c]) + D) + igs[c]);
+      for (var c = kb * ${BQ}u; c < kb * ${BQ}u + ${BQ}u; c++) {
+        mi = max(mi, ((br + gates[6u * N + base + c]) + D) + igs[c]);
       }
     }
-    gates[3u * N + base + r] = mi;
+    // The diagonal block, by sub-blocks of 4 steps.
+    let blk = qb * ${BQ}u;
+    let sb = blk + ((r - blk) / 4u) * 4u;
+    var p4 = lfs[sb];
+    for (var x = sb + 1u; x <= r; x++) {
+      p4 = p4 + lfs[x];
+    }
+    for (var cb = blk; cb < sb; cb += 4u) {
+      var mid = 0.0;
+      for (var x = cb + 4u; x < sb; x++) {
+        mid += lfs[x];
+      }
+      let pm = p4 + mid;
+      let l1 = lfs[cb + 1u];
+      let l2 = lfs[cb + 2u];
+      let l3 = lfs[cb + 3u];
+      mi = max(mi, (pm + (l1 + (l2 + l3))) + igs[cb]);
+      mi = max(mi, (pm + (l2 + l3)) + igs[cb + 1u]);
+      mi = max(mi, (pm + l3) + igs[cb + 2u]);
+      mi = max(mi, (pm + 0.0) + igs[cb + 3u]);
+    }
+    for (var c = sb; c <= r; c++) {
+      var rsum = 0.0;
+      for (var x = c + 1u; x <= r; x++) {
+        rsum = rsum + lfs[x];
+      }
+      mi = max(mi, rsum + igs[c]);
+    }
+${rs ? "    mi = max(mi, zs[r]);\n" : ""}    gates[3u * N + base + r] = mi;
   }`
       : ""
   }
@@ -861,7 +952,7 @@ export function parallelTile(p: ParallelParams): { BQ: number; BV: number; threa
 export function parallelStorageBytes(p: ParallelParams): number {
   const { BQ, BV } = parallelTile(p);
   const stage = p.fuse ? p.BD * BQ + p.BD * BV : Math.max(p.BD * BQ, p.BD * BV);
-  return (p.BD * BQ + stage + BQ * BQ + 2 * BQ + p.BD) * 4;
+  return (p.BD * BQ + stage + BQ * BQ + 3 * BQ + p.BD) * 4;
 }
 
 /**
@@ -983,16 +1074,48 @@ export function parallelWgsl(p: ParallelParams): string {
     "        ",
     v4Elem("j0"),
   );
-  // Gate weights of this thread's 4 × 4 block of the BQ × BKV gate block, stored transposed.
+  // Gate weights of this thread's 4 × 4 block of the BQ × BKV gate block, stored transposed. The
+  // log gates R (Σ_{s<r≤t} logsig(f_r)) are sums of same-sign terms, never differences of
+  // cumulative sums (see gatesWgsl; the gate kernel's row maxima use the same expressions):
+  // earlier key blocks (b̂_t + ŝ_s) + totals between; the diagonal block by sub-blocks of 4.
   let gate =
-    `      let kb4 = vec4<f32>(kbs[tx * 4u], kbs[tx * 4u + 1u], kbs[tx * 4u + 2u], kbs[tx * 4u + 3u]);
-      let ki4 = vec4<f32>(kis[tx * 4u], kis[tx * 4u + 1u], kis[tx * 4u + 2u], kis[tx * 4u + 3u]);
+    `      let ki4 = vec4<f32>(kis[tx * 4u], kis[tx * 4u + 1u], kis[tx * 4u + 2u], kis[tx * 4u + 3u]);
       let key = vec4<u32>(kr0 + tx * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+      var R0: vec4<f32>;
+      var R1: vec4<f32>;
+      var R2: vec4<f32>;
+      var R3: vec4<f32>;
+      if (kb < qb) {
+        let ks4 = vec4<f32>(kss[tx * 4u], kss[tx * 4u + 1u], kss[tx * 4u + 2u], kss[tx * 4u + 3u]);
+${
+      [0, 1, 2, 3].map((i) => `        R${i} = (vec4<f32>(bq.${XYZW[i]}) + ks4) + vec4<f32>(dq);\n`)
+        .join("")
+    }      } else {
+        let lq = vec4<f32>(kls[ty * 4u], kls[ty * 4u + 1u], kls[ty * 4u + 2u], kls[ty * 4u + 3u]);
+        if (tx < ty) {
+          let lk = vec4<f32>(kls[tx * 4u], kls[tx * 4u + 1u], kls[tx * 4u + 2u], kls[tx * 4u + 3u]);
+          var mid = 0.0;
+          for (var x = tx * 4u + 4u; x < ty * 4u; x++) {
+            mid += kls[x];
+          }
+          let p01 = lq.x + lq.y;
+          let p012 = p01 + lq.z;
+          let p4 = vec4<f32>(lq.x, p01, p012, p012 + lq.w);
+          let s23 = lk.z + lk.w;
+          let s4 = vec4<f32>(lk.y + s23, s23, lk.w, 0.0);
+${
+      [0, 1, 2, 3].map((i) => `          R${i} = vec4<f32>(p4.${XYZW[i]} + mid) + s4;\n`).join("")
+    }        } else {
+          let q23 = lq.y + lq.z;
+          R0 = vec4<f32>(0.0);
+          R1 = vec4<f32>(lq.y, 0.0, 0.0, 0.0);
+          R2 = vec4<f32>(q23, lq.z, 0.0, 0.0);
+          R3 = vec4<f32>(q23 + lq.w, lq.z + lq.w, lq.w, 0.0);
+        }
+      }
 `;
   for (let i = 0; i < 4; i++) {
-    const w = exp
-      ? `exp((((bq.${XYZW[i]} - kb4) + vec4<f32>(dq)) + ki4) - mc.${XYZW[i]})`
-      : `exp(((bq.${XYZW[i]} - kb4) + vec4<f32>(dq)) + ki4)`;
+    const w = exp ? `exp((R${i} + ki4) - mc.${XYZW[i]})` : `exp(R${i} + ki4)`;
     gate +=
       `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), (key <= vec4<u32>(qr0 + ty * 4u + ${i}u)) & (key < vec4<u32>(lc)));\n`;
   }
@@ -1143,7 +1266,8 @@ var<workgroup> st: array<vec4<f32>, ${(p.BD * BV) / 4}>;`
       : `var<workgroup> st: array<vec4<f32>, ${Math.max(p.BD * BQ, p.BD * BV) / 4}>;`
   }
 var<workgroup> ps: array<vec4<f32>, ${(BKV * BQ) / 4}>;
-var<workgroup> kbs: array<f32, ${BKV}>;
+var<workgroup> kss: array<f32, ${BKV}>;
+var<workgroup> kls: array<f32, ${BKV}>;
 var<workgroup> kis: array<f32, ${BKV}>;
 var<workgroup> ns: array<f32, ${p.BD}>;
 @compute @workgroup_size(${threads})
@@ -1200,11 +1324,12 @@ ${pfDecl}${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u
     let kb = ${p.fuse ? "qb - kk" : "kk"};
     let kr0 = kb * ${BKV}u;
     var dq = 0.0;
-    for (var x = kb; x < qb; x++) {
+    for (var x = kb + 1u; x < qb; x++) {
       dq += gates[tb + x];
     }
     if (lid < ${BKV}u) {
-      kbs[lid] = select(0.0, gates[rowBase + kr0 + lid], kr0 + lid < lc);
+      kss[lid] = select(0.0, gates[6u * N + rowBase + kr0 + lid], kr0 + lid < lc);
+      kls[lid] = select(0.0, gates[7u * N + rowBase + kr0 + lid], kr0 + lid < lc);
       kis[lid] = select(0.0, gates[N + rowBase + kr0 + lid], kr0 + lid < lc);
     }
 ${[0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")}${

@@ -18,7 +18,8 @@ import type {
   TensorLike,
 } from "../../core/types.ts";
 import { assertFinite, isCpuTensor, validateMlstmInputs } from "../../core/validate.ts";
-import { assertDeviceInputsFinite } from "../_common.ts";
+import { assertDeviceInputsFinite, uploadDocumentStarts } from "../_common.ts";
+import { hasDocumentStarts } from "../../core/documents.ts";
 import {
   checkBindingSize,
   checkWorkgroupLimits,
@@ -138,11 +139,13 @@ export interface ChunkwiseSaved {
   /** n and m at every chunk boundary, (B·NH, NC + 1, DQK + 1): n, then m. */
   statesNM: GpuTensor;
   /**
-   * Gate scratch, f32 (layout in kernels/chunkwise/_wgsl.ts, `gatesWgsl`): 6 per-step sections of
+   * Gate scratch, f32 (layout in kernels/chunkwise/_wgsl.ts, `gatesWgsl`): 8 per-step sections of
    * B·NH·S (cumulative logsig(f) within the step's query block of `BQ` steps, ĩ, a, intra-chunk row
-   * max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t))), then per chunk (g, max a) pairs,
-   * then per chunk the `ceil(L / BQ)` query-block totals. mComb is 0 and nrm max(|den|, 1) (1 when
-   * unnormalized) for the sigmoid gate.
+   * max, mComb (the stabilizer m_t), nrm = max(|den|, exp(-m_t)), the sum of logsig(f) after the
+   * step to the end of its query block, logsig(f) itself), then per chunk (g, max a) pairs, then per
+   * chunk the `ceil(L / BQ)` query-block totals. mComb is 0 and nrm max(|den|, 1) (1 when
+   * unnormalized) for the sigmoid gate. Log gates are floored at −1e30; at a document start
+   * logsig(f) is the floor.
    */
   gates: GpuTensor;
   /** Chunk size. */
@@ -207,12 +210,15 @@ export const DEFAULT_CHUNK_SIZE = 64;
  * @param L The chunk size.
  * @param workgroupStorage The device's maxComputeWorkgroupStorageSize in bytes (omitted: only the
  *   checks that need no device).
+ * @param resets Whether the call has document starts (the gate kernel then holds one more value
+ *   per step).
  * @throws {RangeError} Naming chunkSize, the value and the allowed range.
  */
 export function checkChunkSize(
   variant: ChunkwiseVariant,
   L: number,
   workgroupStorage?: number,
+  resets = false,
 ): void {
   if (!Number.isInteger(L) || L < 1) {
     throw new RangeError(`Option chunkSize must be a positive integer, received ${L}`);
@@ -222,11 +228,12 @@ export function checkChunkSize(
       `Option chunkSize of ${variant.name} must be at most ${LIMIT_CHUNK_MAX} (one chunk per workgroup), received ${L}: use chunkwise--xl_chunk for larger chunks`,
     );
   }
-  // The gate kernel holds 3 values per step and one per query block (16 steps or more).
+  // The gate kernel holds 2 values per step (3 with document starts) and one per query block
+  // (16 steps or more).
   if (workgroupStorage === undefined) return;
-  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L, BQ: 16 });
+  const need = gatesStorageBytes({ gate: variant.gate, dtype: "f32", L, BQ: 16, resets });
   if (need > workgroupStorage) {
-    const max = Math.floor(workgroupStorage / 12.25);
+    const max = Math.floor(workgroupStorage / (resets ? 12.25 : 8.25));
     throw new RangeError(
       `Option chunkSize ${L} of ${variant.name} needs ${need} bytes of workgroup storage in the gate kernel, above this device's ${workgroupStorage}: use chunkSize <= ${max}`,
     );
@@ -278,7 +285,8 @@ function resolveDtype(
  * @param inputs q, k, v, i, f and optional initial states (CPU or device tensors).
  * @param options Chunk size (64), eps (1e-6), normalize (sigmoid gate, true), returnLastStates,
  *   dtype, checkFinite (outputs are checked too; device outputs are read back for it),
- *   poisonOutputs, keepForBackward, tiles, maxHeadsPerGroup.
+ *   poisonOutputs, keepForBackward, tiles, maxHeadsPerGroup, documentStarts (packed sequences: the
+ *   gate kernel floors logsig(f) at each start and adds the zero state's log gate to the stabilizer).
  * @returns h, the last states when asked for, and `saved` with `keepForBackward`.
  * @throws {TypeError | RangeError} On bad inputs or options (before the GPU is touched).
  * @throws {GpuError} If a device limit is exceeded or the GPU reports an error.
@@ -321,8 +329,9 @@ export async function chunkwiseForwardWebgpu(
   );
 
   checkChunkSize(variant, L);
+  const resets = hasDocumentStarts(options.documentStarts);
   const gpu = await getGpu();
-  checkChunkSize(variant, L, gpu.limits.maxComputeWorkgroupStorageSize);
+  checkChunkSize(variant, L, gpu.limits.maxComputeWorkgroupStorageSize, resets);
   if ((dtype === "f16" || gateDtype === "f16" || stateDtype === "f16") && !gpu.hasF16) {
     throw new GpuError(
       `f16 storage needs the shader-f16 feature, which ${gpu.adapterName} does not offer: use dtype "f32"`,
@@ -397,7 +406,7 @@ export async function chunkwiseForwardWebgpu(
   };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
-    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
+    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ, resets }),
     invocations: GATES_WG,
   }, `${label} gate kernel`);
   checkWorkgroupLimits(
@@ -466,8 +475,8 @@ export async function chunkwiseForwardWebgpu(
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
         gpu,
-        `chunkwise-gates:${gate}:${gateDtype}:L${L}:BQ${pt.BQ}`,
-        () => gatesWgsl({ gate, dtype: gateDtype, L, BQ: pt.BQ }),
+        `chunkwise-gates:${gate}:${gateDtype}:L${L}:BQ${pt.BQ}:${resets}`,
+        () => gatesWgsl({ gate, dtype: gateDtype, L, BQ: pt.BQ, resets }),
       ),
       hasInitialStates
         ? getPipeline(
@@ -502,12 +511,16 @@ export async function chunkwiseForwardWebgpu(
       keep: options.keepForBackward ? 1 : 0,
       eps,
       scale: 1 / Math.sqrt(DQK),
+      NH,
     };
+    // Document starts: per (batch row, step) a u32 flag (states zeroed before the step).
+    const rst = resets ? uploadDocumentStarts(gpu, options.documentStarts, B, S) : undefined;
+    if (rst) temps.push(rst);
     const batch = new DispatchBatch(gpu);
     batch.dispatch({
       label: `${variant.name} gates`,
       pipeline: gatesPipe,
-      buffers: [ig, fg, gates],
+      buffers: rst ? [ig, fg, gates, rst] : [ig, fg, gates],
       uniforms: packUniforms(base),
       workgroups: [NC, BH],
       flops: gate === "exp" ? N * (L + 20) : N * 40,
