@@ -68,6 +68,17 @@ Deno.test("the variant list covers every generator and has unique keys", () => {
       "bw-block-outer-dstate",
       "parallel",
       "step",
+      "gemm",
+      "gather",
+      "random-fill",
+      "norm",
+      "elementwise",
+      "toheads",
+      "slstm-forward",
+      "slstm-backward",
+      "slstm-dr",
+      "slstm-dr-reduce",
+      "slstm-rcopy",
     ]
   ) assert.ok(modes.has(m), `no ${m} variant`);
   assert.equal(new Set(variants.map((x) => x.key)).size, variants.length);

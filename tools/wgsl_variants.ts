@@ -36,6 +36,20 @@ import {
 import { blockDepth, blockWgsl, outerBlockWgsl } from "../kernels/backward/_block_wgsl.ts";
 import { parallelKernelParams, parallelWgsl } from "../kernels/parallel.ts";
 import { setStepKernelTiles, stepKernelParams, stepWgsl } from "../kernels/recurrent.ts";
+import { elementwiseWgsl } from "../kernels/layers/elementwise.ts";
+import { gatherWgsl } from "../kernels/layers/gather.ts";
+import { gemmWgsl } from "../kernels/layers/gemm.ts";
+import { toHeadsWgsl } from "../kernels/layers/heads.ts";
+import { normWgsl } from "../kernels/layers/norm.ts";
+import { randomFillWgsl } from "../kernels/layers/random.ts";
+import {
+  backwardWgsl as slstmBackwardWgsl,
+  drReduceWgsl,
+  drWgsl,
+  forwardWgsl as slstmForwardWgsl,
+  rCopyWgsl,
+  type RPlace,
+} from "../kernels/slstm/_wgsl.ts";
 
 /** One generated shader. */
 export interface WgslVariant {
@@ -101,10 +115,10 @@ function* chunkwiseForward(): Generator<WgslVariant> {
     for (const gate of ["exp", "sig"] as const) {
       for (const L of [1, 20, 64, 128]) {
         for (const BQ of [16, 32, 64]) {
-          yield v(
-            `chunkwise-gates:${tag({ gate, dtype, L, BQ })}`,
-            cwGatesWgsl({ gate, dtype, L, BQ }),
-          );
+          for (const resets of BOOLS) {
+            const p = { gate, dtype, L, BQ, resets };
+            yield v(`chunkwise-gates:${tag(p)}`, cwGatesWgsl(p));
+          }
         }
       }
       yield v(
@@ -237,8 +251,13 @@ function* parallel(): Generator<WgslVariant> {
       for (const dtype of DTYPES) {
         for (const gateDtype of DTYPES) {
           for (const g of GATES) {
-            const p = parallelKernelParams(DQK, DHV, S, dtype, gateDtype, g.gate, g.normalize);
-            yield v(`parallel:${tag(p)}`, parallelWgsl(p));
+            for (const resets of BOOLS) {
+              const p = {
+                ...parallelKernelParams(DQK, DHV, S, dtype, gateDtype, g.gate, g.normalize),
+                resets,
+              };
+              yield v(`parallel:${tag(p)}`, parallelWgsl(p));
+            }
           }
         }
       }
@@ -257,17 +276,22 @@ function* recurrent(): Generator<WgslVariant> {
           for (const gateDtype of DTYPES) {
             for (const g of GATES) {
               for (const mode of ["inplace", "io", "resident"] as const) {
-                const p = stepKernelParams(
-                  DQK,
-                  DHV,
-                  dtype,
-                  gateDtype,
-                  g.gate,
-                  g.normalize,
-                  mode === "inplace",
-                  mode === "resident",
-                );
-                yield v(`step:${tag(p)}`, stepWgsl(p));
+                for (const resets of BOOLS) {
+                  const p = {
+                    ...stepKernelParams(
+                      DQK,
+                      DHV,
+                      dtype,
+                      gateDtype,
+                      g.gate,
+                      g.normalize,
+                      mode === "inplace",
+                      mode === "resident",
+                    ),
+                    resets,
+                  };
+                  yield v(`step:${tag(p)}`, stepWgsl(p));
+                }
               }
             }
           }
@@ -276,6 +300,109 @@ function* recurrent(): Generator<WgslVariant> {
     }
   } finally {
     setStepKernelTiles(null);
+  }
+}
+
+/** The model's layer kernels (kernels/layers/): GEMM, norms, elementwise, head split, gather, fill. */
+function* layers(): Generator<WgslVariant> {
+  for (const wDtype of DTYPES) {
+    for (const [K, N] of [[64, 192], [30, 10]] as const) {
+      for (const bias of BOOLS) {
+        for (const epilogue of ["none", "softcap", "accumulate"] as const) {
+          for (
+            const tiles of [{ TM: 8, TN: 8, BK: 16 }, { TM: 4, TN: 4, BK: 16 }, {
+              TM: 8,
+              TN: 4,
+              BK: 32,
+            }]
+          ) {
+            const cap = epilogue === "softcap" ? 30 : 0;
+            const p = { K, N, ldY: N, wDtype, bias, epilogue, cap, ...tiles };
+            yield v(`gemm:${tag(p)}`, gemmWgsl(p));
+          }
+        }
+      }
+    }
+    for (const D of [64, 30]) yield v(`gather:${tag({ D, wDtype })}`, gatherWgsl(D, 100, wDtype));
+    for (const round of BOOLS) {
+      if (wDtype === "f16" && !round) continue; // f16 storage always rounds (the launcher's rule)
+      yield v(`random-fill:${tag({ wDtype, round })}`, randomFillWgsl(wDtype, round));
+    }
+  }
+  const normShapes = [[64, 1, false], [16, 4, true], [7, 1, false], [6, 3, true]] as const;
+  for (const kind of ["rms", "layer"] as const) {
+    for (const [R, G, headMajor] of normShapes) {
+      for (const weight of BOOLS) {
+        for (const bias of BOOLS) {
+          for (
+            const gate of [undefined, { ld: 4 * R * G, off: 4 }, { ld: 4 * R * G + 1, off: 1 }]
+          ) {
+            const p = { kind, R, G, headMajor, weight, bias, ...(gate ? { gate } : {}), eps: 1e-6 };
+            const gk = gate ? `${gate.ld}/${gate.off}` : "none";
+            yield v(`norm:${tag({ ...p, gate: gk })}`, normWgsl(p));
+          }
+        }
+      }
+    }
+  }
+  for (const op of ["swiglu", "sigmoid_gate", "add", "softcap"] as const) {
+    for (const [F, ldA, offA, ldB, offB] of [[64, 128, 0, 128, 64], [5, 11, 1, 11, 6]]) {
+      const un = op === "softcap";
+      const p = {
+        op,
+        F: F!,
+        ldA: ldA!,
+        offA: offA!,
+        ldB: un ? 0 : ldB!,
+        offB: un ? 0 : offB!,
+        cap: un ? 15 : 0,
+      };
+      yield v(`elementwise:${tag(p)}`, elementwiseWgsl(p));
+    }
+  }
+  for (const [NH, DH, ld, off] of [[4, 16, 256, 64], [3, 5, 17, 1], [4, 1, 12, 4]]) {
+    for (const cap of [0, 15]) {
+      const p = { NH: NH!, DH: DH!, ld: ld!, off: off!, cap };
+      yield v(`toheads:${tag(p)}`, toHeadsWgsl(p));
+    }
+  }
+}
+
+/** The sLSTM kernels (kernels/slstm/): time loops, dR, its reduction, the copies of r. */
+function* slstm(): Generator<WgslVariant> {
+  const places: RPlace[] = ["registers", "workgroup", "workgroup-f16", "global", "global-f16"];
+  for (const dtype of DTYPES) {
+    for (const DH of [16, 64, 10]) {
+      for (const P of [1, 4, 5]) {
+        if (DH % P !== 0) continue;
+        for (const place of places) {
+          if (place === "registers" && DH / P > 16) continue;
+          for (const save of BOOLS) {
+            const p = { NH: 2, DH, P, dtype, place, save };
+            const k = `slstm-forward:${tag(p)}`;
+            yield v(k, slstmForwardWgsl(p, k));
+          }
+          const p = { NH: 2, DH, P, dtype, place, save: false };
+          const k = `slstm-backward:${tag(p)}`;
+          yield v(k, slstmBackwardWgsl(p, k));
+        }
+      }
+      for (const [TM, TN] of [[4, 4], [2, 4]]) {
+        const p = { NH: 2, DH, dtype, TM: TM!, TN: TN! };
+        const k = `slstm-dr:${tag(p)}`;
+        yield v(k, drWgsl(p, k));
+      }
+    }
+  }
+  for (const DH of [16, 10]) {
+    const k = `slstm-dr-reduce:DH=${DH}`;
+    yield v(k, drReduceWgsl(2, DH, k));
+    for (const f16 of BOOLS) {
+      for (const transpose of BOOLS) {
+        const k2 = `slstm-rcopy:${tag({ DH, f16, transpose })}`;
+        yield v(k2, rCopyWgsl(2, DH, f16, transpose, k2));
+      }
+    }
   }
 }
 
@@ -289,6 +416,8 @@ export const WGSL_FAMILIES: readonly WgslFamily[] = [
   family("backward/blocked", backwardBlocked),
   family("parallel", parallel),
   family("recurrent", recurrent),
+  family("layers", layers),
+  family("slstm", slstm),
 ];
 
 /**

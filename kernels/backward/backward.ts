@@ -541,7 +541,7 @@ export async function mlstmBackwardWebGpu(
     // devices with few per-shader buffers (SwiftShader and WebGPU's default: 10 and 8) still run
     // the variants that fit.
     const own = { stats: 6, dq: 8, dkdv: 9 }[mode] + (chunk ? 2 : 0) +
-      (mode === "stats" && reuseU ? 1 : 0);
+      (mode === "stats" && reuseU ? 1 : 0) + (mode === "stats" && mPath(p) ? 1 : 0);
     checkStorageBuffers(gpu, own, `mlstm-bw-${mode}:${key}`);
     if (blocked) {
       return pipe(
