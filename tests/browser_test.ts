@@ -267,3 +267,80 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "the playground's xLSTM Large tab matches the float64 model, or names the adapter limit",
+  ignore: browserMissing(),
+  timeout: 600_000,
+  async fn() {
+    await bundle();
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handle);
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.setViewport({ width: 1000, height: 900 });
+      const errors: string[] = [];
+      page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+      page.on("pageerror", (e) => errors.push(String(e)));
+      const runModel = async (newTokens: number) => {
+        const q = new URLSearchParams({
+          tab: "model",
+          "m-vocab": "40",
+          "m-dim": "64",
+          "m-blocks": "2",
+          "m-heads": "2",
+          "m-prompt": "9",
+          "m-new": String(newTokens),
+          "m-seed": "4",
+          run: "1",
+        });
+        await page.goto(`http://localhost:${server.addr.port}/?${q}`);
+        await page.waitForFunction(
+          `["done", "error", "refused", "unsupported"].includes(document.body.dataset.modelState)`,
+          { timeout: 500_000 },
+        );
+        const r = await page.evaluate(`({
+          state: document.body.dataset.modelState,
+          status: document.getElementById("m-status").textContent,
+          tokens: document.getElementById("m-tokens").textContent,
+          run: globalThis.mlstmLastModelRun,
+          limit: Number(document.getElementById("adapter").textContent.match(/storage buffers per shader: (\\d+)/)[1]),
+        })`) as {
+          state: string;
+          status: string;
+          tokens: string;
+          run?: { ids: number[]; rows: (Row & { what: string })[] };
+          limit: number;
+        };
+        console.log(`${newTokens} new tokens: ${r.state}: ${r.status}\n${r.tokens}`);
+        if (r.state === "done") {
+          assert.equal(r.run!.ids.length, 9 + newTokens);
+          for (const row of r.run!.rows) {
+            console.log(`  ${row.what}: relL2 ${row.relL2.toExponential(2)}`);
+            assert.ok(row.relL2 <= row.tolerance, `${row.what}: ${row.relL2} > ${row.tolerance}`);
+          }
+        }
+        return r;
+      };
+      // The prompt alone (the chunkwise path): runs on any adapter with 10 storage buffers.
+      const prefill = await runModel(0);
+      assert.equal(prefill.state, "done", prefill.status);
+      await page.screenshot({
+        path: new URL("test_outputs/browser_model.png", root).pathname,
+        fullPage: true,
+      });
+      // Generation uses the step kernel, which binds 12 storage buffers.
+      const gen = await runModel(3);
+      if (gen.limit < 12) {
+        assert.equal(gen.state, "unsupported", gen.status);
+        assert.match(gen.status, /does not fit this adapter: .*storage buffers/);
+      } else {
+        assert.equal(gen.state, "done", gen.status);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.shutdown();
+    }
+  },
+});

@@ -7,6 +7,18 @@ const $ = (id) => document.getElementById(id);
 /** Relative L2 tolerances (SPEC §4 for h; the backward tests' base for gradients). */
 const TOLERANCE = { h: { f32: 1e-5, f16: 1e-3 }, grad: { f32: 1e-4, f16: 5e-3 } };
 const SHAPE_FIELDS = ["B", "NH", "S", "DQK", "DHV", "chunk", "seed"];
+const MODEL_FIELDS = [
+  "m-vocab",
+  "m-dim",
+  "m-blocks",
+  "m-heads",
+  "m-prompt",
+  "m-new",
+  "m-dtype",
+  "m-seed",
+];
+/** Relative L2 tolerances of the model's logits (the model tests' bound for f32). */
+const MODEL_TOLERANCE = { f32: 1e-5, f16: 1e-2 };
 let gpu = null;
 let runs = 0;
 
@@ -56,7 +68,7 @@ async function init() {
     select.append(o);
   }
   const params = new URLSearchParams(location.search);
-  for (const f of [...SHAPE_FIELDS, "kernel", "dtype"]) {
+  for (const f of [...SHAPE_FIELDS, "kernel", "dtype", ...MODEL_FIELDS]) {
     if (params.has(f)) $(f).value = params.get(f);
   }
   if (params.has("backward")) $("backward").checked = params.get("backward") !== "0";
@@ -105,8 +117,18 @@ async function init() {
       "f16 (needs shader-f16: not on this adapter)";
   }
   $("run").disabled = false;
+  $("m-run").disabled = false;
+  if (!gpu.hasF16) {
+    $("m-dtype").querySelector("option[value=f16]").textContent =
+      "f16 (needs shader-f16: not on this adapter)";
+  }
+  $("model-controls").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    runModel();
+  });
   setStatus("ready", "Ready.");
-  if (params.get("run") === "1") run();
+  if (params.get("tab") === "model") document.querySelector('nav .tab[data-tab="model"]').click();
+  if (params.get("run") === "1") params.get("tab") === "model" ? runModel() : run();
 }
 
 function positiveInt(name) {
@@ -254,6 +276,170 @@ async function run() {
   } finally {
     $("run").disabled = false;
   }
+}
+
+function setModelStatus(state, message, isError = false) {
+  document.body.dataset.modelState = state;
+  $("m-status").textContent = message;
+  $("m-status").className = isError ? "error" : "";
+}
+
+/** Index of the largest of n values starting at offset. */
+function argmax(a, offset, n) {
+  let best = 0;
+  for (let j = 1; j < n; j++) if (a[offset + j] > a[offset + best]) best = j;
+  return best;
+}
+
+/**
+ * Random prompt, prefill, then greedy generation one token at a time (states carried) on the GPU;
+ * the worker's float64 model reads the same tokens in one call; logits compared per step.
+ */
+async function runModel() {
+  let cfg, P, N, seed;
+  try {
+    const [V, D, L, H] = ["m-vocab", "m-dim", "m-blocks", "m-heads"].map(positiveInt);
+    P = positiveInt("m-prompt");
+    N = Number($("m-new").value);
+    seed = Number($("m-seed").value);
+    if (!Number.isInteger(N) || N < 0) {
+      throw new RangeError(`new tokens must be an integer ≥ 0, received ${$("m-new").value}`);
+    }
+    if (!Number.isInteger(seed)) {
+      throw new RangeError(`seed must be an integer, received ${$("m-seed").value}`);
+    }
+    cfg = { vocabSize: V, embeddingDim: D, numBlocks: L, numHeads: H };
+    mlstm.createXlstmLargeConfig(cfg); // validates, naming the bad option
+  } catch (e) {
+    setModelStatus("refused", e.message, true);
+    return;
+  }
+  const dtype = $("m-dtype").value;
+  if (dtype === "f16" && !gpu.hasF16) {
+    setModelStatus(
+      "refused",
+      `f16 storage needs the WebGPU feature shader-f16, which this adapter (${gpu.adapterName}) does not offer. Choose f32.`,
+      true,
+    );
+    return;
+  }
+  $("m-run").disabled = true;
+  setModelStatus("running", "Building the model on the GPU and reading the prompt…");
+  let model;
+  try {
+    const V = cfg.vocabSize;
+    const rng = new mlstm.Random(seed + 7);
+    const prompt = Array.from({ length: P }, () => Math.min(V - 1, Math.floor(rng.uniform() * V)));
+    // Random weights drawn on the GPU (hash-based; the worker draws the same ones on the CPU).
+    model = await mlstm.XlstmLarge.random(cfg, { backend: "webgpu", seed, dtype });
+    const t0 = performance.now();
+    let out = await model.forward([prompt]);
+    const prefillMs = performance.now() - t0;
+    const rows = [Float64Array.from(out.logits.data)]; // (P, V)
+    const ids = [...prompt];
+    const stepMs = [];
+    let next = argmax(rows[0], (P - 1) * V, V);
+    for (let n = 0; n < N; n++) {
+      setModelStatus("running", `Generating token ${n + 1} of ${N}…`);
+      ids.push(next);
+      const t = performance.now();
+      out = await model.forward([[next]], { state: out.state });
+      stepMs.push(performance.now() - t);
+      rows.push(Float64Array.from(out.logits.data));
+      next = argmax(out.logits.data, 0, V);
+    }
+    setModelStatus("running", "GPU done; waiting for the float64 model in the worker…");
+    const ref = (await referenceInWorker({ model: cfg, seed, dtype, ids })).logits; // (P + N, V)
+    const gpuAll = new Float64Array(ref.length);
+    rows.reduce((o, r) => (gpuAll.set(r, o), o + r.length), 0);
+    const tol = MODEL_TOLERANCE[dtype];
+    const table = [];
+    const perStep = [];
+    for (let t = 0; t < P + N; t++) {
+      const g = gpuAll.subarray(t * V, (t + 1) * V), r = ref.subarray(t * V, (t + 1) * V);
+      const d = mlstm.deviation(g, r);
+      perStep.push(d.maxAbs);
+      if (t < P - 1) continue;
+      table.push({
+        what: t === P - 1 ? `prompt (its last step)` : `generated token ${t - P + 1}`,
+        ...d,
+        tolerance: tol,
+        agree: argmax(g, 0, V) === argmax(r, 0, V),
+        pass: d.relL2 <= tol,
+      });
+    }
+    const whole = mlstm.deviation(gpuAll, ref);
+    table.unshift({
+      what: `all ${P + N} steps`,
+      ...whole,
+      tolerance: tol,
+      agree: table.every((x) => x.agree),
+      pass: whole.relL2 <= tol,
+    });
+    showModelTable(table);
+    const perToken = N ? `${(stepMs.reduce((a, b) => a + b, 0) / N).toFixed(1)} ms` : "–";
+    $("m-tokens").textContent = `prompt ${JSON.stringify(prompt)} → generated ${
+      JSON.stringify(ids.slice(P))
+    }. Prefill ${
+      prefillMs.toFixed(1)
+    } ms, ${perToken} per generated token (wall clock, with the read-back of each token's logits; the first run also compiles pipelines).`;
+    Plotly.newPlot("m-plot", [{
+      x: perStep.map((_, i) => i),
+      y: perStep.map((v) => (v > 0 ? v : null)),
+      mode: "lines+markers",
+      name: "logits",
+    }], {
+      title: { text: "max |logits − float64 logits| per step" },
+      xaxis: { title: { text: `step (prompt: 0–${P - 1})` } },
+      yaxis: { type: "log", exponentformat: "power" },
+      margin: { t: 40, r: 10 },
+    }, { displayModeBar: false, responsive: true });
+    // For scripts and tests driving the page.
+    globalThis.mlstmLastModelRun = { config: cfg, dtype, ids, prompt, rows: table };
+    const failed = table.filter((x) => !x.pass).map((x) => x.what);
+    setModelStatus(
+      "done",
+      failed.length
+        ? `Done: ${failed.join(", ")} above tolerance.`
+        : "Done: every step's logits within tolerance of the float64 model.",
+    );
+  } catch (e) {
+    if (e instanceof mlstm.GpuError && /above this device's/.test(e.message)) {
+      setModelStatus("unsupported", `The model does not fit this adapter: ${e.message}`, true);
+    } else {
+      console.error(e);
+      setModelStatus("error", `${e.name}: ${e.message}`, true);
+    }
+  } finally {
+    model?.destroy();
+    $("m-run").disabled = false;
+  }
+}
+
+function showModelTable(rows) {
+  const body = $("m-errors").querySelector("tbody");
+  body.replaceChildren();
+  const sci = (v) => (Number.isFinite(v) ? v.toExponential(2) : String(v));
+  for (const r of rows) {
+    const tr = document.createElement("tr");
+    for (
+      const [text, cls] of [
+        [r.what],
+        [sci(r.maxAbs)],
+        [sci(r.relL2)],
+        [sci(r.tolerance)],
+        [r.agree ? "yes" : "no"],
+        [r.pass ? "ok" : "above", r.pass ? "pass" : "fail"],
+      ]
+    ) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (cls) td.className = cls;
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  $("m-errors").hidden = false;
 }
 
 function showTable(rows) {

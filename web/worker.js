@@ -3,6 +3,7 @@
 import * as mlstm from "./mlstm.js";
 
 self.onmessage = async (ev) => {
+  if (ev.data.model) return modelReference(ev.data);
   const { id, reference, config, seed, chunkSize, backward } = ev.data;
   try {
     const x = mlstm.randomMlstmInputs(config, new mlstm.Random(seed));
@@ -20,3 +21,20 @@ self.onmessage = async (ev) => {
     self.postMessage({ id, error: String(e?.message ?? e) });
   }
 };
+
+/** The float64 xLSTM Large model with the page's weights (same seed, dtype) over the same tokens. */
+async function modelReference({ id, model, seed, dtype, ids }) {
+  try {
+    // The WebGPU backend draws its random weights on the GPU from a counter-based hash; the same
+    // hash on the CPU gives the reference the same weights.
+    const c = mlstm.createXlstmLargeConfig(model);
+    const weights = mlstm.hashRandomXlstmLargeWeights(c, seed, dtype);
+    const m = await mlstm.XlstmLarge.fromWeights(c, weights, { backend: "reference" });
+    const { logits } = await m.forward([ids]);
+    m.destroy();
+    const data = Float64Array.from(logits.data);
+    self.postMessage({ id, out: { logits: data } }, [data.buffer]);
+  } catch (e) {
+    self.postMessage({ id, error: String(e?.message ?? e) });
+  }
+}
