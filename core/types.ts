@@ -50,7 +50,11 @@ export interface MlstmInputs<T = TensorLike> {
 /** Which gradient a backward pass computes (SPEC §3). */
 export type GradientConvention = "exact" | "normalizer-constant";
 
-/** Options of a forward or backward pass. */
+/**
+ * Options of a forward or backward pass. Every kernel checks them alike (`validateOptions` in
+ * core/validate.ts): an unknown key is an error naming the nearest valid one, and values must have
+ * their type (no coercion: `normalize: "false"` is an error, not `true`).
+ */
 export interface MlstmOptions {
   /** Also return the last states (C, n, m). @default {false} */
   returnLastStates?: boolean;
@@ -58,7 +62,10 @@ export interface MlstmOptions {
   eps?: number;
   /** Chunk size of the chunkwise forms (any positive integer for the reference). @default {64} */
   chunkSize?: number;
-  /** Sigmoid input gate only: divide by max(|q·n|, 1) + eps. @default {true} */
+  /**
+   * Sigmoid input gate only: divide by max(|q·n|, 1) + eps. The exponential-gate kernels always
+   * normalize and reject `false` (forward and backward alike). @default {true}
+   */
   normalize?: boolean;
   /** Throw if an input or output holds NaN or ±Infinity. @default {false} */
   checkFinite?: boolean;
@@ -66,7 +73,7 @@ export interface MlstmOptions {
   gradient?: GradientConvention;
   /**
    * WebGPU kernels only: storage type of q, k, v and h on the device. `"f16"` halves their memory
-   * traffic (needs `shader-f16`); arithmetic, accumulation, gates and states stay f32. For
+   * traffic (needs `shader-f16`); arithmetic, accumulation, gates, states and gradients stay f32. For
    * device-tensor inputs their own dtype decides, and a different `dtype` option is an error.
    * @default {"f32"}
    */
@@ -100,7 +107,11 @@ export interface MlstmForwardResult<T = TensorLike> {
   last?: MlstmStates<T>;
 }
 
-/** What a backward pass resolves to: the gradient of a loss with respect to each input. */
+/**
+ * What a backward pass resolves to: the gradient of a loss with respect to each input. WebGPU
+ * kernels return every gradient in f32, whatever the storage of the inputs (f16 gradients would
+ * overflow or flush to zero silently).
+ */
 export interface MlstmGradients<T = TensorLike> {
   /** (B, NH, S, DQK) */
   dq: T;

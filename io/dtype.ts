@@ -10,6 +10,10 @@
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
+// Native half arrays (Deno 2, recent browsers) convert whole arrays in C++ with the same
+// round-to-nearest-even; the scalar functions below are the fallback and the definition.
+const F16Array = (globalThis as unknown as { Float16Array?: Float32ArrayConstructor }).Float16Array;
+
 /**
  * The float value of an IEEE half bit pattern (exact).
  *
@@ -127,6 +131,7 @@ export function numberToBf16Bits(x: number): number {
  * @returns A new Float32Array.
  */
 export function f16ToF32(bits: Uint16Array): Float32Array {
+  if (F16Array) return new Float32Array(new F16Array(bits.buffer, bits.byteOffset, bits.length));
   const out = new Float32Array(bits.length);
   for (let j = 0; j < bits.length; j++) out[j] = f16BitsToNumber(bits[j]);
   return out;
@@ -166,6 +171,11 @@ export function bf16ToF32(bits: Uint16Array): Float32Array {
  * @returns A new Uint16Array.
  */
 export function toF16Bits(x: ArrayLike<number>): Uint16Array {
+  if (F16Array) {
+    // Round through float32 first (as the scalar path does), then to half.
+    const h = new F16Array(x instanceof Float32Array ? x : Float32Array.from(x));
+    return new Uint16Array(h.buffer, h.byteOffset, h.length);
+  }
   const out = new Uint16Array(x.length);
   for (let j = 0; j < x.length; j++) out[j] = numberToF16Bits(x[j]);
   return out;

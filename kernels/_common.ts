@@ -261,22 +261,50 @@ fn opaque(x: f32) -> f32 { return select(x, 0.0, u.S == 0xFFFFFFFFu); }
 `;
 
 /**
- * WGSL: `logsig(x) = min(x, 0) - log1p(exp(-|x|))` with an accurate log1p (the `u - 1` trick),
- * floored at −1e30: a gate of −∞ (a reset) then keeps every sum and difference of log gates finite
+ * WGSL: `logsig(x) = log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|))`, accurate to a few ulp
+ * relative for every x (the one implementation of every kernel family: step, recurrent, parallel,
+ * chunkwise, backward). Two parts are accurate where the GPU's built-ins are not:
+ * - `exp_neg(a) = exp(-a)` reduces the argument, a = k·ln2 + r with |r| ≤ ln2/2 (ln2 split in a
+ *   16-bit head, so that k·head is exact, and a tail), and scales exp(-r) by 2^-k: the built-in
+ *   exp(-a) rounds a·log2(e) in f32 first, ~|a|·2^-24 relative error (1e-6 at a = 15, 5e-6 at 87);
+ * - log1p(e) for e in [0, 1] is 2·atanh(e / (2 + e)) by its odd series (z ≤ 1/3, 9 terms): log(1 + e)
+ *   loses e below 1e-7 and the GPU's log is only accurate to ~2^-21 absolute near 1.
+ * For x ≥ 15 logsig(x) ≈ -exp(-x) is tiny, and only this keeps it accurate relative to itself (the
+ * former log1p of `1 + e` had ~6e-8 absolute error: 100% relative there). Beyond x ≈ 87.3 the
+ * result is below f32's normal range (subnormal, or 0 where the GPU flushes subnormals).
+ * Floored at −1e30: a gate of −∞ (a reset) then keeps every sum and difference of log gates finite
  * (no −∞ − (−∞) = NaN) and still weighs the state by exactly exp(−1e30 + …) = 0.
- * Also defines `NEG_BIG`, a stand-in for -infinity that stays finite through sums.
+ */
+export const WGSL_LOGSIG = `
+fn exp_neg(a: f32) -> f32 {
+  let k = min(floor(a * 1.44269504 + 0.5), 200.0);
+  let r = (a - k * 0.693145751953125) - k * 1.42860677e-6;
+  return ldexp(exp(-r), -i32(k));
+}
+fn logsig(x: f32) -> f32 {
+  let e = exp_neg(abs(x));
+  let z = e / (2.0 + e);
+  let z2 = z * z;
+  var p = 1.0 / 17.0;
+  p = p * z2 + 1.0 / 15.0;
+  p = p * z2 + 1.0 / 13.0;
+  p = p * z2 + 1.0 / 11.0;
+  p = p * z2 + 1.0 / 9.0;
+  p = p * z2 + 1.0 / 7.0;
+  p = p * z2 + 1.0 / 5.0;
+  p = p * z2 + 1.0 / 3.0;
+  p = p * z2 + 1.0;
+  return max(min(x, 0.0) - 2.0 * z * p, -1.0e30);
+}
+`;
+
+/**
+ * WGSL: {@linkcode WGSL_LOGSIG} (`logsig`, `exp_neg`) and `NEG_BIG`, a stand-in for -infinity that
+ * stays finite through sums.
  */
 export const WGSL_GATES = `
 const NEG_BIG: f32 = -3.0e38;
-fn log1p_(x: f32) -> f32 {
-  let u = 1.0 + x;
-  let d = u - 1.0;
-  return select(log(u) * (x / select(d, 1.0, d == 0.0)), x, d == 0.0);
-}
-fn logsig(x: f32) -> f32 {
-  return max(min(x, 0.0) - log1p_(exp(-abs(x))), -1.0e30);
-}
-`;
+${WGSL_LOGSIG}`;
 
 /**
  * Uploads the document-start flags of `MlstmOptions.documentStarts` (validated) as a (B, S)

@@ -19,7 +19,7 @@ import type {
   MlstmStates,
   TensorLike,
 } from "../core/types.ts";
-import { validateMlstmInputs } from "../core/validate.ts";
+import { nearestName, validateMlstmInputs } from "../core/validate.ts";
 
 /** Configuration of an {@linkcode MlstmBackend}. */
 export interface MlstmBackendConfig {
@@ -204,8 +204,9 @@ export class MlstmBackend {
    *
    * @param config Kernels, chunk size, mode and dtype.
    * @throws {RangeError} For a value outside its set (mode, autocastDtype, chunkSize, eps, an
-   *   unknown kernel name, listing the available ones) or an unknown field.
-   * @throws {TypeError} For a value of the wrong type, a kernel without states, a step kernel in
+   *   unknown kernel name, listing the available ones) or an unknown field (naming the nearest).
+   * @throws {TypeError} For a value of the wrong type, `normalize: false` with exponential-gate
+   *   kernels, a kernel without states, a step kernel in
    *   another slot, kernels of different input gates, or (mode "train") a chunkwise kernel without
    *   a backward pass.
    */
@@ -215,8 +216,11 @@ export class MlstmBackend {
     }
     for (const field of Object.keys(config)) {
       if (!(field in DEFAULTS)) {
+        const near = nearestName(field, Object.keys(DEFAULTS));
         throw new RangeError(
-          `Config has no field ${show(field)}; the fields are ${Object.keys(DEFAULTS).join(", ")}`,
+          `Config has no field ${show(field)}${
+            near === undefined ? "" : ` (did you mean ${near}?)`
+          }; the fields are ${Object.keys(DEFAULTS).join(", ")}`,
         );
       }
     }
@@ -255,6 +259,14 @@ export class MlstmBackend {
     if (Object.values(gates).some((k) => k.inputGate !== chunkwise.inputGate)) {
       const list = Object.entries(gates).map(([f, k]) => `${f} ${show(k.name)} (${k.inputGate})`);
       throw new TypeError(`Config kernels must share one input gate, received ${list.join(", ")}`);
+    }
+    // Fail at construction, not at the first call (as every exp-gate kernel would).
+    if (chunkwise.inputGate === "exp" && !normalize) {
+      throw new TypeError(
+        `Config normalize false is for sigmoid-gate kernels only: ${
+          show(chunkwise.name)
+        } has the exponential input gate, which always normalizes`,
+      );
     }
     // Fail at construction, not at the first backward after a forward.
     if (mode === "train") backwardOf(chunkwise);

@@ -55,6 +55,7 @@ export {
   parallelKernelParams,
   parallelKernels,
   parallelWgsl,
+  setParallelKernelUnroll,
 } from "./parallel.ts";
 
 /**

@@ -66,6 +66,42 @@ export interface ParallelKernelParams {
    * @default {false}
    */
   resets?: boolean;
+  /**
+   * Accumulate h over the TK keys of a block in a loop (each iteration's DHV columns unrolled)
+   * instead of unrolling all TK × columns: where that product is large (DHV 512: 128 vec4
+   * accumulations) the unrolled body took lavapipe 17 s to compile, the loop 5 s.
+   */
+  keyLoop: boolean;
+}
+
+/** Most vec4 accumulations per key block unrolled before the keys become a loop. */
+const MAX_UNROLLED_ACCUMULATIONS = 64;
+let maxUnrolledAccumulations = MAX_UNROLLED_ACCUMULATIONS;
+
+/**
+ * Overrides the bound on unrolled accumulations of the parallel kernel (beyond it the keys of a
+ * block are a loop, see {@linkcode ParallelKernelParams.keyLoop}); null restores the default, 64.
+ * For comparisons: a huge value gives the fully unrolled kernel. Applies to pipelines created
+ * afterwards.
+ *
+ * @example
+ * ```ts
+ * import { parallelKernelParams, setParallelKernelUnroll } from "./parallel.ts";
+ * setParallelKernelUnroll(1e9);
+ * console.assert(!parallelKernelParams(256, 512, 1000, "f32", "f32", "exp", true).keyLoop);
+ * setParallelKernelUnroll(null);
+ * console.assert(parallelKernelParams(256, 512, 1000, "f32", "f32", "exp", true).keyLoop);
+ * ```
+ *
+ * @param most The most unrolled vec4 accumulations, or null for the default.
+ */
+export function setParallelKernelUnroll(most: number | null): void {
+  if (most !== null && !(Number.isInteger(most) && most >= 1)) {
+    throw new RangeError(
+      `Parallel kernel unroll bound must be a positive integer, received ${most}`,
+    );
+  }
+  maxUnrolledAccumulations = most ?? MAX_UNROLLED_ACCUMULATIONS;
 }
 
 /**
@@ -95,6 +131,9 @@ export function parallelKernelParams(
   gate: InputGate,
   normalize: boolean,
 ): ParallelKernelParams {
+  const TK = S <= 8 ? 8 : 16;
+  const VH = DHV % (4 * TK) === 0 ? 4 : 1;
+  const NV = Math.ceil(DHV / VH / TK);
   return {
     DQK,
     DHV,
@@ -102,14 +141,15 @@ export function parallelKernelParams(
     gateDtype,
     gate,
     normalize: gate === "exp" ? true : normalize,
-    TK: S <= 8 ? 8 : 16,
+    TK,
+    keyLoop: TK * NV > maxUnrolledAccumulations,
   };
 }
 
 function parallelKey(p: ParallelKernelParams): string {
   return `parallel:${p.DQK}x${p.DHV}:${p.dtype}:${p.gateDtype}:${p.gate}:${
     p.normalize ? "norm" : "raw"
-  }:tk${p.TK}${p.resets ? ":resets" : ""}`;
+  }:tk${p.TK}${p.keyLoop ? ":loop" : ""}${p.resets ? ":resets" : ""}`;
 }
 
 /**
@@ -127,7 +167,7 @@ function parallelKey(p: ParallelKernelParams): string {
  * @returns WGSL source.
  */
 export function parallelWgsl(p: ParallelKernelParams): string {
-  const { DQK, DHV, dtype, gateDtype, gate, normalize, TK } = p;
+  const { DQK, DHV, dtype, gateDtype, gate, normalize, TK, keyLoop } = p;
   const VD = DQK % 4 === 0 ? 4 : 1;
   const VH = DHV % (4 * TK) === 0 ? 4 : 1;
   const DQKV = DQK / VD;
@@ -163,11 +203,13 @@ export function parallelWgsl(p: ParallelKernelParams): string {
   const hDecl = Array.from({ length: NV }, (_, u) => `  var h${u} = ${HV}(0.0);`);
   const hScale = Array.from({ length: NV }, (_, u) => `    h${u} *= alpha;`);
   const acc: string[] = [];
-  for (let r = 0; r < TK; r++) {
-    acc.push(`    {
-      let w = ws[rb + ${r}u];
+  // Unrolled over the keys of the block, or one loop iteration per key (columns unrolled).
+  for (let r = 0; r < (keyLoop ? 1 : TK); r++) {
+    const key = keyLoop ? "r" : `${r}u`;
+    acc.push(`    ${keyLoop ? `for (var r = 0u; r < ${TK}u; r++) ` : ""}{
+      let w = ws[rb + ${key}];
       bAcc += w;
-      let vo = (bh * u.S + min(s0 + ${r}u, u.S - 1u)) * ${DHVV}u;`);
+      let vo = (bh * u.S + min(s0 + ${key}, u.S - 1u)) * ${DHVV}u;`);
     for (let v = 0; v < NV; v++) {
       const col = `${v * TK}u + j`;
       const line = `h${v} += w * ${HV}(vv[vo + ${col}]);`;
@@ -316,7 +358,10 @@ export async function mlstmParallelWebGpu(
   options: MlstmOptions = {},
   gate: InputGate = "exp",
 ): Promise<MlstmForwardResult> {
-  const { B, NH, S, DQK, DHV } = validateMlstmInputs(inputs, options);
+  const { B, NH, S, DQK, DHV } = validateMlstmInputs(inputs, options, {
+    inputGate: gate,
+    backend: "webgpu",
+  });
   rejectStates(inputs, options);
   const x = await toDevice(inputs, options, {});
   const gpu = x.gpu;

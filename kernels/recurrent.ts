@@ -24,7 +24,7 @@ import type {
   TensorLike,
 } from "../core/types.ts";
 import { hasDocumentStarts } from "../core/documents.ts";
-import { validateMlstmInputs, validateOptions, validateStepShapes } from "../core/validate.ts";
+import { validateMlstmInputs, validateStepShapes } from "../core/validate.ts";
 import {
   checkStorageBuffers,
   type DeviceInputs,
@@ -75,12 +75,21 @@ export interface StepKernelParams {
   /** Row groups: threads along DQK (workgroup size TCV × R). */
   R: number;
   /**
+   * Rows of C per thread, unrolled: DQK / R, or ⌈DQK / R⌉ with the rows past DQK skipped where no
+   * divisor of DQK gives a short enough unroll (a prime DQK such as 257 would otherwise unroll all
+   * its rows into one thread: 47 s to compile on lavapipe, and no parallelism over rows).
+   */
+  RPT: number;
+  /**
    * Packed sequences: a last storage binding holds the (B, S) u32 document-start flags and the
    * uniform word after eps holds NH; at a start the states before the step count as zeros (C = 0,
    * n = 0, m = 0), exactly as a separate call. @default {false}
    */
   resets?: boolean;
 }
+
+/** Most rows of C one thread unrolls (longer unrolls compile slowly and use many registers). */
+const MAX_UNROLLED_ROWS = 32;
 
 /** Tile limits of the step kernels (see {@linkcode setStepKernelTiles}). */
 export interface StepKernelTiles {
@@ -90,6 +99,11 @@ export interface StepKernelTiles {
   maxThreads?: number;
   /** Resident variant: most state floats (rows of C) per thread. @default {32} */
   maxStateFloats?: number;
+  /**
+   * Most rows of C one thread unrolls; beyond it the rows are split in ragged row groups (a huge
+   * value restores the former choice, divisors of DQK only, for comparisons). @default {32}
+   */
+  maxUnrolledRows?: number;
 }
 
 let stepTiles: StepKernelTiles = {};
@@ -151,14 +165,32 @@ export function stepKernelParams(
   inPlace: boolean,
   timeLoop = false,
 ): StepKernelParams {
-  const { maxColumnVectors = 16, maxThreads = 256, maxStateFloats = 32 } = stepTiles;
+  const {
+    maxColumnVectors = 16,
+    maxThreads = 256,
+    maxStateFloats = 32,
+    maxUnrolledRows = MAX_UNROLLED_ROWS,
+  } = stepTiles;
   const VW = DHV % 4 === 0 ? 4 : 1;
+  // Row groups: the largest divisor of DQK that fits the threads, unless its unroll would be too
+  // long; then as many groups as fit, the last one's rows past DQK skipped.
+  const rowGroups = (TCV: number) => {
+    const most = Math.max(1, Math.floor(maxThreads / TCV));
+    const R = largestDivisor(DQK, most);
+    if (DQK / R <= maxUnrolledRows) return R;
+    // Ragged: the fewest rows per thread, then the fewest groups with that many rows.
+    return Math.ceil(DQK / Math.ceil(DQK / Math.min(most, DQK)));
+  };
+  const rows = (R: number) => Math.ceil(DQK / R);
   let TCV = largestDivisor(DHV / VW, maxColumnVectors);
-  let R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
-  // The resident variant holds DQK/R rows of VW floats per thread: keep that within the budget.
-  while (timeLoop && (DQK / R) * VW > maxStateFloats && TCV > 1) {
+  let R = rowGroups(TCV);
+  // Narrower column tiles (more row groups) while a thread would unroll too many rows, or hold
+  // more state floats than the resident variant's budget.
+  const tooMany = (R: number) =>
+    rows(R) > maxUnrolledRows || (timeLoop && rows(R) * VW > maxStateFloats);
+  while (tooMany(R) && TCV > 1) {
     TCV = largestDivisor(DHV / VW, TCV - 1);
-    R = largestDivisor(DQK, Math.max(1, Math.floor(maxThreads / TCV)));
+    R = rowGroups(TCV);
   }
   return {
     DQK,
@@ -172,6 +204,7 @@ export function stepKernelParams(
     VW,
     TCV,
     R,
+    RPT: rows(R),
   };
 }
 
@@ -220,8 +253,10 @@ function stepBindings(p: StepKernelParams): [string, "read" | "read_write", stri
  * @returns WGSL source.
  */
 export function stepWgsl(p: StepKernelParams): string {
-  const { DQK, DHV, dtype, gateDtype, gate, normalize, inPlace, timeLoop, VW, TCV, R } = p;
-  const RPT = DQK / R;
+  const { DQK, DHV, dtype, gateDtype, gate, normalize, inPlace, timeLoop, VW, TCV, R, RPT } = p;
+  // Rows past DQK (R·RPT > DQK): loads clamped to row DQK - 1, updates and stores skipped.
+  const ragged = R * RPT !== DQK;
+  const rowOf = (j: number) => `min(r * ${RPT}u + ${j}u, ${DQK - 1}u)`;
   const DHVV = DHV / VW;
   const V = VW === 4 ? "vec4<f32>" : "f32";
   const SV = VW === 4 ? `vec4<${dtype}>` : dtype;
@@ -235,36 +270,35 @@ export function stepWgsl(p: StepKernelParams): string {
   const ind = timeLoop ? "    " : "  ";
   // One row of C per unrolled block: in registers (resident) or read and written once (step).
   const rows: string[] = [];
+  // Whether row j of a thread can lie past DQK (in the last row group of a ragged split).
+  const past = (j: number) => ragged && (R - 1) * RPT + j >= DQK;
+  const row = (j: number) => past(j) ? rowOf(j) : `(r * ${RPT}u + ${j}u)`;
   for (let j = 0; j < RPT; j++) {
-    const head = `${ind}{
-${ind}  let a = r * ${RPT}u + ${j}u;
-${ind}  let ka = ia * f32(k[qo + a]);
-${ind}  let qa = ${scale} * f32(q[qo + a]);`;
-    rows.push(
-      timeLoop
-        ? `${head}
-${ind}  c${j} = fa * c${j} + ka * vv;
+    const update = timeLoop
+      ? `${ind}  c${j} = fa * c${j} + ka * vv;
 ${ind}  hAcc += qa * c${j};
 ${ind}  n${j} = fa * n${j} + ka;
-${ind}  dAcc += qa * n${j};
-${ind}}`
-        : `${head}
-${ind}  let c = fa * cl${j} + ka * vv;
+${ind}  dAcc += qa * n${j};`
+      : `${ind}  let c = fa * cl${j} + ka * vv;
 ${ind}  ${cOut}[cBase + a * ${DHVV}u] = c;
 ${ind}  hAcc += qa * c;
 ${ind}  let nn = fa * nl${j} + ka;
 ${ind}  dAcc += qa * nn;
-${ind}  if (writeN) { nOut[nBase + a] = nn; }
-${ind}}`,
-    );
+${ind}  if (writeN) { nOut[nBase + a] = nn; }`;
+    rows.push(`${ind}${past(j) ? `if (r * ${RPT}u + ${j}u < ${DQK}u) ` : ""}{
+${ind}  let a = r * ${RPT}u + ${j}u;
+${ind}  let ka = ia * f32(k[qo + a]);
+${ind}  let qa = ${scale} * f32(q[qo + a]);
+${update}
+${ind}}`);
   }
   // Step variant: all loads of the thread's rows of C and n are issued first, so that they are
   // in flight together (memory-level parallelism for this bandwidth-bound kernel).
   const prefetch = timeLoop
     ? ""
     : Array.from({ length: RPT }, (_, j) =>
-      `  let cl${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
-  let nl${j} = nIn[nBase + r * ${RPT}u + ${j}u];`).join("\n") + "\n";
+      `  let cl${j} = cIn[cBase + ${row(j)} * ${DHVV}u];
+  let nl${j} = nIn[nBase + ${row(j)}];`).join("\n") + "\n";
   const mPrevRaw = timeLoop ? "mPrev" : "mIn[bh]";
   // A document start: the state before the step is the zero state (m = 0, nothing carried).
   const rsLine = p.resets
@@ -316,14 +350,16 @@ ${ind}  hOut[row * ${DHVV}u + col] = ${SV}(${hExpr});`;
     const load = Array.from(
       { length: RPT },
       (_, j) =>
-        `  var c${j} = cIn[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u];
-  var n${j} = nIn[nBase + r * ${RPT}u + ${j}u];`,
+        `  var c${j} = cIn[cBase + ${row(j)} * ${DHVV}u];
+  var n${j} = nIn[nBase + ${row(j)}];`,
     );
     const store = Array.from(
       { length: RPT },
       (_, j) =>
-        `  cOut[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u] = c${j};
-  if (writeN) { nOut[nBase + r * ${RPT}u + ${j}u] = n${j}; }`,
+        `  ${past(j) ? `if (r * ${RPT}u + ${j}u < ${DQK}u) ` : ""}{
+    cOut[cBase + (r * ${RPT}u + ${j}u) * ${DHVV}u] = c${j};
+    if (writeN) { nOut[nBase + r * ${RPT}u + ${j}u] = n${j}; }
+  }`,
     );
     main = `${load.join("\n")}
   var mPrev = mIn[bh];
@@ -548,8 +584,10 @@ async function runRecurrent(
   mode: RecurrentMode,
 ): Promise<MlstmForwardResult> {
   const inPlace = mode === "inplace";
-  validateOptions(options);
-  const dims = validateMlstmInputs(inputs, options);
+  const dims = validateMlstmInputs(inputs, options, {
+    inputGate: gate,
+    backend: "webgpu",
+  });
   const { B, NH, S, DQK, DHV } = dims;
   const x: DeviceInputs = await toDevice(inputs, options, {
     ...(inputs.cInitial ? { c: inputs.cInitial } : {}),

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
+import { assertTensor, formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
 import type { DeviceTensor } from "../core/types.ts";
 import { acquireBuffer, releaseBuffer } from "./buffer_pool.ts";
 
@@ -435,13 +435,36 @@ export class GpuTensor implements DeviceTensor {
    * @param shape The shape.
    * @param dtype The storage type.
    * @param buffer A buffer of at least the padded size, with STORAGE | COPY_SRC usage.
+   * @throws {TypeError} For a shape that is not a list of non-negative integers or a dtype other
+   *   than "f32" and "f16".
+   * @throws {RangeError} If the buffer is smaller than the shape needs (kernels would read past it).
    */
   constructor(gpu: Gpu, shape: readonly number[], dtype: "f32" | "f16", buffer: GPUBuffer) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new TypeError(
+        `GpuTensor shape must be a list of non-negative integers, received ${
+          JSON.stringify(shape)
+        }`,
+      );
+    }
+    if (dtype !== "f32" && dtype !== "f16") {
+      throw new TypeError(
+        `GpuTensor dtype must be "f32" or "f16", received ${JSON.stringify(dtype)}`,
+      );
+    }
+    const byteSize = paddedBytes(sizeOf(shape), dtype);
+    if (buffer.size < byteSize) {
+      throw new RangeError(
+        `GpuTensor of shape ${
+          formatShape(shape)
+        } ${dtype} needs a buffer of ${byteSize} bytes, received one of ${buffer.size} bytes`,
+      );
+    }
     this.gpu = gpu;
     this.shape = [...shape];
     this.dtype = dtype;
     this.buffer = buffer;
-    this.byteSize = paddedBytes(sizeOf(shape), dtype);
+    this.byteSize = byteSize;
   }
 
   /** Number of elements. */
@@ -462,9 +485,21 @@ export class GpuTensor implements DeviceTensor {
    * @param t The tensor.
    * @param dtype Storage type. @default {"f32"}
    * @returns The device tensor.
+   * @throws {TypeError | RangeError} If `t` is not a tensor or its data length differs from its
+   *   shape's size (naming both).
    * @throws {GpuError} If the size exceeds a device limit, f16 is unsupported, or the device is lost.
    */
   static fromTensor(gpu: Gpu, t: Tensor, dtype: "f32" | "f16" = "f32"): GpuTensor {
+    // Any typed array of numbers uploads (Float16Array too); its length must match the shape.
+    if (!Array.isArray(t?.shape) || !ArrayBuffer.isView(t.data)) assertTensor(t, "t");
+    const n = sizeOf(t.shape);
+    if (t.data.length !== n) {
+      throw new RangeError(
+        `Argument t has shape ${
+          formatShape(t.shape)
+        } (${n} elements) but its data holds ${t.data.length} elements`,
+      );
+    }
     // Every byte is written, so a pooled buffer needs no clearing.
     const out = GpuTensor.#alloc(gpu, t.shape, dtype, "upload", false);
     gpu.device.queue.writeBuffer(out.buffer, 0, encodeData(t.data, dtype, out.byteSize));
@@ -700,6 +735,27 @@ export function poisonOutputsEnabled(): boolean {
 // Pipelines
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+/** Per device: pipeline key → milliseconds from WGSL generation to the pipeline's creation. */
+const creationTimes = new WeakMap<GPUDevice, Map<string, number>>();
+
+/**
+ * How long each pipeline of a device took to create (generate the WGSL, compile it, create the
+ * pipeline), in milliseconds, by pipeline key, in creation order. Cache hits add nothing. Pipelines
+ * created concurrently overlap, so a time is an upper bound on that pipeline's own cost.
+ *
+ * @example
+ * ```ts no-eval
+ * import { getGpu, pipelineCreationTimes } from "./runtime.ts";
+ * const gpu = await getGpu();
+ * for (const [key, ms] of pipelineCreationTimes(gpu)) console.log(key, ms.toFixed(0), "ms");
+ * ```
+ *
+ * @param gpu The device.
+ * @returns Key → milliseconds (a copy).
+ */
+export function pipelineCreationTimes(gpu: Gpu): Map<string, number> {
+  return new Map(creationTimes.get(gpu.device) ?? []);
+}
 /** Bind group layouts of pipelines created with an explicit {@linkcode BindingLayout}. */
 const explicitLayouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
 
@@ -762,7 +818,13 @@ export function getPipeline(
   const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}`;
   const hit = cache.get(k);
   if (hit) return hit;
+  const t0 = performance.now();
   const p = compile(gpu, key, wgsl(), entryPoint, layout);
+  p.then(() => {
+    let times = creationTimes.get(gpu.device);
+    if (!times) creationTimes.set(gpu.device, times = new Map());
+    times.set(k, performance.now() - t0);
+  }, () => {});
   cache.set(k, p);
   p.catch(() => cache.delete(k));
   return p;

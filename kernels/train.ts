@@ -16,8 +16,8 @@ import type {
   MlstmStates,
   TensorLike,
 } from "../core/types.ts";
-import { assertFinite, isCpuTensor, validateDh, validateMlstmInputs } from "../core/validate.ts";
-import { toDevice } from "./_common.ts";
+import { isCpuTensor, validateDh, validateMlstmInputs } from "../core/validate.ts";
+import { assertDeviceInputsFinite, toDevice } from "./_common.ts";
 import { attachBackwards } from "./backward/backward.ts";
 import { chunkwiseKernels } from "./chunkwise/mod.ts";
 import { parallelKernels } from "./parallel.ts";
@@ -127,10 +127,10 @@ export async function forwardBackward(
   options: MlstmOptions = {},
 ): Promise<ForwardBackwardResult> {
   const kernel = resolveKernel(kernelName);
-  const dims = validateMlstmInputs(inputs, options);
-  validateDh(dh, dims);
+  const context = { inputGate: kernel.inputGate, name: kernel.name, backend: kernel.backend };
+  const dims = validateMlstmInputs(inputs, options, context);
+  validateDh(dh, dims, options, context);
   const checkFinite = options.checkFinite ?? false;
-  if (checkFinite && isCpuTensor(dh)) assertFinite(dh, "dh");
   // The one options object of both passes; checkFinite is applied once, to the results.
   const passOptions: MlstmOptions = { ...options };
   delete passOptions.checkFinite;
@@ -163,6 +163,9 @@ export async function forwardBackward(
         );
       }
       dhG = GpuTensor.fromTensor(x.gpu, dh as Tensor, x.dtype);
+    } else if (checkFinite && dh instanceof GpuTensor) {
+      // Named here (toDevice checked the inputs), not later as a non-finite gradient.
+      await assertDeviceInputsFinite([["dh", dh]]);
     }
     const fw: MlstmForwardResult = await kernel.forward(dev, passOptions);
     let grads: MlstmGradients;

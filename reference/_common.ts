@@ -3,7 +3,12 @@
 
 import type { Tensor } from "../core/tensor.ts";
 import type { InputGate, MlstmInputs, MlstmOptions, TensorLike } from "../core/types.ts";
-import { isCpuTensor, type MlstmDims, validateMlstmInputs } from "../core/validate.ts";
+import {
+  isCpuTensor,
+  type MlstmDims,
+  validateMlstmInputs,
+  validateOptions,
+} from "../core/validate.ts";
 
 /** log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for any x. */
 export function logsig(x: number): number {
@@ -65,8 +70,12 @@ export interface Resolved {
   scale: number;
 }
 
-/** Fills defaults: eps 1e-6, normalize true (exp always normalizes), scale DQK^-1/2. */
+/**
+ * Fills defaults: eps 1e-6, normalize true, scale DQK^-1/2. The exponential gate always normalizes:
+ * `normalize: false` with it is an error here as in every kernel.
+ */
 export function resolve(options: MlstmOptions, gate: InputGate, DQK: number): Resolved {
+  validateOptions(options, { inputGate: gate });
   return {
     eps: options.eps ?? 1e-6,
     gate,

@@ -195,7 +195,7 @@ export async function mlstmParallelBackwardReference(
   }
   const x = await readInputs(inputs, options);
   rejectStates(x, options);
-  validateDh(dh, x);
+  validateDh(dh, x, options);
   const dH = await readF64(dh);
   const r = resolve(options, gate, x.DQK);
   const exact = (options.gradient ?? "exact") === "exact";

@@ -378,7 +378,7 @@ export async function mlstmRecurrentBackwardReference(
     );
   }
   const x = await readInputs(inputs, options);
-  validateDh(dh, x);
+  validateDh(dh, x, options);
   const dH = await readF64(dh);
   const r = resolve(options, gate, x.DQK);
   const exact = (options.gradient ?? "exact") === "exact";

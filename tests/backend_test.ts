@@ -156,12 +156,15 @@ Deno.test("MlstmBackend() train mode always uses the chunkwise kernel and has a 
 });
 
 Deno.test("MlstmBackend() backward runs with the options of the forward pass", async () => {
-  for (const [cfg, dtype] of [[config, "f32"], [sigConfig, "f16"]] as const) {
+  // normalize: false is for the sigmoid gate only (the exp-gate config is rejected otherwise).
+  for (
+    const [cfg, dtype, normalize] of [[config, "f32", true], [sigConfig, "f16", false]] as const
+  ) {
     const backend = new MlstmBackend({
       ...cfg,
       chunkSize: 3,
       eps: 1e-4,
-      normalize: false,
+      normalize,
       autocastDtype: dtype,
       returnLastStates: false,
     });
@@ -174,7 +177,7 @@ Deno.test("MlstmBackend() backward runs with the options of the forward pass", a
       [cfg.chunkwiseKernel, "backward"],
     ]);
     const [fw, bw] = calls.map((c) => c.options);
-    const want = { chunkSize: 3, eps: 1e-4, normalize: false, dtype, returnLastStates: false };
+    const want = { chunkSize: 3, eps: 1e-4, normalize, dtype, returnLastStates: false };
     assert.deepEqual(fw, want);
     assert.deepEqual(bw, want);
   }
@@ -247,7 +250,12 @@ Deno.test("MlstmBackend() rejects an invalid config, naming the field, the value
     [
       { chunk_size: 32 } as MlstmBackendConfig,
       RangeError,
-      'Config has no field "chunk_size"; the fields are chunkwiseKernel, sequenceKernel, stepKernel, chunkSize, returnLastStates, mode, autocastDtype, eps, normalize',
+      'Config has no field "chunk_size" (did you mean chunkSize?); the fields are chunkwiseKernel, sequenceKernel, stepKernel, chunkSize, returnLastStates, mode, autocastDtype, eps, normalize',
+    ],
+    [
+      { normalize: false },
+      TypeError,
+      'Config normalize false is for sigmoid-gate kernels only: "chunkwise--xl_chunk" has the exponential input gate, which always normalizes',
     ],
     ...(["chunkwiseKernel", "sequenceKernel", "stepKernel"] as const).map((
       field,

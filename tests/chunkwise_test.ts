@@ -331,7 +331,9 @@ Deno.test({
           const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true };
           if (c.tiles) o.tiles = c.tiles;
           const out = await run(v.name, x, o);
-          const ref = await getMlstmKernel(refName(v.gate)).forward(x, o) as Out;
+          // The reference takes the common options only (tiles are the WebGPU kernel's own).
+          const { tiles: _, ...common } = o;
+          const ref = await getMlstmKernel(refName(v.gate)).forward(x, common) as Out;
           const base = {
             test: `tiles: ${c.tag}`,
             kernel: v.name,
@@ -383,7 +385,8 @@ Deno.test({
         // states, state kernel, parallel kernel, last states; one batch, then one read-back.
         assert.equal(batches, 1);
         assert.equal(dispatches, 1 + 2 * 4);
-        const ref = await getMlstmKernel(refName(v.gate)).forward(x, o) as Out;
+        const { maxHeadsPerGroup: _, ...common } = o;
+        const ref = await getMlstmKernel(refName(v.gate)).forward(x, common) as Out;
         const base = {
           test: "heads in groups (maxHeadsPerGroup 4 of 6)",
           kernel: v.name,
@@ -770,15 +773,31 @@ Deno.test({
         } as MlstmOptions),
       /Option tiles: parallel TX must equal TY \(square gate blocks\), received 16, 8/,
     );
-    // checkFinite: an output that overflows f16 storage is reported (CPU and device outputs).
-    const big = { ...x, v: { shape: x.v.shape, data: x.v.data.map((y) => y * 1e6) } };
+    // checkFinite: an input beyond f16 is named before upload; an output that overflows f16
+    // storage is reported (inputs within range: the unnormalized sigmoid gate sums
+    // (q·k)/√DQK · v, about 1e2 · 3e4 here).
+    const times = (t: Tensor, by: number) => ({ shape: t.shape, data: t.data.map((y) => y * by) });
     await assert.rejects(
-      () => kernel("chunkwise--xl_chunk").forward(big, { dtype: "f16", checkFinite: true }),
+      () =>
+        kernel("chunkwise--xl_chunk").forward({ ...x, v: times(x.v, 1e6) }, {
+          dtype: "f16",
+          checkFinite: true,
+        }),
+      /Argument v \(1, 1, 5, 16\) holds .* beyond the f16 range/,
+    );
+    const big = { ...x, q: times(x.q, 10), k: times(x.k, 10), v: times(x.v, 1e4) };
+    await assert.rejects(
+      () =>
+        kernel("chunkwise--xl_chunk_siging").forward(big, {
+          dtype: "f16",
+          normalize: false,
+          checkFinite: true,
+        }),
       /Output h .* holds a non-finite value/,
     );
     await assert.rejects(
       () => kernel("chunkwise--xl_chunk").forward(x, { dtype: "f64" as "f32" }),
-      /Option dtype must be "f32" or "f16", received f64/,
+      /Option dtype must be "f32" or "f16", received "f64"/,
     );
   },
 });

@@ -297,12 +297,21 @@ Deno.test({
   ignore,
   fn: async () => {
     const x = randomMlstmInputs({ B: 1, NH: 1, S: 5, DQK: 8, DHV: 8 }, rngOf(80));
-    const big = { ...x, v: { shape: x.v.shape, data: x.v.data.map((y) => y * 1e6) } };
+    const times = (t: Tensor, by: number) => ({ shape: t.shape, data: t.data.map((y) => y * by) });
+    // An input beyond f16 is named before upload.
     await assert.rejects(
-      () => mlstmParallelWebGpu(big, { dtype: "f16", checkFinite: true }),
+      () => mlstmParallelWebGpu({ ...x, v: times(x.v, 1e6) }, { dtype: "f16", checkFinite: true }),
+      /Argument v \(1, 1, 5, 8\) holds .* beyond the f16 range/,
+    );
+    // Inputs within f16's range whose output is not: the unnormalized sigmoid gate sums
+    // (q·k)/√DQK · v, about 1e2 · 3e4 here.
+    const big = { ...x, q: times(x.q, 10), k: times(x.k, 10), v: times(x.v, 1e4) };
+    const raw = { dtype: "f16", normalize: false } as const;
+    await assert.rejects(
+      () => mlstmParallelWebGpu(big, { ...raw, checkFinite: true }, "sig"),
       /Output h holds a non-finite value/,
     );
-    const out = await mlstmParallelWebGpu(big, { dtype: "f16" });
+    const out = await mlstmParallelWebGpu(big, raw, "sig");
     assert.ok((out.h as Tensor).data.some((y) => !Number.isFinite(y)));
     await mlstmParallelWebGpu(x, { dtype: "f16", checkFinite: true });
   },

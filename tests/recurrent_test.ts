@@ -226,6 +226,32 @@ const cases: Case[] = [
     dtype: "f16",
     seed: 23,
   },
+  // A prime DQK: no divisor gives a short unroll, so the rows are split in ragged row groups
+  // (the last group's rows past DQK skipped); the resident variant also narrows its column tiles.
+  {
+    label: "DQK=257 ragged row groups",
+    B: 1,
+    NH: 2,
+    S: 6,
+    DQK: 257,
+    DHV: 12,
+    withInitialStates: true,
+    gate: "exp",
+    dtype: "f32",
+    seed: 25,
+  },
+  {
+    label: "sig DQK=131 DHV=7 ragged row groups",
+    B: 2,
+    NH: 1,
+    S: 4,
+    DQK: 131,
+    DHV: 7,
+    withInitialStates: true,
+    gate: "sig",
+    dtype: "f32",
+    seed: 26,
+  },
   {
     label: "f16 sig hot fMean=10",
     B: 1,

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   bf16BitsToNumber,
   f16BitsToNumber,
+  f16ToF32,
   numberToBf16Bits,
   numberToF16Bits,
   SafetensorsCheckpoint,
@@ -369,4 +370,24 @@ Deno.test("SafetensorsCheckpoint.open() rejects inconsistent sharded folders", a
     );
   });
   await Deno.remove(base, { recursive: true });
+});
+
+Deno.test("toF16Bits() and f16ToF32() (native fast path) equal the scalar definitions", () => {
+  const rng = rngOf(15);
+  const x = Float64Array.from(
+    { length: 50_000 },
+    () => (rng.uniform() < 0.5 ? -1 : 1) * 2 ** rng.uniform(-27, 17),
+  );
+  x.set([0, -0, NaN, Infinity, -Infinity, 65519.99, 65520, 2 ** -25, 3 * 2 ** -26], 0);
+  const bits = toF16Bits(x);
+  for (let j = 0; j < x.length; j++) {
+    if (Number.isNaN(x[j])) assert.ok(Number.isNaN(f16BitsToNumber(bits[j])));
+    else assert.equal(bits[j], numberToF16Bits(x[j]), `x = ${x[j]}`);
+  }
+  const all = new Uint16Array(65536).map((_, j) => j);
+  const wide = f16ToF32(all);
+  for (let h = 0; h < 65536; h++) {
+    const v = f16BitsToNumber(h);
+    assert.ok(Number.isNaN(v) ? Number.isNaN(wide[h]) : Object.is(wide[h], v), `bits ${h}`);
+  }
 });

@@ -6,7 +6,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const libraryDirs = ["core", "reference", "kernels", "profiling"];
+const libraryDirs = ["core", "reference", "kernels", "profiling", "io", "models"];
 
 function* libraryFiles(): Generator<string> {
   yield join(root, "mod.ts");

@@ -903,3 +903,92 @@ Deno.test("XlstmLarge.fromPretrained() names every bad checkpoint before loading
   });
   await Deno.remove(base, { recursive: true });
 });
+
+Deno.test("tools/hf_xlstm_compare.ts loads a hub-layout folder and gates on its targets", async () => {
+  const base = await Deno.makeTempDir({ prefix: "hf_compare_" });
+  const c = createXlstmLargeConfig({ ...shapes[0], numBlocks: 1 });
+  const dir = `${base}/tiny`;
+  await writeXlstmLargeCheckpoint(dir, c, { seed: 9 });
+  const model = await XlstmLarge.random(c, { seed: 9, backend: "reference" });
+  const ids = randomIds(c.vocabSize, 2, 2 * c.chunkSize + 1, 9);
+  const whole = await model.forward(ids);
+  const P = c.chunkSize + 1;
+  const first = await model.forward(ids.map((r) => r.slice(0, P)));
+  const cont = await model.forward(ids.map((r) => r.slice(P)), { state: first.state });
+  const asCase = (kind: string, logits: Tensor, extra: Record<string, unknown>) => ({
+    kind,
+    ids,
+    shape: logits.shape,
+    logits_f64: [...logits.data],
+    logits_f32: [...logits.data].map(Math.fround),
+    hf_f32_vs_f64_rel_l2: 0,
+    ...extra,
+  });
+  const cases = [
+    asCase("prompt", whole.logits, { S: ids[0].length }),
+    asCase("continuation", cont.logits, { S: ids[0].length - P, prefix: P }),
+  ];
+  await Deno.writeTextFile(`${dir}/cases.json`, JSON.stringify({ name: "tiny", cases }));
+  const run = async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "tools/hf_xlstm_compare.ts", base, "--backends", "reference"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return {
+      code: out.code,
+      text: new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr),
+    };
+  };
+  const ok = await run();
+  assert.equal(ok.code, 0, ok.text);
+  assert.match(ok.text, /tiny +reference f32 +S=9 +vs HF f64 0\.00e\+0/);
+  assert.match(ok.text, /prefix 5 \+ 4/);
+  const csv = await Deno.readTextFile(`${base}/compare.csv`);
+  assert.equal(csv.trim().split("\n").length, 3);
+  // a logit off by 1e-6 relative must fail the 1e-7 target
+  cases[0].logits_f64 = cases[0].logits_f64.map((x) => x * (1 + 1e-6));
+  await Deno.writeTextFile(`${dir}/cases.json`, JSON.stringify({ name: "tiny", cases }));
+  const bad = await run();
+  assert.equal(bad.code, 1, bad.text);
+  assert.match(bad.text, /FAIL > 1e-7/);
+  await Deno.remove(base, { recursive: true });
+});
+
+Deno.test("tools/xlstm_convert.ts: fused xlstm layout → hub layout in F16 shards, same model", async () => {
+  const base = await Deno.makeTempDir({ prefix: "xlstm_convert_" });
+  await writeXlstmLargeCheckpoint(`${base}/in`, small, {
+    seed: 4,
+    layout: "xlstm",
+    weightMode: "fused",
+  });
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "tools/xlstm_convert.ts",
+      `${base}/in`,
+      `${base}/out`,
+      "--dtype",
+      "F16",
+      "--shard-mb",
+      "0.05",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const ck = await SafetensorsCheckpoint.open(`${base}/out`);
+  assert.ok(ck.indexFile, "sharded");
+  assert.deepEqual(ck.names(), xlstmLargeWeightSpecs(small).map((s) => s.name).sort());
+  assert.ok(ck.names().every((n) => ck.entry(n).dtype === "F16"));
+  ck.close();
+  const ids = randomIds(small.vocabSize, 1, 6, 4);
+  const a = await XlstmLarge.fromPretrained(`${base}/in`, { backend: "reference", dtype: "f16" });
+  const b = await XlstmLarge.fromPretrained(`${base}/out`, { backend: "reference", dtype: "f16" });
+  assert.equal(b.config.weightMode, "single");
+  assert.deepEqual([...(await b.forward(ids)).logits.data], [
+    ...(await a.forward(ids)).logits.data,
+  ]);
+  await Deno.remove(base, { recursive: true });
+});

@@ -368,17 +368,26 @@ Deno.test({
       numBlocks: 2,
       numHeads: 2,
     });
+    // use_bias: transformers writes biases for every linear layer and norm but none for out_norm.
+    const cBias = createXlstmLargeConfig({
+      vocabSize: 53,
+      embeddingDim: 64,
+      numBlocks: 2,
+      numHeads: 2,
+      useBias: true,
+    });
     for (
-      const [label, opts] of [
-        ["hub single file", {}],
-        ["hub sharded, f16 on disk", { dtype: "F16", maxShardBytes: 20_000 }],
-        ["xlstm layout, fused", { layout: "xlstm", weightMode: "fused" }],
+      const [label, opts, conf] of [
+        ["hub single file", {}, c],
+        ["hub sharded, f16 on disk", { dtype: "F16", maxShardBytes: 20_000 }, c],
+        ["xlstm layout, fused", { layout: "xlstm", weightMode: "fused" }, c],
+        ["hub single file, use_bias", {}, cBias],
       ] as const
     ) {
       await t.step(label, async () => {
         const dir = await Deno.makeTempDir();
         try {
-          await writeXlstmLargeCheckpoint(dir, c, { seed: 4, ...opts });
+          await writeXlstmLargeCheckpoint(dir, conf, { seed: 4, ...opts });
           const ref = await XlstmLarge.fromPretrained(dir, { backend: "reference" });
           const gpu = await XlstmLarge.fromPretrained(dir, { backend: "webgpu" });
           assert.equal(gpu.backend, "webgpu");
@@ -407,5 +416,38 @@ Deno.test({
         }
       });
     }
+  },
+});
+
+Deno.test({
+  name: "XlstmLarge.random() names one model whatever the backend: webgpu = reference (f32)",
+  ignore,
+  async fn() {
+    await needGpu();
+    const c = configs.odd!;
+    const ref = await XlstmLarge.random(c, { seed: 9, backend: "reference" });
+    const gpu = await XlstmLarge.random(c, { seed: 9, backend: "webgpu" });
+    const ids = randomIds(1, 21, c.vocabSize, 5);
+    const want = await ref.forward(ids), got = await gpu.forward(ids);
+    assertDeviation(
+      {
+        test: "XlstmLarge.random same seed, both backends",
+        kernel: "xlstm_large--webgpu",
+        baseline: "xlstm_large--reference",
+        output: "logits",
+        dims: dimsOf(c, 1, 21),
+        chunkSize: c.chunkSize,
+        dtype: "f32",
+        tolerance: 1e-5,
+      },
+      got.logits.data,
+      want.logits.data,
+    );
+    // Another seed is another model.
+    const other = await XlstmLarge.random(c, { seed: 10, backend: "reference" });
+    const o = (await other.forward(ids)).logits.data;
+    assert.ok(o.some((x, j) => Math.abs(x - want.logits.data[j]!) > 1e-3));
+    destroyXlstmLargeState(got.state);
+    for (const m of [ref, gpu, other]) m.destroy();
   },
 });

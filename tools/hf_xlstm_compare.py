@@ -9,7 +9,10 @@ native PyTorch mLSTM path (no Triton): mode "inference", chunkwise kernel
 "chunkwise--native_autograd" for the multiple of chunk_size, the native sequence kernel for the
 rest, the native step kernel for S = 1, states carried in a cache. For float64 the per-step state
 dtype (config.inference_state_dtype, float32 by default and limited to 16/32-bit types by the
-config's validation) is switched to float64 on the loaded model.
+config's validation) is switched to float64 on the loaded model, the norms' float32 reductions
+(a .float() that would round float64 down) are switched off, and the head (lm_head, soft cap) is
+applied to the backbone's float64 output directly, because xLSTMForCausalLM.forward casts the
+logits to float32 before capping them.
 
 Weights are re-drawn after construction (transformers' init zeroes the gate weights and sets the
 input-gate bias to -10, which would leave the cell nearly idle): embeddings N(0, 1), norm weights
@@ -50,6 +53,9 @@ SHAPES = [
          num_hidden_layers=1, chunk_size=64, use_bias=True, qk_dim_factor=1.0),
     dict(name="d128_nh2_n2_c16_fused", vocab_size=61, hidden_size=128, num_heads=2,
          num_hidden_layers=2, chunk_size=16, weight_mode="fused"),
+    # the 7B's head sizes scaled down: DQK 128, DHV 256, chunk 64
+    dict(name="d1024_nh4_n2_c64", vocab_size=1000, hidden_size=1024, num_heads=4,
+         num_hidden_layers=2, chunk_size=64),
 ]
 BATCH = 2
 
@@ -144,7 +150,19 @@ def rel_l2(a, b):
 def run_shape(shape, out_dir, device, seed):
     cfg = config_for(shape)
     torch.manual_seed(seed)
-    model = xLSTMForCausalLM(cfg).eval()
+    if cfg.weight_mode == "fused":
+        # transformers' _init_weights fails on fused gate biases (it adds a 2·NH linspace to NH
+        # entries); every weight is redrawn below anyway, so skip its init for this mode.
+        from transformers.models.xlstm import modeling_xlstm
+        cls = modeling_xlstm.xLSTMPreTrainedModel
+        saved = cls._init_weights
+        cls._init_weights = lambda self, module: None
+        try:
+            model = xLSTMForCausalLM(cfg).eval()
+        finally:
+            cls._init_weights = saved
+    else:
+        model = xLSTMForCausalLM(cfg).eval()
     randomize(model, cfg.num_heads, seed)
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
@@ -161,6 +179,21 @@ def run_shape(shape, out_dir, device, seed):
     m32 = model.to(device)
     m64 = copy.deepcopy(model).double().to(device)
     patched = force_state_dtype(m64, torch.float64)
+    # The norms "force float32 reductions" by calling .float(), which for a float64 model would
+    # round to float32: switch that off on the float64 copy (it exists to widen bf16).
+    widened = 0
+    for mod in m64.modules():
+        if getattr(mod, "force_float32_reductions", False):
+            mod.force_float32_reductions = False
+            widened += 1
+
+    def run64(ids, cache=None):
+        # xLSTMForCausalLM.forward casts the logits to float32 (`.float()`) before the soft cap;
+        # for float64 run its two steps, lm_head and the soft cap, on the float64 hidden states.
+        out = m64.backbone(input_ids=ids.to(device), cache_params=cache, use_cache=True)
+        logits = m64.lm_head(out.last_hidden_state)
+        cap = cfg.output_logit_soft_cap
+        return cap * torch.tanh(logits / cap), out.cache_params
 
     gen = torch.Generator().manual_seed(seed + 1)
     lengths = [1, 7, 2 * cfg.chunk_size + 5]
@@ -169,7 +202,8 @@ def run_shape(shape, out_dir, device, seed):
     for S in lengths:
         ids = torch.randint(0, cfg.vocab_size, (BATCH, S), generator=gen)
         l32 = m32(input_ids=ids.to(device)).logits.float().cpu()
-        l64 = m64(input_ids=ids.to(device)).logits.double().cpu()
+        l64 = run64(ids)[0].cpu()
+        assert l64.dtype == torch.float64
         worst = max(worst, rel_l2(l32, l64))
         cases.append(dict(kind="prompt", S=S, ids=ids.tolist(), shape=list(l32.shape),
                           logits_f32=l32.flatten().tolist(), logits_f64=l64.flatten().tolist(),
@@ -178,10 +212,11 @@ def run_shape(shape, out_dir, device, seed):
     P, T = cfg.chunk_size + 3, 4
     ids = torch.randint(0, cfg.vocab_size, (BATCH, P + T), generator=gen)
     cont = {}
-    for label, m, dt in (("f32", m32, torch.float32), ("f64", m64, torch.float64)):
-        first = m(input_ids=ids[:, :P].to(device), use_cache=True)
-        second = m(input_ids=ids[:, P:].to(device), cache_params=first.cache_params, use_cache=True)
-        cont[label] = second.logits.to(dt).cpu()
+    first = m32(input_ids=ids[:, :P].to(device), use_cache=True)
+    second = m32(input_ids=ids[:, P:].to(device), cache_params=first.cache_params, use_cache=True)
+    cont["f32"] = second.logits.float().cpu()
+    _, cache = run64(ids[:, :P])
+    cont["f64"] = run64(ids[:, P:], cache)[0].cpu()
     cases.append(dict(kind="continuation", S=T, prefix=P, ids=ids.tolist(),
                       shape=list(cont["f32"].shape),
                       logits_f32=cont["f32"].flatten().tolist(),
@@ -190,7 +225,8 @@ def run_shape(shape, out_dir, device, seed):
     with open(os.path.join(out_dir, "cases.json"), "w") as f:
         json.dump(dict(name=shape["name"], shape=shape, cases=cases), f)
     return dict(name=shape["name"], files=files, tensor_names=sorted(names),
-                float64_state_backends_patched=patched, hf_f32_vs_f64_worst_rel_l2=worst,
+                float64_state_backends_patched=patched, float64_norms_unforced=widened,
+                hf_f32_vs_f64_worst_rel_l2=worst,
                 lengths=lengths)
 
 
@@ -199,6 +235,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "hf_xlstm"))
     ap.add_argument("--device", default="cpu", help="cpu (default: no TF32 anywhere) or cuda")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--shapes", default="", help="regex: only shapes whose name matches")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -213,6 +250,8 @@ def main():
     if manifest["external_xlstm"]:
         print("warning: the xlstm package is installed; transformers uses its kernels", file=sys.stderr)
     for k, shape in enumerate(SHAPES):
+        if args.shapes and not re.search(args.shapes, shape["name"]):
+            continue
         t0 = time.time()
         try:
             info = run_shape(shape, os.path.join(args.out, shape["name"]), args.device,

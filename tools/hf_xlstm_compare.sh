@@ -8,6 +8,7 @@ set -uo pipefail
 : "${OUT:?set OUT to the output folder}"
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT/hf_xlstm"
+export DENO_WEBGPU_BACKEND="${DENO_WEBGPU_BACKEND:-vulkan}" XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 python3 tools/hf_xlstm_compare.py --out "$OUT/hf_xlstm" "$@" 2>&1 | tee "$OUT/hf_xlstm/writer.log"
 writer=${PIPESTATUS[0]}
 ${DENO:-npx deno} run -A tools/hf_xlstm_compare.ts "$OUT/hf_xlstm" 2>&1 | tee "$OUT/hf_xlstm/compare.log"

@@ -71,7 +71,13 @@ for (const name of shapes) {
       model = await XlstmLarge.fromPretrained(`${dir}/${name}`, run);
     } catch (e) {
       console.error(`${name} ${label}: load failed: ${(e as Error).message}`);
-      rows.push({ shape: name, run: label, case: "load", pass: false, error: (e as Error).message });
+      rows.push({
+        shape: name,
+        run: label,
+        case: "load",
+        pass: false,
+        error: (e as Error).message,
+      });
       failed = true;
       continue;
     }
@@ -81,7 +87,10 @@ for (const name of shapes) {
       if (c.kind === "continuation") {
         const P = c.prefix!;
         const first = await model.forward(c.ids.map((r) => r.slice(0, P)));
-        logits = (await model.forward(c.ids.map((r) => r.slice(P)), { state: first.state })).logits.data;
+        logits = (await model.forward(
+          c.ids.map((r) => r.slice(P)),
+          { state: first.state },
+        )).logits.data;
       } else {
         logits = (await model.forward(c.ids)).logits.data;
       }
@@ -106,7 +115,9 @@ for (const name of shapes) {
         load_ms: Math.round(loadMs),
       });
       console.log(
-        `${name.padEnd(28)} ${label.padEnd(14)} ${caseName.padEnd(16)} vs HF f64 ${v64.relL2.toExponential(2)}` +
+        `${name.padEnd(28)} ${label.padEnd(14)} ${caseName.padEnd(16)} vs HF f64 ${
+          v64.relL2.toExponential(2)
+        }` +
           ` (max ${v64.maxAbs.toExponential(2)})  vs HF f32 ${v32.relL2.toExponential(2)}` +
           `  [HF f32 vs f64 ${c.hf_f32_vs_f64_rel_l2.toExponential(2)}]` +
           (target === undefined ? "" : pass ? `  ok ≤ ${target}` : `  FAIL > ${target}`),
@@ -120,8 +131,16 @@ if (rows.length === 0) {
   failed = true;
 }
 const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-const csv = [cols.join(","), ...rows.map((r) => cols.map((k) => JSON.stringify(r[k] ?? "")).join(","))];
+const csv = [
+  cols.join(","),
+  ...rows.map((r) => cols.map((k) => JSON.stringify(r[k] ?? "")).join(",")),
+];
 await Deno.writeTextFile(`${outPrefix}.csv`, csv.join("\n") + "\n");
-await Deno.writeTextFile(`${outPrefix}.json`, JSON.stringify({ targets: TARGETS, rows }, null, 2) + "\n");
-console.log(`${failed ? "FAILED" : "all targets met"}; wrote ${outPrefix}.csv and ${outPrefix}.json`);
+await Deno.writeTextFile(
+  `${outPrefix}.json`,
+  JSON.stringify({ targets: TARGETS, rows }, null, 2) + "\n",
+);
+console.log(
+  `${failed ? "FAILED" : "all targets met"}; wrote ${outPrefix}.csv and ${outPrefix}.json`,
+);
 Deno.exit(failed ? 1 : 0);

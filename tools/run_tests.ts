@@ -14,7 +14,18 @@ const GROUPS: readonly (readonly string[])[] = [
   ["tests/"],
   ["kernels/runtime.ts", "kernels/buffer_pool.ts"],
   ["kernels/", "--ignore=kernels/runtime.ts,kernels/buffer_pool.ts"],
-  ["README.md", "mod.ts", "browser.ts", "core/", "reference/", "profiling/", "bench/", "tools/"],
+  [
+    "README.md",
+    "mod.ts",
+    "browser.ts",
+    "core/",
+    "reference/",
+    "io/",
+    "models/",
+    "profiling/",
+    "bench/",
+    "tools/",
+  ],
 ];
 
 const SUMMARY =

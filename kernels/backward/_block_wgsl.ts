@@ -81,11 +81,11 @@ export function blockWgsl(p: BwParams, mode: TileMode, reuseU = false, KC = 8): 
     if (reuseU) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> ucs: array<vec4f>;`);
     if (mPath(p)) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> dmt: array<f32>;`);
   } else if (mode === "dq") {
-    decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", false));
+    decl.push(matrix("dq", b++, DQK, "f32", "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
   } else {
-    decl.push(matrix("dk", b++, DQK, p.dtype, "read_write", false));
-    decl.push(matrix("dv", b++, DHV, p.dtype, "read_write", false));
+    decl.push(matrix("dk", b++, DQK, "f32", "read_write", false));
+    decl.push(matrix("dv", b++, DHV, "f32", "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> csum: array<f32>;`);
   }
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);

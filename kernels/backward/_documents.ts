@@ -26,8 +26,8 @@ function row(t: Tensor, b: number): Tensor {
 
 /**
  * The backward pass of a call with `documentStarts`, one pass per document through `run` (the
- * backward pass itself, called without `documentStarts`). Device inputs give device gradients (q,
- * k, v's storage type for dq, dk, dv; i's for di, df; f32 for the initial states).
+ * backward pass itself, called without `documentStarts`). Device inputs give device gradients,
+ * f32 all (as the backward pass returns them whatever the inputs' storage).
  */
 export async function backwardPerDocument(
   inputs: MlstmInputs,
@@ -35,7 +35,7 @@ export async function backwardPerDocument(
   options: MlstmBackwardOptions,
   run: (x: MlstmInputs, dh: TensorLike, o: MlstmBackwardOptions) => Promise<MlstmGradients>,
 ): Promise<MlstmGradients> {
-  const q = inputs.q, i = inputs.i;
+  const q = inputs.q;
   const onDevice = !isCpuTensor(q);
   if (onDevice) {
     const g = await onDeviceByCopies(inputs, dh, options, run);
@@ -58,14 +58,14 @@ export async function backwardPerDocument(
   });
   if (!onDevice) return g;
   const gpu = (inputs.q as GpuTensor).gpu;
-  const gateDtype = !isCpuTensor(i) && i.dtype === "f16" ? "f16" : "f32";
+  // Gradients are f32 whatever the inputs' storage (as from the backward pass itself).
   const up = (t: Tensor, dt: "f32" | "f16") => GpuTensor.fromTensor(gpu, t, dt);
   const out: MlstmGradients = {
-    dq: up(g.dq, dtype ?? "f32"),
-    dk: up(g.dk, dtype ?? "f32"),
-    dv: up(g.dv, dtype ?? "f32"),
-    di: up(g.di, gateDtype),
-    df: up(g.df, gateDtype),
+    dq: up(g.dq, "f32"),
+    dk: up(g.dk, "f32"),
+    dv: up(g.dv, "f32"),
+    di: up(g.di, "f32"),
+    df: up(g.df, "f32"),
   };
   if (g.dcInitial) out.dcInitial = up(g.dcInitial, "f32");
   if (g.dnInitial) out.dnInitial = up(g.dnInitial, "f32");

@@ -23,9 +23,9 @@ export type Dtype = "f32" | "f16";
 
 /** Parameters shared by every backward kernel variant. */
 export interface BwParams {
-  /** Storage dtype of q, k, v, dh and of dq, dk, dv. */
+  /** Storage dtype of q, k, v, dh (dq, dk, dv are f32 always). */
   dtype: Dtype;
-  /** Storage dtype of i, f and of di, df. */
+  /** Storage dtype of i, f (di, df are f32 always). */
   gateDtype: Dtype;
   DQK: number;
   DHV: number;
@@ -260,11 +260,11 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
     if (mPath(p)) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> dmt: array<f32>;`);
   } else if (mode === "dq") {
-    decl.push(matrix("dq", b++, DQK, p.dtype, "read_write", gq));
+    decl.push(matrix("dq", b++, DQK, "f32", "read_write", gq));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
   } else {
-    decl.push(matrix("dk", b++, DQK, p.dtype, "read_write", gq));
-    decl.push(matrix("dv", b++, DHV, p.dtype, "read_write", gv));
+    decl.push(matrix("dk", b++, DQK, "f32", "read_write", gq));
+    decl.push(matrix("dv", b++, DHV, "f32", "read_write", gv));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> csum: array<f32>;`);
   }
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
@@ -933,8 +933,9 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
     `@group(0) @binding(${b++}) var<storage, read> fg: array<${T}>;`,
     `@group(0) @binding(${b++}) var<storage, read> rsum: array<f32>;`,
     `@group(0) @binding(${b++}) var<storage, read> csum: array<f32>;`,
-    `@group(0) @binding(${b++}) var<storage, read_write> di: array<${T}>;`,
-    `@group(0) @binding(${b++}) var<storage, read_write> df: array<${T}>;`,
+    // Gradients are f32 whatever the inputs' storage (f16 would overflow or flush them).
+    `@group(0) @binding(${b++}) var<storage, read_write> di: array<f32>;`,
+    `@group(0) @binding(${b++}) var<storage, read_write> df: array<f32>;`,
   ];
   if (withInit) {
     decl.push(
@@ -1063,11 +1064,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let G = dmt[base + t] + ym;
     let c = fwon(base + t);
     ym = c * G;
-    df[base + t] = ${T}(sigm(-f32(fg[base + t])) * (acc + c * G));
-    di[base + t] = ${T}(cs + (1.0 - c) * G);`
+    df[base + t] = sigm(-f32(fg[base + t])) * (acc + c * G);
+    di[base + t] = cs + (1.0 - c) * G;`
       : `
-    df[base + t] = ${T}(sigm(-f32(fg[base + t])) * acc);
-    di[base + t] = ${T}(${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"});`
+    df[base + t] = sigm(-f32(fg[base + t])) * acc;
+    di[base + t] = ${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"};`
   }
   }${initCode}
   _ = ig[0];

@@ -54,8 +54,10 @@
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch (48·S with the stabilizer's path:
  * exact convention, exponential gate); the chunkwise pass
- * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in f32; q, k, v, dh, dq, dk, dv in the storage
- * dtype (f32 or f16), i, f, di, df in the gates' dtype.
+ * {@linkcode chunkwiseBackwardBytes} (chunk states for one head group at a time). States travel in
+ * f32; q, k, v, dh in the storage dtype (f32 or f16), i, f in the gates' dtype. The gradients (dq,
+ * dk, dv, di, df and those of the initial states) are f32 always: in f16 they would overflow to
+ * ±Infinity (|g| > 65504) or flush to zero (|g| < 6e-8) without a word.
  *
  * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
  * b_t - b_s keeps f32 accuracy relative to itself on long sequences (the "stable forget gate"); df
@@ -76,7 +78,7 @@ import type {
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
 import { hasDocumentStarts } from "../../core/documents.ts";
 import { backwardPerDocument } from "./_documents.ts";
-import { checkStorageBuffers, finish, toDevice } from "../_common.ts";
+import { assertDeviceInputsFinite, checkStorageBuffers, finish, toDevice } from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
 import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
@@ -343,11 +345,6 @@ function checkOptions(
       );
     }
   }
-  if (v.gate === "exp" && o.normalize === false) {
-    throw new TypeError(
-      `${name} always normalizes (exponential input gate): drop normalize: false, which only the sigmoid-gate kernels take`,
-    );
-  }
 }
 
 async function pipe(gpu: Gpu, key: string, wgsl: () => string, shared: number, inv: number) {
@@ -385,7 +382,8 @@ function paramKey(p: BwParams): string {
  *   `documentStarts`, one pass per document (kernels/backward/_documents.ts).
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
- * @returns The gradients.
+ * @returns The gradients, f32 whatever the storage of the inputs (f16 would overflow or flush
+ *   them silently).
  * @throws {TypeError | RangeError} On bad shapes, dtypes or options; {@linkcode GpuError} on device limits.
  */
 export async function mlstmBackwardWebGpu(
@@ -395,8 +393,14 @@ export async function mlstmBackwardWebGpu(
   variant: BackwardVariant,
   name = "the backward pass",
 ): Promise<MlstmGradients> {
-  const dims = validateMlstmInputs(inputs, options);
-  validateDh(dh, dims);
+  const context = {
+    inputGate: variant.gate,
+    ...(name === "the backward pass" ? {} : { name }),
+    backend: "webgpu",
+    extraOptions: ["lastStateGradients"],
+  } as const;
+  const dims = validateMlstmInputs(inputs, options, context);
+  validateDh(dh, dims, options, context);
   checkOptions(name, variant, inputs, options);
   if (hasDocumentStarts(options.documentStarts)) {
     // Packed sequences: one pass per document (kernels/backward/_documents.ts).
@@ -471,6 +475,8 @@ export async function mlstmBackwardWebGpu(
         `Argument dh must have the dtype of q (${x.dtype}), received ${dh.dtype}`,
       );
     }
+    // Named here, not later as a non-finite dq (the inputs were checked by toDevice).
+    if (options.checkFinite) await assertDeviceInputsFinite([["dh", dh]]);
     dhG = dh;
   }
   const chunk = variant.form === "chunkwise";
@@ -588,11 +594,13 @@ export async function mlstmBackwardWebGpu(
   const dmtBytes = dmt ? dmt.byteSize : 0;
   const rsum = f32([BH * S]);
   const csum = f32([2 * BH * S]);
-  const dq = out([B, NH, S, DQK], x.dtype);
-  const dk = out([B, NH, S, DQK], x.dtype);
-  const dv = out([B, NH, S, DHV], x.dtype);
-  const di = out([B, NH, S], x.gateDtype);
-  const df = out([B, NH, S], x.gateDtype);
+  // Gradients are f32 whatever the storage of the inputs: in f16 they would overflow to ±Inf
+  // (|g| > 65504) or flush to 0 (|g| < 6e-8) without a word.
+  const dq = out([B, NH, S, DQK], "f32");
+  const dk = out([B, NH, S, DQK], "f32");
+  const dv = out([B, NH, S, DHV], "f32");
+  const di = out([B, NH, S], "f32");
+  const df = out([B, NH, S], "f32");
   const scale = 1 / Math.sqrt(DQK), eps = options.eps ?? 1e-6;
   const u = packUniforms(S, L, NC, BH, scale, eps);
   const batch = new DispatchBatch(gpu);

@@ -16,7 +16,7 @@
 // with the same f32 expression and summation order as the parallel kernel), so the parallel kernel
 // knows the final m_t before its first key block: no rescaling, and exp(logD - m_t) ≤ 1 exactly.
 
-import { WGSL_OPAQUE } from "../_common.ts";
+import { WGSL_LOGSIG, WGSL_OPAQUE } from "../_common.ts";
 
 /** Storage type of q, k, v, h (and of the gate pre-activations). */
 export type StorageDtype = "f32" | "f16";
@@ -80,24 +80,9 @@ export const LOG_GATE_FLOOR = -1e30;
 const header = (dtype: StorageDtype) =>
   `${dtype === "f16" ? "enable f16;\n" : ""}alias T = ${dtype};\n${UNIFORM_WGSL}\n`;
 
-// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), log1p(e) for e in (0, 1] as 2·atanh(e / (2 + e))
-// by its odd series (z ≤ 1/3, 9 terms: f32-accurate), because log(1 + e) loses e below 1e-7 and the
-// GPU's log is only accurate to ~2^-21 absolute near 1. Floored at LOG_GATE_FLOOR.
-const LOGSIG_WGSL = `fn logsig(x: f32) -> f32 {
-  let e = exp(-abs(x));
-  let z = e / (2.0 + e);
-  let z2 = z * z;
-  var p = 1.0 / 17.0;
-  p = p * z2 + 1.0 / 15.0;
-  p = p * z2 + 1.0 / 13.0;
-  p = p * z2 + 1.0 / 11.0;
-  p = p * z2 + 1.0 / 9.0;
-  p = p * z2 + 1.0 / 7.0;
-  p = p * z2 + 1.0 / 5.0;
-  p = p * z2 + 1.0 / 3.0;
-  p = p * z2 + 1.0;
-  return max(min(x, 0.0) - 2.0 * z * p, ${LOG_GATE_FLOOR.toExponential()});
-}`;
+// log(sigmoid(x)), accurate for every x and floored at LOG_GATE_FLOOR: the one implementation of
+// all kernels (see WGSL_LOGSIG in _common.ts).
+const LOGSIG_WGSL = WGSL_LOGSIG;
 
 /** Parameters of the gate-preprocessing kernel. */
 export interface GatesParams {

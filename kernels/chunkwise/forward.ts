@@ -119,6 +119,14 @@ export interface ChunkwiseOptions extends MlstmOptions {
   maxHeadsPerGroup?: number;
 }
 
+/** The keys of {@linkcode ChunkwiseOptions} beyond {@linkcode MlstmOptions}'. */
+const CHUNKWISE_OPTION_NAMES = [
+  "poisonOutputs",
+  "keepForBackward",
+  "tiles",
+  "maxHeadsPerGroup",
+] as const satisfies readonly Exclude<keyof ChunkwiseOptions, keyof MlstmOptions>[];
+
 /**
  * What {@linkcode chunkwiseForwardWebgpu} keeps for a backward pass (on the GPU, f32).
  * The caller owns these tensors and should `destroy()` them when done.
@@ -296,13 +304,12 @@ export async function chunkwiseForwardWebgpu(
   inputs: MlstmInputs,
   options: ChunkwiseOptions = {},
 ): Promise<ChunkwiseForwardResult> {
-  const dims = validateMlstmInputs(inputs, options);
-  if (options.dtype !== undefined && options.dtype !== "f32" && options.dtype !== "f16") {
-    throw new RangeError(`Option dtype must be "f32" or "f16", received ${options.dtype}`);
-  }
-  if (options.normalize !== undefined && typeof options.normalize !== "boolean") {
-    throw new TypeError(`Option normalize must be a boolean, received ${options.normalize}`);
-  }
+  const dims = validateMlstmInputs(inputs, options, {
+    inputGate: variant.gate,
+    name: variant.name,
+    backend: "webgpu",
+    extraOptions: CHUNKWISE_OPTION_NAMES,
+  });
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const L = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const mh = options.maxHeadsPerGroup;

@@ -287,34 +287,6 @@ export function createXlstmLargeConfig(
   };
 }
 
-/** Keys of config.json this parser reads; any other key is ignored (kernel choices, dtypes). */
-const KNOWN_KEYS = [
-  "vocab_size",
-  "hidden_size",
-  "embedding_dim",
-  "num_hidden_layers",
-  "num_blocks",
-  "num_heads",
-  "head_dim",
-  "qk_dim_factor",
-  "v_dim_factor",
-  "ffn_proj_factor",
-  "ffn_round_up_to_multiple_of",
-  "norm_eps",
-  "eps",
-  "gate_soft_cap",
-  "output_logit_soft_cap",
-  "use_bias",
-  "add_out_norm",
-  "tie_word_embeddings",
-  "chunk_size",
-  "weight_mode",
-  "bos_token_id",
-  "eos_token_id",
-  "pad_token_id",
-  "force_bos_token_insert",
-] as const;
-
 /**
  * Parses a Hugging Face `config.json` of an xLSTM model (already parsed from JSON) into a
  * validated {@linkcode XlstmLargeConfig}. `hidden_size` or `embedding_dim` (equal when both are
@@ -342,7 +314,6 @@ export function parseXlstmLargeConfig(json: unknown, source = "config.json"): Xl
     throw new XlstmConfigError(source, "(root)", `must be a JSON object, received ${fmt(json)}`);
   }
   const j = json as Record<string, unknown>;
-  void KNOWN_KEYS;
   const pick = (a: string, b: string): unknown => {
     const va = j[a], vb = j[b];
     if (va !== undefined && va !== null && vb !== undefined && vb !== null && va !== vb) {

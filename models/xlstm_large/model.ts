@@ -26,11 +26,8 @@ import {
 } from "./_impl.ts";
 import { referenceBackend } from "./reference.ts";
 import { webgpuXlstmLargeBackend } from "./webgpu.ts";
-import {
-  planXlstmLargeWeights,
-  randomXlstmLargeWeights,
-  streamXlstmLargeWeights,
-} from "./weights.ts";
+import { hashRandomXlstmLargeWeights } from "./random_init.ts";
+import { planXlstmLargeWeights, streamXlstmLargeWeights } from "./weights.ts";
 
 registerXlstmLargeBackend(referenceBackend);
 registerXlstmLargeBackend(webgpuXlstmLargeBackend);
@@ -219,9 +216,10 @@ export class XlstmLarge {
   }
 
   /**
-   * A model with random weights of any shape (the 7B included). Backends that generate weights
-   * themselves (on the GPU) do; otherwise the weights of `randomXlstmLargeWeights(config, seed)`
-   * are streamed in, so the reference and a backend without its own generator get the same model.
+   * A model with random weights of any shape (the 7B included). Every backend gets the same
+   * weights for the same seed: the WebGPU backend generates them on the GPU with a counter-based
+   * hash, and the others stream in `hashRandomXlstmLargeWeights(config, seed)`, the CPU twin of
+   * that generator (bit-identical), so a seed names one model whatever runs it.
    *
    * @example
    * ```ts
@@ -248,7 +246,7 @@ export class XlstmLarge {
     const backend = getXlstmLargeBackend(options.backend ?? "webgpu");
     const impl = backend.random
       ? await backend.random(c, { dtype, seed })
-      : await backend.fromWeights(c, randomXlstmLargeWeights(c, seed, dtype), { dtype });
+      : await backend.fromWeights(c, hashRandomXlstmLargeWeights(c, seed, dtype), { dtype });
     return new XlstmLarge(impl, backend.name);
   }
 

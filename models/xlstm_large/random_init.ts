@@ -17,14 +17,8 @@ import { hashUniform } from "../../core/hash_random.ts";
 import { toF16Bits } from "../../io/dtype.ts";
 import type { XlstmLargeConfig } from "./config.ts";
 import type { XlstmLargeDtype, XlstmLargeWeight } from "./_impl.ts";
-
-/** A uniform interval `center ± half`. */
-export interface UniformInit {
-  /** Center. */
-  readonly center: number;
-  /** Half-width. */
-  readonly half: number;
-}
+import { randomXlstmLargeWeights, xlstmLargeWeightSpecs } from "./weights.ts";
+export { type UniformInit, xlstmLargeInit } from "./weights.ts";
 
 /**
  * The canonical weight names and shapes of a configuration, in the order of the hub layout
@@ -42,59 +36,8 @@ export interface UniformInit {
  * @returns Name → shape.
  */
 export function xlstmLargeWeightShapes(c: XlstmLargeConfig): Map<string, number[]> {
-  const D = c.embeddingDim, NH = c.numHeads;
-  const m = new Map<string, number[]>();
-  const lin = (name: string, out: number, inp: number, bias = c.useBias) => {
-    m.set(`${name}.weight`, [out, inp]);
-    if (bias) m.set(`${name}.bias`, [out]);
-  };
-  const norm = (name: string, n: number) => {
-    m.set(`${name}.weight`, [n]);
-    if (c.useBias) m.set(`${name}.bias`, [n]);
-  };
-  m.set("backbone.embeddings.weight", [c.vocabSize, D]);
-  for (let i = 0; i < c.numBlocks; i++) {
-    const b = `backbone.blocks.${i}`;
-    norm(`${b}.norm_mlstm`, D);
-    lin(`${b}.mlstm_layer.q`, c.qkDim, D);
-    lin(`${b}.mlstm_layer.k`, c.qkDim, D);
-    lin(`${b}.mlstm_layer.v`, c.vDim, D);
-    lin(`${b}.mlstm_layer.ogate_preact`, c.vDim, D);
-    lin(`${b}.mlstm_layer.igate_preact`, NH, D, true);
-    lin(`${b}.mlstm_layer.fgate_preact`, NH, D, true);
-    norm(`${b}.mlstm_layer.multihead_norm`, c.vDim);
-    lin(`${b}.mlstm_layer.out_proj`, D, c.vDim);
-    norm(`${b}.norm_ffn`, D);
-    lin(`${b}.ffn.proj_up_gate`, c.ffnDim, D);
-    lin(`${b}.ffn.proj_up`, c.ffnDim, D);
-    lin(`${b}.ffn.proj_down`, D, c.ffnDim);
-  }
-  if (c.addOutNorm) norm("backbone.out_norm", D);
-  m.set("lm_head.weight", [c.vocabSize, D]);
-  return m;
-}
-
-/**
- * The interval of the random init of weight `name` with `shape` (see the module doc).
- *
- * @example
- * ```ts
- * import { xlstmLargeInit } from "./random_init.ts";
- * console.assert(xlstmLargeInit("backbone.blocks.0.norm_ffn.weight", [8]).center === 1);
- * ```
- *
- * @param name Canonical name.
- * @param shape Its shape.
- * @returns Center and half-width.
- */
-export function xlstmLargeInit(name: string, shape: readonly number[]): UniformInit {
-  if (name.endsWith("igate_preact.bias")) return { center: -1, half: 3 };
-  if (name.endsWith("fgate_preact.bias")) return { center: 3, half: 2 };
-  if (name === "backbone.embeddings.weight") return { center: 0, half: 1 };
-  if (/norm[a-z_]*\.weight$/.test(name)) return { center: 1, half: 0.1 };
-  if (name.endsWith(".bias")) return { center: 0, half: 0.1 };
-  const fanIn = shape[shape.length - 1]!;
-  return { center: 0, half: Math.sqrt(3 / fanIn) };
+  // One list of names for every backend: the checkpoint planner's (weights.ts).
+  return new Map(xlstmLargeWeightSpecs(c).map((s) => [s.name, [...s.shape]]));
 }
 
 /**
@@ -121,10 +64,5 @@ export async function* hashRandomXlstmLargeWeights(
   seed: number,
   dtype: XlstmLargeDtype,
 ): AsyncGenerator<XlstmLargeWeight> {
-  for (const [name, shape] of xlstmLargeWeightShapes(config)) {
-    const { center, half } = xlstmLargeInit(name, shape);
-    const n = shape.reduce((a, b) => a * b, 1);
-    const f32 = Float32Array.from(hashUniform(seed, name, n, center, half));
-    yield { name, shape, data: dtype === "f16" ? toF16Bits(f32) : f32 };
-  }
+  yield* randomXlstmLargeWeights(config, seed, dtype);
 }

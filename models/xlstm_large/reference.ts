@@ -204,7 +204,11 @@ export function ffnReference(
     w.get(p + "proj_up_gate.bias"),
   );
   const up = linearReference(y, w.get(p + "proj_up.weight")!, w.get(p + "proj_up.bias"));
-  void c;
+  if (y.shape[y.shape.length - 1] !== c.embeddingDim) {
+    throw new RangeError(
+      `Argument y must end in D = ${c.embeddingDim}, received (${y.shape.join(", ")})`,
+    );
+  }
   return linearReference(
     swigluReference(gate, up),
     w.get(p + "proj_down.weight")!,

@@ -17,7 +17,7 @@
  */
 
 import { formatShape } from "../../core/tensor.ts";
-import { Random } from "../../core/random.ts";
+import { hashUniform } from "../../core/hash_random.ts";
 import { toF16Bits } from "../../io/dtype.ts";
 import type { StorageDtype } from "../../io/safetensors_format.ts";
 import { roundUpToMultiple, XlstmConfigError, type XlstmLargeConfig } from "./config.ts";
@@ -434,31 +434,46 @@ export async function* streamXlstmLargeWeights(
   }
 }
 
+const specCache = new WeakMap<XlstmLargeConfig, Map<string, string>>();
+
 /** How {@linkcode randomXlstmLargeWeight} draws a tensor (a scale of the standard normal). */
-function initOf(
-  c: XlstmLargeConfig,
-  name: string,
-  shape: readonly number[],
-): (rng: Random, j: number) => number {
-  const fanIn = shape.length === 2 ? shape[1] : 1;
-  const std = 1 / Math.sqrt(fanIn);
-  if (name === "backbone.embeddings.weight") return (r) => r.normal();
-  if (/norm[^.]*\.weight$/.test(name)) return (r) => 1 + 0.1 * r.normal();
-  if (/igate_preact\.bias$/.test(name)) return (r) => r.uniform(-4, 3);
-  if (/fgate_preact\.bias$/.test(name)) return (r) => r.uniform(-1, 6);
-  if (/gate_preact\.weight$/.test(name) && /[if]gate/.test(name)) {
-    return (r) => 2 * std * r.normal();
-  }
-  if (name.endsWith(".bias")) return (r) => 0.1 * r.normal();
-  void c;
-  return (r) => std * r.normal();
+/** A uniform interval `center ± half`. */
+export interface UniformInit {
+  /** Center. */
+  readonly center: number;
+  /** Half-width. */
+  readonly half: number;
 }
 
 /**
- * One random canonical weight, reproducible from (seed, name) alone: embedding N(0, 1); norm
- * weights 1 + 0.1·N(0, 1); linear weights N(0, 1/fan_in); gate weights twice that, input-gate
- * biases U(-4, 3) and forget-gate biases U(-1, 6) (so some heads run hot, some cold); other
- * biases 0.1·N(0, 1). Values are float32-rounded.
+ * The interval of the random init of weight `name` with `shape` (see the module doc).
+ *
+ * @example
+ * ```ts
+ * import { xlstmLargeInit } from "./weights.ts";
+ * console.assert(xlstmLargeInit("backbone.blocks.0.norm_ffn.weight", [8]).center === 1);
+ * ```
+ *
+ * @param name Canonical name.
+ * @param shape Its shape.
+ * @returns Center and half-width.
+ */
+export function xlstmLargeInit(name: string, shape: readonly number[]): UniformInit {
+  if (name.endsWith("igate_preact.bias")) return { center: -1, half: 3 };
+  if (name.endsWith("fgate_preact.bias")) return { center: 3, half: 2 };
+  if (name === "backbone.embeddings.weight") return { center: 0, half: 1 };
+  if (/norm[a-z_]*\.weight$/.test(name)) return { center: 1, half: 0.1 };
+  if (name.endsWith(".bias")) return { center: 0, half: 0.1 };
+  const fanIn = shape[shape.length - 1]!;
+  return { center: 0, half: Math.sqrt(3 / fanIn) };
+}
+
+/**
+ * One random canonical weight, reproducible from (seed, name) alone: uniform on the interval of
+ * {@linkcode xlstmLargeInit} (Linear weights of standard deviation 1/√fan_in, norm weights 1 ± 0.1,
+ * input-gate biases -4…2 so that some heads run hot and some cold, forget-gate biases 1…5),
+ * element j drawn from the counter-based hash of core/hash_random.ts at (seed, name, j) and
+ * float32-rounded: the same numbers the WebGPU backend generates on the GPU.
  *
  * @example
  * ```ts
@@ -474,19 +489,26 @@ function initOf(
  * @param spec Name and shape.
  * @param seed The model's seed.
  * @returns Float32 values.
+ * @throws {RangeError} If the name and shape are not one of the configuration's weights.
  */
 export function randomXlstmLargeWeight(
   c: XlstmLargeConfig,
   spec: XlstmLargeWeightSpec,
   seed: number,
 ): Float32Array {
-  let h = seed | 0;
-  for (let j = 0; j < spec.name.length; j++) h = Math.imul(h ^ spec.name.charCodeAt(j), 0x01000193);
-  const rng = new Random(h);
-  const draw = initOf(c, spec.name, spec.shape);
-  const out = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
-  for (let j = 0; j < out.length; j++) out[j] = draw(rng, j);
-  return out;
+  let specs = specCache.get(c);
+  if (!specs) {
+    specs = new Map(xlstmLargeWeightSpecs(c).map((s) => [s.name, s.shape.join()]));
+    specCache.set(c, specs);
+  }
+  if (specs.get(spec.name) !== spec.shape.join()) {
+    throw new RangeError(
+      `Weight "${spec.name}" of shape ${formatShape(spec.shape)} is not part of this configuration`,
+    );
+  }
+  const { center, half } = xlstmLargeInit(spec.name, spec.shape);
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  return Float32Array.from(hashUniform(seed, spec.name, n, center, half));
 }
 
 /**
