@@ -15,7 +15,7 @@ const GROUPS: readonly (readonly string[])[] = [
   ["kernels/runtime.ts", "kernels/buffer_pool.ts"],
   ["kernels/", "--ignore=kernels/runtime.ts,kernels/buffer_pool.ts,kernels/layers/,kernels/slstm/"],
   ["kernels/layers/", "kernels/slstm/"],
-  ["README.md", "mod.ts", "core/", "reference/", "io/"],
+  ["README.md", "mod.ts", "browser.ts", "core/", "reference/", "io/"],
   ["models/", "profiling/", "bench/", "tools/"],
 ];
 

@@ -559,7 +559,12 @@ export async function mlstmBackwardWebGpu(
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: TileMode) => {
-    checkStorageBuffers(gpu, mode === "dkdv" ? 11 : 10, `mlstm-bw-${mode}:${key}`);
+    // The kernel's own storage bindings (parallel form: no state, no stabilizers), so that
+    // devices with few per-shader buffers (SwiftShader and WebGPU's default: 10 and 8) still run
+    // the variants that fit.
+    const own = { stats: 6, dq: 8, dkdv: 9 }[mode] + (chunk ? 2 : 0) +
+      (mode === "stats" && reuseU ? 1 : 0) + (mode === "stats" && mPath(p) ? 1 : 0);
+    checkStorageBuffers(gpu, own, `mlstm-bw-${mode}:${key}`);
     if (blocked) {
       return pipe(
         gpu,

@@ -196,7 +196,13 @@ export class XlstmLarge {
   ): Promise<XlstmLarge> {
     const dtype = checkDtype(options.dtype ?? "f32");
     const backend = getXlstmLargeBackend(options.backend ?? "webgpu");
-    // File access is Deno-only; imported on demand so the rest of the library runs in browsers.
+    // File access is Deno-only; imported on demand so the rest of the library runs in browsers
+    // (the browser bundle leaves io/safetensors.ts out: `deno task bundle` marks it external).
+    if (typeof Deno === "undefined") {
+      throw new Error(
+        "XlstmLarge.fromPretrained reads files through Deno; in a browser use XlstmLarge.random or XlstmLarge.fromWeights",
+      );
+    }
     const io = await import("../../io/safetensors.ts");
     const isFile = dir.endsWith(".safetensors");
     const folder = isFile ? dir.slice(0, Math.max(0, dir.lastIndexOf("/"))) || "." : dir;
