@@ -1,7 +1,9 @@
 // Cost of the exact gate arithmetic and of packed sequences (issue #11 part 1): median wall time
 // (submit to onSubmittedWorkDone) of chunkwise--xl_chunk forward and forward+backward on device
-// tensors, without document starts and with a start every `DOC` steps. Run it on this branch and
-// on main (where `documentStarts` is ignored) to compare the "none" rows.
+// tensors, without document starts, with a start every `DOC` steps and with many short documents
+// (a start every `SHORT` steps: 64 documents per row at the full size), where the backward's
+// single pass costs what it costs without starts. Run it on this branch and on main to compare the
+// "none" rows.
 //
 //   deno run -A bench/resets_bench.ts            # TFLA-like shape; MLSTM_BENCH_SIZE=small: tiny
 //   prints one JSON object (shape, rows of { kernel, pass, starts, ms_median, ms_min })
@@ -20,22 +22,27 @@ const shape = small
   ? { B: 1, NH: 2, S: 256, DQK: 16, DHV: 16 }
   : { B: 4, NH: 16, S: 4096, DQK: 128, DHV: 256 };
 const DOC = small ? 64 : 512;
+const SHORT = small ? 16 : 64;
 const calls = small ? 3 : 8;
 const gpu = await getGpu();
 const x = randomMlstmInputs(shape, new Random(0));
 const up = (t: Tensor) => GpuTensor.fromTensor(gpu, t);
 const xg = { q: up(x.q), k: up(x.k), v: up(x.v), i: up(x.i), f: up(x.f) };
 const dh = up(randomMlstmInputs({ ...shape, DQK: shape.DHV }, new Random(1)).v);
-const starts = Array.from(
-  { length: shape.B },
-  () => Array.from({ length: Math.ceil(shape.S / DOC) - 1 }, (_, j) => (j + 1) * DOC),
-);
+const startsEvery = (every: number) =>
+  Array.from(
+    { length: shape.B },
+    () => Array.from({ length: Math.ceil(shape.S / every) - 1 }, (_, j) => (j + 1) * every),
+  );
 const rows = [];
 for (const kernel of ["chunkwise--xl_chunk", "chunkwise--xl_chunk_siging"]) {
   const k = getMlstmKernel(kernel);
   for (const pass of ["fw", "fwbw"] as const) {
-    for (const withStarts of [false, true]) {
-      const o: MlstmOptions = { chunkSize: 64, ...(withStarts ? { documentStarts: starts } : {}) };
+    for (const every of [0, DOC, SHORT]) {
+      const o: MlstmOptions = {
+        chunkSize: 64,
+        ...(every ? { documentStarts: startsEvery(every) } : {}),
+      };
       const times: number[] = [];
       for (let c = 0; c < calls + 1; c++) {
         const t0 = performance.now();
@@ -50,7 +57,7 @@ for (const kernel of ["chunkwise--xl_chunk", "chunkwise--xl_chunk_siging"]) {
       rows.push({
         kernel,
         pass,
-        starts: withStarts ? `every ${DOC}` : "none",
+        starts: every ? `every ${every}` : "none",
         ms_median: times[Math.floor(times.length / 2)],
         ms_min: times[0],
       });

@@ -1,8 +1,8 @@
 // Packed sequences by definition: each document of each batch row is run as its own call (B = 1)
 // from zero states (the row's initial states seed its first document), and the outputs, last
 // states and gradients are put back in place. The float64 references use it for their forms
-// other than the recurrent one (whose loop zeroes the states itself), the WebGPU backward passes
-// for their packed calls. Not exported from mod.ts.
+// other than the recurrent one (whose loop zeroes the states itself); the tests use it as the
+// definition the one-pass WebGPU backward is checked against. Not exported from mod.ts.
 
 import { documentRanges, hasDocumentStarts } from "./documents.ts";
 import type { Tensor } from "./tensor.ts";

@@ -279,7 +279,10 @@ export const WGSL_LOGSIG = `
 fn exp_neg(a: f32) -> f32 {
   let k = min(floor(a * 1.44269504 + 0.5), 200.0);
   let r = (a - k * 0.693145751953125) - k * 1.42860677e-6;
-  return ldexp(exp(-r), -i32(k));
+  // Two halvings of the exponent: a single ldexp by -126 came out 0 on NVIDIA for results just
+  // above the smallest normal (f ≈ 87), as if an intermediate were flushed.
+  let h = i32(k) / 2;
+  return ldexp(ldexp(exp(-r), -h), h - i32(k));
 }
 fn logsig(x: f32) -> f32 {
   let e = exp_neg(abs(x));

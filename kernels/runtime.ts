@@ -961,6 +961,17 @@ export function getDispatchObserver(): DispatchObserver | null {
   return observer;
 }
 
+// Process-wide ids of pipelines and buffers, and each dispatch spec's bind-group key built from
+// them (a spec's pipeline and buffers never change), so that replayed specs cost no key building.
+const globalIds = new WeakMap<object, number>();
+let nextGlobalId = 0;
+const globalIdOf = (o: object): number => {
+  let v = globalIds.get(o);
+  if (v === undefined) globalIds.set(o, v = nextGlobalId++);
+  return v;
+};
+const specKeys = new WeakMap<object, string>();
+
 /** A buffer or anything that holds one (a {@linkcode GpuTensor}). */
 export type BufferLike = GPUBuffer | { readonly buffer: GPUBuffer };
 
@@ -1148,121 +1159,9 @@ export class DispatchBatch {
     const obs = observer;
     let ubuf: GPUBuffer | undefined;
     const submitted = withErrorScopes(gpu, `Submitting ${this.#labels()}`, () => {
-      const align = Math.max(gpu.limits.minUniformBufferOffsetAlignment, 16);
-      let ubytes = 0;
-      const uoff: number[] = [];
-      for (const op of this.#ops) {
-        if (op.kind === "dispatch" && op.spec.uniforms) {
-          uoff.push(ubytes);
-          ubytes += Math.ceil(op.spec.uniforms.byteLength / align) * align;
-        }
-      }
-      if (ubytes > 0) {
-        ubuf = d.createBuffer({
-          label: "batch uniforms",
-          size: ubytes,
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-          mappedAtCreation: true,
-        });
-        const dst = new Uint8Array(ubuf.getMappedRange());
-        let u = 0;
-        for (const op of this.#ops) {
-          if (op.kind === "dispatch" && op.spec.uniforms) {
-            const src = op.spec.uniforms;
-            const bytes = ArrayBuffer.isView(src)
-              ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
-              : new Uint8Array(src);
-            dst.set(bytes, uoff[u++]);
-          }
-        }
-        ubuf.unmap();
-      }
-      obs?.beginBatch?.(gpu);
-      const bindGroups = new Map<string, GPUBindGroup>();
-      const ids = new Map<object, number>();
-      const idOf = (o: object) => {
-        let v = ids.get(o);
-        if (v === undefined) ids.set(o, v = ids.size);
-        return v;
-      };
-      const enc = d.createCommandEncoder({ label: "mlstm batch" });
-      let pass: GPUComputePassEncoder | undefined;
-      let lastPipeline: GPUComputePipeline | undefined;
-      let u = 0, index = 0;
-      for (const op of this.#ops) {
-        if (op.kind === "copy") {
-          pass?.end();
-          pass = undefined;
-          lastPipeline = undefined;
-          enc.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
-          continue;
-        }
-        const { spec } = op;
-        const explicit = explicitLayouts.get(spec.pipeline);
-        const offset = spec.uniforms ? uoff[u++]! : 0;
-        // Bind groups are reused when nothing in them changes: no uniforms, or uniforms bound
-        // with a dynamic offset (explicit layouts).
-        const reusable = explicit !== undefined || !spec.uniforms;
-        const bgKey = reusable
-          ? [spec.pipeline, ...op.buffers].map(idOf).join(",") +
-            `:${spec.uniforms?.byteLength ?? -1}`
-          : "";
-        let bg = reusable ? bindGroups.get(bgKey) : undefined;
-        if (!bg) {
-          const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({
-            binding: j,
-            resource: { buffer },
-          }));
-          if (spec.uniforms) {
-            entries.push({
-              binding: op.buffers.length,
-              resource: {
-                buffer: ubuf!,
-                offset: explicit ? 0 : offset,
-                size: spec.uniforms.byteLength,
-              },
-            });
-          }
-          bg = d.createBindGroup({
-            label: spec.label,
-            layout: explicit ?? spec.pipeline.getBindGroupLayout(0),
-            entries,
-          });
-          if (reusable) bindGroups.set(bgKey, bg);
-        }
-        if (obs && (obs.passPerDispatch !== false || !pass)) {
-          pass?.end();
-          const info: DispatchInfo = {
-            label: spec.label,
-            workgroups: op.wg,
-            index: index,
-            ...(spec.flops !== undefined ? { flops: spec.flops } : {}),
-            ...(spec.bytes !== undefined ? { bytes: spec.bytes } : {}),
-            ...(spec.meta !== undefined ? { meta: spec.meta } : {}),
-          };
-          const tw = obs.timestampWrites(info);
-          pass = enc.beginComputePass(
-            tw ? { label: spec.label, timestampWrites: tw } : {
-              label: spec.label,
-            },
-          );
-          lastPipeline = undefined;
-        } else if (!pass) {
-          pass = enc.beginComputePass({ label: "mlstm" });
-          lastPipeline = undefined;
-        }
-        if (spec.pipeline !== lastPipeline) {
-          pass.setPipeline(spec.pipeline);
-          lastPipeline = spec.pipeline;
-        }
-        if (explicit && spec.uniforms) pass.setBindGroup(0, bg, [offset]);
-        else pass.setBindGroup(0, bg);
-        pass.dispatchWorkgroups(op.wg[0], op.wg[1], op.wg[2]);
-        index++;
-      }
-      pass?.end();
-      obs?.beforeFinish(enc);
-      d.queue.submit([enc.finish()]);
+      const encoded = this.#encode(obs);
+      ubuf = encoded.uniforms;
+      d.queue.submit([encoded.commandBuffer]);
     });
     try {
       await submitted;
@@ -1272,6 +1171,194 @@ export class DispatchBatch {
     if (obs) await obs.afterSubmit();
     if (options.wait) await d.queue.onSubmittedWorkDone();
     assertDeviceAlive(gpu);
+  }
+
+  /**
+   * Encodes everything into one command buffer now and returns a function that submits it later
+   * (in about 0.2 ms): a caller can encode the next block of work while the GPU still runs the
+   * previous one, and submit it the moment the GPU is free. Deno's `mapAsync` blocks the calling
+   * thread until all submitted work is done, so the generation loop encodes its next block before
+   * it maps a read-back buffer and submits right after.
+   *
+   * @example
+   * ```ts no-eval
+   * import { DispatchBatch, getGpu } from "./runtime.ts";
+   * const submit = await new DispatchBatch(await getGpu()).prepare();
+   * await submit();
+   * ```
+   *
+   * @returns Submits the command buffer (once); resolves when the submit was validated.
+   * @throws {GpuError} On any validation or out-of-memory error while encoding, or a lost device.
+   */
+  async prepare(): Promise<() => Promise<void>> {
+    this.#open();
+    this.#submitted = true;
+    const gpu = this.gpu;
+    const d = gpu.device;
+    const obs = observer;
+    const labels = this.#labels();
+    let encoded: { commandBuffer: GPUCommandBuffer; uniforms: GPUBuffer | undefined } | undefined;
+    try {
+      await withErrorScopes(gpu, `Encoding ${labels}`, () => {
+        encoded = this.#encode(obs);
+      });
+    } catch (e) {
+      encoded?.uniforms?.destroy();
+      throw e;
+    }
+    let done = false;
+    return async () => {
+      if (done) throw new GpuError("This prepared batch was already submitted");
+      done = true;
+      try {
+        await withErrorScopes(
+          gpu,
+          `Submitting ${labels}`,
+          () => d.queue.submit([encoded!.commandBuffer]),
+        );
+      } finally {
+        encoded!.uniforms?.destroy();
+      }
+      if (obs) await obs.afterSubmit();
+      assertDeviceAlive(gpu);
+    };
+  }
+
+  /** Encodes the recorded operations into a command buffer (with their packed uniforms). */
+  #encode(
+    obs: DispatchObserver | null,
+  ): { commandBuffer: GPUCommandBuffer; uniforms: GPUBuffer | undefined } {
+    const made: { uniforms?: GPUBuffer } = {};
+    try {
+      return this.#encodeInto(obs, made);
+    } catch (e) {
+      made.uniforms?.destroy();
+      throw e;
+    }
+  }
+
+  #encodeInto(
+    obs: DispatchObserver | null,
+    made: { uniforms?: GPUBuffer },
+  ): { commandBuffer: GPUCommandBuffer; uniforms: GPUBuffer | undefined } {
+    const gpu = this.gpu;
+    const d = gpu.device;
+    let ubuf: GPUBuffer | undefined;
+    const align = Math.max(gpu.limits.minUniformBufferOffsetAlignment, 16);
+    let ubytes = 0;
+    const uoff: number[] = [];
+    for (const op of this.#ops) {
+      if (op.kind === "dispatch" && op.spec.uniforms) {
+        uoff.push(ubytes);
+        ubytes += Math.ceil(op.spec.uniforms.byteLength / align) * align;
+      }
+    }
+    if (ubytes > 0) {
+      ubuf = made.uniforms = d.createBuffer({
+        label: "batch uniforms",
+        size: ubytes,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        mappedAtCreation: true,
+      });
+      const dst = new Uint8Array(ubuf.getMappedRange());
+      let u = 0;
+      for (const op of this.#ops) {
+        if (op.kind === "dispatch" && op.spec.uniforms) {
+          const src = op.spec.uniforms;
+          const bytes = ArrayBuffer.isView(src)
+            ? new Uint8Array(src.buffer, src.byteOffset, src.byteLength)
+            : new Uint8Array(src);
+          dst.set(bytes, uoff[u++]);
+        }
+      }
+      ubuf.unmap();
+    }
+    obs?.beginBatch?.(gpu);
+    const bindGroups = new Map<string, GPUBindGroup>();
+    const enc = d.createCommandEncoder({ label: "mlstm batch" });
+    let pass: GPUComputePassEncoder | undefined;
+    let lastPipeline: GPUComputePipeline | undefined;
+    let u = 0, index = 0;
+    for (const op of this.#ops) {
+      if (op.kind === "copy") {
+        pass?.end();
+        pass = undefined;
+        lastPipeline = undefined;
+        enc.copyBufferToBuffer(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
+        continue;
+      }
+      const { spec } = op;
+      const explicit = explicitLayouts.get(spec.pipeline);
+      const offset = spec.uniforms ? uoff[u++]! : 0;
+      // Bind groups are reused when nothing in them changes: no uniforms, or uniforms bound
+      // with a dynamic offset (explicit layouts).
+      const reusable = explicit !== undefined || !spec.uniforms;
+      // A spec dispatched again (a decoding step replayed) keeps its key: no string building.
+      let bgKey = "";
+      if (reusable) {
+        bgKey = specKeys.get(spec) ?? "";
+        if (!bgKey) {
+          bgKey = [spec.pipeline, ...op.buffers].map(globalIdOf).join(",") +
+            `:${spec.uniforms?.byteLength ?? -1}`;
+          specKeys.set(spec, bgKey);
+        }
+      }
+      let bg = reusable ? bindGroups.get(bgKey) : undefined;
+      if (!bg) {
+        const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({
+          binding: j,
+          resource: { buffer },
+        }));
+        if (spec.uniforms) {
+          entries.push({
+            binding: op.buffers.length,
+            resource: {
+              buffer: ubuf!,
+              offset: explicit ? 0 : offset,
+              size: spec.uniforms.byteLength,
+            },
+          });
+        }
+        bg = d.createBindGroup({
+          label: spec.label,
+          layout: explicit ?? spec.pipeline.getBindGroupLayout(0),
+          entries,
+        });
+        if (reusable) bindGroups.set(bgKey, bg);
+      }
+      if (obs && (obs.passPerDispatch !== false || !pass)) {
+        pass?.end();
+        const info: DispatchInfo = {
+          label: spec.label,
+          workgroups: op.wg,
+          index: index,
+          ...(spec.flops !== undefined ? { flops: spec.flops } : {}),
+          ...(spec.bytes !== undefined ? { bytes: spec.bytes } : {}),
+          ...(spec.meta !== undefined ? { meta: spec.meta } : {}),
+        };
+        const tw = obs.timestampWrites(info);
+        pass = enc.beginComputePass(
+          tw ? { label: spec.label, timestampWrites: tw } : {
+            label: spec.label,
+          },
+        );
+        lastPipeline = undefined;
+      } else if (!pass) {
+        pass = enc.beginComputePass({ label: "mlstm" });
+        lastPipeline = undefined;
+      }
+      if (spec.pipeline !== lastPipeline) {
+        pass.setPipeline(spec.pipeline);
+        lastPipeline = spec.pipeline;
+      }
+      if (explicit && spec.uniforms) pass.setBindGroup(0, bg, [offset]);
+      else pass.setBindGroup(0, bg);
+      pass.dispatchWorkgroups(op.wg[0], op.wg[1], op.wg[2]);
+      index++;
+    }
+    pass?.end();
+    obs?.beforeFinish(enc);
+    return { commandBuffer: enc.finish(), uniforms: ubuf };
   }
 
   #labels(): string {

@@ -50,9 +50,15 @@ const logsig = (x: number) => Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x))
 
 /**
  * max over rows of κ = Σₐ|q̃ₐnₐ| / max(|q̃·n|, lower bound) along the recurrence (float64; 1 when the
- * sigmoid gate is unnormalized).
+ * sigmoid gate is unnormalized). With `documentStarts` the recurrence restarts from the zero state
+ * (n = 0, m = 0) at each start, as the packed kernels do.
  */
-export function normalizerCondition(x: Inputs, gate: InputGate, normalize = true): number {
+export function normalizerCondition(
+  x: Inputs,
+  gate: InputGate,
+  normalize = true,
+  documentStarts?: readonly (readonly number[])[],
+): number {
   if (gate === "sig" && !normalize) return 1;
   const [B, NH, S, DQK] = x.q.shape as [number, number, number, number];
   const scale = 1 / Math.sqrt(DQK);
@@ -62,8 +68,13 @@ export function normalizerCondition(x: Inputs, gate: InputGate, normalize = true
       ? Float64Array.from(x.nInitial.data.subarray(bh * DQK, (bh + 1) * DQK))
       : new Float64Array(DQK);
     let m = x.mInitial && gate === "exp" ? x.mInitial.data[bh]! : 0;
+    const starts = new Set(documentStarts?.[Math.floor(bh / NH)] ?? []);
     for (let t = 0; t < S; t++) {
       const row = bh * S + t;
+      if (starts.has(t)) {
+        n.fill(0);
+        m = 0;
+      }
       const lf = logsig(x.f.data[row]!), iv = x.i.data[row]!;
       let fa: number, ia: number, lower: number;
       if (gate === "exp") {
@@ -107,9 +118,10 @@ export function conditionedTolerance(
   x: Inputs,
   gate: InputGate,
   normalize = true,
+  documentStarts?: readonly (readonly number[])[],
 ): number {
   const S = x.q.shape[2]!, DQK = x.q.shape[3]!;
-  const kappa = normalizerCondition(x, gate, normalize);
+  const kappa = normalizerCondition(x, gate, normalize, documentStarts);
   return Math.max(BASE_TOLERANCE[dtype], (Math.sqrt(DQK) + Math.sqrt(S)) * 2 ** -24 * kappa);
 }
 

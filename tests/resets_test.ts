@@ -26,8 +26,14 @@ import {
   randomTensor,
   type Tensor,
 } from "../mod.ts";
-import { forwardByDocuments } from "../core/_documents.ts";
-import { type GpuTensor, setPoisonOutputs } from "../kernels/runtime.ts";
+import { backwardByDocuments, forwardByDocuments } from "../core/_documents.ts";
+import {
+  type DispatchObserver,
+  GpuTensor,
+  setDispatchObserver,
+  setPoisonOutputs,
+} from "../kernels/runtime.ts";
+import { setBackwardGroupLimit, setBackwardPoison } from "../kernels/backward/backward.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import {
   check,
@@ -41,6 +47,7 @@ import { rngOf } from "./_seed.ts";
 
 const ignore = await gpuMissing();
 setPoisonOutputs(true);
+setBackwardPoison(true);
 
 /** Kernels with states, and the float64 reference of their form. */
 const STATEFUL: [string, string][] = [
@@ -675,7 +682,7 @@ Deno.test({
       assert.deepEqual([...T(fb.h).data], [...T(f1.h).data]);
       assert.deepEqual([...T(fb.grads.df).data], [...T(b1.df).data]);
     }
-    // Device tensors in, device tensors out (one pass per document).
+    // Device tensors in, device tensors out (one pass for every document).
     const xg = uploadInputs(gpu, x0);
     const dhg = uploadInputs(gpu, { ...x0, v: dh }).v;
     const o: MlstmOptions = { chunkSize: 16, documentStarts: starts };
@@ -711,6 +718,403 @@ Deno.test({
     for (const n of GRADS) {
       const dev = glg[n] as GpuTensor;
       assert.deepEqual([...(await dev.read()).data], [...T(gl[n]).data], `${n} with last`);
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+/** Relative L2 distance of two arrays. */
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0, n = 0;
+  for (let j = 0; j < a.length; j++) {
+    d += (a[j]! - b[j]!) ** 2;
+    n += b[j]! ** 2;
+  }
+  return Math.sqrt(d / Math.max(n, 1e-300));
+}
+
+// Starts at t = 1, at the chunk boundaries of L = 16, 64 and 256, several inside one chunk, at S − 1;
+// the second row has few documents, one start a step before and one a step after a boundary.
+const PACKED_S = 300;
+const PACKED_STARTS = [[1, 64, 70, 71, 75, 128, 200, 256, 299], [63, 65, 257]];
+
+Deno.test({
+  name:
+    "documentStarts, backward: one pass equals the float64 reference per document (every kernel, both conventions, L 64 and 256, hot gates, initial states)",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const S = PACKED_S, starts = PACKED_STARTS;
+    const cases: {
+      tag: string;
+      gates: { iMean?: number; fMean?: number; gateStd?: number };
+      eps?: number;
+      hot?: boolean;
+      seed: number;
+    }[] = [
+      { tag: "", gates: {}, seed: 1300 },
+      // Cold input gates and a large eps: the zero state's stabilizer term (m = 0 plus logsig(f)
+      // from the start on) wins m at every start, and eps·exp(m) makes it matter (h, and the
+      // stabilizer's gradient, which stops at each start).
+      { tag: " cold eps 1e-2", gates: { iMean: -10 }, eps: 1e-2, seed: 1305 },
+      // Warm gates with a large eps: the stabilizer's gradient through eps·exp(m).
+      { tag: " warm eps 1e-3", gates: { iMean: 2, gateStd: 2 }, eps: 1e-3, hot: true, seed: 1308 },
+      // Hot gates: large input gates, forget gates from very negative to open.
+      { tag: " hot", gates: { iMean: 10, fMean: 0, gateStd: 2 }, hot: true, seed: 1310 },
+    ];
+    for (const [name, refName] of WITH_BACKWARD) {
+      const stateful = !name.startsWith("parallel");
+      const sig = name.endsWith("siging");
+      for (const gc of cases) {
+        for (const gradient of ["exact", "normalizer-constant"] as const) {
+          for (const L of !stateful ? [64] : name.includes("limit") ? [16, 64] : [64, 256]) {
+            for (const init of stateful ? [false, true] : [false]) {
+              for (const normalize of sig ? [true, false] : [true]) {
+                const label = `${name} ${gradient} L=${L}${init ? " init" : ""}${gc.tag}${
+                  normalize ? "" : " unnormalized"
+                }`;
+                await t.step(label, async () => {
+                  const x = roundInputs(
+                    randomMlstmInputs({
+                      B: 2,
+                      NH: 2,
+                      S,
+                      DQK: 8,
+                      DHV: 12,
+                      withInitialStates: init,
+                      ...gc.gates,
+                    }, rngOf(gc.seed + L + (init ? 1 : 0))),
+                    "f32",
+                  );
+                  const dh = roundInputs(
+                    randomMlstmInputs({ B: 2, NH: 2, S, DQK: 12, DHV: 12 }, rngOf(gc.seed + 7)),
+                    "f32",
+                  ).v;
+                  const o: MlstmOptions = {
+                    chunkSize: L,
+                    documentStarts: starts,
+                    gradient,
+                    ...(gc.eps ? { eps: gc.eps } : {}),
+                    ...(sig ? { normalize } : {}),
+                  };
+                  const ref = await getMlstmKernel(refName).backward!(x, dh, o);
+                  const g = await getMlstmKernel(name).backward!(x, dh, o);
+                  const names = init
+                    ? [
+                      ...GRADS,
+                      "dcInitial",
+                      "dnInitial",
+                      ...(!sig && gradient === "exact" ? ["dmInitial"] as const : []),
+                    ] as const
+                    : GRADS;
+                  const tol = gc.hot
+                    ? conditionedTolerance("f32", x, sig ? "sig" : "exp", normalize, starts)
+                    : tolerance("f32");
+                  for (const n of names) {
+                    check(
+                      "packed backward, one pass",
+                      name,
+                      `${refName} per document`,
+                      n,
+                      x,
+                      "f32",
+                      T(g[n]).data,
+                      T(ref[n]).data,
+                      tol,
+                    );
+                  }
+                });
+              }
+            }
+          }
+        }
+      }
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name:
+    "documentStarts, backward: very negative forget gates inside later documents (the reset table, packed)",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const S = PACKED_S, starts = PACKED_STARTS;
+    for (const fv of TABLE_F) {
+      await t.step(`f = ${fv}`, async () => {
+        const x0 = roundInputs(
+          randomMlstmInputs(
+            { B: 2, NH: 2, S, DQK: 8, DHV: 12, withInitialStates: true },
+            rngOf(1350),
+          ),
+          "f32",
+        );
+        // Inside row 0's documents [75, 128) and [200, 256), at a chunk's first step (row 1, 192)
+        // and the step after a start (row 1, 66).
+        for (const [b, s] of [[0, 100], [0, 210], [0, 211], [1, 192], [1, 66]]) {
+          for (let h = 0; h < 2; h++) x0.f.data[(b! * 2 + h) * S + s!] = fv;
+        }
+        const dh = randomTensor([2, 2, S, 12], rngOf(1351));
+        for (const [name, refName] of WITH_BACKWARD) {
+          const x = name.startsWith("parallel") ? cut(x0, 0, S) : x0;
+          const o: MlstmOptions = { chunkSize: 64, documentStarts: starts };
+          const ref = await getMlstmKernel(refName).backward!(x, dh, o);
+          const g = await getMlstmKernel(name).backward!(x, dh, o);
+          const names = name.startsWith("parallel")
+            ? GRADS
+            : [...GRADS, "dcInitial", "dnInitial"] as const;
+          for (const n of names) {
+            check(
+              `packed reset table backward f=${fv}`,
+              name,
+              `${refName} per document`,
+              n,
+              x,
+              "f32",
+              T(g[n]).data,
+              T(ref[n]).data,
+              1e-5,
+            );
+          }
+        }
+      });
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name:
+    "documentStarts, backward: last-state gradients reach each row's last document (one pass equals separate calls)",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const S = PACKED_S, starts = PACKED_STARTS;
+    for (const name of WITH_BACKWARD.map(([n]) => n).filter((n) => n.startsWith("chunkwise"))) {
+      const sig = name.endsWith("siging");
+      for (const gradient of ["exact", "normalizer-constant"] as const) {
+        await t.step(`${name} ${gradient}`, async () => {
+          const rng = rngOf(1320);
+          const x = roundInputs(
+            randomMlstmInputs({ B: 2, NH: 2, S, DQK: 8, DHV: 12, withInitialStates: true }, rng),
+            "f32",
+          );
+          const dh = randomTensor([2, 2, S, 12], rng);
+          const last = {
+            c: randomTensor([2, 2, 8, 12], rng),
+            n: randomTensor([2, 2, 8], rng),
+            m: randomTensor([2, 2], rng),
+          };
+          const o = { chunkSize: 64, gradient, lastStateGradients: last };
+          const k = getMlstmKernel(name);
+          const g = await k.backward!(x, dh, { ...o, documentStarts: starts } as MlstmOptions);
+          // Separate calls: the same kernel per document, initial states into the first, the
+          // row's last-state gradients into the last.
+          const row = (v: Tensor, b: number): Tensor => {
+            const per = v.data.length / 2;
+            return { shape: [1, ...v.shape.slice(1)], data: v.data.slice(b * per, (b + 1) * per) };
+          };
+          const sep = await backwardByDocuments(
+            x,
+            dh,
+            { chunkSize: 64, gradient, documentStarts: starts } as MlstmOptions,
+            (xd, d, od) => k.backward!(xd, d, od),
+            (d, od) =>
+              d.last
+                ? {
+                  ...od,
+                  lastStateGradients: {
+                    c: row(last.c, d.b),
+                    n: row(last.n, d.b),
+                    m: row(last.m, d.b),
+                  },
+                } as MlstmOptions
+                : od,
+          );
+          for (const n of [...GRADS, "dcInitial", "dnInitial", "dmInitial"] as const) {
+            if (sig && n === "dmInitial") continue;
+            check(
+              "packed backward with last-state gradients",
+              name,
+              `${name} per document`,
+              n,
+              x,
+              "f32",
+              T(g[n]).data,
+              T(sep[n]).data,
+              tolerance("f32"),
+            );
+          }
+          // The last-state gradients matter (the test can fail).
+          const without = await k.backward!(x, dh, {
+            chunkSize: 64,
+            gradient,
+            documentStarts: starts,
+          });
+          assert.ok(relL2(T(without.df).data, T(g.df).data) > 1e-3);
+        });
+      }
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name:
+    "documentStarts, backward: register-blocked head dimensions, several head groups and f16 storage, one pass equals the reference",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const S = 150, starts = [[1, 64, 70, 71, 149]];
+    await t.step("several head groups (the flags' batch row from the global head)", async () => {
+      const x = roundInputs(
+        randomMlstmInputs(
+          { B: 3, NH: 2, S, DQK: 8, DHV: 12, withInitialStates: true },
+          rngOf(1334),
+        ),
+        "f32",
+      );
+      const dh = randomTensor([3, 2, S, 12], rngOf(1335));
+      const st = [[1, 64, 70, 71, 149], [], [30, 128]];
+      // One head's chunk states: 4·(NC + 1)·E = 4·4·104 bytes; two heads per group, three groups.
+      setBackwardGroupLimit(2 * 4 * 4 * 104);
+      try {
+        const o: MlstmOptions = { chunkSize: 64, documentStarts: st };
+        const ref = await getMlstmKernel("reference--recurrent").backward!(x, dh, o);
+        const g = await getMlstmKernel("chunkwise--xl_chunk").backward!(x, dh, o);
+        for (const n of [...GRADS, "dcInitial", "dnInitial", "dmInitial"] as const) {
+          check(
+            "packed backward, head groups",
+            "chunkwise--xl_chunk",
+            "reference--recurrent per document",
+            n,
+            x,
+            "f32",
+            T(g[n]).data,
+            T(ref[n]).data,
+            tolerance("f32"),
+          );
+        }
+      } finally {
+        setBackwardGroupLimit(undefined);
+      }
+    });
+    await t.step("DQK = DHV = 64 (register-blocked kernels), exact", async () => {
+      const x = roundInputs(
+        randomMlstmInputs(
+          { B: 1, NH: 1, S, DQK: 64, DHV: 64, withInitialStates: true },
+          rngOf(1330),
+        ),
+        "f32",
+      );
+      const dh =
+        roundInputs(randomMlstmInputs({ B: 1, NH: 1, S, DQK: 64, DHV: 64 }, rngOf(1331)), "f32").v;
+      for (const [name, refName] of WITH_BACKWARD) {
+        const xx = name.startsWith("parallel") ? cut(x, 0, S) : x;
+        const o: MlstmOptions = { chunkSize: 64, documentStarts: starts };
+        const ref = await getMlstmKernel(refName).backward!(xx, dh, o);
+        const g = await getMlstmKernel(name).backward!(xx, dh, o);
+        for (const n of GRADS) {
+          check(
+            "packed backward, blocked",
+            name,
+            `${refName} per document`,
+            n,
+            xx,
+            "f32",
+            T(g[n]).data,
+            T(ref[n]).data,
+            tolerance("f32"),
+          );
+        }
+      }
+    });
+    if (!gpu.hasF16) return;
+    await t.step("f16 storage, chunkwise--xl_chunk and parallel--stablef", async () => {
+      const x = roundInputs(
+        randomMlstmInputs({ B: 1, NH: 2, S, DQK: 8, DHV: 12 }, rngOf(1332)),
+        "f16",
+      );
+      const dh =
+        roundInputs(randomMlstmInputs({ B: 1, NH: 2, S, DQK: 12, DHV: 12 }, rngOf(1333)), "f16").v;
+      for (
+        const [name, refName] of [["chunkwise--xl_chunk", "reference--recurrent"], [
+          "parallel--stablef",
+          "reference--parallel",
+        ]]
+      ) {
+        const o: MlstmOptions = { chunkSize: 64, documentStarts: starts };
+        const ref = await getMlstmKernel(refName!).backward!(x, dh, o);
+        const g = await getMlstmKernel(name!).backward!(x, dh, { ...o, dtype: "f16" });
+        for (const n of GRADS) {
+          check(
+            "packed backward, f16",
+            name!,
+            `${refName} per document`,
+            n,
+            x,
+            "f16",
+            T(g[n]).data,
+            T(ref[n]).data,
+            tolerance("f16"),
+          );
+        }
+      }
+    });
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name:
+    "documentStarts, backward: one pass (5 or 9 dispatches, one submit) for any number of documents",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const S = 200;
+    const x = roundInputs(
+      randomMlstmInputs({ B: 2, NH: 2, S, DQK: 8, DHV: 12, withInitialStates: true }, rngOf(1340)),
+      "f32",
+    );
+    const dh = randomTensor([2, 2, S, 12], rngOf(1341));
+    const many = Array.from({ length: 63 }, (_, j) => 3 * (j + 1)); // 64 documents per row
+    for (const [name] of WITH_BACKWARD) {
+      const stateful = !name.startsWith("parallel");
+      const xs = stateful ? x : cut(x, 0, S);
+      const xg = uploadInputs(gpu, xs);
+      const dhg = GpuTensor.fromTensor(gpu, dh);
+      const counts: number[] = [];
+      for (const documentStarts of [undefined, [[100], []], [many, many.slice(0, 10)]]) {
+        const labels: string[] = [];
+        let submits = 0;
+        const obs: DispatchObserver = {
+          timestampWrites(info) {
+            labels.push(info.label);
+            return undefined;
+          },
+          beforeFinish() {},
+          afterSubmit() {
+            submits++;
+          },
+        };
+        setDispatchObserver(obs);
+        let g;
+        try {
+          g = await getMlstmKernel(name).backward!(xg, dhg, {
+            chunkSize: 16,
+            ...(documentStarts ? { documentStarts } : {}),
+          });
+        } finally {
+          setDispatchObserver(null);
+        }
+        for (const v of Object.values(g)) (v as GpuTensor).destroy();
+        assert.equal(submits, 1, `${name}: one command buffer`);
+        assert.ok(labels.every((l) => l.includes(" bw ")), labels.join());
+        counts.push(labels.length);
+      }
+      assert.deepEqual(counts, Array(3).fill(stateful ? 9 : 5), `${name} dispatches`);
+      for (const v of [...Object.values(xg), dhg]) v.destroy();
     }
     assertNoUncapturedErrors(gpu);
   },

@@ -10,7 +10,7 @@ DENO="${DENO:-npx deno}"
 $DENO test -A tests/resets_test.ts > "$OUT/resets_test.log" 2>&1
 echo "resets_test: $(tail -n 3 "$OUT/resets_test.log" | grep -E '^(ok|FAILED)')"
 $DENO test -A tests/chunkwise_test.ts tests/limit_chunk_test.ts tests/parallel_test.ts \
-  tests/recurrent_test.ts tests/backward_test.ts > "$OUT/kernel_tests.log" 2>&1
+  tests/recurrent_test.ts tests/backward_test.ts tests/backward_memory_test.ts > "$OUT/kernel_tests.log" 2>&1
 echo "kernel tests: $(tail -n 3 "$OUT/kernel_tests.log" | grep -E '^(ok|FAILED)')"
 $DENO run -A bench/resets_bench.ts > "$OUT/resets_bench.json" 2> "$OUT/resets_bench.err"
 echo "bench: $OUT/resets_bench.json"

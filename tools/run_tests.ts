@@ -13,18 +13,10 @@
 const GROUPS: readonly (readonly string[])[] = [
   ["tests/"],
   ["kernels/runtime.ts", "kernels/buffer_pool.ts"],
-  ["kernels/", "--ignore=kernels/runtime.ts,kernels/buffer_pool.ts"],
-  [
-    "README.md",
-    "mod.ts",
-    "core/",
-    "reference/",
-    "io/",
-    "models/",
-    "profiling/",
-    "bench/",
-    "tools/",
-  ],
+  ["kernels/", "--ignore=kernels/runtime.ts,kernels/buffer_pool.ts,kernels/layers/,kernels/slstm/"],
+  ["kernels/layers/", "kernels/slstm/"],
+  ["README.md", "mod.ts", "browser.ts", "core/", "reference/", "io/"],
+  ["models/", "profiling/", "bench/", "tools/"],
 ];
 
 const SUMMARY =

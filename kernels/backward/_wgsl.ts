@@ -36,6 +36,11 @@ export interface BwParams {
   exact: boolean;
   /** Chunkwise: rows also see the state before their chunk (and keys the state gradient after). */
   inter: boolean;
+  /**
+   * Packed sequences: `prep` and `gates` read the (B, S) u32 document-start flags (the uniform
+   * word p1 holds NH); see {@linkcode prepWgsl} and {@linkcode gatesWgsl}. @default {false}
+   */
+  resets?: boolean;
 }
 
 /**
@@ -95,6 +100,7 @@ fn bdiff(a: vec4f, b: vec4f) -> f32 { return (a.x - b.x) + (a.w - b.w); }
 /**
  * Packs the uniforms of every backward kernel (32 bytes). H0 is the first head of the dispatch's head
  * group: rows are indexed by the global head H0 + z, the per-chunk state buffers by the local z.
+ * NH (word p1) maps a head to its batch row in the document-start flags.
  */
 export function packUniforms(
   S: number,
@@ -104,6 +110,7 @@ export function packUniforms(
   scale: number,
   eps: number,
   H0 = 0,
+  NH = 1,
 ): ArrayBuffer {
   const u = new ArrayBuffer(32);
   const dv = new DataView(u);
@@ -114,6 +121,7 @@ export function packUniforms(
   dv.setFloat32(16, scale, true);
   dv.setFloat32(20, eps, true);
   dv.setUint32(24, H0, true);
+  dv.setUint32(28, NH, true);
   return u;
 }
 
@@ -175,16 +183,89 @@ const range = (n: number) => Array.from({ length: n }, (_, j) => j);
 
 /**
  * The per-segment gate scan: one thread per (head, segment) walks the segment's rows and writes
- * gi[t] = (b_t, ĩ_t, mI_t, 0). Bindings: i, f (gate dtype), gi (f32 vec4), uniforms.
+ * gi[t] = (b_t, ĩ_t, mI_t, lo_t). Bindings: i, f (gate dtype), gi (f32 vec4), [resets: the (B, S)
+ * u32 document-start flags], uniforms.
+ *
+ * Packed sequences ({@linkcode BwParams.resets}): at a document start nothing crosses. The
+ * document's own cumulative log forget gate restarts from zero (a TwoSum pair, as without starts)
+ * and is stored on a new base, {@linkcode SEPARATION} = 2^16 below every earlier row's b of the
+ * segment: (b, lo) = TwoSum(base + sum), the remainder (≤ ulp(b)/2) folded into lo. Two rows of
+ * one document share the base, so (b_t − b_s) + (lo_t − lo_s) is their own sum (b_t − b_s exact,
+ * the remainders good to ulp(ulp(b)): |b|·2^-47); a pair across a start gets ≤ −2^16, a zero
+ * weight, and so do the state terms (b_t from the segment start, the chunk's total log gate g) of
+ * every row after a start. A floored forget gate (logsig(f) = −1e30: f = −∞ or about −1e30) inside
+ * a document restarts the pair the same way (nothing crosses it either; summed into b, −1e30 would
+ * swallow the base and the document's own sums). mI restarts at a start.
+ * The chunkwise exponential-gate pass also folds the zero state's stabilizer term into mI (the
+ * zero state of a document start carries m = 0, so its log gate is logsig(f) summed from the start
+ * step on, as in a separate call; the forward's gate kernel does the same): mI_t = max(mI_t, z_t),
+ * which stats (the row stabilizer), the outer product and the forward scan (the chunk-end
+ * stabilizer) then use unchanged. The first document of a segment keeps the TwoSum pair.
  */
 export function prepWgsl(p: BwParams): string {
   const T = p.gateDtype === "f16" ? "f16" : "f32";
   const it = p.gate === "exp" ? "x" : "logsig(x)";
+  const rs = p.resets ?? false;
+  // The zero state's stabilizer term: chunkwise (a state term) with the exponential gate only.
+  const zt = rs && p.inter && p.gate === "exp";
+  const body = rs
+    ? `  var base = 0.0;
+  var xlast = 0.0;
+  var zon = false;
+  var z = 0.0;
+  let rb = (bh / u.p1) * u.S + seg * u.L;
+  for (var j = 0u; j < n; j++) {
+    let lf = logsig(f32(fg[t0 + j]));
+    let ii = itilde(f32(ig[t0 + j]));
+    let start = rst[rb + j] != 0u;
+    if (start || lf <= -1.0e30) {
+      // A document starts (or a floored forget gate, which nothing crosses either): a new base
+      // ${SEPARATION} below every earlier row (x never increases along a segment), the sum from zero.
+      base = opaque(xlast - ${SEPARATION}.0);
+      b = 0.0;
+      lo = 0.0;
+    } else {
+      let sum_ = opaque(b + lf);
+      let bp = opaque(sum_ - b);
+      lo += (b - opaque(sum_ - bp)) + (lf - bp);
+      b = sum_;
+    }
+    if (start) {
+      // The zero state's log gate: logsig(f) from the start step on.
+      z = lf;
+      zon = true;
+    } else {
+      z = z + lf;
+    }
+    mI = select(max(mI + lf, ii), ii, j == 0u || start);
+    let mz = ${zt ? "select(mI, max(mI, z), zon)" : "mI"};
+    // x = base + b by TwoSum, the remainder (|r| ≤ ulp(x)/2) and lo in w; before the segment's
+    // first start (base 0) exactly the pair without starts.
+    let xs = opaque(base + b);
+    let bq = opaque(xs - base);
+    let r = (base - opaque(xs - bq)) + (b - bq);
+    gi[t0 + j] = vec4f(xs, ii, mz, opaque(r + lo));
+    xlast = min(xlast, xs);
+  }`
+    : `  for (var j = 0u; j < n; j++) {
+    let lf = logsig(f32(fg[t0 + j]));
+    let ii = itilde(f32(ig[t0 + j]));
+    // TwoSum: b + lo carries the cumulative sum to about twice f32's precision, so that
+    // b_t - b_s stays accurate to f32 relative to itself on long segments (the stable forget gate).
+    let sum_ = opaque(b + lf);
+    let bp = opaque(sum_ - b);
+    lo += (b - opaque(sum_ - bp)) + (lf - bp);
+    b = sum_;
+    mI = select(max(mI + lf, ii), ii, j == 0u);
+    gi[t0 + j] = vec4f(b, ii, mI, lo);
+  }`;
   return `${enableF16(p.gateDtype)}${WGSL_GATES}${UNIFORMS}
 @group(0) @binding(0) var<storage, read> ig: array<${T}>;
 @group(0) @binding(1) var<storage, read> fg: array<${T}>;
 @group(0) @binding(2) var<storage, read_write> gi: array<vec4f>;
-@group(0) @binding(3) var<uniform> u: U;
+${rs ? "@group(0) @binding(3) var<storage, read> rst: array<u32>;\n" : ""}@group(0) @binding(${
+    rs ? 4 : 3
+  }) var<uniform> u: U;
 ${WGSL_OPAQUE}
 fn itilde(x: f32) -> f32 { return ${it}; }
 @compute @workgroup_size(64)
@@ -198,21 +279,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   var b = 0.0;
   var lo = 0.0;
   var mI = 0.0;
-  for (var j = 0u; j < n; j++) {
-    let lf = logsig(f32(fg[t0 + j]));
-    let ii = itilde(f32(ig[t0 + j]));
-    // TwoSum: b + lo carries the cumulative sum to about twice f32's precision, so that
-    // b_t - b_s stays accurate to f32 relative to itself on long segments (the stable forget gate).
-    let sum_ = opaque(b + lf);
-    let bp = opaque(sum_ - b);
-    lo += (b - opaque(sum_ - bp)) + (lf - bp);
-    b = sum_;
-    mI = select(max(mI + lf, ii), ii, j == 0u);
-    gi[t0 + j] = vec4f(b, ii, mI, lo);
-  }
+${body}
 }
 `;
 }
+
+/**
+ * How far below every earlier row of its segment a document's base is put (packed sequences): a
+ * pair across a start gets a log weight ≤ −2^16 + ĩ_s − m_t, zero in f32 while input gates differ
+ * by less than ~6.5e4, and the base costs b_t − b_s about |base|·2^-47 ≈ (documents so far in the
+ * segment)·2^-31 absolute.
+ */
+export const SEPARATION = 2 ** 16;
 
 /** What a row/column kernel computes. */
 export type TileMode = "stats" | "dq" | "dkdv";
@@ -920,11 +998,18 @@ ${
  * done like df's: each thread reduces its rows to an affine map (a, p), then composes those of the
  * threads after it. With last-state gradients the scan starts from dm_last - R (the stabilized last
  * state C_S = exp(-m_S)·Ĉ_S contributes -R to m_S).
+ * Packed sequences ({@linkcode BwParams.resets}): both reverse scans restart at each document
+ * start t (a segmented scan: each thread also passes on whether its rows hold a start): df_t gets
+ * no pair sum (no pair crosses t; in f32 the document's row and column sums would leave rounding
+ * noise), only the stabilizer's forget branch (the zero state's m = 0 plus logsig(f_t)), nothing
+ * reaches t − 1, the last-state terms reach only the last document, the initial states only the
+ * first.
  * Bindings: i, f, rsum, csum, di, df, [da, c0, n0, dc0, dn0, dm0], [dlc, dln, clast],
- * [gi, rs, dmt, [dlm]], uniforms.
+ * [gi, rs, dmt, [dlm]], [rst], uniforms.
  */
 export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): string {
   const T = p.gateDtype === "f16" ? "f16" : "f32";
+  const rs = p.resets ?? false;
   const { DQK, DHV } = p;
   const E = DQK * DHV + DQK;
   let b = 0;
@@ -963,6 +1048,7 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
     );
     if (withLast) decl.push(`@group(0) @binding(${b++}) var<storage, read> dlm: array<f32>;`);
   }
+  if (rs) decl.push(`@group(0) @binding(${b++}) var<storage, read> rst: array<u32>;`);
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
   // With gradients into the last state, every logsig(f_r) also scales the last state: a virtual
   // row after the sequence adds R = Σ dC_last⊙C_last + dn_last·n_last to every df_r.
@@ -1015,7 +1101,7 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
   var yp = 1.0;
   for (var tt = t1; tt > t0; tt--) {
     let t = tt - 1u;
-    let c = fwon(base + t);
+    let c = fwon(base + t)${rs ? " * select(1.0, 0.0, rst[rb + t] != 0u)" : ""};
     ya = c * (dmt[base + t] + ya);
     yp *= c;
   }
@@ -1023,7 +1109,7 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
   redP[lid] = yp;`;
   return `${enableF16(p.gateDtype)}${WGSL_GATES}${UNIFORMS}
 ${decl.join("\n")}
-var<workgroup> red: array<f32, 64>;
+var<workgroup> red: array<f32, 64>;${rs ? "\nvar<workgroup> redO: array<f32, 64>;" : ""}
 var<workgroup> rvirt: f32;
 fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }${
     mp
@@ -1043,12 +1129,30 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let t1 = min(u.S, t0 + per);
   let base = bh * u.S;
   var loc = 0.0;
-  let off = u.BH * u.S;
+  let off = u.BH * u.S;${
+    rs
+      ? `
+  // Packed sequences: the reverse sums restart at each document start. A thread passes on the sum
+  // of its rows before its first start, and what reaches it from the right only without a start.
+  let rb = (bh / u.p1) * u.S;
+  var open = 1.0;
+  for (var t = t0; t < t1; t++) {
+    if (rst[rb + t] != 0u) { open = 0.0; }
+    loc += open * (rsum[base + t] - csum[off + base + t]);
+  }
+  red[lid] = loc;
+  redO[lid] = open;`
+      : `
   for (var t = t0; t < t1; t++) { loc += rsum[base + t] - csum[off + base + t]; }
-  red[lid] = loc;${mp ? mscan : ""}
+  red[lid] = loc;`
+  }${mp ? mscan : ""}
   workgroupBarrier();
   var acc = rLast;
-  for (var j = lid + 1u; j < 64u; j++) { acc += red[j]; }${
+  ${
+    rs
+      ? "for (var j = 63u; j > lid; j--) { acc = red[j] + redO[j] * acc; }"
+      : "for (var j = lid + 1u; j < 64u; j++) { acc += red[j]; }"
+  }${
     mp
       ? `
   var ym = ${withLast ? "dlm[bh] - rLast" : "0.0"};
@@ -1059,15 +1163,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     let t = tt - 1u;
     let cs = csum[base + t];
     acc += rsum[base + t] - csum[off + base + t];${
+    rs
+      ? `
+    // A document's first row: no pair crosses it (its forget gate reaches only the stabilizer),
+    // and nothing carries on to the previous document.
+    let st = rst[rb + t] != 0u;
+    let accT = select(acc, 0.0, st);
+    acc = accT;`
+      : `
+    let accT = acc;`
+  }${
     mp
       ? `
     let G = dmt[base + t] + ym;
     let c = fwon(base + t);
-    ym = c * G;
-    df[base + t] = sigm(-f32(fg[base + t])) * (acc + c * G);
+    ym = c * ${rs ? "select(G, 0.0, st)" : "G"};
+    df[base + t] = sigm(-f32(fg[base + t])) * (accT + c * G);
     di[base + t] = cs + (1.0 - c) * G;`
       : `
-    df[base + t] = sigm(-f32(fg[base + t])) * acc;
+    df[base + t] = sigm(-f32(fg[base + t])) * accT;
     di[base + t] = ${p.gate === "exp" ? "cs" : "cs * sigm(-f32(ig[base + t]))"};`
   }
   }${initCode}

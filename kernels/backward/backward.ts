@@ -64,6 +64,16 @@
  * dk, dv, di, df and those of the initial states) are f32 always: in f16 they would overflow to
  * ±Infinity (|g| > 65504) or flush to zero (|g| < 6e-8) without a word.
  *
+ * Packed sequences (`documentStarts`): one pass, whatever the number of documents. `prep` restarts
+ * each document's cumulative log forget gate on a new base 2^16 below the segment's earlier rows
+ * (so pairs across a start, the state term of every row after a start and the decay of a chunk
+ * holding a start all get a zero weight; within a document the TwoSum pair keeps its precision)
+ * and, chunkwise with the exponential gate, folds the zero state's stabilizer term (m = 0, plus
+ * logsig(f) from the start on) into mI, which `stats`, the outer product and the forward scan use
+ * unchanged; `gates` restarts both reverse scans (df's pair sums, the stabilizer's gradient) at each
+ * start. The other kernels are those of unpacked calls. The flags are a (B, S) u32 buffer bound by
+ * `prep` and `gates` only, with NH in the uniforms' last word.
+ *
  * Precision: the cumulative log forget gate is carried as an unevaluated f32 pair (TwoSum), so
  * b_t - b_s keeps f32 accuracy relative to itself on long sequences (the "stable forget gate"); df
  * sums only the off-diagonal terms, so that two O(1) diagonals never cancel in f32.
@@ -82,8 +92,13 @@ import type {
 } from "../../core/types.ts";
 import { isCpuTensor, validateDh, validateMlstmInputs } from "../../core/validate.ts";
 import { hasDocumentStarts } from "../../core/documents.ts";
-import { backwardPerDocument } from "./_documents.ts";
-import { assertDeviceInputsFinite, checkStorageBuffers, finish, toDevice } from "../_common.ts";
+import {
+  assertDeviceInputsFinite,
+  checkStorageBuffers,
+  finish,
+  toDevice,
+  uploadDocumentStarts,
+} from "../_common.ts";
 import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
 import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
@@ -311,8 +326,9 @@ export function setBackwardPoison(on: boolean): void {
  *
  *     bytes = B·NH·(44 or 48)·S + GH·(4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
  *
- * With `lastStateGradients` the pass also keeps the last state of every head, B·NH·4·E bytes more.
- * No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
+ * With `lastStateGradients` the pass also keeps the last state of every head, B·NH·4·E bytes more;
+ * with `documentStarts` it uploads the (B, S) u32 start flags, 4·B·S bytes more (one buffer for
+ * any number of documents). No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
  * B·NH·44·S bytes (48·S with `mPath`).
  *
  * @example
@@ -323,6 +339,8 @@ export function setBackwardPoison(on: boolean): void {
  * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64), 6144 + 83200 + 12);
  * // normalizer-constant convention or sigmoid gate: 44·128 + ...
  * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, false), 5632 + 83200 + 12);
+ * // packed sequences: the start flags, 4·B·S bytes more
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, true, true), 6144 + 83200 + 12 + 512);
  * ```
  *
  * @param B Batch size.
@@ -335,6 +353,7 @@ export function setBackwardPoison(on: boolean): void {
  * @param lastStateGradients Whether `lastStateGradients` are given. @default {false}
  * @param mPath Whether the pass differentiates the stabilizer (exact convention, exponential
  * gate). @default {true}
+ * @param documentStarts Whether `documentStarts` are given (packed sequences). @default {false}
  * @returns Bytes.
  */
 export function chunkwiseBackwardBytes(
@@ -347,6 +366,7 @@ export function chunkwiseBackwardBytes(
   maxBinding = Infinity,
   lastStateGradients = false,
   mPath = true,
+  documentStarts = false,
 ): number {
   const NC = Math.ceil(S / L);
   const E = DQK * DHV + DQK;
@@ -354,8 +374,9 @@ export function chunkwiseBackwardBytes(
   const last = lastStateGradients ? B * NH * 4 * E : 0;
   // With mPath and no lastStateGradients.m, a zero m gradient (B·NH floats) is allocated.
   const lastM = lastStateGradients && mPath ? B * NH * 4 : 0;
+  const flags = documentStarts ? 4 * B * S : 0;
   return B * NH * (mPath ? 48 : 44) * S + GH * (4 * E * (2 * NC + 1) + 4 * (NC + 1)) + last +
-    lastM;
+    lastM + flags;
 }
 
 /**
@@ -464,7 +485,7 @@ function paramKey(p: BwParams): string {
  * @param inputs q, k, v, i, f and (chunkwise) optional initial states.
  * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV), same dtype as q on the device.
  * @param options Forward options plus `gradient` and (chunkwise) `lastStateGradients`; with
- *   `documentStarts`, one pass per document (kernels/backward/_documents.ts).
+ *   `documentStarts`, still one pass (see the module's "Packed sequences").
  * @param variant The form and the input gate.
  * @param name The kernel's name, for messages. @default {"the backward pass"}
  * @returns The gradients, f32 whatever the storage of the inputs (f16 would overflow or flush
@@ -487,15 +508,6 @@ export async function mlstmBackwardWebGpu(
   const dims = validateMlstmInputs(inputs, options, context);
   validateDh(dh, dims, options, context);
   checkOptions(name, variant, inputs, options);
-  if (hasDocumentStarts(options.documentStarts)) {
-    // Packed sequences: one pass per document (kernels/backward/_documents.ts).
-    return await backwardPerDocument(
-      inputs,
-      dh,
-      options,
-      (x, d, o) => mlstmBackwardWebGpu(x, d, o, variant, name),
-    );
-  }
   const { B, NH, S, DQK, DHV, hasInitialStates } = dims;
   const dLast = options.lastStateGradients;
   if (dLast !== undefined) {
@@ -578,8 +590,12 @@ export async function mlstmBackwardWebGpu(
     normalize: variant.gate === "exp" ? true : (options.normalize ?? true),
     exact: (options.gradient ?? "exact") === "exact",
     inter: chunk,
+    resets: hasDocumentStarts(options.documentStarts),
   };
   const key = paramKey(p);
+  // Only prep and gates read the document starts; the other kernels are shared with unpacked calls.
+  const rkey = p.resets ? `${key}:resets` : key;
+  checkStorageBuffers(gpu, p.resets ? 4 : 3, `mlstm-bw-prep:${rkey}`);
   const geo = tileGeometry(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize);
   const tshared = tileSharedBytes(geo);
   const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}`;
@@ -629,11 +645,13 @@ export async function mlstmBackwardWebGpu(
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: TileMode) => {
-    checkStorageBuffers(
-      gpu,
-      mode === "dkdv" || (mode === "stats" && fuse) ? 11 : 10,
-      `mlstm-bw-${mode}:${key}`,
-    );
+    // The kernel's own storage bindings (parallel form: no state, no stabilizers), so that
+    // devices with few per-shader buffers (SwiftShader and WebGPU's default: 10 and 8) still run
+    // the variants that fit. The fused stats (issue #14) also binds dq and its row sums.
+    const own = { stats: 6, dq: 8, dkdv: 9 }[mode] + (chunk ? 2 : 0) +
+      (mode === "stats" && reuseU ? 1 : 0) + (mode === "stats" && mPath(p) ? 1 : 0) +
+      (mode === "stats" && fuse ? 2 : 0);
+    checkStorageBuffers(gpu, own, `mlstm-bw-${mode}:${key}`);
     if (blocked) {
       return pipe(
         gpu,
@@ -647,18 +665,19 @@ export async function mlstmBackwardWebGpu(
     return pipe(gpu, k, () => tileWgsl(p, mode, geo), tshared, (geo.BT / geo.RT) * geo.G);
   };
   const [prepP, statsP, dqP, dkdvP, gatesP] = await Promise.all([
-    pipe(gpu, `mlstm-bw-prep:${key}`, () => prepWgsl(p), 0, 64),
+    pipe(gpu, `mlstm-bw-prep:${rkey}`, () => prepWgsl(p), 0, 64),
     tilePipe("stats"),
     tilePipe("dq"),
     tilePipe("dkdv"),
     (checkStorageBuffers(
       gpu,
-      6 + (withInit ? 6 : 0) + (withLast ? 3 : 0) + (mPath(p) ? 3 + (withLast ? 1 : 0) : 0),
-      `mlstm-bw-gates:${key}`,
+      6 + (withInit ? 6 : 0) + (withLast ? 3 : 0) + (mPath(p) ? 3 + (withLast ? 1 : 0) : 0) +
+        (p.resets ? 1 : 0),
+      `mlstm-bw-gates:${rkey}`,
     ),
       pipe(
         gpu,
-        `mlstm-bw-gates:${key}:${withInit}:${withLast}`,
+        `mlstm-bw-gates:${rkey}:${withInit}:${withLast}`,
         () => gatesWgsl(p, withInit, withLast),
         260 + (mPath(p) ? 512 : 0),
         64,
@@ -687,7 +706,12 @@ export async function mlstmBackwardWebGpu(
   const di = out([B, NH, S], "f32");
   const df = out([B, NH, S], "f32");
   const scale = 1 / Math.sqrt(DQK), eps = options.eps ?? 1e-6;
-  const u = packUniforms(S, L, NC, BH, scale, eps);
+  const u = packUniforms(S, L, NC, BH, scale, eps, 0, NH);
+  // Packed sequences: the document-start flags, read by prep and gates (one pass for any number
+  // of documents).
+  const rst = p.resets ? uploadDocumentStarts(gpu, options.documentStarts, B, S) : undefined;
+  if (rst) scratch.push(rst);
+  const rstB = rst ? [rst] : [];
   const batch = new DispatchBatch(gpu);
   const tiles = Math.ceil(Math.min(L, S) / (blocked ? BLOCK_ROWS : geo.BT));
   const fl = (rows: number, d: number) => 2 * BH * rows * d;
@@ -695,7 +719,7 @@ export async function mlstmBackwardWebGpu(
   batch.dispatch({
     label: `${tag} bw prep`,
     pipeline: prepP,
-    buffers: [x.i, x.f, gi],
+    buffers: [x.i, x.f, gi, ...rstB],
     uniforms: u,
     workgroups: [Math.ceil((BH * NC) / 64)],
     bytes: x.i.byteSize + x.f.byteSize + gi.byteSize,
@@ -760,7 +784,7 @@ export async function mlstmBackwardWebGpu(
   }
   for (let h0 = 0; h0 < BH; h0 += GH) {
     const gh = Math.min(GH, BH - h0);
-    const ug = h0 === 0 ? u : packUniforms(S, L, NC, BH, scale, eps, h0);
+    const ug = h0 === 0 ? u : packUniforms(S, L, NC, BH, scale, eps, h0, NH);
     const share = gh / BH; // of the cost-model FLOPs
     if (chunk) {
       batch.dispatch({
@@ -868,6 +892,7 @@ export async function mlstmBackwardWebGpu(
     }
     if (withLast) gb.push(dlc!, dln!, clast!);
     if (dmt) gb.push(gi, rs, dmt, ...(withLast ? [dlm!] : []));
+    gb.push(...rstB);
     batch.dispatch({
       label: `${tag} bw gates`,
       pipeline: gatesP,

@@ -1132,7 +1132,7 @@ ${
   for (let i = 0; i < 4; i++) {
     const w = exp ? `exp((R${i} + ki4) - mc.${XYZW[i]})` : `exp(R${i} + ki4)`;
     gate +=
-      `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), key <= vec4<u32>(qr0 + ty * 4u + ${i}u) & key < vec4<u32>(lc));\n`;
+      `      let p${i} = select(vec4<f32>(0.0), g${i} * (${w} * u.scale), (key <= vec4<u32>(qr0 + ty * 4u + ${i}u)) & (key < vec4<u32>(lc)));\n`;
   }
   for (let jj = 0; jj < 4; jj++) {
     gate += `      ps[(tx * 4u + ${jj}u) * ${Q4}u + ty] = vec4<f32>(p0.${XYZW[jj]}, p1.${

@@ -1,3 +1,5 @@
+import type { BindingLayout } from "../runtime.ts";
+
 // Shared plumbing of the layer kernels: 2D dispatch grids for element counts above the 65 535
 // workgroups one dimension allows, and WGSL number literals. Not exported from mod.ts.
 
@@ -25,3 +27,15 @@ export const FLAT_INDEX = "(wid.y * nwg.x + wid.x) * WG + lid.x";
 /** Builtins of a kernel on a 2D grid. */
 export const GRID_BUILTINS =
   "@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>";
+
+/**
+ * The explicit binding layout of a layer kernel whose storage bindings are all read-only except
+ * the last (the output), followed by its uniforms: with it, `DispatchBatch` binds the uniforms at a
+ * dynamic offset and reuses one bind group per set of buffers (a batch of many decoding steps then
+ * creates a few bind groups instead of one per dispatch, which costs tens of µs each).
+ */
+export function storageThenUniform(storageBindings: number): BindingLayout {
+  const storage: ("read" | "read_write")[] = new Array(storageBindings - 1).fill("read");
+  storage.push("read_write");
+  return { storage, uniform: true };
+}

@@ -10,7 +10,7 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
-import { grid, GRID_BUILTINS, lit } from "./_common.ts";
+import { grid, GRID_BUILTINS, lit, storageThenUniform } from "./_common.ts";
 
 /** An elementwise operation. */
 export type ElementwiseOp = "swiglu" | "sigmoid_gate" | "add" | "softcap";
@@ -186,6 +186,8 @@ export async function encodeElementwise(
     gpu,
     `elementwise:${JSON.stringify(p)}`,
     () => elementwiseWgsl(p),
+    "main",
+    storageThenUniform(un ? 2 : 3),
   );
   const V = vecWidth(p);
   batch.dispatch({

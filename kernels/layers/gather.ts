@@ -12,7 +12,7 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type Gpu, GpuTensor } from "../runtime.ts";
-import { grid, GRID_BUILTINS } from "./_common.ts";
+import { grid, GRID_BUILTINS, storageThenUniform } from "./_common.ts";
 import type { LinearWeight } from "./gemm.ts";
 
 const WG = 256;
@@ -159,6 +159,8 @@ export async function encodeGather(
       gpu,
       `gather:${D}:${rows}:${table.dtype}`,
       () => gatherWgsl(D, rows, table.dtype),
+      "main",
+      storageThenUniform(3),
     );
     batch.dispatch({
       label: `gather D=${D} ${table.dtype}`,

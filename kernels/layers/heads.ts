@@ -9,7 +9,7 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
-import { grid, GRID_BUILTINS, lit } from "./_common.ts";
+import { grid, GRID_BUILTINS, lit, storageThenUniform } from "./_common.ts";
 
 /**
  * Parameters of one head-split pipeline.
@@ -125,7 +125,13 @@ export async function encodeToHeads(
   }
   const p: ToHeadsParams = { NH, DH, ld, off: options.off, cap: options.cap };
   const gpu = batch.gpu;
-  const pipeline = await getPipeline(gpu, `toheads:${JSON.stringify(p)}`, () => toHeadsWgsl(p));
+  const pipeline = await getPipeline(
+    gpu,
+    `toheads:${JSON.stringify(p)}`,
+    () => toHeadsWgsl(p),
+    "main",
+    storageThenUniform(2),
+  );
   batch.dispatch({
     label: `to heads NH=${NH} DH=${DH}`,
     pipeline,

@@ -20,3 +20,5 @@ export * from "./elementwise.ts";
 export * from "./gather.ts";
 export * from "./heads.ts";
 export * from "./random.ts";
+export * from "./matvec.ts";
+export * from "./sampling.ts";

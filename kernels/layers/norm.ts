@@ -12,7 +12,7 @@
 
 import { formatShape } from "../../core/tensor.ts";
 import { type BufferLike, type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
-import { grid, GRID_BUILTINS, lit } from "./_common.ts";
+import { grid, GRID_BUILTINS, lit, storageThenUniform } from "./_common.ts";
 
 /** Which norm. */
 export type NormKind = "rms" | "layer";
@@ -257,12 +257,20 @@ export async function encodeNorm(
     eps: options.eps ?? 1e-6,
   };
   const gpu = batch.gpu;
-  const pipeline = await getPipeline(gpu, `norm:${JSON.stringify(p)}`, () => normWgsl(p));
   const buffers: BufferLike[] = [x];
   if (options.weight) buffers.push(options.weight);
   if (options.bias) buffers.push(options.bias);
   if (gate) buffers.push(gate.t);
   buffers.push(out);
+  // Explicit layout (uniforms at a dynamic offset): a batch of many decoding steps reuses one bind
+  // group per distinct set of buffers instead of creating one per dispatch.
+  const pipeline = await getPipeline(
+    gpu,
+    `norm:${JSON.stringify(p)}`,
+    () => normWgsl(p),
+    "main",
+    storageThenUniform(buffers.length),
+  );
   batch.dispatch({
     label: `norm ${p.kind} R=${R} G=${G}${gate ? " gated" : ""}`,
     pipeline,

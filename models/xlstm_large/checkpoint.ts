@@ -135,6 +135,12 @@ export async function writeXlstmLargeCheckpoint(
   c: XlstmLargeConfig,
   options: WriteXlstmLargeCheckpointOptions = {},
 ): Promise<void> {
+  // Deno-only file access, imported on demand (the browser bundle leaves it out).
+  if (typeof Deno === "undefined") {
+    throw new Error(
+      "writeXlstmLargeCheckpoint writes files through Deno: it does not run in a browser",
+    );
+  }
   const io = await import("../../io/safetensors.ts");
   await io.makeDir(dir);
   const json = {

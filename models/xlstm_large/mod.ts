@@ -21,6 +21,8 @@ export * from "./checkpoint.ts";
 export * from "./model.ts";
 export * from "./webgpu.ts";
 export * from "./random_init.ts";
+export * from "./generate.ts";
+export { XlstmLargeDecoder } from "./decode.ts";
 export {
   getXlstmLargeBackend,
   registerXlstmLargeBackend,

@@ -26,6 +26,13 @@ import {
 } from "./_impl.ts";
 import { referenceBackend } from "./reference.ts";
 import { webgpuXlstmLargeBackend } from "./webgpu.ts";
+import {
+  generateByForward,
+  type GenerateOptions,
+  type GenerateResult,
+  generateWebgpu,
+} from "./generate.ts";
+import type { XlstmLargeWebgpu } from "./webgpu.ts";
 import { hashRandomXlstmLargeWeights } from "./random_init.ts";
 import { planXlstmLargeWeights, streamXlstmLargeWeights } from "./weights.ts";
 
@@ -189,7 +196,13 @@ export class XlstmLarge {
   ): Promise<XlstmLarge> {
     const dtype = checkDtype(options.dtype ?? "f32");
     const backend = getXlstmLargeBackend(options.backend ?? "webgpu");
-    // File access is Deno-only; imported on demand so the rest of the library runs in browsers.
+    // File access is Deno-only; imported on demand so the rest of the library runs in browsers
+    // (the browser bundle leaves io/safetensors.ts out: `deno task bundle` marks it external).
+    if (typeof Deno === "undefined") {
+      throw new Error(
+        "XlstmLarge.fromPretrained reads files through Deno; in a browser use XlstmLarge.random or XlstmLarge.fromWeights",
+      );
+    }
     const io = await import("../../io/safetensors.ts");
     const isFile = dir.endsWith(".safetensors");
     const folder = isFile ? dir.slice(0, Math.max(0, dir.lastIndexOf("/"))) || "." : dir;
@@ -334,6 +347,46 @@ export class XlstmLarge {
     const impl = this.#implOrThrow();
     this.#validate(ids, options);
     return await impl.forward(ids, options.state);
+  }
+
+  /**
+   * Generates up to `maxNewTokens` new tokens per sequence after the prompt `ids` (B rows of equal
+   * length, B ≤ 16 on WebGPU), greedily or by sampling, stopping each sequence at EOS (the config's
+   * `eosTokenIds` unless `options.eos` says otherwise). On the WebGPU backend everything stays on
+   * the GPU: the prompt runs through the forward, then blocks of decoding steps per submit with the
+   * tokens chosen on the GPU and read back in blocks for `onTokens` (models/xlstm_large/generate.ts).
+   * Other backends run one forward per token with the same choice rule on the CPU.
+   *
+   * @example Greedy generation on the float64 model
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { XlstmLarge } from "./model.ts";
+   * const m = await XlstmLarge.random(
+   *   { vocabSize: 40, embeddingDim: 16, numBlocks: 1, numHeads: 2 },
+   *   { backend: "reference", seed: 3 },
+   * );
+   * const { tokens } = await m.generate([[1, 2, 3]], { maxNewTokens: 3, eos: [] });
+   * assert.equal(tokens[0]!.length, 3);
+   * ```
+   *
+   * @param ids Prompt token ids (B rows of S ≥ 1).
+   * @param options maxNewTokens, sampling ("greedy"), state, onTokens, eos, stepsPerSubmit.
+   * @returns The new tokens per sequence, the state after them, and the host timing.
+   * @throws {RangeError | TypeError} On bad ids or options (naming them), before anything runs.
+   */
+  async generate(
+    ids: readonly (readonly number[])[],
+    options: GenerateOptions,
+  ): Promise<GenerateResult> {
+    const impl = this.#implOrThrow();
+    this.#validate(ids, options.state ? { state: options.state } : {});
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("Argument options must be an object with maxNewTokens");
+    }
+    if ("deviceWeights" in impl) {
+      return await generateWebgpu(impl as XlstmLargeWebgpu, ids, options);
+    }
+    return await generateByForward(impl, ids, options);
   }
 
   /** Frees the backend's resources (GPU buffers); the model cannot be used afterwards. */

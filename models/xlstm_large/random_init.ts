@@ -13,8 +13,6 @@
  * @module
  */
 
-import { hashUniform } from "../../core/hash_random.ts";
-import { toF16Bits } from "../../io/dtype.ts";
 import type { XlstmLargeConfig } from "./config.ts";
 import type { XlstmLargeDtype, XlstmLargeWeight } from "./_impl.ts";
 import { randomXlstmLargeWeights, xlstmLargeWeightSpecs } from "./weights.ts";

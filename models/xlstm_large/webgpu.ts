@@ -96,25 +96,40 @@ export function projLayout(
 }
 
 /** The weights of one block on the GPU. */
-interface BlockWeights {
+export interface BlockWeights {
+  /** RMSNorm weight before the mLSTM layer (D). */
   normMlstm: GpuTensor;
+  /** Its bias, with useBias. */
   normMlstmBias?: GpuTensor;
+  /** The fused projection [q|k|v|o|i|f] (NP × D), gate biases included. */
   proj: LinearWeight;
+  /** Per-head LayerNorm weight (vDim). */
   headNorm: GpuTensor;
+  /** Its bias, with useBias. */
   headNormBias?: GpuTensor;
+  /** out_proj (D × vDim). */
   outProj: LinearWeight;
+  /** RMSNorm weight before the FFN (D). */
   normFfn: GpuTensor;
+  /** Its bias, with useBias. */
   normFfnBias?: GpuTensor;
+  /** The fused [proj_up_gate | proj_up] (2F × D). */
   up: LinearWeight;
+  /** proj_down (D × F). */
   down: LinearWeight;
 }
 
 /** All weights on the GPU. */
-interface ModelWeights {
+export interface ModelWeights {
+  /** The embedding table (V × D). */
   embedding: LinearWeight;
+  /** Per block. */
   blocks: BlockWeights[];
+  /** Output RMSNorm weight (D), with addOutNorm. */
   outNorm?: GpuTensor;
+  /** Its bias, with useBias. */
   outNormBias?: GpuTensor;
+  /** The lm head (V × D). */
   lmHead: LinearWeight;
 }
 
@@ -230,6 +245,15 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
     this.gpu = gpu;
     this.#w = weights;
     this.#alloc = alloc;
+  }
+
+  /**
+   * The weights on the GPU, for the decoding loop (models/xlstm_large/decode.ts): read them, do
+   * not free them.
+   */
+  get deviceWeights(): ModelWeights {
+    if (this.#destroyed) throw new GpuError("This XlstmLarge model was destroyed");
+    return this.#w;
   }
 
   /** Bytes of GPU memory the weights occupy. */

@@ -1,0 +1,535 @@
+/**
+ * Matrix-vector products for decoding, `y[b, n] = Σ_k W[n, k] · x[b, k]` (optionally `y += …`), for a
+ * weight W (N × K) stored in f16 or f32 and a small batch (1 to 16) of f32 activations, accumulated in
+ * f32.
+ *
+ * Decoding one token reads every weight once and does two FLOP per weight, so this kernel is bound by
+ * memory bandwidth: it is built to stream W at the copy-kernel rate. A group of T threads (32 to 128)
+ * owns one row of W (two rows from a batch of 4 on, so that each activation load serves both); each
+ * thread reads 16-byte vectors (`vec4<u32>` = 8 halves for f16, `vec4<f32>` for f32) at a stride of
+ * T vectors, so a warp's loads of one row are contiguous, two such loads in flight per row, and
+ * keeps one f32 accumulator per row and batch row in named registers (unrolled by the generator). A
+ * shared-memory tree then sums the T partial sums. The activations (a few KiB) stay in the caches.
+ *
+ * The weight is the prefill GEMM's {@linkcode LinearWeight} (row blocks under
+ * `maxStorageBufferBindingSize`, optional bias); each block is one dispatch writing its rows of y.
+ * The epilogues are the GEMM's: none, `accumulate` (`y += W·x`, a residual connection) and
+ * `softcap` (`cap·tanh(y/cap)`, the lm head). The output may be a column range of a wider tensor
+ * (`yOffset`), and the input a column range of a wider one (`xOffset`).
+ *
+ * @module
+ */
+
+import { formatShape } from "../../core/tensor.ts";
+import { checkBindingSize, DispatchBatch, getPipeline, GpuError, GpuTensor } from "../runtime.ts";
+import type { StorageDtype } from "../runtime.ts";
+import type { GemmEpilogue, LinearWeight } from "./gemm.ts";
+import { lit } from "./_common.ts";
+
+/** Parameters of one matvec variant (everything that changes the WGSL). */
+export interface MatvecParams {
+  /** Rows of this block. */
+  rows: number;
+  /** Columns K of W. */
+  K: number;
+  /** Batch rows of x and y (1 to 16). */
+  B: number;
+  /** Storage of W. */
+  dtype: StorageDtype;
+  /** Row length of x (≥ xOffset + K). */
+  xStride: number;
+  /** First column of x read. */
+  xOffset: number;
+  /** Row length of y (≥ yOffset + N). */
+  yStride: number;
+  /** Column of y that row 0 of this block writes. */
+  yOffset: number;
+  /** Add a bias (one f32 per row of the block). */
+  bias: boolean;
+  /**
+   * SwiGLU input: x[b, k] = silu(X[b, xOffset + k]) · X[b, xOffset + K + k] of a tensor X with rows
+   * of xStride ≥ xOffset + 2K (the feed-forward's [gate | up] projection).
+   */
+  glu: boolean;
+  /** Fused epilogue: none, `y += …`, or `cap·tanh(…/cap)`. */
+  epilogue: GemmEpilogue;
+  /** Soft-cap value (epilogue "softcap"). */
+  cap: number;
+  /** Threads per row (a power of two, 32 to 128). */
+  T: number;
+  /** Thread groups (of T threads) per workgroup. */
+  R: number;
+  /** Rows per thread group (2 for batches of 4 and more: each x load serves two rows). */
+  RT: number;
+  /** Elements of W per vector load: 8 (f16, `vec4<u32>`), 4 (f32, `vec4<f32>`) or 1 (scalar). */
+  VW: 1 | 4 | 8;
+  /** Workgroups along x of the dispatch (row groups beyond 65535 fold into y). */
+  WX: number;
+}
+
+/** Largest batch the matvec kernels take. */
+export const MATVEC_MAX_BATCH = 16;
+
+/** Tile choice of {@linkcode matvecParams}: threads per row and rows per workgroup. */
+export interface MatvecTiles {
+  /** Threads per row (power of two, 32 to 256). @default {64} */
+  threadsPerRow?: number;
+  /**
+   * Thread groups per workgroup: rows per workgroup below a batch of 4; from 4 on each thread group
+   * takes two rows (each x load then serves both). @default {4}
+   */
+  rowsPerWorkgroup?: number;
+}
+
+let defaultTiles: Required<MatvecTiles> = { threadsPerRow: 64, rowsPerWorkgroup: 4 };
+
+/**
+ * Sets the tiles the matvec kernels use from now on (the benchmark sweeps them).
+ *
+ * @example
+ * ```ts
+ * import { setMatvecTiles } from "./matvec.ts";
+ * setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4 });
+ * ```
+ *
+ * @param tiles Threads per row and rows per workgroup.
+ * @throws {RangeError} If threads per row is not a power of two in 1…256.
+ */
+export function setMatvecTiles(tiles: MatvecTiles): void {
+  const t = { ...defaultTiles, ...tiles };
+  if (!Number.isInteger(Math.log2(t.threadsPerRow)) || t.threadsPerRow > 256) {
+    throw new RangeError(
+      `threadsPerRow must be a power of two in 1…256, received ${t.threadsPerRow}`,
+    );
+  }
+  if (!Number.isInteger(t.rowsPerWorkgroup) || t.rowsPerWorkgroup < 1) {
+    throw new RangeError(
+      `rowsPerWorkgroup must be a positive integer, received ${t.rowsPerWorkgroup}`,
+    );
+  }
+  defaultTiles = t;
+}
+
+/**
+ * The kernel parameters for one block: vector width from the dtype and alignment, tiles from
+ * {@linkcode setMatvecTiles} (rows per workgroup reduced to fit the device's workgroup memory).
+ *
+ * @example
+ * ```ts
+ * import { matvecParams } from "./matvec.ts";
+ * const p = matvecParams({ rows: 10944, K: 4096, B: 1, dtype: "f16" }, 32768, 65535);
+ * console.assert(p.VW === 8 && p.T === 64);
+ * ```
+ *
+ * @param s Rows, K, batch, dtype and the optional strides, offsets, bias flag and epilogue.
+ * @param workgroupBytes The device's `maxComputeWorkgroupStorageSize`.
+ * @param maxWorkgroups The device's `maxComputeWorkgroupsPerDimension`.
+ * @returns The parameters.
+ */
+export function matvecParams(
+  s: {
+    rows: number;
+    K: number;
+    B: number;
+    dtype: StorageDtype;
+    xStride?: number;
+    xOffset?: number;
+    yStride?: number;
+    yOffset?: number;
+    bias?: boolean;
+    glu?: boolean;
+    epilogue?: GemmEpilogue;
+    cap?: number;
+  },
+  workgroupBytes: number,
+  maxWorkgroups: number,
+): MatvecParams {
+  const xStride = s.xStride ?? s.K, xOffset = s.xOffset ?? 0;
+  const yStride = s.yStride ?? s.rows, yOffset = s.yOffset ?? 0;
+  const VW: 1 | 4 | 8 = s.dtype === "f16" ? (s.K % 8 === 0 ? 8 : 1) : (s.K % 4 === 0 ? 4 : 1);
+  const T = defaultTiles.threadsPerRow;
+  const RT = s.B >= 4 && 2 * s.B <= T ? 2 : 1;
+  let R = defaultTiles.rowsPerWorkgroup;
+  while (R > 1 && R * T * RT * s.B * 4 > workgroupBytes) R--;
+  while (R > 1 && R * T > 256) R--;
+  const groups = Math.ceil(s.rows / (R * RT));
+  const WX = Math.min(groups, maxWorkgroups);
+  return {
+    rows: s.rows,
+    K: s.K,
+    B: s.B,
+    dtype: s.dtype,
+    xStride,
+    xOffset,
+    yStride,
+    yOffset,
+    bias: s.bias ?? false,
+    glu: s.glu ?? false,
+    epilogue: s.epilogue ?? "none",
+    cap: s.cap ?? 0,
+    T,
+    R,
+    RT,
+    VW,
+    WX,
+  };
+}
+
+/**
+ * The WGSL of one matvec variant. Loops over K stay WGSL loops (one 16-byte load per batch-wide
+ * step); everything per batch row and the reduction tree are unrolled here.
+ *
+ * @example
+ * ```ts
+ * import { matvecParams, matvecWgsl } from "./matvec.ts";
+ * const code = matvecWgsl(matvecParams({ rows: 8, K: 16, B: 2, dtype: "f32" }, 16384, 65535));
+ * console.assert(code.includes("@compute"));
+ * ```
+ *
+ * @param p The parameters.
+ * @returns WGSL source.
+ */
+export function matvecWgsl(p: MatvecParams): string {
+  const { B, T, R, RT, VW, K } = p;
+  const KV = K / VW; // vectors per row (VW divides K)
+  const bs = [...Array(B).keys()];
+  const rs = [...Array(RT).keys()];
+  const wDecl = VW === 8
+    ? "array<vec4<u32>>"
+    : VW === 4
+    ? "array<vec4<f32>>"
+    : p.dtype === "f16"
+    ? "array<f16>"
+    : "array<f32>";
+  // x is read as vec4 where each row start and the offset are 4-aligned, else element by element.
+  const xVec = VW >= 4 && p.xStride % 4 === 0 && p.xOffset % 4 === 0 && (!p.glu || K % 4 === 0);
+  const xDecl = xVec ? "array<vec4<f32>>" : "array<f32>";
+  const xRaw = (b: number, at: string, shift: number): string => {
+    const base = `${b * p.xStride + p.xOffset + shift}u + ${at}`;
+    if (xVec) return `x[(${base}) / 4u]`;
+    return `vec4<f32>(x[${base}], x[${base} + 1u], x[${base} + 2u], x[${base} + 3u])`;
+  };
+  const xv = (b: number, at: string): string =>
+    p.glu ? `glu(${xRaw(b, at, 0)}, ${xRaw(b, at, K)})` : xRaw(b, at, 0);
+  // One step of a thread: column vector `ci` of its RT rows. All RT weight loads are issued before
+  // they are used; each x vector is loaded once and reused by the RT rows (for large batches the
+  // x reads, not W, would otherwise dominate the cache traffic).
+  const load = (ci: string, s: string): string =>
+    rs.map((r) =>
+      VW === 1
+        ? `let w${s}${r} = f32(w[rw${r} * ${K}u + ${ci}]);`
+        : `let w${s}${r} = w[rw${r} * ${KV}u + ${ci}];`
+    ).join("\n    ");
+  const use = (ci: string, s: string): string => {
+    if (VW === 8) {
+      return `{
+${
+        rs.map((r) =>
+          `      let lo${r} = vec4<f32>(unpack2x16float(w${s}${r}.x), unpack2x16float(w${s}${r}.y));
+      let hi${r} = vec4<f32>(unpack2x16float(w${s}${r}.z), unpack2x16float(w${s}${r}.w));`
+        ).join("\n")
+      }
+      let e = (${ci}) * 8u;
+${
+        bs.map((b) =>
+          `      { let xl = ${xv(b, "e")}; let xh = ${xv(b, "e + 4u")};
+${rs.map((r) => `        acc${r}_${b} += dot(lo${r}, xl) + dot(hi${r}, xh);`).join("\n")} }`
+        ).join("\n")
+      }
+    }`;
+    }
+    if (VW === 4) {
+      return `{
+      let e = (${ci}) * 4u;
+${
+        bs.map((b) =>
+          `      { let xv4 = ${xv(b, "e")};
+${rs.map((r) => `        acc${r}_${b} += dot(w${s}${r}, xv4);`).join("\n")} }`
+        ).join("\n")
+      }
+    }`;
+    }
+    return `{
+${
+      bs.map((b) =>
+        `      { let xs = ${
+          p.glu
+            ? `glu1(x[${b * p.xStride + p.xOffset}u + ${ci}], x[${
+              b * p.xStride + p.xOffset + K
+            }u + ${ci}])`
+            : `x[${b * p.xStride + p.xOffset}u + ${ci}]`
+        };
+${rs.map((r) => `        acc${r}_${b} += w${s}${r} * xs;`).join("\n")} }`
+      ).join("\n")
+    }
+    }`;
+  };
+  const body = `var c = t;
+  for (; c + ${T}u < end; c += ${2 * T}u) {
+    ${load("c", "A")}
+    ${load(`c + ${T}u`, "B")}
+    ${use("c", "A")}
+    ${use(`c + ${T}u`, "B")}
+  }
+  if (c < end) {
+    ${load("c", "A")}
+    ${use("c", "A")}
+  }`;
+  const NA = RT * B; // partial sums per thread
+  const slot = (r: number, b: number) => (r * B + b) * T;
+  const tree: string[] = [];
+  for (let s = T / 2; s >= 1; s /= 2) {
+    tree.push(`  if (t < ${s}u) {
+${
+      rs.flatMap((r) =>
+        bs.map((b) =>
+          `    red[base + ${slot(r, b)}u + t] += red[base + ${slot(r, b)}u + t + ${s}u];`
+        )
+      ).join("\n")
+    }
+  }
+  workgroupBarrier();`);
+  }
+  const epilogue = p.epilogue === "accumulate"
+    ? "y[o] + s"
+    : p.epilogue === "softcap"
+    ? `${lit(p.cap)} * tanh(clamp(s * ${lit(1 / p.cap)}, -20.0, 20.0))`
+    : "s";
+  return `${p.dtype === "f16" && VW === 1 ? "enable f16;\n" : ""}
+// matvec: y[b, yOffset + n] = sum_k W[n, k] x[b, xOffset + k]${p.bias ? " + bias[n]" : ""}${
+    p.glu ? " with x = silu(gate) * up" : ""
+  }, epilogue ${p.epilogue}; ${p.rows} rows, K ${K}, B ${B}, ${RT} rows per thread group
+@group(0) @binding(0) var<storage, read> w: ${wDecl};
+@group(0) @binding(1) var<storage, read> x: ${xDecl};
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+${p.bias ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;\n" : ""}${
+    p.glu
+      ? `fn glu(g: vec4<f32>, u: vec4<f32>) -> vec4<f32> { return g / (vec4<f32>(1.0) + exp(-g)) * u; }
+fn glu1(g: f32, u: f32) -> f32 { return g / (1.0 + exp(-g)) * u; }
+`
+      : ""
+  }var<workgroup> red: array<f32, ${R * T * NA}>;
+
+@compute @workgroup_size(${T}, ${R})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let t = lid.x;
+  let row0 = ((wid.x + wid.y * ${p.WX}u) * ${R}u + lid.y) * ${RT}u;
+  // Rows past the end read the last row (in bounds) and are not written.
+${rs.map((r) => `  let rw${r} = min(row0 + ${r}u, ${p.rows - 1}u);`).join("\n")}
+${rs.flatMap((r) => bs.map((b) => `  var acc${r}_${b}: f32 = 0.0;`)).join("\n")}
+  let end = select(0u, ${VW === 1 ? K : KV}u, row0 < ${p.rows}u);
+  ${body}
+  let base = lid.y * ${NA * T}u;
+${rs.flatMap((r) => bs.map((b) => `  red[base + ${slot(r, b)}u + t] = acc${r}_${b};`)).join("\n")}
+  workgroupBarrier();
+${tree.join("\n")}
+  if (t < ${NA}u) {
+    let r = t / ${B}u;
+    let b = t % ${B}u;
+    let row = row0 + r;
+    if (row < ${p.rows}u) {
+      let o = b * ${p.yStride}u + ${p.yOffset}u + row;
+      let s = red[base + t * ${T}u]${p.bias ? " + bias[row]" : ""};
+      y[o] = ${epilogue};
+    }
+  }
+}
+`;
+}
+
+/** Options of {@linkcode encodeMatvec}. */
+export interface MatvecOptions {
+  /** Fused epilogue (as the GEMM's). @default {"none"} */
+  epilogue?: GemmEpilogue;
+  /** Soft-cap value for epilogue "softcap". */
+  cap?: number;
+  /** First column of x read (x's last dimension may be wider than K). @default {0} */
+  xOffset?: number;
+  /** First column of y written (y's last dimension may be wider than N). @default {0} */
+  yOffset?: number;
+  /**
+   * SwiGLU input: the activations are `silu(x[:, xOffset + k]) · x[:, xOffset + K + k]` (x is the
+   * feed-forward's [gate | up] projection, rows of at least xOffset + 2K): the SwiGLU is fused
+   * into the down projection. @default {false}
+   */
+  glu?: boolean;
+}
+
+interface MatvecArgs extends MatvecOptions {
+  weight: LinearWeight;
+  x: GpuTensor;
+  y: GpuTensor;
+}
+
+function checkArgs(a: MatvecArgs): { B: number; xStride: number; yStride: number } {
+  const { weight: w, x, y } = a;
+  if (!(x instanceof GpuTensor) || x.dtype !== "f32" || x.shape.length < 1) {
+    throw new TypeError(
+      `Argument x must be an f32 GpuTensor of shape (…, K), received ${
+        x instanceof GpuTensor ? `${x.dtype} ${formatShape(x.shape)}` : typeof x
+      }`,
+    );
+  }
+  if (!(y instanceof GpuTensor) || y.dtype !== "f32" || y.shape.length < 1) {
+    throw new TypeError(
+      `Argument y must be an f32 GpuTensor of shape (…, N), received ${
+        y instanceof GpuTensor ? `${y.dtype} ${formatShape(y.shape)}` : typeof y
+      }`,
+    );
+  }
+  // Leading dimensions flatten into the batch: (B, K), (B, 1, K) and (K) all work.
+  const xStride = x.shape[x.shape.length - 1]!, B = x.size / xStride;
+  const yStride = y.shape[y.shape.length - 1]!, By = y.size / yStride;
+  const xOffset = a.xOffset ?? 0, yOffset = a.yOffset ?? 0;
+  if (!Number.isInteger(B) || B < 1 || B > MATVEC_MAX_BATCH) {
+    throw new RangeError(
+      `Batch B of x must be 1…${MATVEC_MAX_BATCH}, received shape ${formatShape(x.shape)}`,
+    );
+  }
+  if (By !== B) {
+    throw new RangeError(
+      `y must have B = ${B} rows like x, received shape ${formatShape(y.shape)}`,
+    );
+  }
+  const xCols = (a.glu ? 2 : 1) * w.K;
+  if (!Number.isInteger(xOffset) || xOffset < 0 || xOffset + xCols > xStride) {
+    throw new RangeError(
+      `x of shape ${formatShape(x.shape)} with xOffset ${xOffset} does not hold ${
+        a.glu ? `2K = ${xCols} (SwiGLU gate and up)` : `K = ${w.K}`
+      } columns`,
+    );
+  }
+  if (!Number.isInteger(yOffset) || yOffset < 0 || yOffset + w.N > yStride) {
+    throw new RangeError(
+      `y of shape ${formatShape(y.shape)} with yOffset ${yOffset} does not hold N = ${w.N} columns`,
+    );
+  }
+  if (y.buffer === x.buffer) throw new RangeError("y must not share its buffer with x");
+  if (a.epilogue === "softcap" && !((a.cap ?? 0) > 0)) {
+    throw new RangeError(`Matvec epilogue "softcap" needs a cap > 0, received ${a.cap}`);
+  }
+  return { B, xStride, yStride };
+}
+
+/**
+ * Records `y = W·x (+ bias)` with the chosen epilogue into a dispatch batch, for x with 1 to 16 rows
+ * (the same contract as `encodeGemm`, for decoding): one dispatch per row block of W. Nothing runs
+ * until the batch is submitted, so a whole decoding step shares one submit.
+ *
+ * @example
+ * ```ts no-eval
+ * import { DispatchBatch, getGpu, GpuTensor } from "../runtime.ts";
+ * import { linearWeightFromTensor } from "./gemm.ts";
+ * import { encodeMatvec } from "./matvec.ts";
+ * const gpu = await getGpu();
+ * const w = linearWeightFromTensor(gpu, { shape: [2, 4], data: new Float32Array([1, 0, 0, 0, 0, 1, 0, 0]) });
+ * const x = GpuTensor.fromTensor(gpu, { shape: [1, 4], data: new Float32Array([3, 4, 5, 6]) });
+ * const y = GpuTensor.empty(gpu, [1, 2]);
+ * const batch = new DispatchBatch(gpu);
+ * await encodeMatvec(batch, x, w, y);
+ * await batch.submit();
+ * console.assert((await y.read()).data[1] === 4);
+ * ```
+ *
+ * @param batch The batch to record into.
+ * @param x Activations, f32, (…, K) (or wider with `xOffset`), 1 to 16 rows.
+ * @param weight W (N × K) with optional bias.
+ * @param y Output, f32, (…, N) (or wider with `yOffset`), as many rows as x.
+ * @param options Epilogue, cap, column offsets.
+ * @returns The batch.
+ * @throws {TypeError | RangeError} For a wrong dtype, shape, row count or offset, before anything runs.
+ */
+export async function encodeMatvec(
+  batch: DispatchBatch,
+  x: GpuTensor,
+  weight: LinearWeight,
+  y: GpuTensor,
+  options: MatvecOptions = {},
+): Promise<DispatchBatch> {
+  const args: MatvecArgs = { ...options, weight, x, y };
+  const { B, xStride, yStride } = checkArgs(args);
+  const gpu = batch.gpu;
+  let rowStart = 0;
+  for (let j = 0; j < weight.blocks.length; j++) {
+    const blk = weight.blocks[j]!;
+    const rows = blk.shape[0]!;
+    const p = matvecParams(
+      {
+        rows,
+        K: weight.K,
+        B,
+        dtype: weight.dtype,
+        xStride,
+        xOffset: options.xOffset ?? 0,
+        yStride,
+        yOffset: (options.yOffset ?? 0) + rowStart,
+        bias: weight.bias !== undefined,
+        glu: options.glu ?? false,
+        epilogue: options.epilogue ?? "none",
+        cap: options.cap ?? 0,
+      },
+      gpu.limits.maxComputeWorkgroupStorageSize,
+      gpu.limits.maxComputeWorkgroupsPerDimension,
+    );
+    checkBindingSize(gpu, blk.byteSize, "matvec weight block");
+    const key = `matvec:${JSON.stringify(p)}`;
+    const pipeline = await getPipeline(gpu, key, () => matvecWgsl(p));
+    const groups = Math.ceil(rows / (p.R * p.RT));
+    const bytesW = rows * p.K * (p.dtype === "f16" ? 2 : 4);
+    batch.dispatch({
+      label: `matvec ${rows}x${p.K} ${p.dtype} B${B}`,
+      pipeline,
+      buffers: [blk, x, y, ...(weight.bias ? [weight.bias[j]!] : [])],
+      workgroups: [p.WX, Math.ceil(groups / p.WX)],
+      flops: 2 * B * rows * p.K,
+      bytes: bytesW + 4 * B * (p.K + rows * (p.epilogue === "accumulate" ? 2 : 1)),
+      meta: { rows, K: p.K, B, dtype: p.dtype, T: p.T, R: p.R, RT: p.RT, VW: p.VW },
+    });
+    rowStart += rows;
+  }
+  if (rowStart !== weight.N) {
+    throw new GpuError(`Weight blocks hold ${rowStart} rows, expected N = ${weight.N}`);
+  }
+  return batch;
+}
+
+/**
+ * `W·x (+ bias)` as a fresh device tensor (B, N): one batch, one submit (no wait). For a decoding
+ * step, record with {@linkcode encodeMatvec} into a shared batch instead.
+ *
+ * @example
+ * ```ts no-eval
+ * import { getGpu, GpuTensor } from "../runtime.ts";
+ * import { linearWeightFromTensor } from "./gemm.ts";
+ * import { matvec } from "./matvec.ts";
+ * const gpu = await getGpu();
+ * const w = linearWeightFromTensor(gpu, { shape: [1, 4], data: new Float32Array([1, 1, 1, 1]) }, "f16");
+ * const y = await matvec(GpuTensor.fromTensor(gpu, { shape: [1, 4], data: new Float32Array([1, 2, 3, 4]) }), w);
+ * console.assert((await y.read()).data[0] === 10);
+ * ```
+ *
+ * @param x Activations (B, K), f32.
+ * @param weight The weight W (N × K).
+ * @param options Epilogue ("none" or "softcap"), cap; `poison`: fill the output with NaN first (tests).
+ * @returns y (B, N), f32.
+ */
+export async function matvec(
+  x: GpuTensor,
+  weight: LinearWeight,
+  options: { epilogue?: "none" | "softcap"; cap?: number; poison?: boolean } = {},
+): Promise<GpuTensor> {
+  const B = x.size / (x.shape[x.shape.length - 1] || 1);
+  const y = GpuTensor.empty(x.gpu, [B, weight.N], "f32", { poison: options.poison ?? false });
+  const batch = new DispatchBatch(x.gpu);
+  try {
+    await encodeMatvec(batch, x, weight, y, {
+      epilogue: options.epilogue ?? "none",
+      ...(options.cap !== undefined ? { cap: options.cap } : {}),
+    });
+    await batch.submit();
+  } catch (e) {
+    y.destroy();
+    throw e;
+  }
+  return y;
+}

@@ -1,0 +1,466 @@
+/**
+ * Every WGSL variant the kernel generators can emit, as a list of families: the input of the
+ * portability checks (tests/wgsl_portability_test.ts compiles each one with Naga in Deno and with
+ * Tint in headless Chromium; `deno run -A tools/wgsl_variants.ts <dir>` writes them as files).
+ *
+ * A family enumerates the parameter space of one generator: every switch (gate, normalization,
+ * storage dtype, tiles, vec4/scalar access, prefetch, fusion, head groups, backward modes) crossed
+ * with head dimensions that take different code paths (multiples of 4 and of 64, and neither), so
+ * that each code path of the generator appears at least once. Head groups (the backward's and the
+ * chunkwise forward's split of heads over dispatches) change only uniforms (`H0`, `bh0`), not the
+ * WGSL, so they need no variants of their own. Adding a kernel family is one entry
+ * in {@linkcode WGSL_FAMILIES}: `family("name", function* () { yield v("key", wgsl(...)); })`.
+ *
+ * @module
+ */
+
+import {
+  gatesWgsl as cwGatesWgsl,
+  limitChunkTiles,
+  parallelTiles,
+  parallelWgsl as cwParallelWgsl,
+  statesCopyWgsl,
+  stateTiles,
+  stateWgsl,
+} from "../kernels/chunkwise/_wgsl.ts";
+import type { ParallelTiles, StateTiles } from "../kernels/chunkwise/_wgsl.ts";
+import {
+  type BwParams,
+  gatesWgsl as bwGatesWgsl,
+  outerWgsl,
+  prepWgsl,
+  scanWgsl,
+  tileGeometry,
+  tileWgsl,
+} from "../kernels/backward/_wgsl.ts";
+import { blockDepth, blockWgsl, outerBlockWgsl } from "../kernels/backward/_block_wgsl.ts";
+import { parallelKernelParams, parallelWgsl } from "../kernels/parallel.ts";
+import { setStepKernelTiles, stepKernelParams, stepWgsl } from "../kernels/recurrent.ts";
+import { elementwiseWgsl } from "../kernels/layers/elementwise.ts";
+import { gatherWgsl } from "../kernels/layers/gather.ts";
+import { gemmWgsl } from "../kernels/layers/gemm.ts";
+import { toHeadsWgsl } from "../kernels/layers/heads.ts";
+import { normWgsl } from "../kernels/layers/norm.ts";
+import { randomFillWgsl } from "../kernels/layers/random.ts";
+import {
+  backwardWgsl as slstmBackwardWgsl,
+  drReduceWgsl,
+  drWgsl,
+  forwardWgsl as slstmForwardWgsl,
+  rCopyWgsl,
+  type RPlace,
+} from "../kernels/slstm/_wgsl.ts";
+
+/** One generated shader. */
+export interface WgslVariant {
+  /** Family and parameters, unique in the whole list (used in messages and file names). */
+  key: string;
+  /** The WGSL source. */
+  code: string;
+  /** Whether it needs the `shader-f16` feature (`enable f16;`). */
+  f16: boolean;
+}
+
+/** One generator's variants. */
+export interface WgslFamily {
+  /** The family's name (a kernel file or generator). */
+  name: string;
+  /** Enumerates the variants (lazily: generating them all takes a few seconds). */
+  variants: () => Iterable<WgslVariant>;
+}
+
+/** Builds a variant from its key and code (f16 is read from the code). */
+function v(key: string, code: string): WgslVariant {
+  return { key, code, f16: /^\s*enable f16;/m.test(code) };
+}
+
+function family(name: string, variants: () => Iterable<WgslVariant>): WgslFamily {
+  return { name, variants };
+}
+
+const GATES = [
+  { gate: "exp", normalize: true },
+  { gate: "sig", normalize: true },
+  { gate: "sig", normalize: false },
+] as const;
+const DTYPES = ["f32", "f16"] as const;
+const BOOLS = [false, true] as const;
+/** Workgroup storage of WebGPU's default device (16 KiB), lavapipe (32 KiB) and NVIDIA (48 KiB). */
+const STORAGES = [16384, 32768, 49152];
+/** Head dimensions with different code paths: multiples of 64, of 4 only, and of neither. */
+const HEAD_DIMS: readonly [number, number][] = [[64, 64], [64, 128], [16, 24], [12, 20], [6, 10]];
+
+function uniqueBy<T>(xs: T[], key: (x: T) => string): T[] {
+  const seen = new Set<string>();
+  return xs.filter((x) => !seen.has(key(x)) && (seen.add(key(x)), true));
+}
+
+const tag = (o: object) =>
+  Object.entries(o).map(([k, x]) => `${k}=${x === true ? 1 : x === false ? 0 : x}`).join(",");
+
+/** Chunkwise forward: gate scan, state copies, the recurrent state kernel, the parallel kernel. */
+function* chunkwiseForward(): Generator<WgslVariant> {
+  // Tile sets the launchers pick (default, small devices, limit_chunk) plus a non-default one.
+  const pTiles: ParallelTiles[] = uniqueBy([
+    ...[64, 128, 256].flatMap((DHV) => STORAGES.map((s) => parallelTiles(DHV, s))),
+    ...[64, 128, 256].flatMap((DHV) => STORAGES.map((s) => limitChunkTiles(DHV, s)))
+      .filter((t): t is ParallelTiles => t !== undefined),
+    { TX: 4, TY: 4, TN: 12, BD: 4, fuse: true, prefetch: true },
+  ], (t) => tag({ ...t, fuse: 0, prefetch: 0 }));
+  const sTiles: StateTiles[] = uniqueBy([
+    ...STORAGES.map((s) => stateTiles(256, s)),
+    { TX: 4, TY: 8, TN: 8, BJ: 8, prefetch: false },
+  ], (t) => tag({ ...t, prefetch: 0 }));
+  for (const dtype of DTYPES) {
+    for (const gate of ["exp", "sig"] as const) {
+      for (const L of [1, 20, 64, 128]) {
+        for (const BQ of [16, 32, 64]) {
+          for (const resets of BOOLS) {
+            const p = { gate, dtype, L, BQ, resets };
+            yield v(`chunkwise-gates:${tag(p)}`, cwGatesWgsl(p));
+          }
+        }
+      }
+      yield v(
+        `chunkwise-init:${tag({ gate, dtype })}`,
+        statesCopyWgsl({ mode: "init", gate, dtype }),
+      );
+      for (const t of sTiles) {
+        for (const prefetch of BOOLS) {
+          for (const vec4io of BOOLS) {
+            const p = { gate, dtype, ...t, prefetch, vec4io };
+            yield v(`chunkwise-state:${tag(p)}`, stateWgsl(p));
+          }
+        }
+      }
+    }
+    for (const g of GATES) {
+      for (const [ti, t] of pTiles.entries()) {
+        // Every switch crossed on the default tiles, the switches one at a time on the others.
+        const combos = ti === 0
+          ? BOOLS.flatMap((fuse) =>
+            BOOLS.flatMap((prefetch) =>
+              BOOLS.flatMap((vec4io) => BOOLS.map((vec4qk) => ({ fuse, prefetch, vec4io, vec4qk })))
+            )
+          )
+          : [
+            { fuse: t.fuse, prefetch: false, vec4io: false, vec4qk: false },
+            { fuse: !t.fuse, prefetch: true, vec4io: true, vec4qk: true },
+          ];
+        for (const c of combos) {
+          const p = { ...g, dtype, ...t, ...c };
+          yield v(`chunkwise-parallel:${tag(p)}`, cwParallelWgsl(p));
+        }
+      }
+    }
+  }
+  yield v("chunkwise-init-zero", statesCopyWgsl({ mode: "init-zero", gate: "exp", dtype: "f32" }));
+  yield v("chunkwise-last", statesCopyWgsl({ mode: "last", gate: "exp", dtype: "f32" }));
+}
+
+/** Every BwParams combination at one head shape (dtype pairs, gates, gradient, form). */
+function* bwParams(
+  DQK: number,
+  DHV: number,
+  dtypes: readonly ("f32" | "f16")[] = DTYPES,
+): Generator<BwParams> {
+  for (const dtype of dtypes) {
+    for (const gateDtype of dtypes) {
+      for (const g of GATES) {
+        for (const exact of BOOLS) {
+          for (const inter of BOOLS) yield { dtype, gateDtype, DQK, DHV, ...g, exact, inter };
+        }
+      }
+    }
+  }
+}
+
+const bwTag = (p: BwParams) =>
+  `${p.dtype}/${p.gateDtype}:${p.DQK}x${p.DHV}:${p.gate}${p.normalize ? "" : "-raw"}:${
+    p.exact ? "exact" : "nc"
+  }:${p.inter ? "chunkwise" : "parallel"}`;
+
+/** Backward (row-sliced kernels): prep, stats/dq/dkdv tiles, outer products, scans, gates. */
+function* backwardSliced(): Generator<WgslVariant> {
+  for (const [DQK, DHV] of HEAD_DIMS) {
+    // f16 crossed on one shape (the dtype only changes loads and stores).
+    for (const p of bwParams(DQK, DHV, DQK === 16 ? DTYPES : ["f32"])) {
+      const k = bwTag(p);
+      yield v(`bw-prep:${k}`, prepWgsl(p));
+      const geos = uniqueBy(STORAGES.map((s) => tileGeometry(DQK, DHV, s)), tag);
+      for (const geo of geos) {
+        for (const mode of ["stats", "dq", "dkdv"] as const) {
+          yield v(`bw-${mode}:${k}:${tag(geo)}`, tileWgsl(p, mode, geo));
+        }
+      }
+      for (const withInit of BOOLS) {
+        for (const withLast of BOOLS) {
+          if (!p.inter && (withInit || withLast)) continue;
+          yield v(
+            `bw-gates:${k}:init=${+withInit},last=${+withLast}`,
+            bwGatesWgsl(p, withInit, withLast),
+          );
+        }
+      }
+      if (!p.inter) continue;
+      for (const mode of ["state", "dstate"] as const) {
+        yield v(`bw-outer-${mode}:${k}`, outerWgsl(p, mode));
+      }
+      for (const withInit of BOOLS) {
+        for (const withLast of BOOLS) {
+          yield v(
+            `bw-scanf:${k}:init=${+withInit},last=${+withLast}`,
+            scanWgsl(p, "fwd", withInit, withLast),
+          );
+        }
+        yield v(`bw-scanb:${k}:last=${+withInit}`, scanWgsl(p, "bwd", false, withInit));
+      }
+    }
+  }
+}
+
+/** Backward (register-blocked kernels, head dimensions multiples of 64). */
+function* backwardBlocked(): Generator<WgslVariant> {
+  for (const [DQK, DHV] of HEAD_DIMS) {
+    if (blockDepth(DQK, DHV, 1 << 30) === 0) continue;
+    for (const p of bwParams(DQK, DHV, DQK === DHV ? DTYPES : ["f32"])) {
+      const k = bwTag(p);
+      for (const KC of [8, 16]) {
+        for (const mode of ["stats", "dq", "dkdv"] as const) {
+          for (const reuseU of BOOLS) {
+            if (reuseU && (!p.inter || p.dtype !== "f32" || mode === "dkdv")) continue;
+            yield v(
+              `bw-block-${mode}:${k}:KC=${KC},reuseU=${+reuseU}`,
+              blockWgsl(p, mode, reuseU, KC),
+            );
+          }
+        }
+      }
+      if (!p.inter) continue;
+      for (const mode of ["state", "dstate"] as const) {
+        yield v(`bw-block-outer-${mode}:${k}`, outerBlockWgsl(p, mode));
+      }
+    }
+  }
+}
+
+/** The quadratic parallel kernel (kernels/parallel.ts). */
+function* parallel(): Generator<WgslVariant> {
+  for (const [DQK, DHV] of HEAD_DIMS) {
+    for (const S of [8, 100]) {
+      for (const dtype of DTYPES) {
+        for (const gateDtype of DTYPES) {
+          for (const g of GATES) {
+            for (const resets of BOOLS) {
+              const p = {
+                ...parallelKernelParams(DQK, DHV, S, dtype, gateDtype, g.gate, g.normalize),
+                resets,
+              };
+              yield v(`parallel:${tag(p)}`, parallelWgsl(p));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The step kernels (kernels/recurrent.ts): in place, C in/out, and resident (time loop). */
+function* recurrent(): Generator<WgslVariant> {
+  const limits = [undefined, { maxColumnVectors: 4, maxThreads: 64, maxStateFloats: 8 }];
+  try {
+    for (const lim of limits) {
+      setStepKernelTiles(lim ?? null);
+      for (const [DQK, DHV] of HEAD_DIMS) {
+        for (const dtype of DTYPES) {
+          for (const gateDtype of DTYPES) {
+            for (const g of GATES) {
+              for (const mode of ["inplace", "io", "resident"] as const) {
+                for (const resets of BOOLS) {
+                  const p = {
+                    ...stepKernelParams(
+                      DQK,
+                      DHV,
+                      dtype,
+                      gateDtype,
+                      g.gate,
+                      g.normalize,
+                      mode === "inplace",
+                      mode === "resident",
+                    ),
+                    resets,
+                  };
+                  yield v(`step:${tag(p)}`, stepWgsl(p));
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    setStepKernelTiles(null);
+  }
+}
+
+/** The model's layer kernels (kernels/layers/): GEMM, norms, elementwise, head split, gather, fill. */
+function* layers(): Generator<WgslVariant> {
+  for (const wDtype of DTYPES) {
+    for (const [K, N] of [[64, 192], [30, 10]] as const) {
+      for (const bias of BOOLS) {
+        for (const epilogue of ["none", "softcap", "accumulate"] as const) {
+          for (
+            const tiles of [{ TM: 8, TN: 8, BK: 16 }, { TM: 4, TN: 4, BK: 16 }, {
+              TM: 8,
+              TN: 4,
+              BK: 32,
+            }]
+          ) {
+            const cap = epilogue === "softcap" ? 30 : 0;
+            const p = { K, N, ldY: N, wDtype, bias, epilogue, cap, ...tiles };
+            yield v(`gemm:${tag(p)}`, gemmWgsl(p));
+          }
+        }
+      }
+    }
+    for (const D of [64, 30]) yield v(`gather:${tag({ D, wDtype })}`, gatherWgsl(D, 100, wDtype));
+    for (const round of BOOLS) {
+      if (wDtype === "f16" && !round) continue; // f16 storage always rounds (the launcher's rule)
+      yield v(`random-fill:${tag({ wDtype, round })}`, randomFillWgsl(wDtype, round));
+    }
+  }
+  const normShapes = [[64, 1, false], [16, 4, true], [7, 1, false], [6, 3, true]] as const;
+  for (const kind of ["rms", "layer"] as const) {
+    for (const [R, G, headMajor] of normShapes) {
+      for (const weight of BOOLS) {
+        for (const bias of BOOLS) {
+          for (
+            const gate of [undefined, { ld: 4 * R * G, off: 4 }, { ld: 4 * R * G + 1, off: 1 }]
+          ) {
+            const p = { kind, R, G, headMajor, weight, bias, ...(gate ? { gate } : {}), eps: 1e-6 };
+            const gk = gate ? `${gate.ld}/${gate.off}` : "none";
+            yield v(`norm:${tag({ ...p, gate: gk })}`, normWgsl(p));
+          }
+        }
+      }
+    }
+  }
+  for (const op of ["swiglu", "sigmoid_gate", "add", "softcap"] as const) {
+    for (const [F, ldA, offA, ldB, offB] of [[64, 128, 0, 128, 64], [5, 11, 1, 11, 6]]) {
+      const un = op === "softcap";
+      const p = {
+        op,
+        F: F!,
+        ldA: ldA!,
+        offA: offA!,
+        ldB: un ? 0 : ldB!,
+        offB: un ? 0 : offB!,
+        cap: un ? 15 : 0,
+      };
+      yield v(`elementwise:${tag(p)}`, elementwiseWgsl(p));
+    }
+  }
+  for (const [NH, DH, ld, off] of [[4, 16, 256, 64], [3, 5, 17, 1], [4, 1, 12, 4]]) {
+    for (const cap of [0, 15]) {
+      const p = { NH: NH!, DH: DH!, ld: ld!, off: off!, cap };
+      yield v(`toheads:${tag(p)}`, toHeadsWgsl(p));
+    }
+  }
+}
+
+/** The sLSTM kernels (kernels/slstm/): time loops, dR, its reduction, the copies of r. */
+function* slstm(): Generator<WgslVariant> {
+  const places: RPlace[] = ["registers", "workgroup", "workgroup-f16", "global", "global-f16"];
+  for (const dtype of DTYPES) {
+    for (const DH of [16, 64, 10]) {
+      for (const P of [1, 4, 5]) {
+        if (DH % P !== 0) continue;
+        for (const place of places) {
+          if (place === "registers" && DH / P > 16) continue;
+          for (const save of BOOLS) {
+            const p = { NH: 2, DH, P, dtype, place, save };
+            const k = `slstm-forward:${tag(p)}`;
+            yield v(k, slstmForwardWgsl(p, k));
+          }
+          const p = { NH: 2, DH, P, dtype, place, save: false };
+          const k = `slstm-backward:${tag(p)}`;
+          yield v(k, slstmBackwardWgsl(p, k));
+        }
+      }
+      for (const [TM, TN] of [[4, 4], [2, 4]]) {
+        const p = { NH: 2, DH, dtype, TM: TM!, TN: TN! };
+        const k = `slstm-dr:${tag(p)}`;
+        yield v(k, drWgsl(p, k));
+      }
+    }
+  }
+  for (const DH of [16, 10]) {
+    const k = `slstm-dr-reduce:DH=${DH}`;
+    yield v(k, drReduceWgsl(2, DH, k));
+    for (const f16 of BOOLS) {
+      for (const transpose of BOOLS) {
+        const k2 = `slstm-rcopy:${tag({ DH, f16, transpose })}`;
+        yield v(k2, rCopyWgsl(2, DH, f16, transpose, k2));
+      }
+    }
+  }
+}
+
+/**
+ * The kernel families. Helpers adding kernels (kernels/layers/, kernels/slstm/) add one line each
+ * here, e.g. `family("layers/matvec", function* () { yield v("matvec:f16", matvecWgsl({...})); })`.
+ */
+export const WGSL_FAMILIES: readonly WgslFamily[] = [
+  family("chunkwise/forward", chunkwiseForward),
+  family("backward/sliced", backwardSliced),
+  family("backward/blocked", backwardBlocked),
+  family("parallel", parallel),
+  family("recurrent", recurrent),
+  family("layers", layers),
+  family("slstm", slstm),
+];
+
+/**
+ * All variants of the given families, deduplicated by code (tile sets that coincide produce the
+ * same WGSL); throws if two different shaders share a key.
+ *
+ * @param families The families. @default {WGSL_FAMILIES}
+ * @returns The variants.
+ */
+export function allWgslVariants(families: readonly WgslFamily[] = WGSL_FAMILIES): WgslVariant[] {
+  const byKey = new Map<string, string>();
+  const seenCode = new Set<string>();
+  const out: WgslVariant[] = [];
+  for (const f of families) {
+    for (const x of f.variants()) {
+      const prev = byKey.get(x.key);
+      if (prev !== undefined && prev !== x.code) {
+        throw new Error(`Two WGSL variants named ${x.key}`);
+      }
+      byKey.set(x.key, x.code);
+      if (seenCode.has(x.code)) continue;
+      seenCode.add(x.code);
+      out.push(x);
+    }
+  }
+  return out;
+}
+
+if (import.meta.main) {
+  const dir = Deno.args[0];
+  const all = allWgslVariants();
+  const counts = new Map<string, number>();
+  for (const x of all) {
+    const fam = x.key.split(":")[0]!;
+    counts.set(fam, (counts.get(fam) ?? 0) + 1);
+  }
+  console.log(`${all.length} distinct WGSL variants (${all.filter((x) => x.f16).length} with f16)`);
+  for (const [k, n] of counts) console.log(`  ${k}: ${n}`);
+  if (dir) {
+    Deno.mkdirSync(dir, { recursive: true });
+    for (const x of all) {
+      Deno.writeTextFileSync(`${dir}/${x.key.replace(/[^A-Za-z0-9=,.-]+/g, "_")}.wgsl`, x.code);
+    }
+    console.log(`written to ${dir}`);
+  }
+}
