@@ -15,6 +15,12 @@ import {
   type Tensor,
 } from "../mod.ts";
 import { chunkwiseKernels, type ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
+import {
+  setBackwardFuseStatsDq,
+  setBackwardTrimDiagonal,
+  setBackwardTrimScores,
+} from "../kernels/backward/backward.ts";
+import { randomTensor } from "../mod.ts";
 import { assertDeviation } from "./_deviation_log.ts";
 import { conditionedTolerance, dimsOf, type Inputs, roundInputs } from "./_gpu_checks.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -159,6 +165,57 @@ Deno.test({
             assertNoUncapturedErrors(gpu);
           });
         }
+      }
+    }
+  },
+});
+
+// The backward variants on packed sequences (documentStarts, one pass over the packed rows): the
+// blocked kernels see document starts only through the gate statistics, so trimming and fusing
+// must hold there too. Base tolerance of tests/backward_test.ts (1e-4, f32; cold gates).
+Deno.test({
+  name: "speed variants: backward trimmed + fused on packed sequences match the float64 reference",
+  ignore,
+  fn: async (t) => {
+    let seed = 14900;
+    for (const k of kernels.slice(0, 2)) {
+      for (const L of [64, 128]) {
+        await t.step(`${k.name} L=${L}`, async () => {
+          const gpu = await needGpu();
+          const rng = rngOf(seed++);
+          const x = randomMlstmInputs({ B: 2, NH: 1, S: 200, DQK: 64, DHV: 128 }, rng);
+          const dh = randomTensor([2, 1, 200, 128], rng);
+          const o: MlstmOptions = { chunkSize: L, documentStarts: [[37, 130], [64, 65, 199]] };
+          const ref = await getMlstmKernel(refName(k.gate)).backward!(x, dh, o);
+          setBackwardTrimDiagonal(true);
+          setBackwardTrimScores(true);
+          setBackwardFuseStatsDq(true);
+          let out;
+          try {
+            out = await chunkwiseKernels.find((c) => c.name === k.name)!.backward!(x, dh, o);
+          } finally {
+            setBackwardTrimDiagonal(false);
+            setBackwardTrimScores(false);
+            setBackwardFuseStatsDq(false);
+          }
+          for (const g of ["dq", "dk", "dv", "di", "df"] as const) {
+            assertDeviation(
+              {
+                test: "speed variants: packed backward, trimmed + fused",
+                kernel: k.name,
+                baseline: refName(k.gate),
+                output: g,
+                dims: dimsOf(x),
+                chunkSize: L,
+                dtype: "f32",
+                tolerance: 1e-4,
+              },
+              (out[g] as Tensor).data,
+              (ref[g] as Tensor).data,
+            );
+          }
+          assertNoUncapturedErrors(gpu);
+        });
       }
     }
   },
