@@ -1,7 +1,10 @@
 // The speed variants of issue #14 (tile options that are not defaults yet, so that the GPU run can
 // pick the fastest) against the float64 references, like the defaults in chunkwise_test.ts:
 // fresh seeds, odd S, hot gates, chunk sizes 64 to 512, f32 and f16 storage, NaN-poisoned outputs.
-// Each variant is also compared with today's default tiles on the same inputs.
+// Each forward variant is also compared with today's default tiles on the same inputs. The
+// backward variants (trimmed, fused stats+dq, trimmed score grid) are checked in
+// tests/backward_test.ts ("issue #14") with its sensitivity-based tolerances, and here on packed
+// sequences.
 //
 // Tolerances (relative L2): f32 1e-5 (the conditioning-aware bound of tests/_gpu_checks.ts for the
 // hot exponential gates, as in chunkwise_test.ts), f16 storage 2e-3 against the reference on the
@@ -192,7 +195,7 @@ Deno.test({
           setBackwardFuseStatsDq(true);
           let out;
           try {
-            out = await chunkwiseKernels.find((c) => c.name === k.name)!.backward!(x, dh, o);
+            out = await getMlstmKernel(k.name).backward!(x, dh, o);
           } finally {
             setBackwardTrimDiagonal(false);
             setBackwardTrimScores(false);
