@@ -1,8 +1,8 @@
-// The speed variants of issue #14 that bench/speed_ab.ts times against today's kernels (`base`),
+// The speed variants of issue #14 that bench/speed_ab.ts times against the kernels before them (`base`),
 // and that tests/speed_variants_test.ts and tests/backward_test.ts check against the float64
 // references. A variant is a set of options (tile overrides) and, for the backward, a
-// setup/teardown pair of module switches around each call. To make a variant the default, change
-// the default named in its `doc` (one line each).
+// setup/teardown pair of module switches around each call (every variant sets all of them, then
+// restores the library's defaults).
 
 import type { ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
 import {
@@ -14,7 +14,7 @@ import {
 
 /** One variant: its name in the CSV, what it changes, and how a call selects it. */
 export interface SpeedVariant {
-  /** Column name in speed_ab.csv (`base` = today's defaults). */
+  /** Column name in speed_ab.csv (`base` = the kernels before issue #14's variants). */
   name: string;
   /** What it changes, and where its default lives. */
   doc: string;
@@ -36,77 +36,100 @@ export interface SpeedVariant {
 }
 
 const trimFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: true } } };
+const untrimmedFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: false } } };
+
+/** The backward's module switches (kernels/backward/backward.ts). */
+interface Switches {
+  trimDiagonal: boolean;
+  trimScores: boolean;
+  fuseStatsDq: boolean;
+  reuseUF16: boolean;
+}
+/** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
+const DEFAULTS: Switches = {
+  trimDiagonal: true,
+  trimScores: true,
+  fuseStatsDq: true,
+  reuseUF16: true,
+};
+/** The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it). */
+const BEFORE: Switches = {
+  trimDiagonal: false,
+  trimScores: false,
+  fuseStatsDq: false,
+  reuseUF16: true,
+};
+function use(s: Switches): void {
+  setBackwardTrimDiagonal(s.trimDiagonal);
+  setBackwardTrimScores(s.trimScores);
+  setBackwardFuseStatsDq(s.fuseStatsDq);
+  setBackwardF16ReuseU(s.reuseUF16);
+}
+/** Every variant sets all switches explicitly and restores the defaults afterwards. */
+const switches = (s: Partial<Switches>) => ({
+  setup: () => use({ ...BEFORE, ...s }),
+  teardown: () => use(DEFAULTS),
+});
 
 /** The variants, `base` first. */
 export const SPEED_VARIANTS: SpeedVariant[] = [
-  { name: "base", doc: "today's defaults" },
+  {
+    name: "base",
+    doc: "the kernels before issue #14's variants (forward untrimmed, backward switches off)",
+    options: untrimmedFw,
+    ...switches({}),
+  },
   {
     name: "trim",
     doc: "forward parallel kernel: skip the products above the diagonal of the diagonal key " +
-      "block (tiles.parallel.trimDiagonal; default: `PARALLEL_TRIM_DIAGONAL = false` in " +
+      "block (tiles.parallel.trimDiagonal; default `PARALLEL_TRIM_DIAGONAL` in " +
       "kernels/chunkwise/_wgsl.ts)",
     options: trimFw,
+    ...switches({}),
   },
   {
     name: "bwtrim",
     doc: "backward register-blocked dq/dkdv: skip zero-weight row groups of the diagonal block " +
-      "(setBackwardTrimDiagonal; default: `let trimDiagonal = false` in kernels/backward/backward.ts)",
+      "(setBackwardTrimDiagonal)",
+    options: untrimmedFw,
     passes: ["fwbw"],
     blockedOnly: true,
-    setup: () => setBackwardTrimDiagonal(true),
-    teardown: () => setBackwardTrimDiagonal(false),
+    ...switches({ trimDiagonal: true }),
   },
   {
     name: "bwtrim2",
     doc: "bwtrim + the blocked stats/dq/dkdv form their score blocks on a grid where whole " +
-      "subgroups of the diagonal block skip masked products (setBackwardTrimScores; default: " +
-      "`let trimScores = false` in kernels/backward/backward.ts)",
+      "subgroups of the diagonal block skip masked products (setBackwardTrimScores)",
+    options: untrimmedFw,
     passes: ["fwbw"],
     blockedOnly: true,
-    setup: () => {
-      setBackwardTrimDiagonal(true);
-      setBackwardTrimScores(true);
-    },
-    teardown: () => {
-      setBackwardTrimDiagonal(false);
-      setBackwardTrimScores(false);
-    },
+    ...switches({ trimDiagonal: true, trimScores: true }),
   },
   {
     name: "f16recompute",
-    doc: "f16 storage: dq recomputes U = dh·Cᵀ as before issue #14 (today's default reuses it " +
-      "through dq's f32 buffer like f32 storage: `let reuseUF16 = true` in " +
-      "kernels/backward/backward.ts); times the f16 fix",
+    doc: "f16 storage: dq recomputes U = dh·Cᵀ as before issue #14 (the default reuses it " +
+      "through dq's f32 buffer like f32 storage: setBackwardF16ReuseU); times the f16 fix",
+    options: untrimmedFw,
     passes: ["fwbw"],
     dtypes: ["f16"],
     blockedOnly: true,
-    setup: () => setBackwardF16ReuseU(false),
-    teardown: () => setBackwardF16ReuseU(true),
+    ...switches({ reuseUF16: false }),
   },
   {
     name: "fuse",
     doc: "backward: the blocked stats kernel also computes dq, no dq dispatch " +
-      "(setBackwardFuseStatsDq; default: `let fuseStatsDq = false` in kernels/backward/backward.ts)",
+      "(setBackwardFuseStatsDq)",
+    options: untrimmedFw,
     passes: ["fwbw"],
     blockedOnly: true,
-    setup: () => setBackwardFuseStatsDq(true),
-    teardown: () => setBackwardFuseStatsDq(false),
+    ...switches({ fuseStatsDq: true }),
   },
   {
     name: "all",
-    doc: "trim + bwtrim2 + fuse",
+    doc: "trim + bwtrim2 + fuse: the defaults since 2026-12-06",
     options: trimFw,
     passes: ["fwbw"],
     blockedOnly: true,
-    setup: () => {
-      setBackwardTrimDiagonal(true);
-      setBackwardTrimScores(true);
-      setBackwardFuseStatsDq(true);
-    },
-    teardown: () => {
-      setBackwardTrimDiagonal(false);
-      setBackwardTrimScores(false);
-      setBackwardFuseStatsDq(false);
-    },
+    ...switches({ trimDiagonal: true, trimScores: true, fuseStatsDq: true }),
   },
 ];

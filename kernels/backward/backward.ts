@@ -44,7 +44,7 @@
  * columns per thread (vec4, fully unrolled); the chunk-state terms are GEMMs of the same shape.
  * `stats` hands dh·Cᵀ (the state term's product) to `dq` through dq's own (f32) buffer (before
  * issue #14 only with f32 storage; {@linkcode setBackwardF16ReuseU}).
- * Speed variants (issue #14, off by default until measured by bench/speed_ab.ts): the blocked
+ * Speed changes of issue #14 (on by default since an H100 run of bench/speed_ab.ts): the blocked
  * `dq`/`dkdv` skip zero-weight row groups of the diagonal block ({@linkcode setBackwardTrimDiagonal});
  * `stats` also computes `dq` so that the row side's scores are formed once, not twice
  * ({@linkcode setBackwardFuseStatsDq}).
@@ -180,7 +180,8 @@ export function setBackwardBlocked(on: boolean): void {
 }
 
 let forcedDepth: 8 | 16 | undefined;
-let trimDiagonal = false;
+// On since the H100 run of 2026-12-06 (bench/speed_ab.ts: `all` = trims + fuse won every case).
+let trimDiagonal = true;
 let reuseUF16 = true;
 
 /**
@@ -202,14 +203,14 @@ let reuseUF16 = true;
 export function setBackwardF16ReuseU(on: boolean): void {
   reuseUF16 = on;
 }
-let fuseStatsDq = false;
-let trimScores = false;
+let fuseStatsDq = true;
+let trimScores = true;
 
 /**
  * Speed variant (issue #14): the register-blocked stats, dq and dkdv kernels form their score
  * blocks on a thread grid where a 32-lane subgroup owns 4 × 8 sub-blocks of 4 × 4, so that in the
  * diagonal block the subgroups whose sub-blocks all lie on the masked side skip their score
- * products (2 of 8). Off by default until measured (bench/speed_ab.ts, variant `bwtrim2`).
+ * products (2 of 8). On by default (measured on an H100: bench/speed_ab.ts, variant `all`).
  *
  * @example
  * ```ts
@@ -227,8 +228,8 @@ export function setBackwardTrimScores(on: boolean): void {
 /**
  * Speed variant (issue #14): the chunkwise backward's register-blocked stats kernel also computes
  * dq (and its row sums) from the score blocks it forms anyway, and the dq dispatch is dropped: the
- * scores q·kᵀ and dh·vᵀ of the row side are formed once instead of twice. Off by default until
- * measured (bench/speed_ab.ts, variant `fuse`).
+ * scores q·kᵀ and dh·vᵀ of the row side are formed once instead of twice. On by default (H100:
+ * forward+backward 1.07–1.12× faster with it alone; bench/speed_ab.ts, variant `fuse`).
  *
  * @example
  * ```ts
@@ -246,7 +247,7 @@ export function setBackwardFuseStatsDq(on: boolean): void {
 /**
  * Speed variant (issue #14): the register-blocked dq and dkdv kernels skip, in the diagonal
  * block, the groups of 8 other-side rows whose weights are zero for all of a thread's rows.
- * Off by default until measured on the GPU (bench/speed_ab.ts, variant `bwtrim`).
+ * On by default (bench/speed_ab.ts on an H100: variant `all`, which includes it, won every case).
  *
  * @example
  * ```ts
