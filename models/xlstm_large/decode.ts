@@ -161,15 +161,20 @@ export class XlstmLargeDecoder {
   readonly #hn: GpuTensor;
   readonly #U: GpuTensor;
   #destroyed = false;
+  readonly #fused: boolean;
+  #stepUniformBuffer: GPUBuffer | undefined;
 
   /**
    * Allocates the step buffers and zero states for B sequences.
    *
    * @param model The WebGPU model.
    * @param B Sequences (1 to 16).
+   * @param options `fused` (default true): the step kernel's constant uniforms live in a buffer
+   *   written once, so every bind group of a replayed step is kept across command buffers;
+   *   false records them per command buffer (the earlier path, kept for the benchmark).
    * @throws {RangeError} If B is out of range.
    */
-  constructor(model: XlstmLargeWebgpu, B: number) {
+  constructor(model: XlstmLargeWebgpu, B: number, options: { fused?: boolean } = {}) {
     if (!Number.isInteger(B) || B < 1 || B > MATVEC_MAX_BATCH) {
       throw new RangeError(
         `The batch of a decoding step must be 1…${MATVEC_MAX_BATCH} sequences, received ${B}`,
@@ -177,6 +182,7 @@ export class XlstmLargeDecoder {
     }
     this.model = model;
     this.B = B;
+    this.#fused = options.fused ?? true;
     const c = model.config, gpu = model.gpu;
     const NH = c.numHeads, DQK = c.qkHeadDim, DHV = c.vHeadDim, L = projLayout(c);
     const t = (shape: number[]) => {
@@ -350,6 +356,17 @@ export class XlstmLargeDecoder {
     const stepUniforms = new ArrayBuffer(16);
     new Uint32Array(stepUniforms, 0, 2).set([0, 1]);
     new Float32Array(stepUniforms, 8, 1)[0] = c.eps;
+    if (this.#fused && !this.#stepUniformBuffer) {
+      this.#stepUniformBuffer = this.gpu.device.createBuffer({
+        label: "decode step uniforms",
+        size: stepUniforms.byteLength,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      this.gpu.device.queue.writeBuffer(this.#stepUniformBuffer, 0, stepUniforms);
+    }
+    const stepU = this.#stepUniformBuffer
+      ? { uniformBuffer: this.#stepUniformBuffer }
+      : { uniforms: stepUniforms };
     for (let bi = 0; bi < c.numBlocks; bi++) {
       const bw = w.blocks[bi]!, st = this.#states[bi]!;
       await encodeNorm(batch, x, xn, {
@@ -381,7 +398,7 @@ export class XlstmLargeDecoder {
           st.n[pOut],
           st.m[pOut],
         ],
-        uniforms: stepUniforms,
+        ...stepU,
         workgroups: [DHV / (sp.VW * sp.TCV), this.B * NH],
         bytes: 8 * this.B * NH * DQK * DHV,
       });
@@ -433,5 +450,6 @@ export class XlstmLargeDecoder {
     if (this.#destroyed) return;
     this.#destroyed = true;
     for (const t of this.#temps) t.destroy();
+    this.#stepUniformBuffer?.destroy();
   }
 }
