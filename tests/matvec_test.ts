@@ -290,7 +290,7 @@ function rmsNormRows(x: Tensor, g: Tensor, eps: number): Tensor {
 // a multiple of 8 or odd), batch 1 to 16, row blocks (a split output spanning two blocks), x
 // scaled far from 1 so that a missing norm cannot pass.
 const fusedCases = [
-  { N: 37, K: 64, B: 1, dtype: "f16", seed: 31, split: [10, 20, 7], caps: [0, 3, 0] },
+  { N: 37, K: 64, B: 1, dtype: "f16", seed: 31, split: [10, 20, 5], caps: [0, 3, 0] },
   { N: 19, K: 29, B: 3, dtype: "f32", seed: 32, split: [], caps: [] },
   { N: 70, K: 136, B: 8, dtype: "f16", seed: 33, split: [32, 32, 2, 4], caps: [0, 0, 1.5, 2] },
   { N: 45, K: 48, B: 16, dtype: "f32", seed: 34, split: [], caps: [], blockRows: 16 },
@@ -312,7 +312,7 @@ for (const c of fusedCases) {
       ? blockedWeight(gpu, w, c.dtype, c.blockRows)
       : linearWeightFromTensor(gpu, w, c.dtype);
     const xg = GpuTensor.fromTensor(gpu, x), gg = GpuTensor.fromTensor(gpu, g);
-    const want = matvecReference(
+    let want: Pick<Tensor, "data"> = matvecReference(
       roundTo(w, c.dtype),
       rmsNormRows(roundTo(x, "f32"), roundTo(g, "f32"), eps),
     );
@@ -331,16 +331,23 @@ for (const c of fusedCases) {
       );
       await batch.submit();
       const parts = await readTensors(outs);
-      got = new Float64Array(c.B * c.N);
+      // The outputs may leave W's last rows out (a padding): compare the columns they hold.
+      const NS = c.split.reduce((a, b) => a + b, 0);
+      got = new Float64Array(c.B * NS);
+      const cut = new Float64Array(c.B * NS);
+      for (let b = 0; b < c.B; b++) {
+        cut.set(want.data.subarray(b * c.N, b * c.N + NS), b * NS);
+      }
+      want = { data: cut };
       // Reassemble (B, N) and cap the reference's columns of the capped outputs.
       let col = 0;
       parts.forEach((t, j) => {
         const wd = c.split[j]!, cap = c.caps[j]!;
         for (let b = 0; b < c.B; b++) {
           for (let n = 0; n < wd; n++) {
-            got[b * c.N + col + n] = t.data[b * wd + n]!;
+            got[b * NS + col + n] = t.data[b * wd + n]!;
             if (cap > 0) {
-              const i = b * c.N + col + n;
+              const i = b * NS + col + n;
               want.data[i] = cap * Math.tanh(want.data[i]! / cap);
             }
           }
@@ -386,7 +393,7 @@ Deno.test(
     const batch = new DispatchBatch(gpu);
     await assert.rejects(
       async () => await encodeMatvecSplit(batch, x, weight, [{ y: a }, { y: b }]),
-      /sum to 7/,
+      /sum to 7, more than/,
     );
     await assert.rejects(
       async () => await encodeMatvecSplit(batch, x, weight, [{ y: a }, { y: c1 }]),

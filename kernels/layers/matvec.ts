@@ -345,7 +345,7 @@ ${
     p.splitWidths.forEach((wd, j) => {
       const cap = p.splitCaps[j] ?? 0;
       const v = cap > 0 ? capped(cap, "s") : "s";
-      const cond = j === p.splitWidths.length - 1 ? "" : `if (gr < ${start + wd}u) `;
+      const cond = `if (gr < ${start + wd}u) `;
       parts.push(`${cond}{ y${j}[b * ${wd}u + gr - ${start}u] = ${v}; }`);
       start += wd;
     });
@@ -591,9 +591,9 @@ export interface MatvecSplitOutput {
 
 /**
  * Records `W·x` with the rows of W split over several outputs: rows [0, w0) go to outputs[0]
- * (B, w0), the next w1 rows to outputs[1], and so on, each optionally soft-capped. The decoding
+ * (B, w0) (any shape (B, …) of B·w0 elements), the next w1 rows to outputs[1], and so on, each optionally soft-capped. The decoding
  * step's fused projection writes q, k, v, o and the capped gates this way, with no split dispatch.
- * Takes the RMSNorm prologue (`norm`) and the column offset of x; no bias, no epilogue.
+ * Takes the RMSNorm prologue (`norm`), the column offset of x and W's bias; no other epilogue.
  *
  * @example
  * ```ts no-eval
@@ -612,8 +612,9 @@ export interface MatvecSplitOutput {
  *
  * @param batch The batch to record into.
  * @param x Activations, f32, (…, K) (or wider with `xOffset`), 1 to 16 rows.
- * @param weight W (N × K), no bias.
- * @param outputs The outputs in row order; their widths sum to N.
+ * @param weight W (N × K) with optional bias.
+ * @param outputs The outputs in row order; their widths sum to N or less (W's last rows, a
+ *   padding, are then not written).
  * @param options Column offset of x, RMSNorm prologue.
  * @returns The batch.
  * @throws {TypeError | RangeError} For a wrong dtype, shape, width or option, before anything runs.
@@ -628,16 +629,17 @@ export async function encodeMatvecSplit(
   if (!Array.isArray(outputs) || outputs.length < 1) {
     throw new RangeError("Argument outputs must list at least one output");
   }
-  if (weight.bias) throw new RangeError("encodeMatvecSplit takes a weight without bias");
   const widths: number[] = [], caps: number[] = [];
   let N = 0;
+  const rows = x instanceof GpuTensor ? x.size / (x.shape[x.shape.length - 1] || 1) : 0;
   outputs.forEach((o, j) => {
     const t = o.y;
     if (!(t instanceof GpuTensor) || t.dtype !== "f32") {
       throw new TypeError(`outputs[${j}].y must be an f32 GpuTensor (B, width)`);
     }
-    const wd = t.shape[t.shape.length - 1]!;
-    if (t.size !== (x.size / (x.shape[x.shape.length - 1] || 1)) * wd) {
+    // Any shape (B, …): the trailing dimensions flatten into the width.
+    const wd = t.size / rows;
+    if (!Number.isInteger(wd) || wd < 1) {
       throw new RangeError(
         `outputs[${j}].y of shape ${formatShape(t.shape)} must have as many rows as x (${
           formatShape(x.shape)
@@ -651,14 +653,23 @@ export async function encodeMatvecSplit(
     caps.push(cap);
     N += wd;
   });
-  if (N !== weight.N) {
-    throw new RangeError(`The output widths sum to ${N}, W has N = ${weight.N} rows`);
+  if (N > weight.N) {
+    throw new RangeError(`The output widths sum to ${N}, more than W's N = ${weight.N} rows`);
   }
   // Checked as one output of width N (the rows and offsets of x).
   const args: MatvecArgs = { ...options, weight, x, y: outputs[0]!.y };
   if (!(x instanceof GpuTensor)) throw new TypeError("Argument x must be an f32 GpuTensor (…, K)");
-  const { B, xStride } = checkArgs(args, N);
-  return await encodeBlocks(batch, args, B, xStride, N, outputs.map((o) => o.y), widths, caps);
+  const { B, xStride } = checkArgs(args, weight.N);
+  return await encodeBlocks(
+    batch,
+    args,
+    B,
+    xStride,
+    weight.N,
+    outputs.map((o) => o.y),
+    widths,
+    caps,
+  );
 }
 
 async function encodeBlocks(

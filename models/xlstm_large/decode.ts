@@ -28,7 +28,7 @@ import {
 import { type StepKernelParams, stepKernelParams, stepWgsl } from "../../kernels/recurrent.ts";
 import { encodeGather, encodeNorm } from "../../kernels/layers/mod.ts";
 import { f32Lit, largestDivisor } from "../../kernels/_common.ts";
-import { encodeMatvec, MATVEC_MAX_BATCH } from "../../kernels/layers/matvec.ts";
+import { encodeMatvec, encodeMatvecSplit, MATVEC_MAX_BATCH } from "../../kernels/layers/matvec.ts";
 import type { XlstmLargeBlockState, XlstmLargeState } from "./_impl.ts";
 import { projLayout, type XlstmLargeWebgpu } from "./webgpu.ts";
 
@@ -160,6 +160,7 @@ export class XlstmLargeDecoder {
   readonly #h: GpuTensor;
   readonly #hn: GpuTensor;
   readonly #U: GpuTensor;
+  readonly #o: GpuTensor;
   #destroyed = false;
   readonly #fused: boolean;
   #stepUniformBuffer: GPUBuffer | undefined;
@@ -203,6 +204,7 @@ export class XlstmLargeDecoder {
     this.#h = t([B, NH, 1, DHV]);
     this.#hn = t([B, 1, c.vDim]);
     this.#U = t([B, 1, 2 * c.ffnDim]);
+    this.#o = t([B, 1, c.vDim]);
     this.#states = Array.from({ length: c.numBlocks }, () => ({
       c: t([B, NH, DQK, DHV]),
       n: [t([B, NH, DQK]), t([B, NH, DQK])],
@@ -369,19 +371,42 @@ export class XlstmLargeDecoder {
       : { uniforms: stepUniforms };
     for (let bi = 0; bi < c.numBlocks; bi++) {
       const bw = w.blocks[bi]!, st = this.#states[bi]!;
-      await encodeNorm(batch, x, xn, {
-        kind: "rms",
-        weight: bw.normMlstm,
-        ...(bw.normMlstmBias ? { bias: bw.normMlstmBias } : {}),
-        eps: c.normEps,
-      });
-      await encodeMatvec(batch, xn, bw.proj, P);
-      batch.dispatch({
-        label: "decode split",
-        pipeline: splitPipeline,
-        buffers: [P, this.#q, this.#k, this.#v, this.#ig, this.#fg],
-        workgroups: [Math.ceil((this.B * splitElems) / 256)],
-      });
+      // Fused (default): the RMSNorm is the projection's prologue (unless the norm has a bias)
+      // and the projection writes q, k, v, o and the capped gates itself: 1 dispatch, not 3.
+      const fuseNorm = this.#fused && !bw.normMlstmBias;
+      if (!fuseNorm) {
+        await encodeNorm(batch, x, xn, {
+          kind: "rms",
+          weight: bw.normMlstm,
+          ...(bw.normMlstmBias ? { bias: bw.normMlstmBias } : {}),
+          eps: c.normEps,
+        });
+      }
+      if (this.#fused) {
+        const cap = c.gateSoftCap > 0 ? c.gateSoftCap : 0;
+        await encodeMatvecSplit(
+          batch,
+          fuseNorm ? x : xn,
+          bw.proj,
+          [
+            { y: this.#q },
+            { y: this.#k },
+            { y: this.#v },
+            { y: this.#o },
+            { y: this.#ig, cap },
+            { y: this.#fg, cap },
+          ],
+          fuseNorm ? { norm: { weight: bw.normMlstm, eps: c.normEps } } : {},
+        );
+      } else {
+        await encodeMatvec(batch, xn, bw.proj, P);
+        batch.dispatch({
+          label: "decode split",
+          pipeline: splitPipeline,
+          buffers: [P, this.#q, this.#k, this.#v, this.#ig, this.#fg],
+          workgroups: [Math.ceil((this.B * splitElems) / 256)],
+        });
+      }
       batch.dispatch({
         label: `step--fused decode ${DQK}x${DHV}`,
         pipeline: stepPipeline,
@@ -408,22 +433,31 @@ export class XlstmLargeDecoder {
         headMajor: true,
         weight: bw.headNorm,
         ...(bw.headNormBias ? { bias: bw.headNormBias } : {}),
-        gate: { t: P, ld: L.NP, off: L.o },
+        gate: this.#fused ? { t: this.#o, ld: c.vDim, off: 0 } : { t: P, ld: L.NP, off: L.o },
         eps: c.normEps,
       });
       await encodeMatvec(batch, this.#hn, bw.outProj, x, { epilogue: "accumulate" });
-      await encodeNorm(batch, x, xn, {
-        kind: "rms",
-        weight: bw.normFfn,
-        ...(bw.normFfnBias ? { bias: bw.normFfnBias } : {}),
-        eps: c.normEps,
-      });
-      await encodeMatvec(batch, xn, bw.up, this.#U);
+      if (this.#fused && !bw.normFfnBias) {
+        await encodeMatvec(batch, x, bw.up, this.#U, {
+          norm: { weight: bw.normFfn, eps: c.normEps },
+        });
+      } else {
+        await encodeNorm(batch, x, xn, {
+          kind: "rms",
+          weight: bw.normFfn,
+          ...(bw.normFfnBias ? { bias: bw.normFfnBias } : {}),
+          eps: c.normEps,
+        });
+        await encodeMatvec(batch, xn, bw.up, this.#U);
+      }
       // SwiGLU fused into the down projection: it reads silu(gate)·up straight from U.
       await encodeMatvec(batch, this.#U, bw.down, x, { epilogue: "accumulate", glu: true });
     }
     let hin = x;
-    if (c.addOutNorm) {
+    const headNorm = c.addOutNorm && this.#fused && !w.outNormBias
+      ? { norm: { weight: w.outNorm!, eps: c.normEps } }
+      : {};
+    if (c.addOutNorm && !("norm" in headNorm)) {
       await encodeNorm(batch, x, xn, {
         kind: "rms",
         weight: w.outNorm!,
@@ -437,7 +471,10 @@ export class XlstmLargeDecoder {
       hin,
       w.lmHead,
       this.logits,
-      c.outputLogitSoftCap > 0 ? { epilogue: "softcap", cap: c.outputLogitSoftCap } : {},
+      {
+        ...headNorm,
+        ...(c.outputLogitSoftCap > 0 ? { epilogue: "softcap", cap: c.outputLogitSoftCap } : {}),
+      },
     );
   }
 
