@@ -389,7 +389,7 @@ Deno.test(
     const x = GpuTensor.empty(gpu, [2, 8]);
     const a = GpuTensor.empty(gpu, [2, 4]),
       b = GpuTensor.empty(gpu, [2, 3]),
-      c1 = GpuTensor.empty(gpu, [1, 2]);
+      c1 = GpuTensor.empty(gpu, [1, 3]);
     const batch = new DispatchBatch(gpu);
     await assert.rejects(
       async () => await encodeMatvecSplit(batch, x, weight, [{ y: a }, { y: b }]),
