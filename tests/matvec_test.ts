@@ -12,7 +12,13 @@ import {
   type LinearWeight,
   linearWeightFromTensor,
 } from "../kernels/layers/gemm.ts";
-import { encodeMatvec, encodeMatvecSplit, matvec } from "../kernels/layers/matvec.ts";
+import {
+  encodeMatvec,
+  encodeMatvecSplit,
+  matvec,
+  type MatvecTiles,
+  setMatvecTiles,
+} from "../kernels/layers/matvec.ts";
 import { matvecReference } from "../reference/matvec.ts";
 import {
   DispatchBatch,
@@ -84,47 +90,72 @@ const cases: Case[] = [
   { N: 45, K: 48, B: 5, dtype: "f16", seed: 9, blockRows: 16, cap: 1.5 },
 ];
 
-for (const c of cases) {
-  const label = `matvec() N ${c.N} K ${c.K} B ${c.B} ${c.dtype}${c.bias ? " bias" : ""}${
-    c.cap ? ` softcap ${c.cap}` : ""
-  }${c.blockRows ? " row blocks" : ""}`;
-  Deno.test({ name: `${label} equals the float64 twin`, ignore }, async () => {
-    const gpu = await needGpu();
-    const rng = rngOf(c.seed);
-    const w = randomTensor([c.N, c.K], rng, { std: 3 / Math.sqrt(c.K) });
-    const x = randomTensor([c.B, c.K], rng);
-    const bias = c.bias ? randomTensor([c.N], rng) : undefined;
-    const weight = c.blockRows
-      ? blockedWeight(gpu, w, c.dtype, c.blockRows, bias)
-      : linearWeightFromTensor(gpu, w, c.dtype, bias);
-    if (c.blockRows) assert.ok(weight.blocks.length > 1, "the weight was split");
-    const xg = GpuTensor.fromTensor(gpu, x);
-    const y = await matvec(xg, weight, {
-      poison: true,
-      ...(c.cap ? { epilogue: "softcap", cap: c.cap } : {}),
-    });
-    const ref = matvecReference(roundTo(w, c.dtype), roundTo(x, "f32"), {
-      ...(bias ? { bias: roundTo(bias, "f32") } : {}),
-      ...(c.cap ? { cap: c.cap } : {}),
-    });
-    assertDeviation(
-      {
-        test: label,
-        kernel: "matvec",
-        baseline: "reference--matvec",
-        output: "y",
-        dims: { B: c.B, NH: 1, S: c.N, DQK: c.K, DHV: 1 },
-        dtype: c.dtype,
-        tolerance: 1e-5,
-      },
-      (await y.read()).data,
-      ref.data,
+// Tile variants: the default (tree reduction) and many rows per thread with the transposed
+// reduction (2, 4 and 8 rows per thread group).
+const tileVariants: (MatvecTiles & { name: string })[] = [
+  { name: "", threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0 },
+  { name: " tiles 32x4x4", threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 4 },
+  { name: " tiles 64x2x8", threadsPerRow: 64, rowsPerWorkgroup: 2, rowsPerThread: 8 },
+  { name: " tiles 128x1x2", threadsPerRow: 128, rowsPerWorkgroup: 1, rowsPerThread: 2 },
+];
+const withTiles = async (t: MatvecTiles, fn: () => Promise<void>) => {
+  setMatvecTiles(t);
+  try {
+    await fn();
+  } finally {
+    setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0 });
+  }
+};
+
+for (const tv of tileVariants) {
+  for (const c of cases) {
+    const label = `matvec() N ${c.N} K ${c.K} B ${c.B} ${c.dtype}${tv.name}${
+      c.bias ? " bias" : ""
+    }${c.cap ? ` softcap ${c.cap}` : ""}${c.blockRows ? " row blocks" : ""}`;
+    Deno.test(
+      { name: `${label} equals the float64 twin`, ignore },
+      () =>
+        withTiles(tv, async () => {
+          const gpu = await needGpu();
+          const rng = rngOf(c.seed);
+          const w = randomTensor([c.N, c.K], rng, { std: 3 / Math.sqrt(c.K) });
+          const x = randomTensor([c.B, c.K], rng);
+          const bias = c.bias ? randomTensor([c.N], rng) : undefined;
+          const weight = c.blockRows
+            ? blockedWeight(gpu, w, c.dtype, c.blockRows, bias)
+            : linearWeightFromTensor(gpu, w, c.dtype, bias);
+          if (c.blockRows) {
+            assert.ok(weight.blocks.length > 1, "the weight was split");
+          }
+          const xg = GpuTensor.fromTensor(gpu, x);
+          const y = await matvec(xg, weight, {
+            poison: true,
+            ...(c.cap ? { epilogue: "softcap", cap: c.cap } : {}),
+          });
+          const ref = matvecReference(roundTo(w, c.dtype), roundTo(x, "f32"), {
+            ...(bias ? { bias: roundTo(bias, "f32") } : {}),
+            ...(c.cap ? { cap: c.cap } : {}),
+          });
+          assertDeviation(
+            {
+              test: label,
+              kernel: "matvec",
+              baseline: "reference--matvec",
+              output: "y",
+              dims: { B: c.B, NH: 1, S: c.N, DQK: c.K, DHV: 1 },
+              dtype: c.dtype,
+              tolerance: 1e-5,
+            },
+            (await y.read()).data,
+            ref.data,
+          );
+          destroyLinearWeight(weight);
+          xg.destroy();
+          y.destroy();
+          assertNoUncapturedErrors(gpu);
+        }),
     );
-    destroyLinearWeight(weight);
-    xg.destroy();
-    y.destroy();
-    assertNoUncapturedErrors(gpu);
-  });
+  }
 }
 
 Deno.test(
@@ -296,88 +327,100 @@ const fusedCases = [
   { N: 45, K: 48, B: 16, dtype: "f32", seed: 34, split: [], caps: [], blockRows: 16 },
   { N: 45, K: 40, B: 5, dtype: "f16", seed: 35, split: [20, 25], caps: [0, 4], blockRows: 16 },
 ] as const;
-for (const c of fusedCases) {
-  const label = `matvec N ${c.N} K ${c.K} B ${c.B} ${c.dtype} with the RMSNorm prologue${
-    c.split.length ? ` split ${c.split.join("+")}` : ""
-  }${"blockRows" in c ? " row blocks" : ""}`;
-  Deno.test({ name: `${label} equals the float64 norm + matvec`, ignore }, async () => {
-    const gpu = await needGpu();
-    const rng = rngOf(c.seed);
-    const w = randomTensor([c.N, c.K], rng, { std: 3 / Math.sqrt(c.K) });
-    const x0 = randomTensor([c.B, c.K], rng);
-    const x = { shape: x0.shape, data: x0.data.map((v) => 7 * v + 0.5) };
-    const g = randomTensor([c.K], rng);
-    const eps = 1e-5;
-    const weight = "blockRows" in c
-      ? blockedWeight(gpu, w, c.dtype, c.blockRows)
-      : linearWeightFromTensor(gpu, w, c.dtype);
-    const xg = GpuTensor.fromTensor(gpu, x), gg = GpuTensor.fromTensor(gpu, g);
-    let want: Pick<Tensor, "data"> = matvecReference(
-      roundTo(w, c.dtype),
-      rmsNormRows(roundTo(x, "f32"), roundTo(g, "f32"), eps),
-    );
-    const batch = new DispatchBatch(gpu);
-    const norm = { weight: gg, eps };
-    let got: Float64Array;
-    const outs: GpuTensor[] = [];
-    if (c.split.length) {
-      for (const wd of c.split) outs.push(GpuTensor.empty(gpu, [c.B, wd], "f32", { poison: true }));
-      await encodeMatvecSplit(
-        batch,
-        xg,
-        weight,
-        outs.map((y, j) => ({ y, cap: c.caps[j]! })),
-        { norm },
-      );
-      await batch.submit();
-      const parts = await readTensors(outs);
-      // The outputs may leave W's last rows out (a padding): compare the columns they hold.
-      const NS = c.split.reduce((a, b) => a + b, 0);
-      got = new Float64Array(c.B * NS);
-      const cut = new Float64Array(c.B * NS);
-      for (let b = 0; b < c.B; b++) {
-        cut.set(want.data.subarray(b * c.N, b * c.N + NS), b * NS);
-      }
-      want = { data: cut };
-      // Reassemble (B, N) and cap the reference's columns of the capped outputs.
-      let col = 0;
-      parts.forEach((t, j) => {
-        const wd = c.split[j]!, cap = c.caps[j]!;
-        for (let b = 0; b < c.B; b++) {
-          for (let n = 0; n < wd; n++) {
-            got[b * NS + col + n] = t.data[b * wd + n]!;
-            if (cap > 0) {
-              const i = b * NS + col + n;
-              want.data[i] = cap * Math.tanh(want.data[i]! / cap);
+for (const tv of tileVariants) {
+  for (const c of fusedCases) {
+    const label =
+      `matvec N ${c.N} K ${c.K} B ${c.B} ${c.dtype}${tv.name} with the RMSNorm prologue${
+        c.split.length ? ` split ${c.split.join("+")}` : ""
+      }${"blockRows" in c ? " row blocks" : ""}`;
+    Deno.test(
+      { name: `${label} equals the float64 norm + matvec`, ignore },
+      () =>
+        withTiles(tv, async () => {
+          const gpu = await needGpu();
+          const rng = rngOf(c.seed);
+          const w = randomTensor([c.N, c.K], rng, { std: 3 / Math.sqrt(c.K) });
+          const x0 = randomTensor([c.B, c.K], rng);
+          const x = {
+            shape: x0.shape,
+            data: x0.data.map((v) => 7 * v + 0.5),
+          };
+          const g = randomTensor([c.K], rng);
+          const eps = 1e-5;
+          const weight = "blockRows" in c
+            ? blockedWeight(gpu, w, c.dtype, c.blockRows)
+            : linearWeightFromTensor(gpu, w, c.dtype);
+          const xg = GpuTensor.fromTensor(gpu, x), gg = GpuTensor.fromTensor(gpu, g);
+          let want: Pick<Tensor, "data"> = matvecReference(
+            roundTo(w, c.dtype),
+            rmsNormRows(roundTo(x, "f32"), roundTo(g, "f32"), eps),
+          );
+          const batch = new DispatchBatch(gpu);
+          const norm = { weight: gg, eps };
+          let got: Float64Array;
+          const outs: GpuTensor[] = [];
+          if (c.split.length) {
+            for (const wd of c.split) {
+              outs.push(GpuTensor.empty(gpu, [c.B, wd], "f32", { poison: true }));
             }
+            await encodeMatvecSplit(
+              batch,
+              xg,
+              weight,
+              outs.map((y, j) => ({ y, cap: c.caps[j]! })),
+              { norm },
+            );
+            await batch.submit();
+            const parts = await readTensors(outs);
+            // The outputs may leave W's last rows out (a padding): compare the columns they hold.
+            const NS = c.split.reduce((a, b) => a + b, 0);
+            got = new Float64Array(c.B * NS);
+            const cut = new Float64Array(c.B * NS);
+            for (let b = 0; b < c.B; b++) {
+              cut.set(want.data.subarray(b * c.N, b * c.N + NS), b * NS);
+            }
+            want = { data: cut };
+            // Reassemble (B, N) and cap the reference's columns of the capped outputs.
+            let col = 0;
+            parts.forEach((t, j) => {
+              const wd = c.split[j]!, cap = c.caps[j]!;
+              for (let b = 0; b < c.B; b++) {
+                for (let n = 0; n < wd; n++) {
+                  got[b * NS + col + n] = t.data[b * wd + n]!;
+                  if (cap > 0) {
+                    const i = b * NS + col + n;
+                    want.data[i] = cap * Math.tanh(want.data[i]! / cap);
+                  }
+                }
+              }
+              col += wd;
+            });
+          } else {
+            const y = GpuTensor.empty(gpu, [c.B, c.N], "f32", { poison: true });
+            outs.push(y);
+            await encodeMatvec(batch, xg, weight, y, { norm });
+            await batch.submit();
+            got = Float64Array.from((await y.read()).data);
           }
-        }
-        col += wd;
-      });
-    } else {
-      const y = GpuTensor.empty(gpu, [c.B, c.N], "f32", { poison: true });
-      outs.push(y);
-      await encodeMatvec(batch, xg, weight, y, { norm });
-      await batch.submit();
-      got = Float64Array.from((await y.read()).data);
-    }
-    assertDeviation(
-      {
-        test: label,
-        kernel: "matvec--norm",
-        baseline: "reference--rmsnorm+matvec",
-        output: "y",
-        dims: { B: c.B, NH: 1, S: c.N, DQK: c.K, DHV: 1 },
-        dtype: c.dtype,
-        tolerance: 1e-5,
-      },
-      got,
-      want.data,
+          assertDeviation(
+            {
+              test: label,
+              kernel: "matvec--norm",
+              baseline: "reference--rmsnorm+matvec",
+              output: "y",
+              dims: { B: c.B, NH: 1, S: c.N, DQK: c.K, DHV: 1 },
+              dtype: c.dtype,
+              tolerance: 1e-5,
+            },
+            got,
+            want.data,
+          );
+          destroyLinearWeight(weight);
+          for (const t of [xg, gg, ...outs]) t.destroy();
+          assertNoUncapturedErrors(gpu);
+        }),
     );
-    destroyLinearWeight(weight);
-    for (const t of [xg, gg, ...outs]) t.destroy();
-    assertNoUncapturedErrors(gpu);
-  });
+  }
 }
 
 Deno.test(

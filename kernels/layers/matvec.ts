@@ -77,6 +77,12 @@ export interface MatvecParams {
   R: number;
   /** Rows per thread group (2 for batches of 4 and more: each x load serves two rows). */
   RT: number;
+  /**
+   * Reduction of the T partial sums: false, a shared-memory tree (log2 T steps of every partial
+   * sum); true, transposed (each thread adds the T partials of one output: one pass, for many
+   * rows per thread and large batches, where the tree's steps outweigh the weight loads).
+   */
+  transpose: boolean;
   /** Elements of W per vector load: 8 (f16, `vec4<u32>`), 4 (f32, `vec4<f32>`) or 1 (scalar). */
   VW: 1 | 4 | 8;
   /** Workgroups along x of the dispatch (row groups beyond 65535 fold into y). */
@@ -95,9 +101,65 @@ export interface MatvecTiles {
    * takes two rows (each x load then serves both). @default {4}
    */
   rowsPerWorkgroup?: number;
+  /**
+   * Rows per thread group, each x load serving all of them (more rows per thread for large
+   * batches: the x loads, B per weight vector, otherwise outweigh the weight loads), with the
+   * transposed reduction. 0: the earlier rule (2 from a batch of 4 on, else 1) with the tree
+   * reduction. @default {0}
+   */
+  rowsPerThread?: number;
 }
 
-let defaultTiles: Required<MatvecTiles> = { threadsPerRow: 64, rowsPerWorkgroup: 4 };
+let defaultTiles: Required<MatvecTiles> = {
+  threadsPerRow: 64,
+  rowsPerWorkgroup: 4,
+  rowsPerThread: 0,
+};
+
+/** Tiles chosen per shape (rows × K at a batch), ahead of the default tiles. */
+let tileTable = new Map<string, Required<MatvecTiles>>();
+
+/**
+ * Sets tiles for given shapes (the benchmark picks the fastest per shape): a matvec of `rows` ×
+ * `K` at batch `B` uses them instead of the default tiles. An empty list clears the table.
+ *
+ * @example
+ * ```ts
+ * import { setMatvecTileTable } from "./matvec.ts";
+ * setMatvecTileTable([{ rows: 4096, K: 4096, B: 1, tiles: { threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 2 } }]);
+ * setMatvecTileTable([]);
+ * ```
+ *
+ * @param entries Shapes and their tiles.
+ */
+export function setMatvecTileTable(
+  entries: readonly { rows: number; K: number; B: number; tiles: MatvecTiles }[],
+): void {
+  const table = new Map<string, Required<MatvecTiles>>();
+  for (const e of entries) {
+    checkTiles({ ...defaultTiles, ...e.tiles });
+    table.set(`${e.rows}x${e.K}:${e.B}`, { ...defaultTiles, ...e.tiles });
+  }
+  tileTable = table;
+}
+
+function checkTiles(t: Required<MatvecTiles>): void {
+  if (!Number.isInteger(Math.log2(t.threadsPerRow)) || t.threadsPerRow > 256) {
+    throw new RangeError(
+      `threadsPerRow must be a power of two in 1…256, received ${t.threadsPerRow}`,
+    );
+  }
+  if (!Number.isInteger(t.rowsPerWorkgroup) || t.rowsPerWorkgroup < 1) {
+    throw new RangeError(
+      `rowsPerWorkgroup must be a positive integer, received ${t.rowsPerWorkgroup}`,
+    );
+  }
+  if (!Number.isInteger(t.rowsPerThread) || t.rowsPerThread < 0 || t.rowsPerThread > 16) {
+    throw new RangeError(
+      `rowsPerThread must be an integer in 0…16, received ${t.rowsPerThread}`,
+    );
+  }
+}
 
 /**
  * Sets the tiles the matvec kernels use from now on (the benchmark sweeps them).
@@ -112,17 +174,8 @@ let defaultTiles: Required<MatvecTiles> = { threadsPerRow: 64, rowsPerWorkgroup:
  * @throws {RangeError} If threads per row is not a power of two in 1…256.
  */
 export function setMatvecTiles(tiles: MatvecTiles): void {
-  const t = { ...defaultTiles, ...tiles };
-  if (!Number.isInteger(Math.log2(t.threadsPerRow)) || t.threadsPerRow > 256) {
-    throw new RangeError(
-      `threadsPerRow must be a power of two in 1…256, received ${t.threadsPerRow}`,
-    );
-  }
-  if (!Number.isInteger(t.rowsPerWorkgroup) || t.rowsPerWorkgroup < 1) {
-    throw new RangeError(
-      `rowsPerWorkgroup must be a positive integer, received ${t.rowsPerWorkgroup}`,
-    );
-  }
+  const t = { ...defaultTiles, rowsPerThread: 0, ...tiles };
+  checkTiles(t);
   defaultTiles = t;
 }
 
@@ -167,10 +220,13 @@ export function matvecParams(
   const xStride = s.xStride ?? s.K, xOffset = s.xOffset ?? 0;
   const yStride = s.yStride ?? s.rows, yOffset = s.yOffset ?? 0;
   const VW: 1 | 4 | 8 = s.dtype === "f16" ? (s.K % 8 === 0 ? 8 : 1) : (s.K % 4 === 0 ? 4 : 1);
-  const T = defaultTiles.threadsPerRow;
-  const RT = s.B >= 4 && 2 * s.B <= T ? 2 : 1;
-  let R = defaultTiles.rowsPerWorkgroup;
-  while (R > 1 && R * T * RT * s.B * 4 > workgroupBytes) R--;
+  const tiles = tileTable.get(`${s.rows}x${s.K}:${s.B}`) ?? defaultTiles;
+  const T = tiles.threadsPerRow;
+  const transpose = tiles.rowsPerThread > 0;
+  const RT = transpose ? tiles.rowsPerThread : s.B >= 4 && 2 * s.B <= T ? 2 : 1;
+  let R = tiles.rowsPerWorkgroup;
+  const redPerGroup = transpose ? RT * s.B * (T + 1) : T * RT * s.B;
+  while (R > 1 && R * redPerGroup * 4 > workgroupBytes) R--;
   while (R > 1 && R * T > 256) R--;
   const groups = Math.ceil(s.rows / (R * RT));
   const WX = Math.min(groups, maxWorkgroups);
@@ -194,6 +250,7 @@ export function matvecParams(
     T,
     R,
     RT,
+    transpose,
     VW,
     WX,
   };
@@ -314,9 +371,11 @@ ${rs.map((r) => `        acc${r}_${b} += w${s}${r} * xs;`).join("\n")} }`
     ${use("c", "A")}
   }`;
   const NA = RT * B; // partial sums per thread
-  const slot = (r: number, b: number) => (r * B + b) * T;
+  // Transposed: one padded row of T + 1 per output (no bank conflicts when each thread walks one).
+  const TS = p.transpose ? T + 1 : T;
+  const slot = (r: number, b: number) => (r * B + b) * TS;
   const tree: string[] = [];
-  for (let s = T / 2; s >= 1; s /= 2) {
+  for (let s = T / 2; s >= 1 && !p.transpose; s /= 2) {
     tree.push(`  if (t < ${s}u) {
 ${
       rs.flatMap((r) =>
@@ -408,7 +467,7 @@ ${
 fn glu1(g: f32, u: f32) -> f32 { return g / (1.0 + exp(-g)) * u; }
 `
       : ""
-  }var<workgroup> red: array<f32, ${R * T * NA}>;
+  }var<workgroup> red: array<f32, ${R * TS * NA}>;
 
 @compute @workgroup_size(${T}, ${R})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -420,14 +479,27 @@ ${rs.flatMap((r) => bs.map((b) => `  var acc${r}_${b}: f32 = 0.0;`)).join("\n")}
   let end = select(0u, ${VW === 1 ? K : KV}u, row0 < ${p.rows}u);
 ${prologue}
   ${body}
-  let base = lid.y * ${NA * T}u;
+  let base = lid.y * ${NA * TS}u;
 ${
     rs.flatMap((r) => bs.map((b) => `  red[base + ${slot(r, b)}u + t] = acc${r}_${b}${scale(b)};`))
       .join("\n")
   }
   workgroupBarrier();
 ${tree.join("\n")}
-  if (t < ${NA}u) {
+${
+    p.transpose
+      ? `  for (var j = t; j < ${NA}u; j += ${T}u) {
+    var sum: f32 = 0.0;
+    for (var i = 0u; i < ${T}u; i++) { sum += red[base + j * ${TS}u + i]; }
+    let r = j / ${B}u;
+    let b = j % ${B}u;
+    let row = row0 + r;
+    if (row < ${p.rows}u) {
+      let s = sum${p.bias ? " + bias[row]" : ""};
+      ${store}
+    }
+  }`
+      : `  if (t < ${NA}u) {
     let r = t / ${B}u;
     let b = t % ${B}u;
     let row = row0 + r;
@@ -435,6 +507,7 @@ ${tree.join("\n")}
       let s = red[base + t * ${T}u]${p.bias ? " + bias[row]" : ""};
       ${store}
     }
+  }`
   }
 }
 `;
@@ -729,7 +802,17 @@ async function encodeBlocks(
       workgroups: [p.WX, Math.ceil(groups / p.WX)],
       flops: 2 * B * rows * p.K,
       bytes: bytesW + 4 * B * (p.K + rows * (p.epilogue === "accumulate" ? 2 : 1)),
-      meta: { rows, K: p.K, B, dtype: p.dtype, T: p.T, R: p.R, RT: p.RT, VW: p.VW },
+      meta: {
+        rows,
+        K: p.K,
+        B,
+        dtype: p.dtype,
+        T: p.T,
+        R: p.R,
+        RT: p.RT,
+        VW: p.VW,
+        transpose: p.transpose,
+      },
     });
     rowStart += rows;
   }
