@@ -36,7 +36,7 @@ import { registerXlstmLargeBackend } from "../models/xlstm_large/_impl.ts";
 import { XlstmLarge } from "../models/xlstm_large/model.ts";
 import { webgpuXlstmLargeBackend } from "../models/xlstm_large/webgpu.ts";
 import { projLayout } from "../models/xlstm_large/webgpu.ts";
-import { encodeMatvec, setMatvecTiles } from "../kernels/layers/matvec.ts";
+import { encodeMatvec, setMatvecTiles, setMatvecTileTable } from "../kernels/layers/matvec.ts";
 import { destroyLinearWeight, type LinearWeight } from "../kernels/layers/gemm.ts";
 import { GpuTensor, releaseBufferPool } from "../kernels/runtime.ts";
 import { stringify } from "npm:csv-stringify@6.9.0/sync";
@@ -55,7 +55,10 @@ const { values } = parseArgs({
     "skip-gen": { type: "boolean" },
     "skip-ttft": { type: "boolean" },
     "skip-matvec": { type: "boolean" },
-    "matvec-tiles": { type: "string", default: "64x4,128x2,32x8" },
+    "matvec-tiles": {
+      type: "string",
+      default: "64x4,128x2,32x8,32x4x2,64x2x2,32x4x4,32x2x8,64x1x8",
+    },
     small: { type: "boolean" },
   },
 });
@@ -163,12 +166,18 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
   ];
   // Tile variants (threads per row × thread groups per workgroup); the best at batch 1 (summed
   // time over the shapes, f16 first) is used for the generation runs below.
+  // TxR: the earlier kernels (tree reduction); TxRxRT: RT rows per thread group, transposed
+  // reduction.
   const tiles = values["matvec-tiles"].split(",").map((v) =>
-    v.split("x").map(Number) as [number, number]
+    v.split("x").map(Number) as [number, number, number?]
   );
   const totals = new Map<string, number>();
-  for (const [T, R] of tiles) {
-    setMatvecTiles({ threadsPerRow: T, rowsPerWorkgroup: R });
+  // Fastest tile per (shape, dtype, batch): [tile name, ms].
+  const bestOf = new Map<string, [string, number]>();
+  const timeOf = new Map<string, number>();
+  for (const [T, R, RT] of tiles) {
+    const tname = RT ? `${T}x${R}x${RT}` : `${T}x${R}`;
+    setMatvecTiles({ threadsPerRow: T, rowsPerWorkgroup: R, rowsPerThread: RT ?? 0 });
     for (const dtype of dtypes) {
       for (const [name, N, K] of shapes) {
         // Three copies of W rotated so that no read hits L2 (50-60 MB) from the previous dispatch.
@@ -192,11 +201,14 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
           const ms = times[1]!;
           const bps = (N * K * bytesOf(dtype)) / (ms / 1e3);
           // A matvec only reads W; the copy kernel's figure counts read + write.
-          if (B === 1 && dtype === dtypes[0]) {
-            totals.set(`${T}x${R}`, (totals.get(`${T}x${R}`) ?? 0) + ms);
+          if (B === 1 && dtype === dtypes[0] && !RT) {
+            totals.set(tname, (totals.get(tname) ?? 0) + ms);
           }
+          const sk = `${name}|${N}|${K}|${dtype}|${B}`;
+          timeOf.set(`${sk}|${tname}`, ms);
+          if (!bestOf.has(sk) || ms < bestOf.get(sk)![1]) bestOf.set(sk, [tname, ms]);
           matvecRows.push([
-            `${T}x${R}`,
+            tname,
             name,
             N,
             K,
@@ -208,7 +220,7 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
             (bps / copyBps).toFixed(3),
           ]);
           log(
-            `matvec ${T}x${R} ${name} ${N}x${K} ${dtype} B${B}: ${ms.toFixed(3)} ms, ${
+            `matvec ${tname} ${name} ${N}x${K} ${dtype} B${B}: ${ms.toFixed(3)} ms, ${
               (bps / 1e9).toFixed(0)
             } GB/s = ${(100 * bps / copyBps).toFixed(0)} % of copy`,
           );
@@ -219,11 +231,52 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
       }
     }
   }
+  // Old: the one earlier-kernel tile fastest at batch 1 over all shapes (what the runs used
+  // before). New: the fastest variant per shape and batch (a tile table), used by the runs below.
   const best = [...totals].sort((a, b) => a[1] - b[1])[0]![0];
   const [T, R] = best.split("x").map(Number) as [number, number];
-  setMatvecTiles({ threadsPerRow: T, rowsPerWorkgroup: R });
+  setMatvecTiles({ threadsPerRow: T, rowsPerWorkgroup: R, rowsPerThread: 0 });
   summary.matvec_tiles = best;
-  log(`matvec tiles for the runs below: ${best} (threads per row × thread groups per workgroup)`);
+  const table: { rows: number; K: number; B: number; tiles: Record<string, number> }[] = [];
+  const perShape: Record<string, unknown>[] = [];
+  for (const [sk, [tname, ms]] of bestOf) {
+    const [name, N, K, dtype, B] = sk.split("|");
+    const old = timeOf.get(`${sk}|${best}`)!;
+    const bytes = Number(N) * Number(K) * bytesOf(dtype!);
+    const fOld = bytes / (old / 1e3) / copyBps, fNew = bytes / (ms / 1e3) / copyBps;
+    log(
+      `matvec ${name} ${N}x${K} ${dtype} B${B}: old ${best} ${
+        (100 * fOld).toFixed(0)
+      } % of copy → new ${tname} ${(100 * fNew).toFixed(0)} % of copy`,
+    );
+    perShape.push({
+      name,
+      N,
+      K,
+      dtype,
+      B,
+      old: best,
+      oldFraction: fOld,
+      new: tname,
+      newFraction: fNew,
+    });
+    if (dtype === dtypes[0]) {
+      const [t1, r1, rt1] = tname!.split("x").map(Number);
+      table.push({
+        rows: Number(N),
+        K: Number(K),
+        B: Number(B),
+        tiles: { threadsPerRow: t1!, rowsPerWorkgroup: r1!, rowsPerThread: rt1 ?? 0 },
+      });
+    }
+  }
+  setMatvecTileTable(table);
+  summary.matvec_per_shape = perShape;
+  log(
+    `matvec tiles for the runs below: per shape (${
+      dtypes[0]
+    }), else ${best} (threads per row × thread groups per workgroup[ × rows per thread])`,
+  );
 }
 
 // --- generation and time to first token ------------------------------------------------------
@@ -461,11 +514,16 @@ if (matvecRows.length) {
   const worst = Math.min(
     ...matvecRows.filter((r) => r[0] === chosen && Number(r[5]) === 1).map((r) => Number(r[9])),
   );
-  summary.matvec_min_fraction_of_copy_b1 = worst;
+  // New: the per-shape choice (first dtype), which the generation runs used.
+  const per = (summary.matvec_per_shape as { dtype: string; B: string; newFraction: number }[])
+    .filter((e) => e.dtype === dtypes[0] && Number(e.B) === 1);
+  const worstNew = Math.min(...per.map((e) => e.newFraction));
+  summary.matvec_min_fraction_of_copy_b1_old = worst;
+  summary.matvec_min_fraction_of_copy_b1 = worstNew;
   log(
-    `target: matvec ≥ 80 % of copy at batch 1: worst ${(100 * worst).toFixed(0)} %: ${
-      worst >= 0.8 ? "MET" : "NOT met"
-    }`,
+    `target: matvec ≥ 80 % of copy at batch 1: worst old (${chosen} everywhere) ${
+      (100 * worst).toFixed(0)
+    } %, new (per shape) ${(100 * worstNew).toFixed(0)} %: ${worstNew >= 0.8 ? "MET" : "NOT met"}`,
   );
 }
 summary.gen = genRows;
