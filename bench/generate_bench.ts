@@ -204,8 +204,8 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
           if (B === 1 && dtype === dtypes[0] && !RT) {
             totals.set(tname, (totals.get(tname) ?? 0) + ms);
           }
-          const sk = `${name}|${N}|${K}|${dtype}|${B}`;
-          timeOf.set(`${sk}|${tname}`, ms);
+          const sk = JSON.stringify([name, N, K, dtype, B]);
+          timeOf.set(`${sk}#${tname}`, ms);
           if (!bestOf.has(sk) || ms < bestOf.get(sk)![1]) bestOf.set(sk, [tname, ms]);
           matvecRows.push([
             tname,
@@ -240,9 +240,9 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
   const table: { rows: number; K: number; B: number; tiles: Record<string, number> }[] = [];
   const perShape: Record<string, unknown>[] = [];
   for (const [sk, [tname, ms]] of bestOf) {
-    const [name, N, K, dtype, B] = sk.split("|");
-    const old = timeOf.get(`${sk}|${best}`)!;
-    const bytes = Number(N) * Number(K) * bytesOf(dtype!);
+    const [name, N, K, dtype, B] = JSON.parse(sk) as [string, number, number, string, number];
+    const old = timeOf.get(`${sk}#${best}`)!;
+    const bytes = N * K * bytesOf(dtype);
     const fOld = bytes / (old / 1e3) / copyBps, fNew = bytes / (ms / 1e3) / copyBps;
     log(
       `matvec ${name} ${N}x${K} ${dtype} B${B}: old ${best} ${
@@ -261,7 +261,7 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
       newFraction: fNew,
     });
     if (dtype === dtypes[0]) {
-      const [t1, r1, rt1] = tname!.split("x").map(Number);
+      const [t1, r1, rt1] = tname.split("x").map(Number);
       table.push({
         rows: Number(N),
         K: Number(K),
