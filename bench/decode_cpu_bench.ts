@@ -3,22 +3,20 @@
 // in the same process, alternating, so that both see the same machine load.
 //
 //   deno run -A bench/decode_cpu_bench.ts [--blocks 32] [--steps-per-submit 32] [--submits 20]
-//     [--batch 1] [--vocab 50304] [--out DIR]
+//     [--batch 1] [--vocab 4096] [--rounds 3] [--out DIR]
 //
 // Variants: "old" = unfused step (9 dispatches per block), bind groups made per command buffer;
-// "cache" = unfused step, bind groups kept across command buffers; "new" = the fused step
-// (fewer dispatches per block) with kept bind groups. Each variant encodes `submits` command
+// "cache" = unfused step, bind groups and validations kept across command buffers; "new" = the
+// fused step (6 dispatches per block: RMSNorms as matvec prologues, the projection writing q, k,
+// v, o and the gates itself) with kept bind groups. Each variant encodes `submits` command
 // buffers of `steps-per-submit` steps (each step + greedy token choice) like the generation loop
 // and reports the CPU ms per step of the encoding (DispatchBatch + prepare) and the dispatches
-// per step. Writes decode_cpu.csv (and prints a table) under DIR when given.
+// per step. Writes decode_cpu.csv under DIR when given.
 
 import { parseArgs } from "node:util";
 import "../mod.ts";
-import { DispatchBatch, getGpu, setBindGroupCache, waitIdle } from "../kernels/runtime.ts";
-import { createSamplerState, encodeSampling } from "../kernels/layers/sampling.ts";
-import { createXlstmLargeConfig } from "../models/xlstm_large/config.ts";
-import { webgpuXlstmLargeBackend, type XlstmLargeWebgpu } from "../models/xlstm_large/webgpu.ts";
-import { XlstmLargeDecoder } from "../models/xlstm_large/decode.ts";
+import { getGpu } from "../kernels/runtime.ts";
+import { measureDecodeCpu } from "./_decode_cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -34,57 +32,14 @@ const { values } = parseArgs({
   },
 });
 const gpu = await getGpu();
-const config = createXlstmLargeConfig({
-  vocabSize: Number(values.vocab),
-  embeddingDim: 32,
-  numBlocks: Number(values.blocks),
-  numHeads: 2,
-  bosTokenId: 0,
+const res = await measureDecodeCpu(gpu, {
+  blocks: Number(values.blocks),
+  vocab: Number(values.vocab),
+  B: Number(values.batch),
+  stepsPerSubmit: Number(values["steps-per-submit"]),
+  submits: Number(values.submits),
+  rounds: Number(values.rounds),
 });
-const model = await webgpuXlstmLargeBackend.random!(config, {
-  dtype: "f16",
-  seed: 1,
-}) as XlstmLargeWebgpu;
-const B = Number(values.batch), K = Number(values["steps-per-submit"]);
-const submits = Number(values.submits);
-
-const variants = {
-  old: { cache: false, fused: false },
-  cache: { cache: true, fused: false },
-  new: { cache: true, fused: true },
-} as const;
-const results = new Map<string, number[]>();
-let dispatches = new Map<string, number>();
-for (let round = 0; round < Number(values.rounds); round++) {
-  for (const [name, v] of Object.entries(variants)) {
-    setBindGroupCache(v.cache);
-    const dec = new XlstmLargeDecoder(model, B, { fused: v.fused });
-    const sampler = createSamplerState(gpu, B, config.vocabSize, K * (submits + 1), "greedy", {
-      ids: dec.ids.buffer,
-    });
-    let cpu = 0;
-    for (let s = 0; s <= submits; s++) {
-      const c0 = performance.now();
-      const batch = new DispatchBatch(gpu);
-      for (let k = 0; k < K; k++) {
-        await dec.encodeStep(batch);
-        await encodeSampling(batch, dec.logits, sampler);
-      }
-      const n = batch.dispatchCount;
-      const submit = await batch.prepare();
-      // The first command buffer compiles pipelines and records the step: not counted.
-      if (s > 0) cpu += performance.now() - c0;
-      dispatches.set(name, n / K);
-      await submit();
-      await waitIdle(gpu);
-    }
-    sampler.destroy();
-    dec.destroy();
-    const per = cpu / (K * submits);
-    results.set(name, [...(results.get(name) ?? []), per]);
-  }
-}
-setBindGroupCache(true);
 const rows = [[
   "variant",
   "dispatches_per_step",
@@ -92,21 +47,24 @@ const rows = [[
   "cpu_ms_per_step_min",
   "cpu_ms_per_step_all",
 ]];
-for (const [name, all] of results) {
+for (const r of res) {
+  const all = r.msPerStep;
   const med = [...all].sort((a, b) => a - b)[Math.floor(all.length / 2)]!;
   rows.push([
-    name,
-    String(dispatches.get(name)),
+    r.variant,
+    String(r.dispatchesPerStep),
     med.toFixed(3),
     Math.min(...all).toFixed(3),
     all.map((a) => a.toFixed(3)).join(" "),
   ]);
   console.log(
-    `decode CPU ${name}: ${dispatches.get(name)} dispatches/step, ${
+    `decode CPU ${r.variant}: ${r.dispatchesPerStep} dispatches/step, ${
       med.toFixed(3)
     } ms/step median, min ${Math.min(...all).toFixed(3)} (${
       all.map((a) => a.toFixed(3)).join(", ")
-    }) [${config.numBlocks} blocks, B ${B}, ${K} steps per submit]`,
+    }) [${values.blocks} blocks, B ${values.batch}, ${
+      values["steps-per-submit"]
+    } steps per submit]`,
   );
 }
 if (values.out) {
@@ -116,4 +74,3 @@ if (values.out) {
     rows.map((r) => r.join(",")).join("\n") + "\n",
   );
 }
-dispatches = new Map();

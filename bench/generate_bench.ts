@@ -4,7 +4,7 @@
 //
 //   deno task generate-bench [--out DIR] [--dtypes f16,f32] [--batches 1,8]
 //     [--gen 64,256,1024,4096] [--prompts 128,1024,4096,16384] [--skip-gen] [--skip-ttft]
-//     [--skip-matvec] [--matvec-tiles 64x4,128x2,32x8] [--small]
+//     [--skip-matvec] [--skip-cpu] [--matvec-tiles 64x4,128x2,32x4x2,…] [--small]
 //
 // Writes to DIR (default $OUT, else bench_outputs/generate-<time>):
 // - generate_tokens.csv: generation tokens/s at each batch for each number of new tokens (one run
@@ -13,9 +13,13 @@
 //   block and at the end (they must be equal: the state is constant in the number of tokens), host
 //   CPU ms per step, and the bandwidth limit (weights + states read per step / copy bandwidth).
 // - generate_ttft.csv: time to first token per prompt length (best of --ttft-reps runs).
+// - decode_cpu.csv: host CPU ms per decoding step for the model's block count at tiny widths, old
+//   (unfused step, bind groups per command buffer) vs new (fused step, kept bind groups).
 // - generate_matvec.csv: the matrix-vector kernels at the 7B shapes for each tile variant (threads
-//   per row × thread groups per workgroup), GPU time by timestamp queries, bandwidth against a copy
-//   kernel measured in the same run; the variant fastest at batch 1 is used for the generation runs.
+//   per row × thread groups per workgroup [× rows per thread, transposed reduction]), GPU time by
+//   timestamp queries, bandwidth against a copy kernel measured in the same run. Old: the TxR
+//   tile fastest at batch 1 over all shapes; new: the fastest variant per shape and batch (a tile
+//   table), which the generation runs use.
 // - generate_bench.html / .png (plots), summary.json, and a summary on stdout with the targets:
 //   ≥ 150 tokens/s f16 batch 1 on an H100 (scaled by copy bandwidth on another GPU), matvec ≥ 80 %
 //   of copy, ≤ 2 ms CPU per token.
@@ -41,6 +45,7 @@ import { destroyLinearWeight, type LinearWeight } from "../kernels/layers/gemm.t
 import { GpuTensor, releaseBufferPool } from "../kernels/runtime.ts";
 import { stringify } from "npm:csv-stringify@6.9.0/sync";
 import { figureHtml, renderPngs } from "./_sweep/plot.ts";
+import { measureDecodeCpu } from "./_decode_cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -55,6 +60,7 @@ const { values } = parseArgs({
     "skip-gen": { type: "boolean" },
     "skip-ttft": { type: "boolean" },
     "skip-matvec": { type: "boolean" },
+    "skip-cpu": { type: "boolean" },
     "matvec-tiles": {
       type: "string",
       default: "64x4,128x2,32x8,32x4x2,64x2x2,32x4x4,32x2x8,64x1x8",
@@ -152,6 +158,37 @@ async function gpuMs(g: Gpu, encode: (b: DispatchBatch) => Promise<void>): Promi
   [rd, res].forEach((b) => b.destroy());
   qs.destroy();
   return Number(t[1]! - t[0]!) / 1e6;
+}
+
+// --- host CPU per decoding step, old vs new encoding (the model's block count, tiny widths) ----
+if (!values["skip-cpu"]) {
+  const res = await measureDecodeCpu(gpu, {
+    blocks: config.numBlocks,
+    vocab: 4096,
+    B: 1,
+    stepsPerSubmit: 32,
+    submits: small ? 2 : 10,
+    rounds: 3,
+  });
+  const cpuRows: (string | number)[][] = [];
+  for (const r of res) {
+    const min = Math.min(...r.msPerStep);
+    const med = [...r.msPerStep].sort((a, b) => a - b)[1] ?? min;
+    cpuRows.push([r.variant, r.dispatchesPerStep, med.toFixed(3), min.toFixed(3)]);
+    log(
+      `decode CPU per step (${config.numBlocks} blocks, tiny widths) ${r.variant}: ${r.dispatchesPerStep} dispatches, ${
+        med.toFixed(3)
+      } ms median, ${min.toFixed(3)} ms min`,
+    );
+  }
+  summary.decode_cpu = cpuRows;
+  await Deno.writeTextFile(
+    `${out}/decode_cpu.csv`,
+    stringify([
+      ["variant", "dispatches_per_step", "cpu_ms_per_step_median", "cpu_ms_per_step_min"],
+      ...cpuRows,
+    ]),
+  );
 }
 
 // --- matvec bandwidth at the model's shapes ---------------------------------------------------
