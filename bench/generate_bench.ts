@@ -4,7 +4,7 @@
 //
 //   deno task generate-bench [--out DIR] [--dtypes f16,f32] [--batches 1,8]
 //     [--gen 64,256,1024,4096] [--prompts 128,1024,4096,16384] [--skip-gen] [--skip-ttft]
-//     [--skip-matvec] [--skip-cpu] [--matvec-tiles 64x4,128x2,32x4x2,…] [--small]
+//     [--skip-matvec] [--skip-cpu] [--compare-tokens 512] [--matvec-tiles 64x4,128x2,32x4x2,…] [--small]
 //
 // Writes to DIR (default $OUT, else bench_outputs/generate-<time>):
 // - generate_tokens.csv: generation tokens/s at each batch for each number of new tokens (one run
@@ -28,7 +28,13 @@
 import { parseArgs } from "node:util";
 import process from "node:process";
 import "../mod.ts"; // registers the mLSTM kernels
-import { DispatchBatch, type DispatchObserver, getGpu, type Gpu } from "../kernels/runtime.ts";
+import {
+  DispatchBatch,
+  type DispatchObserver,
+  getGpu,
+  type Gpu,
+  setBindGroupCache,
+} from "../kernels/runtime.ts";
 import { measureCeilings } from "../profiling/ceilings.ts";
 import { trackGpuMemory } from "../profiling/memory.ts";
 import {
@@ -42,10 +48,12 @@ import { webgpuXlstmLargeBackend } from "../models/xlstm_large/webgpu.ts";
 import { projLayout } from "../models/xlstm_large/webgpu.ts";
 import { encodeMatvec, setMatvecTiles, setMatvecTileTable } from "../kernels/layers/matvec.ts";
 import { destroyLinearWeight, type LinearWeight } from "../kernels/layers/gemm.ts";
+import { encodeNorm } from "../kernels/layers/norm.ts";
 import { GpuTensor, releaseBufferPool } from "../kernels/runtime.ts";
 import { stringify } from "npm:csv-stringify@6.9.0/sync";
 import { figureHtml, renderPngs } from "./_sweep/plot.ts";
 import { measureDecodeCpu } from "./_decode_cpu.ts";
+import { setDecodeFusion } from "../models/xlstm_large/decode.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -61,6 +69,7 @@ const { values } = parseArgs({
     "skip-ttft": { type: "boolean" },
     "skip-matvec": { type: "boolean" },
     "skip-cpu": { type: "boolean" },
+    "compare-tokens": { type: "string", default: "512" },
     "matvec-tiles": {
       type: "string",
       default: "64x4,128x2,32x8,32x4x2,64x2x2,32x4x4,32x2x8,64x1x8",
@@ -309,6 +318,53 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
   }
   setMatvecTileTable(table);
   summary.matvec_per_shape = perShape;
+  // The RMSNorm as a matvec prologue (the fused decoding step) against norm + matvec (the earlier
+  // step), with the tiles chosen above: what the two dispatches fewer cost or save on the GPU.
+  const dtype = dtypes[0]!;
+  const fusedRows: Record<string, unknown>[] = [];
+  for (const [name, N, K] of shapes.filter(([n]) => n.startsWith("proj") || n.startsWith("up"))) {
+    const copies = 3;
+    const ws: LinearWeight[] = Array.from({ length: copies }, () => ({
+      N,
+      K,
+      dtype,
+      blocks: [GpuTensor.empty(gpu, [N, K], dtype)],
+    }));
+    const g = GpuTensor.empty(gpu, [K]);
+    for (const B of batches) {
+      const x = GpuTensor.empty(gpu, [B, K]), xn = GpuTensor.empty(gpu, [B, K]);
+      const y = GpuTensor.empty(gpu, [B, N]);
+      const reps = small ? 3 : 30;
+      const twoPass = async (b: DispatchBatch) => {
+        for (let r = 0; r < reps; r++) {
+          await encodeNorm(b, x, xn, { kind: "rms", weight: g, eps: 1e-6 });
+          await encodeMatvec(b, xn, ws[r % copies]!, y);
+        }
+      };
+      const fused = async (b: DispatchBatch) => {
+        for (let r = 0; r < reps; r++) {
+          await encodeMatvec(b, x, ws[r % copies]!, y, { norm: { weight: g, eps: 1e-6 } });
+        }
+      };
+      const med = async (enc: (b: DispatchBatch) => Promise<void>) => {
+        await gpuMs(gpu, enc);
+        const t: number[] = [];
+        for (let j = 0; j < 3; j++) t.push(await gpuMs(gpu, enc) / reps);
+        return t.sort((a, b) => a - b)[1]!;
+      };
+      const msOld = await med(twoPass), msNew = await med(fused);
+      fusedRows.push({ name, N, K, dtype, B, normPlusMatvecMs: msOld, prologueMs: msNew });
+      log(
+        `RMSNorm + matvec ${name} ${N}x${K} ${dtype} B${B}: old norm + matvec ${
+          msOld.toFixed(4)
+        } ms, new prologue ${msNew.toFixed(4)} ms`,
+      );
+      for (const t of [x, xn, y]) t.destroy();
+    }
+    g.destroy();
+    ws.forEach(destroyLinearWeight);
+  }
+  summary.matvec_norm_prologue = fusedRows;
   log(
     `matvec tiles for the runs below: per shape (${
       dtypes[0]
@@ -384,6 +440,36 @@ for (const dtype of dtypes) {
         );
       }
       for (const s of r.state) for (const t of [s.c, s.n, s.m]) (t as GpuTensor).destroy();
+    }
+    // End to end, old vs new decoding step at the first dtype: tokens/s and host CPU per step of
+    // the same generation with each path (alternating, twice).
+    const nCompare = Number(values["compare-tokens"]);
+    if (dtype === dtypes[0] && nCompare > 1) {
+      const paths = [
+        { name: "new (fused step, norm prologues)", fused: true, fuseNorms: true, cache: true },
+        { name: "new, norms apart", fused: true, fuseNorms: false, cache: true },
+        { name: "old (9 dispatches per block)", fused: false, fuseNorms: false, cache: false },
+      ];
+      const cmp: Record<string, unknown>[] = [];
+      for (const B of batches) {
+        for (let rep = 0; rep < 2; rep++) {
+          for (const path of paths) {
+            setDecodeFusion({ fused: path.fused, fuseNorms: path.fuseNorms });
+            setBindGroupCache(path.cache);
+            const r = await model.generate(promptOf(B, 8), { maxNewTokens: nCompare, eos: [] });
+            for (const s of r.state) for (const t of [s.c, s.n, s.m]) (t as GpuTensor).destroy();
+            cmp.push({ path: path.name, B, rep, ...r.timing });
+            log(
+              `${dtype} B${B} ${path.name}: ${
+                r.timing.tokensPerSecond.toFixed(1)
+              } tokens/s per sequence, CPU ${r.timing.cpuMsPerStep.toFixed(3)} ms/step`,
+            );
+          }
+        }
+      }
+      setDecodeFusion({ fused: true, fuseNorms: true });
+      setBindGroupCache(true);
+      summary.decode_paths = cmp;
     }
   }
   if (!values["skip-ttft"]) {

@@ -88,12 +88,19 @@ for (const [cname, c] of [...Object.entries(configs), ["wide", wide] as const]) 
         ) as XlstmLargeWebgpu;
         // The fused path keeps bind groups across command buffers (each step here is one); the
         // earlier path (per-batch uniforms, bind groups made per command buffer) stays checked.
-        for (const [B, fused] of [[1, true], [3, true], [3, false]] as const) {
+        for (
+          const [B, fused, fuseNorms] of [
+            [1, true, true],
+            [3, true, true],
+            [2, true, false],
+            [3, false, false],
+          ] as const
+        ) {
           const S = 6, V = c.vocabSize;
           const ids = randomIds(B, S, V, 40 + B);
           const want = (await ref.forward(ids)).logits as Tensor;
           setBindGroupCache(fused);
-          const dec = new XlstmLargeDecoder(m, B, { fused });
+          const dec = new XlstmLargeDecoder(m, B, { fused, fuseNorms });
           const got = new Float64Array(B * S * V);
           for (let s = 0; s < S; s++) {
             gpu.device.queue.writeBuffer(
@@ -111,7 +118,9 @@ for (const [cname, c] of [...Object.entries(configs), ["wide", wide] as const]) 
           setBindGroupCache(true);
           assertDeviation(
             {
-              test: `decoder ${cname} ${dtype} B=${B}${fused ? "" : " unfused"}`,
+              test: `decoder ${cname} ${dtype} B=${B}${
+                fused ? (fuseNorms ? "" : " norms apart") : " unfused"
+              }`,
               kernel: "xlstm_large--decode",
               baseline: "xlstm_large--reference",
               output: "logits",

@@ -102,6 +102,32 @@ export function decodeStepParams(DQK: number, DHV: number): StepKernelParams {
   return { ...base, TCV, R };
 }
 
+/** Which fusions a decoding step uses (see {@linkcode XlstmLargeDecoder}'s constructor). */
+export interface DecodeFusion {
+  /** Fused step: static uniforms, the projection writing q, k, v, o and the gates itself. */
+  fused: boolean;
+  /** With `fused`: the RMSNorms as prologues of the following matvecs. */
+  fuseNorms: boolean;
+}
+
+let decodeFusion: DecodeFusion = { fused: true, fuseNorms: true };
+
+/**
+ * Sets the fusions that decoders made from now on use by default (the benchmark compares them;
+ * the results are the same up to f32 rounding).
+ *
+ * @example
+ * ```ts
+ * import { setDecodeFusion } from "./decode.ts";
+ * setDecodeFusion({ fused: true, fuseNorms: true });
+ * ```
+ *
+ * @param f The fusions (missing fields keep their value).
+ */
+export function setDecodeFusion(f: Partial<DecodeFusion>): void {
+  decodeFusion = { ...decodeFusion, ...f };
+}
+
 /** One block's recurrent state on the GPU: C updated in place, n and m ping-ponged. */
 interface BlockStateBuffers {
   c: GpuTensor;
@@ -163,6 +189,7 @@ export class XlstmLargeDecoder {
   readonly #o: GpuTensor;
   #destroyed = false;
   readonly #fused: boolean;
+  readonly #fuseNorms: boolean;
   #stepUniformBuffer: GPUBuffer | undefined;
 
   /**
@@ -170,12 +197,14 @@ export class XlstmLargeDecoder {
    *
    * @param model The WebGPU model.
    * @param B Sequences (1 to 16).
-   * @param options `fused` (default true): the step kernel's constant uniforms live in a buffer
-   *   written once, so every bind group of a replayed step is kept across command buffers;
-   *   false records them per command buffer (the earlier path, kept for the benchmark).
+   * @param options `fused` (default from {@linkcode setDecodeFusion}, true): the step kernel's
+   *   constant uniforms live in a buffer written once (every bind group of a replayed step is
+   *   kept across command buffers), the projection writes q, k, v, o and the capped gates itself
+   *   (no split dispatch) and, with `fuseNorms` (default true), the RMSNorms are prologues of the
+   *   matvecs after them: 6 dispatches per block instead of 9. false: the earlier path.
    * @throws {RangeError} If B is out of range.
    */
-  constructor(model: XlstmLargeWebgpu, B: number, options: { fused?: boolean } = {}) {
+  constructor(model: XlstmLargeWebgpu, B: number, options: Partial<DecodeFusion> = {}) {
     if (!Number.isInteger(B) || B < 1 || B > MATVEC_MAX_BATCH) {
       throw new RangeError(
         `The batch of a decoding step must be 1…${MATVEC_MAX_BATCH} sequences, received ${B}`,
@@ -183,7 +212,8 @@ export class XlstmLargeDecoder {
     }
     this.model = model;
     this.B = B;
-    this.#fused = options.fused ?? true;
+    this.#fused = options.fused ?? decodeFusion.fused;
+    this.#fuseNorms = this.#fused && (options.fuseNorms ?? decodeFusion.fuseNorms);
     const c = model.config, gpu = model.gpu;
     const NH = c.numHeads, DQK = c.qkHeadDim, DHV = c.vHeadDim, L = projLayout(c);
     const t = (shape: number[]) => {
@@ -373,7 +403,7 @@ export class XlstmLargeDecoder {
       const bw = w.blocks[bi]!, st = this.#states[bi]!;
       // Fused (default): the RMSNorm is the projection's prologue (unless the norm has a bias)
       // and the projection writes q, k, v, o and the capped gates itself: 1 dispatch, not 3.
-      const fuseNorm = this.#fused && !bw.normMlstmBias;
+      const fuseNorm = this.#fuseNorms && !bw.normMlstmBias;
       if (!fuseNorm) {
         await encodeNorm(batch, x, xn, {
           kind: "rms",
@@ -437,7 +467,7 @@ export class XlstmLargeDecoder {
         eps: c.normEps,
       });
       await encodeMatvec(batch, this.#hn, bw.outProj, x, { epilogue: "accumulate" });
-      if (this.#fused && !bw.normFfnBias) {
+      if (this.#fuseNorms && !bw.normFfnBias) {
         await encodeMatvec(batch, x, bw.up, this.#U, {
           norm: { weight: bw.normFfn, eps: c.normEps },
         });
@@ -454,7 +484,7 @@ export class XlstmLargeDecoder {
       await encodeMatvec(batch, this.#U, bw.down, x, { epilogue: "accumulate", glu: true });
     }
     let hin = x;
-    const headNorm = c.addOutNorm && this.#fused && !w.outNormBias
+    const headNorm = c.addOutNorm && this.#fuseNorms && !w.outNormBias
       ? { norm: { weight: w.outNorm!, eps: c.normEps } }
       : {};
     if (c.addOutNorm && !("norm" in headNorm)) {
