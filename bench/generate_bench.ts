@@ -446,15 +446,15 @@ for (const dtype of dtypes) {
     const nCompare = Number(values["compare-tokens"]);
     if (dtype === dtypes[0] && nCompare > 1) {
       const paths = [
-        { name: "new (fused step, norm prologues)", fused: true, fuseNorms: true, cache: true },
-        { name: "new, norms apart", fused: true, fuseNorms: false, cache: true },
-        { name: "old (9 dispatches per block)", fused: false, fuseNorms: false, cache: false },
+        { name: "new (fused step, norm prologues)", fused: true, normMax: 16, cache: true },
+        { name: "new, norms apart", fused: true, normMax: 0, cache: true },
+        { name: "old (9 dispatches per block)", fused: false, normMax: 0, cache: false },
       ];
       const cmp: Record<string, unknown>[] = [];
       for (const B of batches) {
         for (let rep = 0; rep < 2; rep++) {
           for (const path of paths) {
-            setDecodeFusion({ fused: path.fused, fuseNorms: path.fuseNorms });
+            setDecodeFusion({ fused: path.fused, normFusionMaxBatch: path.normMax });
             setBindGroupCache(path.cache);
             const r = await model.generate(promptOf(B, 8), { maxNewTokens: nCompare, eos: [] });
             for (const s of r.state) for (const t of [s.c, s.n, s.m]) (t as GpuTensor).destroy();
@@ -467,7 +467,7 @@ for (const dtype of dtypes) {
           }
         }
       }
-      setDecodeFusion({ fused: true, fuseNorms: true });
+      setDecodeFusion({ fused: true, normFusionMaxBatch: 2 });
       setBindGroupCache(true);
       summary.decode_paths = cmp;
     }

@@ -106,11 +106,15 @@ export function decodeStepParams(DQK: number, DHV: number): StepKernelParams {
 export interface DecodeFusion {
   /** Fused step: static uniforms, the projection writing q, k, v, o and the gates itself. */
   fused: boolean;
-  /** With `fused`: the RMSNorms as prologues of the following matvecs. */
-  fuseNorms: boolean;
+  /**
+   * With `fused`: the RMSNorms as prologues of the following matvecs, for batches up to this
+   * size (0: never). Each workgroup of such a matvec reads all B rows of x once more to sum the
+   * squares: cheap at batch 1-2, ~B × 16 KiB of cache reads per workgroup beyond.
+   */
+  normFusionMaxBatch: number;
 }
 
-let decodeFusion: DecodeFusion = { fused: true, fuseNorms: true };
+let decodeFusion: DecodeFusion = { fused: true, normFusionMaxBatch: 2 };
 
 /**
  * Sets the fusions that decoders made from now on use by default (the benchmark compares them;
@@ -119,7 +123,7 @@ let decodeFusion: DecodeFusion = { fused: true, fuseNorms: true };
  * @example
  * ```ts
  * import { setDecodeFusion } from "./decode.ts";
- * setDecodeFusion({ fused: true, fuseNorms: true });
+ * setDecodeFusion({ fused: true, normFusionMaxBatch: 2 });
  * ```
  *
  * @param f The fusions (missing fields keep their value).
@@ -200,11 +204,16 @@ export class XlstmLargeDecoder {
    * @param options `fused` (default from {@linkcode setDecodeFusion}, true): the step kernel's
    *   constant uniforms live in a buffer written once (every bind group of a replayed step is
    *   kept across command buffers), the projection writes q, k, v, o and the capped gates itself
-   *   (no split dispatch) and, with `fuseNorms` (default true), the RMSNorms are prologues of the
-   *   matvecs after them: 6 dispatches per block instead of 9. false: the earlier path.
+   *   (no split dispatch) and, with `fuseNorms` (default: B ≤ `normFusionMaxBatch`, 2), the
+   *   RMSNorms are prologues of the matvecs after them: 6 dispatches per block instead of 9.
+   *   false: the earlier path.
    * @throws {RangeError} If B is out of range.
    */
-  constructor(model: XlstmLargeWebgpu, B: number, options: Partial<DecodeFusion> = {}) {
+  constructor(
+    model: XlstmLargeWebgpu,
+    B: number,
+    options: { fused?: boolean; fuseNorms?: boolean } = {},
+  ) {
     if (!Number.isInteger(B) || B < 1 || B > MATVEC_MAX_BATCH) {
       throw new RangeError(
         `The batch of a decoding step must be 1…${MATVEC_MAX_BATCH} sequences, received ${B}`,
@@ -213,7 +222,8 @@ export class XlstmLargeDecoder {
     this.model = model;
     this.B = B;
     this.#fused = options.fused ?? decodeFusion.fused;
-    this.#fuseNorms = this.#fused && (options.fuseNorms ?? decodeFusion.fuseNorms);
+    this.#fuseNorms = this.#fused &&
+      (options.fuseNorms ?? B <= decodeFusion.normFusionMaxBatch);
     const c = model.config, gpu = model.gpu;
     const NH = c.numHeads, DQK = c.qkHeadDim, DHV = c.vHeadDim, L = projLayout(c);
     const t = (shape: number[]) => {
