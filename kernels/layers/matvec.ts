@@ -17,6 +17,13 @@
  * `softcap` (`cap·tanh(y/cap)`, the lm head). The output may be a column range of a wider tensor
  * (`yOffset`), and the input a column range of a wider one (`xOffset`).
  *
+ * For the decoding step's dispatch count (each dispatch costs host CPU time): an RMSNorm prologue
+ * (`norm`: each workgroup sums x² itself, the norm weight scales each x load, rsqrt scales the
+ * partial sums) and split outputs ({@linkcode encodeMatvecSplit}: row ranges of W to separate
+ * tensors, each optionally soft-capped). For large batches, tiles with more rows per thread group
+ * (`rowsPerThread`: each x load serves all of them) reduce their partial sums transposed (each
+ * thread adds the T partials of one output) rather than by the tree.
+ *
  * @module
  */
 

@@ -14,6 +14,12 @@
  *
  * then RMSNorm → matvec lm_head with the soft-cap fused → logits (B, V).
  *
+ * The fused step (the default) makes 6 dispatches per block instead of 9: the projection writes
+ * q, k, v, o and the capped gates itself (no split), and up to batch 2 each RMSNorm is the
+ * prologue of the matvec after it; the step kernel's constant uniforms live in a buffer, so every
+ * bind group of a replayed step is kept across command buffers. Host CPU per step is set by the
+ * dispatch count (~300 dispatches took ~2.2 ms on the H100 machine).
+ *
  * @module
  */
 
