@@ -400,13 +400,33 @@ function stepWorkgroupStorage(p: StepKernelParams): number {
   return (p.timeLoop ? 2 : 1) * (p.R * p.TCV * p.VW * 4 + p.R * 4);
 }
 
+/**
+ * Storage buffers one step dispatch binds: 11 in place (the state read and written through the
+ * same buffers), 12 otherwise, one more with document starts. WebGPU's default limit is 8 per
+ * shader stage and browsers often offer 8 to 10, so callers that can route around the step kernel
+ * (the model's one-token forward and its generation) check this first.
+ *
+ * @example
+ * ```ts
+ * import { stepStorageBuffers } from "./recurrent.ts";
+ * console.assert(stepStorageBuffers(true, false) === 11);
+ * ```
+ *
+ * @param inPlace Whether the state is updated in place.
+ * @param resets Whether document starts are bound.
+ * @returns The number of storage buffers.
+ */
+export function stepStorageBuffers(inPlace: boolean, resets: boolean): number {
+  return (inPlace ? 11 : 12) + (resets ? 1 : 0);
+}
+
 async function stepPipeline(gpu: Gpu, p: StepKernelParams): Promise<GPUComputePipeline> {
   const key = stepKey(p);
   checkWorkgroupLimits(gpu, {
     storageBytes: stepWorkgroupStorage(p),
     invocations: p.TCV * p.R,
   }, key);
-  checkStorageBuffers(gpu, (p.inPlace ? 11 : 12) + (p.resets ? 1 : 0), key);
+  checkStorageBuffers(gpu, stepStorageBuffers(p.inPlace, p.resets ?? false), key);
   // Explicit layout with a dynamic uniform offset: a sequence of S steps needs two bind groups.
   const storage = stepBindings(p).map(([, access]) => access);
   return await getPipeline(gpu, key, () => stepWgsl(p), "main", { storage, uniform: true });

@@ -329,14 +329,10 @@ Deno.test({
         path: new URL("test_outputs/browser_model.png", root).pathname,
         fullPage: true,
       });
-      // Generation uses the step kernel, which binds 12 storage buffers.
+      // Generation: one token at a time through the step kernel where the adapter offers its 12
+      // storage buffers, else through the chunkwise kernel (SwiftShader offers fewer): both run.
       const gen = await runModel(3);
-      if (gen.limit < 12) {
-        assert.equal(gen.state, "unsupported", gen.status);
-        assert.match(gen.status, /does not fit this adapter: .*storage buffers/);
-      } else {
-        assert.equal(gen.state, "done", gen.status);
-      }
+      assert.equal(gen.state, "done", `${gen.status} (storage buffers: ${gen.limit})`);
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

@@ -47,6 +47,9 @@ Deno.test("the variant list covers every generator and has unique keys", () => {
   for (
     const m of [
       "chunkwise-gates",
+      "matvec",
+      "sampling",
+      "decode-split",
       "chunkwise-init",
       "chunkwise-init-zero",
       "chunkwise-last",

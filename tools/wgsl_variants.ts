@@ -42,6 +42,9 @@ import { gemmWgsl } from "../kernels/layers/gemm.ts";
 import { toHeadsWgsl } from "../kernels/layers/heads.ts";
 import { normWgsl } from "../kernels/layers/norm.ts";
 import { randomFillWgsl } from "../kernels/layers/random.ts";
+import { matvecParams, matvecWgsl, setMatvecTileTable } from "../kernels/layers/matvec.ts";
+import { samplingWgsl } from "../kernels/layers/sampling.ts";
+import { decodeSplitWgsl } from "../models/xlstm_large/decode.ts";
 import {
   backwardWgsl as slstmBackwardWgsl,
   drReduceWgsl,
@@ -304,6 +307,50 @@ function* recurrent(): Generator<WgslVariant> {
 }
 
 /** The model's layer kernels (kernels/layers/): GEMM, norms, elementwise, head split, gather, fill. */
+/** The decoding kernels: matvec (every feature and tile kind), token choice, decode split. */
+function* decode(): Generator<WgslVariant> {
+  const tiles = [
+    { threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0 },
+    { threadsPerRow: 128, rowsPerWorkgroup: 2, rowsPerThread: 0 },
+    { threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 2 },
+    { threadsPerRow: 64, rowsPerWorkgroup: 1, rowsPerThread: 8 },
+  ];
+  for (const dtype of DTYPES) {
+    for (
+      const [rows, K, widths] of [[48, 64, [16, 16, 8, 4, 4]], [10, 30, [4, 2, 2, 1, 1]]] as const
+    ) {
+      for (const B of [1, 3, 8]) {
+        const features = [
+          { name: "plain" },
+          { name: "bias", bias: true },
+          { name: "glu", glu: true, xStride: 2 * K },
+          { name: "norm", norm: true, normEps: 1e-6 },
+          { name: "accumulate", epilogue: "accumulate" as const },
+          { name: "softcap", epilogue: "softcap" as const, cap: 30 },
+          { name: "split", splitWidths: widths, splitCaps: [0, 0, 0, 15, 15] },
+        ];
+        for (const t of tiles) {
+          setMatvecTileTable([{ rows, K, B, tiles: t }]);
+          for (const { name, ...f } of features) {
+            const p = matvecParams({ rows, K, B, dtype, ...f }, 16384, 65535);
+            yield v(`matvec:${tag({ dtype, rows, K, B, f: name, ...t })}`, matvecWgsl(p));
+          }
+        }
+        setMatvecTileTable([]);
+      }
+    }
+  }
+  for (const [V, B, stride] of [[100, 2, 100], [50304, 1, 50304], [37, 3, 40]] as const) {
+    for (const mode of ["greedy", "sample"] as const) {
+      yield v(`sampling:${tag({ V, B, stride, mode })}`, samplingWgsl(V, B, stride, mode));
+    }
+  }
+  for (const cap of [0, 15]) {
+    const p = { B: 2, NP: 112, qk: 32, v: 32, NH: 2, cap };
+    yield v(`decode-split:${tag(p)}`, decodeSplitWgsl(p));
+  }
+}
+
 function* layers(): Generator<WgslVariant> {
   for (const wDtype of DTYPES) {
     for (const [K, N] of [[64, 192], [30, 10]] as const) {
@@ -417,6 +464,7 @@ export const WGSL_FAMILIES: readonly WgslFamily[] = [
   family("parallel", parallel),
   family("recurrent", recurrent),
   family("layers", layers),
+  family("layers/decode", decode),
   family("slstm", slstm),
 ];
 

@@ -25,7 +25,7 @@ import {
   type XlstmLargeWeight,
 } from "./_impl.ts";
 import { referenceBackend } from "./reference.ts";
-import { webgpuXlstmLargeBackend } from "./webgpu.ts";
+import { stepFits, webgpuXlstmLargeBackend } from "./webgpu.ts";
 import {
   generateByForward,
   type GenerateOptions,
@@ -383,7 +383,9 @@ export class XlstmLarge {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("Argument options must be an object with maxNewTokens");
     }
-    if ("deviceWeights" in impl) {
+    // The GPU-resident loop needs the step kernel's storage buffers; adapters that offer fewer
+    // (browsers often allow 8 to 10) generate through the forward, one token at a time.
+    if ("deviceWeights" in impl && stepFits((impl as XlstmLargeWebgpu).gpu)) {
       return await generateWebgpu(impl as XlstmLargeWebgpu, ids, options);
     }
     return await generateByForward(impl, ids, options);

@@ -22,7 +22,7 @@
 import { formatShape } from "../../core/tensor.ts";
 import type { MlstmForwardResult, MlstmInputs, TensorLike } from "../../core/types.ts";
 import { xlChunkKernel } from "../../kernels/chunkwise/mod.ts";
-import { recurrentKernels } from "../../kernels/recurrent.ts";
+import { recurrentKernels, stepStorageBuffers } from "../../kernels/recurrent.ts";
 import { isCpuTensor } from "../../core/validate.ts";
 import { f16ToF32 } from "../../io/dtype.ts";
 import {
@@ -150,6 +150,24 @@ export interface ForwardDeviceResult {
 }
 
 const STEP_KERNEL = recurrentKernels.find((k) => k.name === "step--fused")!;
+
+/**
+ * Whether this adapter can run the fused step kernel (its storage buffers, not in place: the
+ * model's one-token forward; the decoding loop updates in place and needs one fewer).
+ *
+ * @example
+ * ```ts no-eval
+ * import { getGpu } from "../../kernels/runtime.ts";
+ * import { stepFits } from "./webgpu.ts";
+ * console.log(stepFits(await getGpu()));
+ * ```
+ *
+ * @param gpu The device.
+ * @returns True where `step--fused` fits the device's limits.
+ */
+export function stepFits(gpu: Gpu): boolean {
+  return gpu.limits.maxStorageBuffersPerShaderStage >= stepStorageBuffers(false, false);
+}
 
 // Tracks every tensor allocated while weights load, so that a failure frees them all.
 class Allocations {
@@ -330,9 +348,10 @@ export class XlstmLargeWebgpu implements XlstmLargeImpl {
       const hn = tmp([B, S, c.vDim]);
       const U = tmp([B, S, 2 * F]);
       const G = tmp([B, S, F]);
-      // The mLSTM cell: the step kernel for one token, the chunkwise kernel (which masks a last
-      // partial chunk itself) for more.
-      const cell = S === 1 ? STEP_KERNEL : xlChunkKernel;
+      // The mLSTM cell: the step kernel for one token where the adapter allows its storage
+      // buffers (browsers often offer fewer), else and for more tokens the chunkwise kernel (which
+      // masks a last partial chunk itself).
+      const cell = S === 1 && stepFits(gpu) ? STEP_KERNEL : xlChunkKernel;
       let batch = new DispatchBatch(gpu);
       await encodeGather(batch, idsT, w.embedding, x);
       for (let bi = 0; bi < c.numBlocks; bi++) {
