@@ -68,6 +68,22 @@ export interface TileGeometry {
   SV: number;
   /** Rows per thread (register blocking: each vector loaded from the other side serves RT rows). */
   RT: number;
+  /**
+   * Chunkwise state terms: read the (C | n) state as vec4s (one 16-byte load per 4 columns instead
+   * of four scalar ones) where DQK and DHV are multiples of 4. The state-term loops read C rows
+   * 4·G floats apart across a warp's threads (uncoalesced), so at DHV 512 their scalar loads
+   * dominate the backward on NVIDIA; see {@linkcode stateVec4Default}. @default {false}
+   */
+  stVec4?: boolean;
+}
+
+/**
+ * Whether the row-sliced kernels read the state as vec4s by default: for DHV above 256 (the xLSTM
+ * 7B head, DHV 512), where the blocked kernels do not run. Smaller heads keep the scalar loads
+ * (and their WGSL) unchanged.
+ */
+export function stateVec4Default(DQK: number, DHV: number): boolean {
+  return DHV > 256 && DQK % 4 === 0 && DHV % 4 === 0;
 }
 
 const d4 = (d: number) => Math.ceil(d / 4);
@@ -330,8 +346,14 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   if (mode !== "stats") {
     decl.push(`@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;`);
   }
+  const sv4 = p.inter && (t.stVec4 ?? false) && DQK % 4 === 0 && DHV % 4 === 0;
   if (p.inter) {
-    decl.push(`@group(0) @binding(${b++}) var<storage, read> st: array<f32>;`);
+    decl.push(
+      sv4
+        ? `@group(0) @binding(${b++}) var<storage, read> st: array<vec4f>;
+fn stf(i: u32) -> f32 { return st[i / 4u][i % 4u]; }`
+        : `@group(0) @binding(${b++}) var<storage, read> st: array<f32>;`,
+    );
     decl.push(`@group(0) @binding(${b++}) var<storage, read> mp: array<f32>;`);
   }
   if (mode === "stats") {
@@ -488,7 +510,9 @@ ${range(SV).map((jj) => `        accv${x}_${jj} += w2 * ho${jj};`).join("\n")}
   const stBase = rows ? `(lb * u.NC + seg) * ${E}u` : `(lb * (u.NC + 1u) + seg) * ${E}u`;
   // One vec4 of a state row at float offset `o` (the row's start), vec4 column c4.
   const ldC = (o: string, c4: string) =>
-    DHV % 4 === 0
+    sv4
+      ? `st[(${o}) / 4u + ${c4}]`
+      : DHV % 4 === 0
       ? `vec4f(st[${o} + ${c4} * 4u], st[${o} + ${c4} * 4u + 1u], st[${o} + ${c4} * 4u + 2u], st[${o} + ${c4} * 4u + 3u])`
       : `ldst(${o}, ${c4})`;
   const ldstFn = DHV % 4 === 0 || !p.inter ? "" : `
@@ -520,7 +544,11 @@ ${
         `  let nn${j} = ${
           (needMask ? (e: string) => `(${e}) * mk${j}` : (e: string) => e)(
             `vec4f(${
-              range(4).map((c) => `st[sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)]`)
+              range(4).map((c) =>
+                `${sv4 ? "stf(" : "st["}sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)${
+                  sv4 ? ")" : "]"
+                }`
+              )
                 .join(", ")
             })`,
           )
