@@ -1,6 +1,7 @@
 // A/B of the row-sliced backward's state loads at the xLSTM 7B head shape (DQK 256, DHV 512):
 // `scalar` (four scalar loads per vec4 of the chunk state, the kernels before) against `vec4`
-// (setBackwardStateVec4, the default for DHV > 256). One process, forward+backward calls
+// (setBackwardStateVec4, the default for DHV > 256) and `staged` (vec4 loads, and the row-side
+// state products stage C's columns in workgroup memory). One process, forward+backward calls
 // interleaved A/B/B/A, GPU time from timestamp queries on the runtime's own passes; then one
 // per-dispatch profile per variant (the backward's passes summed by label) so that what is left of
 // the backward's time shows. Writes markdown to stdout (and nothing else).
@@ -39,7 +40,11 @@ const L = num("chunk"), rounds = num("rounds");
 const dtype = a.dtype as "f32" | "f16";
 if (dtype !== "f32" && dtype !== "f16") throw new RangeError(`--dtype must be f32 or f16`);
 
-const VARIANTS = [{ name: "scalar", on: false }, { name: "vec4", on: true }] as const;
+const VARIANTS = [
+  { name: "scalar", on: false },
+  { name: "vec4", on: true },
+  { name: "staged", on: "staged" },
+] as const;
 
 const t = await kernelTarget(`chunkwise--${a.kernel}`);
 const gpu = t.gpu!;
@@ -50,7 +55,7 @@ const dh = t.uploadTensor(
 ) as TensorLike;
 
 /** One forward+backward (fw: forward only) under a variant. */
-async function call(on: boolean, fw = false): Promise<void> {
+async function call(on: boolean | "staged", fw = false): Promise<void> {
   setBackwardStateVec4(on);
   try {
     const r = await t.kernel.forward(x, { chunkSize: L });

@@ -184,7 +184,7 @@ interface Case {
   /** Speed variant of issue #14: score products on the trimmed grid. */
   trimScores?: boolean;
   /** Row-sliced kernels' state terms read as vec4s (undefined: the library's default). */
-  stVec4?: boolean;
+  stVec4?: boolean | "staged";
   /** Packed sequences: document starts per batch row. */
   starts?: number[][];
   seed: number;
@@ -1233,13 +1233,18 @@ Deno.test("row-sliced state terms as vec4s: off by default up to DHV 256 (same W
         const before = tileWgsl(p, mode, geo);
         const byDefault = tileWgsl(p, mode, { ...geo, stVec4: stateVec4Default(DQK, DHV) });
         const forced = tileWgsl(p, mode, { ...geo, stVec4: true });
+        const staged = tileWgsl(p, mode, { ...geo, stVec4: true, stStaged: true });
         const where = `${DQK}x${DHV} ${mode} inter=${inter}`;
         if (DHV <= 256 || !inter) assert.equal(byDefault, before, where);
         else assert.notEqual(byDefault, before, where);
         if (inter) {
           assert.notEqual(forced, before, where);
           assert.match(forced, /var<storage, read> st: array<vec4f>;/, where);
-        } else assert.equal(forced, before, where);
+          assert.ok(staged.includes("var<workgroup> cst"), where);
+        } else {
+          assert.equal(forced, before, where);
+          assert.equal(staged, before, where);
+        }
       }
     }
   }
@@ -1252,7 +1257,7 @@ Deno.test({
     const shape = { B: 1, NH: 1, S: 45, DQK: 256, DHV: 512 };
     const hot = { iMean: 8, gateStd: 4 };
     let seed = 7700;
-    for (const stVec4 of [true, false]) {
+    for (const stVec4 of ["staged", true, false] as const) {
       const base = { form: "chunkwise", shape, L: 16, stVec4 } as const;
       const cases: Omit<Case, "seed">[] = [
         { ...base, name: "chunkwise--xl_chunk", gate: "exp", states: true },
@@ -1273,6 +1278,19 @@ Deno.test({
               gate: "exp",
               gates: hot,
               dtype: "f16",
+            } as const,
+          ]
+          : []),
+        // Forced on an odd head (an odd number of vec4 columns, padded DQK slices).
+        ...(stVec4 !== false
+          ? [
+            {
+              ...base,
+              shape: { B: 2, NH: 1, S: 37, DQK: 12, DHV: 20 },
+              name: "chunkwise--xl_chunk",
+              gate: "exp",
+              gates: hot,
+              states: true,
             } as const,
           ]
           : []),

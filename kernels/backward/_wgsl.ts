@@ -75,6 +75,18 @@ export interface TileGeometry {
    * dominate the backward on NVIDIA; see {@linkcode stateVec4Default}. @default {false}
    */
   stVec4?: boolean;
+  /**
+   * With {@linkcode TileGeometry.stVec4}: the row-side state products (Σ_col C[a, col]·x[col]) stage
+   * two vec4 columns of C for all DQK rows in workgroup memory, transposed (coalesced global reads
+   * once per workgroup instead of once per warp; each thread then reads its 4 rows as one vec4,
+   * conflict-free). Adds {@linkcode stagedStateBytes} of workgroup storage. @default {false}
+   */
+  stStaged?: boolean;
+}
+
+/** Workgroup storage of the staged state columns: 8 columns × SQ·G vec4s of rows. */
+export function stagedStateBytes(t: TileGeometry): number {
+  return 16 * 8 * t.SQ * t.G;
 }
 
 /**
@@ -347,6 +359,8 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
     decl.push(`@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;`);
   }
   const sv4 = p.inter && (t.stVec4 ?? false) && DQK % 4 === 0 && DHV % 4 === 0;
+  const staged = sv4 && (t.stStaged ?? false);
+  const SQG = SQ * G;
   if (p.inter) {
     decl.push(
       sv4
@@ -558,20 +572,55 @@ ${
     : [];
   const mask = (j: number, e: string) => (needMask ? `(${e}) * mk${j}` : e);
   // uc{x}_j[c] = Σ_col C[a_jc, col] · vec_x[col] for every owned row x, one fused loop.
-  const rowDots = (vec: string) => [
+  // Staged: columns c0, c0+1 (vec4s) of C for rows a < SQ·G·4 (zeros past DQK), transposed into
+  // cst[(cc·4 + comp)·SQG + a/4][a%4]; thread g then reads rows 4(jG+g)..+3 of a column as one vec4.
+  const stagedDots = (vec: string) => [
     ...U.flatMap((x) => range(SQ).map((j) => `  var uc${x}_${j} = vec4f(0.0);`)),
-    `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
-    ...range(SQ).flatMap((j) =>
-      range(4).map((c) => `    let cc${j}${c} = ${ldC(`o${j}${c}`, "c4")};`)
-    ),
-    ...U.flatMap((x) => [
-      `    let xv${x} = ld_${vec}(rowC${x}, c4);`,
-      ...range(SQ).map((j) =>
-        `    uc${x}_${j} += vec4f(${range(4).map((c) => `dot(cc${j}${c}, xv${x})`).join(", ")});`
+    `  for (var c0 = 0u; c0 < ${DV4}u; c0 += 2u) {`,
+    `    workgroupBarrier();`,
+    `    for (var a = lid; a < ${SQG * 4}u; a += ${NR * G}u) {`,
+    `      let ar = (sb + min(a, ${DQK - 1}u) * ${DHV}u) / 4u;`,
+    ...range(2).flatMap((cc) => [
+      `      let v${cc} = select(vec4f(0.0), st[ar + min(c0 + ${cc}u, ${
+        DV4 - 1
+      }u)], a < ${DQK}u && c0 + ${cc}u < ${DV4}u);`,
+      ...range(4).map((c) =>
+        `      cst[${cc * 4 + c}u * ${SQG}u + a / 4u][a % 4u] = v${cc}.${comps[c]};`
       ),
+    ]),
+    `    }`,
+    `    workgroupBarrier();`,
+    ...range(2).flatMap((cc) => [
+      `    {`,
+      `      let c4 = min(c0 + ${cc}u, ${DV4 - 1}u);`,
+      ...U.map((x) => `      let xv${x} = ld_${vec}(rowC${x}, c4);`),
+      ...range(4).flatMap((c) =>
+        range(SQ).flatMap((j) => [
+          `      {`,
+          `        let cv = cst[${cc * 4 + c}u * ${SQG}u + ${j}u * ${G}u + g];`,
+          ...U.map((x) => `        uc${x}_${j} += cv * xv${x}.${comps[c]};`),
+          `      }`,
+        ])
+      ),
+      `    }`,
     ]),
     `  }`,
   ];
+  const rowDots = (vec: string) =>
+    staged ? stagedDots(vec) : [
+      ...U.flatMap((x) => range(SQ).map((j) => `  var uc${x}_${j} = vec4f(0.0);`)),
+      `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
+      ...range(SQ).flatMap((j) =>
+        range(4).map((c) => `    let cc${j}${c} = ${ldC(`o${j}${c}`, "c4")};`)
+      ),
+      ...U.flatMap((x) => [
+        `    let xv${x} = ld_${vec}(rowC${x}, c4);`,
+        ...range(SQ).map((j) =>
+          `    uc${x}_${j} += vec4f(${range(4).map((c) => `dot(cc${j}${c}, xv${x})`).join(", ")});`
+        ),
+      ]),
+      `  }`,
+    ];
   if (p.inter && rows) {
     const lines: string[] = [...common, ...rowDots("dh")];
     for (const x of U) {
@@ -730,7 +779,7 @@ var<workgroup> xs: array<f32, ${BT * BS * G}>;
 var<workgroup> ys: array<f32, ${BT * BS * G}>;
 var<workgroup> ws: array<f32, ${BT * BS}>;
 var<workgroup> ws2: array<f32, ${BT * BS}>;
-
+${staged ? `var<workgroup> cst: array<vec4f, ${8 * SQG}>;\n` : ""}
 @compute @workgroup_size(${NR * G})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let seg = wid.y;

@@ -121,6 +121,7 @@ import {
   packUniforms,
   prepWgsl,
   scanWgsl,
+  stagedStateBytes,
   stateVec4Default,
   tileGeometry,
   type TileMode,
@@ -299,24 +300,26 @@ export function setBackwardGroupLimit(bytes: number | undefined): void {
   groupLimit = bytes;
 }
 
-let stateVec4: boolean | undefined;
+let stateVec4: boolean | "staged" | undefined;
 /**
  * Speed variant (xLSTM 7B head shape): the row-sliced chunkwise kernels (head dimensions the
  * register-blocked ones do not cover) read the chunk states as vec4s in their state terms instead
  * of four scalar loads per vec4 (those loads are uncoalesced across a warp). undefined: the
  * default, on for DHV above 256 (`stateVec4Default` in _wgsl.ts); heads up to DHV 256 generate the
- * same WGSL as before. Only for DQK and DHV multiples of 4 (otherwise always off).
+ * same WGSL as before. Only for DQK and DHV multiples of 4 (otherwise always off). "staged" also
+ * stages the state columns of the row-side products in workgroup memory (`stStaged` in _wgsl.ts).
  *
  * @example
  * ```ts
  * import { setBackwardStateVec4 } from "./backward.ts";
  * setBackwardStateVec4(false);
+ * setBackwardStateVec4("staged");
  * setBackwardStateVec4(undefined);
  * ```
  *
- * @param on true / false to force, undefined for the default.
+ * @param on true / false / "staged" to force, undefined for the default.
  */
-export function setBackwardStateVec4(on: boolean | undefined): void {
+export function setBackwardStateVec4(on: boolean | "staged" | undefined): void {
   stateVec4 = on;
 }
 
@@ -619,13 +622,22 @@ export async function mlstmBackwardWebGpu(
   // Only prep and gates read the document starts; the other kernels are shared with unpacked calls.
   const rkey = p.resets ? `${key}:resets` : key;
   checkStorageBuffers(gpu, p.resets ? 4 : 3, `mlstm-bw-prep:${rkey}`);
+  const stVec4 = chunk && (stateVec4 ?? stateVec4Default(DQK, DHV)) !== false &&
+    DQK % 4 === 0 && DHV % 4 === 0;
+  const stStaged = stVec4 && stateVec4 === "staged";
+  const maxShared = gpu.limits.maxComputeWorkgroupStorageSize;
+  const geo0 = tileGeometry(DQK, DHV, maxShared);
   const geo = {
-    ...tileGeometry(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize),
-    stVec4: chunk && (stateVec4 ?? stateVec4Default(DQK, DHV)) && DQK % 4 === 0 &&
-      DHV % 4 === 0,
+    ...(stStaged
+      ? tileGeometry(DQK, DHV, maxShared - stagedStateBytes({ ...geo0, stStaged }))
+      : geo0),
+    stVec4,
+    stStaged,
   };
-  const tshared = tileSharedBytes(geo);
-  const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}${geo.stVec4 ? ".v4" : ""}`;
+  const tshared = tileSharedBytes(geo) + (stStaged ? stagedStateBytes(geo) : 0);
+  const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}${stVec4 ? ".v4" : ""}${
+    stStaged ? "s" : ""
+  }`;
   const withInit = chunk && hasInitialStates;
   const withLast = chunk && dLast !== undefined;
   let dlc: GpuTensor | undefined, dln: GpuTensor | undefined, dlm: GpuTensor | undefined;
