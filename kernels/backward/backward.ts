@@ -55,7 +55,10 @@
  * dot products to workgroup memory, (B) reduces them and forms the weights (one exp per pair),
  * (C) accumulates the weighted rows into the owned rows' gradient slices. Each other-side vector is
  * loaded once per tile and serves both owned rows. Every score is recomputed three times (stats,
- * dq, dkdv) instead of being stored; nothing of size S² is ever allocated.
+ * dq, dkdv) instead of being stored; nothing of size S² is ever allocated. Their chunkwise state
+ * terms loop over C's columns with each thread reading its own C rows (4·G floats apart across a
+ * warp: uncoalesced); for DHV above 256 they read C as vec4s by default, and "staged" stages C's
+ * columns in workgroup memory ({@linkcode setBackwardStateVec4}).
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch (48·S with the stabilizer's path:
  * exact convention, exponential gate); the chunkwise pass
