@@ -972,6 +972,30 @@ const globalIdOf = (o: object): number => {
 };
 const specKeys = new WeakMap<object, string>();
 
+// Bind groups of specs without per-batch uniforms, kept across command buffers (a decoding step is
+// recorded once and replayed in every command buffer: making its ~300 bind groups again each time
+// was most of its encoding cost). Checked against the spec's buffers on every use.
+const keptBindGroups = new WeakMap<DispatchSpec, { bg: GPUBindGroup; buffers: GPUBuffer[] }>();
+let keepBindGroups = true;
+const zeroOffset = [0];
+
+/**
+ * Turns keeping bind groups across command buffers on (the default) or off (each command buffer
+ * makes its own, the earlier behaviour; the decoding benchmark compares both). With it on, a
+ * dispatch spec recorded again (a replayed decoding step) also skips its validation, checked once.
+ *
+ * @example
+ * ```ts
+ * import { setBindGroupCache } from "./runtime.ts";
+ * setBindGroupCache(true);
+ * ```
+ *
+ * @param on Keep bind groups of specs without per-batch uniforms.
+ */
+export function setBindGroupCache(on: boolean): void {
+  keepBindGroups = on;
+}
+
 /** A buffer or anything that holds one (a {@linkcode GpuTensor}). */
 export type BufferLike = GPUBuffer | { readonly buffer: GPUBuffer };
 
@@ -985,6 +1009,12 @@ export interface DispatchSpec {
   buffers: readonly BufferLike[];
   /** Uniform data bound at binding n (after the storage buffers). */
   uniforms?: ArrayBuffer | ArrayBufferView;
+  /**
+   * Uniforms already on the GPU (a buffer of the pipeline's uniform struct, written once), bound
+   * at binding n instead of `uniforms`: the bind group then stays valid across command buffers
+   * (a replayed decoding step makes none).
+   */
+  uniformBuffer?: GPUBuffer;
   /** Workgroups in x, y, z (y and z default to 1). */
   workgroups: readonly [number, number?, number?];
   /** Floating-point operations (for the profiler). */
@@ -995,8 +1025,16 @@ export interface DispatchSpec {
   meta?: Readonly<Record<string, number | string | boolean>>;
 }
 
+interface DispatchOp {
+  kind: "dispatch";
+  spec: DispatchSpec;
+  wg: [number, number, number];
+  buffers: GPUBuffer[];
+  /** The spec's workgroups array when validated (a changed one is validated again). */
+  wgRef: DispatchSpec["workgroups"];
+}
 type Op =
-  | { kind: "dispatch"; spec: DispatchSpec; wg: [number, number, number]; buffers: GPUBuffer[] }
+  | DispatchOp
   | {
     kind: "copy";
     src: GPUBuffer;
@@ -1005,6 +1043,13 @@ type Op =
     dstOffset: number;
     size: number;
   };
+
+// Dispatches validated once per spec (see DispatchBatch.dispatch).
+const validatedOps = new WeakMap<
+  DispatchSpec,
+  { gpu: Gpu; op: DispatchOp; pipeline: GPUComputePipeline }
+>();
+const isDestroyedTensor = (b: BufferLike): boolean => b instanceof GpuTensor && b.destroyed;
 
 const bufOf = (b: BufferLike, what: string): GPUBuffer => {
   // A destroyed tensor's buffer may already serve another tensor (buffer pool): refuse it here
@@ -1079,6 +1124,17 @@ export class DispatchBatch {
    */
   dispatch(spec: DispatchSpec): this {
     this.#open();
+    // A spec seen before (a replayed decoding step) was validated then: only a destroyed tensor
+    // can have made it invalid since.
+    const seen = validatedOps.get(spec);
+    if (
+      keepBindGroups && seen && seen.gpu === this.gpu && seen.op.wgRef === spec.workgroups &&
+      seen.op.spec.buffers === spec.buffers && seen.pipeline === spec.pipeline &&
+      !spec.buffers.some(isDestroyedTensor)
+    ) {
+      this.#ops.push(seen.op);
+      return this;
+    }
     const lim = this.gpu.limits;
     const wg: [number, number, number] = [
       spec.workgroups[0],
@@ -1099,7 +1155,9 @@ export class DispatchBatch {
     if (spec.uniforms && spec.uniforms.byteLength > lim.maxUniformBufferBindingSize) {
       throw new GpuError(`Uniforms of ${spec.label} exceed maxUniformBufferBindingSize`);
     }
-    this.#ops.push({ kind: "dispatch", spec, wg, buffers });
+    const op: DispatchOp = { kind: "dispatch", spec, wg, buffers, wgRef: spec.workgroups };
+    validatedOps.set(spec, { gpu: this.gpu, op, pipeline: spec.pipeline });
+    this.#ops.push(op);
     return this;
   }
 
@@ -1298,12 +1356,25 @@ export class DispatchBatch {
       if (reusable) {
         bgKey = specKeys.get(spec) ?? "";
         if (!bgKey) {
-          bgKey = [spec.pipeline, ...op.buffers].map(globalIdOf).join(",") +
+          bgKey =
+            [spec.pipeline, ...op.buffers, ...(spec.uniformBuffer ? [spec.uniformBuffer] : [])]
+              .map(globalIdOf).join(",") +
             `:${spec.uniforms?.byteLength ?? -1}`;
           specKeys.set(spec, bgKey);
         }
       }
       let bg = reusable ? bindGroups.get(bgKey) : undefined;
+      const keep = keepBindGroups && !spec.uniforms;
+      if (!bg && keep) {
+        const kept = keptBindGroups.get(spec);
+        if (
+          kept && kept.buffers.length === op.buffers.length &&
+          kept.buffers.every((b, j) => b === op.buffers[j])
+        ) {
+          bg = kept.bg;
+          if (reusable) bindGroups.set(bgKey, bg);
+        }
+      }
       if (!bg) {
         const entries: GPUBindGroupEntry[] = op.buffers.map((buffer, j) => ({
           binding: j,
@@ -1318,6 +1389,8 @@ export class DispatchBatch {
               size: spec.uniforms.byteLength,
             },
           });
+        } else if (spec.uniformBuffer) {
+          entries.push({ binding: op.buffers.length, resource: { buffer: spec.uniformBuffer } });
         }
         bg = d.createBindGroup({
           label: spec.label,
@@ -1325,6 +1398,7 @@ export class DispatchBatch {
           entries,
         });
         if (reusable) bindGroups.set(bgKey, bg);
+        if (keep) keptBindGroups.set(spec, { bg, buffers: op.buffers });
       }
       if (obs && (obs.passPerDispatch !== false || !pass)) {
         pass?.end();
@@ -1352,6 +1426,7 @@ export class DispatchBatch {
         lastPipeline = spec.pipeline;
       }
       if (explicit && spec.uniforms) pass.setBindGroup(0, bg, [offset]);
+      else if (explicit && spec.uniformBuffer) pass.setBindGroup(0, bg, zeroOffset);
       else pass.setBindGroup(0, bg);
       pass.dispatchWorkgroups(op.wg[0], op.wg[1], op.wg[2]);
       index++;

@@ -15,7 +15,7 @@ import { webgpuXlstmLargeBackend, type XlstmLargeWebgpu } from "../models/xlstm_
 import { XlstmLargeDecoder } from "../models/xlstm_large/decode.ts";
 import { XlstmLarge } from "../models/xlstm_large/model.ts";
 import { argmaxReference } from "../reference/sampling.ts";
-import { DispatchBatch, setPoisonOutputs } from "../kernels/runtime.ts";
+import { DispatchBatch, setBindGroupCache, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertDeviation } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { rngOf } from "./_seed.ts";
@@ -86,11 +86,21 @@ for (const [cname, c] of [...Object.entries(configs), ["wide", wide] as const]) 
             dtype,
           },
         ) as XlstmLargeWebgpu;
-        for (const B of [1, 3]) {
+        // The fused path keeps bind groups across command buffers (each step here is one); the
+        // earlier path (per-batch uniforms, bind groups made per command buffer) stays checked.
+        for (
+          const [B, fused, fuseNorms] of [
+            [1, true, true],
+            [3, true, true],
+            [2, true, false],
+            [3, false, false],
+          ] as const
+        ) {
           const S = 6, V = c.vocabSize;
           const ids = randomIds(B, S, V, 40 + B);
           const want = (await ref.forward(ids)).logits as Tensor;
-          const dec = new XlstmLargeDecoder(m, B);
+          setBindGroupCache(fused);
+          const dec = new XlstmLargeDecoder(m, B, { fused, fuseNorms });
           const got = new Float64Array(B * S * V);
           for (let s = 0; s < S; s++) {
             gpu.device.queue.writeBuffer(
@@ -105,9 +115,12 @@ for (const [cname, c] of [...Object.entries(configs), ["wide", wide] as const]) 
             for (let b = 0; b < B; b++) got.set(l.subarray(b * V, (b + 1) * V), (b * S + s) * V);
           }
           dec.destroy();
+          setBindGroupCache(true);
           assertDeviation(
             {
-              test: `decoder ${cname} ${dtype} B=${B}`,
+              test: `decoder ${cname} ${dtype} B=${B}${
+                fused ? (fuseNorms ? "" : " norms apart") : " unfused"
+              }`,
               kernel: "xlstm_large--decode",
               baseline: "xlstm_large--reference",
               output: "logits",

@@ -12,7 +12,13 @@ import {
   type LinearWeight,
   linearWeightFromTensor,
 } from "../kernels/layers/gemm.ts";
-import { encodeMatvec, matvec } from "../kernels/layers/matvec.ts";
+import {
+  encodeMatvec,
+  encodeMatvecSplit,
+  matvec,
+  type MatvecTiles,
+  setMatvecTiles,
+} from "../kernels/layers/matvec.ts";
 import { matvecReference } from "../reference/matvec.ts";
 import {
   DispatchBatch,
@@ -84,47 +90,72 @@ const cases: Case[] = [
   { N: 45, K: 48, B: 5, dtype: "f16", seed: 9, blockRows: 16, cap: 1.5 },
 ];
 
-for (const c of cases) {
-  const label = `matvec() N ${c.N} K ${c.K} B ${c.B} ${c.dtype}${c.bias ? " bias" : ""}${
-    c.cap ? ` softcap ${c.cap}` : ""
-  }${c.blockRows ? " row blocks" : ""}`;
-  Deno.test({ name: `${label} equals the float64 twin`, ignore }, async () => {
-    const gpu = await needGpu();
-    const rng = rngOf(c.seed);
-    const w = randomTensor([c.N, c.K], rng, { std: 3 / Math.sqrt(c.K) });
-    const x = randomTensor([c.B, c.K], rng);
-    const bias = c.bias ? randomTensor([c.N], rng) : undefined;
-    const weight = c.blockRows
-      ? blockedWeight(gpu, w, c.dtype, c.blockRows, bias)
-      : linearWeightFromTensor(gpu, w, c.dtype, bias);
-    if (c.blockRows) assert.ok(weight.blocks.length > 1, "the weight was split");
-    const xg = GpuTensor.fromTensor(gpu, x);
-    const y = await matvec(xg, weight, {
-      poison: true,
-      ...(c.cap ? { epilogue: "softcap", cap: c.cap } : {}),
-    });
-    const ref = matvecReference(roundTo(w, c.dtype), roundTo(x, "f32"), {
-      ...(bias ? { bias: roundTo(bias, "f32") } : {}),
-      ...(c.cap ? { cap: c.cap } : {}),
-    });
-    assertDeviation(
-      {
-        test: label,
-        kernel: "matvec",
-        baseline: "reference--matvec",
-        output: "y",
-        dims: { B: c.B, NH: 1, S: c.N, DQK: c.K, DHV: 1 },
-        dtype: c.dtype,
-        tolerance: 1e-5,
-      },
-      (await y.read()).data,
-      ref.data,
+// Tile variants: the default (tree reduction) and many rows per thread with the transposed
+// reduction (2, 4 and 8 rows per thread group).
+const tileVariants: (MatvecTiles & { name: string })[] = [
+  { name: "", threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0 },
+  { name: " tiles 32x4x4", threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 4 },
+  { name: " tiles 64x2x8", threadsPerRow: 64, rowsPerWorkgroup: 2, rowsPerThread: 8 },
+  { name: " tiles 128x1x2", threadsPerRow: 128, rowsPerWorkgroup: 1, rowsPerThread: 2 },
+];
+const withTiles = async (t: MatvecTiles, fn: () => Promise<void>) => {
+  setMatvecTiles(t);
+  try {
+    await fn();
+  } finally {
+    setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0 });
+  }
+};
+
+for (const tv of tileVariants) {
+  for (const c of cases) {
+    const label = `matvec() N ${c.N} K ${c.K} B ${c.B} ${c.dtype}${tv.name}${
+      c.bias ? " bias" : ""
+    }${c.cap ? ` softcap ${c.cap}` : ""}${c.blockRows ? " row blocks" : ""}`;
+    Deno.test(
+      { name: `${label} equals the float64 twin`, ignore },
+      () =>
+        withTiles(tv, async () => {
+          const gpu = await needGpu();
+          const rng = rngOf(c.seed);
+          const w = randomTensor([c.N, c.K], rng, { std: 3 / Math.sqrt(c.K) });
+          const x = randomTensor([c.B, c.K], rng);
+          const bias = c.bias ? randomTensor([c.N], rng) : undefined;
+          const weight = c.blockRows
+            ? blockedWeight(gpu, w, c.dtype, c.blockRows, bias)
+            : linearWeightFromTensor(gpu, w, c.dtype, bias);
+          if (c.blockRows) {
+            assert.ok(weight.blocks.length > 1, "the weight was split");
+          }
+          const xg = GpuTensor.fromTensor(gpu, x);
+          const y = await matvec(xg, weight, {
+            poison: true,
+            ...(c.cap ? { epilogue: "softcap", cap: c.cap } : {}),
+          });
+          const ref = matvecReference(roundTo(w, c.dtype), roundTo(x, "f32"), {
+            ...(bias ? { bias: roundTo(bias, "f32") } : {}),
+            ...(c.cap ? { cap: c.cap } : {}),
+          });
+          assertDeviation(
+            {
+              test: label,
+              kernel: "matvec",
+              baseline: "reference--matvec",
+              output: "y",
+              dims: { B: c.B, NH: 1, S: c.N, DQK: c.K, DHV: 1 },
+              dtype: c.dtype,
+              tolerance: 1e-5,
+            },
+            (await y.read()).data,
+            ref.data,
+          );
+          destroyLinearWeight(weight);
+          xg.destroy();
+          y.destroy();
+          assertNoUncapturedErrors(gpu);
+        }),
     );
-    destroyLinearWeight(weight);
-    xg.destroy();
-    y.destroy();
-    assertNoUncapturedErrors(gpu);
-  });
+  }
 }
 
 Deno.test(
@@ -271,3 +302,155 @@ for (
     },
   });
 }
+
+/** RMSNorm of the rows of x (B, K) in float64: x·rsqrt(mean(x²) + eps)·g. */
+function rmsNormRows(x: Tensor, g: Tensor, eps: number): Tensor {
+  const [B, K] = x.shape as [number, number];
+  const out = new Float64Array(B * K);
+  for (let b = 0; b < B; b++) {
+    let ss = 0;
+    for (let k = 0; k < K; k++) ss += x.data[b * K + k]! ** 2;
+    const r = 1 / Math.sqrt(ss / K + eps);
+    for (let k = 0; k < K; k++) out[b * K + k] = x.data[b * K + k]! * r * g.data[k]!;
+  }
+  return { shape: [B, K], data: out };
+}
+
+// The RMSNorm prologue (the norm before a projection, fused) and split outputs (the decode
+// projection's q, k, v, o, i, f) against the float64 norm + matvec. Vector and scalar x loads (K
+// a multiple of 8 or odd), batch 1 to 16, row blocks (a split output spanning two blocks), x
+// scaled far from 1 so that a missing norm cannot pass.
+const fusedCases = [
+  { N: 37, K: 64, B: 1, dtype: "f16", seed: 31, split: [10, 20, 5], caps: [0, 3, 0] },
+  { N: 19, K: 29, B: 3, dtype: "f32", seed: 32, split: [], caps: [] },
+  { N: 70, K: 136, B: 8, dtype: "f16", seed: 33, split: [32, 32, 2, 4], caps: [0, 0, 1.5, 2] },
+  { N: 45, K: 48, B: 16, dtype: "f32", seed: 34, split: [], caps: [], blockRows: 16 },
+  { N: 45, K: 40, B: 5, dtype: "f16", seed: 35, split: [20, 25], caps: [0, 4], blockRows: 16 },
+] as const;
+for (const tv of tileVariants) {
+  for (const c of fusedCases) {
+    const label =
+      `matvec N ${c.N} K ${c.K} B ${c.B} ${c.dtype}${tv.name} with the RMSNorm prologue${
+        c.split.length ? ` split ${c.split.join("+")}` : ""
+      }${"blockRows" in c ? " row blocks" : ""}`;
+    Deno.test(
+      { name: `${label} equals the float64 norm + matvec`, ignore },
+      () =>
+        withTiles(tv, async () => {
+          const gpu = await needGpu();
+          const rng = rngOf(c.seed);
+          const w = randomTensor([c.N, c.K], rng, { std: 3 / Math.sqrt(c.K) });
+          const x0 = randomTensor([c.B, c.K], rng);
+          const x = {
+            shape: x0.shape,
+            data: x0.data.map((v) => 7 * v + 0.5),
+          };
+          const g = randomTensor([c.K], rng);
+          const eps = 1e-5;
+          const weight = "blockRows" in c
+            ? blockedWeight(gpu, w, c.dtype, c.blockRows)
+            : linearWeightFromTensor(gpu, w, c.dtype);
+          const xg = GpuTensor.fromTensor(gpu, x), gg = GpuTensor.fromTensor(gpu, g);
+          let want: Pick<Tensor, "data"> = matvecReference(
+            roundTo(w, c.dtype),
+            rmsNormRows(roundTo(x, "f32"), roundTo(g, "f32"), eps),
+          );
+          const batch = new DispatchBatch(gpu);
+          const norm = { weight: gg, eps };
+          let got: Float64Array;
+          const outs: GpuTensor[] = [];
+          if (c.split.length) {
+            for (const wd of c.split) {
+              outs.push(GpuTensor.empty(gpu, [c.B, wd], "f32", { poison: true }));
+            }
+            await encodeMatvecSplit(
+              batch,
+              xg,
+              weight,
+              outs.map((y, j) => ({ y, cap: c.caps[j]! })),
+              { norm },
+            );
+            await batch.submit();
+            const parts = await readTensors(outs);
+            // The outputs may leave W's last rows out (a padding): compare the columns they hold.
+            const NS = c.split.reduce((a, b) => a + b, 0);
+            got = new Float64Array(c.B * NS);
+            const cut = new Float64Array(c.B * NS);
+            for (let b = 0; b < c.B; b++) {
+              cut.set(want.data.subarray(b * c.N, b * c.N + NS), b * NS);
+            }
+            want = { data: cut };
+            // Reassemble (B, N) and cap the reference's columns of the capped outputs.
+            let col = 0;
+            parts.forEach((t, j) => {
+              const wd = c.split[j]!, cap = c.caps[j]!;
+              for (let b = 0; b < c.B; b++) {
+                for (let n = 0; n < wd; n++) {
+                  got[b * NS + col + n] = t.data[b * wd + n]!;
+                  if (cap > 0) {
+                    const i = b * NS + col + n;
+                    want.data[i] = cap * Math.tanh(want.data[i]! / cap);
+                  }
+                }
+              }
+              col += wd;
+            });
+          } else {
+            const y = GpuTensor.empty(gpu, [c.B, c.N], "f32", { poison: true });
+            outs.push(y);
+            await encodeMatvec(batch, xg, weight, y, { norm });
+            await batch.submit();
+            got = Float64Array.from((await y.read()).data);
+          }
+          assertDeviation(
+            {
+              test: label,
+              kernel: "matvec--norm",
+              baseline: "reference--rmsnorm+matvec",
+              output: "y",
+              dims: { B: c.B, NH: 1, S: c.N, DQK: c.K, DHV: 1 },
+              dtype: c.dtype,
+              tolerance: 1e-5,
+            },
+            got,
+            want.data,
+          );
+          destroyLinearWeight(weight);
+          for (const t of [xg, gg, ...outs]) t.destroy();
+          assertNoUncapturedErrors(gpu);
+        }),
+    );
+  }
+}
+
+Deno.test(
+  { name: "encodeMatvecSplit() rejects bad outputs before anything runs", ignore },
+  async () => {
+    const gpu = await needGpu();
+    const rng = rngOf(36);
+    const weight = linearWeightFromTensor(gpu, randomTensor([6, 8], rng), "f32");
+    const x = GpuTensor.empty(gpu, [2, 8]);
+    const a = GpuTensor.empty(gpu, [2, 4]),
+      b = GpuTensor.empty(gpu, [2, 3]),
+      c1 = GpuTensor.empty(gpu, [1, 3]);
+    const batch = new DispatchBatch(gpu);
+    await assert.rejects(
+      async () => await encodeMatvecSplit(batch, x, weight, [{ y: a }, { y: b }]),
+      /sum to 7, more than/,
+    );
+    await assert.rejects(
+      async () => await encodeMatvecSplit(batch, x, weight, [{ y: a }, { y: c1 }]),
+      /rows as x/,
+    );
+    await assert.rejects(
+      async () =>
+        await encodeMatvec(batch, x, weight, GpuTensor.empty(gpu, [2, 6]), {
+          norm: { weight: GpuTensor.empty(gpu, [7]), eps: 0 },
+        }),
+      /norm weight/,
+    );
+    assert.equal(batch.dispatchCount, 0);
+    destroyLinearWeight(weight);
+    for (const t of [x, a, b, c1]) t.destroy();
+  },
+);

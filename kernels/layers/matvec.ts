@@ -17,6 +17,13 @@
  * `softcap` (`cap·tanh(y/cap)`, the lm head). The output may be a column range of a wider tensor
  * (`yOffset`), and the input a column range of a wider one (`xOffset`).
  *
+ * For the decoding step's dispatch count (each dispatch costs host CPU time): an RMSNorm prologue
+ * (`norm`: each workgroup sums x² itself, the norm weight scales each x load, rsqrt scales the
+ * partial sums) and split outputs ({@linkcode encodeMatvecSplit}: row ranges of W to separate
+ * tensors, each optionally soft-capped). For large batches, tiles with more rows per thread group
+ * (`rowsPerThread`: each x load serves all of them) reduce their partial sums transposed (each
+ * thread adds the T partials of one output) rather than by the tree.
+ *
  * @module
  */
 
@@ -55,12 +62,34 @@ export interface MatvecParams {
   epilogue: GemmEpilogue;
   /** Soft-cap value (epilogue "softcap"). */
   cap: number;
+  /**
+   * RMSNorm prologue: x[b, k] is replaced by `x·rsqrt(mean(x²) + eps)·g[k]` over its K columns
+   * (g bound after the bias): each workgroup sums the squares itself, so the norm costs no
+   * dispatch of its own. `normEps` is the eps.
+   */
+  norm: boolean;
+  /** eps of the RMSNorm prologue. */
+  normEps: number;
+  /**
+   * Split output: row ranges of W go to separate tensors (B, widths[j]) (bindings 2…), each with
+   * an optional soft cap (caps[j] > 0): the decode projection writes q, k, v, o, i, f directly.
+   * Empty: one output y.
+   */
+  splitWidths: readonly number[];
+  /** Soft caps of the split outputs (0: none). */
+  splitCaps: readonly number[];
   /** Threads per row (a power of two, 32 to 128). */
   T: number;
   /** Thread groups (of T threads) per workgroup. */
   R: number;
   /** Rows per thread group (2 for batches of 4 and more: each x load serves two rows). */
   RT: number;
+  /**
+   * Reduction of the T partial sums: false, a shared-memory tree (log2 T steps of every partial
+   * sum); true, transposed (each thread adds the T partials of one output: one pass, for many
+   * rows per thread and large batches, where the tree's steps outweigh the weight loads).
+   */
+  transpose: boolean;
   /** Elements of W per vector load: 8 (f16, `vec4<u32>`), 4 (f32, `vec4<f32>`) or 1 (scalar). */
   VW: 1 | 4 | 8;
   /** Workgroups along x of the dispatch (row groups beyond 65535 fold into y). */
@@ -79,9 +108,65 @@ export interface MatvecTiles {
    * takes two rows (each x load then serves both). @default {4}
    */
   rowsPerWorkgroup?: number;
+  /**
+   * Rows per thread group, each x load serving all of them (more rows per thread for large
+   * batches: the x loads, B per weight vector, otherwise outweigh the weight loads), with the
+   * transposed reduction. 0: the earlier rule (2 from a batch of 4 on, else 1) with the tree
+   * reduction. @default {0}
+   */
+  rowsPerThread?: number;
 }
 
-let defaultTiles: Required<MatvecTiles> = { threadsPerRow: 64, rowsPerWorkgroup: 4 };
+let defaultTiles: Required<MatvecTiles> = {
+  threadsPerRow: 64,
+  rowsPerWorkgroup: 4,
+  rowsPerThread: 0,
+};
+
+/** Tiles chosen per shape (rows × K at a batch), ahead of the default tiles. */
+let tileTable = new Map<string, Required<MatvecTiles>>();
+
+/**
+ * Sets tiles for given shapes (the benchmark picks the fastest per shape): a matvec of `rows` ×
+ * `K` at batch `B` uses them instead of the default tiles. An empty list clears the table.
+ *
+ * @example
+ * ```ts
+ * import { setMatvecTileTable } from "./matvec.ts";
+ * setMatvecTileTable([{ rows: 4096, K: 4096, B: 1, tiles: { threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 2 } }]);
+ * setMatvecTileTable([]);
+ * ```
+ *
+ * @param entries Shapes and their tiles.
+ */
+export function setMatvecTileTable(
+  entries: readonly { rows: number; K: number; B: number; tiles: MatvecTiles }[],
+): void {
+  const table = new Map<string, Required<MatvecTiles>>();
+  for (const e of entries) {
+    checkTiles({ ...defaultTiles, ...e.tiles });
+    table.set(`${e.rows}x${e.K}:${e.B}`, { ...defaultTiles, ...e.tiles });
+  }
+  tileTable = table;
+}
+
+function checkTiles(t: Required<MatvecTiles>): void {
+  if (!Number.isInteger(Math.log2(t.threadsPerRow)) || t.threadsPerRow > 256) {
+    throw new RangeError(
+      `threadsPerRow must be a power of two in 1…256, received ${t.threadsPerRow}`,
+    );
+  }
+  if (!Number.isInteger(t.rowsPerWorkgroup) || t.rowsPerWorkgroup < 1) {
+    throw new RangeError(
+      `rowsPerWorkgroup must be a positive integer, received ${t.rowsPerWorkgroup}`,
+    );
+  }
+  if (!Number.isInteger(t.rowsPerThread) || t.rowsPerThread < 0 || t.rowsPerThread > 16) {
+    throw new RangeError(
+      `rowsPerThread must be an integer in 0…16, received ${t.rowsPerThread}`,
+    );
+  }
+}
 
 /**
  * Sets the tiles the matvec kernels use from now on (the benchmark sweeps them).
@@ -96,17 +181,8 @@ let defaultTiles: Required<MatvecTiles> = { threadsPerRow: 64, rowsPerWorkgroup:
  * @throws {RangeError} If threads per row is not a power of two in 1…256.
  */
 export function setMatvecTiles(tiles: MatvecTiles): void {
-  const t = { ...defaultTiles, ...tiles };
-  if (!Number.isInteger(Math.log2(t.threadsPerRow)) || t.threadsPerRow > 256) {
-    throw new RangeError(
-      `threadsPerRow must be a power of two in 1…256, received ${t.threadsPerRow}`,
-    );
-  }
-  if (!Number.isInteger(t.rowsPerWorkgroup) || t.rowsPerWorkgroup < 1) {
-    throw new RangeError(
-      `rowsPerWorkgroup must be a positive integer, received ${t.rowsPerWorkgroup}`,
-    );
-  }
+  const t = { ...defaultTiles, rowsPerThread: 0, ...tiles };
+  checkTiles(t);
   defaultTiles = t;
 }
 
@@ -140,6 +216,10 @@ export function matvecParams(
     glu?: boolean;
     epilogue?: GemmEpilogue;
     cap?: number;
+    norm?: boolean;
+    normEps?: number;
+    splitWidths?: readonly number[];
+    splitCaps?: readonly number[];
   },
   workgroupBytes: number,
   maxWorkgroups: number,
@@ -147,10 +227,13 @@ export function matvecParams(
   const xStride = s.xStride ?? s.K, xOffset = s.xOffset ?? 0;
   const yStride = s.yStride ?? s.rows, yOffset = s.yOffset ?? 0;
   const VW: 1 | 4 | 8 = s.dtype === "f16" ? (s.K % 8 === 0 ? 8 : 1) : (s.K % 4 === 0 ? 4 : 1);
-  const T = defaultTiles.threadsPerRow;
-  const RT = s.B >= 4 && 2 * s.B <= T ? 2 : 1;
-  let R = defaultTiles.rowsPerWorkgroup;
-  while (R > 1 && R * T * RT * s.B * 4 > workgroupBytes) R--;
+  const tiles = tileTable.get(`${s.rows}x${s.K}:${s.B}`) ?? defaultTiles;
+  const T = tiles.threadsPerRow;
+  const transpose = tiles.rowsPerThread > 0;
+  const RT = transpose ? tiles.rowsPerThread : s.B >= 4 && 2 * s.B <= T ? 2 : 1;
+  let R = tiles.rowsPerWorkgroup;
+  const redPerGroup = transpose ? RT * s.B * (T + 1) : T * RT * s.B;
+  while (R > 1 && R * redPerGroup * 4 > workgroupBytes) R--;
   while (R > 1 && R * T > 256) R--;
   const groups = Math.ceil(s.rows / (R * RT));
   const WX = Math.min(groups, maxWorkgroups);
@@ -167,9 +250,14 @@ export function matvecParams(
     glu: s.glu ?? false,
     epilogue: s.epilogue ?? "none",
     cap: s.cap ?? 0,
+    norm: s.norm ?? false,
+    normEps: s.normEps ?? 0,
+    splitWidths: s.splitWidths ?? [],
+    splitCaps: s.splitCaps ?? [],
     T,
     R,
     RT,
+    transpose,
     VW,
     WX,
   };
@@ -209,8 +297,18 @@ export function matvecWgsl(p: MatvecParams): string {
     if (xVec) return `x[(${base}) / 4u]`;
     return `vec4<f32>(x[${base}], x[${base} + 1u], x[${base} + 2u], x[${base} + 3u])`;
   };
+  // The RMSNorm prologue scales x by its weight g here and by rsqrt(mean(x²) + eps) once per
+  // partial sum (below): one g load per x vector, shared by all batch rows.
+  const gv = (at: string): string =>
+    xVec ? `g[(${at}) / 4u]` : `vec4<f32>(g[${at}], g[${at} + 1u], g[${at} + 2u], g[${at} + 3u])`;
   const xv = (b: number, at: string): string =>
-    p.glu ? `glu(${xRaw(b, at, 0)}, ${xRaw(b, at, K)})` : xRaw(b, at, 0);
+    p.glu
+      ? `glu(${xRaw(b, at, 0)}, ${xRaw(b, at, K)})`
+      : p.norm
+      ? `(${xRaw(b, at, 0)} * g${at.replace(/[^a-z0-9]/g, "_")})`
+      : xRaw(b, at, 0);
+  const gLoads = (ats: string[]): string =>
+    p.norm ? ats.map((at) => `let g${at.replace(/[^a-z0-9]/g, "_")} = ${gv(at)};`).join(" ") : "";
   // One step of a thread: column vector `ci` of its RT rows. All RT weight loads are issued before
   // they are used; each x vector is loaded once and reused by the RT rows (for large batches the
   // x reads, not W, would otherwise dominate the cache traffic).
@@ -230,6 +328,7 @@ ${
         ).join("\n")
       }
       let e = (${ci}) * 8u;
+      ${gLoads(["e", "e + 4u"])}
 ${
         bs.map((b) =>
           `      { let xl = ${xv(b, "e")}; let xh = ${xv(b, "e + 4u")};
@@ -241,6 +340,7 @@ ${rs.map((r) => `        acc${r}_${b} += dot(lo${r}, xl) + dot(hi${r}, xh);`).jo
     if (VW === 4) {
       return `{
       let e = (${ci}) * 4u;
+      ${gLoads(["e"])}
 ${
         bs.map((b) =>
           `      { let xv4 = ${xv(b, "e")};
@@ -253,7 +353,9 @@ ${rs.map((r) => `        acc${r}_${b} += dot(w${s}${r}, xv4);`).join("\n")} }`
 ${
       bs.map((b) =>
         `      { let xs = ${
-          p.glu
+          p.norm
+            ? `x[${b * p.xStride + p.xOffset}u + ${ci}] * g[${ci}]`
+            : p.glu
             ? `glu1(x[${b * p.xStride + p.xOffset}u + ${ci}], x[${
               b * p.xStride + p.xOffset + K
             }u + ${ci}])`
@@ -276,9 +378,11 @@ ${rs.map((r) => `        acc${r}_${b} += w${s}${r} * xs;`).join("\n")} }`
     ${use("c", "A")}
   }`;
   const NA = RT * B; // partial sums per thread
-  const slot = (r: number, b: number) => (r * B + b) * T;
+  // Transposed: one padded row of T + 1 per output (no bank conflicts when each thread walks one).
+  const TS = p.transpose ? T + 1 : T;
+  const slot = (r: number, b: number) => (r * B + b) * TS;
   const tree: string[] = [];
-  for (let s = T / 2; s >= 1; s /= 2) {
+  for (let s = T / 2; s >= 1 && !p.transpose; s /= 2) {
     tree.push(`  if (t < ${s}u) {
 ${
       rs.flatMap((r) =>
@@ -290,25 +394,87 @@ ${
   }
   workgroupBarrier();`);
   }
+  const capped = (cap: number, v: string) =>
+    `${lit(cap)} * tanh(clamp(${v} * ${lit(1 / cap)}, -20.0, 20.0))`;
   const epilogue = p.epilogue === "accumulate"
     ? "y[o] + s"
     : p.epilogue === "softcap"
-    ? `${lit(p.cap)} * tanh(clamp(s * ${lit(1 / p.cap)}, -20.0, 20.0))`
+    ? capped(p.cap, "s")
     : "s";
+  const split = p.splitWidths.length > 0;
+  // Split outputs: the global row (yOffset + row) picks the output tensor and its column.
+  let store = `let o = b * ${p.yStride}u + ${p.yOffset}u + row;
+      y[o] = ${epilogue};`;
+  if (split) {
+    const parts: string[] = [];
+    let start = 0;
+    p.splitWidths.forEach((wd, j) => {
+      const cap = p.splitCaps[j] ?? 0;
+      const v = cap > 0 ? capped(cap, "s") : "s";
+      const cond = `if (gr < ${start + wd}u) `;
+      parts.push(`${cond}{ y${j}[b * ${wd}u + gr - ${start}u] = ${v}; }`);
+      start += wd;
+    });
+    store = `let gr = ${p.yOffset}u + row;
+      ${parts.join("\n      else ")}`;
+  }
+  const bindings: string[] = [];
+  let nb = 2;
+  if (split) {
+    p.splitWidths.forEach((_, j) =>
+      bindings.push(`@group(0) @binding(${nb++}) var<storage, read_write> y${j}: array<f32>;`)
+    );
+  } else bindings.push(`@group(0) @binding(${nb++}) var<storage, read_write> y: array<f32>;`);
+  if (p.bias) bindings.push(`@group(0) @binding(${nb++}) var<storage, read> bias: array<f32>;`);
+  if (p.norm) bindings.push(`@group(0) @binding(${nb++}) var<storage, read> g: ${xDecl};`);
+  // The RMSNorm prologue: the workgroup's threads sum x² of every batch row (a few KiB, in the
+  // caches) and reduce through \`red\` before it holds the partial sums.
+  const TR = T * R;
+  let prologue = "";
+  if (p.norm) {
+    const KX = xVec ? K / 4 : K;
+    const lines: string[] = [`  let flat = lid.y * ${T}u + t;`];
+    for (const b of bs) {
+      const base = xVec ? (b * p.xStride + p.xOffset) / 4 : b * p.xStride + p.xOffset;
+      lines.push(`  var ss${b}: f32 = 0.0;
+  for (var i = flat; i < ${KX}u; i += ${TR}u) { let v = x[${base}u + i]; ss${b} += ${
+        xVec ? "dot(v, v)" : "v * v"
+      }; }
+  red[${b * TR}u + flat] = ss${b};`);
+    }
+    lines.push("  workgroupBarrier();");
+    let P2 = 1;
+    while (P2 < TR) P2 *= 2;
+    for (let st = P2 / 2; st >= 1; st /= 2) {
+      lines.push(`  if (flat < ${st}u && flat + ${st}u < ${TR}u) {
+${bs.map((b) => `    red[${b * TR}u + flat] += red[${b * TR}u + flat + ${st}u];`).join("\n")}
+  }
+  workgroupBarrier();`);
+    }
+    for (const b of bs) {
+      lines.push(
+        `  let rstd${b} = inverseSqrt(red[${b * TR}u] * ${lit(1 / K)} + ${lit(p.normEps)});`,
+      );
+    }
+    // Everyone has read the sums before \`red\` is reused for the partial sums.
+    lines.push("  workgroupBarrier();");
+    prologue = lines.join("\n");
+  }
+  const scale = (b: number) => (p.norm ? ` * rstd${b}` : "");
   return `${p.dtype === "f16" && VW === 1 ? "enable f16;\n" : ""}
 // matvec: y[b, yOffset + n] = sum_k W[n, k] x[b, xOffset + k]${p.bias ? " + bias[n]" : ""}${
     p.glu ? " with x = silu(gate) * up" : ""
   }, epilogue ${p.epilogue}; ${p.rows} rows, K ${K}, B ${B}, ${RT} rows per thread group
 @group(0) @binding(0) var<storage, read> w: ${wDecl};
 @group(0) @binding(1) var<storage, read> x: ${xDecl};
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-${p.bias ? "@group(0) @binding(3) var<storage, read> bias: array<f32>;\n" : ""}${
+${bindings.join("\n")}
+${
     p.glu
       ? `fn glu(g: vec4<f32>, u: vec4<f32>) -> vec4<f32> { return g / (vec4<f32>(1.0) + exp(-g)) * u; }
 fn glu1(g: f32, u: f32) -> f32 { return g / (1.0 + exp(-g)) * u; }
 `
       : ""
-  }var<workgroup> red: array<f32, ${R * T * NA}>;
+  }var<workgroup> red: array<f32, ${R * TS * NA}>;
 
 @compute @workgroup_size(${T}, ${R})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -318,20 +484,37 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 ${rs.map((r) => `  let rw${r} = min(row0 + ${r}u, ${p.rows - 1}u);`).join("\n")}
 ${rs.flatMap((r) => bs.map((b) => `  var acc${r}_${b}: f32 = 0.0;`)).join("\n")}
   let end = select(0u, ${VW === 1 ? K : KV}u, row0 < ${p.rows}u);
+${prologue}
   ${body}
-  let base = lid.y * ${NA * T}u;
-${rs.flatMap((r) => bs.map((b) => `  red[base + ${slot(r, b)}u + t] = acc${r}_${b};`)).join("\n")}
+  let base = lid.y * ${NA * TS}u;
+${
+    rs.flatMap((r) => bs.map((b) => `  red[base + ${slot(r, b)}u + t] = acc${r}_${b}${scale(b)};`))
+      .join("\n")
+  }
   workgroupBarrier();
 ${tree.join("\n")}
-  if (t < ${NA}u) {
+${
+    p.transpose
+      ? `  for (var j = t; j < ${NA}u; j += ${T}u) {
+    var sum: f32 = 0.0;
+    for (var i = 0u; i < ${T}u; i++) { sum += red[base + j * ${TS}u + i]; }
+    let r = j / ${B}u;
+    let b = j % ${B}u;
+    let row = row0 + r;
+    if (row < ${p.rows}u) {
+      let s = sum${p.bias ? " + bias[row]" : ""};
+      ${store}
+    }
+  }`
+      : `  if (t < ${NA}u) {
     let r = t / ${B}u;
     let b = t % ${B}u;
     let row = row0 + r;
     if (row < ${p.rows}u) {
-      let o = b * ${p.yStride}u + ${p.yOffset}u + row;
       let s = red[base + t * ${T}u]${p.bias ? " + bias[row]" : ""};
-      y[o] = ${epilogue};
+      ${store}
     }
+  }`
   }
 }
 `;
@@ -353,6 +536,11 @@ export interface MatvecOptions {
    * into the down projection. @default {false}
    */
   glu?: boolean;
+  /**
+   * RMSNorm prologue: the activations are `x·rsqrt(mean(x²) + eps)·weight` over the K columns
+   * read (the norm before a projection, without a dispatch of its own). Not with `glu`.
+   */
+  norm?: { weight: GpuTensor; eps: number };
 }
 
 interface MatvecArgs extends MatvecOptions {
@@ -361,7 +549,11 @@ interface MatvecArgs extends MatvecOptions {
   y: GpuTensor;
 }
 
-function checkArgs(a: MatvecArgs): { B: number; xStride: number; yStride: number } {
+/** Checks x, y and the options; `splitN`: the outputs were checked apart (widths sum to N). */
+function checkArgs(
+  a: MatvecArgs,
+  splitN = 0,
+): { B: number; xStride: number; yStride: number } {
   const { weight: w, x, y } = a;
   if (!(x instanceof GpuTensor) || x.dtype !== "f32" || x.shape.length < 1) {
     throw new TypeError(
@@ -370,7 +562,7 @@ function checkArgs(a: MatvecArgs): { B: number; xStride: number; yStride: number
       }`,
     );
   }
-  if (!(y instanceof GpuTensor) || y.dtype !== "f32" || y.shape.length < 1) {
+  if (splitN === 0 && (!(y instanceof GpuTensor) || y.dtype !== "f32" || y.shape.length < 1)) {
     throw new TypeError(
       `Argument y must be an f32 GpuTensor of shape (…, N), received ${
         y instanceof GpuTensor ? `${y.dtype} ${formatShape(y.shape)}` : typeof y
@@ -379,7 +571,9 @@ function checkArgs(a: MatvecArgs): { B: number; xStride: number; yStride: number
   }
   // Leading dimensions flatten into the batch: (B, K), (B, 1, K) and (K) all work.
   const xStride = x.shape[x.shape.length - 1]!, B = x.size / xStride;
-  const yStride = y.shape[y.shape.length - 1]!, By = y.size / yStride;
+  // A split projection is checked as one output (B, N) here (its outputs were checked apart).
+  const yStride = splitN || y.shape[y.shape.length - 1]!;
+  const By = splitN ? B : y.size / yStride;
   const xOffset = a.xOffset ?? 0, yOffset = a.yOffset ?? 0;
   if (!Number.isInteger(B) || B < 1 || B > MATVEC_MAX_BATCH) {
     throw new RangeError(
@@ -404,7 +598,23 @@ function checkArgs(a: MatvecArgs): { B: number; xStride: number; yStride: number
       `y of shape ${formatShape(y.shape)} with yOffset ${yOffset} does not hold N = ${w.N} columns`,
     );
   }
-  if (y.buffer === x.buffer) throw new RangeError("y must not share its buffer with x");
+  if (!splitN && y.buffer === x.buffer) {
+    throw new RangeError("y must not share its buffer with x");
+  }
+  if (a.norm) {
+    const g = a.norm.weight;
+    if (!(g instanceof GpuTensor) || g.dtype !== "f32" || g.size !== w.K) {
+      throw new TypeError(
+        `The norm weight must be an f32 GpuTensor of K = ${w.K} elements, received ${
+          g instanceof GpuTensor ? `${g.dtype} ${formatShape(g.shape)}` : typeof g
+        }`,
+      );
+    }
+    if (a.glu) throw new RangeError("A matvec takes either the norm prologue or the SwiGLU input");
+    if (!(a.norm.eps >= 0)) {
+      throw new RangeError(`The norm eps must be ≥ 0, received ${a.norm.eps}`);
+    }
+  }
   if (a.epilogue === "softcap" && !((a.cap ?? 0) > 0)) {
     throw new RangeError(`Matvec epilogue "softcap" needs a cap > 0, received ${a.cap}`);
   }
@@ -448,6 +658,112 @@ export async function encodeMatvec(
 ): Promise<DispatchBatch> {
   const args: MatvecArgs = { ...options, weight, x, y };
   const { B, xStride, yStride } = checkArgs(args);
+  return await encodeBlocks(batch, args, B, xStride, yStride, [y], []);
+}
+
+/** One output of {@linkcode encodeMatvecSplit}: a tensor (B, width) and an optional soft cap. */
+export interface MatvecSplitOutput {
+  /** Output (B, width), f32. */
+  y: GpuTensor;
+  /** Soft cap `cap·tanh(y/cap)` of this output (0 or absent: none). */
+  cap?: number;
+}
+
+/**
+ * Records `W·x` with the rows of W split over several outputs: rows [0, w0) go to outputs[0]
+ * (B, w0) (any shape (B, …) of B·w0 elements), the next w1 rows to outputs[1], and so on, each optionally soft-capped. The decoding
+ * step's fused projection writes q, k, v, o and the capped gates this way, with no split dispatch.
+ * Takes the RMSNorm prologue (`norm`), the column offset of x and W's bias; no other epilogue.
+ *
+ * @example
+ * ```ts no-eval
+ * import { DispatchBatch, getGpu, GpuTensor } from "../runtime.ts";
+ * import { linearWeightFromTensor } from "./gemm.ts";
+ * import { encodeMatvecSplit } from "./matvec.ts";
+ * const gpu = await getGpu();
+ * const w = linearWeightFromTensor(gpu, { shape: [3, 2], data: new Float32Array([1, 0, 0, 1, 1, 1]) });
+ * const x = GpuTensor.fromTensor(gpu, { shape: [1, 2], data: new Float32Array([3, 4]) });
+ * const a = GpuTensor.empty(gpu, [1, 2]), b = GpuTensor.empty(gpu, [1, 1]);
+ * const batch = new DispatchBatch(gpu);
+ * await encodeMatvecSplit(batch, x, w, [{ y: a }, { y: b, cap: 5 }]);
+ * await batch.submit();
+ * console.assert((await a.read()).data[1] === 4);
+ * ```
+ *
+ * @param batch The batch to record into.
+ * @param x Activations, f32, (…, K) (or wider with `xOffset`), 1 to 16 rows.
+ * @param weight W (N × K) with optional bias.
+ * @param outputs The outputs in row order; their widths sum to N or less (W's last rows, a
+ *   padding, are then not written).
+ * @param options Column offset of x, RMSNorm prologue.
+ * @returns The batch.
+ * @throws {TypeError | RangeError} For a wrong dtype, shape, width or option, before anything runs.
+ */
+export async function encodeMatvecSplit(
+  batch: DispatchBatch,
+  x: GpuTensor,
+  weight: LinearWeight,
+  outputs: readonly MatvecSplitOutput[],
+  options: Pick<MatvecOptions, "xOffset" | "norm"> = {},
+): Promise<DispatchBatch> {
+  if (!Array.isArray(outputs) || outputs.length < 1) {
+    throw new RangeError("Argument outputs must list at least one output");
+  }
+  const widths: number[] = [], caps: number[] = [];
+  let N = 0;
+  const rows = x instanceof GpuTensor ? x.size / (x.shape[x.shape.length - 1] || 1) : 0;
+  outputs.forEach((o, j) => {
+    const t = o.y;
+    if (!(t instanceof GpuTensor) || t.dtype !== "f32") {
+      throw new TypeError(`outputs[${j}].y must be an f32 GpuTensor (B, width)`);
+    }
+    // Any shape (B, …): the trailing dimensions flatten into the width.
+    const wd = t.size / rows;
+    if (!Number.isInteger(wd) || wd < 1) {
+      throw new RangeError(
+        `outputs[${j}].y of shape ${formatShape(t.shape)} must have as many rows as x (${
+          formatShape(x.shape)
+        })`,
+      );
+    }
+    if (t.buffer === x.buffer) throw new RangeError(`outputs[${j}].y must not share x's buffer`);
+    const cap = o.cap ?? 0;
+    if (!(cap >= 0)) throw new RangeError(`outputs[${j}].cap must be ≥ 0, received ${o.cap}`);
+    widths.push(wd);
+    caps.push(cap);
+    N += wd;
+  });
+  if (N > weight.N) {
+    throw new RangeError(`The output widths sum to ${N}, more than W's N = ${weight.N} rows`);
+  }
+  // Checked as one output of width N (the rows and offsets of x).
+  const args: MatvecArgs = { ...options, weight, x, y: outputs[0]!.y };
+  if (!(x instanceof GpuTensor)) throw new TypeError("Argument x must be an f32 GpuTensor (…, K)");
+  const { B, xStride } = checkArgs(args, weight.N);
+  return await encodeBlocks(
+    batch,
+    args,
+    B,
+    xStride,
+    weight.N,
+    outputs.map((o) => o.y),
+    widths,
+    caps,
+  );
+}
+
+async function encodeBlocks(
+  batch: DispatchBatch,
+  args: MatvecArgs,
+  B: number,
+  xStride: number,
+  yStride: number,
+  ys: GpuTensor[],
+  splitWidths: number[],
+  splitCaps: number[] = [],
+): Promise<DispatchBatch> {
+  const { weight, x } = args;
+  const options: MatvecOptions = args;
   const gpu = batch.gpu;
   let rowStart = 0;
   for (let j = 0; j < weight.blocks.length; j++) {
@@ -467,6 +783,10 @@ export async function encodeMatvec(
         glu: options.glu ?? false,
         epilogue: options.epilogue ?? "none",
         cap: options.cap ?? 0,
+        norm: options.norm !== undefined,
+        normEps: options.norm?.eps ?? 0,
+        splitWidths,
+        splitCaps,
       },
       gpu.limits.maxComputeWorkgroupStorageSize,
       gpu.limits.maxComputeWorkgroupsPerDimension,
@@ -479,11 +799,27 @@ export async function encodeMatvec(
     batch.dispatch({
       label: `matvec ${rows}x${p.K} ${p.dtype} B${B}`,
       pipeline,
-      buffers: [blk, x, y, ...(weight.bias ? [weight.bias[j]!] : [])],
+      buffers: [
+        blk,
+        x,
+        ...ys,
+        ...(weight.bias ? [weight.bias[j]!] : []),
+        ...(options.norm ? [options.norm.weight] : []),
+      ],
       workgroups: [p.WX, Math.ceil(groups / p.WX)],
       flops: 2 * B * rows * p.K,
       bytes: bytesW + 4 * B * (p.K + rows * (p.epilogue === "accumulate" ? 2 : 1)),
-      meta: { rows, K: p.K, B, dtype: p.dtype, T: p.T, R: p.R, RT: p.RT, VW: p.VW },
+      meta: {
+        rows,
+        K: p.K,
+        B,
+        dtype: p.dtype,
+        T: p.T,
+        R: p.R,
+        RT: p.RT,
+        VW: p.VW,
+        transpose: p.transpose,
+      },
     });
     rowStart += rows;
   }

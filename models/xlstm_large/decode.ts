@@ -14,6 +14,12 @@
  *
  * then RMSNorm → matvec lm_head with the soft-cap fused → logits (B, V).
  *
+ * The fused step (the default) makes 6 dispatches per block instead of 9: the projection writes
+ * q, k, v, o and the capped gates itself (no split), and up to batch 2 each RMSNorm is the
+ * prologue of the matvec after it; the step kernel's constant uniforms live in a buffer, so every
+ * bind group of a replayed step is kept across command buffers. Host CPU per step is set by the
+ * dispatch count (~300 dispatches took ~2.2 ms on the H100 machine).
+ *
  * @module
  */
 
@@ -28,7 +34,7 @@ import {
 import { type StepKernelParams, stepKernelParams, stepWgsl } from "../../kernels/recurrent.ts";
 import { encodeGather, encodeNorm } from "../../kernels/layers/mod.ts";
 import { f32Lit, largestDivisor } from "../../kernels/_common.ts";
-import { encodeMatvec, MATVEC_MAX_BATCH } from "../../kernels/layers/matvec.ts";
+import { encodeMatvec, encodeMatvecSplit, MATVEC_MAX_BATCH } from "../../kernels/layers/matvec.ts";
 import type { XlstmLargeBlockState, XlstmLargeState } from "./_impl.ts";
 import { projLayout, type XlstmLargeWebgpu } from "./webgpu.ts";
 
@@ -102,6 +108,36 @@ export function decodeStepParams(DQK: number, DHV: number): StepKernelParams {
   return { ...base, TCV, R };
 }
 
+/** Which fusions a decoding step uses (see {@linkcode XlstmLargeDecoder}'s constructor). */
+export interface DecodeFusion {
+  /** Fused step: static uniforms, the projection writing q, k, v, o and the gates itself. */
+  fused: boolean;
+  /**
+   * With `fused`: the RMSNorms as prologues of the following matvecs, for batches up to this
+   * size (0: never). Each workgroup of such a matvec reads all B rows of x once more to sum the
+   * squares: cheap at batch 1-2, ~B × 16 KiB of cache reads per workgroup beyond.
+   */
+  normFusionMaxBatch: number;
+}
+
+let decodeFusion: DecodeFusion = { fused: true, normFusionMaxBatch: 2 };
+
+/**
+ * Sets the fusions that decoders made from now on use by default (the benchmark compares them;
+ * the results are the same up to f32 rounding).
+ *
+ * @example
+ * ```ts
+ * import { setDecodeFusion } from "./decode.ts";
+ * setDecodeFusion({ fused: true, normFusionMaxBatch: 2 });
+ * ```
+ *
+ * @param f The fusions (missing fields keep their value).
+ */
+export function setDecodeFusion(f: Partial<DecodeFusion>): void {
+  decodeFusion = { ...decodeFusion, ...f };
+}
+
 /** One block's recurrent state on the GPU: C updated in place, n and m ping-ponged. */
 interface BlockStateBuffers {
   c: GpuTensor;
@@ -160,16 +196,30 @@ export class XlstmLargeDecoder {
   readonly #h: GpuTensor;
   readonly #hn: GpuTensor;
   readonly #U: GpuTensor;
+  readonly #o: GpuTensor;
   #destroyed = false;
+  readonly #fused: boolean;
+  readonly #fuseNorms: boolean;
+  #stepUniformBuffer: GPUBuffer | undefined;
 
   /**
    * Allocates the step buffers and zero states for B sequences.
    *
    * @param model The WebGPU model.
    * @param B Sequences (1 to 16).
+   * @param options `fused` (default from {@linkcode setDecodeFusion}, true): the step kernel's
+   *   constant uniforms live in a buffer written once (every bind group of a replayed step is
+   *   kept across command buffers), the projection writes q, k, v, o and the capped gates itself
+   *   (no split dispatch) and, with `fuseNorms` (default: B ≤ `normFusionMaxBatch`, 2), the
+   *   RMSNorms are prologues of the matvecs after them: 6 dispatches per block instead of 9.
+   *   false: the earlier path.
    * @throws {RangeError} If B is out of range.
    */
-  constructor(model: XlstmLargeWebgpu, B: number) {
+  constructor(
+    model: XlstmLargeWebgpu,
+    B: number,
+    options: { fused?: boolean; fuseNorms?: boolean } = {},
+  ) {
     if (!Number.isInteger(B) || B < 1 || B > MATVEC_MAX_BATCH) {
       throw new RangeError(
         `The batch of a decoding step must be 1…${MATVEC_MAX_BATCH} sequences, received ${B}`,
@@ -177,6 +227,9 @@ export class XlstmLargeDecoder {
     }
     this.model = model;
     this.B = B;
+    this.#fused = options.fused ?? decodeFusion.fused;
+    this.#fuseNorms = this.#fused &&
+      (options.fuseNorms ?? B <= decodeFusion.normFusionMaxBatch);
     const c = model.config, gpu = model.gpu;
     const NH = c.numHeads, DQK = c.qkHeadDim, DHV = c.vHeadDim, L = projLayout(c);
     const t = (shape: number[]) => {
@@ -197,6 +250,7 @@ export class XlstmLargeDecoder {
     this.#h = t([B, NH, 1, DHV]);
     this.#hn = t([B, 1, c.vDim]);
     this.#U = t([B, 1, 2 * c.ffnDim]);
+    this.#o = t([B, 1, c.vDim]);
     this.#states = Array.from({ length: c.numBlocks }, () => ({
       c: t([B, NH, DQK, DHV]),
       n: [t([B, NH, DQK]), t([B, NH, DQK])],
@@ -350,21 +404,55 @@ export class XlstmLargeDecoder {
     const stepUniforms = new ArrayBuffer(16);
     new Uint32Array(stepUniforms, 0, 2).set([0, 1]);
     new Float32Array(stepUniforms, 8, 1)[0] = c.eps;
+    if (this.#fused && !this.#stepUniformBuffer) {
+      this.#stepUniformBuffer = this.gpu.device.createBuffer({
+        label: "decode step uniforms",
+        size: stepUniforms.byteLength,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      this.gpu.device.queue.writeBuffer(this.#stepUniformBuffer, 0, stepUniforms);
+    }
+    const stepU = this.#stepUniformBuffer
+      ? { uniformBuffer: this.#stepUniformBuffer }
+      : { uniforms: stepUniforms };
     for (let bi = 0; bi < c.numBlocks; bi++) {
       const bw = w.blocks[bi]!, st = this.#states[bi]!;
-      await encodeNorm(batch, x, xn, {
-        kind: "rms",
-        weight: bw.normMlstm,
-        ...(bw.normMlstmBias ? { bias: bw.normMlstmBias } : {}),
-        eps: c.normEps,
-      });
-      await encodeMatvec(batch, xn, bw.proj, P);
-      batch.dispatch({
-        label: "decode split",
-        pipeline: splitPipeline,
-        buffers: [P, this.#q, this.#k, this.#v, this.#ig, this.#fg],
-        workgroups: [Math.ceil((this.B * splitElems) / 256)],
-      });
+      // Fused (default): the RMSNorm is the projection's prologue (unless the norm has a bias)
+      // and the projection writes q, k, v, o and the capped gates itself: 1 dispatch, not 3.
+      const fuseNorm = this.#fuseNorms && !bw.normMlstmBias;
+      if (!fuseNorm) {
+        await encodeNorm(batch, x, xn, {
+          kind: "rms",
+          weight: bw.normMlstm,
+          ...(bw.normMlstmBias ? { bias: bw.normMlstmBias } : {}),
+          eps: c.normEps,
+        });
+      }
+      if (this.#fused) {
+        const cap = c.gateSoftCap > 0 ? c.gateSoftCap : 0;
+        await encodeMatvecSplit(
+          batch,
+          fuseNorm ? x : xn,
+          bw.proj,
+          [
+            { y: this.#q },
+            { y: this.#k },
+            { y: this.#v },
+            { y: this.#o },
+            { y: this.#ig, cap },
+            { y: this.#fg, cap },
+          ],
+          fuseNorm ? { norm: { weight: bw.normMlstm, eps: c.normEps } } : {},
+        );
+      } else {
+        await encodeMatvec(batch, xn, bw.proj, P);
+        batch.dispatch({
+          label: "decode split",
+          pipeline: splitPipeline,
+          buffers: [P, this.#q, this.#k, this.#v, this.#ig, this.#fg],
+          workgroups: [Math.ceil((this.B * splitElems) / 256)],
+        });
+      }
       batch.dispatch({
         label: `step--fused decode ${DQK}x${DHV}`,
         pipeline: stepPipeline,
@@ -381,7 +469,7 @@ export class XlstmLargeDecoder {
           st.n[pOut],
           st.m[pOut],
         ],
-        uniforms: stepUniforms,
+        ...stepU,
         workgroups: [DHV / (sp.VW * sp.TCV), this.B * NH],
         bytes: 8 * this.B * NH * DQK * DHV,
       });
@@ -391,22 +479,31 @@ export class XlstmLargeDecoder {
         headMajor: true,
         weight: bw.headNorm,
         ...(bw.headNormBias ? { bias: bw.headNormBias } : {}),
-        gate: { t: P, ld: L.NP, off: L.o },
+        gate: this.#fused ? { t: this.#o, ld: c.vDim, off: 0 } : { t: P, ld: L.NP, off: L.o },
         eps: c.normEps,
       });
       await encodeMatvec(batch, this.#hn, bw.outProj, x, { epilogue: "accumulate" });
-      await encodeNorm(batch, x, xn, {
-        kind: "rms",
-        weight: bw.normFfn,
-        ...(bw.normFfnBias ? { bias: bw.normFfnBias } : {}),
-        eps: c.normEps,
-      });
-      await encodeMatvec(batch, xn, bw.up, this.#U);
+      if (this.#fuseNorms && !bw.normFfnBias) {
+        await encodeMatvec(batch, x, bw.up, this.#U, {
+          norm: { weight: bw.normFfn, eps: c.normEps },
+        });
+      } else {
+        await encodeNorm(batch, x, xn, {
+          kind: "rms",
+          weight: bw.normFfn,
+          ...(bw.normFfnBias ? { bias: bw.normFfnBias } : {}),
+          eps: c.normEps,
+        });
+        await encodeMatvec(batch, xn, bw.up, this.#U);
+      }
       // SwiGLU fused into the down projection: it reads silu(gate)·up straight from U.
       await encodeMatvec(batch, this.#U, bw.down, x, { epilogue: "accumulate", glu: true });
     }
     let hin = x;
-    if (c.addOutNorm) {
+    const headNorm = c.addOutNorm && this.#fuseNorms && !w.outNormBias
+      ? { norm: { weight: w.outNorm!, eps: c.normEps } }
+      : {};
+    if (c.addOutNorm && !("norm" in headNorm)) {
       await encodeNorm(batch, x, xn, {
         kind: "rms",
         weight: w.outNorm!,
@@ -420,7 +517,10 @@ export class XlstmLargeDecoder {
       hin,
       w.lmHead,
       this.logits,
-      c.outputLogitSoftCap > 0 ? { epilogue: "softcap", cap: c.outputLogitSoftCap } : {},
+      {
+        ...headNorm,
+        ...(c.outputLogitSoftCap > 0 ? { epilogue: "softcap", cap: c.outputLogitSoftCap } : {}),
+      },
     );
   }
 
@@ -433,5 +533,6 @@ export class XlstmLargeDecoder {
     if (this.#destroyed) return;
     this.#destroyed = true;
     for (const t of this.#temps) t.destroy();
+    this.#stepUniformBuffer?.destroy();
   }
 }
