@@ -207,7 +207,7 @@ function label(c: Case): string {
     c.eps !== undefined ? ` eps=${c.eps}` : ""
   } ${c.dtype ?? "f32"}${c.stVec4 !== undefined ? ` stVec4=${c.stVec4}` : ""}${
     c.starts ? ` starts=${JSON.stringify(c.starts)}` : ""
-  }`;
+  }${c.groupLimit !== undefined ? ` groupLimit=${c.groupLimit}` : ""}`;
 }
 
 const SENS_COLUMNS = [
@@ -1291,6 +1291,15 @@ Deno.test({
               gate: "exp",
               gates: hot,
               states: true,
+            } as const,
+            // Several head groups (the state binding at an offset).
+            {
+              ...base,
+              shape: { B: 2, NH: 2, S: 37, DQK: 12, DHV: 20 },
+              name: "chunkwise--xl_chunk",
+              gate: "exp",
+              states: true,
+              groupLimit: 3 * 4 * (12 * 20 + 12) * 4,
             } as const,
           ]
           : []),
