@@ -66,10 +66,17 @@ import {
   setBackwardFuseStatsDq,
   setBackwardGroupLimit,
   setBackwardPoison,
+  setBackwardStateVec4,
   setBackwardTrimDiagonal,
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
 import { GpuTensor } from "../kernels/runtime.ts";
+import {
+  type BwParams,
+  stateVec4Default,
+  tileGeometry,
+  tileWgsl,
+} from "../kernels/backward/_wgsl.ts";
 import { forwardBackward } from "../kernels/train.ts";
 import { assertDeviation, testRunDir } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
@@ -176,6 +183,10 @@ interface Case {
   fuse?: boolean;
   /** Speed variant of issue #14: score products on the trimmed grid. */
   trimScores?: boolean;
+  /** Row-sliced kernels' state terms read as vec4s (undefined: the library's default). */
+  stVec4?: boolean | "staged";
+  /** Packed sequences: document starts per batch row. */
+  starts?: number[][];
   seed: number;
 }
 
@@ -194,7 +205,9 @@ function label(c: Case): string {
     c.normalize === false ? " raw" : ""
   } ${c.gradient ?? "exact"}${c.states ? " states" : ""}${
     c.eps !== undefined ? ` eps=${c.eps}` : ""
-  } ${c.dtype ?? "f32"}`;
+  } ${c.dtype ?? "f32"}${c.stVec4 !== undefined ? ` stVec4=${c.stVec4}` : ""}${
+    c.starts ? ` starts=${JSON.stringify(c.starts)}` : ""
+  }${c.groupLimit !== undefined ? ` groupLimit=${c.groupLimit}` : ""}`;
 }
 
 const SENS_COLUMNS = [
@@ -264,6 +277,7 @@ async function check(c: Case): Promise<void> {
   if (c.eps !== undefined) o.eps = c.eps;
   if (c.L !== undefined) o.chunkSize = c.L;
   if (c.normalize !== undefined) o.normalize = c.normalize;
+  if (c.starts !== undefined) o.documentStarts = c.starts;
   const refKernel = getMlstmKernel(refName(c.form, c.gate));
   const ref = await refKernel.backward!(x, dh, o) as Grads;
   setBackwardGroupLimit(c.groupLimit);
@@ -272,6 +286,7 @@ async function check(c: Case): Promise<void> {
   setBackwardF16ReuseU(!(c.f16recompute ?? false));
   setBackwardFuseStatsDq(c.fuse ?? false);
   setBackwardTrimScores(c.trimScores ?? false);
+  setBackwardStateVec4(c.stVec4);
   let out: Grads;
   try {
     out = await kernel(c.name).backward(x, dh, o) as Grads;
@@ -282,6 +297,7 @@ async function check(c: Case): Promise<void> {
     setBackwardF16ReuseU(true);
     setBackwardFuseStatsDq(false);
     setBackwardTrimScores(false);
+    setBackwardStateVec4(undefined);
   }
   assertNoUncapturedErrors(gpu);
   const sens = await sensitivity(refKernel, x, dh, o, ref, c.seed);
@@ -1194,6 +1210,103 @@ Deno.test({
           };
           await t.step(label(c) + tagOf(c), () => check(c));
         }
+      }
+    }
+  },
+});
+
+Deno.test("row-sliced state terms as vec4s: off by default up to DHV 256 (same WGSL), on above", () => {
+  for (const [DQK, DHV] of [[128, 256], [64, 128], [12, 20], [256, 512]]) {
+    const geo = tileGeometry(DQK, DHV, 16384);
+    for (const inter of [true, false]) {
+      const p: BwParams = {
+        dtype: "f32",
+        gateDtype: "f32",
+        DQK,
+        DHV,
+        gate: "exp",
+        normalize: true,
+        exact: true,
+        inter,
+      };
+      for (const mode of ["stats", "dq", "dkdv"] as const) {
+        const before = tileWgsl(p, mode, geo);
+        const byDefault = tileWgsl(p, mode, { ...geo, stVec4: stateVec4Default(DQK, DHV) });
+        const forced = tileWgsl(p, mode, { ...geo, stVec4: true });
+        const staged = tileWgsl(p, mode, { ...geo, stVec4: true, stStaged: true });
+        const where = `${DQK}x${DHV} ${mode} inter=${inter}`;
+        if (DHV <= 256 || !inter) assert.equal(byDefault, before, where);
+        else assert.notEqual(byDefault, before, where);
+        if (inter) {
+          assert.notEqual(forced, before, where);
+          assert.match(forced, /var<storage, read> st: array<vec4f>;/, where);
+          assert.ok(staged.includes("var<workgroup> cst"), where);
+        } else {
+          assert.equal(forced, before, where);
+          assert.equal(staged, before, where);
+        }
+      }
+    }
+  }
+});
+
+Deno.test({
+  name: "xLSTM 7B head shape (DQK 256, DHV 512): chunkwise backward, vec4 and scalar state loads",
+  ignore,
+  async fn(t) {
+    const shape = { B: 1, NH: 1, S: 45, DQK: 256, DHV: 512 };
+    const hot = { iMean: 8, gateStd: 4 };
+    let seed = 7700;
+    for (const stVec4 of ["staged", true, false] as const) {
+      const base = { form: "chunkwise", shape, L: 16, stVec4 } as const;
+      const cases: Omit<Case, "seed">[] = [
+        { ...base, name: "chunkwise--xl_chunk", gate: "exp", states: true },
+        {
+          ...base,
+          name: "chunkwise--xl_chunk",
+          gate: "exp",
+          gates: hot,
+          gradient: "normalizer-constant",
+        },
+        { ...base, name: "chunkwise--xl_chunk", gate: "exp", gates: hot, starts: [[20, 33]] },
+        { ...base, name: "chunkwise--xl_chunk_siging", gate: "sig", states: true },
+        ...(hasF16
+          ? [
+            {
+              ...base,
+              name: "chunkwise--xl_chunk",
+              gate: "exp",
+              gates: hot,
+              dtype: "f16",
+            } as const,
+          ]
+          : []),
+        // Forced on an odd head (an odd number of vec4 columns, padded DQK slices).
+        ...(stVec4 !== false
+          ? [
+            {
+              ...base,
+              shape: { B: 2, NH: 1, S: 37, DQK: 12, DHV: 20 },
+              name: "chunkwise--xl_chunk",
+              gate: "exp",
+              gates: hot,
+              states: true,
+            } as const,
+            // Several head groups (the state binding at an offset).
+            {
+              ...base,
+              shape: { B: 2, NH: 2, S: 37, DQK: 12, DHV: 20 },
+              name: "chunkwise--xl_chunk",
+              gate: "exp",
+              states: true,
+              groupLimit: 3 * 4 * (12 * 20 + 12) * 4,
+            } as const,
+          ]
+          : []),
+      ];
+      for (const c0 of cases) {
+        const c: Case = { ...c0, seed: seed++ };
+        await t.step(label(c), () => check(c));
       }
     }
   },

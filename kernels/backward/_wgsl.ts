@@ -68,6 +68,34 @@ export interface TileGeometry {
   SV: number;
   /** Rows per thread (register blocking: each vector loaded from the other side serves RT rows). */
   RT: number;
+  /**
+   * Chunkwise state terms: read the (C | n) state as vec4s (one 16-byte load per 4 columns instead
+   * of four scalar ones) where DQK and DHV are multiples of 4. The state-term loops read C rows
+   * 4·G floats apart across a warp's threads (uncoalesced), so at DHV 512 their scalar loads
+   * dominate the backward on NVIDIA; see {@linkcode stateVec4Default}. @default {false}
+   */
+  stVec4?: boolean;
+  /**
+   * With {@linkcode TileGeometry.stVec4}: the row-side state products (Σ_col C[a, col]·x[col]) stage
+   * two vec4 columns of C for all DQK rows in workgroup memory, transposed (coalesced global reads
+   * once per workgroup instead of once per warp; each thread then reads its 4 rows as one vec4,
+   * conflict-free). Adds {@linkcode stagedStateBytes} of workgroup storage. @default {false}
+   */
+  stStaged?: boolean;
+}
+
+/** Workgroup storage of the staged state columns: 8 columns × SQ·G vec4s of rows. */
+export function stagedStateBytes(t: TileGeometry): number {
+  return 16 * 8 * t.SQ * t.G;
+}
+
+/**
+ * Whether the row-sliced kernels read the state as vec4s by default: for DHV above 256 (the xLSTM
+ * 7B head, DHV 512), where the blocked kernels do not run. Smaller heads keep the scalar loads
+ * (and their WGSL) unchanged.
+ */
+export function stateVec4Default(DQK: number, DHV: number): boolean {
+  return DHV > 256 && DQK % 4 === 0 && DHV % 4 === 0;
 }
 
 const d4 = (d: number) => Math.ceil(d / 4);
@@ -330,8 +358,16 @@ export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   if (mode !== "stats") {
     decl.push(`@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;`);
   }
+  const sv4 = p.inter && (t.stVec4 ?? false) && DQK % 4 === 0 && DHV % 4 === 0;
+  const staged = sv4 && (t.stStaged ?? false);
+  const SQG = SQ * G;
   if (p.inter) {
-    decl.push(`@group(0) @binding(${b++}) var<storage, read> st: array<f32>;`);
+    decl.push(
+      sv4
+        ? `@group(0) @binding(${b++}) var<storage, read> st: array<vec4f>;
+fn stf(i: u32) -> f32 { return st[i / 4u][i % 4u]; }`
+        : `@group(0) @binding(${b++}) var<storage, read> st: array<f32>;`,
+    );
     decl.push(`@group(0) @binding(${b++}) var<storage, read> mp: array<f32>;`);
   }
   if (mode === "stats") {
@@ -488,7 +524,9 @@ ${range(SV).map((jj) => `        accv${x}_${jj} += w2 * ho${jj};`).join("\n")}
   const stBase = rows ? `(lb * u.NC + seg) * ${E}u` : `(lb * (u.NC + 1u) + seg) * ${E}u`;
   // One vec4 of a state row at float offset `o` (the row's start), vec4 column c4.
   const ldC = (o: string, c4: string) =>
-    DHV % 4 === 0
+    sv4
+      ? `st[(${o}) / 4u + ${c4}]`
+      : DHV % 4 === 0
       ? `vec4f(st[${o} + ${c4} * 4u], st[${o} + ${c4} * 4u + 1u], st[${o} + ${c4} * 4u + 2u], st[${o} + ${c4} * 4u + 3u])`
       : `ldst(${o}, ${c4})`;
   const ldstFn = DHV % 4 === 0 || !p.inter ? "" : `
@@ -520,7 +558,11 @@ ${
         `  let nn${j} = ${
           (needMask ? (e: string) => `(${e}) * mk${j}` : (e: string) => e)(
             `vec4f(${
-              range(4).map((c) => `st[sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)]`)
+              range(4).map((c) =>
+                `${sv4 ? "stf(" : "st["}sb + ${DQK * DHV}u + min(${aOf(j, c)}, ${DQK - 1}u)${
+                  sv4 ? ")" : "]"
+                }`
+              )
                 .join(", ")
             })`,
           )
@@ -530,20 +572,55 @@ ${
     : [];
   const mask = (j: number, e: string) => (needMask ? `(${e}) * mk${j}` : e);
   // uc{x}_j[c] = Σ_col C[a_jc, col] · vec_x[col] for every owned row x, one fused loop.
-  const rowDots = (vec: string) => [
+  // Staged: columns c0, c0+1 (vec4s) of C for rows a < SQ·G·4 (zeros past DQK), transposed into
+  // cst[(cc·4 + comp)·SQG + a/4][a%4]; thread g then reads rows 4(jG+g)..+3 of a column as one vec4.
+  const stagedDots = (vec: string) => [
     ...U.flatMap((x) => range(SQ).map((j) => `  var uc${x}_${j} = vec4f(0.0);`)),
-    `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
-    ...range(SQ).flatMap((j) =>
-      range(4).map((c) => `    let cc${j}${c} = ${ldC(`o${j}${c}`, "c4")};`)
-    ),
-    ...U.flatMap((x) => [
-      `    let xv${x} = ld_${vec}(rowC${x}, c4);`,
-      ...range(SQ).map((j) =>
-        `    uc${x}_${j} += vec4f(${range(4).map((c) => `dot(cc${j}${c}, xv${x})`).join(", ")});`
+    `  for (var c0 = 0u; c0 < ${DV4}u; c0 += 2u) {`,
+    `    workgroupBarrier();`,
+    `    for (var a = lid; a < ${SQG * 4}u; a += ${NR * G}u) {`,
+    `      let ar = (sb + min(a, ${DQK - 1}u) * ${DHV}u) / 4u;`,
+    ...range(2).flatMap((cc) => [
+      `      let v${cc} = select(vec4f(0.0), st[ar + min(c0 + ${cc}u, ${
+        DV4 - 1
+      }u)], a < ${DQK}u && c0 + ${cc}u < ${DV4}u);`,
+      ...range(4).map((c) =>
+        `      cst[${cc * 4 + c}u * ${SQG}u + a / 4u][a % 4u] = v${cc}.${comps[c]};`
       ),
+    ]),
+    `    }`,
+    `    workgroupBarrier();`,
+    ...range(2).flatMap((cc) => [
+      `    {`,
+      `      let c4 = min(c0 + ${cc}u, ${DV4 - 1}u);`,
+      ...U.map((x) => `      let xv${x} = ld_${vec}(rowC${x}, c4);`),
+      ...range(4).flatMap((c) =>
+        range(SQ).flatMap((j) => [
+          `      {`,
+          `        let cv = cst[${cc * 4 + c}u * ${SQG}u + ${j}u * ${G}u + g];`,
+          ...U.map((x) => `        uc${x}_${j} += cv * xv${x}.${comps[c]};`),
+          `      }`,
+        ])
+      ),
+      `    }`,
     ]),
     `  }`,
   ];
+  const rowDots = (vec: string) =>
+    staged ? stagedDots(vec) : [
+      ...U.flatMap((x) => range(SQ).map((j) => `  var uc${x}_${j} = vec4f(0.0);`)),
+      `  for (var c4 = 0u; c4 < ${DV4}u; c4++) {`,
+      ...range(SQ).flatMap((j) =>
+        range(4).map((c) => `    let cc${j}${c} = ${ldC(`o${j}${c}`, "c4")};`)
+      ),
+      ...U.flatMap((x) => [
+        `    let xv${x} = ld_${vec}(rowC${x}, c4);`,
+        ...range(SQ).map((j) =>
+          `    uc${x}_${j} += vec4f(${range(4).map((c) => `dot(cc${j}${c}, xv${x})`).join(", ")});`
+        ),
+      ]),
+      `  }`,
+    ];
   if (p.inter && rows) {
     const lines: string[] = [...common, ...rowDots("dh")];
     for (const x of U) {
@@ -702,7 +779,7 @@ var<workgroup> xs: array<f32, ${BT * BS * G}>;
 var<workgroup> ys: array<f32, ${BT * BS * G}>;
 var<workgroup> ws: array<f32, ${BT * BS}>;
 var<workgroup> ws2: array<f32, ${BT * BS}>;
-
+${staged ? `var<workgroup> cst: array<vec4f, ${8 * SQG}>;\n` : ""}
 @compute @workgroup_size(${NR * G})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let seg = wid.y;

@@ -55,7 +55,10 @@
  * dot products to workgroup memory, (B) reduces them and forms the weights (one exp per pair),
  * (C) accumulates the weighted rows into the owned rows' gradient slices. Each other-side vector is
  * loaded once per tile and serves both owned rows. Every score is recomputed three times (stats,
- * dq, dkdv) instead of being stored; nothing of size S² is ever allocated.
+ * dq, dkdv) instead of being stored; nothing of size S² is ever allocated. Their chunkwise state
+ * terms loop over C's columns with each thread reading its own C rows (4·G floats apart across a
+ * warp: uncoalesced); for DHV above 256 they read C as vec4s by default, and "staged" stages C's
+ * columns in workgroup memory ({@linkcode setBackwardStateVec4}).
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch (48·S with the stabilizer's path:
  * exact convention, exponential gate); the chunkwise pass
@@ -121,6 +124,8 @@ import {
   packUniforms,
   prepWgsl,
   scanWgsl,
+  stagedStateBytes,
+  stateVec4Default,
   tileGeometry,
   type TileMode,
   tileSharedBytes,
@@ -296,6 +301,29 @@ export function setBackwardBlockDepth(kc: 8 | 16 | undefined): void {
  */
 export function setBackwardGroupLimit(bytes: number | undefined): void {
   groupLimit = bytes;
+}
+
+let stateVec4: boolean | "staged" | undefined;
+/**
+ * Speed variant (xLSTM 7B head shape): the row-sliced chunkwise kernels (head dimensions the
+ * register-blocked ones do not cover) read the chunk states as vec4s in their state terms instead
+ * of four scalar loads per vec4 (those loads are uncoalesced across a warp). undefined: the
+ * default, on for DHV above 256 (`stateVec4Default` in _wgsl.ts); heads up to DHV 256 generate the
+ * same WGSL as before. Only for DQK and DHV multiples of 4 (otherwise always off). "staged" also
+ * stages the state columns of the row-side products in workgroup memory (`stStaged` in _wgsl.ts).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardStateVec4 } from "./backward.ts";
+ * setBackwardStateVec4(false);
+ * setBackwardStateVec4("staged");
+ * setBackwardStateVec4(undefined);
+ * ```
+ *
+ * @param on true / false / "staged" to force, undefined for the default.
+ */
+export function setBackwardStateVec4(on: boolean | "staged" | undefined): void {
+  stateVec4 = on;
 }
 
 /**
@@ -597,9 +625,22 @@ export async function mlstmBackwardWebGpu(
   // Only prep and gates read the document starts; the other kernels are shared with unpacked calls.
   const rkey = p.resets ? `${key}:resets` : key;
   checkStorageBuffers(gpu, p.resets ? 4 : 3, `mlstm-bw-prep:${rkey}`);
-  const geo = tileGeometry(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize);
-  const tshared = tileSharedBytes(geo);
-  const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}`;
+  const stVec4 = chunk && (stateVec4 ?? stateVec4Default(DQK, DHV)) !== false &&
+    DQK % 4 === 0 && DHV % 4 === 0;
+  const stStaged = stVec4 && stateVec4 === "staged";
+  const maxShared = gpu.limits.maxComputeWorkgroupStorageSize;
+  const geo0 = tileGeometry(DQK, DHV, maxShared);
+  const geo = {
+    ...(stStaged
+      ? tileGeometry(DQK, DHV, maxShared - stagedStateBytes({ ...geo0, stStaged }))
+      : geo0),
+    stVec4,
+    stStaged,
+  };
+  const tshared = tileSharedBytes(geo) + (stStaged ? stagedStateBytes(geo) : 0);
+  const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}${stVec4 ? ".v4" : ""}${
+    stStaged ? "s" : ""
+  }`;
   const withInit = chunk && hasInitialStates;
   const withLast = chunk && dLast !== undefined;
   let dlc: GpuTensor | undefined, dln: GpuTensor | undefined, dlm: GpuTensor | undefined;
