@@ -279,14 +279,14 @@ export const WGSL_LOGSIG = `
 fn exp_neg(a: f32) -> f32 {
   let k = min(floor(a * 1.44269504 + 0.5), 200.0);
   let r = (a - k * 0.693145751953125) - k * 1.42860677e-6;
-  // Two halvings of the exponent: a single ldexp by -126 came out 0 on NVIDIA for results just
-  // above the smallest normal (f ≈ 87), as if an intermediate were flushed.
-  let h = i32(k) / 2;
-  return ldexp(ldexp(exp(-r), -h), h - i32(k));
+  return ldexp(exp(-r), -i32(k));
 }
 fn logsig(x: f32) -> f32 {
   let e = exp_neg(abs(x));
-  let z = e / (2.0 + e);
+  // t = 2z with z = e / (2 + e), formed without z: where e is just above the smallest normal
+  // (x ≈ 87), z is subnormal and NVIDIA flushed it to 0 (logsig came out 0, not -e).
+  let t = e / (1.0 + 0.5 * e);
+  let z = 0.5 * t;
   let z2 = z * z;
   var p = 1.0 / 17.0;
   p = p * z2 + 1.0 / 15.0;
@@ -297,7 +297,7 @@ fn logsig(x: f32) -> f32 {
   p = p * z2 + 1.0 / 5.0;
   p = p * z2 + 1.0 / 3.0;
   p = p * z2 + 1.0;
-  return max(min(x, 0.0) - 2.0 * z * p, -1.0e30);
+  return max(min(x, 0.0) - t * p, -1.0e30);
 }
 `;
 

@@ -1231,7 +1231,12 @@ Deno.test("row-sliced state terms as vec4s: off by default up to DHV 256 (same W
       };
       for (const mode of ["stats", "dq", "dkdv"] as const) {
         const before = tileWgsl(p, mode, geo);
-        const byDefault = tileWgsl(p, mode, { ...geo, stVec4: stateVec4Default(DQK, DHV) });
+        const d = stateVec4Default(DQK, DHV);
+        const byDefault = tileWgsl(p, mode, {
+          ...geo,
+          stVec4: d !== false,
+          stStaged: d === "staged",
+        });
         const forced = tileWgsl(p, mode, { ...geo, stVec4: true });
         const staged = tileWgsl(p, mode, { ...geo, stVec4: true, stStaged: true });
         const where = `${DQK}x${DHV} ${mode} inter=${inter}`;

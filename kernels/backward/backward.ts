@@ -308,7 +308,7 @@ let stateVec4: boolean | "staged" | undefined;
  * Speed variant (xLSTM 7B head shape): the row-sliced chunkwise kernels (head dimensions the
  * register-blocked ones do not cover) read the chunk states as vec4s in their state terms instead
  * of four scalar loads per vec4 (those loads are uncoalesced across a warp). undefined: the
- * default, on for DHV above 256 (`stateVec4Default` in _wgsl.ts); heads up to DHV 256 generate the
+ * default, "staged" for DHV above 256 (`stateVec4Default` in _wgsl.ts); heads up to DHV 256 generate the
  * same WGSL as before. Only for DQK and DHV multiples of 4 (otherwise always off). "staged" also
  * stages the state columns of the row-side products in workgroup memory (`stStaged` in _wgsl.ts).
  *
@@ -625,9 +625,9 @@ export async function mlstmBackwardWebGpu(
   // Only prep and gates read the document starts; the other kernels are shared with unpacked calls.
   const rkey = p.resets ? `${key}:resets` : key;
   checkStorageBuffers(gpu, p.resets ? 4 : 3, `mlstm-bw-prep:${rkey}`);
-  const stVec4 = chunk && (stateVec4 ?? stateVec4Default(DQK, DHV)) !== false &&
-    DQK % 4 === 0 && DHV % 4 === 0;
-  const stStaged = stVec4 && stateVec4 === "staged";
+  const stMode = stateVec4 ?? stateVec4Default(DQK, DHV);
+  const stVec4 = chunk && stMode !== false && DQK % 4 === 0 && DHV % 4 === 0;
+  const stStaged = stVec4 && stMode === "staged";
   const maxShared = gpu.limits.maxComputeWorkgroupStorageSize;
   const geo0 = tileGeometry(DQK, DHV, maxShared);
   const geo = {
