@@ -288,7 +288,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let t = lid.x;
   let row = wid.x;
   let base = row * ${stride}u;
-  var best = -3.4028235e38;
+  var best = -3.4028234663852886e38; // the lowest f32, written exactly (Tint rejects -3.4028235e38 as out of range)
   var bi = 0xffffffffu;
 ${
       strided(
@@ -357,7 +357,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let topK = params[4];
   let topP = bitcast<f32>(params[5]);
   // max z
-  var mx = -3.4028235e38;
+  var mx = -3.4028234663852886e38; // the lowest f32, written exactly (Tint rejects -3.4028235e38 as out of range)
 ${strided((i) => `zval(base, ${i}, temp)`, (_i, z) => `if (${z} == ${z}) { mx = max(mx, ${z}); }`)}
   rf[t] = mx;
   workgroupBarrier();
