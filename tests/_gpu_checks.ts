@@ -49,30 +49,35 @@ export function roundInputs(x: Inputs, dtype: "f32" | "f16"): Inputs {
 const logsig = (x: number) => Math.min(x, 0) - Math.log1p(Math.exp(-Math.abs(x)));
 
 /**
- * max over rows of κ = Σₐ|q̃ₐnₐ| / max(|q̃·n|, lower bound) along the recurrence (float64; 1 when the
- * sigmoid gate is unnormalized). With `documentStarts` the recurrence restarts from the zero state
- * (n = 0, m = 0) at each start, as the packed kernels do.
+ * Per row (B·NH·S, row-major) the normalizer's condition number κ_t = max(1, Σₐ|q̃ₐnₐ| /
+ * max(|q̃·n_t|, lower bound)) along the recurrence, in float64; all 1 when the sigmoid gate is
+ * unnormalized. `counting: "terms"` also counts cancellation inside n: Σₐ|q̃ₐ|·n̄ₐ with n̄ the same
+ * recurrence over |terms| (initial state included). With `documentStarts` the recurrence restarts
+ * from the zero state (n = 0, m = 0) at each start, as the packed kernels do.
  */
-export function normalizerCondition(
+export function normalizerConditionRows(
   x: Inputs,
   gate: InputGate,
   normalize = true,
   documentStarts?: readonly (readonly number[])[],
-): number {
-  if (gate === "sig" && !normalize) return 1;
+  counting: "products" | "terms" = "products",
+): Float64Array {
   const [B, NH, S, DQK] = x.q.shape as [number, number, number, number];
+  const out = new Float64Array(B * NH * S).fill(1);
+  if (gate === "sig" && !normalize) return out;
   const scale = 1 / Math.sqrt(DQK);
-  let worst = 1;
   for (let bh = 0; bh < B * NH; bh++) {
     const n = x.nInitial
       ? Float64Array.from(x.nInitial.data.subarray(bh * DQK, (bh + 1) * DQK))
       : new Float64Array(DQK);
+    const nAbs = n.map(Math.abs);
     let m = x.mInitial && gate === "exp" ? x.mInitial.data[bh]! : 0;
     const starts = new Set(documentStarts?.[Math.floor(bh / NH)] ?? []);
     for (let t = 0; t < S; t++) {
       const row = bh * S + t;
       if (starts.has(t)) {
         n.fill(0);
+        nAbs.fill(0);
         m = 0;
       }
       const lf = logsig(x.f.data[row]!), iv = x.i.data[row]!;
@@ -90,15 +95,32 @@ export function normalizerCondition(
       }
       let den = 0, abs = 0;
       for (let a = 0; a < DQK; a++) {
-        n[a] = fa * n[a]! + ia * x.k.data[row * DQK + a]!;
-        const p = scale * x.q.data[row * DQK + a]! * n[a]!;
-        den += p;
-        abs += Math.abs(p);
+        const ka = x.k.data[row * DQK + a]!, qa = scale * x.q.data[row * DQK + a]!;
+        n[a] = fa * n[a]! + ia * ka;
+        nAbs[a] = fa * nAbs[a]! + ia * Math.abs(ka);
+        den += qa * n[a]!;
+        abs += counting === "terms" ? Math.abs(qa) * nAbs[a]! : Math.abs(qa * n[a]!);
       }
-      worst = Math.max(worst, abs / Math.max(Math.abs(den), lower));
+      out[row] = Math.max(1, abs / Math.max(Math.abs(den), lower));
     }
   }
-  return worst;
+  return out;
+}
+
+/**
+ * max over rows of {@linkcode normalizerConditionRows} (1 when the sigmoid gate is unnormalized):
+ * the κ of the conditioning-aware tolerance.
+ */
+export function normalizerCondition(
+  x: Inputs,
+  gate: InputGate,
+  normalize = true,
+  documentStarts?: readonly (readonly number[])[],
+): number {
+  return normalizerConditionRows(x, gate, normalize, documentStarts).reduce(
+    (a, b) => Math.max(a, b),
+    1,
+  );
 }
 
 /** The base tolerance (relative L2) of the policy described at the top of this file. */

@@ -44,6 +44,7 @@ import {
   mlstmChunkwiseReference,
 } from "../reference/chunkwise.ts";
 import { logDeviation } from "./_deviation_log.ts";
+import { normalizerConditionRows } from "./_gpu_checks.ts";
 import { rngOf } from "./_seed.ts";
 
 type Inputs = MlstmInputs<Tensor>;
@@ -228,9 +229,9 @@ const converged = (c: Cell) => c.trunc <= Math.max(1e-7, c.tolerance);
 /**
  * Σ_t κ_t Σ_c |h_tc dh_tc| at x: the scale of the rounding error of the loss. κ_t = Σₐ|q̃ₐ| n̄ₐ /
  * max(|q̃·n_t|, lower bound) with n̄ the recurrence of |terms| of n (initial state included): the
- * normalizer's condition number at row t, as tests/_gpu_checks.ts normalizerCondition (whose
- * maximum over rows is the κ bound of the GPU tests), per row and counting cancellation inside n
- * too; 1 where the output is unnormalized.
+ * normalizer's condition number at row t (tests/_gpu_checks.ts normalizerConditionRows, counting
+ * "terms": cancellation inside n too; the GPU tests' κ bound is the maximum over rows of its
+ * "products" count); 1 where the output is unnormalized.
  */
 async function roundingScale(
   form: Form,
@@ -240,50 +241,13 @@ async function roundingScale(
   dh: Tensor,
 ): Promise<number> {
   const h = (await FORWARD[form](x, o, gate)).h as Tensor;
-  const [B, NH, S, DQK] = x.q.shape;
   const DHV = x.v.shape[3];
-  const scale = 1 / Math.sqrt(DQK);
-  const logsig = (z: number) => Math.min(z, 0) - Math.log1p(Math.exp(-Math.abs(z)));
-  const normalize = gate === "exp" || (o.normalize ?? true);
+  const kappa = normalizerConditionRows(x, gate, o.normalize ?? true, undefined, "terms");
   let total = 0;
-  for (let bh = 0; bh < B * NH; bh++) {
-    const n = new Float64Array(DQK), nAbs = new Float64Array(DQK);
-    if (x.nInitial) {
-      for (let a = 0; a < DQK; a++) {
-        n[a] = x.nInitial.data[bh * DQK + a];
-        nAbs[a] = Math.abs(n[a]);
-      }
-    }
-    let m = x.mInitial && gate === "exp" ? x.mInitial.data[bh] : 0;
-    for (let t = 0; t < S; t++) {
-      const row = bh * S + t;
-      const lf = logsig(x.f.data[row]), iv = x.i.data[row];
-      let fa: number, ia: number, lower: number;
-      if (gate === "exp") {
-        const mt = Math.max(lf + m, iv);
-        fa = Math.exp(lf + m - mt);
-        ia = Math.exp(iv - mt);
-        m = mt;
-        lower = Math.exp(-mt);
-      } else {
-        fa = Math.exp(lf);
-        ia = Math.exp(logsig(iv));
-        lower = 1;
-      }
-      let den = 0, terms = 0;
-      for (let a = 0; a < DQK; a++) {
-        const ka = x.k.data[row * DQK + a];
-        n[a] = fa * n[a] + ia * ka;
-        nAbs[a] = fa * nAbs[a] + ia * Math.abs(ka);
-        const qa = scale * x.q.data[row * DQK + a];
-        den += qa * n[a];
-        terms += Math.abs(qa) * nAbs[a];
-      }
-      const kappa = normalize ? Math.max(1, terms / Math.max(Math.abs(den), lower)) : 1;
-      let hd = 0;
-      for (let c = 0; c < DHV; c++) hd += Math.abs(h.data[row * DHV + c] * dh.data[row * DHV + c]);
-      total += kappa * hd;
-    }
+  for (let row = 0; row < kappa.length; row++) {
+    let hd = 0;
+    for (let c = 0; c < DHV; c++) hd += Math.abs(h.data[row * DHV + c] * dh.data[row * DHV + c]);
+    total += kappa[row] * hd;
   }
   return total;
 }
