@@ -18,42 +18,13 @@ import { argmaxReference } from "../reference/sampling.ts";
 import { DispatchBatch, setBindGroupCache, setPoisonOutputs } from "../kernels/runtime.ts";
 import { assertDeviation } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
-import { rngOf } from "./_seed.ts";
+import { randomIds, SMALL_CONFIGS } from "./_xlstm_large.ts";
 
 const ignore = await gpuMissing();
 registerXlstmLargeBackend(webgpuXlstmLargeBackend);
 setPoisonOutputs(true);
 
-const configs: Record<string, XlstmLargeConfig> = {
-  even: createXlstmLargeConfig({
-    vocabSize: 97,
-    embeddingDim: 32,
-    numBlocks: 2,
-    numHeads: 2,
-    qkDim: 16,
-    vDim: 32,
-    ffnDim: 48,
-    chunkSize: 16,
-  }),
-  odd: createXlstmLargeConfig({
-    vocabSize: 53,
-    embeddingDim: 30,
-    numBlocks: 2,
-    numHeads: 3,
-    qkDim: 24,
-    vDim: 36,
-    ffnDim: 42,
-    chunkSize: 16,
-  }),
-};
-
-function randomIds(B: number, S: number, V: number, seed: number): number[][] {
-  const rng = rngOf(seed);
-  return Array.from(
-    { length: B },
-    () => Array.from({ length: S }, () => Math.floor(rng.uniform(0, V))),
-  );
-}
+const configs: Record<string, XlstmLargeConfig> = SMALL_CONFIGS;
 
 // Wide heads (DQK 128, DHV 64): the decode step kernel's 64 row groups and narrow column tiles.
 const wide = createXlstmLargeConfig({

@@ -27,45 +27,14 @@ import { GpuTensor, readTensors, releaseBufferPool, setPoisonOutputs } from "../
 import { trackGpuMemory } from "../profiling/memory.ts";
 import { assertDeviation } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
-import { rngOf } from "./_seed.ts";
+import { randomIds, SMALL_CONFIGS } from "./_xlstm_large.ts";
 
 const ignore = await gpuMissing();
 // Every temporary of the forward starts as NaN (see XlstmLargeWebgpu.forwardDevice).
 setPoisonOutputs(true);
 const F16_VS_F32 = 3e-3;
 
-const configs: Record<string, XlstmLargeConfig> = {
-  // vec4-friendly sizes; chunk size 16 so that S = 37 spans three chunks.
-  even: createXlstmLargeConfig({
-    vocabSize: 97,
-    embeddingDim: 32,
-    numBlocks: 2,
-    numHeads: 2,
-    qkDim: 16,
-    vDim: 32,
-    ffnDim: 48,
-    chunkSize: 16,
-  }),
-  // odd sizes: K not a multiple of 4 in every GEMM, odd heads.
-  odd: createXlstmLargeConfig({
-    vocabSize: 53,
-    embeddingDim: 30,
-    numBlocks: 2,
-    numHeads: 3,
-    qkDim: 24,
-    vDim: 36,
-    ffnDim: 42,
-    chunkSize: 16,
-  }),
-};
-
-function randomIds(B: number, S: number, V: number, seed: number): number[][] {
-  const rng = rngOf(seed);
-  return Array.from(
-    { length: B },
-    () => Array.from({ length: S }, () => Math.floor(rng.uniform(0, V))),
-  );
-}
+const configs: Record<string, XlstmLargeConfig> = SMALL_CONFIGS;
 
 async function readLogits(t: unknown): Promise<Tensor> {
   return t instanceof GpuTensor ? await t.read() : t as Tensor;
