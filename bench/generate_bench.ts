@@ -4,7 +4,8 @@
 //
 //   deno task generate-bench [--out DIR] [--dtypes f16,f32] [--batches 1,8]
 //     [--gen 64,256,1024,4096] [--prompts 128,1024,4096,16384] [--skip-gen] [--skip-ttft]
-//     [--skip-matvec] [--skip-cpu] [--compare-tokens 512] [--matvec-tiles 64x4,128x2,32x4x2,…] [--small]
+//     [--skip-matvec] [--skip-cpu] [--compare-tokens 512] [--matvec-tiles 64x4,128x2,32x4x2,…]
+//     [--matvec-warm-ms 1500] [--matvec-reps 100] [--small]
 //
 // Writes to DIR (default $OUT, else bench_outputs/generate-<time>):
 // - generate_tokens.csv: generation tokens/s at each batch for each number of new tokens (one run
@@ -32,6 +33,7 @@ import {
   DispatchBatch,
   type DispatchObserver,
   getGpu,
+  getPipeline,
   type Gpu,
   setBindGroupCache,
 } from "../kernels/runtime.ts";
@@ -46,7 +48,12 @@ import { registerXlstmLargeBackend } from "../models/xlstm_large/_impl.ts";
 import { XlstmLarge } from "../models/xlstm_large/model.ts";
 import { webgpuXlstmLargeBackend } from "../models/xlstm_large/webgpu.ts";
 import { projLayout } from "../models/xlstm_large/webgpu.ts";
-import { encodeMatvec, setMatvecTiles, setMatvecTileTable } from "../kernels/layers/matvec.ts";
+import {
+  encodeMatvec,
+  type MatvecTiles,
+  setMatvecTiles,
+  setMatvecTileTable,
+} from "../kernels/layers/matvec.ts";
 import { destroyLinearWeight, type LinearWeight } from "../kernels/layers/gemm.ts";
 import { encodeNorm } from "../kernels/layers/norm.ts";
 import { GpuTensor, releaseBufferPool } from "../kernels/runtime.ts";
@@ -70,9 +77,11 @@ const { values } = parseArgs({
     "skip-matvec": { type: "boolean" },
     "skip-cpu": { type: "boolean" },
     "compare-tokens": { type: "string", default: "512" },
+    "matvec-warm-ms": { type: "string", default: "1500" },
+    "matvec-reps": { type: "string", default: "100" },
     "matvec-tiles": {
       type: "string",
-      default: "64x4,128x2,32x8,32x4x2,64x2x2,32x4x4,32x2x8,64x1x8",
+      default: "64x4,128x2,32x8,64x4u4,32x8u4,128x2u4,16x16u4,32x4x2,32x4x4,64x1x8",
     },
     small: { type: "boolean" },
   },
@@ -169,6 +178,58 @@ async function gpuMs(g: Gpu, encode: (b: DispatchBatch) => Promise<void>): Promi
   return Number(t[1]! - t[0]!) / 1e6;
 }
 
+/** A tile name `TxR[xRT][uU]`: threads per row, groups per workgroup, rows per thread, loads. */
+function parseTile(v: string): Required<MatvecTiles> & { name: string } {
+  const m = /^(\d+)x(\d+)(?:x(\d+))?(?:u(\d+))?$/.exec(v);
+  if (!m) throw new RangeError(`--matvec-tiles: expected TxR[xRT][uU], received ${v}`);
+  return {
+    name: v,
+    threadsPerRow: Number(m[1]),
+    rowsPerWorkgroup: Number(m[2]),
+    rowsPerThread: Number(m[3] ?? 0),
+    loadsInFlight: Number(m[4] ?? 2),
+  };
+}
+
+/** GPU ms of one vec4 copy of `bytes` (three source/destination pairs rotated, as the matvecs). */
+async function copyMs(bytes: number, reps: number): Promise<number> {
+  const n = Math.ceil(bytes / 16);
+  const pipeline = await getPipeline(
+    gpu,
+    "bench:copy",
+    () =>
+      `@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  if (i < arrayLength(&dst)) { dst[i] = src[i]; }
+}`,
+  );
+  const pairs = Array.from(
+    { length: 3 },
+    () => [GpuTensor.empty(gpu, [4 * n]), GpuTensor.empty(gpu, [4 * n])],
+  );
+  const groups = Math.ceil(n / 256), WX = Math.min(groups, 65535);
+  const enc = (b: DispatchBatch) => {
+    for (let r = 0; r < reps; r++) {
+      b.dispatch({
+        label: "copy",
+        pipeline,
+        buffers: pairs[r % 3]!,
+        workgroups: [WX, Math.ceil(groups / WX)],
+      });
+    }
+    return Promise.resolve();
+  };
+  await gpuMs(gpu, enc);
+  const t: number[] = [];
+  for (let j = 0; j < 3; j++) t.push(await gpuMs(gpu, enc) / reps);
+  pairs.flat().forEach((x) => x.destroy());
+  return t.sort((a, b) => a - b)[1]!;
+}
+
 // --- host CPU per decoding step, old vs new encoding (the model's block count, tiny widths) ----
 if (!values["skip-cpu"]) {
   const res = await measureDecodeCpu(gpu, {
@@ -214,16 +275,33 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
   // time over the shapes, f16 first) is used for the generation runs below.
   // TxR: the earlier kernels (tree reduction); TxRxRT: RT rows per thread group, transposed
   // reduction.
-  const tiles = values["matvec-tiles"].split(",").map((v) =>
-    v.split("x").map(Number) as [number, number, number?]
-  );
+  // A sustained load first: short timed passes after a stretch of light GPU work (the decode CPU
+  // measurement above) ran at lowered clocks on the H100 (the lm head at 0.22 instead of 0.13 ms).
+  const warmMs = Number(values["matvec-warm-ms"]);
+  if (warmMs > 0) {
+    const N = c.vocabSize, K = D, dtype = dtypes[0]!;
+    const w: LinearWeight = { N, K, dtype, blocks: [GpuTensor.empty(gpu, [N, K], dtype)] };
+    const x = GpuTensor.empty(gpu, [1, K]), y = GpuTensor.empty(gpu, [1, N]);
+    const t0 = performance.now();
+    let passes = 0;
+    while (performance.now() - t0 < warmMs) {
+      await gpuMs(gpu, async (b) => {
+        for (let r = 0; r < 200; r++) await encodeMatvec(b, x, w, y);
+      });
+      passes++;
+    }
+    log(`matvec warm-up: ${passes} passes of 200 lm-head matvecs in ${warmMs} ms`);
+    for (const t of [x, y]) t.destroy();
+    destroyLinearWeight(w);
+  }
+  const tiles = values["matvec-tiles"].split(",").map(parseTile);
   const totals = new Map<string, number>();
   // Fastest tile per (shape, dtype, batch): [tile name, ms].
   const bestOf = new Map<string, [string, number]>();
   const timeOf = new Map<string, number>();
-  for (const [T, R, RT] of tiles) {
-    const tname = RT ? `${T}x${R}x${RT}` : `${T}x${R}`;
-    setMatvecTiles({ threadsPerRow: T, rowsPerWorkgroup: R, rowsPerThread: RT ?? 0 });
+  for (const tile of tiles) {
+    const tname = tile.name, RT = tile.rowsPerThread, U = tile.loadsInFlight;
+    setMatvecTiles(tile);
     for (const dtype of dtypes) {
       for (const [name, N, K] of shapes) {
         // Three copies of W rotated so that no read hits L2 (50-60 MB) from the previous dispatch.
@@ -236,7 +314,7 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
         }));
         for (const B of batches) {
           const x = GpuTensor.empty(gpu, [B, K]), y = GpuTensor.empty(gpu, [B, N]);
-          const reps = small ? 3 : 30;
+          const reps = small ? 3 : Number(values["matvec-reps"]);
           const enc = async (b: DispatchBatch) => {
             for (let r = 0; r < reps; r++) await encodeMatvec(b, x, ws[r % copies]!, y);
           };
@@ -247,7 +325,7 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
           const ms = times[1]!;
           const bps = (N * K * bytesOf(dtype)) / (ms / 1e3);
           // A matvec only reads W; the copy kernel's figure counts read + write.
-          if (B === 1 && dtype === dtypes[0] && !RT) {
+          if (B === 1 && dtype === dtypes[0] && !RT && U === 2) {
             totals.set(tname, (totals.get(tname) ?? 0) + ms);
           }
           const sk = JSON.stringify([name, N, K, dtype, B]);
@@ -280,8 +358,7 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
   // Old: the one earlier-kernel tile fastest at batch 1 over all shapes (what the runs used
   // before). New: the fastest variant per shape and batch (a tile table), used by the runs below.
   const best = [...totals].sort((a, b) => a[1] - b[1])[0]![0];
-  const [T, R] = best.split("x").map(Number) as [number, number];
-  setMatvecTiles({ threadsPerRow: T, rowsPerWorkgroup: R, rowsPerThread: 0 });
+  setMatvecTiles(parseTile(best));
   summary.matvec_tiles = best;
   const table: { rows: number; K: number; B: number; tiles: Record<string, number> }[] = [];
   const perShape: Record<string, unknown>[] = [];
@@ -307,17 +384,45 @@ if (!values["skip-matvec"] && gpu.hasTimestamps) {
       newFraction: fNew,
     });
     if (dtype === dtypes[0]) {
-      const [t1, r1, rt1] = tname.split("x").map(Number);
-      table.push({
-        rows: Number(N),
-        K: Number(K),
-        B: Number(B),
-        tiles: { threadsPerRow: t1!, rowsPerWorkgroup: r1!, rowsPerThread: rt1 ?? 0 },
-      });
+      const { name: _, ...tilesOf } = parseTile(tname);
+      table.push({ rows: Number(N), K: Number(K), B: Number(B), tiles: tilesOf });
     }
   }
   setMatvecTileTable(table);
   summary.matvec_per_shape = perShape;
+  // Each shape against a copy of the same bytes (half read, half written) timed the same way: the
+  // fixed cost of a dispatch (launch, barrier, the ramp and tail of one wave) weighs on the small
+  // matrices and is shared by any kernel; and the decoding step's matvecs as a whole (bytes over
+  // time, each shape counted as often as a step runs it).
+  const sameSize: Record<string, unknown>[] = [];
+  let stepBytesAll = 0, stepMs = 0;
+  for (const [sk, [tname, ms]] of bestOf) {
+    const [name, N, K, dtype, B] = JSON.parse(sk) as [string, number, number, string, number];
+    if (B !== 1 || dtype !== dtypes[0]) continue;
+    const bytes = N * K * bytesOf(dtype);
+    const cms = await copyMs(bytes / 2, small ? 3 : Number(values["matvec-reps"]));
+    const times = name === "lm_head" ? 1 : c.numBlocks;
+    stepBytesAll += times * bytes;
+    stepMs += times * ms;
+    sameSize.push({ name, N, K, dtype, tile: tname, matvecMs: ms, copyMs: cms, ratio: cms / ms });
+    log(
+      `matvec ${name} ${N}x${K} ${dtype} B1 (${tname}) ${ms.toFixed(4)} ms vs a copy of the same ${
+        (bytes / 1e6).toFixed(1)
+      } MB ${cms.toFixed(4)} ms: ${(100 * cms / ms).toFixed(0)} % of a same-size copy, ${
+        (100 * bytes / (ms / 1e3) / copyBps).toFixed(0)
+      } % of the 1 GiB copy`,
+    );
+  }
+  if (stepMs > 0) {
+    const f = stepBytesAll / (stepMs / 1e3) / copyBps;
+    summary.matvec_step_fraction = f;
+    log(
+      `matvec per decoding step (B1, ${dtypes[0]}): ${(stepBytesAll / 1e9).toFixed(2)} GB in ${
+        stepMs.toFixed(3)
+      } ms = ${(100 * f).toFixed(0)} % of copy`,
+    );
+  }
+  summary.matvec_same_size_copy = sameSize;
   // The RMSNorm as a matvec prologue (the fused decoding step) against norm + matvec (the earlier
   // step), with the tiles chosen above: what the two dispatches fewer cost or save on the GPU.
   const dtype = dtypes[0]!;

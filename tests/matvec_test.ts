@@ -97,13 +97,23 @@ const tileVariants: (MatvecTiles & { name: string })[] = [
   { name: " tiles 32x4x4", threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 4 },
   { name: " tiles 64x2x8", threadsPerRow: 64, rowsPerWorkgroup: 2, rowsPerThread: 8 },
   { name: " tiles 128x1x2", threadsPerRow: 128, rowsPerWorkgroup: 1, rowsPerThread: 2 },
+  // Loads in flight: 4 and 8 per thread (tree and transposed), and 1.
+  { name: " tiles 32x8 u4", threadsPerRow: 32, rowsPerWorkgroup: 8, loadsInFlight: 4 },
+  {
+    name: " tiles 32x4x2 u8",
+    threadsPerRow: 32,
+    rowsPerWorkgroup: 4,
+    rowsPerThread: 2,
+    loadsInFlight: 8,
+  },
+  { name: " tiles 64x4 u1", threadsPerRow: 64, rowsPerWorkgroup: 4, loadsInFlight: 1 },
 ];
 const withTiles = async (t: MatvecTiles, fn: () => Promise<void>) => {
   setMatvecTiles(t);
   try {
     await fn();
   } finally {
-    setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0 });
+    setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0, loadsInFlight: 2 });
   }
 };
 

@@ -90,6 +90,8 @@ export interface MatvecParams {
    * rows per thread and large batches, where the tree's steps outweigh the weight loads).
    */
   transpose: boolean;
+  /** 16-byte weight loads in flight per thread and row (1, 2, 4 or 8; the K loop is unrolled by it). */
+  U: number;
   /** Elements of W per vector load: 8 (f16, `vec4<u32>`), 4 (f32, `vec4<f32>`) or 1 (scalar). */
   VW: 1 | 4 | 8;
   /** Workgroups along x of the dispatch (row groups beyond 65535 fold into y). */
@@ -115,12 +117,18 @@ export interface MatvecTiles {
    * reduction. @default {0}
    */
   rowsPerThread?: number;
+  /**
+   * Weight loads each thread issues before it uses them (1, 2, 4 or 8): more hide more memory
+   * latency where each thread has few loads in all (small K per thread). @default {2}
+   */
+  loadsInFlight?: number;
 }
 
 let defaultTiles: Required<MatvecTiles> = {
   threadsPerRow: 64,
   rowsPerWorkgroup: 4,
   rowsPerThread: 0,
+  loadsInFlight: 2,
 };
 
 /** Tiles chosen per shape (rows × K at a batch), ahead of the default tiles. */
@@ -166,6 +174,9 @@ function checkTiles(t: Required<MatvecTiles>): void {
       `rowsPerThread must be an integer in 0…16, received ${t.rowsPerThread}`,
     );
   }
+  if (![1, 2, 4, 8].includes(t.loadsInFlight)) {
+    throw new RangeError(`loadsInFlight must be 1, 2, 4 or 8, received ${t.loadsInFlight}`);
+  }
 }
 
 /**
@@ -181,7 +192,7 @@ function checkTiles(t: Required<MatvecTiles>): void {
  * @throws {RangeError} If threads per row is not a power of two in 1…256.
  */
 export function setMatvecTiles(tiles: MatvecTiles): void {
-  const t = { ...defaultTiles, rowsPerThread: 0, ...tiles };
+  const t = { ...defaultTiles, rowsPerThread: 0, loadsInFlight: 2, ...tiles };
   checkTiles(t);
   defaultTiles = t;
 }
@@ -258,6 +269,7 @@ export function matvecParams(
     R,
     RT,
     transpose,
+    U: tiles.loadsInFlight,
     VW,
     WX,
   };
@@ -366,14 +378,15 @@ ${rs.map((r) => `        acc${r}_${b} += w${s}${r} * xs;`).join("\n")} }`
     }
     }`;
   };
+  // U loads in flight: all U column vectors are loaded before any is used; the rest one by one.
+  const us = [...Array(p.U).keys()];
+  const at = (j: number) => (j === 0 ? "c" : `c + ${j * T}u`);
   const body = `var c = t;
-  for (; c + ${T}u < end; c += ${2 * T}u) {
-    ${load("c", "A")}
-    ${load(`c + ${T}u`, "B")}
-    ${use("c", "A")}
-    ${use(`c + ${T}u`, "B")}
+  for (; c + ${(p.U - 1) * T}u < end; c += ${p.U * T}u) {
+    ${us.map((j) => load(at(j), `U${j}`)).join("\n    ")}
+    ${us.map((j) => use(at(j), `U${j}`)).join("\n    ")}
   }
-  if (c < end) {
+  for (; c < end; c += ${T}u) {
     ${load("c", "A")}
     ${use("c", "A")}
   }`;
@@ -817,6 +830,7 @@ async function encodeBlocks(
         T: p.T,
         R: p.R,
         RT: p.RT,
+        U: p.U,
         VW: p.VW,
         transpose: p.transpose,
       },
