@@ -8,6 +8,7 @@ import type { ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
 import {
   setBackwardF16ReuseU,
   setBackwardFuseStatsDq,
+  setBackwardStateVec4,
   setBackwardTrimDiagonal,
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
@@ -29,6 +30,8 @@ export interface SpeedVariant {
    * 256): skipped on other shapes (the xLSTM 7B head's DHV 512), where it would equal `base`.
    */
   blockedOnly?: boolean;
+  /** Acts only on the row-sliced backward kernels (the shapes `blockedOnly` skips). */
+  rowSlicedOnly?: boolean;
   /** Called before each call (module switches). */
   setup?: () => void;
   /** Called after each call. */
@@ -44,6 +47,8 @@ interface Switches {
   trimScores: boolean;
   fuseStatsDq: boolean;
   reuseUF16: boolean;
+  /** Row-sliced backward state loads (setBackwardStateVec4; undefined: the default). */
+  stateVec4: boolean | "staged" | undefined;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -51,6 +56,7 @@ const DEFAULTS: Switches = {
   trimScores: true,
   fuseStatsDq: true,
   reuseUF16: true,
+  stateVec4: undefined,
 };
 /** The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it). */
 const BEFORE: Switches = {
@@ -58,12 +64,14 @@ const BEFORE: Switches = {
   trimScores: false,
   fuseStatsDq: false,
   reuseUF16: true,
+  stateVec4: false,
 };
 function use(s: Switches): void {
   setBackwardTrimDiagonal(s.trimDiagonal);
   setBackwardTrimScores(s.trimScores);
   setBackwardFuseStatsDq(s.fuseStatsDq);
   setBackwardF16ReuseU(s.reuseUF16);
+  setBackwardStateVec4(s.stateVec4);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -131,5 +139,15 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     passes: ["fwbw"],
     blockedOnly: true,
     ...switches({ trimDiagonal: true, trimScores: true, fuseStatsDq: true }),
+  },
+  {
+    name: "staged",
+    doc: "trim + the row-sliced backward (the xLSTM 7B head, DHV 512) reads the chunk states " +
+      "as vec4s and stages their columns in workgroup memory (setBackwardStateVec4; the default " +
+      "`stateVec4Default` since 2026-12-06)",
+    options: trimFw,
+    passes: ["fwbw"],
+    rowSlicedOnly: true,
+    ...switches({ stateVec4: "staged" }),
   },
 ];

@@ -220,7 +220,7 @@ async function measureCase(
   const shape = SHAPES[shapeName]!;
   const vs = variants.filter((v) =>
     (!v.passes || v.passes.includes(pass)) && (!v.dtypes || v.dtypes.includes(dtype)) &&
-    !(v.blockedOnly && !blockedShape(shape))
+    !(v.blockedOnly && !blockedShape(shape)) && !(v.rowSlicedOnly && blockedShape(shape))
   );
   const flops = mlstmFlops({ form: "chunkwise", ...shape, chunkSize: L, pass });
   const base: Omit<Row, "variant" | "calls"> = {
