@@ -16,8 +16,10 @@ import {
   encodeMatvec,
   encodeMatvecSplit,
   matvec,
+  matvecParams,
   type MatvecTiles,
   setMatvecTiles,
+  setMatvecTileTable,
 } from "../kernels/layers/matvec.ts";
 import { matvecReference } from "../reference/matvec.ts";
 import {
@@ -99,6 +101,7 @@ const tileVariants: (MatvecTiles & { name: string })[] = [
   { name: " tiles 128x1x2", threadsPerRow: 128, rowsPerWorkgroup: 1, rowsPerThread: 2 },
   // Loads in flight: 4 and 8 per thread (tree and transposed), and 1.
   { name: " tiles 32x8 u4", threadsPerRow: 32, rowsPerWorkgroup: 8, loadsInFlight: 4 },
+  { name: " tiles 32x8", threadsPerRow: 32, rowsPerWorkgroup: 8 },
   {
     name: " tiles 32x4x2 u8",
     threadsPerRow: 32,
@@ -109,11 +112,14 @@ const tileVariants: (MatvecTiles & { name: string })[] = [
   { name: " tiles 64x4 u1", threadsPerRow: 64, rowsPerWorkgroup: 4, loadsInFlight: 1 },
 ];
 const withTiles = async (t: MatvecTiles, fn: () => Promise<void>) => {
+  // Both defaults: the plain matvecs' and those with the RMSNorm prologue.
   setMatvecTiles(t);
+  setMatvecTiles(t, { norm: true });
   try {
     await fn();
   } finally {
     setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0, loadsInFlight: 2 });
+    setMatvecTiles({ threadsPerRow: 32, rowsPerWorkgroup: 8 }, { norm: true });
   }
 };
 
@@ -464,3 +470,28 @@ Deno.test(
     for (const t of [x, a, b, c1]) t.destroy();
   },
 );
+
+Deno.test("setMatvecTileTable() keeps the RMSNorm-prologue entries apart from the plain ones", () => {
+  const s = { rows: 96, K: 64, B: 1, dtype: "f16" as const };
+  try {
+    setMatvecTileTable([
+      { ...s, tiles: { threadsPerRow: 128, rowsPerWorkgroup: 2 } },
+      { ...s, norm: true, tiles: { threadsPerRow: 16, rowsPerWorkgroup: 16, loadsInFlight: 4 } },
+    ]);
+    const plain = matvecParams(s, 32768, 65535);
+    const norm = matvecParams({ ...s, norm: true, normEps: 1e-6 }, 32768, 65535);
+    assert.deepEqual([plain.T, plain.R, plain.U], [128, 2, 2]);
+    assert.deepEqual([norm.T, norm.R, norm.U], [16, 16, 4]);
+    setMatvecTileTable([]);
+    // Without entries: the two defaults (64x4 plain, 32x8 with the prologue).
+    assert.deepEqual([matvecParams(s, 32768, 65535).T, matvecParams(s, 32768, 65535).R], [64, 4]);
+    const n2 = matvecParams({ ...s, norm: true }, 32768, 65535);
+    assert.deepEqual([n2.T, n2.R], [32, 8]);
+    assert.throws(
+      () => setMatvecTileTable([{ ...s, tiles: { loadsInFlight: 3 } }]),
+      /loadsInFlight must be 1, 2, 4 or 8, received 3/,
+    );
+  } finally {
+    setMatvecTileTable([]);
+  }
+});
