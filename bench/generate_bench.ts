@@ -604,7 +604,7 @@ for (const dtype of dtypes) {
           }
         }
       }
-      setDecodeFusion({ fused: true, normFusionMaxBatch: 2 });
+      setDecodeFusion({ fused: true, normFusionMaxBatch: 1 });
       setBindGroupCache(true);
       summary.decode_paths = cmp;
     }

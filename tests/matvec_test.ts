@@ -18,6 +18,7 @@ import {
   matvec,
   matvecParams,
   type MatvecTiles,
+  resetMatvecTiles,
   setMatvecTiles,
   setMatvecTileTable,
 } from "../kernels/layers/matvec.ts";
@@ -118,8 +119,7 @@ const withTiles = async (t: MatvecTiles, fn: () => Promise<void>) => {
   try {
     await fn();
   } finally {
-    setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4, rowsPerThread: 0, loadsInFlight: 2 });
-    setMatvecTiles({ threadsPerRow: 32, rowsPerWorkgroup: 8 }, { norm: true });
+    resetMatvecTiles();
   }
 };
 
@@ -483,8 +483,11 @@ Deno.test("setMatvecTileTable() keeps the RMSNorm-prologue entries apart from th
     assert.deepEqual([plain.T, plain.R, plain.U], [128, 2, 2]);
     assert.deepEqual([norm.T, norm.R, norm.U], [16, 16, 4]);
     setMatvecTileTable([]);
-    // Without entries: the two defaults (64x4 plain, 32x8 with the prologue).
-    assert.deepEqual([matvecParams(s, 32768, 65535).T, matvecParams(s, 32768, 65535).R], [64, 4]);
+    // Without entries: the defaults (128x2 below a batch of 4, 32x4x4 from 4 on, 32x8 with the
+    // prologue).
+    const p1 = matvecParams(s, 32768, 65535), p8 = matvecParams({ ...s, B: 8 }, 32768, 65535);
+    assert.deepEqual([p1.T, p1.R, p1.RT, p1.transpose], [128, 2, 1, false]);
+    assert.deepEqual([p8.T, p8.R, p8.RT, p8.transpose], [32, 4, 4, true]);
     const n2 = matvecParams({ ...s, norm: true }, 32768, 65535);
     assert.deepEqual([n2.T, n2.R], [32, 8]);
     assert.throws(

@@ -101,20 +101,27 @@ export interface MatvecParams {
 /** Largest batch the matvec kernels take. */
 export const MATVEC_MAX_BATCH = 16;
 
-/** Tile choice of {@linkcode matvecParams}: threads per row and rows per workgroup. */
+/**
+ * Tile choice of {@linkcode matvecParams}: threads per row and rows per workgroup. The defaults
+ * (unless {@linkcode setMatvecTiles} or a tile table says otherwise) are the fastest of the
+ * benchmark's sweep on the H100 at the 7B shapes (bench/generate_bench.ts, f16): below a batch of
+ * 4, 128 threads per row and 2 rows per workgroup (87-102 % of the copy bandwidth per shape, 92 %
+ * over a decoding step); from 4 on, 32 threads per row, 4 thread groups, 4 rows per thread group
+ * (54-72 % at a batch of 8, against 33-43 % with 128x2); with the RMSNorm prologue, 32 × 8.
+ */
 export interface MatvecTiles {
-  /** Threads per row (power of two, 32 to 256). @default {64} */
+  /** Threads per row (power of two, 32 to 256). */
   threadsPerRow?: number;
   /**
    * Thread groups per workgroup: rows per workgroup below a batch of 4; from 4 on each thread group
-   * takes two rows (each x load then serves both). @default {4}
+   * takes two rows (each x load then serves both) unless `rowsPerThread` says otherwise.
    */
   rowsPerWorkgroup?: number;
   /**
    * Rows per thread group, each x load serving all of them (more rows per thread for large
    * batches: the x loads, B per weight vector, otherwise outweigh the weight loads), with the
    * transposed reduction. 0: the earlier rule (2 from a batch of 4 on, else 1) with the tree
-   * reduction. @default {0}
+   * reduction.
    */
   rowsPerThread?: number;
   /**
@@ -124,25 +131,21 @@ export interface MatvecTiles {
   loadsInFlight?: number;
 }
 
-let defaultTiles: Required<MatvecTiles> = {
-  threadsPerRow: 64,
-  rowsPerWorkgroup: 4,
-  rowsPerThread: 0,
-  loadsInFlight: 2,
+/** The built-in defaults: below a batch of 4, from 4 on, and with the RMSNorm prologue. */
+const BUILTIN_TILES: Readonly<Record<"small" | "large" | "norm", Required<MatvecTiles>>> = {
+  small: { threadsPerRow: 128, rowsPerWorkgroup: 2, rowsPerThread: 0, loadsInFlight: 2 },
+  large: { threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 4, loadsInFlight: 2 },
+  norm: { threadsPerRow: 32, rowsPerWorkgroup: 8, rowsPerThread: 0, loadsInFlight: 2 },
 };
+let defaultTiles = BUILTIN_TILES.small;
+let defaultBatchTiles = BUILTIN_TILES.large;
 
 /**
  * Default tiles of the matvecs with an RMSNorm prologue: every workgroup sums x² over all K
- * itself, so more rows per workgroup (fewer workgroups) repeat that less. 64x4 with the prologue
- * took 0.042 ms for the 7B projection (12304 × 4096, f16, B 1; 0.041 ms as norm + matvec) but
- * 128x2 0.080 ms for the feed-forward's up projection (0.065 ms apart) on the H100.
+ * itself, so more rows per workgroup (fewer workgroups) repeat that less: for the feed-forward's
+ * up projection (21888 × 4096, f16, B 1) 32x8 took 0.176 ms, 64x4 0.194 ms on the H100.
  */
-let defaultNormTiles: Required<MatvecTiles> = {
-  threadsPerRow: 32,
-  rowsPerWorkgroup: 8,
-  rowsPerThread: 0,
-  loadsInFlight: 2,
-};
+let defaultNormTiles = BUILTIN_TILES.norm;
 
 /** Tiles chosen per shape (rows × K at a batch, `:norm` with the prologue), ahead of the defaults. */
 let tileTable = new Map<string, Required<MatvecTiles>>();
@@ -166,7 +169,10 @@ export function setMatvecTileTable(
 ): void {
   const table = new Map<string, Required<MatvecTiles>>();
   for (const e of entries) {
-    const t = { ...(e.norm ? defaultNormTiles : defaultTiles), ...e.tiles };
+    const t = {
+      ...(e.norm ? defaultNormTiles : e.B >= 4 ? defaultBatchTiles : defaultTiles),
+      ...e.tiles,
+    };
     checkTiles(t);
     table.set(tileKey(e.rows, e.K, e.B, e.norm ?? false), t);
   }
@@ -202,17 +208,35 @@ function checkTiles(t: Required<MatvecTiles>): void {
  * import { setMatvecTiles } from "./matvec.ts";
  * setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4 });
  * setMatvecTiles({ threadsPerRow: 32, rowsPerWorkgroup: 8 }, { norm: true });
+ * resetMatvecTiles();
  * ```
  *
- * @param tiles Threads per row and rows per workgroup.
+ * @param tiles Threads per row and rows per workgroup (for every batch size).
  * @param options `norm`: set the defaults of the matvecs with an RMSNorm prologue instead.
  * @throws {RangeError} If threads per row is not a power of two in 1…256.
  */
 export function setMatvecTiles(tiles: MatvecTiles, options: { norm?: boolean } = {}): void {
-  const t = { ...defaultTiles, rowsPerThread: 0, loadsInFlight: 2, ...tiles };
+  const t = { ...BUILTIN_TILES.small, rowsPerThread: 0, loadsInFlight: 2, ...tiles };
   checkTiles(t);
   if (options.norm) defaultNormTiles = t;
-  else defaultTiles = t;
+  else defaultTiles = defaultBatchTiles = t;
+}
+
+/**
+ * Restores the built-in default tiles (see {@linkcode MatvecTiles}) that
+ * {@linkcode setMatvecTiles} replaced; the tile table is left as it is.
+ *
+ * @example
+ * ```ts
+ * import { resetMatvecTiles, setMatvecTiles } from "./matvec.ts";
+ * setMatvecTiles({ threadsPerRow: 64, rowsPerWorkgroup: 4 });
+ * resetMatvecTiles();
+ * ```
+ */
+export function resetMatvecTiles(): void {
+  defaultTiles = BUILTIN_TILES.small;
+  defaultBatchTiles = BUILTIN_TILES.large;
+  defaultNormTiles = BUILTIN_TILES.norm;
 }
 
 const tileKey = (rows: number, K: number, B: number, norm: boolean) =>
@@ -226,7 +250,7 @@ const tileKey = (rows: number, K: number, B: number, norm: boolean) =>
  * ```ts
  * import { matvecParams } from "./matvec.ts";
  * const p = matvecParams({ rows: 10944, K: 4096, B: 1, dtype: "f16" }, 32768, 65535);
- * console.assert(p.VW === 8 && p.T === 64);
+ * console.assert(p.VW === 8 && p.T === 128);
  * ```
  *
  * @param s Rows, K, batch, dtype and the optional strides, offsets, bias flag and epilogue.
@@ -261,7 +285,7 @@ export function matvecParams(
   const VW: 1 | 4 | 8 = s.dtype === "f16" ? (s.K % 8 === 0 ? 8 : 1) : (s.K % 4 === 0 ? 4 : 1);
   const norm = s.norm ?? false;
   const tiles = tileTable.get(tileKey(s.rows, s.K, s.B, norm)) ??
-    (norm ? defaultNormTiles : defaultTiles);
+    (norm ? defaultNormTiles : s.B >= 4 ? defaultBatchTiles : defaultTiles);
   const T = tiles.threadsPerRow;
   const transpose = tiles.rowsPerThread > 0;
   const RT = transpose ? tiles.rowsPerThread : s.B >= 4 && 2 * s.B <= T ? 2 : 1;

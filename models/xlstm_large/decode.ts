@@ -115,12 +115,15 @@ export interface DecodeFusion {
   /**
    * With `fused`: the RMSNorms as prologues of the following matvecs, for batches up to this
    * size (0: never). Each workgroup of such a matvec reads all B rows of x once more to sum the
-   * squares: cheap at batch 1-2, ~B × 16 KiB of cache reads per workgroup beyond.
+   * squares. On the H100 (7B, f16, bench/generate_bench.ts) batch 1 ran 156.5 tokens/s with the
+   * prologues at 0.7-0.8 ms host CPU per step, 165.4 tokens/s without at 1.2-2.2 ms (varying
+   * between runs); batch 8 ran 60.5 with and 88.7 without. Default 1: the CPU bound (≤ 2 ms per
+   * token) holds with room at batch 1; larger batches take the GPU time.
    */
   normFusionMaxBatch: number;
 }
 
-let decodeFusion: DecodeFusion = { fused: true, normFusionMaxBatch: 2 };
+let decodeFusion: DecodeFusion = { fused: true, normFusionMaxBatch: 1 };
 
 /**
  * Sets the fusions that decoders made from now on use by default (the benchmark compares them;
@@ -129,7 +132,7 @@ let decodeFusion: DecodeFusion = { fused: true, normFusionMaxBatch: 2 };
  * @example
  * ```ts
  * import { setDecodeFusion } from "./decode.ts";
- * setDecodeFusion({ fused: true, normFusionMaxBatch: 2 });
+ * setDecodeFusion({ fused: true, normFusionMaxBatch: 1 });
  * ```
  *
  * @param f The fusions (missing fields keep their value).
@@ -210,7 +213,7 @@ export class XlstmLargeDecoder {
    * @param options `fused` (default from {@linkcode setDecodeFusion}, true): the step kernel's
    *   constant uniforms live in a buffer written once (every bind group of a replayed step is
    *   kept across command buffers), the projection writes q, k, v, o and the capped gates itself
-   *   (no split dispatch) and, with `fuseNorms` (default: B ≤ `normFusionMaxBatch`, 2), the
+   *   (no split dispatch) and, with `fuseNorms` (default: B ≤ `normFusionMaxBatch`, 1), the
    *   RMSNorms are prologues of the matvecs after them: 6 dispatches per block instead of 9.
    *   false: the earlier path.
    * @throws {RangeError} If B is out of range.
