@@ -70,7 +70,11 @@ const DEFAULTS: Switches = {
   reuseUF16: true,
   stateVec4: undefined,
 };
-/** The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it). */
+/**
+ * The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it), with
+ * issue #11's rolled loops in the row-sliced backward (the default above head dim 256;
+ * `bwunroll` unrolls them fully as before).
+ */
 const BEFORE: Switches = {
   trimDiagonal: false,
   trimScores: false,
