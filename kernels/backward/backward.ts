@@ -355,7 +355,9 @@ let tileUnroll: TileUnroll | "full" | undefined;
  * @param unroll Steps per iteration, "full", or undefined for the default.
  * @throws {RangeError} If rows or sums is not a positive integer.
  */
-export function setBackwardTileUnroll(unroll: TileUnroll | "full" | undefined): void {
+export function setBackwardTileUnroll(
+  unroll: { rows: number; sums: number } | "full" | undefined,
+): void {
   if (unroll !== undefined && unroll !== "full") {
     for (const k of ["rows", "sums"] as const) {
       const n = unroll[k];
