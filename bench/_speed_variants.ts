@@ -172,7 +172,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "staged with the row-sliced backward's loops over a tile's other rows and a row's " +
       "partial sums unrolled fully (constant trip counts), as before issue #11; compare with " +
       "`staged`, which rolls them above head dim 256 (2 rows and 4 sums per iteration, the " +
-      "default, so that lavapipe compiles the 7B backward in 1.3-2.5 s instead of 5.6-7.8 s: " +
+      "default, so that lavapipe compiles the 7B backward in 1.3-2.7 s instead of 5.6-8.2 s: " +
       "setBackwardTileUnroll)",
     options: trimFw,
     passes: ["fwbw"],

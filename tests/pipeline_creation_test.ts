@@ -6,9 +6,9 @@
 // (bench/pipeline_creation.ts), in CPU time of the process (lavapipe compiles on one thread, so
 // unloaded CPU time equals wall time, and a machine loaded with other work stretches the wall
 // time, not the CPU time). Measured on lavapipe (2 cores, unloaded; issue #11) at 256 × 512, CPU
-// = wall: the step and sequence kernels ~0.3 s per pass (DQK 257: ~2 s loaded, 66 s before the
+// = wall: the step and sequence kernels 0.3-0.4 s per pass (DQK 257: 0.5-0.6 s, 66 s before the
 // row bound); the forwards 1.6-2.2 s (the parallel one 17 s before its key loop); the backward
-// passes 1.3 s (parallel) and 2.4-2.5 s (chunkwise), 5.6 and 7.5-7.8 s with the row-sliced
+// passes 1.3 s (parallel) and 2.3-2.7 s (chunkwise), 5.6-6.0 and 7.5-8.2 s with the row-sliced
 // kernels' loops unrolled fully as before issue #11's rolled loops (`--bw-unroll full`).
 // Bounds (CPU): 10 s per pass for the step family (fails the old 66 s), 5 s per pass for the
 // others (fails every backward pass of before; 2x today's worst for a slower or busier CPU; a GPU

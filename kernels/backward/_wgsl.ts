@@ -122,7 +122,7 @@ export function stateVec4Default(DQK: number, DHV: number): "staged" | false {
  * by default: for head dimensions above 256 (the xLSTM 7B head, DQK 256, DHV 512, where the
  * register-blocked kernels do not run), 2 other rows and 4 partial sums per iteration. There, with
  * constant trip counts, lavapipe unrolls the loops fully and compiled the chunkwise backward in
- * 8 s (stats 2.1, dq 2.2, dkdv 3.3); rolled, about 0.4, 0.6 and 0.8 s. Smaller heads keep the
+ * 8 s (stats 2.1, dq 2.2, dkdv 3.3); rolled, about 0.5, 0.6 and 0.9 s. Smaller heads keep the
  * constant trip counts (and their WGSL) unchanged.
  */
 export function tileUnrollDefault(DQK: number, DHV: number): TileUnroll | undefined {

@@ -62,7 +62,7 @@
  * rows (A, C) and over a row's G partial sums (B and the final row sums) have constant trip counts
  * up to head dimension 256; above (issue #11, the xLSTM 7B head) they are rolled, 2 rows and 4 sums
  * per iteration with trip counts the compiler cannot see, because lavapipe unrolled them fully and
- * took 5-8 s to compile a backward pass at DQK 256, DHV 512 (1.3-2.5 s rolled;
+ * took 5-8 s to compile a backward pass at DQK 256, DHV 512 (1.3-2.7 s rolled;
  * {@linkcode setBackwardTileUnroll}).
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch (48·S with the stabilizer's path:
