@@ -244,10 +244,11 @@ const range = (n: number) => Array.from({ length: n }, (_, j) => j);
  * `for (var v = 0u; v < n; v++) { body }` rolled: the trip count is opaque to the compiler, so
  * that it keeps the loop, and each iteration runs `d` steps unrolled by the generator (steps past
  * n skipped). `body` is indented for a loop at `ind`. The opaque count is
- * select(n, 0, wid.z == 0xFFFFFFFF) (a workgroup id is below 65536): not one derived from the
- * uniforms, which lavapipe (Mesa 22) inlines into a shader variant (loop bounds that depend only on
- * uniforms), unrolling the loop after all and recompiling the shader at every dispatch (2 s each
- * at DHV 512).
+ * select(n, 0, wid.z == 0xFFFFFFFF) (a dispatch has fewer than 2^32 workgroups per dimension, so
+ * it is always n), not one derived from the uniforms: with select(n, 0, u.S == 0xFFFFFFFF) or
+ * min(n, u.S + n) every dispatch on lavapipe (Mesa 22, LLVM 15) took ~2 s at DHV 512, as if it
+ * inlined the uniforms that bound a loop into a shader variant (unrolling the loop after all) at
+ * each dispatch.
  */
 function rolled(v: string, n: number, d: number, ind: string, body: string): string {
   const dd = Math.max(1, Math.min(d, n));
