@@ -9,6 +9,7 @@ import {
   setBackwardF16ReuseU,
   setBackwardFuseStatsDq,
   setBackwardStateVec4,
+  setBackwardTileUnroll,
   setBackwardTrimDiagonal,
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
@@ -32,6 +33,12 @@ export interface SpeedVariant {
   blockedOnly?: boolean;
   /** Acts only on the row-sliced backward kernels (the shapes `blockedOnly` skips). */
   rowSlicedOnly?: boolean;
+  /**
+   * Acts only where the row-sliced backward kernels roll their inner loops by default (head
+   * dimensions above 256: the xLSTM 7B head; `tileUnrollDefault` in kernels/backward/_wgsl.ts):
+   * skipped on other shapes, where it would equal the variant it is compared with.
+   */
+  largeHeadOnly?: boolean;
   /** Called before each call (module switches). */
   setup?: () => void;
   /** Called after each call. */
@@ -49,6 +56,11 @@ interface Switches {
   reuseUF16: boolean;
   /** Row-sliced backward state loads (setBackwardStateVec4; undefined: the default). */
   stateVec4: boolean | "staged" | undefined;
+  /**
+   * Row-sliced backward loops (setBackwardTileUnroll): undefined, the default (rolled above head
+   * dimension 256, issue #11), or "full" (unrolled fully, before).
+   */
+  tileUnroll?: "full";
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -58,7 +70,11 @@ const DEFAULTS: Switches = {
   reuseUF16: true,
   stateVec4: undefined,
 };
-/** The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it). */
+/**
+ * The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it), with
+ * issue #11's rolled loops in the row-sliced backward (the default above head dim 256;
+ * `bwunroll` unrolls them fully as before).
+ */
 const BEFORE: Switches = {
   trimDiagonal: false,
   trimScores: false,
@@ -72,6 +88,7 @@ function use(s: Switches): void {
   setBackwardFuseStatsDq(s.fuseStatsDq);
   setBackwardF16ReuseU(s.reuseUF16);
   setBackwardStateVec4(s.stateVec4);
+  setBackwardTileUnroll(s.tileUnroll);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -149,5 +166,18 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     passes: ["fwbw"],
     rowSlicedOnly: true,
     ...switches({ stateVec4: "staged" }),
+  },
+  {
+    name: "bwunroll",
+    doc: "staged with the row-sliced backward's loops over a tile's other rows and a row's " +
+      "partial sums unrolled fully (constant trip counts), as before issue #11; compare with " +
+      "`staged`, which rolls them above head dim 256 (2 rows and 4 sums per iteration, the " +
+      "default, so that lavapipe compiles the 7B backward in 1.3-2.7 s instead of 5.6-8.2 s: " +
+      "setBackwardTileUnroll)",
+    options: trimFw,
+    passes: ["fwbw"],
+    rowSlicedOnly: true,
+    largeHeadOnly: true,
+    ...switches({ stateVec4: "staged", tileUnroll: "full" }),
   },
 ];

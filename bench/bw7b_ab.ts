@@ -1,7 +1,10 @@
 // A/B of the row-sliced backward's state loads at the xLSTM 7B head shape (DQK 256, DHV 512):
 // `scalar` (four scalar loads per vec4 of the chunk state, the kernels before) against `vec4`
 // (setBackwardStateVec4, the default for DHV > 256) and `staged` (vec4 loads, and the row-side
-// state products stage C's columns in workgroup memory). One process, forward+backward calls
+// state products stage C's columns in workgroup memory); and of the loops (issue #11, compile
+// time): `staged` rolls the inner loops (the default above head dim 256: 2 other rows and 4
+// partial sums per iteration, setBackwardTileUnroll), `staged-full` unrolls them fully (before),
+// `staged-r1` rolls 1 row per iteration. One process, forward+backward calls
 // interleaved A/B/B/A, GPU time from timestamp queries on the runtime's own passes; then one
 // per-dispatch profile per variant (the backward's passes summed by label) so that what is left of
 // the backward's time shows. Writes markdown to stdout (and nothing else).
@@ -12,7 +15,8 @@
 
 import { parseArgs } from "node:util";
 import { startProfiling } from "../profiling/profiler.ts";
-import { setBackwardStateVec4 } from "../kernels/backward/backward.ts";
+import { setBackwardStateVec4, setBackwardTileUnroll } from "../kernels/backward/backward.ts";
+import type { TileUnroll } from "../kernels/backward/_wgsl.ts";
 import { benchInputs, disposeResult, kernelTarget, releaseKernelScratch } from "./_kernels.ts";
 import type { TensorLike } from "../core/types.ts";
 
@@ -40,11 +44,13 @@ const L = num("chunk"), rounds = num("rounds");
 const dtype = a.dtype as "f32" | "f16";
 if (dtype !== "f32" && dtype !== "f16") throw new RangeError(`--dtype must be f32 or f16`);
 
-const VARIANTS = [
+const VARIANTS: { name: string; on: boolean | "staged"; unroll?: TileUnroll | "full" }[] = [
   { name: "scalar", on: false },
   { name: "vec4", on: true },
   { name: "staged", on: "staged" },
-] as const;
+  { name: "staged-full", on: "staged", unroll: "full" },
+  { name: "staged-r1", on: "staged", unroll: { rows: 1, sums: 4 } },
+];
 
 const t = await kernelTarget(`chunkwise--${a.kernel}`);
 const gpu = t.gpu!;
@@ -55,14 +61,20 @@ const dh = t.uploadTensor(
 ) as TensorLike;
 
 /** One forward+backward (fw: forward only) under a variant. */
-async function call(on: boolean | "staged", fw = false): Promise<void> {
+async function call(
+  on: boolean | "staged",
+  fw = false,
+  unroll?: TileUnroll | "full",
+): Promise<void> {
   setBackwardStateVec4(on);
+  setBackwardTileUnroll(unroll);
   try {
     const r = await t.kernel.forward(x, { chunkSize: L });
     if (!fw) disposeResult(await t.kernel.backward!(x, dh, { chunkSize: L }));
     disposeResult(r);
   } finally {
     setBackwardStateVec4(undefined);
+    setBackwardTileUnroll(undefined);
   }
 }
 
@@ -73,7 +85,7 @@ console.log(
 );
 // Warm-up: pipelines of both variants.
 for (const v of VARIANTS) {
-  await call(v.on);
+  await call(v.on, false, v.unroll);
   await t.sync();
 }
 const times = new Map<string, number[]>(VARIANTS.map((v) => [v.name, []]));
@@ -85,7 +97,7 @@ const fwTimes: number[] = [];
     const order = r % 2 ? [...VARIANTS].reverse() : VARIANTS;
     for (const v of order) {
       const s0 = p.dispatchCount;
-      await call(v.on);
+      await call(v.on, false, v.unroll);
       ranges.push([v.name, s0, p.dispatchCount]);
     }
     const s0 = p.dispatchCount;
@@ -124,7 +136,7 @@ for (const v of VARIANTS) {
 // Per-dispatch profile of one call per variant: GPU ms summed by dispatch label.
 for (const v of VARIANTS) {
   const p = startProfiling(gpu);
-  await call(v.on);
+  await call(v.on, false, v.unroll);
   await t.sync();
   const rep = await p.stop();
   const by = new Map<string, [number, number]>();

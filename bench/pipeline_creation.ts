@@ -6,15 +6,22 @@
 // createComputePipelineAsync time. Kernels run one at a time (a pass's pipelines may overlap).
 //
 //   npx deno run -A bench/pipeline_creation.ts [--dqk 256] [--dhv 512] [--kernels a,b] [--seq 8]
-//     [--out DIR]
+//     [--out DIR] [--bw-unroll full]
 //
-// Writes DIR/pipeline_creation_passes.csv (kernel, pass, pipelines, first/warm call, compile ms) and
+// `--bw-unroll full`: the row-sliced backward kernels with their loops unrolled fully, as before
+// issue #11's rolled loops (setBackwardTileUnroll("full")), for before/after figures.
+// Besides wall time, the process's CPU time (all threads: lavapipe compiles on its queue thread)
+// of each call: a measure that a machine loaded with other work stretches far less.
+// Writes DIR/pipeline_creation_passes.csv (kernel, pass, pipelines, first/warm call, compile ms,
+// the same in CPU ms) and
 // DIR/pipeline_creation.csv (per pipeline); DIR defaults to $OUT, else
 // bench_outputs/pipeline_creation. The drivers' on-disk shader caches (Mesa's, NVIDIA's) are turned
 // off (set MLSTM_KEEP_SHADER_CACHE=1 to keep them), so that every run compiles.
 
 import { mkdirSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import { parseArgs } from "node:util";
+import { setBackwardTileUnroll } from "../kernels/backward/backward.ts";
 import {
   getAvailableMlstmKernels,
   getGpu,
@@ -37,6 +44,12 @@ export interface CreationRow {
   warmMs: number;
   /** firstMs - warmMs: what creating and compiling the pass's pipelines cost. */
   compileMs: number;
+  /** CPU time of the process (all threads) during the first call, ms. */
+  firstCpuMs: number;
+  /** CPU time of the process during the warm call, ms. */
+  warmCpuMs: number;
+  /** firstCpuMs - warmCpuMs: the compile's CPU time, which other load on the machine stretches little. */
+  compileCpuMs: number;
 }
 
 /** The WebGPU kernels, every one of the registry. */
@@ -68,8 +81,10 @@ export async function timePipelineCreation(
   };
   const timed = async (run: () => Promise<unknown>) => {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await run();
-    return performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    return [performance.now() - t0, (c.user + c.system) / 1000] as const;
   };
   for (const name of kernels) {
     const k = getMlstmKernel(name);
@@ -83,10 +98,20 @@ export async function timePipelineCreation(
       passes.push(["backward", () => k.backward!(x, dh, {})]);
     }
     for (const [pass, run] of passes) {
-      const firstMs = await timed(run);
+      const [firstMs, firstCpuMs] = await timed(run);
       const pipelines = created();
-      const warmMs = await timed(run);
-      rows.push({ kernel: name, pass, pipelines, firstMs, warmMs, compileMs: firstMs - warmMs });
+      const [warmMs, warmCpuMs] = await timed(run);
+      rows.push({
+        kernel: name,
+        pass,
+        pipelines,
+        firstMs,
+        warmMs,
+        compileMs: firstMs - warmMs,
+        firstCpuMs,
+        warmCpuMs,
+        compileCpuMs: firstCpuMs - warmCpuMs,
+      });
     }
   }
   return rows;
@@ -106,8 +131,13 @@ if (import.meta.main) {
       kernels: { type: "string" },
       seq: { type: "string", default: "8" },
       out: { type: "string" },
+      "bw-unroll": { type: "string" },
     },
   });
+  if (values["bw-unroll"] !== undefined) {
+    if (values["bw-unroll"] !== "full") throw new RangeError("--bw-unroll: only `full` is known");
+    setBackwardTileUnroll("full");
+  }
   const DQK = Number(values.dqk), DHV = Number(values.dhv);
   const kernels = values.kernels ? values.kernels.split(",") : webgpuKernelNames();
   const dir = values.out ?? Deno.env.get("OUT") ?? "bench_outputs/pipeline_creation";
@@ -116,13 +146,20 @@ if (import.meta.main) {
   const rows = await timePipelineCreation(kernels, DQK, DHV, Number(values.seq));
   mkdirSync(dir, { recursive: true });
   const q = (x: string) => JSON.stringify(x);
-  const passes = ["adapter,DQK,DHV,kernel,pass,pipelines,first_call_ms,warm_call_ms,compile_ms"]
-    .concat(
-      rows.map((r) =>
-        [q(gpu.adapterName), DQK, DHV, r.kernel, r.pass, r.pipelines.length, r.firstMs.toFixed(1)]
-          .concat([r.warmMs.toFixed(1), r.compileMs.toFixed(1)]).join(",")
-      ),
-    );
+  const passes = [
+    "adapter,DQK,DHV,kernel,pass,pipelines,first_call_ms,warm_call_ms,compile_ms," +
+    "first_call_cpu_ms,warm_call_cpu_ms,compile_cpu_ms",
+  ].concat(
+    rows.map((r) =>
+      [q(gpu.adapterName), DQK, DHV, r.kernel, r.pass, r.pipelines.length, r.firstMs.toFixed(1)]
+        .concat(
+          [r.warmMs, r.compileMs, r.firstCpuMs, r.warmCpuMs, r.compileCpuMs].map((x) =>
+            x.toFixed(1)
+          ),
+        )
+        .join(",")
+    ),
+  );
   const pipes = ["adapter,DQK,DHV,kernel,pass,pipeline,create_ms"].concat(
     rows.flatMap((r) =>
       r.pipelines.map(([key, ms]) =>
@@ -137,7 +174,9 @@ if (import.meta.main) {
     console.log(
       `${r.compileMs.toFixed(0).padStart(8)} ms compile (first ${r.firstMs.toFixed(0)}, warm ${
         r.warmMs.toFixed(0)
-      }, slowest createComputePipeline ${create.toFixed(0)})  ${r.kernel} ${r.pass}`,
+      }, slowest createComputePipeline ${create.toFixed(0)}; CPU ${
+        r.compileCpuMs.toFixed(0)
+      } ms)  ${r.kernel} ${r.pass}`,
     );
   }
   console.log(`wrote ${dir}/pipeline_creation_passes.csv and pipeline_creation.csv`);

@@ -32,6 +32,7 @@ import {
   releaseKernelScratch,
 } from "./_kernels.ts";
 import { SPEED_VARIANTS, type SpeedVariant } from "./_speed_variants.ts";
+import { tileUnrollDefault } from "../kernels/backward/_wgsl.ts";
 
 const SHAPES: Record<string, InputShape> = {
   tfla8k: { B: 8, NH: 16, S: 8192, DQK: 128, DHV: 256 },
@@ -220,7 +221,8 @@ async function measureCase(
   const shape = SHAPES[shapeName]!;
   const vs = variants.filter((v) =>
     (!v.passes || v.passes.includes(pass)) && (!v.dtypes || v.dtypes.includes(dtype)) &&
-    !(v.blockedOnly && !blockedShape(shape)) && !(v.rowSlicedOnly && blockedShape(shape))
+    !(v.blockedOnly && !blockedShape(shape)) && !(v.rowSlicedOnly && blockedShape(shape)) &&
+    !(v.largeHeadOnly && tileUnrollDefault(shape.DQK, shape.DHV) === undefined)
   );
   const flops = mlstmFlops({ form: "chunkwise", ...shape, chunkSize: L, pass });
   const base: Omit<Row, "variant" | "calls"> = {

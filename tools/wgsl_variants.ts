@@ -30,6 +30,7 @@ import {
   outerWgsl,
   prepWgsl,
   scanWgsl,
+  type TileGeometry,
   tileGeometry,
   tileWgsl,
 } from "../kernels/backward/_wgsl.ts";
@@ -194,6 +195,30 @@ function* backwardSliced(): Generator<WgslVariant> {
       for (const geo of geos) {
         for (const mode of ["stats", "dq", "dkdv"] as const) {
           yield v(`bw-${mode}:${k}:${tag(geo)}`, tileWgsl(p, mode, geo));
+        }
+      }
+      // Rolled loops (issue #11; the default above head dim 256), with steps per iteration that
+      // divide BS and G or leave a remainder, and the chunkwise state terms as vec4s / staged.
+      const vec4 = p.inter && DQK % 4 === 0 && DHV % 4 === 0;
+      const extras: [string, TileGeometry][] = [
+        ["unroll=3x3", { ...geos[0]!, unroll: { rows: 3, sums: 3 } }],
+        ["unroll=2x4", { ...geos[0]!, unroll: { rows: 2, sums: 4 } }],
+        ...(vec4
+          ? [
+            ["stVec4=1", { ...geos[0]!, stVec4: true }],
+            ["stVec4=staged", { ...geos[0]!, stVec4: true, stStaged: true }],
+            ["stVec4=staged,unroll=2x4", {
+              ...geos[0]!,
+              stVec4: true,
+              stStaged: true,
+              unroll: { rows: 2, sums: 4 },
+            }],
+          ] as [string, TileGeometry][]
+          : []),
+      ];
+      for (const [x, geo] of extras) {
+        for (const mode of ["stats", "dq", "dkdv"] as const) {
+          yield v(`bw-${mode}:${k}:${tag(geos[0]!)},${x}`, tileWgsl(p, mode, geo));
         }
       }
       for (const withInit of BOOLS) {

@@ -82,6 +82,23 @@ export interface TileGeometry {
    * conflict-free). Adds {@linkcode stagedStateBytes} of workgroup storage. @default {false}
    */
   stStaged?: boolean;
+  /**
+   * Rolled loops (large heads; see {@linkcode tileUnrollDefault}): the loops over a tile's BS
+   * other rows (phases A and C) run `rows` rows per iteration and the sums over a row's G partial
+   * dot products `sums` terms per iteration, each as a loop whose trip count the compiler cannot
+   * see (so that it does not unroll it fully; the generator unrolls the body that many steps).
+   * Undefined: constant trip counts, which drivers unroll fully (the code before issue #11's
+   * compile-time fix; at DHV 512 lavapipe then spends 2-3 s compiling each of stats, dq, dkdv).
+   */
+  unroll?: TileUnroll;
+}
+
+/** Steps per iteration of the row-sliced kernels' rolled loops ({@linkcode TileGeometry.unroll}). */
+export interface TileUnroll {
+  /** Other rows per iteration of phases A and C (of BS). */
+  rows: number;
+  /** Partial sums per iteration of the reductions over G. */
+  sums: number;
 }
 
 /** Workgroup storage of the staged state columns: 8 columns × SQ·G vec4s of rows. */
@@ -98,6 +115,18 @@ export function stagedStateBytes(t: TileGeometry): number {
  */
 export function stateVec4Default(DQK: number, DHV: number): "staged" | false {
   return DHV > 256 && DQK % 4 === 0 && DHV % 4 === 0 ? "staged" : false;
+}
+
+/**
+ * Issue #11: whether the row-sliced kernels roll their inner loops ({@linkcode TileGeometry.unroll})
+ * by default: for head dimensions above 256 (the xLSTM 7B head, DQK 256, DHV 512, where the
+ * register-blocked kernels do not run), 2 other rows and 4 partial sums per iteration. There, with
+ * constant trip counts, lavapipe unrolls the loops fully and compiled the chunkwise backward in
+ * 8 s (stats 2.1, dq 2.2, dkdv 3.3); rolled, about 0.5, 0.6 and 0.9 s. Smaller heads keep the
+ * constant trip counts (and their WGSL) unchanged.
+ */
+export function tileUnrollDefault(DQK: number, DHV: number): TileUnroll | undefined {
+  return Math.max(DQK, DHV) > 256 ? { rows: 2, sums: 4 } : undefined;
 }
 
 const d4 = (d: number) => Math.ceil(d / 4);
@@ -210,6 +239,31 @@ ${
 /** `x0 + x1 + ...` of named registers, or `init` when there are none. */
 const sum = (terms: string[], init = "0.0") => (terms.length ? terms.join(" + ") : init);
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
+
+/**
+ * `for (var v = 0u; v < n; v++) { body }` rolled: the trip count is opaque to the compiler, so
+ * that it keeps the loop, and each iteration runs `d` steps unrolled by the generator (steps past
+ * n skipped). `body` is indented for a loop at `ind`. The opaque count is
+ * select(n, 0, wid.z == 0xFFFFFFFF) (a dispatch has fewer than 2^32 workgroups per dimension, so
+ * it is always n), not one derived from the uniforms: with select(n, 0, u.S == 0xFFFFFFFF) or
+ * min(n, u.S + n) every dispatch on lavapipe (Mesa 22, LLVM 15) took ~2 s at DHV 512, as if it
+ * inlined the uniforms that bound a loop into a shader variant (unrolling the loop after all) at
+ * each dispatch.
+ */
+function rolled(v: string, n: number, d: number, ind: string, body: string): string {
+  const dd = Math.max(1, Math.min(d, n));
+  const tail = n % dd !== 0;
+  const lines = body.split("\n").map((l) => `${tail ? "    " : "  "}${l}`).join("\n");
+  const steps = range(dd).map((k) =>
+    `${ind}  {
+${ind}    let ${v} = ${v}0 + ${k}u;
+${tail ? `${ind}    if (${v} < ${n}u) {\n${lines}\n${ind}    }` : lines}
+${ind}  }`
+  );
+  return `${ind}for (var ${v}0 = 0u; ${v}0 < select(${n}u, 0u, wid.z == 0xFFFFFFFFu); ${v}0 += ${dd}u) {
+${steps.join("\n")}
+${ind}}`;
+}
 
 /**
  * The per-segment gate scan: one thread per (head, segment) walks the segment's rows and writes
@@ -344,6 +398,17 @@ export type TileMode = "stats" | "dq" | "dkdv";
 export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
   const { DQK, DHV, gate } = p;
   const { G, BT, BS, SQ, SV, RT } = t;
+  const un = t.unroll;
+  // A loop over the G partial sums (gg) or the BS other rows of a tile (j), body indented for a
+  // loop at `ind`: constant trip count, or rolled ({@linkcode TileGeometry.unroll}).
+  const sumsLoop = (ind: string, body: string) =>
+    un
+      ? rolled("gg", G, un.sums, ind, body)
+      : `${ind}for (var gg = 0u; gg < ${G}u; gg++) {\n${body}\n${ind}}`;
+  const rowsLoop = (body: string) =>
+    un
+      ? rolled("j", BS, un.rows, "    ", body)
+      : `    for (var j = 0u; j < ${BS}u; j++) {\n${body}\n    }`;
   const NR = BT / RT; // row groups: thread (r, g) owns rows r, r + NR, ..., r + (RT-1)·NR
   const DQ4 = d4(DQK), DV4 = d4(DHV);
   const gq = SQ * G > DQ4, gv = SV * G > DV4;
@@ -440,10 +505,13 @@ fn stf(i: u32) -> f32 { return st[i / 4u][i % 4u]; }`
   const phaseB = U.map((x) => {
     const red = `        var X = 0.0;
         var Y = 0.0;
-        for (var gg = 0u; gg < ${G}u; gg++) {
-          X += xs[(j * ${BT}u + ${slot(x)}) * ${G}u + gg];
-          Y += ys[(j * ${BT}u + ${slot(x)}) * ${G}u + gg];
-        }
+${
+      sumsLoop(
+        "        ",
+        `          X += xs[(j * ${BT}u + ${slot(x)}) * ${G}u + gg];
+          Y += ys[(j * ${BT}u + ${slot(x)}) * ${G}u + gg];`,
+      )
+    }
         let ok = valid${x} && o < segEnd && ${rows ? `o <= own${x}` : `o >= own${x}`};`;
     if (mode === "stats") {
       return `      {
@@ -487,33 +555,33 @@ ${red}
   // Phase C: the weighted accumulation; other vectors loaded once for all owned rows.
   const phaseC = mode === "stats" ? "" : mode === "dq"
     ? `
-    for (var j = 0u; j < ${BS}u; j++) {
-      let oc = min(o0 + j, segEnd - 1u) + rowBase;
+${
+      rowsLoop(`      let oc = min(o0 + j, segEnd - 1u) + rowBase;
 ${range(SQ).map((jj) => `      let ko${jj} = ld_k(oc, ${c4q(jj)});`).join("\n")}
 ${
-      U.map((x) =>
-        `      {
+        U.map((x) =>
+          `      {
         let w = ws[j * ${BT}u + ${slot(x)}];
 ${range(SQ).map((jj) => `        acc${x}_${jj} += w * ko${jj};`).join("\n")}
       }`
-      ).join("\n")
-    }
+        ).join("\n")
+      }`)
     }`
     : `
-    for (var j = 0u; j < ${BS}u; j++) {
-      let oc = min(o0 + j, segEnd - 1u) + rowBase;
+${
+      rowsLoop(`      let oc = min(o0 + j, segEnd - 1u) + rowBase;
 ${range(SQ).map((jj) => `      let qo${jj} = ld_q(oc, ${c4q(jj)});`).join("\n")}
 ${range(SV).map((jj) => `      let ho${jj} = ld_dh(oc, ${c4q(jj)});`).join("\n")}
 ${
-      U.map((x) =>
-        `      {
+        U.map((x) =>
+          `      {
         let w = ws[j * ${BT}u + ${slot(x)}];
         let w2 = ws2[j * ${BT}u + ${slot(x)}];
 ${range(SQ).map((jj) => `        acc${x}_${jj} += w * qo${jj};`).join("\n")}
 ${range(SV).map((jj) => `        accv${x}_${jj} += w2 * ho${jj};`).join("\n")}
       }`
-      ).join("\n")
-    }
+        ).join("\n")
+      }`)
     }`;
 
   // Loop range over the other side.
@@ -702,10 +770,13 @@ ${
         `  if (g == 0u && valid${x}) {
     var dsum = 0.0;
     var hsum = 0.0;
-    for (var gg = 0u; gg < ${G}u; gg++) {
-      dsum += xs[${slot(x)} * ${G}u + gg];
-      hsum += ys[${slot(x)} * ${G}u + gg];
-    }
+${
+          sumsLoop(
+            "    ",
+            `      dsum += xs[${slot(x)} * ${G}u + gg];
+      hsum += ys[${slot(x)} * ${G}u + gg];`,
+          )
+        }
     ${
           p.normalize
             ? `let nrm = max(abs(dsum), ${lower(x)});
@@ -737,7 +808,11 @@ ${
       U.map((x) =>
         `  if (g == 0u && valid${x}) {
     var s_ = 0.0;
-    for (var gg = 0u; gg < ${G}u; gg++) { s_ += xs[${slot(x)} * ${G}u + gg]; }
+${
+          un
+            ? sumsLoop("    ", `      s_ += xs[${slot(x)} * ${G}u + gg];`)
+            : `    for (var gg = 0u; gg < ${G}u; gg++) { s_ += xs[${slot(x)} * ${G}u + gg]; }`
+        }
     rsum[rowBase + own${x}] = s_;
   }`
       ).join("\n")
@@ -763,10 +838,13 @@ ${
         `  if (g == 0u && valid${x}) {
     var s_ = 0.0;
     var o_ = 0.0;
-    for (var gg = 0u; gg < ${G}u; gg++) {
-      s_ += xs[${slot(x)} * ${G}u + gg];
-      o_ += ys[${slot(x)} * ${G}u + gg];
-    }
+${
+          sumsLoop(
+            "    ",
+            `      s_ += xs[${slot(x)} * ${G}u + gg];
+      o_ += ys[${slot(x)} * ${G}u + gg];`,
+          )
+        }
     csum[rowBase + own${x}] = s_;
     csum[u.BH * u.S + rowBase + own${x}] = o_;
   }`
@@ -797,10 +875,7 @@ ${mprevDecl}
 ${perRow}
   ${loopRange}
   for (var o0 = oBegin; o0 < oEnd; o0 += ${BS}u) {
-    for (var j = 0u; j < ${BS}u; j++) {
-      let oc = min(o0 + j, segEnd - 1u) + rowBase;
-${phaseA}
-    }
+${rowsLoop(`      let oc = min(o0 + j, segEnd - 1u) + rowBase;\n${phaseA}`)}
     workgroupBarrier();
     for (var j = g; j < ${BS}u; j += ${G}u) {
       let o = o0 + j;

@@ -58,7 +58,12 @@
  * dq, dkdv) instead of being stored; nothing of size S² is ever allocated. Their chunkwise state
  * terms loop over C's columns with each thread reading its own C rows (4·G floats apart across a
  * warp: uncoalesced); for DHV above 256 they read C as vec4s by default, and "staged" stages C's
- * columns in workgroup memory ({@linkcode setBackwardStateVec4}).
+ * columns in workgroup memory ({@linkcode setBackwardStateVec4}). Their loops over a tile's other
+ * rows (A, C) and over a row's G partial sums (B and the final row sums) have constant trip counts
+ * up to head dimension 256; above (issue #11, the xLSTM 7B head) they are rolled, 2 rows and 4 sums
+ * per iteration with trip counts the compiler cannot see, because lavapipe unrolled them fully and
+ * took 5-8 s to compile a backward pass at DQK 256, DHV 512 (1.3-2.7 s rolled;
+ * {@linkcode setBackwardTileUnroll}).
  *
  * Memory: the parallel pass allocates B·NH·44·S bytes of scratch (48·S with the stabilizer's path:
  * exact convention, exponential gate); the chunkwise pass
@@ -129,6 +134,8 @@ import {
   tileGeometry,
   type TileMode,
   tileSharedBytes,
+  type TileUnroll,
+  tileUnrollDefault,
   tileWgsl,
 } from "./_wgsl.ts";
 import {
@@ -324,6 +331,45 @@ let stateVec4: boolean | "staged" | undefined;
  */
 export function setBackwardStateVec4(on: boolean | "staged" | undefined): void {
   stateVec4 = on;
+}
+
+let tileUnroll: TileUnroll | "full" | undefined;
+/**
+ * Issue #11 (compile time at the xLSTM 7B head shape): how the row-sliced stats, dq and dkdv
+ * kernels (head dimensions the register-blocked ones do not cover) write their inner loops over a
+ * tile's other rows and over a row's partial sums. undefined: the default,
+ * `tileUnrollDefault` in _wgsl.ts (rolled loops, 2 rows and 4 sums per iteration, for head
+ * dimensions above 256; constant trip counts otherwise). "full": constant trip counts everywhere,
+ * which drivers unroll fully (the kernels before; bench/speed_ab.ts times them as variant
+ * `bwunroll`). `{ rows, sums }`: rolled loops with that many steps per iteration at every shape
+ * (tests use it to run the rolled code on small shapes).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardTileUnroll } from "./backward.ts";
+ * setBackwardTileUnroll({ rows: 1, sums: 4 });
+ * setBackwardTileUnroll("full");
+ * setBackwardTileUnroll(undefined);
+ * ```
+ *
+ * @param unroll Steps per iteration, "full", or undefined for the default.
+ * @throws {RangeError} If rows or sums is not a positive integer.
+ */
+export function setBackwardTileUnroll(
+  unroll: { rows: number; sums: number } | "full" | undefined,
+): void {
+  if (unroll !== undefined && unroll !== "full") {
+    for (const k of ["rows", "sums"] as const) {
+      const n = unroll[k];
+      if (!Number.isInteger(n) || n < 1) {
+        throw new RangeError(
+          `setBackwardTileUnroll: ${k} must be a positive integer, received ${n}`,
+        );
+      }
+    }
+    unroll = { rows: unroll.rows, sums: unroll.sums };
+  }
+  tileUnroll = unroll;
 }
 
 /**
@@ -630,17 +676,19 @@ export async function mlstmBackwardWebGpu(
   const stStaged = stVec4 && stMode === "staged";
   const maxShared = gpu.limits.maxComputeWorkgroupStorageSize;
   const geo0 = tileGeometry(DQK, DHV, maxShared);
+  const unroll = tileUnroll === "full" ? undefined : tileUnroll ?? tileUnrollDefault(DQK, DHV);
   const geo = {
     ...(stStaged
       ? tileGeometry(DQK, DHV, maxShared - stagedStateBytes({ ...geo0, stStaged }))
       : geo0),
     stVec4,
     stStaged,
+    unroll,
   };
   const tshared = tileSharedBytes(geo) + (stStaged ? stagedStateBytes(geo) : 0);
   const geoKey = `${geo.G}.${geo.BT}.${geo.BS}.${geo.RT}${stVec4 ? ".v4" : ""}${
     stStaged ? "s" : ""
-  }`;
+  }${unroll ? `.u${unroll.rows}x${unroll.sums}` : ""}`;
   const withInit = chunk && hasInitialStates;
   const withLast = chunk && dLast !== undefined;
   let dlc: GpuTensor | undefined, dln: GpuTensor | undefined, dlm: GpuTensor | undefined;
