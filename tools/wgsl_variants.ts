@@ -339,6 +339,8 @@ function* decode(): Generator<WgslVariant> {
     { threadsPerRow: 128, rowsPerWorkgroup: 2, rowsPerThread: 0 },
     { threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 2 },
     { threadsPerRow: 64, rowsPerWorkgroup: 1, rowsPerThread: 8 },
+    { threadsPerRow: 32, rowsPerWorkgroup: 8, rowsPerThread: 0, loadsInFlight: 4 },
+    { threadsPerRow: 32, rowsPerWorkgroup: 4, rowsPerThread: 4, loadsInFlight: 8 },
   ];
   for (const dtype of DTYPES) {
     for (
@@ -355,7 +357,8 @@ function* decode(): Generator<WgslVariant> {
           { name: "split", splitWidths: widths, splitCaps: [0, 0, 0, 15, 15] },
         ];
         for (const t of tiles) {
-          setMatvecTileTable([{ rows, K, B, tiles: t }]);
+          // The RMSNorm-prologue matvecs have table entries of their own.
+          setMatvecTileTable([{ rows, K, B, tiles: t }, { rows, K, B, norm: true, tiles: t }]);
           for (const { name, ...f } of features) {
             const p = matvecParams({ rows, K, B, dtype, ...f }, 16384, 65535);
             yield v(`matvec:${tag({ dtype, rows, K, B, f: name, ...t })}`, matvecWgsl(p));
