@@ -248,7 +248,8 @@ const range = (n: number) => Array.from({ length: n }, (_, j) => j);
  * it is always n), not one derived from the uniforms: with select(n, 0, u.S == 0xFFFFFFFF) or
  * min(n, u.S + n) every dispatch on lavapipe (Mesa 22, LLVM 15) took ~2 s at DHV 512, as if it
  * inlined the uniforms that bound a loop into a shader variant (unrolling the loop after all) at
- * each dispatch.
+ * each dispatch. It did (Mesa's "inline uniforms"); every kernel's uniforms are now read through
+ * this select ({@linkcode opaqueUniforms}).
  */
 function rolled(v: string, n: number, d: number, ind: string, body: string): string {
   const dd = Math.max(1, Math.min(d, n));
