@@ -13,6 +13,7 @@ import {
   setBackwardTrimDiagonal,
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
+import { setOpaqueLoopBounds } from "../kernels/runtime.ts";
 
 /** One variant: its name in the CSV, what it changes, and how a call selects it. */
 export interface SpeedVariant {
@@ -179,5 +180,21 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     rowSlicedOnly: true,
     largeHeadOnly: true,
     ...switches({ stateVec4: "staged", tileUnroll: "full" }),
+  },
+  {
+    name: "uniformbounds",
+    doc: "base with the kernels reading their uniforms directly, as before the opaque uniform " +
+      "reads (`opaqueUniforms` in kernels/_common.ts, on by default: setOpaqueLoopBounds), which " +
+      "keep lavapipe from recompiling a shader for the uniforms' values at each of a kernel's " +
+      "first calls; compare with `base` for their cost on the GPU (a select per uniform)",
+    options: untrimmedFw,
+    setup: () => {
+      use(BEFORE);
+      setOpaqueLoopBounds(false);
+    },
+    teardown: () => {
+      setOpaqueLoopBounds(true);
+      use(DEFAULTS);
+    },
   },
 ];

@@ -731,6 +731,48 @@ export function poisonOutputsEnabled(): boolean {
   return poisonOutputs;
 }
 
+let opaqueLoopBounds = true;
+
+/**
+ * Whether the kernel generators pass every uniform they read through `ub()` (kernels/_common.ts,
+ * `WGSL_UB`): a select on the workgroup id that leaves the value unchanged but hides it from
+ * drivers that specialize shaders on uniform values. Mesa's lavapipe (22.x) finds the uniforms
+ * that decide branches and loop exits ("inline uniforms"), and at a dispatch recompiles the shader
+ * with their values folded in (unrolling the loops), so that the first several calls of a kernel
+ * each paid a compile (~1-2 s at head dimension 16, seconds more at the xLSTM 7B head). On by
+ * default; off generates the WGSL from before (for A/B timings: bench/_speed_variants.ts,
+ * `uniformbounds`). The switch is part of every pipeline's cache key, so that the two codes never
+ * share a pipeline.
+ *
+ * @example
+ * ```ts
+ * import { opaqueLoopBoundsEnabled, setOpaqueLoopBounds } from "./runtime.ts";
+ * setOpaqueLoopBounds(false);
+ * console.assert(!opaqueLoopBoundsEnabled());
+ * setOpaqueLoopBounds(true);
+ * ```
+ *
+ * @param on Whether uniforms are read through `ub()`.
+ */
+export function setOpaqueLoopBounds(on: boolean): void {
+  opaqueLoopBounds = on;
+}
+
+/**
+ * Whether the kernel generators read uniforms through `ub()` (see {@linkcode setOpaqueLoopBounds}).
+ *
+ * @example
+ * ```ts
+ * import { opaqueLoopBoundsEnabled } from "./runtime.ts";
+ * console.assert(typeof opaqueLoopBoundsEnabled() === "boolean");
+ * ```
+ *
+ * @returns The flag.
+ */
+export function opaqueLoopBoundsEnabled(): boolean {
+  return opaqueLoopBounds;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pipelines
 
@@ -815,7 +857,9 @@ export function getPipeline(
     cache = new Map();
     pipelineCache.set(gpu.device, cache);
   }
-  const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}`;
+  const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}${
+    opaqueLoopBounds ? "" : "#uniform-bounds"
+  }`;
   const hit = cache.get(k);
   if (hit) return hit;
   const t0 = performance.now();
