@@ -208,6 +208,7 @@ async function createGpu(options: GetGpuOptions, key: string): Promise<Gpu> {
   const dl = device.limits as unknown as Record<string, number>;
   const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, dl[n]])) as unknown as GpuLimits;
   const gpu = new GpuState(device, adapter, hasF16, hasTimestamps, limits, adapterNameOf(adapter));
+  lastGpu = gpu;
   device.addEventListener("uncapturederror", (ev) => {
     const error = (ev as GPUUncapturedErrorEvent).error;
     if (gpu.uncapturedErrors.length >= 100) gpu.uncapturedErrors.shift();
@@ -731,35 +732,51 @@ export function poisonOutputsEnabled(): boolean {
   return poisonOutputs;
 }
 
-let opaqueLoopBounds = true;
+let opaqueLoopBounds: boolean | "auto" = "auto";
+/** The device whose pipeline is being generated (getPipeline), else the last one created. */
+let generatingFor: Gpu | undefined;
+let lastGpu: Gpu | undefined;
 
 /**
- * Whether the kernel generators pass every uniform they read through `ub()` (kernels/_common.ts,
- * `WGSL_UB`): a select on the workgroup id that leaves the value unchanged but hides it from
- * drivers that specialize shaders on uniform values. Mesa's lavapipe (22.x) finds the uniforms
- * that decide branches and loop exits ("inline uniforms"), and at a dispatch recompiles the shader
- * with their values folded in (unrolling the loops), so that the first several calls of a kernel
- * each paid a compile (~1-2 s at head dimension 16, seconds more at the xLSTM 7B head). On by
- * default; off generates the WGSL from before (for A/B timings: bench/_speed_variants.ts,
- * `uniformbounds`). The switch is part of every pipeline's cache key, so that the two codes never
- * share a pipeline.
+ * Whether a device's driver specializes shaders on uniform values: Mesa's lavapipe (llvmpipe).
+ *
+ * @param gpu The device.
+ * @returns True for lavapipe.
+ */
+function specializesUniforms(gpu: Gpu): boolean {
+  return /llvmpipe/i.test(gpu.adapterName);
+}
+
+/**
+ * Whether the kernel generators pass every uniform they read through an opaque select
+ * (`opaqueUniforms` in kernels/_common.ts): a select on the workgroup id that leaves the value
+ * unchanged but hides it from drivers that specialize shaders on uniform values. Mesa's lavapipe
+ * (22.x, the CI's adapter) finds the uniforms that decide branches and loop exits ("inline
+ * uniforms") and, at a dispatch, recompiles the shader with their values folded in (unrolling the
+ * loops), so that the first several calls of a kernel each paid a compile (~1-2 s at head
+ * dimension 16, seconds more at the xLSTM 7B head). Elsewhere the select costs speed: on an H200
+ * (bench/speed_ab.ts, TFLA shape, f32, chunk 64) the forward ran 1.04× and forward+backward 1.01×
+ * slower with it. `"auto"` (the default): on for lavapipe, off elsewhere; true / false force it.
+ * The choice is part of every pipeline's cache key, so that the two codes never share a pipeline.
  *
  * @example
  * ```ts
  * import { opaqueLoopBoundsEnabled, setOpaqueLoopBounds } from "./runtime.ts";
  * setOpaqueLoopBounds(false);
  * console.assert(!opaqueLoopBoundsEnabled());
- * setOpaqueLoopBounds(true);
+ * setOpaqueLoopBounds("auto");
  * ```
  *
- * @param on Whether uniforms are read through `ub()`.
+ * @param on true, false, or "auto" (by the adapter).
  */
-export function setOpaqueLoopBounds(on: boolean): void {
+export function setOpaqueLoopBounds(on: boolean | "auto"): void {
   opaqueLoopBounds = on;
 }
 
 /**
- * Whether the kernel generators read uniforms through `ub()` (see {@linkcode setOpaqueLoopBounds}).
+ * Whether the kernel generators read uniforms through the opaque select (see
+ * {@linkcode setOpaqueLoopBounds}): in `"auto"` mode for the given device, else the device whose
+ * pipeline is being generated, else the last device created (true before any).
  *
  * @example
  * ```ts
@@ -767,10 +784,13 @@ export function setOpaqueLoopBounds(on: boolean): void {
  * console.assert(typeof opaqueLoopBoundsEnabled() === "boolean");
  * ```
  *
+ * @param gpu The device the WGSL is for.
  * @returns The flag.
  */
-export function opaqueLoopBoundsEnabled(): boolean {
-  return opaqueLoopBounds;
+export function opaqueLoopBoundsEnabled(gpu?: Gpu): boolean {
+  if (opaqueLoopBounds !== "auto") return opaqueLoopBounds;
+  const g = gpu ?? generatingFor ?? lastGpu;
+  return g ? specializesUniforms(g) : true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -857,13 +877,21 @@ export function getPipeline(
     cache = new Map();
     pipelineCache.set(gpu.device, cache);
   }
+  const opaque = opaqueLoopBoundsEnabled(gpu);
   const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}${
-    opaqueLoopBounds ? "" : "#uniform-bounds"
+    opaque ? "#opaque-uniforms" : ""
   }`;
   const hit = cache.get(k);
   if (hit) return hit;
   const t0 = performance.now();
-  const p = compile(gpu, key, wgsl(), entryPoint, layout);
+  let code: string;
+  generatingFor = gpu;
+  try {
+    code = wgsl();
+  } finally {
+    generatingFor = undefined;
+  }
+  const p = compile(gpu, key, code, entryPoint, layout);
   p.then(() => {
     let times = creationTimes.get(gpu.device);
     if (!times) creationTimes.set(gpu.device, times = new Map());
