@@ -123,7 +123,6 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
       "(two vec4s of q̃ or P per step: 1 B of workgroup memory per FMA instead of 1.5) on 16 × 8 " +
       "threads, the same 64-row blocks (tiles.parallel.rowsPerThread 8, TY 8; default 4)",
     options: rows8Fw(),
-    passes: ["fw"],
     ...switches({}),
   },
   {
@@ -131,7 +130,6 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "rows8 staging DQK 16 at a time (29 instead of 41 KiB of workgroup memory: more " +
       "workgroups per SM where registers allow)",
     options: rows8Fw({ BD: 16 }),
-    passes: ["fw"],
     ...switches({}),
   },
   {

@@ -885,7 +885,7 @@ export interface ParallelParams {
    * TN 8) or 8 (two vec4s per step: 1 B per FMA at TN 8). With 8, the query and key blocks are
    * 8·TY long (BQ = 8·TY) and each thread also forms an 8 × (8·TY/TX) block of the scores (two
    * rows of 4 × 4 sub-blocks with the same f32 expressions; 8·TY/TX must be 4 or 8, TX ≥ 8).
-   * Opt-in (issue #14; speed variants `rows8`, `rows8x8`). @default {4}
+   * Opt-in (issue #14; speed variants `rows8`, `rows8bd16`). @default {4}
    */
   rowsPerThread?: 4 | 8;
 }
