@@ -49,7 +49,7 @@ export interface SpeedVariant {
 const trimFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: true } } };
 const untrimmedFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: false } } };
 /** trim + 8 query rows per thread on 16 × 8 threads (64-row blocks), with extra overrides. */
-const rows8Fw = (more: { BD?: number } = {}): ChunkwiseOptions => ({
+const rows8Fw = (more: { BD?: number; interleaveColumns?: boolean } = {}): ChunkwiseOptions => ({
   tiles: { parallel: { trimDiagonal: true, TY: 8, rowsPerThread: 8, ...more } },
 });
 
@@ -130,6 +130,19 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "rows8 staging DQK 16 at a time (29 instead of 41 KiB of workgroup memory: more " +
       "workgroups per SM where registers allow)",
     options: rows8Fw({ BD: 16 }),
+    ...switches({}),
+  },
+  {
+    name: "rows8i",
+    doc: "rows8 with the thread's output vec4s 16 vec4s apart instead of side by side " +
+      "(tiles.parallel.interleaveColumns: no 2-way bank conflicts of the staged C and V loads)",
+    options: rows8Fw({ interleaveColumns: true }),
+    ...switches({}),
+  },
+  {
+    name: "trimi",
+    doc: "trim with interleaveColumns (rowsPerThread 4): the bank-conflict fix alone",
+    options: { tiles: { parallel: { trimDiagonal: true, interleaveColumns: true } } },
     ...switches({}),
   },
   {

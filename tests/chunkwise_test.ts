@@ -321,6 +321,12 @@ Deno.test({
         },
       },
       {
+        tag: "parallel 16x16 threads, TN 8, interleaved columns (ragged BV 128)",
+        DQK: 20,
+        DHV: 136,
+        tiles: { parallel: { TN: 8, interleaveColumns: true } },
+      },
+      {
         tag: "parallel 16x8 threads, 8 rows per thread, TN 8 (ragged BV 128), scalar q and k",
         DQK: 17,
         DHV: 136,
@@ -328,7 +334,7 @@ Deno.test({
       },
       {
         tag:
-          "parallel 8x8 threads, 8 rows per thread, TN 8 BD 16 fused prefetch, untrimmed, scalar",
+          "parallel 8x8 threads, 8 rows per thread, TN 8 BD 16 fused prefetch, untrimmed, scalar, interleaved columns",
         DQK: 24,
         DHV: 40,
         tiles: {
@@ -341,6 +347,7 @@ Deno.test({
             prefetch: true,
             trimDiagonal: false,
             rowsPerThread: 8,
+            interleaveColumns: true,
             vec4io: false,
           },
         },
@@ -535,7 +542,10 @@ Deno.test("parallel kernel: rowsPerThread 4 is the default code, byte for byte",
             vec4io: true,
             vec4qk: true,
           };
-          assert.equal(parallelWgsl({ ...p, rowsPerThread: 4 }), parallelWgsl(p));
+          assert.equal(
+            parallelWgsl({ ...p, rowsPerThread: 4, interleaveColumns: false }),
+            parallelWgsl(p),
+          );
           assert.deepEqual(parallelTile({ ...p, rowsPerThread: 4 }), parallelTile(p));
         }
       }

@@ -52,6 +52,18 @@ const forwardVariants: { tag: string; tiles: ChunkwiseOptions["tiles"]; hot?: bo
     hot: true,
   },
   {
+    tag: "rows8i: 8 rows per thread, 16x8 threads, trimDiagonal, interleaved columns",
+    tiles: { parallel: { TY: 8, rowsPerThread: 8, trimDiagonal: true, interleaveColumns: true } },
+    hot: true,
+  },
+  {
+    // TN 8 on 8 threads along DHV: the second vec4 of thread 0 is column 32 (DHV 36 has 36).
+    tag: "interleaved columns: trimDiagonal, 8x8 threads, TN 8, BD 8",
+    tiles: {
+      parallel: { TX: 8, TY: 8, TN: 8, BD: 8, trimDiagonal: true, interleaveColumns: true },
+    },
+  },
+  {
     tag: "rows8: 8 rows per thread, 16x8 threads, untrimmed, fused, prefetch, BD 8",
     tiles: {
       parallel: { TY: 8, rowsPerThread: 8, trimDiagonal: false, fuse: true, prefetch: true, BD: 8 },

@@ -110,8 +110,9 @@ function* chunkwiseForward(): Generator<WgslVariant> {
     ...[64, 128, 256].flatMap((DHV) => STORAGES.map((s) => limitChunkTiles(DHV, s)))
       .filter((t): t is ParallelTiles => t !== undefined),
     { TX: 4, TY: 4, TN: 12, BD: 4, fuse: true, prefetch: true },
-    // 8 query rows per thread (issue #14 speed variants rows8, rows8bd16): 16 × 8 threads with
-    // the remapped trimmed score grid, untrimmed, and 8 × 8 threads (8 × 8 scores per thread).
+    // 8 query rows per thread (issue #14 speed variants rows8, rows8bd16, rows8i): 16 × 8 threads
+    // with the remapped trimmed score grid, untrimmed with interleaved columns, and 8 × 8 threads
+    // (8 × 8 scores per thread).
     {
       TX: 16,
       TY: 8,
@@ -122,7 +123,18 @@ function* chunkwiseForward(): Generator<WgslVariant> {
       trimDiagonal: true,
       rowsPerThread: 8,
     },
-    { TX: 16, TY: 8, TN: 4, BD: 16, fuse: false, prefetch: false, rowsPerThread: 8 },
+    {
+      TX: 16,
+      TY: 8,
+      TN: 4,
+      BD: 16,
+      fuse: false,
+      prefetch: false,
+      rowsPerThread: 8,
+      interleaveColumns: true,
+    },
+    // interleaveColumns on the default 4-row tiles (speed variant trimi).
+    { ...parallelTiles(256, 49152), trimDiagonal: true, interleaveColumns: true },
     {
       TX: 8,
       TY: 8,

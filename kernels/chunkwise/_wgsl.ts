@@ -888,6 +888,14 @@ export interface ParallelParams {
    * Opt-in (issue #14; speed variants `rows8`, `rows8bd16`). @default {4}
    */
   rowsPerThread?: 4 | 8;
+  /**
+   * The thread's TN/4 output vec4s lie TX vec4s apart (column vec4 tx + j·TX of the tile) instead
+   * of side by side (tx·TN/4 + j): consecutive threads read consecutive vec4s of the staged C and
+   * V, where at TN 8 the 16-byte loads of 8 threads span 256 bytes (2-way bank conflicts), and
+   * write consecutive vec4s of h. Opt-in (issue #14; speed variants `trimi`, `rows8i`).
+   * @default {false}
+   */
+  interleaveColumns?: boolean;
 }
 
 /**
@@ -900,7 +908,15 @@ export const PARALLEL_TRIM_DIAGONAL = true;
 /** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
 export type ParallelTiles = Pick<
   ParallelParams,
-  "TX" | "TY" | "TN" | "BD" | "fuse" | "prefetch" | "trimDiagonal" | "rowsPerThread"
+  | "TX"
+  | "TY"
+  | "TN"
+  | "BD"
+  | "fuse"
+  | "prefetch"
+  | "trimDiagonal"
+  | "rowsPerThread"
+  | "interleaveColumns"
 >;
 
 /**
@@ -956,13 +972,14 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
   const bad = (what: string) => {
     throw new RangeError(`Option tiles: ${what}`);
   };
-  const { fuse, prefetch, trimDiagonal, rowsPerThread, ...numbers } = p;
+  const { fuse, prefetch, trimDiagonal, rowsPerThread, interleaveColumns, ...numbers } = p;
   const { prefetch: sPrefetch, ...sNumbers } = s;
   if (typeof fuse !== "boolean") bad(`parallel fuse must be a boolean, received ${fuse}`);
   for (
     const [k, v] of Object.entries({
       prefetch,
       trimDiagonal,
+      interleaveColumns,
       "state prefetch": sPrefetch,
     })
   ) {
@@ -1063,6 +1080,9 @@ function parallelWgslCode(p: ParallelParams): string {
   const NB = TNG / 4;
   const gName = (a: number, b: number, i: number) => R === 1 ? `g${i}` : `g${a}_${b}_${i}`;
   const Q4 = BQ / 4, V4 = BV / 4;
+  // Column vec4 j of the thread in the tile (see interleaveColumns).
+  const il = p.interleaveColumns ?? false;
+  const colV4 = (j: number) => il ? `tx${j ? ` + ${j * p.TX}u` : ""}` : `tx * ${TN4}u + ${j}u`;
   const kArr = p.fuse ? "ks" : "st";
   let zero = "", inter = "", intra = "", pv = "", fin = "";
   for (let i = 0; i < RPT; i++) {
@@ -1072,7 +1092,7 @@ function parallelWgslCode(p: ParallelParams): string {
     inter += `      {\n`;
     for (const a of G) inter += `        let a${sx(a)} = qs[${d * Q4}u + ${rowGroup(a)}];\n`;
     for (let j = 0; j < TN4; j++) {
-      inter += `        let c${j} = st[${d * V4}u + tx * ${TN4}u + ${j}u];\n`;
+      inter += `        let c${j} = st[${d * V4}u + ${colV4(j)}];\n`;
     }
     for (const a of G) {
       for (let i = 0; i < 4; i++) {
@@ -1119,7 +1139,7 @@ function parallelWgslCode(p: ParallelParams): string {
       pv += `          let a${sx(a)} = ps[(j0 + ${j}u) * ${Q4}u + ${rowGroup(a)}];\n`;
     }
     for (let jv = 0; jv < TN4; jv++) {
-      pv += `          let v${jv} = st[${j * V4}u + tx * ${TN4}u + ${jv}u];\n`;
+      pv += `          let v${jv} = st[${j * V4}u + ${colV4(jv)}];\n`;
     }
     for (const a of G) {
       for (let i = 0; i < 4; i++) {
@@ -1261,7 +1281,7 @@ ${
     const inv = `inv${sx(i >> 2)}`;
     for (let j = 0; j < TN4; j++) {
       if (v4) {
-        const col = `(c0 + tx * ${p.TN}u + ${4 * j}u)`;
+        const col = il ? `(c0 + (${colV4(j)}) * 4u)` : `(c0 + tx * ${p.TN}u + ${4 * j}u)`;
         fin +=
           `  if (r${i} < lc && ${col} < DHV) { hout[((rowBase + r${i}) * DHV + ${col}) / 4u] = vec4<T>(h${i}_${j} * ${inv}.${
             XYZW[i % 4]
@@ -1269,7 +1289,9 @@ ${
         continue;
       }
       for (let c = 0; c < 4; c++) {
-        const col = `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
+        const col = il
+          ? `(c0 + (${colV4(j)}) * 4u + ${c}u)`
+          : `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
         fin +=
           `  if (r${i} < lc && ${col} < DHV) { hout[(rowBase + r${i}) * DHV + ${col}] = T(h${i}_${j}.${
             XYZW[c]

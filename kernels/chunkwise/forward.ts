@@ -709,6 +709,8 @@ export interface ChunkwiseTileOverrides {
      * pair it with TY 8 for 64-row blocks (`{ TY: 8, rowsPerThread: 8 }`). @default {4}
      */
     rowsPerThread?: 4 | 8;
+    /** Output vec4s of a thread TX vec4s apart (see ParallelParams). @default {false} */
+    interleaveColumns?: boolean;
   };
   /**
    * State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys, prefetch, vec4io
