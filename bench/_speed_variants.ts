@@ -48,6 +48,10 @@ export interface SpeedVariant {
 
 const trimFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: true } } };
 const untrimmedFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: false } } };
+/** trim + 8 query rows per thread on 16 × 8 threads (64-row blocks), with extra overrides. */
+const rows8Fw = (more: { BD?: number; interleaveColumns?: boolean } = {}): ChunkwiseOptions => ({
+  tiles: { parallel: { trimDiagonal: true, TY: 8, rowsPerThread: 8, ...more } },
+});
 
 /** The backward's module switches (kernels/backward/backward.ts). */
 interface Switches {
@@ -111,6 +115,34 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
       "block (tiles.parallel.trimDiagonal; default `PARALLEL_TRIM_DIAGONAL` in " +
       "kernels/chunkwise/_wgsl.ts)",
     options: trimFw,
+    ...switches({}),
+  },
+  {
+    name: "rows8",
+    doc: "trim + the forward parallel kernel with 8 query rows per thread in its value products " +
+      "(two vec4s of q̃ or P per step: 1 B of workgroup memory per FMA instead of 1.5) on 16 × 8 " +
+      "threads, the same 64-row blocks (tiles.parallel.rowsPerThread 8, TY 8; default 4)",
+    options: rows8Fw(),
+    ...switches({}),
+  },
+  {
+    name: "rows8bd16",
+    doc: "rows8 staging DQK 16 at a time (29 instead of 41 KiB of workgroup memory: more " +
+      "workgroups per SM where registers allow)",
+    options: rows8Fw({ BD: 16 }),
+    ...switches({}),
+  },
+  {
+    name: "rows8i",
+    doc: "rows8 with the thread's output vec4s 16 vec4s apart instead of side by side " +
+      "(tiles.parallel.interleaveColumns: no 2-way bank conflicts of the staged C and V loads)",
+    options: rows8Fw({ interleaveColumns: true }),
+    ...switches({}),
+  },
+  {
+    name: "trimi",
+    doc: "trim with interleaveColumns (rowsPerThread 4): the bank-conflict fix alone",
+    options: { tiles: { parallel: { trimDiagonal: true, interleaveColumns: true } } },
     ...switches({}),
   },
   {

@@ -26,6 +26,9 @@ import {
 import { GpuTensor, setDispatchObserver } from "../kernels/runtime.ts";
 import {
   gatesWgsl,
+  limitChunkTiles,
+  parallelStorageBytes,
+  parallelTile,
   parallelTiles,
   parallelWgsl,
   stateTiles,
@@ -317,6 +320,38 @@ Deno.test({
           state: { TX: 4, TY: 16, TN: 4, BJ: 5, prefetch: true },
         },
       },
+      {
+        tag: "parallel 16x16 threads, TN 8, interleaved columns (ragged BV 128)",
+        DQK: 20,
+        DHV: 136,
+        tiles: { parallel: { TN: 8, interleaveColumns: true } },
+      },
+      {
+        tag: "parallel 16x8 threads, 8 rows per thread, TN 8 (ragged BV 128), scalar q and k",
+        DQK: 17,
+        DHV: 136,
+        tiles: { parallel: { TY: 8, TN: 8, rowsPerThread: 8 } },
+      },
+      {
+        tag:
+          "parallel 8x8 threads, 8 rows per thread, TN 8 BD 16 fused prefetch, untrimmed, scalar, interleaved columns",
+        DQK: 24,
+        DHV: 40,
+        tiles: {
+          parallel: {
+            TX: 8,
+            TY: 8,
+            TN: 8,
+            BD: 16,
+            fuse: true,
+            prefetch: true,
+            trimDiagonal: false,
+            rowsPerThread: 8,
+            interleaveColumns: true,
+            vec4io: false,
+          },
+        },
+      },
     ];
     let seed = 2000;
     for (const c of cases) {
@@ -460,8 +495,12 @@ Deno.test({
         for (const dtype of ["f32", "f16"] as const) {
           const tiles = parallelTiles(DHV, 48 * 1024);
           const sTiles = stateTiles(DHV, 48 * 1024);
+          // With 8 rows per thread on 16 × 8 threads (speed variant rows8): the same BQ.
+          const rows8 = { ...tiles, TY: 8, rowsPerThread: 8 as const, trimDiagonal: true };
+          assert.ok(parallelStorageBytes({ gate, normalize: true, dtype, ...rows8 }) <= 48 * 1024);
           const codes = [
             parallelWgsl({ gate, normalize: true, dtype, ...tiles, vec4io: true, vec4qk: true }),
+            parallelWgsl({ gate, normalize: true, dtype, ...rows8, vec4io: true, vec4qk: true }),
             stateWgsl({ gate, dtype, ...sTiles, vec4io: true }),
             gatesWgsl({ gate, dtype, L: 1024, BQ: 64 }),
           ];
@@ -475,6 +514,84 @@ Deno.test({
               `DHV ${DHV} ${gate} ${dtype} ${JSON.stringify(tiles)}`,
             );
           }
+        }
+      }
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test("parallel kernel: rowsPerThread 4 is the default code, byte for byte", () => {
+  const tileSets = [
+    ...[64, 256].flatMap((DHV) => [32768, 49152].map((s) => parallelTiles(DHV, s))),
+    limitChunkTiles(256, 49152)!,
+    { TX: 8, TY: 8, TN: 4, BD: 8, fuse: false },
+  ];
+  for (const t of tileSets) {
+    for (const gate of ["exp", "sig"] as const) {
+      for (const fuse of [false, true]) {
+        for (const trimDiagonal of [undefined, false, true]) {
+          const p = {
+            gate,
+            normalize: true,
+            dtype: "f32" as const,
+            ...t,
+            fuse,
+            prefetch: fuse,
+            trimDiagonal,
+            vec4io: true,
+            vec4qk: true,
+          };
+          assert.equal(
+            parallelWgsl({ ...p, rowsPerThread: 4, interleaveColumns: false }),
+            parallelWgsl(p),
+          );
+          assert.deepEqual(parallelTile({ ...p, rowsPerThread: 4 }), parallelTile(p));
+        }
+      }
+    }
+  }
+  // 8 rows per thread: the query block is 8·TY long, the workgroup storage counts it.
+  const p8 = { gate: "exp" as const, normalize: true, dtype: "f32" as const, TX: 16, TY: 8, TN: 8 };
+  assert.deepEqual(parallelTile({ ...p8, BD: 32, fuse: false, rowsPerThread: 8 }), {
+    BQ: 64,
+    BV: 128,
+    threads: 128,
+  });
+  assert.equal(
+    parallelStorageBytes({ ...p8, BD: 32, fuse: false, rowsPerThread: 8 }),
+    (32 * 64 + 32 * 128 + 64 * 64 + 3 * 64 + 32) * 4,
+  );
+});
+
+Deno.test({
+  name: "rowsPerThread 8 keeps the same stabilizer and normalizer for a backward as 4",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const x = randomMlstmInputs(
+      { B: 1, NH: 2, S: 150, DQK: 16, DHV: 20, withInitialStates: true },
+      rngOf(1850),
+    );
+    for (const v of [XL_CHUNK, XL_CHUNK_SIGING]) {
+      const saved = [];
+      for (const parallel of [{}, { TY: 8, rowsPerThread: 8 as const }]) {
+        const r = await chunkwiseForwardWebgpu(v, x, {
+          chunkSize: 128,
+          keepForBackward: true,
+          poisonOutputs: true,
+          tiles: { parallel },
+        });
+        const s = r.saved!;
+        assert.equal(s.BQ, 64);
+        saved.push((await s.gates.read()).data);
+        for (const t of [s.statesC, s.statesNM, s.gates]) t.destroy();
+      }
+      const N = 2 * 150;
+      for (const sec of [4, 5]) {
+        for (let j = 0; j < N; j++) {
+          const a = saved[0]![sec * N + j]!, b = saved[1]![sec * N + j]!;
+          assert.ok(Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(a)), `${sec}:${j} ${a} vs ${b}`);
         }
       }
     }
@@ -772,6 +889,20 @@ Deno.test({
           tiles: { parallel: { TX: 16, TY: 8 } },
         } as MlstmOptions),
       /Option tiles: parallel TX must equal TY \(square gate blocks\), received 16, 8/,
+    );
+    await assert.rejects(
+      () =>
+        kernel("chunkwise--xl_chunk").forward(x, {
+          tiles: { parallel: { TX: 16, TY: 4, rowsPerThread: 8 } },
+        } as MlstmOptions),
+      /Option tiles: parallel rowsPerThread 8 needs TX = TY or TX = 2·TY .* received 16, 4/,
+    );
+    await assert.rejects(
+      () =>
+        kernel("chunkwise--xl_chunk").forward(x, {
+          tiles: { parallel: { rowsPerThread: 6 } },
+        } as unknown as MlstmOptions),
+      /Option tiles: parallel rowsPerThread must be 4 or 8, received 6/,
     );
     // checkFinite: an input beyond f16 is named before upload; an output that overflows f16
     // storage is reported (inputs within range: the unnormalized sigmoid gate sums

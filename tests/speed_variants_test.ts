@@ -40,9 +40,39 @@ const kernels = [
   { name: "chunkwise--limit_chunk", gate: "exp" as const, chunks: [64, 48] },
 ];
 
-/** Forward tile variants under test (the ones bench/speed_ab.ts times). */
-const forwardVariants: { tag: string; tiles: ChunkwiseOptions["tiles"] }[] = [
-  { tag: "trimDiagonal", tiles: { parallel: { trimDiagonal: true } } },
+/**
+ * Forward tile variants under test (the ones bench/speed_ab.ts times); `hot`: also run with hot
+ * gates and on packed sequences.
+ */
+const forwardVariants: { tag: string; tiles: ChunkwiseOptions["tiles"]; hot?: boolean }[] = [
+  { tag: "trimDiagonal", tiles: { parallel: { trimDiagonal: true } }, hot: true },
+  {
+    tag: "rows8: 8 rows per thread, 16x8 threads, trimDiagonal",
+    tiles: { parallel: { TY: 8, rowsPerThread: 8, trimDiagonal: true } },
+    hot: true,
+  },
+  {
+    tag: "rows8i: 8 rows per thread, 16x8 threads, trimDiagonal, interleaved columns",
+    tiles: { parallel: { TY: 8, rowsPerThread: 8, trimDiagonal: true, interleaveColumns: true } },
+    hot: true,
+  },
+  {
+    // TN 8 on 8 threads along DHV: the second vec4 of thread 0 is column 32 (DHV 36 has 36).
+    tag: "interleaved columns: trimDiagonal, 8x8 threads, TN 8, BD 8",
+    tiles: {
+      parallel: { TX: 8, TY: 8, TN: 8, BD: 8, trimDiagonal: true, interleaveColumns: true },
+    },
+  },
+  {
+    tag: "rows8: 8 rows per thread, 16x8 threads, untrimmed, fused, prefetch, BD 8",
+    tiles: {
+      parallel: { TY: 8, rowsPerThread: 8, trimDiagonal: false, fuse: true, prefetch: true, BD: 8 },
+    },
+  },
+  {
+    tag: "rows8: 8 rows per thread, 8x8 threads (8 x 8 scores per thread), TN 8, BD 8, trimmed",
+    tiles: { parallel: { TX: 8, TY: 8, TN: 8, BD: 8, rowsPerThread: 8, trimDiagonal: true } },
+  },
   {
     tag: "trimDiagonal, 8x8 threads (no remap), BD 8",
     tiles: { parallel: { TX: 8, TY: 8, TN: 4, BD: 8, trimDiagonal: true } },
@@ -123,7 +153,7 @@ Deno.test({
       { tag: "input gate +20", iMean: 20, conditioned: true },
     ];
     let seed = 14500;
-    for (const v of forwardVariants.slice(0, 1)) {
+    for (const v of forwardVariants.filter((v) => v.hot)) {
       for (const k of kernels) {
         for (const h of hot) {
           await t.step(`${v.tag} ${k.name} ${h.tag}`, async () => {
@@ -164,6 +194,56 @@ Deno.test({
                 out.last![s].data,
                 ref.last![s].data,
               );
+            }
+            assertNoUncapturedErrors(gpu);
+          });
+        }
+      }
+    }
+  },
+});
+
+// The hot forward variants on packed sequences and resets (documentStarts, f = -inf and -1e30 inside
+// a chunk), chunk 64 and 256 (several query blocks per chunk), as in tests/resets_test.ts.
+Deno.test({
+  name: "speed variants: forward tile variants on packed sequences and resets match (f32)",
+  ignore,
+  fn: async (t) => {
+    const S = 300;
+    const x0 = randomMlstmInputs(
+      { B: 2, NH: 2, S, DQK: 8, DHV: 12, withInitialStates: true },
+      rngOf(14700),
+    );
+    x0.i.data.forEach((v, k) => (x0.i.data[k] = v - 6));
+    const x = roundInputs(x0, "f32");
+    x.f.data[77] = -Infinity;
+    x.f.data[S + 140] = -1e30;
+    const starts = [[5, 64, 65, 100, 127, 128, 200, 299], [31, 150, 255]];
+    for (const v of forwardVariants.filter((v) => v.hot)) {
+      for (const k of kernels.slice(0, 2)) {
+        for (const L of [64, 256]) {
+          await t.step(`${v.tag} ${k.name} L=${L}`, async () => {
+            const gpu = await needGpu();
+            const o: MlstmOptions = {
+              chunkSize: L,
+              returnLastStates: true,
+              documentStarts: starts,
+              eps: 1e-2,
+            };
+            const out = await forward(k.name, x, { ...o, tiles: v.tiles });
+            const ref = await getMlstmKernel(refName(k.gate)).forward(x, o) as Out;
+            const c = {
+              test: `speed variant ${v.tag}, packed sequences`,
+              kernel: k.name,
+              baseline: refName(k.gate),
+              dims: dimsOf(x),
+              chunkSize: L,
+              dtype: "f32",
+              tolerance: TOL.f32,
+            };
+            assertDeviation({ ...c, output: "h" }, out.h.data, ref.h.data);
+            for (const s of ["c", "n"] as const) {
+              assertDeviation({ ...c, output: `last ${s}` }, out.last![s].data, ref.last![s].data);
             }
             assertNoUncapturedErrors(gpu);
           });

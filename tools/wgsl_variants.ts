@@ -110,6 +110,41 @@ function* chunkwiseForward(): Generator<WgslVariant> {
     ...[64, 128, 256].flatMap((DHV) => STORAGES.map((s) => limitChunkTiles(DHV, s)))
       .filter((t): t is ParallelTiles => t !== undefined),
     { TX: 4, TY: 4, TN: 12, BD: 4, fuse: true, prefetch: true },
+    // 8 query rows per thread (issue #14 speed variants rows8, rows8bd16, rows8i): 16 × 8 threads
+    // with the remapped trimmed score grid, untrimmed with interleaved columns, and 8 × 8 threads
+    // (8 × 8 scores per thread).
+    {
+      TX: 16,
+      TY: 8,
+      TN: 8,
+      BD: 32,
+      fuse: false,
+      prefetch: false,
+      trimDiagonal: true,
+      rowsPerThread: 8,
+    },
+    {
+      TX: 16,
+      TY: 8,
+      TN: 4,
+      BD: 16,
+      fuse: false,
+      prefetch: false,
+      rowsPerThread: 8,
+      interleaveColumns: true,
+    },
+    // interleaveColumns on the default 4-row tiles (speed variant trimi).
+    { ...parallelTiles(256, 49152), trimDiagonal: true, interleaveColumns: true },
+    {
+      TX: 8,
+      TY: 8,
+      TN: 8,
+      BD: 8,
+      fuse: true,
+      prefetch: false,
+      trimDiagonal: true,
+      rowsPerThread: 8,
+    },
   ], (t) => tag({ ...t, fuse: 0, prefetch: 0 }));
   const sTiles: StateTiles[] = uniqueBy([
     ...STORAGES.map((s) => stateTiles(256, s)),

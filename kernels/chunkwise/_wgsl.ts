@@ -840,7 +840,10 @@ export interface ParallelParams {
   dtype: StorageDtype;
   /** Threads along DHV (and along keys of the gate block). */
   TX: number;
-  /** Threads along query rows; each holds 4 rows. Query and key blocks are 4·TY long. */
+  /**
+   * Threads along query rows; each holds 4 rows (8 with `rowsPerThread` 8). Query and key blocks
+   * are 4·TY (8·TY) long.
+   */
   TY: number;
   /** Output columns per thread (multiple of 4). */
   TN: number;
@@ -876,6 +879,23 @@ export interface ParallelParams {
    * depend on the subgroup size. @default {PARALLEL_TRIM_DIAGONAL} (true)
    */
   trimDiagonal?: boolean;
+  /**
+   * Query rows per thread in the value products (the inter-chunk q̃·C and P·V) and the output:
+   * 4 (one vec4 of q̃ or P per step, TN/4 vec4s of C or V: 1.5 B of workgroup memory per FMA at
+   * TN 8) or 8 (two vec4s per step: 1 B per FMA at TN 8). With 8, the query and key blocks are
+   * 8·TY long (BQ = 8·TY) and each thread also forms an 8 × (8·TY/TX) block of the scores (two
+   * rows of 4 × 4 sub-blocks with the same f32 expressions; 8·TY/TX must be 4 or 8, TX ≥ 8).
+   * Opt-in (issue #14; speed variants `rows8`, `rows8bd16`). @default {4}
+   */
+  rowsPerThread?: 4 | 8;
+  /**
+   * The thread's TN/4 output vec4s lie TX vec4s apart (column vec4 tx + j·TX of the tile) instead
+   * of side by side (tx·TN/4 + j): consecutive threads read consecutive vec4s of the staged C and
+   * V, where at TN 8 the 16-byte loads of 8 threads span 256 bytes (2-way bank conflicts), and
+   * write consecutive vec4s of h. Opt-in (issue #14; speed variants `trimi`, `rows8i`).
+   * @default {false}
+   */
+  interleaveColumns?: boolean;
 }
 
 /**
@@ -888,7 +908,15 @@ export const PARALLEL_TRIM_DIAGONAL = true;
 /** Tile sizes of the parallel kernel (see {@linkcode ParallelParams}). */
 export type ParallelTiles = Pick<
   ParallelParams,
-  "TX" | "TY" | "TN" | "BD" | "fuse" | "prefetch" | "trimDiagonal"
+  | "TX"
+  | "TY"
+  | "TN"
+  | "BD"
+  | "fuse"
+  | "prefetch"
+  | "trimDiagonal"
+  | "rowsPerThread"
+  | "interleaveColumns"
 >;
 
 /**
@@ -936,20 +964,22 @@ export function limitChunkTiles(DHV: number, workgroupStorage: number): Parallel
 }
 
 /**
- * Checks tile sizes: the gate block must be square (TX = TY), TN a multiple of 4, BD dividing the
- * key block (4·TY), and the state kernel needs TX ≥ 4.
+ * Checks tile sizes: the gate block must be square (TX = TY; with 8 rows per thread TX = TY or
+ * 2·TY, TX ≥ 8), TN a multiple of 4, BD dividing the key block (4·TY, or 8·TY), and the state
+ * kernel needs TX ≥ 4.
  */
 export function checkTiles(p: ParallelTiles, s: StateTiles): void {
   const bad = (what: string) => {
     throw new RangeError(`Option tiles: ${what}`);
   };
-  const { fuse, prefetch, trimDiagonal, ...numbers } = p;
+  const { fuse, prefetch, trimDiagonal, rowsPerThread, interleaveColumns, ...numbers } = p;
   const { prefetch: sPrefetch, ...sNumbers } = s;
   if (typeof fuse !== "boolean") bad(`parallel fuse must be a boolean, received ${fuse}`);
   for (
     const [k, v] of Object.entries({
       prefetch,
       trimDiagonal,
+      interleaveColumns,
       "state prefetch": sPrefetch,
     })
   ) {
@@ -958,17 +988,26 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
   for (const [k, v] of Object.entries({ ...numbers, ...sNumbers })) {
     if (!Number.isInteger(v) || v < 1) bad(`${k} must be a positive integer, received ${v}`);
   }
-  if (p.TX !== p.TY) {
+  const rows = rowsPerThread ?? 4;
+  if (rows !== 4 && rows !== 8) bad(`parallel rowsPerThread must be 4 or 8, received ${rows}`);
+  if (rows === 4 && p.TX !== p.TY) {
     bad(`parallel TX must equal TY (square gate blocks), received ${p.TX}, ${p.TY}`);
   }
+  if (rows === 8 && ((p.TX !== p.TY && p.TX !== 2 * p.TY) || p.TX < 8)) {
+    bad(
+      `parallel rowsPerThread 8 needs TX = TY or TX = 2·TY (score blocks of 8 × 8 or 8 × 4 per thread) and TX ≥ 8, received ${p.TX}, ${p.TY}`,
+    );
+  }
   if (p.TN % 4 || s.TN % 4) bad(`TN must be a multiple of 4, received ${p.TN}, ${s.TN}`);
-  if ((4 * p.TY) % p.BD) bad(`parallel BD must divide 4·TY = ${4 * p.TY}, received ${p.BD}`);
+  if ((rows * p.TY) % p.BD) {
+    bad(`parallel BD must divide ${rows}·TY = ${rows * p.TY}, received ${p.BD}`);
+  }
   if (s.TX < 4) bad(`state TX must be at least 4, received ${s.TX}`);
 }
 
 /** Query rows (BQ = key block), output columns (BV) and threads of the parallel kernel. */
 export function parallelTile(p: ParallelParams): { BQ: number; BV: number; threads: number } {
-  return { BQ: 4 * p.TY, BV: p.TX * p.TN, threads: p.TX * p.TY };
+  return { BQ: (p.rowsPerThread ?? 4) * p.TY, BV: p.TX * p.TN, threads: p.TX * p.TY };
 }
 
 /** Workgroup storage in bytes of the parallel kernel. */
@@ -1019,42 +1058,98 @@ function parallelWgslCode(p: ParallelParams): string {
       })
       : undefined;
   const BKV = BQ;
+  // Row groups of 4 per thread (R = rowsPerThread / 4): the value products and the output hold
+  // rows ty·4R + 4a + i (a < R, i < 4) in the registers h{4a+i}_{j}; the row vectors of group a
+  // (bq, mc, fi, den, nrm, inv) carry the suffix a where R = 2 (none where R = 1: the code of
+  // rowsPerThread 4 is the former one).
+  const R = (p.rowsPerThread ?? 4) / 4;
+  if (R !== 1 && R !== 2) throw new RangeError("parallelWgsl needs rowsPerThread 4 or 8");
+  const RPT = 4 * R;
+  const G = [...Array(R).keys()];
+  const sx = (a: number) => R === 1 ? "" : `${a}`;
+  const rowGroup = (a: number, t = "ty") => R === 1 ? t : `${t} * 2u${a ? ` + ${a}u` : ""}`;
   const TNG = BKV / p.TX; // gate-block columns per thread
-  if (TNG !== 4) throw new RangeError("parallelWgsl needs 4·TY = 4·TX (square gate blocks)");
+  if (R === 1 && TNG !== 4) {
+    throw new RangeError("parallelWgsl needs 4·TY = 4·TX (square gate blocks)");
+  }
+  if (R === 2 && ((TNG !== 4 && TNG !== 8) || BKV > threads)) {
+    throw new RangeError("parallelWgsl with 8 rows per thread needs TX = TY or 2·TY, TX ≥ 8");
+  }
+  // Key groups of 4 per thread in the score block (R = 2): gx + b·TX (b < NB; consecutive
+  // threads read consecutive vec4s of K).
+  const NB = TNG / 4;
+  const gName = (a: number, b: number, i: number) => R === 1 ? `g${i}` : `g${a}_${b}_${i}`;
   const Q4 = BQ / 4, V4 = BV / 4;
+  // Column vec4 j of the thread in the tile (see interleaveColumns).
+  const il = p.interleaveColumns ?? false;
+  const colV4 = (j: number) => il ? `tx${j ? ` + ${j * p.TX}u` : ""}` : `tx * ${TN4}u + ${j}u`;
   const kArr = p.fuse ? "ks" : "st";
   let zero = "", inter = "", intra = "", pv = "", fin = "";
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < RPT; i++) {
     for (let j = 0; j < TN4; j++) zero += `  var h${i}_${j} = vec4<f32>(0.0);\n`;
   }
   for (let d = 0; d < p.BD; d++) {
-    inter += `      {\n        let a = qs[${d * Q4}u + ty];\n`;
+    inter += `      {\n`;
+    for (const a of G) inter += `        let a${sx(a)} = qs[${d * Q4}u + ${rowGroup(a)}];\n`;
     for (let j = 0; j < TN4; j++) {
-      inter += `        let c${j} = st[${d * V4}u + tx * ${TN4}u + ${j}u];\n`;
+      inter += `        let c${j} = st[${d * V4}u + ${colV4(j)}];\n`;
     }
-    for (let i = 0; i < 4; i++) {
-      for (let j = 0; j < TN4; j++) inter += `        h${i}_${j} += a.${XYZW[i]} * c${j};\n`;
+    for (const a of G) {
+      for (let i = 0; i < 4; i++) {
+        for (let j = 0; j < TN4; j++) {
+          inter += `        h${4 * a + i}_${j} += a${sx(a)}.${XYZW[i]} * c${j};\n`;
+        }
+      }
     }
-    inter += `        den += a * ns[${d}];\n      }\n`;
-    intra += `        {\n          let a = qs[${d * Q4}u + ty];\n          let kv = ${kArr}[${
-      d * (BKV / 4)
-    }u + tx];\n`;
-    for (let i = 0; i < 4; i++) intra += `          g${i} += a.${XYZW[i]} * kv;\n`;
+    for (const a of G) inter += `        den${sx(a)} += a${sx(a)} * ns[${d}];\n`;
+    inter += `      }\n`;
+    if (R === 1) {
+      intra += `        {\n          let a = qs[${d * Q4}u + ty];\n          let kv = ${kArr}[${
+        d * (BKV / 4)
+      }u + tx];\n`;
+      for (let i = 0; i < 4; i++) intra += `          g${i} += a.${XYZW[i]} * kv;\n`;
+      intra += `        }\n`;
+      continue;
+    }
+    intra += `        {\n`;
+    for (const a of G) intra += `          let a${a} = qs[${d * Q4}u + ${rowGroup(a, "gy")}];\n`;
+    for (let b = 0; b < NB; b++) {
+      intra += `          let kv${b} = ${kArr}[${d * (BKV / 4)}u + gx${
+        b ? ` + ${b * p.TX}u` : ""
+      }];\n`;
+    }
+    for (const a of G) {
+      for (let b = 0; b < NB; b++) {
+        for (let i = 0; i < 4; i++) {
+          intra += `          ${gName(a, b, i)} += a${a}.${XYZW[i]} * kv${b};\n`;
+        }
+      }
+    }
     intra += `        }\n`;
   }
   const trim = p.trimDiagonal ?? false;
-  // Groups of 8 keys: skipped where they lie above all 4 rows of the thread (diagonal block).
+  // Groups of 8 keys: skipped where they lie above all rows of the thread (diagonal block).
   const PG = Math.min(8, p.BD);
   for (let j = 0; j < p.BD; j++) {
-    if (trim && j % PG === 0) pv += `        if (kb < qb || j0 + ${j}u <= ty * 4u + 3u) {\n`;
-    pv += `        {\n          let a = ps[(j0 + ${j}u) * ${Q4}u + ty];\n`;
+    if (trim && j % PG === 0) {
+      pv += `        if (kb < qb || j0 + ${j}u <= ty * ${RPT}u + ${RPT - 1}u) {\n`;
+    }
+    pv += `        {\n`;
+    for (const a of G) {
+      pv += `          let a${sx(a)} = ps[(j0 + ${j}u) * ${Q4}u + ${rowGroup(a)}];\n`;
+    }
     for (let jv = 0; jv < TN4; jv++) {
-      pv += `          let v${jv} = st[${j * V4}u + tx * ${TN4}u + ${jv}u];\n`;
+      pv += `          let v${jv} = st[${j * V4}u + ${colV4(jv)}];\n`;
     }
-    for (let i = 0; i < 4; i++) {
-      for (let jv = 0; jv < TN4; jv++) pv += `          h${i}_${jv} += a.${XYZW[i]} * v${jv};\n`;
+    for (const a of G) {
+      for (let i = 0; i < 4; i++) {
+        for (let jv = 0; jv < TN4; jv++) {
+          pv += `          h${4 * a + i}_${jv} += a${sx(a)}.${XYZW[i]} * v${jv};\n`;
+        }
+      }
     }
-    pv += `          den += a;\n        }\n`;
+    for (const a of G) pv += `          den${sx(a)} += a${sx(a)};\n`;
+    pv += `        }\n`;
     if (trim && (j % PG === PG - 1 || j === p.BD - 1)) pv += `        }\n`;
   }
   const stageQ = stageTransposed(
@@ -1156,28 +1251,51 @@ ${
       XYZW[jj]
     }, p2.${XYZW[jj]}, p3.${XYZW[jj]});\n`;
   }
-  const nrm = exp
-    ? "max(abs(den), exp(-mc))"
-    : p.normalize
-    ? "max(abs(den), vec4<f32>(1.0))"
-    : "vec4<f32>(1.0)";
-  const inv = exp || p.normalize ? "1.0 / (nrm + vec4<f32>(u.eps))" : "vec4<f32>(1.0)";
-  for (let i = 0; i < 4; i++) {
+  const rows8Grid = R === 2 && trim && p.TX % 8 === 0 && p.TY % 4 === 0 && threads % 32 === 0;
+  if (R === 2) {
+    // The thread's R × NB sub-blocks of 4 × 4 (row group gy·2 + a, key group gx + b·TX), each by
+    // the expressions of the 4-row kernel (tx, ty there are the sub-block's key and row groups).
+    const [bqN, mcN] = rows8Grid ? ["bqG", "mcG"] : ["bq", "mc"];
+    const one = gate;
+    gate = "";
+    for (const a of G) {
+      for (let b = 0; b < NB; b++) {
+        const t = one.replace(/\btx\b/g, b ? `(gx + ${b * p.TX}u)` : "gx")
+          .replace(/\bty\b/g, `(${rowGroup(a, "gy")})`)
+          .replace(/\bg([0-3])\b/g, (_, i) => gName(a, b, Number(i)))
+          .replace(/\bbq\./g, `${bqN}${a}.`)
+          .replace(/\bmc\./g, `${mcN}${a}.`);
+        gate += `      {\n${t.replace(/^(?=.)/gm, "  ")}      }\n`;
+      }
+    }
+  }
+  const nrmOf = (s: string) =>
+    exp
+      ? `max(abs(den${s}), exp(-mc${s}))`
+      : p.normalize
+      ? `max(abs(den${s}), vec4<f32>(1.0))`
+      : "vec4<f32>(1.0)";
+  const invOf = (s: string) =>
+    exp || p.normalize ? `1.0 / (nrm${s} + vec4<f32>(u.eps))` : "vec4<f32>(1.0)";
+  for (let i = 0; i < RPT; i++) {
+    const inv = `inv${sx(i >> 2)}`;
     for (let j = 0; j < TN4; j++) {
       if (v4) {
-        const col = `(c0 + tx * ${p.TN}u + ${4 * j}u)`;
+        const col = il ? `(c0 + (${colV4(j)}) * 4u)` : `(c0 + tx * ${p.TN}u + ${4 * j}u)`;
         fin +=
-          `  if (r${i} < lc && ${col} < DHV) { hout[((rowBase + r${i}) * DHV + ${col}) / 4u] = vec4<T>(h${i}_${j} * inv.${
-            XYZW[i]
+          `  if (r${i} < lc && ${col} < DHV) { hout[((rowBase + r${i}) * DHV + ${col}) / 4u] = vec4<T>(h${i}_${j} * ${inv}.${
+            XYZW[i % 4]
           }); }\n`;
         continue;
       }
       for (let c = 0; c < 4; c++) {
-        const col = `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
+        const col = il
+          ? `(c0 + (${colV4(j)}) * 4u + ${c}u)`
+          : `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
         fin +=
           `  if (r${i} < lc && ${col} < DHV) { hout[(rowBase + r${i}) * DHV + ${col}] = T(h${i}_${j}.${
             XYZW[c]
-          } * inv.${XYZW[i]}); }\n`;
+          } * ${inv}.${XYZW[i % 4]}); }\n`;
       }
     }
   }
@@ -1185,7 +1303,14 @@ ${
   // (gx, gy), the value product and the output on (tx, ty).
   const remap = trim && p.TX % 8 === 0 && p.TY % 4 === 0 && threads % 32 === 0;
   let gridG = "";
-  if (trim) {
+  if (R === 2) {
+    if (trim) intra = `        if (kb < qb || gx <= gy * 2u + 1u) {\n${intra}        }\n`;
+    gridG = rows8Grid
+      ? `  let gy = (lid / 32u) % ${p.TY / 4}u * 4u + (lid % 32u) / 8u;
+  let gx = (lid / 32u) / ${p.TY / 4}u * 8u + lid % 8u;
+`
+      : "  let gx = tx;\n  let gy = ty;\n";
+  } else if (trim) {
     const g = (t: string) => t.replace(/\btx\b/g, "gx").replace(/\bty\b/g, "gy");
     intra = `        if (kb < qb || gx <= gy) {\n${intra}        }\n`;
     intra = g(intra);
@@ -1204,11 +1329,28 @@ ${
         `select(0.0, gates[${sec}rowBase + qr0 + gy * 4u + ${i}u], qr0 + gy * 4u + ${i}u < lc)`
       ).join(", ")
     })`;
-  const rowStatsG = `  let bqG = ${rowG("")};
+  let rowStatsG = `  let bqG = ${rowG("")};
 ` + (exp
     ? `  let mcG = max(bqG + vec4<f32>(pq) + vec4<f32>(mPrev), ${rowG("3u * N + ")});
 `
     : "");
+  if (R === 2) {
+    const rowG2 = (sec: string, a: number) =>
+      `vec4<f32>(${
+        [0, 1, 2, 3].map((i) => {
+          const r = `qr0 + gy * 8u + ${4 * a + i}u`;
+          return `select(0.0, gates[${sec}rowBase + ${r}], ${r} < lc)`;
+        }).join(", ")
+      })`;
+    rowStatsG = G.map((a) =>
+      `  let bqG${a} = ${rowG2("", a)};\n` +
+      (exp
+        ? `  let mcG${a} = max(bqG${a} + vec4<f32>(pq) + vec4<f32>(mPrev), ${
+          rowG2("3u * N + ", a)
+        });\n`
+        : "")
+    ).join("");
+  }
   // Prefetched staging (software pipelining): the loads of the next sub-block go to registers
   // before the current one is multiplied. Loop A (DQK sub-blocks at nd): Q, K, and for the
   // diagonal block of the fused kernel C and n; loop B (key sub-blocks at nj): V.
@@ -1293,22 +1435,53 @@ ${inter}      workgroupBarrier();
   }
 `;
   const scaleInter =
-    [0, 1, 2, 3].map((i) =>
-      [...Array(TN4).keys()].map((j) => `  h${i}_${j} *= fi.${XYZW[i]};\n`).join("")
-    ).join("") + "  den *= fi;\n";
+    [...Array(RPT).keys()].map((i) =>
+      [...Array(TN4).keys()].map((j) => `  h${i}_${j} *= fi${sx(i >> 2)}.${XYZW[i % 4]};\n`)
+        .join("")
+    ).join("") + G.map((a) => `  den${sx(a)} *= fi${sx(a)};\n`).join("");
   const fusedStage = `        if (kk == 0u) {
 ${stageC.replaceAll("\n      ", "\n          ").replace(/^ {6}/, "          ")}${
     nsStage("          ")
   }        }
 `;
   let keep = "";
-  for (let i = 0; i < 4; i++) {
-    const mcv = exp ? `mc.${XYZW[i]}` : "0.0";
+  for (let i = 0; i < RPT; i++) {
+    const mcv = exp ? `mc${sx(i >> 2)}.${XYZW[i % 4]}` : "0.0";
     keep +=
-      `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = ${mcv}; gates[5u * N + rowBase + r${i}] = nrm.${
-        XYZW[i]
-      }; }\n`;
+      `    if (r${i} < lc) { gates[4u * N + rowBase + r${i}] = ${mcv}; gates[5u * N + rowBase + r${i}] = nrm${
+        sx(i >> 2)
+      }.${XYZW[i % 4]}; }\n`;
   }
+  // Row vectors of the thread's row groups (rows r{4a}..r{4a+3}).
+  const rowVec = (sec: string, a: number) =>
+    `vec4<f32>(${
+      [0, 1, 2, 3].map((i) =>
+        `select(0.0, gates[${sec}rowBase + r${4 * a + i}], r${4 * a + i} < lc)`
+      )
+        .join(", ")
+    })`;
+  const rowDecl = [...Array(RPT).keys()].map((i) =>
+    i ? `  let r${i} = r0 + ${i}u;\n` : `  let r0 = qr0 + ty * ${RPT}u;\n`
+  ).join("");
+  const bqDecl = G.map((a) => `  let bq${sx(a)} = ${rowVec("", a)};\n`).join("");
+  const bAbsDecl = G.map((a) => `  let bAbs${sx(a)} = bq${sx(a)} + vec4<f32>(pq);\n`).join("");
+  const miDecl = exp
+    ? G.map((a) => `  let mi${sx(a)} = ${rowVec("3u * N + ", a)};\n`).join("") +
+      "  let mPrev = snm[slotNM + DQK];\n" +
+      G.map((a) => `  let mc${sx(a)} = max(bAbs${sx(a)} + vec4<f32>(mPrev), mi${sx(a)});\n`)
+        .join("") +
+      G.map((a) =>
+        `  let fi${sx(a)} = exp(bAbs${sx(a)} + vec4<f32>(mPrev) - mc${sx(a)}) * u.scale;\n`
+      ).join("")
+    : G.map((a) => `  let fi${sx(a)} = exp(bAbs${sx(a)}) * u.scale;\n`).join("");
+  const gDecl = G.flatMap((a) =>
+    [...Array(NB).keys()].flatMap((b) =>
+      [0, 1, 2, 3].map((i) => `    var ${gName(a, b, i)} = vec4<f32>(0.0);\n`)
+    )
+  ).join("");
+  const nrmDecl = G.map((a) =>
+    `  let nrm${sx(a)} = ${nrmOf(sx(a))};\n  let inv${sx(a)} = ${invOf(sx(a))};\n`
+  ).join("");
   return `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> qin: array<${qk4 ? "vec4<T>" : "T"}>;
 @group(0) @binding(1) var<storage, read> kin: array<${qk4 ? "vec4<T>" : "T"}>;
@@ -1351,14 +1524,7 @@ ${gridG}  let c0 = wg.x * ${BV}u;
   let NC1 = u.NC + 1u;
   let slotC = (bhl * NC1 + k) * DQK * DHV;
   let slotNM = (bhl * NC1 + k) * (DQK + 1u);
-  let r0 = qr0 + ty * 4u;
-  let r1 = r0 + 1u;
-  let r2 = r0 + 2u;
-  let r3 = r0 + 3u;
-  let bq = vec4<f32>(${
-    [0, 1, 2, 3].map((i) => `select(0.0, gates[rowBase + r${i}], r${i} < lc)`).join(", ")
-  });
-  // Block totals of b̂ of this chunk; b from the chunk start = (totals of the blocks before) + b̂.
+${rowDecl}${bqDecl}  // Block totals of b̂ of this chunk; b from the chunk start = (totals of the blocks before) + b̂.
   let tb = ${GATE_STEP_SECTIONS}u * N + 2u * u.BH * u.NC + (bh * u.NC + k) * ((u.L + ${
     BQ - 1
   }u) / ${BQ}u);
@@ -1366,21 +1532,11 @@ ${gridG}  let c0 = wg.x * ${BV}u;
   for (var x = 0u; x < qb; x++) {
     pq += gates[tb + x];
   }
-  let bAbs = bq + vec4<f32>(pq);
-${
-    exp
-      ? `  let mi = vec4<f32>(${
-        [0, 1, 2, 3].map((i) => `select(0.0, gates[3u * N + rowBase + r${i}], r${i} < lc)`).join(
-          ", ",
-        )
-      });
-  let mPrev = snm[slotNM + DQK];
-  let mc = max(bAbs + vec4<f32>(mPrev), mi);
-  let fi = exp(bAbs + vec4<f32>(mPrev) - mc) * u.scale;`
-      : `  let fi = exp(bAbs) * u.scale;`
-  }
-${remap ? rowStatsG : ""}${zero}  var den = vec4<f32>(0.0);
-${pfDecl}${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u; kk <= qb; kk++) {
+${bAbsDecl}${miDecl}${remap || rows8Grid ? rowStatsG : ""}${zero}${
+    G.map((a) => `  var den${sx(a)} = vec4<f32>(0.0);\n`).join("")
+  }${pfDecl}${p.fuse ? "" : interLoop}${
+    p.fuse ? "" : scaleInter
+  }  for (var kk = 0u; kk <= qb; kk++) {
     let kb = ${p.fuse ? "qb - kk" : "kk"};
     let kr0 = kb * ${BKV}u;
     var dq = 0.0;
@@ -1392,7 +1548,7 @@ ${pfDecl}${p.fuse ? "" : interLoop}${p.fuse ? "" : scaleInter}  for (var kk = 0u
       kls[lid] = select(0.0, gates[7u * N + rowBase + kr0 + lid], kr0 + lid < lc);
       kis[lid] = select(0.0, gates[N + rowBase + kr0 + lid], kr0 + lid < lc);
     }
-${[0, 1, 2, 3].map((i) => `    var g${i} = vec4<f32>(0.0);\n`).join("")}${
+${gDecl}${
     pre ? loopA : `    for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
 ${stageQi}${stageK}${p.fuse ? fusedStage : ""}        workgroupBarrier();
 `
@@ -1417,8 +1573,6 @@ ${stageV}        workgroupBarrier();
   }${pv}        workgroupBarrier();
     }
   }
-  let nrm = ${nrm};
-  let inv = ${inv};
-${fin}  if (u.keep != 0u && wg.x == 0u && tx == 0u) {\n${keep}  }\n}
+${nrmDecl}${fin}  if (u.keep != 0u && wg.x == 0u && tx == 0u) {\n${keep}  }\n}
 `;
 }

@@ -704,6 +704,13 @@ export interface ChunkwiseTileOverrides {
     vec4qk?: boolean;
     /** Skip the products above the diagonal of the diagonal key block (see ParallelParams). */
     trimDiagonal?: boolean;
+    /**
+     * Query rows per thread (4 or 8; see ParallelParams): 8 makes the query block 8·TY long, so
+     * pair it with TY 8 for 64-row blocks (`{ TY: 8, rowsPerThread: 8 }`). @default {4}
+     */
+    rowsPerThread?: 4 | 8;
+    /** Output vec4s of a thread TX vec4s apart (see ParallelParams). @default {false} */
+    interleaveColumns?: boolean;
   };
   /**
    * State kernel: TX, TY threads, TN columns of C per thread, BJ staged keys, prefetch, vec4io

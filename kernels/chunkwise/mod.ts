@@ -24,7 +24,10 @@
  *    default: both were slower on the H200. `tiles.parallel.trimDiagonal` (issue #14, off until
  *    measured by bench/speed_ab.ts) skips, in the diagonal key block, the value products of key
  *    groups above a subgroup's rows and the score products of subgroups whose 4 × 8 sub-blocks lie
- *    above the diagonal.
+ *    above the diagonal. `tiles.parallel.rowsPerThread: 8` (issue #14, opt-in until measured;
+ *    with `TY: 8` the same 64-row blocks on 128 threads) holds 8 query rows per thread in the
+ *    value products (two vec4s of q̃ or P per step: 1 B of workgroup memory per FMA instead of
+ *    1.5 at TN 8) and scores 8 × 4 per thread.
  *    Workgroup storage: parallel 29–42 KiB (lavapipe 32 KiB, NVIDIA 48 KiB; 10 KiB tiles for 16 KiB
  *    devices), state 16 KiB, gates 12·L bytes. Dispatches per forward: 1 + 4 per head group
  *    (3 without last states); one group unless the states exceed a binding.
