@@ -216,7 +216,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   {
     name: "opaquebounds",
     doc: "base with the kernels reading their uniforms through an opaque select " +
-      "(`opaqueUniforms` in kernels/_common.ts; setOpaqueLoopBounds(true)), the default only on " +
+      "(`opaqueUniforms` in kernels/_opaque.ts; setOpaqueLoopBounds(true)), the default only on " +
       "lavapipe, where it keeps the driver from recompiling a shader for the uniforms' values at " +
       "each of a kernel's first calls: what it would cost on this GPU (on an H200 the forward " +
       "ran 1.04× slower with it, the only reason it is not the default everywhere)",

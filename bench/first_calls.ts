@@ -1,7 +1,7 @@
 // The first calls of each WebGPU kernel family on a driver that specializes shaders on uniform
 // values (Mesa's lavapipe, 22.x: "inline uniforms", a shader variant recompiled with the uniform
 // values folded in): each family runs a few calls of changing sequence lengths in one process and
-// prints each call's wall time. Before the loop bounds were made opaque (kernels/_common.ts,
+// prints each call's wall time. Before the loop bounds were made opaque (kernels/_opaque.ts,
 // `setOpaqueLoopBounds`), the first several calls of a family each paid a recompile (~1-2 s at small
 // head dimensions on lavapipe); after, only the first call compiles.
 //

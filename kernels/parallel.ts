@@ -29,7 +29,6 @@ import {
   enableF16,
   f32Lit,
   finish,
-  opaqueUniforms,
   toDevice,
   uploadDocumentStarts,
   WGSL_GATES,
@@ -168,10 +167,6 @@ function parallelKey(p: ParallelKernelParams): string {
  * @returns WGSL source.
  */
 export function parallelWgsl(p: ParallelKernelParams): string {
-  return opaqueUniforms(parallelWgslCode(p));
-}
-
-function parallelWgslCode(p: ParallelKernelParams): string {
   const { DQK, DHV, dtype, gateDtype, gate, normalize, TK, keyLoop } = p;
   const VD = DQK % 4 === 0 ? 4 : 1;
   const VH = DHV % (4 * TK) === 0 ? 4 : 1;

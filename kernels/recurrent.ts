@@ -32,7 +32,6 @@ import {
   f32Lit,
   finish,
   largestDivisor,
-  opaqueUniforms,
   reshape,
   toDevice,
   uploadDocumentStarts,
@@ -254,10 +253,6 @@ function stepBindings(p: StepKernelParams): [string, "read" | "read_write", stri
  * @returns WGSL source.
  */
 export function stepWgsl(p: StepKernelParams): string {
-  return opaqueUniforms(stepWgslCode(p));
-}
-
-function stepWgslCode(p: StepKernelParams): string {
   const { DQK, DHV, dtype, gateDtype, gate, normalize, inPlace, timeLoop, VW, TCV, R, RPT } = p;
   // Rows past DQK (R·RPT > DQK): loads clamped to row DQK - 1, updates and stores skipped.
   const ragged = R * RPT !== DQK;

@@ -14,6 +14,7 @@
 import { assertTensor, formatShape, sizeOf, type Tensor } from "../core/tensor.ts";
 import type { DeviceTensor } from "../core/types.ts";
 import { acquireBuffer, releaseBuffer } from "./buffer_pool.ts";
+import { opaqueUniforms } from "./_opaque.ts";
 
 export * from "./buffer_pool.ts";
 
@@ -208,7 +209,6 @@ async function createGpu(options: GetGpuOptions, key: string): Promise<Gpu> {
   const dl = device.limits as unknown as Record<string, number>;
   const limits = Object.fromEntries(LIMIT_NAMES.map((n) => [n, dl[n]])) as unknown as GpuLimits;
   const gpu = new GpuState(device, adapter, hasF16, hasTimestamps, limits, adapterNameOf(adapter));
-  lastGpu = gpu;
   device.addEventListener("uncapturederror", (ev) => {
     const error = (ev as GPUUncapturedErrorEvent).error;
     if (gpu.uncapturedErrors.length >= 100) gpu.uncapturedErrors.shift();
@@ -733,9 +733,6 @@ export function poisonOutputsEnabled(): boolean {
 }
 
 let opaqueLoopBounds: boolean | "auto" = "auto";
-/** The device whose pipeline is being generated (getPipeline), else the last one created. */
-let generatingFor: Gpu | undefined;
-let lastGpu: Gpu | undefined;
 
 /**
  * Whether a device's driver specializes shaders on uniform values: Mesa's lavapipe (llvmpipe).
@@ -748,8 +745,8 @@ function specializesUniforms(gpu: Gpu): boolean {
 }
 
 /**
- * Whether the kernel generators pass every uniform they read through an opaque select
- * (`opaqueUniforms` in kernels/_common.ts): a select on the workgroup id that leaves the value
+ * Whether getPipeline passes every uniform a kernel reads through an opaque select
+ * (`opaqueUniforms` in kernels/_opaque.ts): a select on the workgroup id that leaves the value
  * unchanged but hides it from drivers that specialize shaders on uniform values. Mesa's lavapipe
  * (22.x, the CI's adapter) finds the uniforms that decide branches and loop exits ("inline
  * uniforms") and, at a dispatch, recompiles the shader with their values folded in (unrolling the
@@ -761,9 +758,9 @@ function specializesUniforms(gpu: Gpu): boolean {
  *
  * @example
  * ```ts
- * import { opaqueLoopBoundsEnabled, setOpaqueLoopBounds } from "./runtime.ts";
+ * import { getGpu, opaqueLoopBoundsEnabled, setOpaqueLoopBounds } from "./runtime.ts";
  * setOpaqueLoopBounds(false);
- * console.assert(!opaqueLoopBoundsEnabled());
+ * console.assert(!opaqueLoopBoundsEnabled(await getGpu()));
  * setOpaqueLoopBounds("auto");
  * ```
  *
@@ -774,23 +771,21 @@ export function setOpaqueLoopBounds(on: boolean | "auto"): void {
 }
 
 /**
- * Whether the kernel generators read uniforms through the opaque select (see
- * {@linkcode setOpaqueLoopBounds}): in `"auto"` mode for the given device, else the device whose
- * pipeline is being generated, else the last device created (true before any).
+ * Whether a device's pipelines read uniforms through the opaque select (see
+ * {@linkcode setOpaqueLoopBounds}; in `"auto"` mode: the device is lavapipe).
  *
  * @example
  * ```ts
- * import { opaqueLoopBoundsEnabled } from "./runtime.ts";
- * console.assert(typeof opaqueLoopBoundsEnabled() === "boolean");
+ * import { getGpu, opaqueLoopBoundsEnabled } from "./runtime.ts";
+ * const gpu = await getGpu();
+ * console.log(gpu.adapterName, opaqueLoopBoundsEnabled(gpu));
  * ```
  *
- * @param gpu The device the WGSL is for.
+ * @param gpu The device.
  * @returns The flag.
  */
-export function opaqueLoopBoundsEnabled(gpu?: Gpu): boolean {
-  if (opaqueLoopBounds !== "auto") return opaqueLoopBounds;
-  const g = gpu ?? generatingFor ?? lastGpu;
-  return g ? specializesUniforms(g) : true;
+export function opaqueLoopBoundsEnabled(gpu: Gpu): boolean {
+  return opaqueLoopBounds === "auto" ? specializesUniforms(gpu) : opaqueLoopBounds;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -884,13 +879,7 @@ export function getPipeline(
   const hit = cache.get(k);
   if (hit) return hit;
   const t0 = performance.now();
-  let code: string;
-  generatingFor = gpu;
-  try {
-    code = wgsl();
-  } finally {
-    generatingFor = undefined;
-  }
+  const code = opaque ? opaqueUniforms(wgsl()) : wgsl();
   const p = compile(gpu, key, code, entryPoint, layout);
   p.then(() => {
     let times = creationTimes.get(gpu.device);

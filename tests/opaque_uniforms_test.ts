@@ -1,15 +1,22 @@
-// Uniforms opaque to shader specialization (kernels/_common.ts, `opaqueUniforms`): in every WGSL
-// variant the generators emit (tools/wgsl_variants.ts), the entry point reads each uniform once,
-// through the select on the workgroup id, and no branch or loop condition anywhere reads a uniform
-// directly. Mesa's lavapipe recompiled a shader at each of a kernel's first dispatches for the
+// Uniforms opaque to shader specialization (kernels/_opaque.ts, `opaqueUniforms`, applied by
+// getPipeline on lavapipe): in the opaque form of every WGSL variant the generators emit
+// (tools/wgsl_variants.ts), the entry point reads each uniform once, through the select on the
+// workgroup id, and no branch or loop condition anywhere reads a uniform directly. Mesa's lavapipe recompiled a shader at each of a kernel's first dispatches for the
 // values of the uniforms that decide its branches and loop exits (bench/first_calls.ts); a timing
-// test of that would be slow and flaky, this static check is neither. With
-// setOpaqueLoopBounds(false) (the code before) the check finds such conditions, so it would fail
-// there.
+// test of that would be slow and flaky, this static check is neither. On the plain code the check
+// finds such conditions, so it can fail.
 
 import assert from "node:assert/strict";
-import { opaqueUniforms } from "../kernels/_common.ts";
-import { setOpaqueLoopBounds } from "../kernels/runtime.ts";
+import { opaqueUniforms } from "../kernels/_opaque.ts";
+import {
+  getPipeline,
+  opaqueLoopBoundsEnabled,
+  pipelineCreationTimes,
+  setOpaqueLoopBounds,
+} from "../kernels/runtime.ts";
+import { gpuMissing, needGpu } from "./_gpu.ts";
+
+const ignore = await gpuMissing();
 import { allWgslVariants } from "../tools/wgsl_variants.ts";
 
 /** Where a shader reads its uniforms other than through the opaque prelude (empty: none). */
@@ -34,35 +41,27 @@ function directReads(code: string): string[] {
   return bad;
 }
 
-Deno.test("with opaque loop bounds no WGSL variant reads a uniform outside the prelude of its entry point", () => {
-  // On (lavapipe's default; "auto" decides by the adapter).
-  setOpaqueLoopBounds(true);
+Deno.test("in its opaque form no WGSL variant reads a uniform outside the prelude of its entry point", () => {
   const bad: string[] = [];
-  let withUniforms = 0;
-  try {
-    for (const v of allWgslVariants()) {
-      if (/var<uniform>/.test(v.code)) withUniforms++;
-      for (const line of directReads(v.code)) bad.push(`${v.key}: ${line}`);
-    }
-  } finally {
-    setOpaqueLoopBounds("auto");
+  let opaque = 0;
+  for (const v of allWgslVariants()) {
+    if (!v.key.endsWith(":opaque-uniforms")) continue;
+    opaque++;
+    for (const line of directReads(v.code)) bad.push(`${v.key}: ${line}`);
   }
-  assert.ok(withUniforms > 100, `only ${withUniforms} variants with uniforms`);
+  assert.ok(opaque > 100, `only ${opaque} variants with uniforms`);
   assert.deepEqual(bad.slice(0, 20), []);
 });
 
-Deno.test("with setOpaqueLoopBounds(false) the code reads uniforms in loop conditions (as before)", () => {
-  setOpaqueLoopBounds(false);
-  try {
-    const conds = allWgslVariants().flatMap((v) =>
-      directReads(v.code).filter((l) => /\b(if|while|for)\b/.test(l)).map((l) => `${v.key}: ${l}`)
-    );
-    // The chunkwise state kernel's loop over chunks, the sLSTM loops over time steps, ...
-    assert.ok(conds.some((l) => /^chunkwise-state:.*for \(.*< u\.NC;/.test(l)), conds[0]);
-    assert.ok(conds.some((l) => /^slstm-forward:.*for \(.*< u\.S;/.test(l)));
-  } finally {
-    setOpaqueLoopBounds("auto");
-  }
+Deno.test("the plain WGSL variants read uniforms in loop conditions (what lavapipe specializes)", () => {
+  const conds = allWgslVariants().filter((v) => !v.key.endsWith(":opaque-uniforms")).flatMap((
+    v,
+  ) =>
+    directReads(v.code).filter((l) => /\b(if|while|for)\b/.test(l)).map((l) => `${v.key}: ${l}`)
+  );
+  // The chunkwise state kernel's loop over chunks, the sLSTM loops over time steps, ...
+  assert.ok(conds.some((l) => /^chunkwise-state:.*for \(.*< u\.NC;/.test(l)), conds[0]);
+  assert.ok(conds.some((l) => /^slstm-forward:.*for \(.*< u\.S;/.test(l)));
 });
 
 Deno.test("opaqueUniforms: adds the workgroup id where missing, leaves helper functions", () => {
@@ -75,7 +74,6 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
   for (var t = lid.x; t < u.S; t += 64u) { o[t] = u.eps + f32(helper()); }
 }
 `;
-  setOpaqueLoopBounds(true);
   const got = opaqueUniforms(code);
   assert.match(got, /fn main\(@builtin\(workgroup_id\) u_wid: vec3<u32>, @builtin\(local/);
   assert.match(got, /let u_S = select\(u\.S, u32\(\), u_wid\.z == 0xFFFFFFFFu\);/);
@@ -84,10 +82,40 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
   assert.match(got, /fn helper\(\) -> u32 \{ return u\.S; \}/);
   const own = code.replace("(@builtin(local", "(@builtin(workgroup_id) w: vec3u, @builtin(local");
   assert.match(opaqueUniforms(own), /let u_S = select\(u\.S, u32\(\), w\.z == 0xFFFFFFFFu\);/);
-  setOpaqueLoopBounds(false);
-  try {
-    assert.equal(opaqueUniforms(code), code);
-  } finally {
-    setOpaqueLoopBounds("auto");
-  }
+  assert.equal(
+    opaqueUniforms(code.replace("var<uniform> u: U;", "")),
+    code.replace("var<uniform> u: U;", ""),
+  );
 });
+
+Deno.test(
+  "getPipeline compiles the opaque form where setOpaqueLoopBounds says so",
+  { ignore },
+  async () => {
+    const gpu = await needGpu();
+    const wgsl = `struct U { S: u32 }
+@group(0) @binding(0) var<storage, read_write> o: array<f32>;
+@group(0) @binding(1) var<uniform> u: U;
+@compute @workgroup_size(1)
+fn main() { for (var t = 0u; t < u.S; t++) { o[t] = 1.0; } }
+`;
+    const seen: string[] = [];
+    try {
+      for (const mode of [true, false, "auto"] as const) {
+        setOpaqueLoopBounds(mode);
+        const on = opaqueLoopBoundsEnabled(gpu);
+        assert.equal(on, mode === "auto" ? /llvmpipe/i.test(gpu.adapterName) : mode);
+        await getPipeline(gpu, `opaque-test:${mode}`, () => wgsl);
+        const keys = [...pipelineCreationTimes(gpu).keys()].filter((k) =>
+          k.startsWith(`opaque-test:${mode}#`)
+        );
+        assert.equal(keys.length, 1);
+        assert.equal(keys[0]!.endsWith("#opaque-uniforms"), on, keys[0]);
+        seen.push(keys[0]!);
+      }
+    } finally {
+      setOpaqueLoopBounds("auto");
+    }
+    assert.equal(seen.length, 3);
+  },
+);

@@ -43,6 +43,7 @@ import { gemmWgsl } from "../kernels/layers/gemm.ts";
 import { toHeadsWgsl } from "../kernels/layers/heads.ts";
 import { normWgsl } from "../kernels/layers/norm.ts";
 import { randomFillWgsl } from "../kernels/layers/random.ts";
+import { opaqueUniforms } from "../kernels/_opaque.ts";
 import { matvecParams, matvecWgsl, setMatvecTileTable } from "../kernels/layers/matvec.ts";
 import { samplingWgsl } from "../kernels/layers/sampling.ts";
 import { decodeSplitWgsl } from "../models/xlstm_large/decode.ts";
@@ -533,7 +534,8 @@ export const WGSL_FAMILIES: readonly WgslFamily[] = [
 
 /**
  * All variants of the given families, deduplicated by code (tile sets that coincide produce the
- * same WGSL); throws if two different shaders share a key.
+ * same WGSL), each shader with uniforms also in its opaque-uniform form (key suffix
+ * `:opaque-uniforms`); throws if two different shaders share a key.
  *
  * @param families The families. @default {WGSL_FAMILIES}
  * @returns The variants.
@@ -552,6 +554,11 @@ export function allWgslVariants(families: readonly WgslFamily[] = WGSL_FAMILIES)
       if (seenCode.has(x.code)) continue;
       seenCode.add(x.code);
       out.push(x);
+      // What getPipeline compiles on lavapipe (setOpaqueLoopBounds): the same shader with its
+      // uniforms read through the opaque select.
+      if (/var<uniform>/.test(x.code)) {
+        out.push({ ...x, key: `${x.key}:opaque-uniforms`, code: opaqueUniforms(x.code) });
+      }
     }
   }
   return out;

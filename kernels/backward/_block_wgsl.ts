@@ -13,7 +13,7 @@
 // Everything is unrolled by the generator except the loops over blocks and over the head
 // dimension. Requires DQK and DHV multiples of 64 ({@linkcode blockApplies}).
 
-import { enableF16, opaqueUniforms } from "../_common.ts";
+import { enableF16 } from "../_common.ts";
 import { type BwParams, dmtStore, matrix, mPath, type TileMode, UNIFORMS } from "./_wgsl.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
@@ -57,18 +57,6 @@ export function blockDepth(
  * writes dmt (last output binding): the gradient reaching the stabilizer m_t directly.
  */
 export function blockWgsl(
-  p: BwParams,
-  mode: TileMode,
-  reuseU = false,
-  KC = 8,
-  trimDiagonal = false,
-  fuseDq = false,
-  trimScores = false,
-): string {
-  return opaqueUniforms(blockWgslCode(p, mode, reuseU, KC, trimDiagonal, fuseDq, trimScores));
-}
-
-function blockWgslCode(
   p: BwParams,
   mode: TileMode,
   reuseU = false,
@@ -661,10 +649,6 @@ export function outerBlockTiles(DQK: number, DHV: number): number {
  * thread, the chunk's rows staged 16 at a time (x as is, y times the row weight).
  */
 export function outerBlockWgsl(p: BwParams, mode: "state" | "dstate"): string {
-  return opaqueUniforms(outerBlockWgslCode(p, mode));
-}
-
-function outerBlockWgslCode(p: BwParams, mode: "state" | "dstate"): string {
   const { DQK, DHV } = p;
   const E4 = (DQK * DHV + DQK) / 4;
   const DQ4 = DQK / 4, DV4 = DHV / 4;

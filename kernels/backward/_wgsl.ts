@@ -16,7 +16,7 @@
 //           (max(|den_t|, 1) + eps·exp(m_t))); the gates kernel routes it back through
 //           m_t = max(logsig(f_t) + m_{t-1}, ĩ_t).
 
-import { enableF16, opaqueUniforms, WGSL_GATES, WGSL_OPAQUE } from "../_common.ts";
+import { enableF16, WGSL_GATES, WGSL_OPAQUE } from "../_common.ts";
 
 /** Storage dtype of a device tensor. */
 export type Dtype = "f32" | "f16";
@@ -248,8 +248,8 @@ const range = (n: number) => Array.from({ length: n }, (_, j) => j);
  * it is always n), not one derived from the uniforms: with select(n, 0, u.S == 0xFFFFFFFF) or
  * min(n, u.S + n) every dispatch on lavapipe (Mesa 22, LLVM 15) took ~2 s at DHV 512, as if it
  * inlined the uniforms that bound a loop into a shader variant (unrolling the loop after all) at
- * each dispatch. It did (Mesa's "inline uniforms"); every kernel's uniforms are now read through
- * this select ({@linkcode opaqueUniforms}).
+ * each dispatch. It did (Mesa's "inline uniforms"); on lavapipe every kernel's uniforms are now
+ * read through this select (`opaqueUniforms` in kernels/_opaque.ts, applied by getPipeline).
  */
 function rolled(v: string, n: number, d: number, ind: string, body: string): string {
   const dd = Math.max(1, Math.min(d, n));
@@ -288,10 +288,6 @@ ${ind}}`;
  * stabilizer) then use unchanged. The first document of a segment keeps the TwoSum pair.
  */
 export function prepWgsl(p: BwParams): string {
-  return opaqueUniforms(prepWgslCode(p));
-}
-
-function prepWgslCode(p: BwParams): string {
   const T = p.gateDtype === "f16" ? "f16" : "f32";
   const it = p.gate === "exp" ? "x" : "logsig(x)";
   const rs = p.resets ?? false;
@@ -401,10 +397,6 @@ export type TileMode = "stats" | "dq" | "dkdv";
  * gradient after it; mp holds the chunk-boundary stabilizers (NC+1 per head).
  */
 export function tileWgsl(p: BwParams, mode: TileMode, t: TileGeometry): string {
-  return opaqueUniforms(tileWgslCode(p, mode, t));
-}
-
-function tileWgslCode(p: BwParams, mode: TileMode, t: TileGeometry): string {
   const { DQK, DHV, gate } = p;
   const { G, BT, BS, SQ, SV, RT } = t;
   const un = t.unroll;
@@ -910,10 +902,6 @@ ${finish}
  * Bindings: x, y, gi, [rs], out, uniforms. Workgroup: 64 threads over a 16 (DQK) × 64 (DHV) tile.
  */
 export function outerWgsl(p: BwParams, mode: "state" | "dstate"): string {
-  return opaqueUniforms(outerWgslCode(p, mode));
-}
-
-function outerWgslCode(p: BwParams, mode: "state" | "dstate"): string {
   const { DQK, DHV } = p;
   const E = DQK * DHV + DQK;
   const DQ4 = d4(DQK), DV4 = d4(DHV);
@@ -1027,15 +1015,6 @@ export function outerTiles(DQK: number, DHV: number): number {
  * + Ĝ_k; slot NC receives the initial-state gradient. Bindings: gi, mp, dA, uniforms.
  */
 export function scanWgsl(
-  p: BwParams,
-  dir: "fwd" | "bwd",
-  withInit: boolean,
-  withLast = false,
-): string {
-  return opaqueUniforms(scanWgslCode(p, dir, withInit, withLast));
-}
-
-function scanWgslCode(
   p: BwParams,
   dir: "fwd" | "bwd",
   withInit: boolean,
@@ -1184,10 +1163,6 @@ ${
  * [gi, rs, dmt, [dlm]], [rst], uniforms.
  */
 export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): string {
-  return opaqueUniforms(gatesWgslCode(p, withInit, withLast));
-}
-
-function gatesWgslCode(p: BwParams, withInit: boolean, withLast = false): string {
   const T = p.gateDtype === "f16" ? "f16" : "f32";
   const rs = p.resets ?? false;
   const { DQK, DHV } = p;

@@ -16,7 +16,7 @@
 // with the same f32 expression and summation order as the parallel kernel), so the parallel kernel
 // knows the final m_t before its first key block: no rescaling, and exp(logD - m_t) ≤ 1 exactly.
 
-import { opaqueUniforms, WGSL_LOGSIG, WGSL_OPAQUE } from "../_common.ts";
+import { WGSL_LOGSIG, WGSL_OPAQUE } from "../_common.ts";
 
 /** Storage type of q, k, v, h (and of the gate pre-activations). */
 export type StorageDtype = "f32" | "f16";
@@ -137,10 +137,6 @@ export function gateBlockTotalsOffset(BH: number, S: number, NC: number): number
  * the stabilizer, as in a separate call from m = 0.
  */
 export function gatesWgsl(p: GatesParams): string {
-  return opaqueUniforms(gatesWgslCode(p));
-}
-
-function gatesWgslCode(p: GatesParams): string {
   const exp = p.gate === "exp";
   const rs = p.resets ?? false;
   const BQ = p.BQ;
@@ -324,10 +320,6 @@ export const COPY_WG = 256;
  * "init-zero": 0 C, 1 nm, 2 uniforms; "last": 0 C, 1 nm, 2 cLast, 3 nLast, 4 mLast, 5 uniforms.
  */
 export function statesCopyWgsl(p: StatesCopyParams): string {
-  return opaqueUniforms(statesCopyWgslCode(p));
-}
-
-function statesCopyWgslCode(p: StatesCopyParams): string {
   const main = `@compute @workgroup_size(${COPY_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let e = gid.x;
@@ -604,10 +596,6 @@ function prefetchStage(
  * BJ at a time (already weighted) with the values; it writes every chunk-boundary state (slot k + 1).
  */
 export function stateWgsl(p: StateParams): string {
-  return opaqueUniforms(stateWgslCode(p));
-}
-
-function stateWgslCode(p: StateParams): string {
   const { BK, BV, threads } = stateTile(p);
   const exp = p.gate === "exp";
   const TN4 = p.TN / 4;
@@ -1027,10 +1015,6 @@ export function parallelStorageBytes(p: ParallelParams): number {
  * by every thread of a row (no cross-thread reductions).
  */
 export function parallelWgsl(p: ParallelParams): string {
-  return opaqueUniforms(parallelWgslCode(p));
-}
-
-function parallelWgslCode(p: ParallelParams): string {
   const { BQ, BV, threads } = parallelTile(p);
   const exp = p.gate === "exp";
   const TN4 = p.TN / 4;

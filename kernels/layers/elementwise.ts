@@ -11,7 +11,6 @@
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
 import { grid, GRID_BUILTINS, lit, storageThenUniform } from "./_common.ts";
-import { opaqueUniforms } from "../_common.ts";
 
 /** An elementwise operation. */
 export type ElementwiseOp = "swiglu" | "sigmoid_gate" | "add" | "softcap";
@@ -65,10 +64,6 @@ const vecWidth = (p: ElementwiseParams) =>
  * @returns The WGSL source.
  */
 export function elementwiseWgsl(p: ElementwiseParams): string {
-  return opaqueUniforms(elementwiseWgslCode(p));
-}
-
-function elementwiseWgslCode(p: ElementwiseParams): string {
   const un = unary(p.op);
   const V = vecWidth(p);
   const T = V === 4 ? "vec4<f32>" : "f32";

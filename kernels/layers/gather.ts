@@ -13,7 +13,6 @@
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type Gpu, GpuTensor } from "../runtime.ts";
 import { grid, GRID_BUILTINS, storageThenUniform } from "./_common.ts";
-import { opaqueUniforms } from "../_common.ts";
 import type { LinearWeight } from "./gemm.ts";
 
 const WG = 256;
@@ -34,10 +33,6 @@ const WG = 256;
  * @returns The WGSL source.
  */
 export function gatherWgsl(D: number, rows: number, dtype: "f32" | "f16"): string {
-  return opaqueUniforms(gatherWgslCode(D, rows, dtype));
-}
-
-function gatherWgslCode(D: number, rows: number, dtype: "f32" | "f16"): string {
   const V = D % 4 === 0 ? 4 : 1;
   const T = (s: string) => (V === 4 ? `vec4<${s}>` : s);
   const DV = D / V;

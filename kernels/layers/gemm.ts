@@ -15,7 +15,6 @@
  */
 
 import { formatShape } from "../../core/tensor.ts";
-import { opaqueUniforms } from "../_common.ts";
 import {
   type BufferLike,
   checkWorkgroupLimits,
@@ -155,10 +154,6 @@ const f = (x: number) => {
  * @returns The WGSL source (entry point `main`).
  */
 export function gemmWgsl(p: GemmParams): string {
-  return opaqueUniforms(gemmWgslCode(p));
-}
-
-function gemmWgslCode(p: GemmParams): string {
   checkTiles(p);
   const { K, N, ldY, TM, TN, BK } = p;
   const BM = THREADS * TM, BN = THREADS * TN;

@@ -10,7 +10,6 @@
 import { formatShape } from "../../core/tensor.ts";
 import { type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
 import { grid, GRID_BUILTINS, lit, storageThenUniform } from "./_common.ts";
-import { opaqueUniforms } from "../_common.ts";
 
 /**
  * Parameters of one head-split pipeline.
@@ -50,10 +49,6 @@ const vecOf = (p: ToHeadsParams) => (p.DH % 4 === 0 && p.ld % 4 === 0 && p.off %
  * @returns The WGSL source.
  */
 export function toHeadsWgsl(p: ToHeadsParams): string {
-  return opaqueUniforms(toHeadsWgslCode(p));
-}
-
-function toHeadsWgslCode(p: ToHeadsParams): string {
   const V = vecOf(p);
   const T = V === 4 ? "vec4<f32>" : "f32";
   const DV = p.DH / V;

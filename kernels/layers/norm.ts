@@ -13,7 +13,6 @@
 import { formatShape } from "../../core/tensor.ts";
 import { type BufferLike, type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
 import { grid, GRID_BUILTINS, lit, storageThenUniform } from "./_common.ts";
-import { opaqueUniforms } from "../_common.ts";
 
 /** Which norm. */
 export type NormKind = "rms" | "layer";
@@ -70,10 +69,6 @@ function shapeOf(p: NormParams) {
  * @returns The WGSL source.
  */
 export function normWgsl(p: NormParams): string {
-  return opaqueUniforms(normWgslCode(p));
-}
-
-function normWgslCode(p: NormParams): string {
   const { V, units, WG, U } = shapeOf(p);
   const T = V === 4 ? "vec4<f32>" : "f32";
   const sum = (e: string) => (V === 4 ? `dot(${e}, vec4<f32>(1.0))` : e);

@@ -10,7 +10,6 @@
 import { HASH_ROUND_CONSTANT, streamKey } from "../../core/hash_random.ts";
 import { type DispatchBatch, getPipeline, type GpuTensor } from "../runtime.ts";
 import { grid, GRID_BUILTINS } from "./_common.ts";
-import { opaqueUniforms } from "../_common.ts";
 
 const WG = 256;
 
@@ -30,10 +29,6 @@ const WG = 256;
  * @returns The WGSL source.
  */
 export function randomFillWgsl(dtype: "f32" | "f16", roundToF16 = dtype === "f16"): string {
-  return opaqueUniforms(randomFillWgslCode(dtype, roundToF16));
-}
-
-function randomFillWgslCode(dtype: "f32" | "f16", roundToF16 = dtype === "f16"): string {
   return [
     dtype === "f16" ? "enable f16;" : "",
     `struct U { n: u32, offset: u32, key: u32, center: f32, half: f32, dst: u32, p1: u32, p2: u32 }`,

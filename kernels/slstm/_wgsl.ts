@@ -8,7 +8,7 @@
 // element j computes the pointwise part itself (no broadcast of the gates needed); the P partial
 // sums meet in workgroup memory.
 
-import { enableF16, opaqueUniforms, WGSL_GATES } from "../_common.ts";
+import { enableF16, WGSL_GATES } from "../_common.ts";
 import type { StorageDtype } from "../runtime.ts";
 
 /** Where r lives during the loop over time (the resolved form of the `rStorage` option). */
@@ -92,10 +92,6 @@ fn tanh_(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
  * Workgroups: (B·NH).
  */
 export function forwardWgsl(p: SlstmLoopParams, key: string): string {
-  return opaqueUniforms(forwardWgslCode(p, key));
-}
-
-function forwardWgslCode(p: SlstmLoopParams, key: string): string {
   const { NH, DH, P, dtype, place, save } = p;
   const L = DH / P;
   const SD = dtype;
@@ -252,10 +248,6 @@ ${traceWrite}
  * of y, c, n, m before the first step), uniforms. Workgroups: (B·NH).
  */
 export function backwardWgsl(p: SlstmLoopParams, key: string): string {
-  return opaqueUniforms(backwardWgslCode(p, key));
-}
-
-function backwardWgslCode(p: SlstmLoopParams, key: string): string {
   const { NH, DH, P, dtype, place } = p;
   const L = DH / P;
   const SD = dtype;
@@ -444,10 +436,6 @@ export const drPartSize = (NH: number, DH: number) => NH * 4 * DH * DH + NH * 4 
  * in a fixed order, so the result is deterministic.
  */
 export function drWgsl(p: SlstmDrParams, key: string): string {
-  return opaqueUniforms(drWgslCode(p, key));
-}
-
-function drWgslCode(p: SlstmDrParams, key: string): string {
   const { NH, DH, dtype, TM, TN } = p;
   const tilesN = (4 * DH) / TN;
   const tiles = (DH / TM) * tilesN;
@@ -529,10 +517,6 @@ ${bstores}
  * uniforms { splits }. Workgroups: ⌈drPartSize / 256⌉.
  */
 export function drReduceWgsl(NH: number, DH: number, key: string): string {
-  return opaqueUniforms(drReduceWgslCode(NH, DH, key));
-}
-
-function drReduceWgslCode(NH: number, DH: number, key: string): string {
   const nr = NH * 4 * DH * DH;
   const total = drPartSize(NH, DH);
   return `// ${key}
