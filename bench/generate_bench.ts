@@ -37,7 +37,7 @@ import {
   type Gpu,
   setBindGroupCache,
 } from "../kernels/runtime.ts";
-import { measureCeilings } from "../profiling/ceilings.ts";
+import { copyShader, measureCeilings } from "../profiling/ceilings.ts";
 import { trackGpuMemory } from "../profiling/memory.ts";
 import {
   createXlstmLargeConfig,
@@ -195,19 +195,7 @@ function parseTile(v: string): Required<MatvecTiles> & { name: string } {
 /** GPU ms of one vec4 copy of `bytes` (three source/destination pairs rotated, as the matvecs). */
 async function copyMs(bytes: number, reps: number): Promise<number> {
   const n = Math.ceil(bytes / 16);
-  const pipeline = await getPipeline(
-    gpu,
-    "bench:copy",
-    () =>
-      `@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-  if (i < arrayLength(&dst)) { dst[i] = src[i]; }
-}`,
-  );
+  const pipeline = await getPipeline(gpu, "bench:copy", copyShader);
   const pairs = Array.from(
     { length: 3 },
     () => [GpuTensor.empty(gpu, [4 * n]), GpuTensor.empty(gpu, [4 * n])],

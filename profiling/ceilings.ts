@@ -38,7 +38,19 @@ export interface MeasuredCeilings extends Ceilings {
 
 const WG = 256;
 
-function copyShader(): string {
+/**
+ * WGSL of the vec4 copy kernel the copy bandwidth is measured with: bindings 0 `src`, 1 `dst`
+ * (vec4<f32> arrays), one vec4 per invocation, workgroups of 256 folded into (x, y).
+ *
+ * @example
+ * ```ts
+ * import { copyShader } from "./ceilings.ts";
+ * console.assert(copyShader().includes("dst[i] = src[i]"));
+ * ```
+ *
+ * @returns WGSL source.
+ */
+export function copyShader(): string {
   return `
 @group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
