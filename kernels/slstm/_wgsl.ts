@@ -87,6 +87,24 @@ fn tanh_(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
 `;
 
 /**
+ * The indices both time loops start with: batch row and head of the workgroup, state element j and
+ * recurrent-sum slice p of the thread, and where r and the states begin.
+ */
+function loopIndices({ NH, DH, P }: SlstmLoopParams): string {
+  const L = DH / P;
+  return `  let bh = wid.x;
+  let b = bh / ${NH}u;
+  let h = bh % ${NH}u;
+  let j = tid % ${DH}u;
+  let p = tid / ${DH}u;
+  let p0 = p * ${L}u;
+  let rBase = h * ${4 * DH * DH}u;
+  let sIdx = bh * ${DH}u + j;
+  let sStride = u.B * ${NH * DH}u;
+`;
+}
+
+/**
  * The forward time loop: bindings wx, r, bias, s0 (4, B, NH, DH: y, c, n, m before the first step),
  * y, sLast (4, B, NH, DH), [trace (B, S, 7, NH, DH): raw i, f, z, o, then c, n, m], uniforms.
  * Workgroups: (B·NH).
@@ -167,16 +185,7 @@ fn loadWx(xb: u32) -> vec4<f32> {
 
 @compute @workgroup_size(${DH * P})
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let bh = wid.x;
-  let b = bh / ${NH}u;
-  let h = bh % ${NH}u;
-  let j = tid % ${DH}u;
-  let p = tid / ${DH}u;
-  let p0 = p * ${L}u;
-  let rBase = h * ${4 * DH * DH}u;
-  let sIdx = bh * ${DH}u + j;
-  let sStride = u.B * ${NH * DH}u;
-  var c = s0[sIdx + sStride];
+${loopIndices(p)}  var c = s0[sIdx + sStride];
   var n = s0[sIdx + 2u * sStride];
   var m = s0[sIdx + 3u * sStride];
   if (tid == 0u) { atomicStore(&anyN, 0u); }
@@ -320,16 +329,7 @@ fn loadStep(b: u32, h: u32, j: u32, t: u32, sIdx: u32, sStride: u32) -> Step {
 
 @compute @workgroup_size(${DH * P})
 fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let bh = wid.x;
-  let b = bh / ${NH}u;
-  let h = bh % ${NH}u;
-  let j = tid % ${DH}u;
-  let p = tid / ${DH}u;
-  let p0 = p * ${L}u;
-  let rBase = h * ${4 * DH * DH}u;
-  let sIdx = bh * ${DH}u + j;
-  let sStride = u.B * ${NH * DH}u;
-  if (tid == 0u) { atomicStore(&anyN, 0u); }
+${loopIndices(p)}  if (tid == 0u) { atomicStore(&anyN, 0u); }
   part[p * ${DH}u + j] = 0.0;
   workgroupBarrier();
   if (p == 0u && s0[sIdx + 2u * sStride] != 0.0) { atomicOr(&anyN, 1u); }
