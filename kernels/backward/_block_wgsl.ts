@@ -117,15 +117,20 @@ export function blockWgsl(
 
   // Per owned row i (row ty*4 + i of the tile).
   const head: string[] = [];
-  for (const i of I) {
+  // Row i of the thread's 4 on grid row `y`: index, validity, clamped row, gates, the row's
+  // offset sum (and for dq its row sum), names suffixed by `g` ("G" on the trimmed score grid).
+  const rowHead = (i: number, y: string, g: string) => {
     head.push(
-      `  let own${i} = tileFirst + ty * 4u + ${i}u;`,
-      `  let valid${i} = own${i} < segEnd;`,
-      `  let rc${i} = rowBase + min(own${i}, segEnd - 1u);`,
-      `  let gown${i} = gi[rc${i}];`,
-      `  var offp${i} = 0.0;`,
+      `  let own${g}${i} = tileFirst + ${y} * 4u + ${i}u;`,
+      `  let valid${g}${i} = own${g}${i} < segEnd;`,
+      `  let rc${g}${i} = rowBase + min(own${g}${i}, segEnd - 1u);`,
+      `  let gown${g}${i} = gi[rc${g}${i}];`,
+      `  var offp${g}${i} = 0.0;`,
     );
-    if (mode === "dq") head.push(`  let rown${i} = rs[rc${i}];`);
+    if (mode === "dq") head.push(`  let rown${g}${i} = rs[rc${g}${i}];`);
+  };
+  for (const i of I) {
+    rowHead(i, "ty", "");
     if (mode === "stats") {
       head.push(
         gate === "exp"
@@ -162,14 +167,7 @@ export function blockWgsl(
       `  let gx = (lid / 32u) / 4u * 8u + lid % 8u;`,
     );
     for (const i of I) {
-      head.push(
-        `  let ownG${i} = tileFirst + gy * 4u + ${i}u;`,
-        `  let validG${i} = ownG${i} < segEnd;`,
-        `  let rcG${i} = rowBase + min(ownG${i}, segEnd - 1u);`,
-        `  let gownG${i} = gi[rcG${i}];`,
-        `  var offpG${i} = 0.0;`,
-      );
-      if (mode === "dq") head.push(`  let rownG${i} = rs[rcG${i}];`);
+      rowHead(i, "gy", "G");
       if (mode === "stats") {
         head.push(
           G(
