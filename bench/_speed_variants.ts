@@ -46,8 +46,12 @@ export interface SpeedVariant {
   teardown?: () => void;
 }
 
-const trimFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: true } } };
-const untrimmedFw: ChunkwiseOptions = { tiles: { parallel: { trimDiagonal: false } } };
+const trimFw: ChunkwiseOptions = {
+  tiles: { parallel: { trimDiagonal: true, interleaveColumns: false } },
+};
+const untrimmedFw: ChunkwiseOptions = {
+  tiles: { parallel: { trimDiagonal: false, interleaveColumns: false } },
+};
 /** trim + 8 query rows per thread on 16 × 8 threads (64-row blocks), with extra overrides. */
 const rows8Fw = (more: { BD?: number; interleaveColumns?: boolean } = {}): ChunkwiseOptions => ({
   tiles: { parallel: { trimDiagonal: true, TY: 8, rowsPerThread: 8, ...more } },
@@ -146,6 +150,30 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     ...switches({}),
   },
   {
+    name: "tn16",
+    doc: "trimi with 16 output columns per thread (4 × 16, TN 16, BD 16): one workgroup spans " +
+      "256 columns, so at DHV 256 the score block is formed once per chunk instead of twice " +
+      "(1.25 B of workgroup memory per FMA in the value products instead of 1.5)",
+    options: {
+      tiles: { parallel: { trimDiagonal: true, interleaveColumns: true, TN: 16, BD: 16 } },
+    },
+    ...switches({}),
+  },
+  {
+    name: "bd16",
+    doc: "trimi staging DQK 16 at a time (less workgroup memory: more workgroups per SM)",
+    options: { tiles: { parallel: { trimDiagonal: true, interleaveColumns: true, BD: 16 } } },
+    ...switches({}),
+  },
+  {
+    name: "prefetch",
+    doc: "trimi with register prefetch of the next staged sub-block (tiles.parallel.prefetch)",
+    options: {
+      tiles: { parallel: { trimDiagonal: true, interleaveColumns: true, prefetch: true } },
+    },
+    ...switches({}),
+  },
+  {
     name: "bwtrim",
     doc: "backward register-blocked dq/dkdv: skip zero-weight row groups of the diagonal block " +
       "(setBackwardTrimDiagonal)",
@@ -184,11 +212,18 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   },
   {
     name: "all",
-    doc: "trim + bwtrim2 + fuse: the defaults since 2026-12-06",
+    doc: "trim + bwtrim2 + fuse: the defaults of 2026-12-06 (stop 9)",
     options: trimFw,
     passes: ["fwbw"],
     blockedOnly: true,
     ...switches({ trimDiagonal: true, trimScores: true, fuseStatsDq: true }),
+  },
+  {
+    name: "defaults",
+    doc: "the library's defaults, no overrides: today `all` with the forward's interleaveColumns " +
+      "(`trimi`, the default since stop 11) and, at DHV 512, `staged`",
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
   },
   {
     name: "staged",

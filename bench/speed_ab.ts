@@ -14,7 +14,8 @@
 //   deno run -A bench/speed_ab.ts --tiny --budget-s 60 # lavapipe smoke test
 //   flags: --shapes tfla8k,7b8k,tfla1k  --dtypes f32,f16  --kernels xl_chunk,xl_chunk_siging
 //          --chunks 128,64,256  --passes fw,fwbw  --variants base,trim,...  --rounds 5
-//          --budget-s 330  --profile (per-dispatch profiles, B 16 S 4096 L 128, all variants)
+//          --budget-s 330  --profile (per-dispatch profiles, B 16 S 4096, all variants)
+//          --profile-chunk 64 (the profiles' chunk size)
 //          --no-sweep (profiles only)  --out DIR  --list (print the variants and exit)
 
 import { parseArgs } from "node:util";
@@ -57,6 +58,7 @@ const { values: a } = parseArgs({
     "budget-s": { type: "string", default: "330" },
     "target-ms": { type: "string", default: "40" },
     profile: { type: "boolean", default: false },
+    "profile-chunk": { type: "string", default: "64" },
     "no-sweep": { type: "boolean", default: false },
     tiny: { type: "boolean", default: false },
     list: { type: "boolean", default: false },
@@ -359,7 +361,7 @@ async function upload(shapeName: string, dtype: "f32" | "f16") {
 /** Per-dispatch profiles of one forward+backward per variant (and f32 vs f16), like v3's. */
 async function profiles(gpu: Gpu) {
   const shape = a.tiny ? SHAPES.tinyblk! : { B: 16, NH: 16, S: 4096, DQK: 128, DHV: 256 };
-  const L = a.tiny ? 64 : 128;
+  const L = a.tiny ? 64 : Number(a["profile-chunk"]);
   const t = await kernelTarget("chunkwise--xl_chunk");
   for (const dtype of dtypes) {
     const x = t.upload(benchInputs(shape, 0, { float64: false, withStates: false }), dtype);
@@ -380,8 +382,13 @@ async function profiles(gpu: Gpu) {
         }
       };
       try {
-        await call();
-        await t.sync();
+        // Warm-up: 1.5 s of calls, so that the GPU's clocks are up (stop 10 saw an H200 idle at
+        // 345 MHz after light load, and stop 11's first profile at chunk 64 ran 2× slow).
+        const warm = performance.now();
+        while (performance.now() - warm < 1500) {
+          await call();
+          await t.sync();
+        }
         const p = startProfiling(gpu);
         p.annotate({ ...shape, pass: "fwbw", dtype, L, variant: v.name });
         for (let j = 0; j < 2; j++) await call();

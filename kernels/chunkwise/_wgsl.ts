@@ -880,11 +880,18 @@ export interface ParallelParams {
    * The thread's TN/4 output vec4s lie TX vec4s apart (column vec4 tx + j·TX of the tile) instead
    * of side by side (tx·TN/4 + j): consecutive threads read consecutive vec4s of the staged C and
    * V, where at TN 8 the 16-byte loads of 8 threads span 256 bytes (2-way bank conflicts), and
-   * write consecutive vec4s of h. Opt-in (issue #14; speed variants `trimi`, `rows8i`).
-   * @default {false}
+   * write consecutive vec4s of h. @default {PARALLEL_INTERLEAVE_COLUMNS} (true)
    */
   interleaveColumns?: boolean;
 }
+
+/**
+ * Default of {@linkcode ParallelParams.interleaveColumns} where `tiles.parallel.interleaveColumns`
+ * is not given: on since the H100 run of stop 11 (bench/speed_ab.ts, variant `trimi` against
+ * `trim`: the TFLA-shape forward at chunk 64 in 10.91 against 11.85 ms with f32 storage, 10.53
+ * against 11.42 ms with f16, the same memory).
+ */
+export const PARALLEL_INTERLEAVE_COLUMNS = true;
 
 /**
  * Default of {@linkcode ParallelParams.trimDiagonal} where `tiles.parallel.trimDiagonal` is not

@@ -40,6 +40,7 @@ import {
   gatesWgsl,
   limitChunkTiles,
   packUniforms,
+  PARALLEL_INTERLEAVE_COLUMNS,
   PARALLEL_TRIM_DIAGONAL,
   type ParallelParams,
   parallelStorageBytes,
@@ -410,6 +411,7 @@ export async function chunkwiseForwardWebgpu(
     dtype,
     ...pTiles,
     trimDiagonal: pTiles.trimDiagonal ?? PARALLEL_TRIM_DIAGONAL,
+    interleaveColumns: pTiles.interleaveColumns ?? PARALLEL_INTERLEAVE_COLUMNS,
     vec4io: DHV % 4 === 0 && pV4 !== false,
     vec4qk: DQK % 4 === 0 && pQK4 !== false,
   };
@@ -709,7 +711,7 @@ export interface ChunkwiseTileOverrides {
      * pair it with TY 8 for 64-row blocks (`{ TY: 8, rowsPerThread: 8 }`). @default {4}
      */
     rowsPerThread?: 4 | 8;
-    /** Output vec4s of a thread TX vec4s apart (see ParallelParams). @default {false} */
+    /** Output vec4s of a thread TX vec4s apart (see ParallelParams). @default {true} */
     interleaveColumns?: boolean;
   };
   /**
