@@ -5,7 +5,9 @@
 // restores the library's defaults).
 
 import type { ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
+import { parallelStorageBytes } from "../kernels/chunkwise/_wgsl.ts";
 import {
+  setBackwardBlockDepth,
   setBackwardF16ReuseU,
   setBackwardFuseStatsDq,
   setBackwardStateVec4,
@@ -21,8 +23,11 @@ export interface SpeedVariant {
   name: string;
   /** What it changes, and where its default lives. */
   doc: string;
-  /** Options merged into every forward call (the backward gets only the chunk size). */
-  options?: ChunkwiseOptions;
+  /**
+   * Options merged into every forward call (the backward gets only the chunk size), or a function
+   * of the head's DHV and the device's workgroup storage giving them.
+   */
+  options?: ChunkwiseOptions | ((DHV: number, workgroupStorage: number) => ChunkwiseOptions);
   /** Passes it applies to (a backward-only variant is skipped in `fw`). @default {both} */
   passes?: ("fw" | "fwbw")[];
   /** Storage types it applies to. @default {both} */
@@ -46,15 +51,45 @@ export interface SpeedVariant {
   teardown?: () => void;
 }
 
-const trimFw: ChunkwiseOptions = {
-  tiles: { parallel: { trimDiagonal: true, interleaveColumns: false } },
-};
-const untrimmedFw: ChunkwiseOptions = {
-  tiles: { parallel: { trimDiagonal: false, interleaveColumns: false } },
-};
+/**
+ * The parallel kernel's tile columns before stop 11: 4 × 8 per thread (4 × 4 at DHV ≤ 64), DQK
+ * staged 32 deep where that fits, else 16 (the default is 4 × 16 at DHV ≥ 256 since).
+ */
+function tn8(DHV: number, workgroupStorage: number): { TN: number; BD: number } {
+  const TN = DHV > 64 ? 8 : 4;
+  const p = {
+    gate: "exp",
+    normalize: true,
+    dtype: "f32",
+    TX: 16,
+    TY: 16,
+    TN,
+    fuse: false,
+  } as const;
+  return { TN, BD: parallelStorageBytes({ ...p, BD: 32 }) <= workgroupStorage ? 32 : 16 };
+}
+/** The forward's tiles before stop 11 with the given diagonal trim and column interleave. */
+const fwBefore = (trimDiagonal: boolean, interleaveColumns = false) =>
+(
+  DHV: number,
+  wgs: number,
+): ChunkwiseOptions => ({
+  tiles: { parallel: { ...tn8(DHV, wgs), trimDiagonal, interleaveColumns } },
+});
+const trimFw = fwBefore(true);
+const untrimmedFw = fwBefore(false);
+
+/** The options of variant `v` for a head of DHV columns on a device with this workgroup storage. */
+export function variantOptions(
+  v: SpeedVariant,
+  DHV: number,
+  workgroupStorage: number,
+): ChunkwiseOptions {
+  return typeof v.options === "function" ? v.options(DHV, workgroupStorage) : v.options ?? {};
+}
 /** trim + 8 query rows per thread on 16 × 8 threads (64-row blocks), with extra overrides. */
 const rows8Fw = (more: { BD?: number; interleaveColumns?: boolean } = {}): ChunkwiseOptions => ({
-  tiles: { parallel: { trimDiagonal: true, TY: 8, rowsPerThread: 8, ...more } },
+  tiles: { parallel: { trimDiagonal: true, TY: 8, TN: 8, BD: 32, rowsPerThread: 8, ...more } },
 });
 
 /** The backward's module switches (kernels/backward/backward.ts). */
@@ -146,31 +181,47 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   {
     name: "trimi",
     doc: "trim with interleaveColumns (rowsPerThread 4): the bank-conflict fix alone",
-    options: { tiles: { parallel: { trimDiagonal: true, interleaveColumns: true } } },
+    options: fwBefore(true, true),
     ...switches({}),
   },
   {
     name: "tn16",
     doc: "trimi with 16 output columns per thread (4 × 16, TN 16, BD 16): one workgroup spans " +
       "256 columns, so at DHV 256 the score block is formed once per chunk instead of twice " +
-      "(1.25 B of workgroup memory per FMA in the value products instead of 1.5)",
+      "(1.25 B of workgroup memory per FMA in the value products instead of 1.5); the default " +
+      "at DHV ≥ 256 since stop 11",
     options: {
       tiles: { parallel: { trimDiagonal: true, interleaveColumns: true, TN: 16, BD: 16 } },
     },
     ...switches({}),
   },
   {
+    name: "tn32",
+    doc: "trimi with 32 output columns per thread (4 × 32, TN 32, BD 8): at DHV 512 (the xLSTM " +
+      "7B head) one workgroup spans all 512 columns (register-heavy: 128 accumulators)",
+    options: {
+      tiles: { parallel: { trimDiagonal: true, interleaveColumns: true, TN: 32, BD: 8 } },
+    },
+    ...switches({}),
+  },
+  {
     name: "bd16",
     doc: "trimi staging DQK 16 at a time (less workgroup memory: more workgroups per SM)",
-    options: { tiles: { parallel: { trimDiagonal: true, interleaveColumns: true, BD: 16 } } },
+    options: (DHV, wgs) => ({
+      tiles: {
+        parallel: { ...tn8(DHV, wgs), BD: 16, trimDiagonal: true, interleaveColumns: true },
+      },
+    }),
     ...switches({}),
   },
   {
     name: "prefetch",
     doc: "trimi with register prefetch of the next staged sub-block (tiles.parallel.prefetch)",
-    options: {
-      tiles: { parallel: { trimDiagonal: true, interleaveColumns: true, prefetch: true } },
-    },
+    options: (DHV, wgs) => ({
+      tiles: {
+        parallel: { ...tn8(DHV, wgs), trimDiagonal: true, interleaveColumns: true, prefetch: true },
+      },
+    }),
     ...switches({}),
   },
   {
@@ -224,6 +275,22 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
       "(`trimi`, the default since stop 11) and, at DHV 512, `staged`",
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "kc8",
+    doc: "defaults with the blocked backward staging its state products 8 columns deep instead " +
+      "of 16 (setBackwardBlockDepth(8): 26.6 instead of 36.9 KiB of workgroup memory at the " +
+      "TFLA shape)",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    setup: () => {
+      use(DEFAULTS);
+      setBackwardBlockDepth(8);
+    },
+    teardown: () => {
+      setBackwardBlockDepth(undefined);
+      use(DEFAULTS);
+    },
   },
   {
     name: "staged",

@@ -32,7 +32,7 @@ import {
   kernelTarget,
   releaseKernelScratch,
 } from "./_kernels.ts";
-import { SPEED_VARIANTS, type SpeedVariant } from "./_speed_variants.ts";
+import { SPEED_VARIANTS, type SpeedVariant, variantOptions } from "./_speed_variants.ts";
 import { tileUnrollDefault } from "../kernels/backward/_wgsl.ts";
 
 const SHAPES: Record<string, InputShape> = {
@@ -245,7 +245,10 @@ async function measureCase(
   };
   const callOf = (v: SpeedVariant) => {
     // Tile options go to the forward only (the backward rejects options it does not know).
-    const opts = { chunkSize: L, ...v.options } as MlstmOptions;
+    const opts = {
+      chunkSize: L,
+      ...variantOptions(v, shape.DHV, gpu.limits.maxComputeWorkgroupStorageSize),
+    } as MlstmOptions;
     const bwOpts: MlstmOptions = { chunkSize: L };
     return async () => {
       v.setup?.();
@@ -370,7 +373,10 @@ async function profiles(gpu: Gpu) {
       dtype,
     );
     for (const v of variants.filter((v) => !v.dtypes || v.dtypes.includes(dtype))) {
-      const opts = { chunkSize: L, ...v.options } as MlstmOptions;
+      const opts = {
+        chunkSize: L,
+        ...variantOptions(v, shape.DHV, gpu.limits.maxComputeWorkgroupStorageSize),
+      } as MlstmOptions;
       const call = async () => {
         v.setup?.();
         try {

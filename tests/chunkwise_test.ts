@@ -327,6 +327,13 @@ Deno.test({
         tiles: { parallel: { TN: 8, interleaveColumns: true } },
       },
       {
+        // The NVIDIA default for DHV ≥ 256 (BD 16 there; BD 8 fits lavapipe's 32 KiB).
+        tag: "parallel 16x16 threads, TN 16 BD 8, interleaved columns (ragged BV 256), trimmed",
+        DQK: 36,
+        DHV: 264,
+        tiles: { parallel: { TN: 16, BD: 8, interleaveColumns: true, trimDiagonal: true } },
+      },
+      {
         tag: "parallel 16x8 threads, 8 rows per thread, TN 8 (ragged BV 128), scalar q and k",
         DQK: 17,
         DHV: 136,

@@ -134,8 +134,11 @@ function* chunkwiseForward(): Generator<WgslVariant> {
       rowsPerThread: 8,
       interleaveColumns: true,
     },
-    // interleaveColumns on the default 4-row tiles (speed variant trimi).
+    // The defaults as the launcher completes them (trimmed, interleaved columns): 4 × 16 per
+    // thread at DHV 256 (NVIDIA) and 4 × 8 (speed variant trimi).
     { ...parallelTiles(256, 49152), trimDiagonal: true, interleaveColumns: true },
+    { ...parallelTiles(128, 49152), trimDiagonal: true, interleaveColumns: true },
+    { TX: 16, TY: 16, TN: 16, BD: 8, fuse: false, prefetch: false, interleaveColumns: true },
     {
       TX: 8,
       TY: 8,
