@@ -225,6 +225,21 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     ...switches({}),
   },
   {
+    name: "st8i",
+    doc: "defaults with the forward's state kernel at 4 × 8 per thread (64 × 128 tiles of C) " +
+      "and interleaved columns (tiles.state TN 8, interleaveColumns; default 4 × 4)",
+    options: { tiles: { state: { TN: 8, interleaveColumns: true } } },
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "st16i",
+    doc: "st8i at 4 × 16 per thread (64 × 256 tiles of C, 16 keys staged)",
+    options: { tiles: { state: { TN: 16, BJ: 16, interleaveColumns: true } } },
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "bwtrim",
     doc: "backward register-blocked dq/dkdv: skip zero-weight row groups of the diagonal block " +
       "(setBackwardTrimDiagonal)",

@@ -331,7 +331,23 @@ Deno.test({
         tag: "parallel 16x16 threads, TN 16 BD 8, interleaved columns (ragged BV 256), trimmed",
         DQK: 36,
         DHV: 264,
-        tiles: { parallel: { TN: 16, BD: 8, interleaveColumns: true, trimDiagonal: true } },
+        tiles: {
+          parallel: { TN: 16, BD: 8, interleaveColumns: true, trimDiagonal: true },
+          state: { TN: 16, BJ: 16, interleaveColumns: true },
+        },
+      },
+      {
+        // The NVIDIA default for DHV ≥ 512 is TN 32 with BD 8 (35.6 KiB; BD 4 fits lavapipe).
+        tag: "parallel 16x16 threads, TN 32 BD 4, interleaved columns (ragged BV 512), trimmed",
+        DQK: 20,
+        DHV: 524,
+        tiles: { parallel: { TN: 32, BD: 4, interleaveColumns: true, trimDiagonal: true } },
+      },
+      {
+        tag: "state 16x16 threads TN 8 interleaved columns, prefetch (ragged BV 128)",
+        DQK: 40,
+        DHV: 140,
+        tiles: { state: { TN: 8, interleaveColumns: true, prefetch: true } },
       },
       {
         tag: "parallel 16x8 threads, 8 rows per thread, TN 8 (ragged BV 128), scalar q and k",

@@ -107,7 +107,7 @@ const tag = (o: object) =>
 function* chunkwiseForward(): Generator<WgslVariant> {
   // Tile sets the launchers pick (default, small devices, limit_chunk) plus a non-default one.
   const pTiles: ParallelTiles[] = uniqueBy([
-    ...[64, 128, 256].flatMap((DHV) => STORAGES.map((s) => parallelTiles(DHV, s))),
+    ...[64, 128, 256, 512].flatMap((DHV) => STORAGES.map((s) => parallelTiles(DHV, s))),
     ...[64, 128, 256].flatMap((DHV) => STORAGES.map((s) => limitChunkTiles(DHV, s)))
       .filter((t): t is ParallelTiles => t !== undefined),
     { TX: 4, TY: 4, TN: 12, BD: 4, fuse: true, prefetch: true },
@@ -139,6 +139,7 @@ function* chunkwiseForward(): Generator<WgslVariant> {
     { ...parallelTiles(256, 49152), trimDiagonal: true, interleaveColumns: true },
     { ...parallelTiles(128, 49152), trimDiagonal: true, interleaveColumns: true },
     { TX: 16, TY: 16, TN: 16, BD: 8, fuse: false, prefetch: false, interleaveColumns: true },
+    { ...parallelTiles(512, 49152), trimDiagonal: true, interleaveColumns: true },
     {
       TX: 8,
       TY: 8,
@@ -153,6 +154,9 @@ function* chunkwiseForward(): Generator<WgslVariant> {
   const sTiles: StateTiles[] = uniqueBy([
     ...STORAGES.map((s) => stateTiles(256, s)),
     { TX: 4, TY: 8, TN: 8, BJ: 8, prefetch: false },
+    // Interleaved columns (speed variants st8i, st16i).
+    { TX: 16, TY: 16, TN: 8, BJ: 32, prefetch: false, interleaveColumns: true },
+    { TX: 16, TY: 16, TN: 16, BJ: 16, prefetch: false, interleaveColumns: true },
   ], (t) => tag({ ...t, prefetch: 0 }));
   for (const dtype of DTYPES) {
     for (const gate of ["exp", "sig"] as const) {

@@ -395,10 +395,19 @@ export interface StateParams {
    * access instead of four scalar ones). @default {false}
    */
   vec4io?: boolean;
+  /**
+   * The thread's TN/4 vec4 columns of C lie TX vec4s apart (tx + j·TX) instead of side by side
+   * (tx·TN/4 + j): consecutive threads read consecutive vec4s of the staged values (no bank
+   * conflicts at TN ≥ 8). Opt-in (issue #14, speed variants `st8i`, `st16i`). @default {false}
+   */
+  interleaveColumns?: boolean;
 }
 
 /** Tile sizes of the state kernel (see {@linkcode StateParams}). */
-export type StateTiles = Pick<StateParams, "TX" | "TY" | "TN" | "BJ" | "prefetch">;
+export type StateTiles = Pick<
+  StateParams,
+  "TX" | "TY" | "TN" | "BJ" | "prefetch" | "interleaveColumns"
+>;
 
 /**
  * Default tiles of the state kernel: a 64 × 64 tile of C per workgroup of 256 threads (4 × 4 per
@@ -602,9 +611,13 @@ export function stateWgsl(p: StateParams): string {
   const v4 = p.vec4io ?? false;
   const regs: string[] = [];
   for (let i = 0; i < 4; i++) for (let j = 0; j < TN4; j++) regs.push(`c${i}_${j}`);
-  // Element (row i, vec4 column j) of the register tile: row a0 + ty*4 + i, cols c0 + tx*TN + 4j.
+  // Element (row i, vec4 column j) of the register tile: row a0 + ty*4 + i, cols c0 + tx*TN + 4j
+  // (interleaved: c0 + (tx + j·TX)·4).
+  const il = p.interleaveColumns ?? false;
   const rowOf = (i: number) => `(a0 + ty * 4u + ${i}u)`;
-  const colOf = (j: number, c: number) => `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
+  const colOf = (j: number, c: number) =>
+    il ? `(c0 + tx * 4u + ${4 * j * p.TX + c}u)` : `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
+  const vCol = (jv: number) => il ? `tx${jv ? ` + ${jv * p.TX}u` : ""}` : `tx * ${TN4}u + ${jv}u`;
   let load = "", store = "", decay = "", fma = "";
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < TN4; j++) {
@@ -632,7 +645,7 @@ export function stateWgsl(p: StateParams): string {
   for (let j = 0; j < p.BJ; j++) {
     fma += `      {\n        let kv = ks[${j * (BK / 4)}u + ty];\n`;
     for (let jv = 0; jv < TN4; jv++) {
-      fma += `        let v${jv} = vs[${j * (BV / 4)}u + tx * ${TN4}u + ${jv}u];\n`;
+      fma += `        let v${jv} = vs[${j * (BV / 4)}u + ${vCol(jv)}];\n`;
     }
     for (let i = 0; i < 4; i++) {
       for (let jv = 0; jv < TN4; jv++) fma += `        c${i}_${jv} += kv.${XYZW[i]} * v${jv};\n`;
@@ -922,7 +935,9 @@ export type ParallelTiles = Pick<
  * inter-chunk product in its own DQK loop (not fused into the diagonal block), no register
  * prefetch. On an H100 (stop 11, TFLA shape, f32, with interleaveColumns) 4 × 16 ran the forward in
  * 9.56 ms at chunk 64 against 10.95 ms with 4 × 8 (the score block is formed once per chunk
- * instead of twice, 1.25 B of workgroup memory per FMA instead of 1.5). Measured on the H200
+ * instead of twice, 1.25 B of workgroup memory per FMA instead of 1.5); at DHV ≥ 512 (the xLSTM
+ * 7B head) 4 × 32 per thread with DQK staged 8 deep (35.6 KiB): 14.57 against 15.32 ms for 4 × 16
+ * and 17.49 for 4 × 8 (H100, f32, chunk 64, B·S 65,536). Measured on the H200
  * (TFLA shape, DHV 256, L 64, interleaved A/B, with vec4 loads): this tiling ran the kernel in
  * 7.9 ms; with prefetch 8.2; BD 16 9.5; 4 × 16 with BD 16 9.9; before vec4 loads, the former
  * default 4 × 16 fused with BD 16 took 12.7 ms and 4 × 4 14.0. Devices with less than 25 KiB
@@ -931,7 +946,12 @@ export type ParallelTiles = Pick<
 export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
   const fits = (t: ParallelTiles) =>
     parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t }) <= workgroupStorage;
-  // DHV ≥ 256: 4 × 16 per thread (256 columns per workgroup), where DQK 16 deep fits.
+  // DHV ≥ 512: 4 × 32 per thread (512 columns per workgroup), DQK staged 8 deep; DHV ≥ 256:
+  // 4 × 16 per thread (256 columns), DQK staged 16 deep; where they fit.
+  if (DHV >= 512) {
+    const t = { TX: 16, TY: 16, TN: 32, BD: 8, fuse: false, prefetch: false };
+    if (fits(t)) return t;
+  }
   if (DHV >= 256) {
     const t = { TX: 16, TY: 16, TN: 16, BD: 16, fuse: false, prefetch: false };
     if (fits(t)) return t;
@@ -977,7 +997,7 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
     throw new RangeError(`Option tiles: ${what}`);
   };
   const { fuse, prefetch, trimDiagonal, rowsPerThread, interleaveColumns, ...numbers } = p;
-  const { prefetch: sPrefetch, ...sNumbers } = s;
+  const { prefetch: sPrefetch, interleaveColumns: sInterleave, ...sNumbers } = s;
   if (typeof fuse !== "boolean") bad(`parallel fuse must be a boolean, received ${fuse}`);
   for (
     const [k, v] of Object.entries({
@@ -985,6 +1005,7 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
       trimDiagonal,
       interleaveColumns,
       "state prefetch": sPrefetch,
+      "state interleaveColumns": sInterleave,
     })
   ) {
     if (v !== undefined && typeof v !== "boolean") bad(`${k} must be a boolean, received ${v}`);

@@ -725,5 +725,7 @@ export interface ChunkwiseTileOverrides {
     BJ?: number;
     prefetch?: boolean;
     vec4io?: boolean;
+    /** Vec4 columns of a thread TX vec4s apart (see StateParams). @default {false} */
+    interleaveColumns?: boolean;
   };
 }
