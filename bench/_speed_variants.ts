@@ -68,13 +68,19 @@ function tn8(DHV: number, workgroupStorage: number): { TN: number; BD: number } 
   } as const;
   return { TN, BD: parallelStorageBytes({ ...p, BD: 32 }) <= workgroupStorage ? 32 : 16 };
 }
-/** The forward's tiles before stop 11 with the given diagonal trim and column interleave. */
+/**
+ * The forward's tiles before stop 11 (the state kernel's too: 4 × 4 per thread) with the given
+ * diagonal trim and column interleave of the parallel kernel.
+ */
 const fwBefore = (trimDiagonal: boolean, interleaveColumns = false) =>
 (
   DHV: number,
   wgs: number,
 ): ChunkwiseOptions => ({
-  tiles: { parallel: { ...tn8(DHV, wgs), trimDiagonal, interleaveColumns } },
+  tiles: {
+    parallel: { ...tn8(DHV, wgs), trimDiagonal, interleaveColumns },
+    state: { TN: 4, interleaveColumns: false },
+  },
 });
 const trimFw = fwBefore(true);
 const untrimmedFw = fwBefore(false);
@@ -225,9 +231,18 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     ...switches({}),
   },
   {
+    name: "st4",
+    doc: "defaults with the forward's state kernel at 4 × 4 per thread (64 × 64 tiles of C), the " +
+      "default before stop 11 (now 4 × 8 interleaved for 64 < DHV ≤ 256)",
+    options: { tiles: { state: { TN: 4, interleaveColumns: false } } },
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "st8i",
     doc: "defaults with the forward's state kernel at 4 × 8 per thread (64 × 128 tiles of C) " +
-      "and interleaved columns (tiles.state TN 8, interleaveColumns; default 4 × 4)",
+      "and interleaved columns (tiles.state TN 8, interleaveColumns; the default for 64 < DHV " +
+      "≤ 256 since stop 11)",
     options: { tiles: { state: { TN: 8, interleaveColumns: true } } },
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
@@ -236,6 +251,36 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     name: "st16i",
     doc: "st8i at 4 × 16 per thread (64 × 256 tiles of C, 16 keys staged)",
     options: { tiles: { state: { TN: 16, BJ: 16, interleaveColumns: true } } },
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "st8bj16",
+    doc: "st8i staging 16 keys at a time instead of 32",
+    options: { tiles: { state: { TN: 8, BJ: 16, interleaveColumns: true } } },
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "tn16bd8",
+    doc: "defaults with the parallel kernel's 4 × 16 tiles staging DQK 8 deep (27.4 instead of " +
+      "37.7 KiB of workgroup memory)",
+    options: { tiles: { parallel: { TN: 16, BD: 8 } } },
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "tn16fuse",
+    doc: "defaults with the parallel kernel's inter-chunk product fused into the diagonal " +
+      "block's DQK loop (Q staged once for both; tiles.parallel.fuse)",
+    options: { tiles: { parallel: { TN: 16, BD: 16, fuse: true } } },
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "tn16pf",
+    doc: "defaults with register prefetch in the parallel kernel (tiles.parallel.prefetch)",
+    options: { tiles: { parallel: { TN: 16, BD: 16, prefetch: true } } },
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
   },

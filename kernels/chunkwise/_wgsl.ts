@@ -410,13 +410,18 @@ export type StateTiles = Pick<
 >;
 
 /**
- * Default tiles of the state kernel: a 64 × 64 tile of C per workgroup of 256 threads (4 × 4 per
- * thread: on the H200 the 4 × 8 tiles of 64 × 128 ran 20–35 % slower, with half the workgroups and
- * twice the registers), 32 keys staged at a time where the workgroup storage allows, else 16, no
- * register prefetch (it made the kernel 15–20 % slower there).
+ * Default tiles of the state kernel: for 64 < DHV ≤ 256 a 64 × 128 tile of C per workgroup of 256
+ * threads, 4 × 8 per thread with interleaved columns (H100, stop 11, TFLA shape, chunk 64: the
+ * forward in 8.66 against 9.58 ms with 4 × 4; before the interleave, on the H200, 4 × 8 side by
+ * side ran 20–35 % slower than 4 × 4); otherwise (DHV ≤ 64, and DHV 512, where 4 × 8 was 1 %
+ * slower) a 64 × 64 tile, 4 × 4 per thread. 32 keys staged at a time where the workgroup storage
+ * allows, else 16, no register prefetch (it made the kernel 15–20 % slower on the H200).
  */
-export function stateTiles(_DHV: number, workgroupStorage: number): StateTiles {
-  const t = { TX: 16, TY: 16, TN: 4, BJ: 32, prefetch: false };
+export function stateTiles(DHV: number, workgroupStorage: number): StateTiles {
+  const wide = DHV > 64 && DHV <= 256;
+  const t: StateTiles = wide
+    ? { TX: 16, TY: 16, TN: 8, BJ: 32, prefetch: false, interleaveColumns: true }
+    : { TX: 16, TY: 16, TN: 4, BJ: 32, prefetch: false };
   if (stateStorageBytes({ gate: "exp", dtype: "f32", ...t }) > workgroupStorage) t.BJ = 16;
   return t;
 }
