@@ -9,6 +9,7 @@ import { parallelStorageBytes } from "../kernels/chunkwise/_wgsl.ts";
 import {
   setBackwardBlockDepth,
   setBackwardF16ReuseU,
+  setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
   setBackwardStateVec4,
   setBackwardTileUnroll,
@@ -111,6 +112,8 @@ interface Switches {
    * dimension 256, issue #11), or "full" (unrolled fully, before).
    */
   tileUnroll?: "full";
+  /** Blocked path: the chunk states recomputed in one fused pass (setBackwardFuseStateScan). */
+  fuseStateScan: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -119,6 +122,7 @@ const DEFAULTS: Switches = {
   fuseStatsDq: true,
   reuseUF16: true,
   stateVec4: undefined,
+  fuseStateScan: true,
 };
 /**
  * The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it), with
@@ -131,6 +135,7 @@ const BEFORE: Switches = {
   fuseStatsDq: false,
   reuseUF16: true,
   stateVec4: false,
+  fuseStateScan: false,
 };
 function use(s: Switches): void {
   setBackwardTrimDiagonal(s.trimDiagonal);
@@ -139,6 +144,7 @@ function use(s: Switches): void {
   setBackwardF16ReuseU(s.reuseUF16);
   setBackwardStateVec4(s.stateVec4);
   setBackwardTileUnroll(s.tileUnroll);
+  setBackwardFuseStateScan(s.fuseStateScan);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -334,6 +340,16 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "the library's defaults, no overrides: today `all` with the forward's interleaveColumns " +
       "(`trimi`, the default since stop 11) and, at DHV 512, `staged`",
     setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "twopass",
+    doc: "defaults with the blocked backward recomputing the chunk states in two passes (outer " +
+      "products written, then scanned; before stop 11) instead of one fused pass " +
+      "(setBackwardFuseStateScan(false))",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    setup: () => use({ ...DEFAULTS, fuseStateScan: false }),
     teardown: () => use(DEFAULTS),
   },
   {

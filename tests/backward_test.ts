@@ -63,6 +63,7 @@ import {
 import {
   setBackwardBlockDepth,
   setBackwardF16ReuseU,
+  setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
   setBackwardGroupLimit,
   setBackwardPoison,
@@ -192,6 +193,8 @@ interface Case {
   unroll?: TileUnroll | "full";
   /** Packed sequences: document starts per batch row. */
   starts?: number[][];
+  /** Blocked path: the states recomputed in two passes (before stop 11) instead of one. */
+  twoPass?: boolean;
   seed: number;
 }
 
@@ -295,6 +298,7 @@ async function check(c: Case): Promise<void> {
   setBackwardTrimScores(c.trimScores ?? false);
   setBackwardStateVec4(c.stVec4);
   setBackwardTileUnroll(c.unroll);
+  setBackwardFuseStateScan(!(c.twoPass ?? false));
   let out: Grads;
   try {
     out = await kernel(c.name).backward(x, dh, o) as Grads;
@@ -307,6 +311,7 @@ async function check(c: Case): Promise<void> {
     setBackwardTrimScores(false);
     setBackwardStateVec4(undefined);
     setBackwardTileUnroll(undefined);
+    setBackwardFuseStateScan(true);
   }
   assertNoUncapturedErrors(gpu);
   const sens = await sensitivity(refKernel, x, dh, o, ref, c.seed);
@@ -909,19 +914,40 @@ Deno.test({
       // the first call needs lastStateGradients.m (issue #10).
       await t.step(`${name} i ~ N(2, 2²) eps=1e-3`, () => splitCase(name, true));
     }
+    // Head dimensions of the register-blocked kernels (the fused state recomputation writes the
+    // last states that lastStateGradients meets), in both state-recomputation forms.
+    for (const name of ["chunkwise--xl_chunk", "chunkwise--xl_chunk_siging"]) {
+      for (const fused of [true, false]) {
+        await t.step(
+          `${name} DQK 64 DHV 128 blocked, state scan ${fused ? "fused" : "two-pass"}`,
+          async () => {
+            setBackwardFuseStateScan(fused);
+            try {
+              await splitCase(name, true, { B: 1, NH: 2, DQK: 64, DHV: 128 });
+            } finally {
+              setBackwardFuseStateScan(true);
+            }
+          },
+        );
+      }
+    }
   },
 });
 
-async function splitCase(name: string, warm = false) {
+async function splitCase(
+  name: string,
+  warm = false,
+  D = { B: 1, NH: 2, DQK: 8, DHV: 4 },
+) {
   const rng = rngOf(warm ? 710 : 700);
   // S1 = 13 is not a chunk boundary (L = 8): the second call starts inside the single call's chunk.
-  const S = 37, S1 = 13, D = { B: 1, NH: 2, DQK: 8, DHV: 4 };
+  const S = 37, S1 = 13;
   const gates = warm ? { iMean: 2, gateStd: 2 } : {};
   const x = asStored(
     randomMlstmInputs({ ...D, S, ...gates, withInitialStates: true }, rng),
     "f32",
   );
-  const dh = roundTo(randomTensor([1, 2, S, 4], rng), "f32");
+  const dh = roundTo(randomTensor([D.B, D.NH, S, D.DHV], rng), "f32");
   const slice = (t: Tensor, a: number, b: number) => {
     const [B, NH, , ...rest] = t.shape;
     const inner = rest.reduce((p, q) => p * q, 1);
@@ -1111,6 +1137,36 @@ Deno.test({
       dtype: "f16",
       seed: seed++,
     });
+    // The two-pass state recomputation (before stop 11), with states, packed sequences and head
+    // groups.
+    for (const gate of ["exp", "sig"] as const) {
+      cases.push({
+        name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+        form: "chunkwise",
+        gate,
+        shape: { B: 2, NH: 2, S: 150, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        starts: [[40], [70, 100]],
+        groupLimit: 3 * 4 * 4 * (64 * 128 + 64), // 2 head groups of 2
+        twoPass: true,
+        seed: seed++,
+      });
+    }
+    // The fused one on the same cases.
+    for (const gate of ["exp", "sig"] as const) {
+      cases.push({
+        name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+        form: "chunkwise",
+        gate,
+        shape: { B: 2, NH: 2, S: 150, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        starts: [[40], [70, 100]],
+        groupLimit: 3 * 4 * 4 * (64 * 128 + 64), // 2 head groups of 2
+        seed: seed++,
+      });
+    }
     // The shallower staging (devices with less workgroup storage).
     for (const gate of ["exp", "sig"] as const) {
       cases.push({
@@ -1125,7 +1181,10 @@ Deno.test({
       });
     }
     for (const c of cases) {
-      await t.step(label(c) + ` blocked${c.depth ? ` depth ${c.depth}` : ""}`, () => check(c));
+      await t.step(
+        label(c) + ` blocked${c.depth ? ` depth ${c.depth}` : ""}${c.twoPass ? " two-pass" : ""}`,
+        () => check(c),
+      );
     }
   },
 });

@@ -35,6 +35,7 @@ import {
   tileWgsl,
 } from "../kernels/backward/_wgsl.ts";
 import { blockDepth, blockWgsl, outerBlockWgsl } from "../kernels/backward/_block_wgsl.ts";
+import { stateScanWgsl } from "../kernels/backward/_state_scan_wgsl.ts";
 import { parallelKernelParams, parallelWgsl } from "../kernels/parallel.ts";
 import { setStepKernelTiles, stepKernelParams, stepWgsl } from "../kernels/recurrent.ts";
 import { elementwiseWgsl } from "../kernels/layers/elementwise.ts";
@@ -310,6 +311,14 @@ function* backwardBlocked(): Generator<WgslVariant> {
       if (!p.inter) continue;
       for (const mode of ["state", "dstate"] as const) {
         yield v(`bw-block-outer-${mode}:${k}`, outerBlockWgsl(p, mode));
+      }
+      for (const withInit of BOOLS) {
+        for (const withLast of BOOLS) {
+          yield v(
+            `bw-state-scan:${k}:${tag({ withInit, withLast })}`,
+            stateScanWgsl(p, withInit, withLast),
+          );
+        }
       }
     }
   }

@@ -120,6 +120,7 @@ import {
   GpuError,
   GpuTensor,
 } from "../runtime.ts";
+import { stateScanSharedBytes, stateScanTiles, stateScanWgsl } from "./_state_scan_wgsl.ts";
 import {
   type BwParams,
   gatesWgsl,
@@ -217,6 +218,28 @@ export function setBackwardF16ReuseU(on: boolean): void {
 }
 let fuseStatsDq = true;
 let trimScores = true;
+let fuseStateScan = true;
+
+/**
+ * Speed variant (issue #14): the chunkwise backward's register-blocked path recomputes the states
+ * before every chunk in one pass (`stateScanWgsl` in `_state_scan_wgsl.ts`: the per-chunk outer
+ * products and the forward scan over chunks fused, the state in registers, as the forward's state
+ * kernel does) instead of two (outer products written, then scanned), which saves a write and a
+ * read of every chunk's product. On by default; `false` restores the two passes
+ * (bench/speed_ab.ts times them as variant `twopass`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardFuseStateScan } from "./backward.ts";
+ * setBackwardFuseStateScan(false);
+ * setBackwardFuseStateScan(true);
+ * ```
+ *
+ * @param on Whether to fuse.
+ */
+export function setBackwardFuseStateScan(on: boolean): void {
+  fuseStateScan = on;
+}
 
 /**
  * Speed variant (issue #14): the register-blocked stats, dq and dkdv kernels form their score
@@ -827,13 +850,15 @@ export async function mlstmBackwardWebGpu(
   const GH = chunk
     ? backwardHeadGroup(BH, NC, E, groupLimit ?? gpu.limits.maxStorageBufferBindingSize)
     : BH;
+  // The fused state recomputation (one pass) on the register-blocked path.
+  const stateScan = chunk && blocked && fuseStateScan;
   let stP: GPUComputePipeline | undefined, sfP: GPUComputePipeline | undefined;
   let dstP: GPUComputePipeline | undefined, sbP: GPUComputePipeline | undefined;
   let chat: GpuTensor | undefined, cprev: GpuTensor | undefined, mp: GpuTensor | undefined;
   let clast: GpuTensor | undefined;
   if (chunk) {
     [stP, sfP, dstP, sbP] = await Promise.all([
-      blocked
+      stateScan ? undefined : blocked
         ? pipe(
           gpu,
           `mlstm-bw-block-outer-state:${key}`,
@@ -842,13 +867,21 @@ export async function mlstmBackwardWebGpu(
           256,
         )
         : pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
-      pipe(
-        gpu,
-        `mlstm-bw-scanf:${key}:${withInit}:${withLast}`,
-        () => scanWgsl(p, "fwd", withInit, withLast),
-        0,
-        64,
-      ),
+      stateScan
+        ? pipe(
+          gpu,
+          `mlstm-bw-state-scan:${key}:${withInit}:${withLast}`,
+          () => stateScanWgsl(p, withInit, withLast),
+          stateScanSharedBytes(DHV),
+          256,
+        )
+        : pipe(
+          gpu,
+          `mlstm-bw-scanf:${key}:${withInit}:${withLast}`,
+          () => scanWgsl(p, "fwd", withInit, withLast),
+          0,
+          64,
+        ),
       blocked
         ? pipe(
           gpu,
@@ -877,25 +910,41 @@ export async function mlstmBackwardWebGpu(
     const ug = h0 === 0 ? u : packUniforms(S, L, NC, BH, scale, eps, h0, NH);
     const share = gh / BH; // of the cost-model FLOPs
     if (chunk) {
-      batch.dispatch({
-        label: `${tag} bw outer state`,
-        pipeline: stP!,
-        buffers: [x.k, x.v, gi, chat!],
-        uniforms: ug,
-        workgroups: [oTiles, NC, gh],
-        flops: share * fl(S, DQK * DHV),
-        bytes: share * (x.k.byteSize + x.v.byteSize + gi.byteSize) + 4 * gh * NC * E,
-      });
       const init = withInit ? [x.c!, x.n!, x.m!] : [];
-      batch.dispatch({
-        label: `${tag} bw scan fwd`,
-        pipeline: sfP!,
-        buffers: [chat!, gi, ...init, cprev!, mp!, ...(withLast ? [clast!] : [])],
-        uniforms: ug,
-        workgroups: [Math.ceil(E / 64), gh],
-        bytes: 4 * gh * (2 * NC * E + 5 * NC + 1 + (withLast ? E : 0)) +
-          (withInit ? share * (x.c!.byteSize + x.n!.byteSize + x.m!.byteSize) : 0),
-      });
+      if (stateScan) {
+        batch.dispatch({
+          label: `${tag} bw state scan`,
+          pipeline: sfP!,
+          buffers: [x.k, x.v, gi, ...init, cprev!, mp!, ...(withLast ? [clast!] : [])],
+          uniforms: ug,
+          workgroups: [stateScanTiles(DQK, DHV), 1, gh],
+          flops: share * fl(S, DQK * DHV),
+          bytes: share * (x.k.byteSize + x.v.byteSize + gi.byteSize) +
+            4 * gh * (NC * E + NC + 1 + (withLast ? E : 0)) +
+            (withInit ? share * (x.c!.byteSize + x.n!.byteSize + x.m!.byteSize) : 0),
+        });
+      } else {
+        batch.dispatch({
+          label: `${tag} bw outer state`,
+          pipeline: stP!,
+          buffers: [x.k, x.v, gi, chat!],
+          uniforms: ug,
+          workgroups: [oTiles, NC, gh],
+          flops: share * fl(S, DQK * DHV),
+          bytes: share * (x.k.byteSize + x.v.byteSize + gi.byteSize) + 4 * gh * NC * E,
+        });
+      }
+      if (!stateScan) {
+        batch.dispatch({
+          label: `${tag} bw scan fwd`,
+          pipeline: sfP!,
+          buffers: [chat!, gi, ...init, cprev!, mp!, ...(withLast ? [clast!] : [])],
+          uniforms: ug,
+          workgroups: [Math.ceil(E / 64), gh],
+          bytes: 4 * gh * (2 * NC * E + 5 * NC + 1 + (withLast ? E : 0)) +
+            (withInit ? share * (x.c!.byteSize + x.n!.byteSize + x.m!.byteSize) : 0),
+        });
+      }
       batch.dispatch({
         label: `${tag} bw stats`,
         pipeline: statsP,
