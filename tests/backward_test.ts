@@ -1638,7 +1638,7 @@ Deno.test({
         {
           name,
           gate,
-          shape: { B: 1, NH: 2, S: 67, DQK: 64, DHV: 128 },
+          shape: { B: 2, NH: 1, S: 67, DQK: 64, DHV: 128 },
           L: 64,
           states: true,
           gradient: "normalizer-constant",
