@@ -6,8 +6,10 @@
 
 import type { ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
 import {
+  setBackwardBlockedLarge,
   setBackwardF16ReuseU,
   setBackwardFuseStatsDq,
+  setBackwardSplitDkdv,
   setBackwardStateVec4,
   setBackwardTileUnroll,
   setBackwardTrimDiagonal,
@@ -70,6 +72,10 @@ interface Switches {
    * dimension 256, issue #11), or "full" (unrolled fully, before).
    */
   tileUnroll?: "full";
+  /** Blocked kernels above DHV 256 (setBackwardBlockedLarge; default false). */
+  blockedLarge?: boolean;
+  /** Blocked dkdv split into dk and dv up to DHV 256 (setBackwardSplitDkdv; default no). */
+  splitDkdv?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -98,6 +104,8 @@ function use(s: Switches): void {
   setBackwardF16ReuseU(s.reuseUF16);
   setBackwardStateVec4(s.stateVec4);
   setBackwardTileUnroll(s.tileUnroll);
+  setBackwardBlockedLarge(s.blockedLarge ?? false);
+  setBackwardSplitDkdv(s.splitDkdv);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -247,6 +255,28 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     rowSlicedOnly: true,
     largeHeadOnly: true,
     ...switches({ stateVec4: "staged", tileUnroll: "full" }),
+  },
+  {
+    name: "blocked512",
+    doc: "the defaults with the register-blocked backward serving DHV above 256 (the xLSTM 7B " +
+      "head: stats and dq unfused, dkdv split into dk and dv, dv over column tiles of 256; " +
+      "setBackwardBlockedLarge, off by default); compare with `staged` / `defaults`, the " +
+      "row-sliced kernels",
+    passes: ["fwbw"],
+    rowSlicedOnly: true,
+    largeHeadOnly: true,
+    setup: () => use({ ...DEFAULTS, blockedLarge: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "splitdkdv",
+    doc: "the defaults with the register-blocked dkdv split into dk (forms q·kᵀ and dh·vᵀ) and " +
+      "dv (q·kᵀ again, column tiles of up to 256): fewer registers per thread " +
+      "(setBackwardSplitDkdv); compare with `defaults`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    setup: () => use({ ...DEFAULTS, splitDkdv: true }),
+    teardown: () => use(DEFAULTS),
   },
   {
     name: "opaquebounds",
