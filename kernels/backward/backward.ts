@@ -44,6 +44,13 @@
  * columns per thread (vec4, fully unrolled); the chunk-state terms are GEMMs of the same shape.
  * `stats` hands dh·Cᵀ (the state term's product) to `dq` through dq's own (f32) buffer (before
  * issue #14 only with f32 storage; {@linkcode setBackwardF16ReuseU}).
+ * The blocked dkdv can be split in two ({@linkcode setBackwardSplitDkdv}; off by default up to DHV
+ * 256): `dk` forms both score blocks and accumulates dk and the gates' column sums, `dv` forms
+ * q·kᵀ only and accumulates dv over column tiles of up to 256 (fewer registers, q·kᵀ formed again).
+ * Above DHV 256 (up to 512, DQK ≤ 256: the xLSTM 7B head) the blocked kernels run only with
+ * {@linkcode setBackwardBlockedLarge} (off until measured on a GPU), always split, with stats not
+ * fused above DQK 128 and each kernel's staging sized for its own operands (26 KiB at depth 8);
+ * otherwise, and wherever the device's workgroup storage is too small, the row-sliced kernels run.
  * Speed changes of issue #14 (on by default since an H100 run of bench/speed_ab.ts): the blocked
  * `dq`/`dkdv` skip zero-weight row groups of the diagonal block ({@linkcode setBackwardTrimDiagonal});
  * `stats` also computes `dq` so that the row side's scores are formed once, not twice
