@@ -8,9 +8,11 @@ import type { ChunkwiseOptions } from "../kernels/chunkwise/mod.ts";
 import { parallelStorageBytes } from "../kernels/chunkwise/_wgsl.ts";
 import {
   setBackwardBlockDepth,
+  setBackwardBlockedLarge,
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
+  setBackwardSplitDkdv,
   setBackwardStateVec4,
   setBackwardTileUnroll,
   setBackwardTrimDiagonal,
@@ -114,6 +116,10 @@ interface Switches {
   tileUnroll?: "full";
   /** Blocked path: the chunk states recomputed in one fused pass (setBackwardFuseStateScan). */
   fuseStateScan: boolean;
+  /** Blocked kernels above DHV 256 (setBackwardBlockedLarge; default false). */
+  blockedLarge?: boolean;
+  /** Blocked dkdv split into dk and dv up to DHV 256 (setBackwardSplitDkdv; default no). */
+  splitDkdv?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -145,6 +151,8 @@ function use(s: Switches): void {
   setBackwardStateVec4(s.stateVec4);
   setBackwardTileUnroll(s.tileUnroll);
   setBackwardFuseStateScan(s.fuseStateScan);
+  setBackwardBlockedLarge(s.blockedLarge ?? false);
+  setBackwardSplitDkdv(s.splitDkdv);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -390,6 +398,28 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     rowSlicedOnly: true,
     largeHeadOnly: true,
     ...switches({ stateVec4: "staged", tileUnroll: "full" }),
+  },
+  {
+    name: "blocked512",
+    doc: "the defaults with the register-blocked backward serving DHV above 256 (the xLSTM 7B " +
+      "head: stats and dq unfused, dkdv split into dk and dv, dv over column tiles of 256; " +
+      "setBackwardBlockedLarge, off by default); compare with `staged` / `defaults`, the " +
+      "row-sliced kernels",
+    passes: ["fwbw"],
+    rowSlicedOnly: true,
+    largeHeadOnly: true,
+    setup: () => use({ ...DEFAULTS, blockedLarge: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "splitdkdv",
+    doc: "the defaults with the register-blocked dkdv split into dk (forms q·kᵀ and dh·vᵀ) and " +
+      "dv (q·kᵀ again, column tiles of up to 256): fewer registers per thread " +
+      "(setBackwardSplitDkdv); compare with `defaults`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    setup: () => use({ ...DEFAULTS, splitDkdv: true }),
+    teardown: () => use(DEFAULTS),
   },
   {
     name: "opaquebounds",

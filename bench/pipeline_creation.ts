@@ -6,8 +6,10 @@
 // createComputePipelineAsync time. Kernels run one at a time (a pass's pipelines may overlap).
 //
 //   npx deno run -A bench/pipeline_creation.ts [--dqk 256] [--dhv 512] [--kernels a,b] [--seq 8]
-//     [--out DIR] [--bw-unroll full]
+//     [--out DIR] [--bw-unroll full] [--bw-blocked-large]
 //
+// `--bw-blocked-large`: the register-blocked backward kernels above DHV 256
+// (setBackwardBlockedLarge(true); off by default).
 // `--bw-unroll full`: the row-sliced backward kernels with their loops unrolled fully, as before
 // issue #11's rolled loops (setBackwardTileUnroll("full")), for before/after figures.
 // Besides wall time, the process's CPU time (all threads: lavapipe compiles on its queue thread)
@@ -21,7 +23,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { setBackwardTileUnroll } from "../kernels/backward/backward.ts";
+import { setBackwardBlockedLarge, setBackwardTileUnroll } from "../kernels/backward/backward.ts";
 import {
   getAvailableMlstmKernels,
   getGpu,
@@ -132,8 +134,11 @@ if (import.meta.main) {
       seq: { type: "string", default: "8" },
       out: { type: "string" },
       "bw-unroll": { type: "string" },
+      "bw-blocked-large": { type: "boolean", default: false },
     },
   });
+  // The register-blocked backward above DHV 256 (off by default).
+  if (values["bw-blocked-large"]) setBackwardBlockedLarge(true);
   if (values["bw-unroll"] !== undefined) {
     if (values["bw-unroll"] !== "full") throw new RangeError("--bw-unroll: only `full` is known");
     setBackwardTileUnroll("full");

@@ -43,6 +43,7 @@ const SHAPES: Record<string, InputShape> = {
   // lavapipe smoke shapes
   tiny: { B: 1, NH: 2, S: 301, DQK: 16, DHV: 32 },
   tinyblk: { B: 1, NH: 2, S: 200, DQK: 64, DHV: 128 },
+  tiny512: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 320 }, // DHV above 256 (blocked512 vs staged)
 };
 
 const { values: a } = parseArgs({
@@ -72,7 +73,7 @@ if (a.list) {
 }
 
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x.length > 0);
-const shapeNames = list(a.shapes ?? (a.tiny ? "tiny,tinyblk" : "tfla8k,7b8k,tfla1k"));
+const shapeNames = list(a.shapes ?? (a.tiny ? "tiny,tinyblk,tiny512" : "tfla8k,7b8k,tfla1k"));
 for (const s of shapeNames) {
   if (!SHAPES[s]) throw new RangeError(`--shapes: unknown shape ${s} (${Object.keys(SHAPES)})`);
 }

@@ -62,17 +62,19 @@ import {
 } from "../mod.ts";
 import {
   setBackwardBlockDepth,
+  setBackwardBlockedLarge,
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
   setBackwardGroupLimit,
   setBackwardPoison,
+  setBackwardSplitDkdv,
   setBackwardStateVec4,
   setBackwardTileUnroll,
   setBackwardTrimDiagonal,
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
-import { GpuTensor } from "../kernels/runtime.ts";
+import { GpuTensor, pipelineCreationTimes } from "../kernels/runtime.ts";
 import {
   type BwParams,
   stateVec4Default,
@@ -195,6 +197,10 @@ interface Case {
   starts?: number[][];
   /** Blocked path: the states recomputed in two passes (before stop 11) instead of one. */
   twoPass?: boolean;
+  /** Register-blocked kernels above DHV 256 (setBackwardBlockedLarge). */
+  large?: boolean;
+  /** Register-blocked dkdv split into dk and dv (setBackwardSplitDkdv). */
+  split?: boolean;
   seed: number;
 }
 
@@ -217,7 +223,7 @@ function label(c: Case): string {
     c.starts ? ` starts=${JSON.stringify(c.starts)}` : ""
   }${c.groupLimit !== undefined ? ` groupLimit=${c.groupLimit}` : ""}${
     c.unroll !== undefined ? ` unroll=${JSON.stringify(c.unroll)}` : ""
-  }`;
+  }${c.large ? " blocked-large" : ""}${c.split ? " split-dkdv" : ""}`;
 }
 
 const SENS_COLUMNS = [
@@ -299,10 +305,14 @@ async function check(c: Case): Promise<void> {
   setBackwardStateVec4(c.stVec4);
   setBackwardTileUnroll(c.unroll);
   setBackwardFuseStateScan(!(c.twoPass ?? false));
+  setBackwardBlockedLarge(c.large ?? false);
+  setBackwardSplitDkdv(c.split);
   let out: Grads;
   try {
     out = await kernel(c.name).backward(x, dh, o) as Grads;
   } finally {
+    setBackwardBlockedLarge(false);
+    setBackwardSplitDkdv(undefined);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
@@ -1516,3 +1526,302 @@ Deno.test({
     }
   },
 });
+
+/** Whether a blocked pipeline of this mode and head shape has been created on the device. */
+async function blockedRan(mode: string, DQK: number, DHV: number): Promise<boolean> {
+  const gpu = await needGpu();
+  return [...pipelineCreationTimes(gpu).keys()].some((k) =>
+    k.startsWith(`mlstm-bw-block-${mode}:`) && k.includes(`:${DQK}x${DHV}:`)
+  );
+}
+
+Deno.test({
+  name:
+    "register-blocked kernels above DHV 256 (xLSTM 7B head, DQK 256, DHV 512; dkdv split into dk and dv) equal the float64 reference",
+  ignore,
+  async fn(t) {
+    // setBackwardBlockedLarge(true): stats and dq (fused only up to DQK 128), dk and dv (dv over
+    // column tiles of 256; 192 at DHV 384, 64 at DHV 320), staged 8 deep on lavapipe (32 KiB).
+    let seed = 5120;
+    const b7 = (S: number) => ({ B: 1, NH: 1, S, DQK: 256, DHV: 512 });
+    const all = { trim: true, fuse: true, trimScores: true };
+    const hot = { iMean: 8, gateStd: 4 };
+    const cases: Omit<Case, "seed" | "form">[] = [
+      { name: "chunkwise--xl_chunk", gate: "exp", shape: b7(67), L: 64, states: true },
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: b7(130),
+        L: 128,
+        states: true,
+        gates: hot,
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: b7(130),
+        L: 64,
+        gradient: "normalizer-constant",
+        gates: hot,
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: b7(130),
+        L: 64,
+        starts: [[20, 64, 100]],
+        ...all,
+      },
+      { name: "chunkwise--xl_chunk_siging", gate: "sig", shape: b7(67), L: 64, states: true },
+      {
+        name: "chunkwise--xl_chunk_siging",
+        gate: "sig",
+        shape: b7(130),
+        L: 128,
+        states: true,
+        gradient: "normalizer-constant",
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk_siging",
+        gate: "sig",
+        shape: b7(67),
+        L: 64,
+        normalize: false,
+        starts: [[30]],
+        ...all,
+      },
+      { name: "parallel--stablef", gate: "exp", shape: b7(67), ...all },
+      // Fused stats + dq (DQK 128); 3 column tiles of 192; 5 of 64 and several heads.
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 2, S: 67, DQK: 128, DHV: 512 },
+        L: 64,
+        states: true,
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 67, DQK: 192, DHV: 384 },
+        L: 64,
+        states: true,
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk_siging",
+        gate: "sig",
+        shape: { B: 2, NH: 1, S: 67, DQK: 64, DHV: 320 },
+        L: 64,
+        states: true,
+      },
+      ...(hasF16
+        ? [
+          {
+            name: "chunkwise--xl_chunk",
+            gate: "exp",
+            shape: b7(67),
+            L: 64,
+            states: true,
+            dtype: "f16",
+            ...all,
+          } as const,
+          {
+            name: "chunkwise--xl_chunk_siging",
+            gate: "sig",
+            shape: b7(130),
+            L: 128,
+            states: true,
+            dtype: "f16",
+            gradient: "normalizer-constant",
+          } as const,
+          {
+            name: "chunkwise--xl_chunk",
+            gate: "exp",
+            shape: b7(67),
+            L: 64,
+            dtype: "f16",
+            f16recompute: true,
+          } as const,
+        ]
+        : []),
+    ];
+    for (const c0 of cases) {
+      const c: Case = {
+        ...c0,
+        form: c0.name.startsWith("parallel") ? "parallel" : "chunkwise",
+        large: true,
+        seed: seed++,
+      };
+      await t.step(label(c), async () => {
+        await check(c);
+        const { DQK, DHV } = c.shape;
+        for (const m of ["stats", "dk", "dv"]) {
+          assert.ok(await blockedRan(m, DQK, DHV), `blocked ${m} at ${DQK}x${DHV}`);
+        }
+      });
+    }
+    for (const gate of ["exp", "sig"] as const) {
+      for (const gradient of CONV) {
+        await t.step(
+          `last-state gradients ${gate} ${gradient} 256x512 blocked-large`,
+          () => lastGradsCase(gate, gradient, seed++),
+        );
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "register-blocked dkdv split into dk and dv (setBackwardSplitDkdv) equals the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 5180;
+    const all = { trim: true, fuse: true, trimScores: true };
+    const cases: Omit<Case, "seed" | "form">[] = [];
+    for (const gate of ["exp", "sig"] as const) {
+      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+      cases.push(
+        {
+          name,
+          gate,
+          shape: { B: 1, NH: 1, S: 130, DQK: 128, DHV: 256 },
+          L: 128,
+          states: true,
+          ...all,
+        },
+        {
+          name,
+          gate,
+          shape: { B: 2, NH: 1, S: 67, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          gradient: "normalizer-constant",
+          starts: [[10], []],
+        },
+        {
+          name,
+          gate,
+          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          depth: 8,
+          ...all,
+        },
+      );
+    }
+    cases.push({
+      name: "parallel--siging",
+      gate: "sig",
+      shape: { B: 1, NH: 1, S: 100, DQK: 128, DHV: 256 },
+      ...all,
+    });
+    if (hasF16) {
+      cases.push({
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 130, DQK: 128, DHV: 256 },
+        L: 64,
+        states: true,
+        dtype: "f16",
+        ...all,
+      });
+    }
+    for (const c0 of cases) {
+      const c: Case = {
+        ...c0,
+        form: c0.name.startsWith("parallel") ? "parallel" : "chunkwise",
+        split: true,
+        seed: seed++,
+      };
+      await t.step(label(c), async () => {
+        await check(c);
+        const { DQK, DHV } = c.shape;
+        assert.ok(await blockedRan("dv", DQK, DHV), `blocked dv at ${DQK}x${DHV}`);
+      });
+    }
+  },
+});
+
+/**
+ * lastStateGradients on the blocked 7B head against float64: a sequence of S + S2 steps through
+ * the reference; the GPU differentiates its first S steps with the reference's gradients of the
+ * state between the parts (the second part's dcInitial, dnInitial, dmInitial) as
+ * lastStateGradients, and must give the whole sequence's gradients of those steps.
+ */
+async function lastGradsCase(
+  gate: InputGate,
+  gradient: "exact" | "normalizer-constant",
+  seed: number,
+): Promise<void> {
+  const gpu = await needGpu();
+  const S = 67, S2 = 9, D = { B: 1, NH: 1, DQK: 256, DHV: 512 };
+  const rng = rngOf(seed);
+  const x = asStored(
+    randomMlstmInputs({ ...D, S: S + S2, withInitialStates: true }, rng),
+    "f32",
+  );
+  const dh = roundTo(randomTensor([1, 1, S + S2, D.DHV], rng), "f32");
+  const slice = (t: Tensor, a: number, b: number): Tensor => {
+    const inner = t.data.length / (S + S2);
+    return { shape: [1, 1, b - a, ...t.shape.slice(3)], data: t.data.slice(a * inner, b * inner) };
+  };
+  const part = (a: number, b: number): Inputs => ({
+    q: slice(x.q, a, b),
+    k: slice(x.k, a, b),
+    v: slice(x.v, a, b),
+    i: slice(x.i, a, b),
+    f: slice(x.f, a, b),
+  });
+  const o: MlstmOptions = { chunkSize: 64, gradient };
+  const ref = getMlstmKernel(refName("chunkwise", gate));
+  const full = await ref.backward!(x, dh, o) as Grads;
+  const init = { cInitial: x.cInitial, nInitial: x.nInitial, mInitial: x.mInitial };
+  const first = await ref.forward({ ...part(0, S), ...init }, { ...o, returnLastStates: true });
+  const last = first.last as { c: Tensor; n: Tensor; m: Tensor };
+  const second = await ref.backward!(
+    { ...part(S, S + S2), cInitial: last.c, nInitial: last.n, mInitial: last.m },
+    slice(dh, S, S + S2),
+    o,
+  ) as Grads;
+  const f32 = (t: Tensor): Tensor => roundTo(t, "f32");
+  const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+  setBackwardBlockedLarge(true);
+  let g: Grads;
+  try {
+    g = await kernel(name).backward({ ...part(0, S), ...init }, slice(dh, 0, S), {
+      ...o,
+      lastStateGradients: {
+        c: f32(second.dcInitial!),
+        n: f32(second.dnInitial!),
+        m: f32(second.dmInitial!),
+      },
+    } as MlstmOptions) as Grads;
+  } finally {
+    setBackwardBlockedLarge(false);
+  }
+  assertNoUncapturedErrors(gpu);
+  assert.ok(await blockedRan("dv", 256, 512));
+  const grads = ["dq", "dk", "dv", "di", "df", "dcInitial", "dnInitial"] as const;
+  for (const n of [...grads, ...(gate === "exp" ? ["dmInitial"] as const : [])]) {
+    const r = n.endsWith("Initial") ? full[n]! : slice(full[n]!, 0, S);
+    assertDeviation(
+      {
+        test: `backward lastStateGradients ${gate} ${gradient} blocked-large`,
+        kernel: name,
+        baseline: `${refName("chunkwise", gate)} on ${S + S2} steps`,
+        output: n,
+        dims: { ...D, S },
+        chunkSize: 64,
+        dtype: "f32",
+        tolerance: TOL.f32,
+      },
+      g[n]!.data,
+      flush(r.data),
+    );
+  }
+}

@@ -67,6 +67,8 @@ Deno.test("the variant list covers every generator and has unique keys", () => {
       "bw-block-stats",
       "bw-block-dq",
       "bw-block-dkdv",
+      "bw-block-dk",
+      "bw-block-dv",
       "bw-block-outer-state",
       "bw-block-outer-dstate",
       "parallel",

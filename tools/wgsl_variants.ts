@@ -322,6 +322,45 @@ function* backwardBlocked(): Generator<WgslVariant> {
       }
     }
   }
+  // dkdv split into dk and dv (setBackwardSplitDkdv) at a blocked shape, and the blocked kernels
+  // above DHV 256 (setBackwardBlockedLarge): the xLSTM 7B head (dv over 2 column tiles of 256),
+  // DHV 384 (3 of 192), DHV 320 (5 of 64), with the default trims (and, at DQK 128, the fused stats).
+  const large: [number, number][] = [[256, 512], [128, 512], [192, 384], [64, 320]];
+  for (const [DQK, DHV] of [[64, 128] as [number, number], ...large]) {
+    const big = DHV > 256;
+    for (const p of bwParams(DQK, DHV, big && DQK === 256 ? DTYPES : ["f32"])) {
+      const k = bwTag(p);
+      const fuse = DQK <= 128;
+      // Both depths and untrimmed only for the 7B head with f32 storage (the code paths; the
+      // other shapes and dtypes change sizes and loads).
+      const all = DQK === 256 && p.dtype === "f32";
+      for (const KC of all ? [8, 16] : [8]) {
+        const modes = big ? ["stats", "dq", "dk", "dv"] as const : ["dk", "dv"] as const;
+        for (const mode of modes) {
+          for (const trim of all ? BOOLS : [true]) {
+            for (const reuseU of BOOLS) {
+              if (reuseU && (!p.inter || mode === "dk" || mode === "dv")) continue;
+              yield v(
+                `bw-block-${mode}:${k}:KC=${KC},reuseU=${+reuseU},trim=${+trim}`,
+                blockWgsl(p, mode, reuseU, KC, trim, false, trim),
+              );
+            }
+          }
+        }
+        if (big && fuse && p.inter) {
+          yield v(
+            `bw-block-stats:${k}:KC=${KC},fused`,
+            blockWgsl(p, "stats", false, KC, true, true, true),
+          );
+        }
+      }
+      if (big && p.inter) {
+        for (const mode of ["state", "dstate"] as const) {
+          yield v(`bw-block-outer-${mode}:${k}`, outerBlockWgsl(p, mode));
+        }
+      }
+    }
+  }
 }
 
 /** The quadratic parallel kernel (kernels/parallel.ts). */

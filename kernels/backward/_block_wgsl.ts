@@ -11,7 +11,14 @@
 //      D/16 columns per thread as vec4, D = head dimension), other-side rows staged 8 at a time.
 // The chunk-state terms are small GEMMs of the same shape done once per workgroup before the loop.
 // Everything is unrolled by the generator except the loops over blocks and over the head
-// dimension. Requires DQK and DHV multiples of 64 ({@linkcode blockApplies}).
+// dimension. Requires DQK and DHV multiples of 64 ({@linkcode blockDepth}).
+//
+// Split dkdv (modes "dk" and "dv"; the only layout above DHV 256, a switch below): "dk" forms X
+// and Y and accumulates dk (and the row sums of csum), "dv" forms X only and accumulates dv over a
+// column tile of {@linkcode dvTile} columns (the grid's x holds row tile × column tile), so that
+// no kernel keeps more than 4 × 256 / 16 accumulator floats per thread (64 vec4 components).
+// Above DHV 256 the workgroup staging is sized per mode (the widest operand it stages), so that
+// DQK 256 / DHV 512 fits 26 KiB at depth 8 (lavapipe's 32 KiB) and 36 KiB at 16.
 
 import { enableF16 } from "../_common.ts";
 import { type BwParams, dmtStore, matrix, mPath, type TileMode, UNIFORMS } from "./_wgsl.ts";
@@ -21,44 +28,82 @@ const C = ["x", "y", "z", "w"];
 /** Rows per workgroup and per other-side block. */
 export const BLOCK_ROWS = 64;
 
-/** Workgroup storage of {@linkcode blockWgsl} with state-product depth KC, bytes. */
-export function blockSharedBytes(DQK: number, DHV: number, KC: number): number {
-  return 16 * (1024 + stagingVec4(DQK, DHV, KC));
+/** The modes of {@linkcode blockWgsl}: those of `tileWgsl` plus dkdv split in two. */
+export type BlockMode = TileMode | "dk" | "dv";
+
+/**
+ * Columns (DHV) of one "dv" workgroup: the largest multiple of 64 up to 256 that divides DHV
+ * (DHV 512: 256, two column tiles).
+ */
+export function dvTile(DHV: number): number {
+  for (let t = 256; t > 64; t -= 64) if (DHV % t === 0) return t;
+  return 64;
 }
 
-function stagingVec4(DQK: number, DHV: number, KC: number): number {
-  const D4 = Math.max(DQK, DHV) / 4;
+/**
+ * Workgroup storage of {@linkcode blockWgsl} with state-product depth KC, bytes: of the given
+ * mode, or (no mode) of the unsplit stats, dq and dkdv up to DHV 256.
+ */
+export function blockSharedBytes(DQK: number, DHV: number, KC: number, mode?: BlockMode): number {
+  return 16 * (1024 + stagingVec4(DQK, DHV, KC, mode));
+}
+
+function stagingVec4(DQK: number, DHV: number, KC: number, mode?: BlockMode): number {
+  // Up to DHV 256 stats, dq and dkdv size it for the wider head dimension (as before the split);
+  // otherwise each mode for the widest operand it stages (dq's k rows, dv's column tile of dh).
+  const legacy = mode === undefined || (DHV <= 256 && mode !== "dk" && mode !== "dv");
+  const D = legacy || mode === "dkdv" ? Math.max(DQK, DHV) : mode === "dv" ? dvTile(DHV) : DQK;
+  const D4 = D / 4;
   // KC = 16 goes with 32-deep score staging and 16-row output slices; KC = 8 with 16 and 8.
   return Math.max(KC * 64, KC * D4, KC * 16 + KC * D4);
 }
 
+/** Layout options of {@linkcode blockDepth}. */
+export interface BlockLayout {
+  /** Serve DHV above 256 (up to 512; DQK up to 256), with dkdv split. @default {false} */
+  large?: boolean;
+  /** Split dkdv into "dk" and "dv" (always above DHV 256). @default {false} */
+  split?: boolean;
+}
+
+/** The modes one blocked backward pass runs (stats and dq, then dkdv or dk and dv). */
+export function blockModes(DHV: number, split = false): BlockMode[] {
+  return split || DHV > 256 ? ["stats", "dq", "dk", "dv"] : ["stats", "dq", "dkdv"];
+}
+
 /**
  * The depth (16 or 8 columns per staging step) of the blocked kernels' state products, or 0 when
- * the blocked kernels do not serve these head dimensions on a device with this workgroup storage.
+ * the blocked kernels do not serve these head dimensions on a device with this workgroup storage
+ * (every mode of {@linkcode blockModes} must fit).
  */
 export function blockDepth(
   DQK: number,
   DHV: number,
   maxWorkgroupBytes: number,
   only?: number,
+  layout: BlockLayout = {},
 ): number {
-  if (DQK % 64 !== 0 || DHV % 64 !== 0 || DQK > 256 || DHV > 256) return 0;
+  const maxDHV = layout.large ? 512 : 256;
+  if (DQK % 64 !== 0 || DHV % 64 !== 0 || DQK > 256 || DHV > maxDHV) return 0;
+  const modes = blockModes(DHV, layout.split);
   for (const KC of only ? [only] : [16, 8]) {
-    if (blockSharedBytes(DQK, DHV, KC) <= maxWorkgroupBytes) return KC;
+    if (modes.every((m) => blockSharedBytes(DQK, DHV, KC, m) <= maxWorkgroupBytes)) return KC;
   }
   return 0;
 }
 
 /**
  * The blocked row/column kernel. Bindings (as `tileWgsl`): q, k, v, dh, gi, [rs], [st, mp],
- * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum), uniforms. With `reuseU` (chunkwise, f32
+ * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum; dk: dk, csum; dv (no v binding): dv),
+ * uniforms. "dv" runs {@linkcode dvTile}-column tiles: DHV / dvTile(DHV) workgroups per row tile
+ * along x. With `reuseU` (chunkwise, f32
  * storage) stats also writes U = dh Cᵀ (the state term's product, S × DQK) into dq (binding after rso),
  * which dq reads back instead of recomputing it, then overwrites (dq is f32 whatever the storage). With {@linkcode mPath} stats also
  * writes dmt (last output binding): the gradient reaching the stabilizer m_t directly.
  */
 export function blockWgsl(
   p: BwParams,
-  mode: TileMode,
+  mode: BlockMode,
   reuseU = false,
   KC = 8,
   trimDiagonal = false,
@@ -72,15 +117,19 @@ export function blockWgsl(
   const fused = fuseDq && mode === "stats";
   if (fused) reuseU = false;
   const { DQK, DHV, gate } = p;
-  const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64, NV = DHV / 64;
+  const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64;
   const E4 = (DQK * DHV + DQK) / 4;
-  const rows = mode !== "dkdv";
+  const rows = mode === "stats" || mode === "dq";
+  // Column modes: dkdv accumulates dk and dv; the split's dk and dv one of them each.
+  const hasDk = mode === "dkdv" || mode === "dk", hasDv = mode === "dkdv" || mode === "dv";
+  // dv's column tile (vec4 offset cb4 in the grid's x); dkdv spans DHV.
+  const TV = mode === "dv" ? dvTile(DHV) : DHV, TV4 = TV / 4, NVT = DHV / TV, NV = TV / 64;
   const I = range(4);
   let b = 0;
   const decl: string[] = [];
   decl.push(matrix("q", b++, DQK, p.dtype, "read", false));
   decl.push(matrix("k", b++, DQK, p.dtype, "read", false));
-  decl.push(matrix("v", b++, DHV, p.dtype, "read", false));
+  if (mode !== "dv") decl.push(matrix("v", b++, DHV, p.dtype, "read", false));
   decl.push(matrix("dh", b++, DHV, p.dtype, "read", false));
   decl.push(`@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`);
   if (mode !== "stats") {
@@ -102,15 +151,15 @@ export function blockWgsl(
     decl.push(matrix("dq", b++, DQK, "f32", "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
   } else {
-    decl.push(matrix("dk", b++, DQK, "f32", "read_write", false));
-    decl.push(matrix("dv", b++, DHV, "f32", "read_write", false));
-    decl.push(`@group(0) @binding(${b++}) var<storage, read_write> csum: array<f32>;`);
+    if (hasDk) decl.push(matrix("dk", b++, DQK, "f32", "read_write", false));
+    if (hasDv) decl.push(matrix("dv", b++, DHV, "f32", "read_write", false));
+    if (hasDk) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> csum: array<f32>;`);
   }
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
 
   const own1 = rows ? "q" : "k", oth1 = rows ? "k" : "q";
   const own2 = rows ? "dh" : "v", oth2 = rows ? "v" : "dh";
-  const STG = stagingVec4(DQK, DHV, KC);
+  const STG = stagingVec4(DQK, DHV, KC, mode);
   const KC4 = KC / 4, SB = KC * 16;
   const BK = 2 * KC, BK4 = BK / 4, OS = KC; // score staging depth, output slice rows
   const col = (c: number) => `tx + ${16 * c}u`;
@@ -144,14 +193,14 @@ export function blockWgsl(
         `  var den${i} = 0.0;\n  var hd${i} = 0.0;`,
       );
     }
-    if (mode !== "stats" || fused) {
+    if (mode === "dq" || hasDk || fused) {
       head.push(...range(NQ).map((c) => `  var acc${i}_${c} = vec4f(0.0);`));
     }
     if (fused) {
       head.push(...range(NQ).map((c) => `  var acq${i}_${c} = vec4f(0.0);`));
       head.push(`  var pa${i} = 0.0;\n  var pb${i} = 0.0;`);
     }
-    if (mode === "dkdv") head.push(...range(NV).map((c) => `  var accv${i}_${c} = vec4f(0.0);`));
+    if (hasDv) head.push(...range(NV).map((c) => `  var accv${i}_${c} = vec4f(0.0);`));
   }
   // Trimmed score products (speed variant of issue #14): the score blocks and their weights run on
   // a second thread grid (gx, gy) in which a 32-lane subgroup owns 4 × 8 of the 16 × 16 sub-blocks
@@ -186,8 +235,10 @@ export function blockWgsl(
 
   // out_i_c (4 owned rows × Dout/64 vec4) = Σ_k own[r, k] · M(k, o) over Din; M is the chunk state
   // (DQK × DHV at vec4 offset sb4): trans → M(k, o) = St[o, k] (Din = DHV, Dout = DQK), else St[k, o].
+  // Not transposed, dv's column tile: M(k, o) = St[k, cb4·4 + o], o < TV.
   const stateGemm = (out: string, ownMat: string, trans: boolean): string[] => {
-    const Din4 = trans ? DV4 : DQ4, Dout = trans ? DQK : DHV, Dout4 = Dout / 4, NO = Dout / 64;
+    const Din4 = trans ? DV4 : DQ4, Dout = trans ? DQK : TV, Dout4 = Dout / 4, NO = Dout / 64;
+    const cOff = !trans && mode === "dv" ? "cb4 + " : "";
     const L: string[] = [];
     for (const i of I) L.push(...range(NO).map((c) => `  var ${out}${i}_${c} = vec4f(0.0);`));
     L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${KC4}u) {`);
@@ -226,7 +277,7 @@ ${
         L.push(`    {
       let id = lid + ${256 * n}u;
       if (id < ${KC * Dout4}u) {
-        stg[${SB}u + id] = st[sb4 + (k0 * 4u + id / ${Dout4}u) * ${DV4}u + id % ${Dout4}u];
+        stg[${SB}u + id] = st[sb4 + (k0 * 4u + id / ${Dout4}u) * ${DV4}u + ${cOff}id % ${Dout4}u];
       }
     }`);
       }
@@ -247,7 +298,9 @@ ${
   let inter: string[] = [];
   if (p.inter) {
     inter.push(`  let sb4 = (lb * ${rows ? "u.NC" : "(u.NC + 1u)"} + seg) * ${E4}u;`);
-    inter.push(...range(NQ).map((c) => `  let nn${c} = st[sb4 + ${DQK * DV4}u + ${col(c)}];`));
+    if (mode !== "dv") {
+      inter.push(...range(NQ).map((c) => `  let nn${c} = st[sb4 + ${DQK * DV4}u + ${col(c)}];`));
+    }
     if (rows) {
       if (reuseU && mode === "dq") {
         for (const i of I) {
@@ -303,20 +356,24 @@ ${
             : `  let abar${i} = exp(bdiff(gEnd, gown${i}) + gown${i}.y);`,
         );
       }
-      inter.push(...stateGemm("uc", "v", true));
-      for (const i of I) {
-        for (let c = 0; c < NQ; c++) {
-          inter.push(`  {
+      if (hasDk) {
+        inter.push(...stateGemm("uc", "v", true));
+        for (const i of I) {
+          for (let c = 0; c < NQ; c++) {
+            inter.push(`  {
     let ko = ld_k(rc${i}, ${col(c)});
     let sc = abar${i} * (uc${i}_${c} + nn${c});
     acc${i}_${c} += sc;
     offp${i} += dot(ko, sc);
   }`);
+          }
         }
       }
-      inter.push(...stateGemm("vc", "k", false));
-      for (const i of I) {
-        inter.push(...range(NV).map((c) => `  accv${i}_${c} += abar${i} * vc${i}_${c};`));
+      if (hasDv) {
+        inter.push(...stateGemm("vc", "k", false));
+        for (const i of I) {
+          inter.push(...range(NV).map((c) => `  accv${i}_${c} += abar${i} * vc${i}_${c};`));
+        }
       }
     }
     inter = [`  {`, ...inter.map((l) => "  " + l), `  }`];
@@ -375,7 +432,7 @@ ${
   for (const j of J) {
     wl.push(`    let s${j} = o0 + tx * 4u + ${j}u;`);
     wl.push(`    let gcol${j} = gi[rowBase + min(s${j}, segEnd - 1u)];`);
-    if (mode === "dkdv") wl.push(`    let rcol${j} = rs[rowBase + min(s${j}, segEnd - 1u)];`);
+    if (!rows) wl.push(`    let rcol${j} = rs[rowBase + min(s${j}, segEnd - 1u)];`);
   }
   for (const i of I) {
     for (const j of J) {
@@ -401,6 +458,18 @@ ${
           `    let w${i}${j} = select(0.0, u.scale * (rown${i}.y * ${Y} + rown${i}.z) * exp(bdiff(gown${i}, gcol${j}) + gcol${j}.y - rown${i}.x), valid${i} && s${j} < segEnd && s${j} <= own${i});
     offp${i} += select(0.0, w${i}${j} * ${X}, s${j} < own${i});`,
         );
+      } else if (mode === "dk") {
+        wl.push(`    var w${i}${j} = 0.0;
+    {
+      let ok = valid${i} && s${j} < segEnd && s${j} >= own${i};
+      let dd = exp(bdiff(gcol${j}, gown${i}) + gown${i}.y - rcol${j}.x);
+      w${i}${j} = select(0.0, u.scale * (rcol${j}.y * ${Y} + rcol${j}.z) * dd, ok);
+      offp${i} += select(0.0, w${i}${j} * ${X}, s${j} > own${i});
+    }`);
+      } else if (mode === "dv") {
+        wl.push(
+          `    let wv${i}${j} = select(0.0, u.scale * ${X} * exp(bdiff(gcol${j}, gown${i}) + gown${i}.y - rcol${j}.x) * rcol${j}.y, valid${i} && s${j} < segEnd && s${j} >= own${i});`,
+        );
       } else {
         wl.push(`    var w${i}${j} = 0.0;
     var wv${i}${j} = 0.0;
@@ -423,14 +492,14 @@ ${
     );
 
   // 3. Weighted accumulation of the other side's rows (8 at a time).
-  const accum = (mat: string, D4: number, acc: string): string[] => {
+  const accum = (mat: string, D4: number, acc: string, cOff = ""): string[] => {
     const N = D4 / 16;
     const L: string[] = [`    for (var sl = 0u; sl < 64u; sl += ${OS}u) {`];
     for (let n = 0; n * 256 < OS * D4; n++) {
       L.push(`      {
         let id = lid + ${256 * n}u;
         if (id < ${OS * D4}u) {
-          stg[id] = ld_${mat}(rowBase + min(o0 + sl + id / ${D4}u, segEnd - 1u), id % ${D4}u);
+          stg[id] = ld_${mat}(rowBase + min(o0 + sl + id / ${D4}u, segEnd - 1u), ${cOff}id % ${D4}u);
         }
       }`);
     }
@@ -457,11 +526,12 @@ ${
     return L;
   };
 
+  const withY = mode !== "dv"; // dv's weights need X alone
   const body: string[] = [
     ...I.map((i) => `    var x${i} = vec4f(0.0);`),
-    ...I.map((i) => `    var y${i} = vec4f(0.0);`),
+    ...(withY ? I.map((i) => `    var y${i} = vec4f(0.0);`) : []),
     ...scoreGemm(own1, oth1, DQ4, "x"),
-    ...scoreGemm(own2, oth2, DV4, "y"),
+    ...(withY ? scoreGemm(own2, oth2, DV4, "y") : []),
     ...(trimScores ? wl.map(G) : wl),
   ];
   if (fused) {
@@ -472,6 +542,10 @@ ${
   } else if (mode === "dkdv") {
     body.push(...storeW("w"), ...accum("q", DQ4, "acc"));
     body.push(...storeW("wv"), ...accum("dh", DV4, "accv"));
+  } else if (mode === "dk") {
+    body.push(...storeW("w"), ...accum("q", DQ4, "acc"));
+  } else if (mode === "dv") {
+    body.push(...storeW("wv"), ...accum("dh", TV4, "accv", "cb4 + "));
   }
 
   const loop = rows
@@ -480,7 +554,18 @@ ${
 
   // Final stores and per-row reductions (through ws: 64 rows × 16 threads).
   const fin: string[] = [];
-  if (trimScores) {
+  if (mode === "dv") {
+    // No row sums: dk's kernel writes csum.
+    for (const i of I) {
+      fin.push(
+        `  if (valid${i}) {`,
+        ...range(NV).map((c) => `    st_dv(rowBase + own${i}, cb4 + ${col(c)}, accv${i}_${c});`),
+        `  }`,
+      );
+    }
+  }
+  // Row sums (none for dv), reduced through ws.
+  if (mode !== "dv" && trimScores) {
     // The row sums of the score grid first (rG), then those of the output grid on top.
     const gv = (i: number) =>
       mode === "stats"
@@ -498,7 +583,9 @@ ${
   workgroupBarrier();`,
     );
   }
-  if (mode === "stats") {
+  if (mode === "dv") {
+    // dv writes no row sums.
+  } else if (mode === "stats") {
     fin.push(
       ...I.map((i) =>
         `  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(den${i}, hd${i}, mc${i}, beta${i});`
@@ -518,7 +605,9 @@ ${
       fin.push(
         `  if (valid${i}) {`,
         ...range(NQ).map((c) => `    st_dk(rowBase + own${i}, ${col(c)}, acc${i}_${c});`),
-        ...range(NV).map((c) => `    st_dv(rowBase + own${i}, ${col(c)}, accv${i}_${c});`),
+        ...(hasDv
+          ? range(NV).map((c) => `    st_dv(rowBase + own${i}, ${col(c)}, accv${i}_${c});`)
+          : []),
         `  }`,
         `  ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(${
           range(NQ).map((c) => `dot(ld_k(rc${i}, ${col(c)}), acc${i}_${c})`).join(" + ")
@@ -526,12 +615,16 @@ ${
       );
     }
   }
-  fin.push(`  workgroupBarrier();
+  if (mode !== "dv") {
+    fin.push(`  workgroupBarrier();
   if (lid < 64u && tileFirst + lid < segEnd) {
     var r = ${trimScores ? "rG" : "vec4f(0.0)"};
     for (var t = 0u; t < 16u; t++) { r += ws[lid * 16u + t]; }
     let row = rowBase + tileFirst + lid;`);
-  if (mode === "stats") {
+  }
+  if (mode === "dv") {
+    // Nothing to reduce.
+  } else if (mode === "stats") {
     const lower = gate === "exp" ? "exp(-mcr)" : "1.0";
     fin.push(`    let mcr = ws[lid * 16u].z;
     let betar = ws[lid * 16u].w;
@@ -555,7 +648,7 @@ ${
   } else {
     fin.push(`    csum[row] = r.x;\n    csum[u.BH * u.S + row] = r.y;`);
   }
-  fin.push(`  }`);
+  if (mode !== "dv") fin.push(`  }`);
   if (fused) {
     // dq = inv·acc + dden·acq, its row sums (q·dq without the diagonal) reduced like dq's.
     fin.push(`  workgroupBarrier();`);
@@ -618,7 +711,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let tx = lid % 16u;
   let segStart = seg * u.L;
   let segEnd = min(u.S, segStart + u.L);
-  let tileFirst = segStart + wid.x * 64u;
+  let tileFirst = segStart + ${mode === "dv" ? `(wid.x / ${NVT}u)` : "wid.x"} * 64u;${
+    mode === "dv" ? `\n  let cb4 = (wid.x % ${NVT}u) * ${TV4}u;` : ""
+  }
   let rowBase = bh * u.S;
 ${mprevDecl}
 ${head.join("\n")}

@@ -44,6 +44,13 @@
  * columns per thread (vec4, fully unrolled); the chunk-state terms are GEMMs of the same shape.
  * `stats` hands dh·Cᵀ (the state term's product) to `dq` through dq's own (f32) buffer (before
  * issue #14 only with f32 storage; {@linkcode setBackwardF16ReuseU}).
+ * The blocked dkdv can be split in two ({@linkcode setBackwardSplitDkdv}; off by default up to DHV
+ * 256): `dk` forms both score blocks and accumulates dk and the gates' column sums, `dv` forms
+ * q·kᵀ only and accumulates dv over column tiles of up to 256 (fewer registers, q·kᵀ formed again).
+ * Above DHV 256 (up to 512, DQK ≤ 256: the xLSTM 7B head) the blocked kernels run only with
+ * {@linkcode setBackwardBlockedLarge} (off until measured on a GPU), always split, with stats not
+ * fused above DQK 128 and each kernel's staging sized for its own operands (26 KiB at depth 8);
+ * otherwise, and wherever the device's workgroup storage is too small, the row-sliced kernels run.
  * Speed changes of issue #14 (on by default since an H100 run of bench/speed_ab.ts): the blocked
  * `dq`/`dkdv` skip zero-weight row groups of the diagonal block ({@linkcode setBackwardTrimDiagonal});
  * `stats` also computes `dq` so that the row side's scores are formed once, not twice
@@ -142,8 +149,11 @@ import {
 import {
   BLOCK_ROWS,
   blockDepth,
+  type BlockMode,
+  blockModes,
   blockSharedBytes,
   blockWgsl,
+  dvTile,
   outerBlockTiles,
   outerBlockWgsl,
 } from "./_block_wgsl.ts";
@@ -190,6 +200,53 @@ let useBlocked = true;
  */
 export function setBackwardBlocked(on: boolean): void {
   useBlocked = on;
+}
+
+let blockedLarge = false;
+
+/**
+ * Speed variant (xLSTM 7B head, DQK 256, DHV 512): the register-blocked kernels also serve DHV
+ * above 256 (up to 512, DQK up to 256, multiples of 64), with dkdv split into dk and dv
+ * ({@linkcode setBackwardSplitDkdv}), dv over column tiles of 256, and stats not fused with dq
+ * above DQK 128 (its two accumulators would need 128 registers). Off by default until measured on
+ * a GPU (bench/speed_ab.ts, variant `blocked512`): those shapes run the row-sliced kernels. Where
+ * the device's workgroup storage is too small for the blocked kernels they still run the
+ * row-sliced ones.
+ *
+ * @example
+ * ```ts
+ * import { setBackwardBlockedLarge } from "./backward.ts";
+ * setBackwardBlockedLarge(true);
+ * setBackwardBlockedLarge(false);
+ * ```
+ *
+ * @param on Whether the blocked kernels serve DHV above 256.
+ */
+export function setBackwardBlockedLarge(on: boolean): void {
+  blockedLarge = on;
+}
+
+let splitDkdv: boolean | undefined;
+
+/**
+ * Speed variant: the register-blocked dkdv kernel split in two, "dk" (forms q·kᵀ and dh·vᵀ,
+ * accumulates dk and the column sums of the gates) and "dv" (forms q·kᵀ only, accumulates dv over
+ * column tiles of up to 256): fewer registers per thread (more workgroups per SM), but q·kᵀ is
+ * formed twice or more. Always split above DHV 256 ({@linkcode setBackwardBlockedLarge});
+ * undefined (the default) or false: one dkdv kernel up to DHV 256; true: split there too
+ * (bench/speed_ab.ts, variant `splitdkdv`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardSplitDkdv } from "./backward.ts";
+ * setBackwardSplitDkdv(true);
+ * setBackwardSplitDkdv(undefined);
+ * ```
+ *
+ * @param on Whether to split up to DHV 256, undefined for the default (no).
+ */
+export function setBackwardSplitDkdv(on: boolean | undefined): void {
+  splitDkdv = on;
 }
 
 let forcedDepth: 8 | 16 | undefined;
@@ -748,20 +805,25 @@ export async function mlstmBackwardWebGpu(
   }
   // The register-blocked kernels where the head dimensions allow (multiples of 64), the
   // row-sliced ones otherwise.
+  const layout = { large: blockedLarge, split: splitDkdv ?? false };
   const KC = useBlocked
-    ? blockDepth(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize, forcedDepth)
+    ? blockDepth(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize, forcedDepth, layout)
     : 0;
   const blocked = KC > 0;
-  // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer.
-  const fuse = blocked && chunk && fuseStatsDq;
+  // dkdv as one kernel, or split into dk and dv (always above DHV 256).
+  const split = blocked && blockModes(DHV, layout.split).includes("dk");
+  const dvTiles = DHV / dvTile(DHV);
+  // Stats hands the state term's product dh·Cᵀ to dq through dq's own (f32) buffer. Fused with
+  // dq only where its two accumulators fit registers (up to DHV 256 as before, else DQK ≤ 128).
+  const fuse = blocked && chunk && fuseStatsDq && (DHV <= 256 || DQK <= 128);
   const reuseU = !fuse && blocked && chunk && (x.dtype === "f32" || reuseUF16);
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
-  const tilePipe = (mode: TileMode) => {
+  const tilePipe = (mode: BlockMode) => {
     // The kernel's own storage bindings (parallel form: no state, no stabilizers), so that
     // devices with few per-shader buffers (SwiftShader and WebGPU's default: 10 and 8) still run
     // the variants that fit. The fused stats (issue #14) also binds dq and its row sums.
-    const own = { stats: 6, dq: 8, dkdv: 9 }[mode] + (chunk ? 2 : 0) +
+    const own = { stats: 6, dq: 8, dkdv: 9, dk: 8, dv: 6 }[mode] + (chunk ? 2 : 0) +
       (mode === "stats" && reuseU ? 1 : 0) + (mode === "stats" && mPath(p) ? 1 : 0) +
       (mode === "stats" && fuse ? 2 : 0);
     checkStorageBuffers(gpu, own, `mlstm-bw-${mode}:${key}`);
@@ -770,18 +832,25 @@ export async function mlstmBackwardWebGpu(
         gpu,
         `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}`,
         () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores),
-        blockSharedBytes(DQK, DHV, KC),
+        blockSharedBytes(DQK, DHV, KC, mode),
         256,
       );
     }
     const k = `mlstm-bw-${mode}:${key}:${geoKey}`;
-    return pipe(gpu, k, () => tileWgsl(p, mode, geo), tshared, (geo.BT / geo.RT) * geo.G);
+    return pipe(
+      gpu,
+      k,
+      () => tileWgsl(p, mode as TileMode, geo),
+      tshared,
+      (geo.BT / geo.RT) * geo.G,
+    );
   };
-  const [prepP, statsP, dqP, dkdvP, gatesP] = await Promise.all([
+  const [prepP, statsP, dqP, dkdvP, dvP, gatesP] = await Promise.all([
     pipe(gpu, `mlstm-bw-prep:${rkey}`, () => prepWgsl(p), 0, 64),
     tilePipe("stats"),
     tilePipe("dq"),
-    tilePipe("dkdv"),
+    tilePipe(split ? "dk" : "dkdv"),
+    split ? tilePipe("dv") : undefined,
     (checkStorageBuffers(
       gpu,
       6 + (withInit ? 6 : 0) + (withLast ? 3 : 0) + (mPath(p) ? 3 + (withLast ? 1 : 0) : 0) +
@@ -1014,17 +1083,42 @@ export async function mlstmBackwardWebGpu(
       });
     }
     const dst = chunk ? [chat!, mp!] : [];
-    batch.dispatch({
-      label: `${tag} bw dkdv`,
-      pipeline: dkdvP,
-      buffers: [x.q, x.k, x.v, dhG, gi, rs, ...dst, dk, dv, csum],
-      uniforms: ug,
-      workgroups: [tiles, NC, gh],
-      flops: share * (fl(intra, 2 * DQK + 2 * DHV) / 2 + (chunk ? 2 * fl(S, DQK * DHV) : 0)),
-      bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
-            rs.byteSize + dk.byteSize + dv.byteSize + csum.byteSize) +
-        (chunk ? 4 * gh * NC * (E + 1) : 0),
-    });
+    if (split) {
+      // dk (with the column sums), then dv over its column tiles (q·kᵀ formed again per tile).
+      batch.dispatch({
+        label: `${tag} bw dk`,
+        pipeline: dkdvP,
+        buffers: [x.q, x.k, x.v, dhG, gi, rs, ...dst, dk, csum],
+        uniforms: ug,
+        workgroups: [tiles, NC, gh],
+        flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+              rs.byteSize + dk.byteSize + csum.byteSize) +
+          (chunk ? 4 * gh * NC * (E + 1) : 0),
+      });
+      batch.dispatch({
+        label: `${tag} bw dv`,
+        pipeline: dvP!,
+        buffers: [x.q, x.k, dhG, gi, rs, ...dst, dv],
+        uniforms: ug,
+        workgroups: [tiles * dvTiles, NC, gh],
+        flops: share * (fl(intra, dvTiles * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
+        bytes: share * (dvTiles * (x.q.byteSize + x.k.byteSize) + dhG.byteSize + gi.byteSize +
+              rs.byteSize + dv.byteSize) + (chunk ? 4 * gh * NC * DQK * DHV : 0),
+      });
+    } else {
+      batch.dispatch({
+        label: `${tag} bw dkdv`,
+        pipeline: dkdvP,
+        buffers: [x.q, x.k, x.v, dhG, gi, rs, ...dst, dk, dv, csum],
+        uniforms: ug,
+        workgroups: [tiles, NC, gh],
+        flops: share * (fl(intra, 2 * DQK + 2 * DHV) / 2 + (chunk ? 2 * fl(S, DQK * DHV) : 0)),
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+              rs.byteSize + dk.byteSize + dv.byteSize + csum.byteSize) +
+          (chunk ? 4 * gh * NC * (E + 1) : 0),
+      });
+    }
     const gb: GpuTensor[] = [x.i, x.f, rsum, csum, di, df];
     if (withInit) {
       gb.push(chat!, x.c!, x.n!, outs.dcInitial!, outs.dnInitial!, outs.dmInitial!);
