@@ -116,8 +116,8 @@ interface Switches {
   tileUnroll?: "full";
   /** Blocked path: the chunk states recomputed in one fused pass (setBackwardFuseStateScan). */
   fuseStateScan: boolean;
-  /** Blocked kernels above DHV 256 (setBackwardBlockedLarge; default false). */
-  blockedLarge?: boolean;
+  /** Blocked kernels above DHV 256 (setBackwardBlockedLarge; undefined: false, as before). */
+  blockedLarge?: boolean | "auto";
   /** Blocked dkdv split into dk and dv up to DHV 256 (setBackwardSplitDkdv; default no). */
   splitDkdv?: boolean;
 }
@@ -129,6 +129,7 @@ const DEFAULTS: Switches = {
   reuseUF16: true,
   stateVec4: undefined,
   fuseStateScan: true,
+  blockedLarge: "auto",
 };
 /**
  * The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it), with
@@ -403,8 +404,8 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     name: "blocked512",
     doc: "the defaults with the register-blocked backward serving DHV above 256 (the xLSTM 7B " +
       "head: stats and dq unfused, dkdv split into dk and dv, dv over column tiles of 256; " +
-      "setBackwardBlockedLarge, off by default); compare with `staged` / `defaults`, the " +
-      "row-sliced kernels",
+      "setBackwardBlockedLarge(true); the default on GPUs since stop 11: `defaults` there); " +
+      "compare with `staged`, the row-sliced kernels",
     passes: ["fwbw"],
     rowSlicedOnly: true,
     largeHeadOnly: true,

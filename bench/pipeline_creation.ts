@@ -9,7 +9,8 @@
 //     [--out DIR] [--bw-unroll full] [--bw-blocked-large]
 //
 // `--bw-blocked-large`: the register-blocked backward kernels above DHV 256
-// (setBackwardBlockedLarge(true); off by default).
+// (setBackwardBlockedLarge(true); the default everywhere but on lavapipe, where it is timed with
+// this flag).
 // `--bw-unroll full`: the row-sliced backward kernels with their loops unrolled fully, as before
 // issue #11's rolled loops (setBackwardTileUnroll("full")), for before/after figures.
 // Besides wall time, the process's CPU time (all threads: lavapipe compiles on its queue thread)

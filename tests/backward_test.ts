@@ -311,7 +311,7 @@ async function check(c: Case): Promise<void> {
   try {
     out = await kernel(c.name).backward(x, dh, o) as Grads;
   } finally {
-    setBackwardBlockedLarge(false);
+    setBackwardBlockedLarge("auto");
     setBackwardSplitDkdv(undefined);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
@@ -1802,7 +1802,7 @@ async function lastGradsCase(
       },
     } as MlstmOptions) as Grads;
   } finally {
-    setBackwardBlockedLarge(false);
+    setBackwardBlockedLarge("auto");
   }
   assertNoUncapturedErrors(gpu);
   assert.ok(await blockedRan("dv", 256, 512));

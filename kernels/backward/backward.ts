@@ -202,27 +202,31 @@ export function setBackwardBlocked(on: boolean): void {
   useBlocked = on;
 }
 
-let blockedLarge = false;
+let blockedLarge: boolean | "auto" = "auto";
 
 /**
- * Speed variant (xLSTM 7B head, DQK 256, DHV 512): the register-blocked kernels also serve DHV
- * above 256 (up to 512, DQK up to 256, multiples of 64), with dkdv split into dk and dv
+ * Issue #14 (xLSTM 7B head, DQK 256, DHV 512): the register-blocked kernels also serve DHV above
+ * 256 (up to 512, DQK up to 256, multiples of 64), with dkdv split into dk and dv
  * ({@linkcode setBackwardSplitDkdv}), dv over column tiles of 256, and stats not fused with dq
- * above DQK 128 (its two accumulators would need 128 registers). Off by default until measured on
- * a GPU (bench/speed_ab.ts, variant `blocked512`): those shapes run the row-sliced kernels. Where
- * the device's workgroup storage is too small for the blocked kernels they still run the
- * row-sliced ones.
+ * above DQK 128 (its two accumulators would need 128 registers). On an H100 (stop 11,
+ * bench/speed_ab.ts, variant `blocked512`) the 7B head's forward+backward at B·S 65,536 took
+ * 64.6 ms with them against 154.3 ms with the row-sliced kernels (f32; f16 61.5 against 148.8),
+ * and its backward pass compiled in 2.1 s. "auto" (the default) turns them on everywhere except on
+ * Mesa's lavapipe, where creating their pipelines takes 11.7 s of CPU time against 2.3–2.7 s for the
+ * row-sliced kernels (and speed on a CPU adapter is moot). Where the device's workgroup storage is
+ * too small for the blocked kernels the row-sliced ones run.
  *
  * @example
  * ```ts
  * import { setBackwardBlockedLarge } from "./backward.ts";
  * setBackwardBlockedLarge(true);
- * setBackwardBlockedLarge(false);
+ * setBackwardBlockedLarge("auto");
  * ```
  *
- * @param on Whether the blocked kernels serve DHV above 256.
+ * @param on Whether the blocked kernels serve DHV above 256; "auto": on unless the adapter is
+ * lavapipe.
  */
-export function setBackwardBlockedLarge(on: boolean): void {
+export function setBackwardBlockedLarge(on: boolean | "auto"): void {
   blockedLarge = on;
 }
 
@@ -805,7 +809,8 @@ export async function mlstmBackwardWebGpu(
   }
   // The register-blocked kernels where the head dimensions allow (multiples of 64), the
   // row-sliced ones otherwise.
-  const layout = { large: blockedLarge, split: splitDkdv ?? false };
+  const large = blockedLarge === "auto" ? !/llvmpipe/i.test(gpu.adapterName) : blockedLarge;
+  const layout = { large, split: splitDkdv ?? false };
   const KC = useBlocked
     ? blockDepth(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize, forcedDepth, layout)
     : 0;
