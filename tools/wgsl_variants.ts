@@ -319,6 +319,10 @@ function* backwardBlocked(): Generator<WgslVariant> {
             stateScanWgsl(p, withInit, withLast),
           );
         }
+        yield v(
+          `bw-state-scan-bwd:${k}:${tag({ withLast: withInit })}`,
+          stateScanWgsl(p, false, withInit, "bwd"),
+        );
       }
     }
   }

@@ -127,7 +127,12 @@ import {
   GpuError,
   GpuTensor,
 } from "../runtime.ts";
-import { stateScanSharedBytes, stateScanTiles, stateScanWgsl } from "./_state_scan_wgsl.ts";
+import {
+  stateScanSharedBytes,
+  stateScanStorageBuffers,
+  stateScanTiles,
+  stateScanWgsl,
+} from "./_state_scan_wgsl.ts";
 import {
   type BwParams,
   gatesWgsl,
@@ -286,7 +291,9 @@ let fuseStateScan = true;
  * before every chunk in one pass (`stateScanWgsl` in `_state_scan_wgsl.ts`: the per-chunk outer
  * products and the forward scan over chunks fused, the state in registers, as the forward's state
  * kernel does) instead of two (outer products written, then scanned), which saves a write and a
- * read of every chunk's product. On by default; `false` restores the two passes
+ * read of every chunk's product; the state gradients likewise (the per-chunk dstate products and
+ * the reverse scan in one pass). On by default where the device allows the fused kernels' storage
+ * buffers (9 with initial and last states; else two passes); `false` restores the two passes
  * (bench/speed_ab.ts times them as variant `twopass`).
  *
  * @example
@@ -925,7 +932,11 @@ export async function mlstmBackwardWebGpu(
     ? backwardHeadGroup(BH, NC, E, groupLimit ?? gpu.limits.maxStorageBufferBindingSize)
     : BH;
   // The fused state recomputation (one pass) on the register-blocked path.
-  const stateScan = chunk && blocked && fuseStateScan;
+  const maxSb = gpu.limits.maxStorageBuffersPerShaderStage;
+  const stateScan = chunk && blocked && fuseStateScan &&
+    stateScanStorageBuffers("fwd", withInit, withLast) <= maxSb;
+  const reverseScan = chunk && blocked && fuseStateScan &&
+    stateScanStorageBuffers("bwd", withInit, withLast) <= maxSb;
   let stP: GPUComputePipeline | undefined, sfP: GPUComputePipeline | undefined;
   let dstP: GPUComputePipeline | undefined, sbP: GPUComputePipeline | undefined;
   let chat: GpuTensor | undefined, cprev: GpuTensor | undefined, mp: GpuTensor | undefined;
@@ -956,7 +967,7 @@ export async function mlstmBackwardWebGpu(
           0,
           64,
         ),
-      blocked
+      reverseScan ? undefined : blocked
         ? pipe(
           gpu,
           `mlstm-bw-block-outer-dstate:${key}`,
@@ -965,13 +976,21 @@ export async function mlstmBackwardWebGpu(
           256,
         )
         : pipe(gpu, `mlstm-bw-outer-dstate:${key}`, () => outerWgsl(p, "dstate"), 512, 64),
-      pipe(
-        gpu,
-        `mlstm-bw-scanb:${key}:${withLast}`,
-        () => scanWgsl(p, "bwd", false, withLast),
-        0,
-        64,
-      ),
+      reverseScan
+        ? pipe(
+          gpu,
+          `mlstm-bw-state-scan-bwd:${key}:${withLast}`,
+          () => stateScanWgsl(p, false, withLast, "bwd"),
+          stateScanSharedBytes(DHV),
+          256,
+        )
+        : pipe(
+          gpu,
+          `mlstm-bw-scanb:${key}:${withLast}`,
+          () => scanWgsl(p, "bwd", false, withLast),
+          0,
+          64,
+        ),
     ]);
     // One buffer: Ĉ per chunk, then Ĝ per chunk, then (in place) the state gradients.
     chat = f32([GH * (NC + 1), E]);
@@ -1042,24 +1061,39 @@ export async function mlstmBackwardWebGpu(
               gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
           4 * gh * NC * (E + 1),
       });
-      batch.dispatch({
-        label: `${tag} bw outer dstate`,
-        pipeline: dstP!,
-        buffers: [x.q, dhG, gi, rs, chat!],
-        uniforms: ug,
-        workgroups: [oTiles, NC, gh],
-        flops: share * fl(S, DQK * DHV),
-        bytes: share * (x.q.byteSize + dhG.byteSize + gi.byteSize + rs.byteSize) + 4 * gh * NC * E,
-      });
-      batch.dispatch({
-        label: `${tag} bw scan bwd`,
-        pipeline: sbP!,
-        buffers: withLast ? [gi, mp!, dlc!, dln!, chat!] : [gi, mp!, chat!],
-        uniforms: ug,
-        workgroups: [Math.ceil(E / 64), gh],
-        bytes: 4 * gh * ((2 * NC + 1) * E + 5 * NC + 1) +
-          (withLast ? share * (dlc!.byteSize + dln!.byteSize) : 0),
-      });
+      if (reverseScan) {
+        batch.dispatch({
+          label: `${tag} bw state scan bwd`,
+          pipeline: sbP!,
+          buffers: [x.q, dhG, gi, rs, mp!, ...(withLast ? [dlc!, dln!] : []), chat!],
+          uniforms: ug,
+          workgroups: [stateScanTiles(DQK, DHV), 1, gh],
+          flops: share * fl(S, DQK * DHV),
+          bytes: share * (x.q.byteSize + dhG.byteSize + gi.byteSize + rs.byteSize) +
+            4 * gh * ((NC + 1) * E + NC + 1) +
+            (withLast ? share * (dlc!.byteSize + dln!.byteSize) : 0),
+        });
+      } else {
+        batch.dispatch({
+          label: `${tag} bw outer dstate`,
+          pipeline: dstP!,
+          buffers: [x.q, dhG, gi, rs, chat!],
+          uniforms: ug,
+          workgroups: [oTiles, NC, gh],
+          flops: share * fl(S, DQK * DHV),
+          bytes: share * (x.q.byteSize + dhG.byteSize + gi.byteSize + rs.byteSize) +
+            4 * gh * NC * E,
+        });
+        batch.dispatch({
+          label: `${tag} bw scan bwd`,
+          pipeline: sbP!,
+          buffers: withLast ? [gi, mp!, dlc!, dln!, chat!] : [gi, mp!, chat!],
+          uniforms: ug,
+          workgroups: [Math.ceil(E / 64), gh],
+          bytes: 4 * gh * ((2 * NC + 1) * E + 5 * NC + 1) +
+            (withLast ? share * (dlc!.byteSize + dln!.byteSize) : 0),
+        });
+      }
     } else {
       batch.dispatch({
         label: `${tag} bw stats`,
