@@ -12,6 +12,7 @@ import {
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
+  setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateVec4,
   setBackwardTileUnroll,
@@ -116,6 +117,8 @@ interface Switches {
   tileUnroll?: "full";
   /** Blocked path: the chunk states recomputed in one fused pass (setBackwardFuseStateScan). */
   fuseStateScan: boolean;
+  /** Blocked path, chunk ≤ 64: dkdv reads stats' score blocks (setBackwardShareScores). */
+  shareScores: boolean;
   /** Blocked kernels above DHV 256 (setBackwardBlockedLarge; undefined: false, as before). */
   blockedLarge?: boolean | "auto";
   /** Blocked dkdv split into dk and dv up to DHV 256 (setBackwardSplitDkdv; default no). */
@@ -129,6 +132,7 @@ const DEFAULTS: Switches = {
   reuseUF16: true,
   stateVec4: undefined,
   fuseStateScan: true,
+  shareScores: true,
   blockedLarge: "auto",
 };
 /**
@@ -143,6 +147,7 @@ const BEFORE: Switches = {
   reuseUF16: true,
   stateVec4: false,
   fuseStateScan: false,
+  shareScores: false,
 };
 function use(s: Switches): void {
   setBackwardTrimDiagonal(s.trimDiagonal);
@@ -152,6 +157,7 @@ function use(s: Switches): void {
   setBackwardStateVec4(s.stateVec4);
   setBackwardTileUnroll(s.tileUnroll);
   setBackwardFuseStateScan(s.fuseStateScan);
+  setBackwardShareScores(s.shareScores);
   setBackwardBlockedLarge(s.blockedLarge ?? false);
   setBackwardSplitDkdv(s.splitDkdv);
 }
@@ -359,6 +365,15 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     passes: ["fwbw"],
     blockedOnly: true,
     setup: () => use({ ...DEFAULTS, fuseStateScan: false }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "noshare",
+    doc: "defaults with dkdv forming its score blocks itself at chunk ≤ 64 instead of reading " +
+      "those stats wrote (setBackwardShareScores(false); before stop 11)",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    setup: () => use({ ...DEFAULTS, shareScores: false }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -68,6 +68,7 @@ import {
   setBackwardFuseStatsDq,
   setBackwardGroupLimit,
   setBackwardPoison,
+  setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateVec4,
   setBackwardTileUnroll,
@@ -197,6 +198,8 @@ interface Case {
   starts?: number[][];
   /** Blocked path: the states recomputed in two passes (before stop 11) instead of one. */
   twoPass?: boolean;
+  /** Blocked path, chunk ≤ 64: dkdv forms its score blocks instead of reading stats'. */
+  noShare?: boolean;
   /** Register-blocked kernels above DHV 256 (setBackwardBlockedLarge). */
   large?: boolean;
   /** Register-blocked dkdv split into dk and dv (setBackwardSplitDkdv). */
@@ -305,6 +308,7 @@ async function check(c: Case): Promise<void> {
   setBackwardStateVec4(c.stVec4);
   setBackwardTileUnroll(c.unroll);
   setBackwardFuseStateScan(!(c.twoPass ?? false));
+  setBackwardShareScores(!(c.noShare ?? false));
   setBackwardBlockedLarge(c.large ?? false);
   setBackwardSplitDkdv(c.split);
   let out: Grads;
@@ -322,6 +326,7 @@ async function check(c: Case): Promise<void> {
     setBackwardStateVec4(undefined);
     setBackwardTileUnroll(undefined);
     setBackwardFuseStateScan(true);
+    setBackwardShareScores(true);
   }
   assertNoUncapturedErrors(gpu);
   const sens = await sensitivity(refKernel, x, dh, o, ref, c.seed);
@@ -1237,34 +1242,57 @@ Deno.test({
       { gate: "sig", gradient: "normalizer-constant" },
       { gate: "sig", normalize: false },
     ];
-    for (const o of other) {
-      const c: Case = {
-        name: name(o.gate!),
-        gate: o.gate!,
-        form: "chunkwise",
-        shape: blocked(200),
-        L: 128,
-        states: true,
-        ...all,
-        ...o,
-        seed: seed++,
-      };
-      await t.step(label(c) + tagOf(c), () => check(c));
-    }
-    for (const h of HOT.slice(0, 4)) {
-      for (const f of [{ trim: true }, all]) {
+    // Chunk 64 with `all`: stats hands its score blocks to dkdv (setBackwardShareScores).
+    for (const L of [128, 64]) {
+      for (const o of other) {
         const c: Case = {
-          name: "chunkwise--xl_chunk",
-          gate: "exp",
+          name: name(o.gate!),
+          gate: o.gate!,
           form: "chunkwise",
-          shape: blocked(150),
-          L: 128,
+          shape: blocked(200),
+          L,
           states: true,
-          ...f,
-          ...h,
+          ...all,
+          ...o,
           seed: seed++,
         };
         await t.step(label(c) + tagOf(c), () => check(c));
+      }
+      for (const h of HOT.slice(0, 4)) {
+        for (const f of [{ trim: true }, all]) {
+          const c: Case = {
+            name: "chunkwise--xl_chunk",
+            gate: "exp",
+            form: "chunkwise",
+            shape: blocked(150),
+            L,
+            states: true,
+            ...f,
+            ...h,
+            seed: seed++,
+          };
+          await t.step(label(c) + tagOf(c), () => check(c));
+        }
+      }
+    }
+    // Shared score blocks with packed sequences, a ragged last chunk, head groups, both gates;
+    // and the same without sharing.
+    for (const gate of ["exp", "sig"] as const) {
+      for (const noShare of [false, true]) {
+        const c: Case = {
+          name: name(gate),
+          gate,
+          form: "chunkwise",
+          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          starts: [[30, 64], [100]],
+          groupLimit: 3 * 4 * 4 * (64 * 128 + 64), // 2 head groups of 2
+          ...all,
+          noShare,
+          seed: seed++,
+        };
+        await t.step(label(c) + tagOf(c) + (noShare ? " no shared scores" : ""), () => check(c));
       }
     }
     if (hasF16) {
@@ -1273,6 +1301,7 @@ Deno.test({
         { f16recompute: true, L: 128 },
         { trim: true, L: 256 },
         { ...all, L: 128 },
+        { ...all, L: 64 },
       ];
       for (const f of f16) {
         for (const gate of ["exp", "sig"] as const) {

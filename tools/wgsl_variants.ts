@@ -324,6 +324,22 @@ function* backwardBlocked(): Generator<WgslVariant> {
           stateScanWgsl(p, false, withInit, "bwd"),
         );
       }
+      // The defaults at chunk ≤ 64 (trimmed, fused, stats handing its score blocks to dkdv),
+      // trimmed and not.
+      if (DQK * DHV < 2 * 64 * 64) continue;
+      for (const trim of BOOLS) {
+        for (const KC of [8, 16]) {
+          const o = `KC=${KC},trim=${+trim}`;
+          yield v(
+            `bw-block-stats:${k}:${o},fused,scoresOut`,
+            blockWgsl(p, "stats", false, KC, trim, true, trim, "out"),
+          );
+          yield v(
+            `bw-block-dkdv:${k}:${o},scoresIn`,
+            blockWgsl(p, "dkdv", false, KC, trim, false, trim, "in"),
+          );
+        }
+      }
     }
   }
   // dkdv split into dk and dv (setBackwardSplitDkdv) at a blocked shape, and the blocked kernels

@@ -109,6 +109,7 @@ export function blockWgsl(
   trimDiagonal = false,
   fuseDq = false,
   trimScores = false,
+  shareScores?: "out" | "in",
 ): string {
   // Fused stats + dq (speed variant of issue #14): the stats kernel also accumulates dq from the
   // same score blocks. dq's weights are linear in the row statistics that stats is computing,
@@ -135,9 +136,21 @@ export function blockWgsl(
   if (mode !== "stats") {
     decl.push(`@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;`);
   }
+  // Shared score blocks (chunk ≤ 64 rows, issue #14): stats writes its raw blocks X and Y into the
+  // slot of the chunk's state in `st` (the states before each chunk, which nothing reads after
+  // stats), and dkdv reads them there (binding `sci`) instead of forming them again.
+  if (shareScores === "out" && mode !== "stats") throw new RangeError("shareScores out: stats");
+  if (shareScores === "in" && mode !== "dkdv") throw new RangeError("shareScores in: dkdv");
+  if (shareScores && (!p.inter || 2 * 64 * 64 > DQK * DHV)) {
+    throw new RangeError("shareScores needs chunk states of at least 2·64·64 floats");
+  }
   if (p.inter) {
-    decl.push(`@group(0) @binding(${b++}) var<storage, read> st: array<vec4f>;`);
+    const stAccess = shareScores === "out" ? "read_write" : "read";
+    decl.push(`@group(0) @binding(${b++}) var<storage, ${stAccess}> st: array<vec4f>;`);
     decl.push(`@group(0) @binding(${b++}) var<storage, read> mp: array<f32>;`);
+    if (shareScores === "in") {
+      decl.push(`@group(0) @binding(${b++}) var<storage, read> sci: array<vec4f>;`);
+    }
   }
   if (mode === "stats") {
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rso: array<vec4f>;`);
@@ -527,11 +540,40 @@ ${
   };
 
   const withY = mode !== "dv"; // dv's weights need X alone
+  // The score grid's thread coordinates, and the shared blocks' slot (X at vec4 0, Y at 1024:
+  // row t of the chunk (query), vec4 s/4 of its keys).
+  const [gxs, gys] = trimScores ? ["gx", "gy"] : ["tx", "ty"];
+  const scb4 = `(lb * u.NC + seg) * ${E4}u`;
+  const shared: string[] = [];
+  if (shareScores === "out") {
+    shared.push(`    {\n      let scb4 = ${scb4};`);
+    for (const [m, off] of [["x", 0], ["y", 1024]] as const) {
+      for (const i of I) {
+        shared.push(`      st[scb4 + ${off}u + (${gys} * 4u + ${i}u) * 16u + ${gxs}] = ${m}${i};`);
+      }
+    }
+    shared.push(`    }`);
+  }
+  const scores = shareScores === "in"
+    ? [
+      `    {\n      let scb4 = ${scb4};`,
+      ...(["x", "y"] as const).flatMap((m, mi) => [
+        ...I.map((j) =>
+          `      let ${m}t${j} = sci[scb4 + ${mi * 1024}u + (${gxs} * 4u + ${j}u) * 16u + ${gys}];`
+        ),
+        ...I.map((i) => `      ${m}${i} = vec4f(${I.map((j) => `${m}t${j}.${C[i]}`).join(", ")});`),
+      ]),
+      `    }`,
+    ]
+    : [
+      ...scoreGemm(own1, oth1, DQ4, "x"),
+      ...(withY ? scoreGemm(own2, oth2, DV4, "y") : []),
+    ];
   const body: string[] = [
     ...I.map((i) => `    var x${i} = vec4f(0.0);`),
     ...(withY ? I.map((i) => `    var y${i} = vec4f(0.0);`) : []),
-    ...scoreGemm(own1, oth1, DQ4, "x"),
-    ...(withY ? scoreGemm(own2, oth2, DV4, "y") : []),
+    ...scores,
+    ...shared,
     ...(trimScores ? wl.map(G) : wl),
   ];
   if (fused) {

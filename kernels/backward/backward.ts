@@ -285,6 +285,30 @@ export function setBackwardF16ReuseU(on: boolean): void {
 let fuseStatsDq = true;
 let trimScores = true;
 let fuseStateScan = true;
+let shareScores = true;
+
+/**
+ * Speed variant (issue #14): at chunk sizes up to 64 (one 64-row block per chunk) the blocked
+ * stats kernel writes its raw score blocks q·kᵀ and dh·vᵀ (2 · 64 × 64 floats per chunk) into the
+ * chunk's slot of the recomputed states, which nothing reads after stats, and dkdv reads them
+ * there instead of forming them again: no extra memory, two 64 × 64 × D products fewer per chunk.
+ * Needs the fused stats and dq ({@linkcode setBackwardFuseStatsDq}), dkdv not split, chunk states
+ * of at least 2·64·64 floats (DQK·DHV ≥ 8192) and 12 storage buffers per shader stage; elsewhere
+ * dkdv forms the blocks itself. On by default; `false` forms them in dkdv always
+ * (bench/speed_ab.ts, variant `noshare`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardShareScores } from "./backward.ts";
+ * setBackwardShareScores(false);
+ * setBackwardShareScores(true);
+ * ```
+ *
+ * @param on Whether stats hands its score blocks to dkdv.
+ */
+export function setBackwardShareScores(on: boolean): void {
+  shareScores = on;
+}
 
 /**
  * Speed variant (issue #14): the chunkwise backward's register-blocked path recomputes the states
@@ -829,6 +853,11 @@ export async function mlstmBackwardWebGpu(
   // dq only where its two accumulators fit registers (up to DHV 256 as before, else DQK ≤ 128).
   const fuse = blocked && chunk && fuseStatsDq && (DHV <= 256 || DQK <= 128);
   const reuseU = !fuse && blocked && chunk && (x.dtype === "f32" || reuseUF16);
+  // Stats hands its score blocks to dkdv (one 64-row block per chunk).
+  const shareBlocks = shareScores && chunk && fuse && !split && Math.min(L, S) <= BLOCK_ROWS &&
+    2 * 64 * 64 <= DQK * DHV && gpu.limits.maxStorageBuffersPerShaderStage >= 12;
+  const shareMode = (mode: BlockMode) =>
+    shareBlocks ? (mode === "stats" ? "out" : mode === "dkdv" ? "in" : undefined) : undefined;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
@@ -837,13 +866,14 @@ export async function mlstmBackwardWebGpu(
     // the variants that fit. The fused stats (issue #14) also binds dq and its row sums.
     const own = { stats: 6, dq: 8, dkdv: 9, dk: 8, dv: 6 }[mode] + (chunk ? 2 : 0) +
       (mode === "stats" && reuseU ? 1 : 0) + (mode === "stats" && mPath(p) ? 1 : 0) +
-      (mode === "stats" && fuse ? 2 : 0);
+      (mode === "stats" && fuse ? 2 : 0) + (shareMode(mode) === "in" ? 1 : 0);
     checkStorageBuffers(gpu, own, `mlstm-bw-${mode}:${key}`);
     if (blocked) {
+      const sm = shareMode(mode);
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}`,
-        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}:${sm}`,
+        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm),
         blockSharedBytes(DQK, DHV, KC, mode),
         256,
       );
@@ -1149,7 +1179,19 @@ export async function mlstmBackwardWebGpu(
       batch.dispatch({
         label: `${tag} bw dkdv`,
         pipeline: dkdvP,
-        buffers: [x.q, x.k, x.v, dhG, gi, rs, ...dst, dk, dv, csum],
+        buffers: [
+          x.q,
+          x.k,
+          x.v,
+          dhG,
+          gi,
+          rs,
+          ...dst,
+          ...(shareBlocks ? [cprev!] : []),
+          dk,
+          dv,
+          csum,
+        ],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, 2 * DQK + 2 * DHV) / 2 + (chunk ? 2 * fl(S, DQK * DHV) : 0)),
