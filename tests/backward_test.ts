@@ -1152,35 +1152,23 @@ Deno.test({
       dtype: "f16",
       seed: seed++,
     });
-    // The two-pass state recomputation (before stop 11), with states, packed sequences and head
-    // groups.
-    for (const gate of ["exp", "sig"] as const) {
-      cases.push({
-        name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
-        form: "chunkwise",
-        gate,
-        shape: { B: 2, NH: 2, S: 150, DQK: 64, DHV: 128 },
-        L: 64,
-        states: true,
-        starts: [[40], [70, 100]],
-        groupLimit: 3 * 4 * 4 * (64 * 128 + 64), // 2 head groups of 2
-        twoPass: true,
-        seed: seed++,
-      });
-    }
-    // The fused one on the same cases.
-    for (const gate of ["exp", "sig"] as const) {
-      cases.push({
-        name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
-        form: "chunkwise",
-        gate,
-        shape: { B: 2, NH: 2, S: 150, DQK: 64, DHV: 128 },
-        L: 64,
-        states: true,
-        starts: [[40], [70, 100]],
-        groupLimit: 3 * 4 * 4 * (64 * 128 + 64), // 2 head groups of 2
-        seed: seed++,
-      });
+    // The state recomputation in two passes (before stop 11) and fused, with states, packed
+    // sequences and head groups.
+    for (const twoPass of [true, false]) {
+      for (const gate of ["exp", "sig"] as const) {
+        cases.push({
+          name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+          form: "chunkwise",
+          gate,
+          shape: { B: 2, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          starts: [[40], [70, 100]],
+          groupLimit: 3 * 4 * 4 * (64 * 128 + 64), // 2 head groups of 2
+          twoPass,
+          seed: seed++,
+        });
+      }
     }
     // The shallower staging (devices with less workgroup storage).
     for (const gate of ["exp", "sig"] as const) {

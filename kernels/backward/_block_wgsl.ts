@@ -769,13 +769,55 @@ ${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}
 }
 
 /** Columns (DHV) of one {@linkcode outerBlockWgsl} tile. */
-function outerCols(DHV: number): number {
+export function outerCols(DHV: number): number {
   return DHV % 128 === 0 ? 128 : 64;
 }
 
 /** Workgroups of {@linkcode outerBlockWgsl} per (chunk, head). */
 export function outerBlockTiles(DQK: number, DHV: number): number {
   return (DQK / 64) * (DHV / outerCols(DHV));
+}
+
+/**
+ * The staged outer-product loop of {@linkcode outerBlockWgsl} and the fused state scans
+ * (`_state_scan_wgsl.ts`): 64 rows j0… of x (DQK columns of tile aTile) and of y (times the row
+ * weight wsh[r]`wX`; TC4 vec4 columns of tile cTile) staged 16 at a time, accumulated into the
+ * thread's 4 × NCC vec4s acc{i}_{c} and (weight wsh[r]`wN`) into nacc. Each line starts with `pad`.
+ */
+export function stagedOuterProducts(
+  xn: string,
+  yn: string,
+  NCC: number,
+  TC4: number,
+  pad: string,
+  wX = ".x",
+  wN = ".y",
+): string {
+  const I = range(4);
+  const L = [
+    `for (var sub = 0u; sub < 64u; sub += 16u) {`,
+    `  {`,
+    `    let r = lid / 16u;`,
+    `    let row = rowBase + min(j0 + sub + r, segEnd - 1u);`,
+    `    xs[lid] = ld_${xn}(row, aTile * 16u + lid % 16u);`,
+    ...range(NCC).map((c) =>
+      `    ys[r * ${TC4}u + tx + ${
+        16 * c
+      }u] = wsh[sub + r]${wX} * ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
+    ),
+    `  }`,
+    `  workgroupBarrier();`,
+  ];
+  for (let j = 0; j < 16; j++) {
+    L.push(`  {`, `    let a = xs[${j * 16}u + ty];`, `    let wn = wsh[sub + ${j}u]${wN};`);
+    for (let c = 0; c < NCC; c++) {
+      L.push(`    let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
+      for (const i of I) L.push(`    acc${i}_${c} += a.${C[i]} * y${c};`);
+    }
+    L.push(`    nacc += wn * a;`, `  }`);
+  }
+  L.push(`  workgroupBarrier();`, `}`);
+  return L.map((l) => pad + l).join("\n");
 }
 
 /**
@@ -807,17 +849,6 @@ export function outerBlockWgsl(p: BwParams, mode: "state" | "dstate"): string {
       w = u.scale * rr.w * rr.y;
       wn = u.scale * rr.w * rr.z;`;
   const I = range(4);
-  const inner: string[] = [];
-  for (let j = 0; j < 16; j++) {
-    inner.push(
-      `      {\n        let a = xs[${j * 16}u + ty];\n        let wn = wsh[sub + ${j}u].y;`,
-    );
-    for (let c = 0; c < NCC; c++) {
-      inner.push(`        let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
-      for (const i of I) inner.push(`        acc${i}_${c} += a.${C[i]} * y${c};`);
-    }
-    inner.push(`        nacc += wn * a;\n      }`);
-  }
   return `${enableF16(p.dtype)}${UNIFORMS}
 ${decl.join("\n")}
 var<workgroup> wsh: array<vec2f, 64>;
@@ -848,23 +879,7 @@ ${I.map((i) => range(NCC).map((c) => `  var acc${i}_${c} = vec4f(0.0);`).join("\
       wsh[lid] = vec2f(w, wn);
     }
     workgroupBarrier();
-    for (var sub = 0u; sub < 64u; sub += 16u) {
-      {
-        let r = lid / 16u;
-        let row = rowBase + min(j0 + sub + r, segEnd - 1u);
-        xs[lid] = ld_${xn}(row, aTile * 16u + lid % 16u);
-${
-    range(NCC).map((c) =>
-      `        ys[r * ${TC4}u + tx + ${
-        16 * c
-      }u] = wsh[sub + r].x * ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
-    ).join("\n")
-  }
-      }
-      workgroupBarrier();
-${inner.join("\n")}
-      workgroupBarrier();
-    }
+${stagedOuterProducts(xn, yn, NCC, TC4, "    ")}
   }
   let ob4 = (lb * (u.NC + 1u) + seg) * ${E4}u;
 ${
