@@ -47,14 +47,20 @@
  * The blocked dkdv can be split in two ({@linkcode setBackwardSplitDkdv}; off by default up to DHV
  * 256): `dk` forms both score blocks and accumulates dk and the gates' column sums, `dv` forms
  * q·kᵀ only and accumulates dv over column tiles of up to 256 (fewer registers, q·kᵀ formed again).
- * Above DHV 256 (up to 512, DQK ≤ 256: the xLSTM 7B head) the blocked kernels run only with
- * {@linkcode setBackwardBlockedLarge} (off until measured on a GPU), always split, with stats not
- * fused above DQK 128 and each kernel's staging sized for its own operands (26 KiB at depth 8);
- * otherwise, and wherever the device's workgroup storage is too small, the row-sliced kernels run.
- * Speed changes of issue #14 (on by default since an H100 run of bench/speed_ab.ts): the blocked
+ * Above DHV 256 (up to 512, DQK ≤ 256: the xLSTM 7B head) the blocked kernels run by default on
+ * every adapter but lavapipe ({@linkcode setBackwardBlockedLarge}: "auto"; 2.5× faster on an
+ * H100), always split, with stats not fused above DQK 128 and each kernel's staging sized for its
+ * own operands (26 KiB at depth 8); otherwise, and wherever the device's workgroup storage is too
+ * small, the row-sliced kernels run.
+ * Speed changes of issue #14 (on by default since H100 runs of bench/speed_ab.ts): the blocked
  * `dq`/`dkdv` skip zero-weight row groups of the diagonal block ({@linkcode setBackwardTrimDiagonal});
  * `stats` also computes `dq` so that the row side's scores are formed once, not twice
- * ({@linkcode setBackwardFuseStatsDq}).
+ * ({@linkcode setBackwardFuseStatsDq}); on the blocked path steps 2 and 4 are each one pass with
+ * the state in registers (`stateScanWgsl` in `_state_scan_wgsl.ts`: the per-chunk outer products
+ * and the scan fused; {@linkcode setBackwardFuseStateScan}), so chunkwise runs 7 dispatches per
+ * head group; and at chunk sizes up to 64 `stats` writes its raw score blocks into the dead slot
+ * of the recomputed states, where `dkdv` reads them instead of forming them again
+ * ({@linkcode setBackwardShareScores}).
  * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
@@ -1089,7 +1095,7 @@ export async function mlstmBackwardWebGpu(
         flops: share * (fl(intra, DQK + DHV + (fuse ? 2 * DQK : 0)) / 2 + fl(S, DQK * DHV)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
               gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
-          4 * gh * NC * (E + 1),
+          4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)),
       });
       if (reverseScan) {
         batch.dispatch({
@@ -1194,10 +1200,12 @@ export async function mlstmBackwardWebGpu(
         ],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
-        flops: share * (fl(intra, 2 * DQK + 2 * DHV) / 2 + (chunk ? 2 * fl(S, DQK * DHV) : 0)),
+        // With stats' score blocks: no q·kᵀ, dh·vᵀ products, 2 · 64 × 64 floats read per chunk.
+        flops: share * (fl(intra, (shareBlocks ? 1 : 2) * (DQK + DHV)) / 2 +
+          (chunk ? 2 * fl(S, DQK * DHV) : 0)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
               rs.byteSize + dk.byteSize + dv.byteSize + csum.byteSize) +
-          (chunk ? 4 * gh * NC * (E + 1) : 0),
+          (chunk ? 4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)) : 0),
       });
     }
     const gb: GpuTensor[] = [x.i, x.f, rsum, csum, di, df];
