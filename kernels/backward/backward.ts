@@ -896,7 +896,8 @@ export async function mlstmBackwardWebGpu(
   const [prepP, statsP, dqP, dkdvP, dvP, gatesP] = await Promise.all([
     pipe(gpu, `mlstm-bw-prep:${rkey}`, () => prepWgsl(p), 0, 64),
     tilePipe("stats"),
-    tilePipe("dq"),
+    // Fused: stats computes dq, no dq pipeline.
+    fuse ? undefined : tilePipe("dq"),
     tilePipe(split ? "dk" : "dkdv"),
     split ? tilePipe("dv") : undefined,
     (checkStorageBuffers(
@@ -1147,7 +1148,7 @@ export async function mlstmBackwardWebGpu(
     if (!fuse) {
       batch.dispatch({
         label: `${tag} bw dq`,
-        pipeline: dqP,
+        pipeline: dqP!,
         buffers: [x.q, x.k, x.v, dhG, gi, rs, ...st, dq, rsum],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
