@@ -362,6 +362,15 @@ async function upload(shapeName: string, dtype: "f32" | "f16") {
   return { x, dh: dh as TensorLike };
 }
 
+/** Calls `call` (each followed by a GPU sync) for `ms` milliseconds: the GPU's clocks up. */
+async function warmUp(ms: number, call: () => Promise<void>) {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    await call();
+    await t.sync();
+  }
+}
+
 /** Per-dispatch profiles of one forward+backward per variant (and f32 vs f16), like v3's. */
 async function profiles(gpu: Gpu) {
   const shape = a.tiny ? SHAPES.tinyblk! : { B: 16, NH: 16, S: 4096, DQK: 128, DHV: 256 };
@@ -391,11 +400,7 @@ async function profiles(gpu: Gpu) {
       try {
         // Warm-up: 1.5 s of calls, so that the GPU's clocks are up (stop 10 saw an H200 idle at
         // 345 MHz after light load, and stop 11's first profile at chunk 64 ran 2× slow).
-        const warm = performance.now();
-        while (performance.now() - warm < 1500) {
-          await call();
-          await t.sync();
-        }
+        await warmUp(1500, call);
         const p = startProfiling(gpu);
         p.annotate({ ...shape, pass: "fwbw", dtype, L, variant: v.name });
         for (let j = 0; j < 2; j++) await call();
@@ -428,11 +433,9 @@ if (!a["no-sweep"]) {
   {
     const shape = SHAPES[shapeNames[0]!]!;
     const x = t.upload(benchInputs(shape, 0, { float64: false, withStates: false }), dtypes[0]!);
-    const warm = performance.now();
-    while (performance.now() - warm < 2000) {
+    await warmUp(2000, async () => {
       disposeResult(await t.kernel.forward(x, { chunkSize: chunks[0]! } as MlstmOptions));
-      await t.sync();
-    }
+    });
     disposeInputs(x);
     releaseKernelScratch(gpu);
     await t.sync();

@@ -23,17 +23,14 @@ import { outerCols, stagedOuterProducts } from "./_block_wgsl.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
 
-/** Columns (DHV) of one {@linkcode stateScanWgsl} tile: `outerBlockWgsl`'s. */
-const tileCols = outerCols;
-
 /** Workgroups of {@linkcode stateScanWgsl} per head. */
 export function stateScanTiles(DQK: number, DHV: number): number {
-  return (DQK / 64) * (DHV / tileCols(DHV));
+  return (DQK / 64) * (DHV / outerCols(DHV));
 }
 
 /** Workgroup storage of {@linkcode stateScanWgsl} in bytes. */
 export function stateScanSharedBytes(DHV: number): number {
-  return 8 * 64 + 16 * 16 * 16 + 16 * 16 * (tileCols(DHV) / 4);
+  return 8 * 64 + 16 * 16 * 16 + 16 * 16 * (outerCols(DHV) / 4);
 }
 
 /**
@@ -64,7 +61,7 @@ export function stateScanWgsl(
   const exp = p.gate === "exp";
   const E4 = (DQK * DHV + DQK) / 4;
   const DV4 = DHV / 4;
-  const TC = tileCols(DHV), NCC = TC / 64, TC4 = TC / 4;
+  const TC = outerCols(DHV), NCC = TC / 64, TC4 = TC / 4;
   const I = range(4);
   // The forward pass: the states before each chunk from k, v (one weight per row: wsh is f32);
   // the reverse pass: the state gradients from q, dh (C's and n's weights differ: vec2f).
@@ -118,31 +115,29 @@ export function stateScanWgsl(
   ];
   const mAt = (k: string) => `mp[lb * (u.NC + 1u) + ${k}]`;
   // The chunk: where its state (gradient) goes, its decay (and the forward's new stabilizer).
-  const chunkHead = fwd
+  // Forward: chunks in order, NC slots per head; reverse: backwards, NC + 1 slots.
+  const loopHead = fwd
     ? `  if (wid.x == 0u && lid == 0u) { mp[lb * (u.NC + 1u)] = m; }
   for (var k = 0u; k < u.NC; k++) {
-    let ob4 = (lb * u.NC + k) * ${E4}u;
-${store(out, "ob4").join("\n")}
-    let segStart = k * u.L;
-    let segEnd = min(u.S, segStart + u.L);
-    let gl = gi[rowBase + segEnd - 1u];
-    ${
-      exp
-        ? `let g = gl.x + gl.w;
-    let mn = max(g + m, gl.z);
-    let decay = exp(g + m - mn);`
-        : `let mn = 0.0;\n    let decay = exp(gl.x + gl.w);`
-    }`
+    let ob4 = (lb * u.NC + k) * ${E4}u;`
     : `  for (var kr = u.NC; kr > 0u; kr--) {
     let k = kr - 1u;
-    let ob4 = (lb * (u.NC + 1u) + k) * ${E4}u;
+    let ob4 = (lb * (u.NC + 1u) + k) * ${E4}u;`;
+  const decay = fwd
+    ? (exp
+      ? `let g = gl.x + gl.w;
+    let mn = max(g + m, gl.z);
+    let decay = exp(g + m - mn);`
+      : `let mn = 0.0;\n    let decay = exp(gl.x + gl.w);`)
+    : `let decay = ${
+      exp ? `exp((gl.x + gl.w) + ${mAt("k")} - ${mAt("k + 1u")})` : "exp(gl.x + gl.w)"
+    };`;
+  const chunkHead = `${loopHead}
 ${store(out, "ob4").join("\n")}
     let segStart = k * u.L;
     let segEnd = min(u.S, segStart + u.L);
     let gl = gi[rowBase + segEnd - 1u];
-    let decay = ${
-      exp ? `exp((gl.x + gl.w) + ${mAt("k")} - ${mAt("k + 1u")})` : "exp(gl.x + gl.w)"
-    };`;
+    ${decay}`;
   const afterDecay = fwd
     ? `\n    m = mn;\n    if (wid.x == 0u && lid == 0u) { ${mAt("k + 1u")} = m; }`
     : "";
