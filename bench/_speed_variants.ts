@@ -12,6 +12,7 @@ import {
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
+  setBackwardPrefetch,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateVec4,
@@ -123,6 +124,8 @@ interface Switches {
   blockedLarge?: boolean | "auto";
   /** Blocked dkdv split into dk and dv up to DHV 256 (setBackwardSplitDkdv; default no). */
   splitDkdv?: boolean;
+  /** Register prefetch in the blocked kernels (setBackwardPrefetch; default none). */
+  prefetch?: Parameters<typeof setBackwardPrefetch>[0];
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -160,6 +163,7 @@ function use(s: Switches): void {
   setBackwardShareScores(s.shareScores);
   setBackwardBlockedLarge(s.blockedLarge ?? false);
   setBackwardSplitDkdv(s.splitDkdv);
+  setBackwardPrefetch(s.prefetch ?? {});
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -437,6 +441,20 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     setup: () => use({ ...DEFAULTS, splitDkdv: true }),
     teardown: () => use(DEFAULTS),
   },
+  ...([
+    ["pfstate", { state: true }, "the chunk-state products of stats and dkdv"],
+    ["pfaccum", { accum: true }, "the weighted accumulation of the other side's rows"],
+    ["pfscores", { scores: true }, "the score blocks (stats; dkdv where it forms them)"],
+    ["pfscan", { scan: true }, "the fused state scans' per-chunk outer products"],
+    ["pfall", { state: true, accum: true, scores: true, scan: true }, "all four"],
+  ] as const).map(([name, pf, what]): SpeedVariant => ({
+    name,
+    doc: `defaults with register prefetch in ${what} (setBackwardPrefetch): each staging ` +
+      "step's global loads issued one step ahead, before the current step's products",
+    passes: ["fwbw"],
+    setup: () => use({ ...DEFAULTS, prefetch: pf }),
+    teardown: () => use(DEFAULTS),
+  })),
   {
     name: "opaquebounds",
     doc: "base with the kernels reading their uniforms through an opaque select " +

@@ -68,6 +68,7 @@ import {
   setBackwardFuseStatsDq,
   setBackwardGroupLimit,
   setBackwardPoison,
+  setBackwardPrefetch,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateVec4,
@@ -204,6 +205,8 @@ interface Case {
   large?: boolean;
   /** Register-blocked dkdv split into dk and dv (setBackwardSplitDkdv). */
   split?: boolean;
+  /** Register prefetch in the blocked kernels' staging loops (setBackwardPrefetch). */
+  prefetch?: Parameters<typeof setBackwardPrefetch>[0];
   seed: number;
 }
 
@@ -226,7 +229,9 @@ function label(c: Case): string {
     c.starts ? ` starts=${JSON.stringify(c.starts)}` : ""
   }${c.groupLimit !== undefined ? ` groupLimit=${c.groupLimit}` : ""}${
     c.unroll !== undefined ? ` unroll=${JSON.stringify(c.unroll)}` : ""
-  }${c.large ? " blocked-large" : ""}${c.split ? " split-dkdv" : ""}`;
+  }${c.large ? " blocked-large" : ""}${c.split ? " split-dkdv" : ""}${
+    c.prefetch ? ` prefetch=${Object.keys(c.prefetch).join("+")}` : ""
+  }`;
 }
 
 const SENS_COLUMNS = [
@@ -311,12 +316,14 @@ async function check(c: Case): Promise<void> {
   setBackwardShareScores(!(c.noShare ?? false));
   setBackwardBlockedLarge(c.large ?? false);
   setBackwardSplitDkdv(c.split);
+  setBackwardPrefetch(c.prefetch ?? {});
   let out: Grads;
   try {
     out = await kernel(c.name).backward(x, dh, o) as Grads;
   } finally {
     setBackwardBlockedLarge("auto");
     setBackwardSplitDkdv(undefined);
+    setBackwardPrefetch({});
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
@@ -1760,6 +1767,103 @@ Deno.test({
         const { DQK, DHV } = c.shape;
         assert.ok(await blockedRan("dv", DQK, DHV), `blocked dv at ${DQK}x${DHV}`);
       });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "register prefetch in the blocked kernels (setBackwardPrefetch) equals the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 5230;
+    const all = { trim: true, fuse: true, trimScores: true };
+    const every = { state: true, accum: true, scores: true, scan: true };
+    const cases: Omit<Case, "seed" | "form">[] = [];
+    for (const gate of ["exp", "sig"] as const) {
+      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+      cases.push(
+        // Chunk 64: fused stats + dq, shared score blocks, fused scans; hot gates.
+        {
+          name,
+          gate,
+          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          gates: { iMean: 2, gateStd: 2 },
+          ...all,
+        },
+        // Chunk 128 (two row blocks), packed sequences, the other convention, head groups.
+        {
+          name,
+          gate,
+          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
+          L: 128,
+          states: true,
+          gradient: "normalizer-constant",
+          starts: [[30, 64], [100]],
+          groupLimit: 3 * 4 * 4 * (64 * 128 + 64),
+          ...all,
+        },
+        // Staging 8 deep; dq not fused (stats hands U to dq).
+        {
+          name,
+          gate,
+          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          depth: 8,
+          trim: true,
+        },
+      );
+    }
+    cases.push(
+      // dkdv split into dk and dv; the parallel form (no state terms).
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 130, DQK: 128, DHV: 256 },
+        L: 128,
+        states: true,
+        split: true,
+        ...all,
+      },
+      {
+        name: "parallel--siging",
+        gate: "sig",
+        shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 128 },
+        ...all,
+      },
+      // The 7B head's dv column tiles (split, large).
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 67, DQK: 256, DHV: 512 },
+        L: 64,
+        states: true,
+        large: true,
+        ...all,
+      },
+    );
+    if (hasF16) {
+      cases.push({
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 130, DQK: 128, DHV: 256 },
+        L: 64,
+        states: true,
+        dtype: "f16",
+        ...all,
+      });
+    }
+    for (const c0 of cases) {
+      const c: Case = {
+        ...c0,
+        form: c0.name.startsWith("parallel") ? "parallel" : "chunkwise",
+        prefetch: every,
+        seed: seed++,
+      };
+      await t.step(label(c), () => check(c));
     }
   },
 });

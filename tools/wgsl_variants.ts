@@ -340,6 +340,34 @@ function* backwardBlocked(): Generator<WgslVariant> {
           );
         }
       }
+      // Register prefetch in every staging loop (setBackwardPrefetch), trimmed, both depths.
+      const pf = { state: true, accum: true, scores: true };
+      for (const KC of [8, 16]) {
+        const o = `KC=${KC},prefetch`;
+        yield v(
+          `bw-block-stats:${k}:${o},fused,scoresOut`,
+          blockWgsl(p, "stats", false, KC, true, true, true, "out", pf),
+        );
+        yield v(
+          `bw-block-stats:${k}:${o},reuseU`,
+          blockWgsl(p, "stats", true, KC, true, false, true, undefined, pf),
+        );
+        yield v(
+          `bw-block-dq:${k}:${o},reuseU`,
+          blockWgsl(p, "dq", true, KC, true, false, true, undefined, pf),
+        );
+        yield v(
+          `bw-block-dkdv:${k}:${o},scoresIn`,
+          blockWgsl(p, "dkdv", false, KC, true, false, true, "in", pf),
+        );
+        yield v(
+          `bw-block-dkdv:${k}:${o}`,
+          blockWgsl(p, "dkdv", false, KC, true, false, true, undefined, pf),
+        );
+      }
+      for (const dir of ["fwd", "bwd"] as const) {
+        yield v(`bw-state-scan-${dir}:${k}:prefetch`, stateScanWgsl(p, true, true, dir, true));
+      }
     }
   }
   // dkdv split into dk and dv (setBackwardSplitDkdv) at a blocked shape, and the blocked kernels
@@ -372,6 +400,16 @@ function* backwardBlocked(): Generator<WgslVariant> {
             `bw-block-stats:${k}:KC=${KC},fused`,
             blockWgsl(p, "stats", false, KC, true, true, true),
           );
+        }
+        if (p.inter) {
+          // Register prefetch (setBackwardPrefetch) in dk and dv's column tiles.
+          const pf = { state: true, accum: true, scores: true };
+          for (const mode of ["dk", "dv"] as const) {
+            yield v(
+              `bw-block-${mode}:${k}:KC=${KC},trim=1,prefetch`,
+              blockWgsl(p, mode, false, KC, true, false, true, undefined, pf),
+            );
+          }
         }
       }
       if (big && p.inter) {

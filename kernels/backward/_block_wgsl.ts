@@ -93,6 +93,19 @@ export function blockDepth(
 }
 
 /**
+ * Register prefetch in {@linkcode blockWgsl} (speed variant of issue #14): which staging loops
+ * load their next step's operands into registers before multiplying the current step.
+ */
+export interface BlockPrefetch {
+  /** The chunk-state products (dh·Cᵀ; v·dCᵀ and k·dC). */
+  state?: boolean;
+  /** The weighted accumulation of the other side's rows. */
+  accum?: boolean;
+  /** The score blocks q·kᵀ and dh·vᵀ. */
+  scores?: boolean;
+}
+
+/**
  * The blocked row/column kernel. Bindings (as `tileWgsl`): q, k, v, dh, gi, [rs], [st, mp],
  * outputs (stats: rso; dq: dq, rsum; dkdv: dk, dv, csum; dk: dk, csum; dv (no v binding): dv),
  * uniforms. "dv" runs {@linkcode dvTile}-column tiles: DHV / dvTile(DHV) workgroups per row tile
@@ -110,6 +123,7 @@ export function blockWgsl(
   fuseDq = false,
   trimScores = false,
   shareScores?: "out" | "in",
+  prefetch: BlockPrefetch = {},
 ): string {
   // Fused stats + dq (speed variant of issue #14): the stats kernel also accumulates dq from the
   // same score blocks. dq's weights are linear in the row statistics that stats is computing,
@@ -246,6 +260,109 @@ export function blockWgsl(
     }
   }
 
+  // Register prefetch (speed variant of issue #14): each staging step's global loads go to
+  // registers one step ahead, issued before the step's products, so that their latency hides
+  // behind the products instead of stalling the workgroup between the two barriers.
+  const stateProducts = (out: string, Dout4: number, NO: number): string[] => {
+    const L: string[] = [];
+    for (let kk = 0; kk < KC; kk++) {
+      L.push(`    {\n      let a = stg[${kk * 16}u + ty];`);
+      for (let c = 0; c < NO; c++) {
+        L.push(`      let b${c} = stg[${SB + kk * Dout4}u + ${col(c)}];`);
+        for (const i of I) L.push(`      ${out}${i}_${c} += a.${C[i]} * b${c};`);
+      }
+      L.push(`    }`);
+    }
+    return L;
+  };
+  const prefetchedStateGemm = (
+    out: string,
+    ownMat: string,
+    trans: boolean,
+    Din4: number,
+    Dout4: number,
+    NO: number,
+    cOff: string,
+  ): string[] => {
+    const P = `${out}P`;
+    const NN = Math.ceil((KC * Dout4) / 256);
+    const L: string[] = [
+      `  let ${P}rg = lid / ${KC4}u;`,
+      `  let ${P}cg = lid % ${KC4}u;`,
+      ...I.map((i) => `  var ${P}a${i} = vec4f(0.0);`),
+      ...(trans
+        ? I.map((i) => `  var ${P}m${i} = vec4f(0.0);`)
+        : range(NN).map((n) => `  var ${P}n${n} = vec4f(0.0);`)),
+    ];
+    const load = (k0: string) => {
+      const R = [
+        `    if (lid < ${16 * KC4}u) {`,
+        ...I.map((i) =>
+          `      ${P}a${i} = ld_${ownMat}(rowBase + min(tileFirst + ${P}rg * 4u + ${i}u, segEnd - 1u), ${k0} + ${P}cg);`
+        ),
+        `    }`,
+      ];
+      if (trans) {
+        R.push(
+          `    if (lid < ${Dout4 * KC4}u) {`,
+          ...I.map((i) =>
+            `      ${P}m${i} = st[sb4 + (${P}rg * 4u + ${i}u) * ${DV4}u + ${k0} + ${P}cg];`
+          ),
+          `    }`,
+        );
+      } else {
+        for (let n = 0; n < NN; n++) {
+          R.push(`    {
+      let id = lid + ${256 * n}u;
+      if (id < ${KC * Dout4}u) {
+        ${P}n${n} = st[sb4 + ((${k0}) * 4u + id / ${Dout4}u) * ${DV4}u + ${cOff}id % ${Dout4}u];
+      }
+    }`);
+        }
+      }
+      return R;
+    };
+    const store = [
+      `    if (lid < ${16 * KC4}u) {`,
+      ...I.map((c) =>
+        `      stg[(${P}cg * 4u + ${c}u) * 16u + ${P}rg] = vec4f(${
+          I.map((i) => `${P}a${i}.${C[c]}`).join(", ")
+        });`
+      ),
+      `    }`,
+    ];
+    if (trans) {
+      store.push(
+        `    if (lid < ${Dout4 * KC4}u) {`,
+        ...I.map((c) =>
+          `      stg[${SB}u + (${P}cg * 4u + ${c}u) * ${Dout4}u + ${P}rg] = vec4f(${
+            I.map((i) => `${P}m${i}.${C[c]}`).join(", ")
+          });`
+        ),
+        `    }`,
+      );
+    } else {
+      for (let n = 0; n < NN; n++) {
+        store.push(
+          `    if (lid + ${256 * n}u < ${KC * Dout4}u) { stg[${SB}u + lid + ${
+            256 * n
+          }u] = ${P}n${n}; }`,
+        );
+      }
+    }
+    L.push(...load("0u").map((l) => l.slice(2)));
+    L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${KC4}u) {`);
+    L.push(...store, `    workgroupBarrier();`);
+    L.push(
+      `    if (k0 + ${KC4}u < ${Din4}u) {`,
+      ...load(`k0 + ${KC4}u`).map((l) => "  " + l),
+      `    }`,
+    );
+    L.push(...stateProducts(out, Dout4, NO));
+    L.push(`    workgroupBarrier();\n  }`);
+    return L;
+  };
+
   // out_i_c (4 owned rows × Dout/64 vec4) = Σ_k own[r, k] · M(k, o) over Din; M is the chunk state
   // (DQK × DHV at vec4 offset sb4): trans → M(k, o) = St[o, k] (Din = DHV, Dout = DQK), else St[k, o].
   // Not transposed, dv's column tile: M(k, o) = St[k, cb4·4 + o], o < TV.
@@ -254,6 +371,10 @@ export function blockWgsl(
     const cOff = !trans && mode === "dv" ? "cb4 + " : "";
     const L: string[] = [];
     for (const i of I) L.push(...range(NO).map((c) => `  var ${out}${i}_${c} = vec4f(0.0);`));
+    if (prefetch.state) {
+      L.push(...prefetchedStateGemm(out, ownMat, trans, Din4, Dout4, NO, cOff));
+      return L;
+    }
     L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${KC4}u) {`);
     L.push(`    if (lid < ${16 * KC4}u) {
       let rg = lid / ${KC4}u;
@@ -296,14 +417,7 @@ ${
       }
     }
     L.push(`    workgroupBarrier();`);
-    for (let kk = 0; kk < KC; kk++) {
-      L.push(`    {\n      let a = stg[${kk * 16}u + ty];`);
-      for (let c = 0; c < NO; c++) {
-        L.push(`      let b${c} = stg[${SB + kk * Dout4}u + ${col(c)}];`);
-        for (const i of I) L.push(`      ${out}${i}_${c} += a.${C[i]} * b${c};`);
-      }
-      L.push(`    }`);
-    }
+    L.push(...stateProducts(out, Dout4, NO));
     L.push(`    workgroupBarrier();\n  }`);
     return L;
   };
@@ -393,9 +507,60 @@ ${
   }
 
   // 1. Score blocks.
-  const scoreGemm = (a: string, bm: string, D4: number, acc: string): string[] => [
-    `    for (var d0 = 0u; d0 < ${D4}u; d0 += ${BK4}u) {`,
-    `      if (lid < ${32 * BK4}u) {
+  const scoreProducts = (acc: string): string[] => [
+    ...(trimScores ? [`      if (o0 != tileFirst || gx ${rows ? "<=" : ">="} gy) {`] : []),
+    ...range(BK).flatMap((kk) => [
+      `      {`,
+      `        let a = stg[${kk * 16}u + ${trimScores ? "gy" : "ty"}];`,
+      `        let b = stg[${BK * 16 + kk * 16}u + ${trimScores ? "gx" : "tx"}];`,
+      ...I.map((i) => `        ${acc}${i} += a.${C[i]} * b;`),
+      `      }`,
+    ]),
+    ...(trimScores ? [`      }`] : []),
+  ];
+  const prefetchedScoreGemm = (a: string, bm: string, D4: number, acc: string): string[] => {
+    const P = `${acc}P`;
+    const load = (d0: string) => [
+      `      if (lid < ${32 * BK4}u) {`,
+      `        if (${P}side == 0u) {`,
+      ...I.map((i) =>
+        `          ${P}${i} = ld_${a}(rowBase + min(${P}base + ${P}rg * 4u + ${i}u, segEnd - 1u), ${d0} + ${P}cg);`
+      ),
+      `        } else {`,
+      ...I.map((i) =>
+        `          ${P}${i} = ld_${bm}(rowBase + min(${P}base + ${P}rg * 4u + ${i}u, segEnd - 1u), ${d0} + ${P}cg);`
+      ),
+      `        }`,
+      `      }`,
+    ];
+    return [
+      `    let ${P}side = lid / ${16 * BK4}u;`,
+      `    let ${P}rg = (lid % ${16 * BK4}u) / ${BK4}u;`,
+      `    let ${P}cg = lid % ${BK4}u;`,
+      `    let ${P}base = select(tileFirst, o0, ${P}side == 1u);`,
+      ...I.map((i) => `    var ${P}${i} = vec4f(0.0);`),
+      ...load("0u").map((l) => l.slice(2)),
+      `    for (var d0 = 0u; d0 < ${D4}u; d0 += ${BK4}u) {`,
+      `      if (lid < ${32 * BK4}u) {`,
+      ...I.map((c) =>
+        `        stg[${P}side * ${BK * 16}u + (${P}cg * 4u + ${c}u) * 16u + ${P}rg] = vec4f(${
+          I.map((i) => `${P}${i}.${C[c]}`).join(", ")
+        });`
+      ),
+      `      }`,
+      `      workgroupBarrier();`,
+      `      if (d0 + ${BK4}u < ${D4}u) {`,
+      ...load(`d0 + ${BK4}u`).map((l) => "  " + l),
+      `      }`,
+      ...scoreProducts(acc),
+      `      workgroupBarrier();`,
+      `    }`,
+    ];
+  };
+  const scoreGemm = (a: string, bm: string, D4: number, acc: string): string[] =>
+    prefetch.scores ? prefetchedScoreGemm(a, bm, D4, acc) : [
+      `    for (var d0 = 0u; d0 < ${D4}u; d0 += ${BK4}u) {`,
+      `      if (lid < ${32 * BK4}u) {
         let side = lid / ${16 * BK4}u;
         let rg = (lid % ${16 * BK4}u) / ${BK4}u;
         let cg = lid % ${BK4}u;
@@ -406,38 +571,30 @@ ${
         var a3: vec4f;
         if (side == 0u) {
 ${
-      I.map((i) =>
-        `          a${i} = ld_${a}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
-      ).join("\n")
-    }
+        I.map((i) =>
+          `          a${i} = ld_${a}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
+        ).join("\n")
+      }
         } else {
 ${
-      I.map((i) =>
-        `          a${i} = ld_${bm}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
-      ).join("\n")
-    }
+        I.map((i) =>
+          `          a${i} = ld_${bm}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
+        ).join("\n")
+      }
         }
 ${
-      I.map((c) =>
-        `        stg[side * ${BK * 16}u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${
-          C[c]
-        }, a2.${C[c]}, a3.${C[c]});`
-      ).join("\n")
-    }
+        I.map((c) =>
+          `        stg[side * ${BK * 16}u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${
+            C[c]
+          }, a2.${C[c]}, a3.${C[c]});`
+        ).join("\n")
+      }
       }`,
-    `      workgroupBarrier();`,
-    ...(trimScores ? [`      if (o0 != tileFirst || gx ${rows ? "<=" : ">="} gy) {`] : []),
-    ...range(BK).flatMap((kk) => [
-      `      {`,
-      `        let a = stg[${kk * 16}u + ${trimScores ? "gy" : "ty"}];`,
-      `        let b = stg[${BK * 16 + kk * 16}u + ${trimScores ? "gx" : "tx"}];`,
-      ...I.map((i) => `        ${acc}${i} += a.${C[i]} * b;`),
-      `      }`,
-    ]),
-    ...(trimScores ? [`      }`] : []),
-    `      workgroupBarrier();`,
-    `    }`,
-  ];
+      `      workgroupBarrier();`,
+      ...scoreProducts(acc),
+      `      workgroupBarrier();`,
+      `    }`,
+    ];
 
   // 2. Weights.
   const J = range(4);
@@ -507,16 +664,44 @@ ${
   // 3. Weighted accumulation of the other side's rows (8 at a time).
   const accum = (mat: string, D4: number, acc: string, cOff = ""): string[] => {
     const N = D4 / 16;
-    const L: string[] = [`    for (var sl = 0u; sl < 64u; sl += ${OS}u) {`];
-    for (let n = 0; n * 256 < OS * D4; n++) {
-      L.push(`      {
+    const L: string[] = [];
+    const NN = Math.ceil((OS * D4) / 256);
+    const P = `${acc}P`;
+    const pload = (sl: string) =>
+      range(NN).map((n) =>
+        `      if (lid + ${256 * n}u < ${
+          OS * D4
+        }u) { ${P}${n} = ld_${mat}(rowBase + min(o0 + ${sl} + (lid + ${
+          256 * n
+        }u) / ${D4}u, segEnd - 1u), ${cOff}(lid + ${256 * n}u) % ${D4}u); }`
+      );
+    if (prefetch.accum) {
+      L.push(...range(NN).map((n) => `    var ${P}${n} = vec4f(0.0);`));
+      L.push(...pload("0u").map((l) => l.slice(2)));
+      L.push(`    for (var sl = 0u; sl < 64u; sl += ${OS}u) {`);
+      L.push(
+        ...range(NN).map((n) =>
+          `      if (lid + ${256 * n}u < ${OS * D4}u) { stg[lid + ${256 * n}u] = ${P}${n}; }`
+        ),
+      );
+      L.push(`      workgroupBarrier();`);
+      L.push(
+        `      if (sl + ${OS}u < 64u) {`,
+        ...pload(`sl + ${OS}u`).map((l) => "  " + l),
+        `      }`,
+      );
+    } else {
+      L.push(`    for (var sl = 0u; sl < 64u; sl += ${OS}u) {`);
+      for (let n = 0; n * 256 < OS * D4; n++) {
+        L.push(`      {
         let id = lid + ${256 * n}u;
         if (id < ${OS * D4}u) {
           stg[id] = ld_${mat}(rowBase + min(o0 + sl + id / ${D4}u, segEnd - 1u), ${cOff}id % ${D4}u);
         }
       }`);
+      }
+      L.push(`      workgroupBarrier();`);
     }
-    L.push(`      workgroupBarrier();`);
     for (let ss = 0; ss < OS; ss++) {
       // Trimmed diagonal block: groups of 8 other rows whose weights are all zero for the
       // thread's 4 rows are skipped (the two rows of 4 of a 32-lane subgroup agree).
@@ -792,8 +977,10 @@ export function stagedOuterProducts(
   pad: string,
   wX = ".x",
   wN = ".y",
+  prefetch = false,
 ): string {
   const I = range(4);
+  if (prefetch) return prefetchedOuterProducts(xn, yn, NCC, TC4, pad, wX, wN);
   const L = [
     `for (var sub = 0u; sub < 64u; sub += 16u) {`,
     `  {`,
@@ -818,6 +1005,52 @@ export function stagedOuterProducts(
   }
   L.push(`  workgroupBarrier();`, `}`);
   return L.map((l) => pad + l).join("\n");
+}
+
+// stagedOuterProducts with register prefetch (speed variant of issue #14): the next 16 rows'
+// loads are issued before the current rows' products.
+function prefetchedOuterProducts(
+  xn: string,
+  yn: string,
+  NCC: number,
+  TC4: number,
+  pad: string,
+  wX: string,
+  wN: string,
+): string {
+  const I = range(4);
+  const load = (sub: string) => [
+    `  {`,
+    `    let row = rowBase + min(j0 + ${sub} + lid / 16u, segEnd - 1u);`,
+    `    px = ld_${xn}(row, aTile * 16u + lid % 16u);`,
+    ...range(NCC).map((c) => `    py${c} = ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`),
+    `  }`,
+  ];
+  const L = [
+    `var px = vec4f(0.0);`,
+    ...range(NCC).map((c) => `var py${c} = vec4f(0.0);`),
+    ...load("0u").map((l) => l.slice(2)),
+    `for (var sub = 0u; sub < 64u; sub += 16u) {`,
+    `  {`,
+    `    let r = lid / 16u;`,
+    `    xs[lid] = px;`,
+    ...range(NCC).map((c) => `    ys[r * ${TC4}u + tx + ${16 * c}u] = wsh[sub + r]${wX} * py${c};`),
+    `  }`,
+    `  workgroupBarrier();`,
+    `  if (sub + 16u < 64u) {`,
+    ...load("sub + 16u").map((l) => "  " + l),
+    `  }`,
+  ];
+  for (let j = 0; j < 16; j++) {
+    L.push(`  {`, `    let a = xs[${j * 16}u + ty];`, `    let wn = wsh[sub + ${j}u]${wN};`);
+    for (let c = 0; c < NCC; c++) {
+      L.push(`    let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
+      for (const i of I) L.push(`    acc${i}_${c} += a.${C[i]} * y${c};`);
+    }
+    L.push(`    nacc += wn * a;`, `  }`);
+  }
+  L.push(`  workgroupBarrier();`, `}`);
+  return [`${pad}{`, ...L.map((l) => `${pad}  ${l}`), `${pad}}`].join("\n");
 }
 
 /**

@@ -48,13 +48,15 @@ export function stateScanStorageBuffers(
 /**
  * The fused state recomputation (DQK, DHV multiples of 64). Bindings, "fwd": k, v, gi, [c0, n0,
  * m0], cprev, mp, [clast] (withInit, withLast), uniforms; "bwd": q, dh, gi, rs, mp, [dlc, dln]
- * (withLast), da, uniforms. Grid: (stateScanTiles, 1, heads of the group).
+ * (withLast), da, uniforms. Grid: (stateScanTiles, 1, heads of the group). `prefetch`: the
+ * next 16 rows' loads are issued before the current rows' products (speed variant of issue #14).
  */
 export function stateScanWgsl(
   p: BwParams,
   withInit: boolean,
   withLast: boolean,
   dir: "fwd" | "bwd" = "fwd",
+  prefetch = false,
 ): string {
   const { DQK, DHV } = p;
   const fwd = dir === "fwd";
@@ -185,7 +187,7 @@ ${weight}
         wsh[lid] = w;
       }
       workgroupBarrier();
-${stagedOuterProducts(xn, yn, NCC, TC4, "      ", wX, wN)}
+${stagedOuterProducts(xn, yn, NCC, TC4, "      ", wX, wN, prefetch)}
     }
   }${tail}
 }

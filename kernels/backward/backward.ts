@@ -162,6 +162,7 @@ import {
   blockDepth,
   type BlockMode,
   blockModes,
+  type BlockPrefetch,
   blockSharedBytes,
   blockWgsl,
   dvTile,
@@ -292,6 +293,28 @@ let fuseStatsDq = true;
 let trimScores = true;
 let fuseStateScan = true;
 let shareScores = true;
+let prefetch: BlockPrefetch & { scan?: boolean } = {};
+
+/**
+ * Speed variant (issue #14): register prefetch in the register-blocked kernels' staging loops.
+ * Each step's global loads go to registers one step ahead, issued before the current step's
+ * products, so that their latency hides behind the products: `state` (the chunk-state products of
+ * stats and dkdv), `accum` (the weighted accumulation of the other side's rows), `scores` (the
+ * score blocks) and `scan` (the fused state scans' per-chunk outer products). Off by default
+ * (bench/speed_ab.ts times them as variants `pfstate`, `pfaccum`, `pfscores`, `pfscan`, `pfall`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardPrefetch } from "./backward.ts";
+ * setBackwardPrefetch({ state: true, accum: true });
+ * setBackwardPrefetch({});
+ * ```
+ *
+ * @param on The loops to prefetch in.
+ */
+export function setBackwardPrefetch(on: BlockPrefetch & { scan?: boolean }): void {
+  prefetch = { ...on };
+}
 
 /**
  * Speed variant (issue #14): at chunk sizes up to 64 (one 64-row block per chunk) the blocked
@@ -864,6 +887,8 @@ export async function mlstmBackwardWebGpu(
     2 * 64 * 64 <= DQK * DHV && gpu.limits.maxStorageBuffersPerShaderStage >= 12;
   const shareMode = (mode: BlockMode) =>
     shareBlocks ? (mode === "stats" ? "out" : mode === "dkdv" ? "in" : undefined) : undefined;
+  const pf = { ...prefetch };
+  const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
@@ -878,8 +903,8 @@ export async function mlstmBackwardWebGpu(
       const sm = shareMode(mode);
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}:${sm}`,
-        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}:${sm}:${pfKey}`,
+        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm, pf),
         blockSharedBytes(DQK, DHV, KC, mode),
         256,
       );
@@ -992,8 +1017,8 @@ export async function mlstmBackwardWebGpu(
       stateScan
         ? pipe(
           gpu,
-          `mlstm-bw-state-scan:${key}:${withInit}:${withLast}`,
-          () => stateScanWgsl(p, withInit, withLast),
+          `mlstm-bw-state-scan:${key}:${withInit}:${withLast}:${!!pf.scan}`,
+          () => stateScanWgsl(p, withInit, withLast, "fwd", pf.scan),
           stateScanSharedBytes(DHV),
           256,
         )
@@ -1016,8 +1041,8 @@ export async function mlstmBackwardWebGpu(
       reverseScan
         ? pipe(
           gpu,
-          `mlstm-bw-state-scan-bwd:${key}:${withLast}`,
-          () => stateScanWgsl(p, false, withLast, "bwd"),
+          `mlstm-bw-state-scan-bwd:${key}:${withLast}:${!!pf.scan}`,
+          () => stateScanWgsl(p, false, withLast, "bwd", pf.scan),
           stateScanSharedBytes(DHV),
           256,
         )
