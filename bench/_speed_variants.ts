@@ -280,6 +280,14 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "st8ipf",
+    doc: "defaults (st8i) with register prefetch in the forward's state kernel: the next staged " +
+      "keys and values (across chunk boundaries) loaded while the current ones are multiplied " +
+      "(tiles.state.prefetch)",
+    options: { tiles: { state: { TN: 8, interleaveColumns: true, prefetch: true } } },
+    passes: ["fw"],
+  },
+  {
     name: "st8bj16",
     doc: "st8i staging 16 keys at a time instead of 32",
     options: { tiles: { state: { TN: 8, BJ: 16, interleaveColumns: true } } },
