@@ -13,6 +13,7 @@ import {
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
   setBackwardPrefetch,
+  setBackwardRowFirst,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateVec4,
@@ -126,6 +127,8 @@ interface Switches {
   splitDkdv?: boolean;
   /** Register prefetch in the blocked kernels (setBackwardPrefetch; default none). */
   prefetch?: Parameters<typeof setBackwardPrefetch>[0];
+  /** Fused stats + dq: row statistics first (setBackwardRowFirst; default off). */
+  rowFirst?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -164,6 +167,7 @@ function use(s: Switches): void {
   setBackwardBlockedLarge(s.blockedLarge ?? false);
   setBackwardSplitDkdv(s.splitDkdv);
   setBackwardPrefetch(s.prefetch ?? {});
+  setBackwardRowFirst(s.rowFirst ?? false);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -463,6 +467,28 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     setup: () => use({ ...DEFAULTS, prefetch: pf }),
     teardown: () => use(DEFAULTS),
   })),
+  {
+    name: "rowfirst",
+    doc: "defaults with the fused stats + dq reducing the row statistics first at chunk ≤ 64 " +
+      "(setBackwardRowFirst): dq's weights formed in registers, k accumulated once into one " +
+      "accumulator instead of twice into two",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    setup: () => use({ ...DEFAULTS, rowFirst: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "pfrow",
+    doc: "pfall + rowfirst",
+    passes: ["fwbw"],
+    setup: () =>
+      use({
+        ...DEFAULTS,
+        rowFirst: true,
+        prefetch: { state: true, accum: true, scores: true, scan: true },
+      }),
+    teardown: () => use(DEFAULTS),
+  },
   {
     name: "opaquebounds",
     doc: "base with the kernels reading their uniforms through an opaque select " +

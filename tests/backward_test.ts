@@ -69,6 +69,7 @@ import {
   setBackwardGroupLimit,
   setBackwardPoison,
   setBackwardPrefetch,
+  setBackwardRowFirst,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateVec4,
@@ -207,6 +208,8 @@ interface Case {
   split?: boolean;
   /** Register prefetch in the blocked kernels' staging loops (setBackwardPrefetch). */
   prefetch?: Parameters<typeof setBackwardPrefetch>[0];
+  /** Fused stats + dq reduce the row statistics first (setBackwardRowFirst). */
+  rowFirst?: boolean;
   seed: number;
 }
 
@@ -231,7 +234,7 @@ function label(c: Case): string {
     c.unroll !== undefined ? ` unroll=${JSON.stringify(c.unroll)}` : ""
   }${c.large ? " blocked-large" : ""}${c.split ? " split-dkdv" : ""}${
     c.prefetch ? ` prefetch=${Object.keys(c.prefetch).join("+")}` : ""
-  }`;
+  }${c.rowFirst ? " row-first" : ""}${c.trimScores === false ? " scores untrimmed" : ""}`;
 }
 
 const SENS_COLUMNS = [
@@ -317,6 +320,7 @@ async function check(c: Case): Promise<void> {
   setBackwardBlockedLarge(c.large ?? false);
   setBackwardSplitDkdv(c.split);
   setBackwardPrefetch(c.prefetch ?? {});
+  setBackwardRowFirst(c.rowFirst ?? false);
   let out: Grads;
   try {
     out = await kernel(c.name).backward(x, dh, o) as Grads;
@@ -324,6 +328,7 @@ async function check(c: Case): Promise<void> {
     setBackwardBlockedLarge("auto");
     setBackwardSplitDkdv(undefined);
     setBackwardPrefetch({});
+    setBackwardRowFirst(false);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
@@ -1863,6 +1868,100 @@ Deno.test({
         prefetch: every,
         seed: seed++,
       };
+      await t.step(label(c), () => check(c));
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "fused stats + dq with the row statistics first (setBackwardRowFirst) equals the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 5260;
+    const all = { trim: true, fuse: true, trimScores: true };
+    const cases: Omit<Case, "seed" | "form">[] = [];
+    for (const gate of ["exp", "sig"] as const) {
+      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+      cases.push(
+        // Chunk 64, hot gates, initial states (the state term scaled by inv, plus dden·n).
+        {
+          name,
+          gate,
+          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          gates: { iMean: 2, gateStd: 2 },
+          ...all,
+        },
+        // Chunk 32 (half a block), the other convention, packed sequences, two head groups.
+        {
+          name,
+          gate,
+          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
+          L: 32,
+          states: true,
+          gradient: "normalizer-constant",
+          starts: [[30, 64], [100]],
+          groupLimit: 5 * 4 * 4 * (64 * 128 + 64),
+          ...all,
+        },
+        // Score grid untrimmed (rows of the output grid), staging 8 deep, no initial states.
+        {
+          name,
+          gate,
+          shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 128 },
+          L: 64,
+          depth: 8,
+          trim: true,
+          fuse: true,
+          trimScores: false,
+        },
+      );
+    }
+    cases.push(
+      // Unnormalized sigmoid gate; chunk 128 (two blocks: not row-first, must still match).
+      {
+        name: "chunkwise--xl_chunk_siging",
+        gate: "sig",
+        shape: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        normalize: false,
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 200, DQK: 64, DHV: 128 },
+        L: 128,
+        states: true,
+        ...all,
+      },
+      // With register prefetch, at the TFLA head dimensions.
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 130, DQK: 128, DHV: 256 },
+        L: 64,
+        states: true,
+        prefetch: { state: true, accum: true, scores: true, scan: true },
+        ...all,
+      },
+    );
+    if (hasF16) {
+      cases.push({
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 130, DQK: 128, DHV: 256 },
+        L: 64,
+        states: true,
+        dtype: "f16",
+        ...all,
+      });
+    }
+    for (const c0 of cases) {
+      const c: Case = { ...c0, form: "chunkwise", rowFirst: true, seed: seed++ };
       await t.step(label(c), () => check(c));
     }
   },

@@ -368,6 +368,13 @@ function* backwardBlocked(): Generator<WgslVariant> {
       for (const dir of ["fwd", "bwd"] as const) {
         yield v(`bw-state-scan-${dir}:${k}:prefetch`, stateScanWgsl(p, true, true, dir, true));
       }
+      // Fused stats with the row statistics first (setBackwardRowFirst), trimmed and not.
+      for (const trim of BOOLS) {
+        yield v(
+          `bw-block-stats:${k}:KC=16,trim=${+trim},fused,scoresOut,rowFirst`,
+          blockWgsl(p, "stats", false, 16, trim, true, trim, "out", { rowFirst: true }),
+        );
+      }
     }
   }
   // dkdv split into dk and dv (setBackwardSplitDkdv) at a blocked shape, and the blocked kernels

@@ -103,6 +103,12 @@ export interface BlockPrefetch {
   accum?: boolean;
   /** The score blocks q·kᵀ and dh·vᵀ. */
   scores?: boolean;
+  /**
+   * Fused stats + dq at chunk ≤ 64 (one block of other rows): the row statistics (inv, dden) are
+   * reduced before the weighted accumulation, so that dq's weights inv·(e·Y) + dden·e are formed
+   * in registers and k is accumulated once into one accumulator instead of twice into two.
+   */
+  rowFirst?: boolean;
 }
 
 /**
@@ -131,6 +137,8 @@ export function blockWgsl(
   // and e·k) are kept and combined once the row's inv and dden are known.
   const fused = fuseDq && mode === "stats";
   if (fused) reuseU = false;
+  // Row statistics first (one accumulator; chunk ≤ 64: the caller guarantees one block).
+  const rowFirst = fused && (prefetch.rowFirst ?? false);
   const { DQK, DHV, gate } = p;
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64;
   const E4 = (DQK * DHV + DQK) / 4;
@@ -224,8 +232,9 @@ export function blockWgsl(
       head.push(...range(NQ).map((c) => `  var acc${i}_${c} = vec4f(0.0);`));
     }
     if (fused) {
-      head.push(...range(NQ).map((c) => `  var acq${i}_${c} = vec4f(0.0);`));
+      if (!rowFirst) head.push(...range(NQ).map((c) => `  var acq${i}_${c} = vec4f(0.0);`));
       head.push(`  var pa${i} = 0.0;\n  var pb${i} = 0.0;`);
+      if (rowFirst) head.push(`  var rr${i} = vec4f(0.0);\n  var rrG${i} = vec4f(0.0);`);
     }
     if (hasDv) head.push(...range(NV).map((c) => `  var accv${i}_${c} = vec4f(0.0);`));
   }
@@ -458,7 +467,7 @@ ${
                 `    let su = u.scale * beta${i} * uc${i}_${c};`,
                 `    let sn = u.scale * beta${i} * nn${c};`,
                 `    acc${i}_${c} += su;`,
-                `    acq${i}_${c} += sn;`,
+                ...(rowFirst ? [] : [`    acq${i}_${c} += sn;`]),
                 `    pa${i} += dot(qo, su);`,
                 `    pb${i} += dot(qo, sn);`,
               );
@@ -661,6 +670,85 @@ ${
       });`
     );
 
+  // A row's statistics from its sums r (den, hd) and ws[lid·16] (.z m, .w β): inv, dden.
+  const statsRow = () => {
+    const lower = gate === "exp" ? "exp(-mcr)" : "1.0";
+    return `    let mcr = ws[lid * 16u].z;
+    let betar = ws[lid * 16u].w;
+    let dsum = r.x;
+    let hsum = r.y;
+    ${
+      p.normalize
+        ? `let nrm = max(abs(dsum), ${lower});
+    let inv = 1.0 / (nrm + u.eps);
+    var dden = 0.0;${
+          p.exact
+            ? `\n    if (abs(dsum) > ${lower}) { dden = -inv * (inv * hsum) * sign(dsum); }`
+            : ""
+        }`
+        : `let inv = 1.0;\n    let dden = 0.0;\n    _ = hsum;\n    _ = dsum;`
+    }`;
+  };
+  // rowFirst: the row sums of both grids reduced through ws (score grid first), the row's inv
+  // and dden written (rso, dmt) and handed to every thread of the row (rr: output grid, rrG:
+  // score grid); dq's weights wq = inv·wy + dden·w; the state term's accumulator scaled by inv
+  // plus dden times its normalizer part.
+  const rowStatsFirst = (): string[] => {
+    const L: string[] = [];
+    if (trimScores) {
+      L.push(
+        ...I.map((i) =>
+          `    ws[(gy * 4u + ${i}u) * 16u + gx] = vec4f(denG${i}, hdG${i}, 0.0, 0.0);`
+        ),
+        `    workgroupBarrier();
+    var rG = vec4f(0.0);
+    if (lid < 64u) {
+      for (var t = 0u; t < 16u; t++) { rG += ws[lid * 16u + t]; }
+    }
+    workgroupBarrier();`,
+      );
+    }
+    L.push(
+      ...I.map((i) =>
+        `    ws[(ty * 4u + ${i}u) * 16u + tx] = vec4f(den${i}, hd${i}, mc${i}, beta${i});`
+      ),
+      `    workgroupBarrier();
+    if (lid < 64u) {
+      var r = ${trimScores ? "rG" : "vec4f(0.0)"};
+      for (var t = 0u; t < 16u; t++) { r += ws[lid * 16u + t]; }
+  ${statsRow().replaceAll("\n", "\n  ")}
+      if (tileFirst + lid < segEnd) {
+        let row = rowBase + tileFirst + lid;
+        rso[row] = vec4f(mcr, inv, dden, betar);${mPath(p) ? `\n        ${dmtStore("row")}` : ""}
+      }
+      ws[lid * 16u] = vec4f(inv, dden, 0.0, 0.0);
+    }
+    workgroupBarrier();`,
+    );
+    for (const i of I) {
+      L.push(`    rr${i} = ws[(ty * 4u + ${i}u) * 16u];`);
+      L.push(`    rrG${i} = ${trimScores ? `ws[(gy * 4u + ${i}u) * 16u]` : `rr${i}`};`);
+    }
+    L.push(`    workgroupBarrier();`);
+    for (const i of I) {
+      for (const j of J) {
+        L.push(`    let wq${i}${j} = rrG${i}.x * wy${i}${j} + rrG${i}.y * w${i}${j};`);
+      }
+    }
+    if (p.inter) {
+      for (const i of I) {
+        for (let c = 0; c < NQ; c++) {
+          L.push(
+            `    acc${i}_${c} = rr${i}.x * acc${i}_${c} + rr${i}.y * (u.scale * beta${i}) * st[(lb * u.NC + seg) * ${E4}u + ${
+              DQK * DV4
+            }u + ${col(c)}];`,
+          );
+        }
+      }
+    }
+    return L;
+  };
+
   // 3. Weighted accumulation of the other side's rows (8 at a time).
   const accum = (mat: string, D4: number, acc: string, cOff = ""): string[] => {
     const N = D4 / 16;
@@ -761,7 +849,9 @@ ${
     ...shared,
     ...(trimScores ? wl.map(G) : wl),
   ];
-  if (fused) {
+  if (rowFirst) {
+    body.push(...rowStatsFirst(), ...storeW("wq"), ...accum("k", DQ4, "acc"));
+  } else if (fused) {
     body.push(...storeW("wy"), ...accum("k", DQ4, "acc"));
     body.push(...storeW("w"), ...accum("k", DQ4, "acq"));
   } else if (mode === "dq") {
@@ -791,8 +881,9 @@ ${
       );
     }
   }
-  // Row sums (none for dv), reduced through ws.
-  if (mode !== "dv" && trimScores) {
+  // Row sums (none for dv), reduced through ws (rowFirst: stats' were reduced in the loop).
+  const rowSums = mode !== "dv" && !rowFirst;
+  if (rowSums && trimScores) {
     // The row sums of the score grid first (rG), then those of the output grid on top.
     const gv = (i: number) =>
       mode === "stats"
@@ -810,8 +901,8 @@ ${
   workgroupBarrier();`,
     );
   }
-  if (mode === "dv") {
-    // dv writes no row sums.
+  if (!rowSums) {
+    // dv writes no row sums; rowFirst reduced them already.
   } else if (mode === "stats") {
     fin.push(
       ...I.map((i) =>
@@ -842,41 +933,37 @@ ${
       );
     }
   }
-  if (mode !== "dv") {
+  if (rowSums) {
     fin.push(`  workgroupBarrier();
   if (lid < 64u && tileFirst + lid < segEnd) {
     var r = ${trimScores ? "rG" : "vec4f(0.0)"};
     for (var t = 0u; t < 16u; t++) { r += ws[lid * 16u + t]; }
     let row = rowBase + tileFirst + lid;`);
   }
-  if (mode === "dv") {
+  if (!rowSums) {
     // Nothing to reduce.
   } else if (mode === "stats") {
-    const lower = gate === "exp" ? "exp(-mcr)" : "1.0";
-    fin.push(`    let mcr = ws[lid * 16u].z;
-    let betar = ws[lid * 16u].w;
-    let dsum = r.x;
-    let hsum = r.y;
-    ${
-      p.normalize
-        ? `let nrm = max(abs(dsum), ${lower});
-    let inv = 1.0 / (nrm + u.eps);
-    var dden = 0.0;${
-          p.exact
-            ? `\n    if (abs(dsum) > ${lower}) { dden = -inv * (inv * hsum) * sign(dsum); }`
-            : ""
-        }`
-        : `let inv = 1.0;\n    let dden = 0.0;\n    _ = hsum;\n    _ = dsum;`
-    }
-    rso[row] = vec4f(mcr, inv, dden, betar);${mPath(p) ? `\n    ${dmtStore("row")}` : ""}`);
+    fin.push(
+      statsRow(),
+      `    rso[row] = vec4f(mcr, inv, dden, betar);${mPath(p) ? `\n    ${dmtStore("row")}` : ""}`,
+    );
     if (fused) fin.push(`    ws[lid * 16u] = vec4f(inv, dden, 0.0, 0.0);`);
   } else if (mode === "dq") {
     fin.push(`    rsum[row] = r.x;`);
   } else {
     fin.push(`    csum[row] = r.x;\n    csum[u.BH * u.S + row] = r.y;`);
   }
-  if (mode !== "dv") fin.push(`  }`);
-  if (fused) {
+  if (rowSums) fin.push(`  }`);
+  if (rowFirst) {
+    // dq is complete in acc; its row sums as below, with rr and rrG from the loop.
+    for (const i of I) {
+      fin.push(
+        `  if (valid${i}) {`,
+        ...range(NQ).map((c) => `    st_dq(rowBase + own${i}, ${col(c)}, acc${i}_${c});`),
+        `  }`,
+      );
+    }
+  } else if (fused) {
     // dq = inv·acc + dden·acq, its row sums (q·dq without the diagonal) reduced like dq's.
     fin.push(`  workgroupBarrier();`);
     if (trimScores) {
@@ -894,6 +981,8 @@ ${
         `  }`,
       );
     }
+  }
+  if (fused) {
     fin.push(`  workgroupBarrier();`);
     if (trimScores) {
       fin.push(

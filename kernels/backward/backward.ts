@@ -294,6 +294,27 @@ let trimScores = true;
 let fuseStateScan = true;
 let shareScores = true;
 let prefetch: BlockPrefetch & { scan?: boolean } = {};
+let rowFirst = false;
+
+/**
+ * Speed variant (issue #14): at chunk sizes up to 64 the fused stats + dq kernel reduces the row
+ * statistics (inv, dden) before its weighted accumulation, so that dq's weights
+ * inv·(e·Y) + dden·e are formed in registers and k is staged and accumulated once into one
+ * accumulator instead of twice into two (`rowFirst` of `blockWgsl`). Off by default
+ * (bench/speed_ab.ts, variant `rowfirst`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardRowFirst } from "./backward.ts";
+ * setBackwardRowFirst(true);
+ * setBackwardRowFirst(false);
+ * ```
+ *
+ * @param on Whether to reduce the row statistics first.
+ */
+export function setBackwardRowFirst(on: boolean): void {
+  rowFirst = on;
+}
 
 /**
  * Speed variant (issue #14): register prefetch in the register-blocked kernels' staging loops.
@@ -312,8 +333,10 @@ let prefetch: BlockPrefetch & { scan?: boolean } = {};
  *
  * @param on The loops to prefetch in.
  */
-export function setBackwardPrefetch(on: BlockPrefetch & { scan?: boolean }): void {
-  prefetch = { ...on };
+export function setBackwardPrefetch(
+  on: Omit<BlockPrefetch, "rowFirst"> & { scan?: boolean },
+): void {
+  prefetch = { state: on.state, accum: on.accum, scores: on.scores, scan: on.scan };
 }
 
 /**
@@ -887,8 +910,9 @@ export async function mlstmBackwardWebGpu(
     2 * 64 * 64 <= DQK * DHV && gpu.limits.maxStorageBuffersPerShaderStage >= 12;
   const shareMode = (mode: BlockMode) =>
     shareBlocks ? (mode === "stats" ? "out" : mode === "dkdv" ? "in" : undefined) : undefined;
-  const pf = { ...prefetch };
-  const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}`;
+  // Row statistics first in the fused stats: one block of other rows per chunk (chunk ≤ 64).
+  const pf = { ...prefetch, rowFirst: rowFirst && fuse && chunk && Math.min(L, S) <= BLOCK_ROWS };
+  const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${pf.rowFirst}`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
