@@ -63,6 +63,7 @@ export {
   chunkwiseForwardWebgpu,
   type ChunkwiseOptions,
   type ChunkwiseSaved,
+  type ChunkwiseSavedGroup,
   type ChunkwiseTileOverrides,
   type ChunkwiseTiling,
   type ChunkwiseVariant,
