@@ -572,7 +572,11 @@ export function setBackwardPoison(on: boolean): void {
  *
  * With `savedStates` (the forward's states, where the pass uses them) the recomputed states and
  * their stabilizers are not allocated: GH·4·E·(NC + 1) bytes of state gradients remain per group
- * (GH: the saved states' largest group; `forwardBackward` makes it the same as without).
+ * (GH: the saved states' largest group; `forwardBackward` makes it the same as without), and the
+ * per-row gate statistics (16·S bytes per head) go into the forward's gate scratch:
+ *
+ *     bytes = B·NH·(32 or 28)·S + GH·4·E·(NC + 1)
+ *
  * With `lastStateGradients` the pass also keeps the last state of every head, B·NH·4·E bytes more;
  * with `documentStarts` it uploads the (B, S) u32 start flags, 4·B·S bytes more (one buffer for
  * any number of documents). No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
@@ -588,8 +592,8 @@ export function setBackwardPoison(on: boolean): void {
  * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, false), 5632 + 83200 + 12);
  * // packed sequences: the start flags, 4·B·S bytes more
  * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, true, true), 6144 + 83200 + 12 + 512);
- * // the forward's states (savedStates): the state gradients alone, 4·4160·3
- * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, true, false, true), 6144 + 49920);
+ * // the forward's states (savedStates): 32·128 + the state gradients alone, 4·4160·3
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, true, false, true), 4096 + 49920);
  * ```
  *
  * @param B Batch size.
@@ -628,7 +632,8 @@ export function chunkwiseBackwardBytes(
   const lastM = lastStateGradients && mPath ? B * NH * 4 : 0;
   const flags = documentStarts ? 4 * B * S : 0;
   const states = savedStates ? 4 * E * (NC + 1) : 4 * E * (2 * NC + 1) + 4 * (NC + 1);
-  return B * NH * (mPath ? 48 : 44) * S + GH * states + last + lastM + flags;
+  const rows = (mPath ? 48 : 44) - (savedStates ? 16 : 0);
+  return B * NH * rows * S + GH * states + last + lastM + flags;
 }
 
 /**
@@ -760,8 +765,9 @@ export interface MlstmBackwardOptions extends MlstmOptions {
    * per head in one binding: {@linkcode savedStatesHeadLimit} gives the forward's
    * `maxHeadsPerGroup` for that), without `lastStateGradients`; otherwise ignored (the pass
    * recomputes the states, with the same result to rounding). A pass that uses them writes into
-   * them (the score blocks that stats hands to dkdv at chunk sizes up to 64), so they serve one
-   * backward pass: a second one throws. The caller still owns and frees them
+   * them (the score blocks that stats hands to dkdv at chunk sizes up to 64, and its per-row gate
+   * statistics into `gates`, the forward's gate scratch, which it does not read), so they serve
+   * one backward pass: a second one throws. The caller still owns and frees them
    * (`saved.destroy()`). They must come from the same kernel's forward on the same inputs and
    * options; what can be checked (device, dtype, shapes, chunk size, chunks, gate) is, with a
    * clear error naming this option. @default {undefined} (recompute)
@@ -1170,7 +1176,13 @@ export async function mlstmBackwardWebGpu(
   };
   const out = (shape: readonly number[], dt: "f32" | "f16") =>
     GpuTensor.empty(gpu, shape, dt, { poison });
-  const gi = f32([BH * S, 4]);
+  // With saved states the forward's gate scratch (8 floats per row or more, which this pass does
+  // not read) holds the per-row gate statistics gi (4 floats per row), where it is still alive.
+  const sg = saved?.gates;
+  const hostGi = useSaved && sg instanceof GpuTensor && sg.gpu === gpu && !sg.destroyed &&
+    sg.byteSize >= 16 * BH * S;
+  const gi = hostGi ? sg : f32([BH * S, 4]);
+  const giBytes = 16 * BH * S;
   const rs = f32([BH * S, 4]);
   // The gradient reaching each stabilizer m_t (exact convention, exponential gate).
   const dmt = mPath(p) ? f32([BH * S]) : undefined;
@@ -1202,7 +1214,7 @@ export async function mlstmBackwardWebGpu(
     buffers: [x.i, x.f, gi, ...rstB],
     uniforms: u,
     workgroups: [Math.ceil((BH * NC) / 64)],
-    bytes: x.i.byteSize + x.f.byteSize + gi.byteSize,
+    bytes: x.i.byteSize + x.f.byteSize + giBytes,
   });
   let outs: { dcInitial?: GpuTensor; dnInitial?: GpuTensor; dmInitial?: GpuTensor } = {};
   if (withInit) {
@@ -1311,7 +1323,7 @@ export async function mlstmBackwardWebGpu(
           uniforms: ug,
           workgroups: [stateScanTiles(DQK, DHV), 1, gh],
           flops: share * fl(S, DQK * DHV),
-          bytes: share * (x.k.byteSize + x.v.byteSize + gi.byteSize) +
+          bytes: share * (x.k.byteSize + x.v.byteSize + giBytes) +
             4 * gh * (NC * E + NC + 1 + (withLast ? E : 0)) +
             (withInit ? share * (x.c!.byteSize + x.n!.byteSize + x.m!.byteSize) : 0),
         });
@@ -1323,7 +1335,7 @@ export async function mlstmBackwardWebGpu(
           uniforms: ug,
           workgroups: [oTiles, NC, gh],
           flops: share * fl(S, DQK * DHV),
-          bytes: share * (x.k.byteSize + x.v.byteSize + gi.byteSize) + 4 * gh * NC * E,
+          bytes: share * (x.k.byteSize + x.v.byteSize + giBytes) + 4 * gh * NC * E,
         });
       }
       if (!stateScan && !useSaved) {
@@ -1357,7 +1369,7 @@ export async function mlstmBackwardWebGpu(
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, DQK + DHV + (fuse ? 2 * DQK : 0)) / 2 + fl(S, DQK * DHV)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-              gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
+              giBytes + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
           4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)),
       });
       if (reverseScan) {
@@ -1368,7 +1380,7 @@ export async function mlstmBackwardWebGpu(
           uniforms: ug,
           workgroups: [stateScanTiles(DQK, DHV), 1, gh],
           flops: share * fl(S, DQK * DHV),
-          bytes: share * (x.q.byteSize + dhG.byteSize + gi.byteSize + rs.byteSize) +
+          bytes: share * (x.q.byteSize + dhG.byteSize + giBytes + rs.byteSize) +
             4 * gh * ((NC + 1) * E + NC + 1) +
             (withLast ? share * (dlc!.byteSize + dln!.byteSize) : 0),
         });
@@ -1380,7 +1392,7 @@ export async function mlstmBackwardWebGpu(
           uniforms: ug,
           workgroups: [oTiles, NC, gh],
           flops: share * fl(S, DQK * DHV),
-          bytes: share * (x.q.byteSize + dhG.byteSize + gi.byteSize + rs.byteSize) +
+          bytes: share * (x.q.byteSize + dhG.byteSize + giBytes + rs.byteSize) +
             4 * gh * NC * E,
         });
         batch.dispatch({
@@ -1402,7 +1414,7 @@ export async function mlstmBackwardWebGpu(
         workgroups: [tiles, NC, gh],
         flops: share * fl(intra, DQK + DHV) / 2,
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-          gi.byteSize + rs.byteSize + dmtBytes),
+          giBytes + rs.byteSize + dmtBytes),
       });
     }
     const st = chunk ? [stC!, stM!] : [];
@@ -1415,7 +1427,7 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
-        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + giBytes +
               rs.byteSize + (reuseU ? 2 : 1) * dq.byteSize + rsum.byteSize) +
           (chunk ? 4 * gh * NC * ((reuseU ? DQK : E) + 1) : 0),
       });
@@ -1430,7 +1442,7 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
-        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + giBytes +
               rs.byteSize + dk.byteSize + csum.byteSize) +
           (chunk ? 4 * gh * NC * (E + 1) : 0),
       });
@@ -1441,7 +1453,7 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [tiles * dvTiles, NC, gh],
         flops: share * (fl(intra, dvTiles * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
-        bytes: share * (dvTiles * (x.q.byteSize + x.k.byteSize) + dhG.byteSize + gi.byteSize +
+        bytes: share * (dvTiles * (x.q.byteSize + x.k.byteSize) + dhG.byteSize + giBytes +
               rs.byteSize + dv.byteSize) + (chunk ? 4 * gh * NC * DQK * DHV : 0),
       });
     } else {
@@ -1466,7 +1478,7 @@ export async function mlstmBackwardWebGpu(
         // With stats' score blocks: no q·kᵀ, dh·vᵀ products, 2 · 64 × 64 floats read per chunk.
         flops: share * (fl(intra, (shareBlocks ? 1 : 2) * (DQK + DHV)) / 2 +
           (chunk ? 2 * fl(S, DQK * DHV) : 0)),
-        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + giBytes +
               rs.byteSize + dk.byteSize + dv.byteSize + csum.byteSize) +
           (chunk ? 4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)) : 0),
       });
@@ -1486,7 +1498,7 @@ export async function mlstmBackwardWebGpu(
       workgroups: [gh],
       bytes: share * ((variant.gate === "sig" ? x.i.byteSize : 0) + x.f.byteSize +
             rsum.byteSize + csum.byteSize + di.byteSize + df.byteSize +
-            (dmt ? gi.byteSize + rs.byteSize + dmtBytes + (withLast ? dlm!.byteSize : 0) : 0)) +
+            (dmt ? giBytes + rs.byteSize + dmtBytes + (withLast ? dlm!.byteSize : 0) : 0)) +
         4 * gh * ((withInit ? 3 * E + 1 : 0) + (withLast ? 2 * E : 0)),
     });
   }
