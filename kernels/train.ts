@@ -20,17 +20,20 @@ import { isCpuTensor, validateDh, validateMlstmInputs } from "../core/validate.t
 import { assertDeviceInputsFinite, toDevice } from "./_common.ts";
 import {
   attachBackwards,
+  chunkwiseBackwardBytes,
   type MlstmBackwardOptions,
   savedStatesHeadLimit,
 } from "./backward/backward.ts";
 import {
   type ChunkwiseForwardResult,
+  chunkwiseHeadGroup,
   chunkwiseKernels,
   type ChunkwiseOptions,
 } from "./chunkwise/mod.ts";
+import { hasDocumentStarts } from "../core/documents.ts";
 import { parallelKernels } from "./parallel.ts";
 import { recurrentKernels } from "./recurrent.ts";
-import { GpuTensor, readTensors } from "./runtime.ts";
+import { type Gpu, GpuTensor, readTensors } from "./runtime.ts";
 
 /** What {@linkcode forwardBackward} resolves to. */
 export interface ForwardBackwardResult<T = TensorLike> {
@@ -96,13 +99,16 @@ function withBackward(): string[] {
  * per-row normalizer statistics from the inputs. For the chunkwise WebGPU kernels
  * (`chunkwise--xl_chunk`, `chunkwise--xl_chunk_siging`, `chunkwise--limit_chunk`), where the
  * backward's register-blocked kernels run (head dimensions multiples of 64; see
- * `savedStatesHeadLimit`), the forward keeps its chunk-boundary states (`keepForBackward`, in head
- * groups that fit the backward's buffers) and the backward reads them (`savedStates`) instead of
- * recomputing them (at B·S 65,536, NH 16, DQK 128, DHV 256, chunk 64 on an H100: one state scan of
- * ~3 ms fewer, peak memory about the same: the kept states take the place of the recomputed
- * ones); the kept states are freed after the backward, also when it throws. Elsewhere the
- * backward recomputes the states too; the results agree to rounding either way. Float64
- * reference kernels (`reference--*`) run both passes on the CPU.
+ * `savedStatesHeadLimit`) and this takes no more GPU memory at its peak than recomputing, the
+ * forward keeps its chunk-boundary states (`keepForBackward`, in head groups that fit the
+ * backward's buffers) and the backward reads them (`savedStates`) instead of recomputing them:
+ * one state scan fewer (~3 ms of 34.6 at B·S 65,536, NH 16, DQK 128, DHV 256, chunk 64 on an
+ * H100, where the peak is 8 MB lower). The kept states of all heads replace the forward's pooled
+ * states of one head group and the backward's recomputed ones, so this holds with up to two head
+ * groups of states on long enough sequences (at DQK 128, DHV 256, chunk 64: S ≥ 4112 with two
+ * groups, any S with one; larger chunks need fewer groups); elsewhere the backward recomputes.
+ * The kept states are freed after the backward, also when it throws. The results agree to
+ * rounding either way. Float64 reference kernels (`reference--*`) run both passes on the CPU.
  *
  * @example One training step of the parallel kernel
  * ```ts ignore
@@ -185,19 +191,17 @@ export async function forwardBackward(
       // Named here (toDevice checked the inputs), not later as a non-finite gradient.
       await assertDeviceInputsFinite([["dh", dh]]);
     }
-    // Chunkwise WebGPU kernels: the forward keeps its chunk states for the backward, in head
-    // groups that fit the backward's buffers, where the backward would use them.
+    // Chunkwise WebGPU kernels: the forward keeps its chunk states for the backward (in head
+    // groups that fit the backward's buffers) where the backward would use them and the peak
+    // memory is no higher than with the states recomputed.
     let fwOptions: MlstmOptions = passOptions;
     if (kernel.backend === "webgpu" && KEEPS_STATES.has(kernel.name)) {
-      const heads = savedStatesHeadLimit(x.gpu, dims, {
-        ...(options.chunkSize !== undefined ? { chunkSize: options.chunkSize } : {}),
-        withInitialStates: x.c !== undefined,
-      });
+      const heads = keptStateHeads(x.gpu, dims, options, x.c !== undefined);
       if (heads > 0) {
         const keep: ChunkwiseOptions = {
           ...passOptions,
           keepForBackward: true,
-          maxHeadsPerGroup: Math.min(heads, dims.B * dims.NH),
+          maxHeadsPerGroup: heads,
         };
         fwOptions = keep;
       }
@@ -233,6 +237,47 @@ export async function forwardBackward(
     for (const t of x.temps) t.destroy();
     if (dhG !== dh && dhG instanceof GpuTensor) dhG.destroy();
   }
+}
+
+/**
+ * Heads per group of kept states for {@linkcode forwardBackward}, or 0 to let the backward
+ * recompute them: where the backward would read them (`savedStatesHeadLimit`) and the states of
+ * all heads kept by the forward plus the backward's scratch with them take no more memory than
+ * the forward's pooled states of one head group plus the recomputing backward's scratch (the gate
+ * scratch is the same either way). Kept states cost one head group more than the pooled ones and
+ * save the recomputed states (a group's NC packed states) and the per-row gate statistics, so
+ * they win with up to two head groups on long enough sequences (at DQK 128, DHV 256: S ≥ 4112
+ * with two groups; any S with one), and lose with three or more.
+ */
+function keptStateHeads(
+  gpu: Gpu,
+  d: { B: number; NH: number; S: number; DQK: number; DHV: number },
+  o: MlstmOptions,
+  withInitialStates: boolean,
+): number {
+  const L = o.chunkSize ?? 64;
+  const heads = savedStatesHeadLimit(gpu, d, { chunkSize: L, withInitialStates });
+  if (heads < 1) return 0;
+  const BH = d.B * d.NH, NC = Math.ceil(d.S / L);
+  const perHead = 4 * (NC + 1) * (d.DQK * d.DHV + d.DQK + 1);
+  const pooled = chunkwiseHeadGroup(gpu.limits, BH, NC, d.DQK, d.DHV) * perHead;
+  // The backward's groups with saved states are the forward's, at most as large as its own
+  // (the per-row terms that do not depend on the states are the same either way).
+  const bw = (saved: boolean) =>
+    chunkwiseBackwardBytes(
+      d.B,
+      d.NH,
+      d.S,
+      d.DQK,
+      d.DHV,
+      L,
+      heads * 4 * (NC + 1) * (d.DQK * d.DHV + d.DQK),
+      false,
+      true,
+      hasDocumentStarts(o.documentStarts),
+      saved,
+    );
+  return BH * perHead + bw(true) <= pooled + bw(false) ? Math.min(heads, BH) : 0;
 }
 
 /** The outputs of both passes by name: h, last c/n/m, then the gradients. */

@@ -319,6 +319,51 @@ function resolveDtype(
 }
 
 /**
+ * Heads per group of dispatches of {@linkcode chunkwiseForwardWebgpu}: the per-chunk-boundary
+ * states of a group ((NC + 1)·DQK·DHV floats per head) must fit one storage binding and the
+ * parallel kernel's grid z (NC · heads) one dispatch dimension; `maxHeadsPerGroup` caps it
+ * further. Groups are balanced: the most heads per group over the fewest groups, spread evenly.
+ *
+ * @example
+ * ```ts
+ * import { chunkwiseHeadGroup } from "./forward.ts";
+ * import assert from "node:assert/strict";
+ * const limits = { maxStorageBufferBindingSize: 2 ** 31, maxComputeWorkgroupsPerDimension: 65535 };
+ * // B·NH 128, S 8192, chunk 64, DQK 128, DHV 256: 127 heads fit a binding, so 2 groups of 64.
+ * assert.equal(chunkwiseHeadGroup(limits, 128, 128, 128, 256), 64);
+ * assert.equal(chunkwiseHeadGroup(limits, 5, 128, 128, 256, 2), 2); // groups of 2, 2, 1
+ * ```
+ *
+ * @param limits The device's maxStorageBufferBindingSize and maxComputeWorkgroupsPerDimension.
+ * @param BH Batch × heads.
+ * @param NC Chunks per head.
+ * @param DQK Query/key head dimension.
+ * @param DHV Value head dimension.
+ * @param maxHeadsPerGroup A further cap. @default {Infinity}
+ * @returns Heads per group, or 0 when one head's states exceed a binding.
+ */
+export function chunkwiseHeadGroup(
+  limits: Pick<
+    GPUSupportedLimits,
+    "maxStorageBufferBindingSize" | "maxComputeWorkgroupsPerDimension"
+  >,
+  BH: number,
+  NC: number,
+  DQK: number,
+  DHV: number,
+  maxHeadsPerGroup = Infinity,
+): number {
+  const most = Math.min(
+    BH,
+    Math.floor(limits.maxStorageBufferBindingSize / ((NC + 1) * DQK * DHV * 4)),
+    Math.floor(limits.maxComputeWorkgroupsPerDimension / NC),
+    maxHeadsPerGroup,
+  );
+  // Balanced groups (the state kernel's time does not shrink with fewer heads).
+  return most < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / most));
+}
+
+/**
  * Runs a chunkwise forward on WebGPU. Inputs are validated first (core/validate.ts), then the chunk
  * size and the device limits (workgroup storage, binding sizes, bindings per stage) are checked;
  * all dispatches go into one command buffer with no read-back in between. CPU tensors in give CPU
@@ -408,17 +453,8 @@ export async function chunkwiseForwardWebgpu(
       `${label}: ${NC} chunks of ${BH} heads exceed maxComputeWorkgroupsPerDimension ${maxDim}: use a larger chunkSize or fewer heads per call`,
     );
   }
-  // Heads per group: the per-chunk-boundary states of a group must fit one binding, and the
-  // parallel kernel's grid z (NC · heads) one dispatch dimension.
   const perHead = (NC + 1) * CQ * 4;
-  const bhgMax = Math.min(
-    BH,
-    Math.floor(gpu.limits.maxStorageBufferBindingSize / perHead),
-    Math.floor(maxDim / NC),
-    options.maxHeadsPerGroup ?? Infinity,
-  );
-  // Balanced groups (the state kernel's time does not shrink with fewer heads).
-  const bhg = bhgMax < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / bhgMax));
+  const bhg = chunkwiseHeadGroup(gpu.limits, BH, NC, DQK, DHV, options.maxHeadsPerGroup);
   if (bhg < 1) {
     throw new GpuError(
       `${label}: the ${

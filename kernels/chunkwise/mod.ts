@@ -61,6 +61,7 @@ export {
   checkChunkSize,
   type ChunkwiseForwardResult,
   chunkwiseForwardWebgpu,
+  chunkwiseHeadGroup,
   type ChunkwiseOptions,
   type ChunkwiseSaved,
   type ChunkwiseSavedGroup,
