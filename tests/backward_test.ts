@@ -1511,6 +1511,21 @@ Deno.test({
           }
         },
       );
+      await t.step("a backward that throws: the kept states are freed too", async () => {
+        let kept: ChunkwiseSaved | undefined;
+        const spy = spyPasses(name, [], (_x, _d, oo) => {
+          kept = (oo as MlstmBackwardOptions).savedStates;
+          return Promise.reject(new Error("boom"));
+        });
+        try {
+          await assert.rejects(() => forwardBackward(name, x, dh, o), { message: "boom" });
+        } finally {
+          spy.restore();
+        }
+        assert.ok(kept, "the backward got savedStates");
+        for (const g of kept.groups) assert.ok(g.statesC.destroyed && g.statesNM.destroyed);
+        assert.ok(kept.gates.destroyed);
+      });
       await t.step("peak memory below the recomputing pass's; chunkwiseBackwardBytes", async () => {
         // Every buffer created and freed for real (no pool), inputs uploaded before counting.
         setBufferPoolLimit(0);
