@@ -1313,9 +1313,8 @@ export async function mlstmBackwardWebGpu(
     const stM = useSaved ? saved!.groups[j]!.statesNM : mp;
     if (chunk) {
       const init = withInit ? [x.c!, x.n!, x.m!] : [];
-      if (useSaved) {
-        // Nothing to recompute.
-      } else if (stateScan) {
+      // (With saved states nothing is recomputed: stateScan is false, the two passes skipped.)
+      if (stateScan) {
         batch.dispatch({
           label: `${tag} bw state scan`,
           pipeline: sfP!,
@@ -1327,7 +1326,7 @@ export async function mlstmBackwardWebGpu(
             4 * gh * (NC * E + NC + 1 + (withLast ? E : 0)) +
             (withInit ? share * (x.c!.byteSize + x.n!.byteSize + x.m!.byteSize) : 0),
         });
-      } else {
+      } else if (!useSaved) {
         batch.dispatch({
           label: `${tag} bw outer state`,
           pipeline: stP!,
