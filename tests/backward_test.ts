@@ -1410,9 +1410,10 @@ Deno.test({
     const xl = { name: "chunkwise--xl_chunk", gate: "exp" } as const;
     const sig = { name: "chunkwise--xl_chunk_siging", gate: "sig" } as const;
     const groups = { maxHeadsPerGroup: 2, groups: [2, 1] };
-    // Four sets of pipelines (each takes lavapipe ~13 s to build): exponential and sigmoid gate
+    // Five sets of pipelines (each takes lavapipe ~13 s to build): exponential and sigmoid gate
     // exact at chunk 64, the sigmoid gate unnormalized and with the normalizer held constant at
-    // chunk 128, the exponential gate with it held constant at chunk 64 in f16 storage.
+    // chunk 128, the exponential gate with it held constant at chunk 64 in f16 storage, stats and
+    // dq unfused with dkdv split (the row and column kernels of the xLSTM 7B head's path).
     const cases: Omit<Case, "seed">[] = [
       { ...base, ...xl, saved: groups },
       { ...base, ...sig, saved: groups },
@@ -1445,10 +1446,26 @@ Deno.test({
         dtype: hasF16 ? "f16" : "f32",
         saved: groups,
       },
+      { ...base, ...xl, fuse: false, split: true, saved: groups },
     ];
+    // The xLSTM 7B head (DQK 256, DHV 512: blocked kernels above DHV 256, stats and dq unfused,
+    // dk and dv) on GPUs only: lavapipe takes minutes to build those pipelines.
+    const gpu = await needGpu();
+    if (!/llvmpipe/i.test(gpu.adapterName)) {
+      cases.push({
+        ...base,
+        ...xl,
+        shape: { B: 1, NH: 2, S: 150, DQK: 256, DHV: 512 },
+        large: true,
+        saved: { maxHeadsPerGroup: 1, groups: [1, 1] },
+      });
+    }
     for (const c of cases) {
       const cs = { ...c, seed: seed++ } as Case;
-      await t.step(label(cs), () => check(cs));
+      await t.step(
+        label(cs) + (c.fuse ? "" : " unfused") + (c.split ? " split" : ""),
+        () => check(cs),
+      );
     }
   },
 });

@@ -974,7 +974,9 @@ ${inter.join("\n")}
 ${loop}
 ${body.join("\n")}
   }
-${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}
+${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}${
+    // dq reusing stats' U reads nothing else of the saved C (n comes from statesNM).
+    rows && at.saved ? "\n  _ = st[0];" : ""}
 }
 `;
 }
