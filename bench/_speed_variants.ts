@@ -51,6 +51,13 @@ export interface SpeedVariant {
    * skipped on other shapes, where it would equal the variant it is compared with.
    */
   largeHeadOnly?: boolean;
+  /**
+   * `fwbw` runs through `forwardBackward` (kernels/train.ts), which has the forward keep its
+   * chunk states for the backward (`keepForBackward` / `savedStates`) where that takes no more
+   * memory, instead of a forward call and a backward call that recomputes them.
+   * @default {false}
+   */
+  forwardBackward?: boolean;
   /** Called before each call (module switches). */
   setup?: () => void;
   /** Called after each call. */
@@ -370,6 +377,18 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     name: "defaults",
     doc: "the library's defaults, no overrides: today `all` with the forward's interleaveColumns " +
       "(`trimi`, the default since stop 11) and, at DHV 512, `staged`",
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "reuse",
+    doc: "defaults with forward+backward through forwardBackward: the forward keeps its chunk " +
+      "states and the backward reads them (savedStates) instead of recomputing them in its " +
+      "state scan, where that takes no more peak memory (kernels/train.ts; the default of " +
+      "forwardBackward); compare with `defaults`, which calls forward and backward separately",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
   },
