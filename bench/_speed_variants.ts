@@ -497,6 +497,20 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "pfrowreuse",
+    doc: "pfall + rowfirst + reuse (forwardBackward with the forward's kept states)",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () =>
+      use({
+        ...DEFAULTS,
+        rowFirst: true,
+        prefetch: { state: true, accum: true, scores: true, scan: true },
+      }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "pfrow",
     doc: "pfall + rowfirst",
     passes: ["fwbw"],
