@@ -2352,6 +2352,27 @@ Deno.test({
         prefetch: { state: true, accum: true, scores: true, scan: true },
         ...all,
       },
+      // With the forward's states (savedStates: n read from statesNM), two head groups.
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        gates: { iMean: 2, gateStd: 2 },
+        saved: { maxHeadsPerGroup: 1, groups: [1, 1] },
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk_siging",
+        gate: "sig",
+        shape: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        prefetch: { state: true, accum: true, scores: true, scan: true },
+        saved: {},
+        ...all,
+      },
     );
     if (hasF16) {
       cases.push({

@@ -444,25 +444,22 @@ ${
     return L;
   };
 
+  // The chunk's n (vec4 c of the thread's columns): rows read the state before the chunk (the
+  // forward's statesNM with saved states: DQK scalars at the slot's start, bound as mp), columns
+  // the packed state gradient after it; `nb` / `sb4` hold the slot's base.
+  const nBase = `(lb * (u.NC + 1u) + seg) * ${DQK + 1}u`;
+  const nLoad = (c: number) =>
+    rows && at.saved
+      ? `vec4f(${I.map((j) => `mp[nb + (${col(c)}) * 4u${j ? ` + ${j}u` : ""}]`).join(", ")})`
+      : `st[sb4 + ${DQK * DV4}u + ${col(c)}]`;
   let inter: string[] = [];
   if (p.inter) {
     // Rows: the state before the chunk; columns: the state gradient after it (da, packed).
     inter.push(
       `  let sb4 = ${rows ? at.cSlot4("seg") : `(lb * (u.NC + 1u) + seg) * ${E4}u`};`,
     );
-    if (rows && at.saved) {
-      // n of the forward's states: DQK scalars at the slot's start in statesNM (bound as mp).
-      inter.push(`  let nb = (lb * (u.NC + 1u) + seg) * ${DQK + 1}u;`);
-      inter.push(
-        ...range(NQ).map((c) =>
-          `  let nn${c} = vec4f(${
-            I.map((j) => `mp[nb + (${col(c)}) * 4u${j ? ` + ${j}u` : ""}]`).join(", ")
-          });`
-        ),
-      );
-    } else if (mode !== "dv") {
-      inter.push(...range(NQ).map((c) => `  let nn${c} = st[sb4 + ${DQK * DV4}u + ${col(c)}];`));
-    }
+    if (rows && at.saved) inter.push(`  let nb = ${nBase};`);
+    if (mode !== "dv") inter.push(...range(NQ).map((c) => `  let nn${c} = ${nLoad(c)};`));
     if (rows) {
       if (reuseU && mode === "dq") {
         for (const i of I) {
@@ -762,15 +759,16 @@ ${
       }
     }
     if (p.inter) {
-      for (const i of I) {
-        for (let c = 0; c < NQ; c++) {
+      L.push(`    {`, `      let ${at.saved ? `nb = ${nBase}` : `sb4 = ${at.cSlot4("seg")}`};`);
+      for (let c = 0; c < NQ; c++) {
+        L.push(`      let nn${c} = ${nLoad(c)};`);
+        for (const i of I) {
           L.push(
-            `    acc${i}_${c} = rr${i}.x * acc${i}_${c} + rr${i}.y * (u.scale * beta${i}) * st[(lb * u.NC + seg) * ${E4}u + ${
-              DQK * DV4
-            }u + ${col(c)}];`,
+            `      acc${i}_${c} = rr${i}.x * acc${i}_${c} + rr${i}.y * (u.scale * beta${i}) * nn${c};`,
           );
         }
       }
+      L.push(`    }`);
     }
     return L;
   };
