@@ -51,6 +51,13 @@ export interface SpeedVariant {
    * skipped on other shapes, where it would equal the variant it is compared with.
    */
   largeHeadOnly?: boolean;
+  /**
+   * `fwbw` runs through `forwardBackward` (kernels/train.ts), which has the forward keep its
+   * chunk states for the backward (`keepForBackward` / `savedStates`) where that takes no more
+   * memory, instead of a forward call and a backward call that recomputes them.
+   * @default {false}
+   */
+  forwardBackward?: boolean;
   /** Called before each call (module switches). */
   setup?: () => void;
   /** Called after each call. */
@@ -374,6 +381,18 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "reuse",
+    doc: "defaults with forward+backward through forwardBackward: the forward keeps its chunk " +
+      "states and the backward reads them (savedStates) instead of recomputing them in its " +
+      "state scan, where that takes no more peak memory (kernels/train.ts; the default of " +
+      "forwardBackward); compare with `defaults`, which calls forward and backward separately",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "twopass",
     doc: "defaults with the blocked backward recomputing the chunk states in two passes (outer " +
       "products written, then scanned; before stop 11) instead of one fused pass " +
@@ -475,6 +494,20 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     passes: ["fwbw"],
     blockedOnly: true,
     setup: () => use({ ...DEFAULTS, rowFirst: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "pfrowreuse",
+    doc: "pfall + rowfirst + reuse (forwardBackward with the forward's kept states)",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () =>
+      use({
+        ...DEFAULTS,
+        rowFirst: true,
+        prefetch: { state: true, accum: true, scores: true, scan: true },
+      }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -61,6 +61,8 @@ import {
   type Tensor,
 } from "../mod.ts";
 import {
+  chunkwiseBackwardBytes,
+  type MlstmBackwardOptions,
   setBackwardBlockDepth,
   setBackwardBlockedLarge,
   setBackwardF16ReuseU,
@@ -77,7 +79,13 @@ import {
   setBackwardTrimDiagonal,
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
-import { GpuTensor, pipelineCreationTimes } from "../kernels/runtime.ts";
+import {
+  getBufferPoolLimit,
+  GpuTensor,
+  pipelineCreationTimes,
+  releaseBufferPool,
+  setBufferPoolLimit,
+} from "../kernels/runtime.ts";
 import {
   type BwParams,
   stateVec4Default,
@@ -87,6 +95,15 @@ import {
   tileWgsl,
 } from "../kernels/backward/_wgsl.ts";
 import { forwardBackward } from "../kernels/train.ts";
+import {
+  type ChunkwiseForwardResult,
+  chunkwiseForwardWebgpu,
+  type ChunkwiseSaved,
+  releaseChunkwiseScratch,
+  XL_CHUNK,
+} from "../kernels/chunkwise/mod.ts";
+import { startProfiling } from "../profiling/profiler.ts";
+import { trackGpuMemory } from "../profiling/memory.ts";
 import { assertDeviation, testRunDir } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { uploadInputs } from "./_gpu_checks.ts";
@@ -210,6 +227,12 @@ interface Case {
   prefetch?: Parameters<typeof setBackwardPrefetch>[0];
   /** Fused stats + dq reduce the row statistics first (setBackwardRowFirst). */
   rowFirst?: boolean;
+  /**
+   * The forward's states (savedStates): the kernel's forward keeps them (`maxHeadsPerGroup`
+   * heads per group, `groups` the expected group sizes) and the backward must read them (no
+   * state-recomputing dispatch).
+   */
+  saved?: { maxHeadsPerGroup?: number; groups?: number[] };
   seed: number;
 }
 
@@ -234,7 +257,9 @@ function label(c: Case): string {
     c.unroll !== undefined ? ` unroll=${JSON.stringify(c.unroll)}` : ""
   }${c.large ? " blocked-large" : ""}${c.split ? " split-dkdv" : ""}${
     c.prefetch ? ` prefetch=${Object.keys(c.prefetch).join("+")}` : ""
-  }${c.rowFirst ? " row-first" : ""}${c.trimScores === false ? " scores untrimmed" : ""}`;
+  }${c.rowFirst ? " row-first" : ""}${c.trimScores === false ? " scores untrimmed" : ""}${
+    c.saved ? ` savedStates${c.saved.groups ? ` groups=${c.saved.groups}` : ""}` : ""
+  }`;
 }
 
 const SENS_COLUMNS = [
@@ -323,7 +348,9 @@ async function check(c: Case): Promise<void> {
   setBackwardRowFirst(c.rowFirst ?? false);
   let out: Grads;
   try {
-    out = await kernel(c.name).backward(x, dh, o) as Grads;
+    out = c.saved
+      ? await savedBackward(c.name, x, dh, o, c.saved)
+      : await kernel(c.name).backward(x, dh, o) as Grads;
   } finally {
     setBackwardBlockedLarge("auto");
     setBackwardSplitDkdv(undefined);
@@ -378,6 +405,55 @@ async function check(c: Case): Promise<void> {
   }
   logSensitivity(rows);
   if (failures.length) throw failures[0];
+}
+
+/** Labels of the dispatches that recompute the chunk states (none with savedStates). */
+const RECOMPUTE = [" bw state scan", " bw outer state", " bw scan fwd"];
+
+/**
+ * The backward of `name` given the states its forward kept (savedStates); asserts that the pass
+ * read them (no dispatch recomputes them, one reverse scan per head group) and frees them.
+ */
+async function savedBackward(
+  name: string,
+  x: Inputs,
+  dh: Tensor,
+  o: MlstmOptions,
+  how: NonNullable<Case["saved"]>,
+): Promise<Grads> {
+  const gpu = await needGpu();
+  const fw = await kernel(name).forward(x, {
+    ...o,
+    keepForBackward: true,
+    poisonOutputs: true,
+    ...(how.maxHeadsPerGroup ? { maxHeadsPerGroup: how.maxHeadsPerGroup } : {}),
+  } as MlstmOptions) as ChunkwiseForwardResult;
+  const saved = fw.saved!;
+  try {
+    if (how.groups) assert.deepEqual(saved.groups.map((g) => g.heads), how.groups);
+    const p = startProfiling(gpu, { timestamps: false });
+    let out: Grads;
+    try {
+      out = await kernel(name).backward(
+        x,
+        dh,
+        { ...o, savedStates: saved } as MlstmOptions,
+      ) as Grads;
+    } finally {
+      const labels = (await p.stop()).records.map((r) => r.label);
+      for (const r of RECOMPUTE) {
+        assert.ok(!labels.some((l) => l.endsWith(r)), `savedStates: a${r} dispatch ran`);
+      }
+      assert.equal(
+        labels.filter((l) => l.endsWith(" bw state scan bwd")).length,
+        saved.groups.length,
+        "one reverse scan per head group of the saved states",
+      );
+    }
+    return out;
+  } finally {
+    saved.destroy();
+  }
 }
 
 /**
@@ -1322,6 +1398,334 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "chunkwise backward with the forward's states (savedStates) equals the float64 reference and recomputes nothing",
+  ignore,
+  async fn(t) {
+    let seed = 14400;
+    // The library's defaults (trimmed, fused; at chunk 64 the shared score blocks go into the
+    // saved states' slots); several head groups of saved states (3 heads, 2 per group).
+    const all = { trim: true, fuse: true, trimScores: true };
+    const base = {
+      form: "chunkwise",
+      shape: { B: 1, NH: 3, S: 150, DQK: 64, DHV: 128 },
+      L: 64,
+      states: true,
+      ...all,
+    } as const;
+    const xl = { name: "chunkwise--xl_chunk", gate: "exp" } as const;
+    const sig = { name: "chunkwise--xl_chunk_siging", gate: "sig" } as const;
+    const groups = { maxHeadsPerGroup: 2, groups: [2, 1] };
+    // Five sets of pipelines (each takes lavapipe ~13 s to build): exponential and sigmoid gate
+    // exact at chunk 64, the sigmoid gate unnormalized and with the normalizer held constant at
+    // chunk 128, the exponential gate with it held constant at chunk 64 in f16 storage, stats and
+    // dq unfused with dkdv split (the row and column kernels of the xLSTM 7B head's path).
+    const cases: Omit<Case, "seed">[] = [
+      { ...base, ...xl, saved: groups },
+      { ...base, ...sig, saved: groups },
+      // Hot input gates (the stabilizer's path matters), the limit_chunk kernel's forward.
+      { ...base, ...xl, gates: { iMean: 8, gateStd: 4 }, eps: 1e-3, saved: {} },
+      { ...base, ...xl, name: "chunkwise--limit_chunk", gates: { iMean: 20 }, saved: {} },
+      // Packed sequences, a ragged last chunk, one head per group, no initial states.
+      {
+        ...base,
+        ...xl,
+        shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
+        starts: [[30, 64], [100]],
+        states: false,
+        saved: { maxHeadsPerGroup: 1, groups: [1, 1, 1, 1] },
+      },
+      // Chunk 128 (no shared score blocks).
+      {
+        ...base,
+        ...sig,
+        L: 128,
+        normalize: false,
+        gradient: "normalizer-constant",
+        shape: { ...base.shape, S: 2 * 128 + 29 },
+        saved: groups,
+      },
+      {
+        ...base,
+        ...xl,
+        gradient: "normalizer-constant",
+        dtype: hasF16 ? "f16" : "f32",
+        saved: groups,
+      },
+      { ...base, ...xl, fuse: false, split: true, saved: groups },
+    ];
+    // The xLSTM 7B head (DQK 256, DHV 512: blocked kernels above DHV 256, stats and dq unfused,
+    // dk and dv) on GPUs only: lavapipe takes minutes to build those pipelines.
+    const gpu = await needGpu();
+    if (!/llvmpipe/i.test(gpu.adapterName)) {
+      cases.push({
+        ...base,
+        ...xl,
+        shape: { B: 1, NH: 2, S: 150, DQK: 256, DHV: 512 },
+        large: true,
+        saved: { maxHeadsPerGroup: 1, groups: [1, 1] },
+      });
+    }
+    for (const c of cases) {
+      const cs = { ...c, seed: seed++ } as Case;
+      await t.step(
+        label(cs) + (c.fuse ? "" : " unfused") + (c.split ? " split" : ""),
+        () => check(cs),
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "forwardBackward() hands the forward's states to the backward: no state scan, the recomputing pass's results, less memory",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const rng = rngOf(14500);
+    const name = "chunkwise--xl_chunk";
+    const shape = { B: 1, NH: 4, S: 150, DQK: 64, DHV: 128 };
+    const x = randomMlstmInputs(shape, rng);
+    const dh = randomTensor([1, 4, 150, 128], rng);
+    const o: MlstmOptions = { chunkSize: 64 };
+    // The library's defaults (this file's cases set them per call), and 2 heads per group of
+    // the backward's state buffers, so of the kept states too (NC 3, E = 64·128 + 64).
+    const groupBytes = 2 * 4 * 4 * (64 * 128 + 64);
+    setBackwardTrimDiagonal(true);
+    setBackwardTrimScores(true);
+    setBackwardFuseStatsDq(true);
+    setBackwardGroupLimit(groupBytes);
+    const poolLimit = getBufferPoolLimit();
+    try {
+      await t.step(
+        "no state scan; the kept states are freed; the recomputing pass's results",
+        async () => {
+          const events: string[] = [];
+          const bw = kernel(name).backward;
+          let kept: ChunkwiseSaved | undefined;
+          const spy = spyPasses(name, events, (xx, d, oo) => {
+            kept = (oo as MlstmBackwardOptions).savedStates;
+            return bw(xx, d, oo);
+          });
+          const p = startProfiling(gpu, { timestamps: false });
+          let r;
+          try {
+            r = await forwardBackward(name, x, dh, o);
+          } finally {
+            spy.restore();
+            const labels = (await p.stop()).records.map((rec) => rec.label);
+            for (const l of RECOMPUTE) assert.ok(!labels.some((m) => m.endsWith(l)), `a${l} ran`);
+            assert.equal(labels.filter((m) => m.endsWith(" bw state scan bwd")).length, 2);
+          }
+          assert.ok(kept, "the backward got savedStates");
+          assert.deepEqual(kept.groups.map((g) => g.heads), [2, 2]);
+          for (const g of kept.groups) assert.ok(g.statesC.destroyed && g.statesNM.destroyed);
+          assert.ok(kept.gates.destroyed, "the gate scratch freed");
+          // The same passes with the states recomputed: h alike, the gradients to rounding.
+          const fw = await kernel(name).forward(x, o);
+          const ref = await kernel(name).backward(x, dh, o) as Grads;
+          assert.deepEqual(Array.from((r.h as Tensor).data), Array.from((fw.h as Tensor).data));
+          for (const g of ["dq", "dk", "dv", "di", "df"] as const) {
+            const dv = deviation((r.grads[g] as Tensor).data, ref[g]!.data);
+            assert.ok(
+              dv.relL2 <= 1e-5,
+              `${g}: relative L2 ${dv.relL2} against the recomputing pass`,
+            );
+          }
+        },
+      );
+      await t.step("a backward that throws: the kept states are freed too", async () => {
+        let kept: ChunkwiseSaved | undefined;
+        const spy = spyPasses(name, [], (_x, _d, oo) => {
+          kept = (oo as MlstmBackwardOptions).savedStates;
+          return Promise.reject(new Error("boom"));
+        });
+        try {
+          await assert.rejects(() => forwardBackward(name, x, dh, o), { message: "boom" });
+        } finally {
+          spy.restore();
+        }
+        assert.ok(kept, "the backward got savedStates");
+        for (const g of kept.groups) assert.ok(g.statesC.destroyed && g.statesNM.destroyed);
+        assert.ok(kept.gates.destroyed);
+      });
+      await t.step("peak memory below the recomputing pass's; chunkwiseBackwardBytes", async () => {
+        // Every buffer created and freed for real (no pool), inputs uploaded before counting.
+        setBufferPoolLimit(0);
+        releaseBufferPool(gpu);
+        const dev = uploadInputs(gpu, x);
+        const dhG = GpuTensor.fromTensor(gpu, dh);
+        const peakOf = async (fn: () => Promise<GpuTensor[]>) => {
+          releaseChunkwiseScratch(gpu);
+          const mem = trackGpuMemory(gpu.device);
+          let outs: GpuTensor[];
+          try {
+            outs = await fn();
+            await gpu.device.queue.onSubmittedWorkDone();
+          } finally {
+            mem.stop();
+          }
+          for (const u of outs) u.destroy();
+          return mem.peakBytes;
+        };
+        const tensors = (r: object) => Object.values(r).filter((u) => u instanceof GpuTensor);
+        const kept = await peakOf(async () => {
+          const r = await forwardBackward(name, dev, dhG, o);
+          return [r.h as GpuTensor, ...tensors(r.grads)];
+        });
+        const recomputed = await peakOf(async () => {
+          const fw = await kernel(name).forward(dev, o);
+          return [fw.h as GpuTensor, ...tensors(await kernel(name).backward(dev, dhG, o))];
+        });
+        assert.ok(kept <= recomputed, `peak ${kept} bytes with kept states, ${recomputed} without`);
+        // The backward alone with saved states: its scratch is chunkwiseBackwardBytes(...,
+        // savedStates) (plus the batch's uniforms).
+        const fw = await chunkwiseForwardWebgpu(XL_CHUNK, dev, {
+          ...o,
+          keepForBackward: true,
+          maxHeadsPerGroup: 2,
+        });
+        const saved = fw.saved!;
+        try {
+          const mem = trackGpuMemory(gpu.device);
+          let g: MlstmGradients;
+          try {
+            g = await kernel(name).backward(dev, dhG, { ...o, savedStates: saved } as MlstmOptions);
+            await gpu.device.queue.onSubmittedWorkDone();
+          } finally {
+            mem.stop();
+          }
+          const outputs = tensors(g).reduce((a, u) => a + (u as GpuTensor).byteSize, 0);
+          const predicted = chunkwiseBackwardBytes(
+            1,
+            4,
+            150,
+            64,
+            128,
+            64,
+            groupBytes,
+            false,
+            true,
+            false,
+            true,
+          );
+          const extra = mem.peakBytes - outputs - predicted;
+          assert.ok(
+            extra >= 0 && extra <= 4096,
+            `peak ${mem.peakBytes} = ${outputs} + ${predicted} + ${extra}`,
+          );
+          for (const u of tensors(g)) (u as GpuTensor).destroy();
+          // They serve one pass (it wrote into them).
+          await assert.rejects(
+            () => kernel(name).backward(dev, dhG, { ...o, savedStates: saved } as MlstmOptions),
+            {
+              name: "GpuError",
+              message:
+                "Option savedStates were already used by a backward pass, which writes into them: run the forward again with keepForBackward",
+            },
+          );
+        } finally {
+          saved.destroy();
+          (fw.h as GpuTensor).destroy();
+          for (const u of [...Object.values(dev), dhG]) u.destroy();
+        }
+      });
+    } finally {
+      setBufferPoolLimit(poolLimit);
+      setBackwardGroupLimit(undefined);
+      setBackwardTrimDiagonal(false);
+      setBackwardTrimScores(false);
+      setBackwardFuseStatsDq(false);
+    }
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name: "savedStates: rejected when they do not fit the pass, ignored where it recomputes",
+  ignore,
+  async fn() {
+    const gpu = await needGpu();
+    const rng = rngOf(14600);
+    const x = randomMlstmInputs({ B: 1, NH: 2, S: 40, DQK: 16, DHV: 16 }, rng);
+    const dh = randomTensor([1, 2, 40, 16], rng);
+    const o = { chunkSize: 16 };
+    const { saved } = await chunkwiseForwardWebgpu(XL_CHUNK, x, { ...o, keepForBackward: true });
+    const s = saved!;
+    const bw = (name: string, xx: MlstmInputs, d: Tensor, oo: MlstmBackwardOptions) =>
+      kernel(name).backward(xx, d, oo as MlstmOptions);
+    const xl = "chunkwise--xl_chunk";
+    try {
+      await assert.rejects(() => bw("parallel--stablef", x, dh, { savedStates: s }), {
+        name: "TypeError",
+        message:
+          "parallel--stablef keeps no chunk states: drop savedStates or use a chunkwise kernel",
+      });
+      await assert.rejects(() => bw(xl, x, dh, { chunkSize: 8, savedStates: s }), {
+        name: "RangeError",
+        message:
+          "Option savedStates hold chunks of 16 steps, but chunkSize is 8: pass the forward's chunkSize",
+      });
+      await assert.rejects(
+        () => bw("chunkwise--xl_chunk_siging", x, dh, { ...o, savedStates: s }),
+        {
+          name: "TypeError",
+          message:
+            "Option savedStates come from a forward with the exp input gate, but this pass has the sig gate: pass the same kernel's states",
+        },
+      );
+      const longer = randomMlstmInputs({ B: 1, NH: 2, S: 60, DQK: 16, DHV: 16 }, rng);
+      await assert.rejects(
+        () => bw(xl, longer, randomTensor([1, 2, 60, 16], rng), { ...o, savedStates: s }),
+        {
+          name: "RangeError",
+          message:
+            "Option savedStates hold 3 chunks, but these inputs have 4: pass the states of this forward",
+        },
+      );
+      const more = randomMlstmInputs({ B: 1, NH: 3, S: 40, DQK: 16, DHV: 16 }, rng);
+      await assert.rejects(
+        () => bw(xl, more, randomTensor([1, 3, 40, 16], rng), { ...o, savedStates: s }),
+        {
+          name: "RangeError",
+          message:
+            "Option savedStates cover 2 heads, but the inputs have B·NH = 3: pass the states of this forward",
+        },
+      );
+      const narrow = randomMlstmInputs({ B: 1, NH: 2, S: 40, DQK: 8, DHV: 16 }, rng);
+      await assert.rejects(() => bw(xl, narrow, dh, { ...o, savedStates: s }), {
+        name: "RangeError",
+        message:
+          "Option savedStates: statesC of heads 0.. must be f32 (2, 4, 8, 16), received f32 (2, 4, 16, 16): pass the states of a forward on these inputs",
+      });
+      await assert.rejects(() => bw(xl, x, dh, { ...o, savedStates: {} as ChunkwiseSaved }), {
+        name: "TypeError",
+        message:
+          "Option savedStates must be the `saved` of a chunkwise forward run with keepForBackward, received object",
+      });
+      // Head dimensions of the row-sliced kernels: the pass recomputes the states (the same
+      // gradients as without them) and leaves them unused.
+      const p = startProfiling(gpu, { timestamps: false });
+      const withSaved = await bw(xl, x, dh, { ...o, savedStates: s }) as Grads;
+      const labels = (await p.stop()).records.map((r) => r.label);
+      assert.ok(labels.some((l) => RECOMPUTE.some((r) => l.endsWith(r))), "the states recomputed");
+      const without = await bw(xl, x, dh, o) as Grads;
+      for (const g of ["dq", "dk", "dv", "di", "df"] as const) {
+        assert.deepEqual(Array.from(withSaved[g]!.data), Array.from(without[g]!.data), g);
+      }
+      await bw(xl, x, dh, { ...o, savedStates: s }); // not used, so not spent
+    } finally {
+      s.destroy();
+    }
+    await assert.rejects(() => bw(xl, x, dh, { ...o, savedStates: s }), {
+      name: "GpuError",
+      message: "Option savedStates hold a destroyed GpuTensor (statesC): run the forward again",
+    });
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
 Deno.test("row-sliced state terms as vec4s: off by default up to DHV 256 (same WGSL), on above", () => {
   for (const [DQK, DHV] of [[128, 256], [64, 128], [12, 20], [256, 512]]) {
     const geo = tileGeometry(DQK, DHV, 16384);
@@ -1946,6 +2350,27 @@ Deno.test({
         L: 64,
         states: true,
         prefetch: { state: true, accum: true, scores: true, scan: true },
+        ...all,
+      },
+      // With the forward's states (savedStates: n read from statesNM), two head groups.
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        gates: { iMean: 2, gateStd: 2 },
+        saved: { maxHeadsPerGroup: 1, groups: [1, 1] },
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk_siging",
+        gate: "sig",
+        shape: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        prefetch: { state: true, accum: true, scores: true, scan: true },
+        saved: {},
         ...all,
       },
     );

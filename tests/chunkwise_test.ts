@@ -883,6 +883,46 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "chunkwiseForwardWebgpu() keeps the states in several head groups, each the one-group states of its heads",
+  ignore,
+  fn: async () => {
+    const gpu = await needGpu();
+    const x = randomMlstmInputs(
+      { B: 1, NH: 3, S: 70, DQK: 16, DHV: 12, withInitialStates: true },
+      rngOf(1810),
+    );
+    const o = { chunkSize: 32, keepForBackward: true, poisonOutputs: true } as const;
+    const one = await chunkwiseForwardWebgpu(XL_CHUNK, x, o);
+    const two = await chunkwiseForwardWebgpu(XL_CHUNK, x, { ...o, maxHeadsPerGroup: 2 });
+    assert.deepEqual(Array.from((two.h as Tensor).data), Array.from((one.h as Tensor).data));
+    const s1 = one.saved!, s2 = two.saved!;
+    assert.deepEqual(s1.groups.map((g) => [g.h0, g.heads]), [[0, 3]]);
+    assert.deepEqual(s2.groups.map((g) => [g.h0, g.heads]), [[0, 2], [2, 1]]);
+    assert.ok(s2.statesC === s2.groups[0]!.statesC && s2.gate === "exp" && s2.NC === 3);
+    assert.deepEqual(s2.groups[1]!.statesC.shape, [1, 4, 16, 12]);
+    const [c1, nm1] = await Promise.all([s1.statesC.read(), s1.statesNM.read()]);
+    const perC = 4 * 16 * 12, perNM = 4 * 17;
+    for (const g of s2.groups) {
+      const [c, nm] = await Promise.all([g.statesC.read(), g.statesNM.read()]);
+      assert.deepEqual(
+        Array.from(c.data),
+        Array.from(c1.data.subarray(g.h0 * perC, (g.h0 + g.heads) * perC)),
+      );
+      assert.deepEqual(
+        Array.from(nm.data),
+        Array.from(nm1.data.subarray(g.h0 * perNM, (g.h0 + g.heads) * perNM)),
+      );
+    }
+    s1.destroy();
+    s2.destroy();
+    for (const g of s2.groups) assert.ok(g.statesC.destroyed && g.statesNM.destroyed);
+    assert.ok(s2.gates.destroyed);
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
   name: "chunkwise kernels reject bad chunk sizes, shapes and dtypes with clear errors",
   ignore,
   fn: async () => {

@@ -324,6 +324,30 @@ function* backwardBlocked(): Generator<WgslVariant> {
           stateScanWgsl(p, false, withInit, "bwd"),
         );
       }
+      // The forward's states (savedStates): the row modes read C, n, m and the column modes m
+      // from statesC / statesNM, and so does the reverse scan; unfused (dq with and without the
+      // reused U) and fused stats (one depth: the addressing does not depend on it).
+      {
+        const o = "KC=8,trim=1,saved";
+        for (const mode of ["stats", "dq", "dkdv"] as const) {
+          for (const reuseU of BOOLS) {
+            if (reuseU && mode === "dkdv") continue;
+            yield v(
+              `bw-block-${mode}:${k}:${o},reuseU=${+reuseU}`,
+              blockWgsl(p, mode, reuseU, 8, true, false, true, undefined, {}, true),
+            );
+          }
+        }
+        yield v(
+          `bw-block-stats:${k}:${o},fused`,
+          blockWgsl(p, "stats", false, 8, true, true, true, undefined, {}, true),
+        );
+      }
+      yield v(`bw-state-scan-bwd:${k}:saved`, stateScanWgsl(p, false, false, "bwd", false, true));
+      yield v(
+        `bw-state-scan-bwd:${k}:saved,prefetch`,
+        stateScanWgsl(p, false, false, "bwd", true, true),
+      );
       // The defaults at chunk ≤ 64 (trimmed, fused, stats handing its score blocks to dkdv),
       // trimmed and not.
       if (DQK * DHV < 2 * 64 * 64) continue;
@@ -338,6 +362,17 @@ function* backwardBlocked(): Generator<WgslVariant> {
             `bw-block-dkdv:${k}:${o},scoresIn`,
             blockWgsl(p, "dkdv", false, KC, trim, false, trim, "in"),
           );
+          // The same with the forward's states (savedStates): the score blocks in their C slots.
+          if (KC === 8) {
+            yield v(
+              `bw-block-stats:${k}:${o},fused,scoresOut,saved`,
+              blockWgsl(p, "stats", false, KC, trim, true, trim, "out", {}, true),
+            );
+            yield v(
+              `bw-block-dkdv:${k}:${o},scoresIn,saved`,
+              blockWgsl(p, "dkdv", false, KC, trim, false, trim, "in", {}, true),
+            );
+          }
         }
       }
       // Register prefetch in every staging loop (setBackwardPrefetch), trimmed, both depths.
@@ -409,13 +444,26 @@ function* backwardBlocked(): Generator<WgslVariant> {
           );
         }
         if (p.inter) {
-          // Register prefetch (setBackwardPrefetch) in dk and dv's column tiles.
+          // Register prefetch (setBackwardPrefetch) in dk and dv's column tiles; the forward's
+          // states (savedStates: m from statesNM).
           const pf = { state: true, accum: true, scores: true };
           for (const mode of ["dk", "dv"] as const) {
             yield v(
               `bw-block-${mode}:${k}:KC=${KC},trim=1,prefetch`,
               blockWgsl(p, mode, false, KC, true, false, true, undefined, pf),
             );
+            yield v(
+              `bw-block-${mode}:${k}:KC=${KC},trim=1,saved`,
+              blockWgsl(p, mode, false, KC, true, false, true, undefined, {}, true),
+            );
+          }
+          if (big) {
+            for (const mode of ["stats", "dq"] as const) {
+              yield v(
+                `bw-block-${mode}:${k}:KC=${KC},reuseU=1,trim=1,saved`,
+                blockWgsl(p, mode, true, KC, true, false, true, undefined, {}, true),
+              );
+            }
           }
         }
       }

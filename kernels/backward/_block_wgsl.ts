@@ -21,7 +21,15 @@
 // DQK 256 / DHV 512 fits 26 KiB at depth 8 (lavapipe's 32 KiB) and 36 KiB at 16.
 
 import { enableF16 } from "../_common.ts";
-import { type BwParams, dmtStore, matrix, mPath, type TileMode, UNIFORMS } from "./_wgsl.ts";
+import {
+  type BwParams,
+  chunkStateAddressing,
+  dmtStore,
+  matrix,
+  mPath,
+  type TileMode,
+  UNIFORMS,
+} from "./_wgsl.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
 const C = ["x", "y", "z", "w"];
@@ -119,6 +127,8 @@ export interface BlockPrefetch {
  * storage) stats also writes U = dh Cᵀ (the state term's product, S × DQK) into dq (binding after rso),
  * which dq reads back instead of recomputing it, then overwrites (dq is f32 whatever the storage). With {@linkcode mPath} stats also
  * writes dmt (last output binding): the gradient reaching the stabilizer m_t directly.
+ * `savedStates` (chunkwise): `st` and `mp` of the row modes and `mp` and `sci` of the column
+ * modes are the forward's `statesC` and `statesNM` ({@linkcode chunkStateAddressing}).
  */
 export function blockWgsl(
   p: BwParams,
@@ -130,6 +140,7 @@ export function blockWgsl(
   trimScores = false,
   shareScores?: "out" | "in",
   prefetch: BlockPrefetch = {},
+  savedStates = false,
 ): string {
   // Fused stats + dq (speed variant of issue #14): the stats kernel also accumulates dq from the
   // same score blocks. dq's weights are linear in the row statistics that stats is computing,
@@ -143,6 +154,8 @@ export function blockWgsl(
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64;
   const E4 = (DQK * DHV + DQK) / 4;
   const rows = mode === "stats" || mode === "dq";
+  if (savedStates && !p.inter) throw new RangeError("savedStates: chunkwise only");
+  const at = chunkStateAddressing(DQK, DHV, savedStates);
   // Column modes: dkdv accumulates dk and dv; the split's dk and dv one of them each.
   const hasDk = mode === "dkdv" || mode === "dk", hasDv = mode === "dkdv" || mode === "dv";
   // dv's column tile (vec4 offset cb4 in the grid's x); dkdv spans DHV.
@@ -431,12 +444,22 @@ ${
     return L;
   };
 
+  // The chunk's n (vec4 c of the thread's columns): rows read the state before the chunk (the
+  // forward's statesNM with saved states: DQK scalars at the slot's start, bound as mp), columns
+  // the packed state gradient after it; `nb` / `sb4` hold the slot's base.
+  const nBase = `(lb * (u.NC + 1u) + seg) * ${DQK + 1}u`;
+  const nLoad = (c: number) =>
+    rows && at.saved
+      ? `vec4f(${I.map((j) => `mp[nb + (${col(c)}) * 4u${j ? ` + ${j}u` : ""}]`).join(", ")})`
+      : `st[sb4 + ${DQK * DV4}u + ${col(c)}]`;
   let inter: string[] = [];
   if (p.inter) {
-    inter.push(`  let sb4 = (lb * ${rows ? "u.NC" : "(u.NC + 1u)"} + seg) * ${E4}u;`);
-    if (mode !== "dv") {
-      inter.push(...range(NQ).map((c) => `  let nn${c} = st[sb4 + ${DQK * DV4}u + ${col(c)}];`));
-    }
+    // Rows: the state before the chunk; columns: the state gradient after it (da, packed).
+    inter.push(
+      `  let sb4 = ${rows ? at.cSlot4("seg") : `(lb * (u.NC + 1u) + seg) * ${E4}u`};`,
+    );
+    if (rows && at.saved) inter.push(`  let nb = ${nBase};`);
+    if (mode !== "dv") inter.push(...range(NQ).map((c) => `  let nn${c} = ${nLoad(c)};`));
     if (rows) {
       if (reuseU && mode === "dq") {
         for (const i of I) {
@@ -484,7 +507,7 @@ ${
       }
     } else {
       inter.push(`  let gEnd = gi[rowBase + segEnd - 1u];`);
-      if (gate === "exp") inter.push(`  let mAfter = mp[lb * (u.NC + 1u) + seg + 1u];`);
+      if (gate === "exp") inter.push(`  let mAfter = ${at.m("seg + 1u")};`);
       for (const i of I) {
         inter.push(
           gate === "exp"
@@ -736,15 +759,16 @@ ${
       }
     }
     if (p.inter) {
-      for (const i of I) {
-        for (let c = 0; c < NQ; c++) {
+      L.push(`    {`, `      let ${at.saved ? `nb = ${nBase}` : `sb4 = ${at.cSlot4("seg")}`};`);
+      for (let c = 0; c < NQ; c++) {
+        L.push(`      let nn${c} = ${nLoad(c)};`);
+        for (const i of I) {
           L.push(
-            `    acc${i}_${c} = rr${i}.x * acc${i}_${c} + rr${i}.y * (u.scale * beta${i}) * st[(lb * u.NC + seg) * ${E4}u + ${
-              DQK * DV4
-            }u + ${col(c)}];`,
+            `      acc${i}_${c} = rr${i}.x * acc${i}_${c} + rr${i}.y * (u.scale * beta${i}) * nn${c};`,
           );
         }
       }
+      L.push(`    }`);
     }
     return L;
   };
@@ -816,7 +840,7 @@ ${
   // The score grid's thread coordinates, and the shared blocks' slot (X at vec4 0, Y at 1024:
   // row t of the chunk (query), vec4 s/4 of its keys).
   const [gxs, gys] = trimScores ? ["gx", "gy"] : ["tx", "ty"];
-  const scb4 = `(lb * u.NC + seg) * ${E4}u`;
+  const scb4 = at.cSlot4("seg");
   const shared: string[] = [];
   if (shareScores === "out") {
     shared.push(`    {\n      let scb4 = ${scb4};`);
@@ -1011,7 +1035,7 @@ ${
   }
 
   const mprevDecl = mode === "stats" && gate === "exp" && p.inter
-    ? `  let mprev = mp[lb * (u.NC + 1u) + seg];`
+    ? `  let mprev = ${at.m("seg")};`
     : "";
   return `${enableF16(p.dtype, p.gateDtype)}${UNIFORMS}
 ${decl.join("\n")}
@@ -1037,7 +1061,9 @@ ${inter.join("\n")}
 ${loop}
 ${body.join("\n")}
   }
-${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}
+${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}${
+    // dq reusing stats' U reads nothing else of the saved C (n comes from statesNM).
+    rows && at.saved ? "\n  _ = st[0];" : ""}
 }
 `;
 }

@@ -18,7 +18,7 @@
 // v_jᵀ.
 
 import { enableF16 } from "../_common.ts";
-import { type BwParams, matrix, UNIFORMS } from "./_wgsl.ts";
+import { type BwParams, chunkStateAddressing, matrix, UNIFORMS } from "./_wgsl.ts";
 import { outerCols, stagedOuterProducts } from "./_block_wgsl.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
@@ -50,6 +50,8 @@ export function stateScanStorageBuffers(
  * m0], cprev, mp, [clast] (withInit, withLast), uniforms; "bwd": q, dh, gi, rs, mp, [dlc, dln]
  * (withLast), da, uniforms. Grid: (stateScanTiles, 1, heads of the group). `prefetch`: the
  * next 16 rows' loads are issued before the current rows' products (speed variant of issue #14).
+ * `savedStates` ("bwd" only): `mp` is the forward's `statesNM`, m read from its slots
+ * (`chunkStateAddressing` in `_wgsl.ts`).
  */
 export function stateScanWgsl(
   p: BwParams,
@@ -57,9 +59,11 @@ export function stateScanWgsl(
   withLast: boolean,
   dir: "fwd" | "bwd" = "fwd",
   prefetch = false,
+  savedStates = false,
 ): string {
   const { DQK, DHV } = p;
   const fwd = dir === "fwd";
+  if (fwd && savedStates) throw new RangeError("savedStates: the reverse scan only");
   const exp = p.gate === "exp";
   const E4 = (DQK * DHV + DQK) / 4;
   const DV4 = DHV / 4;
@@ -115,7 +119,7 @@ export function stateScanWgsl(
     ),
     `    if (cTile == 0u && tx == 0u) { ${buf}[${base} + ${DQK * DV4}u + ${nAt}] = nacc; }`,
   ];
-  const mAt = (k: string) => `mp[lb * (u.NC + 1u) + ${k}]`;
+  const mAt = chunkStateAddressing(DQK, DHV, savedStates).m;
   // The chunk: where its state (gradient) goes, its decay (and the forward's new stabilizer).
   // Forward: chunks in order, NC slots per head; reverse: backwards, NC + 1 slots.
   const loopHead = fwd

@@ -54,6 +54,49 @@ export function mPath(p: BwParams): boolean {
 /** The stats kernels' store of dmt[row] = ∂L/∂m_t = -eps·inv·(dh·h), with h·dh = inv·hsum. */
 export const dmtStore = (row: string): string => `dmt[${row}] = -u.eps * inv * (inv * hsum);`;
 
+/**
+ * Where the register-blocked chunkwise kernels find the chunk-boundary states of head `lb` of the
+ * group (WGSL expressions), recomputed by the backward or kept by the forward (`savedStates`):
+ * - recomputed: binding `st` holds `cprev`, NC packed [C | n] slots of E = DQK·DHV + DQK floats
+ *   per head (slot lb·NC + k: the state before chunk k), and `mp` the NC + 1 stabilizers per head
+ *   (index lb·(NC + 1) + k);
+ * - saved (the forward's `statesC` and `statesNM` bound in their place): `st` holds NC + 1 slots of
+ *   DQK·DHV floats per head (C, slot lb·(NC + 1) + k), `mp` NC + 1 slots of DQK + 1 floats (n,
+ *   then m).
+ * The shared score blocks (stats → dkdv) go into the C part of chunk k's slot either way.
+ */
+export interface ChunkStateAddressing {
+  /** Whether the states are the forward's. */
+  saved: boolean;
+  /** vec4 offset in `st` of the state before chunk `k` (its C part). */
+  cSlot4(k: string): string;
+  /** The stabilizer m at chunk boundary `k` (before chunk k; NC + 1 boundaries). */
+  m(k: string): string;
+}
+
+/**
+ * The {@linkcode ChunkStateAddressing} of a head shape. The recomputed layout's expressions are
+ * those the kernels used before saved states existed (their WGSL is unchanged).
+ */
+export function chunkStateAddressing(
+  DQK: number,
+  DHV: number,
+  saved: boolean,
+): ChunkStateAddressing {
+  const E4 = (DQK * DHV + DQK) / 4;
+  return saved
+    ? {
+      saved,
+      cSlot4: (k) => `(lb * (u.NC + 1u) + ${k}) * ${(DQK * DHV) / 4}u`,
+      m: (k) => `mp[(lb * (u.NC + 1u) + ${k}) * ${DQK + 1}u + ${DQK}u]`,
+    }
+    : {
+      saved,
+      cSlot4: (k) => `(lb * u.NC + ${k}) * ${E4}u`,
+      m: (k) => `mp[lb * (u.NC + 1u) + ${k}]`,
+    };
+}
+
 /** Tile geometry of the row/column kernels. */
 export interface TileGeometry {
   /** Threads per row, each owning the vec4 columns g, g+G, g+2G, ... */

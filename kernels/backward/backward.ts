@@ -13,7 +13,8 @@
  * 1. `prep`: per segment, b_t (segment-local cumulative log forget gate), ĩ_t, mI_t.
  * 2. chunkwise only: `outer(state)` per chunk Σ_j exp(a_j - mloc) k_j v_jᵀ (and n), then `scan fwd`
  *    over chunks: the state before every chunk and the chunk-boundary stabilizers (the states are
- *    recomputed from the inputs; no per-step state is ever stored).
+ *    recomputed from the inputs; no per-step state is ever stored), unless the forward's states
+ *    are given (`savedStates`, below).
  * 3. `stats` per row: the stabilizer, den_t, dh_t·h_t → 1/(nrm+eps) and the gradient reaching the
  *    denominator (exact convention); exact with the exponential gate also the gradient reaching the
  *    stabilizer m_t, -eps·(dh_t·h_t)/(nrm+eps) (issue #10: unstabilized, h_t = num_t /
@@ -85,6 +86,23 @@
  * dk, dv, di, df and those of the initial states) are f32 always: in f16 they would overflow to
  * ±Infinity (|g| > 65504) or flush to zero (|g| < 6e-8) without a word.
  *
+ * The forward's states (`savedStates`, issue #14; mlstm_kernels' `recompute_states_in_bw=False`):
+ * the chunkwise forward keeps the states before every chunk, stabilized exactly as step 2
+ * recomputes them (C ← exp(g + m − m') C + Σ_j exp(a_j − m') k_j v_jᵀ, m' = max(g + m, max_j a_j);
+ * slot 0 the initial states or zeros with m = 0; m = 0 throughout for the sigmoid gate; at a
+ * document start both zero the decay and the weights of the earlier keys and fold the zero
+ * state's log gate into m'), in per-group buffers (C: NC + 1 slots of DQK·DHV floats per head; n
+ * and m: NC + 1 slots of DQK + 1 floats). On the register-blocked path with the fused scans the
+ * pass binds them where it would bind the recomputed states (the WGSL differs only in the slot
+ * addressing: `chunkStateAddressing` in `_wgsl.ts`), adopts the forward's head groups, and drops
+ * step 2 (the "bw state scan" dispatch, 3.0 ms of a 34.6 ms forward+backward at the TFLA shape
+ * on an H100) and its buffers; stats' shared score blocks go into the C part of the chunk's saved
+ * slot. The states agree with the recomputed ones to rounding (the forward sums the gates with
+ * Kahan sums, the backward with TwoSum pairs) wherever the backward's packed-sequence
+ * representation holds (input gates and stabilizers within about 6.5e4 of each other across a
+ * document start: `SEPARATION` in `_wgsl.ts`). `forwardBackward` (kernels/train.ts) uses this for
+ * the chunkwise kernels.
+ *
  * Packed sequences (`documentStarts`): one pass, whatever the number of documents. `prep` restarts
  * each document's cumulative log forget gate on a new base 2^16 below the segment's earlier rows
  * (so pairs across a start, the state term of every row after a start and the decay of a chunk
@@ -120,7 +138,12 @@ import {
   toDevice,
   uploadDocumentStarts,
 } from "../_common.ts";
-import { checkChunkSize, type ChunkwiseVariant } from "../chunkwise/forward.ts";
+import {
+  checkChunkSize,
+  type ChunkwiseSaved,
+  type ChunkwiseSavedGroup,
+  type ChunkwiseVariant,
+} from "../chunkwise/forward.ts";
 import { LIMIT_CHUNK } from "../chunkwise/limit_chunk.ts";
 import { XL_CHUNK } from "../chunkwise/xl_chunk.ts";
 import { XL_CHUNK_SIGING } from "../chunkwise/xl_chunk_siging.ts";
@@ -169,6 +192,8 @@ import {
   outerBlockTiles,
   outerBlockWgsl,
 } from "./_block_wgsl.ts";
+
+export type { BlockPrefetch } from "./_block_wgsl.ts";
 
 /** Which backward pass: the form and the input gate. */
 export interface BackwardVariant {
@@ -568,6 +593,13 @@ export function setBackwardPoison(on: boolean): void {
  *
  *     bytes = B·NH·(44 or 48)·S + GH·(4·E·(2·NC + 1) + 4·(NC + 1)),   NC = ceil(S / L)
  *
+ * With `savedStates` (the forward's states, where the pass uses them) the recomputed states and
+ * their stabilizers are not allocated: GH·4·E·(NC + 1) bytes of state gradients remain per group
+ * (GH: the saved states' largest group; `forwardBackward` makes it the same as without), and the
+ * per-row gate statistics (16·S bytes per head) go into the forward's gate scratch:
+ *
+ *     bytes = B·NH·(32 or 28)·S + GH·4·E·(NC + 1)
+ *
  * With `lastStateGradients` the pass also keeps the last state of every head, B·NH·4·E bytes more;
  * with `documentStarts` it uploads the (B, S) u32 start flags, 4·B·S bytes more (one buffer for
  * any number of documents). No per-step state is stored. The parallel form (L = S, NC = 1, no state buffers) needs
@@ -583,6 +615,8 @@ export function setBackwardPoison(on: boolean): void {
  * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, false), 5632 + 83200 + 12);
  * // packed sequences: the start flags, 4·B·S bytes more
  * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, true, true), 6144 + 83200 + 12 + 512);
+ * // the forward's states (savedStates): 32·128 + the state gradients alone, 4·4160·3
+ * assert.equal(chunkwiseBackwardBytes(1, 1, 128, 64, 64, 64, Infinity, false, true, false, true), 4096 + 49920);
  * ```
  *
  * @param B Batch size.
@@ -596,6 +630,8 @@ export function setBackwardPoison(on: boolean): void {
  * @param mPath Whether the pass differentiates the stabilizer (exact convention, exponential
  * gate). @default {true}
  * @param documentStarts Whether `documentStarts` are given (packed sequences). @default {false}
+ * @param savedStates Whether the pass reads the forward's states (`savedStates`, where it uses
+ * them). @default {false}
  * @returns Bytes.
  */
 export function chunkwiseBackwardBytes(
@@ -609,6 +645,7 @@ export function chunkwiseBackwardBytes(
   lastStateGradients = false,
   mPath = true,
   documentStarts = false,
+  savedStates = false,
 ): number {
   const NC = Math.ceil(S / L);
   const E = DQK * DHV + DQK;
@@ -617,8 +654,9 @@ export function chunkwiseBackwardBytes(
   // With mPath and no lastStateGradients.m, a zero m gradient (B·NH floats) is allocated.
   const lastM = lastStateGradients && mPath ? B * NH * 4 : 0;
   const flags = documentStarts ? 4 * B * S : 0;
-  return B * NH * (mPath ? 48 : 44) * S + GH * (4 * E * (2 * NC + 1) + 4 * (NC + 1)) + last +
-    lastM + flags;
+  const states = savedStates ? 4 * E * (NC + 1) : 4 * E * (2 * NC + 1) + 4 * (NC + 1);
+  const rows = (mPath ? 48 : 44) - (savedStates ? 16 : 0);
+  return B * NH * rows * S + GH * states + last + lastM + flags;
 }
 
 /**
@@ -652,6 +690,77 @@ export function backwardHeadGroup(BH: number, NC: number, E: number, maxBinding:
   return Math.ceil(BH / groups);
 }
 
+// The register-blocked kernels' layout and staging depth on a device (depth 0: the row-sliced
+// kernels run).
+function blockLayout(gpu: Gpu): { large: boolean; split: boolean } {
+  const large = blockedLarge === "auto" ? !/llvmpipe/i.test(gpu.adapterName) : blockedLarge;
+  return { large, split: splitDkdv ?? false };
+}
+function blockedDepth(gpu: Gpu, DQK: number, DHV: number): number {
+  if (!useBlocked) return 0;
+  const wgs = gpu.limits.maxComputeWorkgroupStorageSize;
+  return blockDepth(DQK, DHV, wgs, forcedDepth, blockLayout(gpu));
+}
+
+// The most heads per group with which a chunkwise pass reads saved states (0: it recomputes them).
+function savedHeads(
+  gpu: Gpu,
+  NC: number,
+  DQK: number,
+  DHV: number,
+  withInit: boolean,
+  withLast: boolean,
+): number {
+  const maxSb = gpu.limits.maxStorageBuffersPerShaderStage;
+  if (
+    withLast || !fuseStateScan || blockedDepth(gpu, DQK, DHV) === 0 ||
+    stateScanStorageBuffers("bwd", withInit, withLast) > maxSb
+  ) {
+    return 0;
+  }
+  const limit = groupLimit ?? gpu.limits.maxStorageBufferBindingSize;
+  return Math.floor(limit / (4 * (NC + 1) * (DQK * DHV + DQK)));
+}
+
+/**
+ * The most heads per group of kept states (a chunkwise forward's `keepForBackward`) with which
+ * the WebGPU backward pass of these dimensions would use them as `savedStates`, or 0 where it
+ * would recompute the states anyway (the row-sliced kernels for head dimensions that are not
+ * multiples of 64, the two-pass state scans, `lastStateGradients`, too few storage buffers).
+ * Pass it to the forward as `maxHeadsPerGroup` together with `keepForBackward`: then every group
+ * of kept states fits the backward's state-gradient buffer ((NC + 1)·(DQK·DHV + DQK) floats per
+ * head in one storage binding). `forwardBackward` does this for the chunkwise WebGPU kernels.
+ *
+ * @example
+ * ```ts no-eval
+ * import { getGpu } from "../runtime.ts";
+ * import { savedStatesHeadLimit } from "./backward.ts";
+ * const gpu = await getGpu();
+ * const heads = savedStatesHeadLimit(gpu, { S: 8192, DQK: 128, DHV: 256 }, { chunkSize: 64 });
+ * console.log(heads); // 126 with a 2 GiB binding limit; 0 where the pass would recompute
+ * ```
+ *
+ * @param gpu The device.
+ * @param dims Sequence length and head dimensions.
+ * @param options `chunkSize` (64), whether initial states and `lastStateGradients` are given.
+ * @returns Heads per group, or 0.
+ */
+export function savedStatesHeadLimit(
+  gpu: Gpu,
+  dims: { S: number; DQK: number; DHV: number },
+  options: { chunkSize?: number; withInitialStates?: boolean; lastStateGradients?: boolean } = {},
+): number {
+  const NC = Math.ceil(dims.S / (options.chunkSize ?? 64));
+  return savedHeads(
+    gpu,
+    NC,
+    dims.DQK,
+    dims.DHV,
+    options.withInitialStates ?? false,
+    options.lastStateGradients ?? false,
+  );
+}
+
 /**
  * Options of {@linkcode mlstmBackwardWebGpu}: the forward's options, `gradient`, and optionally the
  * gradients of the loss with respect to the returned last states (chunkwise kernels only), so that
@@ -668,6 +777,103 @@ export interface MlstmBackwardOptions extends MlstmOptions {
    * (B, NH, 1) (m optional: zero when left out). @default {undefined} (zero)
    */
   lastStateGradients?: { c: TensorLike; n: TensorLike; m?: TensorLike };
+  /**
+   * The chunk-boundary states the forward kept on these inputs (its `saved`, from
+   * `keepForBackward`: chunkwise WebGPU kernels only), used instead of recomputing them, as
+   * mlstm_kernels' `recompute_states_in_bw=False`: no state-scan dispatch and no buffers for the
+   * recomputed states (their (NC + 1)·E floats and NC + 1 stabilizers per head of a group; see
+   * {@linkcode chunkwiseBackwardBytes}). Used on the register-blocked path with the fused state
+   * scans (head dimensions multiples of 64, {@linkcode setBackwardFuseStateScan}), where every
+   * group of the saved states' heads fits the pass's own state-gradient buffer ((NC + 1)·E floats
+   * per head in one binding: {@linkcode savedStatesHeadLimit} gives the forward's
+   * `maxHeadsPerGroup` for that), without `lastStateGradients`; otherwise ignored (the pass
+   * recomputes the states, with the same result to rounding). A pass that uses them writes into
+   * them (the score blocks that stats hands to dkdv at chunk sizes up to 64, and its per-row gate
+   * statistics into `gates`, the forward's gate scratch, which it does not read), so they serve
+   * one backward pass: a second one throws. The caller still owns and frees them
+   * (`saved.destroy()`). They must come from the same kernel's forward on the same inputs and
+   * options; what can be checked (device, dtype, shapes, chunk size, chunks, gate) is, with a
+   * clear error naming this option. @default {undefined} (recompute)
+   */
+  savedStates?: ChunkwiseSaved;
+}
+
+// State tensors that a backward pass has used (and may have written into): they serve one pass.
+const consumedStates = new WeakSet<GpuTensor>();
+
+/**
+ * Checks `savedStates` against the pass (before anything is dispatched); throws naming the option.
+ */
+function checkSavedStates(
+  saved: ChunkwiseSaved,
+  gpu: Gpu,
+  d: { BH: number; NC: number; L: number; DQK: number; DHV: number; gate: InputGate },
+): void {
+  const o = "Option savedStates";
+  if (typeof saved !== "object" || saved === null || !Array.isArray(saved.groups)) {
+    throw new TypeError(
+      `${o} must be the \`saved\` of a chunkwise forward run with keepForBackward, received ${
+        saved === null ? "null" : typeof saved
+      }`,
+    );
+  }
+  if (saved.gate !== d.gate) {
+    throw new TypeError(
+      `${o} come from a forward with the ${saved.gate} input gate, but this pass has the ${d.gate} gate: pass the same kernel's states`,
+    );
+  }
+  if (saved.L !== d.L) {
+    throw new RangeError(
+      `${o} hold chunks of ${saved.L} steps, but chunkSize is ${d.L}: pass the forward's chunkSize`,
+    );
+  }
+  if (saved.NC !== d.NC) {
+    throw new RangeError(
+      `${o} hold ${saved.NC} chunks, but these inputs have ${d.NC}: pass the states of this forward`,
+    );
+  }
+  let next = 0;
+  for (const g of saved.groups) {
+    if (g.h0 !== next || !Number.isInteger(g.heads) || g.heads < 1) {
+      throw new RangeError(
+        `${o} has a group of heads at ${g.h0} (${g.heads} heads) where head ${next} should start: pass the forward's saved unchanged`,
+      );
+    }
+    next += g.heads;
+    const want: [string, GpuTensor, number[]][] = [
+      ["statesC", g.statesC, [g.heads, d.NC + 1, d.DQK, d.DHV]],
+      ["statesNM", g.statesNM, [g.heads, d.NC + 1, d.DQK + 1]],
+    ];
+    for (const [nm, t, shape] of want) {
+      if (!(t instanceof GpuTensor)) {
+        throw new TypeError(`${o}: ${nm} of heads ${g.h0}.. must be a GpuTensor`);
+      }
+      if (t.gpu !== gpu) throw new GpuError(`${o} live on another device than q`);
+      if (t.destroyed) {
+        throw new GpuError(`${o} hold a destroyed GpuTensor (${nm}): run the forward again`);
+      }
+      if (
+        t.dtype !== "f32" || t.shape.length !== shape.length ||
+        t.shape.some((x, j) => x !== shape[j])
+      ) {
+        throw new RangeError(
+          `${o}: ${nm} of heads ${g.h0}.. must be f32 (${shape.join(", ")}), received ${t.dtype} (${
+            t.shape.join(", ")
+          }): pass the states of a forward on these inputs`,
+        );
+      }
+    }
+    if (consumedStates.has(g.statesC)) {
+      throw new GpuError(
+        `${o} were already used by a backward pass, which writes into them: run the forward again with keepForBackward`,
+      );
+    }
+  }
+  if (next !== d.BH) {
+    throw new RangeError(
+      `${o} cover ${next} heads, but the inputs have B·NH = ${d.BH}: pass the states of this forward`,
+    );
+  }
 }
 
 function checkOptions(
@@ -676,6 +882,11 @@ function checkOptions(
   inputs: MlstmInputs,
   o: MlstmBackwardOptions,
 ) {
+  if (o.savedStates !== undefined && v.form !== "chunkwise") {
+    throw new TypeError(
+      `${name} keeps no chunk states: drop savedStates or use a chunkwise kernel`,
+    );
+  }
   if (o.lastStateGradients !== undefined && v.form !== "chunkwise") {
     throw new TypeError(
       `${name} has no last states: drop lastStateGradients or use a chunkwise kernel`,
@@ -745,7 +956,7 @@ export async function mlstmBackwardWebGpu(
     inputGate: variant.gate,
     ...(name === "the backward pass" ? {} : { name }),
     backend: "webgpu",
-    extraOptions: ["lastStateGradients"],
+    extraOptions: ["lastStateGradients", "savedStates"],
   } as const;
   const dims = validateMlstmInputs(inputs, options, context);
   validateDh(dh, dims, options, context);
@@ -792,6 +1003,22 @@ export async function mlstmBackwardWebGpu(
     m: inputs.mInitial,
   });
   const gpu = x.gpu;
+  const saved = options.savedStates;
+  if (saved !== undefined) {
+    try {
+      checkSavedStates(saved, gpu, {
+        BH: B * NH,
+        NC: Math.ceil(S / (options.chunkSize ?? 64)),
+        L: options.chunkSize ?? 64,
+        DQK,
+        DHV,
+        gate: variant.gate,
+      });
+    } catch (e) {
+      for (const t of x.temps) t.destroy();
+      throw e;
+    }
+  }
   let dhG: GpuTensor;
   const scratch: GpuTensor[] = [];
   if (isCpuTensor(dh)) {
@@ -892,12 +1119,13 @@ export async function mlstmBackwardWebGpu(
   }
   // The register-blocked kernels where the head dimensions allow (multiples of 64), the
   // row-sliced ones otherwise.
-  const large = blockedLarge === "auto" ? !/llvmpipe/i.test(gpu.adapterName) : blockedLarge;
-  const layout = { large, split: splitDkdv ?? false };
-  const KC = useBlocked
-    ? blockDepth(DQK, DHV, gpu.limits.maxComputeWorkgroupStorageSize, forcedDepth, layout)
-    : 0;
+  const layout = blockLayout(gpu);
+  const KC = blockedDepth(gpu, DQK, DHV);
   const blocked = KC > 0;
+  // The forward's states instead of recomputing them (savedStates), where the pass can use them.
+  const savedLimit = saved && chunk ? savedHeads(gpu, NC, DQK, DHV, withInit, withLast) : 0;
+  const useSaved = saved !== undefined && savedLimit > 0 &&
+    saved.groups.every((g) => g.heads <= savedLimit);
   // dkdv as one kernel, or split into dk and dv (always above DHV 256).
   const split = blocked && blockModes(DHV, layout.split).includes("dk");
   const dvTiles = DHV / dvTile(DHV);
@@ -927,8 +1155,10 @@ export async function mlstmBackwardWebGpu(
       const sm = shareMode(mode);
       return pipe(
         gpu,
-        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}:${sm}:${pfKey}`,
-        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm, pf),
+        `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}:${sm}:${pfKey}${
+          useSaved ? ":saved" : ""
+        }`,
+        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm, pf, useSaved),
         blockSharedBytes(DQK, DHV, KC, mode),
         256,
       );
@@ -970,7 +1200,13 @@ export async function mlstmBackwardWebGpu(
   };
   const out = (shape: readonly number[], dt: "f32" | "f16") =>
     GpuTensor.empty(gpu, shape, dt, { poison });
-  const gi = f32([BH * S, 4]);
+  // With saved states the forward's gate scratch (8 floats per row or more, which this pass does
+  // not read) holds the per-row gate statistics gi (4 floats per row), where it is still alive.
+  const sg = saved?.gates;
+  const hostGi = useSaved && sg instanceof GpuTensor && sg.gpu === gpu && !sg.destroyed &&
+    sg.byteSize >= 16 * BH * S;
+  const gi = hostGi ? sg : f32([BH * S, 4]);
+  const giBytes = 16 * BH * S;
   const rs = f32([BH * S, 4]);
   // The gradient reaching each stabilizer m_t (exact convention, exponential gate).
   const dmt = mPath(p) ? f32([BH * S]) : undefined;
@@ -1002,7 +1238,7 @@ export async function mlstmBackwardWebGpu(
     buffers: [x.i, x.f, gi, ...rstB],
     uniforms: u,
     workgroups: [Math.ceil((BH * NC) / 64)],
-    bytes: x.i.byteSize + x.f.byteSize + gi.byteSize,
+    bytes: x.i.byteSize + x.f.byteSize + giBytes,
   });
   let outs: { dcInitial?: GpuTensor; dnInitial?: GpuTensor; dmInitial?: GpuTensor } = {};
   if (withInit) {
@@ -1013,13 +1249,20 @@ export async function mlstmBackwardWebGpu(
     };
   }
   const intra = S * Math.min(L, S); // per head, ≈ 2× the causal pairs
-  // Head groups: the per-chunk state buffers of one group must fit one storage binding.
+  // Head groups: the per-chunk state buffers of one group must fit one storage binding; with
+  // saved states, the forward's groups (each fits: savedHeads).
   const GH = chunk
     ? backwardHeadGroup(BH, NC, E, groupLimit ?? gpu.limits.maxStorageBufferBindingSize)
     : BH;
+  const groups: Pick<ChunkwiseSavedGroup, "h0" | "heads">[] = useSaved ? saved!.groups : [];
+  for (let h0 = 0; !useSaved && h0 < BH; h0 += GH) {
+    groups.push({ h0, heads: Math.min(GH, BH - h0) });
+  }
+  const maxGH = Math.max(...groups.map((g) => g.heads));
   // The fused state recomputation (one pass) on the register-blocked path.
   const maxSb = gpu.limits.maxStorageBuffersPerShaderStage;
-  const stateScan = chunk && blocked && fuseStateScan &&
+  // (None with saved states: the forward's are read instead.)
+  const stateScan = chunk && blocked && fuseStateScan && !useSaved &&
     stateScanStorageBuffers("fwd", withInit, withLast) <= maxSb;
   const reverseScan = chunk && blocked && fuseStateScan &&
     stateScanStorageBuffers("bwd", withInit, withLast) <= maxSb;
@@ -1029,7 +1272,7 @@ export async function mlstmBackwardWebGpu(
   let clast: GpuTensor | undefined;
   if (chunk) {
     [stP, sfP, dstP, sbP] = await Promise.all([
-      stateScan ? undefined : blocked
+      stateScan || useSaved ? undefined : blocked
         ? pipe(
           gpu,
           `mlstm-bw-block-outer-state:${key}`,
@@ -1038,7 +1281,7 @@ export async function mlstmBackwardWebGpu(
           256,
         )
         : pipe(gpu, `mlstm-bw-outer-state:${key}`, () => outerWgsl(p, "state"), 512, 64),
-      stateScan
+      useSaved ? undefined : stateScan
         ? pipe(
           gpu,
           `mlstm-bw-state-scan:${key}:${withInit}:${withLast}:${!!pf.scan}`,
@@ -1065,8 +1308,8 @@ export async function mlstmBackwardWebGpu(
       reverseScan
         ? pipe(
           gpu,
-          `mlstm-bw-state-scan-bwd:${key}:${withLast}:${!!pf.scan}`,
-          () => stateScanWgsl(p, false, withLast, "bwd", pf.scan),
+          `mlstm-bw-state-scan-bwd:${key}:${withLast}:${!!pf.scan}${useSaved ? ":saved" : ""}`,
+          () => stateScanWgsl(p, false, withLast, "bwd", pf.scan, useSaved),
           stateScanSharedBytes(DHV),
           256,
         )
@@ -1079,17 +1322,22 @@ export async function mlstmBackwardWebGpu(
         ),
     ]);
     // One buffer: Ĉ per chunk, then Ĝ per chunk, then (in place) the state gradients.
-    chat = f32([GH * (NC + 1), E]);
-    cprev = f32([GH * NC, E]);
-    mp = f32([GH * (NC + 1)]);
+    chat = f32([maxGH * (NC + 1), E]);
+    if (!useSaved) {
+      cprev = f32([GH * NC, E]);
+      mp = f32([GH * (NC + 1)]);
+    }
     if (withLast) clast = f32([BH, E]);
   }
-  for (let h0 = 0; h0 < BH; h0 += GH) {
-    const gh = Math.min(GH, BH - h0);
+  for (const [j, { h0, heads: gh }] of groups.entries()) {
     const ug = h0 === 0 ? u : packUniforms(S, L, NC, BH, scale, eps, h0, NH);
     const share = gh / BH; // of the cost-model FLOPs
+    // The states before every chunk: recomputed (cprev, mp) or the forward's (statesC, statesNM).
+    const stC = useSaved ? saved!.groups[j]!.statesC : cprev;
+    const stM = useSaved ? saved!.groups[j]!.statesNM : mp;
     if (chunk) {
       const init = withInit ? [x.c!, x.n!, x.m!] : [];
+      // (With saved states nothing is recomputed: stateScan is false, the two passes skipped.)
       if (stateScan) {
         batch.dispatch({
           label: `${tag} bw state scan`,
@@ -1098,11 +1346,11 @@ export async function mlstmBackwardWebGpu(
           uniforms: ug,
           workgroups: [stateScanTiles(DQK, DHV), 1, gh],
           flops: share * fl(S, DQK * DHV),
-          bytes: share * (x.k.byteSize + x.v.byteSize + gi.byteSize) +
+          bytes: share * (x.k.byteSize + x.v.byteSize + giBytes) +
             4 * gh * (NC * E + NC + 1 + (withLast ? E : 0)) +
             (withInit ? share * (x.c!.byteSize + x.n!.byteSize + x.m!.byteSize) : 0),
         });
-      } else {
+      } else if (!useSaved) {
         batch.dispatch({
           label: `${tag} bw outer state`,
           pipeline: stP!,
@@ -1110,10 +1358,10 @@ export async function mlstmBackwardWebGpu(
           uniforms: ug,
           workgroups: [oTiles, NC, gh],
           flops: share * fl(S, DQK * DHV),
-          bytes: share * (x.k.byteSize + x.v.byteSize + gi.byteSize) + 4 * gh * NC * E,
+          bytes: share * (x.k.byteSize + x.v.byteSize + giBytes) + 4 * gh * NC * E,
         });
       }
-      if (!stateScan) {
+      if (!stateScan && !useSaved) {
         batch.dispatch({
           label: `${tag} bw scan fwd`,
           pipeline: sfP!,
@@ -1133,8 +1381,8 @@ export async function mlstmBackwardWebGpu(
           x.v,
           dhG,
           gi,
-          cprev!,
-          mp!,
+          stC!,
+          stM!,
           rs,
           ...(reuseU ? [dq] : []),
           ...dmtB,
@@ -1144,18 +1392,18 @@ export async function mlstmBackwardWebGpu(
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, DQK + DHV + (fuse ? 2 * DQK : 0)) / 2 + fl(S, DQK * DHV)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-              gi.byteSize + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
+              giBytes + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
           4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)),
       });
       if (reverseScan) {
         batch.dispatch({
           label: `${tag} bw state scan bwd`,
           pipeline: sbP!,
-          buffers: [x.q, dhG, gi, rs, mp!, ...(withLast ? [dlc!, dln!] : []), chat!],
+          buffers: [x.q, dhG, gi, rs, stM!, ...(withLast ? [dlc!, dln!] : []), chat!],
           uniforms: ug,
           workgroups: [stateScanTiles(DQK, DHV), 1, gh],
           flops: share * fl(S, DQK * DHV),
-          bytes: share * (x.q.byteSize + dhG.byteSize + gi.byteSize + rs.byteSize) +
+          bytes: share * (x.q.byteSize + dhG.byteSize + giBytes + rs.byteSize) +
             4 * gh * ((NC + 1) * E + NC + 1) +
             (withLast ? share * (dlc!.byteSize + dln!.byteSize) : 0),
         });
@@ -1167,7 +1415,7 @@ export async function mlstmBackwardWebGpu(
           uniforms: ug,
           workgroups: [oTiles, NC, gh],
           flops: share * fl(S, DQK * DHV),
-          bytes: share * (x.q.byteSize + dhG.byteSize + gi.byteSize + rs.byteSize) +
+          bytes: share * (x.q.byteSize + dhG.byteSize + giBytes + rs.byteSize) +
             4 * gh * NC * E,
         });
         batch.dispatch({
@@ -1189,10 +1437,10 @@ export async function mlstmBackwardWebGpu(
         workgroups: [tiles, NC, gh],
         flops: share * fl(intra, DQK + DHV) / 2,
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-          gi.byteSize + rs.byteSize + dmtBytes),
+          giBytes + rs.byteSize + dmtBytes),
       });
     }
-    const st = chunk ? [cprev!, mp!] : [];
+    const st = chunk ? [stC!, stM!] : [];
     // Fused: stats has written dq and its row sums.
     if (!fuse) {
       batch.dispatch({
@@ -1202,12 +1450,12 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
-        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + giBytes +
               rs.byteSize + (reuseU ? 2 : 1) * dq.byteSize + rsum.byteSize) +
           (chunk ? 4 * gh * NC * ((reuseU ? DQK : E) + 1) : 0),
       });
     }
-    const dst = chunk ? [chat!, mp!] : [];
+    const dst = chunk ? [chat!, stM!] : [];
     if (split) {
       // dk (with the column sums), then dv over its column tiles (q·kᵀ formed again per tile).
       batch.dispatch({
@@ -1217,7 +1465,7 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [tiles, NC, gh],
         flops: share * (fl(intra, 2 * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
-        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + giBytes +
               rs.byteSize + dk.byteSize + csum.byteSize) +
           (chunk ? 4 * gh * NC * (E + 1) : 0),
       });
@@ -1228,7 +1476,7 @@ export async function mlstmBackwardWebGpu(
         uniforms: ug,
         workgroups: [tiles * dvTiles, NC, gh],
         flops: share * (fl(intra, dvTiles * DQK + DHV) / 2 + (chunk ? fl(S, DQK * DHV) : 0)),
-        bytes: share * (dvTiles * (x.q.byteSize + x.k.byteSize) + dhG.byteSize + gi.byteSize +
+        bytes: share * (dvTiles * (x.q.byteSize + x.k.byteSize) + dhG.byteSize + giBytes +
               rs.byteSize + dv.byteSize) + (chunk ? 4 * gh * NC * DQK * DHV : 0),
       });
     } else {
@@ -1243,7 +1491,7 @@ export async function mlstmBackwardWebGpu(
           gi,
           rs,
           ...dst,
-          ...(shareBlocks ? [cprev!] : []),
+          ...(shareBlocks ? [stC!] : []),
           dk,
           dv,
           csum,
@@ -1253,7 +1501,7 @@ export async function mlstmBackwardWebGpu(
         // With stats' score blocks: no q·kᵀ, dh·vᵀ products, 2 · 64 × 64 floats read per chunk.
         flops: share * (fl(intra, (shareBlocks ? 1 : 2) * (DQK + DHV)) / 2 +
           (chunk ? 2 * fl(S, DQK * DHV) : 0)),
-        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + gi.byteSize +
+        bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + giBytes +
               rs.byteSize + dk.byteSize + dv.byteSize + csum.byteSize) +
           (chunk ? 4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)) : 0),
       });
@@ -1273,11 +1521,13 @@ export async function mlstmBackwardWebGpu(
       workgroups: [gh],
       bytes: share * ((variant.gate === "sig" ? x.i.byteSize : 0) + x.f.byteSize +
             rsum.byteSize + csum.byteSize + di.byteSize + df.byteSize +
-            (dmt ? gi.byteSize + rs.byteSize + dmtBytes + (withLast ? dlm!.byteSize : 0) : 0)) +
+            (dmt ? giBytes + rs.byteSize + dmtBytes + (withLast ? dlm!.byteSize : 0) : 0)) +
         4 * gh * ((withInit ? 3 * E + 1 : 0) + (withLast ? 2 * E : 0)),
     });
   }
   await batch.submit();
+  // The pass wrote into them (shared score blocks): they serve one pass.
+  if (useSaved) { for (const g of saved!.groups) consumedStates.add(g.statesC); }
   const r = await finish(x, { dq, dk, dv, di, df, ...outs }, scratch);
   return r as MlstmGradients;
 }

@@ -102,8 +102,12 @@ export interface ChunkwiseOptions extends MlstmOptions {
   /** Fill the outputs with NaN before the kernels run, so that unwritten elements show. @default {false} */
   poisonOutputs?: boolean;
   /**
-   * Keep what a backward pass needs on the GPU and return it as `saved`: the states at every chunk
-   * boundary and the per-step stabilizer and normalizer. @default {false}
+   * Keep what a backward pass needs on the GPU and return it as `saved`
+   * ({@linkcode ChunkwiseSaved}): the states at every chunk boundary, one buffer per group of
+   * heads (see `maxHeadsPerGroup`), and the gate statistics with the per-step stabilizer and
+   * normalizer. The states are allocated for the call (the pooled scratch that calls without it
+   * reuse is handed back to the buffer pool first, so that the two do not coexist).
+   * @default {false}
    */
   keepForBackward?: boolean;
   /**
@@ -115,7 +119,9 @@ export interface ChunkwiseOptions extends MlstmOptions {
   /**
    * Most heads per group of dispatches. Heads are processed in groups so that a group's
    * chunk-boundary states fit one storage binding and its parallel grid one dispatch dimension;
-   * this caps the group size further (tests use it to exercise the grouping).
+   * this caps the group size further (tests use it to exercise the grouping; `forwardBackward`
+   * to make the groups of kept states fit the backward's buffers). Groups are balanced: with G
+   * groups, each holds ceil(B·NH / G) heads but the last.
    * @default {as many as the limits allow}
    */
   maxHeadsPerGroup?: number;
@@ -130,8 +136,40 @@ const CHUNKWISE_OPTION_NAMES = [
 ] as const satisfies readonly Exclude<keyof ChunkwiseOptions, keyof MlstmOptions>[];
 
 /**
- * What {@linkcode chunkwiseForwardWebgpu} keeps for a backward pass (on the GPU, f32).
- * The caller owns these tensors and should `destroy()` them when done.
+ * The chunk-boundary states of one group of heads in {@linkcode ChunkwiseSaved}.
+ *
+ * @example
+ * ```ts no-eval
+ * import { chunkwiseForwardWebgpu, XL_CHUNK } from "./mod.ts";
+ * import { Random, randomMlstmInputs } from "../../mod.ts";
+ * const x = randomMlstmInputs({ B: 1, NH: 3, S: 100, DQK: 16, DHV: 16 }, new Random(0));
+ * const { saved } = await chunkwiseForwardWebgpu(XL_CHUNK, x, {
+ *   keepForBackward: true,
+ *   maxHeadsPerGroup: 2,
+ * });
+ * console.assert(saved!.groups.map((g) => g.heads).join() === "2,1");
+ * saved!.destroy();
+ * ```
+ */
+export interface ChunkwiseSavedGroup {
+  /** The group's first head (index into the B·NH heads). */
+  h0: number;
+  /** Heads in the group. */
+  heads: number;
+  /** C at every chunk boundary, (heads, NC + 1, DQK, DHV); slot k is the state before chunk k. */
+  statesC: GpuTensor;
+  /** n and m at every chunk boundary, (heads, NC + 1, DQK + 1): n, then m. */
+  statesNM: GpuTensor;
+}
+
+/**
+ * What {@linkcode chunkwiseForwardWebgpu} keeps for a backward pass (on the GPU, f32): the
+ * chunk-boundary states C, n, m of every head, stabilized by m as in the recurrent form (slot 0:
+ * the initial states, or zeros and m = 0; the sigmoid gate's m is 0 throughout), in one buffer
+ * pair per group of heads (the states of all heads may exceed one storage binding: 2.16 GB at
+ * B·NH 128, S 8192, chunk 64, DQK 128, DHV 256), and the gate statistics. The caller owns these
+ * tensors and frees them with {@linkcode ChunkwiseSaved.destroy} (or each tensor's `destroy()`).
+ * The WebGPU backward takes them as its `savedStates` option instead of recomputing the states.
  *
  * @example
  * ```ts no-eval
@@ -140,14 +178,17 @@ const CHUNKWISE_OPTION_NAMES = [
  * const x = randomMlstmInputs({ B: 1, NH: 1, S: 100, DQK: 16, DHV: 16 }, new Random(0));
  * const { saved } = await chunkwiseForwardWebgpu(XL_CHUNK, x, { keepForBackward: true });
  * console.assert(saved!.statesC.shape.join() === "1,3,16,16"); // NC + 1 = 3 boundaries
- * for (const t of [saved!.statesC, saved!.statesNM, saved!.gates]) t.destroy();
+ * console.assert(saved!.groups.length === 1 && saved!.groups[0]!.statesC === saved!.statesC);
+ * saved!.destroy();
  * ```
  */
 export interface ChunkwiseSaved {
-  /** C at every chunk boundary, (B·NH, NC + 1, DQK, DHV); slot k is the state before chunk k. */
+  /** The first head group's C: all heads, (B·NH, NC + 1, DQK, DHV), when there is one group. */
   statesC: GpuTensor;
-  /** n and m at every chunk boundary, (B·NH, NC + 1, DQK + 1): n, then m. */
+  /** The first head group's n and m: all heads, (B·NH, NC + 1, DQK + 1), with one group. */
   statesNM: GpuTensor;
+  /** Every head group's states, in head order (one group unless the states exceed a binding). */
+  groups: ChunkwiseSavedGroup[];
   /**
    * Gate scratch, f32 (layout in kernels/chunkwise/_wgsl.ts, `gatesWgsl`): 8 per-step sections of
    * B·NH·S (cumulative logsig(f) within the step's query block of `BQ` steps, ĩ, a, intra-chunk row
@@ -158,12 +199,16 @@ export interface ChunkwiseSaved {
    * logsig(f) is the floor.
    */
   gates: GpuTensor;
+  /** The input gate of the forward that kept them. */
+  gate: InputGate;
   /** Chunk size. */
   L: number;
   /** Query block of the parallel kernel (steps per block of the gate statistics). */
   BQ: number;
   /** Number of chunks. */
   NC: number;
+  /** Frees every tensor: the states of every group and the gate scratch. */
+  destroy(): void;
 }
 
 /**
@@ -274,6 +319,51 @@ function resolveDtype(
 }
 
 /**
+ * Heads per group of dispatches of {@linkcode chunkwiseForwardWebgpu}: the per-chunk-boundary
+ * states of a group ((NC + 1)·DQK·DHV floats per head) must fit one storage binding and the
+ * parallel kernel's grid z (NC · heads) one dispatch dimension; `maxHeadsPerGroup` caps it
+ * further. Groups are balanced: the most heads per group over the fewest groups, spread evenly.
+ *
+ * @example
+ * ```ts
+ * import { chunkwiseHeadGroup } from "./forward.ts";
+ * import assert from "node:assert/strict";
+ * const limits = { maxStorageBufferBindingSize: 2 ** 31, maxComputeWorkgroupsPerDimension: 65535 };
+ * // B·NH 128, S 8192, chunk 64, DQK 128, DHV 256: 127 heads fit a binding, so 2 groups of 64.
+ * assert.equal(chunkwiseHeadGroup(limits, 128, 128, 128, 256), 64);
+ * assert.equal(chunkwiseHeadGroup(limits, 5, 128, 128, 256, 2), 2); // groups of 2, 2, 1
+ * ```
+ *
+ * @param limits The device's maxStorageBufferBindingSize and maxComputeWorkgroupsPerDimension.
+ * @param BH Batch × heads.
+ * @param NC Chunks per head.
+ * @param DQK Query/key head dimension.
+ * @param DHV Value head dimension.
+ * @param maxHeadsPerGroup A further cap. @default {Infinity}
+ * @returns Heads per group, or 0 when one head's states exceed a binding.
+ */
+export function chunkwiseHeadGroup(
+  limits: Pick<
+    GPUSupportedLimits,
+    "maxStorageBufferBindingSize" | "maxComputeWorkgroupsPerDimension"
+  >,
+  BH: number,
+  NC: number,
+  DQK: number,
+  DHV: number,
+  maxHeadsPerGroup = Infinity,
+): number {
+  const most = Math.min(
+    BH,
+    Math.floor(limits.maxStorageBufferBindingSize / ((NC + 1) * DQK * DHV * 4)),
+    Math.floor(limits.maxComputeWorkgroupsPerDimension / NC),
+    maxHeadsPerGroup,
+  );
+  // Balanced groups (the state kernel's time does not shrink with fewer heads).
+  return most < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / most));
+}
+
+/**
  * Runs a chunkwise forward on WebGPU. Inputs are validated first (core/validate.ts), then the chunk
  * size and the device limits (workgroup storage, binding sizes, bindings per stage) are checked;
  * all dispatches go into one command buffer with no read-back in between. CPU tensors in give CPU
@@ -363,29 +453,13 @@ export async function chunkwiseForwardWebgpu(
       `${label}: ${NC} chunks of ${BH} heads exceed maxComputeWorkgroupsPerDimension ${maxDim}: use a larger chunkSize or fewer heads per call`,
     );
   }
-  // Heads per group: the per-chunk-boundary states of a group must fit one binding, and the
-  // parallel kernel's grid z (NC · heads) one dispatch dimension.
   const perHead = (NC + 1) * CQ * 4;
-  const bhgMax = Math.min(
-    BH,
-    Math.floor(gpu.limits.maxStorageBufferBindingSize / perHead),
-    Math.floor(maxDim / NC),
-    options.maxHeadsPerGroup ?? Infinity,
-  );
-  // Balanced groups (the state kernel's time does not shrink with fewer heads).
-  const bhg = bhgMax < 1 ? 0 : Math.ceil(BH / Math.ceil(BH / bhgMax));
+  const bhg = chunkwiseHeadGroup(gpu.limits, BH, NC, DQK, DHV, options.maxHeadsPerGroup);
   if (bhg < 1) {
     throw new GpuError(
       `${label}: the ${
         NC + 1
       } chunk-boundary states of one head need ${perHead} bytes, above maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}: use a larger chunkSize or a shorter sequence per call`,
-    );
-  }
-  if (options.keepForBackward && bhg < BH) {
-    throw new GpuError(
-      `${label}: keepForBackward needs the states of all ${BH} heads in one binding (${
-        perHead * BH
-      } bytes): use a larger chunkSize or fewer heads per call`,
     );
   }
   // Kernel parameters and their limits.
@@ -470,9 +544,24 @@ export async function chunkwiseForwardWebgpu(
     const init = hasInitialStates ? stateNames.map((n) => up(inputs[n]!, stateDtype)) : undefined;
     const h = GpuTensor.empty(gpu, [B, NH, S, DHV], dtype, poison);
     const keep = options.keepForBackward ?? false;
+    // Kept states: one fresh pair per head group (the idle pooled scratch first goes back to the
+    // buffer pool, where these allocations find it); otherwise one pooled pair for all groups.
+    if (keep) retireScratch(gpu);
     const gates = scratch(gpu, "gates", [gatesLen], keep, releases);
-    const statesC = scratch(gpu, "statesC", [bhg, NC + 1, DQK, DHV], keep, releases);
-    const statesNM = scratch(gpu, "statesNM", [bhg, NC + 1, DQK + 1], keep, releases);
+    const groups: ChunkwiseSavedGroup[] = [];
+    const pooled = keep ? undefined : {
+      statesC: scratch(gpu, "statesC", [bhg, NC + 1, DQK, DHV], false, releases),
+      statesNM: scratch(gpu, "statesNM", [bhg, NC + 1, DQK + 1], false, releases),
+    };
+    for (let g0 = 0; g0 < BH; g0 += bhg) {
+      const heads = Math.min(bhg, BH - g0);
+      const st = pooled ?? {
+        statesC: GpuTensor.empty(gpu, [heads, NC + 1, DQK, DHV], "f32"),
+        statesNM: GpuTensor.empty(gpu, [heads, NC + 1, DQK + 1], "f32"),
+      };
+      if (keep) outputs.push(st.statesC, st.statesNM);
+      groups.push({ h0: g0, heads, ...st });
+    }
     const last: MlstmStates<GpuTensor> | undefined = options.returnLastStates
       ? {
         c: GpuTensor.empty(gpu, [B, NH, DQK, DHV], "f32", poison),
@@ -481,7 +570,7 @@ export async function chunkwiseForwardWebgpu(
       }
       : undefined;
     outputs.push(h, ...(last ? [last.c, last.n, last.m] : []));
-    if (keep) outputs.push(gates, statesC, statesNM);
+    if (keep) outputs.push(gates);
 
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
@@ -538,8 +627,7 @@ export async function chunkwiseForwardWebgpu(
       bytes: N * (2 * eb(gateDtype) + 16),
     });
     const copyX = Math.ceil(Math.max(CQ, DQK + 1) / COPY_WG);
-    for (let g0 = 0; g0 < BH; g0 += bhg) {
-      const nb = Math.min(bhg, BH - g0);
+    for (const { h0: g0, heads: nb, statesC, statesNM } of groups) {
       const uni = packUniforms({ ...base, bh0: g0 });
       batch.dispatch({
         label: `${variant.name} initial states`,
@@ -583,7 +671,20 @@ export async function chunkwiseForwardWebgpu(
 
     const result: ChunkwiseForwardResult = { h };
     if (last) result.last = last;
-    if (options.keepForBackward) result.saved = { statesC, statesNM, gates, L, NC, BQ: pt.BQ };
+    if (keep) {
+      const kept = [...groups.flatMap((g) => [g.statesC, g.statesNM]), gates];
+      result.saved = {
+        statesC: groups[0]!.statesC,
+        statesNM: groups[0]!.statesNM,
+        groups,
+        gates,
+        gate,
+        L,
+        NC,
+        BQ: pt.BQ,
+        destroy: () => kept.forEach((t) => t.destroy()),
+      };
+    }
     const outs = last ? [h, last.c, last.n, last.m] : [h];
     if (outOnGpu && !options.checkFinite) {
       done = true;
@@ -648,6 +749,18 @@ function scratch(
     if (entry.retired && entry.users === 0) entry.t.destroy();
   });
   return entry.t;
+}
+
+// keepForBackward: the pooled scratch that no call is using goes back to the buffer pool (where
+// the kept tensors of the same sizes find it), so that pooled and kept states never coexist.
+function retireScratch(gpu: Gpu): void {
+  const pool = scratchPool.get(gpu.device);
+  if (!pool) return;
+  for (const [role, e] of pool) {
+    if (e.users > 0) continue;
+    e.t.destroy();
+    pool.delete(role);
+  }
 }
 
 /**
