@@ -132,9 +132,12 @@ interface Switches {
   blockedLarge?: boolean | "auto";
   /** Blocked dkdv split into dk and dv up to DHV 256 (setBackwardSplitDkdv; default no). */
   splitDkdv?: boolean;
-  /** Register prefetch in the blocked kernels (setBackwardPrefetch; default none). */
+  /**
+   * Register prefetch in the blocked kernels (setBackwardPrefetch; undefined: none, as before
+   * stop 12; the library's default is all four).
+   */
   prefetch?: Parameters<typeof setBackwardPrefetch>[0];
-  /** Fused stats + dq: row statistics first (setBackwardRowFirst; default off). */
+  /** Fused stats + dq: row statistics first (setBackwardRowFirst; undefined: off, as before stop 12). */
   rowFirst?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
@@ -147,7 +150,11 @@ const DEFAULTS: Switches = {
   fuseStateScan: true,
   shareScores: true,
   blockedLarge: "auto",
+  prefetch: { state: true, accum: true, scores: true, scan: true },
+  rowFirst: true,
 };
+/** The defaults of stop 11: no register prefetch, two accumulators in the fused stats + dq. */
+const STOP11: Switches = { ...DEFAULTS, prefetch: {}, rowFirst: false };
 /**
  * The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it), with
  * issue #11's rolled loops in the row-sliced backward (the default above head dim 256;
@@ -381,6 +388,14 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "stop11",
+    doc: "the defaults of stop 11: today's without register prefetch (setBackwardPrefetch({})) " +
+      "and with the fused stats + dq's two accumulators (setBackwardRowFirst(false))",
+    passes: ["fwbw"],
+    setup: () => use(STOP11),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "reuse",
     doc: "defaults with forward+backward through forwardBackward: the forward keeps its chunk " +
       "states and the backward reads them (savedStates) instead of recomputing them in its " +
@@ -480,25 +495,27 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     ["pfall", { state: true, accum: true, scores: true, scan: true }, "all four"],
   ] as const).map(([name, pf, what]): SpeedVariant => ({
     name,
-    doc: `defaults with register prefetch in ${what} (setBackwardPrefetch): each staging ` +
-      "step's global loads issued one step ahead, before the current step's products",
+    doc: `stop 11's defaults with register prefetch in ${what} (setBackwardPrefetch): each ` +
+      "staging step's global loads issued one step ahead, before the current step's products " +
+      "(all four: the default since stop 12)",
     passes: ["fwbw"],
-    setup: () => use({ ...DEFAULTS, prefetch: pf }),
+    setup: () => use({ ...STOP11, prefetch: pf }),
     teardown: () => use(DEFAULTS),
   })),
   {
     name: "rowfirst",
-    doc: "defaults with the fused stats + dq reducing the row statistics first at chunk ≤ 64 " +
-      "(setBackwardRowFirst): dq's weights formed in registers, k accumulated once into one " +
-      "accumulator instead of twice into two",
+    doc: "stop 11's defaults with the fused stats + dq reducing the row statistics first at " +
+      "chunk ≤ 64 (setBackwardRowFirst; the default since stop 12): dq's weights formed in " +
+      "registers, k accumulated once into one accumulator instead of twice into two",
     passes: ["fwbw"],
     blockedOnly: true,
-    setup: () => use({ ...DEFAULTS, rowFirst: true }),
+    setup: () => use({ ...STOP11, rowFirst: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "pfrowreuse",
-    doc: "pfall + rowfirst + reuse (forwardBackward with the forward's kept states)",
+    doc: "pfall + rowfirst + reuse (forwardBackward with the forward's kept states): the " +
+      "defaults since stop 12, as `reuse` is",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
@@ -512,7 +529,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   },
   {
     name: "pfrow",
-    doc: "pfall + rowfirst",
+    doc: "pfall + rowfirst: the defaults since stop 12 (as `defaults` is)",
     passes: ["fwbw"],
     setup: () =>
       use({

@@ -223,9 +223,12 @@ interface Case {
   large?: boolean;
   /** Register-blocked dkdv split into dk and dv (setBackwardSplitDkdv). */
   split?: boolean;
-  /** Register prefetch in the blocked kernels' staging loops (setBackwardPrefetch). */
+  /**
+   * Register prefetch in the blocked kernels' staging loops (setBackwardPrefetch; undefined: the
+   * default, all on; `{}`: off).
+   */
   prefetch?: Parameters<typeof setBackwardPrefetch>[0];
-  /** Fused stats + dq reduce the row statistics first (setBackwardRowFirst). */
+  /** Fused stats + dq reduce the row statistics first (setBackwardRowFirst; default on). */
   rowFirst?: boolean;
   /**
    * The forward's states (savedStates): the kernel's forward keeps them (`maxHeadsPerGroup`
@@ -256,7 +259,7 @@ function label(c: Case): string {
   }${c.groupLimit !== undefined ? ` groupLimit=${c.groupLimit}` : ""}${
     c.unroll !== undefined ? ` unroll=${JSON.stringify(c.unroll)}` : ""
   }${c.large ? " blocked-large" : ""}${c.split ? " split-dkdv" : ""}${
-    c.prefetch ? ` prefetch=${Object.keys(c.prefetch).join("+")}` : ""
+    c.prefetch ? ` prefetch=${Object.keys(c.prefetch).join("+") || "off"}` : ""
   }${c.rowFirst ? " row-first" : ""}${c.trimScores === false ? " scores untrimmed" : ""}${
     c.saved ? ` savedStates${c.saved.groups ? ` groups=${c.saved.groups}` : ""}` : ""
   }`;
@@ -344,8 +347,8 @@ async function check(c: Case): Promise<void> {
   setBackwardShareScores(!(c.noShare ?? false));
   setBackwardBlockedLarge(c.large ?? false);
   setBackwardSplitDkdv(c.split);
-  setBackwardPrefetch(c.prefetch ?? {});
-  setBackwardRowFirst(c.rowFirst ?? false);
+  setBackwardPrefetch(c.prefetch);
+  setBackwardRowFirst(c.rowFirst ?? true);
   let out: Grads;
   try {
     out = c.saved
@@ -354,8 +357,8 @@ async function check(c: Case): Promise<void> {
   } finally {
     setBackwardBlockedLarge("auto");
     setBackwardSplitDkdv(undefined);
-    setBackwardPrefetch({});
-    setBackwardRowFirst(false);
+    setBackwardPrefetch(undefined);
+    setBackwardRowFirst(true);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
@@ -2182,12 +2185,11 @@ Deno.test({
 
 Deno.test({
   name:
-    "register prefetch in the blocked kernels (setBackwardPrefetch) equals the float64 reference",
+    "the blocked kernels without register prefetch (setBackwardPrefetch({}); the default prefetches) equal the float64 reference",
   ignore,
   async fn(t) {
     let seed = 5230;
     const all = { trim: true, fuse: true, trimScores: true };
-    const every = { state: true, accum: true, scores: true, scan: true };
     const cases: Omit<Case, "seed" | "form">[] = [];
     for (const gate of ["exp", "sig"] as const) {
       const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
@@ -2269,7 +2271,7 @@ Deno.test({
       const c: Case = {
         ...c0,
         form: c0.name.startsWith("parallel") ? "parallel" : "chunkwise",
-        prefetch: every,
+        prefetch: {},
         seed: seed++,
       };
       await t.step(label(c), () => check(c));
@@ -2388,6 +2390,22 @@ Deno.test({
     for (const c0 of cases) {
       const c: Case = { ...c0, form: "chunkwise", rowFirst: true, seed: seed++ };
       await t.step(label(c), () => check(c));
+    }
+    // Off (two accumulators, the path before stop 12) at chunk 64, where it is on by default.
+    for (const gate of ["exp", "sig"] as const) {
+      const c: Case = {
+        name: gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging",
+        gate,
+        form: "chunkwise",
+        shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        gates: { iMean: 2, gateStd: 2 },
+        ...all,
+        rowFirst: false,
+        seed: seed++,
+      };
+      await t.step(label(c) + " row-first off", () => check(c));
     }
   },
 });

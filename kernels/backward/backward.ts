@@ -61,7 +61,10 @@
  * and the scan fused; {@linkcode setBackwardFuseStateScan}), so chunkwise runs 7 dispatches per
  * head group; and at chunk sizes up to 64 `stats` writes its raw score blocks into the dead slot
  * of the recomputed states, where `dkdv` reads them instead of forming them again
- * ({@linkcode setBackwardShareScores}).
+ * ({@linkcode setBackwardShareScores}). Since stop 12 every staging loop of the blocked kernels
+ * and of the fused scans loads its next step into registers before the current step's products
+ * ({@linkcode setBackwardPrefetch}), and at chunk sizes up to 64 the fused stats + dq reduces
+ * the row statistics first and accumulates dq once ({@linkcode setBackwardRowFirst}).
  * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
@@ -318,21 +321,24 @@ let fuseStatsDq = true;
 let trimScores = true;
 let fuseStateScan = true;
 let shareScores = true;
-let prefetch: BlockPrefetch & { scan?: boolean } = {};
-let rowFirst = false;
+const PREFETCH_ALL = { state: true, accum: true, scores: true, scan: true };
+let prefetch: BlockPrefetch & { scan?: boolean } = { ...PREFETCH_ALL };
+let rowFirst = true;
 
 /**
- * Speed variant (issue #14): at chunk sizes up to 64 the fused stats + dq kernel reduces the row
- * statistics (inv, dden) before its weighted accumulation, so that dq's weights
- * inv·(e·Y) + dden·e are formed in registers and k is staged and accumulated once into one
- * accumulator instead of twice into two (`rowFirst` of `blockWgsl`). Off by default
- * (bench/speed_ab.ts, variant `rowfirst`).
+ * Issue #14: at chunk sizes up to 64 the fused stats + dq kernel reduces the row statistics (inv,
+ * dden) before its weighted accumulation, so that dq's weights inv·(e·Y) + dden·e are formed in
+ * registers and k is staged and accumulated once into one accumulator instead of twice into two
+ * (`rowFirst` of `blockWgsl`). On by default since stop 12: on an H100 (bench/speed_ab.ts, TFLA
+ * shape, f32, chunk 64) forward+backward with register prefetch took 30.73 ms with it against
+ * 30.96 without (variants `pfrow`, `pfall`); alone 34.46 against 34.65. `false` restores the two
+ * accumulators.
  *
  * @example
  * ```ts
  * import { setBackwardRowFirst } from "./backward.ts";
- * setBackwardRowFirst(true);
  * setBackwardRowFirst(false);
+ * setBackwardRowFirst(true);
  * ```
  *
  * @param on Whether to reduce the row statistics first.
@@ -342,26 +348,30 @@ export function setBackwardRowFirst(on: boolean): void {
 }
 
 /**
- * Speed variant (issue #14): register prefetch in the register-blocked kernels' staging loops.
- * Each step's global loads go to registers one step ahead, issued before the current step's
- * products, so that their latency hides behind the products: `state` (the chunk-state products of
- * stats and dkdv), `accum` (the weighted accumulation of the other side's rows), `scores` (the
- * score blocks) and `scan` (the fused state scans' per-chunk outer products). Off by default
- * (bench/speed_ab.ts times them as variants `pfstate`, `pfaccum`, `pfscores`, `pfscan`, `pfall`).
+ * Issue #14: register prefetch in the register-blocked kernels' staging loops. Each step's global
+ * loads go to registers one step ahead, issued before the current step's products, so that their
+ * latency hides behind the products instead of stalling the workgroup between its two barriers:
+ * `state` (the chunk-state products of stats and dkdv), `accum` (the weighted accumulation of the
+ * other side's rows), `scores` (the score blocks) and `scan` (the fused state scans' per-chunk
+ * outer products). All on by default since stop 12: on an H100 (bench/speed_ab.ts, TFLA shape,
+ * f32, chunk 64, forward+backward) 30.96 ms with all four against 34.65 without (`state` alone
+ * 32.51, each other alone 34.0–34.2); at the xLSTM 7B head 56.07 against 61.84. `{}` turns it
+ * off, undefined restores the default.
  *
  * @example
  * ```ts
  * import { setBackwardPrefetch } from "./backward.ts";
  * setBackwardPrefetch({ state: true, accum: true });
- * setBackwardPrefetch({});
+ * setBackwardPrefetch(undefined);
  * ```
  *
- * @param on The loops to prefetch in.
+ * @param on The loops to prefetch in; undefined for the default (all).
  */
 export function setBackwardPrefetch(
-  on: Omit<BlockPrefetch, "rowFirst"> & { scan?: boolean },
+  on: (Omit<BlockPrefetch, "rowFirst"> & { scan?: boolean }) | undefined,
 ): void {
-  prefetch = { state: on.state, accum: on.accum, scores: on.scores, scan: on.scan };
+  const o = on ?? PREFETCH_ALL;
+  prefetch = { state: o.state, accum: o.accum, scores: o.scores, scan: o.scan };
 }
 
 /**
