@@ -298,6 +298,14 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "pfinter",
+    doc: "defaults with register prefetch in the forward parallel kernel's inter-chunk loop " +
+      "(q̃·C: the next DQK sub-block of Q, C and n loaded while the current one is multiplied; " +
+      "tiles.parallel.prefetchInter)",
+    options: { tiles: { parallel: { prefetchInter: true } } },
+    passes: ["fw"],
+  },
+  {
     name: "st8ipf",
     doc: "defaults (st8i) with register prefetch in the forward's state kernel: the next staged " +
       "keys and values (across chunk boundaries) loaded while the current ones are multiplied " +

@@ -81,6 +81,17 @@ const forwardVariants: { tag: string; tiles: ChunkwiseOptions["tiles"]; hot?: bo
     tag: "trimDiagonal, fused, prefetch",
     tiles: { parallel: { fuse: true, prefetch: true, trimDiagonal: true, BD: 16 } },
   },
+  {
+    tag: "prefetchInter: the inter-chunk loop prefetched, default tiles",
+    tiles: { parallel: { prefetchInter: true } },
+    hot: true,
+  },
+  {
+    tag: "prefetchInter with prefetch, 8x8 threads, TN 8, BD 8",
+    tiles: {
+      parallel: { TX: 8, TY: 8, TN: 8, BD: 8, prefetch: true, prefetchInter: true },
+    },
+  },
 ];
 
 const forward = (name: string, x: Inputs, o: ChunkwiseOptions) =>

@@ -199,6 +199,20 @@ function* chunkwiseForward(): Generator<WgslVariant> {
           const p = { ...g, dtype, ...t, ...c };
           yield v(`chunkwise-parallel:${tag(p)}`, cwParallelWgsl(p));
         }
+        // The inter-chunk loop prefetched (speed variant pfinter), with vec4 loads and without.
+        for (const vec4 of BOOLS) {
+          const p = {
+            ...g,
+            dtype,
+            ...t,
+            fuse: false,
+            prefetch: ti !== 0,
+            prefetchInter: true,
+            vec4io: vec4,
+            vec4qk: vec4,
+          };
+          yield v(`chunkwise-parallel:${tag(p)}`, cwParallelWgsl(p));
+        }
       }
     }
   }

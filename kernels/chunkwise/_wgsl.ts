@@ -866,6 +866,12 @@ export interface ParallelParams {
    */
   prefetch?: boolean;
   /**
+   * Software pipelining of the inter-chunk product q̃·C (not fused): the next DQK sub-block of
+   * Q, C and n is loaded into registers while the current one is multiplied (issue #14, speed
+   * variant `pfinter`; the backward's state products gained most from the same). @default {false}
+   */
+  prefetchInter?: boolean;
+  /**
    * DHV is a multiple of 4: v, C and h are read and written as vec4 (one 16-byte access instead
    * of four scalar ones). @default {false}
    */
@@ -927,6 +933,7 @@ export type ParallelTiles = Pick<
   | "BD"
   | "fuse"
   | "prefetch"
+  | "prefetchInter"
   | "trimDiagonal"
   | "rowsPerThread"
   | "interleaveColumns"
@@ -1001,12 +1008,21 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
   const bad = (what: string) => {
     throw new RangeError(`Option tiles: ${what}`);
   };
-  const { fuse, prefetch, trimDiagonal, rowsPerThread, interleaveColumns, ...numbers } = p;
+  const {
+    fuse,
+    prefetch,
+    prefetchInter,
+    trimDiagonal,
+    rowsPerThread,
+    interleaveColumns,
+    ...numbers
+  } = p;
   const { prefetch: sPrefetch, interleaveColumns: sInterleave, ...sNumbers } = s;
   if (typeof fuse !== "boolean") bad(`parallel fuse must be a boolean, received ${fuse}`);
   for (
     const [k, v] of Object.entries({
       prefetch,
+      prefetchInter,
       trimDiagonal,
       interleaveColumns,
       "state prefetch": sPrefetch,
@@ -1455,7 +1471,46 @@ ${pfLoadB("          ")}        }
     : "";
   const nsStage = (ind: string) =>
     `${ind}if (lid < ${p.BD}u) { ns[lid] = select(0.0, snm[slotNM + d0 + lid], d0 + lid < DQK); }\n`;
-  const interLoop = `  for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+  // prefetchInter: the inter-chunk loop's next Q and C (and n) sub-blocks go to registers
+  // before the current ones are multiplied (its own registers, so it combines with `prefetch`).
+  const pfIQ = prefetchStage(
+    "iq",
+    "qs",
+    stagePlan("transposed", BQ, p.BD, threads, (r, c) => ({
+      value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + nd + ${c}])`,
+      ok: `qr0 + ${r} < lc && nd + ${c} < DQK`,
+    }), qk4Elem("qin", "qr0", "nd")),
+    "      ",
+  );
+  const pfIC = prefetchStage(
+    "ic",
+    "st",
+    stagePlan("rows", p.BD, BV, threads, (r, c) => ({
+      value: `sc[slotC + (nd + ${r}) * DHV + c0 + ${c}]`,
+      ok: `nd + ${r} < DQK && c0 + ${c} < DHV`,
+    }), c4Elem("nd")),
+    "      ",
+  );
+  const pfInterLoad = (ind: string) =>
+    (pfIQ.load + pfIC.load).replaceAll(/^ {6}/gm, ind) +
+    `${ind}pf_in = select(0.0, snm[slotNM + nd + lid], lid < ${p.BD}u && nd + lid < DQK);\n`;
+  const interLoop = p.prefetchInter
+    ? `${pfIQ.decl}${pfIC.decl}  var pf_in = 0.0;
+  {
+    let nd = 0u;
+${pfInterLoad("    ")}  }
+  for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
+${pfIQ.store}${pfIC.store}      if (lid < ${p.BD}u) { ns[lid] = pf_in; }
+      workgroupBarrier();
+      {
+        let nd = d0 + ${p.BD}u;
+        if (nd < DQK) {
+${pfInterLoad("          ")}        }
+      }
+${inter}      workgroupBarrier();
+  }
+`
+    : `  for (var d0 = 0u; d0 < DQK; d0 += ${p.BD}u) {
 ${stageQ}${stageC}${nsStage("      ")}      workgroupBarrier();
 ${inter}      workgroupBarrier();
   }

@@ -813,6 +813,8 @@ export interface ChunkwiseTileOverrides {
     BD?: number;
     fuse?: boolean;
     prefetch?: boolean;
+    /** Register prefetch of the inter-chunk product's loop (see ParallelParams). @default {false} */
+    prefetchInter?: boolean;
     /** `false`: scalar loads and stores of v, C, h even where DHV is a multiple of 4. */
     vec4io?: boolean;
     /** `false`: scalar loads of q and k even where DQK is a multiple of 4. */
