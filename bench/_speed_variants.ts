@@ -527,24 +527,14 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () =>
-      use({
-        ...DEFAULTS,
-        rowFirst: true,
-        prefetch: { state: true, accum: true, scores: true, scan: true },
-      }),
+    setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "pfrow",
     doc: "pfall + rowfirst: the defaults since stop 12 (as `defaults` is)",
     passes: ["fwbw"],
-    setup: () =>
-      use({
-        ...DEFAULTS,
-        rowFirst: true,
-        prefetch: { state: true, accum: true, scores: true, scan: true },
-      }),
+    setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
   },
   {

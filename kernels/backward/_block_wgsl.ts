@@ -1094,7 +1094,6 @@ export function stagedOuterProducts(
   wN = ".y",
   prefetch = false,
 ): string {
-  const I = range(4);
   if (prefetch) return prefetchedOuterProducts(xn, yn, NCC, TC4, pad, wX, wN);
   const L = [
     `for (var sub = 0u; sub < 64u; sub += 16u) {`,
@@ -1110,16 +1109,23 @@ export function stagedOuterProducts(
     `  }`,
     `  workgroupBarrier();`,
   ];
+  L.push(...outerSteps(NCC, TC4, wN));
+  return L.map((l) => pad + l).join("\n");
+}
+
+// The 16 staged rows' products of stagedOuterProducts (acc, nacc), then the loop's closing barrier.
+function outerSteps(NCC: number, TC4: number, wN: string): string[] {
+  const L: string[] = [];
   for (let j = 0; j < 16; j++) {
     L.push(`  {`, `    let a = xs[${j * 16}u + ty];`, `    let wn = wsh[sub + ${j}u]${wN};`);
     for (let c = 0; c < NCC; c++) {
       L.push(`    let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
-      for (const i of I) L.push(`    acc${i}_${c} += a.${C[i]} * y${c};`);
+      for (const i of range(4)) L.push(`    acc${i}_${c} += a.${C[i]} * y${c};`);
     }
     L.push(`    nacc += wn * a;`, `  }`);
   }
   L.push(`  workgroupBarrier();`, `}`);
-  return L.map((l) => pad + l).join("\n");
+  return L;
 }
 
 // stagedOuterProducts with register prefetch (speed variant of issue #14): the next 16 rows'
@@ -1133,7 +1139,6 @@ function prefetchedOuterProducts(
   wX: string,
   wN: string,
 ): string {
-  const I = range(4);
   const load = (sub: string) => [
     `  {`,
     `    let row = rowBase + min(j0 + ${sub} + lid / 16u, segEnd - 1u);`,
@@ -1156,15 +1161,7 @@ function prefetchedOuterProducts(
     ...load("sub + 16u").map((l) => "  " + l),
     `  }`,
   ];
-  for (let j = 0; j < 16; j++) {
-    L.push(`  {`, `    let a = xs[${j * 16}u + ty];`, `    let wn = wsh[sub + ${j}u]${wN};`);
-    for (let c = 0; c < NCC; c++) {
-      L.push(`    let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
-      for (const i of I) L.push(`    acc${i}_${c} += a.${C[i]} * y${c};`);
-    }
-    L.push(`    nacc += wn * a;`, `  }`);
-  }
-  L.push(`  workgroupBarrier();`, `}`);
+  L.push(...outerSteps(NCC, TC4, wN));
   return [`${pad}{`, ...L.map((l) => `${pad}  ${l}`), `${pad}}`].join("\n");
 }
 

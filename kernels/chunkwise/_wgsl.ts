@@ -1397,15 +1397,16 @@ ${
   // before the current one is multiplied. Loop A (DQK sub-blocks at nd): Q, K, and for the
   // diagonal block of the fused kernel C and n; loop B (key sub-blocks at nj): V.
   const pre = p.prefetch ?? false;
-  const pfQ = prefetchStage(
-    "q",
-    "qs",
-    stagePlan("transposed", BQ, p.BD, threads, (r, c) => ({
-      value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + nd + ${c}])`,
-      ok: `qr0 + ${r} < lc && nd + ${c} < DQK`,
-    }), qk4Elem("qin", "qr0", "nd")),
-    "        ",
-  );
+  // Q's and C's sub-blocks at DQK offset nd (loop A here, the inter-chunk loop with prefetchInter).
+  const planQ = stagePlan("transposed", BQ, p.BD, threads, (r, c) => ({
+    value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + nd + ${c}])`,
+    ok: `qr0 + ${r} < lc && nd + ${c} < DQK`,
+  }), qk4Elem("qin", "qr0", "nd"));
+  const planC = stagePlan("rows", p.BD, BV, threads, (r, c) => ({
+    value: `sc[slotC + (nd + ${r}) * DHV + c0 + ${c}]`,
+    ok: `nd + ${r} < DQK && c0 + ${c} < DHV`,
+  }), c4Elem("nd"));
+  const pfQ = prefetchStage("q", "qs", planQ, "        ");
   const pfK = prefetchStage(
     "k",
     kArr,
@@ -1415,15 +1416,7 @@ ${
     }), qk4Elem("kin", "kr0", "nd")),
     "        ",
   );
-  const pfC = prefetchStage(
-    "c",
-    "st",
-    stagePlan("rows", p.BD, BV, threads, (r, c) => ({
-      value: `sc[slotC + (nd + ${r}) * DHV + c0 + ${c}]`,
-      ok: `nd + ${r} < DQK && c0 + ${c} < DHV`,
-    }), c4Elem("nd")),
-    "          ",
-  );
+  const pfC = prefetchStage("c", "st", planC, "          ");
   const pfV = prefetchStage(
     "v",
     "st",
@@ -1473,24 +1466,8 @@ ${pfLoadB("          ")}        }
     `${ind}if (lid < ${p.BD}u) { ns[lid] = select(0.0, snm[slotNM + d0 + lid], d0 + lid < DQK); }\n`;
   // prefetchInter: the inter-chunk loop's next Q and C (and n) sub-blocks go to registers
   // before the current ones are multiplied (its own registers, so it combines with `prefetch`).
-  const pfIQ = prefetchStage(
-    "iq",
-    "qs",
-    stagePlan("transposed", BQ, p.BD, threads, (r, c) => ({
-      value: `f32(qin[(rowBase + qr0 + ${r}) * DQK + nd + ${c}])`,
-      ok: `qr0 + ${r} < lc && nd + ${c} < DQK`,
-    }), qk4Elem("qin", "qr0", "nd")),
-    "      ",
-  );
-  const pfIC = prefetchStage(
-    "ic",
-    "st",
-    stagePlan("rows", p.BD, BV, threads, (r, c) => ({
-      value: `sc[slotC + (nd + ${r}) * DHV + c0 + ${c}]`,
-      ok: `nd + ${r} < DQK && c0 + ${c} < DHV`,
-    }), c4Elem("nd")),
-    "      ",
-  );
+  const pfIQ = prefetchStage("iq", "qs", planQ, "      ");
+  const pfIC = prefetchStage("ic", "st", planC, "      ");
   const pfInterLoad = (ind: string) =>
     (pfIQ.load + pfIC.load).replaceAll(/^ {6}/gm, ind) +
     `${ind}pf_in = select(0.0, snm[slotNM + nd + lid], lid < ${p.BD}u && nd + lid < DQK);\n`;
