@@ -395,23 +395,23 @@ function* backwardBlocked(): Generator<WgslVariant> {
         const o = `KC=${KC},prefetch`;
         yield v(
           `bw-block-stats:${k}:${o},fused,scoresOut`,
-          blockWgsl(p, "stats", false, KC, true, true, true, "out", pf),
+          blockWgsl(p, "stats", false, KC, true, true, true, "out", { prefetch: pf }),
         );
         yield v(
           `bw-block-stats:${k}:${o},reuseU`,
-          blockWgsl(p, "stats", true, KC, true, false, true, undefined, pf),
+          blockWgsl(p, "stats", true, KC, true, false, true, undefined, { prefetch: pf }),
         );
         yield v(
           `bw-block-dq:${k}:${o},reuseU`,
-          blockWgsl(p, "dq", true, KC, true, false, true, undefined, pf),
+          blockWgsl(p, "dq", true, KC, true, false, true, undefined, { prefetch: pf }),
         );
         yield v(
           `bw-block-dkdv:${k}:${o},scoresIn`,
-          blockWgsl(p, "dkdv", false, KC, true, false, true, "in", pf),
+          blockWgsl(p, "dkdv", false, KC, true, false, true, "in", { prefetch: pf }),
         );
         yield v(
           `bw-block-dkdv:${k}:${o}`,
-          blockWgsl(p, "dkdv", false, KC, true, false, true, undefined, pf),
+          blockWgsl(p, "dkdv", false, KC, true, false, true, undefined, { prefetch: pf }),
         );
       }
       for (const dir of ["fwd", "bwd"] as const) {
@@ -464,7 +464,7 @@ function* backwardBlocked(): Generator<WgslVariant> {
           for (const mode of ["dk", "dv"] as const) {
             yield v(
               `bw-block-${mode}:${k}:KC=${KC},trim=1,prefetch`,
-              blockWgsl(p, mode, false, KC, true, false, true, undefined, pf),
+              blockWgsl(p, mode, false, KC, true, false, true, undefined, { prefetch: pf }),
             );
             yield v(
               `bw-block-${mode}:${k}:KC=${KC},trim=1,saved`,

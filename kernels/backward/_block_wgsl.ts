@@ -111,10 +111,17 @@ export interface BlockPrefetch {
   accum?: boolean;
   /** The score blocks q·kᵀ and dh·vᵀ. */
   scores?: boolean;
+}
+
+/** Code-layout options of {@linkcode blockWgsl} (issue #14; the library's defaults set both). */
+export interface BlockOptions {
+  /** Register prefetch in the staging loops. @default {none} */
+  prefetch?: BlockPrefetch;
   /**
-   * Fused stats + dq at chunk ≤ 64 (one block of other rows): the row statistics (inv, dden) are
-   * reduced before the weighted accumulation, so that dq's weights inv·(e·Y) + dden·e are formed
-   * in registers and k is accumulated once into one accumulator instead of twice into two.
+   * Fused stats + dq at chunk ≤ 64 (one block of other rows; the caller guarantees it): the row
+   * statistics (inv, dden) are reduced before the weighted accumulation, so that dq's weights
+   * inv·(e·Y) + dden·e are formed in registers and k is accumulated once into one accumulator
+   * instead of twice into two. @default {false}
    */
   rowFirst?: boolean;
 }
@@ -139,7 +146,7 @@ export function blockWgsl(
   fuseDq = false,
   trimScores = false,
   shareScores?: "out" | "in",
-  prefetch: BlockPrefetch = {},
+  opts: BlockOptions = {},
   savedStates = false,
 ): string {
   // Fused stats + dq (speed variant of issue #14): the stats kernel also accumulates dq from the
@@ -149,7 +156,8 @@ export function blockWgsl(
   const fused = fuseDq && mode === "stats";
   if (fused) reuseU = false;
   // Row statistics first (one accumulator; chunk ≤ 64: the caller guarantees one block).
-  const rowFirst = fused && (prefetch.rowFirst ?? false);
+  const rowFirst = fused && (opts.rowFirst ?? false);
+  const prefetch = opts.prefetch ?? {};
   const { DQK, DHV, gate } = p;
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64;
   const E4 = (DQK * DHV + DQK) / 4;

@@ -368,7 +368,7 @@ export function setBackwardRowFirst(on: boolean): void {
  * @param on The loops to prefetch in; undefined for the default (all).
  */
 export function setBackwardPrefetch(
-  on: (Omit<BlockPrefetch, "rowFirst"> & { scan?: boolean }) | undefined,
+  on: (BlockPrefetch & { scan?: boolean }) | undefined,
 ): void {
   const o = on ?? PREFETCH_ALL;
   prefetch = { state: o.state, accum: o.accum, scores: o.scores, scan: o.scan };
@@ -1149,8 +1149,9 @@ export async function mlstmBackwardWebGpu(
   const shareMode = (mode: BlockMode) =>
     shareBlocks ? (mode === "stats" ? "out" : mode === "dkdv" ? "in" : undefined) : undefined;
   // Row statistics first in the fused stats: one block of other rows per chunk (chunk ≤ 64).
-  const pf = { ...prefetch, rowFirst: rowFirst && fuse && chunk && Math.min(L, S) <= BLOCK_ROWS };
-  const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${pf.rowFirst}`;
+  const pf = { ...prefetch };
+  const rf = rowFirst && fuse && chunk && Math.min(L, S) <= BLOCK_ROWS;
+  const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
@@ -1168,7 +1169,11 @@ export async function mlstmBackwardWebGpu(
         `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}:${sm}:${pfKey}${
           useSaved ? ":saved" : ""
         }`,
-        () => blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm, pf, useSaved),
+        () =>
+          blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm, {
+            prefetch: pf,
+            rowFirst: rf,
+          }, useSaved),
         blockSharedBytes(DQK, DHV, KC, mode),
         256,
       );
