@@ -22,6 +22,7 @@ import {
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
 import { setOpaqueLoopBounds } from "../kernels/runtime.ts";
+import { setForwardGatesStaged } from "../kernels/chunkwise/forward.ts";
 
 /** One variant: its name in the CSV, what it changes, and how a call selects it. */
 export interface SpeedVariant {
@@ -139,6 +140,11 @@ interface Switches {
   prefetch?: Parameters<typeof setBackwardPrefetch>[0];
   /** Fused stats + dq: row statistics first (setBackwardRowFirst; undefined: off, as before stop 12). */
   rowFirst?: boolean;
+  /**
+   * The forward's staged gate kernel (setForwardGatesStaged; undefined: the default, staged where
+   * it fits; false: unstaged, as before stop 13).
+   */
+  gatesStaged?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -152,9 +158,12 @@ const DEFAULTS: Switches = {
   blockedLarge: "auto",
   prefetch: { state: true, accum: true, scores: true, scan: true },
   rowFirst: true,
+  gatesStaged: undefined,
 };
 /** The defaults of stop 11: no register prefetch, two accumulators in the fused stats + dq. */
-const STOP11: Switches = { ...DEFAULTS, prefetch: {}, rowFirst: false };
+const STOP11: Switches = { ...DEFAULTS, prefetch: {}, rowFirst: false, gatesStaged: false };
+/** The defaults of stop 12: the forward's gate kernel unstaged. */
+const STOP12: Switches = { ...DEFAULTS, gatesStaged: false };
 /**
  * The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it), with
  * issue #11's rolled loops in the row-sliced backward (the default above head dim 256;
@@ -168,6 +177,7 @@ const BEFORE: Switches = {
   stateVec4: false,
   fuseStateScan: false,
   shareScores: false,
+  gatesStaged: false,
 };
 function use(s: Switches): void {
   setBackwardTrimDiagonal(s.trimDiagonal);
@@ -182,6 +192,7 @@ function use(s: Switches): void {
   setBackwardSplitDkdv(s.splitDkdv);
   setBackwardPrefetch(s.prefetch ?? {});
   setBackwardRowFirst(s.rowFirst ?? false);
+  setForwardGatesStaged(s.gatesStaged);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -401,6 +412,15 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
       "and with the fused stats + dq's two accumulators (setBackwardRowFirst(false))",
     passes: ["fwbw"],
     setup: () => use(STOP11),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "stop12",
+    doc: "the defaults of stop 12: today's with the forward's gate kernel unstaged " +
+      "(setForwardGatesStaged(false)); forward+backward through forwardBackward, so compare " +
+      "its fwbw with `reuse` and its fw with `defaults`",
+    forwardBackward: true,
+    setup: () => use(STOP12),
     teardown: () => use(DEFAULTS),
   },
   {

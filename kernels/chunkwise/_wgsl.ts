@@ -98,6 +98,16 @@ export interface GatesParams {
    * starts (states zeroed before the step); the uniform word `p0` holds NH. @default {false}
    */
   resets?: boolean;
+  /**
+   * Staged layout (issue #14): the two sequential passes run on two threads at once (the prefix
+   * sums on thread 0, the suffix sums on thread 32) into workgroup arrays, written out by all
+   * threads at once (coalesced) instead of one scalar store per step from one thread; the exp
+   * gate's diagonal-block sums of whole sub-blocks (`mid`) come from a table of running sums
+   * instead of a loop per row and sub-block. Every value is formed by the same f32 operations in
+   * the same order as in the unstaged kernel, so the outputs are bit-identical.
+   * @default {true where it fits 16 KiB of workgroup storage ({@linkcode gatesStagedFits})}
+   */
+  staged?: boolean;
 }
 
 /** Workgroup size of the gate kernel. */
@@ -105,7 +115,36 @@ export const GATES_WG = 64;
 
 /** Workgroup storage in bytes of the gate kernel. */
 export function gatesStorageBytes(p: GatesParams): number {
-  return ((p.resets ? 3 : 2) * p.L + Math.ceil(p.L / p.BQ)) * 4;
+  const NB = Math.ceil(p.L / p.BQ);
+  if (!gatesStaged(p)) return ((p.resets ? 3 : 2) * p.L + NB) * 4;
+  return stagedGatesBytes(p);
+}
+
+// Staged: lfs, igs, b̂, ŝ, a per step ([zs] with resets), the block totals, 2 chunk totals and, for
+// the exp gate, the table of sub-block sums (NB·SB² floats, SB = BQ/4 sub-blocks per block).
+function stagedGatesBytes(p: GatesParams): number {
+  const NB = Math.ceil(p.L / p.BQ), SB = p.BQ / 4;
+  return ((p.resets ? 6 : 5) * p.L + NB + 2 + (p.gate === "exp" ? NB * SB * SB : 0)) * 4;
+}
+
+/**
+ * Whether the staged gate kernel ({@linkcode GatesParams.staged}) fits WebGPU's guaranteed 16 KiB
+ * of workgroup storage (chunk sizes up to 455 at query blocks of 64): its default. Larger chunks
+ * keep the unstaged layout, so the largest chunk size a device allows is unchanged.
+ */
+export function gatesStagedFits(p: GatesParams): boolean {
+  return p.BQ % 4 === 0 && stagedGatesBytes(p) <= 16384;
+}
+
+/** Whether {@linkcode gatesWgsl} emits the staged kernel for these parameters. */
+export function gatesStaged(p: GatesParams): boolean {
+  if (p.staged === false) return false;
+  if (p.staged && p.BQ % 4 !== 0) {
+    throw new RangeError(
+      `gatesWgsl: the staged gate kernel needs BQ a multiple of 4, received ${p.BQ}`,
+    );
+  }
+  return p.staged ?? gatesStagedFits(p);
 }
 
 /** Offset (in f32) of the per-block totals in the gate buffer; `NB` blocks per chunk follow. */
@@ -137,6 +176,7 @@ export function gateBlockTotalsOffset(BH: number, S: number, NC: number): number
  * the stabilizer, as in a separate call from m = 0.
  */
 export function gatesWgsl(p: GatesParams): string {
+  if (gatesStaged(p)) return stagedGatesWgsl(p);
   const exp = p.gate === "exp";
   const rs = p.resets ?? false;
   const BQ = p.BQ;
@@ -248,10 +288,24 @@ ${
   // b̂ and ŝ are read back from the gate buffer (kept out of workgroup memory, so long chunks fit).
   workgroupBarrier();
   storageBarrier();
-${
-    exp
-      ? `  for (var r = lid; r < lc; r += ${GATES_WG}u) {
-    let br = gates[base + r];
+${exp ? rowMaxWgsl(BQ, rs, "gates[base + r]", "gates[6u * N + base + c]") : ""}
+}
+`;
+}
+
+// The exp gate's row maxima of the intra-chunk log gate matrix (section 3), one row per thread:
+// `br` is b̂ of row r, `shat` ŝ of step c, and the diagonal block's sums of whole sub-blocks
+// between key sub-block cb and the row's sub-block sb come from `midTable` (staged) or a loop.
+function rowMaxWgsl(BQ: number, rs: boolean, br: string, shat: string, midTable?: string): string {
+  const mid = midTable === undefined
+    ? `      var mid = 0.0;
+      for (var x = cb + 4u; x < sb; x++) {
+        mid += lfs[x];
+      }
+`
+    : `      let mid = ${midTable};\n`;
+  return `  for (var r = lid; r < lc; r += ${GATES_WG}u) {
+    let br = ${br};
     let qb = r / ${BQ}u;
     var mi = -3.0e38;
     // Key blocks before the query block: (b̂_t + ŝ_s) + block totals between, + ĩ_s.
@@ -261,7 +315,7 @@ ${
         D += ts[x];
       }
       for (var c = kb * ${BQ}u; c < kb * ${BQ}u + ${BQ}u; c++) {
-        mi = max(mi, ((br + gates[6u * N + base + c]) + D) + igs[c]);
+        mi = max(mi, ((br + ${shat}) + D) + igs[c]);
       }
     }
     // The diagonal block, by sub-blocks of 4 steps.
@@ -272,11 +326,7 @@ ${
       p4 = p4 + lfs[x];
     }
     for (var cb = blk; cb < sb; cb += 4u) {
-      var mid = 0.0;
-      for (var x = cb + 4u; x < sb; x++) {
-        mid += lfs[x];
-      }
-      let pm = p4 + mid;
+${mid}      let pm = p4 + mid;
       let l1 = lfs[cb + 1u];
       let l2 = lfs[cb + 2u];
       let l3 = lfs[cb + 3u];
@@ -293,7 +343,162 @@ ${
       mi = max(mi, rsum + igs[c]);
     }
 ${rs ? "    mi = max(mi, zs[r]);\n" : ""}    gates[3u * N + base + r] = mi;
-  }`
+  }`;
+}
+
+// The staged gate kernel (GatesParams.staged): the same values as gatesWgsl's, by the same f32
+// operations in the same order. Why: the unstaged kernel wrote ~5 scalar values per step from one
+// thread (one memory transaction each) and summed each row's sub-blocks again for every row.
+function stagedGatesWgsl(p: GatesParams): string {
+  const exp = p.gate === "exp";
+  const rs = p.resets ?? false;
+  const BQ = p.BQ, NB = Math.ceil(p.L / BQ), SB = BQ / 4;
+  const W = GATES_WG;
+  // Threads other than 0 and 32 (the two sequential passes) build the table of sub-block sums.
+  const workers = W - 2;
+  const table = `
+  if (lid != 0u && lid != 32u) {
+    // mids[(qb·SB + c)·SB + s]: Σ lfs over the sub-blocks strictly between key sub-block c and row
+    // sub-block s of query block qb, summed from the left from 0.0 as the per-row loop did.
+    let w = lid - select(1u, 2u, lid > 32u);
+    for (var e = w; e < ${NB * SB}u; e += ${workers}u) {
+      let blk = (e / ${SB}u) * ${BQ}u;
+      let c = e % ${SB}u;
+      var mid = 0.0;
+      for (var s = c + 1u; s < ${SB}u && blk + 4u * s < lc; s++) {
+        mids[e * ${SB}u + s] = mid;
+        for (var x = blk + 4u * s; x < min(blk + 4u * s + 4u, lc); x++) {
+          mid += lfs[x];
+        }
+      }
+    }
+  }`;
+  return `${header(p.dtype)}
+@group(0) @binding(0) var<storage, read> iin: array<T>;
+@group(0) @binding(1) var<storage, read> fin: array<T>;
+@group(0) @binding(2) var<storage, read_write> gates: array<f32>;
+${rs ? "@group(0) @binding(3) var<storage, read> rst: array<u32>;\n" : ""}@group(0) @binding(${
+    rs ? 4 : 3
+  }) var<uniform> u: U;
+${WGSL_OPAQUE}
+var<workgroup> lfs: array<f32, ${p.L}>;
+var<workgroup> igs: array<f32, ${p.L}>;
+var<workgroup> ts: array<f32, ${NB}>;
+var<workgroup> bhs: array<f32, ${p.L}>;
+var<workgroup> shs: array<f32, ${p.L}>;
+var<workgroup> as_: array<f32, ${p.L}>;
+var<workgroup> tot: array<f32, 2>;
+${rs ? `var<workgroup> zs: array<f32, ${p.L}>;\n` : ""}${
+    exp ? `var<workgroup> mids: array<f32, ${NB * SB * SB}>;\n` : ""
+  }${LOGSIG_WGSL}
+@compute @workgroup_size(${W})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let k = wg.x;
+  let bh = wg.y;
+  let t0 = k * u.L;
+  let lc = min(u.L, u.S - t0);
+  let base = bh * u.S + t0;
+  let N = u.BH * u.S;
+${rs ? "  let rbase = (bh / u.p0) * u.S + t0;\n" : ""}  for (var j = lid; j < lc; j += ${W}u) {
+    lfs[j] = ${
+    rs
+      ? `select(logsig(f32(fin[base + j])), ${LOG_GATE_FLOOR.toExponential()}, rst[rbase + j] != 0u)`
+      : "logsig(f32(fin[base + j]))"
+  };
+    igs[j] = ${exp ? "f32(iin[base + j])" : "logsig(f32(iin[base + j]))"};
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    // Compensated (Kahan) same-sign sums; all values are finite (floored log gates).
+    var acc = 0.0;
+    var comp = 0.0;
+    var loc = 0.0;
+    var lcomp = 0.0;
+${rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""}    for (var j = 0u; j < lc; j++) {
+      if (j % ${BQ}u == 0u && j > 0u) {
+        ts[j / ${BQ}u - 1u] = loc;
+        loc = 0.0;
+        lcomp = 0.0;
+      }
+      let y = lfs[j] - comp;
+      let t = opaque(acc + y);
+      comp = opaque(t - acc) - y;
+      acc = t;
+      let yl = lfs[j] - lcomp;
+      let tl = opaque(loc + yl);
+      lcomp = opaque(tl - loc) - yl;
+      loc = tl;
+      bhs[j] = loc;
+${
+    rs
+      ? `      // The zero state of a document start: its log gate is logsig(f) from the start on.
+      if (rst[rbase + j] != 0u) {
+        zv = logsig(f32(fin[base + j]));
+        zon = true;
+      } else {
+        zv = zv + lfs[j];
+      }
+      zs[j] = select(-3.0e38, zv, zon);
+`
+      : ""
+  }    }
+    ts[(lc - 1u) / ${BQ}u] = loc;
+    tot[0] = acc;
+  }
+  if (lid == 32u) {
+    var suf = 0.0;
+    var sc = 0.0;
+    var bsuf = 0.0;
+    var bsc = 0.0;
+    var amax = -3.0e38;
+    for (var jj = 0u; jj < lc; jj++) {
+      let j = lc - 1u - jj;
+      if ((j + 1u) % ${BQ}u == 0u) {
+        bsuf = 0.0;
+        bsc = 0.0;
+      }
+      shs[j] = bsuf;
+      let a = suf + igs[j];
+      as_[j] = a;
+      amax = max(amax, a);
+      let y = lfs[j] - sc;
+      let t = opaque(suf + y);
+      sc = opaque(t - suf) - y;
+      suf = t;
+      let yb = lfs[j] - bsc;
+      let tb2 = opaque(bsuf + yb);
+      bsc = opaque(tb2 - bsuf) - yb;
+      bsuf = tb2;
+    }
+    tot[1] = amax;
+  }${exp ? table : ""}
+  workgroupBarrier();
+  for (var j = lid; j < lc; j += ${W}u) {
+    gates[base + j] = bhs[j];
+    gates[N + base + j] = igs[j];
+    gates[2u * N + base + j] = as_[j];
+    gates[6u * N + base + j] = shs[j];
+    gates[7u * N + base + j] = lfs[j];
+  }
+  let nb = (lc + ${BQ - 1}u) / ${BQ}u;
+  let tb = ${GATE_STEP_SECTIONS}u * N + 2u * u.BH * u.NC + (bh * u.NC + k) * ${NB}u;
+  for (var x = lid; x < nb; x += ${W}u) {
+    gates[tb + x] = ts[x];
+  }
+  if (lid == 0u) {
+    let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
+    gates[ci] = tot[0];
+    gates[ci + 1u] = ${rs ? "max(tot[1], zs[lc - 1u])" : "tot[1]"};
+  }
+${
+    exp
+      ? rowMaxWgsl(
+        BQ,
+        rs,
+        "bhs[r]",
+        "shs[c]",
+        `mids[(qb * ${SB}u + (cb - blk) / 4u) * ${SB}u + (sb - blk) / 4u]`,
+      )
       : ""
   }
 }

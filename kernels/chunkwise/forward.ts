@@ -250,6 +250,27 @@ export const LIMIT_CHUNK_MAX = 64;
  */
 export const DEFAULT_CHUNK_SIZE = 64;
 
+let gatesStaged: boolean | undefined = undefined;
+
+/**
+ * Issue #14: the staged gate kernel (`GatesParams.staged` in ./_wgsl.ts: the two sequential
+ * passes on two threads, coalesced writes, a table of sub-block sums; bit-identical outputs).
+ * `undefined` (the default) stages wherever it fits 16 KiB of workgroup storage; `false` restores
+ * the unstaged kernel (speed variant `gates0`).
+ *
+ * @example
+ * ```ts
+ * import { setForwardGatesStaged } from "./forward.ts";
+ * setForwardGatesStaged(false);
+ * setForwardGatesStaged(undefined);
+ * ```
+ *
+ * @param on Whether to stage the gate kernel; `undefined` for the default.
+ */
+export function setForwardGatesStaged(on: boolean | undefined): void {
+  gatesStaged = on;
+}
+
 /**
  * Checks a chunk size for a variant and a device, before anything is dispatched.
  *
@@ -491,7 +512,14 @@ export async function chunkwiseForwardWebgpu(
   };
   const st = stateTile(stateP), pt = parallelTile(parP);
   checkWorkgroupLimits(gpu, {
-    storageBytes: gatesStorageBytes({ gate, dtype: gateDtype, L, BQ: pt.BQ, resets }),
+    storageBytes: gatesStorageBytes({
+      gate,
+      dtype: gateDtype,
+      L,
+      BQ: pt.BQ,
+      resets,
+      staged: gatesStaged,
+    }),
     invocations: GATES_WG,
   }, `${label} gate kernel`);
   checkWorkgroupLimits(
@@ -575,8 +603,8 @@ export async function chunkwiseForwardWebgpu(
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
         gpu,
-        `chunkwise-gates:${gate}:${gateDtype}:L${L}:BQ${pt.BQ}:${resets}`,
-        () => gatesWgsl({ gate, dtype: gateDtype, L, BQ: pt.BQ, resets }),
+        `chunkwise-gates:${gate}:${gateDtype}:L${L}:BQ${pt.BQ}:${resets}:${gatesStaged}`,
+        () => gatesWgsl({ gate, dtype: gateDtype, L, BQ: pt.BQ, resets, staged: gatesStaged }),
       ),
       hasInitialStates
         ? getPipeline(
