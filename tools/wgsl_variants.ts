@@ -164,8 +164,11 @@ function* chunkwiseForward(): Generator<WgslVariant> {
       for (const L of [1, 20, 64, 128]) {
         for (const BQ of [16, 32, 64]) {
           for (const resets of BOOLS) {
-            const p = { gate, dtype, L, BQ, resets };
-            yield v(`chunkwise-gates:${tag(p)}`, cwGatesWgsl(p));
+            // Staged (the default, issue #14) and unstaged (larger chunks).
+            for (const staged of BOOLS) {
+              const p = { gate, dtype, L, BQ, resets, staged };
+              yield v(`chunkwise-gates:${tag(p)}`, cwGatesWgsl(p));
+            }
           }
         }
       }
