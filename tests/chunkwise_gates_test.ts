@@ -99,6 +99,8 @@ const CASES: Case[] = [
   { gate: "exp", L: 128, BQ: 32, S: 259, resets: true, f: "mixed" },
   { gate: "exp", L: 50, BQ: 16, S: 123, resets: false, f: "mixed" },
   { gate: "exp", L: 37, BQ: 64, S: 111, resets: true, f: "hot" },
+  { gate: "exp", L: 32, BQ: 32, S: 100, resets: false, f: "mixed" },
+  { gate: "exp", L: 64, BQ: 64, S: 64, resets: true, f: "cold" },
   { gate: "sig", L: 64, BQ: 64, S: 200, resets: false, f: "mixed" },
   { gate: "sig", L: 96, BQ: 32, S: 190, resets: true, f: "cold" },
 ];

@@ -354,6 +354,9 @@ function stagedGatesWgsl(p: GatesParams): string {
   const rs = p.resets ?? false;
   const BQ = p.BQ, NB = Math.ceil(p.L / BQ), SB = BQ / 4;
   const W = GATES_WG;
+  // One query block per chunk (L ≤ BQ): the block sums b̂ and ŝ are the chunk sums themselves,
+  // term for term (no block restarts), so one compensated chain per pass forms both.
+  const one = p.L <= BQ;
   // Threads other than 0 and 32 (the two sequential passes) build the table of sub-block sums.
   const workers = W - 2;
   const table = `
@@ -412,23 +415,27 @@ ${rs ? "  let rbase = (bh / u.p0) * u.S + t0;\n" : ""}  for (var j = lid; j < lc
     // Compensated (Kahan) same-sign sums; all values are finite (floored log gates).
     var acc = 0.0;
     var comp = 0.0;
-    var loc = 0.0;
-    var lcomp = 0.0;
-${rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""}    for (var j = 0u; j < lc; j++) {
-      if (j % ${BQ}u == 0u && j > 0u) {
+${one ? "" : "    var loc = 0.0;\n    var lcomp = 0.0;\n"}${
+    rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""
+  }    for (var j = 0u; j < lc; j++) {
+${
+    one ? "" : `      if (j % ${BQ}u == 0u && j > 0u) {
         ts[j / ${BQ}u - 1u] = loc;
         loc = 0.0;
         lcomp = 0.0;
       }
-      let y = lfs[j] - comp;
+`
+  }      let y = lfs[j] - comp;
       let t = opaque(acc + y);
       comp = opaque(t - acc) - y;
       acc = t;
-      let yl = lfs[j] - lcomp;
+${
+    one ? "" : `      let yl = lfs[j] - lcomp;
       let tl = opaque(loc + yl);
       lcomp = opaque(tl - loc) - yl;
       loc = tl;
-      bhs[j] = loc;
+`
+  }      bhs[j] = ${one ? "acc" : "loc"};
 ${
     rs
       ? `      // The zero state of a document start: its log gate is logsig(f) from the start on.
@@ -442,22 +449,22 @@ ${
 `
       : ""
   }    }
-    ts[(lc - 1u) / ${BQ}u] = loc;
+    ts[(lc - 1u) / ${BQ}u] = ${one ? "acc" : "loc"};
     tot[0] = acc;
   }
   if (lid == 32u) {
     var suf = 0.0;
     var sc = 0.0;
-    var bsuf = 0.0;
-    var bsc = 0.0;
-    var amax = -3.0e38;
+${one ? "" : "    var bsuf = 0.0;\n    var bsc = 0.0;\n"}    var amax = -3.0e38;
     for (var jj = 0u; jj < lc; jj++) {
       let j = lc - 1u - jj;
-      if ((j + 1u) % ${BQ}u == 0u) {
+${
+    one ? "" : `      if ((j + 1u) % ${BQ}u == 0u) {
         bsuf = 0.0;
         bsc = 0.0;
       }
-      shs[j] = bsuf;
+`
+  }      shs[j] = ${one ? "suf" : "bsuf"};
       let a = suf + igs[j];
       as_[j] = a;
       amax = max(amax, a);
@@ -465,11 +472,13 @@ ${
       let t = opaque(suf + y);
       sc = opaque(t - suf) - y;
       suf = t;
-      let yb = lfs[j] - bsc;
+${
+    one ? "" : `      let yb = lfs[j] - bsc;
       let tb2 = opaque(bsuf + yb);
       bsc = opaque(tb2 - bsuf) - yb;
       bsuf = tb2;
-    }
+`
+  }    }
     tot[1] = amax;
   }${exp ? table : ""}
   workgroupBarrier();
