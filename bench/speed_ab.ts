@@ -436,20 +436,21 @@ const t = await kernelTarget("chunkwise--xl_chunk");
 const gpu = t.gpu!;
 const device = gpu.adapterName;
 console.log(`speed_ab on ${device}; out ${out}; budget ${budgetMs / 1e3} s`);
+// Warm-up: 2 s of forward calls at the first shape, so that the first cases (and the profiles) do
+// not run at idle clocks (stop 11's first sweep cases ran 1.5–2.7× slow without it, and stop 13's
+// first profile 3.3× slow).
+{
+  const shape = SHAPES[shapeNames[0]!]!;
+  const x = t.upload(benchInputs(shape, 0, { float64: false, withStates: false }), dtypes[0]!);
+  await warmUp(2000, async () => {
+    disposeResult(await t.kernel.forward(x, { chunkSize: chunks[0]! } as MlstmOptions));
+  });
+  disposeInputs(x);
+  releaseKernelScratch(gpu);
+  await t.sync();
+}
 if (a.profile) await profiles(gpu);
 if (!a["no-sweep"]) {
-  // Warm-up: 2 s of forward calls at the first shape, so that the first cases do not run at idle
-  // clocks (stop 11's first sweep cases ran 1.5–2.7× slow without it).
-  {
-    const shape = SHAPES[shapeNames[0]!]!;
-    const x = t.upload(benchInputs(shape, 0, { float64: false, withStates: false }), dtypes[0]!);
-    await warmUp(2000, async () => {
-      disposeResult(await t.kernel.forward(x, { chunkSize: chunks[0]! } as MlstmOptions));
-    });
-    disposeInputs(x);
-    releaseKernelScratch(gpu);
-    await t.sync();
-  }
   const memory = trackGpuMemory(gpu.device);
   // (shape, dtype) groups in priority order; within a group (kernel, chunk) pairs in the order
   // given, forward and forward+backward together.

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { DispatchBatch, getPipeline, GpuTensor } from "../kernels/runtime.ts";
 import {
   gateBlockTotalsOffset,
+  gatesChunksPerGroup,
   gatesStaged,
   gatesStagedFits,
   gatesStorageBytes,
@@ -32,7 +33,12 @@ interface Case {
 }
 
 /** The whole gate scratch after one gate kernel (poisoned first: unwritten words stay NaN). */
-async function runGates(c: Case, staged: boolean, seed: number): Promise<Uint32Array> {
+async function runGates(
+  c: Case,
+  staged: boolean,
+  seed: number,
+  chunksPerGroup?: 1 | 2 | 4,
+): Promise<Uint32Array> {
   const gpu = await needGpu();
   const B = 2, NH = 3, BH = B * NH;
   const NC = Math.ceil(c.S / c.L);
@@ -51,7 +57,15 @@ async function runGates(c: Case, staged: boolean, seed: number): Promise<Uint32A
   const starts = c.resets
     ? Array.from({ length: B }, () => [0, 1 + Math.floor(rng.uniform() * (c.S - 1))])
     : undefined;
-  const p = { gate: c.gate, dtype: "f32" as const, L: c.L, BQ: c.BQ, resets: c.resets, staged };
+  const p = {
+    gate: c.gate,
+    dtype: "f32" as const,
+    L: c.L,
+    BQ: c.BQ,
+    resets: c.resets,
+    staged,
+    chunksPerGroup,
+  };
   assert.equal(gatesStaged(p), staged);
   const len = gateBlockTotalsOffset(BH, c.S, NC) + BH * NC * Math.ceil(c.L / c.BQ);
   const ig = GpuTensor.fromTensor(gpu, { shape: [BH * c.S], data: i });
@@ -82,7 +96,7 @@ async function runGates(c: Case, staged: boolean, seed: number): Promise<Uint32A
       scale: 0.5,
       NH,
     }),
-    workgroups: [NC, BH],
+    workgroups: [Math.ceil(NC / gatesChunksPerGroup(p)), BH],
   });
   await batch.submit();
   const out = await gates.read();
@@ -115,20 +129,23 @@ Deno.test({
         `${c.gate} L ${c.L} BQ ${c.BQ} S ${c.S} ${c.resets ? "resets " : ""}${c.f}`,
         async () => {
           const a = await runGates(c, false, seed);
-          const b = await runGates(c, true, seed);
-          assert.equal(a.length, b.length);
-          let diff = 0, first = -1;
-          for (let j = 0; j < a.length; j++) {
-            if (a[j] !== b[j]) {
-              diff++;
-              if (first < 0) first = j;
+          // The default grouping and each of 1, 2, 4 chunks per workgroup.
+          for (const G of [undefined, 1, 2, 4] as const) {
+            const b = await runGates(c, true, seed, G);
+            assert.equal(a.length, b.length);
+            let diff = 0, first = -1;
+            for (let j = 0; j < a.length; j++) {
+              if (a[j] !== b[j]) {
+                diff++;
+                if (first < 0) first = j;
+              }
             }
+            assert.equal(
+              diff,
+              0,
+              `G ${G}, seed ${seed} (+ MLSTM_TEST_SEED): ${diff} words differ, first at ${first}`,
+            );
           }
-          assert.equal(
-            diff,
-            0,
-            `seed ${seed} (+ MLSTM_TEST_SEED): ${diff} words differ, first at ${first}`,
-          );
         },
       );
     }
@@ -145,4 +162,9 @@ Deno.test("chunkwise gate kernel: staged by default where it fits 16 KiB, unstag
   assert.equal(gatesStorageBytes(p(1024, 16)), (2 * 1024 + 64) * 4);
   assert.ok(gatesStorageBytes(p(64)) <= 16384);
   assert.throws(() => gatesWgsl({ ...p(64, 6), staged: true }), /multiple of 4/);
+  // Four chunks per workgroup where they fit 16 KiB, fewer for long chunks, one unstaged.
+  assert.equal(gatesChunksPerGroup(p(64)), 4);
+  assert.equal(gatesChunksPerGroup(p(256)), 1);
+  assert.equal(gatesChunksPerGroup({ ...p(64), staged: false }), 1);
+  assert.throws(() => gatesChunksPerGroup({ ...p(64), chunksPerGroup: 3 as 4 }), /chunksPerGroup/);
 });

@@ -108,6 +108,12 @@ export interface GatesParams {
    * @default {true where it fits 16 KiB of workgroup storage ({@linkcode gatesStagedFits})}
    */
   staged?: boolean;
+  /**
+   * Staged kernel: chunks per workgroup (64 threads each). The sequential passes of the group's
+   * chunks run on neighbouring lanes of one subgroup, so that one instruction advances all of
+   * them. @default {the largest of 4, 2, 1 that fits 16 KiB ({@linkcode gatesChunksPerGroup})}
+   */
+  chunksPerGroup?: 1 | 2 | 4;
 }
 
 /** Workgroup size of the gate kernel. */
@@ -117,14 +123,16 @@ export const GATES_WG = 64;
 export function gatesStorageBytes(p: GatesParams): number {
   const NB = Math.ceil(p.L / p.BQ);
   if (!gatesStaged(p)) return ((p.resets ? 3 : 2) * p.L + NB) * 4;
-  return stagedGatesBytes(p);
+  return stagedGatesBytes(p, gatesChunksPerGroup(p));
 }
 
-// Staged: lfs, igs, b̂, ŝ, a per step ([zs] with resets), the block totals, 2 chunk totals and, for
-// the exp gate, the table of sub-block sums (NB·SB² floats, SB = BQ/4 sub-blocks per block).
-function stagedGatesBytes(p: GatesParams): number {
+// Staged, per chunk of the group: lfs, igs, b̂, ŝ, a per step ([zs] with resets), padded to L + 1
+// words (no bank conflicts between the lanes of the sequential passes), the block totals, 2 chunk
+// totals and, for the exp gate, the table of sub-block sums (NB·SB² floats, SB = BQ/4).
+function stagedGatesBytes(p: GatesParams, G: number): number {
   const NB = Math.ceil(p.L / p.BQ), SB = p.BQ / 4;
-  return ((p.resets ? 6 : 5) * p.L + NB + 2 + (p.gate === "exp" ? NB * SB * SB : 0)) * 4;
+  const perChunk = (p.resets ? 6 : 5) * (p.L + 1) + NB + 2 + (p.gate === "exp" ? NB * SB * SB : 0);
+  return G * perChunk * 4;
 }
 
 /**
@@ -133,7 +141,26 @@ function stagedGatesBytes(p: GatesParams): number {
  * keep the unstaged layout, so the largest chunk size a device allows is unchanged.
  */
 export function gatesStagedFits(p: GatesParams): boolean {
-  return p.BQ % 4 === 0 && stagedGatesBytes(p) <= 16384;
+  return p.BQ % 4 === 0 && stagedGatesBytes(p, 1) <= 16384;
+}
+
+/**
+ * Chunks per workgroup of the gate kernel: {@linkcode GatesParams.chunksPerGroup} of the staged
+ * kernel (default: the largest of 4, 2, 1 that fits 16 KiB), 1 for the unstaged one. The grid is
+ * (ceil(NC / G), B·NH), 64·G threads per workgroup.
+ */
+export function gatesChunksPerGroup(p: GatesParams): number {
+  if (!gatesStaged(p)) return 1;
+  if (p.chunksPerGroup !== undefined) {
+    if (![1, 2, 4].includes(p.chunksPerGroup)) {
+      throw new RangeError(
+        `gatesWgsl: chunksPerGroup must be 1, 2 or 4, received ${p.chunksPerGroup}`,
+      );
+    }
+    return p.chunksPerGroup;
+  }
+  for (const G of [4, 2]) if (stagedGatesBytes(p, G) <= 16384) return G;
+  return 1;
 }
 
 /** Whether {@linkcode gatesWgsl} emits the staged kernel for these parameters. */
@@ -296,15 +323,24 @@ ${exp ? rowMaxWgsl(BQ, rs, "gates[base + r]", "gates[6u * N + base + c]") : ""}
 // The exp gate's row maxima of the intra-chunk log gate matrix (section 3), one row per thread:
 // `br` is b̂ of row r, `shat` ŝ of step c, and the diagonal block's sums of whole sub-blocks
 // between key sub-block cb and the row's sub-block sb come from `midTable` (staged) or a loop.
-function rowMaxWgsl(BQ: number, rs: boolean, br: string, shat: string, midTable?: string): string {
+function rowMaxWgsl(
+  BQ: number,
+  rs: boolean,
+  br: string,
+  shat: string,
+  midTable?: string,
+  // Grouped staged kernel: offsets of the chunk's per-step and per-block words, its thread index.
+  at: { step: string; block: string; thread: string } = { step: "", block: "", thread: "lid" },
+): string {
+  const os = at.step, ob = at.block;
   const mid = midTable === undefined
     ? `      var mid = 0.0;
       for (var x = cb + 4u; x < sb; x++) {
-        mid += lfs[x];
+        mid += lfs[${os}x];
       }
 `
     : `      let mid = ${midTable};\n`;
-  return `  for (var r = lid; r < lc; r += ${GATES_WG}u) {
+  return `  for (var r = ${at.thread}; r < lc; r += ${GATES_WG}u) {
     let br = ${br};
     let qb = r / ${BQ}u;
     var mi = -3.0e38;
@@ -312,66 +348,83 @@ function rowMaxWgsl(BQ: number, rs: boolean, br: string, shat: string, midTable?
     for (var kb = 0u; kb < qb; kb++) {
       var D = 0.0;
       for (var x = kb + 1u; x < qb; x++) {
-        D += ts[x];
+        D += ts[${ob}x];
       }
       for (var c = kb * ${BQ}u; c < kb * ${BQ}u + ${BQ}u; c++) {
-        mi = max(mi, ((br + ${shat}) + D) + igs[c]);
+        mi = max(mi, ((br + ${shat}) + D) + igs[${os}c]);
       }
     }
     // The diagonal block, by sub-blocks of 4 steps.
     let blk = qb * ${BQ}u;
     let sb = blk + ((r - blk) / 4u) * 4u;
-    var p4 = lfs[sb];
+    var p4 = lfs[${os}sb];
     for (var x = sb + 1u; x <= r; x++) {
-      p4 = p4 + lfs[x];
+      p4 = p4 + lfs[${os}x];
     }
     for (var cb = blk; cb < sb; cb += 4u) {
 ${mid}      let pm = p4 + mid;
-      let l1 = lfs[cb + 1u];
-      let l2 = lfs[cb + 2u];
-      let l3 = lfs[cb + 3u];
-      mi = max(mi, (pm + (l1 + (l2 + l3))) + igs[cb]);
-      mi = max(mi, (pm + (l2 + l3)) + igs[cb + 1u]);
-      mi = max(mi, (pm + l3) + igs[cb + 2u]);
-      mi = max(mi, (pm + 0.0) + igs[cb + 3u]);
+      let l1 = lfs[${os}cb + 1u];
+      let l2 = lfs[${os}cb + 2u];
+      let l3 = lfs[${os}cb + 3u];
+      mi = max(mi, (pm + (l1 + (l2 + l3))) + igs[${os}cb]);
+      mi = max(mi, (pm + (l2 + l3)) + igs[${os}cb + 1u]);
+      mi = max(mi, (pm + l3) + igs[${os}cb + 2u]);
+      mi = max(mi, (pm + 0.0) + igs[${os}cb + 3u]);
     }
     for (var c = sb; c <= r; c++) {
       var rsum = 0.0;
       for (var x = c + 1u; x <= r; x++) {
-        rsum = rsum + lfs[x];
+        rsum = rsum + lfs[${os}x];
       }
-      mi = max(mi, rsum + igs[c]);
+      mi = max(mi, rsum + igs[${os}c]);
     }
-${rs ? "    mi = max(mi, zs[r]);\n" : ""}    gates[3u * N + base + r] = mi;
+${rs ? `    mi = max(mi, zs[${os}r]);\n` : ""}    gates[3u * N + base + r] = mi;
   }`;
 }
 
 // The staged gate kernel (GatesParams.staged): the same values as gatesWgsl's, by the same f32
 // operations in the same order. Why: the unstaged kernel wrote ~5 scalar values per step from one
-// thread (one memory transaction each) and summed each row's sub-blocks again for every row.
+// thread (one memory transaction each) and summed each row's sub-blocks again for every row, and
+// its two sequential passes cost a whole subgroup's instruction each per step. Here G chunks share
+// a workgroup (64 threads each): the prefix passes of the G chunks run on lanes 0..G-1, the suffix
+// passes on lanes 32..32+G-1, the other threads build the table of sub-block sums; then every
+// thread writes its chunk's words (coalesced) and one row maximum.
 function stagedGatesWgsl(p: GatesParams): string {
   const exp = p.gate === "exp";
   const rs = p.resets ?? false;
   const BQ = p.BQ, NB = Math.ceil(p.L / BQ), SB = BQ / 4;
-  const W = GATES_WG;
+  const G = gatesChunksPerGroup(p);
+  const W = GATES_WG * G;
+  // Per-step words of chunk c start at c·P (P = L + 1: the lanes of one pass, a chunk each, fall
+  // in different banks).
+  const P = p.L + 1;
   // One query block per chunk (L ≤ BQ): the block sums b̂ and ŝ are the chunk sums themselves,
   // term for term (no block restarts), so one compensated chain per pass forms both.
   const one = p.L <= BQ;
-  // Threads other than 0 and 32 (the two sequential passes) build the table of sub-block sums.
-  const workers = W - 2;
+  // The chunk c's step count (0 past the last chunk), its rows, its document-start flags.
+  const chunkOf = (c: string, v: string) =>
+    `let ${v}k = wg.x * ${G}u + ${c};
+    let ${v}lc = select(0u, min(u.L, u.S - min(${v}k * u.L, u.S)), ${v}k < u.NC);
+    let ${v}base = bh * u.S + ${v}k * u.L;
+    let ${v}o = ${c} * ${P}u;${rs ? `\n    let ${v}rbase = (bh / u.p0) * u.S + ${v}k * u.L;` : ""}`;
+  const chains = G * NB * SB;
+  const workers = W - 2 * G;
   const table = `
-  if (lid != 0u && lid != 32u) {
-    // mids[(qb·SB + c)·SB + s]: Σ lfs over the sub-blocks strictly between key sub-block c and row
-    // sub-block s of query block qb, summed from the left from 0.0 as the per-row loop did.
-    let w = lid - select(1u, 2u, lid > 32u);
-    for (var e = w; e < ${NB * SB}u; e += ${workers}u) {
-      let blk = (e / ${SB}u) * ${BQ}u;
-      let c = e % ${SB}u;
+  if (lid >= ${G}u && (lid < 32u || lid >= ${32 + G}u)) {
+    // mids[(c·NB + qb)·SB² + cs·SB + s]: Σ lfs over the sub-blocks strictly between key sub-block
+    // cs and row sub-block s of query block qb of chunk c, summed from the left from 0.0 as the
+    // per-row loop of the unstaged kernel did.
+    let w = lid - select(${G}u, ${2 * G}u, lid >= 32u);
+    for (var e = w; e < ${chains}u; e += ${workers}u) {
+      let c = e / ${NB * SB}u;
+      ${chunkOf("c", "c")}
+      let blk = ((e % ${NB * SB}u) / ${SB}u) * ${BQ}u;
+      let cs = e % ${SB}u;
       var mid = 0.0;
-      for (var s = c + 1u; s < ${SB}u && blk + 4u * s < lc; s++) {
+      for (var s = cs + 1u; s < ${SB}u && blk + 4u * s < clc; s++) {
         mids[e * ${SB}u + s] = mid;
-        for (var x = blk + 4u * s; x < min(blk + 4u * s + 4u, lc); x++) {
-          mid += lfs[x];
+        for (var x = blk + 4u * s; x < min(blk + 4u * s + 4u, clc); x++) {
+          mid += lfs[co + x];
         }
       }
     }
@@ -384,129 +437,142 @@ ${rs ? "@group(0) @binding(3) var<storage, read> rst: array<u32>;\n" : ""}@group
     rs ? 4 : 3
   }) var<uniform> u: U;
 ${WGSL_OPAQUE}
-var<workgroup> lfs: array<f32, ${p.L}>;
-var<workgroup> igs: array<f32, ${p.L}>;
-var<workgroup> ts: array<f32, ${NB}>;
-var<workgroup> bhs: array<f32, ${p.L}>;
-var<workgroup> shs: array<f32, ${p.L}>;
-var<workgroup> as_: array<f32, ${p.L}>;
-var<workgroup> tot: array<f32, 2>;
-${rs ? `var<workgroup> zs: array<f32, ${p.L}>;\n` : ""}${
-    exp ? `var<workgroup> mids: array<f32, ${NB * SB * SB}>;\n` : ""
+var<workgroup> lfs: array<f32, ${G * P}>;
+var<workgroup> igs: array<f32, ${G * P}>;
+var<workgroup> ts: array<f32, ${G * NB}>;
+var<workgroup> bhs: array<f32, ${G * P}>;
+var<workgroup> shs: array<f32, ${G * P}>;
+var<workgroup> as_: array<f32, ${G * P}>;
+var<workgroup> tot: array<f32, ${2 * G}>;
+${rs ? `var<workgroup> zs: array<f32, ${G * P}>;\n` : ""}${
+    exp ? `var<workgroup> mids: array<f32, ${G * NB * SB * SB}>;\n` : ""
   }${LOGSIG_WGSL}
 @compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let k = wg.x;
   let bh = wg.y;
-  let t0 = k * u.L;
-  let lc = min(u.L, u.S - t0);
-  let base = bh * u.S + t0;
   let N = u.BH * u.S;
-${rs ? "  let rbase = (bh / u.p0) * u.S + t0;\n" : ""}  for (var j = lid; j < lc; j += ${W}u) {
-    lfs[j] = ${
+  // This thread's chunk g and its index li in it (loads, stores, row maxima).
+  let g = lid / ${GATES_WG}u;
+  let li = lid % ${GATES_WG}u;
+  let k = wg.x * ${G}u + g;
+  let lc = select(0u, min(u.L, u.S - min(k * u.L, u.S)), k < u.NC);
+  let base = bh * u.S + k * u.L;
+  let o = g * ${P}u;
+${
+    rs
+      ? "  let rbase = (bh / u.p0) * u.S + k * u.L;\n"
+      : ""
+  }  for (var j = li; j < lc; j += ${GATES_WG}u) {
+    lfs[o + j] = ${
     rs
       ? `select(logsig(f32(fin[base + j])), ${LOG_GATE_FLOOR.toExponential()}, rst[rbase + j] != 0u)`
       : "logsig(f32(fin[base + j]))"
   };
-    igs[j] = ${exp ? "f32(iin[base + j])" : "logsig(f32(iin[base + j]))"};
+    igs[o + j] = ${exp ? "f32(iin[base + j])" : "logsig(f32(iin[base + j]))"};
   }
   workgroupBarrier();
-  if (lid == 0u) {
+  if (lid < ${G}u) {
+    ${chunkOf("lid", "p")}
     // Compensated (Kahan) same-sign sums; all values are finite (floored log gates).
     var acc = 0.0;
     var comp = 0.0;
 ${one ? "" : "    var loc = 0.0;\n    var lcomp = 0.0;\n"}${
     rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""
-  }    for (var j = 0u; j < lc; j++) {
+  }    for (var j = 0u; j < plc; j++) {
 ${
     one ? "" : `      if (j % ${BQ}u == 0u && j > 0u) {
-        ts[j / ${BQ}u - 1u] = loc;
+        ts[lid * ${NB}u + j / ${BQ}u - 1u] = loc;
         loc = 0.0;
         lcomp = 0.0;
       }
 `
-  }      let y = lfs[j] - comp;
+  }      let y = lfs[po + j] - comp;
       let t = opaque(acc + y);
       comp = opaque(t - acc) - y;
       acc = t;
 ${
-    one ? "" : `      let yl = lfs[j] - lcomp;
+    one ? "" : `      let yl = lfs[po + j] - lcomp;
       let tl = opaque(loc + yl);
       lcomp = opaque(tl - loc) - yl;
       loc = tl;
 `
-  }      bhs[j] = ${one ? "acc" : "loc"};
+  }      bhs[po + j] = ${one ? "acc" : "loc"};
 ${
     rs
       ? `      // The zero state of a document start: its log gate is logsig(f) from the start on.
-      if (rst[rbase + j] != 0u) {
-        zv = logsig(f32(fin[base + j]));
+      if (rst[prbase + j] != 0u) {
+        zv = logsig(f32(fin[pbase + j]));
         zon = true;
       } else {
-        zv = zv + lfs[j];
+        zv = zv + lfs[po + j];
       }
-      zs[j] = select(-3.0e38, zv, zon);
+      zs[po + j] = select(-3.0e38, zv, zon);
 `
       : ""
   }    }
-    ts[(lc - 1u) / ${BQ}u] = ${one ? "acc" : "loc"};
-    tot[0] = acc;
+    if (plc > 0u) {
+      ts[lid * ${NB}u + (plc - 1u) / ${BQ}u] = ${one ? "acc" : "loc"};
+    }
+    tot[2u * lid] = acc;
   }
-  if (lid == 32u) {
+  if (lid >= 32u && lid < ${32 + G}u) {
+    let c = lid - 32u;
+    ${chunkOf("c", "s")}
     var suf = 0.0;
     var sc = 0.0;
 ${one ? "" : "    var bsuf = 0.0;\n    var bsc = 0.0;\n"}    var amax = -3.0e38;
-    for (var jj = 0u; jj < lc; jj++) {
-      let j = lc - 1u - jj;
+    for (var jj = 0u; jj < slc; jj++) {
+      let j = slc - 1u - jj;
 ${
     one ? "" : `      if ((j + 1u) % ${BQ}u == 0u) {
         bsuf = 0.0;
         bsc = 0.0;
       }
 `
-  }      shs[j] = ${one ? "suf" : "bsuf"};
-      let a = suf + igs[j];
-      as_[j] = a;
+  }      shs[so + j] = ${one ? "suf" : "bsuf"};
+      let a = suf + igs[so + j];
+      as_[so + j] = a;
       amax = max(amax, a);
-      let y = lfs[j] - sc;
+      let y = lfs[so + j] - sc;
       let t = opaque(suf + y);
       sc = opaque(t - suf) - y;
       suf = t;
 ${
-    one ? "" : `      let yb = lfs[j] - bsc;
+    one ? "" : `      let yb = lfs[so + j] - bsc;
       let tb2 = opaque(bsuf + yb);
       bsc = opaque(tb2 - bsuf) - yb;
       bsuf = tb2;
 `
   }    }
-    tot[1] = amax;
+    tot[2u * c + 1u] = amax;
   }${exp ? table : ""}
   workgroupBarrier();
-  for (var j = lid; j < lc; j += ${W}u) {
-    gates[base + j] = bhs[j];
-    gates[N + base + j] = igs[j];
-    gates[2u * N + base + j] = as_[j];
-    gates[6u * N + base + j] = shs[j];
-    gates[7u * N + base + j] = lfs[j];
+  for (var j = li; j < lc; j += ${GATES_WG}u) {
+    gates[base + j] = bhs[o + j];
+    gates[N + base + j] = igs[o + j];
+    gates[2u * N + base + j] = as_[o + j];
+    gates[6u * N + base + j] = shs[o + j];
+    gates[7u * N + base + j] = lfs[o + j];
   }
   let nb = (lc + ${BQ - 1}u) / ${BQ}u;
   let tb = ${GATE_STEP_SECTIONS}u * N + 2u * u.BH * u.NC + (bh * u.NC + k) * ${NB}u;
-  for (var x = lid; x < nb; x += ${W}u) {
-    gates[tb + x] = ts[x];
+  for (var x = li; x < nb; x += ${GATES_WG}u) {
+    gates[tb + x] = ts[g * ${NB}u + x];
   }
-  if (lid == 0u) {
+  if (li == 0u && lc > 0u) {
     let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
-    gates[ci] = tot[0];
-    gates[ci + 1u] = ${rs ? "max(tot[1], zs[lc - 1u])" : "tot[1]"};
+    gates[ci] = tot[2u * g];
+    gates[ci + 1u] = ${rs ? "max(tot[2u * g + 1u], zs[o + lc - 1u])" : "tot[2u * g + 1u]"};
   }
 ${
     exp
       ? rowMaxWgsl(
         BQ,
         rs,
-        "bhs[r]",
-        "shs[c]",
-        `mids[(qb * ${SB}u + (cb - blk) / 4u) * ${SB}u + (sb - blk) / 4u]`,
+        "bhs[o + r]",
+        "shs[o + c]",
+        `mids[((g * ${NB}u + qb) * ${SB}u + (cb - blk) / 4u) * ${SB}u + (sb - blk) / 4u]`,
+        { step: "o + ", block: `g * ${NB}u + `, thread: "li" },
       )
       : ""
   }

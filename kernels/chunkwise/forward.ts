@@ -36,6 +36,8 @@ import {
   COPY_WG,
   gateBlockTotalsOffset,
   GATES_WG,
+  gatesChunksPerGroup,
+  type GatesParams,
   gatesStorageBytes,
   gatesWgsl,
   limitChunkTiles,
@@ -511,16 +513,11 @@ export async function chunkwiseForwardWebgpu(
     vec4qk: DQK % 4 === 0 && pQK4 !== false,
   };
   const st = stateTile(stateP), pt = parallelTile(parP);
+  const gatesP: GatesParams = { gate, dtype: gateDtype, L, BQ: pt.BQ, resets, staged: gatesStaged };
+  const gatesG = gatesChunksPerGroup(gatesP);
   checkWorkgroupLimits(gpu, {
-    storageBytes: gatesStorageBytes({
-      gate,
-      dtype: gateDtype,
-      L,
-      BQ: pt.BQ,
-      resets,
-      staged: gatesStaged,
-    }),
-    invocations: GATES_WG,
+    storageBytes: gatesStorageBytes(gatesP),
+    invocations: GATES_WG * gatesG,
   }, `${label} gate kernel`);
   checkWorkgroupLimits(
     gpu,
@@ -603,8 +600,8 @@ export async function chunkwiseForwardWebgpu(
     const [gatesPipe, initPipe, statePipe, parPipe, lastPipe] = await Promise.all([
       getPipeline(
         gpu,
-        `chunkwise-gates:${gate}:${gateDtype}:L${L}:BQ${pt.BQ}:${resets}:${gatesStaged}`,
-        () => gatesWgsl({ gate, dtype: gateDtype, L, BQ: pt.BQ, resets, staged: gatesStaged }),
+        `chunkwise-gates:${JSON.stringify(gatesP)}`,
+        () => gatesWgsl(gatesP),
       ),
       hasInitialStates
         ? getPipeline(
@@ -650,7 +647,7 @@ export async function chunkwiseForwardWebgpu(
       pipeline: gatesPipe,
       buffers: rst ? [ig, fg, gates, rst] : [ig, fg, gates],
       uniforms: packUniforms(base),
-      workgroups: [NC, BH],
+      workgroups: [Math.ceil(NC / gatesG), BH],
       flops: gate === "exp" ? N * (L + 20) : N * 40,
       bytes: N * (2 * eb(gateDtype) + 16),
     });
