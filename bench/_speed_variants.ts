@@ -12,6 +12,7 @@ import {
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
+  setBackwardGatesWide,
   setBackwardPrefetch,
   setBackwardRowFirst,
   setBackwardShareScores,
@@ -145,6 +146,11 @@ interface Switches {
    * it fits; false: unstaged, as before stop 13).
    */
   gatesStaged?: boolean;
+  /**
+   * The backward's 256-thread gate kernel (setBackwardGatesWide; undefined: the default, on;
+   * false: the 64-thread kernel, as before stop 13).
+   */
+  gatesWide?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -159,11 +165,18 @@ const DEFAULTS: Switches = {
   prefetch: { state: true, accum: true, scores: true, scan: true },
   rowFirst: true,
   gatesStaged: undefined,
+  gatesWide: true,
 };
 /** The defaults of stop 11: no register prefetch, two accumulators in the fused stats + dq. */
-const STOP11: Switches = { ...DEFAULTS, prefetch: {}, rowFirst: false, gatesStaged: false };
-/** The defaults of stop 12: the forward's gate kernel unstaged. */
-const STOP12: Switches = { ...DEFAULTS, gatesStaged: false };
+const STOP11: Switches = {
+  ...DEFAULTS,
+  prefetch: {},
+  rowFirst: false,
+  gatesStaged: false,
+  gatesWide: false,
+};
+/** The defaults of stop 12: the forward's gate kernel unstaged, the backward's 64 threads wide. */
+const STOP12: Switches = { ...DEFAULTS, gatesStaged: false, gatesWide: false };
 /**
  * The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it), with
  * issue #11's rolled loops in the row-sliced backward (the default above head dim 256;
@@ -178,6 +191,7 @@ const BEFORE: Switches = {
   fuseStateScan: false,
   shareScores: false,
   gatesStaged: false,
+  gatesWide: false,
 };
 function use(s: Switches): void {
   setBackwardTrimDiagonal(s.trimDiagonal);
@@ -193,6 +207,7 @@ function use(s: Switches): void {
   setBackwardPrefetch(s.prefetch ?? {});
   setBackwardRowFirst(s.rowFirst ?? false);
   setForwardGatesStaged(s.gatesStaged);
+  setBackwardGatesWide(s.gatesWide ?? true);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -417,10 +432,22 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   {
     name: "stop12",
     doc: "the defaults of stop 12: today's with the forward's gate kernel unstaged " +
-      "(setForwardGatesStaged(false)); forward+backward through forwardBackward, so compare " +
+      "(setForwardGatesStaged(false)) and the backward's gate kernel 64 threads wide " +
+      "(setBackwardGatesWide(false)); forward+backward through forwardBackward, so compare " +
       "its fwbw with `reuse` and its fw with `defaults`",
     forwardBackward: true,
     setup: () => use(STOP12),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "bwgates0",
+    doc: "today's defaults with the backward's gate kernel of 64 threads per head, each walking " +
+      "⌈S/64⌉ rows twice (setBackwardGatesWide(false)) instead of 256 threads on coalesced " +
+      "tiles with log-depth scans; forward+backward through forwardBackward, so compare its " +
+      "fwbw with `reuse`",
+    passes: ["fwbw"],
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, gatesWide: false }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -68,6 +68,7 @@ import {
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
+  setBackwardGatesWide,
   setBackwardGroupLimit,
   setBackwardPoison,
   setBackwardPrefetch,
@@ -2488,3 +2489,153 @@ async function lastGradsCase(
     );
   }
 }
+
+Deno.test({
+  name:
+    "the 256-thread gate kernel (setBackwardGatesWide, the default) equals the 64-thread one on the same inputs",
+  ignore,
+  async fn(t) {
+    // Sequences over one tile of 1024 rows (several tiles, the last partial), document starts on
+    // and next to tile and sub-tile boundaries, the stabilizer's path (exact, exponential gate,
+    // warm input gates, eps 1e-3), initial and last states, both gates, f16 storage.
+    const starts = [[1, 255, 256, 700, 1023, 1024, 1500, 2047, 2048], [5, 1025, 2200, 2299]];
+    interface GateCase {
+      name: string;
+      S: number;
+      gradient?: "exact" | "normalizer-constant";
+      L?: number;
+      starts?: number[][];
+      states?: boolean;
+      last?: boolean;
+      dtype?: Dtype;
+    }
+    const xl = "chunkwise--xl_chunk", sig = "chunkwise--xl_chunk_siging";
+    const cases: GateCase[] = [
+      { name: xl, S: 2300, states: true, last: true },
+      { name: xl, S: 2300, states: true, last: true, starts },
+      { name: xl, S: 2300, gradient: "normalizer-constant", states: true, last: true, starts },
+      { name: xl, S: 1024, L: 128 },
+      { name: sig, S: 2300, states: true, last: true, starts },
+      { name: sig, S: 1100, gradient: "normalizer-constant" },
+      { name: "chunkwise--limit_chunk", S: 1300, states: true, starts: [[1, 600], [1024]] },
+      { name: "parallel--stablef", S: 300 },
+      { name: "parallel--siging", S: 257, starts: [[255, 256], [1]] },
+    ];
+    if (hasF16) cases.push({ name: xl, S: 1500, states: true, last: true, dtype: "f16" });
+    let seed = 9100;
+    for (const c of cases) {
+      const tag = `${c.name} S=${c.S} ${c.gradient ?? "exact"}${c.states ? " states" : ""}${
+        c.last ? " last" : ""
+      }${c.starts ? " starts" : ""} ${c.dtype ?? "f32"}`;
+      await t.step(tag, async () => {
+        const rng = rngOf(seed++);
+        const D = { B: 2, NH: 2, DQK: 8, DHV: 4 };
+        const dtype = c.dtype ?? "f32";
+        const x = asStored(
+          randomMlstmInputs({
+            ...D,
+            S: c.S,
+            iMean: 2,
+            gateStd: 2,
+            withInitialStates: c.states ?? false,
+          }, rng),
+          dtype,
+        );
+        const dh = roundTo(randomTensor([D.B, D.NH, c.S, D.DHV], rng), dtype);
+        const o = {
+          eps: 1e-3,
+          ...(c.name.startsWith("chunkwise") ? { chunkSize: c.L ?? 64 } : {}),
+          ...(c.gradient ? { gradient: c.gradient } : {}),
+          ...(dtype === "f16" ? { dtype } : {}),
+          ...(c.starts ? { documentStarts: c.starts } : {}),
+          ...(c.last
+            ? {
+              lastStateGradients: {
+                c: randomTensor([D.B, D.NH, D.DQK, D.DHV], rng),
+                n: randomTensor([D.B, D.NH, D.DQK], rng),
+                m: randomTensor([D.B, D.NH], rng),
+              },
+            }
+            : {}),
+        } as MlstmOptions;
+        const run = async (wide: boolean) => {
+          setBackwardGatesWide(wide);
+          try {
+            return await kernel(c.name).backward(x, dh, o) as Grads;
+          } finally {
+            setBackwardGatesWide(true);
+          }
+        };
+        const old = await run(false), wide = await run(true);
+        // Everything but the gate gradients comes from the same kernels: bit-identical.
+        for (const g of ["dq", "dk", "dv", "dcInitial", "dnInitial"] as const) {
+          if (old[g]) assert.deepEqual(wide[g]!.data, old[g]!.data, g);
+        }
+        // di, df: reverse sums over up to S rows in another order (tree instead of serial):
+        // f32 reassociation only. Measured relative L2 differences ≤ 1e-7 (see the report).
+        const rel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+          let num = 0, den = 0;
+          for (let j = 0; j < a.length; j++) {
+            assert.ok(Number.isFinite(a[j]!), `non-finite at ${j}`);
+            num += (a[j]! - b[j]!) ** 2;
+            den += b[j]! ** 2;
+          }
+          return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+        };
+        // Their difference must stay within the validated kernel's own f32 error against the
+        // float64 reference (at least 2^-20; measured: 0.01 to 0.5 of it). The reference takes no
+        // last-state gradients: with them, that error is measured on the call without.
+        const form = c.name.startsWith("parallel") ? "parallel" : "chunkwise";
+        const { lastStateGradients: _, ...oRef } = o as MlstmOptions & {
+          lastStateGradients?: unknown;
+        };
+        const ref = await getMlstmKernel(refName(form, c.name.endsWith("siging") ? "sig" : "exp"))
+          .backward!(x, dh, oRef) as Grads;
+        const oldRef = c.last
+          ? await (async () => {
+            setBackwardGatesWide(false);
+            try {
+              return await kernel(c.name).backward(x, dh, oRef) as Grads;
+            } finally {
+              setBackwardGatesWide(true);
+            }
+          })()
+          : old;
+        for (const g of ["di", "df"] as const) {
+          const r = rel(wide[g].data, old[g].data), e = rel(oldRef[g].data, ref[g].data);
+          const bound = Math.max(2 ** -20, e);
+          assert.ok(
+            r <= bound,
+            `${g}: relative L2 ${r.toExponential(2)} > ${bound.toExponential(2)}`,
+          );
+          console.log(
+            `${tag} ${g}: wide vs old ${r.toExponential(2)}, old vs float64 ${e.toExponential(2)}`,
+          );
+        }
+        // dmInitial = Σ dC0⊙C0 + dn0·n0 + (what leaves row 0 of the stabilizer's scan): the sum is
+        // reduced as a tree of 256 instead of 64 serial partial sums, and it cancels; bound the
+        // difference by f32 roundings of its terms' magnitudes.
+        if (old.dmInitial) {
+          const heads = D.B * D.NH, E = D.DQK * D.DHV;
+          for (let h = 0; h < heads; h++) {
+            let abs = 0;
+            for (let j = 0; j < E; j++) {
+              abs += Math.abs(old.dcInitial!.data[h * E + j]! * x.cInitial!.data[h * E + j]!);
+            }
+            for (let j = 0; j < D.DQK; j++) {
+              abs += Math.abs(
+                old.dnInitial!.data[h * D.DQK + j]! * x.nInitial!.data[h * D.DQK + j]!,
+              );
+            }
+            const a = wide.dmInitial!.data[h]!, b = old.dmInitial!.data[h]!;
+            const bound = 2 ** -20 * (abs + Math.abs(b));
+            assert.ok(
+              Math.abs(a - b) <= bound,
+              `dmInitial head ${h}: ${a} vs ${b} (bound ${bound})`,
+            );
+          }
+        }
+      });
+    }
+  },
+});

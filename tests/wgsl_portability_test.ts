@@ -60,6 +60,7 @@ Deno.test("the variant list covers every generator and has unique keys", () => {
       "bw-dq",
       "bw-dkdv",
       "bw-gates",
+      "bw-gates-wide",
       "bw-outer-state",
       "bw-outer-dstate",
       "bw-scanf",

@@ -27,6 +27,7 @@ import type { ParallelTiles, StateTiles } from "../kernels/chunkwise/_wgsl.ts";
 import {
   type BwParams,
   gatesWgsl as bwGatesWgsl,
+  gatesWideWgsl as bwGatesWideWgsl,
   outerWgsl,
   prepWgsl,
   scanWgsl,
@@ -285,10 +286,13 @@ function* backwardSliced(): Generator<WgslVariant> {
       for (const withInit of BOOLS) {
         for (const withLast of BOOLS) {
           if (!p.inter && (withInit || withLast)) continue;
-          yield v(
-            `bw-gates:${k}:init=${+withInit},last=${+withLast}`,
-            bwGatesWgsl(p, withInit, withLast),
-          );
+          // Packed sequences (document starts) change only the gate and prep kernels.
+          for (const resets of BOOLS) {
+            const q = { ...p, resets };
+            const x = `${k}:init=${+withInit},last=${+withLast}${resets ? ",resets" : ""}`;
+            yield v(`bw-gates:${x}`, bwGatesWgsl(q, withInit, withLast));
+            yield v(`bw-gates-wide:${x}`, bwGatesWideWgsl(q, withInit, withLast));
+          }
         }
       }
       if (!p.inter) continue;

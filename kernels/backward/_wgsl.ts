@@ -1183,33 +1183,9 @@ ${
 `;
 }
 
-/**
- * The gate gradients from the row sums Σ q⊙dq and the column sums Σ k⊙dk, one workgroup of 64
- * threads per head: di_s = csum_s (times σ(-i_s) for the sigmoid gate) and
- * df_r = σ(-f_r) Σ_{t≥r} (rsum_t - csumOff_t), a reverse cumulative sum done as 64 contiguous
- * segments. With initial states it also writes dcInitial, dnInitial (from the scan's last slot)
- * and, for the exponential gate, dmInitial = Σ dC0⊙C0 + dn0·n0.
- * With {@linkcode mPath} (issue #10) it also routes the stabilizer's gradient dmt back through
- * m_t = max(logsig(f_t) + m_{t-1}, ĩ_t): G_t = dmt_t + [forget branch won at t+1]·G_{t+1} goes to
- * di_t where the input gate won m_t (m_t == ĩ_t, the same f32 values the forward compared), to
- * dlogsig(f_t) otherwise, and what leaves row 0 to dmInitial. This is a segmented reverse scan,
- * done like df's: each thread reduces its rows to an affine map (a, p), then composes those of the
- * threads after it. With last-state gradients the scan starts from dm_last - R (the stabilized last
- * state C_S = exp(-m_S)·Ĉ_S contributes -R to m_S).
- * Packed sequences ({@linkcode BwParams.resets}): both reverse scans restart at each document
- * start t (a segmented scan: each thread also passes on whether its rows hold a start): df_t gets
- * no pair sum (no pair crosses t; in f32 the document's row and column sums would leave rounding
- * noise), only the stabilizer's forget branch (the zero state's m = 0 plus logsig(f_t)), nothing
- * reaches t − 1, the last-state terms reach only the last document, the initial states only the
- * first.
- * Bindings: i, f, rsum, csum, di, df, [da, c0, n0, dc0, dn0, dm0], [dlc, dln, clast],
- * [gi, rs, dmt, [dlm]], [rst], uniforms.
- */
-export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): string {
+/** The bindings of {@linkcode gatesWgsl} and {@linkcode gatesWideWgsl} (the same buffers). */
+function gatesBindings(p: BwParams, withInit: boolean, withLast: boolean): string[] {
   const T = p.gateDtype === "f16" ? "f16" : "f32";
-  const rs = p.resets ?? false;
-  const { DQK, DHV } = p;
-  const E = DQK * DHV + DQK;
   let b = 0;
   const decl = [
     `@group(0) @binding(${b++}) var<storage, read> ig: array<${T}>;`,
@@ -1237,8 +1213,7 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
       `@group(0) @binding(${b++}) var<storage, read> clast: array<f32>;`,
     );
   }
-  const mp = mPath(p);
-  if (mp) {
+  if (mPath(p)) {
     decl.push(
       `@group(0) @binding(${b++}) var<storage, read> gi: array<vec4f>;`,
       `@group(0) @binding(${b++}) var<storage, read> rs: array<vec4f>;`,
@@ -1246,8 +1221,39 @@ export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): str
     );
     if (withLast) decl.push(`@group(0) @binding(${b++}) var<storage, read> dlm: array<f32>;`);
   }
-  if (rs) decl.push(`@group(0) @binding(${b++}) var<storage, read> rst: array<u32>;`);
+  if (p.resets) decl.push(`@group(0) @binding(${b++}) var<storage, read> rst: array<u32>;`);
   decl.push(`@group(0) @binding(${b++}) var<uniform> u: U;`);
+  return decl;
+}
+
+/**
+ * The gate gradients from the row sums Σ q⊙dq and the column sums Σ k⊙dk, one workgroup of 64
+ * threads per head: di_s = csum_s (times σ(-i_s) for the sigmoid gate) and
+ * df_r = σ(-f_r) Σ_{t≥r} (rsum_t - csumOff_t), a reverse cumulative sum done as 64 contiguous
+ * segments. With initial states it also writes dcInitial, dnInitial (from the scan's last slot)
+ * and, for the exponential gate, dmInitial = Σ dC0⊙C0 + dn0·n0.
+ * With {@linkcode mPath} (issue #10) it also routes the stabilizer's gradient dmt back through
+ * m_t = max(logsig(f_t) + m_{t-1}, ĩ_t): G_t = dmt_t + [forget branch won at t+1]·G_{t+1} goes to
+ * di_t where the input gate won m_t (m_t == ĩ_t, the same f32 values the forward compared), to
+ * dlogsig(f_t) otherwise, and what leaves row 0 to dmInitial. This is a segmented reverse scan,
+ * done like df's: each thread reduces its rows to an affine map (a, p), then composes those of the
+ * threads after it. With last-state gradients the scan starts from dm_last - R (the stabilized last
+ * state C_S = exp(-m_S)·Ĉ_S contributes -R to m_S).
+ * Packed sequences ({@linkcode BwParams.resets}): both reverse scans restart at each document
+ * start t (a segmented scan: each thread also passes on whether its rows hold a start): df_t gets
+ * no pair sum (no pair crosses t; in f32 the document's row and column sums would leave rounding
+ * noise), only the stabilizer's forget branch (the zero state's m = 0 plus logsig(f_t)), nothing
+ * reaches t − 1, the last-state terms reach only the last document, the initial states only the
+ * first.
+ * Bindings: i, f, rsum, csum, di, df, [da, c0, n0, dc0, dn0, dm0], [dlc, dln, clast],
+ * [gi, rs, dmt, [dlm]], [rst], uniforms.
+ */
+export function gatesWgsl(p: BwParams, withInit: boolean, withLast = false): string {
+  const rs = p.resets ?? false;
+  const { DQK, DHV } = p;
+  const E = DQK * DHV + DQK;
+  const decl = gatesBindings(p, withInit, withLast);
+  const mp = mPath(p);
   // With gradients into the last state, every logsig(f_r) also scales the last state: a virtual
   // row after the sequence adds R = Σ dC_last⊙C_last + dn_last·n_last to every df_r.
   const lastCode = withLast
@@ -1385,6 +1391,239 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   }${initCode}
   _ = ig[0];
   _ = &rvirt;
+}
+`;
+}
+
+/** Threads per workgroup of {@linkcode gatesWideWgsl}. */
+export const GATES_WIDE_THREADS = 256;
+/** Rows per thread and tile of {@linkcode gatesWideWgsl} (a tile is 256 · 4 = 1024 rows). */
+export const GATES_WIDE_ROWS = 4;
+
+/** Workgroup storage in bytes of {@linkcode gatesWideWgsl}: one array per scanned component. */
+export function gatesWideSharedBytes(p: BwParams): number {
+  const comps = 1 + (mPath(p) ? 2 : p.resets ? 1 : 0);
+  return 4 * comps * GATES_WIDE_THREADS * GATES_WIDE_ROWS;
+}
+
+/**
+ * The gate gradients of {@linkcode gatesWgsl} (the same bindings, math and outputs to f32
+ * rounding) with 256 threads per head instead of 64 and coalesced memory access (issue #14: the
+ * 64-thread kernel walked ⌈S/64⌉ rows per thread twice, neighbouring threads `per` rows apart, and
+ * composed the threads' sums in a serial loop). The head's rows go in tiles of 1024 from the last
+ * to the first; in a tile, thread `lid` holds rows tb + 256·j + lid (j = 0..3: every load and
+ * store coalesced), each row as a map of the reverse scans' carries: acc ↦ o·(x + acc) for df's
+ * sum (x = rsum - csumOff; o = 0 at a document start, else 1) and, with {@linkcode mPath},
+ * y ↦ c'·(dmt + y) for the stabilizer's (c' = 1 where the forget branch won m_t and no document
+ * starts at t). The 4 sub-tiles of 256 rows are scanned side by side in workgroup memory
+ * (Hillis–Steele suffix scans, 8 steps of log depth), maps as (a, bits) with bit 0 = o, bit 1 = c'
+ * (both 0 or 1, so composition is a select and an AND); each row then applies the composition of
+ * the rows after it in its sub-tile, of the sub-tiles after its own and of the tiles after this one
+ * (the carry) to the carry. Last-state and initial-state terms as in {@linkcode gatesWgsl}, their
+ * sums reduced as trees of 256.
+ */
+export function gatesWideWgsl(p: BwParams, withInit: boolean, withLast = false): string {
+  const rs = p.resets ?? false;
+  const mp = mPath(p);
+  const flags = rs || mp;
+  const { DQK, DHV } = p;
+  const E = DQK * DHV + DQK;
+  const W = GATES_WIDE_THREADS, R = GATES_WIDE_ROWS, N = W * R;
+  const J = range(R);
+  const decl = gatesBindings(p, withInit, withLast);
+  // Tree reduction of one f32 per thread in sa[0..256); every thread reads the sum after it.
+  const reduce = (v: string, sum: string) => `
+  sa[lid] = ${v};
+  workgroupBarrier();
+  for (var w = ${W / 2}u; w > 0u; w >>= 1u) {
+    if (lid < w) { sa[lid] += sa[lid + w]; }
+    workgroupBarrier();
+  }
+  let ${sum} = sa[0];
+  workgroupBarrier();`;
+  const lastCode = withLast
+    ? `
+  var partL = 0.0;
+  for (var e = lid; e < ${E}u; e += ${W}u) {
+    let d = select(dln[bh * ${DQK}u + max(e, ${DQK * DHV}u) - ${DQK * DHV}u], dlc[bh * ${
+      DQK * DHV
+    }u + min(e, ${DQK * DHV - 1}u)], e < ${DQK * DHV}u);
+    partL += d * clast[bh * ${E}u + e];
+  }${reduce("partL", "rLast")}`
+    : `
+  let rLast = 0.0;`;
+  const initCode = withInit
+    ? `
+  let ob = (lb * (u.NC + 1u) + u.NC) * ${E}u;
+  var part = 0.0;
+  for (var e = lid; e < ${E}u; e += ${W}u) {
+    let x = da[ob + e];
+    if (e < ${DQK * DHV}u) {
+      dc0[bh * ${DQK * DHV}u + e] = x;
+      part += x * c0[bh * ${DQK * DHV}u + e];
+    } else {
+      dn0[bh * ${DQK}u + e - ${DQK * DHV}u] = x;
+      part += x * n0[bh * ${DQK}u + e - ${DQK * DHV}u];
+    }
+  }${reduce("part", "s_")}
+  if (lid == 0u) {
+    dm0[bh] = ${p.gate === "exp" ? (mp ? "s_ + cY" : "s_") : "0.0 * s_"};
+  }`
+    : "";
+  // A map applied to a carry v: a + o·v (o = bit 0; always 1 without resets), y + c'·v (bit 1).
+  const applyA = (a: string, bits: string, v: string) =>
+    rs ? `select(${a}, ${a} + ${v}, (${bits} & 1u) != 0u)` : `${a} + ${v}`;
+  const applyY = (y: string, bits: string, v: string) =>
+    `select(${y}, ${y} + ${v}, (${bits} & 2u) != 0u)`;
+  const loads = J.map((j) => {
+    const lines = [
+      `    let r${j} = tb + ${j * W}u + lid;`,
+      `    let in${j} = r${j} < u.S;`,
+      `    let q${j} = base + min(r${j}, u.S - 1u);`,
+      `    let x${j} = select(0.0, rsum[q${j}] - csum[off + q${j}], in${j});`,
+      `    let cs${j} = csum[q${j}];`,
+      `    let fv${j} = f32(fg[q${j}]);`,
+    ];
+    if (p.gate === "sig" && !mp) lines.push(`    let iv${j} = f32(ig[q${j}]);`);
+    if (rs) lines.push(`    let st${j} = in${j} && rst[rb + min(r${j}, u.S - 1u)] != 0u;`);
+    else lines.push(`    let st${j} = false;`);
+    if (mp) {
+      lines.push(
+        `    let d${j} = select(0.0, dmt[q${j}], in${j});`,
+        // Outside the sequence: the identity map (c' = 1, nothing added).
+        `    let fw${j} = select(1.0, fwon(q${j}), in${j});`,
+      );
+    }
+    // The row's map: a = o·x, bits = o | c'·2.
+    lines.push(`    var va${j} = select(x${j}, 0.0, st${j});`);
+    if (flags) {
+      lines.push(
+        `    var vb${j} = select(1u, 0u, st${j})${
+          mp ? ` | select(0u, 2u, fw${j} != 0.0 && !st${j})` : ""
+        };`,
+      );
+    }
+    if (mp) lines.push(`    var vy${j} = select(0.0, d${j}, (vb${j} & 2u) != 0u);`);
+    lines.push(`    sa[${j * W}u + lid] = va${j};`);
+    if (mp) lines.push(`    sy[${j * W}u + lid] = vy${j};`);
+    if (flags) lines.push(`    sb[${j * W}u + lid] = vb${j};`);
+    return lines.join("\n");
+  }).join("\n");
+  // Hillis–Steele step: compose this element's map (left) with the one w rows further (right).
+  const step = `
+      let inr = lid + w < ${W}u;
+      let nx = min(lid + w, ${W - 1}u);
+${
+    J.map((j) =>
+      [
+        `      let na${j} = select(0.0, sa[${j * W}u + nx], inr);`,
+        ...(mp ? [`      let ny${j} = select(0.0, sy[${j * W}u + nx], inr);`] : []),
+        ...(flags ? [`      let nb${j} = select(3u, sb[${j * W}u + nx], inr);`] : []),
+      ].join("\n")
+    ).join("\n")
+  }
+      workgroupBarrier();
+${
+    J.map((j) =>
+      [
+        `      va${j} = ${applyA(`va${j}`, `vb${j}`, `na${j}`)};`,
+        ...(mp ? [`      vy${j} = ${applyY(`vy${j}`, `vb${j}`, `ny${j}`)};`] : []),
+        ...(flags ? [`      vb${j} &= nb${j};`] : []),
+        `      sa[${j * W}u + lid] = va${j};`,
+        ...(mp ? [`      sy[${j * W}u + lid] = vy${j};`] : []),
+        ...(flags ? [`      sb[${j * W}u + lid] = vb${j};`] : []),
+      ].join("\n")
+    ).join("\n")
+  }
+      workgroupBarrier();`;
+  // After the scan: the exclusive suffix (the element at lid + 1) and the sub-tile's total.
+  const finals = J.map((j) =>
+    [
+      `    let ea${j} = select(0.0, sa[${j * W}u + nx1], ex);`,
+      `    let ta${j} = sa[${j * W}u];`,
+      ...(mp
+        ? [
+          `    let ey${j} = select(0.0, sy[${j * W}u + nx1], ex);`,
+          `    let ty${j} = sy[${j * W}u];`,
+        ]
+        : []),
+      ...(flags
+        ? [
+          `    let eb${j} = select(3u, sb[${j * W}u + nx1], ex);`,
+          `    let tf${j} = sb[${j * W}u];`,
+        ]
+        : []),
+    ].join("\n")
+  ).join("\n");
+  // Carries into the sub-tiles, from the last: into sub-tile j, those of j + 1 .. R - 1 applied to
+  // the tile's carry.
+  const carries = J.slice().reverse().map((j) => {
+    if (j === R - 1) return `    let ia${j} = cA;${mp ? `\n    let iy${j} = cY;` : ""}`;
+    const t = `${j + 1}`;
+    return `    let ia${j} = ${applyA(`ta${t}`, flags ? `tf${t}` : "", `ia${t}`)};${
+      mp ? `\n    let iy${j} = ${applyY(`ty${t}`, `tf${t}`, `iy${t}`)};` : ""
+    }`;
+  }).join("\n");
+  const outs = J.map((j) => {
+    const accIn = applyA(`ea${j}`, flags ? `eb${j}` : "", `ia${j}`);
+    const lines = [
+      `    let accT${j} = select(${accIn} + x${j}, 0.0, st${j});`,
+    ];
+    if (mp) {
+      lines.push(
+        `    let G${j} = d${j} + ${applyY(`ey${j}`, `eb${j}`, `iy${j}`)};`,
+        `    if (in${j}) {`,
+        `      df[q${j}] = sigm(-fv${j}) * (accT${j} + fw${j} * G${j});`,
+        `      di[q${j}] = cs${j} + (1.0 - fw${j}) * G${j};`,
+        `    }`,
+      );
+    } else {
+      lines.push(
+        `    if (in${j}) {`,
+        `      df[q${j}] = sigm(-fv${j}) * accT${j};`,
+        `      di[q${j}] = ${p.gate === "exp" ? `cs${j}` : `cs${j} * sigm(-iv${j})`};`,
+        `    }`,
+      );
+    }
+    return lines.join("\n");
+  }).join("\n");
+  return `${enableF16(p.gateDtype)}${WGSL_GATES}${UNIFORMS}
+${decl.join("\n")}
+var<workgroup> sa: array<f32, ${N}>;${mp ? `\nvar<workgroup> sy: array<f32, ${N}>;` : ""}${
+    flags ? `\nvar<workgroup> sb: array<u32, ${N}>;` : ""
+  }
+fn sigm(x: f32) -> f32 { return select(exp(x) / (1.0 + exp(x)), 1.0 / (1.0 + exp(-x)), x >= 0.0); }${
+    mp
+      ? `
+// 1 where the forget branch won m_t = max(logsig(f_t) + m_{t-1}, ĩ_t), 0 where the input gate did.
+fn fwon(row: u32) -> f32 { return select(1.0, 0.0, rs[row].x == gi[row].y); }`
+      : ""
+  }
+@compute @workgroup_size(${W})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let lb = wid.x;
+  let bh = u.H0 + lb;
+  let base = bh * u.S;
+  let off = u.BH * u.S;${rs ? "\n  let rb = (bh / u.p1) * u.S;" : ""}${lastCode}
+  // The carries entering the current tile from the rows after it.
+  var cA = rLast;${mp ? `\n  var cY = ${withLast ? "dlm[bh] - rLast" : "0.0"};` : ""}
+  let ex = lid + 1u < ${W}u;
+  let nx1 = min(lid + 1u, ${W - 1}u);
+  for (var k = (u.S + ${N - 1}u) / ${N}u; k > 0u; k--) {
+    let tb = (k - 1u) * ${N}u;
+${loads}
+    workgroupBarrier();
+    for (var w = 1u; w < ${W}u; w <<= 1u) {${step}
+    }
+${finals}
+    workgroupBarrier();
+${carries}
+    cA = ${applyA("ta0", flags ? "tf0" : "", "ia0")};${
+    mp ? `\n    cY = ${applyY("ty0", "tf0", "iy0")};` : ""
+  }
+${outs}
+  }${initCode}
+  _ = ig[0];
 }
 `;
 }

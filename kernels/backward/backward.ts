@@ -167,7 +167,10 @@ import {
 } from "./_state_scan_wgsl.ts";
 import {
   type BwParams,
+  GATES_WIDE_THREADS,
   gatesWgsl,
+  gatesWideSharedBytes,
+  gatesWideWgsl,
   mPath,
   outerTiles,
   outerWgsl,
@@ -345,6 +348,29 @@ let rowFirst = true;
  */
 export function setBackwardRowFirst(on: boolean): void {
   rowFirst = on;
+}
+
+let gatesWide = true;
+
+/**
+ * Issue #14: the gate-gradient kernel (di, df, dmInitial; the last dispatch of the pass) with 256
+ * threads per head, coalesced loads and stores and log-depth scans in workgroup memory
+ * (`gatesWideWgsl` in kernels/backward/_wgsl.ts) instead of 64 threads that each walk ⌈S/64⌉
+ * contiguous rows twice and compose their sums in a serial loop (`gatesWgsl`; about 80 µs per call
+ * on an H100 at S 4096–8192, 128–256 heads). The same outputs to f32 rounding. On by default;
+ * `false` restores the 64-thread kernel (bench/speed_ab.ts times it as variant `bwgates0`).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardGatesWide } from "./backward.ts";
+ * setBackwardGatesWide(false);
+ * setBackwardGatesWide(true);
+ * ```
+ *
+ * @param on Whether to use the 256-thread gate kernel (default true).
+ */
+export function setBackwardGatesWide(on: boolean): void {
+  gatesWide = on;
 }
 
 /**
@@ -1200,13 +1226,21 @@ export async function mlstmBackwardWebGpu(
         (p.resets ? 1 : 0),
       `mlstm-bw-gates:${rkey}`,
     ),
-      pipe(
-        gpu,
-        `mlstm-bw-gates:${rkey}:${withInit}:${withLast}`,
-        () => gatesWgsl(p, withInit, withLast),
-        260 + (mPath(p) ? 512 : 0),
-        64,
-      )),
+      gatesWide
+        ? pipe(
+          gpu,
+          `mlstm-bw-gates-wide:${rkey}:${withInit}:${withLast}`,
+          () => gatesWideWgsl(p, withInit, withLast),
+          gatesWideSharedBytes(p),
+          GATES_WIDE_THREADS,
+        )
+        : pipe(
+          gpu,
+          `mlstm-bw-gates:${rkey}:${withInit}:${withLast}`,
+          () => gatesWgsl(p, withInit, withLast),
+          260 + (mPath(p) ? 512 : 0),
+          64,
+        )),
   ]);
   const f32 = (shape: number[]) => {
     const t = GpuTensor.empty(gpu, shape, "f32", { poison });
