@@ -430,6 +430,49 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "tn16bd32",
+    doc: "defaults with the parallel kernel staging DQK 32 deep instead of 16 (DHV ≥ 512: 16 " +
+      "instead of 8), half the barriers of its inter-chunk and score loops, the value product " +
+      "keeping 16 (8) keys per step so that P fits behind V in the staging array " +
+      "(tiles.parallel.valueDepth; 40.9 KiB, 36.8 KiB at DHV 512); fwbw as forward and " +
+      "backward calls (forwardBackward takes no tile options), so compare with `defaults`",
+    options: (DHV) =>
+      DHV >= 512
+        ? { tiles: { parallel: { TN: 32, BD: 16, valueDepth: 8 } } }
+        : DHV >= 256
+        ? { tiles: { parallel: { TN: 16, BD: 32, valueDepth: 16 } } }
+        : {},
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "st8bj64",
+    doc: "defaults with the forward's state kernel staging a whole 64-step chunk per step (BJ " +
+      "64 instead of 32: 48 KiB, half its barriers) at 64 < DHV ≤ 256; fwbw as `tn16bd32`",
+    options: (DHV) =>
+      DHV > 64 && DHV <= 256
+        ? { tiles: { state: { TN: 8, BJ: 64, interleaveColumns: true } } }
+        : {},
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "bd32bj64",
+    doc: "tn16bd32 and st8bj64 together; fwbw as `tn16bd32`",
+    options: (DHV) => ({
+      tiles: {
+        ...(DHV >= 512
+          ? { parallel: { TN: 32, BD: 16, valueDepth: 8 } }
+          : DHV >= 256
+          ? { parallel: { TN: 16, BD: 32, valueDepth: 16 } }
+          : {}),
+        ...(DHV > 64 && DHV <= 256 ? { state: { TN: 8, BJ: 64, interleaveColumns: true } } : {}),
+      },
+    }),
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "stop12",
     doc: "the defaults of stop 12: today's with the forward's gate kernel unstaged " +
       "(setForwardGatesStaged(false)) and the backward's gate kernel 64 threads wide " +

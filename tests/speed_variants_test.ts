@@ -10,6 +10,7 @@
 // hot exponential gates, as in chunkwise_test.ts), f16 storage 2e-3 against the reference on the
 // f16-rounded q, k, v.
 
+import assert from "node:assert/strict";
 import {
   getMlstmKernel,
   type InputGate,
@@ -84,6 +85,29 @@ const forwardVariants: { tag: string; tiles: ChunkwiseOptions["tiles"]; hot?: bo
   {
     tag: "prefetchInter: the inter-chunk loop prefetched, default tiles",
     tiles: { parallel: { prefetchInter: true } },
+    hot: true,
+  },
+  {
+    // Speed variant tn16bd32, scaled to 8x8 threads (20.9 KiB, so that lavapipe runs it): DQK
+    // staged 32 deep, the value product 16 keys deep, P in the staging array behind V.
+    tag: "valueDepth 16 below BD 32 (P behind V), 8x8 threads, TN 16",
+    tiles: {
+      parallel: {
+        TX: 8,
+        TY: 8,
+        TN: 16,
+        BD: 32,
+        valueDepth: 16,
+        trimDiagonal: true,
+        interleaveColumns: true,
+      },
+    },
+    hot: true,
+  },
+  {
+    // Speed variant st8bj64 at TN 4 (32 KiB): the state kernel stages a whole 64-step chunk.
+    tag: "state kernel: 64 keys per step (BJ 64), TN 4",
+    tiles: { state: { TN: 4, BJ: 64, interleaveColumns: true } },
     hot: true,
   },
   {
@@ -310,6 +334,76 @@ Deno.test({
           }
           assertNoUncapturedErrors(gpu);
         });
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "speed variants tn16bd32, tn32bd16 and st8bj64 at full size: float64 where they fit, " +
+    "else a clear error",
+  ignore,
+  fn: async (t) => {
+    const gpu = await needGpu();
+    const storage = gpu.device.limits.maxComputeWorkgroupStorageSize;
+    const tn16bd32 = { TN: 16, BD: 32, valueDepth: 16 };
+    const st8bj64 = { TN: 8, BJ: 64 };
+    const cases: { tag: string; DHV: number; need: number; tiles: ChunkwiseOptions["tiles"] }[] = [
+      { tag: "tn16bd32", DHV: 256, need: 41856, tiles: { parallel: tn16bd32 } },
+      {
+        tag: "tn32bd16",
+        DHV: 512,
+        need: 37696,
+        tiles: { parallel: { TN: 32, BD: 16, valueDepth: 8 } },
+      },
+      { tag: "st8bj64", DHV: 256, need: 49152, tiles: { state: st8bj64 } },
+      {
+        tag: "bd32bj64",
+        DHV: 256,
+        need: 49152,
+        tiles: { parallel: tn16bd32, state: st8bj64 },
+      },
+    ];
+    let seed = 14900;
+    for (const c of cases) {
+      for (const k of kernels.filter((k) => k.name !== "chunkwise--limit_chunk")) {
+        for (const [L, dtype] of [[64, "f32"], [128, "f32"], [64, "f16"]] as const) {
+          const tag = `${c.tag} ${k.name} L=${L} ${dtype} (${c.need} bytes, device ${storage})`;
+          await t.step(tag, async () => {
+            const x = randomMlstmInputs(
+              { B: 1, NH: 1, S: 2 * L + 22, DQK: 64, DHV: c.DHV, withInitialStates: true },
+              rngOf(seed++),
+            );
+            const o: ChunkwiseOptions = { chunkSize: L, returnLastStates: true, dtype };
+            if (c.need > storage) {
+              await assert.rejects(
+                () => forward(k.name, x, { ...o, tiles: c.tiles }),
+                /maxComputeWorkgroupStorageSize/,
+              );
+              return;
+            }
+            const out = await forward(k.name, x, { ...o, tiles: c.tiles });
+            const refIn = dtype === "f16" ? roundInputs(x, "f16") : x;
+            const ref = await getMlstmKernel(refName(k.gate)).forward(refIn, o) as Out;
+            const d = {
+              test: `speed variant ${c.tag}`,
+              kernel: k.name,
+              baseline: refName(k.gate),
+              dims: dimsOf(x),
+              chunkSize: L,
+              dtype,
+            };
+            assertDeviation({ ...d, output: "h", tolerance: TOL[dtype] }, out.h.data, ref.h.data);
+            for (const s of ["c", "n", "m"] as const) {
+              assertDeviation(
+                { ...d, output: `last ${s}`, tolerance: TOL.f32 },
+                out.last![s].data,
+                ref.last![s].data,
+              );
+            }
+            assertNoUncapturedErrors(gpu);
+          });
+        }
       }
     }
   },

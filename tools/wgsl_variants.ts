@@ -136,6 +136,20 @@ function* chunkwiseForward(): Generator<WgslVariant> {
       rowsPerThread: 8,
       interleaveColumns: true,
     },
+    // The value product shallower than BD with P behind V (speed variants tn16bd32, tn32bd16),
+    // trimmed with interleaved columns and untrimmed with prefetch.
+    {
+      TX: 16,
+      TY: 16,
+      TN: 16,
+      BD: 32,
+      valueDepth: 16,
+      fuse: false,
+      prefetch: false,
+      trimDiagonal: true,
+      interleaveColumns: true,
+    },
+    { TX: 16, TY: 16, TN: 32, BD: 16, valueDepth: 8, fuse: false, prefetch: true },
     // The defaults as the launcher completes them (trimmed, interleaved columns): 4 × 16 per
     // thread at DHV 256 (NVIDIA) and 4 × 8 (speed variant trimi).
     { ...parallelTiles(256, 49152), trimDiagonal: true, interleaveColumns: true },
@@ -159,6 +173,8 @@ function* chunkwiseForward(): Generator<WgslVariant> {
     // Interleaved columns (speed variants st8i, st16i).
     { TX: 16, TY: 16, TN: 8, BJ: 32, prefetch: false, interleaveColumns: true },
     { TX: 16, TY: 16, TN: 16, BJ: 16, prefetch: false, interleaveColumns: true },
+    // A whole 64-step chunk per staging step (speed variant st8bj64).
+    { TX: 16, TY: 16, TN: 8, BJ: 64, prefetch: false, interleaveColumns: true },
   ], (t) => tag({ ...t, prefetch: 0 }));
   for (const dtype of DTYPES) {
     for (const gate of ["exp", "sig"] as const) {

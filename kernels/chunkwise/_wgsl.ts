@@ -1136,6 +1136,13 @@ export interface ParallelParams {
   /** DQK sub-block staged at a time (and key sub-block of the value product). */
   BD: number;
   /**
+   * Key sub-block of the value product P·V (issue #14, speed variant `tn16bd32`), when it differs
+   * from BD. Below BD, where V's sub-block and the BQ × BQ weight block P fit the workgroup array
+   * that stages C and K (BD·BV words), P lives there behind V instead of in its own array, so that
+   * DQK can be staged 32 deep at 4 × 16 per thread within 48 KiB. @default {BD}
+   */
+  valueDepth?: number;
+  /**
    * Fuse the inter-chunk product into the DQK loop of the diagonal key block (Q staged once for
    * both; the key blocks are visited from the diagonal down). Needs K and C staged side by side.
    */
@@ -1211,6 +1218,7 @@ export type ParallelTiles = Pick<
   | "TY"
   | "TN"
   | "BD"
+  | "valueDepth"
   | "fuse"
   | "prefetch"
   | "prefetchInter"
@@ -1281,8 +1289,8 @@ export function limitChunkTiles(DHV: number, workgroupStorage: number): Parallel
 
 /**
  * Checks tile sizes: the gate block must be square (TX = TY; with 8 rows per thread TX = TY or
- * 2·TY, TX ≥ 8), TN a multiple of 4, BD dividing the key block (4·TY, or 8·TY), and the state
- * kernel needs TX ≥ 4.
+ * 2·TY, TX ≥ 8), TN a multiple of 4, BD (and valueDepth, at most BD) dividing the key block (4·TY,
+ * or 8·TY), and the state kernel needs TX ≥ 4.
  */
 export function checkTiles(p: ParallelTiles, s: StateTiles): void {
   const bad = (what: string) => {
@@ -1312,6 +1320,7 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
     if (v !== undefined && typeof v !== "boolean") bad(`${k} must be a boolean, received ${v}`);
   }
   for (const [k, v] of Object.entries({ ...numbers, ...sNumbers })) {
+    if (k === "valueDepth" && v === undefined) continue;
     if (!Number.isInteger(v) || v < 1) bad(`${k} must be a positive integer, received ${v}`);
   }
   const rows = rowsPerThread ?? 4;
@@ -1328,6 +1337,14 @@ export function checkTiles(p: ParallelTiles, s: StateTiles): void {
   if ((rows * p.TY) % p.BD) {
     bad(`parallel BD must divide ${rows}·TY = ${rows * p.TY}, received ${p.BD}`);
   }
+  const BJ = p.valueDepth;
+  if (BJ !== undefined && ((rows * p.TY) % BJ || BJ > p.BD)) {
+    bad(
+      `parallel valueDepth must divide ${rows}·TY = ${
+        rows * p.TY
+      } and be at most BD ${p.BD}, received ${BJ}`,
+    );
+  }
   if (s.TX < 4) bad(`state TX must be at least 4, received ${s.TX}`);
 }
 
@@ -1340,7 +1357,17 @@ export function parallelTile(p: ParallelParams): { BQ: number; BV: number; threa
 export function parallelStorageBytes(p: ParallelParams): number {
   const { BQ, BV } = parallelTile(p);
   const stage = p.fuse ? p.BD * BQ + p.BD * BV : Math.max(p.BD * BQ, p.BD * BV);
-  return (p.BD * BQ + stage + BQ * BQ + 3 * BQ + p.BD) * 4;
+  return (p.BD * BQ + stage + (parallelAliasP(p) ? 0 : BQ * BQ) + 3 * BQ + p.BD) * 4;
+}
+
+/**
+ * Whether the parallel kernel keeps its weight block P in the staging array behind V's sub-block
+ * (see {@linkcode ParallelParams.valueDepth}).
+ */
+function parallelAliasP(p: ParallelParams): boolean {
+  const { BQ, BV } = parallelTile(p);
+  const BJ = p.valueDepth ?? p.BD;
+  return !p.fuse && BJ < p.BD && BJ * BV + BQ * BQ <= Math.max(p.BD * BQ, p.BD * BV);
 }
 
 /**
@@ -1355,6 +1382,9 @@ export function parallelStorageBytes(p: ParallelParams): number {
 export function parallelWgsl(p: ParallelParams): string {
   const { BQ, BV, threads } = parallelTile(p);
   const exp = p.gate === "exp";
+  // Key sub-block of the value product, and where P lives (valueDepth).
+  const BJ = p.valueDepth ?? p.BD;
+  const aliasP = parallelAliasP(p);
   const TN4 = p.TN / 4;
   const v4 = p.vec4io ?? false;
   const qk4 = p.vec4qk ?? false;
@@ -1451,8 +1481,8 @@ export function parallelWgsl(p: ParallelParams): string {
   }
   const trim = p.trimDiagonal ?? false;
   // Groups of 8 keys: skipped where they lie above all rows of the thread (diagonal block).
-  const PG = Math.min(8, p.BD);
-  for (let j = 0; j < p.BD; j++) {
+  const PG = Math.min(8, BJ);
+  for (let j = 0; j < BJ; j++) {
     if (trim && j % PG === 0) {
       pv += `        if (kb < qb || j0 + ${j}u <= ty * ${RPT}u + ${RPT - 1}u) {\n`;
     }
@@ -1472,7 +1502,7 @@ export function parallelWgsl(p: ParallelParams): string {
     }
     for (const a of G) pv += `          den${sx(a)} += a${sx(a)};\n`;
     pv += `        }\n`;
-    if (trim && (j % PG === PG - 1 || j === p.BD - 1)) pv += `        }\n`;
+    if (trim && (j % PG === PG - 1 || j === BJ - 1)) pv += `        }\n`;
   }
   const stageQ = stageTransposed(
     "qs",
@@ -1513,7 +1543,7 @@ export function parallelWgsl(p: ParallelParams): string {
   const stageQi = stageQ.replaceAll("\n      ", "\n        ").replace(/^ {6}/, "        ");
   const stageV = stageRowMajor(
     "st",
-    p.BD,
+    BJ,
     BV,
     threads,
     (r, c) => ({
@@ -1700,7 +1730,7 @@ ${
   const pfV = prefetchStage(
     "v",
     "st",
-    stagePlan("rows", p.BD, BV, threads, (r, c) => ({
+    stagePlan("rows", BJ, BV, threads, (r, c) => ({
       value: `f32(vin[(rowBase + kr0 + nj + ${r}) * DHV + c0 + ${c}])`,
       ok: `kr0 + nj + ${r} < lc && c0 + ${c} < DHV`,
     }), v4Elem("nj")),
@@ -1733,9 +1763,9 @@ ${pfLoadA("          ")}        }
       let nj = 0u;
 ${pfLoadB("      ")}    }
 `;
-  const loopB = `    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
+  const loopB = `    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${BJ}u) {
 ${pfV.store}        workgroupBarrier();
-        let nj = j0 + ${p.BD}u;
+        let nj = j0 + ${BJ}u;
         if (nj < ${BKV}u) {
 ${pfLoadB("          ")}        }
 `;
@@ -1820,7 +1850,7 @@ ${stageC.replaceAll("\n      ", "\n          ").replace(/^ {6}/, "          ")}$
   const nrmDecl = G.map((a) =>
     `  let nrm${sx(a)} = ${nrmOf(sx(a))};\n  let inv${sx(a)} = ${invOf(sx(a))};\n`
   ).join("");
-  return `${header(p.dtype)}
+  const wgsl = `${header(p.dtype)}
 @group(0) @binding(0) var<storage, read> qin: array<${qk4 ? "vec4<T>" : "T"}>;
 @group(0) @binding(1) var<storage, read> kin: array<${qk4 ? "vec4<T>" : "T"}>;
 @group(0) @binding(2) var<storage, read> vin: array<${v4 ? "vec4<T>" : "T"}>;
@@ -1836,8 +1866,11 @@ ${
 var<workgroup> st: array<vec4<f32>, ${(p.BD * BV) / 4}>;`
       : `var<workgroup> st: array<vec4<f32>, ${Math.max(p.BD * BQ, p.BD * BV) / 4}>;`
   }
-var<workgroup> ps: array<vec4<f32>, ${(BKV * BQ) / 4}>;
-var<workgroup> kss: array<f32, ${BKV}>;
+${
+    aliasP
+      ? ""
+      : `var<workgroup> ps: array<vec4<f32>, ${(BKV * BQ) / 4}>;\n`
+  }var<workgroup> kss: array<f32, ${BKV}>;
 var<workgroup> kls: array<f32, ${BKV}>;
 var<workgroup> kis: array<f32, ${BKV}>;
 var<workgroup> ns: array<f32, ${p.BD}>;
@@ -1905,7 +1938,7 @@ ${
       }    }\n`
       : ""
   }${pre ? loopBPrologue : ""}${gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")}${
-    pre ? loopB : `    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${p.BD}u) {
+    pre ? loopB : `    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${BJ}u) {
 ${stageV}        workgroupBarrier();
 `
   }${pv}        workgroupBarrier();
@@ -1913,4 +1946,6 @@ ${stageV}        workgroupBarrier();
   }
 ${nrmDecl}${fin}  if (u.keep != 0u && wg.x == 0u && tx == 0u) {\n${keep}  }\n}
 `;
+  // P behind V's sub-block in the staging array (valueDepth below BD).
+  return aliasP ? wgsl.replace(/\bps\[/g, `st[${(BJ * BV) / 4}u + `) : wgsl;
 }

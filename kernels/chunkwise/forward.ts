@@ -836,6 +836,11 @@ export interface ChunkwiseTileOverrides {
     TY?: number;
     TN?: number;
     BD?: number;
+    /**
+     * Key sub-block of the value product when below BD (see ParallelParams): P then shares the
+     * staging array. @default {BD}
+     */
+    valueDepth?: number;
     fuse?: boolean;
     prefetch?: boolean;
     /** Register prefetch of the inter-chunk product's loop (see ParallelParams). @default {false} */
