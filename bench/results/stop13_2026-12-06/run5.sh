@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Stop 13, device call 5: the forward's deeper staging (tn16bd32: the parallel kernel's DQK 32
+# deep with P behind V; st8bj64: the state kernel 64 keys per step; bd32bj64: both) against the
+# defaults, and their float64 tests at full size on this GPU.
+R=${1:-/tmp/r}
+PACK=${2:-/tmp/r.tgz}
+mkdir -p "$R"
+export REQUIRE_GPU=1 NO_COLOR=1
+pack() { tar czf "$PACK" -C "$R" .; }
+ab() {
+  local name=$1; shift
+  deno run -A bench/speed_ab.ts "$@" --out "$R/$name" > "$R/$name.log" 2>&1
+  grep "^| " "$R/$name/speed_ab.md" | grep -v "^| ---" | grep -v "| L |" | head -12
+  pack
+}
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
+ab fw --shapes tfla8k,7b8k --kernels xl_chunk,xl_chunk_siging --chunks 64 --passes fw \
+  --dtypes f32,f16 --variants defaults,tn16bd32,st8bj64,bd32bj64 --rounds 3 --budget-s 100
+deno test -A tests/speed_variants_test.ts > "$R/gpu_tests.log" 2>&1
+grep -E "^ok \||^FAILED \||^error" "$R/gpu_tests.log" | tail -3
+pack
+ab fwbw --shapes tfla8k --kernels xl_chunk --chunks 64 --passes fwbw --dtypes f32 \
+  --variants defaults,bd32bj64,reuse --rounds 3 --budget-s 60
