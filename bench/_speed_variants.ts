@@ -15,6 +15,7 @@ import {
   setBackwardGatesWide,
   setBackwardPrefetch,
   setBackwardRowFirst,
+  setBackwardScanRows,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateVec4,
@@ -146,6 +147,8 @@ interface Switches {
    * it fits; false: unstaged, as before stop 13).
    */
   gatesStaged?: boolean;
+  /** Rows the fused state scans stage per step (setBackwardScanRows; undefined: 16). */
+  scanRows?: 16 | 32;
   /**
    * The backward's 256-thread gate kernel (setBackwardGatesWide; undefined: the default, on;
    * false: the 64-thread kernel, as before stop 13).
@@ -207,6 +210,7 @@ function use(s: Switches): void {
   setBackwardPrefetch(s.prefetch ?? {});
   setBackwardRowFirst(s.rowFirst ?? false);
   setForwardGatesStaged(s.gatesStaged);
+  setBackwardScanRows(s.scanRows);
   setBackwardGatesWide(s.gatesWide ?? true);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
@@ -470,6 +474,17 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
       },
     }),
     setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "scan32",
+    doc: "defaults with the fused state scans staging 32 rows per step instead of 16 " +
+      "(setBackwardScanRows(32): half their barriers, 24 KiB); forward+backward through " +
+      "forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, scanRows: 32 }),
     teardown: () => use(DEFAULTS),
   },
   {

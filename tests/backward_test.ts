@@ -73,6 +73,7 @@ import {
   setBackwardPoison,
   setBackwardPrefetch,
   setBackwardRowFirst,
+  setBackwardScanRows,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateVec4,
@@ -231,6 +232,8 @@ interface Case {
   prefetch?: Parameters<typeof setBackwardPrefetch>[0];
   /** Fused stats + dq reduce the row statistics first (setBackwardRowFirst; default on). */
   rowFirst?: boolean;
+  /** Rows the fused state scans stage per step (setBackwardScanRows; default 16). */
+  scanRows?: 16 | 32;
   /**
    * The forward's states (savedStates): the kernel's forward keeps them (`maxHeadsPerGroup`
    * heads per group, `groups` the expected group sizes) and the backward must read them (no
@@ -350,6 +353,7 @@ async function check(c: Case): Promise<void> {
   setBackwardSplitDkdv(c.split);
   setBackwardPrefetch(c.prefetch);
   setBackwardRowFirst(c.rowFirst ?? true);
+  setBackwardScanRows(c.scanRows);
   let out: Grads;
   try {
     out = c.saved
@@ -360,6 +364,7 @@ async function check(c: Case): Promise<void> {
     setBackwardSplitDkdv(undefined);
     setBackwardPrefetch(undefined);
     setBackwardRowFirst(true);
+    setBackwardScanRows(undefined);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
@@ -2276,6 +2281,77 @@ Deno.test({
         seed: seed++,
       };
       await t.step(label(c), () => check(c));
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the fused state scans staging 32 rows per step (setBackwardScanRows(32)) equal the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 5240;
+    const all = { trim: true, fuse: true, trimScores: true };
+    const cases: Omit<Case, "seed" | "form">[] = [];
+    for (const gate of ["exp", "sig"] as const) {
+      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+      cases.push(
+        // Chunk 64 with initial states (both scans recompute), hot gates, prefetch (default).
+        {
+          name,
+          gate,
+          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          gates: { iMean: 2, gateStd: 2 },
+          ...all,
+        },
+        // Chunk 128, packed sequences, head groups, without prefetch.
+        {
+          name,
+          gate,
+          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
+          L: 128,
+          states: true,
+          starts: [[30, 64], [100]],
+          groupLimit: 3 * 4 * 4 * (64 * 128 + 64),
+          prefetch: {},
+          ...all,
+        },
+      );
+    }
+    // The reverse scan reading the forward's kept states; DHV 64 (64-column tiles).
+    cases.push(
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        saved: {},
+        ...all,
+      },
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 64 },
+        L: 64,
+        states: true,
+        ...all,
+      },
+    );
+    for (const c0 of cases) {
+      const c: Case = { ...c0, form: "chunkwise", scanRows: 32, seed: seed++ };
+      await t.step(label(c), () => check(c));
+    }
+    // The scans ran with 32 rows per step.
+    const gpu = await needGpu();
+    const keys = [...pipelineCreationTimes(gpu).keys()];
+    for (const scan of ["mlstm-bw-state-scan:", "mlstm-bw-state-scan-bwd:"]) {
+      assert.ok(
+        keys.some((k) => k.startsWith(scan) && k.split("#")[0]!.endsWith(":rows32")),
+        `${scan} with 32 rows`,
+      );
     }
   },
 });

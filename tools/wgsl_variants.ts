@@ -385,6 +385,17 @@ function* backwardBlocked(): Generator<WgslVariant> {
         `bw-state-scan-bwd:${k}:saved,prefetch`,
         stateScanWgsl(p, false, false, "bwd", true, true),
       );
+      // 32 rows per staging step (speed variant scan32), with and without prefetch.
+      for (const pf of BOOLS) {
+        yield v(
+          `bw-state-scan:${k}:rows=32,prefetch=${+pf},init,last`,
+          stateScanWgsl(p, true, true, "fwd", pf, false, 32),
+        );
+        yield v(
+          `bw-state-scan-bwd:${k}:rows=32,prefetch=${+pf},saved`,
+          stateScanWgsl(p, false, true, "bwd", pf, true, 32),
+        );
+      }
       // The defaults at chunk ≤ 64 (trimmed, fused, stats handing its score blocks to dkdv),
       // trimmed and not.
       if (DQK * DHV < 2 * 64 * 64) continue;

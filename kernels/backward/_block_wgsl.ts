@@ -1089,8 +1089,9 @@ export function outerBlockTiles(DQK: number, DHV: number): number {
 /**
  * The staged outer-product loop of {@linkcode outerBlockWgsl} and the fused state scans
  * (`_state_scan_wgsl.ts`): 64 rows j0… of x (DQK columns of tile aTile) and of y (times the row
- * weight wsh[r]`wX`; TC4 vec4 columns of tile cTile) staged 16 at a time, accumulated into the
- * thread's 4 × NCC vec4s acc{i}_{c} and (weight wsh[r]`wN`) into nacc. Each line starts with `pad`.
+ * weight wsh[r]`wX`; TC4 vec4 columns of tile cTile) staged `rows` (16 or 32) at a time, into xs
+ * (rows × 16 vec4) and ys (rows × TC4), accumulated into the thread's 4 × NCC vec4s acc{i}_{c} and
+ * (weight wsh[r]`wN`) into nacc. Each line starts with `pad`.
  */
 export function stagedOuterProducts(
   xn: string,
@@ -1101,30 +1102,39 @@ export function stagedOuterProducts(
   wX = ".x",
   wN = ".y",
   prefetch = false,
+  rows = 16,
 ): string {
-  if (prefetch) return prefetchedOuterProducts(xn, yn, NCC, TC4, pad, wX, wN);
-  const L = [
-    `for (var sub = 0u; sub < 64u; sub += 16u) {`,
-    `  {`,
-    `    let r = lid / 16u;`,
-    `    let row = rowBase + min(j0 + sub + r, segEnd - 1u);`,
-    `    xs[lid] = ld_${xn}(row, aTile * 16u + lid % 16u);`,
-    ...range(NCC).map((c) =>
-      `    ys[r * ${TC4}u + tx + ${
-        16 * c
-      }u] = wsh[sub + r]${wX} * ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
-    ),
-    `  }`,
-    `  workgroupBarrier();`,
-  ];
-  L.push(...outerSteps(NCC, TC4, wN));
+  if (rows !== 16 && rows !== 32) {
+    throw new RangeError(`stagedOuterProducts: rows 16 or 32, received ${rows}`);
+  }
+  if (prefetch) return prefetchedOuterProducts(xn, yn, NCC, TC4, pad, wX, wN, rows);
+  // Thread lid stages row lid / 16 (+ 16·h for the h-th half of 32 rows), vec4 column lid % 16 of x.
+  const half = (h: number) => h ? ` + ${16 * h}u` : "";
+  const L = [`for (var sub = 0u; sub < 64u; sub += ${rows}u) {`];
+  for (let h = 0; h < rows / 16; h++) {
+    L.push(
+      `  {`,
+      `    let r = lid / 16u${half(h)};`,
+      `    let row = rowBase + min(j0 + sub + r, segEnd - 1u);`,
+      `    xs[lid${h ? ` + ${256 * h}u` : ""}] = ld_${xn}(row, aTile * 16u + lid % 16u);`,
+      ...range(NCC).map((c) =>
+        `    ys[r * ${TC4}u + tx + ${
+          16 * c
+        }u] = wsh[sub + r]${wX} * ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
+      ),
+      `  }`,
+    );
+  }
+  L.push(`  workgroupBarrier();`);
+  L.push(...outerSteps(NCC, TC4, wN, rows));
   return L.map((l) => pad + l).join("\n");
 }
 
-// The 16 staged rows' products of stagedOuterProducts (acc, nacc), then the loop's closing barrier.
-function outerSteps(NCC: number, TC4: number, wN: string): string[] {
+// The `rows` staged rows' products of stagedOuterProducts (acc, nacc), then the loop's closing
+// barrier.
+function outerSteps(NCC: number, TC4: number, wN: string, rows = 16): string[] {
   const L: string[] = [];
-  for (let j = 0; j < 16; j++) {
+  for (let j = 0; j < rows; j++) {
     L.push(`  {`, `    let a = xs[${j * 16}u + ty];`, `    let wn = wsh[sub + ${j}u]${wN};`);
     for (let c = 0; c < NCC; c++) {
       L.push(`    let y${c} = ys[${j * TC4}u + tx + ${16 * c}u];`);
@@ -1136,7 +1146,7 @@ function outerSteps(NCC: number, TC4: number, wN: string): string[] {
   return L;
 }
 
-// stagedOuterProducts with register prefetch (speed variant of issue #14): the next 16 rows'
+// stagedOuterProducts with register prefetch (speed variant of issue #14): the next `rows` rows'
 // loads are issued before the current rows' products.
 function prefetchedOuterProducts(
   xn: string,
@@ -1146,30 +1156,45 @@ function prefetchedOuterProducts(
   pad: string,
   wX: string,
   wN: string,
+  rows = 16,
 ): string {
-  const load = (sub: string) => [
-    `  {`,
-    `    let row = rowBase + min(j0 + ${sub} + lid / 16u, segEnd - 1u);`,
-    `    px = ld_${xn}(row, aTile * 16u + lid % 16u);`,
-    ...range(NCC).map((c) => `    py${c} = ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`),
-    `  }`,
-  ];
+  const H = range(rows / 16);
+  // Registers of half h (none suffixed for the first, so that 16 rows read as before).
+  const px = (h: number) => h ? `px${h}` : "px";
+  const py = (h: number, c: number) => h ? `py${h}_${c}` : `py${c}`;
+  const half = (h: number) => h ? ` + ${16 * h}u` : "";
+  const load = (sub: string) =>
+    H.flatMap((h) => [
+      `  {`,
+      `    let row = rowBase + min(j0 + ${sub} + lid / 16u${half(h)}, segEnd - 1u);`,
+      `    ${px(h)} = ld_${xn}(row, aTile * 16u + lid % 16u);`,
+      ...range(NCC).map((c) =>
+        `    ${py(h, c)} = ld_${yn}(row, cTile * ${TC4}u + tx + ${16 * c}u);`
+      ),
+      `  }`,
+    ]);
   const L = [
-    `var px = vec4f(0.0);`,
-    ...range(NCC).map((c) => `var py${c} = vec4f(0.0);`),
+    ...H.flatMap((h) => [
+      `var ${px(h)} = vec4f(0.0);`,
+      ...range(NCC).map((c) => `var ${py(h, c)} = vec4f(0.0);`),
+    ]),
     ...load("0u").map((l) => l.slice(2)),
-    `for (var sub = 0u; sub < 64u; sub += 16u) {`,
-    `  {`,
-    `    let r = lid / 16u;`,
-    `    xs[lid] = px;`,
-    ...range(NCC).map((c) => `    ys[r * ${TC4}u + tx + ${16 * c}u] = wsh[sub + r]${wX} * py${c};`),
-    `  }`,
+    `for (var sub = 0u; sub < 64u; sub += ${rows}u) {`,
+    ...H.flatMap((h) => [
+      `  {`,
+      `    let r = lid / 16u${half(h)};`,
+      `    xs[lid${h ? ` + ${256 * h}u` : ""}] = ${px(h)};`,
+      ...range(NCC).map((c) =>
+        `    ys[r * ${TC4}u + tx + ${16 * c}u] = wsh[sub + r]${wX} * ${py(h, c)};`
+      ),
+      `  }`,
+    ]),
     `  workgroupBarrier();`,
-    `  if (sub + 16u < 64u) {`,
-    ...load("sub + 16u").map((l) => "  " + l),
+    `  if (sub + ${rows}u < 64u) {`,
+    ...load(`sub + ${rows}u`).map((l) => "  " + l),
     `  }`,
   ];
-  L.push(...outerSteps(NCC, TC4, wN));
+  L.push(...outerSteps(NCC, TC4, wN, rows));
   return [`${pad}{`, ...L.map((l) => `${pad}  ${l}`), `${pad}}`].join("\n");
 }
 

@@ -28,9 +28,9 @@ export function stateScanTiles(DQK: number, DHV: number): number {
   return (DQK / 64) * (DHV / outerCols(DHV));
 }
 
-/** Workgroup storage of {@linkcode stateScanWgsl} in bytes. */
-export function stateScanSharedBytes(DHV: number): number {
-  return 8 * 64 + 16 * 16 * 16 + 16 * 16 * (outerCols(DHV) / 4);
+/** Workgroup storage of {@linkcode stateScanWgsl} in bytes, staging `rows` rows at a time. */
+export function stateScanSharedBytes(DHV: number, rows = 16): number {
+  return 8 * 64 + 16 * rows * 16 + 16 * rows * (outerCols(DHV) / 4);
 }
 
 /**
@@ -51,7 +51,8 @@ export function stateScanStorageBuffers(
  * (withLast), da, uniforms. Grid: (stateScanTiles, 1, heads of the group). `prefetch`: the
  * next 16 rows' loads are issued before the current rows' products (speed variant of issue #14).
  * `savedStates` ("bwd" only): `mp` is the forward's `statesNM`, m read from its slots
- * (`chunkStateAddressing` in `_wgsl.ts`).
+ * (`chunkStateAddressing` in `_wgsl.ts`). `rows`: the chunk's rows staged 16 (the default) or 32
+ * at a time (issue #14, speed variant `scan32`: half the barriers, 24 KiB at DHV 128·k).
  */
 export function stateScanWgsl(
   p: BwParams,
@@ -60,6 +61,7 @@ export function stateScanWgsl(
   dir: "fwd" | "bwd" = "fwd",
   prefetch = false,
   savedStates = false,
+  rows = 16,
 ): string {
   const { DQK, DHV } = p;
   const fwd = dir === "fwd";
@@ -169,8 +171,8 @@ ${store(out, "ob4").join("\n")}
   return `${enableF16(p.dtype)}${UNIFORMS}
 ${decl.join("\n")}
 var<workgroup> wsh: array<${wT}, 64>;
-var<workgroup> xs: array<vec4f, ${16 * 16}>;
-var<workgroup> ys: array<vec4f, ${16 * TC4}>;
+var<workgroup> xs: array<vec4f, ${rows * 16}>;
+var<workgroup> ys: array<vec4f, ${rows * TC4}>;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let lb = wid.z;
@@ -191,7 +193,7 @@ ${weight}
         wsh[lid] = w;
       }
       workgroupBarrier();
-${stagedOuterProducts(xn, yn, NCC, TC4, "      ", wX, wN, prefetch)}
+${stagedOuterProducts(xn, yn, NCC, TC4, "      ", wX, wN, prefetch, rows)}
     }
   }${tail}
 }

@@ -400,6 +400,30 @@ export function setBackwardPrefetch(
   prefetch = { state: o.state, accum: o.accum, scores: o.scores, scan: o.scan };
 }
 
+let scanRows: 16 | 32 = 16;
+
+/**
+ * Speed variant (issue #14, `scan32`): the fused state scans (`stateScanWgsl`) stage a chunk's rows
+ * 32 at a time instead of 16 (24 KiB of workgroup storage instead of 12 at DHV 128·k), half their
+ * barriers, as the forward's state kernel gained from staging 32 keys instead of 16. Default 16
+ * (not yet timed on a GPU); `undefined` restores it.
+ *
+ * @example
+ * ```ts
+ * import { setBackwardScanRows } from "./backward.ts";
+ * setBackwardScanRows(32);
+ * setBackwardScanRows(undefined);
+ * ```
+ *
+ * @param rows Rows staged per step, 16 or 32; undefined for the default.
+ */
+export function setBackwardScanRows(rows: 16 | 32 | undefined): void {
+  if (rows !== undefined && rows !== 16 && rows !== 32) {
+    throw new RangeError(`setBackwardScanRows: rows must be 16 or 32, received ${rows}`);
+  }
+  scanRows = rows ?? 16;
+}
+
 /**
  * Speed variant (issue #14): at chunk sizes up to 64 (one 64-row block per chunk) the blocked
  * stats kernel writes its raw score blocks q·kᵀ and dh·vᵀ (2 · 64 × 64 floats per chunk) into the
@@ -1176,6 +1200,7 @@ export async function mlstmBackwardWebGpu(
     shareBlocks ? (mode === "stats" ? "out" : mode === "dkdv" ? "in" : undefined) : undefined;
   // Row statistics first in the fused stats: one block of other rows per chunk (chunk ≤ 64).
   const pf = { ...prefetch };
+  const scanKey = scanRows === 16 ? "" : `:rows${scanRows}`;
   const rf = rowFirst && fuse && chunk && Math.min(L, S) <= BLOCK_ROWS;
   const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
@@ -1333,9 +1358,9 @@ export async function mlstmBackwardWebGpu(
       useSaved ? undefined : stateScan
         ? pipe(
           gpu,
-          `mlstm-bw-state-scan:${key}:${withInit}:${withLast}:${!!pf.scan}`,
-          () => stateScanWgsl(p, withInit, withLast, "fwd", pf.scan),
-          stateScanSharedBytes(DHV),
+          `mlstm-bw-state-scan:${key}:${withInit}:${withLast}:${!!pf.scan}${scanKey}`,
+          () => stateScanWgsl(p, withInit, withLast, "fwd", pf.scan, false, scanRows),
+          stateScanSharedBytes(DHV, scanRows),
           256,
         )
         : pipe(
@@ -1357,9 +1382,11 @@ export async function mlstmBackwardWebGpu(
       reverseScan
         ? pipe(
           gpu,
-          `mlstm-bw-state-scan-bwd:${key}:${withLast}:${!!pf.scan}${useSaved ? ":saved" : ""}`,
-          () => stateScanWgsl(p, false, withLast, "bwd", pf.scan, useSaved),
-          stateScanSharedBytes(DHV),
+          `mlstm-bw-state-scan-bwd:${key}:${withLast}:${!!pf.scan}${
+            useSaved ? ":saved" : ""
+          }${scanKey}`,
+          () => stateScanWgsl(p, false, withLast, "bwd", pf.scan, useSaved, scanRows),
+          stateScanSharedBytes(DHV, scanRows),
           256,
         )
         : pipe(
