@@ -16,6 +16,7 @@ import {
   type Tensor,
 } from "../mod.ts";
 import { DispatchBatch, getDispatchObserver, getPipeline, GpuTensor } from "../kernels/runtime.ts";
+import { gatesChunksPerGroup } from "../kernels/chunkwise/_wgsl.ts";
 import {
   measureCeilings,
   mlstmFlops,
@@ -446,8 +447,11 @@ Deno.test({
     );
     assert.equal(report.batches.length, 1);
     assert.equal(report.batches[0].dispatchCount, 5);
-    // Workgroups of the gate kernel: one per chunk (ceil(40 / 16) = 3) and head (2).
-    assert.deepEqual(report.records[0].workgroups, [3, 2, 1]);
+    // Workgroups of the gate kernel: one per G chunks (ceil(40 / 16) = 3 chunks; the staged gate
+    // kernel takes G = 4 at chunk 16) and head (2).
+    const G = gatesChunksPerGroup({ gate: "exp", dtype: "f32", L: 16, BQ: 64 });
+    assert.equal(G, 4);
+    assert.deepEqual(report.records[0].workgroups, [Math.ceil(3 / G), 2, 1]);
   },
 });
 
