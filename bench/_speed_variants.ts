@@ -33,8 +33,9 @@ export interface SpeedVariant {
   /** What it changes, and where its default lives. */
   doc: string;
   /**
-   * Options merged into every forward call (the backward gets only the chunk size), or a function
-   * of the head's DHV and the device's workgroup storage giving them.
+   * Options merged into every forward call (the backward gets only the chunk size; through
+   * `forwardBackward`, tiles go to its forward), or a function of the head's DHV and the device's
+   * workgroup storage giving them.
    */
   options?: ChunkwiseOptions | ((DHV: number, workgroupStorage: number) => ChunkwiseOptions);
   /** Passes it applies to (a backward-only variant is skipped in `fw`). @default {both} */
@@ -438,31 +439,34 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "defaults with the parallel kernel staging DQK 32 deep instead of 16 (DHV ≥ 512: 16 " +
       "instead of 8), half the barriers of its inter-chunk and score loops, the value product " +
       "keeping 16 (8) keys per step so that P fits behind V in the staging array " +
-      "(tiles.parallel.valueDepth; 40.9 KiB, 36.8 KiB at DHV 512); fwbw as forward and " +
-      "backward calls (forwardBackward takes no tile options), so compare with `defaults`",
+      "(tiles.parallel.valueDepth; 40.9 KiB, 36.8 KiB at DHV 512); fwbw through " +
+      "forwardBackward (the tiles go to its forward), so compare with `reuse`",
     options: (DHV) =>
       DHV >= 512
         ? { tiles: { parallel: { TN: 32, BD: 16, valueDepth: 8 } } }
         : DHV >= 256
         ? { tiles: { parallel: { TN: 16, BD: 32, valueDepth: 16 } } }
         : {},
+    forwardBackward: true,
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "st8bj64",
     doc: "defaults with the forward's state kernel staging a whole 64-step chunk per step (BJ " +
-      "64 instead of 32: 48 KiB, half its barriers) at 64 < DHV ≤ 256; fwbw as `tn16bd32`",
+      "64 instead of 32: 48 KiB, half its barriers) at 64 < DHV ≤ 256; fwbw through " +
+      "forwardBackward, as `tn16bd32`",
     options: (DHV) =>
       DHV > 64 && DHV <= 256
         ? { tiles: { state: { TN: 8, BJ: 64, interleaveColumns: true } } }
         : {},
+    forwardBackward: true,
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "bd32bj64",
-    doc: "tn16bd32 and st8bj64 together; fwbw as `tn16bd32`",
+    doc: "tn16bd32 and st8bj64 together; fwbw through forwardBackward, as `tn16bd32`",
     options: (DHV) => ({
       tiles: {
         ...(DHV >= 512
@@ -473,6 +477,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
         ...(DHV > 64 && DHV <= 256 ? { state: { TN: 8, BJ: 64, interleaveColumns: true } } : {}),
       },
     }),
+    forwardBackward: true,
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
   },

@@ -256,8 +256,9 @@ async function measureCase(
       v.setup?.();
       try {
         if (pass === "fwbw" && v.forwardBackward) {
-          // One call: the forward keeps its chunk states for the backward where it can.
-          disposeResult(await forwardBackward(kernelName, x.x, x.dh, bwOpts));
+          // One call: the forward keeps its chunk states for the backward where it can (tile
+          // options go to its forward only).
+          disposeResult(await forwardBackward(kernelName, x.x, x.dh, opts));
           return;
         }
         const r = await t.kernel.forward(x.x, opts);

@@ -138,7 +138,8 @@ function withBackward(): string[] {
  * @param inputs q, k, v, i, f and optional initial states.
  * @param dh Gradient of the loss with respect to h, (B, NH, S, DHV).
  * @param options Forward options (`chunkSize`, `eps`, `normalize`, `dtype`, `returnLastStates`,
- *   `checkFinite`) plus `gradient` ("exact" by default).
+ *   `checkFinite`, `documentStarts`; `tiles` for the chunkwise WebGPU kernels, given to the
+ *   forward only) plus `gradient` ("exact" by default).
  * @returns h, the last states when asked for, and the gradients.
  * @throws {RangeError} For an unknown kernel, a dh of the wrong shape, or (with `checkFinite`) a
  *   non-finite input or output.
@@ -152,11 +153,20 @@ export async function forwardBackward(
 ): Promise<ForwardBackwardResult> {
   const kernel = resolveKernel(kernelName);
   const context = { inputGate: kernel.inputGate, name: kernel.name, backend: kernel.backend };
-  const dims = validateMlstmInputs(inputs, options, context);
-  validateDh(dh, dims, options, context);
+  // Tile overrides are the chunkwise WebGPU forward's alone: the backward takes none.
+  const { tiles, ...common } = options as ChunkwiseOptions;
+  if (tiles !== undefined && !KEEPS_STATES.has(kernel.name)) {
+    throw new TypeError(
+      `Option tiles applies to the chunkwise WebGPU kernels (${
+        [...KEEPS_STATES].join(", ")
+      }); ${kernel.name} takes none`,
+    );
+  }
+  const dims = validateMlstmInputs(inputs, common, context);
+  validateDh(dh, dims, common, context);
   const checkFinite = options.checkFinite ?? false;
   // The one options object of both passes; checkFinite is applied once, to the results.
-  const passOptions: MlstmOptions = { ...options };
+  const passOptions: MlstmOptions = { ...common };
   delete passOptions.checkFinite;
   if (kernel.backend !== "webgpu") {
     const fw = await kernel.forward(inputs, passOptions);
@@ -194,17 +204,10 @@ export async function forwardBackward(
     // Chunkwise WebGPU kernels: the forward keeps its chunk states for the backward (in head
     // groups that fit the backward's buffers) where the backward would use them and the peak
     // memory is no higher than with the states recomputed.
-    let fwOptions: MlstmOptions = passOptions;
+    let fwOptions: ChunkwiseOptions = tiles === undefined ? passOptions : { ...passOptions, tiles };
     if (kernel.backend === "webgpu" && KEEPS_STATES.has(kernel.name)) {
-      const heads = keptStateHeads(x.gpu, dims, options, x.c !== undefined);
-      if (heads > 0) {
-        const keep: ChunkwiseOptions = {
-          ...passOptions,
-          keepForBackward: true,
-          maxHeadsPerGroup: heads,
-        };
-        fwOptions = keep;
-      }
+      const heads = keptStateHeads(x.gpu, dims, common, x.c !== undefined);
+      if (heads > 0) fwOptions = { ...fwOptions, keepForBackward: true, maxHeadsPerGroup: heads };
     }
     const fw: ChunkwiseForwardResult = await kernel.forward(dev, fwOptions);
     const saved = fw.saved;

@@ -792,6 +792,40 @@ Deno.test({
         if (states) assert.ok(r.last && (r.last.c as Tensor).data.length === 2 * 8 * 12);
       });
     }
+    // Tile overrides go to the chunkwise forward only (the backward takes none): h is the
+    // forward's with those tiles, the gradients the backward's; elsewhere a TypeError.
+    await t.step("tiles: the chunkwise forward's alone", async () => {
+      const rng = rngOf(601);
+      const x = asStored(
+        randomMlstmInputs({ B: 1, NH: 2, S: 19, DQK: 8, DHV: 12, withInitialStates: true }, rng),
+        "f32",
+      );
+      const dh = roundTo(randomTensor([1, 2, 19, 12], rng), "f32");
+      const o: MlstmOptions = { chunkSize: 8 };
+      const tiles = { parallel: { TX: 8, TY: 8, TN: 4, BD: 8 } };
+      const name = "chunkwise--xl_chunk";
+      const r = await forwardBackward(name, x, dh, { ...o, tiles } as MlstmOptions);
+      const fw = await kernel(name).forward(x, { ...o, tiles } as MlstmOptions);
+      const bw = await kernel(name).backward(x, dh, o) as Grads;
+      assert.deepEqual(Array.from((r.h as Tensor).data), Array.from((fw.h as Tensor).data));
+      for (const g of GRADS) {
+        if (!bw[g]) continue;
+        assert.deepEqual(Array.from((r.grads[g] as Tensor).data), Array.from(bw[g]!.data), g);
+      }
+      await assert.rejects(
+        () => forwardBackward("parallel--stablef", x, dh, { tiles } as MlstmOptions),
+        (e: Error) =>
+          e instanceof TypeError && /Option tiles applies to the chunkwise/.test(e.message),
+      );
+      await assert.rejects(
+        () =>
+          forwardBackward(name, x, dh, {
+            ...o,
+            tiles: { parallel: { TX: 8, TY: 4 } },
+          } as MlstmOptions),
+        /Option tiles: parallel TX must equal TY/,
+      );
+    });
   },
 });
 

@@ -20,10 +20,10 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
 ab fw --shapes tfla8k,7b8k --kernels xl_chunk,xl_chunk_siging --chunks 64 --passes fw \
   --dtypes f32,f16 --variants defaults,tn16bd32,st8bj64,bd32bj64 --rounds 3 --budget-s 100
 ab fwbw --shapes tfla8k --kernels xl_chunk --chunks 64 --passes fwbw --dtypes f32,f16 \
-  --variants defaults,bd32bj64,reuse,scan32 --rounds 3 --budget-s 90
+  --variants reuse,bd32bj64,scan32 --rounds 3 --budget-s 90
 deno test -A tests/speed_variants_test.ts > "$R/gpu_tests.log" 2>&1
 deno test -A tests/backward_test.ts --filter "/32 rows per step/" >> "$R/gpu_tests.log" 2>&1
 grep -E "^ok \||^FAILED \||^error" "$R/gpu_tests.log" | tail -4
 pack
 ab b7 --shapes 7b8k --kernels xl_chunk --chunks 64 --passes fwbw --dtypes f32 \
-  --variants defaults,tn16bd32,reuse,scan32 --rounds 2 --budget-s 60
+  --variants reuse,tn16bd32,scan32 --rounds 2 --budget-s 60
