@@ -18,6 +18,7 @@ import {
   setBackwardScanRows,
   setBackwardShareScores,
   setBackwardSplitDkdv,
+  setBackwardStateDepth,
   setBackwardStateVec4,
   setBackwardTileUnroll,
   setBackwardTrimDiagonal,
@@ -150,6 +151,8 @@ interface Switches {
   gatesStaged?: boolean;
   /** Rows the fused state scans stage per step (setBackwardScanRows; undefined: 16). */
   scanRows?: 16 | 32;
+  /** The blocked kernels' state products 32 deep (setBackwardStateDepth; undefined: KC). */
+  stateDepth?: 32;
   /**
    * The backward's 256-thread gate kernel (setBackwardGatesWide; undefined: the default, on;
    * false: the 64-thread kernel, as before stop 13).
@@ -212,6 +215,7 @@ function use(s: Switches): void {
   setBackwardRowFirst(s.rowFirst ?? false);
   setForwardGatesStaged(s.gatesStaged);
   setBackwardScanRows(s.scanRows);
+  setBackwardStateDepth(s.stateDepth);
   setBackwardGatesWide(s.gatesWide ?? true);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
@@ -490,6 +494,27 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     blockedOnly: true,
     forwardBackward: true,
     setup: () => use({ ...DEFAULTS, scanRows: 32 }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "sd32",
+    doc: "defaults with the register-blocked kernels' chunk-state products staged 32 deep " +
+      "instead of 16 (setBackwardStateDepth(32): half their barriers, 40 KiB with the weight " +
+      "block sharing the staging array; DQK ≤ 128); forward+backward through forwardBackward, " +
+      "so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateDepth: 32 }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "sd32scan32",
+    doc: "sd32 and scan32 together; forward+backward through forwardBackward",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateDepth: 32, scanRows: 32 }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -76,6 +76,7 @@ import {
   setBackwardScanRows,
   setBackwardShareScores,
   setBackwardSplitDkdv,
+  setBackwardStateDepth,
   setBackwardStateVec4,
   setBackwardTileUnroll,
   setBackwardTrimDiagonal,
@@ -234,6 +235,8 @@ interface Case {
   rowFirst?: boolean;
   /** Rows the fused state scans stage per step (setBackwardScanRows; default 16). */
   scanRows?: 16 | 32;
+  /** The blocked kernels' state products staged 32 deep (setBackwardStateDepth). */
+  stateDepth?: 32;
   /**
    * The forward's states (savedStates): the kernel's forward keeps them (`maxHeadsPerGroup`
    * heads per group, `groups` the expected group sizes) and the backward must read them (no
@@ -354,6 +357,7 @@ async function check(c: Case): Promise<void> {
   setBackwardPrefetch(c.prefetch);
   setBackwardRowFirst(c.rowFirst ?? true);
   setBackwardScanRows(c.scanRows);
+  setBackwardStateDepth(c.stateDepth);
   let out: Grads;
   try {
     out = c.saved
@@ -365,6 +369,7 @@ async function check(c: Case): Promise<void> {
     setBackwardPrefetch(undefined);
     setBackwardRowFirst(true);
     setBackwardScanRows(undefined);
+    setBackwardStateDepth(undefined);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
@@ -2385,6 +2390,91 @@ Deno.test({
       assert.ok(
         keys.some((k) => k.startsWith(scan) && k.split("#")[0]!.endsWith(":rows32")),
         `${scan} with 32 rows`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the blocked kernels' state products staged 32 deep (setBackwardStateDepth(32)) equal the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 5250;
+    const all = { trim: true, fuse: true, trimScores: true };
+    const cases: Omit<Case, "seed" | "form">[] = [];
+    for (const gate of ["exp", "sig"] as const) {
+      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+      cases.push(
+        // Chunk 64: fused stats + dq (row statistics first), shared score blocks; hot gates.
+        {
+          name,
+          gate,
+          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+          L: 64,
+          states: true,
+          gates: { iMean: 2, gateStd: 2 },
+          ...all,
+        },
+        // Chunk 128 (two row blocks), packed sequences, head groups, without prefetch.
+        {
+          name,
+          gate,
+          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
+          L: 128,
+          states: true,
+          starts: [[30, 64], [100]],
+          groupLimit: 3 * 4 * 4 * (64 * 128 + 64),
+          prefetch: {},
+          ...all,
+        },
+      );
+    }
+    cases.push(
+      // DQK = DHV = 128, the forward's kept states, the other convention.
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 2, S: 130, DQK: 128, DHV: 128 },
+        L: 64,
+        states: true,
+        gradient: "normalizer-constant",
+        saved: {},
+        ...all,
+      },
+      // Two accumulators (row statistics after), dq not fused.
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 64 },
+        L: 64,
+        states: true,
+        rowFirst: false,
+        trim: true,
+      },
+    );
+    if (hasF16) {
+      cases.push({
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        dtype: "f16",
+        ...all,
+      });
+    }
+    for (const c0 of cases) {
+      const c: Case = { ...c0, form: "chunkwise", stateDepth: 32, seed: seed++ };
+      await t.step(label(c), () => check(c));
+    }
+    // The kernels ran with the deeper state staging.
+    const gpu = await needGpu();
+    const keys = [...pipelineCreationTimes(gpu).keys()].map((k) => k.split("#")[0]!);
+    for (const m of ["stats", "dkdv", "dq"]) {
+      assert.ok(
+        keys.some((k) => k.startsWith(`mlstm-bw-block-${m}:`) && k.includes(":sd32")),
+        `${m} with state depth 32`,
       );
     }
   },

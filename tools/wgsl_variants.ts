@@ -385,6 +385,31 @@ function* backwardBlocked(): Generator<WgslVariant> {
         `bw-state-scan-bwd:${k}:saved,prefetch`,
         stateScanWgsl(p, false, false, "bwd", true, true),
       );
+      // The state products 32 deep (speed variant sd32; DQK ≤ 128), fused stats with shared
+      // scores and row statistics first, dkdv reading them, and the unfused dq, with and without
+      // prefetch.
+      if (DQK <= 128 && DQK * DHV >= 2 * 64 * 64) {
+        for (const pf of BOOLS) {
+          const o = { prefetch: pf ? { state: true, accum: true, scores: true } : {} };
+          const tagSd = `KC=16,sd=32,prefetch=${+pf}`;
+          yield v(
+            `bw-block-stats:${k}:${tagSd},fused,rowFirst,scoresOut`,
+            blockWgsl(p, "stats", false, 16, true, true, true, "out", {
+              ...o,
+              rowFirst: true,
+              stateDepth: 32,
+            }),
+          );
+          yield v(
+            `bw-block-dkdv:${k}:${tagSd},scoresIn`,
+            blockWgsl(p, "dkdv", false, 16, true, false, true, "in", { ...o, stateDepth: 32 }),
+          );
+          yield v(
+            `bw-block-dq:${k}:${tagSd}`,
+            blockWgsl(p, "dq", false, 16, true, false, true, undefined, { ...o, stateDepth: 32 }),
+          );
+        }
+      }
       // 32 rows per staging step (speed variant scan32), with and without prefetch.
       for (const pf of BOOLS) {
         yield v(

@@ -52,8 +52,21 @@ export function dvTile(DHV: number): number {
  * Workgroup storage of {@linkcode blockWgsl} with state-product depth KC, bytes: of the given
  * mode, or (no mode) of the unsplit stats, dq and dkdv up to DHV 256.
  */
-export function blockSharedBytes(DQK: number, DHV: number, KC: number, mode?: BlockMode): number {
-  return 16 * (1024 + stagingVec4(DQK, DHV, KC, mode));
+export function blockSharedBytes(
+  DQK: number,
+  DHV: number,
+  KC: number,
+  mode?: BlockMode,
+  stateDepth = KC,
+): number {
+  const stg = stagingVec4(DQK, DHV, KC, mode);
+  return 16 * Math.max(1024 + stg, stateDepth > KC ? stateStagingVec4(DQK, DHV, stateDepth) : 0);
+}
+
+// The state products' staging at depth SKC: SKC·16 vec4 of the owned rows, SKC rows of the state
+// (up to max(DQK, DHV) columns: the widest product's output).
+function stateStagingVec4(DQK: number, DHV: number, SKC: number): number {
+  return SKC * 16 + SKC * (Math.max(DQK, DHV) / 4);
 }
 
 function stagingVec4(DQK: number, DHV: number, KC: number, mode?: BlockMode): number {
@@ -124,6 +137,14 @@ export interface BlockOptions {
    * instead of twice into two. @default {false}
    */
   rowFirst?: boolean;
+  /**
+   * Depth of the chunk-state products' staging (issue #14, speed variant `sd32`): 32 instead of
+   * KC (16) halves their barriers. Their staging then overlaps the weight block's array `ws`, which
+   * is not live before the row/column loop (the state products come first), so the workgroup
+   * storage grows to {@linkcode blockSharedBytes} with this depth (40 KiB at DQK 128, DHV 256)
+   * instead of 16 KiB more. Needs DQK ≤ 128 (one staging load per thread). @default {KC}
+   */
+  stateDepth?: number;
 }
 
 /**
@@ -217,6 +238,14 @@ export function blockWgsl(
   const own2 = rows ? "dh" : "v", oth2 = rows ? "v" : "dh";
   const STG = stagingVec4(DQK, DHV, KC, mode);
   const KC4 = KC / 4, SB = KC * 16;
+  // The state products' depth (stateDepth): their staging, and whether it overlaps ws.
+  const SKC = opts.stateDepth ?? KC, SKC4 = SKC / 4, SSB = SKC * 16;
+  if (SKC !== KC && (SKC !== 32 || KC !== 16 || DQK > 128)) {
+    throw new RangeError(
+      `blockWgsl: stateDepth 32 needs KC 16 and DQK ≤ 128, received ${SKC}, KC ${KC}, DQK ${DQK}`,
+    );
+  }
+  const wsAlias = SKC > KC;
   const BK = 2 * KC, BK4 = BK / 4, OS = KC; // score staging depth, output slice rows
   const col = (c: number) => `tx + ${16 * c}u`;
 
@@ -295,10 +324,10 @@ export function blockWgsl(
   // behind the products instead of stalling the workgroup between the two barriers.
   const stateProducts = (out: string, Dout4: number, NO: number): string[] => {
     const L: string[] = [];
-    for (let kk = 0; kk < KC; kk++) {
+    for (let kk = 0; kk < SKC; kk++) {
       L.push(`    {\n      let a = stg[${kk * 16}u + ty];`);
       for (let c = 0; c < NO; c++) {
-        L.push(`      let b${c} = stg[${SB + kk * Dout4}u + ${col(c)}];`);
+        L.push(`      let b${c} = stg[${SSB + kk * Dout4}u + ${col(c)}];`);
         for (const i of I) L.push(`      ${out}${i}_${c} += a.${C[i]} * b${c};`);
       }
       L.push(`    }`);
@@ -315,10 +344,10 @@ export function blockWgsl(
     cOff: string,
   ): string[] => {
     const P = `${out}P`;
-    const NN = Math.ceil((KC * Dout4) / 256);
+    const NN = Math.ceil((SKC * Dout4) / 256);
     const L: string[] = [
-      `  let ${P}rg = lid / ${KC4}u;`,
-      `  let ${P}cg = lid % ${KC4}u;`,
+      `  let ${P}rg = lid / ${SKC4}u;`,
+      `  let ${P}cg = lid % ${SKC4}u;`,
       ...I.map((i) => `  var ${P}a${i} = vec4f(0.0);`),
       ...(trans
         ? I.map((i) => `  var ${P}m${i} = vec4f(0.0);`)
@@ -326,7 +355,7 @@ export function blockWgsl(
     ];
     const load = (k0: string) => {
       const R = [
-        `    if (lid < ${16 * KC4}u) {`,
+        `    if (lid < ${16 * SKC4}u) {`,
         ...I.map((i) =>
           `      ${P}a${i} = ld_${ownMat}(rowBase + min(tileFirst + ${P}rg * 4u + ${i}u, segEnd - 1u), ${k0} + ${P}cg);`
         ),
@@ -334,7 +363,7 @@ export function blockWgsl(
       ];
       if (trans) {
         R.push(
-          `    if (lid < ${Dout4 * KC4}u) {`,
+          `    if (lid < ${Dout4 * SKC4}u) {`,
           ...I.map((i) =>
             `      ${P}m${i} = st[sb4 + (${P}rg * 4u + ${i}u) * ${DV4}u + ${k0} + ${P}cg];`
           ),
@@ -344,7 +373,7 @@ export function blockWgsl(
         for (let n = 0; n < NN; n++) {
           R.push(`    {
       let id = lid + ${256 * n}u;
-      if (id < ${KC * Dout4}u) {
+      if (id < ${SKC * Dout4}u) {
         ${P}n${n} = st[sb4 + ((${k0}) * 4u + id / ${Dout4}u) * ${DV4}u + ${cOff}id % ${Dout4}u];
       }
     }`);
@@ -353,7 +382,7 @@ export function blockWgsl(
       return R;
     };
     const store = [
-      `    if (lid < ${16 * KC4}u) {`,
+      `    if (lid < ${16 * SKC4}u) {`,
       ...I.map((c) =>
         `      stg[(${P}cg * 4u + ${c}u) * 16u + ${P}rg] = vec4f(${
           I.map((i) => `${P}a${i}.${C[c]}`).join(", ")
@@ -363,9 +392,9 @@ export function blockWgsl(
     ];
     if (trans) {
       store.push(
-        `    if (lid < ${Dout4 * KC4}u) {`,
+        `    if (lid < ${Dout4 * SKC4}u) {`,
         ...I.map((c) =>
-          `      stg[${SB}u + (${P}cg * 4u + ${c}u) * ${Dout4}u + ${P}rg] = vec4f(${
+          `      stg[${SSB}u + (${P}cg * 4u + ${c}u) * ${Dout4}u + ${P}rg] = vec4f(${
             I.map((i) => `${P}m${i}.${C[c]}`).join(", ")
           });`
         ),
@@ -374,18 +403,18 @@ export function blockWgsl(
     } else {
       for (let n = 0; n < NN; n++) {
         store.push(
-          `    if (lid + ${256 * n}u < ${KC * Dout4}u) { stg[${SB}u + lid + ${
+          `    if (lid + ${256 * n}u < ${SKC * Dout4}u) { stg[${SSB}u + lid + ${
             256 * n
           }u] = ${P}n${n}; }`,
         );
       }
     }
     L.push(...load("0u").map((l) => l.slice(2)));
-    L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${KC4}u) {`);
+    L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${SKC4}u) {`);
     L.push(...store, `    workgroupBarrier();`);
     L.push(
-      `    if (k0 + ${KC4}u < ${Din4}u) {`,
-      ...load(`k0 + ${KC4}u`).map((l) => "  " + l),
+      `    if (k0 + ${SKC4}u < ${Din4}u) {`,
+      ...load(`k0 + ${SKC4}u`).map((l) => "  " + l),
       `    }`,
     );
     L.push(...stateProducts(out, Dout4, NO));
@@ -405,10 +434,10 @@ export function blockWgsl(
       L.push(...prefetchedStateGemm(out, ownMat, trans, Din4, Dout4, NO, cOff));
       return L;
     }
-    L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${KC4}u) {`);
-    L.push(`    if (lid < ${16 * KC4}u) {
-      let rg = lid / ${KC4}u;
-      let cg = lid % ${KC4}u;
+    L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${SKC4}u) {`);
+    L.push(`    if (lid < ${16 * SKC4}u) {
+      let rg = lid / ${SKC4}u;
+      let cg = lid % ${SKC4}u;
 ${
       I.map((i) =>
         `      let a${i} = ld_${ownMat}(rowBase + min(tileFirst + rg * 4u + ${i}u, segEnd - 1u), k0 + cg);`
@@ -424,24 +453,24 @@ ${
     }
     }`);
     if (trans) {
-      L.push(`    if (lid < ${Dout4 * KC4}u) {
-      let og = lid / ${KC4}u;
-      let cg = lid % ${KC4}u;
+      L.push(`    if (lid < ${Dout4 * SKC4}u) {
+      let og = lid / ${SKC4}u;
+      let cg = lid % ${SKC4}u;
 ${I.map((i) => `      let m${i} = st[sb4 + (og * 4u + ${i}u) * ${DV4}u + k0 + cg];`).join("\n")}
 ${
         I.map((c) =>
-          `      stg[${SB}u + (cg * 4u + ${c}u) * ${Dout4}u + og] = vec4f(m0.${C[c]}, m1.${
+          `      stg[${SSB}u + (cg * 4u + ${c}u) * ${Dout4}u + og] = vec4f(m0.${C[c]}, m1.${
             C[c]
           }, m2.${C[c]}, m3.${C[c]});`
         ).join("\n")
       }
     }`);
     } else {
-      for (let n = 0; n * 256 < KC * Dout4; n++) {
+      for (let n = 0; n * 256 < SKC * Dout4; n++) {
         L.push(`    {
       let id = lid + ${256 * n}u;
-      if (id < ${KC * Dout4}u) {
-        stg[${SB}u + id] = st[sb4 + (k0 * 4u + id / ${Dout4}u) * ${DV4}u + ${cOff}id % ${Dout4}u];
+      if (id < ${SKC * Dout4}u) {
+        stg[${SSB}u + id] = st[sb4 + (k0 * 4u + id / ${Dout4}u) * ${DV4}u + ${cOff}id % ${Dout4}u];
       }
     }`);
       }
@@ -1045,11 +1074,15 @@ ${
   const mprevDecl = mode === "stats" && gate === "exp" && p.inter
     ? `  let mprev = ${at.m("seg")};`
     : "";
-  return `${enableF16(p.dtype, p.gateDtype)}${UNIFORMS}
+  const wgsl = `${enableF16(p.dtype, p.gateDtype)}${UNIFORMS}
 ${decl.join("\n")}
-var<workgroup> stg: array<vec4f, ${STG}>;
-var<workgroup> ws: array<vec4f, 1024>;
-
+${
+    wsAlias
+      ? `var<workgroup> stg: array<vec4f, ${
+        Math.max(STG + 1024, stateStagingVec4(DQK, DHV, SKC))
+      }>;\n`
+      : `var<workgroup> stg: array<vec4f, ${STG}>;\nvar<workgroup> ws: array<vec4f, 1024>;\n`
+  }
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let seg = wid.y;
@@ -1074,6 +1107,8 @@ ${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}${
     rows && at.saved ? "\n  _ = st[0];" : ""}
 }
 `;
+  // stateDepth above KC: the weight block lives in stg behind the other phases' staging.
+  return wsAlias ? wgsl.replace(/\bws\[/g, `stg[${STG}u + `) : wgsl;
 }
 
 /** Columns (DHV) of one {@linkcode outerBlockWgsl} tile. */

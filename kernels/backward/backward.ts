@@ -401,6 +401,30 @@ export function setBackwardPrefetch(
 }
 
 let scanRows: 16 | 32 = 16;
+let stateDepth: 32 | undefined = undefined;
+
+/**
+ * Speed variant (issue #14, `sd32`): the register-blocked kernels stage their chunk-state products
+ * (dh·Cᵀ in stats and dq, v·dCᵀ and k·dC in dkdv) 32 deep instead of 16, half those loops'
+ * barriers; the staging then shares workgroup storage with the weight block (40 KiB at DQK 128,
+ * DHV 256). Applies where the blocked kernels stage 16 deep, DQK ≤ 128, and every mode fits the
+ * device; elsewhere the default depth. Off by default (not yet timed on a GPU).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardStateDepth } from "./backward.ts";
+ * setBackwardStateDepth(32);
+ * setBackwardStateDepth(undefined);
+ * ```
+ *
+ * @param depth 32, or undefined for the blocked kernels' own depth.
+ */
+export function setBackwardStateDepth(depth: 32 | undefined): void {
+  if (depth !== undefined && depth !== 32) {
+    throw new RangeError(`setBackwardStateDepth: depth must be 32 or undefined, received ${depth}`);
+  }
+  stateDepth = depth;
+}
 
 /**
  * Speed variant (issue #14, `scan32`): the fused state scans (`stateScanWgsl`) stage a chunk's rows
@@ -1202,7 +1226,17 @@ export async function mlstmBackwardWebGpu(
   const pf = { ...prefetch };
   const scanKey = scanRows === 16 ? "" : `:rows${scanRows}`;
   const rf = rowFirst && fuse && chunk && Math.min(L, S) <= BLOCK_ROWS;
-  const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}`;
+  // The state products 32 deep (setBackwardStateDepth) where every blocked mode fits.
+  const sd = stateDepth !== undefined && blocked && chunk && KC === 16 && DQK <= 128 &&
+      blockModes(DHV, layout.split).every((m) =>
+        blockSharedBytes(DQK, DHV, KC, m, stateDepth) <=
+          gpu.limits.maxComputeWorkgroupStorageSize
+      )
+    ? stateDepth
+    : KC;
+  const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}${
+    sd !== KC ? `:sd${sd}` : ""
+  }`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
@@ -1224,8 +1258,9 @@ export async function mlstmBackwardWebGpu(
           blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm, {
             prefetch: pf,
             rowFirst: rf,
+            ...(sd !== KC ? { stateDepth: sd } : {}),
           }, useSaved),
-        blockSharedBytes(DQK, DHV, KC, mode),
+        blockSharedBytes(DQK, DHV, KC, mode, sd),
         256,
       );
     }
