@@ -237,7 +237,6 @@ export function blockWgsl(
   const own1 = rows ? "q" : "k", oth1 = rows ? "k" : "q";
   const own2 = rows ? "dh" : "v", oth2 = rows ? "v" : "dh";
   const STG = stagingVec4(DQK, DHV, KC, mode);
-  const KC4 = KC / 4, SB = KC * 16;
   // The state products' depth (stateDepth): their staging, and whether it overlaps ws.
   const SKC = opts.stateDepth ?? KC, SKC4 = SKC / 4, SSB = SKC * 16;
   if (SKC !== KC && (SKC !== 32 || KC !== 16 || DQK > 128)) {
