@@ -149,12 +149,12 @@ export async function forwardBackward(
   kernelName: string,
   inputs: MlstmInputs,
   dh: TensorLike,
-  options: MlstmOptions = {},
+  options: MlstmOptions & Pick<ChunkwiseOptions, "tiles"> = {},
 ): Promise<ForwardBackwardResult> {
   const kernel = resolveKernel(kernelName);
   const context = { inputGate: kernel.inputGate, name: kernel.name, backend: kernel.backend };
   // Tile overrides are the chunkwise WebGPU forward's alone: the backward takes none.
-  const { tiles, ...common } = options as ChunkwiseOptions;
+  const { tiles, ...common } = options;
   if (tiles !== undefined && !KEEPS_STATES.has(kernel.name)) {
     throw new TypeError(
       `Option tiles applies to the chunkwise WebGPU kernels (${

@@ -809,7 +809,7 @@ Deno.test({
       const o: MlstmOptions = { chunkSize: 8 };
       const tiles = { parallel: { TX: 8, TY: 8, TN: 4, BD: 8 } };
       const name = "chunkwise--xl_chunk";
-      const r = await forwardBackward(name, x, dh, { ...o, tiles } as MlstmOptions);
+      const r = await forwardBackward(name, x, dh, { ...o, tiles });
       const fw = await kernel(name).forward(x, { ...o, tiles } as MlstmOptions);
       const bw = await kernel(name).backward(x, dh, o) as Grads;
       assert.deepEqual(Array.from((r.h as Tensor).data), Array.from((fw.h as Tensor).data));
@@ -818,16 +818,12 @@ Deno.test({
         assert.deepEqual(Array.from((r.grads[g] as Tensor).data), Array.from(bw[g]!.data), g);
       }
       await assert.rejects(
-        () => forwardBackward("parallel--stablef", x, dh, { tiles } as MlstmOptions),
+        () => forwardBackward("parallel--stablef", x, dh, { tiles }),
         (e: Error) =>
           e instanceof TypeError && /Option tiles applies to the chunkwise/.test(e.message),
       );
       await assert.rejects(
-        () =>
-          forwardBackward(name, x, dh, {
-            ...o,
-            tiles: { parallel: { TX: 8, TY: 4 } },
-          } as MlstmOptions),
+        () => forwardBackward(name, x, dh, { ...o, tiles: { parallel: { TX: 8, TY: 4 } } }),
         /Option tiles: parallel TX must equal TY/,
       );
     });
