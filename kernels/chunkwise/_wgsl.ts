@@ -207,15 +207,8 @@ export function gatesWgsl(p: GatesParams): string {
   const exp = p.gate === "exp";
   const rs = p.resets ?? false;
   const BQ = p.BQ;
-  return `${header(p.dtype)}
-@group(0) @binding(0) var<storage, read> iin: array<T>;
-@group(0) @binding(1) var<storage, read> fin: array<T>;
-@group(0) @binding(2) var<storage, read_write> gates: array<f32>;
-${rs ? "@group(0) @binding(3) var<storage, read> rst: array<u32>;\n" : ""}@group(0) @binding(${
-    rs ? 4 : 3
-  }) var<uniform> u: U;
-${WGSL_OPAQUE}
-var<workgroup> lfs: array<f32, ${p.L}>;
+  const n: PassNames = { lc: "lc", at: "", ts: "", base: "base", rbase: "rbase" };
+  return `${gatesBindings(p)}var<workgroup> lfs: array<f32, ${p.L}>;
 var<workgroup> igs: array<f32, ${p.L}>;
 var<workgroup> ts: array<f32, ${Math.ceil(p.L / BQ)}>;
 ${rs ? `var<workgroup> zs: array<f32, ${p.L}>;\n` : ""}${LOGSIG_WGSL}
@@ -227,56 +220,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lc = min(u.L, u.S - t0);
   let base = bh * u.S + t0;
   let N = u.BH * u.S;
-${
-    rs
-      ? "  let rbase = (bh / u.p0) * u.S + t0;\n"
-      : ""
-  }  for (var j = lid; j < lc; j += ${GATES_WG}u) {
-    lfs[j] = ${
-    rs
-      ? `select(logsig(f32(fin[base + j])), ${LOG_GATE_FLOOR.toExponential()}, rst[rbase + j] != 0u)`
-      : "logsig(f32(fin[base + j]))"
-  };
-    igs[j] = ${exp ? "f32(iin[base + j])" : "logsig(f32(iin[base + j]))"};
-  }
-  workgroupBarrier();
+${rs ? "  let rbase = (bh / u.p0) * u.S + t0;\n" : ""}${
+    gatesLoad(p, "", "lid")
+  }  workgroupBarrier();
   if (lid == 0u) {
-    // Compensated (Kahan) same-sign sums; all values are finite (floored log gates).
-    var acc = 0.0;
-    var comp = 0.0;
-    var loc = 0.0;
-    var lcomp = 0.0;
-${rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""}    for (var j = 0u; j < lc; j++) {
-      if (j % ${BQ}u == 0u && j > 0u) {
-        ts[j / ${BQ}u - 1u] = loc;
-        loc = 0.0;
-        lcomp = 0.0;
-      }
-      let y = lfs[j] - comp;
-      let t = opaque(acc + y);
-      comp = opaque(t - acc) - y;
-      acc = t;
-      let yl = lfs[j] - lcomp;
-      let tl = opaque(loc + yl);
-      lcomp = opaque(tl - loc) - yl;
-      loc = tl;
-      gates[base + j] = loc;
+${
+    prefixPass(BQ, false, rs, n, (v) =>
+      `      gates[base + j] = ${v};
       gates[N + base + j] = igs[j];
       gates[7u * N + base + j] = lfs[j];
-${
-    rs
-      ? `      // The zero state of a document start: its log gate is logsig(f) from the start on.
-      if (rst[rbase + j] != 0u) {
-        zv = logsig(f32(fin[base + j]));
-        zon = true;
-      } else {
-        zv = zv + lfs[j];
-      }
-      zs[j] = select(-3.0e38, zv, zon);
-`
-      : ""
-  }    }
-    ts[(lc - 1u) / ${BQ}u] = loc;
+`)
+  }    ts[(lc - 1u) / ${BQ}u] = loc;
     let nb = (lc + ${BQ - 1}u) / ${BQ}u;
     let tb = ${GATE_STEP_SECTIONS}u * N + 2u * u.BH * u.NC + (bh * u.NC + k) * ${
     Math.ceil(p.L / BQ)
@@ -284,31 +238,15 @@ ${
     for (var x = 0u; x < nb; x++) {
       gates[tb + x] = ts[x];
     }
-    var suf = 0.0;
-    var sc = 0.0;
-    var bsuf = 0.0;
-    var bsc = 0.0;
-    var amax = -3.0e38;
-    for (var jj = 0u; jj < lc; jj++) {
-      let j = lc - 1u - jj;
-      if ((j + 1u) % ${BQ}u == 0u) {
-        bsuf = 0.0;
-        bsc = 0.0;
-      }
-      gates[6u * N + base + j] = bsuf;
-      let a = suf + igs[j];
-      gates[2u * N + base + j] = a;
-      amax = max(amax, a);
-      let y = lfs[j] - sc;
-      let t = opaque(suf + y);
-      sc = opaque(t - suf) - y;
-      suf = t;
-      let yb = lfs[j] - bsc;
-      let tb2 = opaque(bsuf + yb);
-      bsc = opaque(tb2 - bsuf) - yb;
-      bsuf = tb2;
-    }
-    let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
+${
+    suffixPass(
+      BQ,
+      false,
+      n,
+      (v) => `      gates[6u * N + base + j] = ${v};\n`,
+      "      gates[2u * N + base + j] = a;\n",
+    )
+  }    let ci = ${GATE_STEP_SECTIONS}u * N + (bh * u.NC + k) * 2u;
     gates[ci] = acc;
     gates[ci + 1u] = ${rs ? "max(amax, zs[lc - 1u])" : "amax"};
   }
@@ -317,6 +255,131 @@ ${
   storageBarrier();
 ${exp ? rowMaxWgsl(BQ, rs, "gates[base + r]", "gates[6u * N + base + c]") : ""}
 }
+`;
+}
+
+// The names one chunk's sequential pass uses: its step count, the offset of its per-step words
+// and of its block totals in the workgroup arrays, its row bases in i/f and in the reset flags.
+interface PassNames {
+  lc: string;
+  at: string;
+  ts: string;
+  base: string;
+  rbase: string;
+}
+
+// The gate kernels' bindings (i, f, the gate scratch, [document-start flags], uniforms) and opaque().
+function gatesBindings(p: GatesParams): string {
+  const rs = p.resets ?? false;
+  return `${header(p.dtype)}
+@group(0) @binding(0) var<storage, read> iin: array<T>;
+@group(0) @binding(1) var<storage, read> fin: array<T>;
+@group(0) @binding(2) var<storage, read_write> gates: array<f32>;
+${rs ? "@group(0) @binding(3) var<storage, read> rst: array<u32>;\n" : ""}@group(0) @binding(${
+    rs ? 4 : 3
+  }) var<uniform> u: U;
+${WGSL_OPAQUE}
+`;
+}
+
+// A chunk's logsig(f) (floored at document starts) and ĩ into lfs and igs (words at `at`),
+// thread `t` of GATES_WG.
+function gatesLoad(p: GatesParams, at: string, t: string): string {
+  const rs = p.resets ?? false;
+  return `  for (var j = ${t}; j < lc; j += ${GATES_WG}u) {
+    lfs[${at}j] = ${
+    rs
+      ? `select(logsig(f32(fin[base + j])), ${LOG_GATE_FLOOR.toExponential()}, rst[rbase + j] != 0u)`
+      : "logsig(f32(fin[base + j]))"
+  };
+    igs[${at}j] = ${p.gate === "exp" ? "f32(iin[base + j])" : "logsig(f32(iin[base + j]))"};
+  }
+`;
+}
+
+// The prefix pass over one chunk: the chunk's total log forget gate `acc` and, restarted at each
+// query block, b̂ (`loc`; the same chain as acc where the chunk is one block: `one`), the block
+// totals into ts, [the zero state's log gate into zs]. `store(v)` stores b̂ = v of step j.
+function prefixPass(
+  BQ: number,
+  one: boolean,
+  rs: boolean,
+  n: PassNames,
+  store: (v: string) => string,
+): string {
+  return `    // Compensated (Kahan) same-sign sums; all values are finite (floored log gates).
+    var acc = 0.0;
+    var comp = 0.0;
+${one ? "" : "    var loc = 0.0;\n    var lcomp = 0.0;\n"}${
+    rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""
+  }    for (var j = 0u; j < ${n.lc}; j++) {
+${
+    one ? "" : `      if (j % ${BQ}u == 0u && j > 0u) {
+        ts[${n.ts}j / ${BQ}u - 1u] = loc;
+        loc = 0.0;
+        lcomp = 0.0;
+      }
+`
+  }      let y = lfs[${n.at}j] - comp;
+      let t = opaque(acc + y);
+      comp = opaque(t - acc) - y;
+      acc = t;
+${
+    one ? "" : `      let yl = lfs[${n.at}j] - lcomp;
+      let tl = opaque(loc + yl);
+      lcomp = opaque(tl - loc) - yl;
+      loc = tl;
+`
+  }${store(one ? "acc" : "loc")}${
+    rs
+      ? `      // The zero state of a document start: its log gate is logsig(f) from the start on.
+      if (rst[${n.rbase} + j] != 0u) {
+        zv = logsig(f32(fin[${n.base} + j]));
+        zon = true;
+      } else {
+        zv = zv + lfs[${n.at}j];
+      }
+      zs[${n.at}j] = select(-3.0e38, zv, zon);
+`
+      : ""
+  }    }
+`;
+}
+
+// The suffix pass over one chunk, backwards: ŝ (restarted at each query block; the chunk's own
+// suffix where it is one block: `one`) and a = suffix + ĩ with its maximum amax. `shat(v)` stores
+// ŝ = v of step j, `a` stores a.
+function suffixPass(
+  BQ: number,
+  one: boolean,
+  n: Pick<PassNames, "lc" | "at">,
+  shat: (v: string) => string,
+  a: string,
+): string {
+  return `    var suf = 0.0;
+    var sc = 0.0;
+${one ? "" : "    var bsuf = 0.0;\n    var bsc = 0.0;\n"}    var amax = -3.0e38;
+    for (var jj = 0u; jj < ${n.lc}; jj++) {
+      let j = ${n.lc} - 1u - jj;
+${
+    one ? "" : `      if ((j + 1u) % ${BQ}u == 0u) {
+        bsuf = 0.0;
+        bsc = 0.0;
+      }
+`
+  }${shat(one ? "suf" : "bsuf")}      let a = suf + igs[${n.at}j];
+${a}      amax = max(amax, a);
+      let y = lfs[${n.at}j] - sc;
+      let t = opaque(suf + y);
+      sc = opaque(t - suf) - y;
+      suf = t;
+${
+    one ? "" : `      let yb = lfs[${n.at}j] - bsc;
+      let tb2 = opaque(bsuf + yb);
+      bsc = opaque(tb2 - bsuf) - yb;
+      bsuf = tb2;
+`
+  }    }
 `;
 }
 
@@ -429,15 +492,7 @@ function stagedGatesWgsl(p: GatesParams): string {
       }
     }
   }`;
-  return `${header(p.dtype)}
-@group(0) @binding(0) var<storage, read> iin: array<T>;
-@group(0) @binding(1) var<storage, read> fin: array<T>;
-@group(0) @binding(2) var<storage, read_write> gates: array<f32>;
-${rs ? "@group(0) @binding(3) var<storage, read> rst: array<u32>;\n" : ""}@group(0) @binding(${
-    rs ? 4 : 3
-  }) var<uniform> u: U;
-${WGSL_OPAQUE}
-var<workgroup> lfs: array<f32, ${G * P}>;
+  return `${gatesBindings(p)}var<workgroup> lfs: array<f32, ${G * P}>;
 var<workgroup> igs: array<f32, ${G * P}>;
 var<workgroup> ts: array<f32, ${G * NB}>;
 var<workgroup> bhs: array<f32, ${G * P}>;
@@ -458,59 +513,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lc = select(0u, min(u.L, u.S - min(k * u.L, u.S)), k < u.NC);
   let base = bh * u.S + k * u.L;
   let o = g * ${P}u;
-${
-    rs
-      ? "  let rbase = (bh / u.p0) * u.S + k * u.L;\n"
-      : ""
-  }  for (var j = li; j < lc; j += ${GATES_WG}u) {
-    lfs[o + j] = ${
-    rs
-      ? `select(logsig(f32(fin[base + j])), ${LOG_GATE_FLOOR.toExponential()}, rst[rbase + j] != 0u)`
-      : "logsig(f32(fin[base + j]))"
-  };
-    igs[o + j] = ${exp ? "f32(iin[base + j])" : "logsig(f32(iin[base + j]))"};
-  }
-  workgroupBarrier();
+${rs ? "  let rbase = (bh / u.p0) * u.S + k * u.L;\n" : ""}${
+    gatesLoad(p, "o + ", "li")
+  }  workgroupBarrier();
   if (lid < ${G}u) {
     ${chunkOf("lid", "p")}
-    // Compensated (Kahan) same-sign sums; all values are finite (floored log gates).
-    var acc = 0.0;
-    var comp = 0.0;
-${one ? "" : "    var loc = 0.0;\n    var lcomp = 0.0;\n"}${
-    rs ? "    var zv = 0.0;\n    var zon = false;\n" : ""
-  }    for (var j = 0u; j < plc; j++) {
 ${
-    one ? "" : `      if (j % ${BQ}u == 0u && j > 0u) {
-        ts[lid * ${NB}u + j / ${BQ}u - 1u] = loc;
-        loc = 0.0;
-        lcomp = 0.0;
-      }
-`
-  }      let y = lfs[po + j] - comp;
-      let t = opaque(acc + y);
-      comp = opaque(t - acc) - y;
-      acc = t;
-${
-    one ? "" : `      let yl = lfs[po + j] - lcomp;
-      let tl = opaque(loc + yl);
-      lcomp = opaque(tl - loc) - yl;
-      loc = tl;
-`
-  }      bhs[po + j] = ${one ? "acc" : "loc"};
-${
-    rs
-      ? `      // The zero state of a document start: its log gate is logsig(f) from the start on.
-      if (rst[prbase + j] != 0u) {
-        zv = logsig(f32(fin[pbase + j]));
-        zon = true;
-      } else {
-        zv = zv + lfs[po + j];
-      }
-      zs[po + j] = select(-3.0e38, zv, zon);
-`
-      : ""
-  }    }
-    if (plc > 0u) {
+    prefixPass(BQ, one, rs, {
+      lc: "plc",
+      at: "po + ",
+      ts: `lid * ${NB}u + `,
+      base: "pbase",
+      rbase: "prbase",
+    }, (v) => `      bhs[po + j] = ${v};\n`)
+  }    if (plc > 0u) {
       ts[lid * ${NB}u + (plc - 1u) / ${BQ}u] = ${one ? "acc" : "loc"};
     }
     tot[2u * lid] = acc;
@@ -518,33 +534,15 @@ ${
   if (lid >= 32u && lid < ${32 + G}u) {
     let c = lid - 32u;
     ${chunkOf("c", "s")}
-    var suf = 0.0;
-    var sc = 0.0;
-${one ? "" : "    var bsuf = 0.0;\n    var bsc = 0.0;\n"}    var amax = -3.0e38;
-    for (var jj = 0u; jj < slc; jj++) {
-      let j = slc - 1u - jj;
 ${
-    one ? "" : `      if ((j + 1u) % ${BQ}u == 0u) {
-        bsuf = 0.0;
-        bsc = 0.0;
-      }
-`
-  }      shs[so + j] = ${one ? "suf" : "bsuf"};
-      let a = suf + igs[so + j];
-      as_[so + j] = a;
-      amax = max(amax, a);
-      let y = lfs[so + j] - sc;
-      let t = opaque(suf + y);
-      sc = opaque(t - suf) - y;
-      suf = t;
-${
-    one ? "" : `      let yb = lfs[so + j] - bsc;
-      let tb2 = opaque(bsuf + yb);
-      bsc = opaque(tb2 - bsuf) - yb;
-      bsuf = tb2;
-`
-  }    }
-    tot[2u * c + 1u] = amax;
+    suffixPass(
+      BQ,
+      one,
+      { lc: "slc", at: "so + " },
+      (v) => `      shs[so + j] = ${v};\n`,
+      "      as_[so + j] = a;\n",
+    )
+  }    tot[2u * c + 1u] = amax;
   }${exp ? table : ""}
   workgroupBarrier();
   for (var j = li; j < lc; j += ${GATES_WG}u) {
