@@ -25,7 +25,7 @@ import {
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
 import { randomTensor } from "../mod.ts";
-import { assertDeviation } from "./_deviation_log.ts";
+import { assertDeviation, type Comparison } from "./_deviation_log.ts";
 import { conditionedTolerance, dimsOf, type Inputs, roundInputs } from "./_gpu_checks.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
 import { rngOf } from "./_seed.ts";
@@ -124,6 +124,23 @@ const forward = (name: string, x: Inputs, o: ChunkwiseOptions) =>
     poisonOutputs: true,
   } as MlstmOptions) as Promise<Out>;
 
+/** h within `tol` of the float64 reference and the last states within TOL.f32. */
+function assertForwardMatches(
+  c: Omit<Comparison, "output" | "tolerance">,
+  out: Out,
+  ref: Out,
+  tol: number,
+): void {
+  assertDeviation({ ...c, output: "h", tolerance: tol }, out.h.data, ref.h.data);
+  for (const s of ["c", "n", "m"] as const) {
+    assertDeviation(
+      { ...c, output: `last ${s}`, tolerance: TOL.f32 },
+      out.last![s].data,
+      ref.last![s].data,
+    );
+  }
+}
+
 Deno.test({
   name:
     "speed variants: forward tile variants match the float64 reference (chunks 64-512, f32/f16)",
@@ -156,19 +173,12 @@ Deno.test({
                 chunkSize: L,
                 dtype,
               };
-              assertDeviation({ ...c, output: "h", tolerance: TOL[dtype] }, out.h.data, ref.h.data);
+              assertForwardMatches(c, out, ref, TOL[dtype]);
               assertDeviation(
                 { ...c, baseline: `${k.name} default tiles`, output: "h", tolerance: TOL[dtype] },
                 out.h.data,
                 base.h.data,
               );
-              for (const s of ["c", "n", "m"] as const) {
-                assertDeviation(
-                  { ...c, output: `last ${s}`, tolerance: TOL.f32 },
-                  out.last![s].data,
-                  ref.last![s].data,
-                );
-              }
               assertNoUncapturedErrors(gpu);
             });
           }
@@ -222,14 +232,7 @@ Deno.test({
               dtype: "f32",
             };
             const tol = kappa ? conditionedTolerance("f32", x, k.gate) : TOL.f32;
-            assertDeviation({ ...c, output: "h", tolerance: tol }, out.h.data, ref.h.data);
-            for (const s of ["c", "n", "m"] as const) {
-              assertDeviation(
-                { ...c, output: `last ${s}`, tolerance: TOL.f32 },
-                out.last![s].data,
-                ref.last![s].data,
-              );
-            }
+            assertForwardMatches(c, out, ref, tol);
             assertNoUncapturedErrors(gpu);
           });
         }
@@ -393,14 +396,7 @@ Deno.test({
               chunkSize: L,
               dtype,
             };
-            assertDeviation({ ...d, output: "h", tolerance: TOL[dtype] }, out.h.data, ref.h.data);
-            for (const s of ["c", "n", "m"] as const) {
-              assertDeviation(
-                { ...d, output: `last ${s}`, tolerance: TOL.f32 },
-                out.last![s].data,
-                ref.last![s].data,
-              );
-            }
+            assertForwardMatches(d, out, ref, TOL[dtype]);
             assertNoUncapturedErrors(gpu);
           });
         }
