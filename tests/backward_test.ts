@@ -246,6 +246,51 @@ interface Case {
   seed: number;
 }
 
+/** The blocked path's layouts of issue #14: trimmed diagonal, fused stats + dq, trimmed scores. */
+const BLOCKED = { trim: true, fuse: true, trimScores: true };
+
+/** The chunkwise kernel of each input gate. */
+const BOTH_GATES = [
+  ["chunkwise--xl_chunk", "exp"],
+  ["chunkwise--xl_chunk_siging", "sig"],
+] as const;
+
+/**
+ * Chunk 64 with hot gates and initial states: fused stats + dq, shared score blocks, fused
+ * scans, at DQK 64, DHV 128.
+ */
+const hotChunk64 = (name: string, gate: InputGate): Omit<Case, "seed" | "form"> => ({
+  name,
+  gate,
+  shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
+  L: 64,
+  states: true,
+  gates: { iMean: 2, gateStd: 2 },
+  ...BLOCKED,
+});
+
+/**
+ * Packed sequences (documents starting at 30, 64 and 100) with initial states at chunk L, the
+ * chunk states of `heads` heads per head group (B 2, NH 2: several groups), DQK 64, DHV 128.
+ */
+const packedGrouped = (
+  name: string,
+  gate: InputGate,
+  L: number,
+  heads: number,
+  more: Partial<Case> = {},
+): Omit<Case, "seed" | "form"> => ({
+  name,
+  gate,
+  shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
+  L,
+  states: true,
+  starts: [[30, 64], [100]],
+  groupLimit: heads * 4 * 4 * (64 * 128 + 64),
+  ...BLOCKED,
+  ...more,
+});
+
 const F32_MIN_NORMAL = 1.1754944e-38;
 const flush = (d: ArrayLike<number>) =>
   Float64Array.from(d, (v) => (Math.abs(v) < F32_MIN_NORMAL ? 0 : v));
@@ -1337,8 +1382,7 @@ Deno.test({
       ` blocked,${c.trim ? " trimmed" : ""}${c.fuse ? " fused" : ""}${
         c.trimScores ? " scores trimmed" : ""
       }${c.f16recompute ? " U recomputed" : ""}`;
-    const all = { trim: true, fuse: true, trimScores: true };
-    const flags = [{ trim: true }, { fuse: true }, { trimScores: true }, all];
+    const flags = [{ trim: true }, { fuse: true }, { trimScores: true }, BLOCKED];
     for (const L of [64, 128, 256, 512]) {
       for (const gate of ["exp", "sig"] as const) {
         for (const f of flags) {
@@ -1362,7 +1406,7 @@ Deno.test({
       { gate: "sig", gradient: "normalizer-constant" },
       { gate: "sig", normalize: false },
     ];
-    // Chunk 64 with `all`: stats hands its score blocks to dkdv (setBackwardShareScores).
+    // Chunk 64 with `BLOCKED`: stats hands its score blocks to dkdv (setBackwardShareScores).
     for (const L of [128, 64]) {
       for (const o of other) {
         const c: Case = {
@@ -1372,14 +1416,14 @@ Deno.test({
           shape: blocked(200),
           L,
           states: true,
-          ...all,
+          ...BLOCKED,
           ...o,
           seed: seed++,
         };
         await t.step(label(c) + tagOf(c), () => check(c));
       }
       for (const h of HOT.slice(0, 4)) {
-        for (const f of [{ trim: true }, all]) {
+        for (const f of [{ trim: true }, BLOCKED]) {
           const c: Case = {
             name: "chunkwise--xl_chunk",
             gate: "exp",
@@ -1408,7 +1452,7 @@ Deno.test({
           states: true,
           starts: [[30, 64], [100]],
           groupLimit: 3 * 4 * 4 * (64 * 128 + 64), // 2 head groups of 2
-          ...all,
+          ...BLOCKED,
           noShare,
           seed: seed++,
         };
@@ -1420,8 +1464,8 @@ Deno.test({
         { trim: true, L: 128 },
         { f16recompute: true, L: 128 },
         { trim: true, L: 256 },
-        { ...all, L: 128 },
-        { ...all, L: 64 },
+        { ...BLOCKED, L: 128 },
+        { ...BLOCKED, L: 64 },
       ];
       for (const f of f16) {
         for (const gate of ["exp", "sig"] as const) {
@@ -1450,13 +1494,12 @@ Deno.test({
     let seed = 14400;
     // The library's defaults (trimmed, fused; at chunk 64 the shared score blocks go into the
     // saved states' slots); several head groups of saved states (3 heads, 2 per group).
-    const all = { trim: true, fuse: true, trimScores: true };
     const base = {
       form: "chunkwise",
       shape: { B: 1, NH: 3, S: 150, DQK: 64, DHV: 128 },
       L: 64,
       states: true,
-      ...all,
+      ...BLOCKED,
     } as const;
     const xl = { name: "chunkwise--xl_chunk", gate: "exp" } as const;
     const sig = { name: "chunkwise--xl_chunk_siging", gate: "sig" } as const;
@@ -2021,7 +2064,6 @@ Deno.test({
     // column tiles of 256; 192 at DHV 384, 64 at DHV 320), staged 8 deep on lavapipe (32 KiB).
     let seed = 5120;
     const b7 = (S: number) => ({ B: 1, NH: 1, S, DQK: 256, DHV: 512 });
-    const all = { trim: true, fuse: true, trimScores: true };
     const hot = { iMean: 8, gateStd: 4 };
     const cases: Omit<Case, "seed" | "form">[] = [
       { name: "chunkwise--xl_chunk", gate: "exp", shape: b7(67), L: 64, states: true },
@@ -2032,7 +2074,7 @@ Deno.test({
         L: 128,
         states: true,
         gates: hot,
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "chunkwise--xl_chunk",
@@ -2041,7 +2083,7 @@ Deno.test({
         L: 64,
         gradient: "normalizer-constant",
         gates: hot,
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "chunkwise--xl_chunk",
@@ -2049,7 +2091,7 @@ Deno.test({
         shape: b7(130),
         L: 64,
         starts: [[20, 64, 100]],
-        ...all,
+        ...BLOCKED,
       },
       { name: "chunkwise--xl_chunk_siging", gate: "sig", shape: b7(67), L: 64, states: true },
       {
@@ -2059,7 +2101,7 @@ Deno.test({
         L: 128,
         states: true,
         gradient: "normalizer-constant",
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "chunkwise--xl_chunk_siging",
@@ -2068,9 +2110,9 @@ Deno.test({
         L: 64,
         normalize: false,
         starts: [[30]],
-        ...all,
+        ...BLOCKED,
       },
-      { name: "parallel--stablef", gate: "exp", shape: b7(67), ...all },
+      { name: "parallel--stablef", gate: "exp", shape: b7(67), ...BLOCKED },
       // Fused stats + dq (DQK 128); 3 column tiles of 192; 5 of 64 and several heads.
       {
         name: "chunkwise--xl_chunk",
@@ -2078,7 +2120,7 @@ Deno.test({
         shape: { B: 1, NH: 2, S: 67, DQK: 128, DHV: 512 },
         L: 64,
         states: true,
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "chunkwise--xl_chunk",
@@ -2086,7 +2128,7 @@ Deno.test({
         shape: { B: 1, NH: 1, S: 67, DQK: 192, DHV: 384 },
         L: 64,
         states: true,
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "chunkwise--xl_chunk_siging",
@@ -2104,7 +2146,7 @@ Deno.test({
             L: 64,
             states: true,
             dtype: "f16",
-            ...all,
+            ...BLOCKED,
           } as const,
           {
             name: "chunkwise--xl_chunk_siging",
@@ -2158,10 +2200,8 @@ Deno.test({
   ignore,
   async fn(t) {
     let seed = 5180;
-    const all = { trim: true, fuse: true, trimScores: true };
     const cases: Omit<Case, "seed" | "form">[] = [];
-    for (const gate of ["exp", "sig"] as const) {
-      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+    for (const [name, gate] of BOTH_GATES) {
       cases.push(
         {
           name,
@@ -2169,7 +2209,7 @@ Deno.test({
           shape: { B: 1, NH: 1, S: 130, DQK: 128, DHV: 256 },
           L: 128,
           states: true,
-          ...all,
+          ...BLOCKED,
         },
         {
           name,
@@ -2187,7 +2227,7 @@ Deno.test({
           L: 64,
           states: true,
           depth: 8,
-          ...all,
+          ...BLOCKED,
         },
       );
     }
@@ -2195,7 +2235,7 @@ Deno.test({
       name: "parallel--siging",
       gate: "sig",
       shape: { B: 1, NH: 1, S: 100, DQK: 128, DHV: 256 },
-      ...all,
+      ...BLOCKED,
     });
     if (hasF16) {
       cases.push({
@@ -2205,7 +2245,7 @@ Deno.test({
         L: 64,
         states: true,
         dtype: "f16",
-        ...all,
+        ...BLOCKED,
       });
     }
     for (const c0 of cases) {
@@ -2230,33 +2270,13 @@ Deno.test({
   ignore,
   async fn(t) {
     let seed = 5230;
-    const all = { trim: true, fuse: true, trimScores: true };
     const cases: Omit<Case, "seed" | "form">[] = [];
-    for (const gate of ["exp", "sig"] as const) {
-      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+    for (const [name, gate] of BOTH_GATES) {
       cases.push(
         // Chunk 64: fused stats + dq, shared score blocks, fused scans; hot gates.
-        {
-          name,
-          gate,
-          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
-          L: 64,
-          states: true,
-          gates: { iMean: 2, gateStd: 2 },
-          ...all,
-        },
+        hotChunk64(name, gate),
         // Chunk 128 (two row blocks), packed sequences, the other convention, head groups.
-        {
-          name,
-          gate,
-          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
-          L: 128,
-          states: true,
-          gradient: "normalizer-constant",
-          starts: [[30, 64], [100]],
-          groupLimit: 3 * 4 * 4 * (64 * 128 + 64),
-          ...all,
-        },
+        packedGrouped(name, gate, 128, 3, { gradient: "normalizer-constant" }),
         // Staging 8 deep; dq not fused (stats hands U to dq).
         {
           name,
@@ -2278,13 +2298,13 @@ Deno.test({
         L: 128,
         states: true,
         split: true,
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "parallel--siging",
         gate: "sig",
         shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 128 },
-        ...all,
+        ...BLOCKED,
       },
       // The 7B head's dv column tiles (split, large).
       {
@@ -2294,7 +2314,7 @@ Deno.test({
         L: 64,
         states: true,
         large: true,
-        ...all,
+        ...BLOCKED,
       },
     );
     if (hasF16) {
@@ -2305,7 +2325,7 @@ Deno.test({
         L: 64,
         states: true,
         dtype: "f16",
-        ...all,
+        ...BLOCKED,
       });
     }
     for (const c0 of cases) {
@@ -2326,33 +2346,13 @@ Deno.test({
   ignore,
   async fn(t) {
     let seed = 5240;
-    const all = { trim: true, fuse: true, trimScores: true };
     const cases: Omit<Case, "seed" | "form">[] = [];
-    for (const gate of ["exp", "sig"] as const) {
-      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+    for (const [name, gate] of BOTH_GATES) {
       cases.push(
         // Chunk 64 with initial states (both scans recompute), hot gates, prefetch (default).
-        {
-          name,
-          gate,
-          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
-          L: 64,
-          states: true,
-          gates: { iMean: 2, gateStd: 2 },
-          ...all,
-        },
+        hotChunk64(name, gate),
         // Chunk 128, packed sequences, head groups, without prefetch.
-        {
-          name,
-          gate,
-          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
-          L: 128,
-          states: true,
-          starts: [[30, 64], [100]],
-          groupLimit: 3 * 4 * 4 * (64 * 128 + 64),
-          prefetch: {},
-          ...all,
-        },
+        packedGrouped(name, gate, 128, 3, { prefetch: {} }),
       );
     }
     // The reverse scan reading the forward's kept states; DHV 64 (64-column tiles).
@@ -2364,7 +2364,7 @@ Deno.test({
         L: 64,
         states: true,
         saved: {},
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "chunkwise--xl_chunk",
@@ -2372,7 +2372,7 @@ Deno.test({
         shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 64 },
         L: 64,
         states: true,
-        ...all,
+        ...BLOCKED,
       },
     );
     for (const c0 of cases) {
@@ -2397,33 +2397,13 @@ Deno.test({
   ignore,
   async fn(t) {
     let seed = 5250;
-    const all = { trim: true, fuse: true, trimScores: true };
     const cases: Omit<Case, "seed" | "form">[] = [];
-    for (const gate of ["exp", "sig"] as const) {
-      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+    for (const [name, gate] of BOTH_GATES) {
       cases.push(
         // Chunk 64: fused stats + dq (row statistics first), shared score blocks; hot gates.
-        {
-          name,
-          gate,
-          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
-          L: 64,
-          states: true,
-          gates: { iMean: 2, gateStd: 2 },
-          ...all,
-        },
+        hotChunk64(name, gate),
         // Chunk 128 (two row blocks), packed sequences, head groups, without prefetch.
-        {
-          name,
-          gate,
-          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
-          L: 128,
-          states: true,
-          starts: [[30, 64], [100]],
-          groupLimit: 3 * 4 * 4 * (64 * 128 + 64),
-          prefetch: {},
-          ...all,
-        },
+        packedGrouped(name, gate, 128, 3, { prefetch: {} }),
       );
     }
     cases.push(
@@ -2436,7 +2416,7 @@ Deno.test({
         states: true,
         gradient: "normalizer-constant",
         saved: {},
-        ...all,
+        ...BLOCKED,
       },
       // Two accumulators (row statistics after), dq not fused.
       {
@@ -2457,7 +2437,7 @@ Deno.test({
         L: 64,
         states: true,
         dtype: "f16",
-        ...all,
+        ...BLOCKED,
       });
     }
     for (const c0 of cases) {
@@ -2482,33 +2462,13 @@ Deno.test({
   ignore,
   async fn(t) {
     let seed = 5260;
-    const all = { trim: true, fuse: true, trimScores: true };
     const cases: Omit<Case, "seed" | "form">[] = [];
-    for (const gate of ["exp", "sig"] as const) {
-      const name = gate === "exp" ? "chunkwise--xl_chunk" : "chunkwise--xl_chunk_siging";
+    for (const [name, gate] of BOTH_GATES) {
       cases.push(
         // Chunk 64, hot gates, initial states (the state term scaled by inv, plus dden·n).
-        {
-          name,
-          gate,
-          shape: { B: 1, NH: 2, S: 150, DQK: 64, DHV: 128 },
-          L: 64,
-          states: true,
-          gates: { iMean: 2, gateStd: 2 },
-          ...all,
-        },
+        hotChunk64(name, gate),
         // Chunk 32 (half a block), the other convention, packed sequences, two head groups.
-        {
-          name,
-          gate,
-          shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
-          L: 32,
-          states: true,
-          gradient: "normalizer-constant",
-          starts: [[30, 64], [100]],
-          groupLimit: 5 * 4 * 4 * (64 * 128 + 64),
-          ...all,
-        },
+        packedGrouped(name, gate, 32, 5, { gradient: "normalizer-constant" }),
         // Score grid untrimmed (rows of the output grid), staging 8 deep, no initial states.
         {
           name,
@@ -2531,7 +2491,7 @@ Deno.test({
         L: 64,
         states: true,
         normalize: false,
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "chunkwise--xl_chunk",
@@ -2539,7 +2499,7 @@ Deno.test({
         shape: { B: 1, NH: 1, S: 200, DQK: 64, DHV: 128 },
         L: 128,
         states: true,
-        ...all,
+        ...BLOCKED,
       },
       // With register prefetch, at the TFLA head dimensions.
       {
@@ -2549,7 +2509,7 @@ Deno.test({
         L: 64,
         states: true,
         prefetch: { state: true, accum: true, scores: true, scan: true },
-        ...all,
+        ...BLOCKED,
       },
       // With the forward's states (savedStates: n read from statesNM), two head groups.
       {
@@ -2560,7 +2520,7 @@ Deno.test({
         states: true,
         gates: { iMean: 2, gateStd: 2 },
         saved: { maxHeadsPerGroup: 1, groups: [1, 1] },
-        ...all,
+        ...BLOCKED,
       },
       {
         name: "chunkwise--xl_chunk_siging",
@@ -2570,7 +2530,7 @@ Deno.test({
         states: true,
         prefetch: { state: true, accum: true, scores: true, scan: true },
         saved: {},
-        ...all,
+        ...BLOCKED,
       },
     );
     if (hasF16) {
@@ -2581,7 +2541,7 @@ Deno.test({
         L: 64,
         states: true,
         dtype: "f16",
-        ...all,
+        ...BLOCKED,
       });
     }
     for (const c0 of cases) {
@@ -2598,7 +2558,7 @@ Deno.test({
         L: 64,
         states: true,
         gates: { iMean: 2, gateStd: 2 },
-        ...all,
+        ...BLOCKED,
         rowFirst: false,
         seed: seed++,
       };
