@@ -200,6 +200,15 @@ const BEFORE: Switches = {
   gatesStaged: false,
   gatesWide: false,
 };
+/** The parallel kernel's tiles of stop 13 (DQK 16 deep at DHV ≥ 256, 8 at DHV ≥ 512). */
+function stop13Tiles(DHV: number): ChunkwiseOptions {
+  return DHV >= 512
+    ? { tiles: { parallel: { TN: 32, BD: 8 } } }
+    : DHV >= 256
+    ? { tiles: { parallel: { TN: 16, BD: 16 } } }
+    : {};
+}
+
 function use(s: Switches): void {
   setBackwardTrimDiagonal(s.trimDiagonal);
   setBackwardTrimScores(s.trimScores);
@@ -518,11 +527,23 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "stop13",
+    doc: "the defaults of stop 13: today's with the parallel kernel staging DQK 16 deep at " +
+      "DHV ≥ 256 (8 at DHV ≥ 512) and P in its own array (tiles.parallel BD 16 / 8, no " +
+      "valueDepth); forward+backward through forwardBackward, so compare its fwbw with `reuse` " +
+      "and its fw with `defaults`",
+    options: stop13Tiles,
+    forwardBackward: true,
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "stop12",
-    doc: "the defaults of stop 12: today's with the forward's gate kernel unstaged " +
+    doc: "the defaults of stop 12: stop13's with the forward's gate kernel unstaged " +
       "(setForwardGatesStaged(false)) and the backward's gate kernel 64 threads wide " +
       "(setBackwardGatesWide(false)); forward+backward through forwardBackward, so compare " +
       "its fwbw with `reuse` and its fw with `defaults`",
+    options: stop13Tiles,
     forwardBackward: true,
     setup: () => use(STOP12),
     teardown: () => use(DEFAULTS),

@@ -1244,13 +1244,19 @@ export type ParallelTiles = Pick<
 export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTiles {
   const fits = (t: ParallelTiles) =>
     parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...t }) <= workgroupStorage;
-  // DHV ≥ 512: 4 × 32 per thread (512 columns per workgroup), DQK staged 8 deep; DHV ≥ 256:
-  // 4 × 16 per thread (256 columns), DQK staged 16 deep; where they fit.
+  // DHV ≥ 512: 4 × 32 per thread (512 columns per workgroup), DQK staged 16 deep and the value
+  // product 8 keys per step (P behind V), else DQK 8 deep; DHV ≥ 256: 4 × 16 per thread (256
+  // columns), DQK staged 32 deep and the value product 16 keys per step, else DQK 16 deep; where
+  // they fit.
   if (DHV >= 512) {
+    const deep = { TX: 16, TY: 16, TN: 32, BD: 16, valueDepth: 8, fuse: false, prefetch: false };
+    if (fits(deep)) return deep;
     const t = { TX: 16, TY: 16, TN: 32, BD: 8, fuse: false, prefetch: false };
     if (fits(t)) return t;
   }
   if (DHV >= 256) {
+    const deep = { TX: 16, TY: 16, TN: 16, BD: 32, valueDepth: 16, fuse: false, prefetch: false };
+    if (fits(deep)) return deep;
     const t = { TX: 16, TY: 16, TN: 16, BD: 16, fuse: false, prefetch: false };
     if (fits(t)) return t;
   }

@@ -493,6 +493,9 @@ export async function chunkwiseForwardWebgpu(
   const baseTiles = (variant.tiling === "limit_chunk" ? limitChunkTiles(DHV, wgs) : undefined) ??
     parallelTiles(DHV, wgs);
   const pTiles = { ...baseTiles, ...pOver };
+  // The default value-product depth goes with the default BD: a caller's own BD gets its own
+  // (valueDepth = BD unless given).
+  if ("BD" in pOver && !("valueDepth" in pOver)) delete pTiles.valueDepth;
   const sTiles = { ...stateTiles(DHV, wgs), ...sOver };
   checkTiles(pTiles, sTiles);
   // vec4 loads and stores of k, v, C, h where the head dims are multiples of 4.
