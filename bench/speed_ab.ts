@@ -14,7 +14,7 @@
 //   deno run -A bench/speed_ab.ts --tiny --budget-s 60 # lavapipe smoke test
 //   flags: --shapes tfla8k,7b8k,tfla1k  --dtypes f32,f16  --kernels xl_chunk,xl_chunk_siging
 //          --chunks 128,64,256  --passes fw,fwbw  --variants base,trim,...  --rounds 5
-//          --budget-s 330  --profile (per-dispatch profiles, B 16 S 4096, all variants)
+//          --budget-s 330  --profile (per-dispatch profiles, B 8 S 8192, all variants)
 //          --profile-chunk 64 (the profiles' chunk size)
 //          --no-sweep (profiles only)  --out DIR  --list (print the variants and exit)
 
@@ -380,7 +380,9 @@ async function warmUp(ms: number, call: () => Promise<void>) {
 
 /** Per-dispatch profiles of one forward+backward per variant (and f32 vs f16), like v3's. */
 async function profiles(gpu: Gpu) {
-  const shape = a.tiny ? SHAPES.tinyblk! : { B: 16, NH: 16, S: 4096, DQK: 128, DHV: 256 };
+  // The timed TFLA case (B 8, S 8192): at S 4096 forwardBackward recomputes the chunk states
+  // (keptStateHeads in kernels/train.ts), so a profile there would not show the timed step.
+  const shape = a.tiny ? SHAPES.tinyblk! : SHAPES.tfla8k!;
   const L = a.tiny ? 64 : Number(a["profile-chunk"]);
   const t = await kernelTarget("chunkwise--xl_chunk");
   for (const dtype of dtypes) {
@@ -398,7 +400,7 @@ async function profiles(gpu: Gpu) {
         v.setup?.();
         try {
           if (v.forwardBackward) {
-            disposeResult(await forwardBackward(t.kernel.name, x, dh, { chunkSize: L }));
+            disposeResult(await forwardBackward(t.kernel.name, x, dh, opts));
             return;
           }
           const r = await t.kernel.forward(x, opts);
@@ -412,11 +414,20 @@ async function profiles(gpu: Gpu) {
         // Warm-up: 1.5 s of calls, so that the GPU's clocks are up (stop 10 saw an H200 idle at
         // 345 MHz after light load, and stop 11's first profile at chunk 64 ran 2× slow).
         await warmUp(1500, call);
-        const p = startProfiling(gpu);
-        p.annotate({ ...shape, pass: "fwbw", dtype, L, variant: v.name });
-        for (let j = 0; j < 2; j++) await call();
-        await t.sync();
-        const rep = await p.stop();
+        // The fastest of three profiles: a profile now and then runs at lowered clocks (stop 14's
+        // f16 profile of `reuse` ran 3× slow in every kernel after the same warm-up).
+        let rep: Awaited<ReturnType<ReturnType<typeof startProfiling>["stop"]>> | undefined;
+        let best = Infinity;
+        for (let r = 0; r < 3; r++) {
+          const p = startProfiling(gpu);
+          p.annotate({ ...shape, pass: "fwbw", dtype, L, variant: v.name });
+          for (let j = 0; j < 2; j++) await call();
+          await t.sync();
+          const got = await p.stop();
+          const ms = got.records.reduce((s, x) => s + x.gpuMs, 0);
+          if (ms < best) [best, rep] = [ms, got];
+        }
+        if (!rep) throw new Error("no profile");
         const name = `profile_fwbw_${dtype}_${v.name}`;
         const table = rep.formatSummary();
         await Deno.writeTextFile(`${out}/${name}.txt`, table + "\n");
