@@ -449,7 +449,8 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   },
   {
     name: "tn16bd32",
-    doc: "defaults with the parallel kernel staging DQK 32 deep instead of 16 (DHV ≥ 512: 16 " +
+    doc: "the default tiles since stop 14 (compare `stop13`), given explicitly: " +
+      "the parallel kernel staging DQK 32 deep instead of 16 (DHV ≥ 512: 16 " +
       "instead of 8), half the barriers of its inter-chunk and score loops, the value product " +
       "keeping 16 (8) keys per step so that P fits behind V in the staging array " +
       "(tiles.parallel.valueDepth; 40.9 KiB, 36.8 KiB at DHV 512); fwbw through " +

@@ -1134,8 +1134,8 @@ export interface ParallelParams {
   /** DQK sub-block staged at a time (and key sub-block of the value product). */
   BD: number;
   /**
-   * Key sub-block of the value product P·V (issue #14, speed variant `tn16bd32`), when it differs
-   * from BD. Below BD, where V's sub-block and the BQ × BQ weight block P fit the workgroup array
+   * Key sub-block of the value product P·V (issue #14; the default tiles' since stop 14, speed
+   * variant `tn16bd32`), when it differs from BD. Below BD, where V's sub-block and the BQ × BQ weight block P fit the workgroup array
    * that stages C and K (BD·BV words), P lives there behind V instead of in its own array, so that
    * DQK can be staged 32 deep at 4 × 16 per thread within 48 KiB. @default {BD}
    */
@@ -1227,11 +1227,16 @@ export type ParallelTiles = Pick<
 
 /**
  * Default tiles of the parallel kernel: 64 query rows per workgroup of 256 threads, 64 × 64 gate
- * blocks (4 × 4 per thread), output tiles of 256 columns (4 × 16 per thread, DQK staged 16 at a
- * time) for DHV ≥ 256 where that fits the workgroup storage (37.7 KiB), else 128 columns (4 × 8
- * per thread; 64 columns, 4 × 4, for DHV ≤ 64), DQK staged 32 at a time where it fits, else 16, the
- * inter-chunk product in its own DQK loop (not fused into the diagonal block), no register
- * prefetch. On an H100 (stop 11, TFLA shape, f32, with interleaveColumns) 4 × 16 ran the forward in
+ * blocks (4 × 4 per thread), output tiles of 256 columns (4 × 16 per thread) for DHV ≥ 256 with DQK
+ * staged 32 at a time and the value product 16 keys per step, P behind V in the staging array
+ * (40.9 KiB), or DQK staged 16 at a time (37.7 KiB), where they fit the workgroup storage, else 128
+ * columns (4 × 8 per thread; 64 columns, 4 × 4, for DHV ≤ 64), DQK staged 32 at a time where it
+ * fits, else 16, the inter-chunk product in its own DQK loop (not fused into the diagonal block),
+ * no register prefetch. Staging DQK 32 deep halves the barriers of the inter-chunk and score loops:
+ * on an H100 (stop 14, chunk 64, B·S 65,536, bench/results/stop14_2026-12-06) the TFLA-shape
+ * forward ran 7.87 against 8.42 ms (f32) and 7.60 against 8.06 (f16), the 7B head (4 × 32 per
+ * thread, DQK 16 deep, the value product 8 keys per step: 36.8 KiB) 13.24 against 14.40 ms.
+ * On an H100 (stop 11, TFLA shape, f32, with interleaveColumns) 4 × 16 ran the forward in
  * 9.56 ms at chunk 64 against 10.95 ms with 4 × 8 (the score block is formed once per chunk
  * instead of twice, 1.25 B of workgroup memory per FMA instead of 1.5); at DHV ≥ 512 (the xLSTM
  * 7B head) 4 × 32 per thread with DQK staged 8 deep (35.6 KiB): 14.57 against 15.32 ms for 4 × 16

@@ -841,7 +841,8 @@ export interface ChunkwiseTileOverrides {
     BD?: number;
     /**
      * Key sub-block of the value product when below BD (see ParallelParams): P then shares the
-     * staging array. @default {BD}
+     * staging array. The default tiles' own where they set it (DHV ≥ 256 on 48 KiB devices);
+     * given BD without valueDepth, BD. @default {BD}
      */
     valueDepth?: number;
     fuse?: boolean;
