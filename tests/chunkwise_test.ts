@@ -25,8 +25,10 @@ import {
 } from "../kernels/chunkwise/mod.ts";
 import { GpuTensor, setDispatchObserver } from "../kernels/runtime.ts";
 import {
+  checkTiles,
   gatesWgsl,
   limitChunkTiles,
+  overrideParallelTiles,
   parallelStorageBytes,
   parallelTile,
   parallelTiles,
@@ -542,6 +544,30 @@ Deno.test({
     }
     assertNoUncapturedErrors(gpu);
   },
+});
+
+Deno.test("parallel tiles: the default value-product depth goes with the default BD", () => {
+  // 48 KiB (NVIDIA): DQK 32 deep with P behind V at DHV 256, 16 deep at DHV 512.
+  const t256 = parallelTiles(256, 48 * 1024), t512 = parallelTiles(512, 48 * 1024);
+  assert.deepEqual([t256.TN, t256.BD, t256.valueDepth], [16, 32, 16]);
+  assert.deepEqual([t512.TN, t512.BD, t512.valueDepth], [32, 16, 8]);
+  // 32 KiB (lavapipe): the 40.9 KiB tiles do not fit; P in its own array.
+  const small = parallelTiles(256, 32 * 1024);
+  assert.equal(small.valueDepth, undefined);
+  assert.ok(
+    parallelStorageBytes({ gate: "exp", normalize: true, dtype: "f32", ...small }) <= 32768,
+  );
+  // Another BD drops the default depth (valueDepth 16 > BD 8 would be rejected); the same BD, a
+  // given depth or other overrides keep it.
+  assert.equal(overrideParallelTiles(t256, { BD: 8 }).valueDepth, undefined);
+  assert.equal(overrideParallelTiles(t256, { BD: 16 }).BD, 16);
+  assert.equal(overrideParallelTiles(t256, { BD: 32 }).valueDepth, 16);
+  assert.equal(overrideParallelTiles(t256, { BD: 16, valueDepth: 8 }).valueDepth, 8);
+  assert.equal(overrideParallelTiles(t256, { TN: 8 }).valueDepth, 16);
+  for (const over of [{ BD: 8 }, { BD: 16 }, { TN: 8 }, {}]) {
+    const t = overrideParallelTiles(t256, over);
+    assert.doesNotThrow(() => checkTiles(t, stateTiles(256, 48 * 1024)), JSON.stringify(over));
+  }
 });
 
 Deno.test("parallel kernel: rowsPerThread 4 is the default code, byte for byte", () => {

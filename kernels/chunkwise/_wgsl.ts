@@ -1281,6 +1281,29 @@ export function parallelTiles(DHV: number, workgroupStorage: number): ParallelTi
 }
 
 /**
+ * The default tiles with a caller's overrides. The default value-product depth goes with the
+ * default BD: a caller's other BD without a valueDepth of its own gets valueDepth = BD (P in its
+ * own array), so that `{ BD: 8 }` does not fail on a depth it never set.
+ *
+ * @example
+ * ```ts
+ * import { overrideParallelTiles, parallelTiles } from "./_wgsl.ts";
+ * const t = overrideParallelTiles(parallelTiles(256, 49152), { BD: 8 });
+ * console.log(t.BD, t.valueDepth); // 8 undefined
+ * ```
+ */
+export function overrideParallelTiles(
+  base: ParallelTiles,
+  over: Partial<ParallelTiles>,
+): ParallelTiles {
+  const t = { ...base, ...over };
+  if (over.BD !== undefined && over.BD !== base.BD && !("valueDepth" in over)) {
+    delete t.valueDepth;
+  }
+  return t;
+}
+
+/**
  * Tiles of `chunkwise--limit_chunk`'s parallel kernel: one workgroup computes a whole chunk (64
  * query rows ≥ L, and all DHV columns: TN = DHV / 16 rounded up to a multiple of 4), staging DQK
  * as deep as workgroup storage allows. Undefined where no such tile fits the device (WebGPU's

@@ -41,6 +41,7 @@ import {
   gatesStorageBytes,
   gatesWgsl,
   limitChunkTiles,
+  overrideParallelTiles,
   packUniforms,
   PARALLEL_INTERLEAVE_COLUMNS,
   PARALLEL_TRIM_DIAGONAL,
@@ -492,10 +493,7 @@ export async function chunkwiseForwardWebgpu(
   // limit_chunk: one workgroup per chunk and head (all of DHV); xl_chunk: tiles inside a chunk.
   const baseTiles = (variant.tiling === "limit_chunk" ? limitChunkTiles(DHV, wgs) : undefined) ??
     parallelTiles(DHV, wgs);
-  const pTiles = { ...baseTiles, ...pOver };
-  // The default value-product depth goes with the default BD: a caller's own BD gets its own
-  // (valueDepth = BD unless given).
-  if ("BD" in pOver && !("valueDepth" in pOver)) delete pTiles.valueDepth;
+  const pTiles = overrideParallelTiles(baseTiles, pOver);
   const sTiles = { ...stateTiles(DHV, wgs), ...sOver };
   checkTiles(pTiles, sTiles);
   // vec4 loads and stores of k, v, C, h where the head dims are multiples of 4.
@@ -842,7 +840,7 @@ export interface ChunkwiseTileOverrides {
     /**
      * Key sub-block of the value product when below BD (see ParallelParams): P then shares the
      * staging array. The default tiles' own where they set it (DHV ≥ 256 on 48 KiB devices);
-     * given BD without valueDepth, BD. @default {BD}
+     * given another BD without valueDepth, BD. @default {BD}
      */
     valueDepth?: number;
     fuse?: boolean;
