@@ -873,13 +873,15 @@ export function getPipeline(
     pipelineCache.set(gpu.device, cache);
   }
   const opaque = opaqueLoopBoundsEnabled(gpu);
+  const tf = shaderTransform;
   const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}${
     opaque ? "#opaque-uniforms" : ""
-  }`;
+  }${tf ? `#transform:${tf.id}` : ""}`;
   const hit = cache.get(k);
   if (hit) return hit;
   const t0 = performance.now();
-  const code = opaque ? opaqueUniforms(wgsl()) : wgsl();
+  const source = tf ? tf.rewrite(wgsl(), key) : wgsl();
+  const code = opaque ? opaqueUniforms(source) : source;
   const p = compile(gpu, key, code, entryPoint, layout);
   p.then(() => {
     let times = creationTimes.get(gpu.device);
@@ -989,6 +991,36 @@ export interface DispatchObserver {
 }
 
 let observer: DispatchObserver | null = null;
+
+/** A rewrite of every shader's WGSL before it compiles (see {@linkcode setShaderTransform}). */
+export interface ShaderTransform {
+  /** Names the rewrite in the pipeline cache's keys, so that rewritten pipelines are kept apart. */
+  id: string;
+  /** Returns the WGSL to compile, given the generated WGSL and the pipeline's key. */
+  rewrite(wgsl: string, key: string): string;
+}
+
+let shaderTransform: ShaderTransform | null = null;
+
+/**
+ * Sets (or, with null, clears) a module-wide rewrite of the WGSL of every pipeline created
+ * afterwards: a profiling hook for ablation studies (bench/phase_ablation.ts removes one phase of
+ * a kernel at a time to time what it costs). Results computed while a rewrite is set are whatever
+ * the rewritten kernels compute, wrong by design for an ablation; pipelines built with a rewrite
+ * are cached under its id, apart from the unmodified ones.
+ *
+ * @example
+ * ```ts
+ * import { setShaderTransform } from "./runtime.ts";
+ * setShaderTransform({ id: "same", rewrite: (wgsl) => wgsl });
+ * setShaderTransform(null);
+ * ```
+ *
+ * @param t The rewrite, or null for none.
+ */
+export function setShaderTransform(t: ShaderTransform | null): void {
+  shaderTransform = t;
+}
 
 /**
  * Sets (or, with null, clears) the module-wide dispatch observer used by the profiler. Without an

@@ -33,6 +33,47 @@ import {
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
 const C = ["x", "y", "z", "w"];
+/**
+ * Kernel phases as marked in the WGSL (comments only): `// phase NAME {` and `// phase NAME }`
+ * around code that nothing outside it depends on but its outputs' values, so that a profiling
+ * rewrite can drop one phase at a time (bench/phase_ablation.ts).
+ */
+export const BLOCK_PHASES = ["state", "scores", "share", "accum"] as const;
+const phase = (name: (typeof BLOCK_PHASES)[number], lines: string[]): string[] => [
+  `  // phase ${name} {`,
+  ...lines,
+  `  // phase ${name} }`,
+];
+
+/**
+ * The WGSL with one marked phase (see {@linkcode BLOCK_PHASES}) removed, and how many marked
+ * blocks went: a profiling rewrite, whose kernels compute wrong results by design.
+ *
+ * @example
+ * ```ts
+ * import { removeBlockPhase } from "./_block_wgsl.ts";
+ * const code = "a;\n  // phase state {\n  b;\n  // phase state }\nc;";
+ * console.log(removeBlockPhase(code, "state").removed); // 1
+ * ```
+ */
+export function removeBlockPhase(wgsl: string, name: string): { wgsl: string; removed: number } {
+  // Every binding stays statically used (phony assignments of pointers), so that the pipeline's
+  // automatic layout keeps the bindings the host binds.
+  const bindings = [...wgsl.matchAll(/@binding\(\d+\)\s+var(?:<[^>]*>)?\s+(\w+)/g)].map((m) =>
+    m[1]
+  );
+  const keep = bindings.map((b) => `  _ = &${b};`).join("\n");
+  const re = new RegExp(
+    `^[ \\t]*// phase ${name} \\{$[\\s\\S]*?^[ \\t]*// phase ${name} \\}$`,
+    "gm",
+  );
+  let removed = 0;
+  const code = wgsl.replace(re, () => {
+    removed++;
+    return `  // phase ${name} removed\n${keep}`;
+  });
+  return { wgsl: code, removed };
+}
 /** Rows per workgroup and per other-side block. */
 export const BLOCK_ROWS = 64;
 
@@ -430,9 +471,10 @@ export function blockWgsl(
     const L: string[] = [];
     for (const i of I) L.push(...range(NO).map((c) => `  var ${out}${i}_${c} = vec4f(0.0);`));
     if (prefetch.state) {
-      L.push(...prefetchedStateGemm(out, ownMat, trans, Din4, Dout4, NO, cOff));
+      L.push(...phase("state", prefetchedStateGemm(out, ownMat, trans, Din4, Dout4, NO, cOff)));
       return L;
     }
+    const decls = L.length;
     L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${SKC4}u) {`);
     L.push(`    if (lid < ${16 * SKC4}u) {
       let rg = lid / ${SKC4}u;
@@ -477,7 +519,7 @@ ${
     L.push(`    workgroupBarrier();`);
     L.push(...stateProducts(out, Dout4, NO));
     L.push(`    workgroupBarrier();\n  }`);
-    return L;
+    return [...L.slice(0, decls), ...phase("state", L.slice(decls))];
   };
 
   // The chunk's n (vec4 c of the thread's columns): rows read the state before the chunk (the
@@ -626,9 +668,13 @@ ${
     ];
   };
   const scoreGemm = (a: string, bm: string, D4: number, acc: string): string[] =>
-    prefetch.scores ? prefetchedScoreGemm(a, bm, D4, acc) : [
-      `    for (var d0 = 0u; d0 < ${D4}u; d0 += ${BK4}u) {`,
-      `      if (lid < ${32 * BK4}u) {
+    phase(
+      "scores",
+      prefetch.scores ? prefetchedScoreGemm(a, bm, D4, acc) : scoreLoop(a, bm, D4, acc),
+    );
+  const scoreLoop = (a: string, bm: string, D4: number, acc: string): string[] => [
+    `    for (var d0 = 0u; d0 < ${D4}u; d0 += ${BK4}u) {`,
+    `      if (lid < ${32 * BK4}u) {
         let side = lid / ${16 * BK4}u;
         let rg = (lid % ${16 * BK4}u) / ${BK4}u;
         let cg = lid % ${BK4}u;
@@ -639,30 +685,30 @@ ${
         var a3: vec4f;
         if (side == 0u) {
 ${
-        I.map((i) =>
-          `          a${i} = ld_${a}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
-        ).join("\n")
-      }
+      I.map((i) =>
+        `          a${i} = ld_${a}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
+      ).join("\n")
+    }
         } else {
 ${
-        I.map((i) =>
-          `          a${i} = ld_${bm}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
-        ).join("\n")
-      }
+      I.map((i) =>
+        `          a${i} = ld_${bm}(rowBase + min(base + rg * 4u + ${i}u, segEnd - 1u), d0 + cg);`
+      ).join("\n")
+    }
         }
 ${
-        I.map((c) =>
-          `        stg[side * ${BK * 16}u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${
-            C[c]
-          }, a2.${C[c]}, a3.${C[c]});`
-        ).join("\n")
-      }
+      I.map((c) =>
+        `        stg[side * ${BK * 16}u + (cg * 4u + ${c}u) * 16u + rg] = vec4f(a0.${C[c]}, a1.${
+          C[c]
+        }, a2.${C[c]}, a3.${C[c]});`
+      ).join("\n")
+    }
       }`,
-      `      workgroupBarrier();`,
-      ...scoreProducts(acc),
-      `      workgroupBarrier();`,
-      `    }`,
-    ];
+    `      workgroupBarrier();`,
+    ...scoreProducts(acc),
+    `      workgroupBarrier();`,
+    `    }`,
+  ];
 
   // 2. Weights.
   const J = range(4);
@@ -869,7 +915,7 @@ ${
       if (trimDiagonal && (ss % 8 === 7 || ss === OS - 1)) L.push(`      }`);
     }
     L.push(`      workgroupBarrier();\n    }`);
-    return L;
+    return phase("accum", L);
   };
 
   const withY = mode !== "dv"; // dv's weights need X alone
@@ -879,16 +925,16 @@ ${
   const scb4 = at.cSlot4("seg");
   const shared: string[] = [];
   if (shareScores === "out") {
-    shared.push(`    {\n      let scb4 = ${scb4};`);
+    shared.push(`  // phase share {`, `    {\n      let scb4 = ${scb4};`);
     for (const [m, off] of [["x", 0], ["y", 1024]] as const) {
       for (const i of I) {
         shared.push(`      st[scb4 + ${off}u + (${gys} * 4u + ${i}u) * 16u + ${gxs}] = ${m}${i};`);
       }
     }
-    shared.push(`    }`);
+    shared.push(`    }`, `  // phase share }`);
   }
   const scores = shareScores === "in"
-    ? [
+    ? phase("scores", [
       `    {\n      let scb4 = ${scb4};`,
       ...(["x", "y"] as const).flatMap((m, mi) => [
         ...I.map((j) =>
@@ -897,7 +943,7 @@ ${
         ...I.map((i) => `      ${m}${i} = vec4f(${I.map((j) => `${m}t${j}.${C[i]}`).join(", ")});`),
       ]),
       `    }`,
-    ]
+    ])
     : [
       ...scoreGemm(own1, oth1, DQ4, "x"),
       ...(withY ? scoreGemm(own2, oth2, DV4, "y") : []),
