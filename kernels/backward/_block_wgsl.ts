@@ -923,16 +923,17 @@ ${
   // row t of the chunk (query), vec4 s/4 of its keys).
   const [gxs, gys] = trimScores ? ["gx", "gy"] : ["tx", "ty"];
   const scb4 = at.cSlot4("seg");
-  const shared: string[] = [];
-  if (shareScores === "out") {
-    shared.push(`  // phase share {`, `    {\n      let scb4 = ${scb4};`);
-    for (const [m, off] of [["x", 0], ["y", 1024]] as const) {
-      for (const i of I) {
-        shared.push(`      st[scb4 + ${off}u + (${gys} * 4u + ${i}u) * 16u + ${gxs}] = ${m}${i};`);
-      }
-    }
-    shared.push(`    }`, `  // phase share }`);
-  }
+  const shared = shareScores === "out"
+    ? phase("share", [
+      `    {\n      let scb4 = ${scb4};`,
+      ...(["x", "y"] as const).flatMap((m, mi) =>
+        I.map((i) =>
+          `      st[scb4 + ${mi * 1024}u + (${gys} * 4u + ${i}u) * 16u + ${gxs}] = ${m}${i};`
+        )
+      ),
+      `    }`,
+    ])
+    : [];
   const scores = shareScores === "in"
     ? phase("scores", [
       `    {\n      let scb4 = ${scb4};`,
