@@ -200,6 +200,7 @@ const BEFORE: Switches = {
   gatesStaged: false,
   gatesWide: false,
 };
+type Tiles = NonNullable<ChunkwiseOptions["tiles"]>;
 /** The parallel kernel's tiles of stop 13 (DQK 16 deep at DHV ≥ 256, 8 at DHV ≥ 512). */
 function stop13Tiles(DHV: number): ChunkwiseOptions {
   return DHV >= 512
@@ -207,6 +208,18 @@ function stop13Tiles(DHV: number): ChunkwiseOptions {
     : DHV >= 256
     ? { tiles: { parallel: { TN: 16, BD: 16 } } }
     : {};
+}
+/** `tn16bd32`'s parallel tiles (DQK 32 deep, P behind V; at DHV ≥ 512 16 deep), or none. */
+function deepParallel(DHV: number): Tiles {
+  return DHV >= 512
+    ? { parallel: { TN: 32, BD: 16, valueDepth: 8 } }
+    : DHV >= 256
+    ? { parallel: { TN: 16, BD: 32, valueDepth: 16 } }
+    : {};
+}
+/** `st8bj64`'s state tiles (a whole 64-step chunk per step at 64 < DHV ≤ 256), or none. */
+function deepState(DHV: number): Tiles {
+  return DHV > 64 && DHV <= 256 ? { state: { TN: 8, BJ: 64, interleaveColumns: true } } : {};
 }
 
 function use(s: Switches): void {
@@ -455,12 +468,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
       "keeping 16 (8) keys per step so that P fits behind V in the staging array " +
       "(tiles.parallel.valueDepth; 40.9 KiB, 36.8 KiB at DHV 512); fwbw through " +
       "forwardBackward (the tiles go to its forward), so compare with `reuse`",
-    options: (DHV) =>
-      DHV >= 512
-        ? { tiles: { parallel: { TN: 32, BD: 16, valueDepth: 8 } } }
-        : DHV >= 256
-        ? { tiles: { parallel: { TN: 16, BD: 32, valueDepth: 16 } } }
-        : {},
+    options: (DHV) => ({ tiles: deepParallel(DHV) }),
     forwardBackward: true,
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
@@ -470,10 +478,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     doc: "defaults with the forward's state kernel staging a whole 64-step chunk per step (BJ " +
       "64 instead of 32: 48 KiB, half its barriers) at 64 < DHV ≤ 256; fwbw through " +
       "forwardBackward, as `tn16bd32`",
-    options: (DHV) =>
-      DHV > 64 && DHV <= 256
-        ? { tiles: { state: { TN: 8, BJ: 64, interleaveColumns: true } } }
-        : {},
+    options: (DHV) => ({ tiles: deepState(DHV) }),
     forwardBackward: true,
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),
@@ -481,16 +486,7 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   {
     name: "bd32bj64",
     doc: "tn16bd32 and st8bj64 together; fwbw through forwardBackward, as `tn16bd32`",
-    options: (DHV) => ({
-      tiles: {
-        ...(DHV >= 512
-          ? { parallel: { TN: 32, BD: 16, valueDepth: 8 } }
-          : DHV >= 256
-          ? { parallel: { TN: 16, BD: 32, valueDepth: 16 } }
-          : {}),
-        ...(DHV > 64 && DHV <= 256 ? { state: { TN: 8, BJ: 64, interleaveColumns: true } } : {}),
-      },
-    }),
+    options: (DHV) => ({ tiles: { ...deepParallel(DHV), ...deepState(DHV) } }),
     forwardBackward: true,
     setup: () => use(DEFAULTS),
     teardown: () => use(DEFAULTS),

@@ -77,6 +77,8 @@ for (const dtype of dtypes) {
     setShaderTransform(
       removed === "none" ? null : {
         id: `ablate-${removed}`,
+        // The blocked kernels alone: the others keep their pipelines.
+        selects: (key) => key.startsWith("mlstm-bw-block-"),
         rewrite: (wgsl, key) => {
           const r = removeBlockPhase(wgsl, removed);
           markers.set(key, r.removed);

@@ -873,7 +873,7 @@ export function getPipeline(
     pipelineCache.set(gpu.device, cache);
   }
   const opaque = opaqueLoopBoundsEnabled(gpu);
-  const tf = shaderTransform;
+  const tf = shaderTransform && (shaderTransform.selects?.(key) ?? true) ? shaderTransform : null;
   const k = `${key}#${entryPoint}${layout ? `#${JSON.stringify(layout)}` : ""}${
     opaque ? "#opaque-uniforms" : ""
   }${tf ? `#transform:${tf.id}` : ""}`;
@@ -998,6 +998,11 @@ export interface ShaderTransform {
   id: string;
   /** Returns the WGSL to compile, given the generated WGSL and the pipeline's key. */
   rewrite(wgsl: string, key: string): string;
+  /**
+   * Which pipelines (by key) the rewrite applies to; the others keep their cached, unmodified
+   * pipelines. @default {every pipeline}
+   */
+  selects?(key: string): boolean;
 }
 
 let shaderTransform: ShaderTransform | null = null;

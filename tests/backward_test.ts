@@ -2047,12 +2047,20 @@ Deno.test({
   },
 });
 
-/** Whether a blocked pipeline of this mode and head shape has been created on the device. */
-async function blockedRan(mode: string, DQK: number, DHV: number): Promise<boolean> {
+/**
+ * Whether a pipeline has been created on the device whose key (before its `#` suffixes) starts
+ * with `prefix` and contains every one of `parts`.
+ */
+async function pipelineBuilt(prefix: string, ...parts: string[]): Promise<boolean> {
   const gpu = await needGpu();
-  return [...pipelineCreationTimes(gpu).keys()].some((k) =>
-    k.startsWith(`mlstm-bw-block-${mode}:`) && k.includes(`:${DQK}x${DHV}:`)
+  return [...pipelineCreationTimes(gpu).keys()].map((k) => k.split("#")[0]!).some((k) =>
+    k.startsWith(prefix) && parts.every((p) => k.includes(p))
   );
+}
+
+/** Whether a blocked pipeline of this mode and head shape has been created on the device. */
+function blockedRan(mode: string, DQK: number, DHV: number): Promise<boolean> {
+  return pipelineBuilt(`mlstm-bw-block-${mode}:`, `:${DQK}x${DHV}:`);
 }
 
 Deno.test({
@@ -2380,13 +2388,8 @@ Deno.test({
       await t.step(label(c), () => check(c));
     }
     // The scans ran with 32 rows per step.
-    const gpu = await needGpu();
-    const keys = [...pipelineCreationTimes(gpu).keys()];
     for (const scan of ["mlstm-bw-state-scan:", "mlstm-bw-state-scan-bwd:"]) {
-      assert.ok(
-        keys.some((k) => k.startsWith(scan) && k.split("#")[0]!.endsWith(":rows32")),
-        `${scan} with 32 rows`,
-      );
+      assert.ok(await pipelineBuilt(scan, ":rows32"), `${scan} with 32 rows`);
     }
   },
 });
@@ -2445,13 +2448,8 @@ Deno.test({
       await t.step(label(c), () => check(c));
     }
     // The kernels ran with the deeper state staging.
-    const gpu = await needGpu();
-    const keys = [...pipelineCreationTimes(gpu).keys()].map((k) => k.split("#")[0]!);
     for (const m of ["stats", "dkdv", "dq"]) {
-      assert.ok(
-        keys.some((k) => k.startsWith(`mlstm-bw-block-${m}:`) && k.includes(":sd32")),
-        `${m} with state depth 32`,
-      );
+      assert.ok(await pipelineBuilt(`mlstm-bw-block-${m}:`, ":sd32"), `${m} with state depth 32`);
     }
   },
 });

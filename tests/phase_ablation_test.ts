@@ -80,11 +80,19 @@ Deno.test({
     };
     try {
       const full = await dq();
+      const rewritten: string[] = [];
       setShaderTransform({
         id: "test-no-state",
-        rewrite: (wgsl) => removeBlockPhase(wgsl, "state").wgsl,
+        selects: (key) => key.startsWith("mlstm-bw-block-"),
+        rewrite: (wgsl, key) => {
+          rewritten.push(key);
+          return removeBlockPhase(wgsl, "state").wgsl;
+        },
       });
       const ablated = await dq();
+      // Only the selected pipelines were rewritten (the others came from the cache as they were).
+      assert.ok(rewritten.length > 0);
+      assert.ok(rewritten.every((k) => k.startsWith("mlstm-bw-block-")), rewritten.join(", "));
       // dq's state term (dh·Cᵀ) is gone: dq changes (beyond rounding) for the second chunk.
       assert.ok(diff(full, ablated) > 1e-3, `ablated dq differs by ${diff(full, ablated)}`);
       setShaderTransform(null);
