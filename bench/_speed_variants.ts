@@ -9,6 +9,7 @@ import { parallelStorageBytes } from "../kernels/chunkwise/_wgsl.ts";
 import {
   setBackwardBlockDepth,
   setBackwardBlockedLarge,
+  setBackwardDoubleState,
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
@@ -153,6 +154,8 @@ interface Switches {
   scanRows?: 16 | 32;
   /** The blocked kernels' state products 32 deep (setBackwardStateDepth; undefined: KC). */
   stateDepth?: 32;
+  /** Their staging double-buffered (setBackwardDoubleState; undefined: off). */
+  doubleState?: boolean;
   /**
    * The backward's 256-thread gate kernel (setBackwardGatesWide; undefined: the default, on;
    * false: the 64-thread kernel, as before stop 13).
@@ -238,6 +241,7 @@ function use(s: Switches): void {
   setForwardGatesStaged(s.gatesStaged);
   setBackwardScanRows(s.scanRows);
   setBackwardStateDepth(s.stateDepth);
+  setBackwardDoubleState(s.doubleState ?? false);
   setBackwardGatesWide(s.gatesWide ?? true);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
@@ -512,6 +516,18 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     blockedOnly: true,
     forwardBackward: true,
     setup: () => use({ ...DEFAULTS, stateDepth: 32 }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "dbstate",
+    doc: "defaults with the register-blocked kernels' prefetched chunk-state products staged " +
+      "into two alternating halves (setBackwardDoubleState(true): one barrier per step instead " +
+      "of two, no more registers, 40 KiB with the weight block overlapping the halves); " +
+      "forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, doubleState: true }),
     teardown: () => use(DEFAULTS),
   },
   {

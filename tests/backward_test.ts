@@ -65,6 +65,7 @@ import {
   type MlstmBackwardOptions,
   setBackwardBlockDepth,
   setBackwardBlockedLarge,
+  setBackwardDoubleState,
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
@@ -237,6 +238,8 @@ interface Case {
   scanRows?: 16 | 32;
   /** The blocked kernels' state products staged 32 deep (setBackwardStateDepth). */
   stateDepth?: 32;
+  /** Their staging double-buffered (setBackwardDoubleState). */
+  doubleState?: boolean;
   /**
    * The forward's states (savedStates): the kernel's forward keeps them (`maxHeadsPerGroup`
    * heads per group, `groups` the expected group sizes) and the backward must read them (no
@@ -403,6 +406,7 @@ async function check(c: Case): Promise<void> {
   setBackwardRowFirst(c.rowFirst ?? true);
   setBackwardScanRows(c.scanRows);
   setBackwardStateDepth(c.stateDepth);
+  setBackwardDoubleState(c.doubleState ?? false);
   let out: Grads;
   try {
     out = c.saved
@@ -2450,6 +2454,66 @@ Deno.test({
     // The kernels ran with the deeper state staging.
     for (const m of ["stats", "dkdv", "dq"]) {
       assert.ok(await pipelineBuilt(`mlstm-bw-block-${m}:`, ":sd32"), `${m} with state depth 32`);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the blocked kernels' state products double-buffered (setBackwardDoubleState) equal the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 5290;
+    const cases: Omit<Case, "seed" | "form">[] = [];
+    for (const [name, gate] of BOTH_GATES) {
+      cases.push(
+        // Chunk 64: fused stats + dq (row statistics first), shared score blocks; hot gates.
+        hotChunk64(name, gate),
+        // Chunk 128 (two row blocks), packed sequences, head groups (prefetch on: its default).
+        packedGrouped(name, gate, 128, 3),
+      );
+    }
+    cases.push(
+      // DQK = DHV = 128, the forward's kept states, the other convention.
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 2, S: 130, DQK: 128, DHV: 128 },
+        L: 64,
+        states: true,
+        gradient: "normalizer-constant",
+        saved: {},
+        ...BLOCKED,
+      },
+      // DQK above DHV, dq not fused (two accumulators), staging 16 deep forced.
+      {
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 2, NH: 1, S: 77, DQK: 128, DHV: 64 },
+        L: 64,
+        states: true,
+        ...BLOCKED,
+        fuse: false,
+      },
+    );
+    if (hasF16) {
+      cases.push({
+        name: "chunkwise--xl_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 128 },
+        L: 64,
+        states: true,
+        dtype: "f16",
+        ...BLOCKED,
+      });
+    }
+    for (const c0 of cases) {
+      const c: Case = { ...c0, form: "chunkwise", doubleState: true, seed: seed++ };
+      await t.step(label(c), () => check(c));
+    }
+    // The kernels ran with the double-buffered staging.
+    for (const m of ["stats", "dkdv", "dq"]) {
+      assert.ok(await pipelineBuilt(`mlstm-bw-block-${m}:`, ":dbs"), `${m} double-buffered`);
     }
   },
 });

@@ -99,9 +99,13 @@ export function blockSharedBytes(
   KC: number,
   mode?: BlockMode,
   stateDepth = KC,
+  doubleState = false,
 ): number {
   const stg = stagingVec4(DQK, DHV, KC, mode);
-  return 16 * Math.max(1024 + stg, stateDepth > KC ? stateStagingVec4(DQK, DHV, stateDepth) : 0);
+  const state = stateDepth > KC || doubleState
+    ? (doubleState ? 2 : 1) * stateStagingVec4(DQK, DHV, stateDepth)
+    : 0;
+  return 16 * Math.max(1024 + stg, state);
 }
 
 // The state products' staging at depth SKC: SKC·16 vec4 of the owned rows, SKC rows of the state
@@ -186,6 +190,14 @@ export interface BlockOptions {
    * instead of 16 KiB more. Needs DQK ≤ 128 (one staging load per thread). @default {KC}
    */
   stateDepth?: number;
+  /**
+   * Double-buffered staging of the prefetched chunk-state products (issue #14, speed variant
+   * `dbstate`): step n stages into half n mod 2 while the others may still read half n − 1, so
+   * that one barrier per step suffices instead of two; no more registers. The two halves overlap
+   * the weight block's array `ws` as `stateDepth` does (40 KiB at DQK 128, DHV 256). Needs
+   * `prefetch.state`. @default {false}
+   */
+  doubleState?: boolean;
 }
 
 /**
@@ -285,7 +297,11 @@ export function blockWgsl(
       `blockWgsl: stateDepth 32 needs KC 16 and DQK ≤ 128, received ${SKC}, KC ${KC}, DQK ${DQK}`,
     );
   }
-  const wsAlias = SKC > KC;
+  const dbl = opts.doubleState ?? false;
+  if (dbl && !prefetch.state) throw new RangeError("blockWgsl: doubleState needs prefetch.state");
+  // Double buffering: the halves' size (the widest state product's staging) and base of step k0.
+  const HS = stateStagingVec4(DQK, DHV, SKC);
+  const wsAlias = SKC > KC || dbl;
   const BK = 2 * KC, BK4 = BK / 4, OS = KC; // score staging depth, output slice rows
   const col = (c: number) => `tx + ${16 * c}u`;
 
@@ -362,12 +378,12 @@ export function blockWgsl(
   // Register prefetch (speed variant of issue #14): each staging step's global loads go to
   // registers one step ahead, issued before the step's products, so that their latency hides
   // behind the products instead of stalling the workgroup between the two barriers.
-  const stateProducts = (out: string, Dout4: number, NO: number): string[] => {
+  const stateProducts = (out: string, Dout4: number, NO: number, hb = ""): string[] => {
     const L: string[] = [];
     for (let kk = 0; kk < SKC; kk++) {
-      L.push(`    {\n      let a = stg[${kk * 16}u + ty];`);
+      L.push(`    {\n      let a = stg[${hb}${kk * 16}u + ty];`);
       for (let c = 0; c < NO; c++) {
-        L.push(`      let b${c} = stg[${SSB + kk * Dout4}u + ${col(c)}];`);
+        L.push(`      let b${c} = stg[${hb}${SSB + kk * Dout4}u + ${col(c)}];`);
         for (const i of I) L.push(`      ${out}${i}_${c} += a.${C[i]} * b${c};`);
       }
       L.push(`    }`);
@@ -421,10 +437,11 @@ export function blockWgsl(
       }
       return R;
     };
+    const hb = dbl ? "hb + " : "";
     const store = [
       `    if (lid < ${16 * SKC4}u) {`,
       ...I.map((c) =>
-        `      stg[(${P}cg * 4u + ${c}u) * 16u + ${P}rg] = vec4f(${
+        `      stg[${hb}(${P}cg * 4u + ${c}u) * 16u + ${P}rg] = vec4f(${
           I.map((i) => `${P}a${i}.${C[c]}`).join(", ")
         });`
       ),
@@ -434,7 +451,7 @@ export function blockWgsl(
       store.push(
         `    if (lid < ${Dout4 * SKC4}u) {`,
         ...I.map((c) =>
-          `      stg[${SSB}u + (${P}cg * 4u + ${c}u) * ${Dout4}u + ${P}rg] = vec4f(${
+          `      stg[${hb}${SSB}u + (${P}cg * 4u + ${c}u) * ${Dout4}u + ${P}rg] = vec4f(${
             I.map((i) => `${P}m${i}.${C[c]}`).join(", ")
           });`
         ),
@@ -443,7 +460,7 @@ export function blockWgsl(
     } else {
       for (let n = 0; n < NN; n++) {
         store.push(
-          `    if (lid + ${256 * n}u < ${SKC * Dout4}u) { stg[${SSB}u + lid + ${
+          `    if (lid + ${256 * n}u < ${SKC * Dout4}u) { stg[${hb}${SSB}u + lid + ${
             256 * n
           }u] = ${P}n${n}; }`,
         );
@@ -451,14 +468,17 @@ export function blockWgsl(
     }
     L.push(...load("0u").map((l) => l.slice(2)));
     L.push(`  for (var k0 = 0u; k0 < ${Din4}u; k0 += ${SKC4}u) {`);
+    // Double buffering: step n's half is free once every thread passed step n − 1's barrier,
+    // which it reaches only after step n − 2's products (the last reads of that half).
+    if (dbl) L.push(`    let hb = ((k0 / ${SKC4}u) % 2u) * ${HS}u;`);
     L.push(...store, `    workgroupBarrier();`);
     L.push(
       `    if (k0 + ${SKC4}u < ${Din4}u) {`,
       ...load(`k0 + ${SKC4}u`).map((l) => "  " + l),
       `    }`,
     );
-    L.push(...stateProducts(out, Dout4, NO));
-    L.push(`    workgroupBarrier();\n  }`);
+    L.push(...stateProducts(out, Dout4, NO, hb));
+    L.push(dbl ? `  }\n  workgroupBarrier();` : `    workgroupBarrier();\n  }`);
     return L;
   };
 
@@ -1125,7 +1145,7 @@ ${decl.join("\n")}
 ${
     wsAlias
       ? `var<workgroup> stg: array<vec4f, ${
-        Math.max(STG + 1024, stateStagingVec4(DQK, DHV, SKC))
+        Math.max(STG + 1024, (dbl ? 2 : 1) * stateStagingVec4(DQK, DHV, SKC))
       }>;\n`
       : `var<workgroup> stg: array<vec4f, ${STG}>;\nvar<workgroup> ws: array<vec4f, 1024>;\n`
   }
@@ -1153,7 +1173,8 @@ ${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}${
     rows && at.saved ? "\n  _ = st[0];" : ""}
 }
 `;
-  // stateDepth above KC: the weight block lives in stg behind the other phases' staging.
+  // stateDepth above KC or doubleState: the weight block lives in stg behind the other phases'
+  // staging.
   return wsAlias ? wgsl.replace(/\bws\[/g, `stg[${STG}u + `) : wgsl;
 }
 

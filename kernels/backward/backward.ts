@@ -426,6 +426,29 @@ export function setBackwardStateDepth(depth: 32 | undefined): void {
   stateDepth = depth;
 }
 
+let doubleState = false;
+
+/**
+ * Speed variant (issue #14, `dbstate`): the register-blocked kernels' prefetched chunk-state
+ * products (dh·Cᵀ in stats, v·dCᵀ and k·dC in dkdv) stage into two alternating halves of their
+ * workgroup storage, one barrier per step instead of two, with no more registers (the halves
+ * overlap the weight block: 40 KiB at DQK 128, DHV 256). Applies where the state products are
+ * prefetched and every blocked mode fits the device; elsewhere the single buffer. Off by default
+ * (not yet timed on a GPU).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardDoubleState } from "./backward.ts";
+ * setBackwardDoubleState(true);
+ * setBackwardDoubleState(false);
+ * ```
+ *
+ * @param on Whether to double-buffer the state products' staging.
+ */
+export function setBackwardDoubleState(on: boolean): void {
+  doubleState = on;
+}
+
 /**
  * Speed variant (issue #14, `scan32`): the fused state scans (`stateScanWgsl`) stage a chunk's rows
  * 32 at a time instead of 16 (24 KiB of workgroup storage instead of 12 at DHV 128·k), half their
@@ -1234,9 +1257,14 @@ export async function mlstmBackwardWebGpu(
       )
     ? stateDepth
     : KC;
+  // Double-buffered state staging (setBackwardDoubleState) where every blocked mode fits.
+  const dbs = doubleState && blocked && chunk && !!pf.state &&
+    blockModes(DHV, layout.split).every((m) =>
+      blockSharedBytes(DQK, DHV, KC, m, sd, true) <= gpu.limits.maxComputeWorkgroupStorageSize
+    );
   const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}${
     sd !== KC ? `:sd${sd}` : ""
-  }`;
+  }${dbs ? ":dbs" : ""}`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
@@ -1259,8 +1287,9 @@ export async function mlstmBackwardWebGpu(
             prefetch: pf,
             rowFirst: rf,
             ...(sd !== KC ? { stateDepth: sd } : {}),
+            ...(dbs ? { doubleState: true } : {}),
           }, useSaved),
-        blockSharedBytes(DQK, DHV, KC, mode, sd),
+        blockSharedBytes(DQK, DHV, KC, mode, sd, dbs),
         256,
       );
     }
