@@ -9,7 +9,7 @@ import { parallelStorageBytes } from "../kernels/chunkwise/_wgsl.ts";
 import {
   setBackwardBlockDepth,
   setBackwardBlockedLarge,
-  setBackwardDoubleState,
+  setBackwardDoubleBuffer,
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
   setBackwardFuseStatsDq,
@@ -154,8 +154,8 @@ interface Switches {
   scanRows?: 16 | 32;
   /** The blocked kernels' state products 32 deep (setBackwardStateDepth; undefined: KC). */
   stateDepth?: 32;
-  /** Their staging double-buffered (setBackwardDoubleState; undefined: off). */
-  doubleState?: boolean;
+  /** Staging loops double-buffered (setBackwardDoubleBuffer; undefined: none). */
+  doubleBuffer?: Parameters<typeof setBackwardDoubleBuffer>[0];
   /**
    * The backward's 256-thread gate kernel (setBackwardGatesWide; undefined: the default, on;
    * false: the 64-thread kernel, as before stop 13).
@@ -241,7 +241,7 @@ function use(s: Switches): void {
   setForwardGatesStaged(s.gatesStaged);
   setBackwardScanRows(s.scanRows);
   setBackwardStateDepth(s.stateDepth);
-  setBackwardDoubleState(s.doubleState ?? false);
+  setBackwardDoubleBuffer(s.doubleBuffer);
   setBackwardGatesWide(s.gatesWide ?? true);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
@@ -521,13 +521,33 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   {
     name: "dbstate",
     doc: "defaults with the register-blocked kernels' prefetched chunk-state products staged " +
-      "into two alternating halves (setBackwardDoubleState(true): one barrier per step instead " +
-      "of two, no more registers, 40 KiB with the weight block overlapping the halves); " +
-      "forward+backward through forwardBackward, so compare with `reuse`",
+      "into two alternating halves (setBackwardDoubleBuffer({ state: true }): one barrier per " +
+      "step instead of two, no more registers, 40 KiB with the weight block overlapping the " +
+      "halves); forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, doubleState: true }),
+    setup: () => use({ ...DEFAULTS, doubleBuffer: { state: true } }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "dbscores",
+    doc: "defaults with the blocked kernels' prefetched score blocks (q·kᵀ, dh·vᵀ) staged into " +
+      "two alternating halves (setBackwardDoubleBuffer({ scores: true }): one barrier per " +
+      "step, no more storage); forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, doubleBuffer: { scores: true } }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "dball",
+    doc: "dbstate and dbscores together; forward+backward through forwardBackward",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, doubleBuffer: { state: true, scores: true } }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -410,6 +410,34 @@ function* backwardBlocked(): Generator<WgslVariant> {
           );
         }
       }
+      // The state products and score blocks double-buffered (speed variant dball; prefetch
+      // needed), at depth 16 and (DQK ≤ 128) 32: fused stats with shared scores, dkdv reading
+      // them, the split's dk and dv, the unfused dq.
+      for (const sd of DQK <= 128 ? [16, 32] : [16]) {
+        const o = {
+          prefetch: { state: true, accum: true, scores: true },
+          doubleState: true,
+          doubleScores: true,
+          ...(sd === 32 ? { stateDepth: 32 } : {}),
+        };
+        const tagDb = `KC=16,sd=${sd},dbs,dbk`;
+        if (DQK * DHV >= 2 * 64 * 64) {
+          yield v(
+            `bw-block-stats:${k}:${tagDb},fused,rowFirst,scoresOut`,
+            blockWgsl(p, "stats", false, 16, true, true, true, "out", { ...o, rowFirst: true }),
+          );
+          yield v(
+            `bw-block-dkdv:${k}:${tagDb},scoresIn`,
+            blockWgsl(p, "dkdv", false, 16, true, false, true, "in", o),
+          );
+        }
+        for (const mode of ["dq", "dk", "dv"] as const) {
+          yield v(
+            `bw-block-${mode}:${k}:${tagDb}`,
+            blockWgsl(p, mode, false, 16, true, false, true, undefined, o),
+          );
+        }
+      }
       // 32 rows per staging step (speed variant scan32), with and without prefetch.
       for (const pf of BOOLS) {
         yield v(

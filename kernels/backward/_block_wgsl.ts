@@ -198,6 +198,13 @@ export interface BlockOptions {
    * `prefetch.state`. @default {false}
    */
   doubleState?: boolean;
+  /**
+   * Double-buffered staging of the prefetched score blocks q·kᵀ and dh·vᵀ (speed variant
+   * `dbscores`): one barrier per step, the halves overlapping the weight block as with
+   * `doubleState` (2 · 2 · 2·KC · 16 vec4, within the staging and the weight block's storage at
+   * any shape). Needs `prefetch.scores`. @default {false}
+   */
+  doubleScores?: boolean;
 }
 
 /**
@@ -301,7 +308,11 @@ export function blockWgsl(
   if (dbl && !prefetch.state) throw new RangeError("blockWgsl: doubleState needs prefetch.state");
   // Double buffering: the halves' size (the widest state product's staging) and base of step k0.
   const HS = stateStagingVec4(DQK, DHV, SKC);
-  const wsAlias = SKC > KC || dbl;
+  const dblScores = opts.doubleScores ?? false;
+  if (dblScores && !prefetch.scores) {
+    throw new RangeError("blockWgsl: doubleScores needs prefetch.scores");
+  }
+  const wsAlias = SKC > KC || dbl || dblScores;
   const BK = 2 * KC, BK4 = BK / 4, OS = KC; // score staging depth, output slice rows
   const col = (c: number) => `tx + ${16 * c}u`;
 
@@ -637,12 +648,12 @@ ${
   }
 
   // 1. Score blocks.
-  const scoreProducts = (acc: string): string[] => [
+  const scoreProducts = (acc: string, hb = ""): string[] => [
     ...(trimScores ? [`      if (o0 != tileFirst || gx ${rows ? "<=" : ">="} gy) {`] : []),
     ...range(BK).flatMap((kk) => [
       `      {`,
-      `        let a = stg[${kk * 16}u + ${trimScores ? "gy" : "ty"}];`,
-      `        let b = stg[${BK * 16 + kk * 16}u + ${trimScores ? "gx" : "tx"}];`,
+      `        let a = stg[${hb}${kk * 16}u + ${trimScores ? "gy" : "ty"}];`,
+      `        let b = stg[${hb}${BK * 16 + kk * 16}u + ${trimScores ? "gx" : "tx"}];`,
       ...I.map((i) => `        ${acc}${i} += a.${C[i]} * b;`),
       `      }`,
     ]),
@@ -650,6 +661,7 @@ ${
   ];
   const prefetchedScoreGemm = (a: string, bm: string, D4: number, acc: string): string[] => {
     const P = `${acc}P`;
+    const hb = dblScores ? "hb + " : "";
     const load = (d0: string) => [
       `      if (lid < ${32 * BK4}u) {`,
       `        if (${P}side == 0u) {`,
@@ -671,9 +683,11 @@ ${
       ...I.map((i) => `    var ${P}${i} = vec4f(0.0);`),
       ...load("0u").map((l) => l.slice(2)),
       `    for (var d0 = 0u; d0 < ${D4}u; d0 += ${BK4}u) {`,
+      // Double buffering as in the state products: one barrier per step.
+      ...(dblScores ? [`      let hb = ((d0 / ${BK4}u) % 2u) * ${2 * BK * 16}u;`] : []),
       `      if (lid < ${32 * BK4}u) {`,
       ...I.map((c) =>
-        `        stg[${P}side * ${BK * 16}u + (${P}cg * 4u + ${c}u) * 16u + ${P}rg] = vec4f(${
+        `        stg[${hb}${P}side * ${BK * 16}u + (${P}cg * 4u + ${c}u) * 16u + ${P}rg] = vec4f(${
           I.map((i) => `${P}${i}.${C[c]}`).join(", ")
         });`
       ),
@@ -682,9 +696,10 @@ ${
       `      if (d0 + ${BK4}u < ${D4}u) {`,
       ...load(`d0 + ${BK4}u`).map((l) => "  " + l),
       `      }`,
-      ...scoreProducts(acc),
-      `      workgroupBarrier();`,
-      `    }`,
+      ...scoreProducts(acc, hb),
+      ...(dblScores
+        ? [`    }`, `    workgroupBarrier();`]
+        : [`      workgroupBarrier();`, `    }`]),
     ];
   };
   const scoreGemm = (a: string, bm: string, D4: number, acc: string): string[] =>

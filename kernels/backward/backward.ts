@@ -426,27 +426,30 @@ export function setBackwardStateDepth(depth: 32 | undefined): void {
   stateDepth = depth;
 }
 
-let doubleState = false;
+let doubleBuffer: { state?: boolean; scores?: boolean } = {};
 
 /**
- * Speed variant (issue #14, `dbstate`): the register-blocked kernels' prefetched chunk-state
- * products (dh·Cᵀ in stats, v·dCᵀ and k·dC in dkdv) stage into two alternating halves of their
- * workgroup storage, one barrier per step instead of two, with no more registers (the halves
- * overlap the weight block: 40 KiB at DQK 128, DHV 256). Applies where the state products are
- * prefetched and every blocked mode fits the device; elsewhere the single buffer. Off by default
- * (not yet timed on a GPU).
+ * Speed variants (issue #14, `dbstate`, `dbscores`, `dball`): the register-blocked kernels'
+ * prefetched staging loops stage into two alternating halves of their workgroup storage, one
+ * barrier per step instead of two, with no more registers. `state`: the chunk-state products
+ * (dh·Cᵀ in stats, v·dCᵀ and k·dC in dkdv; the halves overlap the weight block: 40 KiB at DQK
+ * 128, DHV 256); `scores`: the score blocks q·kᵀ and dh·vᵀ (no more storage). Each applies where
+ * its loop is prefetched and (state) every blocked mode fits the device; elsewhere the single
+ * buffer. Off by default (not yet timed on a GPU).
  *
  * @example
  * ```ts
- * import { setBackwardDoubleState } from "./backward.ts";
- * setBackwardDoubleState(true);
- * setBackwardDoubleState(false);
+ * import { setBackwardDoubleBuffer } from "./backward.ts";
+ * setBackwardDoubleBuffer({ state: true, scores: true });
+ * setBackwardDoubleBuffer(undefined);
  * ```
  *
- * @param on Whether to double-buffer the state products' staging.
+ * @param on The loops to double-buffer; undefined for none.
  */
-export function setBackwardDoubleState(on: boolean): void {
-  doubleState = on;
+export function setBackwardDoubleBuffer(
+  on: { state?: boolean; scores?: boolean } | undefined,
+): void {
+  doubleBuffer = { state: on?.state ?? false, scores: on?.scores ?? false };
 }
 
 /**
@@ -1258,13 +1261,14 @@ export async function mlstmBackwardWebGpu(
     ? stateDepth
     : KC;
   // Double-buffered state staging (setBackwardDoubleState) where every blocked mode fits.
-  const dbs = doubleState && blocked && chunk && !!pf.state &&
+  const dbs = !!doubleBuffer.state && blocked && chunk && !!pf.state &&
     blockModes(DHV, layout.split).every((m) =>
       blockSharedBytes(DQK, DHV, KC, m, sd, true) <= gpu.limits.maxComputeWorkgroupStorageSize
     );
+  const dbk = !!doubleBuffer.scores && blocked && !!pf.scores;
   const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}${
     sd !== KC ? `:sd${sd}` : ""
-  }${dbs ? ":dbs" : ""}`;
+  }${dbs ? ":dbs" : ""}${dbk ? ":dbk" : ""}`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
@@ -1288,6 +1292,7 @@ export async function mlstmBackwardWebGpu(
             rowFirst: rf,
             ...(sd !== KC ? { stateDepth: sd } : {}),
             ...(dbs ? { doubleState: true } : {}),
+            ...(dbk ? { doubleScores: true } : {}),
           }, useSaved),
         blockSharedBytes(DQK, DHV, KC, mode, sd, dbs),
         256,

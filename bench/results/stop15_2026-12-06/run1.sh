@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stop 15, device call 1: where the backward's blocked kernels spend their time (stop 14's run5.sh:
 # bench/phase_ablation.ts, f32 and f16), then one training step with today's defaults against stop
-# 13's and with the double-buffered state staging (`dbstate`) on this card (f32, TFLA shape),
-# then the tests of what changed after stop 14's call 2 and of `dbstate`.
+# 13's and with the double-buffered staging (`dbstate`, `dbscores`, `dball`) on this card (f32,
+# TFLA shape), then the tests of what changed after stop 14's call 2 and of the double buffering.
 # Results under $1, packed into $2 after every step.
 R=${1:-/tmp/r}
 PACK=${2:-/tmp/r.tgz}
@@ -14,7 +14,7 @@ deno run -A bench/phase_ablation.ts --dtypes f32,f16 --out "$R/ablation" > "$R/a
 sed -n '/^## f32/,$p' "$R/ablation/phase_ablation.md"
 pack
 deno run -A bench/speed_ab.ts --shapes tfla8k --kernels xl_chunk --chunks 64 --passes fwbw \
-  --dtypes f32 --variants reuse,stop13,dbstate --rounds 3 --budget-s 80 --out "$R/fwbw" > "$R/fwbw.log" 2>&1
+  --dtypes f32 --variants reuse,stop13,dbstate,dbscores,dball --rounds 3 --budget-s 100 --out "$R/fwbw" > "$R/fwbw.log" 2>&1
 grep "^\[" "$R/fwbw.log"
 pack
 deno test -A tests/backward_test.ts --filter "double-buffered" > "$R/gpu_tests_dbs.log" 2>&1
