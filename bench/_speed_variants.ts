@@ -478,6 +478,27 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "hg32",
+    doc: "diagnostic: the defaults with at most 32 heads per group of dispatches " +
+      "(maxHeadsPerGroup), so that the forward's state kernel runs in more, smaller " +
+      "dispatches (128 workgroups each at the TFLA shape instead of 256): whether its time " +
+      "per dispatch follows its workgroups (throughput-bound) or not (latency-bound, so that " +
+      "more concurrent workgroups would pay); forward only",
+    options: { maxHeadsPerGroup: 32 },
+    passes: ["fw"],
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "hg16",
+    doc: "diagnostic: as hg32 with at most 16 heads per group (64 state workgroups per " +
+      "dispatch); forward only",
+    options: { maxHeadsPerGroup: 16 },
+    passes: ["fw"],
+    setup: () => use(DEFAULTS),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "st8bj64",
     doc: "defaults with the forward's state kernel staging a whole 64-step chunk per step (BJ " +
       "64 instead of 32: 48 KiB, half its barriers) at 64 < DHV ≤ 256; fwbw through " +

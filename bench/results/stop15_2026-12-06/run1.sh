@@ -2,7 +2,9 @@
 # Stop 15, device call 1: where the backward's blocked kernels spend their time (stop 14's run5.sh:
 # bench/phase_ablation.ts, f32 and f16), then one training step with today's defaults against stop
 # 13's and with the double-buffered staging (`dbstate`, `dbscores`, `dball`) on this card (f32,
-# TFLA shape), then the tests of what changed after stop 14's call 2 and of the double buffering.
+# TFLA shape), the forward with smaller head groups (hg32, hg16: is the state kernel
+# latency-bound?), then the tests of what changed after stop 14's call 2 and of the double
+# buffering.
 # Results under $1, packed into $2 after every step.
 R=${1:-/tmp/r}
 PACK=${2:-/tmp/r.tgz}
@@ -16,6 +18,12 @@ pack
 deno run -A bench/speed_ab.ts --shapes tfla8k --kernels xl_chunk --chunks 64 --passes fwbw \
   --dtypes f32 --variants reuse,stop13,dbstate,dbscores,dball --rounds 3 --budget-s 100 --out "$R/fwbw" > "$R/fwbw.log" 2>&1
 grep "^\[" "$R/fwbw.log"
+pack
+# Diagnostic: the forward with smaller head groups (the state kernel's time per dispatch against
+# its workgroups).
+deno run -A bench/speed_ab.ts --shapes tfla8k --kernels xl_chunk --chunks 64 --passes fw \
+  --dtypes f32 --variants defaults,hg32,hg16 --rounds 3 --budget-s 40 --out "$R/hg" > "$R/hg.log" 2>&1
+grep "^\[" "$R/hg.log"
 pack
 deno test -A tests/backward_test.ts --filter "double-buffered" > "$R/gpu_tests_dbs.log" 2>&1
 grep -E "^ok \||^FAILED \||^error" "$R/gpu_tests_dbs.log" | tail -3
