@@ -419,6 +419,7 @@ async function check(c: Case): Promise<void> {
     setBackwardRowFirst(true);
     setBackwardScanRows(undefined);
     setBackwardStateDepth(undefined);
+    setBackwardDoubleBuffer(undefined);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
