@@ -26,7 +26,7 @@ import {
   setBackwardTrimScores,
 } from "../kernels/backward/backward.ts";
 import { setOpaqueLoopBounds } from "../kernels/runtime.ts";
-import { setForwardGatesStaged } from "../kernels/chunkwise/forward.ts";
+import { setForwardGatesStaged, setForwardStatesFirst } from "../kernels/chunkwise/forward.ts";
 
 /** One variant: its name in the CSV, what it changes, and how a call selects it. */
 export interface SpeedVariant {
@@ -154,6 +154,8 @@ interface Switches {
   scanRows?: 16 | 32;
   /** The blocked kernels' state products 32 deep (setBackwardStateDepth; undefined: KC). */
   stateDepth?: 32;
+  /** Every head group's state kernel first (setForwardStatesFirst; undefined: off). */
+  statesFirst?: boolean;
   /** Staging loops double-buffered (setBackwardDoubleBuffer; undefined: none). */
   doubleBuffer?: Parameters<typeof setBackwardDoubleBuffer>[0];
   /**
@@ -242,6 +244,7 @@ function use(s: Switches): void {
   setBackwardScanRows(s.scanRows);
   setBackwardStateDepth(s.stateDepth);
   setBackwardDoubleBuffer(s.doubleBuffer);
+  setForwardStatesFirst(s.statesFirst ?? false);
   setBackwardGatesWide(s.gatesWide ?? true);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
@@ -549,6 +552,17 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     blockedOnly: true,
     forwardBackward: true,
     setup: () => use({ ...DEFAULTS, doubleBuffer: { state: true } }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "statesfirst",
+    doc: "defaults with every head group's forward state kernel dispatched first, starting " +
+      "from zero states itself (setForwardStatesFirst(true): no barrier between the groups' " +
+      "state kernels, which may then run side by side; kept states only, so " +
+      "forward+backward through forwardBackward: compare with `reuse`)",
+    passes: ["fwbw"],
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, statesFirst: true }),
     teardown: () => use(DEFAULTS),
   },
   {

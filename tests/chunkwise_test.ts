@@ -23,7 +23,8 @@ import {
   XL_CHUNK,
   XL_CHUNK_SIGING,
 } from "../kernels/chunkwise/mod.ts";
-import { GpuTensor, setDispatchObserver } from "../kernels/runtime.ts";
+import { GpuTensor, pipelineCreationTimes, setDispatchObserver } from "../kernels/runtime.ts";
+import { setForwardStatesFirst } from "../kernels/chunkwise/forward.ts";
 import {
   checkTiles,
   gatesWgsl,
@@ -944,6 +945,58 @@ Deno.test({
     s2.destroy();
     for (const g of s2.groups) assert.ok(g.statesC.destroyed && g.statesNM.destroyed);
     assert.ok(s2.gates.destroyed);
+    assertNoUncapturedErrors(gpu);
+  },
+});
+
+Deno.test({
+  name:
+    "setForwardStatesFirst: every group's state kernel first, from zero states, keeps the same h and states",
+  ignore,
+  fn: async (t) => {
+    const gpu = await needGpu();
+    let seed = 1820;
+    const cases: [string, typeof XL_CHUNK, Partial<ChunkwiseOptions>, boolean][] = [
+      ["xl_chunk, 3 groups", XL_CHUNK, { maxHeadsPerGroup: 2 }, false],
+      ["siging, 2 groups, document starts", XL_CHUNK_SIGING, {
+        maxHeadsPerGroup: 3,
+        documentStarts: [[20], [], [33, 40]],
+      }, false],
+      // Initial states: the library keeps the initial-state copy and the order per group.
+      ["xl_chunk, initial states", XL_CHUNK, { maxHeadsPerGroup: 4 }, true],
+    ];
+    for (const [name, v, extra, withInit] of cases) {
+      await t.step(name, async () => {
+        const x = randomMlstmInputs(
+          { B: 3, NH: 2, S: 70, DQK: 16, DHV: 20, withInitialStates: withInit },
+          rngOf(seed++),
+        );
+        const o = { chunkSize: 32, keepForBackward: true, poisonOutputs: true, ...extra };
+        const runs = [];
+        for (const on of [false, true]) {
+          setForwardStatesFirst(on);
+          try {
+            const r = await chunkwiseForwardWebgpu(v, x, o);
+            const s = r.saved!;
+            const states = [];
+            for (const g of s.groups) states.push(await g.statesC.read(), await g.statesNM.read());
+            runs.push({ h: (r.h as Tensor).data, states, groups: s.groups.length });
+            s.destroy();
+          } finally {
+            setForwardStatesFirst(false);
+          }
+        }
+        const [a, b] = runs as [(typeof runs)[0], (typeof runs)[0]];
+        assert.ok(a.groups > 1 && a.groups === b.groups);
+        assert.deepEqual(Array.from(b.h), Array.from(a.h));
+        for (let j = 0; j < a.states.length; j++) {
+          assert.deepEqual(Array.from(b.states[j]!.data), Array.from(a.states[j]!.data), `${j}`);
+        }
+      });
+    }
+    // The zero-initializing state kernel ran (and only without initial states).
+    const keys = [...pipelineCreationTimes(gpu).keys()];
+    assert.ok(keys.some((k) => k.startsWith("chunkwise-state:") && k.includes('"zeroInit":true')));
     assertNoUncapturedErrors(gpu);
   },
 });

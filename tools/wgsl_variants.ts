@@ -200,6 +200,9 @@ function* chunkwiseForward(): Generator<WgslVariant> {
             yield v(`chunkwise-state:${tag(p)}`, stateWgsl(p));
           }
         }
+        // Starting from zero states (speed variant statesfirst).
+        const z = { gate, dtype, ...t, vec4io: true, zeroInit: true };
+        yield v(`chunkwise-state:${tag(z)}`, stateWgsl(z));
       }
     }
     for (const g of GATES) {

@@ -679,6 +679,13 @@ export interface StateParams {
    * conflicts at TN ≥ 8). Opt-in (issue #14, speed variants `st8i`, `st16i`). @default {false}
    */
   interleaveColumns?: boolean;
+  /**
+   * Start from zero states and write them to slot 0 itself instead of reading slot 0 (written
+   * by the `init-zero` copy kernel), so that the state kernels of several head groups, each
+   * writing its own buffers, follow each other with no barrier between them (issue #14, speed
+   * variant `statesfirst`). @default {false}
+   */
+  zeroInit?: boolean;
 }
 
 /** Tile sizes of the state kernel (see {@linkcode StateParams}). */
@@ -901,9 +908,10 @@ export function stateWgsl(p: StateParams): string {
   const colOf = (j: number, c: number) =>
     il ? `(c0 + tx * 4u + ${4 * j * p.TX + c}u)` : `(c0 + tx * ${p.TN}u + ${4 * j + c}u)`;
   const vCol = (jv: number) => il ? `tx${jv ? ` + ${jv * p.TX}u` : ""}` : `tx * ${TN4}u + ${jv}u`;
-  let load = "", store = "", decay = "", fma = "";
+  let load = "", zload = "", store = "", decay = "", fma = "";
   for (let i = 0; i < 4; i++) {
     for (let j = 0; j < TN4; j++) {
+      zload += `  var c${i}_${j} = vec4<f32>(0.0);\n`;
       const comps = [0, 1, 2, 3].map((c) =>
         `select(0.0, sc[slot0 + ${rowOf(i)} * DHV + ${colOf(j, c)}], ${rowOf(i)} < DQK && ${
           colOf(j, c)
@@ -1080,9 +1088,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let nm0 = bhl * NC1 * (DQK + 1u);
   let ownsN = wg.y == 0u && lid < ${BK}u && a0 + lid < DQK;
   let ownsM = wg.x == 0u && wg.y == 0u && lid == 0u;
-${load}  var nReg = select(0.0, snm[nm0 + a0 + lid], ownsN);
+${
+    p.zeroInit
+      ? `${zload}  var nReg = 0.0;
+  var m = 0.0;
+  {
+    let slot = slot0;
+${store}  }
+  if (ownsN) { snm[nm0 + a0 + lid] = 0.0; }
+  if (ownsM) { snm[nm0 + DQK] = 0.0; }
+`
+      : `${load}  var nReg = select(0.0, snm[nm0 + a0 + lid], ownsN);
   var m = snm[nm0 + DQK];
-${prologue}  for (var k = 0u; k < u.NC; k++) {
+`
+  }${prologue}  for (var k = 0u; k < u.NC; k++) {
     let t0 = k * u.L;
     let lc = min(u.L, S - t0);
     let rowBase = bh * S + t0;

@@ -274,6 +274,30 @@ export function setForwardGatesStaged(on: boolean | undefined): void {
   gatesStaged = on;
 }
 
+let statesFirst = false;
+
+/**
+ * Issue #14 (speed variant `statesfirst`): with kept states (`keepForBackward`: one buffer pair
+ * per head group) and no initial states, the state kernel starts from zero states itself
+ * (`StateParams.zeroInit`, no `init-zero` dispatch) and the state kernels of all head groups are
+ * dispatched first, then the parallel kernels: the state kernels write disjoint buffers and read
+ * nothing another one writes, so that no barrier separates them and the device may run them side
+ * by side (one group's state kernel has few workgroups: 256 at the TFLA shape). Off by default
+ * (not yet timed on a GPU); elsewhere the order per group as before.
+ *
+ * @example
+ * ```ts
+ * import { setForwardStatesFirst } from "./forward.ts";
+ * setForwardStatesFirst(true);
+ * setForwardStatesFirst(false);
+ * ```
+ *
+ * @param on Whether to dispatch every group's state kernel first.
+ */
+export function setForwardStatesFirst(on: boolean): void {
+  statesFirst = on;
+}
+
 /**
  * Checks a chunk size for a variant and a device, before anything is dispatched.
  *
@@ -497,11 +521,14 @@ export async function chunkwiseForwardWebgpu(
   const sTiles = { ...stateTiles(DHV, wgs), ...sOver };
   checkTiles(pTiles, sTiles);
   // vec4 loads and stores of k, v, C, h where the head dims are multiples of 4.
+  // Every group's state kernel first (setForwardStatesFirst): kept states, zero initial states.
+  const first = statesFirst && (options.keepForBackward ?? false) && !hasInitialStates;
   const stateP: StateParams = {
     gate,
     dtype,
     ...sTiles,
     vec4io: DQK % 4 === 0 && DHV % 4 === 0 && sV4 !== false,
+    ...(first ? { zeroInit: true } : {}),
   };
   const parP: ParallelParams = {
     gate,
@@ -581,9 +608,10 @@ export async function chunkwiseForwardWebgpu(
     };
     for (let g0 = 0; g0 < BH; g0 += bhg) {
       const heads = Math.min(bhg, BH - g0);
+      // Kept states are outputs too: poisoned like them, so that an unwritten slot shows.
       const st = pooled ?? {
-        statesC: GpuTensor.empty(gpu, [heads, NC + 1, DQK, DHV], "f32"),
-        statesNM: GpuTensor.empty(gpu, [heads, NC + 1, DQK + 1], "f32"),
+        statesC: GpuTensor.empty(gpu, [heads, NC + 1, DQK, DHV], "f32", poison),
+        statesNM: GpuTensor.empty(gpu, [heads, NC + 1, DQK + 1], "f32", poison),
       };
       if (keep) outputs.push(st.statesC, st.statesNM);
       groups.push({ h0: g0, heads, ...st });
@@ -653,17 +681,19 @@ export async function chunkwiseForwardWebgpu(
       bytes: N * (2 * eb(gateDtype) + 16),
     });
     const copyX = Math.ceil(Math.max(CQ, DQK + 1) / COPY_WG);
-    for (const { h0: g0, heads: nb, statesC, statesNM } of groups) {
+    const states = ({ h0: g0, heads: nb, statesC, statesNM }: ChunkwiseSavedGroup) => {
       const uni = packUniforms({ ...base, bh0: g0 });
-      batch.dispatch({
-        label: `${variant.name} initial states`,
-        pipeline: initPipe,
-        buffers: init ? [...init, statesC, statesNM] : [statesC, statesNM],
-        uniforms: uni,
-        workgroups: [copyX, nb],
-        // Written once (and read once from the initial states when given).
-        bytes: (init ? 2 : 1) * nb * (DQK * DHV + DQK + 1) * 4,
-      });
+      if (!first) {
+        batch.dispatch({
+          label: `${variant.name} initial states`,
+          pipeline: initPipe,
+          buffers: init ? [...init, statesC, statesNM] : [statesC, statesNM],
+          uniforms: uni,
+          workgroups: [copyX, nb],
+          // Written once (and read once from the initial states when given).
+          bytes: (init ? 2 : 1) * nb * (DQK * DHV + DQK + 1) * 4,
+        });
+      }
       batch.dispatch({
         label: `${variant.name} states`,
         pipeline: statePipe,
@@ -673,6 +703,12 @@ export async function chunkwiseForwardWebgpu(
         flops: 2 * nb * S * CQ,
         bytes: nb * (S * ((DQK + DHV) * eb(dtype) + 8) + NC * (CQ + DQK + 1) * 4),
       });
+    };
+    if (first) groups.forEach(states);
+    for (const g of groups) {
+      const { h0: g0, heads: nb, statesC, statesNM } = g;
+      const uni = packUniforms({ ...base, bh0: g0 });
+      if (!first) states(g);
       batch.dispatch({
         label: `${variant.name} parallel`,
         pipeline: parPipe,
