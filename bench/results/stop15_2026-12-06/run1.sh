@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stop 15, device call 1: where the backward's blocked kernels spend their time (stop 14's run5.sh:
-# bench/phase_ablation.ts, f32 and f16), then one training step with today's defaults against stop
+# bench/phase_ablation.ts, f32), then one training step with today's defaults against stop
 # 13's and with the double-buffered staging (`dbstate`, `dbscores`, `dball`) on this card (f32,
 # TFLA shape), the forward with smaller head groups (hg32, hg16: is the state kernel
 # latency-bound?), the driver's register counts, every head group's state kernel first
@@ -13,7 +13,7 @@ mkdir -p "$R"
 export REQUIRE_GPU=1 NO_COLOR=1
 pack() { tar czf "$PACK" -C "$R" .; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
-deno run -A bench/phase_ablation.ts --dtypes f32,f16 --out "$R/ablation" > "$R/ablation.log" 2>&1
+deno run -A bench/phase_ablation.ts --dtypes f32 --out "$R/ablation" > "$R/ablation.log" 2>&1
 sed -n '/^## f32/,$p' "$R/ablation/phase_ablation.md"
 pack
 deno run -A bench/speed_ab.ts --shapes tfla8k --kernels xl_chunk --chunks 64 --passes fwbw \
