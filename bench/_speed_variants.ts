@@ -566,6 +566,16 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
+    name: "dballsf",
+    doc: "dball and statesfirst together; forward+backward through forwardBackward",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () =>
+      use({ ...DEFAULTS, doubleBuffer: { state: true, scores: true }, statesFirst: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
     name: "dbscores",
     doc: "defaults with the blocked kernels' prefetched score blocks (q·kᵀ, dh·vᵀ) staged into " +
       "two alternating halves (setBackwardDoubleBuffer({ scores: true }): one barrier per " +
