@@ -187,6 +187,8 @@ const STOP11: Switches = {
   gatesStaged: false,
   gatesWide: false,
 };
+/** The defaults of stop 14: no double-buffered staging, the state kernels per head group. */
+const STOP14: Switches = { ...DEFAULTS, doubleBuffer: undefined, statesFirst: false };
 /** The defaults of stop 12: the forward's gate kernel unstaged, the backward's 64 threads wide. */
 const STOP12: Switches = { ...DEFAULTS, gatesStaged: false, gatesWide: false };
 /**
@@ -602,6 +604,15 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     blockedOnly: true,
     forwardBackward: true,
     setup: () => use({ ...DEFAULTS, stateDepth: 32, scanRows: 32 }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "stop14",
+    doc: "the defaults of stop 14 (no double-buffered staging in the backward, the forward's " +
+      "state kernels dispatched per head group); fw as is, fwbw through forwardBackward, so " +
+      "compare its fwbw with `reuse` and its fw with `defaults`",
+    forwardBackward: true,
+    setup: () => use(STOP14),
     teardown: () => use(DEFAULTS),
   },
   {
