@@ -1,4 +1,4 @@
-// profiling/shader_stats.ts: the WGSL parsing it needs, and the --tiny capture of one training
+// bench/shader_stats.ts: the WGSL parsing it needs, and the --tiny capture of one training
 // step (f32 and f16) translated to SPIR-V and built into Vulkan pipelines through FFI. Where the
 // driver implements VK_KHR_pipeline_executable_properties (NVIDIA) every pipeline must report
 // statistics; where it does not (Mesa 22's lavapipe), the error must say so and the pipelines must
@@ -11,7 +11,7 @@ import {
   shadersToProfile,
   wgslBindings,
   wgslEntryPoint,
-} from "../profiling/shader_stats.ts";
+} from "../bench/shader_stats.ts";
 import { gpuMissing } from "./_gpu.ts";
 
 const ignore = await gpuMissing();

@@ -3,7 +3,7 @@
 # TFLA shape) with today's defaults (`reuse`) against the double-buffered staging (`dbstate`,
 # `dbscores`, `dball`), every head group's state kernel first (`statesfirst`) and both
 # (`dballsf`); the tests of those; the driver's register counts of every pipeline
-# (profiling/shader_stats.ts); where the backward's blocked kernels spend their time
+# (bench/shader_stats.ts); where the backward's blocked kernels spend their time
 # (bench/phase_ablation.ts); the forward with smaller head groups (hg32, hg16: is the state
 # kernel latency-bound?). Results under $1, packed into $2.
 R=${1:-/tmp/r}
@@ -22,7 +22,7 @@ grep -E "^ok \||^FAILED \||^error" "$R/gpu_tests_db.log" | tail -3
 deno test -A tests/chunkwise_test.ts tests/phase_ablation_test.ts > "$R/gpu_tests.log" 2>&1
 grep -E "^ok \||^FAILED \||^error" "$R/gpu_tests.log" | tail -3
 pack
-deno run -A profiling/shader_stats.ts --dtype f32 --out "$R/shader_stats" > "$R/shader_stats.log" 2>&1
+deno run -A bench/shader_stats.ts --dtype f32 --out "$R/shader_stats" > "$R/shader_stats.log" 2>&1
 grep -iE "regist|spill|error" "$R/shader_stats.log" | head -40
 pack
 deno run -A bench/phase_ablation.ts --dtypes f32 --out "$R/ablation" > "$R/ablation.log" 2>&1

@@ -22,8 +22,8 @@
  * their unrolled tiles, which both share.
  *
  * ```sh
- * deno run -A profiling/shader_stats.ts                 # B 8, NH 16, S 8192, DQK 128, DHV 256, f32
- * deno run -A profiling/shader_stats.ts --tiny          # lavapipe: B 1, NH 2, S 200, DQK 64, DHV 128
+ * deno run -A bench/shader_stats.ts                 # B 8, NH 16, S 8192, DQK 128, DHV 256, f32
+ * deno run -A bench/shader_stats.ts --tiny          # lavapipe: B 1, NH 2, S 200, DQK 64, DHV 128
  * # flags: --B --NH --S --DQK --DHV --chunk 64 --dtype f32[,f16] --kernel chunkwise--xl_chunk
  * #        --device-name SUBSTRING (default: the WebGPU adapter's name, else the first discrete GPU,
  * #        else the first device) --out DIR (default profile_outputs/shader_stats)
@@ -51,7 +51,7 @@ import {
   disposeResult,
   kernelTarget,
   releaseKernelScratch,
-} from "../bench/_kernels.ts";
+} from "./_kernels.ts";
 
 // ---------------------------------------------------------------------------------------------
 // 1. Capture
