@@ -14,7 +14,7 @@ pack() { tar czf "$PACK" -C "$R" .; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
 deno run -A bench/speed_ab.ts --shapes tfla8k --kernels xl_chunk --chunks 64 --passes fwbw \
   --dtypes f32 --variants reuse,dbstate,dbscores,dball,statesfirst,dballsf --rounds 3 \
-  --budget-s 120 --out "$R/fwbw" > "$R/fwbw.log" 2>&1
+  --budget-s 100 --out "$R/fwbw" > "$R/fwbw.log" 2>&1
 grep "^\[" "$R/fwbw.log"
 pack
 deno test -A tests/backward_test.ts --filter "double-buffered" > "$R/gpu_tests_db.log" 2>&1
