@@ -2399,55 +2399,64 @@ Deno.test({
   },
 });
 
+/**
+ * The cases of the staging variants (state products 32 deep, double buffering): chunk 64 (fused
+ * stats + dq, row statistics first, shared score blocks; hot gates) and chunk 128 (two row
+ * blocks, packed sequences, head groups; `chunk128` merged in) for both gates, DQK = DHV = 128
+ * with the forward's kept states and the other convention, `last` (a case the variant's tests
+ * need), and f16 storage where the device has it.
+ */
+function stagingCases(
+  chunk128: Partial<Case>,
+  last: Omit<Case, "seed" | "form">,
+): Omit<Case, "seed" | "form">[] {
+  const cases: Omit<Case, "seed" | "form">[] = [];
+  for (const [name, gate] of BOTH_GATES) {
+    cases.push(hotChunk64(name, gate), packedGrouped(name, gate, 128, 3, chunk128));
+  }
+  cases.push(
+    {
+      name: "chunkwise--xl_chunk",
+      gate: "exp",
+      shape: { B: 1, NH: 2, S: 130, DQK: 128, DHV: 128 },
+      L: 64,
+      states: true,
+      gradient: "normalizer-constant",
+      saved: {},
+      ...BLOCKED,
+    },
+    last,
+  );
+  if (hasF16) {
+    cases.push({
+      name: "chunkwise--xl_chunk",
+      gate: "exp",
+      shape: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 128 },
+      L: 64,
+      states: true,
+      dtype: "f16",
+      ...BLOCKED,
+    });
+  }
+  return cases;
+}
+
 Deno.test({
   name:
     "the blocked kernels' state products staged 32 deep (setBackwardStateDepth(32)) equal the float64 reference",
   ignore,
   async fn(t) {
     let seed = 5250;
-    const cases: Omit<Case, "seed" | "form">[] = [];
-    for (const [name, gate] of BOTH_GATES) {
-      cases.push(
-        // Chunk 64: fused stats + dq (row statistics first), shared score blocks; hot gates.
-        hotChunk64(name, gate),
-        // Chunk 128 (two row blocks), packed sequences, head groups, without prefetch.
-        packedGrouped(name, gate, 128, 3, { prefetch: {} }),
-      );
-    }
-    cases.push(
-      // DQK = DHV = 128, the forward's kept states, the other convention.
-      {
-        name: "chunkwise--xl_chunk",
-        gate: "exp",
-        shape: { B: 1, NH: 2, S: 130, DQK: 128, DHV: 128 },
-        L: 64,
-        states: true,
-        gradient: "normalizer-constant",
-        saved: {},
-        ...BLOCKED,
-      },
-      // Two accumulators (row statistics after), dq not fused.
-      {
-        name: "chunkwise--xl_chunk",
-        gate: "exp",
-        shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 64 },
-        L: 64,
-        states: true,
-        rowFirst: false,
-        trim: true,
-      },
-    );
-    if (hasF16) {
-      cases.push({
-        name: "chunkwise--xl_chunk",
-        gate: "exp",
-        shape: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 128 },
-        L: 64,
-        states: true,
-        dtype: "f16",
-        ...BLOCKED,
-      });
-    }
+    // Chunk 128 without prefetch; last, two accumulators (row statistics after), dq not fused.
+    const cases = stagingCases({ prefetch: {} }, {
+      name: "chunkwise--xl_chunk",
+      gate: "exp",
+      shape: { B: 1, NH: 1, S: 100, DQK: 64, DHV: 64 },
+      L: 64,
+      states: true,
+      rowFirst: false,
+      trim: true,
+    });
     for (const c0 of cases) {
       const c: Case = { ...c0, form: "chunkwise", stateDepth: 32, seed: seed++ };
       await t.step(label(c), () => check(c));
@@ -2465,49 +2474,17 @@ Deno.test({
   ignore,
   async fn(t) {
     let seed = 5290;
-    const cases: Omit<Case, "seed" | "form">[] = [];
-    for (const [name, gate] of BOTH_GATES) {
-      cases.push(
-        // Chunk 64: fused stats + dq (row statistics first), shared score blocks; hot gates.
-        hotChunk64(name, gate),
-        // Chunk 128 (two row blocks), packed sequences, head groups (prefetch on: its default).
-        packedGrouped(name, gate, 128, 3),
-      );
-    }
-    cases.push(
-      // DQK = DHV = 128, the forward's kept states, the other convention.
-      {
-        name: "chunkwise--xl_chunk",
-        gate: "exp",
-        shape: { B: 1, NH: 2, S: 130, DQK: 128, DHV: 128 },
-        L: 64,
-        states: true,
-        gradient: "normalizer-constant",
-        saved: {},
-        ...BLOCKED,
-      },
-      // DQK above DHV, dq not fused (two accumulators), staging 16 deep forced.
-      {
-        name: "chunkwise--xl_chunk",
-        gate: "exp",
-        shape: { B: 2, NH: 1, S: 77, DQK: 128, DHV: 64 },
-        L: 64,
-        states: true,
-        ...BLOCKED,
-        fuse: false,
-      },
-    );
-    if (hasF16) {
-      cases.push({
-        name: "chunkwise--xl_chunk",
-        gate: "exp",
-        shape: { B: 1, NH: 1, S: 130, DQK: 64, DHV: 128 },
-        L: 64,
-        states: true,
-        dtype: "f16",
-        ...BLOCKED,
-      });
-    }
+    // Chunk 128 with prefetch (its default: the double buffering needs it); last, DQK above
+    // DHV, dq not fused (two accumulators), staging 16 deep.
+    const cases = stagingCases({}, {
+      name: "chunkwise--xl_chunk",
+      gate: "exp",
+      shape: { B: 2, NH: 1, S: 77, DQK: 128, DHV: 64 },
+      L: 64,
+      states: true,
+      ...BLOCKED,
+      fuse: false,
+    });
     // Both loops, then the score blocks alone (every case) and the state products alone (the
     // first two).
     const both = { state: true, scores: true };
