@@ -154,9 +154,15 @@ interface Switches {
   scanRows?: 16 | 32;
   /** The blocked kernels' state products 32 deep (setBackwardStateDepth; undefined: KC). */
   stateDepth?: 32;
-  /** Every head group's state kernel first (setForwardStatesFirst; undefined: off). */
+  /**
+   * Every head group's state kernel first (setForwardStatesFirst; undefined: off, as before
+   * stop 15; the library's default is on).
+   */
   statesFirst?: boolean;
-  /** Staging loops double-buffered (setBackwardDoubleBuffer; undefined: none). */
+  /**
+   * Staging loops double-buffered (setBackwardDoubleBuffer; undefined: none, as before stop 15;
+   * the library's default is both).
+   */
   doubleBuffer?: Parameters<typeof setBackwardDoubleBuffer>[0];
   /**
    * The backward's 256-thread gate kernel (setBackwardGatesWide; undefined: the default, on;
@@ -178,19 +184,29 @@ const DEFAULTS: Switches = {
   rowFirst: true,
   gatesStaged: undefined,
   gatesWide: true,
+  doubleBuffer: { state: true, scores: true },
+  statesFirst: true,
 };
+/** The defaults of stop 14: no double-buffered staging, the state kernels per head group. */
+const STOP14: Switches = { ...DEFAULTS, doubleBuffer: undefined, statesFirst: false };
 /** The defaults of stop 11: no register prefetch, two accumulators in the fused stats + dq. */
 const STOP11: Switches = {
   ...DEFAULTS,
+  doubleBuffer: undefined,
+  statesFirst: false,
   prefetch: {},
   rowFirst: false,
   gatesStaged: false,
   gatesWide: false,
 };
-/** The defaults of stop 14: no double-buffered staging, the state kernels per head group. */
-const STOP14: Switches = { ...DEFAULTS, doubleBuffer: undefined, statesFirst: false };
 /** The defaults of stop 12: the forward's gate kernel unstaged, the backward's 64 threads wide. */
-const STOP12: Switches = { ...DEFAULTS, gatesStaged: false, gatesWide: false };
+const STOP12: Switches = {
+  ...DEFAULTS,
+  gatesStaged: false,
+  gatesWide: false,
+  doubleBuffer: undefined,
+  statesFirst: false,
+};
 /**
  * The kernels before issue #14's variants (f16 keeps the U reuse; `f16recompute` drops it), with
  * issue #11's rolled loops in the row-sliced backward (the default above head dim 256;
@@ -245,7 +261,7 @@ function use(s: Switches): void {
   setForwardGatesStaged(s.gatesStaged);
   setBackwardScanRows(s.scanRows);
   setBackwardStateDepth(s.stateDepth);
-  setBackwardDoubleBuffer(s.doubleBuffer);
+  setBackwardDoubleBuffer(s.doubleBuffer ?? {});
   setForwardStatesFirst(s.statesFirst ?? false);
   setBackwardGatesWide(s.gatesWide ?? true);
 }
@@ -546,55 +562,59 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
   },
   {
     name: "dbstate",
-    doc: "defaults with the register-blocked kernels' prefetched chunk-state products staged " +
+    doc:
+      "stop 14's defaults with the register-blocked kernels' prefetched chunk-state products staged " +
       "into two alternating halves (setBackwardDoubleBuffer({ state: true }): one barrier per " +
       "step instead of two, no more registers, 40 KiB with the weight block overlapping the " +
-      "halves); forward+backward through forwardBackward, so compare with `reuse`",
+      "halves); forward+backward through forwardBackward, so compare with `stop14`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, doubleBuffer: { state: true } }),
+    setup: () => use({ ...STOP14, doubleBuffer: { state: true } }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "statesfirst",
-    doc: "defaults with every head group's forward state kernel dispatched first, starting " +
+    doc:
+      "stop 14's defaults with every head group's forward state kernel dispatched first, starting " +
       "from zero states itself (setForwardStatesFirst(true): no barrier between the groups' " +
       "state kernels, which may then run side by side; kept states only, so " +
-      "forward+backward through forwardBackward: compare with `reuse`)",
+      "forward+backward through forwardBackward: compare with `stop14`)",
     passes: ["fwbw"],
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, statesFirst: true }),
+    setup: () => use({ ...STOP14, statesFirst: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "dballsf",
-    doc: "dball and statesfirst together; forward+backward through forwardBackward",
+    doc:
+      "dball and statesfirst together (the defaults since stop 15); forward+backward through forwardBackward",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () =>
-      use({ ...DEFAULTS, doubleBuffer: { state: true, scores: true }, statesFirst: true }),
+    setup: () => use({ ...STOP14, doubleBuffer: { state: true, scores: true }, statesFirst: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "dbscores",
-    doc: "defaults with the blocked kernels' prefetched score blocks (q·kᵀ, dh·vᵀ) staged into " +
+    doc:
+      "stop 14's defaults with the blocked kernels' prefetched score blocks (q·kᵀ, dh·vᵀ) staged into " +
       "two alternating halves (setBackwardDoubleBuffer({ scores: true }): one barrier per " +
-      "step, no more storage); forward+backward through forwardBackward, so compare with `reuse`",
+      "step, no more storage); forward+backward through forwardBackward, so compare with `stop14`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, doubleBuffer: { scores: true } }),
+    setup: () => use({ ...STOP14, doubleBuffer: { scores: true } }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "dball",
-    doc: "dbstate and dbscores together; forward+backward through forwardBackward",
+    doc: "dbstate and dbscores together (stop 14's defaults otherwise); forward+backward through " +
+      "forwardBackward",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, doubleBuffer: { state: true, scores: true } }),
+    setup: () => use({ ...STOP14, doubleBuffer: { state: true, scores: true } }),
     teardown: () => use(DEFAULTS),
   },
   {

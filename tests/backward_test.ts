@@ -2485,6 +2485,8 @@ Deno.test({
       ...BLOCKED,
       fuse: false,
     });
+    // dkdv split in two ("dk", "dv": the score blocks formed in each, double-buffered).
+    cases.push({ ...packedGrouped("chunkwise--xl_chunk", "exp", 64, 2), split: true });
     // Both loops, then the score blocks alone (every case) and the state products alone (the
     // first two).
     const both = { state: true, scores: true };
@@ -2511,6 +2513,7 @@ Deno.test({
       assert.ok(built(m, false, true), `${m} scores`);
     }
     for (const m of ["stats", "dkdv"]) assert.ok(built(m, true, false), `${m} state`);
+    for (const m of ["dk", "dv"]) assert.ok(built(m, true, true), `${m} both`);
   },
 });
 

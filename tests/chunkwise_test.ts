@@ -983,7 +983,7 @@ Deno.test({
             runs.push({ h: (r.h as Tensor).data, states, groups: s.groups.length });
             s.destroy();
           } finally {
-            setForwardStatesFirst(false);
+            setForwardStatesFirst(true);
           }
         }
         const [a, b] = runs as [(typeof runs)[0], (typeof runs)[0]];

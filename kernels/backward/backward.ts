@@ -426,30 +426,35 @@ export function setBackwardStateDepth(depth: 32 | undefined): void {
   stateDepth = depth;
 }
 
-let doubleBuffer: { state?: boolean; scores?: boolean } = {};
+const DOUBLE_ALL = { state: true, scores: true };
+let doubleBuffer: { state?: boolean; scores?: boolean } = { ...DOUBLE_ALL };
 
 /**
- * Speed variants (issue #14, `dbstate`, `dbscores`, `dball`): the register-blocked kernels'
- * prefetched staging loops stage into two alternating halves of their workgroup storage, one
- * barrier per step instead of two, with no more registers. `state`: the chunk-state products
- * (dh·Cᵀ in stats, v·dCᵀ and k·dC in dkdv; the halves overlap the weight block: 40 KiB at DQK
- * 128, DHV 256); `scores`: the score blocks q·kᵀ and dh·vᵀ (no more storage). Each applies where
- * its loop is prefetched and (state) every blocked mode fits the device; elsewhere the single
- * buffer. Off by default (not yet timed on a GPU).
+ * Issue #14: the register-blocked kernels' prefetched staging loops stage into two alternating
+ * halves of their workgroup storage, one barrier per step instead of two, with no more registers.
+ * `state`: the chunk-state products (dh·Cᵀ in stats, v·dCᵀ and k·dC in dkdv; the halves overlap
+ * the weight block: 40 KiB at DQK 128, DHV 256); `scores`: the score blocks q·kᵀ and dh·vᵀ (no
+ * more storage). Each applies where its loop is prefetched and (state) every blocked mode fits
+ * the device; elsewhere the single buffer. Both on by default since stop 15 (H100, TFLA shape,
+ * f32, chunk 64, one training step: 26.77 ms against 26.89, 26.70 with
+ * `setForwardStatesFirst` in kernels/chunkwise/forward.ts; bench/results/stop15_2026-12-06); `{}` turns both off
+ * (speed variants `dbstate`, `dbscores`, `dball` time them against stop 14's `stop14`).
  *
  * @example
  * ```ts
  * import { setBackwardDoubleBuffer } from "./backward.ts";
- * setBackwardDoubleBuffer({ state: true, scores: true });
+ * setBackwardDoubleBuffer({});
  * setBackwardDoubleBuffer(undefined);
  * ```
  *
- * @param on The loops to double-buffer; undefined for none.
+ * @param on The loops to double-buffer; undefined for the default (both).
  */
 export function setBackwardDoubleBuffer(
   on: { state?: boolean; scores?: boolean } | undefined,
 ): void {
-  doubleBuffer = { state: on?.state ?? false, scores: on?.scores ?? false };
+  doubleBuffer = on === undefined
+    ? { ...DOUBLE_ALL }
+    : { state: on.state ?? false, scores: on.scores ?? false };
 }
 
 /**
