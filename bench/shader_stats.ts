@@ -33,7 +33,16 @@
  * ```
  *
  * Prints each pipeline's statistics and writes DIR/shader_stats.csv (pipeline key, executable,
- * statistic, value, format, description) and DIR/shaders/NN.{wgsl,spv} with DIR/shaders/index.csv.
+ * statistic, value, format, description, raw: the value union's 8 bytes in hex; a pipeline that
+ * failed gets a row with statistic `error` after those read) and DIR/shaders/NN.{wgsl,spv} with
+ * DIR/shaders/index.csv. The summary and the CSV come from the same values.
+ *
+ * NVIDIA's driver (580, H100) reports `Local Memory Size = 68719476736` (2^36) for every
+ * pipeline, a one-line copy kernel included. The same decoding (VkPipelineExecutableStatisticKHR:
+ * format u32 at 528, value union at 536, 544 bytes a struct) gives plausible Register Count,
+ * Binary Size and Shared Memory Size (24576 for 24 KiB of workgroup storage), so this is what the
+ * driver reports, printed as reported (the CSV's format and raw columns show it); it says nothing
+ * about spills.
  *
  * @module
  */
@@ -409,16 +418,153 @@ export interface ShaderStatistic {
   /** Its value. */
   value: boolean | number | bigint;
   /** Its VkPipelineExecutableStatisticFormatKHR. */
-  format: "bool32" | "int64" | "uint64" | "float64";
+  format: StatisticFormat;
   /** The driver's description of it. */
   description: string;
+  /** The value union's 8 bytes as the driver wrote them, a little-endian u64 in hex. */
+  raw: string;
+}
+
+/** The VkPipelineExecutableStatisticFormatKHR values, by their enum value (0 to 3). */
+export const STATISTIC_FORMATS = ["bool32", "int64", "uint64", "float64"] as const;
+
+/** A VkPipelineExecutableStatisticFormatKHR. */
+export type StatisticFormat = typeof STATISTIC_FORMATS[number];
+
+/**
+ * Bytes of a VkPipelineExecutablePropertiesKHR on a 64-bit ABI: sType u32 @0, pNext @8, stages
+ * u32 @16, name char[256] @20, description char[256] @276, subgroupSize u32 @532.
+ */
+export const EXECUTABLE_PROPERTIES_SIZE = 536;
+
+/**
+ * Bytes of a VkPipelineExecutableStatisticKHR on a 64-bit ABI: sType u32 @0, pNext @8, name
+ * char[256] @16, description char[256] @272, format u32 @528, value union (8-byte aligned) @536.
+ */
+export const EXECUTABLE_STATISTIC_SIZE = 544;
+
+/** One VkPipelineExecutablePropertiesKHR, decoded. */
+export interface ExecutableProperties {
+  /** VkShaderStageFlags of the stages the executable covers. */
+  stages: number;
+  /** Its name (e.g. "CS"). */
+  name: string;
+  /** The driver's description of it. */
+  description: string;
+  /** The subgroup size it runs with (0 where not applicable). */
+  subgroupSize: number;
+}
+
+/** One VkPipelineExecutableStatisticKHR, decoded. */
+export type DecodedStatistic = Omit<ShaderStatistic, "key" | "executable">;
+
+function cString(view: DataView, off: number, max: number): string {
+  const b = new Uint8Array(view.buffer, view.byteOffset + off, max);
+  const end = b.indexOf(0);
+  return new TextDecoder().decode(b.subarray(0, end < 0 ? max : end));
+}
+
+function checkArray(view: DataView, count: number, size: number, what: string): void {
+  if (count * size > view.byteLength) {
+    throw new RangeError(
+      `${count} ${what} of ${size} bytes do not fit in ${view.byteLength} bytes`,
+    );
+  }
+}
+
+/**
+ * Decodes an array of VkPipelineExecutablePropertiesKHR as `vkGetPipelineExecutablePropertiesKHR`
+ * filled it.
+ *
+ * @example
+ * ```ts
+ * import { decodeExecutableProperties, EXECUTABLE_PROPERTIES_SIZE } from "./shader_stats.ts";
+ * const view = new DataView(new ArrayBuffer(EXECUTABLE_PROPERTIES_SIZE));
+ * view.setUint32(16, 0x20, true);
+ * new Uint8Array(view.buffer).set(new TextEncoder().encode("CS"), 20);
+ * view.setUint32(532, 32, true);
+ * const [cs] = decodeExecutableProperties(view, 1);
+ * console.assert(cs!.name === "CS" && cs!.subgroupSize === 32);
+ * ```
+ *
+ * @param view The array's bytes.
+ * @param count How many structs it holds.
+ * @returns The executables, in order.
+ * @throws {RangeError} If `count` structs do not fit in `view`.
+ */
+export function decodeExecutableProperties(
+  view: DataView,
+  count: number,
+): ExecutableProperties[] {
+  checkArray(view, count, EXECUTABLE_PROPERTIES_SIZE, "VkPipelineExecutablePropertiesKHR");
+  return Array.from({ length: count }, (_, j) => {
+    const o = EXECUTABLE_PROPERTIES_SIZE * j;
+    return {
+      stages: view.getUint32(o + 16, true),
+      name: cString(view, o + 20, 256),
+      description: cString(view, o + 276, 256),
+      subgroupSize: view.getUint32(o + 532, true),
+    };
+  });
+}
+
+/**
+ * Decodes an array of VkPipelineExecutableStatisticKHR as `vkGetPipelineExecutableStatisticsKHR`
+ * filled it: each value read from the union by its format (a 64-bit integer as a number where
+ * that is exact, else as a bigint).
+ *
+ * @example
+ * ```ts
+ * import { decodeExecutableStatistics, EXECUTABLE_STATISTIC_SIZE } from "./shader_stats.ts";
+ * const view = new DataView(new ArrayBuffer(EXECUTABLE_STATISTIC_SIZE));
+ * new Uint8Array(view.buffer).set(new TextEncoder().encode("Register Count"), 16);
+ * view.setUint32(528, 2, true); // VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR
+ * view.setBigUint64(536, 40n, true);
+ * const [s] = decodeExecutableStatistics(view, 1);
+ * console.assert(s!.name === "Register Count" && s!.value === 40 && s!.format === "uint64");
+ * ```
+ *
+ * @param view The array's bytes.
+ * @param count How many structs it holds.
+ * @returns The statistics, in order.
+ * @throws {RangeError} If `count` structs do not fit in `view`, or a format is not one of the
+ *   four the extension defines.
+ */
+export function decodeExecutableStatistics(view: DataView, count: number): DecodedStatistic[] {
+  checkArray(view, count, EXECUTABLE_STATISTIC_SIZE, "VkPipelineExecutableStatisticKHR");
+  return Array.from({ length: count }, (_, j) => {
+    const o = EXECUTABLE_STATISTIC_SIZE * j;
+    const name = cString(view, o + 16, 256);
+    const fmt = view.getUint32(o + 528, true);
+    const v = o + 536;
+    const format = STATISTIC_FORMATS[fmt];
+    if (format === undefined) {
+      throw new RangeError(
+        `Statistic ${name}: unknown VkPipelineExecutableStatisticFormatKHR ${fmt}`,
+      );
+    }
+    const value = format === "bool32"
+      ? view.getUint32(v, true) !== 0
+      : format === "int64"
+      ? small(view.getBigInt64(v, true))
+      : format === "uint64"
+      ? small(view.getBigUint64(v, true))
+      : view.getFloat64(v, true);
+    return {
+      name,
+      value,
+      format,
+      description: cString(view, o + 272, 256),
+      raw: `0x${view.getBigUint64(v, true).toString(16).padStart(16, "0")}`,
+    };
+  });
 }
 
 /** Per pipeline: its statistics, or why it has none. */
 export interface PipelineStatistics {
   /** The pipeline's key. */
   key: string;
-  /** The driver's statistics (empty where `error` is set). */
+  /** The driver's statistics (those read before the error, where `error` is set). */
   statistics: ShaderStatistic[];
   /** Subgroup size per executable name. */
   subgroupSizes: Record<string, number>;
@@ -713,48 +859,37 @@ export function readShaderStatistics(
           getProperties.call(device, pinfo.bytes, cnt.bytes, null),
           "vkGetPipelineExecutablePropertiesKHR",
         );
-        const ne = cnt.getU32(0);
-        const props = new Mem(536 * ne);
-        for (let j = 0; j < ne; j++) props.u32(536 * j, VK.PIPELINE_EXECUTABLE_PROPERTIES_KHR);
+        // The executables' count stays in its own Mem: the statistics' count is written to
+        // another (sharing one made the loop below run to the statistics' count, past the
+        // properties array: "Offset is outside the bounds of the DataView").
+        const props = new Mem(EXECUTABLE_PROPERTIES_SIZE * cnt.getU32(0));
+        for (let j = 0; j < cnt.getU32(0); j++) {
+          props.u32(EXECUTABLE_PROPERTIES_SIZE * j, VK.PIPELINE_EXECUTABLE_PROPERTIES_KHR);
+        }
         check(
           getProperties.call(device, pinfo.bytes, cnt.bytes, props.bytes),
           "vkGetPipelineExecutablePropertiesKHR",
         );
-        for (let e = 0; e < cnt.getU32(0); e++) {
-          const executable = props.getString(536 * e + 20, 256);
-          res.subgroupSizes[executable] = props.getU32(536 * e + 532);
+        const executables = decodeExecutableProperties(props.view, cnt.getU32(0));
+        for (const [e, exe] of executables.entries()) {
+          res.subgroupSizes[exe.name] = exe.subgroupSize;
           const einfo = Mem.typed(VK.PIPELINE_EXECUTABLE_INFO_KHR, 32)
             .u64(16, pipeline).u32(24, e);
+          const ns = new Mem(4);
           check(
-            getStatistics.call(device, einfo.bytes, cnt.bytes, null),
+            getStatistics.call(device, einfo.bytes, ns.bytes, null),
             "vkGetPipelineExecutableStatisticsKHR",
           );
-          const ns = cnt.getU32(0);
-          const st = new Mem(544 * ns);
-          for (let j = 0; j < ns; j++) st.u32(544 * j, VK.PIPELINE_EXECUTABLE_STATISTIC_KHR);
+          const st = new Mem(EXECUTABLE_STATISTIC_SIZE * ns.getU32(0));
+          for (let j = 0; j < ns.getU32(0); j++) {
+            st.u32(EXECUTABLE_STATISTIC_SIZE * j, VK.PIPELINE_EXECUTABLE_STATISTIC_KHR);
+          }
           check(
-            getStatistics.call(device, einfo.bytes, cnt.bytes, st.bytes),
+            getStatistics.call(device, einfo.bytes, ns.bytes, st.bytes),
             "vkGetPipelineExecutableStatisticsKHR",
           );
-          for (let j = 0; j < cnt.getU32(0); j++) {
-            const o = 544 * j;
-            const fmt = st.getU32(o + 528);
-            const v = o + 536;
-            const [format, value]: [ShaderStatistic["format"], ShaderStatistic["value"]] = fmt === 0
-              ? ["bool32", st.getU32(v) !== 0]
-              : fmt === 1
-              ? ["int64", small(st.view.getBigInt64(v, true))]
-              : fmt === 2
-              ? ["uint64", small(st.getU64(v))]
-              : ["float64", st.view.getFloat64(v, true)];
-            res.statistics.push({
-              key: s.key,
-              executable,
-              name: st.getString(o + 16, 256),
-              value,
-              format,
-              description: st.getString(o + 272, 256),
-            });
+          for (const d of decodeExecutableStatistics(st.view, ns.getU32(0))) {
+            res.statistics.push({ key: s.key, executable: exe.name, ...d });
           }
         }
       } finally {
@@ -828,6 +963,93 @@ export function shadersToProfile(shaders: CapturedShader[]): ShaderToProfile[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4. Report: the printed summary and the CSV rows, from the same statistics
+
+/** The columns of shader_stats.csv. */
+export const STATISTICS_CSV_COLUMNS = [
+  "key",
+  "executable",
+  "statistic",
+  "value",
+  "format",
+  "description",
+  "raw",
+] as const;
+
+/** One row of shader_stats.csv. */
+export type StatisticsRow = Record<typeof STATISTICS_CSV_COLUMNS[number], string>;
+
+/**
+ * The rows of shader_stats.csv: every statistic of every pipeline, then (where a pipeline failed
+ * or was skipped) a row with statistic `error` and the message as value.
+ *
+ * @example
+ * ```ts
+ * import { statisticsRows } from "./shader_stats.ts";
+ * const rows = statisticsRows([{ key: "k", statistics: [], subgroupSizes: {}, error: "no f16" }]);
+ * console.assert(rows.length === 1 && rows[0]!.statistic === "error");
+ * ```
+ *
+ * @param pipelines The report's pipelines.
+ * @returns The rows, pipelines in order.
+ */
+export function statisticsRows(pipelines: PipelineStatistics[]): StatisticsRow[] {
+  return pipelines.flatMap((p) => [
+    ...p.statistics.map((s) => ({
+      key: s.key,
+      executable: s.executable,
+      statistic: s.name,
+      value: String(s.value),
+      format: s.format,
+      description: s.description,
+      raw: s.raw,
+    })),
+    ...(p.error !== undefined
+      ? [{
+        key: p.key,
+        executable: "",
+        statistic: "error",
+        value: p.error,
+        format: "",
+        description: "",
+        raw: "",
+      }]
+      : []),
+  ]);
+}
+
+/**
+ * The printed summary: per pipeline its key, then per executable (with its subgroup size) each
+ * statistic's `name = value`, the same values as {@linkcode statisticsRows}, then its error if
+ * any.
+ *
+ * @example
+ * ```ts
+ * import { statisticsSummary } from "./shader_stats.ts";
+ * const lines = statisticsSummary([{ key: "k", subgroupSizes: { CS: 32 }, statistics: [{
+ *   key: "k", executable: "CS", name: "Register Count", value: 40, format: "uint64",
+ *   description: "", raw: "0x0000000000000028",
+ * }] }]);
+ * console.assert(lines.join("\n") === "\nk\n  CS (subgroup size 32):\n    Register Count = 40");
+ * ```
+ *
+ * @param pipelines The report's pipelines.
+ * @returns The lines.
+ */
+export function statisticsSummary(pipelines: PipelineStatistics[]): string[] {
+  const lines: string[] = [];
+  for (const p of pipelines) {
+    lines.push("", p.key);
+    for (const [exe, stats] of Map.groupBy(p.statistics, (s) => s.executable)) {
+      lines.push(`  ${exe} (subgroup size ${p.subgroupSizes[exe]}):`);
+      for (const s of stats) lines.push(`    ${s.name} = ${String(s.value)}`);
+    }
+    if (p.error !== undefined) lines.push(`  error: ${p.error}`);
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
 // CLI
 
 async function main(): Promise<void> {
@@ -896,27 +1118,9 @@ async function main(): Promise<void> {
       `driver ${report.driverVersion})` +
       (report.statisticsSupported ? "" : ": none (--build-only), the pipelines were built"),
   );
-  for (const p of report.pipelines) {
-    console.log(`\n${p.key}`);
-    if (p.error) console.log(`  skipped: ${p.error}`);
-    for (const [exe, stats] of Map.groupBy(p.statistics, (s) => s.executable)) {
-      console.log(`  ${exe} (subgroup size ${p.subgroupSizes[exe]}):`);
-      for (const s of stats) console.log(`    ${s.name} = ${s.value}`);
-    }
-  }
-  const rows = report.pipelines.flatMap((p) =>
-    p.error
-      ? [{ key: p.key, executable: "", statistic: "error", value: p.error, format: "" }]
-      : p.statistics.map((s) => ({
-        key: s.key,
-        executable: s.executable,
-        statistic: s.name,
-        value: String(s.value),
-        format: s.format,
-        description: s.description,
-      }))
-  );
-  const columns = ["key", "executable", "statistic", "value", "format", "description"];
+  for (const line of statisticsSummary(report.pipelines)) console.log(line);
+  const rows = statisticsRows(report.pipelines);
+  const columns = [...STATISTICS_CSV_COLUMNS];
   await Deno.writeTextFile(`${out}/shader_stats.csv`, stringify(rows, { header: true, columns }));
   console.log(`\nwrote ${out}/shader_stats.csv`);
 }
