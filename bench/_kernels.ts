@@ -106,6 +106,31 @@ function mapInputs<T>(x: MlstmInputs<Tensor>, f: (t: Tensor, key: string) => T):
   return out as MlstmInputs<T>;
 }
 
+/**
+ * Inputs of one training step on a target: the timing inputs (seed 0, no states) and an upstream
+ * gradient dh (seed 1), uploaded in `dtype`; `dispose` destroys both.
+ */
+export function trainingInputs(
+  t: KernelTarget,
+  shape: InputShape,
+  dtype: "f32" | "f16",
+): { x: MlstmInputs; dh: TensorLike; dispose(): void } {
+  const float64 = t.gpu === null;
+  const x = t.upload(benchInputs(shape, 0, { float64, withStates: false }), dtype);
+  const dh = t.uploadTensor(
+    benchInputs({ ...shape, DQK: 1 }, 1, { float64, withStates: false }).v,
+    dtype,
+  );
+  return {
+    x,
+    dh,
+    dispose: () => {
+      disposeInputs(x);
+      disposeResult(dh);
+    },
+  };
+}
+
 /** Shape of the inputs of one configuration. */
 export interface InputShape {
   B: number;

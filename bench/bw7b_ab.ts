@@ -17,8 +17,7 @@ import { parseArgs } from "node:util";
 import { startProfiling } from "../profiling/profiler.ts";
 import { setBackwardStateVec4, setBackwardTileUnroll } from "../kernels/backward/backward.ts";
 import type { TileUnroll } from "../kernels/backward/_wgsl.ts";
-import { benchInputs, disposeResult, kernelTarget, releaseKernelScratch } from "./_kernels.ts";
-import type { TensorLike } from "../core/types.ts";
+import { disposeResult, kernelTarget, releaseKernelScratch, trainingInputs } from "./_kernels.ts";
 
 const { values: a } = parseArgs({
   args: Deno.args,
@@ -54,11 +53,7 @@ const VARIANTS: { name: string; on: boolean | "staged"; unroll?: TileUnroll | "f
 
 const t = await kernelTarget(`chunkwise--${a.kernel}`);
 const gpu = t.gpu!;
-const x = t.upload(benchInputs(shape, 0, { float64: false, withStates: false }), dtype);
-const dh = t.uploadTensor(
-  benchInputs({ ...shape, DQK: 1 }, 1, { float64: false, withStates: false }).v,
-  dtype,
-) as TensorLike;
+const { x, dh } = trainingInputs(t, shape, dtype);
 
 /** One forward+backward (fw: forward only) under a variant. */
 async function call(

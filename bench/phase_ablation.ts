@@ -23,13 +23,7 @@ import { setShaderTransform } from "../kernels/runtime.ts";
 import { BLOCK_PHASES, removeBlockPhase } from "../kernels/backward/_block_wgsl.ts";
 import { forwardBackward } from "../kernels/train.ts";
 import type { MlstmOptions } from "../core/types.ts";
-import {
-  benchInputs,
-  disposeInputs,
-  disposeResult,
-  kernelTarget,
-  releaseKernelScratch,
-} from "./_kernels.ts";
+import { disposeResult, kernelTarget, releaseKernelScratch, trainingInputs } from "./_kernels.ts";
 
 const { values: a } = parseArgs({
   args: Deno.args,
@@ -64,11 +58,7 @@ await Deno.mkdir(out, { recursive: true });
 type Row = { kernel: string; dtype: string; removed: string; msPerStep: number; markers: number };
 const rows: Row[] = [];
 for (const dtype of dtypes) {
-  const x = t.upload(benchInputs(shape, 0, { float64: false, withStates: false }), dtype);
-  const dh = t.uploadTensor(
-    benchInputs({ ...shape, DQK: 1 }, 1, { float64: false, withStates: false }).v,
-    dtype,
-  );
+  const { x, dh, dispose } = trainingInputs(t, shape, dtype);
   const call = async () =>
     disposeResult(await forwardBackward(t.kernel.name, x, dh, { chunkSize: L } as MlstmOptions));
   for (const removed of ["none", ...phases]) {
@@ -122,8 +112,7 @@ for (const dtype of dtypes) {
       setShaderTransform(null);
     }
   }
-  disposeInputs(x);
-  disposeResult(dh);
+  dispose();
   releaseKernelScratch(gpu);
   await t.sync();
 }

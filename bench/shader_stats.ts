@@ -54,13 +54,7 @@ import { opaqueLoopBoundsEnabled, setShaderTransform } from "../kernels/runtime.
 import { opaqueUniforms } from "../kernels/_opaque.ts";
 import { forwardBackward } from "../kernels/train.ts";
 import type { MlstmOptions } from "../core/types.ts";
-import {
-  benchInputs,
-  disposeInputs,
-  disposeResult,
-  kernelTarget,
-  releaseKernelScratch,
-} from "./_kernels.ts";
+import { disposeResult, kernelTarget, releaseKernelScratch, trainingInputs } from "./_kernels.ts";
 
 // ---------------------------------------------------------------------------------------------
 // 1. Capture
@@ -142,15 +136,10 @@ export async function captureTrainingStep(
   });
   try {
     for (const dtype of dtypes) {
-      const x = t.upload(benchInputs(shape, 0, { float64: false, withStates: false }), dtype);
-      const dh = t.uploadTensor(
-        benchInputs({ ...shape, DQK: 1 }, 1, { float64: false, withStates: false }).v,
-        dtype,
-      );
+      const { x, dh, dispose } = trainingInputs(t, shape, dtype);
       disposeResult(await forwardBackward(t.kernel.name, x, dh, { chunkSize } as MlstmOptions));
       await t.sync();
-      disposeInputs(x);
-      disposeResult(dh);
+      dispose();
     }
   } finally {
     setShaderTransform(null);

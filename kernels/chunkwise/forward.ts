@@ -633,7 +633,8 @@ export async function chunkwiseForwardWebgpu(
         `chunkwise-gates:${JSON.stringify(gatesP)}`,
         () => gatesWgsl(gatesP),
       ),
-      hasInitialStates
+      // The state kernel writes the zero initial states itself when `first`.
+      first ? Promise.resolve(undefined) : hasInitialStates
         ? getPipeline(
           gpu,
           `chunkwise-init:${gate}:${stateDtype}`,
@@ -687,7 +688,7 @@ export async function chunkwiseForwardWebgpu(
       if (!first) {
         batch.dispatch({
           label: `${variant.name} initial states`,
-          pipeline: initPipe,
+          pipeline: initPipe!,
           buffers: init ? [...init, statesC, statesNM] : [statesC, statesNM],
           uniforms: uni,
           workgroups: [copyX, nb],
