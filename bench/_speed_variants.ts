@@ -20,6 +20,7 @@ import {
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateDepth,
+  setBackwardStateTerm,
   setBackwardStateVec4,
   setBackwardTileUnroll,
   setBackwardTrimDiagonal,
@@ -169,6 +170,8 @@ interface Switches {
    * false: the 64-thread kernel, as before stop 13).
    */
   gatesWide?: boolean;
+  /** The rows' state term in its own kernel (setBackwardStateTerm; undefined: off). */
+  stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -264,6 +267,7 @@ function use(s: Switches): void {
   setBackwardDoubleBuffer(s.doubleBuffer ?? {});
   setForwardStatesFirst(s.statesFirst ?? false);
   setBackwardGatesWide(s.gatesWide ?? true);
+  setBackwardStateTerm(s.stateTerm);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -583,6 +587,50 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     passes: ["fwbw"],
     forwardBackward: true,
     setup: () => use({ ...STOP14, statesFirst: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "ut",
+    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
+      "stats + dq (setBackwardStateTerm(true): the default tiles (8 rows per thread, 128 threads, 16 deep at DQK ≤ 128)), which reads U from dq's buffer; " +
+      "forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateTerm: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "ut4",
+    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
+      "stats + dq (setBackwardStateTerm({ TM: 4, BK: 16 }): 4 rows per thread (256 threads), 16 deep), which reads U from dq's buffer; " +
+      "forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 16 } }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "ut8k32",
+    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
+      "stats + dq (setBackwardStateTerm({ TM: 8, BK: 32 }): 8 rows per thread, 32 deep (48 KiB)), which reads U from dq's buffer; " +
+      "forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 8, BK: 32 } }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "ut4k32",
+    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
+      "stats + dq (setBackwardStateTerm({ TM: 4, BK: 32 }): 4 rows per thread, 32 deep), which reads U from dq's buffer; " +
+      "forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 32 } }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -27,6 +27,7 @@
  * # flags: --B --NH --S --DQK --DHV --chunk 64 --dtype f32[,f16] --kernel chunkwise--xl_chunk
  * #        --device-name SUBSTRING (default: the WebGPU adapter's name, else the first discrete GPU,
  * #        else the first device) --out DIR (default profile_outputs/shader_stats)
+ * #        --variant NAME (a speed variant's switches, bench/_speed_variants.ts)
  * #        --build-only (a driver without VK_KHR_pipeline_executable_properties, e.g. Mesa 22's
  * #        lavapipe: build the pipelines, which checks that the driver takes the SPIR-V, and
  * #        report no statistics)
@@ -48,6 +49,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { SPEED_VARIANTS } from "./_speed_variants.ts";
 import { stringify } from "npm:csv-stringify@6.9.0/sync";
 import { nagaVersion, translate } from "npm:naga-wasm@30.1.0";
 import { opaqueLoopBoundsEnabled, setShaderTransform } from "../kernels/runtime.ts";
@@ -1057,6 +1059,7 @@ async function main(): Promise<void> {
       out: { type: "string", default: "profile_outputs/shader_stats" },
       tiny: { type: "boolean", default: false },
       "build-only": { type: "boolean", default: false },
+      variant: { type: "string" },
     },
   });
   const shape: StepShape = a.tiny
@@ -1067,11 +1070,22 @@ async function main(): Promise<void> {
   const chunkSize = Number(a.chunk);
   const out = a.out!;
 
-  const capture = await captureTrainingStep(shape, {
-    kernel: a.kernel!,
-    chunkSize,
-    dtypes: dtypes as ("f32" | "f16")[],
-  });
+  // A speed variant's switches (bench/_speed_variants.ts) for the captured step.
+  const variant = a.variant === undefined
+    ? undefined
+    : SPEED_VARIANTS.find((v) => v.name === a.variant);
+  if (a.variant !== undefined && !variant) throw new RangeError(`--variant: ${a.variant}`);
+  await variant?.setup?.();
+  let capture: Awaited<ReturnType<typeof captureTrainingStep>>;
+  try {
+    capture = await captureTrainingStep(shape, {
+      kernel: a.kernel!,
+      chunkSize,
+      dtypes: dtypes as ("f32" | "f16")[],
+    });
+  } finally {
+    await variant?.teardown?.();
+  }
   const shaders = shadersToProfile(capture.shaders);
   // The shaders first: they are there even where the driver reports no statistics.
   await Deno.mkdir(`${out}/shaders`, { recursive: true });

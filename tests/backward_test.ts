@@ -78,6 +78,7 @@ import {
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateDepth,
+  setBackwardStateTerm,
   setBackwardStateVec4,
   setBackwardTileUnroll,
   setBackwardTrimDiagonal,
@@ -240,6 +241,8 @@ interface Case {
   stateDepth?: 32;
   /** Staging loops double-buffered (setBackwardDoubleBuffer). */
   doubleBuffer?: { state?: boolean; scores?: boolean };
+  /** The rows' state term U = dh·Cᵀ in its own kernel (setBackwardStateTerm). */
+  stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
   /**
    * The forward's states (savedStates): the kernel's forward keeps them (`maxHeadsPerGroup`
    * heads per group, `groups` the expected group sizes) and the backward must read them (no
@@ -407,6 +410,7 @@ async function check(c: Case): Promise<void> {
   setBackwardScanRows(c.scanRows);
   setBackwardStateDepth(c.stateDepth);
   setBackwardDoubleBuffer(c.doubleBuffer);
+  setBackwardStateTerm(c.stateTerm);
   let out: Grads;
   try {
     out = c.saved
@@ -420,6 +424,7 @@ async function check(c: Case): Promise<void> {
     setBackwardScanRows(undefined);
     setBackwardStateDepth(undefined);
     setBackwardDoubleBuffer(undefined);
+    setBackwardStateTerm(undefined);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
@@ -2514,6 +2519,51 @@ Deno.test({
     }
     for (const m of ["stats", "dkdv"]) assert.ok(built(m, true, false), `${m} state`);
     for (const m of ["dk", "dv"]) assert.ok(built(m, true, true), `${m} both`);
+  },
+});
+
+Deno.test({
+  name:
+    "the rows' state term in its own kernel (setBackwardStateTerm) equals the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 5310;
+    // Chunk 128 (two 64-row tiles per chunk); last, 8 rows per thread at DQK 128 with a partial
+    // last chunk and the forward's states.
+    const cases = stagingCases({}, {
+      name: "chunkwise--xl_chunk",
+      gate: "exp",
+      shape: { B: 2, NH: 1, S: 77, DQK: 128, DHV: 64 },
+      L: 64,
+      states: true,
+      saved: {},
+      ...BLOCKED,
+    });
+    // Every tile choice on the first case, the default tiles on all; DQK 256 (4 rows per
+    // thread whatever is asked).
+    const tiles = [{ TM: 4, BK: 16 }, { TM: 4, BK: 32 }, { TM: 8, BK: 32 }] as const;
+    const runs: [Omit<Case, "seed" | "form">, Case["stateTerm"]][] = [
+      ...cases.map((c) => [c, true] as [Omit<Case, "seed" | "form">, true]),
+      ...tiles.map((u) => [cases[0]!, u] as [Omit<Case, "seed" | "form">, typeof u]),
+      [{
+        name: "chunkwise--xl_chunk_siging",
+        gate: "sig",
+        shape: { B: 1, NH: 1, S: 70, DQK: 256, DHV: 128 },
+        L: 64,
+        ...BLOCKED,
+      }, { TM: 8, BK: 16 }],
+    ];
+    for (const [c0, ut] of runs) {
+      const c: Case = { ...c0, form: "chunkwise", stateTerm: ut, seed: seed++ };
+      await t.step(`${label(c)} stateTerm=${JSON.stringify(ut)}`, () => check(c));
+    }
+    // The state-term kernel ran with every tile choice, and stats read its product.
+    const keys = [...pipelineCreationTimes(await needGpu()).keys()].map((k) => k.split("#")[0]!);
+    for (const tm of ["4:16", "4:32", "8:16", "8:32"]) {
+      assert.ok(keys.some((k) => k.startsWith("mlstm-bw-state-term:") && k.includes(`:${tm}`)), tm);
+    }
+    assert.ok(keys.some((k) => k.startsWith("mlstm-bw-state-term:") && k.endsWith(":saved")));
+    assert.ok(keys.some((k) => k.startsWith("mlstm-bw-block-stats:") && k.includes(":ut")));
   },
 });
 

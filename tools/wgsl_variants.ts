@@ -37,6 +37,7 @@ import {
 } from "../kernels/backward/_wgsl.ts";
 import { blockDepth, blockWgsl, outerBlockWgsl } from "../kernels/backward/_block_wgsl.ts";
 import { stateScanWgsl } from "../kernels/backward/_state_scan_wgsl.ts";
+import { stateTermWgsl } from "../kernels/backward/_state_term_wgsl.ts";
 import { parallelKernelParams, parallelWgsl } from "../kernels/parallel.ts";
 import { setStepKernelTiles, stepKernelParams, stepWgsl } from "../kernels/recurrent.ts";
 import { elementwiseWgsl } from "../kernels/layers/elementwise.ts";
@@ -440,6 +441,30 @@ function* backwardBlocked(): Generator<WgslVariant> {
             blockWgsl(p, mode, false, 16, true, false, true, undefined, o),
           );
         }
+      }
+      // The rows' state term in its own kernel (speed variant ut): every tile choice that
+      // applies, with recomputed and saved states, and the fused stats reading it.
+      for (const TM of DQK <= 128 ? [4, 8] as const : [4] as const) {
+        for (const BK of [16, 32] as const) {
+          for (const saved of BOOLS) {
+            yield v(
+              `bw-state-term:${k}:TM=${TM},BK=${BK}${saved ? ",saved" : ""}`,
+              stateTermWgsl(p, saved, { TM, BK }),
+            );
+          }
+        }
+      }
+      if (DQK * DHV >= 2 * 64 * 64) {
+        yield v(
+          `bw-block-stats:${k}:KC=16,dbs,dbk,fused,rowFirst,scoresOut,stateTermIn`,
+          blockWgsl(p, "stats", false, 16, true, true, true, "out", {
+            prefetch: { state: true, accum: true, scores: true },
+            doubleState: true,
+            doubleScores: true,
+            rowFirst: true,
+            stateTermIn: true,
+          }, true),
+        );
       }
       // 32 rows per staging step (speed variant scan32), with and without prefetch.
       for (const pf of BOOLS) {

@@ -205,6 +205,12 @@ export interface BlockOptions {
    * any shape). Needs `prefetch.scores`. @default {false}
    */
   doubleScores?: boolean;
+  /**
+   * The fused stats + dq reads the state term's product U = dh·Cᵀ from dq's buffer, written
+   * there by its own kernel (`stateTermWgsl`, issue #14), instead of forming it; dq is written
+   * over it at the end. Fused stats only. @default {false}
+   */
+  stateTermIn?: boolean;
 }
 
 /**
@@ -238,6 +244,10 @@ export function blockWgsl(
   if (fused) reuseU = false;
   // Row statistics first (one accumulator; chunk ≤ 64: the caller guarantees one block).
   const rowFirst = fused && (opts.rowFirst ?? false);
+  const uIn = opts.stateTermIn ?? false;
+  if (uIn && !(fused && p.inter)) {
+    throw new RangeError("blockWgsl: stateTermIn needs the fused chunkwise stats");
+  }
   const prefetch = opts.prefetch ?? {};
   const { DQK, DHV, gate } = p;
   const DQ4 = DQK / 4, DV4 = DHV / 4, NQ = DQK / 64;
@@ -570,7 +580,9 @@ ${
     if (rows && at.saved) inter.push(`  let nb = ${nBase};`);
     if (mode !== "dv") inter.push(...range(NQ).map((c) => `  let nn${c} = ${nLoad(c)};`));
     if (rows) {
-      if (reuseU && mode === "dq") {
+      if ((reuseU && mode === "dq") || uIn) {
+        // U read back where an earlier kernel wrote it (each thread its own entries, before
+        // dq is written over them at the end).
         for (const i of I) {
           inter.push(...range(NQ).map((c) => `  let uc${i}_${c} = ld_dq(rc${i}, ${col(c)});`));
         }

@@ -160,6 +160,13 @@ import {
   GpuTensor,
 } from "../runtime.ts";
 import {
+  stateTermSharedBytes,
+  stateTermThreads,
+  type StateTermTiles,
+  stateTermTiles,
+  stateTermWgsl,
+} from "./_state_term_wgsl.ts";
+import {
   stateScanSharedBytes,
   stateScanStorageBuffers,
   stateScanTiles,
@@ -424,6 +431,37 @@ export function setBackwardStateDepth(depth: 32 | undefined): void {
     throw new RangeError(`setBackwardStateDepth: depth must be 32 or undefined, received ${depth}`);
   }
   stateDepth = depth;
+}
+
+let stateTerm: StateTermTiles | "default" | undefined = undefined;
+
+/**
+ * Speed variant (issue #14, `ut`): the fused stats + dq kernel reads the rows' chunk-state product
+ * U = dh·Cᵀ from dq's buffer, where a kernel of its own (`stateTermWgsl`: a batched GEMM with few
+ * registers and 8 × 8 outputs per thread) wrote it just before, instead of forming it with the
+ * fused kernel's 224 registers per thread (one workgroup per SM on an H100) and 4 × 8 outputs per
+ * thread. No extra memory (dq is written over U). Applies to the chunkwise register-blocked path
+ * with the fused stats where the kernel's storage fits. Off by default; `true` takes the default
+ * tiles ({@linkcode stateTermTiles}), an object picks them, `undefined` restores the default.
+ *
+ * @example
+ * ```ts
+ * import { setBackwardStateTerm } from "./backward.ts";
+ * setBackwardStateTerm({ TM: 4, BK: 32 });
+ * setBackwardStateTerm(undefined);
+ * ```
+ *
+ * @param on Whether (or with which tiles) to run the state term's own kernel.
+ */
+export function setBackwardStateTerm(on: boolean | StateTermTiles | undefined): void {
+  if (typeof on === "object") {
+    if ((on.TM !== 4 && on.TM !== 8) || (on.BK !== 16 && on.BK !== 32)) {
+      throw new RangeError(
+        `setBackwardStateTerm: TM must be 4 or 8 and BK 16 or 32, received ${on.TM}, ${on.BK}`,
+      );
+    }
+    stateTerm = { TM: on.TM, BK: on.BK };
+  } else stateTerm = on ? "default" : undefined;
 }
 
 const DOUBLE_ALL = { state: true, scores: true };
@@ -1271,9 +1309,15 @@ export async function mlstmBackwardWebGpu(
       blockSharedBytes(DQK, DHV, KC, m, sd, true) <= gpu.limits.maxComputeWorkgroupStorageSize
     );
   const dbk = !!doubleBuffer.scores && blocked && !!pf.scores;
+  // The state term's own kernel (setBackwardStateTerm; 8 rows per thread only up to DQK 128).
+  const utTiles = stateTerm === "default" || (stateTerm?.TM === 8 && DQK > 128)
+    ? stateTermTiles(DQK)
+    : stateTerm;
+  const ut = utTiles !== undefined && fuse && chunk && blocked &&
+    stateTermSharedBytes(DQK, utTiles) <= gpu.limits.maxComputeWorkgroupStorageSize;
   const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}${
     sd !== KC ? `:sd${sd}` : ""
-  }${dbs ? ":dbs" : ""}${dbk ? ":dbk" : ""}`;
+  }${dbs ? ":dbs" : ""}${dbk ? ":dbk" : ""}${ut ? ":ut" : ""}`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
@@ -1298,6 +1342,7 @@ export async function mlstmBackwardWebGpu(
             ...(sd !== KC ? { stateDepth: sd } : {}),
             ...(dbs ? { doubleState: true } : {}),
             ...(dbk ? { doubleScores: true } : {}),
+            ...(ut && mode === "stats" ? { stateTermIn: true } : {}),
           }, useSaved),
         blockSharedBytes(DQK, DHV, KC, mode, sd, dbs),
         256,
@@ -1341,6 +1386,15 @@ export async function mlstmBackwardWebGpu(
           64,
         )),
   ]);
+  const utP = ut
+    ? await pipe(
+      gpu,
+      `mlstm-bw-state-term:${key}:${utTiles!.TM}:${utTiles!.BK}${useSaved ? ":saved" : ""}`,
+      () => stateTermWgsl(p, useSaved, utTiles),
+      stateTermSharedBytes(DQK, utTiles!),
+      stateTermThreads(utTiles!),
+    )
+    : undefined;
   const f32 = (shape: number[]) => {
     const t = GpuTensor.empty(gpu, shape, "f32", { poison });
     scratch.push(t);
@@ -1522,6 +1576,17 @@ export async function mlstmBackwardWebGpu(
             (withInit ? share * (x.c!.byteSize + x.n!.byteSize + x.m!.byteSize) : 0),
         });
       }
+      if (utP) {
+        batch.dispatch({
+          label: `${tag} bw state term`,
+          pipeline: utP,
+          buffers: [dhG, stC!, dq],
+          uniforms: ug,
+          workgroups: [tiles, NC, gh],
+          flops: share * fl(S, DQK * DHV),
+          bytes: share * (dhG.byteSize + dq.byteSize) + 4 * gh * NC * DQK * DHV,
+        });
+      }
       batch.dispatch({
         label: `${tag} bw stats`,
         pipeline: statsP,
@@ -1540,9 +1605,10 @@ export async function mlstmBackwardWebGpu(
         ],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
-        flops: share * (fl(intra, DQK + DHV + (fuse ? 2 * DQK : 0)) / 2 + fl(S, DQK * DHV)),
+        flops: share * (fl(intra, DQK + DHV + (fuse ? 2 * DQK : 0)) / 2 +
+          (utP ? 0 : fl(S, DQK * DHV))),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
-              giBytes + rs.byteSize + (reuseU ? dq.byteSize : 0) + dmtBytes) +
+              giBytes + rs.byteSize + (reuseU || utP ? dq.byteSize : 0) + dmtBytes) +
           4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)),
       });
       if (reverseScan) {
