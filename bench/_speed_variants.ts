@@ -9,6 +9,7 @@ import { parallelStorageBytes } from "../kernels/chunkwise/_wgsl.ts";
 import {
   setBackwardBlockDepth,
   setBackwardBlockedLarge,
+  setBackwardColumnStateTerms,
   setBackwardDoubleBuffer,
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
@@ -172,6 +173,8 @@ interface Switches {
   gatesWide?: boolean;
   /** The rows' state term in its own kernel (setBackwardStateTerm; undefined: off). */
   stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
+  /** dkdv's state products in their own kernels (setBackwardColumnStateTerms; undefined: off). */
+  columnStateTerms?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -268,6 +271,7 @@ function use(s: Switches): void {
   setForwardStatesFirst(s.statesFirst ?? false);
   setBackwardGatesWide(s.gatesWide ?? true);
   setBackwardStateTerm(s.stateTerm);
+  setBackwardColumnStateTerms(s.columnStateTerms ?? false);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -631,6 +635,28 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     blockedOnly: true,
     forwardBackward: true,
     setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 32 } }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "utdk",
+    doc: "ut, and dkdv's state products v·dCᵀ and k·dC in their own kernels too " +
+      "(setBackwardColumnStateTerms(true)), which dkdv reads from dk's and dv's buffers; " +
+      "forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateTerm: true, columnStateTerms: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "utc",
+    doc: "defaults with dkdv's state products alone in their own kernels " +
+      "(setBackwardColumnStateTerms(true), the default tiles); forward+backward through " +
+      "forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, columnStateTerms: true }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -65,6 +65,7 @@ import {
   type MlstmBackwardOptions,
   setBackwardBlockDepth,
   setBackwardBlockedLarge,
+  setBackwardColumnStateTerms,
   setBackwardDoubleBuffer,
   setBackwardF16ReuseU,
   setBackwardFuseStateScan,
@@ -243,6 +244,8 @@ interface Case {
   doubleBuffer?: { state?: boolean; scores?: boolean };
   /** The rows' state term U = dh·Cᵀ in its own kernel (setBackwardStateTerm). */
   stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
+  /** dkdv's state products in their own kernels (setBackwardColumnStateTerms). */
+  columnStateTerms?: boolean;
   /**
    * The forward's states (savedStates): the kernel's forward keeps them (`maxHeadsPerGroup`
    * heads per group, `groups` the expected group sizes) and the backward must read them (no
@@ -411,6 +414,7 @@ async function check(c: Case): Promise<void> {
   setBackwardStateDepth(c.stateDepth);
   setBackwardDoubleBuffer(c.doubleBuffer);
   setBackwardStateTerm(c.stateTerm);
+  setBackwardColumnStateTerms(c.columnStateTerms ?? false);
   let out: Grads;
   try {
     out = c.saved
@@ -425,6 +429,7 @@ async function check(c: Case): Promise<void> {
     setBackwardStateDepth(undefined);
     setBackwardDoubleBuffer(undefined);
     setBackwardStateTerm(undefined);
+    setBackwardColumnStateTerms(false);
     setBackwardGroupLimit(undefined);
     setBackwardBlockDepth(undefined);
     setBackwardTrimDiagonal(false);
@@ -2524,7 +2529,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "the rows' state term in its own kernel (setBackwardStateTerm) equals the float64 reference",
+    "the state terms in their own kernels (setBackwardStateTerm, setBackwardColumnStateTerms) equal the float64 reference",
   ignore,
   async fn(t) {
     let seed = 5310;
@@ -2553,9 +2558,21 @@ Deno.test({
         ...BLOCKED,
       }, { TM: 8, BK: 16 }],
     ];
-    for (const [c0, ut] of runs) {
-      const c: Case = { ...c0, form: "chunkwise", stateTerm: ut, seed: seed++ };
-      await t.step(`${label(c)} stateTerm=${JSON.stringify(ut)}`, () => check(c));
+    // dkdv's products in their own kernels too (all runs), and alone (the first two cases).
+    for (
+      const [c0, ut, cols] of [
+        ...runs.map(([c, u]) => [c, u, true] as const),
+        ...cases.slice(0, 2).map((c) => [c, undefined, true] as const),
+      ]
+    ) {
+      const c: Case = {
+        ...c0,
+        form: "chunkwise",
+        stateTerm: ut,
+        columnStateTerms: cols,
+        seed: seed++,
+      };
+      await t.step(`${label(c)} stateTerm=${JSON.stringify(ut)} columns`, () => check(c));
     }
     // The state-term kernel ran with every tile choice, and stats read its product.
     const keys = [...pipelineCreationTimes(await needGpu()).keys()].map((k) => k.split("#")[0]!);
@@ -2564,6 +2581,16 @@ Deno.test({
     }
     assert.ok(keys.some((k) => k.startsWith("mlstm-bw-state-term:") && k.endsWith(":saved")));
     assert.ok(keys.some((k) => k.startsWith("mlstm-bw-block-stats:") && k.includes(":ut")));
+    // (32 deep, the column products need 48 KiB at DHV 128: more than lavapipe's 32.)
+    for (const pr of ["dk", "dv"]) {
+      for (const tm of ["4:16", "8:16"]) {
+        assert.ok(
+          keys.some((k) => k.startsWith(`mlstm-bw-state-term-${pr}:`) && k.endsWith(tm)),
+          `${pr} ${tm}: ${keys.filter((k) => k.includes("state-term"))}`,
+        );
+      }
+    }
+    assert.ok(keys.some((k) => k.startsWith("mlstm-bw-block-dkdv:") && k.includes(":utc")));
   },
 });
 

@@ -454,7 +454,27 @@ function* backwardBlocked(): Generator<WgslVariant> {
           }
         }
       }
+      // dkdv's products (speed variant utdk): 8 rows per thread only for "dv" above DQK 128.
+      for (const pr of ["dk", "dv"] as const) {
+        for (const TM of DQK <= 128 || pr === "dv" ? [4, 8] as const : [4] as const) {
+          for (const BK of [16, 32] as const) {
+            yield v(
+              `bw-state-term-${pr}:${k}:TM=${TM},BK=${BK}`,
+              stateTermWgsl(p, false, { TM, BK }, pr),
+            );
+          }
+        }
+      }
       if (DQK * DHV >= 2 * 64 * 64) {
+        yield v(
+          `bw-block-dkdv:${k}:KC=16,dbs,dbk,scoresIn,stateTermIn`,
+          blockWgsl(p, "dkdv", false, 16, true, false, true, "in", {
+            prefetch: { state: true, accum: true, scores: true },
+            doubleState: true,
+            doubleScores: true,
+            stateTermIn: true,
+          }),
+        );
         yield v(
           `bw-block-stats:${k}:KC=16,dbs,dbk,fused,rowFirst,scoresOut,stateTermIn`,
           blockWgsl(p, "stats", false, 16, true, true, true, "out", {

@@ -208,7 +208,8 @@ export interface BlockOptions {
   /**
    * The fused stats + dq reads the state term's product U = dh·Cᵀ from dq's buffer, written
    * there by its own kernel (`stateTermWgsl`, issue #14), instead of forming it; dq is written
-   * over it at the end. Fused stats only. @default {false}
+   * over it at the end. Likewise dkdv (not split) reads v·dCᵀ from dk's buffer and k·dC from
+   * dv's. Fused stats and dkdv only. @default {false}
    */
   stateTermIn?: boolean;
 }
@@ -245,8 +246,8 @@ export function blockWgsl(
   // Row statistics first (one accumulator; chunk ≤ 64: the caller guarantees one block).
   const rowFirst = fused && (opts.rowFirst ?? false);
   const uIn = opts.stateTermIn ?? false;
-  if (uIn && !(fused && p.inter)) {
-    throw new RangeError("blockWgsl: stateTermIn needs the fused chunkwise stats");
+  if (uIn && !((fused || mode === "dkdv") && p.inter)) {
+    throw new RangeError("blockWgsl: stateTermIn needs the fused chunkwise stats or dkdv");
   }
   const prefetch = opts.prefetch ?? {};
   const { DQK, DHV, gate } = p;
@@ -636,8 +637,13 @@ ${
             : `  let abar${i} = exp(bdiff(gEnd, gown${i}) + gown${i}.y);`,
         );
       }
+      // stateTermIn: the products read back from dk and dv (stateTermWgsl "dk", "dv").
+      const readBack = (name: string, mat: string, n: number) =>
+        I.flatMap((i) =>
+          range(n).map((c) => `  let ${name}${i}_${c} = ld_${mat}(rc${i}, ${col(c)});`)
+        );
       if (hasDk) {
-        inter.push(...stateGemm("uc", "v", true));
+        inter.push(...(uIn ? readBack("uc", "dk", NQ) : stateGemm("uc", "v", true)));
         for (const i of I) {
           for (let c = 0; c < NQ; c++) {
             inter.push(`  {
@@ -650,7 +656,7 @@ ${
         }
       }
       if (hasDv) {
-        inter.push(...stateGemm("vc", "k", false));
+        inter.push(...(uIn ? readBack("vc", "dv", NV) : stateGemm("vc", "k", false)));
         for (const i of I) {
           inter.push(...range(NV).map((c) => `  accv${i}_${c} += abar${i} * vc${i}_${c};`));
         }
@@ -1197,7 +1203,9 @@ ${body.join("\n")}
   }
 ${fin.join("\n")}${p.inter ? "\n  _ = mp[0];" : ""}${
     // dq reusing stats' U reads nothing else of the saved C (n comes from statesNM).
-    rows && at.saved ? "\n  _ = st[0];" : ""}
+    rows && at.saved ? "\n  _ = st[0];" : ""}${
+    // dkdv reading its state products and shared score blocks reads nothing else of v.
+    uIn && mode === "dkdv" ? "\n  _ = &v;" : ""}
 }
 `;
   // stateDepth above KC or doubleState: the weight block lives in stg behind the other phases'

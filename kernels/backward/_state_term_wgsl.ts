@@ -6,6 +6,11 @@
 // kernel's register count (224 on an H100: one workgroup per SM); alone it needs a fraction of
 // that, and at 8 rows per thread it issues 4 FMAs per staged float instead of 2.7.
 //
+// The columns' products of dkdv likewise (`blockWgsl` "dkdv" with `stateTermIn`): v·dCᵀ (L × DQK,
+// into dk's buffer) and k·dC (L × DHV, into dv's, over column tiles of at most 128 at 8 rows per
+// thread), dC the state gradient after the chunk; dkdv scales them by its rows' decay and writes
+// dk and dv over them.
+//
 // A workgroup owns 64 rows of one chunk of one head: 16 × (64 / TM) threads, each TM rows × DQK/16
 // columns (vec4 columns tx + 16·c, the fused kernel's layout). The reduction over DHV is staged
 // BK columns at a time into one half of a double buffer (dh's rows and C's rows transposed: vec4
@@ -17,6 +22,12 @@ import { type BwParams, chunkStateAddressing, matrix, UNIFORMS } from "./_wgsl.t
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
 const C = ["x", "y", "z", "w"];
+
+/**
+ * The products of {@linkcode stateTermWgsl}: "u" U = dh·Cᵀ into dq (C the state before the
+ * chunk), "dk" v·dCᵀ into dk, "dv" k·dC into dv (dC the state gradient after the chunk).
+ */
+export type StateTermProduct = "u" | "dk" | "dv";
 
 /** Tiles of {@linkcode stateTermWgsl}. */
 export interface StateTermTiles {
@@ -36,37 +47,90 @@ export function stateTermThreads(t: StateTermTiles): number {
   return 16 * (64 / t.TM);
 }
 
+/**
+ * Output columns of one {@linkcode stateTermWgsl} workgroup: DQK for "u" and "dk"; for "dv" DHV,
+ * at 8 rows per thread at most 128.
+ */
+export function stateTermCols(
+  product: StateTermProduct,
+  DQK: number,
+  DHV: number,
+  t: StateTermTiles,
+): number {
+  if (product !== "dv") return DQK;
+  return t.TM === 8 ? Math.min(128, DHV) : Math.min(256, DHV);
+}
+
+/** Workgroups of {@linkcode stateTermWgsl} per 64-row tile along x (its column tiles). */
+export function stateTermColTiles(
+  product: StateTermProduct,
+  DQK: number,
+  DHV: number,
+  t: StateTermTiles,
+): number {
+  return (product === "dv" ? DHV : DQK) / stateTermCols(product, DQK, DHV, t);
+}
+
 /** Workgroup storage of {@linkcode stateTermWgsl} in bytes (two halves). */
-export function stateTermSharedBytes(DQK: number, t: StateTermTiles): number {
-  return 2 * 16 * t.BK * (16 + DQK / 4);
+export function stateTermSharedBytes(
+  DQK: number,
+  t: StateTermTiles,
+  product: StateTermProduct = "u",
+  DHV = DQK,
+): number {
+  return 2 * 16 * t.BK * (16 + stateTermCols(product, DQK, DHV, t) / 4);
 }
 
 /**
- * The state term's GEMM (DQK, DHV multiples of 64). Bindings: dh, st (the states before every
- * chunk: recomputed `cprev` or, with `savedStates`, the forward's `statesC`; see
- * `chunkStateAddressing`), dq (f32, written: U at the chunk's rows), uniforms. Grid: (64-row tiles
- * per chunk, NC, heads of the group).
+ * A state term's GEMM (DQK, DHV multiples of 64). Bindings: the rows' operand (dh for "u", v for
+ * "dk", k for "dv"), st (for "u" the states before every chunk: recomputed `cprev` or, with
+ * `savedStates`, the forward's `statesC`, see `chunkStateAddressing`; for "dk" and "dv" the state
+ * gradients after every chunk, NC + 1 packed [dC | dn] slots per head), the output (f32: dq, dk or
+ * dv; written at the chunk's rows), uniforms. Grid: (64-row tiles per chunk ×
+ * {@linkcode stateTermColTiles}, NC, heads of the group).
  */
 export function stateTermWgsl(
   p: BwParams,
   savedStates: boolean,
   tiles: StateTermTiles = stateTermTiles(p.DQK),
+  product: StateTermProduct = "u",
 ): string {
   const { DQK, DHV, dtype } = p;
   const { TM, BK } = tiles;
   if (DQK % 64 !== 0 || DHV % 64 !== 0) {
     throw new RangeError(`stateTermWgsl: DQK and DHV must be multiples of 64 (${DQK}, ${DHV})`);
   }
-  if ((TM !== 4 && TM !== 8) || (BK !== 16 && BK !== 32) || (TM === 8 && DQK > 128)) {
-    throw new RangeError(`stateTermWgsl: TM 4 or 8 (8 needs DQK ≤ 128), BK 16 or 32: ${TM}, ${BK}`);
+  if (
+    (TM !== 4 && TM !== 8) || (BK !== 16 && BK !== 32) ||
+    (TM === 8 && product !== "dv" && DQK > 128)
+  ) {
+    throw new RangeError(
+      `stateTermWgsl: TM 4 or 8 (8 needs DQK ≤ 128 but for "dv"), BK 16 or 32: ${TM}, ${BK}`,
+    );
   }
   const T = stateTermThreads(tiles);
-  const DQ4 = DQK / 4, DV4 = DHV / 4, BK4 = BK / 4, NO = DQK / 64, G = TM / 4;
-  const at = chunkStateAddressing(DQK, DHV, savedStates);
-  // Staging pairs (4 rows × one vec4 of the reduction): dh's 16·BK4, then C's DQ4·BK4; the row
-  // group varies fastest, so that consecutive threads store consecutive vec4s.
-  const NA = 16 * BK4, NP = NA + DQ4 * BK4, NPT = Math.ceil(NP / T);
-  const HALF = 16 * BK + DQ4 * BK; // vec4 per half: dh's BK × 16, C's BK × DQ4
+  const DQ4 = DQK / 4, DV4 = DHV / 4, BK4 = BK / 4, G = TM / 4;
+  // Output columns of the workgroup (TC, vec4 offset cb4 of its column tile), the reduction's
+  // length (K4 vec4s), the operands' names; trans: the state's rows are the output columns.
+  const TC = stateTermCols(product, DQK, DHV, tiles), TC4 = TC / 4, NO = TC / 64;
+  const NCT = stateTermColTiles(product, DQK, DHV, tiles);
+  const trans = product !== "dv";
+  const K4 = product === "dv" ? DQ4 : DV4;
+  const aName = { u: "dh", dk: "v", dv: "k" }[product];
+  const outName = { u: "dq", dk: "dk", dv: "dv" }[product];
+  const E4 = (DQK * DHV + DQK) / 4;
+  const slot = product === "u"
+    ? chunkStateAddressing(DQK, DHV, savedStates).cSlot4("seg")
+    : `(lb * (u.NC + 1u) + seg) * ${E4}u`;
+  if (product !== "u" && savedStates) {
+    throw new RangeError("stateTermWgsl: savedStates applies to the rows' product (u)");
+  }
+  // Staging pairs (4 rows × one vec4 of the reduction): the rows' operand's 16·BK4, then the
+  // state's TC4·BK4 (trans: 4 of its rows at one vec4 of the reduction; else 4 of its rows (the
+  // reduction) at one vec4 of the output columns); the row group varies fastest, so that
+  // consecutive threads store consecutive vec4s.
+  const NA = 16 * BK4, NP = NA + TC4 * BK4, NPT = Math.ceil(NP / T);
+  const HALF = 16 * BK + TC4 * BK; // vec4 per half: the rows' BK × 16, the state's BK × TC4
   const pairs = range(NPT).map((n) => ({ n, id: n * T }));
   const load = (k0: string) =>
     pairs.flatMap(({ n, id }) => {
@@ -78,7 +142,7 @@ export function stateTermWgsl(
           `    let rg = (lid + ${id}u) % 16u;`,
           `    let cg = (lid + ${id}u) / 16u;`,
           ...range(4).map((i) =>
-            `    p${n}_${i} = ld_dh(rowBase + min(tileFirst + rg * 4u + ${i}u, segEnd - 1u), ${k0} + cg);`
+            `    p${n}_${i} = ld_${aName}(rowBase + min(tileFirst + rg * 4u + ${i}u, segEnd - 1u), ${k0} + cg);`
           ),
           `  }`,
         );
@@ -87,10 +151,12 @@ export function stateTermWgsl(
         L.push(
           `  ${any(0, NA) ? "else " : ""}if (lid + ${id}u < ${NP}u) {`,
           `    let j = lid + ${id}u - ${NA}u;`,
-          `    let og = j % ${DQ4}u;`,
-          `    let cg = j / ${DQ4}u;`,
+          `    let og = j % ${TC4}u;`,
+          `    let cg = j / ${TC4}u;`,
           ...range(4).map((i) =>
-            `    p${n}_${i} = st[sb4 + (og * 4u + ${i}u) * ${DV4}u + ${k0} + cg];`
+            trans
+              ? `    p${n}_${i} = st[sb4 + (og * 4u + ${i}u) * ${DV4}u + ${k0} + cg];`
+              : `    p${n}_${i} = st[sb4 + ((${k0} + cg) * 4u + ${i}u) * ${DV4}u + cb4 + og];`
           ),
           `  }`,
         );
@@ -113,10 +179,12 @@ export function stateTermWgsl(
       L.push(
         `  ${id < NA ? "else " : ""}if (lid + ${id}u < ${NP}u) {`,
         `    let j = lid + ${id}u - ${NA}u;`,
-        `    let og = j % ${DQ4}u;`,
-        `    let cg = j / ${DQ4}u;`,
+        `    let og = j % ${TC4}u;`,
+        `    let cg = j / ${TC4}u;`,
         ...range(4).map((c) =>
-          `    stg[hb + ${16 * BK}u + (cg * 4u + ${c}u) * ${DQ4}u + og] = ${vec(c)};`
+          `    stg[hb + ${16 * BK}u + (cg * 4u + ${c}u) * ${TC4}u + og] = ${
+            trans ? vec(c) : `p${n}_${c}`
+          };`
         ),
         `  }`,
       );
@@ -132,7 +200,7 @@ export function stateTermWgsl(
       );
     }
     for (let c = 0; c < NO; c++) {
-      products.push(`      let b${c} = stg[hb + ${16 * BK + kk * DQ4}u + tx + ${16 * c}u];`);
+      products.push(`      let b${c} = stg[hb + ${16 * BK + kk * TC4}u + tx + ${16 * c}u];`);
       for (let r = 0; r < TM; r++) {
         products.push(`      acc${r}_${c} += a${r >> 2}.${C[r & 3]} * b${c};`);
       }
@@ -144,14 +212,16 @@ export function stateTermWgsl(
   const stores = range(TM).flatMap((r) => [
     `  if (tileFirst + ty * ${TM}u + ${r}u < segEnd) {`,
     ...range(NO).map((c) =>
-      `    st_dq(rowBase + tileFirst + ty * ${TM}u + ${r}u, tx + ${16 * c}u, acc${r}_${c});`
+      `    st_${outName}(rowBase + tileFirst + ty * ${TM}u + ${r}u, cb4 + tx + ${
+        16 * c
+      }u, acc${r}_${c});`
     ),
     `  }`,
   ]);
   return `${enableF16(dtype)}${UNIFORMS}
-${matrix("dh", 0, DHV, dtype, "read", false)}
+${matrix(aName, 0, product === "dv" ? DQK : DHV, dtype, "read", false)}
 @group(0) @binding(1) var<storage, read> st: array<vec4f>;
-${matrix("dq", 2, DQK, "f32", "read_write", false)}
+${matrix(outName, 2, product === "dv" ? DHV : DQK, "f32", "read_write", false)}
 @group(0) @binding(3) var<uniform> u: U;
 var<workgroup> stg: array<vec4f, ${2 * HALF}>;
 @compute @workgroup_size(${T})
@@ -163,19 +233,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let tx = lid % 16u;
   let segStart = seg * u.L;
   let segEnd = min(u.S, segStart + u.L);
-  let tileFirst = segStart + wid.x * 64u;
+  let tileFirst = segStart + (wid.x / ${NCT}u) * 64u;
+  let cb4 = (wid.x % ${NCT}u) * ${TC4}u;
   let rowBase = bh * u.S;
-  let sb4 = ${at.cSlot4("seg")};
+  let sb4 = ${slot};
 ${accs.join("\n")}
 ${regs.join("\n")}
 ${load("0u").join("\n")}
-  for (var k0 = 0u; k0 < ${DV4}u; k0 += ${BK4}u) {
+  for (var k0 = 0u; k0 < ${K4}u; k0 += ${BK4}u) {
     // Double buffering: step n's half is free once every thread passed step n − 1's barrier,
     // which it reaches only after step n − 2's products (the last reads of that half).
     let hb = ((k0 / ${BK4}u) % 2u) * ${HALF}u;
 ${store.map((l) => "  " + l).join("\n")}
     workgroupBarrier();
-    if (k0 + ${BK4}u < ${DV4}u) {
+    if (k0 + ${BK4}u < ${K4}u) {
 ${load(`k0 + ${BK4}u`).map((l) => "    " + l).join("\n")}
     }
 ${products.join("\n")}

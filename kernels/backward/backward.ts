@@ -160,6 +160,8 @@ import {
   GpuTensor,
 } from "../runtime.ts";
 import {
+  stateTermColTiles,
+  type StateTermProduct,
   stateTermSharedBytes,
   stateTermThreads,
   type StateTermTiles,
@@ -462,6 +464,28 @@ export function setBackwardStateTerm(on: boolean | StateTermTiles | undefined): 
     }
     stateTerm = { TM: on.TM, BK: on.BK };
   } else stateTerm = on ? "default" : undefined;
+}
+
+let columnStateTerms = false;
+
+/**
+ * Speed variant (issue #14, `utdk`): the unsplit dkdv kernel reads its chunk-state products v·dCᵀ
+ * and k·dC from dk's and dv's buffers, where kernels of their own (`stateTermWgsl` "dk", "dv")
+ * wrote them just before, instead of forming them with its 211 registers per thread. No extra
+ * memory (dk and dv are written over them). Tiles as {@linkcode setBackwardStateTerm}'s (its
+ * default where it is off). Off by default.
+ *
+ * @example
+ * ```ts
+ * import { setBackwardColumnStateTerms } from "./backward.ts";
+ * setBackwardColumnStateTerms(true);
+ * setBackwardColumnStateTerms(false);
+ * ```
+ *
+ * @param on Whether dkdv's state products run in their own kernels.
+ */
+export function setBackwardColumnStateTerms(on: boolean): void {
+  columnStateTerms = on;
 }
 
 const DOUBLE_ALL = { state: true, scores: true };
@@ -1315,9 +1339,18 @@ export async function mlstmBackwardWebGpu(
     : stateTerm;
   const ut = utTiles !== undefined && fuse && chunk && blocked &&
     stateTermSharedBytes(DQK, utTiles) <= gpu.limits.maxComputeWorkgroupStorageSize;
+  // dkdv's products likewise (setBackwardColumnStateTerms): unsplit dkdv only.
+  const colTiles = (pr: StateTermProduct): StateTermTiles => {
+    const t = stateTerm === undefined || stateTerm === "default" ? stateTermTiles(DQK) : stateTerm;
+    return t.TM === 8 && pr === "dk" && DQK > 128 ? { ...t, TM: 4 } : t;
+  };
+  const utc = columnStateTerms && chunk && blocked && !split &&
+    (["dk", "dv"] as const).every((pr) =>
+      stateTermSharedBytes(DQK, colTiles(pr), pr, DHV) <= gpu.limits.maxComputeWorkgroupStorageSize
+    );
   const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}${
     sd !== KC ? `:sd${sd}` : ""
-  }${dbs ? ":dbs" : ""}${dbk ? ":dbk" : ""}${ut ? ":ut" : ""}`;
+  }${dbs ? ":dbs" : ""}${dbk ? ":dbk" : ""}${ut ? ":ut" : ""}${utc ? ":utc" : ""}`;
   const oTiles = blocked ? outerBlockTiles(DQK, DHV) : outerTiles(DQK, DHV);
   const outerBlockShared = 16 * (64 / 2 + 256 + 16 * 32);
   const tilePipe = (mode: BlockMode) => {
@@ -1342,7 +1375,7 @@ export async function mlstmBackwardWebGpu(
             ...(sd !== KC ? { stateDepth: sd } : {}),
             ...(dbs ? { doubleState: true } : {}),
             ...(dbk ? { doubleScores: true } : {}),
-            ...(ut && mode === "stats" ? { stateTermIn: true } : {}),
+            ...((ut && mode === "stats") || (utc && mode === "dkdv") ? { stateTermIn: true } : {}),
           }, useSaved),
         blockSharedBytes(DQK, DHV, KC, mode, sd, dbs),
         256,
@@ -1395,6 +1428,17 @@ export async function mlstmBackwardWebGpu(
       stateTermThreads(utTiles!),
     )
     : undefined;
+  const colPipe = (pr: "dk" | "dv") =>
+    pipe(
+      gpu,
+      `mlstm-bw-state-term-${pr}:${key}:${colTiles(pr).TM}:${colTiles(pr).BK}`,
+      () => stateTermWgsl(p, false, colTiles(pr), pr),
+      stateTermSharedBytes(DQK, colTiles(pr), pr, DHV),
+      stateTermThreads(colTiles(pr)),
+    );
+  const [utDkP, utDvP] = utc
+    ? await Promise.all([colPipe("dk"), colPipe("dv")])
+    : [undefined, undefined];
   const f32 = (shape: number[]) => {
     const t = GpuTensor.empty(gpu, shape, "f32", { poison });
     scratch.push(t);
@@ -1696,6 +1740,19 @@ export async function mlstmBackwardWebGpu(
               rs.byteSize + dv.byteSize) + (chunk ? 4 * gh * NC * DQK * DHV : 0),
       });
     } else {
+      if (utDkP && utDvP) {
+        for (const [pr, pl, a, o] of [["dk", utDkP, x.v, dk], ["dv", utDvP, x.k, dv]] as const) {
+          batch.dispatch({
+            label: `${tag} bw state term ${pr}`,
+            pipeline: pl,
+            buffers: [a, chat!, o],
+            uniforms: ug,
+            workgroups: [tiles * stateTermColTiles(pr, DQK, DHV, colTiles(pr)), NC, gh],
+            flops: share * fl(S, DQK * DHV),
+            bytes: share * (a.byteSize + o.byteSize) + 4 * gh * NC * DQK * DHV,
+          });
+        }
+      }
       batch.dispatch({
         label: `${tag} bw dkdv`,
         pipeline: dkdvP,
@@ -1716,9 +1773,9 @@ export async function mlstmBackwardWebGpu(
         workgroups: [tiles, NC, gh],
         // With stats' score blocks: no q·kᵀ, dh·vᵀ products, 2 · 64 × 64 floats read per chunk.
         flops: share * (fl(intra, (shareBlocks ? 1 : 2) * (DQK + DHV)) / 2 +
-          (chunk ? 2 * fl(S, DQK * DHV) : 0)),
+          (chunk && !utc ? 2 * fl(S, DQK * DHV) : 0)),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize + giBytes +
-              rs.byteSize + dk.byteSize + dv.byteSize + csum.byteSize) +
+              rs.byteSize + (utc ? 2 : 1) * (dk.byteSize + dv.byteSize) + csum.byteSize) +
           (chunk ? 4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)) : 0),
       });
     }
