@@ -17,6 +17,7 @@ import {
   setBackwardPrefetch,
   setBackwardRowFirst,
   setBackwardScanRows,
+  setBackwardScoresFromForward,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateDepth,
@@ -172,6 +173,11 @@ interface Switches {
   gatesWide?: boolean;
   /** The rows' state term in its own kernel (setBackwardStateTerm; undefined: off). */
   stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
+  /**
+   * A training step's backward reads the forward's raw score blocks q·kᵀ from its dk buffer
+   * (setBackwardScoresFromForward; undefined: off).
+   */
+  scoresFromForward?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -268,6 +274,7 @@ function use(s: Switches): void {
   setForwardStatesFirst(s.statesFirst ?? false);
   setBackwardGatesWide(s.gatesWide ?? true);
   setBackwardStateTerm(s.stateTerm);
+  setBackwardScoresFromForward(s.scoresFromForward ?? false);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -631,6 +638,19 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     blockedOnly: true,
     forwardBackward: true,
     setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 32 } }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "fwx",
+    doc: "defaults with the forward's parallel kernel writing each chunk's raw score block q·kᵀ " +
+      "(64 × 64 f32) into the backward's dk buffer, allocated before the forward, and the fused " +
+      "stats + dq reading it there instead of forming it (setBackwardScoresFromForward(true); " +
+      "chunk 64, the forward's kept states); forward+backward through forwardBackward, so " +
+      "compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, scoresFromForward: true }),
     teardown: () => use(DEFAULTS),
   },
   {
