@@ -65,6 +65,10 @@
  * and of the fused scans loads its next step into registers before the current step's products
  * ({@linkcode setBackwardPrefetch}), and at chunk sizes up to 64 the fused stats + dq reduces
  * the row statistics first and accumulates dq once ({@linkcode setBackwardRowFirst}).
+ * Speed variant `fwx` (off by default; {@linkcode setBackwardScoresFromForward}): in a training
+ * step at chunk size 64, the forward's parallel kernel writes its raw score blocks q·kᵀ into this
+ * pass's dk buffer (allocated before the forward: {@linkcode forwardScoresBuffer}), and the fused
+ * stats reads them there (`forwardScores`) instead of forming them.
  * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
