@@ -211,6 +211,7 @@ import {
 } from "./_block_wgsl.ts";
 
 export type { BlockPrefetch } from "./_block_wgsl.ts";
+export type { StateTermTiles } from "./_state_term_wgsl.ts";
 
 /** Which backward pass: the form and the input gate. */
 export interface BackwardVariant {
