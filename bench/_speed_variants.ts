@@ -18,6 +18,7 @@ import {
   setBackwardPrefetch,
   setBackwardRowFirst,
   setBackwardScanRows,
+  setBackwardScoresFromForward,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateDepth,
@@ -175,6 +176,11 @@ interface Switches {
   stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
   /** dkdv's state products in their own kernels (setBackwardColumnStateTerms; undefined: off). */
   columnStateTerms?: boolean;
+  /**
+   * A training step's backward reads the forward's raw score blocks q·kᵀ from its dk buffer
+   * (setBackwardScoresFromForward; undefined: off).
+   */
+  scoresFromForward?: boolean;
 }
 /** The library's defaults since the H100 run of 2026-12-06 (`all` won every case). */
 const DEFAULTS: Switches = {
@@ -272,6 +278,7 @@ function use(s: Switches): void {
   setBackwardGatesWide(s.gatesWide ?? true);
   setBackwardStateTerm(s.stateTerm);
   setBackwardColumnStateTerms(s.columnStateTerms ?? false);
+  setBackwardScoresFromForward(s.scoresFromForward ?? false);
 }
 /** Every variant sets all switches explicitly and restores the defaults afterwards. */
 const switches = (s: Partial<Switches>) => ({
@@ -657,6 +664,38 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     blockedOnly: true,
     forwardBackward: true,
     setup: () => use({ ...DEFAULTS, columnStateTerms: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "fwx",
+    doc: "defaults with the forward's parallel kernel writing each chunk's raw score block q·kᵀ " +
+      "(64 × 64 f32) into the backward's dk buffer, allocated before the forward, and the fused " +
+      "stats + dq reading it there instead of forming it (setBackwardScoresFromForward(true); " +
+      "chunk 64, the forward's kept states); forward+backward through forwardBackward, so " +
+      "compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, scoresFromForward: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "utfwx",
+    doc: "ut and fwx together; forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateTerm: true, scoresFromForward: true }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "utdkfwx",
+    doc: "utdk and fwx together; forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () =>
+      use({ ...DEFAULTS, stateTerm: true, columnStateTerms: true, scoresFromForward: true }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -20,7 +20,6 @@ import { attachBackwards } from "./backward/backward.ts";
 export * from "./runtime.ts";
 export * from "./chunkwise/mod.ts";
 export * from "./backward/backward.ts";
-export type { StateTermTiles } from "./backward/_state_term_wgsl.ts";
 export * from "./train.ts";
 export * from "./layers/mod.ts";
 export type {

@@ -21,6 +21,7 @@ import { assertDeviceInputsFinite, toDevice } from "./_common.ts";
 import {
   attachBackwards,
   chunkwiseBackwardBytes,
+  forwardScoresBuffer,
   type MlstmBackwardOptions,
   savedStatesHeadLimit,
 } from "./backward/backward.ts";
@@ -108,7 +109,11 @@ function withBackward(): string[] {
  * groups of states on long enough sequences (at DQK 128, DHV 256, chunk 64: S ≥ 4112 with two
  * groups, any S with one; larger chunks need fewer groups); elsewhere the backward recomputes.
  * The kept states are freed after the backward, also when it throws. The results agree to
- * rounding either way. Float64 reference kernels (`reference--*`) run both passes on the CPU.
+ * rounding either way. With `setBackwardScoresFromForward(true)` (speed variant `fwx`, issue
+ * #14; off by default) and kept states at chunk size 64, the backward's dk buffer is allocated
+ * before the forward, whose parallel kernel writes each chunk's raw score block q·kᵀ into it,
+ * and the backward's fused stats reads the blocks there instead of forming them (the same peak
+ * memory; the same results to rounding). Float64 reference kernels (`reference--*`) run both passes on the CPU.
  *
  * @example One training step of the parallel kernel
  * ```ts ignore
@@ -189,6 +194,9 @@ export async function forwardBackward(
   let dhG: TensorLike = dh;
   // The device inputs carry the storage type now.
   delete passOptions.dtype;
+  // The forward's score blocks for the backward (setBackwardScoresFromForward), until the
+  // backward returns them as dk (freed on every other way out).
+  let scores: GpuTensor | undefined;
   try {
     if (x.cpu) {
       if (!isCpuTensor(dh)) {
@@ -207,7 +215,17 @@ export async function forwardBackward(
     let fwOptions: ChunkwiseOptions = tiles === undefined ? passOptions : { ...passOptions, tiles };
     if (kernel.backend === "webgpu" && KEEPS_STATES.has(kernel.name)) {
       const heads = keptStateHeads(x.gpu, dims, common, x.c !== undefined);
-      if (heads > 0) fwOptions = { ...fwOptions, keepForBackward: true, maxHeadsPerGroup: heads };
+      if (heads > 0) {
+        fwOptions = { ...fwOptions, keepForBackward: true, maxHeadsPerGroup: heads };
+        // setBackwardScoresFromForward: the backward's dk buffer, allocated before the forward,
+        // which writes its raw score blocks into it for the backward's stats.
+        scores = forwardScoresBuffer(x.gpu, dims, {
+          chunkSize: common.chunkSize ?? 64,
+          gradient: common.gradient ?? "exact",
+          gate: kernel.inputGate,
+        });
+        if (scores) fwOptions = { ...fwOptions, scoresOut: scores };
+      }
     }
     const fw: ChunkwiseForwardResult = await kernel.forward(dev, fwOptions);
     const saved = fw.saved;
@@ -215,7 +233,11 @@ export async function forwardBackward(
     let grads: MlstmGradients;
     try {
       const bwOptions: MlstmBackwardOptions = saved
-        ? { ...passOptions, savedStates: saved }
+        ? {
+          ...passOptions,
+          savedStates: saved,
+          ...(scores && saved.scores === scores ? { forwardScores: scores } : {}),
+        }
         : passOptions;
       grads = await kernel.backward!(dev, dhG, bwOptions);
     } catch (e) {
@@ -224,6 +246,9 @@ export async function forwardBackward(
     } finally {
       saved?.destroy();
     }
+    // The score blocks' tensor is the gradient dk where the backward read them.
+    if (scores && grads.dk !== scores) scores.destroy();
+    scores = undefined;
     const named = outputsOf(fw, grads) as [string, GpuTensor][];
     if (x.cpu) return await readBack(fw, grads, named, checkFinite);
     if (checkFinite) {
@@ -237,6 +262,7 @@ export async function forwardBackward(
     }
     return { ...fw, grads };
   } finally {
+    scores?.destroy();
     for (const t of x.temps) t.destroy();
     if (dhG !== dh && dhG instanceof GpuTensor) dhG.destroy();
   }

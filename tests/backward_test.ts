@@ -59,6 +59,7 @@ import {
   randomMlstmInputs,
   randomTensor,
   type Tensor,
+  type TensorLike,
 } from "../mod.ts";
 import {
   chunkwiseBackwardBytes,
@@ -76,6 +77,7 @@ import {
   setBackwardPrefetch,
   setBackwardRowFirst,
   setBackwardScanRows,
+  setBackwardScoresFromForward,
   setBackwardShareScores,
   setBackwardSplitDkdv,
   setBackwardStateDepth,
@@ -89,6 +91,7 @@ import {
   getBufferPoolLimit,
   GpuTensor,
   pipelineCreationTimes,
+  readTensors,
   releaseBufferPool,
   setBufferPoolLimit,
 } from "../kernels/runtime.ts";
@@ -104,6 +107,7 @@ import { forwardBackward } from "../kernels/train.ts";
 import {
   type ChunkwiseForwardResult,
   chunkwiseForwardWebgpu,
+  type ChunkwiseOptions,
   type ChunkwiseSaved,
   releaseChunkwiseScratch,
   XL_CHUNK,
@@ -112,7 +116,7 @@ import { startProfiling } from "../profiling/profiler.ts";
 import { trackGpuMemory } from "../profiling/memory.ts";
 import { assertDeviation, testRunDir } from "./_deviation_log.ts";
 import { assertNoUncapturedErrors, gpuMissing, needGpu } from "./_gpu.ts";
-import { uploadInputs } from "./_gpu_checks.ts";
+import { conditionedTolerance, uploadInputs } from "./_gpu_checks.ts";
 
 const ignore = await gpuMissing();
 const REQUIRED = Deno.env.get("REQUIRE_GPU") === "1";
@@ -252,6 +256,13 @@ interface Case {
    * state-recomputing dispatch).
    */
   saved?: { maxHeadsPerGroup?: number; groups?: number[] };
+  /**
+   * One training step through forwardBackward with the forward's score blocks
+   * (setBackwardScoresFromForward): the backward must get them and return their tensor as dk,
+   * and h is checked too (`tiles`: the forward's); `groups`: the expected head groups of the
+   * kept states.
+   */
+  fwx?: { tiles?: ChunkwiseOptions["tiles"]; groups?: number[] };
   seed: number;
 }
 
@@ -323,7 +334,7 @@ function label(c: Case): string {
     c.prefetch ? ` prefetch=${Object.keys(c.prefetch).join("+") || "off"}` : ""
   }${c.rowFirst ? " row-first" : ""}${c.trimScores === false ? " scores untrimmed" : ""}${
     c.saved ? ` savedStates${c.saved.groups ? ` groups=${c.saved.groups}` : ""}` : ""
-  }`;
+  }${c.fwx ? ` fwx${c.fwx.tiles ? ` tiles=${JSON.stringify(c.fwx.tiles)}` : ""}` : ""}`;
 }
 
 const SENS_COLUMNS = [
@@ -416,10 +427,14 @@ async function check(c: Case): Promise<void> {
   setBackwardStateTerm(c.stateTerm);
   setBackwardColumnStateTerms(c.columnStateTerms ?? false);
   let out: Grads;
+  let h: Tensor | undefined;
   try {
-    out = c.saved
-      ? await savedBackward(c.name, x, dh, o, c.saved)
-      : await kernel(c.name).backward(x, dh, o) as Grads;
+    if (c.fwx) ({ grads: out, h } = await fwxStep(c.name, x, dh, o, c.fwx));
+    else {
+      out = c.saved
+        ? await savedBackward(c.name, x, dh, o, c.saved)
+        : await kernel(c.name).backward(x, dh, o) as Grads;
+    }
   } finally {
     setBackwardBlockedLarge("auto");
     setBackwardSplitDkdv(undefined);
@@ -478,7 +493,67 @@ async function check(c: Case): Promise<void> {
     }
   }
   logSensitivity(rows);
+  if (h) {
+    // The training step's h against the reference forward (tests/_gpu_checks.ts's tolerance).
+    const fw = await refKernel.forward(x, o);
+    try {
+      assertDeviation(
+        {
+          test: `backward ${label(c)}`,
+          kernel: c.name,
+          baseline: refName(c.form, c.gate),
+          output: "h",
+          dims: d,
+          dtype,
+          tolerance: conditionedTolerance(dtype, x, c.gate, c.normalize ?? true, c.starts),
+          ...(c.L !== undefined ? { chunkSize: c.L } : {}),
+        },
+        h.data,
+        (fw.h as Tensor).data,
+      );
+    } catch (e) {
+      failures.push(e);
+    }
+  }
   if (failures.length) throw failures[0];
+}
+
+/**
+ * One training step (forwardBackward) with the forward's score blocks
+ * (setBackwardScoresFromForward); asserts that the backward got them from the forward, with
+ * its kept states (in the expected head groups), and returned their tensor as dk.
+ */
+async function fwxStep(
+  name: string,
+  x: Inputs,
+  dh: Tensor,
+  o: MlstmOptions,
+  how: NonNullable<Case["fwx"]>,
+): Promise<{ h: Tensor; grads: Grads }> {
+  const bw = kernel(name).backward;
+  let given: GpuTensor | undefined, dk: TensorLike | undefined;
+  let kept: ChunkwiseSaved | undefined;
+  const spy = spyPasses(name, [], async (xx, d, oo) => {
+    given = (oo as MlstmBackwardOptions).forwardScores;
+    kept = (oo as MlstmBackwardOptions).savedStates;
+    const g = await bw(xx, d, oo);
+    dk = g.dk;
+    return g;
+  });
+  setBackwardScoresFromForward(true);
+  let r;
+  try {
+    r = await forwardBackward(name, x, dh, how.tiles ? { ...o, tiles: how.tiles } : o);
+  } finally {
+    setBackwardScoresFromForward(false);
+    spy.restore();
+  }
+  assert.ok(kept, "the backward got the forward's states");
+  if (how.groups) assert.deepEqual(kept.groups.map((g) => g.heads), how.groups);
+  assert.ok(given, "the backward got the forward's score blocks");
+  assert.equal(dk, given, "the backward returned the score blocks' tensor as dk");
+  assert.ok(given.destroyed, "dk freed after the read-back");
+  return { h: r.h as Tensor, grads: r.grads as Grads };
 }
 
 /** Labels of the dispatches that recompute the chunk states (none with savedStates). */
@@ -2591,6 +2666,246 @@ Deno.test({
       }
     }
     assert.ok(keys.some((k) => k.startsWith("mlstm-bw-block-dkdv:") && k.includes(":utc")));
+  },
+});
+
+Deno.test({
+  name:
+    "forwardBackward() with the forward's score blocks (setBackwardScoresFromForward) equals the float64 reference",
+  ignore,
+  async fn(t) {
+    let seed = 14700;
+    const gpu = await needGpu();
+    const keys0 = () => [...pipelineCreationTimes(gpu).keys()].map((k) => k.split("#")[0]!);
+    const xl = { name: "chunkwise--xl_chunk", gate: "exp" } as const;
+    const sig = { name: "chunkwise--xl_chunk_siging", gate: "sig" } as const;
+    const base = { shape: { B: 1, NH: 3, S: 150, DQK: 64, DHV: 128 }, L: 64, ...BLOCKED } as const;
+    // Chunk states of `heads` heads per group of the backward's buffers, so of the kept states.
+    const heads = (n: number, NC = 3, DQK = 64, DHV = 128) => n * 4 * (NC + 1) * (DQK * DHV + DQK);
+    const f16 = hasF16 ? "f16" : "f32";
+    const cases: Omit<Case, "seed" | "form">[] = [
+      // Both gates with initial states in two head groups; hot gates without states.
+      { ...base, ...xl, states: true, groupLimit: heads(2), fwx: { groups: [2, 1] } },
+      { ...base, ...sig, states: true, groupLimit: heads(2), fwx: { groups: [2, 1] } },
+      { ...base, ...xl, gates: { iMean: 8, gateStd: 4 }, eps: 1e-3, fwx: {} },
+      // Packed sequences, a ragged last chunk (S 147), one head per group.
+      {
+        ...xl,
+        ...BLOCKED,
+        shape: { B: 2, NH: 2, S: 147, DQK: 64, DHV: 128 },
+        L: 64,
+        starts: [[30, 64], [100]],
+        groupLimit: heads(1),
+        fwx: { groups: [1, 1, 1, 1] },
+      },
+      // f16 storage: both gates, initial states, packed, the normalizer held constant.
+      {
+        ...base,
+        ...sig,
+        dtype: f16,
+        states: true,
+        starts: [[30, 64]],
+        gradient: "normalizer-constant",
+        fwx: {},
+      },
+      { ...base, ...xl, dtype: f16, states: true, gates: { iMean: 2, gateStd: 2 }, fwx: {} },
+      // DQK 128 (the block of a chunk spans 32 of its rows of dk), a last chunk of 13 rows, the
+      // forward's diagonal block untrimmed and the backward's score grid too.
+      {
+        ...xl,
+        shape: { B: 2, NH: 1, S: 77, DQK: 128, DHV: 64 },
+        L: 64,
+        trim: true,
+        fuse: true,
+        trimScores: false,
+        states: true,
+        fwx: { tiles: { parallel: { trimDiagonal: false } } },
+      },
+      // limit_chunk's forward, one chunk of 40 rows, hot input gates.
+      {
+        name: "chunkwise--limit_chunk",
+        gate: "exp",
+        shape: { B: 1, NH: 2, S: 40, DQK: 64, DHV: 128 },
+        L: 64,
+        gates: { iMean: 20 },
+        ...BLOCKED,
+        fwx: {},
+      },
+    ];
+    // With the state terms in their own kernels too (U in dq, dkdv's products in dk and dv,
+    // which dkdv's kernels write after stats read the score blocks from dk).
+    const more = cases.slice(0, 4).map((c) => ({ ...c, stateTerm: true, columnStateTerms: true }));
+    for (const c0 of [...cases, ...more]) {
+      const c = { ...c0, form: "chunkwise", seed: seed++ } as Case;
+      await t.step(`${label(c)}${c.stateTerm ? " state terms" : ""}`, () => check(c));
+    }
+    assert.ok(keys0().some((k) => k.startsWith("mlstm-bw-block-stats:") && k.includes(":ut:utc")));
+    // The forward wrote the score blocks (trimmed and untrimmed) and stats read them (on both
+    // score grids).
+    const keys = keys0();
+    const fwKeys = keys.filter((k) => k.startsWith("chunkwise-parallel:"))
+      .map((k) => JSON.parse(k.slice("chunkwise-parallel:".length)));
+    for (const trimDiagonal of [true, false]) {
+      assert.ok(fwKeys.some((p) => p.scoresOut === true && p.trimDiagonal === trimDiagonal));
+    }
+    const xf = keys.filter((k) => k.startsWith("mlstm-bw-block-stats:") && k.endsWith(":xf"));
+    assert.ok(xf.some((k) => k.includes(":true:true:true:out:")), "trimmed score grid");
+    assert.ok(xf.some((k) => k.includes(":true:true:false:out:")), "plain score grid");
+  },
+});
+
+Deno.test({
+  name:
+    "forwardBackward() with the forward's score blocks: no more peak memory, the tensor freed where unused or on errors",
+  ignore,
+  async fn(t) {
+    const gpu = await needGpu();
+    const rng = rngOf(14800);
+    const name = "chunkwise--xl_chunk";
+    const x = randomMlstmInputs({ B: 1, NH: 4, S: 150, DQK: 64, DHV: 128 }, rng);
+    const dh = randomTensor([1, 4, 150, 128], rng);
+    const o: MlstmOptions = { chunkSize: 64 };
+    // The library's defaults (this file's cases set them per call).
+    setBackwardTrimDiagonal(true);
+    setBackwardTrimScores(true);
+    setBackwardFuseStatsDq(true);
+    const poolLimit = getBufferPoolLimit();
+    // The registry kernel's forward, recording the score blocks' tensor it was handed.
+    const k = getMlstmKernel(name) as { -readonly [K in keyof MlstmKernel]: MlstmKernel[K] };
+    const fwOrig = k.forward;
+    let handed: GpuTensor | undefined;
+    k.forward = (xx, oo) => {
+      handed = (oo as ChunkwiseOptions | undefined)?.scoresOut;
+      return fwOrig(xx, oo);
+    };
+    try {
+      await t.step("peak memory no higher than without", async () => {
+        setBufferPoolLimit(0);
+        releaseBufferPool(gpu);
+        const dev = uploadInputs(gpu, x);
+        const dhG = GpuTensor.fromTensor(gpu, dh);
+        const peakOf = async (on: boolean) => {
+          releaseChunkwiseScratch(gpu);
+          setBackwardScoresFromForward(on);
+          const mem = trackGpuMemory(gpu.device);
+          let r;
+          try {
+            r = await forwardBackward(name, dev, dhG, o);
+            await gpu.device.queue.onSubmittedWorkDone();
+          } finally {
+            mem.stop();
+            setBackwardScoresFromForward(false);
+          }
+          const outs = [r.h, ...Object.values(r.grads)] as GpuTensor[];
+          const grads = await readTensors(outs.slice(1));
+          for (const u of outs) u.destroy();
+          return { peak: mem.peakBytes, grads, dk: r.grads.dk };
+        };
+        try {
+          const off = await peakOf(false);
+          assert.equal(handed, undefined);
+          const on = await peakOf(true);
+          assert.ok(handed && on.dk === handed, "the step used the forward's score blocks");
+          assert.ok(on.peak <= off.peak, `peak ${on.peak} bytes with, ${off.peak} without`);
+          on.grads.forEach((g, j) => {
+            const dv = deviation(g.data, off.grads[j]!.data);
+            assert.ok(dv.relL2 <= 1e-5, `gradient ${j}: relative L2 ${dv.relL2}`);
+          });
+        } finally {
+          for (const u of [...Object.values(dev), dhG]) u.destroy();
+          setBufferPoolLimit(poolLimit);
+        }
+      });
+      await t.step(
+        "forward tiles that cannot write them: freed, the backward forms X",
+        async () => {
+          setBackwardScoresFromForward(true);
+          let given: GpuTensor | undefined;
+          const bw = kernel(name).backward;
+          const spy = spyPasses(name, [], (xx, d, oo) => {
+            given = (oo as MlstmBackwardOptions).forwardScores;
+            return bw(xx, d, oo);
+          });
+          handed = undefined;
+          try {
+            // 8 rows per thread: the forward's query blocks hold no 4 × 4 score sub-blocks per thread.
+            await forwardBackward(name, x, dh, {
+              ...o,
+              tiles: { parallel: { TY: 8, rowsPerThread: 8 } },
+            });
+          } finally {
+            spy.restore();
+            setBackwardScoresFromForward(false);
+          }
+          const h = handed as GpuTensor | undefined;
+          assert.ok(h, "the forward was handed the tensor");
+          assert.equal(given, undefined, "the backward got no score blocks");
+          assert.ok(h.destroyed, "the unused tensor freed");
+        },
+      );
+      await t.step("a backward that throws: the tensor freed", async () => {
+        setBackwardScoresFromForward(true);
+        let given: GpuTensor | undefined;
+        const spy = spyPasses(name, [], (_x, _d, oo) => {
+          given = (oo as MlstmBackwardOptions).forwardScores;
+          return Promise.reject(new Error("boom"));
+        });
+        try {
+          await assert.rejects(() => forwardBackward(name, x, dh, o), { message: "boom" });
+        } finally {
+          spy.restore();
+          setBackwardScoresFromForward(false);
+        }
+        assert.ok(given && given.destroyed);
+      });
+      await t.step("forwardScores serves one pass and must fit", async () => {
+        const dev = uploadInputs(gpu, x);
+        const dhG = GpuTensor.fromTensor(gpu, dh);
+        setBackwardScoresFromForward(true);
+        try {
+          const bad = GpuTensor.empty(gpu, [1, 4, 150, 32]);
+          await assert.rejects(
+            () => kernel(name).backward(dev, dhG, { ...o, forwardScores: bad } as MlstmOptions),
+            {
+              name: "TypeError",
+              message:
+                "Option forwardScores must be a live f32 GpuTensor (1, 4, 150, 64) of q's device",
+            },
+          );
+          bad.destroy();
+          // Read once (X = the forward's, whatever it holds), then spent.
+          const xs = GpuTensor.fromTensor(gpu, {
+            shape: [1, 4, 150, 64],
+            data: new Float32Array(4 * 150 * 64),
+          });
+          const g = await kernel(name).backward(
+            dev,
+            dhG,
+            { ...o, forwardScores: xs } as MlstmOptions,
+          );
+          assert.equal(g.dk, xs);
+          for (const u of Object.values(g)) if (u !== xs) (u as GpuTensor).destroy();
+          await assert.rejects(
+            () => kernel(name).backward(dev, dhG, { ...o, forwardScores: xs } as MlstmOptions),
+            {
+              name: "GpuError",
+              message:
+                "Option forwardScores was already used by a backward pass, which writes dk over it: run the forward again",
+            },
+          );
+          xs.destroy();
+        } finally {
+          setBackwardScoresFromForward(false);
+          for (const u of [...Object.values(dev), dhG]) u.destroy();
+        }
+      });
+    } finally {
+      k.forward = fwOrig;
+      setBackwardTrimDiagonal(false);
+      setBackwardTrimScores(false);
+      setBackwardFuseStatsDq(false);
+    }
+    assertNoUncapturedErrors(gpu);
   },
 });
 

@@ -207,6 +207,7 @@ function* chunkwiseForward(): Generator<WgslVariant> {
       }
     }
     for (const g of GATES) {
+      let fwxFirst = true;
       for (const [ti, t] of pTiles.entries()) {
         // Every switch crossed on the default tiles, the switches one at a time on the others.
         const combos = ti === 0
@@ -236,6 +237,28 @@ function* chunkwiseForward(): Generator<WgslVariant> {
             vec4qk: vec4,
           };
           yield v(`chunkwise-parallel:${tag(p)}`, cwParallelWgsl(p));
+        }
+        // The raw score blocks written for the backward (speed variant fwx): 64-row query
+        // blocks of 4 rows per thread; the tiles' own trim, and on the first such tiles
+        // untrimmed with every other switch flipped too.
+        if ((t.rowsPerThread ?? 4) === 4 && t.TY === 16) {
+          const combos = [
+            { trimDiagonal: t.trimDiagonal ?? true, vec4io: true, vec4qk: true },
+            ...(fwxFirst
+              ? [{
+                trimDiagonal: false,
+                fuse: !t.fuse,
+                prefetch: true,
+                vec4io: false,
+                vec4qk: false,
+              }]
+              : []),
+          ];
+          fwxFirst = false;
+          for (const c of combos) {
+            const p = { ...g, dtype, ...t, ...c, scoresOut: true };
+            yield v(`chunkwise-parallel:${tag(p)}`, cwParallelWgsl(p));
+          }
         }
       }
     }
@@ -484,6 +507,31 @@ function* backwardBlocked(): Generator<WgslVariant> {
             rowFirst: true,
             stateTermIn: true,
           }, true),
+        );
+      }
+      // The forward's raw score blocks read by the fused stats (speed variant fwx), with the
+      // forward's states, on the trimmed and the plain score grid; with the state term's kernel.
+      if (DQK * DHV >= 2 * 64 * 64) {
+        const o = {
+          prefetch: { state: true, accum: true, scores: true },
+          doubleState: true,
+          doubleScores: true,
+          rowFirst: true,
+          scoresFromForward: true,
+        };
+        for (const trimScores of BOOLS) {
+          yield v(
+            `bw-block-stats:${k}:KC=16,dbs,dbk,fused,rowFirst,scoresOut,trimScores=${+trimScores},saved,scoresFromForward`,
+            blockWgsl(p, "stats", false, 16, true, true, trimScores, "out", o, true),
+          );
+        }
+        yield v(
+          `bw-block-stats:${k}:KC=16,fused,scoresOut,stateTermIn,scoresFromForward`,
+          blockWgsl(p, "stats", false, 16, true, true, true, "out", {
+            rowFirst: false,
+            stateTermIn: true,
+            scoresFromForward: true,
+          }),
         );
       }
       // 32 rows per staging step (speed variant scan32), with and without prefetch.

@@ -212,6 +212,16 @@ export interface BlockOptions {
    * dv's. Fused stats and dkdv only. @default {false}
    */
   stateTermIn?: boolean;
+  /**
+   * The fused stats at chunk size 64 with shared score blocks (`shareScores` "out") reads the
+   * raw score block X = q·kᵀ that the forward's parallel kernel wrote (`ParallelParams.scoresOut`
+   * in kernels/chunkwise/_wgsl.ts) from the dk buffer (binding `xf` after rsum: the block of the
+   * chunk at float (bh·S + chunk start)·DQK, X[i][j] at i·64 + j) instead of forming it, 4 vec4
+   * per thread on the score grid (rows past the chunk's end stay zero); Y = dh·vᵀ is still
+   * formed (issue #14, speed variant `fwx`). The caller guarantees one 64-row block per chunk
+   * and a dk buffer that dkdv writes only after this kernel. @default {false}
+   */
+  scoresFromForward?: boolean;
 }
 
 /**
@@ -248,6 +258,12 @@ export function blockWgsl(
   const uIn = opts.stateTermIn ?? false;
   if (uIn && !((fused || mode === "dkdv") && p.inter)) {
     throw new RangeError("blockWgsl: stateTermIn needs the fused chunkwise stats or dkdv");
+  }
+  const xIn = opts.scoresFromForward ?? false;
+  if (xIn && !(fused && p.inter && shareScores === "out")) {
+    throw new RangeError(
+      "blockWgsl: scoresFromForward needs the fused chunkwise stats sharing scores",
+    );
   }
   const prefetch = opts.prefetch ?? {};
   const { DQK, DHV, gate } = p;
@@ -295,6 +311,7 @@ export function blockWgsl(
       decl.push(matrix("dq", b++, DQK, "f32", "read_write", false));
       decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
     }
+    if (xIn) decl.push(`@group(0) @binding(${b++}) var<storage, read> xf: array<vec4f>;`);
   } else if (mode === "dq") {
     decl.push(matrix("dq", b++, DQK, "f32", "read_write", false));
     decl.push(`@group(0) @binding(${b++}) var<storage, read_write> rsum: array<f32>;`);
@@ -987,6 +1004,18 @@ ${
       `    }`,
     ])
     : [];
+  // The forward's X (scoresFromForward): row gys·4 + i, keys gxs·4.. of the chunk's block; the
+  // sub-blocks the trimmed grid skips stay zero, as do rows past the chunk's end.
+  const xValid = trimScores ? "validG" : "valid";
+  const forwardScores = phase("scores", [
+    `    {\n      let xb4 = (rowBase + tileFirst) * ${DQ4}u;`,
+    ...(trimScores ? [`      if (o0 != tileFirst || gx <= gy) {`] : []),
+    ...I.map((i) =>
+      `      if (${xValid}${i}) { x${i} = xf[xb4 + (${gys} * 4u + ${i}u) * 16u + ${gxs}]; }`
+    ),
+    ...(trimScores ? [`      }`] : []),
+    `    }`,
+  ]);
   const scores = shareScores === "in"
     ? phase("scores", [
       `    {\n      let scb4 = ${scb4};`,
@@ -999,7 +1028,7 @@ ${
       `    }`,
     ])
     : [
-      ...scoreGemm(own1, oth1, DQ4, "x"),
+      ...(xIn ? forwardScores : scoreGemm(own1, oth1, DQ4, "x")),
       ...(withY ? scoreGemm(own2, oth2, DV4, "y") : []),
     ];
   const body: string[] = [

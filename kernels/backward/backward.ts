@@ -65,6 +65,10 @@
  * and of the fused scans loads its next step into registers before the current step's products
  * ({@linkcode setBackwardPrefetch}), and at chunk sizes up to 64 the fused stats + dq reduces
  * the row statistics first and accumulates dq once ({@linkcode setBackwardRowFirst}).
+ * Speed variant `fwx` (off by default; {@linkcode setBackwardScoresFromForward}): in a training
+ * step at chunk size 64, the forward's parallel kernel writes its raw score blocks q·kᵀ into this
+ * pass's dk buffer (allocated before the forward: {@linkcode forwardScoresBuffer}), and the fused
+ * stats reads them there (`forwardScores`) instead of forming them.
  * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
@@ -209,6 +213,7 @@ import {
 } from "./_block_wgsl.ts";
 
 export type { BlockPrefetch } from "./_block_wgsl.ts";
+export type { StateTermTiles } from "./_state_term_wgsl.ts";
 
 /** Which backward pass: the form and the input gate. */
 export interface BackwardVariant {
@@ -564,6 +569,33 @@ export function setBackwardShareScores(on: boolean): void {
   shareScores = on;
 }
 
+let scoresFromForward = false;
+
+/**
+ * Speed variant (issue #14, `fwx`): in a training step (`forwardBackward` in kernels/train.ts)
+ * at chunk size 64, the forward's parallel kernel writes every chunk's raw score block q·kᵀ
+ * (64 × 64 f32, formed there anyway) into the backward's dk buffer, which it allocates before
+ * the forward, and the backward's fused stats kernel reads it there instead of forming it again
+ * (one 64 × 64 × DQK product fewer per chunk; dkdv writes dk after stats). No extra memory: dk
+ * is allocated anyway, and during the forward far less is alive. Applies where the forward keeps
+ * its states for the backward (`forwardBackward`'s kept-state path), with the forward's default
+ * 64-row query blocks of 4 rows per thread and the blocked backward with fused stats + dq
+ * sharing its score blocks ({@linkcode setBackwardShareScores}); elsewhere both passes run as
+ * without it. Off by default (not yet timed on a GPU).
+ *
+ * @example
+ * ```ts
+ * import { setBackwardScoresFromForward } from "./backward.ts";
+ * setBackwardScoresFromForward(true);
+ * setBackwardScoresFromForward(false);
+ * ```
+ *
+ * @param on Whether a training step's backward reads the forward's score blocks.
+ */
+export function setBackwardScoresFromForward(on: boolean): void {
+  scoresFromForward = on;
+}
+
 /**
  * Speed variant (issue #14): the chunkwise backward's register-blocked path recomputes the states
  * before every chunk in one pass (`stateScanWgsl` in `_state_scan_wgsl.ts`: the per-chunk outer
@@ -879,6 +911,74 @@ function blockedDepth(gpu: Gpu, DQK: number, DHV: number): number {
   return blockDepth(DQK, DHV, wgs, forcedDepth, blockLayout(gpu));
 }
 
+// Whether the chunkwise pass's fused stats hands its score blocks to dkdv (one 64-row block per
+// chunk: rows = min(L, S)).
+function sharedScoreBlocks(gpu: Gpu, DQK: number, DHV: number, rows: number): boolean {
+  const blocked = blockedDepth(gpu, DQK, DHV) > 0;
+  const fuse = blocked && fuseStatsDq && (DHV <= 256 || DQK <= 128);
+  const split = blocked && blockModes(DHV, blockLayout(gpu).split).includes("dk");
+  return shareScores && fuse && !split && rows <= BLOCK_ROWS && 2 * 64 * 64 <= DQK * DHV &&
+    gpu.limits.maxStorageBuffersPerShaderStage >= 12;
+}
+
+// Storage buffers of the blocked fused stats kernel (chunkwise; the forward's score blocks: one
+// more).
+const fusedStatsBuffers = (withMPath: boolean, readsScores: boolean) =>
+  6 + 2 + (withMPath ? 1 : 0) + 2 + (readsScores ? 1 : 0);
+
+// Whether a chunkwise pass reads the forward's score blocks (setBackwardScoresFromForward): chunk
+// 64 (the forward's layout), the fused stats sharing its blocks, one storage buffer more.
+function readsForwardScores(
+  gpu: Gpu,
+  d: { S: number; DQK: number; DHV: number },
+  L: number,
+  withMPath: boolean,
+): boolean {
+  return scoresFromForward && L === 64 && d.DQK % 64 === 0 &&
+    sharedScoreBlocks(gpu, d.DQK, d.DHV, Math.min(L, d.S)) &&
+    fusedStatsBuffers(withMPath, true) <= gpu.limits.maxStorageBuffersPerShaderStage;
+}
+
+/**
+ * Issue #14 ({@linkcode setBackwardScoresFromForward}; used by `forwardBackward`): where the
+ * chunkwise backward pass of these dimensions would read the forward's raw score blocks, a fresh
+ * (B, NH, S, DQK) f32 tensor for them, allocated as the pass allocates its dk (NaN-filled under
+ * {@linkcode setBackwardPoison}); otherwise undefined. Hand it to the chunkwise forward as its
+ * internal `scoresOut` option together with `keepForBackward`, and, where the forward's
+ * `saved.scores` says it was written, to the backward as `forwardScores`: the pass then returns
+ * it as dk. The caller frees it otherwise.
+ *
+ * @example
+ * ```ts no-eval
+ * import { getGpu } from "../runtime.ts";
+ * import { forwardScoresBuffer, setBackwardScoresFromForward } from "./backward.ts";
+ * setBackwardScoresFromForward(true);
+ * const dims = { B: 1, NH: 2, S: 256, DQK: 64, DHV: 128 };
+ * const dk = forwardScoresBuffer(await getGpu(), dims, { chunkSize: 64 });
+ * console.log(dk?.shape); // [1, 2, 256, 64] where the pass would read the scores
+ * dk?.destroy();
+ * setBackwardScoresFromForward(false);
+ * ```
+ *
+ * @param gpu The device.
+ * @param dims The inputs' dimensions.
+ * @param options `chunkSize` (64), `gradient` ("exact") and the input gate ("exp"), which decide
+ *   the stats kernel's storage buffers.
+ * @returns The tensor, or undefined.
+ */
+export function forwardScoresBuffer(
+  gpu: Gpu,
+  dims: { B: number; NH: number; S: number; DQK: number; DHV: number },
+  options: { chunkSize?: number; gradient?: MlstmOptions["gradient"]; gate?: InputGate } = {},
+): GpuTensor | undefined {
+  const withMPath = (options.gradient ?? "exact") === "exact" && (options.gate ?? "exp") === "exp";
+  if (!readsForwardScores(gpu, dims, options.chunkSize ?? 64, withMPath)) return undefined;
+  return GpuTensor.empty(gpu, [dims.B, dims.NH, dims.S, dims.DQK], "f32", { poison });
+}
+
+// Score-block tensors that a backward pass has used (dkdv wrote dk over them): they serve one pass.
+const consumedScores = new WeakSet<GpuTensor>();
+
 // The most heads per group with which a chunkwise pass reads saved states (0: it recomputes them).
 function savedHeads(
   gpu: Gpu,
@@ -973,6 +1073,15 @@ export interface MlstmBackwardOptions extends MlstmOptions {
    * clear error naming this option. @default {undefined} (recompute)
    */
   savedStates?: ChunkwiseSaved;
+  /**
+   * Internal (issue #14, {@linkcode setBackwardScoresFromForward}; set by `forwardBackward`, not
+   * meant for other callers): the (B, NH, S, DQK) f32 tensor from {@linkcode forwardScoresBuffer}
+   * into which the chunkwise forward wrote its raw score blocks (`saved.scores`). Where the pass
+   * reads them (chunk size 64, the fused stats sharing its score blocks) its stats kernel takes
+   * X = q·kᵀ from there and the pass returns the tensor as dk (written over them); elsewhere it is
+   * ignored. Serves one pass. @default {undefined}
+   */
+  forwardScores?: GpuTensor;
 }
 
 // State tensors that a backward pass has used (and may have written into): they serve one pass.
@@ -1133,7 +1242,7 @@ export async function mlstmBackwardWebGpu(
     inputGate: variant.gate,
     ...(name === "the backward pass" ? {} : { name }),
     backend: "webgpu",
-    extraOptions: ["lastStateGradients", "savedStates"],
+    extraOptions: ["lastStateGradients", "savedStates", "forwardScores"],
   } as const;
   const dims = validateMlstmInputs(inputs, options, context);
   validateDh(dh, dims, options, context);
@@ -1311,8 +1420,28 @@ export async function mlstmBackwardWebGpu(
   const fuse = blocked && chunk && fuseStatsDq && (DHV <= 256 || DQK <= 128);
   const reuseU = !fuse && blocked && chunk && (x.dtype === "f32" || reuseUF16);
   // Stats hands its score blocks to dkdv (one 64-row block per chunk).
-  const shareBlocks = shareScores && chunk && fuse && !split && Math.min(L, S) <= BLOCK_ROWS &&
-    2 * 64 * 64 <= DQK * DHV && gpu.limits.maxStorageBuffersPerShaderStage >= 12;
+  const shareBlocks = chunk && sharedScoreBlocks(gpu, DQK, DHV, Math.min(L, S));
+  // The forward's raw score blocks in the dk buffer (forwardScores), where stats can read them.
+  const fws = options.forwardScores;
+  if (fws !== undefined) {
+    if (
+      !(fws instanceof GpuTensor) || fws.gpu !== gpu || fws.destroyed || fws.dtype !== "f32" ||
+      fws.shape.length !== 4 || [B, NH, S, DQK].some((n, j) => fws.shape[j] !== n)
+    ) {
+      for (const t of [...scratch, ...x.temps]) t.destroy();
+      throw new TypeError(
+        `Option forwardScores must be a live f32 GpuTensor (${B}, ${NH}, ${S}, ${DQK}) of q's device`,
+      );
+    }
+    if (consumedScores.has(fws)) {
+      for (const t of [...scratch, ...x.temps]) t.destroy();
+      throw new GpuError(
+        "Option forwardScores was already used by a backward pass, which writes dk over it: run the forward again",
+      );
+    }
+  }
+  const readX = fws !== undefined && chunk && shareBlocks &&
+    readsForwardScores(gpu, { S, DQK, DHV }, L, mPath(p));
   const shareMode = (mode: BlockMode) =>
     shareBlocks ? (mode === "stats" ? "out" : mode === "dkdv" ? "in" : undefined) : undefined;
   // Row statistics first in the fused stats: one block of other rows per chunk (chunk ≤ 64).
@@ -1359,7 +1488,8 @@ export async function mlstmBackwardWebGpu(
     // the variants that fit. The fused stats (issue #14) also binds dq and its row sums.
     const own = { stats: 6, dq: 8, dkdv: 9, dk: 8, dv: 6 }[mode] + (chunk ? 2 : 0) +
       (mode === "stats" && reuseU ? 1 : 0) + (mode === "stats" && mPath(p) ? 1 : 0) +
-      (mode === "stats" && fuse ? 2 : 0) + (shareMode(mode) === "in" ? 1 : 0);
+      (mode === "stats" && fuse ? 2 : 0) + (shareMode(mode) === "in" ? 1 : 0) +
+      (mode === "stats" && readX ? 1 : 0);
     checkStorageBuffers(gpu, own, `mlstm-bw-${mode}:${key}`);
     if (blocked) {
       const sm = shareMode(mode);
@@ -1367,7 +1497,7 @@ export async function mlstmBackwardWebGpu(
         gpu,
         `mlstm-bw-block-${mode}:${key}:${reuseU}:${KC}:${trimDiagonal}:${fuse}:${trimScores}:${sm}:${pfKey}${
           useSaved ? ":saved" : ""
-        }`,
+        }${mode === "stats" && readX ? ":xf" : ""}`,
         () =>
           blockWgsl(p, mode, reuseU, KC, trimDiagonal, fuse, trimScores, sm, {
             prefetch: pf,
@@ -1376,6 +1506,7 @@ export async function mlstmBackwardWebGpu(
             ...(dbs ? { doubleState: true } : {}),
             ...(dbk ? { doubleScores: true } : {}),
             ...((ut && mode === "stats") || (utc && mode === "dkdv") ? { stateTermIn: true } : {}),
+            ...(readX && mode === "stats" ? { scoresFromForward: true } : {}),
           }, useSaved),
         blockSharedBytes(DQK, DHV, KC, mode, sd, dbs),
         256,
@@ -1463,7 +1594,8 @@ export async function mlstmBackwardWebGpu(
   // Gradients are f32 whatever the storage of the inputs: in f16 they would overflow to ±Inf
   // (|g| > 65504) or flush to 0 (|g| < 6e-8) without a word.
   const dq = out([B, NH, S, DQK], "f32");
-  const dk = out([B, NH, S, DQK], "f32");
+  // With the forward's score blocks, their tensor: stats reads them, dkdv writes dk over them.
+  const dk = readX ? fws! : out([B, NH, S, DQK], "f32");
   const dv = out([B, NH, S, DHV], "f32");
   const di = out([B, NH, S], "f32");
   const df = out([B, NH, S], "f32");
@@ -1646,14 +1778,16 @@ export async function mlstmBackwardWebGpu(
           ...(reuseU ? [dq] : []),
           ...dmtB,
           ...(fuse ? [dq, rsum] : []),
+          ...(readX ? [dk] : []),
         ],
         uniforms: ug,
         workgroups: [tiles, NC, gh],
-        flops: share * (fl(intra, DQK + DHV + (fuse ? 2 * DQK : 0)) / 2 +
+        // With the forward's score blocks: no q·kᵀ product, 64 × 64 floats read per chunk.
+        flops: share * (fl(intra, (readX ? 0 : DQK) + DHV + (fuse ? 2 * DQK : 0)) / 2 +
           (utP ? 0 : fl(S, DQK * DHV))),
         bytes: share * (x.q.byteSize + x.k.byteSize + x.v.byteSize + dhG.byteSize +
               giBytes + rs.byteSize + (reuseU || utP ? dq.byteSize : 0) + dmtBytes) +
-          4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0)),
+          4 * gh * NC * (E + 1 + (shareBlocks ? 2 * 64 * 64 : 0) + (readX ? 64 * 64 : 0)),
       });
       if (reverseScan) {
         batch.dispatch({
@@ -1801,6 +1935,7 @@ export async function mlstmBackwardWebGpu(
   await batch.submit();
   // The pass wrote into them (shared score blocks): they serve one pass.
   if (useSaved) { for (const g of saved!.groups) consumedStates.add(g.statesC); }
+  if (readX) consumedScores.add(fws!);
   const r = await finish(x, { dq, dk, dv, di, df, ...outs }, scratch);
   return r as MlstmGradients;
 }

@@ -1211,6 +1211,18 @@ export interface ParallelParams {
    * write consecutive vec4s of h. @default {PARALLEL_INTERLEAVE_COLUMNS} (true)
    */
   interleaveColumns?: boolean;
+  /**
+   * Issue #14 (`setBackwardScoresFromForward`, speed variant `fwx`): the kernel also writes each
+   * chunk's raw score block X = q·kᵀ (unscaled, f32: the diagonal key block's registers g) into
+   * a (B, NH, S, DQK) f32 buffer bound after h (binding 7, the uniforms at 8), where the
+   * backward's fused stats kernel reads it instead of forming it: the block of chunk c of head
+   * bh starts at float (bh·S + c·64)·DQK, X[i][j] (query row i, key j of the chunk) at i·64 + j
+   * of it; rows past the chunk's end are not written. The workgroups of the first column tile
+   * write it (sub-blocks skipped by `trimDiagonal` as the zeros they hold). Needs 64-step chunks
+   * in one query block: rowsPerThread 4, TY 16 (the host passes it only then), and DQK ≥ 64.
+   * @default {false}
+   */
+  scoresOut?: boolean;
 }
 
 /**
@@ -1423,7 +1435,8 @@ function parallelAliasP(p: ParallelParams): boolean {
 
 /**
  * The parallel kernel. Grid (ceil(DHV/BV), ceil(L/BQ), NC · heads of the group); bindings 0 q, 1 k,
- * 2 v, 3 gates, 4 C states, 5 nm states, 6 h, 7 uniforms. One workgroup computes a BQ × BV tile of h
+ * 2 v, 3 gates, 4 C states, 5 nm states, 6 h, 7 uniforms (with `scoresOut`: 7 the score blocks, 8
+ * uniforms). One workgroup computes a BQ × BV tile of h
  * of one chunk: the inter-chunk part (q̃ C_{k-1} and q̃·n_{k-1}, DQK staged BD at a time), then the
  * causal key blocks up to the diagonal (G = Q Kᵀ, gate weights exp(b_t - b_s + ĩ_s - m_t) with the
  * row's final stabilizer m_t known up front from the gate kernel's exact row maxima, P staged in
@@ -1531,6 +1544,24 @@ export function parallelWgsl(p: ParallelParams): string {
     intra += `        }\n`;
   }
   const trim = p.trimDiagonal ?? false;
+  // The diagonal block's raw scores for the backward (scoresOut): g{i} holds row (grid y)·4 + i,
+  // keys (grid x)·4 .. + 3 of the block, on the remapped grid where the diagonal is trimmed.
+  const xOut = p.scoresOut ?? false;
+  if (xOut && (R !== 1 || BQ !== 64)) {
+    throw new RangeError("parallelWgsl: scoresOut needs 64-row query blocks of 4 rows per thread");
+  }
+  const [xsx, xsy] = trim ? ["gx", "gy"] : ["tx", "ty"];
+  const xStore = xOut
+    ? `    if (kb == qb && wg.x == 0u) {
+      let xb4 = rowBase * (DQK / 4u);
+${
+      [0, 1, 2, 3].map((i) =>
+        `      if (qr0 + ${xsy} * 4u + ${i}u < lc) { xout[xb4 + (qr0 + ${xsy} * 4u + ${i}u) * 16u + kr0 / 4u + ${xsx}] = g${i}; }
+`
+      ).join("")
+    }    }
+`
+    : "";
   // Groups of 8 keys: skipped where they lie above all rows of the thread (diagonal block).
   const PG = Math.min(8, BJ);
   for (let j = 0; j < BJ; j++) {
@@ -1909,7 +1940,11 @@ ${stageC.replaceAll("\n      ", "\n          ").replace(/^ {6}/, "          ")}$
 @group(0) @binding(4) var<storage, read> sc: array<${v4 ? "vec4<f32>" : "f32"}>;
 @group(0) @binding(5) var<storage, read> snm: array<f32>;
 @group(0) @binding(6) var<storage, read_write> hout: array<${v4 ? "vec4<T>" : "T"}>;
-@group(0) @binding(7) var<uniform> u: U;
+${
+    xOut
+      ? "@group(0) @binding(7) var<storage, read_write> xout: array<vec4<f32>>;\n@group(0) @binding(8)"
+      : "@group(0) @binding(7)"
+  } var<uniform> u: U;
 var<workgroup> qs: array<vec4<f32>, ${(p.BD * BQ) / 4}>;
 ${
     p.fuse
@@ -1988,7 +2023,9 @@ ${
         scaleInter.replaceAll("\n  ", "\n      ").replace(/^ {2}/, "      ")
       }    }\n`
       : ""
-  }${pre ? loopBPrologue : ""}${gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")}${
+  }${xStore}${pre ? loopBPrologue : ""}${
+    gate.replaceAll("\n      ", "\n    ").replace(/^ {6}/, "    ")
+  }${
     pre ? loopB : `    for (var j0 = 0u; j0 < ${BKV}u; j0 += ${BJ}u) {
 ${stageV}        workgroupBarrier();
 `

@@ -128,6 +128,17 @@ export interface ChunkwiseOptions extends MlstmOptions {
    * @default {as many as the limits allow}
    */
   maxHeadsPerGroup?: number;
+  /**
+   * Internal (issue #14, `setBackwardScoresFromForward` in kernels/backward/backward.ts; set by
+   * `forwardBackward`, not meant for other callers): a (B, NH, S, DQK) f32 GpuTensor, the
+   * backward's dk buffer, into which the parallel kernel writes every chunk's raw score block
+   * q·kᵀ (64 × 64 floats from the chunk's first row of dk, `ParallelParams.scoresOut` in
+   * ./_wgsl.ts) for the backward's fused stats kernel to read. Written only with
+   * `keepForBackward` at chunk size 64 with 64-row query blocks of 4 rows per thread (the default
+   * tiles), DQK a multiple of 64 and 8 storage buffers per shader stage; `saved.scores` is this
+   * tensor where it was written. @default {undefined} (none)
+   */
+  scoresOut?: GpuTensor;
 }
 
 /** The keys of {@linkcode ChunkwiseOptions} beyond {@linkcode MlstmOptions}'. */
@@ -136,6 +147,7 @@ const CHUNKWISE_OPTION_NAMES = [
   "keepForBackward",
   "tiles",
   "maxHeadsPerGroup",
+  "scoresOut",
 ] as const satisfies readonly Exclude<keyof ChunkwiseOptions, keyof MlstmOptions>[];
 
 /**
@@ -210,6 +222,11 @@ export interface ChunkwiseSaved {
   BQ: number;
   /** Number of chunks. */
   NC: number;
+  /**
+   * Internal (issue #14): the `scoresOut` tensor, where the parallel kernel wrote the chunks' raw
+   * score blocks into it; the caller owns it (`destroy` leaves it alone).
+   */
+  scores?: GpuTensor;
   /** Frees every tensor: the states of every group and the gate scratch. */
   destroy(): void;
 }
@@ -531,7 +548,7 @@ export async function chunkwiseForwardWebgpu(
     vec4io: DQK % 4 === 0 && DHV % 4 === 0 && sV4 !== false,
     ...(first ? { zeroInit: true } : {}),
   };
-  const parP: ParallelParams = {
+  const parTiles: ParallelParams = {
     gate,
     normalize,
     dtype,
@@ -541,6 +558,14 @@ export async function chunkwiseForwardWebgpu(
     vec4io: DHV % 4 === 0 && pV4 !== false,
     vec4qk: DQK % 4 === 0 && pQK4 !== false,
   };
+  // The chunks' raw score blocks into the backward's dk buffer (scoresOut, forwardBackward):
+  // 64-step chunks in one query block of 4 rows per thread, the kept states' path.
+  const xs = options.scoresOut;
+  if (xs !== undefined) checkScoresOut(xs, gpu, [B, NH, S, DQK]);
+  const writeScores = xs !== undefined && (options.keepForBackward ?? false) && L === 64 &&
+    (parTiles.rowsPerThread ?? 4) === 4 && parallelTile(parTiles).BQ === 64 &&
+    DQK % 64 === 0 && gpu.limits.maxStorageBuffersPerShaderStage >= 8;
+  const parP: ParallelParams = writeScores ? { ...parTiles, scoresOut: true } : parTiles;
   const st = stateTile(stateP), pt = parallelTile(parP);
   const gatesP: GatesParams = { gate, dtype: gateDtype, L, BQ: pt.BQ, resets, staged: gatesStaged };
   const gatesG = gatesChunksPerGroup(gatesP);
@@ -714,11 +739,12 @@ export async function chunkwiseForwardWebgpu(
       batch.dispatch({
         label: `${variant.name} parallel`,
         pipeline: parPipe,
-        buffers: [qg, kg, vg, gates, statesC, statesNM, h],
+        buffers: [qg, kg, vg, gates, statesC, statesNM, h, ...(writeScores ? [xs!] : [])],
         uniforms: uni,
         workgroups: [Math.ceil(DHV / pt.BV), Math.ceil(Math.min(L, S) / pt.BQ), NC * nb],
         flops: 2 * nb * S * CQ + nb * S * Math.min(L, S) * (DQK + DHV),
-        bytes: nb * (S * ((2 * DQK + 2 * DHV) * eb(dtype) + 12) + NC * (CQ + DQK + 1) * 4),
+        bytes: nb * (S * ((2 * DQK + 2 * DHV) * eb(dtype) + 12) + NC * (CQ + DQK + 1) * 4) +
+          (writeScores ? 4 * nb * S * 64 : 0),
       });
       if (last && lastPipe) {
         batch.dispatch({
@@ -746,6 +772,7 @@ export async function chunkwiseForwardWebgpu(
         L,
         NC,
         BQ: pt.BQ,
+        ...(writeScores ? { scores: xs! } : {}),
         destroy: () => kept.forEach((t) => t.destroy()),
       };
     }
@@ -769,6 +796,20 @@ export async function chunkwiseForwardWebgpu(
     if (!done) { for (const t of outputs) t.destroy(); }
     for (const t of temps) t.destroy();
     for (const r of releases) r();
+  }
+}
+
+// Checks the internal option scoresOut (a GpuTensor of the backward's dk shape).
+function checkScoresOut(t: GpuTensor, gpu: Gpu, shape: number[]): void {
+  if (!(t instanceof GpuTensor) || t.gpu !== gpu || t.destroyed) {
+    throw new TypeError("Option scoresOut must be a live GpuTensor of the inputs' device");
+  }
+  if (t.dtype !== "f32" || t.shape.length !== 4 || t.shape.some((x, j) => x !== shape[j])) {
+    throw new RangeError(
+      `Option scoresOut must be f32 (${shape.join(", ")}), received ${t.dtype} (${
+        t.shape.join(", ")
+      })`,
+    );
   }
 }
 
