@@ -424,7 +424,8 @@ async function check(c: Case): Promise<void> {
   setBackwardScanRows(c.scanRows);
   setBackwardStateDepth(c.stateDepth);
   setBackwardDoubleBuffer(c.doubleBuffer);
-  setBackwardStateTerm(c.stateTerm);
+  // The cases without stateTerm test stats forming U itself (the dedicated test covers both).
+  setBackwardStateTerm(c.stateTerm ?? false);
   setBackwardColumnStateTerms(c.columnStateTerms ?? false);
   let out: Grads;
   let h: Tensor | undefined;
@@ -545,7 +546,7 @@ async function fwxStep(
   try {
     r = await forwardBackward(name, x, dh, how.tiles ? { ...o, tiles: how.tiles } : o);
   } finally {
-    setBackwardScoresFromForward(false);
+    setBackwardScoresFromForward(true); // the default
     spy.restore();
   }
   assert.ok(kept, "the backward got the forward's states");
@@ -2794,7 +2795,7 @@ Deno.test({
             await gpu.device.queue.onSubmittedWorkDone();
           } finally {
             mem.stop();
-            setBackwardScoresFromForward(false);
+            setBackwardScoresFromForward(true); // the default
           }
           const outs = [r.h, ...Object.values(r.grads)] as GpuTensor[];
           const grads = await readTensors(outs.slice(1));
@@ -2835,7 +2836,7 @@ Deno.test({
             });
           } finally {
             spy.restore();
-            setBackwardScoresFromForward(false);
+            setBackwardScoresFromForward(true); // the default
           }
           const h = handed as GpuTensor | undefined;
           assert.ok(h, "the forward was handed the tensor");
@@ -2854,7 +2855,7 @@ Deno.test({
           await assert.rejects(() => forwardBackward(name, x, dh, o), { message: "boom" });
         } finally {
           spy.restore();
-          setBackwardScoresFromForward(false);
+          setBackwardScoresFromForward(true); // the default
         }
         assert.ok(given && given.destroyed);
       });
@@ -2895,7 +2896,7 @@ Deno.test({
           );
           xs.destroy();
         } finally {
-          setBackwardScoresFromForward(false);
+          setBackwardScoresFromForward(true); // the default
           for (const u of [...Object.values(dev), dhG]) u.destroy();
         }
       });
