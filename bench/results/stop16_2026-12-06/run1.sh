@@ -13,7 +13,7 @@ export REQUIRE_GPU=1 NO_COLOR=1
 pack() { tar czf "$PACK" -C "$R" .; }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$R/gpu.txt"
 deno run -A bench/speed_ab.ts --shapes tfla8k --kernels xl_chunk,xl_chunk_siging --chunks 64 \
-  --passes fwbw --dtypes f32,f16 --variants reuse,stop15,ut,fwx,utdkfwx --rounds 3 --budget-s 120 \
+  --passes fwbw --dtypes f32,f16 --variants reuse,stop15,ut,fwx,utdkfwx --rounds 3 --budget-s 90 \
   --out "$R/fwbw" > "$R/fwbw.log" 2>&1
 grep "^\[" "$R/fwbw.log"
 pack
@@ -22,7 +22,7 @@ deno test -A tests/backward_test.ts --filter "/state terms in their own|forward'
 grep -E "^ok \||^FAILED \||^error" "$R/gpu_tests_new.log" | tail -3
 pack
 IGN=tests/browser_test.ts,tests/wgsl_portability_test.ts,tests/bundle_test.ts,tests/notebooks_test.ts
-DENO_JOBS=8 timeout 240 deno test -A --parallel tests/ --ignore=$IGN > "$R/gpu_tests.log" 2>&1
+DENO_JOBS=8 timeout 235 deno test -A --parallel tests/ --ignore=$IGN > "$R/gpu_tests.log" 2>&1
 echo "suite rc $?" >> "$R/gpu_tests.log"
 grep -E "^ok \||^FAILED \||^error|suite rc" "$R/gpu_tests.log" | tail -3
 pack
