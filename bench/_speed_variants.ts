@@ -172,17 +172,13 @@ interface Switches {
    * false: the 64-thread kernel, as before stop 13).
    */
   gatesWide?: boolean;
-  /**
-   * The rows' state term in its own kernel (setBackwardStateTerm; undefined: off, as before
-   * stop 16; the library's default is on).
-   */
+  /** The rows' state term in its own kernel (setBackwardStateTerm; undefined: off). */
   stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
   /** dkdv's state products in their own kernels (setBackwardColumnStateTerms; undefined: off). */
   columnStateTerms?: boolean;
   /**
    * A training step's backward reads the forward's raw score blocks q·kᵀ from its dk buffer
-   * (setBackwardScoresFromForward; undefined: off, as before stop 16; the library's default is
-   * on).
+   * (setBackwardScoresFromForward; undefined: off).
    */
   scoresFromForward?: boolean;
 }
@@ -202,16 +198,12 @@ const DEFAULTS: Switches = {
   gatesWide: true,
   doubleBuffer: { state: true, scores: true },
   statesFirst: true,
-  stateTerm: true,
-  scoresFromForward: true,
 };
-/** The defaults of stop 15: U = dh·Cᵀ and the score blocks q·kᵀ formed in stats. */
-const STOP15: Switches = { ...DEFAULTS, stateTerm: false, scoresFromForward: false };
 /** The defaults of stop 14: no double-buffered staging, the state kernels per head group. */
-const STOP14: Switches = { ...STOP15, doubleBuffer: undefined, statesFirst: false };
+const STOP14: Switches = { ...DEFAULTS, doubleBuffer: undefined, statesFirst: false };
 /** The defaults of stop 11: no register prefetch, two accumulators in the fused stats + dq. */
 const STOP11: Switches = {
-  ...STOP15,
+  ...DEFAULTS,
   doubleBuffer: undefined,
   statesFirst: false,
   prefetch: {},
@@ -221,7 +213,7 @@ const STOP11: Switches = {
 };
 /** The defaults of stop 12: the forward's gate kernel unstaged, the backward's 64 threads wide. */
 const STOP12: Switches = {
-  ...STOP15,
+  ...DEFAULTS,
   gatesStaged: false,
   gatesWide: false,
   doubleBuffer: undefined,
@@ -284,7 +276,7 @@ function use(s: Switches): void {
   setBackwardDoubleBuffer(s.doubleBuffer ?? {});
   setForwardStatesFirst(s.statesFirst ?? false);
   setBackwardGatesWide(s.gatesWide ?? true);
-  setBackwardStateTerm(s.stateTerm ?? false);
+  setBackwardStateTerm(s.stateTerm);
   setBackwardColumnStateTerms(s.columnStateTerms ?? false);
   setBackwardScoresFromForward(s.scoresFromForward ?? false);
 }
@@ -609,114 +601,96 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     teardown: () => use(DEFAULTS),
   },
   {
-    name: "stop15",
-    doc: "the defaults of stop 15 (U = dh·Cᵀ and the score blocks q·kᵀ formed in the fused " +
-      "stats: setBackwardStateTerm(false), setBackwardScoresFromForward(false)); " +
+    name: "ut",
+    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
+      "stats + dq (setBackwardStateTerm(true): the default tiles (8 rows per thread, 128 threads, 16 deep at DQK ≤ 128)), which reads U from dq's buffer; " +
       "forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use(STOP15),
-    teardown: () => use(DEFAULTS),
-  },
-  {
-    name: "ut",
-    doc:
-      "stop 15's defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
-      "stats + dq (setBackwardStateTerm(true): the default tiles (8 rows per thread, 128 threads, 16 deep at DQK ≤ 128)), which reads U from dq's buffer; " +
-      "forward+backward through forwardBackward, so compare with `stop15`",
-    passes: ["fwbw"],
-    blockedOnly: true,
-    forwardBackward: true,
-    setup: () => use({ ...STOP15, stateTerm: true }),
+    setup: () => use({ ...DEFAULTS, stateTerm: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "ut4",
-    doc:
-      "stop 15's defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
+    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
       "stats + dq (setBackwardStateTerm({ TM: 4, BK: 16 }): 4 rows per thread (256 threads), 16 deep), which reads U from dq's buffer; " +
-      "forward+backward through forwardBackward, so compare with `stop15`",
+      "forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...STOP15, stateTerm: { TM: 4, BK: 16 } }),
+    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 16 } }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "ut8k32",
-    doc:
-      "stop 15's defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
+    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
       "stats + dq (setBackwardStateTerm({ TM: 8, BK: 32 }): 8 rows per thread, 32 deep (48 KiB)), which reads U from dq's buffer; " +
-      "forward+backward through forwardBackward, so compare with `stop15`",
+      "forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...STOP15, stateTerm: { TM: 8, BK: 32 } }),
+    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 8, BK: 32 } }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "ut4k32",
-    doc:
-      "stop 15's defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
+    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
       "stats + dq (setBackwardStateTerm({ TM: 4, BK: 32 }): 4 rows per thread, 32 deep), which reads U from dq's buffer; " +
-      "forward+backward through forwardBackward, so compare with `stop15`",
+      "forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...STOP15, stateTerm: { TM: 4, BK: 32 } }),
+    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 32 } }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "utdk",
     doc: "ut, and dkdv's state products v·dCᵀ and k·dC in their own kernels too " +
       "(setBackwardColumnStateTerms(true)), which dkdv reads from dk's and dv's buffers; " +
-      "forward+backward through forwardBackward, so compare with `stop15`",
+      "forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...STOP15, stateTerm: true, columnStateTerms: true }),
+    setup: () => use({ ...DEFAULTS, stateTerm: true, columnStateTerms: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "utc",
-    doc: "stop 15's defaults with dkdv's state products alone in their own kernels " +
+    doc: "defaults with dkdv's state products alone in their own kernels " +
       "(setBackwardColumnStateTerms(true), the default tiles); forward+backward through " +
-      "forwardBackward, so compare with `stop15`",
+      "forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...STOP15, columnStateTerms: true }),
+    setup: () => use({ ...DEFAULTS, columnStateTerms: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "fwx",
-    doc:
-      "stop 15's defaults with the forward's parallel kernel writing each chunk's raw score block q·kᵀ " +
+    doc: "defaults with the forward's parallel kernel writing each chunk's raw score block q·kᵀ " +
       "(64 × 64 f32) into the backward's dk buffer, allocated before the forward, and the fused " +
       "stats + dq reading it there instead of forming it (setBackwardScoresFromForward(true); " +
       "chunk 64, the forward's kept states); forward+backward through forwardBackward, so " +
-      "compare with `stop15`",
+      "compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...STOP15, scoresFromForward: true }),
+    setup: () => use({ ...DEFAULTS, scoresFromForward: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "utfwx",
-    doc: "ut and fwx together (the defaults since stop 16, given explicitly); forward+backward " +
-      "through forwardBackward, so compare with `stop15`",
+    doc: "ut and fwx together; forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...STOP15, stateTerm: true, scoresFromForward: true }),
+    setup: () => use({ ...DEFAULTS, stateTerm: true, scoresFromForward: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "utdkfwx",
-    doc: "the defaults (ut and fwx) with dkdv's state products in their own kernels too " +
-      "(utdk and fwx together); forward+backward through forwardBackward, so compare with `reuse`",
+    doc: "utdk and fwx together; forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,

@@ -424,8 +424,7 @@ async function check(c: Case): Promise<void> {
   setBackwardScanRows(c.scanRows);
   setBackwardStateDepth(c.stateDepth);
   setBackwardDoubleBuffer(c.doubleBuffer);
-  // The cases without stateTerm test stats forming U itself (the dedicated test covers both).
-  setBackwardStateTerm(c.stateTerm ?? false);
+  setBackwardStateTerm(c.stateTerm);
   setBackwardColumnStateTerms(c.columnStateTerms ?? false);
   let out: Grads;
   let h: Tensor | undefined;
@@ -546,7 +545,7 @@ async function fwxStep(
   try {
     r = await forwardBackward(name, x, dh, how.tiles ? { ...o, tiles: how.tiles } : o);
   } finally {
-    setBackwardScoresFromForward(true); // the default
+    setBackwardScoresFromForward(false);
     spy.restore();
   }
   assert.ok(kept, "the backward got the forward's states");
@@ -2795,7 +2794,7 @@ Deno.test({
             await gpu.device.queue.onSubmittedWorkDone();
           } finally {
             mem.stop();
-            setBackwardScoresFromForward(true); // the default
+            setBackwardScoresFromForward(false);
           }
           const outs = [r.h, ...Object.values(r.grads)] as GpuTensor[];
           const grads = await readTensors(outs.slice(1));
@@ -2836,7 +2835,7 @@ Deno.test({
             });
           } finally {
             spy.restore();
-            setBackwardScoresFromForward(true); // the default
+            setBackwardScoresFromForward(false);
           }
           const h = handed as GpuTensor | undefined;
           assert.ok(h, "the forward was handed the tensor");
@@ -2855,7 +2854,7 @@ Deno.test({
           await assert.rejects(() => forwardBackward(name, x, dh, o), { message: "boom" });
         } finally {
           spy.restore();
-          setBackwardScoresFromForward(true); // the default
+          setBackwardScoresFromForward(false);
         }
         assert.ok(given && given.destroyed);
       });
@@ -2896,7 +2895,7 @@ Deno.test({
           );
           xs.destroy();
         } finally {
-          setBackwardScoresFromForward(true); // the default
+          setBackwardScoresFromForward(false);
           for (const u of [...Object.values(dev), dhG]) u.destroy();
         }
       });

@@ -440,7 +440,7 @@ export function setBackwardStateDepth(depth: 32 | undefined): void {
   stateDepth = depth;
 }
 
-let stateTerm: StateTermTiles | "default" | undefined = "default";
+let stateTerm: StateTermTiles | "default" | undefined = undefined;
 
 /**
  * Speed variant (issue #14, `ut`): the fused stats + dq kernel reads the rows' chunk-state product
@@ -448,10 +448,8 @@ let stateTerm: StateTermTiles | "default" | undefined = "default";
  * registers and 8 × 8 outputs per thread) wrote it just before, instead of forming it with the
  * fused kernel's 224 registers per thread (one workgroup per SM on an H100) and 4 × 8 outputs per
  * thread. No extra memory (dq is written over U). Applies to the chunkwise register-blocked path
- * with the fused stats where the kernel's storage fits. On by default since stop 16 with the
- * default tiles ({@linkcode stateTermTiles}; H100 figures in bench/results/stop16_2026-12-06);
- * `true` takes those, an object picks others, `false` forms U in stats as before, `undefined`
- * restores the default.
+ * with the fused stats where the kernel's storage fits. Off by default; `true` takes the default
+ * tiles ({@linkcode stateTermTiles}), an object picks them, `undefined` restores the default.
  *
  * @example
  * ```ts
@@ -470,7 +468,7 @@ export function setBackwardStateTerm(on: boolean | StateTermTiles | undefined): 
       );
     }
     stateTerm = { TM: on.TM, BK: on.BK };
-  } else stateTerm = on === false ? undefined : "default";
+  } else stateTerm = on ? "default" : undefined;
 }
 
 let columnStateTerms = false;
@@ -571,7 +569,7 @@ export function setBackwardShareScores(on: boolean): void {
   shareScores = on;
 }
 
-let scoresFromForward = true;
+let scoresFromForward = false;
 
 /**
  * Speed variant (issue #14, `fwx`): in a training step (`forwardBackward` in kernels/train.ts)
@@ -583,14 +581,13 @@ let scoresFromForward = true;
  * its states for the backward (`forwardBackward`'s kept-state path), with the forward's default
  * 64-row query blocks of 4 rows per thread and the blocked backward with fused stats + dq
  * sharing its score blocks ({@linkcode setBackwardShareScores}); elsewhere both passes run as
- * without it. On by default since stop 16 (H100 figures in bench/results/stop16_2026-12-06);
- * `false` forms the blocks in stats as before.
+ * without it. Off by default (not yet timed on a GPU).
  *
  * @example
  * ```ts
  * import { setBackwardScoresFromForward } from "./backward.ts";
- * setBackwardScoresFromForward(false);
  * setBackwardScoresFromForward(true);
+ * setBackwardScoresFromForward(false);
  * ```
  *
  * @param on Whether a training step's backward reads the forward's score blocks.
