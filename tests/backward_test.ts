@@ -2142,10 +2142,12 @@ Deno.test({
  * with `prefix` and contains every one of `parts`.
  */
 async function pipelineBuilt(prefix: string, ...parts: string[]): Promise<boolean> {
-  const gpu = await needGpu();
-  return [...pipelineCreationTimes(gpu).keys()].map((k) => k.split("#")[0]!).some((k) =>
-    k.startsWith(prefix) && parts.every((p) => k.includes(p))
-  );
+  return (await builtKeys()).some((k) => k.startsWith(prefix) && parts.every((p) => k.includes(p)));
+}
+
+/** The keys of every pipeline created on the device so far (without their instance suffix). */
+async function builtKeys(): Promise<string[]> {
+  return [...pipelineCreationTimes(await needGpu()).keys()].map((k) => k.split("#")[0]!);
 }
 
 /** Whether a blocked pipeline of this mode and head shape has been created on the device. */
@@ -2587,7 +2589,7 @@ Deno.test({
     }
     // The kernels ran with the double-buffered staging (dkdv reads stats' score blocks at chunk
     // 64 but forms them at chunk 128).
-    const keys = [...pipelineCreationTimes(await needGpu()).keys()].map((k) => k.split("#")[0]!);
+    const keys = await builtKeys();
     const built = (m: string, state: boolean, scores: boolean) =>
       keys.some((k) =>
         k.startsWith(`mlstm-bw-block-${m}:`) && k.includes(":dbs") === state &&
@@ -2650,7 +2652,7 @@ Deno.test({
       await t.step(`${label(c)} stateTerm=${JSON.stringify(ut)} columns`, () => check(c));
     }
     // The state-term kernel ran with every tile choice, and stats read its product.
-    const keys = [...pipelineCreationTimes(await needGpu()).keys()].map((k) => k.split("#")[0]!);
+    const keys = await builtKeys();
     for (const tm of ["4:16", "4:32", "8:16", "8:32"]) {
       assert.ok(keys.some((k) => k.startsWith("mlstm-bw-state-term:") && k.includes(`:${tm}`)), tm);
     }
@@ -2675,8 +2677,7 @@ Deno.test({
   ignore,
   async fn(t) {
     let seed = 14700;
-    const gpu = await needGpu();
-    const keys0 = () => [...pipelineCreationTimes(gpu).keys()].map((k) => k.split("#")[0]!);
+
     const xl = { name: "chunkwise--xl_chunk", gate: "exp" } as const;
     const sig = { name: "chunkwise--xl_chunk_siging", gate: "sig" } as const;
     const base = { shape: { B: 1, NH: 3, S: 150, DQK: 64, DHV: 128 }, L: 64, ...BLOCKED } as const;
@@ -2739,10 +2740,10 @@ Deno.test({
       const c = { ...c0, form: "chunkwise", seed: seed++ } as Case;
       await t.step(`${label(c)}${c.stateTerm ? " state terms" : ""}`, () => check(c));
     }
-    assert.ok(keys0().some((k) => k.startsWith("mlstm-bw-block-stats:") && k.includes(":ut:utc")));
+    assert.ok(await pipelineBuilt("mlstm-bw-block-stats:", ":ut:utc"));
     // The forward wrote the score blocks (trimmed and untrimmed) and stats read them (on both
     // score grids).
-    const keys = keys0();
+    const keys = await builtKeys();
     const fwKeys = keys.filter((k) => k.startsWith("chunkwise-parallel:"))
       .map((k) => JSON.parse(k.slice("chunkwise-parallel:".length)));
     for (const trimDiagonal of [true, false]) {

@@ -23,6 +23,7 @@
 import { enableF16 } from "../_common.ts";
 import {
   type BwParams,
+  CHUNK_TILE_PROLOGUE,
   chunkStateAddressing,
   dmtStore,
   matrix,
@@ -1213,13 +1214,7 @@ ${
   }
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let seg = wid.y;
-  let lb = wid.z;
-  let bh = u.H0 + lb;
-  let ty = lid / 16u;
-  let tx = lid % 16u;
-  let segStart = seg * u.L;
-  let segEnd = min(u.S, segStart + u.L);
+${CHUNK_TILE_PROLOGUE}
   let tileFirst = segStart + ${mode === "dv" ? `(wid.x / ${NVT}u)` : "wid.x"} * 64u;${
     mode === "dv" ? `\n  let cb4 = (wid.x % ${NVT}u) * ${TV4}u;` : ""
   }

@@ -18,7 +18,13 @@
 // current step's products, one barrier per step.
 
 import { enableF16 } from "../_common.ts";
-import { type BwParams, chunkStateAddressing, matrix, UNIFORMS } from "./_wgsl.ts";
+import {
+  type BwParams,
+  CHUNK_TILE_PROLOGUE,
+  chunkStateAddressing,
+  matrix,
+  UNIFORMS,
+} from "./_wgsl.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, j) => j);
 const C = ["x", "y", "z", "w"];
@@ -226,13 +232,7 @@ ${matrix(outName, 2, product === "dv" ? DHV : DQK, "f32", "read_write", false)}
 var<workgroup> stg: array<vec4f, ${2 * HALF}>;
 @compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let seg = wid.y;
-  let lb = wid.z;
-  let bh = u.H0 + lb;
-  let ty = lid / 16u;
-  let tx = lid % 16u;
-  let segStart = seg * u.L;
-  let segEnd = min(u.S, segStart + u.L);
+${CHUNK_TILE_PROLOGUE}
   let tileFirst = segStart + (wid.x / ${NCT}u) * 64u;
   let cb4 = (wid.x % ${NCT}u) * ${TC4}u;
   let rowBase = bh * u.S;

@@ -227,6 +227,20 @@ export function packUniforms(
   return u;
 }
 
+/**
+ * The first lines of the register-blocked chunkwise kernels' `main` (256 or 128 threads as
+ * 16-wide rows, grid (tiles, NC, heads of the group)): the chunk `seg`, the group's head `lb`
+ * and its global index `bh`, the thread's row `ty` and column `tx`, and the chunk's rows
+ * [segStart, segEnd).
+ */
+export const CHUNK_TILE_PROLOGUE = `  let seg = wid.y;
+  let lb = wid.z;
+  let bh = u.H0 + lb;
+  let ty = lid / 16u;
+  let tx = lid % 16u;
+  let segStart = seg * u.L;
+  let segEnd = min(u.S, segStart + u.L);`;
+
 /** Declaration plus vec4 load/store helpers for a (rows × D) matrix binding. */
 export function matrix(
   name: string,
