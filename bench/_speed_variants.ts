@@ -600,50 +600,22 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     setup: () => use({ ...STOP14, statesFirst: true }),
     teardown: () => use(DEFAULTS),
   },
-  {
-    name: "ut",
+  ...([
+    ["ut", true, "the default tiles (8 rows per thread, 128 threads, 16 deep at DQK ≤ 128)"],
+    ["ut4", { TM: 4, BK: 16 }, "4 rows per thread (256 threads), 16 deep"],
+    ["ut8k32", { TM: 8, BK: 32 }, "8 rows per thread, 32 deep (48 KiB)"],
+    ["ut4k32", { TM: 4, BK: 32 }, "4 rows per thread, 32 deep"],
+  ] as const).map(([name, stateTerm, tiles]): SpeedVariant => ({
+    name,
     doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
-      "stats + dq (setBackwardStateTerm(true): the default tiles (8 rows per thread, 128 threads, 16 deep at DQK ≤ 128)), which reads U from dq's buffer; " +
-      "forward+backward through forwardBackward, so compare with `reuse`",
+      `stats + dq (setBackwardStateTerm(${JSON.stringify(stateTerm)}): ${tiles}), which reads ` +
+      "U from dq's buffer; forward+backward through forwardBackward, so compare with `reuse`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, stateTerm: true }),
+    setup: () => use({ ...DEFAULTS, stateTerm }),
     teardown: () => use(DEFAULTS),
-  },
-  {
-    name: "ut4",
-    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
-      "stats + dq (setBackwardStateTerm({ TM: 4, BK: 16 }): 4 rows per thread (256 threads), 16 deep), which reads U from dq's buffer; " +
-      "forward+backward through forwardBackward, so compare with `reuse`",
-    passes: ["fwbw"],
-    blockedOnly: true,
-    forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 16 } }),
-    teardown: () => use(DEFAULTS),
-  },
-  {
-    name: "ut8k32",
-    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
-      "stats + dq (setBackwardStateTerm({ TM: 8, BK: 32 }): 8 rows per thread, 32 deep (48 KiB)), which reads U from dq's buffer; " +
-      "forward+backward through forwardBackward, so compare with `reuse`",
-    passes: ["fwbw"],
-    blockedOnly: true,
-    forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 8, BK: 32 } }),
-    teardown: () => use(DEFAULTS),
-  },
-  {
-    name: "ut4k32",
-    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
-      "stats + dq (setBackwardStateTerm({ TM: 4, BK: 32 }): 4 rows per thread, 32 deep), which reads U from dq's buffer; " +
-      "forward+backward through forwardBackward, so compare with `reuse`",
-    passes: ["fwbw"],
-    blockedOnly: true,
-    forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 32 } }),
-    teardown: () => use(DEFAULTS),
-  },
+  })),
   {
     name: "utdk",
     doc: "ut, and dkdv's state products v·dCᵀ and k·dC in their own kernels too " +

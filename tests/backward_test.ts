@@ -2493,6 +2493,16 @@ Deno.test({
  * with the forward's kept states and the other convention, `last` (a case the variant's tests
  * need), and f16 storage where the device has it.
  */
+/** A partial last chunk (S 77 at chunk 64), DQK above DHV, initial states, two batch rows. */
+const RAGGED_WIDE_QK: Omit<Case, "seed" | "form"> = {
+  name: "chunkwise--xl_chunk",
+  gate: "exp",
+  shape: { B: 2, NH: 1, S: 77, DQK: 128, DHV: 64 },
+  L: 64,
+  states: true,
+  ...BLOCKED,
+};
+
 function stagingCases(
   chunk128: Partial<Case>,
   last: Omit<Case, "seed" | "form">,
@@ -2563,15 +2573,7 @@ Deno.test({
     let seed = 5290;
     // Chunk 128 with prefetch (its default: the double buffering needs it); last, DQK above
     // DHV, dq not fused (two accumulators), staging 16 deep.
-    const cases = stagingCases({}, {
-      name: "chunkwise--xl_chunk",
-      gate: "exp",
-      shape: { B: 2, NH: 1, S: 77, DQK: 128, DHV: 64 },
-      L: 64,
-      states: true,
-      ...BLOCKED,
-      fuse: false,
-    });
+    const cases = stagingCases({}, { ...RAGGED_WIDE_QK, fuse: false });
     // dkdv split in two ("dk", "dv": the score blocks formed in each, double-buffered).
     cases.push({ ...packedGrouped("chunkwise--xl_chunk", "exp", 64, 2), split: true });
     // Both loops, then the score blocks alone (every case) and the state products alone (the
@@ -2612,15 +2614,7 @@ Deno.test({
     let seed = 5310;
     // Chunk 128 (two 64-row tiles per chunk); last, 8 rows per thread at DQK 128 with a partial
     // last chunk and the forward's states.
-    const cases = stagingCases({}, {
-      name: "chunkwise--xl_chunk",
-      gate: "exp",
-      shape: { B: 2, NH: 1, S: 77, DQK: 128, DHV: 64 },
-      L: 64,
-      states: true,
-      saved: {},
-      ...BLOCKED,
-    });
+    const cases = stagingCases({}, { ...RAGGED_WIDE_QK, saved: {} });
     // Every tile choice on the first case, the default tiles on all; DQK 256 (4 rows per
     // thread whatever is asked).
     const tiles = [{ TM: 4, BK: 16 }, { TM: 4, BK: 32 }, { TM: 8, BK: 32 }] as const;

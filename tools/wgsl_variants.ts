@@ -472,7 +472,7 @@ function* backwardBlocked(): Generator<WgslVariant> {
           for (const saved of BOOLS) {
             yield v(
               `bw-state-term:${k}:TM=${TM},BK=${BK}${saved ? ",saved" : ""}`,
-              stateTermWgsl(p, saved, { TM, BK }),
+              stateTermWgsl(p, saved, "u", { TM, BK }),
             );
           }
         }
@@ -483,7 +483,7 @@ function* backwardBlocked(): Generator<WgslVariant> {
           for (const BK of [16, 32] as const) {
             yield v(
               `bw-state-term-${pr}:${k}:TM=${TM},BK=${BK}`,
-              stateTermWgsl(p, false, { TM, BK }, pr),
+              stateTermWgsl(p, false, pr, { TM, BK }),
             );
           }
         }

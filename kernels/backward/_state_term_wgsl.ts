@@ -48,6 +48,20 @@ export function stateTermTiles(DQK: number): StateTermTiles {
   return { TM: DQK <= 128 ? 8 : 4, BK: 16 };
 }
 
+/**
+ * The tiles {@linkcode stateTermWgsl} runs for a product: the requested ones (else the default,
+ * {@linkcode stateTermTiles}), with 4 rows per thread where 8 would hold more than 128 output
+ * columns ("u" and "dk" above DQK 128).
+ */
+export function stateTermTilesFor(
+  product: StateTermProduct,
+  DQK: number,
+  requested?: StateTermTiles,
+): StateTermTiles {
+  const t = requested ?? stateTermTiles(DQK);
+  return t.TM === 8 && product !== "dv" && DQK > 128 ? { ...t, TM: 4 } : t;
+}
+
 /** Threads of one {@linkcode stateTermWgsl} workgroup. */
 export function stateTermThreads(t: StateTermTiles): number {
   return 16 * (64 / t.TM);
@@ -98,8 +112,8 @@ export function stateTermSharedBytes(
 export function stateTermWgsl(
   p: BwParams,
   savedStates: boolean,
-  tiles: StateTermTiles = stateTermTiles(p.DQK),
   product: StateTermProduct = "u",
+  tiles: StateTermTiles = stateTermTilesFor(product, p.DQK),
 ): string {
   const { DQK, DHV, dtype } = p;
   const { TM, BK } = tiles;

@@ -169,7 +169,7 @@ import {
   stateTermSharedBytes,
   stateTermThreads,
   type StateTermTiles,
-  stateTermTiles,
+  stateTermTilesFor,
   stateTermWgsl,
 } from "./_state_term_wgsl.ts";
 import {
@@ -1462,21 +1462,14 @@ export async function mlstmBackwardWebGpu(
       blockSharedBytes(DQK, DHV, KC, m, sd, true) <= gpu.limits.maxComputeWorkgroupStorageSize
     );
   const dbk = !!doubleBuffer.scores && blocked && !!pf.scores;
-  // The state term's own kernel (setBackwardStateTerm; 8 rows per thread only up to DQK 128).
-  const utTiles = stateTerm === "default" || (stateTerm?.TM === 8 && DQK > 128)
-    ? stateTermTiles(DQK)
-    : stateTerm;
-  const ut = utTiles !== undefined && fuse && chunk && blocked &&
-    stateTermSharedBytes(DQK, utTiles) <= gpu.limits.maxComputeWorkgroupStorageSize;
-  // dkdv's products likewise (setBackwardColumnStateTerms): unsplit dkdv only.
-  const colTiles = (pr: StateTermProduct): StateTermTiles => {
-    const t = stateTerm === undefined || stateTerm === "default" ? stateTermTiles(DQK) : stateTerm;
-    return t.TM === 8 && pr === "dk" && DQK > 128 ? { ...t, TM: 4 } : t;
-  };
-  const utc = columnStateTerms && chunk && blocked && !split &&
-    (["dk", "dv"] as const).every((pr) =>
-      stateTermSharedBytes(DQK, colTiles(pr), pr, DHV) <= gpu.limits.maxComputeWorkgroupStorageSize
-    );
+  // The state terms' own kernels (setBackwardStateTerm: U for the fused stats;
+  // setBackwardColumnStateTerms: dkdv's products, unsplit dkdv only) where their storage fits.
+  const termTiles = (pr: StateTermProduct) =>
+    stateTermTilesFor(pr, DQK, typeof stateTerm === "object" ? stateTerm : undefined);
+  const termFits = (pr: StateTermProduct) =>
+    stateTermSharedBytes(DQK, termTiles(pr), pr, DHV) <= gpu.limits.maxComputeWorkgroupStorageSize;
+  const ut = stateTerm !== undefined && fuse && chunk && blocked && termFits("u");
+  const utc = columnStateTerms && chunk && blocked && !split && termFits("dk") && termFits("dv");
   const pfKey = `${!!pf.state}${!!pf.accum}${!!pf.scores}${!!pf.scan}${rf}${
     sd !== KC ? `:sd${sd}` : ""
   }${dbs ? ":dbs" : ""}${dbk ? ":dbk" : ""}${ut ? ":ut" : ""}${utc ? ":utc" : ""}`;
@@ -1521,7 +1514,20 @@ export async function mlstmBackwardWebGpu(
       (geo.BT / geo.RT) * geo.G,
     );
   };
-  const [prepP, statsP, dqP, dkdvP, dvP, gatesP] = await Promise.all([
+  // A state term's own kernel (`u` reads the states before the chunks: saved or recomputed).
+  const termPipe = (pr: StateTermProduct) => {
+    const t = termTiles(pr), saved = pr === "u" && useSaved;
+    return pipe(
+      gpu,
+      `mlstm-bw-state-term${pr === "u" ? "" : `-${pr}`}:${key}:${t.TM}:${t.BK}${
+        saved ? ":saved" : ""
+      }`,
+      () => stateTermWgsl(p, saved, pr, t),
+      stateTermSharedBytes(DQK, t, pr, DHV),
+      stateTermThreads(t),
+    );
+  };
+  const [prepP, statsP, dqP, dkdvP, dvP, gatesP, utP, utDkP, utDvP] = await Promise.all([
     pipe(gpu, `mlstm-bw-prep:${rkey}`, () => prepWgsl(p), 0, 64),
     tilePipe("stats"),
     // Fused: stats computes dq, no dq pipeline.
@@ -1549,27 +1555,10 @@ export async function mlstmBackwardWebGpu(
           260 + (mPath(p) ? 512 : 0),
           64,
         )),
+    ut ? termPipe("u") : undefined,
+    utc ? termPipe("dk") : undefined,
+    utc ? termPipe("dv") : undefined,
   ]);
-  const utP = ut
-    ? await pipe(
-      gpu,
-      `mlstm-bw-state-term:${key}:${utTiles!.TM}:${utTiles!.BK}${useSaved ? ":saved" : ""}`,
-      () => stateTermWgsl(p, useSaved, utTiles),
-      stateTermSharedBytes(DQK, utTiles!),
-      stateTermThreads(utTiles!),
-    )
-    : undefined;
-  const colPipe = (pr: "dk" | "dv") =>
-    pipe(
-      gpu,
-      `mlstm-bw-state-term-${pr}:${key}:${colTiles(pr).TM}:${colTiles(pr).BK}`,
-      () => stateTermWgsl(p, false, colTiles(pr), pr),
-      stateTermSharedBytes(DQK, colTiles(pr), pr, DHV),
-      stateTermThreads(colTiles(pr)),
-    );
-  const [utDkP, utDvP] = utc
-    ? await Promise.all([colPipe("dk"), colPipe("dv")])
-    : [undefined, undefined];
   const f32 = (shape: number[]) => {
     const t = GpuTensor.empty(gpu, shape, "f32", { poison });
     scratch.push(t);
@@ -1881,7 +1870,7 @@ export async function mlstmBackwardWebGpu(
             pipeline: pl,
             buffers: [a, chat!, o],
             uniforms: ug,
-            workgroups: [tiles * stateTermColTiles(pr, DQK, DHV, colTiles(pr)), NC, gh],
+            workgroups: [tiles * stateTermColTiles(pr, DQK, DHV, termTiles(pr)), NC, gh],
             flops: share * fl(S, DQK * DHV),
             bytes: share * (a.byteSize + o.byteSize) + 4 * gh * NC * DQK * DHV,
           });
