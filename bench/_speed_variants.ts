@@ -172,13 +172,16 @@ interface Switches {
    * false: the 64-thread kernel, as before stop 13).
    */
   gatesWide?: boolean;
-  /** The rows' state term in its own kernel (setBackwardStateTerm; undefined: off). */
+  /**
+   * The rows' state term in its own kernel (setBackwardStateTerm; undefined: off, as before
+   * stop 17; the library's default is on, with the default tiles).
+   */
   stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
   /** dkdv's state products in their own kernels (setBackwardColumnStateTerms; undefined: off). */
   columnStateTerms?: boolean;
   /**
    * A training step's backward reads the forward's raw score blocks q·kᵀ from its dk buffer
-   * (setBackwardScoresFromForward; undefined: off).
+   * (setBackwardScoresFromForward; undefined: off, as before stop 17; the library's default is on).
    */
   scoresFromForward?: boolean;
 }
@@ -198,12 +201,16 @@ const DEFAULTS: Switches = {
   gatesWide: true,
   doubleBuffer: { state: true, scores: true },
   statesFirst: true,
+  stateTerm: true,
+  scoresFromForward: true,
 };
+/** The defaults of stop 15: U = dh·Cᵀ formed in the fused stats, which forms q·kᵀ too. */
+const STOP15: Switches = { ...DEFAULTS, stateTerm: undefined, scoresFromForward: undefined };
 /** The defaults of stop 14: no double-buffered staging, the state kernels per head group. */
-const STOP14: Switches = { ...DEFAULTS, doubleBuffer: undefined, statesFirst: false };
+const STOP14: Switches = { ...STOP15, doubleBuffer: undefined, statesFirst: false };
 /** The defaults of stop 11: no register prefetch, two accumulators in the fused stats + dq. */
 const STOP11: Switches = {
-  ...DEFAULTS,
+  ...STOP15,
   doubleBuffer: undefined,
   statesFirst: false,
   prefetch: {},
@@ -213,7 +220,7 @@ const STOP11: Switches = {
 };
 /** The defaults of stop 12: the forward's gate kernel unstaged, the backward's 64 threads wide. */
 const STOP12: Switches = {
-  ...DEFAULTS,
+  ...STOP15,
   gatesStaged: false,
   gatesWide: false,
   doubleBuffer: undefined,
@@ -276,7 +283,7 @@ function use(s: Switches): void {
   setBackwardDoubleBuffer(s.doubleBuffer ?? {});
   setForwardStatesFirst(s.statesFirst ?? false);
   setBackwardGatesWide(s.gatesWide ?? true);
-  setBackwardStateTerm(s.stateTerm);
+  setBackwardStateTerm(s.stateTerm ?? false);
   setBackwardColumnStateTerms(s.columnStateTerms ?? false);
   setBackwardScoresFromForward(s.scoresFromForward ?? false);
 }
@@ -600,74 +607,106 @@ export const SPEED_VARIANTS: SpeedVariant[] = [
     setup: () => use({ ...STOP14, statesFirst: true }),
     teardown: () => use(DEFAULTS),
   },
+  {
+    name: "stop15",
+    doc: "stop 15's defaults: U = dh·Cᵀ and q·kᵀ formed in the fused stats + dq " +
+      "(setBackwardStateTerm(false), setBackwardScoresFromForward(false)); forward+backward " +
+      "through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use(STOP15),
+    teardown: () => use(DEFAULTS),
+  },
   ...([
-    ["ut", true, "the default tiles (8 rows per thread, 128 threads, 16 deep at DQK ≤ 128)"],
-    ["ut4", { TM: 4, BK: 16 }, "4 rows per thread (256 threads), 16 deep"],
+    ["ut", { TM: 8, BK: 16 }, "8 rows per thread (128 threads), 16 deep: stop 16's default"],
+    [
+      "ut4",
+      { TM: 4, BK: 16 },
+      "4 rows per thread (256 threads), 16 deep: the default since stop 17",
+    ],
     ["ut8k32", { TM: 8, BK: 32 }, "8 rows per thread, 32 deep (48 KiB)"],
     ["ut4k32", { TM: 4, BK: 32 }, "4 rows per thread, 32 deep"],
   ] as const).map(([name, stateTerm, tiles]): SpeedVariant => ({
     name,
-    doc: "defaults with the rows' state term U = dh·Cᵀ in its own kernel before the fused " +
-      `stats + dq (setBackwardStateTerm(${JSON.stringify(stateTerm)}): ${tiles}), which reads ` +
-      "U from dq's buffer; forward+backward through forwardBackward, so compare with `reuse`",
+    doc: "stop 15's defaults with the rows' state term U = dh·Cᵀ in its own kernel before the " +
+      `fused stats + dq (setBackwardStateTerm(${JSON.stringify(stateTerm)}): ${tiles}), which ` +
+      "reads U from dq's buffer; forward+backward through forwardBackward, so compare with `stop15`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, stateTerm }),
+    setup: () => use({ ...STOP15, stateTerm }),
     teardown: () => use(DEFAULTS),
   })),
   {
     name: "utdk",
     doc: "ut, and dkdv's state products v·dCᵀ and k·dC in their own kernels too " +
       "(setBackwardColumnStateTerms(true)), which dkdv reads from dk's and dv's buffers; " +
-      "forward+backward through forwardBackward, so compare with `reuse`",
+      "forward+backward through forwardBackward, so compare with `stop15`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, stateTerm: true, columnStateTerms: true }),
+    setup: () => use({ ...STOP15, stateTerm: { TM: 8, BK: 16 }, columnStateTerms: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "utc",
-    doc: "defaults with dkdv's state products alone in their own kernels " +
+    doc: "stop 15's defaults with dkdv's state products alone in their own kernels " +
       "(setBackwardColumnStateTerms(true), the default tiles); forward+backward through " +
-      "forwardBackward, so compare with `reuse`",
+      "forwardBackward, so compare with `stop15`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, columnStateTerms: true }),
+    setup: () => use({ ...STOP15, columnStateTerms: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "fwx",
-    doc: "defaults with the forward's parallel kernel writing each chunk's raw score block q·kᵀ " +
-      "(64 × 64 f32) into the backward's dk buffer, allocated before the forward, and the fused " +
-      "stats + dq reading it there instead of forming it (setBackwardScoresFromForward(true); " +
-      "chunk 64, the forward's kept states); forward+backward through forwardBackward, so " +
-      "compare with `reuse`",
+    doc: "stop 15's defaults with the forward's parallel kernel writing each chunk's raw score " +
+      "block q·kᵀ (64 × 64 f32) into the backward's dk buffer, allocated before the forward, and " +
+      "the fused stats + dq reading it there instead of forming it " +
+      "(setBackwardScoresFromForward(true); chunk 64, the forward's kept states); " +
+      "forward+backward through forwardBackward, so compare with `stop15`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, scoresFromForward: true }),
+    setup: () => use({ ...STOP15, scoresFromForward: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "utfwx",
-    doc: "ut and fwx together; forward+backward through forwardBackward, so compare with `reuse`",
+    doc: "ut and fwx together (8 rows per thread); forward+backward through forwardBackward, so " +
+      "compare with `stop15` and `reuse` (the defaults since stop 17: 4 rows per thread)",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
-    setup: () => use({ ...DEFAULTS, stateTerm: true, scoresFromForward: true }),
+    setup: () => use({ ...STOP15, stateTerm: { TM: 8, BK: 16 }, scoresFromForward: true }),
     teardown: () => use(DEFAULTS),
   },
   {
     name: "utdkfwx",
-    doc: "utdk and fwx together; forward+backward through forwardBackward, so compare with `reuse`",
+    doc:
+      "utdk and fwx together; forward+backward through forwardBackward, so compare with `stop15`",
     passes: ["fwbw"],
     blockedOnly: true,
     forwardBackward: true,
     setup: () =>
-      use({ ...DEFAULTS, stateTerm: true, columnStateTerms: true, scoresFromForward: true }),
+      use({
+        ...STOP15,
+        stateTerm: { TM: 8, BK: 16 },
+        columnStateTerms: true,
+        scoresFromForward: true,
+      }),
+    teardown: () => use(DEFAULTS),
+  },
+  {
+    name: "ut4k32fwx",
+    doc: "the defaults with U's kernel staged 32 deep (setBackwardStateTerm({ TM: 4, BK: 32 })); " +
+      "forward+backward through forwardBackward, so compare with `reuse`",
+    passes: ["fwbw"],
+    blockedOnly: true,
+    forwardBackward: true,
+    setup: () => use({ ...DEFAULTS, stateTerm: { TM: 4, BK: 32 } }),
     teardown: () => use(DEFAULTS),
   },
   {

@@ -2,7 +2,8 @@
 // Per-dispatch profiles of one training step (`forwardBackward`, two calls) at the timed TFLA case
 // (B 8, S 8192, chunk 64), first with the kernels as they are, then with one marked phase of the
 // blocked kernels removed at a time (`setShaderTransform`; phases: `BLOCK_PHASES` in
-// kernels/backward/_block_wgsl.ts): `state` the chunk-state products (dh·Cᵀ; v·dCᵀ and k·dC),
+// kernels/backward/_block_wgsl.ts): `state` the chunk-state products (dkdv's v·dCᵀ and k·dC; stats'
+// dh·Cᵀ where it forms it: by default U has its own kernel, setBackwardStateTerm),
 // `scores` the score blocks (q·kᵀ and dh·vᵀ, or their read-back in dkdv), `share` stats' write of
 // them for dkdv, `accum` the weighted accumulation of the other side's rows. A kernel's time minus
 // its time without a phase is what that phase costs, latency and barriers included (an upper

@@ -246,7 +246,7 @@ interface Case {
   stateDepth?: 32;
   /** Staging loops double-buffered (setBackwardDoubleBuffer). */
   doubleBuffer?: { state?: boolean; scores?: boolean };
-  /** The rows' state term U = dh·Cᵀ in its own kernel (setBackwardStateTerm). */
+  /** The rows' state term U = dh·Cᵀ in its own kernel (setBackwardStateTerm; undefined: off here). */
   stateTerm?: Parameters<typeof setBackwardStateTerm>[0];
   /** dkdv's state products in their own kernels (setBackwardColumnStateTerms). */
   columnStateTerms?: boolean;
@@ -424,7 +424,7 @@ async function check(c: Case): Promise<void> {
   setBackwardScanRows(c.scanRows);
   setBackwardStateDepth(c.stateDepth);
   setBackwardDoubleBuffer(c.doubleBuffer);
-  setBackwardStateTerm(c.stateTerm);
+  setBackwardStateTerm(c.stateTerm ?? false);
   setBackwardColumnStateTerms(c.columnStateTerms ?? false);
   let out: Grads;
   let h: Tensor | undefined;
@@ -545,7 +545,7 @@ async function fwxStep(
   try {
     r = await forwardBackward(name, x, dh, how.tiles ? { ...o, tiles: how.tiles } : o);
   } finally {
-    setBackwardScoresFromForward(false);
+    setBackwardScoresFromForward(true);
     spy.restore();
   }
   assert.ok(kept, "the backward got the forward's states");
@@ -2617,7 +2617,7 @@ Deno.test({
     const cases = stagingCases({}, { ...RAGGED_WIDE_QK, saved: {} });
     // Every tile choice on the first case, the default tiles on all; DQK 256 (4 rows per
     // thread whatever is asked).
-    const tiles = [{ TM: 4, BK: 16 }, { TM: 4, BK: 32 }, { TM: 8, BK: 32 }] as const;
+    const tiles = [{ TM: 8, BK: 16 }, { TM: 4, BK: 32 }, { TM: 8, BK: 32 }] as const;
     const runs: [Omit<Case, "seed" | "form">, Case["stateTerm"]][] = [
       ...cases.map((c) => [c, true] as [Omit<Case, "seed" | "form">, true]),
       ...tiles.map((u) => [cases[0]!, u] as [Omit<Case, "seed" | "form">, typeof u]),
@@ -2789,7 +2789,7 @@ Deno.test({
             await gpu.device.queue.onSubmittedWorkDone();
           } finally {
             mem.stop();
-            setBackwardScoresFromForward(false);
+            setBackwardScoresFromForward(true);
           }
           const outs = [r.h, ...Object.values(r.grads)] as GpuTensor[];
           const grads = await readTensors(outs.slice(1));
@@ -2830,7 +2830,7 @@ Deno.test({
             });
           } finally {
             spy.restore();
-            setBackwardScoresFromForward(false);
+            setBackwardScoresFromForward(true);
           }
           const h = handed as GpuTensor | undefined;
           assert.ok(h, "the forward was handed the tensor");
@@ -2849,7 +2849,7 @@ Deno.test({
           await assert.rejects(() => forwardBackward(name, x, dh, o), { message: "boom" });
         } finally {
           spy.restore();
-          setBackwardScoresFromForward(false);
+          setBackwardScoresFromForward(true);
         }
         assert.ok(given && given.destroyed);
       });
@@ -2890,7 +2890,7 @@ Deno.test({
           );
           xs.destroy();
         } finally {
-          setBackwardScoresFromForward(false);
+          setBackwardScoresFromForward(true);
           for (const u of [...Object.values(dev), dhG]) u.destroy();
         }
       });

@@ -43,9 +43,13 @@ export interface StateTermTiles {
   BK: 16 | 32;
 }
 
-/** Default tiles of {@linkcode stateTermWgsl}: 8 rows per thread where DQK ≤ 128, 16 deep. */
-export function stateTermTiles(DQK: number): StateTermTiles {
-  return { TM: DQK <= 128 ? 8 : 4, BK: 16 };
+/**
+ * Default tiles of {@linkcode stateTermWgsl}: 4 rows per thread (256 threads), 16 deep. On an
+ * H100 (TFLA shape, DQK 128, f32, one training step) they beat 8 rows per thread on 128 threads:
+ * 25.65 ms against 26.14 (bench/results/stop17_2026-12-06).
+ */
+export function stateTermTiles(): StateTermTiles {
+  return { TM: 4, BK: 16 };
 }
 
 /**
@@ -58,7 +62,7 @@ export function stateTermTilesFor(
   DQK: number,
   requested?: StateTermTiles,
 ): StateTermTiles {
-  const t = requested ?? stateTermTiles(DQK);
+  const t = requested ?? stateTermTiles();
   return t.TM === 8 && product !== "dv" && DQK > 128 ? { ...t, TM: 4 } : t;
 }
 

@@ -440,21 +440,23 @@ export function setBackwardStateDepth(depth: 32 | undefined): void {
   stateDepth = depth;
 }
 
-let stateTerm: StateTermTiles | "default" | undefined = undefined;
+let stateTerm: StateTermTiles | "default" | undefined = "default";
 
 /**
- * Speed variant (issue #14, `ut`): the fused stats + dq kernel reads the rows' chunk-state product
- * U = dh·Cᵀ from dq's buffer, where a kernel of its own (`stateTermWgsl`: a batched GEMM with few
- * registers and 8 × 8 outputs per thread) wrote it just before, instead of forming it with the
- * fused kernel's 224 registers per thread (one workgroup per SM on an H100) and 4 × 8 outputs per
- * thread. No extra memory (dq is written over U). Applies to the chunkwise register-blocked path
- * with the fused stats where the kernel's storage fits. Off by default; `true` takes the default
- * tiles ({@linkcode stateTermTiles}), an object picks them, `undefined` restores the default.
+ * Issue #14 (`ut`): the fused stats + dq kernel reads the rows' chunk-state product U = dh·Cᵀ
+ * from dq's buffer, where a kernel of its own (`stateTermWgsl`: a batched GEMM with few registers
+ * and 4 × 8 outputs on 256 threads by default) wrote it just before, instead of forming it with
+ * the fused kernel's 224 registers per thread (one workgroup per SM on an H100). No extra memory
+ * (dq is written over U). Applies to the chunkwise register-blocked path with the fused stats
+ * where the kernel's storage fits. On by default since stop 17 (H100, TFLA shape, f32, chunk 64,
+ * one training step: 25.65 ms against 26.73 with 4 rows per thread, 26.14 with 8;
+ * bench/results/stop17_2026-12-06). `true` or `undefined` takes the default tiles
+ * ({@linkcode stateTermTiles}), an object picks them, `false` forms U inside the fused kernel.
  *
  * @example
  * ```ts
  * import { setBackwardStateTerm } from "./backward.ts";
- * setBackwardStateTerm({ TM: 4, BK: 32 });
+ * setBackwardStateTerm({ TM: 8, BK: 32 });
  * setBackwardStateTerm(undefined);
  * ```
  *
@@ -468,7 +470,7 @@ export function setBackwardStateTerm(on: boolean | StateTermTiles | undefined): 
       );
     }
     stateTerm = { TM: on.TM, BK: on.BK };
-  } else stateTerm = on ? "default" : undefined;
+  } else stateTerm = on === false ? undefined : "default";
 }
 
 let columnStateTerms = false;
@@ -478,7 +480,8 @@ let columnStateTerms = false;
  * and k·dC from dk's and dv's buffers, where kernels of their own (`stateTermWgsl` "dk", "dv")
  * wrote them just before, instead of forming them with its 211 registers per thread. No extra
  * memory (dk and dv are written over them). Tiles as {@linkcode setBackwardStateTerm}'s (its
- * default where it is off). Off by default.
+ * default where it is off). Off by default: it lost on an H100 (TFLA shape, f32, chunk 64, one
+ * training step: 26.64 ms against 26.14 without it; bench/results/stop17_2026-12-06).
  *
  * @example
  * ```ts
@@ -569,7 +572,7 @@ export function setBackwardShareScores(on: boolean): void {
   shareScores = on;
 }
 
-let scoresFromForward = false;
+let scoresFromForward = true;
 
 /**
  * Speed variant (issue #14, `fwx`): in a training step (`forwardBackward` in kernels/train.ts)
@@ -581,13 +584,15 @@ let scoresFromForward = false;
  * its states for the backward (`forwardBackward`'s kept-state path), with the forward's default
  * 64-row query blocks of 4 rows per thread and the blocked backward with fused stats + dq
  * sharing its score blocks ({@linkcode setBackwardShareScores}); elsewhere both passes run as
- * without it. Off by default (not yet timed on a GPU).
+ * without it. On by default since stop 17 (H100, TFLA shape, f32, chunk 64, one training step:
+ * 26.11 ms against 26.73, 25.57 against 26.14 with {@linkcode setBackwardStateTerm}'s 8-row
+ * tiles; bench/results/stop17_2026-12-06); `false` forms the blocks in stats.
  *
  * @example
  * ```ts
  * import { setBackwardScoresFromForward } from "./backward.ts";
- * setBackwardScoresFromForward(true);
  * setBackwardScoresFromForward(false);
+ * setBackwardScoresFromForward(true);
  * ```
  *
  * @param on Whether a training step's backward reads the forward's score blocks.
@@ -951,13 +956,11 @@ function readsForwardScores(
  * @example
  * ```ts no-eval
  * import { getGpu } from "../runtime.ts";
- * import { forwardScoresBuffer, setBackwardScoresFromForward } from "./backward.ts";
- * setBackwardScoresFromForward(true);
+ * import { forwardScoresBuffer } from "./backward.ts";
  * const dims = { B: 1, NH: 2, S: 256, DQK: 64, DHV: 128 };
  * const dk = forwardScoresBuffer(await getGpu(), dims, { chunkSize: 64 });
  * console.log(dk?.shape); // [1, 2, 256, 64] where the pass would read the scores
  * dk?.destroy();
- * setBackwardScoresFromForward(false);
  * ```
  *
  * @param gpu The device.
