@@ -30,12 +30,26 @@ export const DEVIATION_COLUMNS = [
   "pass",
 ] as const;
 
+let runDirHere: string | undefined;
+
+/**
+ * Points this module instance's log at `dir` (undefined: the run's directory again). For tests of
+ * the log itself: test files run in parallel share the process environment, not this module.
+ */
+export function setTestRunDir(dir: string | undefined): void {
+  runDirHere = dir;
+}
+
+/** The directory a run started at `now` writes under `outputs`: `<outputs>/<UTC timestamp>`. */
+export function runDirName(outputs: string, now: Date): string {
+  return `${outputs}/${now.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z")}`;
+}
+
 /** The directory of this test run's outputs (created on first use). */
 export function testRunDir(): string {
-  let dir = Deno.env.get(RUN_ENV);
+  let dir = runDirHere ?? Deno.env.get(RUN_ENV);
   if (!dir) {
-    const stamp = new Date().toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
-    dir = `${Deno.env.get("MLSTM_TEST_OUTPUTS") ?? "test_outputs"}/${stamp}`;
+    dir = runDirName(Deno.env.get("MLSTM_TEST_OUTPUTS") ?? "test_outputs", new Date());
     Deno.env.set(RUN_ENV, dir);
   }
   mkdirSync(dir, { recursive: true });

@@ -3,7 +3,13 @@
 
 import assert from "node:assert/strict";
 import { deviation } from "../mod.ts";
-import { assertDeviation, DEVIATION_COLUMNS, logDeviation } from "./_deviation_log.ts";
+import {
+  assertDeviation,
+  DEVIATION_COLUMNS,
+  logDeviation,
+  runDirName,
+  setTestRunDir,
+} from "./_deviation_log.ts";
 
 Deno.test("deviation() percentiles are nearest-rank: |d| = 1..100 gives p50 50, p99 99, p100 100", () => {
   // core/metrics.ts: p-th percentile = the ceil(p/100 · N)-th smallest |out − ref| (nearest rank).
@@ -55,19 +61,12 @@ Deno.test("deviation(): max abs, relative L2, an all-zero reference, non-finite 
 });
 
 Deno.test("assertDeviation() logs a failing comparison with pass=false, header once, then throws", () => {
-  // testRunDir() uses MLSTM_TEST_RUN_DIR when set (the directory of this `deno test` run), else
-  // creates $MLSTM_TEST_OUTPUTS/<timestamp> and records it in MLSTM_TEST_RUN_DIR. Point both at a
-  // temporary directory and restore them (synchronously: no other module logs in between).
+  // A temporary directory for this module's log alone (setTestRunDir): test files run in
+  // parallel share the process environment, so pointing MLSTM_TEST_RUN_DIR there would collect
+  // their rows too.
   const tmp = Deno.makeTempDirSync({ prefix: "mlstm-devlog-" });
-  const saved = {
-    run: Deno.env.get("MLSTM_TEST_RUN_DIR"),
-    outputs: Deno.env.get("MLSTM_TEST_OUTPUTS"),
-  };
-  const restore = (name: string, value: string | undefined) =>
-    value === undefined ? Deno.env.delete(name) : Deno.env.set(name, value);
   try {
-    Deno.env.delete("MLSTM_TEST_RUN_DIR");
-    Deno.env.set("MLSTM_TEST_OUTPUTS", tmp);
+    setTestRunDir(tmp);
     const c = {
       test: "metrics test",
       kernel: "k",
@@ -79,9 +78,7 @@ Deno.test("assertDeviation() logs a failing comparison with pass=false, header o
     };
     const ok = logDeviation(c, new Float64Array([1, 1]), new Float64Array([1, 1]));
     assert.equal(ok.pass, true);
-    const runDir = Deno.env.get("MLSTM_TEST_RUN_DIR")!;
-    assert.ok(runDir.startsWith(`${tmp}/`), runDir);
-    assert.equal(ok.path, `${runDir}/deviations.csv`);
+    assert.equal(ok.path, `${tmp}/deviations.csv`);
     assert.throws(
       () =>
         assertDeviation(
@@ -112,8 +109,14 @@ Deno.test("assertDeviation() logs a failing comparison with pass=false, header o
     );
     assert.ok(lines[3].endsWith(",NaN,NaN,NaN,NaN,NaN,1.000000e-5,false"), lines[3]);
   } finally {
-    restore("MLSTM_TEST_RUN_DIR", saved.run);
-    restore("MLSTM_TEST_OUTPUTS", saved.outputs);
+    setTestRunDir(undefined);
     Deno.removeSync(tmp, { recursive: true });
   }
+});
+
+Deno.test("a run's deviation log goes under MLSTM_TEST_OUTPUTS, in a directory named by its UTC start", () => {
+  assert.equal(
+    runDirName("test_outputs", new Date("2026-12-06T23:38:11.123Z")),
+    "test_outputs/2026-12-06T23-38-11Z",
+  );
 });
