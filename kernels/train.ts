@@ -109,11 +109,12 @@ function withBackward(): string[] {
  * groups of states on long enough sequences (at DQK 128, DHV 256, chunk 64: S ≥ 4112 with two
  * groups, any S with one; larger chunks need fewer groups); elsewhere the backward recomputes.
  * The kept states are freed after the backward, also when it throws. The results agree to
- * rounding either way. With `setBackwardScoresFromForward(true)` (speed variant `fwx`, issue
- * #14; off by default) and kept states at chunk size 64, the backward's dk buffer is allocated
- * before the forward, whose parallel kernel writes each chunk's raw score block q·kᵀ into it,
- * and the backward's fused stats reads the blocks there instead of forming them (the same peak
- * memory; the same results to rounding). Float64 reference kernels (`reference--*`) run both passes on the CPU.
+ * rounding either way. With `setBackwardScoresFromForward` on (issue #14, the default since
+ * stop 17; speed variant `fwx`) and kept states at chunk size 64, the backward's dk buffer is
+ * allocated before the forward, whose parallel kernel writes each chunk's raw score block q·kᵀ
+ * into it, and the backward's fused stats reads the blocks there instead of forming them (the
+ * same peak memory; the same results to rounding). Float64 reference kernels (`reference--*`)
+ * run both passes on the CPU.
  *
  * @example One training step of the parallel kernel
  * ```ts ignore
