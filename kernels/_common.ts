@@ -221,6 +221,15 @@ export function reshape(t: TensorLike, shape: readonly number[]): TensorLike {
   return new GpuTensor(g.gpu, shape, g.dtype, g.buffer);
 }
 
+/**
+ * Whether `t` is a live f32 GpuTensor of `gpu` with exactly this shape: the check of a scratch
+ * tensor one pass hands to another (the forward's score blocks for the backward's dk).
+ */
+export function isLiveF32(t: unknown, gpu: Gpu, shape: readonly number[]): t is GpuTensor {
+  return t instanceof GpuTensor && t.gpu === gpu && !t.destroyed && t.dtype === "f32" &&
+    t.shape.length === shape.length && shape.every((n, j) => t.shape[j] === n);
+}
+
 /** Throws if a kernel needs more storage buffers than the device allows per shader stage. */
 export function checkStorageBuffers(gpu: Gpu, count: number, what: string): void {
   const lim = gpu.limits.maxStorageBuffersPerShaderStage;

@@ -2859,6 +2859,20 @@ Deno.test({
         setBackwardScoresFromForward(true);
         try {
           const bad = GpuTensor.empty(gpu, [1, 4, 150, 32]);
+          // The forward checks the tensor it would write the blocks into the same way.
+          await assert.rejects(
+            () =>
+              getMlstmKernel(name).forward(dev, {
+                ...o,
+                keepForBackward: true,
+                scoresOut: bad,
+              } as MlstmOptions),
+            {
+              name: "TypeError",
+              message:
+                "Option scoresOut must be a live f32 GpuTensor (1, 4, 150, 64) of the inputs' device",
+            },
+          );
           await assert.rejects(
             () => kernel(name).backward(dev, dhG, { ...o, forwardScores: bad } as MlstmOptions),
             {

@@ -508,10 +508,8 @@ function* backwardBlocked(): Generator<WgslVariant> {
             stateTermIn: true,
           }, true),
         );
-      }
-      // The forward's raw score blocks read by the fused stats (speed variant fwx), with the
-      // forward's states, on the trimmed and the plain score grid; with the state term's kernel.
-      if (DQK * DHV >= 2 * 64 * 64) {
+        // The forward's raw score blocks read by the fused stats (speed variant fwx), with the
+        // forward's states, on the trimmed and the plain score grid; with the state term's kernel.
         const o = {
           prefetch: { state: true, accum: true, scores: true },
           doubleState: true,

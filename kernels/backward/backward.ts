@@ -65,10 +65,12 @@
  * and of the fused scans loads its next step into registers before the current step's products
  * ({@linkcode setBackwardPrefetch}), and at chunk sizes up to 64 the fused stats + dq reduces
  * the row statistics first and accumulates dq once ({@linkcode setBackwardRowFirst}).
- * Speed variant `fwx` (off by default; {@linkcode setBackwardScoresFromForward}): in a training
- * step at chunk size 64, the forward's parallel kernel writes its raw score blocks q·kᵀ into this
- * pass's dk buffer (allocated before the forward: {@linkcode forwardScoresBuffer}), and the fused
- * stats reads them there (`forwardScores`) instead of forming them.
+ * Since stop 17 the fused stats reads its chunk-state product U = dh·Cᵀ from dq's buffer, where
+ * a batched GEMM of its own wrote it ({@linkcode setBackwardStateTerm}); and in a training step
+ * at chunk size 64 the forward's parallel kernel writes its raw score blocks q·kᵀ into this
+ * pass's dk buffer (allocated before the forward: {@linkcode forwardScoresBuffer}), where the
+ * fused stats reads them (`forwardScores`) instead of forming them
+ * ({@linkcode setBackwardScoresFromForward}).
  * Otherwise one WGSL template (`tileWgsl`, modes "stats" / "dq" / "dkdv"): a workgroup owns 32 rows of a segment
  * (16 for head dimensions above 256), each thread 2 of them and the interleaved vec4 columns
  * g, g+G, ... of their operands (at most 4 vec4 per operand, all in named registers, the code fully
@@ -142,6 +144,7 @@ import {
   assertDeviceInputsFinite,
   checkStorageBuffers,
   finish,
+  isLiveF32,
   toDevice,
   uploadDocumentStarts,
 } from "../_common.ts";
@@ -1427,10 +1430,7 @@ export async function mlstmBackwardWebGpu(
   // The forward's raw score blocks in the dk buffer (forwardScores), where stats can read them.
   const fws = options.forwardScores;
   if (fws !== undefined) {
-    if (
-      !(fws instanceof GpuTensor) || fws.gpu !== gpu || fws.destroyed || fws.dtype !== "f32" ||
-      fws.shape.length !== 4 || [B, NH, S, DQK].some((n, j) => fws.shape[j] !== n)
-    ) {
+    if (!isLiveF32(fws, gpu, [B, NH, S, DQK])) {
       for (const t of [...scratch, ...x.temps]) t.destroy();
       throw new TypeError(
         `Option forwardScores must be a live f32 GpuTensor (${B}, ${NH}, ${S}, ${DQK}) of q's device`,

@@ -18,7 +18,7 @@ import type {
   TensorLike,
 } from "../../core/types.ts";
 import { assertFinite, isCpuTensor, validateMlstmInputs } from "../../core/validate.ts";
-import { assertDeviceInputsFinite, uploadDocumentStarts } from "../_common.ts";
+import { assertDeviceInputsFinite, isLiveF32, uploadDocumentStarts } from "../_common.ts";
 import { hasDocumentStarts } from "../../core/documents.ts";
 import {
   checkBindingSize,
@@ -561,7 +561,11 @@ export async function chunkwiseForwardWebgpu(
   // The chunks' raw score blocks into the backward's dk buffer (scoresOut, forwardBackward):
   // 64-step chunks in one query block of 4 rows per thread, the kept states' path.
   const xs = options.scoresOut;
-  if (xs !== undefined) checkScoresOut(xs, gpu, [B, NH, S, DQK]);
+  if (xs !== undefined && !isLiveF32(xs, gpu, [B, NH, S, DQK])) {
+    throw new TypeError(
+      `Option scoresOut must be a live f32 GpuTensor (${B}, ${NH}, ${S}, ${DQK}) of the inputs' device`,
+    );
+  }
   const writeScores = xs !== undefined && (options.keepForBackward ?? false) && L === 64 &&
     (parTiles.rowsPerThread ?? 4) === 4 && parallelTile(parTiles).BQ === 64 &&
     DQK % 64 === 0 && gpu.limits.maxStorageBuffersPerShaderStage >= 8;
@@ -796,20 +800,6 @@ export async function chunkwiseForwardWebgpu(
     if (!done) { for (const t of outputs) t.destroy(); }
     for (const t of temps) t.destroy();
     for (const r of releases) r();
-  }
-}
-
-// Checks the internal option scoresOut (a GpuTensor of the backward's dk shape).
-function checkScoresOut(t: GpuTensor, gpu: Gpu, shape: number[]): void {
-  if (!(t instanceof GpuTensor) || t.gpu !== gpu || t.destroyed) {
-    throw new TypeError("Option scoresOut must be a live GpuTensor of the inputs' device");
-  }
-  if (t.dtype !== "f32" || t.shape.length !== 4 || t.shape.some((x, j) => x !== shape[j])) {
-    throw new RangeError(
-      `Option scoresOut must be f32 (${shape.join(", ")}), received ${t.dtype} (${
-        t.shape.join(", ")
-      })`,
-    );
   }
 }
 
